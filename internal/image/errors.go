@@ -1,0 +1,39 @@
+package image
+
+import "errors"
+
+// Sentinel errors. Callers test for them with errors.Is.
+var (
+	// ErrIntRange is returned when an integer does not fit in an [Int]
+	// (64-bit signed).
+	ErrIntRange = errors.New("image: integer does not fit in 64 bits")
+	// ErrUnhashable is returned when a value that is not hashable (see
+	// [Hashable]) is used as a dict key.
+	ErrUnhashable = errors.New("image: unhashable dict key")
+	// ErrInvalid is returned when encoding a value that has no encoding:
+	// a nil Value, a reference to OID 0, a negative blob size, a dict key
+	// mutated after insertion.
+	ErrInvalid = errors.New("image: invalid value")
+	// ErrTooDeep is returned when a value nests containers deeper than
+	// [MaxDepth].
+	ErrTooDeep = errors.New("image: value nested too deeply")
+	// ErrSlotName is returned for a slot name that is empty, longer than
+	// [MaxSlotName] bytes, not valid UTF-8, or repeated within an object.
+	ErrSlotName = errors.New("image: invalid slot name")
+	// ErrUnsupported is returned by [ValueOf] for a Go type it cannot
+	// convert.
+	ErrUnsupported = errors.New("image: unsupported Go type")
+	// ErrDecode is wrapped by every error from decoding a value or an
+	// object state: the bytes are corrupt or not canonical.
+	ErrDecode = errors.New("image: decode")
+)
+
+// intRangeError names the integer that did not fit; it is an
+// [ErrIntRange].
+type intRangeError struct{ n string }
+
+func (e intRangeError) Error() string {
+	return "image: integer " + e.n + " does not fit in 64 bits"
+}
+
+func (e intRangeError) Unwrap() error { return ErrIntRange }

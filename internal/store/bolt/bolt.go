@@ -1,0 +1,244 @@
+// Package bolt is the embedded storage engine: one bbolt file for records
+// and the transaction log, and a directory of content-addressed blob
+// files beside it.
+//
+// # Durability
+//
+// Commits are grouped: one goroutine owns the write side and folds every
+// commit waiting for it into one bbolt transaction, so one fsync serves
+// them all. Each commit in a group is checked and applied on its own; a
+// conflicting one is refused without affecting the others.
+//
+// # Integrity
+//
+// Every record and log entry carries a CRC-32C over its key and content,
+// checked on every read; blobs are verified against their sha256 when read.
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"batos/internal/store"
+)
+
+// Options configures a DB. The zero value (or nil) gives the defaults.
+type Options struct {
+	// Now is the clock TIDs are derived from; default time.Now.
+	Now func() time.Time
+	// MaxBatch caps how many commits share one fsync; default 256.
+	MaxBatch int
+	// Linger is how long the committer waits for more commits when fewer
+	// arrived than in the previous group; default 200µs. It lets writers
+	// released by one fsync rejoin the next group.
+	Linger time.Duration
+	// BlobDir holds the blobs; default PATH.blobs.
+	BlobDir string
+	// ReadOnly opens the file without taking the writer lock; commits fail.
+	ReadOnly bool
+}
+
+func (o *Options) withDefaults(path string) Options {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = 200 * time.Microsecond
+	}
+	if opts.BlobDir == "" {
+		opts.BlobDir = path + ".blobs"
+	}
+	return opts
+}
+
+// DB is a store.Engine on a bbolt file. It is safe for concurrent use.
+type DB struct {
+	path  string
+	opts  Options
+	bolt  *bbolt.DB
+	lock  *processLock
+	blobs *blobDir
+
+	lastTID atomic.Uint64
+	nextOID atomic.Uint64
+
+	commits   chan *commitRequest
+	submitMu  sync.RWMutex // held shared while queueing, exclusively to close
+	closed    bool
+	closing   chan struct{}
+	committer sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+	packMu    sync.Mutex // one pack at a time
+}
+
+var _ store.Engine = (*DB)(nil)
+
+// Open opens or creates the store at path.
+func Open(path string, o *Options) (*DB, error) {
+	opts := o.withDefaults(path)
+	db := &DB{path: path, opts: opts, commits: make(chan *commitRequest, 1024), closing: make(chan struct{})}
+	if !opts.ReadOnly {
+		lock, err := lockProcess(path)
+		if err != nil {
+			return nil, fmt.Errorf("open image %s: %w", path, err)
+		}
+		db.lock = lock
+	}
+	if err := db.open(); err != nil {
+		if db.lock != nil {
+			db.lock.release()
+		}
+		return nil, fmt.Errorf("open image %s: %w", path, err)
+	}
+	if !opts.ReadOnly {
+		db.committer.Add(1)
+		go db.commitLoop()
+	}
+	return db, nil
+}
+
+func (db *DB) open() error {
+	bo := &bbolt.Options{
+		Timeout:         time.Second,
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: 1 << 30, // readers never block a growing writer below this
+		ReadOnly:        db.opts.ReadOnly,
+	}
+	b, err := bbolt.Open(db.path, 0o644, bo)
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return &store.InUseError{Path: db.path}
+		}
+		return err
+	}
+	db.bolt = b
+	if !db.opts.ReadOnly {
+		if err := b.Update(initBuckets); err != nil {
+			b.Close()
+			return err
+		}
+	}
+	if err := b.View(db.loadCounters); err != nil {
+		b.Close()
+		return err
+	}
+	blobs, err := openBlobDir(db.opts.BlobDir, !db.opts.ReadOnly)
+	if err != nil {
+		b.Close()
+		return err
+	}
+	db.blobs = blobs
+	return nil
+}
+
+func initBuckets(tx *bbolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return err
+	}
+	if v := meta.Get(keyFormat); v == nil {
+		if err := meta.Put(keyFormat, []byte{formatVersion}); err != nil {
+			return err
+		}
+	}
+	for _, name := range [][]byte{bucketRevs, bucketTxns} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadCounters reads the newest TID and OID; both are found at the end of
+// their buckets, so opening costs the same at any size.
+func (db *DB) loadCounters(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return fmt.Errorf("%s is not a batos image (no meta bucket)", db.path)
+	}
+	if v := meta.Get(keyFormat); len(v) != 1 || v[0] != formatVersion {
+		return fmt.Errorf("%s has image format %v; this batos reads format %d", db.path, v, formatVersion)
+	}
+	if k, _ := tx.Bucket(bucketTxns).Cursor().Last(); k != nil {
+		db.lastTID.Store(uint64(store.TID(beUint64(k))))
+	}
+	if k, _ := tx.Bucket(bucketRevs).Cursor().Last(); k != nil {
+		oid, _ := splitRevKey(k)
+		db.nextOID.Store(uint64(oid))
+	}
+	return nil
+}
+
+// Path is the bbolt file's path.
+func (db *DB) Path() string { return db.path }
+
+// LastTID implements store.Engine.
+func (db *DB) LastTID() store.TID { return store.TID(db.lastTID.Load()) }
+
+// NewOIDs implements store.Engine. OIDs handed out but never committed are
+// simply never used.
+func (db *DB) NewOIDs(ctx context.Context, n int) ([]store.OID, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("%w: %d OIDs requested", store.ErrInvalid, n)
+	}
+	last := db.nextOID.Add(uint64(n))
+	oids := make([]store.OID, n)
+	for i := range oids {
+		oids[i] = store.OID(last - uint64(n) + uint64(i) + 1)
+	}
+	return oids, nil
+}
+
+// Close implements store.Engine: it waits for commits in flight, then
+// releases the file. Safe to call twice.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		// Once the lock is held no submitter is between its closed check
+		// and its send, so the committer sees every queued request.
+		db.submitMu.Lock()
+		db.closed = true
+		close(db.closing)
+		db.submitMu.Unlock()
+		db.committer.Wait()
+		db.closeErr = db.bolt.Close()
+		if db.lock != nil {
+			if err := db.lock.release(); db.closeErr == nil {
+				db.closeErr = err
+			}
+		}
+	})
+	return db.closeErr
+}
+
+// Bolt exposes the underlying bbolt handle for tests and consistency
+// checks; callers must not write through it.
+func (db *DB) Bolt() *bbolt.DB { return db.bolt }
+
+func beUint64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+func (db *DB) checkOpen() error {
+	select {
+	case <-db.closing:
+		return store.ErrClosed
+	default:
+		return nil
+	}
+}

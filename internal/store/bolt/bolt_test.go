@@ -1,0 +1,56 @@
+package bolt_test
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	bbolt "go.etcd.io/bbolt"
+	bbolterrors "go.etcd.io/bbolt/errors"
+
+	"batos/internal/store"
+	"batos/internal/store/bolt"
+	"batos/internal/store/storetest"
+)
+
+// opener opens stores under one temporary directory per test, so a name
+// opened twice in a test is the same store.
+func opener() storetest.Opener {
+	var mu sync.Mutex
+	dirs := map[string]string{}
+	return func(t testing.TB, name string) store.Engine {
+		t.Helper()
+		mu.Lock()
+		dir, ok := dirs[t.Name()]
+		if !ok {
+			dir = t.TempDir()
+			dirs[t.Name()] = dir
+		}
+		mu.Unlock()
+		db, err := bolt.Open(filepath.Join(dir, name+".db"), nil)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { mustCheck(t, db); db.Close() })
+		return db
+	}
+}
+
+// mustCheck runs bbolt's own consistency check on the file.
+func mustCheck(t testing.TB, db *bolt.DB) {
+	t.Helper()
+	err := db.Bolt().View(func(tx *bbolt.Tx) error {
+		for err := range tx.Check() {
+			t.Errorf("bbolt check: %v", err)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, bbolterrors.ErrDatabaseNotOpen) {
+		t.Errorf("bbolt check: %v", err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, opener())
+}

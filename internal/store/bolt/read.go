@@ -1,0 +1,143 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"batos/internal/store"
+)
+
+// Load implements store.Engine.
+func (db *DB) Load(ctx context.Context, oid store.OID) (store.Record, error) {
+	return db.LoadAt(ctx, oid, store.MaxTID)
+}
+
+// LoadAt implements store.Engine.
+func (db *DB) LoadAt(ctx context.Context, oid store.OID, at store.TID) (store.Record, error) {
+	var rec store.Record
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		var err error
+		rec, err = loadAt(tx.Bucket(bucketRevs).Cursor(), oid, at)
+		return err
+	})
+	return rec, err
+}
+
+func loadAt(c *bbolt.Cursor, oid store.OID, at store.TID) (store.Record, error) {
+	k, v := revisionAt(c, oid, at)
+	if k == nil {
+		if at == store.MaxTID {
+			return store.Record{}, fmt.Errorf("load %s: %w", oid, store.ErrNotFound)
+		}
+		return store.Record{}, fmt.Errorf("load %s as of %s: %w", oid, at, store.ErrNotFound)
+	}
+	flags, data, err := decodeRecord(k, v)
+	if err != nil {
+		return store.Record{}, err
+	}
+	_, serial := splitRevKey(k)
+	if flags&flagDeleted != 0 {
+		return store.Record{}, fmt.Errorf("load %s: deleted by %s: %w", oid, serial, store.ErrNotFound)
+	}
+	return store.Record{OID: oid, Serial: serial, Data: append([]byte(nil), data...)}, nil
+}
+
+// History implements store.Engine.
+func (db *DB) History(ctx context.Context, oid store.OID, limit int) ([]store.Revision, error) {
+	var revs []store.Revision
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketRevs).Cursor()
+		for k, v := lastRevision(c, oid); k != nil && store.OID(beUint64(k)) == oid; k, v = c.Prev() {
+			if limit > 0 && len(revs) == limit {
+				break
+			}
+			flags, data, err := decodeRecord(k, v)
+			if err != nil {
+				return err
+			}
+			_, serial := splitRevKey(k)
+			revs = append(revs, store.Revision{Serial: serial, Size: len(data), Deleted: flags&flagDeleted != 0})
+		}
+		return nil
+	})
+	if err == nil && len(revs) == 0 {
+		err = fmt.Errorf("history of %s: %w", oid, store.ErrNotFound)
+	}
+	return revs, err
+}
+
+// Log implements store.Engine.
+func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error) {
+	var infos []store.TxInfo
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketTxns).Cursor()
+		var k, v []byte
+		if q.Before == 0 {
+			k, v = c.Last()
+		} else if k, _ = c.Seek(tidKey(q.Before)); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil; k, v = c.Prev() {
+			if q.Limit > 0 && len(infos) == q.Limit {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			info, err := decodeTxn(k, v, true)
+			if err != nil {
+				return err
+			}
+			infos = append(infos, info)
+		}
+		return nil
+	})
+	return infos, err
+}
+
+// Transaction implements store.Engine.
+func (db *DB) Transaction(ctx context.Context, tid store.TID) (store.TxInfo, error) {
+	var info store.TxInfo
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		key := tidKey(tid)
+		v := tx.Bucket(bucketTxns).Get(key)
+		if v == nil {
+			return fmt.Errorf("transaction %s: %w", tid, store.ErrNoTransaction)
+		}
+		var err error
+		info, err = decodeTxn(key, v, true)
+		return err
+	})
+	return info, err
+}
+
+// Stats implements store.Engine. It walks the whole file.
+func (db *DB) Stats(ctx context.Context) (store.Stats, error) {
+	st := store.Stats{LastTID: db.LastTID()}
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		var last store.OID
+		err := tx.Bucket(bucketRevs).ForEach(func(k, _ []byte) error {
+			st.Revisions++
+			if oid, _ := splitRevKey(k); oid != last {
+				st.Objects++
+				last = oid
+				if st.Objects%4096 == 0 {
+					return ctx.Err()
+				}
+			}
+			return nil
+		})
+		st.Transactions = tx.Bucket(bucketTxns).Stats().KeyN
+		st.FileBytes = tx.Size()
+		return err
+	})
+	if err != nil {
+		return st, err
+	}
+	st.Blobs, st.BlobBytes, err = db.blobs.usage(ctx)
+	return st, err
+}

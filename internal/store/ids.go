@@ -1,0 +1,96 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// String formats an OID as it is shown to users: "oid:" and decimal.
+func (o OID) String() string { return "oid:" + strconv.FormatUint(uint64(o), 10) }
+
+// ParseOID accepts "oid:N", or a bare decimal N.
+func ParseOID(s string) (OID, error) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(s, "oid:"), 10, 64)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("%w: bad OID %q (want oid:N or N, N > 0)", ErrInvalid, s)
+	}
+	return OID(n), nil
+}
+
+// String formats a TID as 16 hexadecimal digits.
+func (t TID) String() string { return fmt.Sprintf("%016x", uint64(t)) }
+
+// Time is the commit time a TID encodes.
+func (t TID) Time() time.Time { return time.Unix(0, int64(t)).UTC() }
+
+// ParseTID accepts the 16-digit hexadecimal form TID.String prints
+// (optionally with a 0x prefix).
+func ParseTID(s string) (TID, error) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
+	if err != nil || n == 0 || n > uint64(MaxTID) {
+		return 0, fmt.Errorf("%w: bad TID %q (want 16 hex digits as batos log prints)", ErrInvalid, s)
+	}
+	return TID(n), nil
+}
+
+// TIDAt is the smallest TID a transaction committed at or after t can have.
+func TIDAt(t time.Time) TID {
+	n := t.UnixNano()
+	if n < 1 {
+		return 1
+	}
+	return TID(n)
+}
+
+// NextTID returns the TID for a commit at now following last: now's
+// nanoseconds, or last+1 if the clock has not moved past last.
+func NextTID(last TID, now time.Time) TID {
+	if t := TIDAt(now); t > last {
+		return t
+	}
+	return last + 1
+}
+
+func sortedOIDs[V any](m map[OID]V) []OID {
+	oids := make([]OID, 0, len(m))
+	for oid := range m {
+		oids = append(oids, oid)
+	}
+	slices.Sort(oids)
+	return oids
+}
+
+// ValidateCommit checks a commit request against the limits every backend
+// enforces; backends call it before touching storage.
+func ValidateCommit(meta TxMeta, writes []Write) error {
+	if len(writes) == 0 {
+		return fmt.Errorf("%w: commit writes no objects", ErrInvalid)
+	}
+	size := len(meta.User) + len(meta.Description)
+	for k, v := range meta.Extension {
+		size += len(k) + len(v)
+	}
+	if size > MaxMetaSize {
+		return fmt.Errorf("%w: transaction metadata is %d bytes, limit %d", ErrInvalid, size, MaxMetaSize)
+	}
+	seen := make(map[OID]struct{}, len(writes))
+	for _, w := range writes {
+		if w.OID == 0 {
+			return fmt.Errorf("%w: write to the zero OID", ErrInvalid)
+		}
+		if _, dup := seen[w.OID]; dup {
+			return fmt.Errorf("%w: %s written twice in one commit", ErrInvalid, w.OID)
+		}
+		seen[w.OID] = struct{}{}
+		if len(w.Data) > MaxRecordSize {
+			return fmt.Errorf("%w: record of %s is %d bytes, limit %d", ErrInvalid, w.OID, len(w.Data), MaxRecordSize)
+		}
+		if w.Serial > MaxTID {
+			return fmt.Errorf("%w: serial %s of %s out of range", ErrInvalid, w.Serial, w.OID)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package store
+
+import "fmt"
+
+// ProblemKind classifies what Verify found wrong.
+type ProblemKind int
+
+const (
+	CorruptRecord ProblemKind = iota + 1
+	CorruptTransaction
+	DanglingReference
+	MissingBlob
+	CorruptBlob
+	UndecodableRecord
+	CorruptFile
+)
+
+func (k ProblemKind) String() string {
+	switch k {
+	case CorruptRecord:
+		return "corrupt-record"
+	case CorruptTransaction:
+		return "corrupt-transaction"
+	case DanglingReference:
+		return "dangling-reference"
+	case MissingBlob:
+		return "missing-blob"
+	case CorruptBlob:
+		return "corrupt-blob"
+	case UndecodableRecord:
+		return "undecodable-record"
+	case CorruptFile:
+		return "corrupt-file"
+	}
+	return fmt.Sprintf("ProblemKind(%d)", int(k))
+}
+
+// Problem is one thing Verify found wrong.
+type Problem struct {
+	Kind   ProblemKind
+	OID    OID // the object concerned, if any
+	TID    TID // the revision or transaction concerned, if any
+	Target OID // for a dangling reference: the missing object
+	Digest Digest
+	Detail string
+}
+
+func (p Problem) String() string {
+	switch p.Kind {
+	case DanglingReference:
+		return fmt.Sprintf("%s: %s at %s refers to missing %s", p.Kind, p.OID, p.TID, p.Target)
+	case MissingBlob:
+		return fmt.Sprintf("%s: %s at %s refers to missing blob %s", p.Kind, p.OID, p.TID, p.Digest)
+	case CorruptBlob:
+		return fmt.Sprintf("%s: blob %s: %s", p.Kind, p.Digest, p.Detail)
+	case CorruptFile:
+		return fmt.Sprintf("%s: %s", p.Kind, p.Detail)
+	case CorruptTransaction:
+		return fmt.Sprintf("%s: transaction %s: %s", p.Kind, p.TID, p.Detail)
+	}
+	return fmt.Sprintf("%s: %s at %s: %s", p.Kind, p.OID, p.TID, p.Detail)
+}
+
+// Report is the outcome of Verify.
+type Report struct {
+	Objects      int
+	Revisions    int
+	Transactions int
+	Blobs        int
+	BlobBytes    int64
+	Problems     []Problem
+}
+
+// OK reports whether verification found nothing wrong.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }

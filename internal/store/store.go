@@ -1,0 +1,182 @@
+// Package store defines the storage engine beneath the image: records of
+// bytes addressed by OID, written in transactions identified by TIDs, with
+// full history, undo, pack, content-addressed blobs and verification.
+//
+// # Model
+//
+// Each object is a chain of revisions. A revision is the bytes an object
+// held after a transaction (its serial is that transaction's TID). A commit
+// names, for each object it writes, the serial it read the object at; if
+// any of them is no longer current, the whole commit is refused with a
+// [ConflictError] naming every conflicting object. Serial 0 means "the
+// object does not exist yet".
+//
+// TIDs strictly increase and encode the commit time in nanoseconds since
+// the Unix epoch, so a time maps to a TID without a lookup.
+//
+// The store does not understand record bytes. Operations that must follow
+// references (pack, verify) take a [RefsFunc] from the layer above.
+//
+// # Backends
+//
+// An [Engine] is a plug-in boundary, like database/sql/driver: the embedded
+// default is store/bolt; every backend must pass store/storetest.
+package store
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// OID identifies an object. The zero OID is never a valid object.
+type OID uint64
+
+// TID identifies a committed transaction; TIDs strictly increase.
+type TID uint64
+
+// MaxTID is larger than any TID a store will assign.
+const MaxTID = TID(1<<63 - 1)
+
+// Limits every backend enforces on what a commit may carry.
+const (
+	// MaxRecordSize is the largest record a commit may write.
+	MaxRecordSize = 64 << 20
+	// MaxMetaSize bounds the user, description and extension of a
+	// transaction together.
+	MaxMetaSize = 64 << 10
+)
+
+// Record is one revision of an object.
+type Record struct {
+	OID    OID
+	Serial TID // the transaction that wrote this revision
+	Data   []byte
+}
+
+// Write is one object written by a commit.
+type Write struct {
+	OID OID
+	// Serial is the revision the writer based its change on: the serial it
+	// read the object at, or 0 for an object that must not exist yet.
+	Serial TID
+	Data   []byte
+}
+
+// TxMeta describes a transaction to commit.
+type TxMeta struct {
+	User        string
+	Description string
+	Extension   map[string]string
+}
+
+// TxInfo is a committed transaction as the log records it.
+type TxInfo struct {
+	TID         TID
+	Time        time.Time
+	User        string
+	Description string
+	Extension   map[string]string
+	OIDs        []OID // the objects written, ascending
+}
+
+// Revision describes one entry of an object's history.
+type Revision struct {
+	Serial TID
+	Size   int
+	// Deleted marks a revision recording that the object ceased to exist
+	// (an undone creation).
+	Deleted bool
+}
+
+// LogQuery selects transactions from the log, newest first.
+type LogQuery struct {
+	Before TID // only transactions older than this; 0 means no bound
+	Limit  int // at most this many; 0 means no limit
+}
+
+// RefsFunc reports the objects and blobs a record refers to. It is supplied
+// by the layer that knows the record format.
+type RefsFunc func(data []byte) (oids []OID, blobs []Digest, err error)
+
+// PackOptions configures a pack.
+type PackOptions struct {
+	// Before: revisions superseded before this time are dropped.
+	Before time.Time
+	// Root is the object from which reachability is computed.
+	Root OID
+	// Refs finds references in a record.
+	Refs RefsFunc
+	// BeforeSweep, if set, is called after marking and before anything is
+	// deleted, with the TID the marking saw. It lets the caller wait until
+	// no reader holds references it obtained at an older snapshot.
+	BeforeSweep func(ctx context.Context, marked TID) error
+}
+
+// PackResult reports what a pack removed.
+type PackResult struct {
+	Revisions    int // superseded revisions dropped
+	Objects      int // unreachable objects dropped with all their revisions
+	Transactions int // log entries dropped
+	Blobs        int // unreferenced blobs removed
+	BlobBytes    int64
+}
+
+// Stats summarises a store.
+type Stats struct {
+	Objects      int
+	Revisions    int
+	Transactions int
+	Blobs        int
+	BlobBytes    int64
+	FileBytes    int64
+	LastTID      TID
+}
+
+// Engine is a storage backend. All methods are safe for concurrent use.
+type Engine interface {
+	// NewOIDs reserves n fresh OIDs.
+	NewOIDs(ctx context.Context, n int) ([]OID, error)
+	// LastTID is the newest committed transaction.
+	LastTID() TID
+
+	// Load returns the current revision of oid.
+	Load(ctx context.Context, oid OID) (Record, error)
+	// LoadAt returns the revision of oid current as of transaction at.
+	LoadAt(ctx context.Context, oid OID, at TID) (Record, error)
+
+	// Commit durably writes a transaction and returns its TID, or a
+	// *ConflictError naming every object whose serial is stale.
+	Commit(ctx context.Context, meta TxMeta, writes []Write) (TID, error)
+
+	// Log lists transactions, newest first.
+	Log(ctx context.Context, q LogQuery) ([]TxInfo, error)
+	// Transaction returns one transaction's log entry.
+	Transaction(ctx context.Context, tid TID) (TxInfo, error)
+	// History lists an object's revisions, newest first.
+	History(ctx context.Context, oid OID, limit int) ([]Revision, error)
+
+	// Undo commits a new transaction restoring every object tid wrote to
+	// its revision before tid. It fails with an *UndoError if a later
+	// transaction changed any of them.
+	Undo(ctx context.Context, tid TID, meta TxMeta) (TID, error)
+	// Pack drops superseded history and unreachable objects and blobs.
+	Pack(ctx context.Context, opts PackOptions) (PackResult, error)
+
+	// PutBlob streams r into the blob store and makes it durable; the
+	// transaction referring to it must commit after PutBlob returns.
+	PutBlob(ctx context.Context, r io.Reader) (Blob, error)
+	// OpenBlob streams a blob back. The reader fails with a
+	// *CorruptBlobError at the end if the content does not match its digest.
+	OpenBlob(ctx context.Context, d Digest) (io.ReadCloser, error)
+	// StatBlob reports a stored blob's size.
+	StatBlob(ctx context.Context, d Digest) (Blob, error)
+
+	// Verify checks every record, log entry and blob, and every reference.
+	Verify(ctx context.Context, refs RefsFunc) (*Report, error)
+	// Stats counts what the store holds.
+	Stats(ctx context.Context) (Stats, error)
+
+	// Close releases the store; it waits for commits in flight.
+	Close() error
+}
