@@ -37,3 +37,19 @@ func (e intRangeError) Error() string {
 }
 
 func (e intRangeError) Unwrap() error { return ErrIntRange }
+
+// Errors of the object layer.
+var (
+	// ErrReadOnly is returned when a read-only transaction (View) tries
+	// to change an object.
+	ErrReadOnly = errors.New("image: read-only transaction")
+	// ErrTxDone is returned when a transaction is used after its function
+	// returned.
+	ErrTxDone = errors.New("image: transaction already finished")
+	// ErrNotObject is returned when a value that is not a reference is
+	// dereferenced.
+	ErrNotObject = errors.New("image: not an object reference")
+	// ErrNoRoot is returned when the image has no root object (it was
+	// never initialised).
+	ErrNoRoot = errors.New("image: no root object (run batos image init)")
+)

@@ -32,6 +32,10 @@ import (
 // OID identifies an object. The zero OID is never a valid object.
 type OID uint64
 
+// RootOID is reserved for the root object, from which reachability is
+// computed; NewOIDs never returns it.
+const RootOID OID = 1
+
 // TID identifies a committed transaction; TIDs strictly increase.
 type TID uint64
 
@@ -135,7 +139,7 @@ type Stats struct {
 
 // Engine is a storage backend. All methods are safe for concurrent use.
 type Engine interface {
-	// NewOIDs reserves n fresh OIDs.
+	// NewOIDs reserves n fresh OIDs, never 0 or RootOID.
 	NewOIDs(ctx context.Context, n int) ([]OID, error)
 	// LastTID is the newest committed transaction.
 	LastTID() TID

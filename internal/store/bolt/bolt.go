@@ -176,9 +176,9 @@ func (db *DB) loadCounters(tx *bbolt.Tx) error {
 	if k, _ := tx.Bucket(bucketTxns).Cursor().Last(); k != nil {
 		db.lastTID.Store(uint64(store.TID(beUint64(k))))
 	}
+	db.nextOID.Store(uint64(store.RootOID)) // the first OID handed out follows the root's
 	if k, _ := tx.Bucket(bucketRevs).Cursor().Last(); k != nil {
-		oid, _ := splitRevKey(k)
-		db.nextOID.Store(uint64(oid))
+		db.raiseNextOID(store.OID(beUint64(k)))
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func load(t testing.TB, s store.Engine, oid store.OID) store.Record {
 func testCommitLoad(t *testing.T, open Opener) {
 	s := open(t, "db")
 	o := oids(t, s, 2)
-	if o[0] == 0 || o[1] == o[0] {
+	if o[0] <= store.RootOID || o[1] == o[0] {
 		t.Fatalf("NewOIDs gave %v", o)
 	}
 	before := s.LastTID()

@@ -1,0 +1,224 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"batos/internal/store"
+)
+
+// RootOID is the OID of the root object, which names the system objects.
+const RootOID = store.RootOID
+
+// Options configures a DB; nil means the defaults.
+type Options struct {
+	// MaxRetries bounds how often Update reruns its function after a
+	// write conflict; default 8.
+	MaxRetries int
+	// CacheSize bounds how many decoded object states are cached;
+	// default 100,000. Negative disables the cache.
+	CacheSize int
+	// User is recorded in the log for transactions that set none.
+	User string
+}
+
+func (o *Options) withDefaults() Options {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.MaxRetries == 0 {
+		opts.MaxRetries = 8
+	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = 100_000
+	}
+	return opts
+}
+
+// DB is the image: objects over a store engine. It is safe for concurrent
+// use; each transaction belongs to one goroutine.
+type DB struct {
+	store store.Engine
+	opts  Options
+	cache *stateCache
+
+	mu     sync.Mutex
+	active map[*Tx]store.TID // running transactions and their snapshots
+	ended  *sync.Cond
+}
+
+// New returns an image over s. The DB does not own s: closing s is the
+// caller's job, after the last transaction ends.
+func New(s store.Engine, opts *Options) *DB {
+	o := opts.withDefaults()
+	db := &DB{store: s, opts: o, cache: newStateCache(o.CacheSize), active: make(map[*Tx]store.TID)}
+	db.ended = sync.NewCond(&db.mu)
+	return db
+}
+
+// Store is the engine beneath the image.
+func (db *DB) Store() store.Engine { return db.store }
+
+// View runs fn in a read-only transaction on a snapshot of the image.
+func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
+	return db.ViewAt(ctx, db.store.LastTID(), fn)
+}
+
+// ViewAt runs fn in a read-only transaction seeing the image as it was
+// right after transaction at.
+func (db *DB) ViewAt(ctx context.Context, at store.TID, fn func(*Tx) error) error {
+	tx := db.begin(ctx, at, false)
+	defer tx.end()
+	return fn(tx)
+}
+
+// Update runs fn in a read-write transaction and commits what it changed.
+// If fn returns an error or panics, nothing is saved (a panic continues
+// after the rollback). A write conflict reruns fn on a fresh snapshot, up
+// to Options.MaxRetries times, so fn must not have side effects outside
+// the transaction.
+func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+	_, err := db.UpdateTID(ctx, fn)
+	return err
+}
+
+// UpdateTID is Update that also returns the committed TID, or 0 when fn
+// changed nothing.
+func (db *DB) UpdateTID(ctx context.Context, fn func(*Tx) error) (store.TID, error) {
+	for attempt := 0; ; attempt++ {
+		tid, err := db.updateOnce(ctx, fn)
+		if !errors.Is(err, store.ErrConflict) {
+			return tid, err
+		}
+		if attempt >= db.opts.MaxRetries {
+			return 0, fmt.Errorf("image: update gave up after %d conflicts: %w", attempt+1, err)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (db *DB) updateOnce(ctx context.Context, fn func(*Tx) error) (store.TID, error) {
+	tx := db.begin(ctx, db.store.LastTID(), true)
+	defer tx.end()
+	if err := fn(tx); err != nil {
+		return 0, err
+	}
+	return tx.commit()
+}
+
+// backoff sleeps a jittered, growing delay so conflicting writers spread out.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(50*time.Microsecond) << min(attempt, 10)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (db *DB) begin(ctx context.Context, at store.TID, writable bool) *Tx {
+	tx := &Tx{db: db, ctx: ctx, snapshot: at, writable: writable, objects: make(map[store.OID]*Object)}
+	db.mu.Lock()
+	db.active[tx] = at
+	db.mu.Unlock()
+	return tx
+}
+
+func (db *DB) finish(tx *Tx) {
+	db.mu.Lock()
+	delete(db.active, tx)
+	db.mu.Unlock()
+	db.ended.Broadcast()
+}
+
+// waitReadersBefore blocks until no transaction runs on a snapshot older
+// than tid: such a transaction may hold references to objects a pack
+// found unreachable.
+func (db *DB) waitReadersBefore(ctx context.Context, tid store.TID) error {
+	stop := context.AfterFunc(ctx, func() {
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		db.ended.Broadcast()
+	})
+	defer stop()
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		old := false
+		for _, at := range db.active {
+			if at < tid {
+				old = true
+				break
+			}
+		}
+		if !old {
+			return nil
+		}
+		db.ended.Wait()
+	}
+}
+
+// Pack drops history superseded before the given time and every object
+// and blob no longer reachable from the root. Transactions keep running.
+func (db *DB) Pack(ctx context.Context, before time.Time) (store.PackResult, error) {
+	return db.store.Pack(ctx, store.PackOptions{
+		Before:      before,
+		Root:        RootOID,
+		Refs:        Refs,
+		BeforeSweep: db.waitReadersBefore,
+	})
+}
+
+// Undo commits a transaction restoring what tid changed.
+func (db *DB) Undo(ctx context.Context, tid store.TID, user string) (store.TID, error) {
+	if user == "" {
+		user = db.opts.User
+	}
+	return db.store.Undo(ctx, tid, store.TxMeta{User: user})
+}
+
+// Verify checks every record, reference and blob of the image, and that
+// the root exists.
+func (db *DB) Verify(ctx context.Context) (*store.Report, error) {
+	rep, err := db.store.Verify(ctx, Refs)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.store.Load(ctx, RootOID); errors.Is(err, store.ErrNotFound) {
+		rep.Problems = append(rep.Problems, store.Problem{Kind: store.DanglingReference, Target: RootOID, Detail: "the root object is missing"})
+	}
+	return rep, nil
+}
+
+// load returns oid's state as of the snapshot, decoded, from the cache
+// when possible. The slots returned are shared: callers clone them before
+// changing anything.
+func (db *DB) load(ctx context.Context, oid store.OID, at store.TID) ([]Slot, store.TID, error) {
+	rec, err := db.store.LoadAt(ctx, oid, at)
+	if err != nil {
+		return nil, 0, err
+	}
+	key := cacheKey{oid, rec.Serial}
+	if slots, ok := db.cache.get(key); ok {
+		return slots, rec.Serial, nil
+	}
+	slots, err := DecodeState(rec.Data)
+	if err != nil {
+		return nil, 0, &store.CorruptError{OID: oid, TID: rec.Serial, Detail: err.Error()}
+	}
+	db.cache.put(key, slots)
+	return slots, rec.Serial, nil
+}

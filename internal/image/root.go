@@ -1,0 +1,70 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"batos/internal/store"
+)
+
+// FormatVersion is recorded in the root's "image_format" slot.
+const FormatVersion = 1
+
+// SystemNames are the system objects the root names, in slot order.
+var SystemNames = []string{
+	"traits", "genesis", "pLLM", "orchestrator", "memory_manager",
+	"knowledge_catalog", "personas", "cycles",
+}
+
+// Init creates the root and the system objects in one transaction if the
+// image has no root yet; it reports whether it created them. On an image
+// that has a root it only adds system objects the root lacks.
+func (db *DB) Init(ctx context.Context) (created bool, err error) {
+	_, err = db.UpdateTID(ctx, func(tx *Tx) error {
+		tx.SetUser("batos")
+		root, err := tx.Object(RootOID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			root = &Object{tx: tx, oid: RootOID, created: true}
+			tx.objects[RootOID] = root
+			created = true
+			tx.Note("create the image")
+		case err != nil:
+			return err
+		default:
+			created = false
+		}
+		return ensureSystemObjects(tx, root)
+	})
+	if err != nil {
+		return false, fmt.Errorf("init image: %w", err)
+	}
+	return created, nil
+}
+
+func ensureSystemObjects(tx *Tx, root *Object) error {
+	if _, ok := root.Get("image_format"); !ok {
+		if err := root.Set("image_format", Int(FormatVersion)); err != nil {
+			return err
+		}
+	}
+	for _, name := range SystemNames {
+		if _, ok := root.Get(name); ok {
+			continue
+		}
+		slots := []Slot{{Name: "name", Value: String(name)}}
+		if name == "genesis" {
+			traits, _ := root.Get("traits")
+			slots = append(slots, Slot{Name: "parent*", Value: traits})
+		}
+		o, err := tx.New(slots...)
+		if err != nil {
+			return err
+		}
+		if err := root.Set(name, o.Ref()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+
+	"batos/internal/store"
+)
+
+// Tx is a transaction on a snapshot of the image. It belongs to the
+// goroutine running the View or Update function and ends when that
+// function returns.
+type Tx struct {
+	db       *DB
+	ctx      context.Context
+	snapshot store.TID
+	writable bool
+	done     bool
+	objects  map[store.OID]*Object // every object loaded or created here
+	meta     store.TxMeta
+}
+
+// Snapshot is the last transaction this one sees.
+func (tx *Tx) Snapshot() store.TID { return tx.snapshot }
+
+// Writable reports whether this is an Update transaction.
+func (tx *Tx) Writable() bool { return tx.writable }
+
+// Context is the context the transaction runs under.
+func (tx *Tx) Context() context.Context { return tx.ctx }
+
+// Note sets the description the log records for this transaction.
+func (tx *Tx) Note(description string) { tx.meta.Description = description }
+
+// SetUser sets who the log records as making this transaction.
+func (tx *Tx) SetUser(user string) { tx.meta.User = user }
+
+// SetExtension records an extra key and value in the log entry.
+func (tx *Tx) SetExtension(key, value string) {
+	if tx.meta.Extension == nil {
+		tx.meta.Extension = map[string]string{}
+	}
+	tx.meta.Extension[key] = value
+}
+
+func (tx *Tx) check(write bool) error {
+	if tx.done {
+		return ErrTxDone
+	}
+	if write && !tx.writable {
+		return ErrReadOnly
+	}
+	return nil
+}
+
+// Root returns the root object.
+func (tx *Tx) Root() (*Object, error) {
+	o, err := tx.Object(RootOID)
+	if err != nil && isNotFound(err) {
+		return nil, ErrNoRoot
+	}
+	return o, err
+}
+
+// Object returns the object oid as this transaction sees it, loading it
+// on first use. Loading the same OID twice returns the same *Object.
+func (tx *Tx) Object(oid store.OID) (*Object, error) {
+	if err := tx.check(false); err != nil {
+		return nil, err
+	}
+	if o, ok := tx.objects[oid]; ok {
+		return o, nil
+	}
+	slots, serial, err := tx.db.load(tx.ctx, oid, tx.snapshot)
+	if err != nil {
+		return nil, err
+	}
+	o := &Object{tx: tx, oid: oid, serial: serial, slots: slots}
+	if tx.writable {
+		// The cached state is shared; this transaction gets its own copy,
+		// and the encoding it started from to detect changes at commit.
+		o.slots = cloneSlots(slots)
+		if o.orig, err = EncodeState(slots); err != nil {
+			return nil, fmt.Errorf("re-encode %s: %w", oid, err)
+		}
+	}
+	tx.objects[oid] = o
+	return o, nil
+}
+
+// Deref returns the object a Ref value names.
+func (tx *Tx) Deref(v Value) (*Object, error) {
+	r, ok := v.(Ref)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotObject, Repr(v))
+	}
+	return tx.Object(store.OID(r))
+}
+
+// New creates an object with the given slots, in order.
+func (tx *Tx) New(slots ...Slot) (*Object, error) {
+	if err := tx.check(true); err != nil {
+		return nil, err
+	}
+	if err := checkSlots(slots); err != nil {
+		return nil, err
+	}
+	oids, err := tx.db.store.NewOIDs(tx.ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	o := &Object{tx: tx, oid: oids[0], slots: cloneSlots(slots), created: true}
+	tx.objects[o.oid] = o
+	return o, nil
+}
+
+// PutBlob streams r into the image's blob store and returns a reference
+// to store in a slot. The blob is durable before PutBlob returns.
+func (tx *Tx) PutBlob(r io.Reader) (BlobRef, error) {
+	if err := tx.check(true); err != nil {
+		return BlobRef{}, err
+	}
+	b, err := tx.db.store.PutBlob(tx.ctx, r)
+	if err != nil {
+		return BlobRef{}, err
+	}
+	return BlobRef{Digest: b.Digest, Size: b.Size}, nil
+}
+
+// OpenBlob streams a blob back; the reader fails at the end if the
+// content does not match its digest.
+func (tx *Tx) OpenBlob(b BlobRef) (io.ReadCloser, error) {
+	if err := tx.check(false); err != nil {
+		return nil, err
+	}
+	return tx.db.store.OpenBlob(tx.ctx, b.Digest)
+}
+
+// commit writes every object that is new or whose encoding changed, so a
+// change anywhere inside a slot's value is saved without being declared.
+func (tx *Tx) commit() (store.TID, error) {
+	var writes []store.Write
+	for _, oid := range slices.Sorted(maps.Keys(tx.objects)) {
+		o := tx.objects[oid]
+		data, err := EncodeState(o.slots)
+		if err != nil {
+			return 0, fmt.Errorf("encode %s: %w", oid, err)
+		}
+		if o.created || !bytes.Equal(data, o.orig) {
+			writes = append(writes, store.Write{OID: oid, Serial: o.serial, Data: data})
+		}
+	}
+	if len(writes) == 0 {
+		return 0, nil
+	}
+	meta := tx.meta
+	if meta.User == "" {
+		meta.User = tx.db.opts.User
+	}
+	return tx.db.store.Commit(tx.ctx, meta, writes)
+}
+
+func (tx *Tx) end() {
+	tx.done = true
+	tx.db.finish(tx)
+}
+
+func cloneSlots(slots []Slot) []Slot {
+	c := make([]Slot, len(slots))
+	for i, s := range slots {
+		c[i] = Slot{Name: s.Name, Value: Clone(s.Value)}
+	}
+	return c
+}
+
+func checkSlots(slots []Slot) error {
+	seen := make(map[string]bool, len(slots))
+	for _, s := range slots {
+		if err := CheckSlotName(s.Name); err != nil {
+			return err
+		}
+		if seen[s.Name] {
+			return fmt.Errorf("%w: slot %q given twice", ErrSlotName, s.Name)
+		}
+		seen[s.Name] = true
+		if s.Value == nil {
+			return fmt.Errorf("%w: slot %q has no value", ErrInvalid, s.Name)
+		}
+	}
+	return nil
+}
