@@ -182,8 +182,16 @@ func (db *DB) Pack(ctx context.Context, before time.Time) (store.PackResult, err
 	})
 }
 
-// Undo commits a transaction restoring what tid changed.
+// Undo commits a transaction restoring what tid changed. Undoing the
+// transaction that created the root is refused: it would leave no image.
 func (db *DB) Undo(ctx context.Context, tid store.TID, user string) (store.TID, error) {
+	revs, err := db.store.History(ctx, RootOID, 0)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, err
+	}
+	if len(revs) > 0 && revs[len(revs)-1].Serial == tid {
+		return 0, &store.UndoError{TID: tid, Reason: "it created the root; undoing it would leave an empty image"}
+	}
 	if user == "" {
 		user = db.opts.User
 	}
@@ -198,7 +206,7 @@ func (db *DB) Verify(ctx context.Context) (*store.Report, error) {
 		return nil, err
 	}
 	if _, err := db.store.Load(ctx, RootOID); errors.Is(err, store.ErrNotFound) {
-		rep.Problems = append(rep.Problems, store.Problem{Kind: store.DanglingReference, Target: RootOID, Detail: "the root object is missing"})
+		rep.Problems = append(rep.Problems, store.Problem{Kind: store.DanglingReference, Target: RootOID, Detail: fmt.Sprintf("the root object %s is missing", RootOID)})
 	}
 	return rep, nil
 }

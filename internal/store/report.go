@@ -48,6 +48,9 @@ type Problem struct {
 func (p Problem) String() string {
 	switch p.Kind {
 	case DanglingReference:
+		if p.OID == 0 {
+			return fmt.Sprintf("%s: %s", p.Kind, p.Detail)
+		}
 		return fmt.Sprintf("%s: %s at %s refers to missing %s", p.Kind, p.OID, p.TID, p.Target)
 	case MissingBlob:
 		return fmt.Sprintf("%s: %s at %s refers to missing blob %s", p.Kind, p.OID, p.TID, p.Digest)

@@ -125,9 +125,8 @@ func appendString(b []byte, s string) []byte {
 
 var errShort = errors.New("truncated")
 
-// decodeTxn checks and decodes a log entry. With oids false the OID list
-// is skipped, which keeps listing the log cheap.
-func decodeTxn(key, v []byte, oids bool) (store.TxInfo, error) {
+// decodeTxn checks and decodes a log entry.
+func decodeTxn(key, v []byte) (store.TxInfo, error) {
 	tid := store.TID(binary.BigEndian.Uint64(key))
 	bad := func(detail string) (store.TxInfo, error) {
 		return store.TxInfo{}, &store.CorruptError{TID: tid, Detail: detail}
@@ -150,18 +149,16 @@ func decodeTxn(key, v []byte, oids bool) (store.TxInfo, error) {
 		}
 	}
 	n := r.count()
-	if oids {
-		info.OIDs = make([]store.OID, 0, n)
-		var prev store.OID
-		for range n {
-			prev += store.OID(r.uvarint())
-			info.OIDs = append(info.OIDs, prev)
-		}
+	info.OIDs = make([]store.OID, 0, n)
+	var prev store.OID
+	for range n {
+		prev += store.OID(r.uvarint())
+		info.OIDs = append(info.OIDs, prev)
 	}
 	if r.err != nil {
 		return bad(r.err.Error())
 	}
-	if oids && len(r.b) != 0 {
+	if len(r.b) != 0 {
 		return bad(fmt.Sprintf("%d trailing bytes", len(r.b)))
 	}
 	return info, nil

@@ -78,9 +78,17 @@ func (p *packPlan) mark(ctx context.Context, tx *bbolt.Tx, opts store.PackOption
 			return err
 		}
 		keys, vals = keys[first:], vals[first:]
-		if len(keys) == 1 && vals[0][0]&flagDeleted != 0 && p.serial(keys[0]) <= p.cut {
-			p.superseded = append(p.superseded, keys[0]) // deleted and never revived
-			return nil
+		if len(keys) == 1 && p.serial(keys[0]) <= p.cut {
+			// Check the flags' checksum first: a damaged flags byte must not
+			// get the object dropped as deleted.
+			flags, _, err := decodeRecord(keys[0], vals[0])
+			if err != nil {
+				return err
+			}
+			if flags&flagDeleted != 0 {
+				p.superseded = append(p.superseded, keys[0]) // deleted and never revived
+				return nil
+			}
 		}
 		exists[oid] = true
 		for i, k := range keys {
@@ -298,7 +306,7 @@ func (p *packPlan) rescue(tx *bbolt.Tx, scanned *store.TID, doomed map[store.OID
 		}
 	}
 	for k, v := c.Seek(tidKey(*scanned + 1)); k != nil; k, v = c.Next() {
-		info, err := decodeTxn(k, v, true)
+		info, err := decodeTxn(k, v)
 		if err != nil {
 			return err
 		}

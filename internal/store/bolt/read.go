@@ -88,7 +88,7 @@ func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			info, err := decodeTxn(k, v, true)
+			info, err := decodeTxn(k, v)
 			if err != nil {
 				return err
 			}
@@ -109,7 +109,7 @@ func (db *DB) Transaction(ctx context.Context, tid store.TID) (store.TxInfo, err
 			return fmt.Errorf("transaction %s: %w", tid, store.ErrNoTransaction)
 		}
 		var err error
-		info, err = decodeTxn(key, v, true)
+		info, err = decodeTxn(key, v)
 		return err
 	})
 	return info, err

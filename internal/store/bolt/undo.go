@@ -38,7 +38,7 @@ func undoWrites(tx *bbolt.Tx, tid store.TID) ([]write, error) {
 	if v == nil {
 		return nil, fmt.Errorf("undo %s: %w", tid, store.ErrNoTransaction)
 	}
-	info, err := decodeTxn(key, v, true)
+	info, err := decodeTxn(key, v)
 	if err != nil {
 		return nil, err
 	}

@@ -118,7 +118,7 @@ func verifyTxns(ctx context.Context, tx *bbolt.Tx, rep *store.Report) error {
 			rep.Problems = append(rep.Problems, store.Problem{Kind: store.CorruptTransaction, Detail: fmt.Sprintf("log key of %d bytes", len(k))})
 			return nil
 		}
-		if _, err := decodeTxn(k, v, true); err != nil {
+		if _, err := decodeTxn(k, v); err != nil {
 			rep.Problems = append(rep.Problems, store.Problem{Kind: store.CorruptTransaction, TID: store.TID(beUint64(k)), Detail: detailOf(err)})
 		}
 		if rep.Transactions%4096 == 0 {

@@ -1,0 +1,55 @@
+# batos — two commands on a fresh Debian machine: `make run` and `make test`.
+
+GO       ?= go
+export PATH := $(PATH):/usr/local/go/bin
+BIN      := bin/batos
+IMAGE    ?= live_image.db
+FUZZTIME ?= 10s
+
+# System packages the build and tests need; `make deps` installs the
+# missing ones with apt-get. gcc and libc6-dev: cgo, which -race requires.
+DEBS := gcc libc6-dev
+
+.PHONY: all deps build run test check unit fuzz bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEBS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+	@command -v $(GO) >/dev/null || { echo "Go is not installed (want Go 1.26 at /usr/local/go)"; exit 1; }
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/batos
+
+# Starts batos on the default image (created on first run); Ctrl-C stops it.
+run: build
+	./$(BIN) -image $(IMAGE) run
+
+test: deps check unit fuzz
+
+check:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# Each fuzz target runs briefly; longer runs: make fuzz FUZZTIME=5m
+fuzz:
+	$(GO) test -run=NONE -fuzz='^FuzzDecodeValue$$' -fuzztime=$(FUZZTIME) ./internal/image
+	$(GO) test -run=NONE -fuzz='^FuzzDecodeState$$' -fuzztime=$(FUZZTIME) ./internal/image
+	$(GO) test -run=NONE -fuzz='^FuzzDecodeRecord$$' -fuzztime=$(FUZZTIME) ./internal/store/bolt
+	$(GO) test -run=NONE -fuzz='^FuzzDecodeTxn$$' -fuzztime=$(FUZZTIME) ./internal/store/bolt
+
+bench: build
+	./$(BIN) bench store
+
+clean:
+	rm -rf bin

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"batos/internal/store"
+)
+
+func init() {
+	commands["log"] = command{"list committed transactions, newest first", runLog}
+	commands["history"] = command{"list the revisions of an object", runHistory}
+	commands["undo"] = command{"undo a transaction by committing its inverse", runUndo}
+	commands["pack"] = command{"drop old history and unreachable objects and blobs", runPack}
+}
+
+func runLog(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "log", "[-n N] [-before TID] [-json]", "List committed transactions, newest first: TID, time, user, description and\nthe number of objects written.")
+	n := fs.Int("n", 20, "show at most N transactions (0 for all)")
+	before := fs.String("before", "", "only transactions older than this TID")
+	asJSON := jsonFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	q := store.LogQuery{Limit: *n}
+	if *before != "" {
+		tid, err := store.ParseTID(*before)
+		if err != nil {
+			return usageError("%v", err)
+		}
+		q.Before = tid
+	}
+	db, err := openImage(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	txns, err := db.Store().Log(ctx, q)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		out := make([]map[string]any, len(txns))
+		for i, t := range txns {
+			out[i] = txnJSON(t)
+		}
+		return printJSON(e.stdout, out)
+	}
+	for _, t := range txns {
+		fmt.Fprintf(e.stdout, "%s  %s  %-10s %s (%d objects)%s\n", t.TID, formatTime(t.Time), t.User, describe(t), len(t.OIDs), extension(t))
+	}
+	return nil
+}
+
+func txnJSON(t store.TxInfo) map[string]any {
+	oids := make([]string, len(t.OIDs))
+	for i, o := range t.OIDs {
+		oids[i] = o.String()
+	}
+	return map[string]any{
+		"tid": t.TID.String(), "time": t.Time.Format(time.RFC3339Nano), "user": t.User,
+		"description": t.Description, "extension": t.Extension, "oids": oids,
+	}
+}
+
+func describe(t store.TxInfo) string {
+	if t.Description == "" {
+		return "-"
+	}
+	return t.Description
+}
+
+func extension(t store.TxInfo) string {
+	if len(t.Extension) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(t.Extension))
+	for k, v := range t.Extension {
+		parts = append(parts, k+"="+v)
+	}
+	return "  [" + strings.Join(parts, " ") + "]"
+}
+
+func runHistory(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "history", "[-n N] [-json] OID", "List an object's revisions, newest first, with the transaction that wrote each.")
+	n := fs.Int("n", 20, "show at most N revisions (0 for all)")
+	asJSON := jsonFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("history takes one OID (oid:N or N)")
+	}
+	oid, err := parseOID(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	db, err := openImage(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	revs, err := db.Store().History(ctx, oid, *n)
+	if err != nil {
+		return err
+	}
+	var out []map[string]any
+	for _, r := range revs {
+		t, err := db.Store().Transaction(ctx, r.Serial)
+		if errors.Is(err, store.ErrNoTransaction) {
+			t = store.TxInfo{TID: r.Serial, Time: r.Serial.Time(), Description: "(log entry packed away)"}
+		} else if err != nil {
+			return err
+		}
+		state := fmt.Sprintf("%d bytes", r.Size)
+		if r.Deleted {
+			state = "deleted"
+		}
+		if *asJSON {
+			m := txnJSON(t)
+			delete(m, "oids")
+			m["size"], m["deleted"] = r.Size, r.Deleted
+			out = append(out, m)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "%s  %s  %-10s %-12s %s\n", r.Serial, formatTime(t.Time), t.User, state, describe(t))
+	}
+	if *asJSON {
+		return printJSON(e.stdout, out)
+	}
+	return nil
+}
+
+func runUndo(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "undo", "TID", "Commit a new transaction that restores every object TID changed to its state\nbefore TID. Refused, naming the objects, if a later transaction changed them.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("undo takes one TID (as batos log prints it)")
+	}
+	tid, err := store.ParseTID(fs.Arg(0))
+	if err != nil {
+		return usageError("%v", err)
+	}
+	db, err := openImage(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	undone, err := db.Store().Transaction(ctx, tid)
+	if err != nil {
+		return err
+	}
+	newTID, err := db.Undo(ctx, tid, currentUser())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "undid %s (%s) as %s, restoring %d objects\n", tid, describe(undone), newTID, len(undone.OIDs))
+	return nil
+}
+
+func runPack(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "pack", "-before TIME", `Drop revisions superseded before TIME, objects no longer reachable from the root,
+and blobs nothing refers to. History before TIME can no longer be read or undone.
+TIME is RFC 3339 (2026-11-29T12:00:00Z), a date (2026-11-29), "now", or an age
+such as 36h or 7d (meaning that long ago).`)
+	beforeFlag := fs.String("before", "", "pack history older than TIME (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *beforeFlag == "" || fs.NArg() > 0 {
+		return usageError("pack needs -before TIME and no arguments")
+	}
+	before, err := parseTime(*beforeFlag, time.Now())
+	if err != nil {
+		return usageError("%v", err)
+	}
+	db, err := openImage(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	start := time.Now()
+	res, err := db.Pack(ctx, before)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "packed history before %s in %s: dropped %d revisions, %d unreachable objects, %d log entries, %d blobs (%s)\n",
+		formatTime(before), time.Since(start).Round(time.Millisecond), res.Revisions, res.Objects, res.Transactions, res.Blobs, byteSize(res.BlobBytes))
+	return nil
+}
+
+// parseTime reads the forms pack accepts, relative to now.
+func parseTime(s string, now time.Time) (time.Time, error) {
+	if s == "now" {
+		return now, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		if _, err := fmt.Sscanf(days, "%d", &n); err == nil && n >= 0 && fmt.Sprint(n) == days {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("bad time %q: want RFC 3339, YYYY-MM-DD, now, or an age like 36h or 7d", s)
+}

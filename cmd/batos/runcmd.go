@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+func init() {
+	commands["run"] = command{"awaken the image and keep it open until interrupted", runRun}
+}
+
+// runRun awakens the image (creating it on first run) and holds it until
+// SIGINT or SIGTERM, then closes it cleanly. The network bridges that serve
+// it attach here as they are built.
+func runRun(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "run", "", "Awaken the image, creating it on first run, and hold it open until interrupted\n(Ctrl-C or SIGTERM). While it runs, other batos processes get an error naming it.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := openImage(ctx, e, true)
+	if err != nil {
+		return err
+	}
+	created, err := db.Init(ctx)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	if created {
+		fmt.Fprintf(e.stdout, "batos: created image %s\n", e.image)
+	}
+	st, err := db.Store().Stats(ctx)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	fmt.Fprintf(e.stdout, "batos: image %s awake: %d objects, %d transactions, last commit %s\n", e.image, st.Objects, st.Transactions, st.LastTID)
+	fmt.Fprintln(e.stdout, "batos: running; press Ctrl-C to stop")
+	<-ctx.Done()
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("close image: %w", err)
+	}
+	fmt.Fprintln(e.stdout, "batos: image closed")
+	return nil
+}

@@ -1,0 +1,70 @@
+// Package internal_test checks the architecture's one rule: dependencies
+// point down only (DESIGN.md, "Architecture").
+package internal_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// layers lists the architecture from top to bottom. A package may import
+// packages of lower layers, and a subpackage may import its parent
+// (store/bolt imports store), never the other way.
+var layers = []string{
+	"cmd/batos",
+	"internal/uvm",
+	"internal/zmqbridge", "internal/httpapi", "internal/webui",
+	"internal/heartbeat",
+	"internal/cycle",
+	"internal/catalog",
+	"internal/mind",
+	"internal/llm",
+	"internal/vm",
+	"internal/image",
+	"internal/store",
+}
+
+// rank gives a package's layer index; peers on one line of DESIGN.md's
+// diagram share a rank.
+func rank(pkg string) (int, bool) {
+	peers := map[string]int{"internal/httpapi": 2, "internal/webui": 2}
+	for i, l := range layers {
+		if pkg == l || strings.HasPrefix(pkg, l+"/") {
+			if r, ok := peers[l]; ok {
+				return r, true
+			}
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func TestDependenciesPointDown(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "batos/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], "batos/")
+		from, ok := rank(pkg)
+		if !ok {
+			if strings.HasPrefix(pkg, "internal/") {
+				t.Errorf("package %s is not in the architecture", pkg)
+			}
+			continue
+		}
+		for _, imp := range fields[1:] {
+			dep, ok := strings.CutPrefix(imp, "batos/")
+			if !ok {
+				continue
+			}
+			to, _ := rank(dep)
+			subOfDep := strings.HasPrefix(pkg, dep+"/")
+			if to < from || (to == from && !subOfDep) {
+				t.Errorf("%s imports %s: dependencies must point down", pkg, dep)
+			}
+		}
+	}
+}
