@@ -110,6 +110,8 @@ func usage(w io.Writer) {
 func flags(e *env, name, args, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	// -image works after the command too: batos stats -image x.db
+	fs.StringVar(&e.image, "image", e.image, "path of the image file")
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: batos %s %s\n\n%s\n", name, args, strings.TrimSpace(help))
 		var hasFlags bool

@@ -185,11 +185,16 @@ func (db *DB) raiseNextOID(oid store.OID) {
 
 // checkSerials refuses the commit, naming every object, if any write was
 // based on a revision that is no longer current. A deleted object counts
-// as absent (serial 0).
+// as absent (serial 0). A corrupt current revision fails the commit: its
+// flags cannot be trusted to say whether the object exists.
 func checkSerials(c *bbolt.Cursor, writes []write) error {
 	var stale []store.OID
 	for _, w := range writes {
-		if currentSerial(c, w.OID) != w.Serial {
+		cur, err := currentSerial(c, w.OID)
+		if err != nil {
+			return err
+		}
+		if cur != w.Serial {
 			stale = append(stale, w.OID)
 		}
 	}
@@ -200,13 +205,17 @@ func checkSerials(c *bbolt.Cursor, writes []write) error {
 	return &store.ConflictError{OIDs: stale}
 }
 
-func currentSerial(c *bbolt.Cursor, oid store.OID) store.TID {
+func currentSerial(c *bbolt.Cursor, oid store.OID) (store.TID, error) {
 	k, v := lastRevision(c, oid)
-	if k == nil || len(v) == 0 || v[0]&flagDeleted != 0 {
-		return 0
+	if k == nil {
+		return 0, nil
+	}
+	flags, _, err := decodeRecord(k, v)
+	if err != nil || flags&flagDeleted != 0 {
+		return 0, err
 	}
 	_, tid := splitRevKey(k)
-	return tid
+	return tid, nil
 }
 
 // lastRevision positions c on oid's newest revision, or returns nil.

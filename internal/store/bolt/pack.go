@@ -261,6 +261,11 @@ func (db *DB) sweep(ctx context.Context, p *packPlan, refs store.RefsFunc) (stor
 		}
 		return nil
 	}
+	// Record the cut first: from now on undo refuses transactions whose
+	// earlier revisions are about to go.
+	if err := db.bolt.Update(p.recordCut); err != nil {
+		return res, err
+	}
 	if err := del(p.superseded, bucketRevs, &res.Revisions); err != nil {
 		return res, err
 	}
@@ -281,9 +286,6 @@ func (db *DB) sweep(ctx context.Context, p *packPlan, refs store.RefsFunc) (stor
 				}
 			}
 			res.Objects++
-		}
-		if err := p.recordCut(tx); err != nil {
-			return err
 		}
 		return db.sweepBlobs(ctx, p, &res)
 	})

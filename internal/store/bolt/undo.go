@@ -30,8 +30,8 @@ func (db *DB) Undo(ctx context.Context, tid store.TID, meta store.TxMeta) (store
 // restore what tid changed: for each object, the revision before tid, or a
 // deletion if tid created it.
 func undoWrites(tx *bbolt.Tx, tid store.TID) ([]write, error) {
-	if packed := tx.Bucket(bucketMeta).Get(keyPackedBefore); len(packed) == 8 && tid < store.TID(beUint64(packed)) {
-		return nil, &store.UndoError{TID: tid, Reason: fmt.Sprintf("history before %s has been packed", store.TID(beUint64(packed)))}
+	if packed := tx.Bucket(bucketMeta).Get(keyPackedBefore); len(packed) == 8 && tid <= store.TID(beUint64(packed)) {
+		return nil, &store.UndoError{TID: tid, Reason: fmt.Sprintf("history up to %s has been packed", store.TID(beUint64(packed)))}
 	}
 	key := tidKey(tid)
 	v := tx.Bucket(bucketTxns).Get(key)
@@ -54,8 +54,12 @@ func undoWrites(tx *bbolt.Tx, tid store.TID) ([]write, error) {
 			changed[oid] = cur
 			continue
 		}
+		flags, _, err := decodeRecord(k, v)
+		if err != nil {
+			return nil, err
+		}
 		w := write{Write: store.Write{OID: oid, Serial: tid}, deleted: true}
-		if v[0]&flagDeleted != 0 {
+		if flags&flagDeleted != 0 {
 			w.Serial = 0 // tid deleted oid; a deleted object has serial 0
 		}
 		if pk, pv := c.Prev(); pk != nil && store.OID(beUint64(pk)) == oid {
