@@ -27,11 +27,9 @@ type blobDir struct {
 	pinned map[store.Digest]time.Time // written by this process, maybe not yet committed
 }
 
-func openBlobDir(root string, writable bool) (*blobDir, error) {
-	if writable {
-		if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o755); err != nil {
-			return nil, fmt.Errorf("blob directory: %w", err)
-		}
+func openBlobDir(root string) (*blobDir, error) {
+	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o755); err != nil {
+		return nil, fmt.Errorf("blob directory: %w", err)
 	}
 	return &blobDir{root: root, pinned: make(map[store.Digest]time.Time)}, nil
 }
@@ -43,9 +41,6 @@ func (b *blobDir) path(d store.Digest) string {
 
 // PutBlob implements store.Engine.
 func (db *DB) PutBlob(ctx context.Context, r io.Reader) (store.Blob, error) {
-	if db.opts.ReadOnly {
-		return store.Blob{}, fmt.Errorf("%w: image opened read-only", store.ErrInvalid)
-	}
 	return db.blobs.put(ctx, r)
 }
 

@@ -9,6 +9,11 @@
 // them all. Each commit in a group is checked and applied on its own; a
 // conflicting one is refused without affecting the others.
 //
+// Each group is first appended to a write-ahead log (PATH.wal) with one
+// fdatasync, and kept in memory until a checkpoint writes many groups into
+// the bbolt file at once; opening replays whatever the log holds. See
+// wal.go.
+//
 // # Integrity
 //
 // Every record and log entry carries a CRC-32C over its key and content,
@@ -40,8 +45,6 @@ type Options struct {
 	Linger time.Duration
 	// BlobDir holds the blobs; default PATH.blobs.
 	BlobDir string
-	// ReadOnly opens the file without taking the writer lock; commits fail.
-	ReadOnly bool
 }
 
 func (o *Options) withDefaults(path string) Options {
@@ -66,11 +69,13 @@ func (o *Options) withDefaults(path string) Options {
 
 // DB is a store.Engine on a bbolt file. It is safe for concurrent use.
 type DB struct {
-	path  string
-	opts  Options
-	bolt  *bbolt.DB
-	lock  *processLock
-	blobs *blobDir
+	path    string
+	opts    Options
+	bolt    *bbolt.DB
+	lock    *processLock
+	blobs   *blobDir
+	wal     *wal
+	overlay *overlay
 
 	lastTID atomic.Uint64
 	nextOID atomic.Uint64
@@ -90,24 +95,18 @@ var _ store.Engine = (*DB)(nil)
 // Open opens or creates the store at path.
 func Open(path string, o *Options) (*DB, error) {
 	opts := o.withDefaults(path)
-	db := &DB{path: path, opts: opts, commits: make(chan *commitRequest, 1024), closing: make(chan struct{})}
-	if !opts.ReadOnly {
-		lock, err := lockProcess(path)
-		if err != nil {
-			return nil, fmt.Errorf("open image %s: %w", path, err)
-		}
-		db.lock = lock
-	}
-	if err := db.open(); err != nil {
-		if db.lock != nil {
-			db.lock.release()
-		}
+	db := &DB{path: path, opts: opts, commits: make(chan *commitRequest, 1024), closing: make(chan struct{}), overlay: newOverlay()}
+	lock, err := lockProcess(path)
+	if err != nil {
 		return nil, fmt.Errorf("open image %s: %w", path, err)
 	}
-	if !opts.ReadOnly {
-		db.committer.Add(1)
-		go db.commitLoop()
+	db.lock = lock
+	if err := db.open(); err != nil {
+		db.lock.release()
+		return nil, fmt.Errorf("open image %s: %w", path, err)
 	}
+	db.committer.Add(1)
+	go db.commitLoop()
 	return db, nil
 }
 
@@ -116,7 +115,6 @@ func (db *DB) open() error {
 		Timeout:         time.Second,
 		FreelistType:    bbolt.FreelistMapType,
 		InitialMmapSize: 1 << 30, // readers never block a growing writer below this
-		ReadOnly:        db.opts.ReadOnly,
 	}
 	b, err := bbolt.Open(db.path, 0o644, bo)
 	if err != nil {
@@ -126,23 +124,61 @@ func (db *DB) open() error {
 		return err
 	}
 	db.bolt = b
-	if !db.opts.ReadOnly {
-		if err := b.Update(initBuckets); err != nil {
-			b.Close()
-			return err
+	err = b.Update(initBuckets)
+	if err == nil {
+		err = b.View(db.loadCounters)
+	}
+	if err == nil {
+		db.blobs, err = openBlobDir(db.opts.BlobDir)
+	}
+	if err == nil {
+		err = db.recover()
+	}
+	if err != nil {
+		if db.wal != nil {
+			db.wal.close()
+		}
+		b.Close()
+		return err
+	}
+	return nil
+}
+
+// recover replays the write-ahead log: transactions newer than the bbolt
+// file go through the overlay into a checkpoint; a torn frame at the end,
+// never acknowledged, is cut off.
+func (db *DB) recover() error {
+	w, err := openWAL(db.path + ".wal")
+	if err != nil {
+		return err
+	}
+	db.wal = w
+	txs, end, err := w.read()
+	if err != nil {
+		return err
+	}
+	if err := w.f.Truncate(end); err != nil {
+		return fmt.Errorf("cut torn write-ahead log frame: %w", err)
+	}
+	w.size = end
+	last := db.LastTID()
+	var fresh []walTx
+	for _, t := range txs {
+		if t.tid <= last {
+			continue // checkpointed before the log was emptied
+		}
+		fresh = append(fresh, t)
+		last = t.tid
+		for _, wr := range t.writes {
+			db.raiseNextOID(wr.oid)
 		}
 	}
-	if err := b.View(db.loadCounters); err != nil {
-		b.Close()
+	db.overlay.add(fresh)
+	db.lastTID.Store(uint64(last))
+	if err := db.checkpoint(); err != nil {
 		return err
 	}
-	blobs, err := openBlobDir(db.opts.BlobDir, !db.opts.ReadOnly)
-	if err != nil {
-		b.Close()
-		return err
-	}
-	db.blobs = blobs
-	return nil
+	return w.reset()
 }
 
 func initBuckets(tx *bbolt.Tx) error {
@@ -214,11 +250,15 @@ func (db *DB) Close() error {
 		close(db.closing)
 		db.submitMu.Unlock()
 		db.committer.Wait()
-		db.closeErr = db.bolt.Close()
-		if db.lock != nil {
-			if err := db.lock.release(); db.closeErr == nil {
-				db.closeErr = err
-			}
+		db.closeErr = db.checkpoint()
+		if err := db.wal.close(); db.closeErr == nil {
+			db.closeErr = err
+		}
+		if err := db.bolt.Close(); db.closeErr == nil {
+			db.closeErr = err
+		}
+		if err := db.lock.release(); db.closeErr == nil {
+			db.closeErr = err
 		}
 	})
 	return db.closeErr

@@ -208,6 +208,30 @@ func (r *reader) count() int {
 	return int(n)
 }
 
+func (r *reader) fixed64() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 8 {
+		r.err = errShort
+		return 0
+	}
+	v := beUint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
+// bytes reads a length-prefixed byte string, copied out of the input.
+func (r *reader) bytes() []byte {
+	n := r.count()
+	if r.err != nil {
+		return nil
+	}
+	b := append([]byte(nil), r.b[:n]...)
+	r.b = r.b[n:]
+	return b
+}
+
 func (r *reader) string() string {
 	n := r.count()
 	if r.err != nil {

@@ -39,14 +39,14 @@ func (db *DB) Pack(ctx context.Context, opts store.PackOptions) (store.PackResul
 	if opts.Refs == nil || opts.Root == 0 {
 		return store.PackResult{}, fmt.Errorf("%w: pack needs a root and a reference finder", store.ErrInvalid)
 	}
-	if db.opts.ReadOnly {
-		return store.PackResult{}, fmt.Errorf("%w: image opened read-only", store.ErrInvalid)
-	}
 	db.packMu.Lock()
 	defer db.packMu.Unlock()
 	plan := &packPlan{cut: store.TIDAt(opts.Before)}
 	if db.blobs.hasPins() {
 		plan.committed = make(map[store.Digest]bool)
+	}
+	if err := db.sync(ctx); err != nil {
+		return store.PackResult{}, fmt.Errorf("pack: %w", err)
 	}
 	if err := db.bolt.View(func(tx *bbolt.Tx) error { return plan.mark(ctx, tx, opts) }); err != nil {
 		return store.PackResult{}, fmt.Errorf("pack: %w", err)
@@ -272,9 +272,10 @@ func (db *DB) sweep(ctx context.Context, p *packPlan, refs store.RefsFunc) (stor
 	if err := del(p.deadTxns, bucketTxns, &res.Transactions); err != nil {
 		return res, err
 	}
-	// Unreachable objects and blobs go in one transaction holding the
-	// writer lock, after rescuing whatever commits since the mark refer to.
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	// Unreachable objects and blobs go in one step run by the committer,
+	// so no commit comes in between, after rescuing whatever commits since
+	// the mark refer to.
+	_, err := db.submit(ctx, &commitRequest{maintenance: true, fn: func(tx *bbolt.Tx) error {
 		if err := p.rescue(tx, &scanned, doomed, refs); err != nil {
 			return err
 		}
@@ -288,7 +289,7 @@ func (db *DB) sweep(ctx context.Context, p *packPlan, refs store.RefsFunc) (stor
 			res.Objects++
 		}
 		return db.sweepBlobs(ctx, p, &res)
-	})
+	}})
 	return res, err
 }
 

@@ -16,6 +16,11 @@ func (db *DB) Load(ctx context.Context, oid store.OID) (store.Record, error) {
 
 // LoadAt implements store.Engine.
 func (db *DB) LoadAt(ctx context.Context, oid store.OID, at store.TID) (store.Record, error) {
+	// The overlay first: a revision missing there because a checkpoint
+	// just moved it is in the bbolt transaction begun after.
+	if rec, found, err := db.overlay.loadAt(oid, at); found {
+		return rec, err
+	}
 	var rec store.Record
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		var err error
@@ -46,6 +51,9 @@ func loadAt(c *bbolt.Cursor, oid store.OID, at store.TID) (store.Record, error) 
 
 // History implements store.Engine.
 func (db *DB) History(ctx context.Context, oid store.OID, limit int) ([]store.Revision, error) {
+	if err := db.sync(ctx); err != nil {
+		return nil, err
+	}
 	var revs []store.Revision
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketRevs).Cursor()
@@ -70,6 +78,9 @@ func (db *DB) History(ctx context.Context, oid store.OID, limit int) ([]store.Re
 
 // Log implements store.Engine.
 func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error) {
+	if err := db.sync(ctx); err != nil {
+		return nil, err
+	}
 	var infos []store.TxInfo
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketTxns).Cursor()
@@ -101,6 +112,9 @@ func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
 
 // Transaction implements store.Engine.
 func (db *DB) Transaction(ctx context.Context, tid store.TID) (store.TxInfo, error) {
+	if err := db.sync(ctx); err != nil {
+		return store.TxInfo{}, err
+	}
 	var info store.TxInfo
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		key := tidKey(tid)
@@ -117,6 +131,9 @@ func (db *DB) Transaction(ctx context.Context, tid store.TID) (store.TxInfo, err
 
 // Stats implements store.Engine. It walks the whole file.
 func (db *DB) Stats(ctx context.Context) (store.Stats, error) {
+	if err := db.sync(ctx); err != nil {
+		return store.Stats{}, err
+	}
 	st := store.Stats{LastTID: db.LastTID()}
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		var last store.OID

@@ -22,6 +22,9 @@ type objectState struct {
 // reference (with refs) and every blob against its digest. It returns an
 // error only when it could not finish; what is wrong is in the report.
 func (db *DB) Verify(ctx context.Context, refs store.RefsFunc) (*store.Report, error) {
+	if err := db.sync(ctx); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
 	rep := &store.Report{}
 	blobsNeeded := map[store.Digest][]store.Problem{}
 	err := db.bolt.View(func(tx *bbolt.Tx) error {

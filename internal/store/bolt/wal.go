@@ -1,0 +1,171 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"batos/internal/store"
+)
+
+// The write-ahead log makes a commit group durable with one append and
+// one fdatasync; the bbolt file, whose commits cost two syncs and a page
+// per changed object, is brought up to date later in large checkpoints.
+//
+// The log is PATH.wal, a sequence of frames, one per commit group:
+//
+//	length(4) crc32c(4) payload
+//
+// where the checksum covers the payload. The payload holds the group's
+// transactions, each already encoded exactly as it goes into the bbolt
+// file:
+//
+//	uvarint ntx
+//	per transaction: tid(8) uvarint len, log entry
+//	                 uvarint nwrites
+//	                 per write: oid(8) uvarint len, record envelope
+//
+// A frame is acknowledged only after its fdatasync, so a torn frame at the
+// end (the process died while appending) was never acknowledged and is cut
+// off on open.
+
+// walTx is one committed transaction in the log or in the overlay.
+type walTx struct {
+	tid    store.TID
+	entry  []byte     // log entry, as stored in the txns bucket
+	writes []walWrite // revisions, as stored in the revs bucket
+}
+
+type walWrite struct {
+	oid    store.OID
+	record []byte // envelope: flags, checksum, payload
+}
+
+type wal struct {
+	f    *os.File
+	size int64
+}
+
+func openWAL(path string) (*wal, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open write-ahead log: %w", err)
+	}
+	return &wal{f: f}, nil
+}
+
+// read returns every intact frame's transactions and the offset where the
+// intact frames end.
+func (w *wal) read() ([]walTx, int64, error) {
+	data, err := io.ReadAll(io.NewSectionReader(w.f, 0, 1<<62))
+	if err != nil {
+		return nil, 0, fmt.Errorf("read write-ahead log: %w", err)
+	}
+	var txs []walTx
+	off := int64(0)
+	for len(data) >= 8 {
+		n := binary.BigEndian.Uint32(data)
+		if uint64(n) > uint64(len(data)-8) {
+			break // torn frame
+		}
+		payload := data[8 : 8+n]
+		if crc32.Checksum(payload, castagnoli) != binary.BigEndian.Uint32(data[4:]) {
+			break
+		}
+		group, err := decodeGroup(payload)
+		if err != nil {
+			return nil, 0, fmt.Errorf("write-ahead log frame at %d: %w", off, err)
+		}
+		txs = append(txs, group...)
+		data = data[8+n:]
+		off += 8 + int64(n)
+	}
+	return txs, off, nil
+}
+
+func encodeGroup(txs []walTx) []byte {
+	size := 16
+	for _, t := range txs {
+		size += 20 + len(t.entry)
+		for _, w := range t.writes {
+			size += 20 + len(w.record)
+		}
+	}
+	b := make([]byte, 8, size)
+	b = binary.AppendUvarint(b, uint64(len(txs)))
+	for _, t := range txs {
+		b = binary.BigEndian.AppendUint64(b, uint64(t.tid))
+		b = binary.AppendUvarint(b, uint64(len(t.entry)))
+		b = append(b, t.entry...)
+		b = binary.AppendUvarint(b, uint64(len(t.writes)))
+		for _, w := range t.writes {
+			b = binary.BigEndian.AppendUint64(b, uint64(w.oid))
+			b = binary.AppendUvarint(b, uint64(len(w.record)))
+			b = append(b, w.record...)
+		}
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-8))
+	binary.BigEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
+	return b
+}
+
+func decodeGroup(p []byte) ([]walTx, error) {
+	r := reader{b: p}
+	n := r.count()
+	txs := make([]walTx, 0, min(n, 1024))
+	for range n {
+		t := walTx{tid: store.TID(r.fixed64())}
+		t.entry = r.bytes()
+		nw := r.count()
+		t.writes = make([]walWrite, 0, min(nw, 1024))
+		for range nw {
+			oid := store.OID(r.fixed64())
+			t.writes = append(t.writes, walWrite{oid: oid, record: r.bytes()})
+		}
+		txs = append(txs, t)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%d trailing bytes", len(r.b))
+	}
+	return txs, nil
+}
+
+// append writes a frame and makes it durable. On failure the log is cut
+// back to where it was, so a frame that was not acknowledged never
+// resurfaces.
+func (w *wal) append(frame []byte) error {
+	_, err := w.f.WriteAt(frame, w.size)
+	if err == nil {
+		err = unix.Fdatasync(int(w.f.Fd()))
+	}
+	if err != nil {
+		if terr := w.f.Truncate(w.size); terr != nil {
+			return errors.Join(err, fmt.Errorf("cut back the write-ahead log: %w", terr))
+		}
+		return err
+	}
+	w.size += int64(len(frame))
+	return nil
+}
+
+// reset empties the log once its content is safely in the bbolt file.
+func (w *wal) reset() error {
+	if w.size == 0 {
+		return nil
+	}
+	if err := w.f.Truncate(0); err != nil {
+		return err
+	}
+	w.size = 0
+	return unix.Fdatasync(int(w.f.Fd()))
+}
+
+func (w *wal) close() error { return w.f.Close() }
