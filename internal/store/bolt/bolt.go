@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,9 @@ type DB struct {
 	blobs   *blobDir
 	wal     *wal
 	overlay *overlay
+	pipe    pipeline
+	ckpt    *checkpointRun // running checkpoint; committer only
+	failed  *checkpointRun // a checkpoint that failed, to write again
 
 	lastTID atomic.Uint64
 	nextOID atomic.Uint64
@@ -105,6 +109,7 @@ func Open(path string, o *Options) (*DB, error) {
 		db.lock.release()
 		return nil, fmt.Errorf("open image %s: %w", path, err)
 	}
+	db.pipe.start(db)
 	db.committer.Add(1)
 	go db.commitLoop()
 	return db, nil
@@ -145,40 +150,52 @@ func (db *DB) open() error {
 }
 
 // recover replays the write-ahead log: transactions newer than the bbolt
-// file go through the overlay into a checkpoint; a torn frame at the end,
-// never acknowledged, is cut off.
+// file are checkpointed into it; frames torn by a crash (never
+// acknowledged) are dropped. Then the old segments go and a fresh one
+// starts.
 func (db *DB) recover() error {
-	w, err := openWAL(db.path + ".wal")
+	base := db.path + ".wal"
+	seqs, err := segments(base)
 	if err != nil {
-		return err
+		return fmt.Errorf("list write-ahead log: %w", err)
 	}
-	db.wal = w
-	txs, end, err := w.read()
-	if err != nil {
-		return err
-	}
-	if err := w.f.Truncate(end); err != nil {
-		return fmt.Errorf("cut torn write-ahead log frame: %w", err)
-	}
-	w.size = end
 	last := db.LastTID()
 	var fresh []walTx
-	for _, t := range txs {
-		if t.tid <= last {
-			continue // checkpointed before the log was emptied
+	for _, seq := range seqs {
+		txs, err := readSegment(segmentName(base, seq))
+		if err != nil {
+			return fmt.Errorf("read write-ahead log: %w", err)
 		}
-		fresh = append(fresh, t)
-		last = t.tid
-		for _, wr := range t.writes {
-			db.raiseNextOID(wr.oid)
+		for _, t := range txs {
+			if t.tid <= last {
+				continue // checkpointed before the segment was removed
+			}
+			fresh = append(fresh, t)
+			last = t.tid
+			for _, w := range t.writes {
+				db.raiseNextOID(w.oid)
+			}
 		}
 	}
-	db.overlay.add(fresh)
-	db.lastTID.Store(uint64(last))
-	if err := db.checkpoint(); err != nil {
+	if len(fresh) > 0 {
+		if err := db.writeToFile(fresh); err != nil {
+			return err
+		}
+		db.lastTID.Store(uint64(last))
+	}
+	next := uint64(1)
+	if len(seqs) > 0 {
+		next = seqs[len(seqs)-1] + 1
+	}
+	if db.wal, err = createSegment(base, next); err != nil {
 		return err
 	}
-	return w.reset()
+	for _, seq := range seqs {
+		if err := os.Remove(segmentName(base, seq)); err != nil {
+			return fmt.Errorf("remove replayed write-ahead log segment: %w", err)
+		}
+	}
+	return nil
 }
 
 func initBuckets(tx *bbolt.Tx) error {
@@ -250,9 +267,12 @@ func (db *DB) Close() error {
 		close(db.closing)
 		db.submitMu.Unlock()
 		db.committer.Wait()
-		db.closeErr = db.checkpoint()
-		if err := db.wal.close(); db.closeErr == nil {
-			db.closeErr = err
+		db.closeErr = db.checkpointNow()
+		if db.closeErr == nil {
+			// Everything is in the file: the empty segment can go.
+			db.closeErr = db.wal.remove()
+		} else {
+			db.wal.close()
 		}
 		if err := db.bolt.Close(); db.closeErr == nil {
 			db.closeErr = err

@@ -2,21 +2,12 @@ package bolt
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"batos/internal/store"
-)
-
-// Checkpoint thresholds: the overlay is written into the bbolt file when
-// it holds this many bytes, when it is this old, or when commits pause.
-const (
-	checkpointBytes = 32 << 20
-	checkpointAge   = time.Second
-	checkpointIdle  = 20 * time.Millisecond
 )
 
 // commitRequest is one request to the committer, the goroutine that owns
@@ -87,50 +78,40 @@ func (db *DB) sync(ctx context.Context) error {
 	return err
 }
 
-// commitLoop owns the write side. It runs until Close, then answers
-// whatever is still queued.
+// commitLoop owns the write side, and the checkpoints. It runs until
+// Close, then answers whatever is still queued.
 func (db *DB) commitLoop() {
 	defer db.committer.Done()
 	want := 1
 	idle := time.NewTimer(time.Hour)
 	defer idle.Stop()
-	lastCheckpoint := time.Now()
 	for {
 		idle.Reset(checkpointIdle)
-		var first *commitRequest
 		select {
-		case first = <-db.commits:
+		case first := <-db.commits:
+			group := db.gather(first, want)
+			db.commitGroup(group)
+			want = len(group)
+			db.maybeCheckpoint(false)
+		case err := <-db.checkpointDone():
+			// A failure keeps everything in the overlay and the log; the
+			// next full checkpoint retries and reports it.
+			_ = db.finishCheckpoint(err)
+			db.maybeCheckpoint(false)
 		case <-idle.C:
-			if !db.overlay.empty() {
-				db.checkpointLogged()
-				lastCheckpoint = time.Now()
-			}
-			continue
+			db.maybeCheckpoint(true)
 		case <-db.closing:
 			for {
 				select {
 				case req := <-db.commits:
 					db.commitGroup(db.gather(req, 0))
 				default:
+					db.pipe.stop()
 					return
 				}
 			}
 		}
-		group := db.gather(first, want)
-		db.commitGroup(group)
-		want = len(group)
-		if _, n := db.overlay.size(); n > checkpointBytes || time.Since(lastCheckpoint) > checkpointAge {
-			db.checkpointLogged()
-			lastCheckpoint = time.Now()
-		}
 	}
-}
-
-// checkpointLogged checkpoints between commits. A failure leaves
-// everything in the overlay and the log, where readers and recovery find
-// it; the next checkpoint retries, and sync and Close report the error.
-func (db *DB) checkpointLogged() {
-	_ = db.checkpoint()
 }
 
 // gather collects what is queued behind first. If fewer than want arrived,
@@ -164,34 +145,35 @@ func (db *DB) gather(first *commitRequest, want int) []*commitRequest {
 }
 
 // groupWriter accumulates the commits of one group that passed their
-// checks, then makes them durable with one log append.
+// checks, then writes them to the log as one frame for the syncer.
 type groupWriter struct {
-	db      *DB
-	now     time.Time
-	last    store.TID
-	reqs    []*commitRequest
-	txs     []walTx
-	serials map[store.OID]store.TID // written in this group (0: deleted)
-	maxOID  store.OID
+	db     *DB
+	now    time.Time
+	reqs   []*commitRequest
+	txs    []walTx
+	maxOID store.OID
 }
 
 // commitGroup handles a group in order. Commits are staged, each checked
-// against everything before it (including earlier commits of the group);
-// one that conflicts is refused alone. Undo and maintenance first flush
-// what is staged and checkpoint, so they see an up-to-date bbolt file.
+// against everything before it (including earlier commits of the group
+// and groups still being synced); one that conflicts is refused alone.
+// Undo and maintenance first wait for every group in flight and
+// checkpoint, so they see an up-to-date bbolt file.
 func (db *DB) commitGroup(group []*commitRequest) {
-	g := &groupWriter{db: db, now: db.opts.Now(), last: db.LastTID(), serials: map[store.OID]store.TID{}}
+	g := &groupWriter{db: db, now: db.opts.Now()}
 	for _, req := range group {
 		switch {
 		case req.maintenance:
 			g.flush()
-			err := db.checkpoint()
+			db.pipe.drain()
+			err := db.checkpointNow()
 			if err == nil && req.fn != nil {
 				err = db.bolt.Update(req.fn)
 			}
 			req.done <- commitResult{err: err}
 		case req.undo != 0:
 			g.flush()
+			db.pipe.drain()
 			if err := db.undoInto(g, req); err != nil {
 				req.done <- commitResult{err: err}
 			}
@@ -205,7 +187,7 @@ func (db *DB) commitGroup(group []*commitRequest) {
 }
 
 func (db *DB) undoInto(g *groupWriter, req *commitRequest) error {
-	if err := db.checkpoint(); err != nil {
+	if err := db.checkpointNow(); err != nil {
 		return err
 	}
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
@@ -222,10 +204,14 @@ func (db *DB) undoInto(g *groupWriter, req *commitRequest) error {
 // stage checks a commit's serials and, if they are current, assigns its
 // TID and encodes it for the log.
 func (g *groupWriter) stage(req *commitRequest) error {
+	if err := g.db.pipe.failed(); err != nil {
+		return err
+	}
 	if err := g.checkSerials(req.writes); err != nil {
 		return err
 	}
-	tid := store.NextTID(g.last, g.now)
+	p := &g.db.pipe
+	tid := store.NextTID(p.staged, g.now)
 	t := walTx{tid: tid, writes: make([]walWrite, len(req.writes))}
 	oids := make([]store.OID, len(req.writes))
 	for i, w := range req.writes {
@@ -235,11 +221,11 @@ func (g *groupWriter) stage(req *commitRequest) error {
 		}
 		t.writes[i] = walWrite{oid: w.OID, record: encodeRecord(revKey(w.OID, tid), flags, w.Data)}
 		oids[i] = w.OID
+		serial := tid
 		if w.deleted {
-			g.serials[w.OID] = 0
-		} else {
-			g.serials[w.OID] = tid
+			serial = 0
 		}
+		p.inflight[w.OID] = inflightSerial{serial: serial, seq: p.written + 1}
 	}
 	slices.Sort(oids)
 	g.maxOID = max(g.maxOID, oids[len(oids)-1])
@@ -247,7 +233,7 @@ func (g *groupWriter) stage(req *commitRequest) error {
 	t.entry = encodeTxn(tidKey(tid), info)
 	g.txs = append(g.txs, t)
 	g.reqs = append(g.reqs, req)
-	g.last = tid
+	p.staged = tid
 	return nil
 }
 
@@ -277,10 +263,11 @@ func (g *groupWriter) checkSerials(writes []write) error {
 	return &store.ConflictError{OIDs: stale}
 }
 
-// currentSerial looks in this group, then the overlay, then the file.
+// currentSerial looks at what was staged (this group and groups still
+// being synced), then the overlay, then the file.
 func (g *groupWriter) currentSerial(c *bbolt.Cursor, oid store.OID) (store.TID, error) {
-	if s, ok := g.serials[oid]; ok {
-		return s, nil
+	if s, ok := g.db.pipe.inflight[oid]; ok {
+		return s.serial, nil
 	}
 	if tid, record, ok := g.db.overlay.current(oid); ok {
 		return serialOf(revKey(oid, tid), record)
@@ -301,63 +288,14 @@ func serialOf(key, record []byte) (store.TID, error) {
 	return tid, nil
 }
 
-// flush makes the staged commits durable with one log append, publishes
-// them to readers and answers their callers.
+// flush writes the staged commits to the log as one frame and hands them
+// to the syncer, which makes them durable and answers their callers.
 func (g *groupWriter) flush() {
 	if len(g.txs) == 0 {
 		return
 	}
-	db := g.db
-	err := db.wal.append(encodeGroup(g.txs))
-	if err == nil {
-		db.overlay.add(g.txs)
-		db.lastTID.Store(uint64(g.last))
-		db.raiseNextOID(g.maxOID)
-	} else {
-		err = fmt.Errorf("commit: write-ahead log: %w", err)
-	}
-	for i, req := range g.reqs {
-		if err != nil {
-			req.done <- commitResult{err: err}
-		} else {
-			req.done <- commitResult{tid: g.txs[i].tid}
-		}
-	}
-	g.txs, g.reqs, g.serials = nil, nil, map[store.OID]store.TID{}
-	g.last = db.LastTID()
-}
-
-// checkpoint writes the overlay into the bbolt file in one transaction and
-// then empties the log. Caller: the committer, or Open and Close when it
-// is not running.
-func (db *DB) checkpoint() error {
-	txs := db.overlay.take()
-	if len(txs) == 0 {
-		return nil
-	}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		revs, txns := tx.Bucket(bucketRevs), tx.Bucket(bucketTxns)
-		revs.FillPercent, txns.FillPercent = 0.9, 1.0
-		for _, t := range txs {
-			for _, w := range t.writes {
-				if err := revs.Put(revKey(w.oid, t.tid), w.record); err != nil {
-					return err
-				}
-			}
-			if err := txns.Put(tidKey(t.tid), t.entry); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	db.overlay.clear()
-	if err := db.wal.reset(); err != nil {
-		return fmt.Errorf("checkpoint: reset write-ahead log: %w", err)
-	}
-	return nil
+	g.db.pipe.submit(g.db.wal, &syncJob{txs: g.txs, reqs: g.reqs, last: g.db.pipe.staged, maxOID: g.maxOID})
+	g.txs, g.reqs, g.maxOID = nil, nil, 0
 }
 
 // raiseNextOID keeps OID allocation ahead of any OID a commit wrote.

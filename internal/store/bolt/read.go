@@ -51,21 +51,32 @@ func loadAt(c *bbolt.Cursor, oid store.OID, at store.TID) (store.Record, error) 
 
 // History implements store.Engine.
 func (db *DB) History(ctx context.Context, oid store.OID, limit int) ([]store.Revision, error) {
-	if err := db.sync(ctx); err != nil {
-		return nil, err
-	}
+	// The overlay is read before the file: a revision a checkpoint moves
+	// in between shows up in both, never in neither, and is counted once.
 	var revs []store.Revision
+	seen := map[store.TID]bool{}
+	for _, r := range db.overlay.revisions(oid) {
+		flags, data, err := decodeRecord(revKey(oid, r.tid), r.record)
+		if err != nil {
+			return nil, err
+		}
+		revs = append(revs, store.Revision{Serial: r.tid, Size: len(data), Deleted: flags&flagDeleted != 0})
+		seen[r.tid] = true
+	}
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketRevs).Cursor()
 		for k, v := lastRevision(c, oid); k != nil && store.OID(beUint64(k)) == oid; k, v = c.Prev() {
-			if limit > 0 && len(revs) == limit {
+			if limit > 0 && len(revs) >= limit {
 				break
+			}
+			_, serial := splitRevKey(k)
+			if seen[serial] {
+				continue
 			}
 			flags, data, err := decodeRecord(k, v)
 			if err != nil {
 				return err
 			}
-			_, serial := splitRevKey(k)
 			revs = append(revs, store.Revision{Serial: serial, Size: len(data), Deleted: flags&flagDeleted != 0})
 		}
 		return nil
@@ -73,15 +84,31 @@ func (db *DB) History(ctx context.Context, oid store.OID, limit int) ([]store.Re
 	if err == nil && len(revs) == 0 {
 		err = fmt.Errorf("history of %s: %w", oid, store.ErrNotFound)
 	}
+	if limit > 0 && len(revs) > limit {
+		revs = revs[:limit]
+	}
 	return revs, err
 }
 
 // Log implements store.Engine.
 func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error) {
-	if err := db.sync(ctx); err != nil {
-		return nil, err
-	}
 	var infos []store.TxInfo
+	seen := map[store.TID]bool{}
+	full := func() bool { return q.Limit > 0 && len(infos) >= q.Limit }
+	for _, t := range db.overlay.transactions() {
+		if q.Before != 0 && t.tid >= q.Before {
+			continue
+		}
+		if full() {
+			return infos, nil
+		}
+		info, err := decodeTxn(tidKey(t.tid), t.entry)
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, info)
+		seen[t.tid] = true
+	}
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketTxns).Cursor()
 		var k, v []byte
@@ -92,12 +119,12 @@ func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
 		} else {
 			k, v = c.Prev()
 		}
-		for ; k != nil; k, v = c.Prev() {
-			if q.Limit > 0 && len(infos) == q.Limit {
-				break
-			}
+		for ; k != nil && !full(); k, v = c.Prev() {
 			if err := ctx.Err(); err != nil {
 				return err
+			}
+			if seen[store.TID(beUint64(k))] {
+				continue
 			}
 			info, err := decodeTxn(k, v)
 			if err != nil {
@@ -112,8 +139,8 @@ func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
 
 // Transaction implements store.Engine.
 func (db *DB) Transaction(ctx context.Context, tid store.TID) (store.TxInfo, error) {
-	if err := db.sync(ctx); err != nil {
-		return store.TxInfo{}, err
+	if t, ok := db.overlay.transaction(tid); ok {
+		return decodeTxn(tidKey(tid), t.entry)
 	}
 	var info store.TxInfo
 	err := db.bolt.View(func(tx *bbolt.Tx) error {

@@ -2,11 +2,14 @@ package bolt
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -17,7 +20,7 @@ import (
 // one fdatasync; the bbolt file, whose commits cost two syncs and a page
 // per changed object, is brought up to date later in large checkpoints.
 //
-// The log is PATH.wal, a sequence of frames, one per commit group:
+// Each segment of the log is a sequence of frames, one per commit group:
 //
 //	length(4) crc32c(4) payload
 //
@@ -46,17 +49,77 @@ type walWrite struct {
 	record []byte // envelope: flags, checksum, payload
 }
 
+// wal is the log's current segment. The log is a sequence of segment
+// files PATH.wal.00000001, ...; a checkpoint starts a new segment and
+// removes the old ones once their transactions are in the bbolt file.
 type wal struct {
+	base string // PATH.wal
+	seq  uint64
 	f    *os.File
 	size int64
 }
 
-func openWAL(path string) (*wal, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+func segmentName(base string, seq uint64) string { return fmt.Sprintf("%s.%08d", base, seq) }
+
+// segments lists the log's segment numbers in order.
+func segments(base string) ([]uint64, error) {
+	names, err := filepath.Glob(base + ".*")
 	if err != nil {
-		return nil, fmt.Errorf("open write-ahead log: %w", err)
+		return nil, err
 	}
-	return &wal{f: f}, nil
+	var seqs []uint64
+	for _, name := range names {
+		seq, err := strconv.ParseUint(strings.TrimPrefix(name, base+"."), 10, 64)
+		if err == nil && segmentName(base, seq) == name {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.Sort(seqs)
+	return seqs, nil
+}
+
+// readSegment returns the transactions of a segment's intact frames.
+func readSegment(path string) ([]walTx, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	w := &wal{f: f}
+	txs, _, err := w.read()
+	return txs, err
+}
+
+// createSegment starts segment seq and makes its directory entry durable,
+// so recovery finds it.
+func createSegment(base string, seq uint64) (*wal, error) {
+	f, err := os.OpenFile(segmentName(base, seq), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create write-ahead log segment: %w", err)
+	}
+	if err := syncDir(filepath.Dir(base)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create write-ahead log segment: %w", err)
+	}
+	return &wal{base: base, seq: seq, f: f}, nil
+}
+
+// rotate switches to a new segment and returns the old one, which the
+// caller removes once a checkpoint has made it redundant.
+func (w *wal) rotate() (*wal, error) {
+	next, err := createSegment(w.base, w.seq+1)
+	if err != nil {
+		return nil, err
+	}
+	old := *w
+	*w = *next
+	return &old, nil
+}
+
+// remove closes and deletes a segment whose content is in the bbolt file.
+func (w *wal) remove() error {
+	w.f.Close()
+	return os.Remove(segmentName(w.base, w.seq))
 }
 
 // read returns every intact frame's transactions and the offset where the
@@ -138,34 +201,16 @@ func decodeGroup(p []byte) ([]walTx, error) {
 	return txs, nil
 }
 
-// append writes a frame and makes it durable. On failure the log is cut
-// back to where it was, so a frame that was not acknowledged never
-// resurfaces.
-func (w *wal) append(frame []byte) error {
-	_, err := w.f.WriteAt(frame, w.size)
-	if err == nil {
-		err = unix.Fdatasync(int(w.f.Fd()))
-	}
-	if err != nil {
-		if terr := w.f.Truncate(w.size); terr != nil {
-			return errors.Join(err, fmt.Errorf("cut back the write-ahead log: %w", terr))
-		}
+// write appends a frame; it is durable only after sync.
+func (w *wal) write(frame []byte) error {
+	if _, err := w.f.WriteAt(frame, w.size); err != nil {
 		return err
 	}
 	w.size += int64(len(frame))
 	return nil
 }
 
-// reset empties the log once its content is safely in the bbolt file.
-func (w *wal) reset() error {
-	if w.size == 0 {
-		return nil
-	}
-	if err := w.f.Truncate(0); err != nil {
-		return err
-	}
-	w.size = 0
-	return unix.Fdatasync(int(w.f.Fd()))
-}
+// sync makes every frame written so far durable.
+func (w *wal) sync() error { return unix.Fdatasync(int(w.f.Fd())) }
 
 func (w *wal) close() error { return w.f.Close() }

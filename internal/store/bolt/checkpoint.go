@@ -1,0 +1,134 @@
+package bolt
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Checkpoint thresholds: the active overlay generation is written into the
+// bbolt file when it holds this many bytes, when it is this old, or when
+// commits pause.
+const (
+	checkpointBytes = 32 << 20
+	checkpointAge   = time.Second
+	checkpointIdle  = 20 * time.Millisecond
+)
+
+// checkpointRun is a checkpoint writing a frozen generation into the bbolt
+// file in the background while commits go on into a new log segment.
+type checkpointRun struct {
+	txs  []walTx
+	old  *wal // the segment holding txs, removed once they are in the file
+	done chan error
+}
+
+// maybeCheckpoint starts a background checkpoint when the active
+// generation is big or old enough and none runs. Caller: the committer.
+func (db *DB) maybeCheckpoint(force bool) {
+	if db.ckpt != nil {
+		return
+	}
+	n, size, since := db.overlay.activeSize()
+	if n == 0 || !(force || size > checkpointBytes || time.Since(since) > checkpointAge) {
+		return
+	}
+	// Frames in flight belong to the segment being retired: wait for them.
+	db.pipe.drain()
+	old, err := db.wal.rotate()
+	if err != nil {
+		return // commits still append to the current segment; retried later
+	}
+	run := &checkpointRun{txs: db.overlay.freeze(), old: old, done: make(chan error, 1)}
+	db.ckpt = run
+	go func() { run.done <- db.writeToFile(run.txs) }()
+}
+
+// checkpointDone is the channel the running checkpoint reports on, or nil.
+func (db *DB) checkpointDone() <-chan error {
+	if db.ckpt == nil {
+		return nil
+	}
+	return db.ckpt.done
+}
+
+// finishCheckpoint takes the running checkpoint's outcome. On success the
+// frozen generation and its segment go; on failure they stay, and the same
+// transactions are written again (inline) by the next full checkpoint.
+func (db *DB) finishCheckpoint(err error) error {
+	run := db.ckpt
+	db.ckpt = nil
+	if err == nil {
+		db.overlay.dropFrozen()
+		if rerr := run.old.remove(); rerr != nil {
+			return fmt.Errorf("checkpoint: remove write-ahead log segment: %w", rerr)
+		}
+		return nil
+	}
+	db.failed = run
+	return err
+}
+
+// checkpointNow brings the bbolt file up to date with every acknowledged
+// commit before returning. Caller: the committer, or Open and Close when
+// it is not running.
+func (db *DB) checkpointNow() error {
+	if db.ckpt != nil {
+		if err := db.finishCheckpoint(<-db.ckpt.done); err != nil {
+			return err
+		}
+	}
+	if run := db.failed; run != nil {
+		if err := db.writeToFile(run.txs); err != nil {
+			return err
+		}
+		db.failed = nil
+		db.overlay.dropFrozen()
+		if err := run.old.remove(); err != nil {
+			return fmt.Errorf("checkpoint: remove write-ahead log segment: %w", err)
+		}
+	}
+	if db.overlay.empty() {
+		return nil
+	}
+	db.maybeCheckpoint(true)
+	if db.ckpt == nil {
+		return fmt.Errorf("checkpoint: could not start a new write-ahead log segment")
+	}
+	return db.finishCheckpoint(<-db.ckpt.done)
+}
+
+// writeToFile writes transactions into the bbolt file in one transaction.
+// Revisions are put in key order, so bbolt walks its tree once.
+func (db *DB) writeToFile(txs []walTx) error {
+	type kv struct{ k, v []byte }
+	var revs []kv
+	for _, t := range txs {
+		for _, w := range t.writes {
+			revs = append(revs, kv{revKey(w.oid, t.tid), w.record})
+		}
+	}
+	slices.SortFunc(revs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		rb, tb := tx.Bucket(bucketRevs), tx.Bucket(bucketTxns)
+		rb.FillPercent, tb.FillPercent = 0.9, 1.0
+		for _, r := range revs {
+			if err := rb.Put(r.k, r.v); err != nil {
+				return err
+			}
+		}
+		for _, t := range txs {
+			if err := tb.Put(tidKey(t.tid), t.entry); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
+}
