@@ -157,8 +157,8 @@ type groupWriter struct {
 // commitGroup handles a group in order. Commits are staged, each checked
 // against everything before it (including earlier commits of the group
 // and groups still being synced); one that conflicts is refused alone.
-// Undo and maintenance first wait for every group in flight and
-// checkpoint, so they see an up-to-date bbolt file.
+// Undo first waits for every group in flight, so the overlay and the file
+// hold every commit; maintenance also checkpoints, so the file alone does.
 func (db *DB) commitGroup(group []*commitRequest) {
 	g := &groupWriter{db: db, now: db.opts.Now()}
 	for _, req := range group {
@@ -187,17 +187,11 @@ func (db *DB) commitGroup(group []*commitRequest) {
 }
 
 func (db *DB) undoInto(g *groupWriter, req *commitRequest) error {
-	if err := db.checkpointNow(); err != nil {
-		return err
-	}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
-		var err error
-		req.writes, err = undoWrites(tx, req.undo)
-		return err
-	})
+	writes, err := db.undoWrites(req.undo)
 	if err != nil {
 		return err
 	}
+	req.writes = writes
 	return g.stage(req)
 }
 

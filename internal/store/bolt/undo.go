@@ -26,53 +26,95 @@ func (db *DB) Undo(ctx context.Context, tid store.TID, meta store.TxMeta) (store
 	return db.submit(ctx, &commitRequest{meta: meta, undo: tid})
 }
 
-// undoWrites computes, inside the committing transaction, the writes that
-// restore what tid changed: for each object, the revision before tid, or a
-// deletion if tid created it.
-func undoWrites(tx *bbolt.Tx, tid store.TID) ([]write, error) {
-	if packed := tx.Bucket(bucketMeta).Get(keyPackedBefore); len(packed) == 8 && tid <= store.TID(beUint64(packed)) {
-		return nil, &store.UndoError{TID: tid, Reason: fmt.Sprintf("history up to %s has been packed", store.TID(beUint64(packed)))}
-	}
-	key := tidKey(tid)
-	v := tx.Bucket(bucketTxns).Get(key)
-	if v == nil {
-		return nil, fmt.Errorf("undo %s: %w", tid, store.ErrNoTransaction)
-	}
-	info, err := decodeTxn(key, v)
-	if err != nil {
-		return nil, err
-	}
-	c := tx.Bucket(bucketRevs).Cursor()
-	changed := map[store.OID]store.TID{}
-	writes := make([]write, 0, len(info.OIDs))
-	for _, oid := range info.OIDs {
-		k, v := lastRevision(c, oid)
-		if k == nil {
-			return nil, &store.UndoError{TID: tid, Reason: fmt.Sprintf("%s no longer exists", oid)}
+// revisionSource finds an object's revisions in the overlay first, then
+// in the bbolt file.
+type revisionSource struct {
+	c       *bbolt.Cursor
+	overlay []overlayRev // the object's overlay revisions, newest first
+	oid     store.OID
+}
+
+// at returns the key and envelope of the newest revision with serial <= at.
+func (r revisionSource) at(at store.TID) ([]byte, []byte) {
+	for _, rev := range r.overlay {
+		if rev.tid <= at {
+			return revKey(r.oid, rev.tid), rev.record
 		}
-		if _, cur := splitRevKey(k); cur != tid {
-			changed[oid] = cur
-			continue
-		}
-		flags, _, err := decodeRecord(k, v)
-		if err != nil {
+	}
+	return revisionAt(r.c, r.oid, at)
+}
+
+// undoWrites computes the writes that restore what tid changed: for each
+// object, the revision before tid, or a deletion if tid created it.
+// Caller: the committer, with nothing in flight, so the overlay and the
+// file hold every commit. The overlay is read before the bbolt transaction
+// begins: a revision a checkpoint moves in between is then in both.
+func (db *DB) undoWrites(tid store.TID) ([]write, error) {
+	entry, inOverlay := db.overlay.transaction(tid)
+	var info store.TxInfo
+	var err error
+	if inOverlay {
+		if info, err = decodeTxn(tidKey(tid), entry.entry); err != nil {
 			return nil, err
 		}
-		w := write{Write: store.Write{OID: oid, Serial: tid}, deleted: true}
-		if flags&flagDeleted != 0 {
-			w.Serial = 0 // tid deleted oid; a deleted object has serial 0
+	} else if info, err = db.Transaction(context.Background(), tid); err != nil {
+		return nil, fmt.Errorf("undo %s: %w", tid, err)
+	}
+	overlayRevs := make(map[store.OID][]overlayRev, len(info.OIDs))
+	for _, oid := range info.OIDs {
+		overlayRevs[oid] = db.overlay.revisions(oid)
+	}
+	var writes []write
+	err = db.bolt.View(func(tx *bbolt.Tx) error {
+		if packed := tx.Bucket(bucketMeta).Get(keyPackedBefore); len(packed) == 8 && tid <= store.TID(beUint64(packed)) {
+			return &store.UndoError{TID: tid, Reason: fmt.Sprintf("history up to %s has been packed", store.TID(beUint64(packed)))}
 		}
-		if pk, pv := c.Prev(); pk != nil && store.OID(beUint64(pk)) == oid {
-			flags, data, err := decodeRecord(pk, pv)
+		c := tx.Bucket(bucketRevs).Cursor()
+		changed := map[store.OID]store.TID{}
+		for _, oid := range info.OIDs {
+			src := revisionSource{c: c, overlay: overlayRevs[oid], oid: oid}
+			w, later, err := undoWrite(src, tid)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			w.Data, w.deleted = append([]byte(nil), data...), flags&flagDeleted != 0
+			if later != 0 {
+				changed[oid] = later
+				continue
+			}
+			writes = append(writes, w)
 		}
-		writes = append(writes, w)
+		if len(changed) > 0 {
+			return &store.UndoError{TID: tid, Changed: changed}
+		}
+		return nil
+	})
+	return writes, err
+}
+
+// undoWrite restores one object, or names the later transaction that
+// changed it.
+func undoWrite(src revisionSource, tid store.TID) (write, store.TID, error) {
+	k, v := src.at(store.MaxTID)
+	if k == nil {
+		return write{}, 0, &store.UndoError{TID: tid, Reason: fmt.Sprintf("%s no longer exists", src.oid)}
 	}
-	if len(changed) > 0 {
-		return nil, &store.UndoError{TID: tid, Changed: changed}
+	if _, cur := splitRevKey(k); cur != tid {
+		return write{}, cur, nil
 	}
-	return writes, nil
+	flags, _, err := decodeRecord(k, v)
+	if err != nil {
+		return write{}, 0, err
+	}
+	w := write{Write: store.Write{OID: src.oid, Serial: tid}, deleted: true}
+	if flags&flagDeleted != 0 {
+		w.Serial = 0 // tid deleted the object; a deleted object has serial 0
+	}
+	if pk, pv := src.at(tid - 1); pk != nil {
+		flags, data, err := decodeRecord(pk, pv)
+		if err != nil {
+			return write{}, 0, err
+		}
+		w.Data, w.deleted = append([]byte(nil), data...), flags&flagDeleted != 0
+	}
+	return w, 0, nil
 }
