@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz='^FuzzDecodeState$$' -fuzztime=$(FUZZTIME) ./internal/image
 	$(GO) test -run=NONE -fuzz='^FuzzDecodeRecord$$' -fuzztime=$(FUZZTIME) ./internal/store/bolt
 	$(GO) test -run=NONE -fuzz='^FuzzDecodeTxn$$' -fuzztime=$(FUZZTIME) ./internal/store/bolt
+	$(GO) test -run=NONE -fuzz='^FuzzDecodeGroup$$' -fuzztime=$(FUZZTIME) ./internal/store/bolt
 
 bench: build
 	./$(BIN) bench store

@@ -161,8 +161,8 @@ func (db *DB) recover() error {
 	}
 	last := db.LastTID()
 	var fresh []walTx
-	for _, seq := range seqs {
-		txs, err := readSegment(segmentName(base, seq))
+	for i, seq := range seqs {
+		txs, err := readSegment(segmentName(base, seq), i == len(seqs)-1)
 		if err != nil {
 			return fmt.Errorf("read write-ahead log: %w", err)
 		}

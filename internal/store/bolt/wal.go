@@ -78,16 +78,25 @@ func segments(base string) ([]uint64, error) {
 	return seqs, nil
 }
 
-// readSegment returns the transactions of a segment's intact frames.
-func readSegment(path string) ([]walTx, error) {
+// readSegment returns the transactions of a segment's intact frames. Only
+// the newest segment may end in a damaged frame: frames written after the
+// last fdatasync were never acknowledged, and a crash may have left them
+// torn. Anywhere else damage means lost commits, and is an error.
+func readSegment(path string, newest bool) ([]walTx, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	w := &wal{f: f}
-	txs, _, err := w.read()
-	return txs, err
+	txs, end, err := w.read()
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err == nil && fi.Size() != end && !newest {
+		return nil, fmt.Errorf("%w: write-ahead log segment %s is damaged at offset %d of %d", store.ErrCorrupt, path, end, fi.Size())
+	}
+	return txs, nil
 }
 
 // createSegment starts segment seq and makes its directory entry durable,
