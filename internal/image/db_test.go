@@ -364,3 +364,24 @@ func TestBlobs(t *testing.T) {
 		t.Errorf("blob slot = %s, want %s of 13 bytes", image.Repr(v), image.Repr(ref))
 	}
 }
+
+// TestViewValuesAreCopies: mutating a container read in a View changes
+// neither the image nor what later transactions read from the cache.
+func TestViewValuesAreCopies(t *testing.T) {
+	db := openImage(t, nil)
+	oid := newObject(t, db, image.Slot{Name: "l", Value: image.NewList(image.Int(1))})
+	for range 2 {
+		db.View(ctx, func(tx *image.Tx) error {
+			o, _ := tx.Object(oid)
+			v, _ := o.Get("l")
+			l := v.(*image.List)
+			l.Elems = append(l.Elems, image.Int(99))
+			s := o.Slots()[0].Value.(*image.List)
+			s.Elems[0] = image.Int(-1)
+			return nil
+		})
+	}
+	if got := image.Repr(get(t, db, oid, "l")); got != "[1]" {
+		t.Errorf("after mutating View copies: %s, want [1]", got)
+	}
+}

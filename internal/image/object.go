@@ -12,10 +12,11 @@ import (
 // slots. Slots whose name ends in "*" are parent slots, through which
 // message lookup delegates.
 //
-// In a read-only transaction the values an Object returns are shared with
-// the image's cache and must not be modified. In an Update they belong to
-// the transaction, and any change to them, however deeply nested, is saved
-// at commit.
+// In an Update the values an Object returns belong to the transaction, and
+// any change to them, however deeply nested, is saved at commit. In a
+// read-only transaction the object's state is shared with the image's
+// cache, so containers are returned as copies: changing one changes
+// nothing else.
 type Object struct {
 	tx      *Tx
 	oid     store.OID
@@ -38,9 +39,18 @@ func (o *Object) Serial() store.TID { return o.serial }
 // Get returns the value of the object's own slot name.
 func (o *Object) Get(name string) (Value, bool) {
 	if i := o.index(name); i >= 0 {
-		return o.slots[i].Value, true
+		return o.own(o.slots[i].Value), true
 	}
 	return nil, false
+}
+
+// own returns v as the caller may hold it: itself in an Update, a copy of
+// a container in a read-only transaction, where v is shared with the cache.
+func (o *Object) own(v Value) Value {
+	if o.tx.writable {
+		return v
+	}
+	return Clone(v)
 }
 
 // Set assigns an own slot, adding it at the end if it is new.
@@ -75,9 +85,14 @@ func (o *Object) Delete(name string) (bool, error) {
 	return true, nil
 }
 
-// Slots returns the own slots in order. The slice is a copy; the values
-// are not (see Object).
-func (o *Object) Slots() []Slot { return append([]Slot(nil), o.slots...) }
+// Slots returns the own slots in order, as Get would return each.
+func (o *Object) Slots() []Slot {
+	slots := make([]Slot, len(o.slots))
+	for i, s := range o.slots {
+		slots[i] = Slot{Name: s.Name, Value: o.own(s.Value)}
+	}
+	return slots
+}
 
 // Names returns the own slot names in order.
 func (o *Object) Names() []string {
