@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"batos/internal/store"
 )
@@ -23,15 +22,20 @@ import (
 type blobDir struct {
 	root string
 
-	mu     sync.Mutex
-	pinned map[store.Digest]time.Time // written by this process, maybe not yet committed
+	// mu is held across pinning and installing a blob, and across a
+	// pack's check and removal of one, so the two never interleave.
+	mu sync.Mutex
+	// pinned holds blobs this process put whose transaction may not have
+	// committed yet, with the newest TID when each was pinned: only a
+	// revision newer than that proves the commit happened.
+	pinned map[store.Digest]store.TID
 }
 
 func openBlobDir(root string) (*blobDir, error) {
 	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o755); err != nil {
 		return nil, fmt.Errorf("blob directory: %w", err)
 	}
-	return &blobDir{root: root, pinned: make(map[store.Digest]time.Time)}, nil
+	return &blobDir{root: root, pinned: make(map[store.Digest]store.TID)}, nil
 }
 
 func (b *blobDir) path(d store.Digest) string {
@@ -41,10 +45,10 @@ func (b *blobDir) path(d store.Digest) string {
 
 // PutBlob implements store.Engine.
 func (db *DB) PutBlob(ctx context.Context, r io.Reader) (store.Blob, error) {
-	return db.blobs.put(ctx, r)
+	return db.blobs.put(ctx, r, db.LastTID())
 }
 
-func (b *blobDir) put(ctx context.Context, r io.Reader) (store.Blob, error) {
+func (b *blobDir) put(ctx context.Context, r io.Reader, now store.TID) (store.Blob, error) {
 	tmp, err := os.CreateTemp(filepath.Join(b.root, "tmp"), "put-*")
 	if err != nil {
 		return store.Blob{}, fmt.Errorf("put blob: %w", err)
@@ -63,8 +67,8 @@ func (b *blobDir) put(ctx context.Context, r io.Reader) (store.Blob, error) {
 	// Pin before the file becomes visible, so a concurrent pack never
 	// deletes a blob whose transaction has not committed yet.
 	b.mu.Lock()
-	b.pinned[blob.Digest] = time.Now()
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	b.pinned[blob.Digest] = now
 	if err := b.install(tmp.Name(), blob.Digest); err != nil {
 		return store.Blob{}, fmt.Errorf("put blob %s: %w", blob.Digest, err)
 	}
@@ -246,21 +250,8 @@ func hashFile(path string) (store.Digest, error) {
 	return d, nil
 }
 
-func (b *blobDir) isPinned(d store.Digest) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	_, ok := b.pinned[d]
-	return ok
-}
-
 func (b *blobDir) hasPins() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.pinned) > 0
-}
-
-func (b *blobDir) unpin(d store.Digest) {
-	b.mu.Lock()
-	delete(b.pinned, d)
-	b.mu.Unlock()
 }

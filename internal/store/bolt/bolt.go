@@ -25,11 +25,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bbolterrors "go.etcd.io/bbolt/errors"
 
 	"batos/internal/store"
 )
@@ -159,14 +161,33 @@ func (db *DB) recover() error {
 	if err != nil {
 		return fmt.Errorf("list write-ahead log: %w", err)
 	}
-	last := db.LastTID()
-	var fresh []walTx
+	// Frames after the last fdatasync were never acknowledged, and a crash
+	// may leave them torn: a damaged end is expected where nothing follows
+	// it. Damage followed by more frames means acknowledged commits are
+	// lost, and opening stops with an error.
+	type segment struct {
+		txs       []walTx
+		damagedAt int64
+	}
+	segs := make([]segment, len(seqs))
 	for i, seq := range seqs {
-		txs, err := readSegment(segmentName(base, seq), i == len(seqs)-1)
+		txs, damagedAt, err := readSegment(segmentName(base, seq))
 		if err != nil {
 			return fmt.Errorf("read write-ahead log: %w", err)
 		}
-		for _, t := range txs {
+		segs[i] = segment{txs, damagedAt}
+	}
+	last := db.LastTID()
+	var fresh []walTx
+	for i, seg := range segs {
+		if seg.damagedAt >= 0 {
+			for _, later := range segs[i+1:] {
+				if len(later.txs) > 0 {
+					return fmt.Errorf("%w: write-ahead log segment %s is damaged at offset %d, and later segments hold commits", store.ErrCorrupt, segmentName(base, seqs[i]), seg.damagedAt)
+				}
+			}
+		}
+		for _, t := range seg.txs {
 			if t.tid <= last {
 				continue // checkpointed before the segment was removed
 			}
@@ -183,19 +204,25 @@ func (db *DB) recover() error {
 		}
 		db.lastTID.Store(uint64(last))
 	}
-	next := uint64(1)
-	if len(seqs) > 0 {
-		next = seqs[len(seqs)-1] + 1
-	}
-	if db.wal, err = createSegment(base, next); err != nil {
-		return err
-	}
+	// The replayed segments go before a new one starts: were a crash to
+	// leave an old segment with a torn end behind a newer one, the next
+	// recovery could not tell the torn end from damage.
 	for _, seq := range seqs {
 		if err := os.Remove(segmentName(base, seq)); err != nil {
 			return fmt.Errorf("remove replayed write-ahead log segment: %w", err)
 		}
 	}
-	return nil
+	if len(seqs) > 0 {
+		if err := syncDir(filepath.Dir(base)); err != nil {
+			return fmt.Errorf("remove replayed write-ahead log segments: %w", err)
+		}
+	}
+	next := uint64(1)
+	if len(seqs) > 0 {
+		next = seqs[len(seqs)-1] + 1
+	}
+	db.wal, err = createSegment(base, next)
+	return err
 }
 
 func initBuckets(tx *bbolt.Tx) error {
@@ -227,11 +254,17 @@ func (db *DB) loadCounters(tx *bbolt.Tx) error {
 		return fmt.Errorf("%s has image format %v; this batos reads format %d", db.path, v, formatVersion)
 	}
 	if k, _ := tx.Bucket(bucketTxns).Cursor().Last(); k != nil {
-		db.lastTID.Store(uint64(store.TID(beUint64(k))))
+		db.lastTID.Store(beUint64(k))
+	}
+	if v := meta.Get(keyLastTID); len(v) == 8 && beUint64(v) > db.lastTID.Load() {
+		db.lastTID.Store(beUint64(v))
 	}
 	db.nextOID.Store(uint64(store.RootOID)) // the first OID handed out follows the root's
 	if k, _ := tx.Bucket(bucketRevs).Cursor().Last(); k != nil {
 		db.raiseNextOID(store.OID(beUint64(k)))
+	}
+	if v := meta.Get(keyMaxOID); len(v) == 8 {
+		db.raiseNextOID(store.OID(beUint64(v)))
 	}
 	return nil
 }
@@ -294,11 +327,17 @@ func beUint64(b []byte) uint64 {
 		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
 }
 
-func (db *DB) checkOpen() error {
+// view runs fn in a bbolt read transaction, or fails with
+// store.ErrClosed once Close has begun.
+func (db *DB) view(fn func(*bbolt.Tx) error) error {
 	select {
 	case <-db.closing:
 		return store.ErrClosed
 	default:
-		return nil
 	}
+	err := db.bolt.View(fn)
+	if errors.Is(err, bbolterrors.ErrDatabaseNotOpen) {
+		return store.ErrClosed
+	}
+	return err
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"batos/internal/store"
 )
 
 // Checkpoint thresholds: the active overlay generation is written into the
@@ -29,7 +31,15 @@ type checkpointRun struct {
 // maybeCheckpoint starts a background checkpoint when the active
 // generation is big or old enough and none runs. Caller: the committer.
 func (db *DB) maybeCheckpoint(force bool) {
-	if db.ckpt != nil {
+	if db.ckpt != nil || db.pipe.failed() != nil {
+		return
+	}
+	if run := db.failed; run != nil {
+		// The frozen generation of a failed checkpoint is still pending:
+		// write it again before freezing anything new.
+		db.failed, db.ckpt = nil, run
+		run.done = make(chan error, 1)
+		go func() { run.done <- db.writeToFile(run.txs) }()
 		return
 	}
 	n, size, since := db.overlay.activeSize()
@@ -94,6 +104,9 @@ func (db *DB) checkpointNow() error {
 	if db.overlay.empty() {
 		return nil
 	}
+	if err := db.pipe.failed(); err != nil {
+		return err
+	}
 	db.maybeCheckpoint(true)
 	if db.ckpt == nil {
 		return fmt.Errorf("checkpoint: could not start a new write-ahead log segment")
@@ -113,6 +126,9 @@ func (db *DB) writeToFile(txs []walTx) error {
 	}
 	slices.SortFunc(revs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		if err := saveCounters(tx, txs); err != nil {
+			return err
+		}
 		rb, tb := tx.Bucket(bucketRevs), tx.Bucket(bucketTxns)
 		rb.FillPercent, tb.FillPercent = 0.9, 1.0
 		for _, r := range revs {
@@ -131,4 +147,28 @@ func (db *DB) writeToFile(txs []walTx) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
+}
+
+// saveCounters records the newest TID and the highest OID written, so
+// neither goes back on reopen even when pack drops the log entries or
+// objects they came from.
+func saveCounters(tx *bbolt.Tx, txs []walTx) error {
+	meta := tx.Bucket(bucketMeta)
+	last := txs[len(txs)-1].tid
+	if old := meta.Get(keyLastTID); len(old) == 8 {
+		last = max(last, store.TID(beUint64(old)))
+	}
+	var maxOID store.OID
+	if old := meta.Get(keyMaxOID); len(old) == 8 {
+		maxOID = store.OID(beUint64(old))
+	}
+	for _, t := range txs {
+		for _, w := range t.writes {
+			maxOID = max(maxOID, w.oid)
+		}
+	}
+	if err := meta.Put(keyLastTID, tidKey(last)); err != nil {
+		return err
+	}
+	return meta.Put(keyMaxOID, tidKey(store.TID(maxOID)))
 }

@@ -14,13 +14,15 @@ import (
 // the write side: a commit (writes), an undo (undo names the transaction;
 // its writes are computed by the committer, so check and restore are
 // atomic), or maintenance (the bbolt file is brought up to date, then fn,
-// if set, runs in a bbolt write transaction with no commit in between).
+// if set, runs in a bbolt write transaction and after once it committed,
+// with no commit in between).
 type commitRequest struct {
 	meta        store.TxMeta
 	writes      []write
 	undo        store.TID
 	maintenance bool
 	fn          func(*bbolt.Tx) error
+	after       func() error // maintenance: run once fn's transaction committed
 	done        chan commitResult
 }
 
@@ -51,6 +53,9 @@ func (db *DB) Commit(ctx context.Context, meta store.TxMeta, writes []store.Writ
 // request is waited for even if ctx ends: it may already be durable, and
 // the caller must learn its TID.
 func (db *DB) submit(ctx context.Context, req *commitRequest) (store.TID, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err // a cancelled caller never commits
+	}
 	req.done = make(chan commitResult, 1)
 	db.submitMu.RLock()
 	if db.closed {
@@ -170,6 +175,9 @@ func (db *DB) commitGroup(group []*commitRequest) {
 			if err == nil && req.fn != nil {
 				err = db.bolt.Update(req.fn)
 			}
+			if err == nil && req.after != nil {
+				err = req.after()
+			}
 			req.done <- commitResult{err: err}
 		case req.undo != 0:
 			g.flush()
@@ -237,7 +245,7 @@ func (g *groupWriter) stage(req *commitRequest) error {
 // flags cannot be trusted to say whether the object exists.
 func (g *groupWriter) checkSerials(writes []write) error {
 	var stale []store.OID
-	err := g.db.bolt.View(func(tx *bbolt.Tx) error {
+	err := g.db.bolt.View(func(tx *bbolt.Tx) error { // the committer runs through Close
 		c := tx.Bucket(bucketRevs).Cursor()
 		for _, w := range writes {
 			cur, err := g.currentSerial(c, w.OID)

@@ -13,7 +13,8 @@ import (
 
 // On-disk layout, one bbolt file:
 //
-//	meta  "format" -> formatVersion
+//	meta  "format" -> formatVersion; "last-tid", "max-oid" -> counters
+//	      that must not go back when pack drops what set them
 //	revs  oid(8, big-endian) | tid(8) -> record envelope
 //	txns  tid(8)                      -> log entry envelope
 //
@@ -29,6 +30,8 @@ var (
 	bucketRevs = []byte("revs")
 	bucketTxns = []byte("txns")
 	keyFormat  = []byte("format")
+	keyLastTID = []byte("last-tid") // newest TID ever committed
+	keyMaxOID  = []byte("max-oid")  // highest OID ever written
 )
 
 const formatVersion = 1

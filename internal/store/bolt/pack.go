@@ -23,9 +23,12 @@ type packPlan struct {
 	refs   map[store.OID][]store.OID // references of each object's kept revisions
 	live   map[store.OID]bool
 	blobs  map[store.Digest]bool // referenced by kept revisions of live objects
-	// committed holds every blob any revision refers to, which proves its
-	// transaction committed; only gathered while some blob is pinned.
-	committed  map[store.Digest]bool
+	// blobRefs: the blobs each object's kept revisions refer to.
+	blobRefs map[store.OID][]store.Digest
+	// committed holds, for every blob some revision refers to, the newest
+	// such revision: proof that a commit referring to it happened. Only
+	// gathered while some blob is pinned.
+	committed  map[store.Digest]store.TID
 	superseded [][]byte    // revision keys to drop
 	doomed     []store.OID // unreachable objects
 	deadTxns   [][]byte    // log entries left with no revision
@@ -43,12 +46,14 @@ func (db *DB) Pack(ctx context.Context, opts store.PackOptions) (store.PackResul
 	defer db.packMu.Unlock()
 	plan := &packPlan{cut: store.TIDAt(opts.Before)}
 	if db.blobs.hasPins() {
-		plan.committed = make(map[store.Digest]bool)
+		plan.committed = make(map[store.Digest]store.TID)
 	}
 	if err := db.sync(ctx); err != nil {
 		return store.PackResult{}, fmt.Errorf("pack: %w", err)
 	}
-	if err := db.bolt.View(func(tx *bbolt.Tx) error { return plan.mark(ctx, tx, opts) }); err != nil {
+	// A cut in the future would refuse undo of transactions not yet made.
+	plan.cut = min(plan.cut, db.LastTID())
+	if err := db.view(func(tx *bbolt.Tx) error { return plan.mark(ctx, tx, opts) }); err != nil {
 		return store.PackResult{}, fmt.Errorf("pack: %w", err)
 	}
 	if opts.BeforeSweep != nil {
@@ -68,7 +73,7 @@ func (p *packPlan) mark(ctx context.Context, tx *bbolt.Tx, opts store.PackOption
 		p.marked = store.TID(beUint64(k))
 	}
 	p.refs = make(map[store.OID][]store.OID)
-	blobRefs := make(map[store.OID][]store.Digest)
+	p.blobRefs = make(map[store.OID][]store.Digest)
 	keptSerials := make(map[store.TID]bool)
 	exists := make(map[store.OID]bool)
 	err := eachObject(ctx, tx.Bucket(bucketRevs), func(oid store.OID, keys, vals [][]byte) error {
@@ -105,12 +110,8 @@ func (p *packPlan) mark(ctx context.Context, tx *bbolt.Tx, opts store.PackOption
 				return fmt.Errorf("references of %s at %s: %w", oid, p.serial(k), err)
 			}
 			p.refs[oid] = append(p.refs[oid], oids...)
-			blobRefs[oid] = append(blobRefs[oid], blobs...)
-			for _, d := range blobs {
-				if p.committed != nil {
-					p.committed[d] = true
-				}
-			}
+			p.blobRefs[oid] = append(p.blobRefs[oid], blobs...)
+			p.noteBlobs(blobs, p.serial(k))
 		}
 		return nil
 	})
@@ -128,7 +129,7 @@ func (p *packPlan) mark(ctx context.Context, tx *bbolt.Tx, opts store.PackOption
 			p.doomed = append(p.doomed, oid)
 			continue
 		}
-		for _, d := range blobRefs[oid] {
+		for _, d := range p.blobRefs[oid] {
 			p.blobs[d] = true
 		}
 	}
@@ -158,11 +159,19 @@ func (p *packPlan) noteCommitted(keys, vals [][]byte, refs store.RefsFunc) error
 		if err != nil {
 			return fmt.Errorf("references of %s at %s: %w", store.OID(beUint64(k)), p.serial(k), err)
 		}
-		for _, d := range blobs {
-			p.committed[d] = true
-		}
+		p.noteBlobs(blobs, p.serial(k))
 	}
 	return nil
+}
+
+// noteBlobs records that a revision with the given serial refers to blobs.
+func (p *packPlan) noteBlobs(blobs []store.Digest, serial store.TID) {
+	if p.committed == nil {
+		return
+	}
+	for _, d := range blobs {
+		p.committed[d] = max(p.committed[d], serial)
+	}
 }
 
 // firstKept is the index of the oldest revision to keep: the one current
@@ -274,8 +283,11 @@ func (db *DB) sweep(ctx context.Context, p *packPlan, refs store.RefsFunc) (stor
 	}
 	// Unreachable objects and blobs go in one step run by the committer,
 	// so no commit comes in between, after rescuing whatever commits since
-	// the mark refer to.
-	_, err := db.submit(ctx, &commitRequest{maintenance: true, fn: func(tx *bbolt.Tx) error {
+	// the mark refer to. Blob files go only once the objects' deletion has
+	// committed.
+	_, err := db.submit(ctx, &commitRequest{maintenance: true, after: func() error {
+		return db.sweepBlobs(ctx, p, &res)
+	}, fn: func(tx *bbolt.Tx) error {
 		if err := p.rescue(tx, &scanned, doomed, refs); err != nil {
 			return err
 		}
@@ -288,7 +300,7 @@ func (db *DB) sweep(ctx context.Context, p *packPlan, refs store.RefsFunc) (stor
 			}
 			res.Objects++
 		}
-		return db.sweepBlobs(ctx, p, &res)
+		return nil
 	}})
 	return res, err
 }
@@ -304,6 +316,9 @@ func (p *packPlan) rescue(tx *bbolt.Tx, scanned *store.TID, doomed map[store.OID
 			return
 		}
 		delete(doomed, oid)
+		for _, d := range p.blobRefs[oid] {
+			p.blobs[d] = true
+		}
 		for _, r := range p.refs[oid] {
 			save(r)
 		}
@@ -316,9 +331,16 @@ func (p *packPlan) rescue(tx *bbolt.Tx, scanned *store.TID, doomed map[store.OID
 		for _, oid := range info.OIDs {
 			save(oid)
 			key := revKey(oid, info.TID)
-			flags, data, err := decodeRecord(key, revs.Get(key))
-			if err != nil || flags&flagDeleted != 0 {
-				continue // superseded within the window, or deleted
+			v := revs.Get(key)
+			if v == nil {
+				continue // packed away since: superseded within the window
+			}
+			flags, data, err := decodeRecord(key, v)
+			if err != nil {
+				return err // never drop anything on the strength of corrupt data
+			}
+			if flags&flagDeleted != 0 {
+				continue
 			}
 			oids, blobs, err := refs(data)
 			if err != nil {
@@ -330,6 +352,7 @@ func (p *packPlan) rescue(tx *bbolt.Tx, scanned *store.TID, doomed map[store.OID
 			for _, d := range blobs {
 				p.blobs[d] = true
 			}
+			p.noteBlobs(blobs, info.TID)
 		}
 		*scanned = info.TID
 	}
@@ -348,11 +371,14 @@ func (p *packPlan) recordCut(tx *bbolt.Tx) error {
 // wrote is pinned until some revision is seen referring to it: until then
 // its transaction may still be about to commit.
 func (db *DB) sweepBlobs(ctx context.Context, p *packPlan, res *store.PackResult) error {
-	return db.blobs.each(ctx, func(d store.Digest, path string, fi fs.FileInfo) error {
-		if p.blobs[d] || p.committed[d] {
-			db.blobs.unpin(d)
+	b := db.blobs
+	return b.each(ctx, func(d store.Digest, path string, fi fs.FileInfo) error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if pinnedAt, ok := b.pinned[d]; ok && p.committed[d] > pinnedAt {
+			delete(b.pinned, d)
 		}
-		if p.blobs[d] || db.blobs.isPinned(d) {
+		if _, pinned := b.pinned[d]; p.blobs[d] || pinned {
 			return nil
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -22,7 +23,7 @@ func (db *DB) LoadAt(ctx context.Context, oid store.OID, at store.TID) (store.Re
 		return rec, err
 	}
 	var rec store.Record
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var err error
 		rec, err = loadAt(tx.Bucket(bucketRevs).Cursor(), oid, at)
 		return err
@@ -63,10 +64,11 @@ func (db *DB) History(ctx context.Context, oid store.OID, limit int) ([]store.Re
 		revs = append(revs, store.Revision{Serial: r.tid, Size: len(data), Deleted: flags&flagDeleted != 0})
 		seen[r.tid] = true
 	}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	fromOverlay := len(revs)
+	err := db.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketRevs).Cursor()
 		for k, v := lastRevision(c, oid); k != nil && store.OID(beUint64(k)) == oid; k, v = c.Prev() {
-			if limit > 0 && len(revs) >= limit {
+			if limit > 0 && len(revs) >= limit+fromOverlay {
 				break
 			}
 			_, serial := splitRevKey(k)
@@ -84,6 +86,9 @@ func (db *DB) History(ctx context.Context, oid store.OID, limit int) ([]store.Re
 	if err == nil && len(revs) == 0 {
 		err = fmt.Errorf("history of %s: %w", oid, store.ErrNotFound)
 	}
+	// A commit checkpointed between the two reads comes from the file
+	// after older overlay entries: restore newest-first before limiting.
+	slices.SortFunc(revs, func(a, b store.Revision) int { return cmpTID(b.Serial, a.Serial) })
 	if limit > 0 && len(revs) > limit {
 		revs = revs[:limit]
 	}
@@ -94,13 +99,9 @@ func (db *DB) History(ctx context.Context, oid store.OID, limit int) ([]store.Re
 func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error) {
 	var infos []store.TxInfo
 	seen := map[store.TID]bool{}
-	full := func() bool { return q.Limit > 0 && len(infos) >= q.Limit }
 	for _, t := range db.overlay.transactions() {
 		if q.Before != 0 && t.tid >= q.Before {
 			continue
-		}
-		if full() {
-			return infos, nil
 		}
 		info, err := decodeTxn(tidKey(t.tid), t.entry)
 		if err != nil {
@@ -109,7 +110,7 @@ func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
 		infos = append(infos, info)
 		seen[t.tid] = true
 	}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketTxns).Cursor()
 		var k, v []byte
 		if q.Before == 0 {
@@ -119,7 +120,7 @@ func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
 		} else {
 			k, v = c.Prev()
 		}
-		for ; k != nil && !full(); k, v = c.Prev() {
+		for fromOverlay := len(infos); k != nil && (q.Limit <= 0 || len(infos) < q.Limit+fromOverlay); k, v = c.Prev() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -134,6 +135,10 @@ func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
 		}
 		return nil
 	})
+	slices.SortFunc(infos, func(a, b store.TxInfo) int { return cmpTID(b.TID, a.TID) })
+	if q.Limit > 0 && len(infos) > q.Limit {
+		infos = infos[:q.Limit]
+	}
 	return infos, err
 }
 
@@ -143,7 +148,7 @@ func (db *DB) Transaction(ctx context.Context, tid store.TID) (store.TxInfo, err
 		return decodeTxn(tidKey(tid), t.entry)
 	}
 	var info store.TxInfo
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		key := tidKey(tid)
 		v := tx.Bucket(bucketTxns).Get(key)
 		if v == nil {
@@ -162,7 +167,7 @@ func (db *DB) Stats(ctx context.Context) (store.Stats, error) {
 		return store.Stats{}, err
 	}
 	st := store.Stats{LastTID: db.LastTID()}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		var last store.OID
 		err := tx.Bucket(bucketRevs).ForEach(func(k, _ []byte) error {
 			st.Revisions++

@@ -60,7 +60,7 @@ func (p *pipeline) start(db *DB) {
 // failed reports the error that stopped the pipeline, if any.
 func (p *pipeline) failed() error {
 	if e := p.broken.Load(); e != nil {
-		return fmt.Errorf("store: write-ahead log failed, close and reopen the image: %w", *e)
+		return fmt.Errorf("store: write-ahead log failed; commits since may or may not have been saved (close and reopen the image to find out): %w", *e)
 	}
 	return nil
 }

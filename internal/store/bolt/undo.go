@@ -50,15 +50,24 @@ func (r revisionSource) at(at store.TID) ([]byte, []byte) {
 // file hold every commit. The overlay is read before the bbolt transaction
 // begins: a revision a checkpoint moves in between is then in both.
 func (db *DB) undoWrites(tid store.TID) ([]write, error) {
+	// The committer runs through Close: it reads the file directly.
 	entry, inOverlay := db.overlay.transaction(tid)
-	var info store.TxInfo
-	var err error
-	if inOverlay {
-		if info, err = decodeTxn(tidKey(tid), entry.entry); err != nil {
+	if !inOverlay {
+		err := db.bolt.View(func(tx *bbolt.Tx) error {
+			v := tx.Bucket(bucketTxns).Get(tidKey(tid))
+			if v == nil {
+				return fmt.Errorf("undo %s: %w", tid, store.ErrNoTransaction)
+			}
+			entry.entry = append([]byte(nil), v...)
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
-	} else if info, err = db.Transaction(context.Background(), tid); err != nil {
-		return nil, fmt.Errorf("undo %s: %w", tid, err)
+	}
+	info, err := decodeTxn(tidKey(tid), entry.entry)
+	if err != nil {
+		return nil, err
 	}
 	overlayRevs := make(map[store.OID][]overlayRev, len(info.OIDs))
 	for _, oid := range info.OIDs {

@@ -27,7 +27,7 @@ func (db *DB) Verify(ctx context.Context, refs store.RefsFunc) (*store.Report, e
 	}
 	rep := &store.Report{}
 	blobsNeeded := map[store.Digest][]store.Problem{}
-	err := db.bolt.View(func(tx *bbolt.Tx) error {
+	err := db.view(func(tx *bbolt.Tx) error {
 		for err := range tx.Check() {
 			rep.Problems = append(rep.Problems, store.Problem{Kind: store.CorruptFile, Detail: err.Error()})
 		}

@@ -24,7 +24,9 @@ import (
 //
 //	length(4) crc32c(4) payload
 //
-// where the checksum covers the payload. The payload holds the group's
+// where the checksum covers the length and the payload, so a run of zero
+// bytes (a tail whose size reached the disk but whose data did not) never
+// passes for a frame. The payload holds the group's
 // transactions, each already encoded exactly as it goes into the bbolt
 // file:
 //
@@ -78,25 +80,27 @@ func segments(base string) ([]uint64, error) {
 	return seqs, nil
 }
 
-// readSegment returns the transactions of a segment's intact frames. Only
-// the newest segment may end in a damaged frame: frames written after the
-// last fdatasync were never acknowledged, and a crash may have left them
-// torn. Anywhere else damage means lost commits, and is an error.
-func readSegment(path string, newest bool) ([]walTx, error) {
+// readSegment returns the transactions of a segment's intact frames and
+// where they end, if that is before the end of the file.
+func readSegment(path string) (txs []walTx, damagedAt int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
 	w := &wal{f: f}
 	txs, end, err := w.read()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if fi, err := f.Stat(); err == nil && fi.Size() != end && !newest {
-		return nil, fmt.Errorf("%w: write-ahead log segment %s is damaged at offset %d of %d", store.ErrCorrupt, path, end, fi.Size())
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
 	}
-	return txs, nil
+	if fi.Size() != end {
+		return txs, end, nil
+	}
+	return txs, -1, nil
 }
 
 // createSegment starts segment seq and makes its directory entry durable,
@@ -142,11 +146,11 @@ func (w *wal) read() ([]walTx, int64, error) {
 	off := int64(0)
 	for len(data) >= 8 {
 		n := binary.BigEndian.Uint32(data)
-		if uint64(n) > uint64(len(data)-8) {
+		if n == 0 || uint64(n) > uint64(len(data)-8) {
 			break // torn frame
 		}
 		payload := data[8 : 8+n]
-		if crc32.Checksum(payload, castagnoli) != binary.BigEndian.Uint32(data[4:]) {
+		if frameSum(data[:4], payload) != binary.BigEndian.Uint32(data[4:]) {
 			break
 		}
 		group, err := decodeGroup(payload)
@@ -182,8 +186,12 @@ func encodeGroup(txs []walTx) []byte {
 		}
 	}
 	binary.BigEndian.PutUint32(b, uint32(len(b)-8))
-	binary.BigEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
+	binary.BigEndian.PutUint32(b[4:], frameSum(b[:4], b[8:]))
 	return b
+}
+
+func frameSum(length, payload []byte) uint32 {
+	return crc32.Update(crc32.Checksum(length, castagnoli), castagnoli, payload)
 }
 
 func decodeGroup(p []byte) ([]walTx, error) {
