@@ -158,7 +158,7 @@ func runBenchStore(ctx context.Context, e *env, args []string) error {
 	quick := fs.Bool("quick", false, "tiny sizes, to check the benchmark runs; figures mean little")
 	exe := fs.String("exe", "", "batos `binary` that runs the cold-load child (default: this program)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE`")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -587,7 +587,7 @@ func (b *storeBencher) coldload(ctx context.Context, path string) error {
 func runColdLoad(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "bench coldload", "[-slot NAME]", "Load every object bench store linked under a root slot; print the seconds taken as JSON.")
 	slot := fs.String("slot", benchBulkSlot, "root slot holding the containers")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	start := time.Now()

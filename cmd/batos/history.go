@@ -22,8 +22,14 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	n := fs.Int("n", 20, "show at most N transactions (0 for all)")
 	before := fs.String("before", "", "only transactions older than this TID")
 	asJSON := jsonFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("log takes no arguments (use -n N for a count)")
+	}
+	if *n < 0 {
+		return usageError("-n must be 0 (all) or more, not %d", *n)
 	}
 	q := store.LogQuery{Limit: *n}
 	if *before != "" {
@@ -88,11 +94,14 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "history", "[-n N] [-json] OID", "List an object's revisions, newest first, with the transaction that wrote each.")
 	n := fs.Int("n", 20, "show at most N revisions (0 for all)")
 	asJSON := jsonFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return usageError("history takes one OID (oid:N or N)")
+	}
+	if *n < 0 {
+		return usageError("-n must be 0 (all) or more, not %d", *n)
 	}
 	oid, err := parseOID(fs.Arg(0))
 	if err != nil {
@@ -136,7 +145,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 
 func runUndo(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "undo", "TID", "Commit a new transaction that restores every object TID changed to its state\nbefore TID. Refused, naming the objects, if a later transaction changed them.")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -169,7 +178,7 @@ and blobs nothing refers to. History before TIME can no longer be read or undone
 TIME is RFC 3339 (2026-11-29T12:00:00Z), a date (2026-11-29), "now", or an age
 such as 36h or 7d (meaning that long ago).`)
 	beforeFlag := fs.String("before", "", "pack history older than TIME (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *beforeFlag == "" || fs.NArg() > 0 {

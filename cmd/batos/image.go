@@ -39,7 +39,7 @@ func runImage(ctx context.Context, e *env, args []string) error {
 
 func runInit(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "image init", "", "Create the image file with its root and system objects. On an existing image it\nonly adds system objects the root lacks.")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -78,8 +78,11 @@ func printJSON(w io.Writer, v any) error {
 func runStats(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "stats", "[-json]", "Count the objects, revisions, transactions and blobs in the image.")
 	asJSON := jsonFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("stats takes no arguments")
 	}
 	db, err := openImage(ctx, e, false)
 	if err != nil {
@@ -112,8 +115,11 @@ func runStats(ctx context.Context, e *env, args []string) error {
 func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "verify", "[-json]", "Read every record, log entry and blob, check checksums and digests, and follow\nevery reference. Exits 1 if anything is wrong.")
 	asJSON := jsonFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("verify takes no arguments")
 	}
 	db, err := openImage(ctx, e, false)
 	if err != nil {

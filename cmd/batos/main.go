@@ -44,6 +44,9 @@ var commands = map[string]command{}
 // errUsage marks an error whose message is a usage text; it exits 2.
 var errUsage = errors.New("usage")
 
+// errFlagsReported is a usage error the flag package has already printed.
+var errFlagsReported = fmt.Errorf("%w: bad flags", errUsage)
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -83,7 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "batos %s: %v\n", name, err)
+		if !errors.Is(err, errFlagsReported) {
+			fmt.Fprintf(stderr, "batos %s: %v\n", name, err)
+		}
 		if errors.Is(err, errUsage) {
 			return 2
 		}
@@ -122,6 +127,16 @@ func flags(e *env, name, args, help string) *flag.FlagSet {
 		}
 	}
 	return fs
+}
+
+// parseFlags parses a subcommand's flags; a bad flag is a usage error that
+// the flag package has already reported.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return errFlagsReported
 }
 
 // usageError reports wrong arguments to a subcommand.

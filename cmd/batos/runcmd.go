@@ -14,8 +14,11 @@ func init() {
 // it attach here as they are built.
 func runRun(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "run", "", "Awaken the image, creating it on first run, and hold it open until interrupted\n(Ctrl-C or SIGTERM). While it runs, other batos processes get an error naming it.")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("run takes no arguments")
 	}
 	db, err := openImage(ctx, e, true)
 	if err != nil {

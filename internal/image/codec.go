@@ -59,7 +59,24 @@ func AppendValue(dst []byte, v Value) ([]byte, error) {
 }
 
 // appendValue encodes v, which is enclosed by depth containers.
+// stringSize is the length of a string or bytes value, which the encoder
+// copies whole; 0 for other kinds.
+func stringSize(v Value) int {
+	switch v := v.(type) {
+	case String:
+		return len(v)
+	case Bytes:
+		return len(v)
+	}
+	return 0
+}
+
 func appendValue(dst []byte, v Value, depth int) ([]byte, error) {
+	// Checked as it grows: a value sharing one container many times can
+	// encode to far more than it occupies in memory.
+	if len(dst)+stringSize(v) > store.MaxRecordSize {
+		return nil, fmt.Errorf("%w: encoding exceeds the %d-byte record limit", ErrInvalid, store.MaxRecordSize)
+	}
 	switch v := v.(type) {
 	case NoneType:
 		return append(dst, tagNone), nil
@@ -166,7 +183,15 @@ func appendPairs(dst []byte, d *Dict, depth int) ([]byte, error) {
 }
 
 func appendString(dst []byte, s string) []byte {
-	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	if free := cap(dst) - len(dst); free < len(s) {
+		// Double rather than let append grow large buffers by a quarter:
+		// copying adds up to twice the final size instead of five times.
+		grown := make([]byte, len(dst), max(2*cap(dst), len(dst)+len(s)))
+		copy(grown, dst)
+		dst = grown
+	}
+	return append(dst, s...)
 }
 
 // appendVarint is binary.AppendVarint spelled out to mirror the decoder,

@@ -17,7 +17,7 @@ const RootOID = store.RootOID
 // Options configures a DB; nil means the defaults.
 type Options struct {
 	// MaxRetries bounds how often Update reruns its function after a
-	// write conflict; default 8.
+	// write conflict; default 8, negative for none.
 	MaxRetries int
 	// CacheSize bounds how many decoded object states are cached;
 	// default 100,000. Negative disables the cache.
@@ -95,7 +95,7 @@ func (db *DB) UpdateTID(ctx context.Context, fn func(*Tx) error) (store.TID, err
 		if !errors.Is(err, store.ErrConflict) {
 			return tid, err
 		}
-		if attempt >= db.opts.MaxRetries {
+		if attempt >= max(db.opts.MaxRetries, 0) {
 			return 0, fmt.Errorf("image: update gave up after %d conflicts: %w", attempt+1, err)
 		}
 		if err := backoff(ctx, attempt); err != nil {
@@ -172,7 +172,9 @@ func (db *DB) waitReadersBefore(ctx context.Context, tid store.TID) error {
 }
 
 // Pack drops history superseded before the given time and every object
-// and blob no longer reachable from the root. Transactions keep running.
+// and blob no longer reachable from the root. Transactions keep running;
+// pack waits for those begun before it to end, so it must not be called
+// from inside one.
 func (db *DB) Pack(ctx context.Context, before time.Time) (store.PackResult, error) {
 	return db.store.Pack(ctx, store.PackOptions{
 		Before:      before,

@@ -49,6 +49,9 @@ var (
 	// ErrNotObject is returned when a value that is not a reference is
 	// dereferenced.
 	ErrNotObject = errors.New("image: not an object reference")
+	// ErrDangling is returned when a commit would store a reference to an
+	// object that does not exist.
+	ErrDangling = errors.New("image: reference to a missing object")
 	// ErrNoRoot is returned when the image has no root object (it was
 	// never initialised).
 	ErrNoRoot = errors.New("image: no root object (run batos image init)")

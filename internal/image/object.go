@@ -50,6 +50,9 @@ func (o *Object) own(v Value) Value {
 	if o.tx.writable {
 		return v
 	}
+	if t, ok := v.(Tuple); ok {
+		return Tuple(cloneSlice(t, 0)) // immutable only by convention
+	}
 	return Clone(v)
 }
 

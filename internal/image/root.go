@@ -44,7 +44,11 @@ func (db *DB) Init(ctx context.Context) (created bool, err error) {
 }
 
 func ensureSystemObjects(tx *Tx, root *Object) error {
-	if _, ok := root.Get("image_format"); !ok {
+	if v, ok := root.Get("image_format"); ok {
+		if n, isInt := v.(Int); !isInt || n > FormatVersion {
+			return fmt.Errorf("image format %s is newer than this batos reads (%d): upgrade batos", Repr(v), FormatVersion)
+		}
+	} else {
 		if err := root.Set("image_format", Int(FormatVersion)); err != nil {
 			return err
 		}

@@ -109,6 +109,11 @@ func (tx *Tx) New(slots ...Slot) (*Object, error) {
 	if err := checkSlots(slots); err != nil {
 		return nil, err
 	}
+	// Encoding checks depth and size, so nothing unencodable (a value that
+	// contains itself) reaches the copy below.
+	if _, err := EncodeState(slots); err != nil {
+		return nil, err
+	}
 	oids, err := tx.db.store.NewOIDs(tx.ctx, 1)
 	if err != nil {
 		return nil, err
@@ -151,17 +156,57 @@ func (tx *Tx) commit() (store.TID, error) {
 			return 0, fmt.Errorf("encode %s: %w", oid, err)
 		}
 		if o.created || !bytes.Equal(data, o.orig) {
+			if err := tx.checkNewRefs(o, data); err != nil {
+				return 0, err
+			}
 			writes = append(writes, store.Write{OID: oid, Serial: o.serial, Data: data})
 		}
 	}
 	if len(writes) == 0 {
 		return 0, nil
 	}
+	if err := tx.ctx.Err(); err != nil {
+		return 0, err // a cancelled transaction never commits
+	}
 	meta := tx.meta
 	if meta.User == "" {
 		meta.User = tx.db.opts.User
 	}
 	return tx.db.store.Commit(tx.ctx, meta, writes)
+}
+
+// checkNewRefs refuses a write that adds a reference to an object that
+// does not exist: at the snapshot, or created in this transaction. Only
+// references the object did not hold before are looked up, so rewriting a
+// container of many references stays cheap.
+func (tx *Tx) checkNewRefs(o *Object, data []byte) error {
+	refs, _, err := Refs(data)
+	if err != nil {
+		return err
+	}
+	var old map[store.OID]bool
+	if o.orig != nil {
+		before, _, err := Refs(o.orig)
+		if err != nil {
+			return err
+		}
+		old = make(map[store.OID]bool, len(before))
+		for _, r := range before {
+			old[r] = true
+		}
+	}
+	for _, r := range refs {
+		if old[r] || tx.objects[r] != nil {
+			continue
+		}
+		if _, err := tx.db.store.LoadAt(tx.ctx, r, tx.snapshot); err != nil {
+			if isNotFound(err) {
+				return fmt.Errorf("%w: %s refers to %s, which does not exist", ErrDangling, o.oid, r)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 func (tx *Tx) end() {

@@ -277,13 +277,21 @@ func keyEncoding(k Value) (string, error) {
 
 // Hashable reports whether v may be a dict key: None, Bool, Int, Float,
 // String, Bytes, Ref, or a Tuple of hashable values.
-func Hashable(v Value) bool {
+func Hashable(v Value) bool { return hashable(v, 0) }
+
+// The recursive helpers below carry a depth and give up past MaxDepth, so
+// a value that contains itself (which only Go code can build) fails
+// cleanly instead of exhausting the stack.
+func hashable(v Value, depth int) bool {
 	switch v := v.(type) {
 	case NoneType, Bool, Int, Float, String, Bytes, Ref:
 		return true
 	case Tuple:
+		if depth >= MaxDepth {
+			return false
+		}
 		for _, e := range v {
-			if !Hashable(e) {
+			if !hashable(e, depth+1) {
 				return false
 			}
 		}
@@ -304,24 +312,30 @@ func kindOf(v Value) string {
 // bits (so a NaN equals itself and 0.0 differs from -0.0), dicts compare
 // in order, and Int(1) differs from Float(1). For values that encode,
 // Equal(a, b) holds exactly when their encodings are equal.
-func Equal(a, b Value) bool {
+func Equal(a, b Value) bool { return equal(a, b, 0) }
+
+func equal(a, b Value, depth int) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
+	if depth > MaxDepth {
+		return false
+	}
+	d := depth + 1
 	switch a := a.(type) {
 	case *List:
 		b, ok := b.(*List)
-		return ok && (a == b || a != nil && b != nil && equalSlices(a.Elems, b.Elems))
+		return ok && (a == b || a != nil && b != nil && equalSlices(a.Elems, b.Elems, d))
 	case Tuple:
 		b, ok := b.(Tuple)
-		return ok && equalSlices(a, b)
+		return ok && equalSlices(a, b, d)
 	case *Dict:
 		b, ok := b.(*Dict)
-		return ok && equalDicts(a, b)
+		return ok && equalDicts(a, b, d)
 	case *Method:
 		b, ok := b.(*Method)
 		return ok && (a == b || a != nil && b != nil &&
-			a.Source == b.Source && equalDicts(a.Meta, b.Meta))
+			a.Source == b.Source && equalDicts(a.Meta, b.Meta, d))
 	case Float:
 		b, ok := b.(Float)
 		return ok && math.Float64bits(float64(a)) == math.Float64bits(float64(b))
@@ -330,19 +344,19 @@ func Equal(a, b Value) bool {
 	return a == b
 }
 
-func equalSlices(a, b []Value) bool {
-	return slices.EqualFunc(a, b, Equal)
+func equalSlices(a, b []Value, depth int) bool {
+	return slices.EqualFunc(a, b, func(x, y Value) bool { return equal(x, y, depth) })
 }
 
 // equalDicts treats a nil dict as empty, as the codec does for method
 // metadata.
-func equalDicts(a, b *Dict) bool {
+func equalDicts(a, b *Dict, depth int) bool {
 	if a.Len() != b.Len() {
 		return false
 	}
 	for i := range a.Len() {
 		ea, eb := a.entries[i], b.entries[i]
-		if !Equal(ea.key, eb.key) || !Equal(ea.value, eb.value) {
+		if !equal(ea.key, eb.key, depth) || !equal(ea.value, eb.value, depth) {
 			return false
 		}
 	}
@@ -351,48 +365,56 @@ func equalDicts(a, b *Dict) bool {
 
 // Clone returns a deep copy of v: lists, dicts and methods are copied, as
 // are tuples that contain them; immutable values are returned as they are.
-func Clone(v Value) Value {
+func Clone(v Value) Value { return clone(v, 0) }
+
+// clone stops copying past MaxDepth: such a value cannot be encoded, so
+// what it shares is never saved.
+func clone(v Value, depth int) Value {
+	if depth > MaxDepth {
+		return v
+	}
+	d := depth + 1
 	switch v := v.(type) {
 	case *List:
 		if v == nil {
 			return v
 		}
-		return &List{Elems: cloneSlice(v.Elems)}
+		return &List{Elems: cloneSlice(v.Elems, d)}
 	case *Dict:
-		return cloneDict(v)
+		return cloneDict(v, d)
 	case *Method:
 		if v == nil {
 			return v
 		}
-		return &Method{Source: v.Source, Meta: cloneDict(v.Meta)}
+		return &Method{Source: v.Source, Meta: cloneDict(v.Meta, d)}
 	case Tuple:
-		if !containsMutable(v) {
+		if !containsMutable(v, d) {
 			return v
 		}
-		return Tuple(cloneSlice(v))
+		return Tuple(cloneSlice(v, d))
 	}
 	return v
 }
 
-func cloneSlice(s []Value) []Value {
+func cloneSlice(s []Value, depth int) []Value {
 	if s == nil {
 		return nil
 	}
 	c := make([]Value, len(s))
 	for i, e := range s {
-		c[i] = Clone(e)
+		c[i] = clone(e, depth)
 	}
 	return c
 }
 
-func cloneDict(d *Dict) *Dict {
+func cloneDict(d *Dict, depth int) *Dict {
 	if d == nil {
 		return nil
 	}
 	// Keys are hashable, hence immutable, and can be shared.
 	c := &Dict{entries: make([]dictEntry, len(d.entries))}
 	for i, e := range d.entries {
-		c.entries[i] = dictEntry{e.key, Clone(e.value)}
+		c.entries[i] = dictEntry{e.key, clone(e.value, depth)}
 	}
 	if d.index != nil {
 		c.index = make(map[string]int, len(d.index))
@@ -403,13 +425,16 @@ func cloneDict(d *Dict) *Dict {
 	return c
 }
 
-func containsMutable(t Tuple) bool {
+func containsMutable(t Tuple, depth int) bool {
+	if depth > MaxDepth {
+		return true
+	}
 	for _, e := range t {
 		switch e := e.(type) {
 		case *List, *Dict, *Method:
 			return true
 		case Tuple:
-			if containsMutable(e) {
+			if containsMutable(e, depth+1) {
 				return true
 			}
 		}
@@ -552,13 +577,17 @@ func dictOf(m map[string]any, depth int) (Value, error) {
 // <method name>, <blob sha256:… size N>, <primitive name>.
 func Repr(v Value) string {
 	var sb strings.Builder
-	writeRepr(&sb, v)
+	writeRepr(&sb, v, 0)
 	return sb.String()
 }
 
-func writeRepr(sb *strings.Builder, v Value) {
+func writeRepr(sb *strings.Builder, v Value, depth int) {
 	if isNil(v) {
 		sb.WriteString("<nil>")
+		return
+	}
+	if depth > MaxDepth {
+		sb.WriteString("...")
 		return
 	}
 	switch v := v.(type) {
@@ -579,11 +608,11 @@ func writeRepr(sb *strings.Builder, v Value) {
 	case Bytes:
 		writeBytesRepr(sb, string(v))
 	case *List:
-		writeSeq(sb, "[", "]", v.Elems, false)
+		writeSeq(sb, "[", "]", v.Elems, false, depth+1)
 	case Tuple:
-		writeSeq(sb, "(", ")", v, true)
+		writeSeq(sb, "(", ")", v, true, depth+1)
 	case *Dict:
-		writeDict(sb, v)
+		writeDict(sb, v, depth+1)
 	case Ref:
 		fmt.Fprintf(sb, "<ref oid:%d>", uint64(v))
 	case *Method:
@@ -638,13 +667,13 @@ func writeBytesRepr(sb *strings.Builder, s string) {
 	sb.WriteByte('"')
 }
 
-func writeSeq(sb *strings.Builder, open, close string, elems []Value, tuple bool) {
+func writeSeq(sb *strings.Builder, open, close string, elems []Value, tuple bool, depth int) {
 	sb.WriteString(open)
 	for i, e := range elems {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		writeRepr(sb, e)
+		writeRepr(sb, e, depth)
 	}
 	if tuple && len(elems) == 1 {
 		sb.WriteByte(',')
@@ -652,7 +681,7 @@ func writeSeq(sb *strings.Builder, open, close string, elems []Value, tuple bool
 	sb.WriteString(close)
 }
 
-func writeDict(sb *strings.Builder, d *Dict) {
+func writeDict(sb *strings.Builder, d *Dict, depth int) {
 	sb.WriteByte('{')
 	i := 0
 	for k, v := range d.All() {
@@ -660,9 +689,9 @@ func writeDict(sb *strings.Builder, d *Dict) {
 			sb.WriteString(", ")
 		}
 		i++
-		writeRepr(sb, k)
+		writeRepr(sb, k, depth)
 		sb.WriteString(": ")
-		writeRepr(sb, v)
+		writeRepr(sb, v, depth)
 	}
 	sb.WriteByte('}')
 }
