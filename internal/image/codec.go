@@ -292,7 +292,7 @@ func Refs(state []byte) (oids []store.OID, blobs []store.Digest, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &refCollector{seenOIDs: map[store.OID]bool{}, seenBlobs: map[store.Digest]bool{}}
+	c := newRefCollector()
 	for _, s := range slots {
 		c.walk(s.Value)
 	}
@@ -300,6 +300,10 @@ func Refs(state []byte) (oids []store.OID, blobs []store.Digest, err error) {
 }
 
 var _ store.RefsFunc = Refs
+
+// newRefCollector returns an empty collector; its sets are made on first
+// use, so walking a state without references allocates nothing more.
+func newRefCollector() *refCollector { return &refCollector{} }
 
 type refCollector struct {
 	oids      []store.OID
@@ -311,11 +315,17 @@ type refCollector struct {
 func (c *refCollector) walk(v Value) {
 	switch v := v.(type) {
 	case Ref:
+		if c.seenOIDs == nil {
+			c.seenOIDs = map[store.OID]bool{}
+		}
 		if !c.seenOIDs[store.OID(v)] {
 			c.seenOIDs[store.OID(v)] = true
 			c.oids = append(c.oids, store.OID(v))
 		}
 	case BlobRef:
+		if c.seenBlobs == nil {
+			c.seenBlobs = map[store.Digest]bool{}
+		}
 		if !c.seenBlobs[v.Digest] {
 			c.seenBlobs[v.Digest] = true
 			c.blobs = append(c.blobs, v.Digest)

@@ -109,11 +109,6 @@ func (tx *Tx) New(slots ...Slot) (*Object, error) {
 	if err := checkSlots(slots); err != nil {
 		return nil, err
 	}
-	// Encoding checks depth and size, so nothing unencodable (a value that
-	// contains itself) reaches the copy below.
-	if _, err := EncodeState(slots); err != nil {
-		return nil, err
-	}
 	oids, err := tx.db.store.NewOIDs(tx.ctx, 1)
 	if err != nil {
 		return nil, err
@@ -156,7 +151,7 @@ func (tx *Tx) commit() (store.TID, error) {
 			return 0, fmt.Errorf("encode %s: %w", oid, err)
 		}
 		if o.created || !bytes.Equal(data, o.orig) {
-			if err := tx.checkNewRefs(o, data); err != nil {
+			if err := tx.checkNewRefs(o); err != nil {
 				return 0, err
 			}
 			writes = append(writes, store.Write{OID: oid, Serial: o.serial, Data: data})
@@ -179,10 +174,14 @@ func (tx *Tx) commit() (store.TID, error) {
 // does not exist: at the snapshot, or created in this transaction. Only
 // references the object did not hold before are looked up, so rewriting a
 // container of many references stays cheap.
-func (tx *Tx) checkNewRefs(o *Object, data []byte) error {
-	refs, _, err := Refs(data)
-	if err != nil {
-		return err
+func (tx *Tx) checkNewRefs(o *Object) error {
+	c := newRefCollector()
+	for _, s := range o.slots {
+		c.walk(s.Value)
+	}
+	refs := c.oids
+	if len(refs) == 0 {
+		return nil
 	}
 	var old map[store.OID]bool
 	if o.orig != nil {
