@@ -213,22 +213,22 @@ func (db *DB) Verify(ctx context.Context) (*store.Report, error) {
 	return rep, nil
 }
 
-// load returns oid's state as of the snapshot, decoded, from the cache
-// when possible. The slots returned are shared: callers clone them before
-// changing anything.
-func (db *DB) load(ctx context.Context, oid store.OID, at store.TID) ([]Slot, store.TID, error) {
+// load returns oid's record as of the snapshot and its state, decoded, or
+// from the cache when possible. The slots returned are shared: callers
+// clone them before changing anything.
+func (db *DB) load(ctx context.Context, oid store.OID, at store.TID) ([]Slot, store.Record, error) {
 	rec, err := db.store.LoadAt(ctx, oid, at)
 	if err != nil {
-		return nil, 0, err
+		return nil, rec, err
 	}
 	key := cacheKey{oid, rec.Serial}
 	if slots, ok := db.cache.get(key); ok {
-		return slots, rec.Serial, nil
+		return slots, rec, nil
 	}
 	slots, err := DecodeState(rec.Data)
 	if err != nil {
-		return nil, 0, &store.CorruptError{OID: oid, TID: rec.Serial, Detail: err.Error()}
+		return nil, rec, &store.CorruptError{OID: oid, TID: rec.Serial, Detail: err.Error()}
 	}
 	db.cache.put(key, slots)
-	return slots, rec.Serial, nil
+	return slots, rec, nil
 }

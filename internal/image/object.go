@@ -18,10 +18,13 @@ import (
 // cache, so containers are returned as copies: changing one changes
 // nothing else.
 type Object struct {
-	tx      *Tx
-	oid     store.OID
-	serial  store.TID // the revision loaded; 0 for a new object
-	slots   []Slot
+	tx     *Tx
+	oid    store.OID
+	serial store.TID // the revision loaded; 0 for a new object
+	slots  []Slot
+	// shared[i] marks slot i's value as still shared with the cache (in
+	// an Update, values are copied when first handed out, not at load).
+	shared  []bool
 	orig    []byte // encoding as loaded (writable transactions only)
 	created bool
 }
@@ -39,19 +42,32 @@ func (o *Object) Serial() store.TID { return o.serial }
 // Get returns the value of the object's own slot name.
 func (o *Object) Get(name string) (Value, bool) {
 	if i := o.index(name); i >= 0 {
-		return o.own(o.slots[i].Value), true
+		return o.value(i), true
 	}
 	return nil, false
 }
 
-// own returns v as the caller may hold it: itself in an Update, a copy of
-// a container in a read-only transaction, where v is shared with the cache.
-func (o *Object) own(v Value) Value {
-	if o.tx.writable {
+// value returns slot i's value as the caller may hold it. A value shared
+// with the cache is copied: in an Update the copy replaces it, so changes
+// to it are the transaction's; in a read-only transaction every call
+// copies.
+func (o *Object) value(i int) Value {
+	v := o.slots[i].Value
+	if o.tx.writable && (i >= len(o.shared) || !o.shared[i]) {
 		return v
 	}
+	v = copyShared(v)
+	if o.tx.writable {
+		o.slots[i].Value, o.shared[i] = v, false
+	}
+	return v
+}
+
+// copyShared copies what a holder could change in place: containers, and
+// tuples (immutable only by convention).
+func copyShared(v Value) Value {
 	if t, ok := v.(Tuple); ok {
-		return Tuple(cloneSlice(t, 0)) // immutable only by convention
+		return Tuple(cloneSlice(t, 0))
 	}
 	return Clone(v)
 }
@@ -69,6 +85,9 @@ func (o *Object) Set(name string, v Value) error {
 	}
 	if i := o.index(name); i >= 0 {
 		o.slots[i].Value = v
+		if i < len(o.shared) {
+			o.shared[i] = false
+		}
 		return nil
 	}
 	o.slots = append(o.slots, Slot{Name: name, Value: v})
@@ -85,6 +104,9 @@ func (o *Object) Delete(name string) (bool, error) {
 		return false, nil
 	}
 	o.slots = append(o.slots[:i:i], o.slots[i+1:]...)
+	if i < len(o.shared) {
+		o.shared = append(o.shared[:i:i], o.shared[i+1:]...)
+	}
 	return true, nil
 }
 
@@ -92,7 +114,7 @@ func (o *Object) Delete(name string) (bool, error) {
 func (o *Object) Slots() []Slot {
 	slots := make([]Slot, len(o.slots))
 	for i, s := range o.slots {
-		slots[i] = Slot{Name: s.Name, Value: o.own(s.Value)}
+		slots[i] = Slot{Name: s.Name, Value: o.value(i)}
 	}
 	return slots
 }
@@ -139,3 +161,17 @@ func (o *Object) index(name string) int {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// cacheCopy is the object's state for the cache after a commit: values
+// still shared with the cache are shared again, the rest are copied, since
+// the caller may still hold them.
+func (o *Object) cacheCopy() []Slot {
+	slots := make([]Slot, len(o.slots))
+	for i, s := range o.slots {
+		if i >= len(o.shared) || !o.shared[i] {
+			s.Value = Clone(s.Value)
+		}
+		slots[i] = s
+	}
+	return slots
+}

@@ -75,18 +75,22 @@ func (tx *Tx) Object(oid store.OID) (*Object, error) {
 	if o, ok := tx.objects[oid]; ok {
 		return o, nil
 	}
-	slots, serial, err := tx.db.load(tx.ctx, oid, tx.snapshot)
+	slots, rec, err := tx.db.load(tx.ctx, oid, tx.snapshot)
 	if err != nil {
 		return nil, err
 	}
-	o := &Object{tx: tx, oid: oid, serial: serial, slots: slots}
+	o := &Object{tx: tx, oid: oid, serial: rec.Serial, slots: slots}
 	if tx.writable {
-		// The cached state is shared; this transaction gets its own copy,
-		// and the encoding it started from to detect changes at commit.
-		o.slots = cloneSlots(slots)
-		if o.orig, err = EncodeState(slots); err != nil {
-			return nil, fmt.Errorf("re-encode %s: %w", oid, err)
+		// The cached state is shared: this transaction gets its own list
+		// of slots, whose values are copied as they are handed out, and the
+		// encoding it started from to detect changes at commit (the record
+		// itself: the decoder accepts only canonical bytes).
+		o.slots = slices.Clone(slots)
+		o.shared = make([]bool, len(slots))
+		for i := range o.shared {
+			o.shared[i] = true
 		}
+		o.orig = rec.Data
 	}
 	tx.objects[oid] = o
 	return o, nil
@@ -144,6 +148,7 @@ func (tx *Tx) OpenBlob(b BlobRef) (io.ReadCloser, error) {
 // change anywhere inside a slot's value is saved without being declared.
 func (tx *Tx) commit() (store.TID, error) {
 	var writes []store.Write
+	var written []*Object
 	for _, oid := range slices.Sorted(maps.Keys(tx.objects)) {
 		o := tx.objects[oid]
 		data, err := EncodeState(o.slots)
@@ -155,6 +160,7 @@ func (tx *Tx) commit() (store.TID, error) {
 				return 0, err
 			}
 			writes = append(writes, store.Write{OID: oid, Serial: o.serial, Data: data})
+			written = append(written, o)
 		}
 	}
 	if len(writes) == 0 {
@@ -167,7 +173,16 @@ func (tx *Tx) commit() (store.TID, error) {
 	if meta.User == "" {
 		meta.User = tx.db.opts.User
 	}
-	return tx.db.store.Commit(tx.ctx, meta, writes)
+	tid, err := tx.db.store.Commit(tx.ctx, meta, writes)
+	if err != nil {
+		return 0, err
+	}
+	// The next transaction to load these revisions finds them decoded. The
+	// cache gets copies: the caller may still hold the values.
+	for _, o := range written {
+		tx.db.cache.put(cacheKey{o.oid, tid}, o.cacheCopy())
+	}
+	return tid, nil
 }
 
 // checkNewRefs refuses a write that adds a reference to an object that
