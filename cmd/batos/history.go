@@ -194,7 +194,12 @@ such as 36h or 7d (meaning that long ago).`)
 	}
 	defer db.Close()
 	start := time.Now()
-	res, err := db.Pack(ctx, before)
+	var res store.PackResult
+	err = withProgress(e, "packing "+e.image, func() error {
+		var err error
+		res, err = db.Pack(ctx, before)
+		return err
+	})
 	if err != nil {
 		return err
 	}

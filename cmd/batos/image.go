@@ -127,7 +127,12 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	defer db.Close()
 	start := time.Now()
-	rep, err := db.Verify(ctx)
+	var rep *store.Report
+	err = withProgress(e, "verifying "+e.image, func() error {
+		var err error
+		rep, err = db.Verify(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
