@@ -32,13 +32,17 @@ func withProgress(e *env, label string, fn func() error) error {
 		start := time.Now()
 		tick := time.NewTicker(500 * time.Millisecond)
 		defer tick.Stop()
+		shown := false
 		for {
 			select {
 			case <-done:
-				fmt.Fprint(e.stderr, "\r\033[K")
+				if shown {
+					fmt.Fprint(e.stderr, "\r\033[K")
+				}
 				return
 			case <-tick.C:
 				fmt.Fprintf(e.stderr, "\r%s… %s", label, time.Since(start).Round(time.Second))
+				shown = true
 			}
 		}
 	}()
