@@ -59,9 +59,3 @@ func (c *stateCache) put(k cacheKey, slots []Slot) {
 		delete(c.items, last.Value.(*cacheEntry).key)
 	}
 }
-
-func (c *stateCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}

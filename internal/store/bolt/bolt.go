@@ -125,7 +125,7 @@ func (db *DB) open() error {
 	}
 	b, err := bbolt.Open(db.path, 0o644, bo)
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, bbolterrors.ErrTimeout) {
 			return &store.InUseError{Path: db.path}
 		}
 		return err

@@ -30,8 +30,15 @@ func lockProcess(path string) (*processLock, error) {
 		}
 		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
 	}
-	if err := f.Truncate(0); err == nil {
+	// The PID is what a second process reports; without it the lock
+	// would still hold, but the error naming the holder could not.
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", lockPath, err)
 	}
 	return &processLock{f: f}, nil
 }
