@@ -1,18 +1,18 @@
 // Package bolt is the embedded storage engine: one bbolt file for records
-// and the transaction log, and a directory of content-addressed blob
-// files beside it.
+// and the transaction log, a write-ahead log beside it for commits not yet
+// in that file, and a directory of content-addressed blob files.
 //
 // # Durability
 //
-// Commits are grouped: one goroutine owns the write side and folds every
-// commit waiting for it into one bbolt transaction, so one fsync serves
-// them all. Each commit in a group is checked and applied on its own; a
-// conflicting one is refused without affecting the others.
-//
-// Each group is first appended to a write-ahead log (PATH.wal) with one
-// fdatasync, and kept in memory until a checkpoint writes many groups into
-// the bbolt file at once; opening replays whatever the log holds. See
-// wal.go.
+// Commits are grouped: one goroutine, the committer, owns the write side.
+// It checks each waiting commit on its own (a conflicting one is refused
+// without affecting the others) and appends the group to the write-ahead
+// log (PATH.wal.NNNNNNNN) as one frame; a syncer makes frames durable, one
+// fdatasync covering every frame written before it, and only then are the
+// commits visible and answered (sync.go). Readers find them in an
+// in-memory overlay until a background checkpoint writes many groups into
+// the bbolt file in one transaction (checkpoint.go). Opening replays
+// whatever the log holds (wal.go).
 //
 // # Integrity
 //

@@ -74,7 +74,7 @@ func (db *DB) submit(ctx context.Context, req *commitRequest) (store.TID, error)
 }
 
 // sync brings the bbolt file up to date with every acknowledged commit,
-// for operations that read the file directly (history, log, pack, verify).
+// for operations that read the file alone (pack, verify, stats).
 func (db *DB) sync(ctx context.Context) error {
 	if db.overlay.empty() {
 		return nil
