@@ -7,3 +7,5 @@ require (
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/sys v0.50.0
 )
+
+require go.starlark.net v0.0.0-20260908191801-89a6a09411d5

@@ -1,0 +1,118 @@
+package vm
+
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// fileOptions is the Starlark dialect of method code: while loops and
+// recursion allowed (sends re-enter methods; the limits bound both), no
+// top-level control flow, no global reassignment.
+var fileOptions = &syntax.FileOptions{While: true, Recursion: true, Set: true}
+
+type methodKey struct {
+	sum  [sha256.Size]byte
+	name string
+}
+
+// compile returns the function a method slot's source defines, compiling
+// it once per source and name. The function's globals are frozen, so
+// executions share it safely.
+func (vm *VM) compile(source, name string) (*starlark.Function, error) {
+	key := methodKey{sha256.Sum256([]byte(source)), name}
+	if fn, ok := vm.methods.Load(key); ok {
+		return fn.(*starlark.Function), nil
+	}
+	f, err := CheckMethod(source, name)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := starlark.FileProgram(f, isBuiltin)
+	if err != nil {
+		return nil, err
+	}
+	thread := &starlark.Thread{Name: "compile " + name}
+	globals, err := prog.Init(thread, builtins)
+	if err != nil {
+		return nil, err
+	}
+	globals.Freeze()
+	fn, _ := globals[name].(*starlark.Function)
+	if fn == nil {
+		return nil, fmt.Errorf("source defines no function %s", name)
+	}
+	actual, _ := vm.methods.LoadOrStore(key, fn)
+	return actual.(*starlark.Function), nil
+}
+
+// CheckMethod parses method source and checks its shape: exactly one
+// function, named name, whose first parameter is self, with nothing else
+// at top level but a docstring, and no load.
+func CheckMethod(source, name string) (*syntax.File, error) {
+	f, err := fileOptions.Parse(name+".star", source, 0)
+	if err != nil {
+		return nil, fmt.Errorf("method %s: %w", name, err)
+	}
+	var def *syntax.DefStmt
+	for i, stmt := range f.Stmts {
+		switch s := stmt.(type) {
+		case *syntax.DefStmt:
+			if def != nil {
+				return nil, fmt.Errorf("method %s: line %d: source defines more than one function", name, s.Def.Line)
+			}
+			def = s
+		case *syntax.ExprStmt:
+			if _, ok := s.X.(*syntax.Literal); ok && i == 0 {
+				continue // a docstring
+			}
+			return nil, fmt.Errorf("method %s: line %d: only a docstring and one def may stand at top level", name, startLine(stmt))
+		case *syntax.LoadStmt:
+			return nil, fmt.Errorf("method %s: line %d: load is not available to method code", name, startLine(stmt))
+		default:
+			return nil, fmt.Errorf("method %s: line %d: only a docstring and one def may stand at top level", name, startLine(stmt))
+		}
+	}
+	if def == nil {
+		return nil, fmt.Errorf("method %s: source defines no function (want def %s(self, ...))", name, name)
+	}
+	if def.Name.Name != name {
+		return nil, fmt.Errorf("method %s: line %d: the function is named %s; it must be named like its slot, %s", name, def.Def.Line, def.Name.Name, name)
+	}
+	if len(def.Params) == 0 {
+		return nil, fmt.Errorf("method %s: line %d: the first parameter must be self", name, def.Def.Line)
+	}
+	if p, ok := def.Params[0].(*syntax.Ident); !ok || p.Name != "self" {
+		return nil, fmt.Errorf("method %s: line %d: the first parameter must be self", name, def.Def.Line)
+	}
+	return f, nil
+}
+
+func startLine(n syntax.Node) int {
+	start, _ := n.Span()
+	return int(start.Line)
+}
+
+// evalChunk runs REPL or eval input: an expression yields its value;
+// statements run and yield None.
+func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (starlark.Value, error) {
+	if expr, err := fileOptions.ParseExpr("<input>", code, 0); err == nil {
+		return starlark.EvalExprOptions(fileOptions, thread, expr, env)
+	}
+	f, err := fileOptions.Parse("<input>", code, 0)
+	if err != nil {
+		return nil, err
+	}
+	// Names the input defines are local to it: predeclared names (root
+	// objects, built-ins) are what persists, in the image.
+	prog, err := starlark.FileProgram(f, env.Has)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := prog.Init(thread, env); err != nil {
+		return nil, err
+	}
+	return starlark.None, nil
+}

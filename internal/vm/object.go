@@ -1,0 +1,284 @@
+package vm
+
+import (
+	"fmt"
+	"sort"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"batos/internal/image"
+	"batos/internal/store"
+)
+
+// Object is an image object as method code sees it. One execution wraps
+// each OID once.
+type Object struct {
+	ex  *execution
+	obj *image.Object
+}
+
+var (
+	_ starlark.HasSetField = (*Object)(nil)
+	_ starlark.Comparable  = (*Object)(nil)
+)
+
+// object wraps oid for this execution, loading it on first use.
+func (ex *execution) object(oid store.OID) (*Object, error) {
+	if o, ok := ex.objects[oid]; ok {
+		return o, nil
+	}
+	obj, err := ex.tx.Object(oid)
+	if err != nil {
+		return nil, err
+	}
+	o := &Object{ex: ex, obj: obj}
+	ex.objects[oid] = o
+	return o, nil
+}
+
+// OID is the wrapped object's identity.
+func (o *Object) OID() store.OID { return o.obj.OID() }
+
+func (o *Object) String() string {
+	if n, ok := o.obj.Get("name"); ok {
+		if s, ok := n.(image.String); ok {
+			return fmt.Sprintf("<object %s %s>", o.obj.OID(), string(s))
+		}
+	}
+	return fmt.Sprintf("<object %s>", o.obj.OID())
+}
+
+func (o *Object) Type() string          { return "object" }
+func (o *Object) Freeze()               {} // objects change through transactions, not in place
+func (o *Object) Truth() starlark.Bool  { return starlark.True }
+func (o *Object) Hash() (uint32, error) { return uint32(o.obj.OID()) ^ uint32(o.obj.OID()>>32), nil }
+
+// CompareSameType compares objects by identity.
+func (o *Object) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
+	return compareIdentity(op, o.obj.OID(), y.(*Object).obj.OID())
+}
+
+// found is where a lookup found a slot.
+type found struct {
+	owner *image.Object
+	value image.Value
+}
+
+// lookup finds name in o or, depth-first in slot order, in its parents,
+// visiting each object once (parent cycles are harmless).
+func (ex *execution) lookup(o *image.Object, name string) (found, bool, error) {
+	seen := map[store.OID]bool{}
+	var walk func(o *image.Object) (found, bool, error)
+	walk = func(o *image.Object) (found, bool, error) {
+		if seen[o.OID()] {
+			return found{}, false, nil
+		}
+		seen[o.OID()] = true
+		if v, ok := o.Get(name); ok {
+			return found{owner: o, value: v}, true, nil
+		}
+		for _, s := range o.Slots() {
+			if !image.IsParentSlot(s.Name) {
+				continue
+			}
+			ref, ok := s.Value.(image.Ref)
+			if !ok {
+				continue
+			}
+			p, err := ex.tx.Object(store.OID(ref))
+			if err != nil {
+				return found{}, false, fmt.Errorf("parent slot %q of %s: %w", s.Name, o.OID(), err)
+			}
+			if f, ok, err := walk(p); ok || err != nil {
+				return f, ok, err
+			}
+		}
+		return found{}, false, nil
+	}
+	return walk(o)
+}
+
+// Attr implements starlark.HasAttrs: the slot's value, a method bound to
+// o, or, for a name nothing understands, a pending message.
+func (o *Object) Attr(name string) (starlark.Value, error) {
+	f, ok, err := o.ex.lookup(o.obj, name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return &pendingMessage{receiver: o, selector: name}, nil
+	}
+	switch v := f.value.(type) {
+	case *image.Method:
+		return &boundMethod{self: o, owner: f.owner.OID(), name: name, source: v.Source}, nil
+	case image.Primitive:
+		return &boundPrimitive{self: o, name: v.Name}, nil
+	}
+	if f.owner.OID() != o.obj.OID() {
+		// An inherited value: the receiver's own slot is not where it
+		// lives, so it is never written back through o.
+		return o.ex.toStarlarkFrozen(f.value)
+	}
+	return o.ex.slotValue(o.obj, name, f.value)
+}
+
+// AttrNames implements starlark.HasAttrs: own and inherited slot names.
+func (o *Object) AttrNames() []string {
+	names := map[string]bool{}
+	seen := map[store.OID]bool{}
+	var walk func(obj *image.Object)
+	walk = func(obj *image.Object) {
+		if seen[obj.OID()] {
+			return
+		}
+		seen[obj.OID()] = true
+		for _, s := range obj.Slots() {
+			names[s.Name] = true
+			if ref, ok := s.Value.(image.Ref); ok && image.IsParentSlot(s.Name) {
+				if p, err := o.ex.tx.Object(store.OID(ref)); err == nil {
+					walk(p)
+				}
+			}
+		}
+	}
+	walk(o.obj)
+	out := make([]string, 0, len(names))
+	for n := range names {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SetField implements starlark.HasSetField: it writes o's own slot.
+func (o *Object) SetField(name string, v starlark.Value) error {
+	if !o.ex.tx.Writable() {
+		return fmt.Errorf("%w: cannot set %s.%s", ErrReadOnly, o.obj.OID(), name)
+	}
+	if m, ok := v.(*methodValue); ok {
+		// Checked now, against the name it is stored under, rather than
+		// when first called.
+		if _, err := CheckMethod(m.source, name); err != nil {
+			return err
+		}
+	}
+	iv, err := o.ex.toImage(v, 0)
+	if err != nil {
+		return fmt.Errorf("set %s.%s: %w", o.obj.OID(), name, err)
+	}
+	if err := o.obj.Set(name, iv); err != nil {
+		return err
+	}
+	// An assignment replaces whatever container was read from the slot.
+	delete(o.ex.slots, slotKey{o.obj.OID(), name})
+	return nil
+}
+
+// boundMethod is a method slot's function bound to a receiver.
+type boundMethod struct {
+	self   *Object
+	owner  store.OID // where the method was found
+	name   string
+	source string
+}
+
+func (m *boundMethod) String() string {
+	return fmt.Sprintf("<method %s of %s>", m.name, m.self.obj.OID())
+}
+func (m *boundMethod) Type() string          { return "method" }
+func (m *boundMethod) Freeze()               {}
+func (m *boundMethod) Truth() starlark.Bool  { return starlark.True }
+func (m *boundMethod) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: method") }
+func (m *boundMethod) Name() string          { return m.name }
+
+// CallInternal compiles (once) and runs the method with self bound.
+func (m *boundMethod) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ex := m.self.ex
+	if err := ex.checkDepth(thread, m.name); err != nil {
+		return nil, err
+	}
+	fn, err := ex.vm.compile(m.source, m.name)
+	if err != nil {
+		return nil, fmt.Errorf("method %s of %s: %w", m.name, m.owner, err)
+	}
+	return starlark.Call(thread, fn, append(starlark.Tuple{m.self}, args...), kwargs)
+}
+
+// checkDepth enforces the call-depth limit on sends.
+func (ex *execution) checkDepth(thread *starlark.Thread, selector string) error {
+	if d := thread.CallStackDepth(); d > ex.vm.opts.MaxDepth {
+		return &LimitError{Limit: DepthLimit, Detail: fmt.Sprintf("%d nested calls, sending %s", ex.vm.opts.MaxDepth, selector)}
+	}
+	return nil
+}
+
+// boundPrimitive is a primitive slot bound to a receiver.
+type boundPrimitive struct {
+	self *Object
+	name string
+}
+
+func (p *boundPrimitive) String() string        { return fmt.Sprintf("<primitive %s>", p.name) }
+func (p *boundPrimitive) Type() string          { return "primitive" }
+func (p *boundPrimitive) Freeze()               {}
+func (p *boundPrimitive) Truth() starlark.Bool  { return starlark.True }
+func (p *boundPrimitive) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: primitive") }
+func (p *boundPrimitive) Name() string          { return p.name }
+
+func (p *boundPrimitive) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ex := p.self.ex
+	fn, ok := ex.vm.opts.Primitives[p.name]
+	if !ok {
+		return nil, fmt.Errorf("primitive %q is not registered in this batos", p.name)
+	}
+	if len(kwargs) > 0 {
+		return nil, fmt.Errorf("primitive %s takes no keyword arguments", p.name)
+	}
+	iargs, err := ex.toImageAll(args)
+	if err != nil {
+		return nil, err
+	}
+	v, err := fn(ex.ctx, ex.tx, p.self.obj.OID(), iargs)
+	if err != nil {
+		return nil, err
+	}
+	return ex.toStarlark(v)
+}
+
+// pendingMessage is a selector nothing understands; calling it asks the
+// doesNotUnderstand handler.
+type pendingMessage struct {
+	receiver *Object
+	selector string
+}
+
+func (p *pendingMessage) String() string {
+	return fmt.Sprintf("<message %s not understood by %s>", p.selector, p.receiver.obj.OID())
+}
+func (p *pendingMessage) Type() string          { return "message" }
+func (p *pendingMessage) Freeze()               {}
+func (p *pendingMessage) Truth() starlark.Bool  { return starlark.False }
+func (p *pendingMessage) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: message") }
+func (p *pendingMessage) Name() string          { return p.selector }
+
+func (p *pendingMessage) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ex := p.receiver.ex
+	msg := &Message{Receiver: p.receiver.obj.OID(), Selector: p.selector}
+	var err error
+	if msg.Args, err = ex.toImageAll(args); err != nil {
+		return nil, err
+	}
+	for _, kw := range kwargs {
+		v, err := ex.toImage(kw[1], 0)
+		if err != nil {
+			return nil, err
+		}
+		msg.Kwargs = append(msg.Kwargs, image.Slot{Name: string(kw[0].(starlark.String)), Value: v})
+	}
+	v, err := ex.vm.opts.Handler.DoesNotUnderstand(ex.ctx, ex.tx, msg)
+	if err != nil {
+		return nil, err
+	}
+	return ex.toStarlark(v)
+}

@@ -1,0 +1,310 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"batos/internal/image"
+	"batos/internal/store"
+)
+
+// Options configures a VM; nil means the defaults.
+type Options struct {
+	// MaxSteps bounds the Starlark steps of one execution; default 10M.
+	MaxSteps uint64
+	// Timeout bounds one execution's wall time; default 5 s.
+	Timeout time.Duration
+	// MaxDepth bounds nested sends; default 200.
+	MaxDepth int
+	// MaxMemory: an execution is stopped when the process heap grows by
+	// more than this while it runs; default 512 MiB.
+	MaxMemory uint64
+	// Now is the clock method code sees; default time.Now.
+	Now func() time.Time
+	// Handler answers messages nothing understands; default: an error
+	// saying no mind is configured.
+	Handler Handler
+	// Primitives are the Go functions primitive slots name.
+	Primitives map[string]Primitive
+	// Globals are extra names Eval binds (not method code): helpers for
+	// a REPL or tests.
+	Globals starlark.StringDict
+}
+
+func (o *Options) withDefaults() Options {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.MaxSteps == 0 {
+		opts.MaxSteps = 10_000_000
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.MaxDepth == 0 {
+		opts.MaxDepth = 200
+	}
+	if opts.MaxMemory == 0 {
+		opts.MaxMemory = 512 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Handler == nil {
+		opts.Handler = noMind{}
+	}
+	return opts
+}
+
+// Handler answers a message that nothing in the receiver's chain
+// understands. It runs inside the sender's transaction.
+type Handler interface {
+	DoesNotUnderstand(ctx context.Context, tx *image.Tx, msg *Message) (image.Value, error)
+}
+
+// Message is a send that found no slot.
+type Message struct {
+	Receiver store.OID
+	Selector string
+	Args     []image.Value
+	Kwargs   []image.Slot
+}
+
+type noMind struct{}
+
+func (noMind) DoesNotUnderstand(ctx context.Context, tx *image.Tx, msg *Message) (image.Value, error) {
+	return nil, &NotUnderstoodError{Receiver: describe(tx, msg.Receiver), Selector: msg.Selector}
+}
+
+// describe names an object for messages: its OID and, if it has one, its
+// name slot.
+func describe(tx *image.Tx, oid store.OID) string {
+	o, err := tx.Object(oid)
+	if err != nil {
+		return oid.String()
+	}
+	if n, ok := o.Get("name"); ok {
+		if s, ok := n.(image.String); ok {
+			return fmt.Sprintf("%s (%s)", oid, string(s))
+		}
+	}
+	return oid.String()
+}
+
+// Primitive is a Go function a primitive slot names. It is called with the
+// receiver and the arguments of the send.
+type Primitive func(ctx context.Context, tx *image.Tx, self store.OID, args []image.Value) (image.Value, error)
+
+// VM runs method code. It is safe for concurrent use; each execution has
+// its own thread.
+type VM struct {
+	opts    Options
+	methods sync.Map // methodKey -> *starlark.Function
+	watch   watchdog
+}
+
+// New returns a VM.
+func New(opts *Options) *VM { return &VM{opts: opts.withDefaults()} }
+
+// Result is what an execution produced.
+type Result struct {
+	// Value is the answer as an image value, nil when it has none (a
+	// function, say); Repr is its Starlark representation.
+	Value image.Value
+	Repr  string
+	// Output is what print wrote.
+	Output string
+}
+
+// Send sends selector to target with arguments, in tx. A read-only tx
+// makes a read-only execution.
+func (vm *VM) Send(ctx context.Context, tx *image.Tx, target store.OID, selector string, args []image.Value, kwargs []image.Slot) (Result, error) {
+	ex, err := vm.start(ctx, tx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer ex.stop()
+	recv, err := ex.object(target)
+	if err != nil {
+		return Result{}, err
+	}
+	sargs := make(starlark.Tuple, len(args))
+	for i, a := range args {
+		if sargs[i], err = ex.toStarlark(a); err != nil {
+			return Result{}, err
+		}
+	}
+	var skw []starlark.Tuple
+	for _, kw := range kwargs {
+		v, err := ex.toStarlark(kw.Value)
+		if err != nil {
+			return Result{}, err
+		}
+		skw = append(skw, starlark.Tuple{starlark.String(kw.Name), v})
+	}
+	fn, err := recv.Attr(selector)
+	if err != nil {
+		return Result{}, ex.fail(err)
+	}
+	v, err := starlark.Call(ex.thread, fn, sargs, skw)
+	return ex.finish(v, err)
+}
+
+// Eval runs code (an expression, or statements) with the given globals
+// (root names, say) bound, in tx. An expression's value is the result.
+func (vm *VM) Eval(ctx context.Context, tx *image.Tx, code string, globals map[string]store.OID) (Result, error) {
+	ex, err := vm.start(ctx, tx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer ex.stop()
+	env := make(starlark.StringDict, len(globals)+len(builtins))
+	for k, v := range builtins {
+		env[k] = v
+	}
+	for k, v := range vm.opts.Globals {
+		env[k] = v
+	}
+	for name, oid := range globals {
+		o, err := ex.object(oid)
+		if err != nil {
+			return Result{}, err
+		}
+		env[name] = o
+	}
+	v, err := evalChunk(ex.thread, code, env)
+	return ex.finish(v, err)
+}
+
+// execution is one Send or Eval: a thread, the objects it has wrapped,
+// and the container slots to write back.
+type execution struct {
+	vm        *VM
+	ctx       context.Context
+	tx        *image.Tx
+	thread    *starlark.Thread
+	objects   map[store.OID]*Object
+	slots     map[slotKey]starlark.Value // containers handed out, to write back
+	out       strings.Builder
+	stopWatch func()
+
+	mu        sync.Mutex // guards tripped and cancelled, set by the watchdog
+	tripped   *LimitError
+	cancelled error
+}
+
+type slotKey struct {
+	oid  store.OID
+	name string
+}
+
+const execKey = "batos.execution"
+
+func (vm *VM) start(ctx context.Context, tx *image.Tx) (*execution, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ex := &execution{vm: vm, ctx: ctx, tx: tx, objects: map[store.OID]*Object{}, slots: map[slotKey]starlark.Value{}}
+	ex.thread = &starlark.Thread{
+		Name:  "batos",
+		Print: func(_ *starlark.Thread, msg string) { ex.out.WriteString(msg); ex.out.WriteByte('\n') },
+		Load: func(*starlark.Thread, string) (starlark.StringDict, error) {
+			return nil, errors.New("load is not available to method code")
+		},
+	}
+	ex.thread.SetLocal(execKey, ex)
+	ex.thread.SetMaxExecutionSteps(vm.opts.MaxSteps)
+	ex.thread.OnMaxSteps = func(t *starlark.Thread) {
+		ex.trip(&LimitError{Limit: StepLimit, Detail: fmt.Sprintf("%d steps", vm.opts.MaxSteps)})
+	}
+	ex.stopWatch = ex.watch()
+	return ex, nil
+}
+
+// trip records the first limit hit and cancels the thread.
+func (ex *execution) trip(l *LimitError) {
+	ex.mu.Lock()
+	if ex.tripped == nil && ex.cancelled == nil {
+		ex.tripped = l
+	}
+	ex.mu.Unlock()
+	ex.thread.Cancel(l.Limit.String() + " exceeded")
+}
+
+// cancel stops the thread because the caller's context ended.
+func (ex *execution) cancel(err error) {
+	ex.mu.Lock()
+	if ex.tripped == nil && ex.cancelled == nil {
+		ex.cancelled = err
+	}
+	ex.mu.Unlock()
+	ex.thread.Cancel(err.Error())
+}
+
+func (ex *execution) stop() { ex.stopWatch() }
+
+func executionOf(thread *starlark.Thread) *execution {
+	ex, _ := thread.Local(execKey).(*execution)
+	return ex
+}
+
+// finish writes back changed containers and converts the answer.
+func (ex *execution) finish(v starlark.Value, err error) (Result, error) {
+	if err != nil {
+		return Result{Output: ex.out.String()}, ex.fail(err)
+	}
+	if err := ex.writeBack(); err != nil {
+		return Result{Output: ex.out.String()}, err
+	}
+	res := Result{Output: ex.out.String()}
+	if v == nil {
+		v = starlark.None
+	}
+	res.Repr = v.String()
+	if iv, err := ex.toImage(v, 0); err == nil {
+		res.Value = iv
+	}
+	return res, nil
+}
+
+// fail turns a Starlark error into a LimitError or an Error with its
+// backtrace.
+func (ex *execution) fail(err error) error {
+	var backtrace string
+	var evalErr *starlark.EvalError
+	if errors.As(err, &evalErr) {
+		backtrace = evalErr.Backtrace()
+	}
+	ex.mu.Lock()
+	tripped, cancelled := ex.tripped, ex.cancelled
+	ex.mu.Unlock()
+	if cancelled != nil {
+		return cancelled
+	}
+	if tripped != nil {
+		l := *tripped
+		l.Backtrace = backtrace
+		return &l
+	}
+	if strings.Contains(err.Error(), "Starlark stack overflow") {
+		return &LimitError{Limit: DepthLimit, Detail: "Starlark's own recursion limit", Backtrace: backtrace}
+	}
+	var le *LimitError
+	if errors.As(err, &le) {
+		return le
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if evalErr != nil {
+		return &Error{Msg: evalErr.Msg, Backtrace: backtrace, Err: errors.Unwrap(evalErr)}
+	}
+	return err
+}
