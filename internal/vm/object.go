@@ -239,7 +239,7 @@ func (p *boundPrimitive) CallInternal(thread *starlark.Thread, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	v, err := fn(ex.ctx, ex.tx, p.self.obj.OID(), iargs)
+	v, err := fn(ex.ctx, ex.tx, image.Ref(p.self.obj.OID()), iargs)
 	if err != nil {
 		return nil, err
 	}

@@ -100,7 +100,7 @@ func describe(tx *image.Tx, oid store.OID) string {
 
 // Primitive is a Go function a primitive slot names. It is called with the
 // receiver and the arguments of the send.
-type Primitive func(ctx context.Context, tx *image.Tx, self store.OID, args []image.Value) (image.Value, error)
+type Primitive func(ctx context.Context, tx *image.Tx, self image.Ref, args []image.Value) (image.Value, error)
 
 // VM runs method code. It is safe for concurrent use; each execution has
 // its own thread.
@@ -112,6 +112,13 @@ type VM struct {
 
 // New returns a VM.
 func New(opts *Options) *VM { return &VM{opts: opts.withDefaults()} }
+
+// CompiledMethods reports how many method functions are cached.
+func (vm *VM) CompiledMethods() int {
+	n := 0
+	vm.methods.Range(func(any, any) bool { n++; return true })
+	return n
+}
 
 // Result is what an execution produced.
 type Result struct {
@@ -280,7 +287,7 @@ func (ex *execution) fail(err error) error {
 	var backtrace string
 	var evalErr *starlark.EvalError
 	if errors.As(err, &evalErr) {
-		backtrace = evalErr.Backtrace()
+		backtrace = shortenBacktrace(evalErr.Backtrace())
 	}
 	ex.mu.Lock()
 	tripped, cancelled := ex.tripped, ex.cancelled
@@ -298,7 +305,9 @@ func (ex *execution) fail(err error) error {
 	}
 	var le *LimitError
 	if errors.As(err, &le) {
-		return le
+		l := *le
+		l.Backtrace = backtrace
+		return &l
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -307,4 +316,20 @@ func (ex *execution) fail(err error) error {
 		return &Error{Msg: evalErr.Msg, Backtrace: backtrace, Err: errors.Unwrap(evalErr)}
 	}
 	return err
+}
+
+// backtraceFrames is how many frames a backtrace keeps at each end: a
+// runaway recursion would otherwise report thousands of identical lines.
+const backtraceFrames = 12
+
+func shortenBacktrace(bt string) string {
+	lines := strings.Split(bt, "\n")
+	// The first line is a header and the last the error itself.
+	if len(lines) <= 2*backtraceFrames+2 {
+		return bt
+	}
+	head := lines[:1+backtraceFrames]
+	tail := lines[len(lines)-1-backtraceFrames:]
+	omitted := len(lines) - len(head) - len(tail)
+	return strings.Join(head, "\n") + fmt.Sprintf("\n  ... %d more frames ...\n", omitted) + strings.Join(tail, "\n")
 }
