@@ -113,9 +113,10 @@ func (db *DB) updateOnce(ctx context.Context, fn func(*Tx) error) (store.TID, er
 	return tx.commit()
 }
 
-// backoff sleeps a jittered, growing delay so conflicting writers spread out.
+// backoff sleeps a jittered delay, growing up to about 25 ms, so
+// conflicting writers spread out.
 func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(rand.Int64N(int64(50*time.Microsecond) << min(attempt, 10)))
+	d := time.Duration(rand.Int64N(int64(50*time.Microsecond) << min(attempt, 9)))
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

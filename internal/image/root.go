@@ -23,19 +23,15 @@ var SystemNames = []string{
 func (db *DB) Init(ctx context.Context) (created bool, err error) {
 	_, err = db.UpdateTID(ctx, func(tx *Tx) error {
 		tx.SetUser("batos")
-		root, err := tx.Object(RootOID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			root = &Object{tx: tx, oid: RootOID, created: true}
-			tx.objects[RootOID] = root
-			created = true
-			tx.Note("create the image")
-		case err != nil:
+		root, made, err := tx.EnsureRoot()
+		if err != nil {
 			return err
-		default:
-			created = false
 		}
-		return ensureSystemObjects(tx, root)
+		created = made
+		if made {
+			tx.Note("create the image")
+		}
+		return EnsureSystemObjects(tx, root)
 	})
 	if err != nil {
 		return false, fmt.Errorf("init image: %w", err)
@@ -43,7 +39,25 @@ func (db *DB) Init(ctx context.Context) (created bool, err error) {
 	return created, nil
 }
 
-func ensureSystemObjects(tx *Tx, root *Object) error {
+// EnsureRoot returns the root, creating it in this transaction if the
+// image has none; created says which.
+func (tx *Tx) EnsureRoot() (root *Object, created bool, err error) {
+	if err := tx.check(true); err != nil {
+		return nil, false, err
+	}
+	root, err = tx.Object(RootOID)
+	if errors.Is(err, store.ErrNotFound) {
+		root = &Object{tx: tx, oid: RootOID, created: true}
+		tx.objects[RootOID] = root
+		return root, true, nil
+	}
+	return root, false, err
+}
+
+// EnsureSystemObjects checks the image format and gives the root every
+// system object it lacks (an object with a name slot; genesis delegates
+// to traits). Objects the root already names are left as they are.
+func EnsureSystemObjects(tx *Tx, root *Object) error {
 	if v, ok := root.Get("image_format"); ok {
 		if n, isInt := v.(Int); !isInt || n > FormatVersion {
 			return fmt.Errorf("image format %s is newer than this batos reads (%d): upgrade batos", Repr(v), FormatVersion)

@@ -18,16 +18,20 @@ var builtins starlark.StringDict
 
 func init() {
 	builtins = starlark.StringDict{
-		"clone":    starlark.NewBuiltin("clone", builtinClone),
-		"new":      starlark.NewBuiltin("new", builtinNew),
-		"slots":    starlark.NewBuiltin("slots", builtinSlots),
-		"parents":  starlark.NewBuiltin("parents", builtinParents),
-		"has_slot": starlark.NewBuiltin("has_slot", builtinHasSlot),
-		"set_slot": starlark.NewBuiltin("set_slot", builtinSetSlot),
-		"method":   starlark.NewBuiltin("method", builtinMethod),
-		"send":     starlark.NewBuiltin("send", builtinSend),
-		"json":     json.Module,
-		"math":     math.Module,
+		"clone": starlark.NewBuiltin("clone", builtinClone),
+		// clone_object is clone under a name a method called clone can
+		// still reach (its own def shadows the built-in's name).
+		"clone_object": starlark.NewBuiltin("clone_object", builtinClone),
+		"oid":          starlark.NewBuiltin("oid", builtinOID),
+		"new":          starlark.NewBuiltin("new", builtinNew),
+		"slots":        starlark.NewBuiltin("slots", builtinSlots),
+		"parents":      starlark.NewBuiltin("parents", builtinParents),
+		"has_slot":     starlark.NewBuiltin("has_slot", builtinHasSlot),
+		"set_slot":     starlark.NewBuiltin("set_slot", builtinSetSlot),
+		"method":       starlark.NewBuiltin("method", builtinMethod),
+		"send":         starlark.NewBuiltin("send", builtinSend),
+		"json":         json.Module,
+		"math":         math.Module,
 		"time": &starlarkstruct.Module{Name: "time", Members: starlark.StringDict{
 			"now": starlark.NewBuiltin("time.now", builtinNow),
 		}},
@@ -201,6 +205,19 @@ func builtinHasSlot(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	}
 	_, ok, err := ex.lookup(o.obj, name)
 	return starlark.Bool(ok), err
+}
+
+// oid(obj): the object's OID as users see it, "oid:N".
+func builtinOID(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
+		return nil, err
+	}
+	o, err := objectArg(b, v)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.String(o.obj.OID().String()), nil
 }
 
 // set_slot(obj, name, value): assigns a slot whose name is not an

@@ -1,0 +1,232 @@
+// Package uvm wires batos together: it opens the image, awakens it
+// (creating the primordial objects on first run, upgrading system objects
+// on later ones), and runs sends and evaluations concurrently on a bounded
+// pool, each in its own transaction.
+package uvm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"batos/internal/image"
+	"batos/internal/store"
+	"batos/internal/store/bolt"
+	"batos/internal/vm"
+)
+
+// Options configures a UVM; nil means the defaults.
+type Options struct {
+	// Workers bounds how many sends run at once; default 4 × GOMAXPROCS.
+	Workers int
+	// User is recorded in the log for the transactions sends make.
+	User string
+	// VM configures method execution.
+	VM *vm.Options
+	// Image configures the object layer.
+	Image *image.Options
+}
+
+// ErrShutdown is returned for sends after Shutdown or Close began.
+var ErrShutdown = errors.New("uvm: shutting down")
+
+// UVM is an awakened image with its VM. It is safe for concurrent use.
+type UVM struct {
+	store *bolt.DB
+	db    *image.DB
+	vm    *vm.VM
+
+	slots    chan struct{} // the pool: one token per running send
+	mu       sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup
+	closed   sync.Once
+	closeErr error
+}
+
+// Open opens the image file at path, creating it if needed, and awakens
+// it. Created reports whether this awakening created the image.
+func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool, err error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	s, err := bolt.Open(path, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	// Sends contend for hot objects (a counter, a log): retry conflicts
+	// generously; each retry waits a growing, jittered delay.
+	imgOpts := image.Options{MaxRetries: 64}
+	if o.Image != nil {
+		imgOpts = *o.Image
+	}
+	if imgOpts.User == "" {
+		imgOpts.User = o.User
+	}
+	u = &UVM{store: s, db: image.New(s, &imgOpts), vm: vm.New(o.VM), slots: make(chan struct{}, o.Workers)}
+	created, err = u.awaken(ctx)
+	if err != nil {
+		s.Close()
+		return nil, false, err
+	}
+	return u, created, nil
+}
+
+// awaken creates or upgrades the primordial image in one transaction: a
+// crash half-way leaves nothing.
+func (u *UVM) awaken(ctx context.Context) (bool, error) {
+	var created bool
+	err := u.db.Update(ctx, func(tx *image.Tx) error {
+		tx.SetUser("batos")
+		var err error
+		created, err = awaken(tx)
+		if created {
+			tx.Note("awaken: create the primordial image")
+		} else {
+			tx.Note("awaken: upgrade system objects")
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("awaken image: %w", err)
+	}
+	return created, nil
+}
+
+// DB is the image.
+func (u *UVM) DB() *image.DB { return u.db }
+
+// VM is the method machine.
+func (u *UVM) VM() *vm.VM { return u.vm }
+
+// Store is the store engine.
+func (u *UVM) Store() *bolt.DB { return u.store }
+
+// acquire takes a pool slot, or fails once shutdown began or ctx ended.
+func (u *UVM) acquire(ctx context.Context) error {
+	u.mu.Lock()
+	if u.closing {
+		u.mu.Unlock()
+		return ErrShutdown
+	}
+	u.inflight.Add(1)
+	u.mu.Unlock()
+	select {
+	case u.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		u.inflight.Done()
+		return ctx.Err()
+	}
+}
+
+func (u *UVM) release() {
+	<-u.slots
+	u.inflight.Done()
+}
+
+// Send sends selector to target (a root name or an OID) in its own
+// transaction; write conflicts rerun it. A send that fails changes nothing.
+func (u *UVM) Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
+	if err := u.acquire(ctx); err != nil {
+		return vm.Result{}, err
+	}
+	defer u.release()
+	var res vm.Result
+	err := u.db.Update(ctx, func(tx *image.Tx) error {
+		tx.Note("send " + selector + " to " + target)
+		oid, err := Resolve(tx, target)
+		if err != nil {
+			return err
+		}
+		res, err = u.vm.Send(ctx, tx, oid, selector, args, kwargs)
+		return err
+	})
+	return res, err
+}
+
+// Eval runs code with the root's names bound, in its own transaction.
+func (u *UVM) Eval(ctx context.Context, code string) (vm.Result, error) {
+	if err := u.acquire(ctx); err != nil {
+		return vm.Result{}, err
+	}
+	defer u.release()
+	var res vm.Result
+	err := u.db.Update(ctx, func(tx *image.Tx) error {
+		tx.Note("eval")
+		globals, err := RootNames(tx)
+		if err != nil {
+			return err
+		}
+		res, err = u.vm.Eval(ctx, tx, code, globals)
+		return err
+	})
+	return res, err
+}
+
+// RootNames maps each root slot that names an object to it, plus "root".
+func RootNames(tx *image.Tx) (map[string]store.OID, error) {
+	root, err := tx.Root()
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]store.OID{"root": root.OID()}
+	for _, s := range root.Slots() {
+		if r, ok := s.Value.(image.Ref); ok {
+			names[s.Name] = store.OID(r)
+		}
+	}
+	return names, nil
+}
+
+// Resolve finds a target: a root name (genesis) or an OID (oid:7 or 7).
+func Resolve(tx *image.Tx, target string) (store.OID, error) {
+	if oid, err := store.ParseOID(target); err == nil {
+		if _, err := tx.Object(oid); err != nil {
+			return 0, fmt.Errorf("target %s: %w", target, err)
+		}
+		return oid, nil
+	}
+	names, err := RootNames(tx)
+	if err != nil {
+		return 0, err
+	}
+	if oid, ok := names[target]; ok {
+		return oid, nil
+	}
+	return 0, fmt.Errorf("%w: no root name %q (and not an OID like oid:7)", ErrNoTarget, target)
+}
+
+// ErrNoTarget is returned when a target names nothing.
+var ErrNoTarget = errors.New("uvm: unknown target")
+
+// Shutdown stops taking sends, lets those in flight finish (until ctx
+// ends), and closes the image. Safe to call twice.
+func (u *UVM) Shutdown(ctx context.Context) error {
+	u.mu.Lock()
+	u.closing = true
+	u.mu.Unlock()
+	done := make(chan struct{})
+	go func() { u.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("uvm: shutdown: sends still running: %w", ctx.Err())
+	}
+	return u.Close()
+}
+
+// Close closes the image at once; sends in flight fail. Safe to call twice.
+func (u *UVM) Close() error {
+	u.mu.Lock()
+	u.closing = true
+	u.mu.Unlock()
+	u.closed.Do(func() { u.closeErr = u.store.Close() })
+	return u.closeErr
+}
