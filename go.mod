@@ -9,3 +9,5 @@ require (
 )
 
 require go.starlark.net v0.0.0-20260908191801-89a6a09411d5
+
+require golang.org/x/term v0.48.0

@@ -10,6 +10,7 @@ import (
 
 	"batos/internal/image"
 	"batos/internal/store"
+	"batos/internal/uvm"
 )
 
 func init() {
@@ -38,22 +39,18 @@ func runImage(ctx context.Context, e *env, args []string) error {
 }
 
 func runInit(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "image init", "", "Create the image file with its root and system objects. On an existing image it\nonly adds system objects the root lacks.")
+	fs := flags(e, "image init", "", "Create the primordial image: the root, the system objects, traits behaviour and\nthe seeded personas. On an existing image it upgrades batos's own system objects\nand leaves everything else alone.")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("image init takes no arguments")
 	}
-	db, err := openImage(ctx, e, true)
+	u, created, err := uvm.Open(ctx, e.image, &uvm.Options{User: currentUser()})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	created, err := db.Init(ctx)
-	if err != nil {
-		return err
-	}
+	defer u.Close()
 	if !created {
 		fmt.Fprintf(e.stdout, "image %s already exists; system objects are in place\n", e.image)
 		return nil

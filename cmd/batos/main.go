@@ -27,6 +27,7 @@ const defaultImage = "live_image.db"
 // env is what every subcommand gets: the global flags and the streams.
 type env struct {
 	image  string
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -56,9 +57,14 @@ func main() {
 
 // run is main without the process: tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runIO(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runIO is run with a given standard input (the REPL reads it).
+func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("batos", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	e := &env{stdout: stdout, stderr: stderr}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	fs.StringVar(&e.image, "image", defaultImage, "path of the image file")
 	fs.Usage = func() { usage(stderr) }
 	if err := fs.Parse(args); err != nil {

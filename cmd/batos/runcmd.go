@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 func init() {
@@ -20,27 +21,22 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("run takes no arguments")
 	}
-	db, err := openImage(ctx, e, true)
+	u, err := awakenImage(ctx, e, true)
 	if err != nil {
 		return err
 	}
-	created, err := db.Init(ctx)
+	st, err := u.Store().Stats(ctx)
 	if err != nil {
-		db.Close()
-		return err
-	}
-	if created {
-		fmt.Fprintf(e.stdout, "batos: created image %s\n", e.image)
-	}
-	st, err := db.Store().Stats(ctx)
-	if err != nil {
-		db.Close()
+		u.Close()
 		return err
 	}
 	fmt.Fprintf(e.stdout, "batos: image %s awake: %d objects, %d transactions, last commit %s\n", e.image, st.Objects, st.Transactions, st.LastTID)
 	fmt.Fprintln(e.stdout, "batos: running; press Ctrl-C to stop")
 	<-ctx.Done()
-	if err := db.Close(); err != nil {
+	// Sends in flight get a few seconds to finish.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := u.Shutdown(sctx); err != nil {
 		return fmt.Errorf("close image: %w", err)
 	}
 	fmt.Fprintln(e.stdout, "batos: image closed")

@@ -153,6 +153,12 @@ func (u *UVM) Send(ctx context.Context, target, selector string, args []image.Va
 
 // Eval runs code with the root's names bound, in its own transaction.
 func (u *UVM) Eval(ctx context.Context, code string) (vm.Result, error) {
+	return u.EvalWith(ctx, code, nil)
+}
+
+// EvalWith is Eval with extra names bound (a REPL's variables); root names
+// win over them.
+func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
 	if err := u.acquire(ctx); err != nil {
 		return vm.Result{}, err
 	}
@@ -160,9 +166,15 @@ func (u *UVM) Eval(ctx context.Context, code string) (vm.Result, error) {
 	var res vm.Result
 	err := u.db.Update(ctx, func(tx *image.Tx) error {
 		tx.Note("eval")
-		globals, err := RootNames(tx)
+		names, err := RootNames(tx)
 		if err != nil {
 			return err
+		}
+		globals := vm.GlobalsOf(names)
+		for k, v := range vars {
+			if _, root := globals[k]; !root {
+				globals[k] = v
+			}
 		}
 		res, err = u.vm.Eval(ctx, tx, code, globals)
 		return err

@@ -17,7 +17,7 @@ func setMethod(t *testing.T, db *image.DB, m *vm.VM, name, source string) {
 	t.Helper()
 	code := "genesis." + name + " = method(" + quote(source) + ")"
 	err := db.Update(ctx, func(tx *image.Tx) error {
-		_, err := m.Eval(ctx, tx, code, rootGlobals(t, db))
+		_, err := m.Eval(ctx, tx, code, vm.GlobalsOf(rootGlobals(t, db)))
 		return err
 	})
 	if err != nil {

@@ -95,24 +95,32 @@ func startLine(n syntax.Node) int {
 	return int(start.Line)
 }
 
+// evalOptions is the dialect of Eval input (a REPL, batos eval): method
+// code's, plus control flow at top level and reassigned globals.
+var evalOptions = &syntax.FileOptions{While: true, Recursion: true, Set: true, TopLevelControl: true, GlobalReassign: true}
+
 // evalChunk runs REPL or eval input: an expression yields its value;
-// statements run and yield None.
-func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (starlark.Value, error) {
-	if expr, err := fileOptions.ParseExpr("<input>", code, 0); err == nil {
-		return starlark.EvalExprOptions(fileOptions, thread, expr, env)
+// statements run and yield None and the globals they defined.
+func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (starlark.Value, starlark.StringDict, error) {
+	if expr, err := evalOptions.ParseExpr("<input>", code, 0); err == nil {
+		v, err := starlark.EvalExprOptions(evalOptions, thread, expr, env)
+		return v, nil, err
 	}
-	f, err := fileOptions.Parse("<input>", code, 0)
+	f, err := evalOptions.Parse("<input>", code, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// Names the input defines are local to it: predeclared names (root
-	// objects, built-ins) are what persists, in the image.
-	prog, err := starlark.FileProgram(f, env.Has)
-	if err != nil {
-		return nil, err
+	// As in a REPL, the names given are the module's globals: the input
+	// may read and reassign them, and what it leaves is handed back.
+	globals := make(starlark.StringDict, len(env))
+	for k, v := range env {
+		globals[k] = v
 	}
-	if _, err := prog.Init(thread, env); err != nil {
-		return nil, err
+	if err := starlark.ExecREPLChunk(f, thread, globals); err != nil {
+		return nil, nil, err
 	}
-	return starlark.None, nil
+	for k := range builtins {
+		delete(globals, k)
+	}
+	return starlark.None, globals, nil
 }

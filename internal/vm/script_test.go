@@ -119,7 +119,7 @@ func runChunk(t *testing.T, db *image.DB, machine *vm.VM, globals map[string]sto
 	before := db.Store().LastTID()
 	var err error
 	run := func(tx *image.Tx) error {
-		_, err := machine.Eval(ctx, tx, chunk, globals)
+		_, err := machine.Eval(ctx, tx, chunk, vm.GlobalsOf(globals))
 		return err
 	}
 	if view {

@@ -128,6 +128,9 @@ type Result struct {
 	Repr  string
 	// Output is what print wrote.
 	Output string
+	// Globals are the names an Eval's statements defined, as image
+	// values (names whose values cannot be stored are left out).
+	Globals map[string]image.Value
 }
 
 // Send sends selector to target with arguments, in tx. A read-only tx
@@ -165,8 +168,11 @@ func (vm *VM) Send(ctx context.Context, tx *image.Tx, target store.OID, selector
 }
 
 // Eval runs code (an expression, or statements) with the given globals
-// (root names, say) bound, in tx. An expression's value is the result.
-func (vm *VM) Eval(ctx context.Context, tx *image.Tx, code string, globals map[string]store.OID) (Result, error) {
+// bound (root names as image.Ref values, say), in tx. An expression's
+// value is the result; after statements, the globals (those given and
+// those defined) come back in Result.Globals, so a REPL can carry them
+// to its next input.
+func (vm *VM) Eval(ctx context.Context, tx *image.Tx, code string, globals map[string]image.Value) (Result, error) {
 	ex, err := vm.start(ctx, tx)
 	if err != nil {
 		return Result{}, err
@@ -179,15 +185,36 @@ func (vm *VM) Eval(ctx context.Context, tx *image.Tx, code string, globals map[s
 	for k, v := range vm.opts.Globals {
 		env[k] = v
 	}
-	for name, oid := range globals {
-		o, err := ex.object(oid)
+	for name, v := range globals {
+		sv, err := ex.toStarlark(v)
 		if err != nil {
-			return Result{}, err
+			return Result{}, fmt.Errorf("global %s: %w", name, err)
 		}
-		env[name] = o
+		env[name] = sv
 	}
-	v, err := evalChunk(ex.thread, code, env)
-	return ex.finish(v, err)
+	v, defined, err := evalChunk(ex.thread, code, env)
+	res, err := ex.finish(v, err)
+	if err == nil && len(defined) > 0 {
+		res.Globals = map[string]image.Value{}
+		for name, dv := range defined {
+			if _, extra := vm.opts.Globals[name]; extra {
+				continue
+			}
+			if iv, cerr := ex.toImage(dv, 0); cerr == nil {
+				res.Globals[name] = iv
+			}
+		}
+	}
+	return res, err
+}
+
+// GlobalsOf binds object references by name, for Eval.
+func GlobalsOf(names map[string]store.OID) map[string]image.Value {
+	g := make(map[string]image.Value, len(names))
+	for n, oid := range names {
+		g[n] = image.Ref(oid)
+	}
+	return g
 }
 
 // execution is one Send or Eval: a thread, the objects it has wrapped,

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"batos/internal/image"
+	"batos/internal/store"
+	"batos/internal/vm"
+)
+
+func init() {
+	commands["eval"] = command{"evaluate Starlark code in the image, in one transaction", runEval}
+	commands["send"] = command{"send a message to an object: send TARGET SELECTOR [ARGS]", runSend}
+}
+
+func runEval(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "eval", "[-json] CODE", `Evaluate CODE (an expression, or statements) with the root's names bound
+(genesis, traits, personas, ...), in one transaction: all of it is saved, or,
+if it fails, none of it. An expression's value is printed.`)
+	asJSON := jsonFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("eval takes one CODE argument (quote it)")
+	}
+	u, err := awakenImage(ctx, e, true)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	res, err := u.Eval(ctx, fs.Arg(0))
+	return printResult(e, res, err, *asJSON)
+}
+
+func runSend(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "send", "[-json] [-kw JSON] TARGET SELECTOR [ARGS]", `Send SELECTOR to TARGET (a root name such as genesis, or an OID such as oid:7)
+in one transaction. ARGS is a JSON array of the arguments ('["ada", 3]'), or
+several JSON values, one per argument; -kw gives keyword arguments as a JSON
+object. Objects are written {"$ref": "oid:7"}.`)
+	asJSON := jsonFlag(fs)
+	kw := fs.String("kw", "", "keyword arguments as a JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() < 2 {
+		return usageError("send needs TARGET and SELECTOR")
+	}
+	sendArgs, err := parseJSONArgs(fs.Args()[2:])
+	if err != nil {
+		return usageError("%v", err)
+	}
+	kwargs, err := parseJSONKwargs(*kw)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	u, err := awakenImage(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	res, err := u.Send(ctx, fs.Arg(0), fs.Arg(1), sendArgs, kwargs)
+	return printResult(e, res, err, *asJSON)
+}
+
+// printResult prints what print wrote, then the value (unless None).
+func printResult(e *env, res vm.Result, err error, asJSON bool) error {
+	if res.Output != "" && !asJSON {
+		io.WriteString(e.stdout, res.Output)
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(e.stdout, map[string]any{"value": jsonValue(res.Value), "repr": res.Repr, "output": res.Output})
+	}
+	if res.Repr != "None" && res.Repr != "" {
+		fmt.Fprintln(e.stdout, res.Repr)
+	}
+	return nil
+}
+
+func parseJSONArgs(args []string) ([]image.Value, error) {
+	if len(args) == 1 && strings.HasPrefix(strings.TrimSpace(args[0]), "[") {
+		var list []any
+		if err := decodeJSON(args[0], &list); err != nil {
+			return nil, fmt.Errorf("ARGS %s: %w", args[0], err)
+		}
+		return fromJSONList(list)
+	}
+	out := make([]image.Value, 0, len(args))
+	for i, a := range args {
+		var x any
+		if err := decodeJSON(a, &x); err != nil {
+			return nil, fmt.Errorf("argument %d (%s) is not JSON: %w (quote strings: '\"ada\"')", i+1, a, err)
+		}
+		v, err := fromJSON(x)
+		if err != nil {
+			return nil, fmt.Errorf("argument %d: %w", i+1, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func parseJSONKwargs(s string) ([]image.Slot, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := decodeJSON(s, &m); err != nil {
+		return nil, fmt.Errorf("-kw %s: %w", s, err)
+	}
+	var out []image.Slot
+	for _, k := range sortedKeys(m) {
+		v, err := fromJSON(m[k])
+		if err != nil {
+			return nil, fmt.Errorf("-kw %s: %w", k, err)
+		}
+		out = append(out, image.Slot{Name: k, Value: v})
+	}
+	return out, nil
+}
+
+func decodeJSON(s string, dst any) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("trailing data after the JSON value")
+	}
+	return nil
+}
+
+func fromJSONList(list []any) ([]image.Value, error) {
+	out := make([]image.Value, len(list))
+	for i, x := range list {
+		var err error
+		if out[i], err = fromJSON(x); err != nil {
+			return nil, fmt.Errorf("argument %d: %w", i+1, err)
+		}
+	}
+	return out, nil
+}
+
+// fromJSON converts a decoded JSON value; {"$ref": "oid:N"} is an object.
+func fromJSON(x any) (image.Value, error) {
+	switch x := x.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return image.Int(n), nil
+		}
+		if f, err := x.Float64(); err == nil && strings.ContainsAny(x.String(), ".eE") {
+			return image.Float(f), nil
+		}
+		return nil, fmt.Errorf("%w: %s", image.ErrIntRange, x)
+	case []any:
+		l, err := fromJSONList(x)
+		if err != nil {
+			return nil, err
+		}
+		return image.NewList(l...), nil
+	case map[string]any:
+		if ref, ok := x["$ref"].(string); ok && len(x) == 1 {
+			oid, err := store.ParseOID(ref)
+			if err != nil {
+				return nil, err
+			}
+			return image.Ref(oid), nil
+		}
+		d := &image.Dict{}
+		for _, k := range sortedKeys(x) {
+			v, err := fromJSON(x[k])
+			if err != nil {
+				return nil, err
+			}
+			d.Set(image.String(k), v)
+		}
+		return d, nil
+	}
+	return image.ValueOf(x)
+}
+
+// jsonValue renders an image value as JSON-friendly data: objects as
+// {"$ref": "oid:N"}, methods as {"$method": source}, blobs as {"$blob":
+// digest, "size": n}, bytes as {"$bytes": "..."}, tuples as lists, dicts
+// with non-string keys as lists of [key, value] pairs.
+func jsonValue(v image.Value) any {
+	switch v := v.(type) {
+	case nil, image.NoneType:
+		return nil
+	case image.Bool:
+		return bool(v)
+	case image.Int:
+		return int64(v)
+	case image.Float:
+		return float64(v)
+	case image.String:
+		return string(v)
+	case image.Bytes:
+		return map[string]any{"$bytes": string(v)}
+	case image.Ref:
+		return map[string]any{"$ref": store.OID(v).String()}
+	case *image.List:
+		return jsonList(v.Elems)
+	case image.Tuple:
+		return jsonList(v)
+	case *image.Dict:
+		obj := map[string]any{}
+		for k, val := range v.All() {
+			s, ok := k.(image.String)
+			if !ok {
+				var pairs [][2]any
+				for k, val := range v.All() {
+					pairs = append(pairs, [2]any{jsonValue(k), jsonValue(val)})
+				}
+				return pairs
+			}
+			obj[string(s)] = jsonValue(val)
+		}
+		return obj
+	case *image.Method:
+		return map[string]any{"$method": v.Source}
+	case image.BlobRef:
+		return map[string]any{"$blob": v.Digest.String(), "size": v.Size}
+	case image.Primitive:
+		return map[string]any{"$primitive": v.Name}
+	}
+	return image.Repr(v)
+}
+
+func jsonList(vs []image.Value) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = jsonValue(v)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"batos/internal/image"
+	"batos/internal/uvm"
+	"batos/internal/vm"
+)
+
+func init() {
+	commands["method"] = command{"install a method from a file: method set TARGET NAME -file F.star", runMethod}
+}
+
+func runMethod(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "set" {
+		return usageError("batos method set TARGET NAME -file F.star")
+	}
+	fs := flags(e, "method set", "TARGET NAME -file F.star", `Install the method in F.star as slot NAME of TARGET (a root name or an OID). The
+file must define exactly one function named NAME whose first parameter is self;
+it is checked before anything is stored.`)
+	file := fs.String("file", "", "the method's source file (required)")
+	if err := parseFlags(fs, reorderFlags(args[1:])); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 || *file == "" {
+		return usageError("method set needs TARGET, NAME and -file F.star")
+	}
+	target, name := fs.Arg(0), fs.Arg(1)
+	src, err := os.ReadFile(*file)
+	if err != nil {
+		return err
+	}
+	if _, err := vm.CheckMethod(string(src), name); err != nil {
+		return err
+	}
+	u, err := awakenImage(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	tid, err := u.DB().UpdateTID(ctx, func(tx *image.Tx) error {
+		tx.Note(fmt.Sprintf("method set %s %s from %s", target, name, *file))
+		oid, err := uvm.Resolve(tx, target)
+		if err != nil {
+			return err
+		}
+		o, err := tx.Object(oid)
+		if err != nil {
+			return err
+		}
+		return o.Set(name, &image.Method{Source: string(src)})
+	})
+	if err != nil {
+		return err
+	}
+	if tid == 0 {
+		fmt.Fprintf(e.stdout, "%s.%s already has this source; nothing changed\n", target, name)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "installed %s.%s from %s in transaction %s\n", target, name, *file, tid)
+	return nil
+}
+
+// reorderFlags moves flags after positional arguments to the front, so
+// "method set genesis greet -file g.star" parses as users type it.
+func reorderFlags(args []string) []string {
+	var flagArgs, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if len(a) > 1 && a[0] == '-' {
+			flagArgs = append(flagArgs, a)
+			if i+1 < len(args) && !containsEq(a) && a != "-h" && a != "-help" && a != "--help" {
+				flagArgs = append(flagArgs, args[i+1])
+				i++
+			}
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return append(flagArgs, rest...)
+}
+
+func containsEq(s string) bool {
+	for _, c := range s {
+		if c == '=' {
+			return true
+		}
+	}
+	return false
+}
