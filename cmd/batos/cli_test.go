@@ -48,8 +48,9 @@ func TestImageLifecycle(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRun(t, "-image", img, "stats", "-json")), &stats); err != nil {
 		t.Fatal(err)
 	}
-	if stats["objects"] != float64(1+len(image.SystemNames)) {
-		t.Errorf("stats objects = %v, want %d", stats["objects"], 1+len(image.SystemNames))
+	// The root, the system objects and the four seeded personas.
+	if want := float64(1 + len(image.SystemNames) + 4); stats["objects"] != want {
+		t.Errorf("stats objects = %v, want %v", stats["objects"], want)
 	}
 
 	oid, tid := addObject(t, img, "greeting", image.String("hello"))
