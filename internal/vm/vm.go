@@ -131,6 +131,9 @@ type Result struct {
 	// Globals are the names an Eval's statements defined, as image
 	// values (names whose values cannot be stored are left out).
 	Globals map[string]image.Value
+	// Dropped names what statements defined that cannot be carried to
+	// another execution (a function, say).
+	Dropped []string
 }
 
 // Send sends selector to target with arguments, in tx. A read-only tx
@@ -202,6 +205,8 @@ func (vm *VM) Eval(ctx context.Context, tx *image.Tx, code string, globals map[s
 			}
 			if iv, cerr := ex.toImage(dv, 0); cerr == nil {
 				res.Globals[name] = iv
+			} else if _, given := globals[name]; !given {
+				res.Dropped = append(res.Dropped, name)
 			}
 		}
 	}
