@@ -99,7 +99,16 @@ func TestScripts(t *testing.T) {
 				t.Fatal(err)
 			}
 			db := openImage(t)
-			machine := vm.New(&vm.Options{Globals: testGlobals})
+			var machine *vm.VM
+			globalsWithVM := starlark.StringDict{
+				"compiled_methods": starlark.NewBuiltin("compiled_methods", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+					return starlark.MakeInt(machine.CompiledMethods()), nil
+				}),
+			}
+			for k, v := range testGlobals {
+				globalsWithVM[k] = v
+			}
+			machine = vm.New(&vm.Options{Globals: globalsWithVM})
 			globals := rootGlobals(t, db)
 			line := 1
 			for _, chunk := range strings.Split(string(src), "\n---\n") {
