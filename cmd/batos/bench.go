@@ -24,7 +24,7 @@ import (
 )
 
 func init() {
-	commands["bench"] = command{"measure the storage engine on this disk (bench store)", runBench}
+	commands["bench"] = command{"measure the storage engine on this disk (bench store) or message sends (bench vm)", runBench}
 }
 
 const benchStoreHelp = `
@@ -143,12 +143,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	switch name {
 	case "store":
 		return runBenchStore(ctx, e, args[1:])
+	case "vm":
+		return runBenchVM(ctx, e, args[1:])
 	case "-h", "-help", "--help":
 		return runBenchStore(ctx, e, args)
 	case "coldload": // the child process of bench store, not for people
 		return runColdLoad(ctx, e, args[1:])
 	}
-	return usageError("batos bench store [-json] [-dir DIR] [-quick]")
+	return usageError("batos bench store|vm [-json] [-dir DIR] [-quick]")
 }
 
 func runBenchStore(ctx context.Context, e *env, args []string) error {
@@ -272,29 +274,39 @@ func (r *storeBench) conclude() {
 // fsync measures the disk's raw rate of appending 4 KiB and syncing.
 func (b *storeBencher) fsync(ctx context.Context) error {
 	b.phase("fsync: appending 4 KiB + fsync for %s", b.sizes.Fsync)
-	f, err := os.CreateTemp(b.dir, "fsync-")
+	perS, err := fsyncRate(ctx, b.dir, b.sizes.Fsync)
 	if err != nil {
 		return err
+	}
+	b.res.FsyncPerS = perS
+	b.phase("fsync: %.0f/s", b.res.FsyncPerS)
+	return nil
+}
+
+// fsyncRate appends 4 KiB and syncs, over and over for d, in a temporary
+// file in dir; it returns the rate per second.
+func fsyncRate(ctx context.Context, dir string, d time.Duration) (float64, error) {
+	f, err := os.CreateTemp(dir, "fsync-")
+	if err != nil {
+		return 0, err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
 	buf := make([]byte, 4<<10)
 	n, start := 0, time.Now()
-	for time.Since(start) < b.sizes.Fsync {
+	for time.Since(start) < d {
 		if err := ctx.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		if _, err := f.Write(buf); err != nil {
-			return fmt.Errorf("measure fsync: %w", err)
+			return 0, fmt.Errorf("measure fsync: %w", err)
 		}
 		if err := f.Sync(); err != nil {
-			return fmt.Errorf("measure fsync: %w", err)
+			return 0, fmt.Errorf("measure fsync: %w", err)
 		}
 		n++
 	}
-	b.res.FsyncPerS = float64(n) / time.Since(start).Seconds()
-	b.phase("fsync: %.0f/s", b.res.FsyncPerS)
-	return nil
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 // transactions measures commit throughput, history and undo on one image

@@ -1,0 +1,469 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"batos/internal/image"
+	"batos/internal/store"
+	"batos/internal/vm"
+)
+
+const benchVMHelp = `
+Measure message sends the way a server runs them: each send is its own
+image transaction (image.DB.Update) around vm.Send, on an image over the
+bolt store on the disk holding DIR, fsync on. Each figure is shown beside
+the raw write+fsync rate of the same disk and its target.
+
+Phases: the disk's fsync rate; a read-only send (a method found two parents
+up that reads slots of both parents) from one sender, from one sender with
+GOMAXPROCS=1, the same in image.DB.View, and from one sender per CPU; a
+send writing one slot from 8 senders, each on its own object, each send a
+durable transaction. A full run takes about 12 seconds.`
+
+// Root slots under which bench vm links its objects.
+const (
+	benchVMReaderSlot  = "bench_vm_reader"
+	benchVMWritersSlot = "bench_vm_writers"
+)
+
+// benchVMSetup builds the objects of bench vm, run by Eval with root bound:
+// a holds x and both methods, b (parent a) holds y, and the receivers
+// delegate to b, so each send finds its method and x two levels up.
+const benchVMSetup = `
+a = new(None, name = "bench_vm_a", x = 20)
+a.total = method("def total(self):\n    return self.x * 2 + self.y")
+a.bump = method("def bump(self):\n    self.count = self.count + 1\n    return self.count")
+b = new(a, name = "bench_vm_b", y = 2)
+root.` + benchVMReaderSlot + ` = new(b, name = "bench_vm_reader")
+root.` + benchVMWritersSlot + ` = [new(b, name = "bench_vm_writer", count = 0) for _ in range(%d)]
+`
+
+// benchVMTotal is what total answers: 20*2 + 2.
+const benchVMTotal = image.Int(42)
+
+// vmBenchSizes are the durations and sender counts of one run.
+type vmBenchSizes struct {
+	FsyncS          float64 `json:"fsync_s"`
+	PhaseS          float64 `json:"phase_s"`
+	ParallelSenders int     `json:"parallel_senders"`
+	RWSenders       int     `json:"rw_senders"`
+}
+
+var (
+	fullVMBench  = vmBenchSizes{FsyncS: 1, PhaseS: 2, RWSenders: 8}
+	quickVMBench = vmBenchSizes{FsyncS: 0.1, PhaseS: 0.1, RWSenders: 8}
+)
+
+func benchSeconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// vmBench is the outcome of "bench vm"; its JSON is the -json output.
+type vmBench struct {
+	Dir   string       `json:"dir"`
+	Quick bool         `json:"quick"`
+	Sizes vmBenchSizes `json:"sizes"`
+
+	FsyncPerS             float64 `json:"fsync_per_s"`
+	SendROPerS            float64 `json:"send_ro_per_s"`
+	SendROOneCorePerS     float64 `json:"send_ro_one_core_per_s"`
+	SendROViewOneCorePerS float64 `json:"send_ro_view_one_core_per_s"`
+	SendROParallelPerS    float64 `json:"send_ro_parallel_per_s"`
+	SendROAllocs          float64 `json:"send_ro_allocs_per_send"`
+	SendROBytes           float64 `json:"send_ro_bytes_per_send"`
+	SendRWPerS            float64 `json:"send_rw_per_s"`
+	ConflictsRetried      int     `json:"conflicts_retried"`
+
+	SendRWVsFsync float64 `json:"send_rw_vs_fsync"`
+
+	Targets    vmBenchTargets  `json:"targets"`
+	TargetsMet map[string]bool `json:"targets_met"`
+	Notes      []string        `json:"notes"`
+}
+
+// vmBenchTargets are what sends are meant to reach.
+type vmBenchTargets struct {
+	SendROOneCorePerS float64 `json:"send_ro_one_core_per_s_min"`
+	SendRWVsFsync     float64 `json:"send_rw_vs_fsync_min"`
+}
+
+var vmTargets = vmBenchTargets{SendROOneCorePerS: 100_000, SendRWVsFsync: 3}
+
+func runBenchVM(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "bench vm", "[-json] [-dir DIR] [-quick]", benchVMHelp)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	dir := fs.String("dir", ".", "measure the disk holding `DIR` (files go in a temporary directory inside it)")
+	quick := fs.Bool("quick", false, "a fraction of a second per phase, to check the benchmark runs; figures mean little")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("bench vm takes no arguments")
+	}
+	sizes := fullVMBench
+	if *quick {
+		sizes = quickVMBench
+	}
+	sizes.ParallelSenders = runtime.GOMAXPROCS(0)
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	res, err := benchVM(ctx, *dir, sizes, e.stderr)
+	if err != nil {
+		return err
+	}
+	res.Quick = *quick
+	if *quick {
+		res.Notes = append(res.Notes, "quick mode: a fraction of a second per phase, the figures are not comparable with the targets")
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return writeVMBenchTable(e.stdout, res)
+}
+
+// vmBencher runs the phases of bench vm on one image.
+type vmBencher struct {
+	dir     string
+	sizes   vmBenchSizes
+	log     io.Writer
+	res     *vmBench
+	db      *image.DB
+	vm      *vm.VM
+	reader  store.OID
+	writers []store.OID
+}
+
+// benchVM measures sends in a fresh directory under parent, removed
+// afterwards, printing phase names to log.
+func benchVM(ctx context.Context, parent string, sizes vmBenchSizes, log io.Writer) (*vmBench, error) {
+	dir, err := os.MkdirTemp(parent, "batos-bench-vm-")
+	if err != nil {
+		return nil, fmt.Errorf("make benchmark directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	b := &vmBencher{dir: dir, sizes: sizes, log: log, vm: vm.New(nil), res: &vmBench{
+		Dir: dir, Sizes: sizes, Targets: vmTargets,
+	}}
+	b.phase("working in %s", dir)
+	b.phase("fsync: appending 4 KiB + fsync for %s", benchSeconds(sizes.FsyncS))
+	if b.res.FsyncPerS, err = fsyncRate(ctx, dir, benchSeconds(sizes.FsyncS)); err != nil {
+		return nil, err
+	}
+	b.phase("fsync: %.0f/s", b.res.FsyncPerS)
+	db, err := openBenchImage(ctx, filepath.Join(dir, "vm.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	b.db = db.DB
+	for _, step := range []func(context.Context) error{b.setup, b.readOnly, b.readWrite} {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
+	}
+	b.res.conclude()
+	b.phase("done; removing %s", dir)
+	return b.res, nil
+}
+
+func (b *vmBencher) phase(format string, args ...any) {
+	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
+}
+
+// conclude fills in the ratio, the verdicts and the notes.
+func (r *vmBench) conclude() {
+	r.SendRWVsFsync = r.SendRWPerS / r.FsyncPerS
+	r.TargetsMet = map[string]bool{
+		"send_ro_one_core_per_s": r.SendROOneCorePerS >= r.Targets.SendROOneCorePerS,
+		"send_rw_vs_fsync":       r.SendRWVsFsync >= r.Targets.SendRWVsFsync,
+	}
+	r.Notes = append(r.Notes,
+		"every send runs in image.DB.Update + vm.Send, as uvm.Send does (a server cannot know beforehand whether a method writes; uvm.Send adds a pool slot and resolving the target, not measured here); a read-only method commits nothing, but the Update still encodes each object it loaded to find that nothing changed; send_ro_view_one_core_per_s is the same send in image.DB.View",
+		"the read-only send is total() on an object whose parent b holds y and whose grandparent a holds x and the method: the method and x are found two levels up",
+		"the one-core target is checked against send_ro_one_core_per_s (GOMAXPROCS=1, one sender); send_ro_per_s is one sender with every core available to the runtime",
+		"the image's object cache and the VM's compiled-method cache are warm: each phase starts with a short unmeasured warm-up",
+	)
+	if r.ConflictsRetried > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d sends were rerun after write conflicts although each writer has its own object", r.ConflictsRetried))
+	}
+}
+
+// setup installs the benchmark's objects and methods through Eval, as a
+// user would, and checks that the read-only send answers as it should.
+func (b *vmBencher) setup(ctx context.Context) error {
+	b.phase("setup: objects, methods, %d writers", b.sizes.RWSenders)
+	code := fmt.Sprintf(benchVMSetup, b.sizes.RWSenders)
+	err := b.db.Update(ctx, func(tx *image.Tx) error {
+		_, err := b.vm.Eval(ctx, tx, code, map[string]image.Value{"root": image.Ref(image.RootOID)})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set up objects: %w", err)
+	}
+	err = b.db.View(ctx, func(tx *image.Tx) error {
+		root, err := tx.Root()
+		if err != nil {
+			return err
+		}
+		v, _ := root.Get(benchVMReaderSlot)
+		reader, err := tx.Deref(v)
+		if err != nil {
+			return err
+		}
+		b.reader = reader.OID()
+		v, _ = root.Get(benchVMWritersSlot)
+		l, ok := v.(*image.List)
+		if !ok || len(l.Elems) != b.sizes.RWSenders {
+			return fmt.Errorf("root slot %s holds %s, want a list of %d objects", benchVMWritersSlot, image.Repr(v), b.sizes.RWSenders)
+		}
+		for _, ref := range l.Elems {
+			w, err := tx.Deref(ref)
+			if err != nil {
+				return err
+			}
+			b.writers = append(b.writers, w.OID())
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("find benchmark objects: %w", err)
+	}
+	// Stats first brings the bbolt file up to date: sends then read their
+	// objects from the file, as in an image that has run a while, not from
+	// the write-ahead overlay of recent commits.
+	if _, err := b.db.Store().Stats(ctx); err != nil {
+		return err
+	}
+	var res vm.Result
+	err = b.db.Update(ctx, func(tx *image.Tx) error {
+		res, err = b.vm.Send(ctx, tx, b.reader, "total", nil, nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("send total: %w", err)
+	}
+	if !image.Equal(res.Value, benchVMTotal) {
+		return fmt.Errorf("total answered %s, want %s", res.Repr, image.Repr(benchVMTotal))
+	}
+	return nil
+}
+
+// sendRO is one read-only send in its own transaction, run by update
+// (image.DB.Update or View).
+func (b *vmBencher) sendRO(update func(context.Context, func(*image.Tx) error) error) func(context.Context, int) error {
+	return func(ctx context.Context, _ int) error {
+		return update(ctx, func(tx *image.Tx) error {
+			_, err := b.vm.Send(ctx, tx, b.reader, "total", nil, nil)
+			return err
+		})
+	}
+}
+
+// readOnly measures the read-only send from one sender, from one sender
+// on one core (in Update and in View), and from one sender per CPU.
+func (b *vmBencher) readOnly(ctx context.Context) error {
+	update := b.sendRO(b.db.Update)
+	b.phase("send ro: 1 sender for %s", benchSeconds(b.sizes.PhaseS))
+	p, err := b.measure(ctx, 1, update)
+	if err != nil {
+		return err
+	}
+	b.res.SendROPerS = p.perS()
+	b.phase("send ro: %.0f/s", b.res.SendROPerS)
+
+	b.phase("send ro: 1 sender, GOMAXPROCS=1, for %s", benchSeconds(b.sizes.PhaseS))
+	if p, err = b.measureOneCore(ctx, update); err != nil {
+		return err
+	}
+	b.res.SendROOneCorePerS = p.perS()
+	b.res.SendROAllocs = float64(p.mallocs) / float64(p.sends)
+	b.res.SendROBytes = float64(p.bytes) / float64(p.sends)
+	b.phase("send ro: %.0f/s on one core, %.0f allocations (%.0f bytes) per send", b.res.SendROOneCorePerS, b.res.SendROAllocs, b.res.SendROBytes)
+
+	b.phase("send ro: 1 sender in View, GOMAXPROCS=1, for %s", benchSeconds(b.sizes.PhaseS))
+	if p, err = b.measureOneCore(ctx, b.sendRO(b.db.View)); err != nil {
+		return err
+	}
+	b.res.SendROViewOneCorePerS = p.perS()
+	b.phase("send ro: %.0f/s in View on one core", b.res.SendROViewOneCorePerS)
+
+	b.phase("send ro: %d senders for %s", b.sizes.ParallelSenders, benchSeconds(b.sizes.PhaseS))
+	if p, err = b.measure(ctx, b.sizes.ParallelSenders, update); err != nil {
+		return err
+	}
+	b.res.SendROParallelPerS = p.perS()
+	b.phase("send ro: %.0f/s from %d senders", b.res.SendROParallelPerS, b.sizes.ParallelSenders)
+	return nil
+}
+
+// measureOneCore is measure from one sender with GOMAXPROCS=1, restored
+// afterwards.
+func (b *vmBencher) measureOneCore(ctx context.Context, send func(context.Context, int) error) (sendPhase, error) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	return b.measure(ctx, 1, send)
+}
+
+// readWrite measures sends that each write one slot in their own durable
+// transaction, one sender per writer object, and checks every increment
+// was kept.
+func (b *vmBencher) readWrite(ctx context.Context) error {
+	b.phase("send rw: %d senders, each on its own object, for %s", len(b.writers), benchSeconds(b.sizes.PhaseS))
+	var attempts atomic.Int64
+	done := make([]int, len(b.writers)) // sends that committed, per writer
+	p, err := b.measure(ctx, len(b.writers), func(ctx context.Context, i int) error {
+		err := b.db.Update(ctx, func(tx *image.Tx) error {
+			attempts.Add(1)
+			_, err := b.vm.Send(ctx, tx, b.writers[i], "bump", nil, nil)
+			return err
+		})
+		if err == nil {
+			done[i]++
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	b.res.SendRWPerS = p.perS()
+	total := 0
+	for _, n := range done {
+		total += n
+	}
+	b.res.ConflictsRetried = int(attempts.Load()) - total
+	b.phase("send rw: %.0f/s, %d conflicts retried", b.res.SendRWPerS, b.res.ConflictsRetried)
+	return b.checkCounts(ctx, done)
+}
+
+// checkCounts checks that each writer's count is the number of its sends
+// that committed.
+func (b *vmBencher) checkCounts(ctx context.Context, done []int) error {
+	return b.db.View(ctx, func(tx *image.Tx) error {
+		for i, oid := range b.writers {
+			o, err := tx.Object(oid)
+			if err != nil {
+				return err
+			}
+			if v, _ := o.Get("count"); !image.Equal(v, image.Int(done[i])) {
+				return fmt.Errorf("writer %s has count %s after %d committed sends", oid, image.Repr(v), done[i])
+			}
+		}
+		return nil
+	})
+}
+
+// sendPhase is what one measured phase did.
+type sendPhase struct {
+	sends          int
+	elapsed        time.Duration
+	mallocs, bytes uint64 // heap allocations during the phase
+}
+
+func (p sendPhase) perS() float64 { return float64(p.sends) / p.elapsed.Seconds() }
+
+// measure runs send from senders goroutines for a tenth of the phase
+// unmeasured, then for the phase; send gets its sender's index.
+func (b *vmBencher) measure(ctx context.Context, senders int, send func(context.Context, int) error) (sendPhase, error) {
+	phase := benchSeconds(b.sizes.PhaseS)
+	if _, _, err := runSenders(ctx, senders, phase/10, send); err != nil {
+		return sendPhase{}, err
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	n, elapsed, err := runSenders(ctx, senders, phase, send)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		return sendPhase{}, err
+	}
+	return sendPhase{
+		sends: n, elapsed: elapsed,
+		mallocs: after.Mallocs - before.Mallocs, bytes: after.TotalAlloc - before.TotalAlloc,
+	}, nil
+}
+
+// runSenders has senders goroutines call send until d has passed; it
+// returns how many sends completed and the time they took. The first
+// error stops every sender.
+func runSenders(ctx context.Context, senders int, d time.Duration, send func(context.Context, int) error) (int, time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		total atomic.Int64
+		mu    sync.Mutex
+		first error
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for i := range senders {
+		wg.Go(func() {
+			n := 0
+			for time.Now().Before(deadline) {
+				if err := send(ctx, i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+						cancel()
+					}
+					mu.Unlock()
+					break
+				}
+				n++
+			}
+			total.Add(int64(n))
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if first != nil {
+		return 0, 0, fmt.Errorf("send: %w", first)
+	}
+	return int(total.Load()), elapsed, nil
+}
+
+// writeVMBenchTable prints the figures for people, with their ratios and
+// targets.
+func writeVMBenchTable(w io.Writer, r *vmBench) error {
+	s, t := r.Sizes, r.Targets
+	verdict := func(key string) string {
+		if r.TargetsMet[key] {
+			return "met"
+		}
+		return "MISSED"
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "measure\tresult\ttarget\n")
+	fmt.Fprintf(tw, "disk: append 4 KiB + fsync\t%.0f /s\t\n", r.FsyncPerS)
+	fmt.Fprintf(tw, "read-only send, 1 sender\t%.0f /s\t\n", r.SendROPerS)
+	fmt.Fprintf(tw, "read-only send, 1 sender, 1 core\t%.0f /s\t≥ %.0f /s: %s\n",
+		r.SendROOneCorePerS, t.SendROOneCorePerS, verdict("send_ro_one_core_per_s"))
+	fmt.Fprintf(tw, "  allocations per send\t%.0f (%.0f B)\t\n", r.SendROAllocs, r.SendROBytes)
+	fmt.Fprintf(tw, "  the same in View, 1 core\t%.0f /s\t\n", r.SendROViewOneCorePerS)
+	fmt.Fprintf(tw, "read-only send, %d senders\t%.0f /s\t\n", s.ParallelSenders, r.SendROParallelPerS)
+	fmt.Fprintf(tw, "writing send, %d senders, own objects\t%.0f /s = %.2f× fsync\t≥ %.1f× fsync: %s\n",
+		s.RWSenders, r.SendRWPerS, r.SendRWVsFsync, t.SendRWVsFsync, verdict("send_rw_vs_fsync"))
+	fmt.Fprintf(tw, "  conflicts retried\t%d\t\n", r.ConflictsRetried)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "\nnote: %s", n)
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// benchVMFields are the figures bench vm must report, each positive.
+var benchVMFields = []string{
+	"fsync_per_s", "send_ro_per_s", "send_ro_one_core_per_s",
+	"send_ro_view_one_core_per_s", "send_ro_parallel_per_s",
+	"send_ro_allocs_per_send", "send_ro_bytes_per_send",
+	"send_rw_per_s", "send_rw_vs_fsync",
+}
+
+// TestBenchVMQuick runs the benchmark for a fraction of a second per phase.
+// It checks the shape of the output only: timing never fails a test.
+func TestBenchVMQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the benchmark")
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "vm", "-quick", "-json", "-dir", t.TempDir()}
+	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("batos %s: exit %d\nstderr: %s", strings.Join(args, " "), code, stderr.String())
+	}
+	got := decodeOneObject(t, stdout.Bytes())
+	for _, f := range benchVMFields {
+		v, ok := got[f].(float64)
+		if !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", f, got[f])
+		}
+	}
+	if v, ok := got["conflicts_retried"].(float64); !ok || v < 0 {
+		t.Errorf("conflicts_retried = %v, want a count", got["conflicts_retried"])
+	}
+	for _, f := range []string{"sizes", "targets", "targets_met"} {
+		if m, ok := got[f].(map[string]any); !ok || len(m) == 0 {
+			t.Errorf("%s = %v, want an object", f, got[f])
+		}
+	}
+	met, _ := got["targets_met"].(map[string]any)
+	for _, k := range []string{"send_ro_one_core_per_s", "send_rw_vs_fsync"} {
+		if _, ok := met[k].(bool); !ok {
+			t.Errorf("targets_met[%s] = %v, want a verdict", k, met[k])
+		}
+	}
+	if notes, ok := got["notes"].([]any); !ok || len(notes) == 0 {
+		t.Errorf("notes = %v, want some", got["notes"])
+	}
+	if !strings.Contains(stderr.String(), "bench: send rw") {
+		t.Errorf("stderr shows no progress of the writing sends:\n%s", stderr.String())
+	}
+}
+
+func TestBenchVMUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "vm", "extra"}
+	if code := run(t.Context(), args, &stdout, &stderr); code != 2 {
+		t.Errorf("batos %s: exit %d, want 2", strings.Join(args, " "), code)
+	}
+}
+
+func TestBenchVMTable(t *testing.T) {
+	r := &vmBench{
+		Sizes: fullVMBench, FsyncPerS: 1000, SendROPerS: 50_000, SendROOneCorePerS: 120_000,
+		SendRWPerS: 2500, Targets: vmTargets,
+	}
+	r.Sizes.ParallelSenders = 4
+	r.conclude()
+	var out bytes.Buffer
+	if err := writeVMBenchTable(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"1000 /s", "≥ 100000 /s: met", "2500 /s = 2.50× fsync", "≥ 3.0× fsync: MISSED", "4 senders", "note: every send"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
