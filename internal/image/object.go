@@ -25,8 +25,25 @@ type Object struct {
 	// shared[i] marks slot i's value as still shared with the cache (in
 	// an Update, values are copied when first handed out, not at load).
 	shared  []bool
+	deleted bool   // a slot was deleted
 	orig    []byte // encoding as loaded (writable transactions only)
 	created bool
+}
+
+// untouched reports whether nothing could have changed the loaded state:
+// every value is still the cache's (none handed out as a container copy
+// or replaced), and no slot was added or deleted. Commit skips such
+// objects without encoding them.
+func (o *Object) untouched() bool {
+	if o.created || o.deleted || len(o.slots) != len(o.shared) {
+		return false
+	}
+	for _, s := range o.shared {
+		if !s {
+			return false
+		}
+	}
+	return true
 }
 
 // OID identifies the object.
@@ -104,6 +121,7 @@ func (o *Object) Delete(name string) (bool, error) {
 		return false, nil
 	}
 	o.slots = append(o.slots[:i:i], o.slots[i+1:]...)
+	o.deleted = true
 	if i < len(o.shared) {
 		o.shared = append(o.shared[:i:i], o.shared[i+1:]...)
 	}

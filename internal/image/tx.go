@@ -151,6 +151,9 @@ func (tx *Tx) commit() (store.TID, error) {
 	var written []*Object
 	for _, oid := range slices.Sorted(maps.Keys(tx.objects)) {
 		o := tx.objects[oid]
+		if o.untouched() {
+			continue
+		}
 		data, err := EncodeState(o.slots)
 		if err != nil {
 			return 0, fmt.Errorf("encode %s: %w", oid, err)
