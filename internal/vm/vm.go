@@ -166,6 +166,12 @@ func (vm *VM) Send(ctx context.Context, tx *image.Tx, target store.OID, selector
 	if err != nil {
 		return Result{}, ex.fail(err)
 	}
+	if pm, ok := fn.(*pendingMessage); ok {
+		// Not understood at the top: the handler's answer, or its error,
+		// is the send's, with no Starlark frame around it.
+		v, err := pm.CallInternal(ex.thread, sargs, skw)
+		return ex.finish(v, err)
+	}
 	v, err := starlark.Call(ex.thread, fn, sargs, skw)
 	return ex.finish(v, err)
 }
