@@ -88,6 +88,9 @@ func runRepl(ctx context.Context, e *env, args []string) error {
 		for name, v := range res.Globals {
 			vars[name] = v
 		}
+		for _, name := range res.Dropped {
+			delete(vars, name)
+		}
 		if len(res.Dropped) > 0 {
 			sort.Strings(res.Dropped)
 			fmt.Fprintf(in.out, "note: %s lasts only for this input (each input is its own transaction); keep behaviour in a method: obj.name = method(\"def name(self): ...\")\n", strings.Join(res.Dropped, ", "))

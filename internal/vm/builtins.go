@@ -30,12 +30,60 @@ func init() {
 		"set_slot":     starlark.NewBuiltin("set_slot", builtinSetSlot),
 		"method":       starlark.NewBuiltin("method", builtinMethod),
 		"send":         starlark.NewBuiltin("send", builtinSend),
-		"json":         json.Module,
+		"json":         jsonModule(),
 		"math":         math.Module,
 		"time": &starlarkstruct.Module{Name: "time", Members: starlark.StringDict{
 			"now": starlark.NewBuiltin("time.now", builtinNow),
 		}},
 	}
+}
+
+// jsonModule is Starlark's json module with decode refusing nesting
+// deeper than the image can hold: its decoder recurses once per level, and
+// a few megabytes of brackets would overflow the Go stack, which no
+// recover survives.
+func jsonModule() *starlarkstruct.Module {
+	members := starlark.StringDict{}
+	for k, v := range json.Module.Members {
+		members[k] = v
+	}
+	decode := json.Module.Members["decode"].(*starlark.Builtin)
+	members["decode"] = starlark.NewBuiltin("json.decode", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if len(args) > 0 {
+			if s, ok := args[0].(starlark.String); ok {
+				if d := jsonDepth(string(s)); d > image.MaxDepth {
+					return nil, fmt.Errorf("json.decode: nesting deeper than %d levels", image.MaxDepth)
+				}
+			}
+		}
+		return starlark.Call(thread, decode, args, kwargs)
+	})
+	return &starlarkstruct.Module{Name: "json", Members: members}
+}
+
+// jsonDepth is the deepest bracket nesting in s, outside strings.
+func jsonDepth(s string) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case inString && c == '"':
+			inString = false
+		case inString:
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 func isBuiltin(name string) bool { _, ok := builtins[name]; return ok }
@@ -60,6 +108,9 @@ func objectArg(b *starlark.Builtin, v starlark.Value) (*Object, error) {
 func (ex *execution) newObject(slots []image.Slot, kwargs []starlark.Tuple) (*Object, error) {
 	if !ex.tx.Writable() {
 		return nil, fmt.Errorf("%w: cannot create objects", ErrReadOnly)
+	}
+	if err := ex.writeBack(); err != nil { // clone must see pending changes
+		return nil, err
 	}
 	for _, kw := range kwargs {
 		name := string(kw[0].(starlark.String))
@@ -99,6 +150,9 @@ func builtinClone(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	}
 	o, err := objectArg(b, proto)
 	if err != nil {
+		return nil, err
+	}
+	if err := ex.writeBack(); err != nil { // copy what the code changed so far
 		return nil, err
 	}
 	return ex.newObject(o.obj.Slots(), kwargs)

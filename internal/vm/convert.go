@@ -113,9 +113,15 @@ func isContainer(v image.Value) bool {
 	return false
 }
 
-// writeBack stores the containers handed out back into their slots. The
-// image's change detection leaves untouched ones unwritten.
+// writeBack stores the containers handed out back into their slots, at
+// the end of the execution and before anything reads the image directly
+// (clone, primitives, the handler). The image's change detection leaves
+// untouched ones unwritten. Read-only executions hand out frozen copies
+// and have nothing to write.
 func (ex *execution) writeBack() error {
+	if !ex.tx.Writable() {
+		return nil
+	}
 	for key, sv := range ex.slots {
 		v, err := ex.toImage(sv, 0)
 		if err != nil {

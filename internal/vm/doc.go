@@ -26,5 +26,14 @@
 // Every execution has a step limit, a wall-time limit and a memory limit
 // (each cancels the thread), and sends have a call-depth limit. Hitting one
 // fails the execution with a *LimitError saying which and where; the
-// caller's transaction then rolls back.
+// caller's transaction then rolls back. Go code an execution calls
+// (primitives, the doesNotUnderstand handler) gets a context that ends
+// when a limit trips.
+//
+// What the limits cannot do, since they run in the same process as the
+// code: the time limit stops Starlark between steps, so one built-in call
+// that runs long by itself (sorting or printing a huge value) overruns it
+// until it returns; and memory is the process's heap, so an execution
+// running beside one that hogs memory can be stopped with it. A worker
+// process per execution would remove both; so far it is not needed.
 package vm

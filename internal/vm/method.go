@@ -34,7 +34,10 @@ func (vm *VM) compile(source, name string) (*starlark.Function, error) {
 	if err != nil {
 		return nil, err
 	}
-	thread := &starlark.Thread{Name: "compile " + name}
+	// Initialising runs only the def statement (defaults are constants,
+	// see CheckMethod); still, it runs bounded and prints nowhere.
+	thread := &starlark.Thread{Name: "compile " + name, Print: func(*starlark.Thread, string) {}}
+	thread.SetMaxExecutionSteps(10_000)
 	globals, err := prog.Init(thread, builtins)
 	if err != nil {
 		return nil, err
@@ -87,7 +90,51 @@ func CheckMethod(source, name string) (*syntax.File, error) {
 	if p, ok := def.Params[0].(*syntax.Ident); !ok || p.Name != "self" {
 		return nil, fmt.Errorf("method %s: line %d: the first parameter must be self", name, def.Def.Line)
 	}
+	for _, p := range def.Params {
+		// Defaults are evaluated when the method is compiled, outside any
+		// execution and its limits: only constants may stand there.
+		if b, ok := p.(*syntax.BinaryExpr); ok && b.Op == syntax.EQ && !isConstant(b.Y) {
+			return nil, fmt.Errorf("method %s: line %d: the default of parameter %s must be a constant (None, a number, a string, or a list, tuple or dict of them)", name, startLine(b), b.X.(*syntax.Ident).Name)
+		}
+	}
 	return f, nil
+}
+
+// isConstant reports whether e is a literal, None/True/False, or a
+// container of them.
+func isConstant(e syntax.Expr) bool {
+	switch e := e.(type) {
+	case *syntax.Literal:
+		return true
+	case *syntax.Ident:
+		return e.Name == "None" || e.Name == "True" || e.Name == "False"
+	case *syntax.UnaryExpr:
+		return (e.Op == syntax.MINUS || e.Op == syntax.PLUS) && isConstant(e.X)
+	case *syntax.ParenExpr:
+		return isConstant(e.X)
+	case *syntax.TupleExpr:
+		return allConstant(e.List)
+	case *syntax.ListExpr:
+		return allConstant(e.List)
+	case *syntax.DictExpr:
+		for _, entry := range e.List {
+			kv := entry.(*syntax.DictEntry)
+			if !isConstant(kv.Key) || !isConstant(kv.Value) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func allConstant(es []syntax.Expr) bool {
+	for _, e := range es {
+		if !isConstant(e) {
+			return false
+		}
+	}
+	return true
 }
 
 func startLine(n syntax.Node) int {
@@ -104,7 +151,18 @@ var evalOptions = &syntax.FileOptions{While: true, Recursion: true, Set: true, T
 func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (starlark.Value, starlark.StringDict, error) {
 	if expr, err := evalOptions.ParseExpr("<input>", code, 0); err == nil {
 		v, err := starlark.EvalExprOptions(evalOptions, thread, expr, env)
-		return v, nil, err
+		if err != nil {
+			return nil, nil, err
+		}
+		// An expression may still change a variable in place
+		// (l.append(x)): hand the globals back as statements do.
+		globals := make(starlark.StringDict, len(env))
+		for k, gv := range env {
+			if _, builtin := builtins[k]; !builtin {
+				globals[k] = gv
+			}
+		}
+		return v, globals, nil
 	}
 	f, err := evalOptions.Parse("<input>", code, 0)
 	if err != nil {

@@ -115,12 +115,9 @@ func (o *Object) Attr(name string) (starlark.Value, error) {
 	case image.Primitive:
 		return &boundPrimitive{self: o, name: v.Name}, nil
 	}
-	if f.owner.OID() != o.obj.OID() {
-		// An inherited value: the receiver's own slot is not where it
-		// lives, so it is never written back through o.
-		return o.ex.toStarlarkFrozen(f.value)
-	}
-	return o.ex.slotValue(o.obj, name, f.value)
+	// An inherited container is the owner's: changing it changes the
+	// owner's slot, as with any object's value reached by reference.
+	return o.ex.slotValue(f.owner, name, f.value)
 }
 
 // AttrNames implements starlark.HasAttrs: own and inherited slot names.
@@ -239,6 +236,9 @@ func (p *boundPrimitive) CallInternal(thread *starlark.Thread, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
+	if err := ex.writeBack(); err != nil { // Go code reads the image
+		return nil, err
+	}
 	v, err := fn(ex.ctx, ex.tx, image.Ref(p.self.obj.OID()), iargs)
 	if err != nil {
 		return nil, err
@@ -275,6 +275,9 @@ func (p *pendingMessage) CallInternal(thread *starlark.Thread, args starlark.Tup
 			return nil, err
 		}
 		msg.Kwargs = append(msg.Kwargs, image.Slot{Name: string(kw[0].(starlark.String)), Value: v})
+	}
+	if err := ex.writeBack(); err != nil { // the handler reads the image
+		return nil, err
 	}
 	v, err := ex.vm.opts.Handler.DoesNotUnderstand(ex.ctx, ex.tx, msg)
 	if err != nil {

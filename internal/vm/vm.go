@@ -131,8 +131,8 @@ type Result struct {
 	// Globals are the names an Eval's statements defined, as image
 	// values (names whose values cannot be stored are left out).
 	Globals map[string]image.Value
-	// Dropped names what statements defined that cannot be carried to
-	// another execution (a function, say).
+	// Dropped names globals, defined or rebound by the statements, that
+	// cannot be carried to another execution (a function, say).
 	Dropped []string
 }
 
@@ -211,7 +211,7 @@ func (vm *VM) Eval(ctx context.Context, tx *image.Tx, code string, globals map[s
 			}
 			if iv, cerr := ex.toImage(dv, 0); cerr == nil {
 				res.Globals[name] = iv
-			} else if _, given := globals[name]; !given {
+			} else {
 				res.Dropped = append(res.Dropped, name)
 			}
 		}
@@ -231,8 +231,12 @@ func GlobalsOf(names map[string]store.OID) map[string]image.Value {
 // execution is one Send or Eval: a thread, the objects it has wrapped,
 // and the container slots to write back.
 type execution struct {
-	vm        *VM
+	vm     *VM
+	caller context.Context // the sender's context: its end cancels the execution
+	// ctx is what Go code the execution calls (primitives, the handler)
+	// gets: it ends when the caller's does or a limit trips.
 	ctx       context.Context
+	stopCtx   context.CancelFunc
 	tx        *image.Tx
 	thread    *starlark.Thread
 	objects   map[store.OID]*Object
@@ -256,7 +260,8 @@ func (vm *VM) start(ctx context.Context, tx *image.Tx) (*execution, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ex := &execution{vm: vm, ctx: ctx, tx: tx, objects: map[store.OID]*Object{}, slots: map[slotKey]starlark.Value{}}
+	ex := &execution{vm: vm, caller: ctx, tx: tx, objects: map[store.OID]*Object{}, slots: map[slotKey]starlark.Value{}}
+	ex.ctx, ex.stopCtx = context.WithCancel(ctx)
 	ex.thread = &starlark.Thread{
 		Name:  "batos",
 		Print: func(_ *starlark.Thread, msg string) { ex.out.WriteString(msg); ex.out.WriteByte('\n') },
@@ -281,6 +286,7 @@ func (ex *execution) trip(l *LimitError) {
 	}
 	ex.mu.Unlock()
 	ex.thread.Cancel(l.Limit.String() + " exceeded")
+	ex.stopCtx()
 }
 
 // cancel stops the thread because the caller's context ended.
@@ -291,9 +297,13 @@ func (ex *execution) cancel(err error) {
 	}
 	ex.mu.Unlock()
 	ex.thread.Cancel(err.Error())
+	ex.stopCtx()
 }
 
-func (ex *execution) stop() { ex.stopWatch() }
+func (ex *execution) stop() {
+	ex.stopWatch()
+	ex.stopCtx()
+}
 
 func executionOf(thread *starlark.Thread) *execution {
 	ex, _ := thread.Local(execKey).(*execution)
@@ -302,11 +312,17 @@ func executionOf(thread *starlark.Thread) *execution {
 
 // finish writes back changed containers and converts the answer.
 func (ex *execution) finish(v starlark.Value, err error) (Result, error) {
+	// A limit can trip, or the caller give up, with no Starlark step left
+	// to notice (the last call was Go code): look before accepting.
+	ex.checkLimitsNow()
+	if err == nil {
+		err = ex.stopped()
+	}
 	if err != nil {
 		return Result{Output: ex.out.String()}, ex.fail(err)
 	}
 	if err := ex.writeBack(); err != nil {
-		return Result{Output: ex.out.String()}, err
+		return Result{Output: ex.out.String()}, &Error{Msg: err.Error(), Err: err}
 	}
 	res := Result{Output: ex.out.String()}
 	if v == nil {
@@ -317,6 +333,19 @@ func (ex *execution) finish(v starlark.Value, err error) (Result, error) {
 		res.Value = iv
 	}
 	return res, nil
+}
+
+// stopped reports a tripped limit or cancellation, if any.
+func (ex *execution) stopped() error {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.cancelled != nil {
+		return ex.cancelled
+	}
+	if ex.tripped != nil {
+		return ex.tripped
+	}
+	return nil
 }
 
 // fail turns a Starlark error into a LimitError or an Error with its

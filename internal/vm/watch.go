@@ -69,15 +69,32 @@ func (w *watchdog) loop(vm *VM) {
 		}
 		now, heap := time.Now(), heapBytes()
 		for ex, st := range w.active {
-			switch {
-			case ex.ctx.Err() != nil:
-				ex.cancel(ex.ctx.Err())
-			case now.After(st.deadline):
-				ex.trip(&LimitError{Limit: TimeLimit, Detail: vm.opts.Timeout.String()})
-			case heap > st.heapBase+vm.opts.MaxMemory:
-				ex.trip(&LimitError{Limit: MemoryLimit, Detail: fmt.Sprintf("heap grew by more than %d MiB", vm.opts.MaxMemory>>20)})
-			}
+			ex.checkLimits(st, now, heap)
 		}
 		w.mu.Unlock()
+	}
+}
+
+// checkLimits trips ex if its caller gave up or it passed a limit.
+func (ex *execution) checkLimits(st watched, now time.Time, heap uint64) {
+	opts := &ex.vm.opts
+	switch {
+	case ex.caller.Err() != nil:
+		ex.cancel(ex.caller.Err())
+	case now.After(st.deadline):
+		ex.trip(&LimitError{Limit: TimeLimit, Detail: opts.Timeout.String()})
+	case heap > st.heapBase+opts.MaxMemory:
+		ex.trip(&LimitError{Limit: MemoryLimit, Detail: fmt.Sprintf("heap grew by more than %d MiB", opts.MaxMemory>>20)})
+	}
+}
+
+// checkLimitsNow runs the watchdog's check for ex at once.
+func (ex *execution) checkLimitsNow() {
+	w := &ex.vm.watch
+	w.mu.Lock()
+	st, ok := w.active[ex]
+	w.mu.Unlock()
+	if ok {
+		ex.checkLimits(st, time.Now(), heapBytes())
 	}
 }
