@@ -7,8 +7,10 @@ IMAGE    ?= live_image.db
 FUZZTIME ?= 10s
 
 # System packages the build and tests need; `make deps` installs the
-# missing ones with apt-get. gcc and libc6-dev: cgo, which -race requires.
-DEBS := gcc libc6-dev
+# missing ones with apt-get. gcc and libc6-dev: cgo (-race and ZeroMQ);
+# libzmq3-dev and pkg-config: the bridge; python3-zmq and python3-msgpack:
+# the interop test's client, a real one that is not ours.
+DEBS := gcc libc6-dev pkg-config libzmq3-dev python3-zmq python3-msgpack
 
 .PHONY: all deps build run test check unit fuzz bench clean
 
@@ -48,6 +50,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz='^FuzzDecodeRecord$$' -fuzztime=$(FUZZTIME) ./internal/store/bolt
 	$(GO) test -run=NONE -fuzz='^FuzzDecodeTxn$$' -fuzztime=$(FUZZTIME) ./internal/store/bolt
 	$(GO) test -run=NONE -fuzz='^FuzzDecodeGroup$$' -fuzztime=$(FUZZTIME) ./internal/store/bolt
+	$(GO) test -run=NONE -fuzz='^FuzzDecodeRequest$$' -fuzztime=$(FUZZTIME) ./internal/zmqbridge
 
 bench: build
 	./$(BIN) bench store

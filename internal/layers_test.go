@@ -40,6 +40,14 @@ func rank(pkg string) (int, bool) {
 	return 0, false
 }
 
+// soleImporters names the one package allowed to import each outside
+// dependency that must stay confined.
+var soleImporters = map[string]string{
+	"github.com/pebbe/zmq4":    "internal/zmqbridge",
+	"go.etcd.io/bbolt":         "internal/store/bolt",
+	"go.starlark.net/starlark": "internal/vm",
+}
+
 func TestDependenciesPointDown(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "batos/...").CombinedOutput()
 	if err != nil {
@@ -56,6 +64,10 @@ func TestDependenciesPointDown(t *testing.T) {
 			continue
 		}
 		for _, imp := range fields[1:] {
+			// Each outside dependency lives in one package.
+			if owner, ok := soleImporters[imp]; ok && pkg != owner {
+				t.Errorf("%s imports %s: only %s may", pkg, imp, owner)
+			}
 			dep, ok := strings.CutPrefix(imp, "batos/")
 			if !ok {
 				continue

@@ -3,39 +3,68 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
+
+	"batos/internal/uvm"
+	"batos/internal/zmqbridge"
 )
 
 func init() {
-	commands["run"] = command{"awaken the image and keep it open until interrupted", runRun}
+	commands["run"] = command{"awaken the image and serve it over ZeroMQ until interrupted", runRun}
 }
 
-// runRun awakens the image (creating it on first run) and holds it until
-// SIGINT or SIGTERM, then closes it cleanly. The network bridges that serve
-// it attach here as they are built.
+// runRun awakens the image (creating it on first run), serves it on the
+// bridge until SIGINT or SIGTERM, then answers the requests in flight and
+// closes the image cleanly.
 func runRun(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "run", "", "Awaken the image, creating it on first run, and hold it open until interrupted\n(Ctrl-C or SIGTERM). While it runs, other batos processes get an error naming it.")
+	fs := flags(e, "run", "[-listen ADDR] [-events ADDR]", `Awaken the image, creating it on first run, and serve it: requests on a ZeroMQ
+ROUTER socket, events on a PUB socket (msgpack; see docs/protocol.md). Ctrl-C or
+SIGTERM answers the requests in flight and closes the image. While it runs,
+other batos processes get an error naming it.`)
+	listen := fs.String("listen", "tcp://127.0.0.1:5555", "ROUTER endpoint for requests (loopback unless CURVE is configured)")
+	eventsAddr := fs.String("events", "tcp://127.0.0.1:5556", "PUB endpoint for events")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("run takes no arguments")
 	}
-	u, err := awakenImage(ctx, e, true)
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	var server atomic.Pointer[zmqbridge.Server]
+	u, created, err := uvm.Open(ctx, e.image, &uvm.Options{User: currentUser(), Events: func(topic string, payload map[string]any) {
+		if s := server.Load(); s != nil {
+			s.Publish(topic, payload)
+		}
+	}})
 	if err != nil {
 		return err
 	}
-	st, err := u.Store().Stats(ctx)
+	if created {
+		log.Info("created image", "image", e.image)
+	}
+	s, err := zmqbridge.Listen(u.Backend(), &zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Logger: log})
 	if err != nil {
 		u.Close()
 		return err
 	}
-	fmt.Fprintf(e.stdout, "batos: image %s awake: %d objects, %d transactions, last commit %s\n", e.image, st.Objects, st.Transactions, st.LastTID)
-	fmt.Fprintln(e.stdout, "batos: running; press Ctrl-C to stop")
+	server.Store(s)
+	served := make(chan struct{})
+	go func() { s.Serve(); close(served) }()
+	reqAddr, evAddr := s.Endpoints()
+	st, err := u.Store().Stats(ctx)
+	if err == nil {
+		log.Info("image awake", "image", e.image, "objects", st.Objects, "transactions", st.Transactions)
+	}
+	fmt.Fprintf(e.stdout, "batos: serving %s: requests on %s, events on %s; Ctrl-C to stop\n", e.image, reqAddr, evAddr)
 	<-ctx.Done()
-	// Sends in flight get a few seconds to finish.
+	log.Info("shutting down")
+	// Requests and sends in flight get a few seconds to finish.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	s.Shutdown(sctx)
+	<-served
 	if err := u.Shutdown(sctx); err != nil {
 		return fmt.Errorf("close image: %w", err)
 	}

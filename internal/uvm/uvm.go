@@ -27,6 +27,10 @@ type Options struct {
 	VM *vm.Options
 	// Image configures the object layer.
 	Image *image.Options
+	// Events, if set, is told of every transaction a send or an eval
+	// commits (topic "commit.send" or "commit.eval"); the bridge
+	// publishes them. It must not block.
+	Events func(topic string, payload map[string]any)
 }
 
 // ErrShutdown is returned for sends after Shutdown or Close began.
@@ -34,9 +38,10 @@ var ErrShutdown = errors.New("uvm: shutting down")
 
 // UVM is an awakened image with its VM. It is safe for concurrent use.
 type UVM struct {
-	store *bolt.DB
-	db    *image.DB
-	vm    *vm.VM
+	store  *bolt.DB
+	db     *image.DB
+	vm     *vm.VM
+	events func(topic string, payload map[string]any)
 
 	slots    chan struct{} // the pool: one token per running send
 	mu       sync.Mutex
@@ -69,7 +74,7 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	if imgOpts.User == "" {
 		imgOpts.User = o.User
 	}
-	u = &UVM{store: s, db: image.New(s, &imgOpts), vm: vm.New(o.VM), slots: make(chan struct{}, o.Workers)}
+	u = &UVM{store: s, db: image.New(s, &imgOpts), vm: vm.New(o.VM), slots: make(chan struct{}, o.Workers), events: o.Events}
 	created, err = u.awaken(ctx)
 	if err != nil {
 		s.Close()
@@ -139,7 +144,7 @@ func (u *UVM) Send(ctx context.Context, target, selector string, args []image.Va
 	}
 	defer u.release()
 	var res vm.Result
-	err := u.db.Update(ctx, func(tx *image.Tx) error {
+	tid, err := u.db.UpdateTID(ctx, func(tx *image.Tx) error {
 		tx.Note("send " + selector + " to " + target)
 		oid, err := Resolve(tx, target)
 		if err != nil {
@@ -148,7 +153,17 @@ func (u *UVM) Send(ctx context.Context, target, selector string, args []image.Va
 		res, err = u.vm.Send(ctx, tx, oid, selector, args, kwargs)
 		return err
 	})
+	u.committed("commit.send", tid, map[string]any{"target": target, "selector": selector})
 	return res, err
+}
+
+// committed tells the events sink of a commit.
+func (u *UVM) committed(topic string, tid store.TID, payload map[string]any) {
+	if u.events == nil || tid == 0 {
+		return
+	}
+	payload["tid"] = tid.String()
+	u.events(topic, payload)
 }
 
 // Eval runs code with the root's names bound, in its own transaction.
@@ -164,7 +179,7 @@ func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.V
 	}
 	defer u.release()
 	var res vm.Result
-	err := u.db.Update(ctx, func(tx *image.Tx) error {
+	tid, err := u.db.UpdateTID(ctx, func(tx *image.Tx) error {
 		tx.Note("eval")
 		names, err := RootNames(tx)
 		if err != nil {
@@ -179,6 +194,7 @@ func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.V
 		res, err = u.vm.Eval(ctx, tx, code, globals)
 		return err
 	})
+	u.committed("commit.eval", tid, map[string]any{})
 	return res, err
 }
 

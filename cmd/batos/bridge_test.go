@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while run writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var servingLine = regexp.MustCompile(`requests on (\S+), events on (\S+);`)
+
+// startRun runs `batos run` in-process on free ports and returns its
+// endpoints and a stop function that waits for a clean exit.
+func startRun(t *testing.T, img string) (req, ev string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runIO(ctx, []string{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*"}, strings.NewReader(""), &out, &errOut)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := servingLine.FindStringSubmatch(out.String()); m != nil {
+			return m[1], m[2], func() {
+				cancel()
+				if code := <-done; code != 0 {
+					t.Errorf("batos run exited %d: %s", code, errOut.String())
+				}
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("batos run exited %d:\n%s%s", code, out.String(), errOut.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	t.Fatalf("batos run did not start:\n%s%s", out.String(), errOut.String())
+	return
+}
+
+// TestPythonClientInterop: Debian's python3-zmq and python3-msgpack, as a
+// DEALER, send, evaluate, inspect, subscribe to events and get correct
+// replies from a real `batos run`.
+func TestPythonClientInterop(t *testing.T) {
+	python := "/usr/bin/python3" // Debian's, where python3-zmq installs
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	if out, err := exec.Command(python, "-c", "import zmq, msgpack").CombinedOutput(); err != nil {
+		t.Fatalf("the interop client needs python3-zmq and python3-msgpack (make deps installs them): %v\n%s", err, out)
+	}
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	req, ev, stop := startRun(t, img)
+	defer stop()
+	cmd := exec.Command(python, "testdata/interop.py", req, ev)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "interop ok") {
+		t.Fatalf("python client: %v\n%s", err, out)
+	}
+}

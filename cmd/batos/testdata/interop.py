@@ -1,0 +1,67 @@
+"""A client that is not ours: Debian's python3-zmq and python3-msgpack
+talking to `batos run` as a DEALER, and subscribing to its events.
+Usage: interop.py REQUEST_ENDPOINT EVENT_ENDPOINT. Exits non-zero on the
+first wrong answer."""
+import sys
+import time
+
+import msgpack
+import zmq
+
+req_addr, ev_addr = sys.argv[1], sys.argv[2]
+ctx = zmq.Context()
+dealer = ctx.socket(zmq.DEALER)
+dealer.setsockopt(zmq.RCVTIMEO, 10000)
+dealer.setsockopt(zmq.LINGER, 0)
+dealer.connect(req_addr)
+sub = ctx.socket(zmq.SUB)
+sub.setsockopt(zmq.RCVTIMEO, 10000)
+sub.setsockopt(zmq.LINGER, 0)
+sub.setsockopt(zmq.SUBSCRIBE, b"commit.")
+sub.connect(ev_addr)
+
+
+def call(request):
+    dealer.send(msgpack.packb(request))
+    return msgpack.unpackb(dealer.recv(), raw=False)
+
+
+def expect(cond, what, reply):
+    if not cond:
+        print("FAIL:", what, reply)
+        sys.exit(1)
+
+
+r = call({"id": 1, "command": "ping"})
+expect(r == {"id": 1, "ok": True, "result": "pong"}, "ping", r)
+
+r = call({"id": 2, "command": "eval",
+          "code": "genesis.greet = method(\"def greet(self, name):\\n    return 'hello ' + name\")"})
+expect(r["ok"] is True and r["id"] == 2, "eval installing a method", r)
+
+# The subscription may take a moment to be in place: send until an event
+# for one of our sends arrives.
+time.sleep(0.2)
+r = call({"id": 3, "command": "send", "target": "genesis", "selector": "greet", "args": ["ada"]})
+expect(r["ok"] is True and r["result"]["value"] == "hello ada", "send greet", r)
+
+r = call({"id": 4, "command": "eval", "code": "genesis.count = 1"})
+expect(r["ok"] is True, "eval committing", r)
+topic, payload = sub.recv_multipart()
+event = msgpack.unpackb(payload, raw=False)
+expect(topic.startswith(b"commit.") and "tid" in event, "commit event", (topic, event))
+
+r = call({"id": 5, "command": "inspect", "target": "genesis"})
+names = [s["name"] for s in r["result"]["own"]]
+expect(r["ok"] is True and "greet" in names, "inspect", r)
+
+r = call({"id": 6, "command": "frobnicate"})
+expect(r["ok"] is False and r["error"]["kind"] == "unknown_command", "unknown command", r)
+
+r = call({"id": 7, "command": "send", "target": "genesis", "selector": "display_yourself"})
+expect(r["ok"] is False and r["error"]["kind"] == "no_mind", "not understood", r)
+
+r = call({"id": 8, "command": "log", "limit": 2})
+expect(r["ok"] is True and len(r["result"]) == 2, "log", r)
+
+print("interop ok")

@@ -1,0 +1,440 @@
+// Package zmqbridge is the Synaptic Bridge: a ZeroMQ ROUTER socket taking
+// msgpack requests and a PUB socket publishing events. It is the only
+// package that imports ZeroMQ (github.com/pebbe/zmq4 over Debian's
+// libzmq). The protocol is in docs/protocol.md.
+//
+// # Sockets and goroutines
+//
+// Each socket is used by exactly one goroutine. The router goroutine owns
+// the ROUTER socket and a PULL socket on which replies come back; workers
+// handle requests concurrently and hand their replies to the replier
+// goroutine, which owns the matching PUSH socket. The publisher goroutine
+// owns the PUB socket. A slow or stalled client never delays the others:
+// replies to a peer that does not read are dropped by ZeroMQ, not queued
+// without bound.
+package zmqbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// Options configures a Server; nil means the defaults.
+type Options struct {
+	// RequestAddr is the ROUTER endpoint; default tcp://127.0.0.1:5555.
+	RequestAddr string
+	// EventAddr is the PUB endpoint; default tcp://127.0.0.1:5556.
+	EventAddr string
+	// Limits bound what a request may hold.
+	Limits Limits
+	// Workers bounds requests handled at once; default 64.
+	Workers int
+	// Curve, when set, encrypts and authenticates every connection.
+	Curve *Curve
+	// Logger receives the bridge's logs; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Curve configures CURVE security: the server's key pair and the public
+// keys of the clients allowed in (Z85 text, as zmq_curve_keypair makes).
+type Curve struct {
+	ServerPublic, ServerSecret string
+	ClientPublics              []string
+}
+
+func (o *Options) withDefaults() Options {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.RequestAddr == "" {
+		opts.RequestAddr = "tcp://127.0.0.1:5555"
+	}
+	if opts.EventAddr == "" {
+		opts.EventAddr = "tcp://127.0.0.1:5556"
+	}
+	if opts.Limits == (Limits{}) {
+		opts.Limits = DefaultLimits
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 64
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return opts
+}
+
+// ErrInsecure is returned when a non-loopback address is to be bound
+// without CURVE.
+var ErrInsecure = errors.New("zmqbridge: refusing to listen beyond loopback without CURVE (generate keys with batos key gen)")
+
+// Server serves a Backend over ZeroMQ.
+type Server struct {
+	opts    Options
+	backend Backend
+	log     *slog.Logger
+
+	router, pull, push, pub *zmq.Socket
+
+	replies  chan outgoing
+	events   chan event
+	slots    chan struct{}
+	closing  atomic.Bool
+	inflight sync.WaitGroup
+	done     sync.WaitGroup // the goroutines owning sockets
+	stop     chan struct{}
+	once     sync.Once
+}
+
+type outgoing struct {
+	envelope [][]byte // identity (and delimiter) frames
+	payload  []byte
+}
+
+type event struct {
+	topic   string
+	payload []byte
+}
+
+var bridgeSeq atomic.Int64
+
+// Listen binds the sockets. Binding beyond loopback without CURVE is
+// refused with ErrInsecure.
+func Listen(backend Backend, o *Options) (*Server, error) {
+	opts := o.withDefaults()
+	for _, addr := range []string{opts.RequestAddr, opts.EventAddr} {
+		if opts.Curve == nil && !isLoopback(addr) {
+			return nil, fmt.Errorf("%w: %s", ErrInsecure, addr)
+		}
+	}
+	s := &Server{opts: opts, backend: backend, log: opts.Logger,
+		replies: make(chan outgoing, 1024), events: make(chan event, 1024),
+		slots: make(chan struct{}, opts.Workers), stop: make(chan struct{})}
+	if err := s.bind(); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) bind() error {
+	var err error
+	if s.router, err = zmq.NewSocket(zmq.ROUTER); err != nil {
+		return err
+	}
+	// Oversized messages drop the peer before they are read whole; a peer
+	// that stops reading has replies dropped at the high-water mark.
+	s.router.SetMaxmsgsize(int64(s.opts.Limits.MaxBytes))
+	s.router.SetSndhwm(1000)
+	s.router.SetRcvhwm(1000)
+	s.router.SetLinger(0)
+	s.router.SetHandshakeIvl(5 * time.Second)
+	if s.pub, err = zmq.NewSocket(zmq.PUB); err != nil {
+		return err
+	}
+	s.pub.SetLinger(0)
+	s.pub.SetSndhwm(10000)
+	if err := s.secure(); err != nil {
+		return err
+	}
+	if err := s.router.Bind(s.opts.RequestAddr); err != nil {
+		return fmt.Errorf("bind %s: %w", s.opts.RequestAddr, err)
+	}
+	if err := s.pub.Bind(s.opts.EventAddr); err != nil {
+		return fmt.Errorf("bind %s: %w", s.opts.EventAddr, err)
+	}
+	inproc := fmt.Sprintf("inproc://batos-replies-%d", bridgeSeq.Add(1))
+	if s.pull, err = zmq.NewSocket(zmq.PULL); err != nil {
+		return err
+	}
+	if err := s.pull.Bind(inproc); err != nil {
+		return err
+	}
+	if s.push, err = zmq.NewSocket(zmq.PUSH); err != nil {
+		return err
+	}
+	s.push.SetLinger(0)
+	return s.push.Connect(inproc)
+}
+
+func (s *Server) secure() error {
+	c := s.opts.Curve
+	if c == nil {
+		return nil
+	}
+	if err := zmq.AuthStart(); err != nil {
+		return fmt.Errorf("start CURVE authentication: %w", err)
+	}
+	zmq.AuthCurveAdd("batos", c.ClientPublics...)
+	for _, sock := range []*zmq.Socket{s.router, s.pub} {
+		if err := sock.ServerAuthCurve("batos", c.ServerSecret); err != nil {
+			return fmt.Errorf("CURVE server key: %w", err)
+		}
+	}
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	if strings.HasPrefix(addr, "inproc://") || strings.HasPrefix(addr, "ipc://") {
+		return true
+	}
+	hostport, ok := strings.CutPrefix(addr, "tcp://")
+	if !ok {
+		return false
+	}
+	host := hostport
+	if i := strings.LastIndex(hostport, ":"); i >= 0 {
+		host = hostport[:i] // the port may be * (any)
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Endpoints are the addresses bound (with a port chosen by the system
+// where one was asked for with *).
+func (s *Server) Endpoints() (requests, events string) {
+	r, _ := s.router.GetLastEndpoint()
+	e, _ := s.pub.GetLastEndpoint()
+	return r, e
+}
+
+// Serve runs until Shutdown or Close. It starts the goroutines that own
+// the sockets and returns when they have stopped.
+func (s *Server) Serve() {
+	s.done.Add(3)
+	go s.routerLoop()
+	go s.replierLoop()
+	go s.publisherLoop()
+	s.done.Wait()
+	s.closeSockets()
+}
+
+// Publish sends an event to subscribers; topic is a prefix such as
+// "commit." or "cycle.". It never blocks: events beyond the buffer are
+// dropped (subscribers are told by a gap in seq).
+func (s *Server) Publish(topic string, payload map[string]any) {
+	b, err := EncodeReply(payload)
+	if err != nil {
+		s.log.Error("encode event", "topic", topic, "err", err)
+		return
+	}
+	select {
+	case s.events <- event{topic, b}:
+	default:
+	}
+}
+
+func (s *Server) routerLoop() {
+	defer s.done.Done()
+	poller := zmq.NewPoller()
+	poller.Add(s.router, zmq.POLLIN)
+	poller.Add(s.pull, zmq.POLLIN)
+	for {
+		select {
+		case <-s.stop:
+			if s.inflightZero() {
+				return
+			}
+		default:
+		}
+		polled, err := poller.Poll(50 * time.Millisecond)
+		if err != nil {
+			if zmq.AsErrno(err) == zmq.Errno(zmq.ETERM) {
+				return
+			}
+			continue
+		}
+		for _, p := range polled {
+			switch p.Socket {
+			case s.router:
+				s.receive()
+			case s.pull:
+				s.forwardReply()
+			}
+		}
+	}
+}
+
+// inflightZero reports whether no request is being handled, draining the
+// reply queue first so answers in flight still go out.
+func (s *Server) inflightZero() bool {
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		for {
+			if _, err := s.pull.RecvMessageBytes(zmq.DONTWAIT); err != nil {
+				return true
+			}
+		}
+	default:
+		return false
+	}
+}
+
+// receive reads one message from the ROUTER and starts its handling.
+func (s *Server) receive() {
+	frames, err := s.router.RecvMessageBytes(zmq.DONTWAIT)
+	if err != nil || len(frames) == 0 {
+		return
+	}
+	env, payload, err := splitEnvelope(frames)
+	if err != nil {
+		s.reply(outgoing{envelope: env}, map[string]any{"id": nil, "ok": false,
+			"error": map[string]any{"kind": KindBadRequest, "message": err.Error()}})
+		return
+	}
+	if s.closing.Load() {
+		s.reply(outgoing{envelope: env}, map[string]any{"id": nil, "ok": false,
+			"error": map[string]any{"kind": KindShuttingDown, "message": ErrShuttingDown.Error()}})
+		return
+	}
+	s.inflight.Add(1)
+	go s.work(env, payload)
+}
+
+// splitEnvelope separates routing frames from the one payload frame:
+// [identity, payload] from a DEALER, [identity, "", payload] from a REQ.
+func splitEnvelope(frames [][]byte) ([][]byte, []byte, error) {
+	switch {
+	case len(frames) == 2:
+		return frames[:1], frames[1], nil
+	case len(frames) == 3 && len(frames[1]) == 0:
+		return frames[:2], frames[2], nil
+	case len(frames) < 2:
+		return frames, nil, fmt.Errorf("%w: empty message (want one msgpack frame)", ErrBadRequest)
+	}
+	return frames[:1], nil, fmt.Errorf("%w: %d frames (want one msgpack frame, after an empty delimiter from REQ sockets)", ErrBadRequest, len(frames)-1)
+}
+
+func (s *Server) work(env [][]byte, payload []byte) {
+	defer s.inflight.Done()
+	s.slots <- struct{}{}
+	defer func() { <-s.slots }()
+	req, err := DecodeRequest(payload, s.opts.Limits)
+	var reply map[string]any
+	if err != nil {
+		reply = map[string]any{"id": nil, "ok": false, "error": map[string]any{"kind": KindBadRequest, "message": err.Error()}}
+	} else {
+		reply = handle(context.Background(), s.backend, req)
+	}
+	s.reply(outgoing{envelope: env}, reply)
+}
+
+func (s *Server) reply(out outgoing, reply map[string]any) {
+	b, err := EncodeReply(reply)
+	if err != nil {
+		b, _ = EncodeReply(map[string]any{"id": reply["id"], "ok": false,
+			"error": map[string]any{"kind": KindInternal, "message": "encode reply: " + err.Error()}})
+	}
+	out.payload = b
+	select {
+	case s.replies <- out:
+	case <-s.stopped():
+	}
+}
+
+func (s *Server) stopped() chan struct{} { return s.stop }
+
+// replierLoop owns the PUSH socket: it moves replies from workers to the
+// router goroutine.
+func (s *Server) replierLoop() {
+	defer s.done.Done()
+	for {
+		select {
+		case out := <-s.replies:
+			msg := append(append([][]byte{}, out.envelope...), out.payload)
+			parts := make([]any, len(msg))
+			for i, f := range msg {
+				parts[i] = f
+			}
+			s.push.SendMessage(parts...)
+		case <-s.stop:
+			for {
+				select {
+				case out := <-s.replies:
+					msg := append(append([][]byte{}, out.envelope...), out.payload)
+					parts := make([]any, len(msg))
+					for i, f := range msg {
+						parts[i] = f
+					}
+					s.push.SendMessage(parts...)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// forwardReply moves one reply from the PULL socket out of the ROUTER.
+func (s *Server) forwardReply() {
+	msg, err := s.pull.RecvMessageBytes(zmq.DONTWAIT)
+	if err != nil {
+		return
+	}
+	parts := make([]any, len(msg))
+	for i, f := range msg {
+		parts[i] = f
+	}
+	// DONTWAIT: a peer that stopped reading loses this reply, no one
+	// else waits for it.
+	s.router.SendMessageDontwait(parts...)
+}
+
+// publisherLoop owns the PUB socket.
+func (s *Server) publisherLoop() {
+	defer s.done.Done()
+	for {
+		select {
+		case ev := <-s.events:
+			s.pub.SendMessageDontwait(ev.topic, ev.payload)
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// Shutdown stops taking requests, answers those in flight, and stops the
+// server; requests arriving meanwhile are answered "shutting_down".
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	// Let the router forward the last replies before stopping.
+	time.Sleep(100 * time.Millisecond)
+	s.Close()
+	return ctx.Err()
+}
+
+// Close stops the server at once. Safe to call twice.
+func (s *Server) Close() error {
+	s.once.Do(func() { close(s.stop) })
+	return nil
+}
+
+func (s *Server) closeSockets() {
+	for _, sock := range []*zmq.Socket{s.router, s.pull, s.push, s.pub} {
+		if sock != nil {
+			sock.Close()
+		}
+	}
+}
