@@ -84,3 +84,27 @@ func TestPythonClientInterop(t *testing.T) {
 		t.Fatalf("python client: %v\n%s", err, out)
 	}
 }
+
+// TestCLIUsesTheRunningServer: while batos run holds the image, send,
+// eval and inspect go through its bridge, and the user never notices.
+func TestCLIUsesTheRunningServer(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	_, _, stop := startRun(t, img)
+	defer stop()
+	if out := mustRun(t, "-image", img, "eval", "genesis.greet = method(\"def greet(self, name):\\n    return 'hi ' + name\")"); out != "" {
+		t.Errorf("eval through the server printed %q", out)
+	}
+	if out := mustRun(t, "-image", img, "send", "genesis", "greet", `["ada"]`); out != "\"hi ada\"\n" {
+		t.Errorf("send through the server: %q", out)
+	}
+	if out := mustRun(t, "-image", img, "inspect", "genesis"); !strings.Contains(out, "greet: method") || !strings.Contains(out, "(from oid:") {
+		t.Errorf("inspect through the server:\n%s", out)
+	}
+	code, _, stderr := batos(t, "-image", img, "send", "genesis", "display_yourself")
+	if code != 1 || !strings.Contains(stderr, "no mind is configured") {
+		t.Errorf("not understood through the server: exit %d %q", code, stderr)
+	}
+	if out := repl(t, img, "genesis.greet('bob')\n"); !strings.Contains(out, `"hi bob"`) || !strings.Contains(out, "through its running server") {
+		t.Errorf("repl through the server:\n%s", out)
+	}
+}

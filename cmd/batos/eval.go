@@ -29,12 +29,12 @@ if it fails, none of it. An expression's value is printed.`)
 	if fs.NArg() != 1 {
 		return usageError("eval takes one CODE argument (quote it)")
 	}
-	u, err := awakenImage(ctx, e, true)
+	u, err := accessImage(ctx, e, true)
 	if err != nil {
 		return err
 	}
 	defer u.Close()
-	res, err := u.Eval(ctx, fs.Arg(0))
+	res, err := u.EvalWith(ctx, fs.Arg(0), nil)
 	return printResult(e, res, err, *asJSON)
 }
 
@@ -59,7 +59,7 @@ object. Objects are written {"$ref": "oid:7"}.`)
 	if err != nil {
 		return usageError("%v", err)
 	}
-	u, err := awakenImage(ctx, e, false)
+	u, err := accessImage(ctx, e, false)
 	if err != nil {
 		return err
 	}

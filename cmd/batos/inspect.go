@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"batos/internal/image"
 	"batos/internal/uvm"
 )
 
@@ -25,20 +24,12 @@ source of every method.`)
 	if fs.NArg() != 1 {
 		return usageError("inspect takes one TARGET")
 	}
-	u, err := awakenImage(ctx, e, false)
+	u, err := accessImage(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	defer u.Close()
-	var view uvm.ObjectView
-	err = u.DB().View(ctx, func(tx *image.Tx) error {
-		oid, err := uvm.Resolve(tx, fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		view, err = uvm.Inspect(tx, oid)
-		return err
-	})
+	view, err := u.Inspect(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}

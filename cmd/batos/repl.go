@@ -41,7 +41,7 @@ func runRepl(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("repl takes no arguments")
 	}
-	u, err := awakenImage(ctx, e, true)
+	u, err := accessImage(ctx, e, true)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,11 @@ func runRepl(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer restore()
-	fmt.Fprintf(in.out, "batos repl on %s: %s\n:help for help, :quit to leave\n", e.image, rootNameList(ctx, u))
+	names := "through its running server (variables do not carry between inputs)"
+	if l, ok := u.(localImage); ok {
+		names = rootNameList(ctx, l.UVM)
+	}
+	fmt.Fprintf(in.out, "batos repl on %s: %s\n:help for help, :quit to leave\n", e.image, names)
 	vars := map[string]image.Value{}
 	for {
 		code, err := readInput(in)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,11 @@ other batos processes get an error naming it.`)
 	served := make(chan struct{})
 	go func() { s.Serve(); close(served) }()
 	reqAddr, evAddr := s.Endpoints()
+	// Other batos processes find the server here while the image is held.
+	if err := os.WriteFile(bridgeFile(e.image), []byte(reqAddr+"\n"), 0o644); err != nil {
+		log.Warn("cannot record the bridge endpoint; other batos commands will not find this server", "err", err)
+	}
+	defer os.Remove(bridgeFile(e.image))
 	st, err := u.Store().Stats(ctx)
 	if err == nil {
 		log.Info("image awake", "image", e.image, "objects", st.Objects, "transactions", st.Transactions)

@@ -90,7 +90,7 @@ type Server struct {
 	events   chan event
 	slots    chan struct{}
 	closing  atomic.Bool
-	inflight sync.WaitGroup
+	inflight atomic.Int64   // requests being handled
 	done     sync.WaitGroup // the goroutines owning sockets
 	stop     chan struct{}
 	once     sync.Once
@@ -269,22 +269,9 @@ func (s *Server) routerLoop() {
 	}
 }
 
-// inflightZero reports whether no request is being handled, draining the
-// reply queue first so answers in flight still go out.
-func (s *Server) inflightZero() bool {
-	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
-	select {
-	case <-done:
-		for {
-			if _, err := s.pull.RecvMessageBytes(zmq.DONTWAIT); err != nil {
-				return true
-			}
-		}
-	default:
-		return false
-	}
-}
+// inflightZero reports whether no request is being handled any more;
+// their replies have then been forwarded already or are dropped.
+func (s *Server) inflightZero() bool { return s.inflight.Load() == 0 }
 
 // receive reads one message from the ROUTER and starts its handling.
 func (s *Server) receive() {
@@ -322,7 +309,7 @@ func splitEnvelope(frames [][]byte) ([][]byte, []byte, error) {
 }
 
 func (s *Server) work(env [][]byte, payload []byte) {
-	defer s.inflight.Done()
+	defer s.inflight.Add(-1)
 	s.slots <- struct{}{}
 	defer func() { <-s.slots }()
 	req, err := DecodeRequest(payload, s.opts.Limits)
@@ -413,11 +400,13 @@ func (s *Server) publisherLoop() {
 // server; requests arriving meanwhile are answered "shutting_down".
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
-	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.inflight.Load() > 0 && ctx.Err() == nil {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
 	}
 	// Let the router forward the last replies before stopping.
 	time.Sleep(100 * time.Millisecond)

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"batos/internal/image"
+	"batos/internal/store"
+	"batos/internal/uvm"
+	"batos/internal/vm"
+	"batos/internal/zmqbridge"
+)
+
+// imageAccess is what send, eval, inspect and repl need: the image opened
+// here, or, when `batos run` holds it, the running server.
+type imageAccess interface {
+	EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error)
+	Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error)
+	Inspect(ctx context.Context, target string) (uvm.ObjectView, error)
+	Close() error
+}
+
+// bridgeFile is where `batos run` leaves its request endpoint, beside the
+// image, for other batos processes to find it.
+func bridgeFile(img string) string { return img + ".bridge" }
+
+// accessImage opens the image, or reaches the server holding it. The
+// user never has to care which.
+func accessImage(ctx context.Context, e *env, create bool) (imageAccess, error) {
+	u, err := awakenImage(ctx, e, create)
+	if err == nil {
+		return localImage{u}, nil
+	}
+	if !errors.Is(err, store.ErrInUse) {
+		return nil, err
+	}
+	addr, rerr := os.ReadFile(bridgeFile(e.image))
+	if rerr != nil {
+		return nil, err // held, but not by a server we can talk to
+	}
+	c, derr := zmqbridge.Dial(strings.TrimSpace(string(addr)), nil)
+	if derr != nil {
+		return nil, fmt.Errorf("%v; and its server could not be reached: %w", err, derr)
+	}
+	return remoteImage{c}, nil
+}
+
+type localImage struct{ *uvm.UVM }
+
+func (l localImage) Inspect(ctx context.Context, target string) (uvm.ObjectView, error) {
+	var view uvm.ObjectView
+	err := l.DB().View(ctx, func(tx *image.Tx) error {
+		oid, err := uvm.Resolve(tx, target)
+		if err != nil {
+			return err
+		}
+		view, err = uvm.Inspect(tx, oid)
+		return err
+	})
+	return view, err
+}
+
+// remoteImage talks to a running server. A call that gets no answer in
+// a minute gives up; the server may still finish it.
+type remoteImage struct{ c *zmqbridge.Client }
+
+const remoteTimeout = time.Minute
+
+func (r remoteImage) call(ctx context.Context, command string, args map[string]any) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	return r.c.Call(ctx, command, args)
+}
+
+func (r remoteImage) EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
+	res, err := r.call(ctx, "eval", map[string]any{"code": code})
+	return resultOf(res), err
+}
+
+func (r remoteImage) Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
+	kw := map[string]any{}
+	for _, s := range kwargs {
+		kw[s.Name] = s.Value
+	}
+	list := make([]any, len(args))
+	for i, a := range args {
+		list[i] = a
+	}
+	res, err := r.call(ctx, "send", map[string]any{"target": target, "selector": selector, "args": list, "kwargs": kw})
+	return resultOf(res), err
+}
+
+func (r remoteImage) Inspect(ctx context.Context, target string) (uvm.ObjectView, error) {
+	res, err := r.call(ctx, "inspect", map[string]any{"target": target})
+	if err != nil {
+		return uvm.ObjectView{}, err
+	}
+	m, _ := res.(map[string]any)
+	view := uvm.ObjectView{OID: str(m["oid"])}
+	for _, p := range list(m["parents"]) {
+		view.Parents = append(view.Parents, str(p))
+	}
+	slots := func(v any) []uvm.SlotView {
+		var out []uvm.SlotView
+		for _, x := range list(v) {
+			s, _ := x.(map[string]any)
+			val, _ := zmqbridge.ToImage(s["value"])
+			out = append(out, uvm.SlotView{Name: str(s["name"]), Value: val, Repr: str(s["repr"]), Owner: str(s["owner"]), Method: str(s["method"])})
+		}
+		return out
+	}
+	view.Own, view.Inherited = slots(m["own"]), slots(m["inherited"])
+	return view, nil
+}
+
+func (r remoteImage) Close() error { return r.c.Close() }
+
+func resultOf(res any) vm.Result {
+	m, _ := res.(map[string]any)
+	v, _ := zmqbridge.ToImage(m["value"])
+	return vm.Result{Value: v, Repr: str(m["repr"]), Output: str(m["output"])}
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func list(v any) []any {
+	l, _ := v.([]any)
+	return l
+}

@@ -1,0 +1,115 @@
+package zmqbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// Client is a DEALER connection to a bridge, for batos's own CLI and
+// tools. Calls may be made from many goroutines; one socket carries them
+// all, used under a mutex, so calls are serialised. A reply that does not
+// come within the call's deadline is abandoned (a later reply with its id
+// is discarded).
+type Client struct {
+	mu     sync.Mutex
+	sock   *zmq.Socket
+	nextID int64
+}
+
+// ClientOptions configures Dial; nil means no CURVE.
+type ClientOptions struct {
+	// ServerPublic, ClientPublic and ClientSecret enable CURVE.
+	ServerPublic, ClientPublic, ClientSecret string
+}
+
+// Dial connects to a bridge's request endpoint. ZeroMQ connects in the
+// background and reconnects after a restart; a request sent meanwhile is
+// queued until the server is there.
+func Dial(addr string, o *ClientOptions) (*Client, error) {
+	sock, err := zmq.NewSocket(zmq.DEALER)
+	if err != nil {
+		return nil, err
+	}
+	sock.SetLinger(0)
+	if o != nil && o.ServerPublic != "" {
+		if err := sock.ClientAuthCurve(o.ServerPublic, o.ClientPublic, o.ClientSecret); err != nil {
+			sock.Close()
+			return nil, fmt.Errorf("CURVE client keys: %w", err)
+		}
+	}
+	if err := sock.Connect(addr); err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	return &Client{sock: sock}, nil
+}
+
+// ErrTimeout is returned when no reply came before the context's deadline.
+var ErrTimeout = errors.New("zmqbridge: no reply in time")
+
+// ReplyError is an error reply from the server.
+type ReplyError struct {
+	Kind, Message string
+}
+
+func (e *ReplyError) Error() string { return e.Message }
+
+// Call sends a request (command plus arguments) and waits for its reply,
+// until ctx ends. It returns the result, or a *ReplyError.
+func (c *Client) Call(ctx context.Context, command string, args map[string]any) (any, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nextID++
+	id := c.nextID
+	req := map[string]any{"id": id, "command": command}
+	for k, v := range args {
+		req[k] = v
+	}
+	b, err := EncodeReply(req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.sock.SendBytes(b, 0); err != nil {
+		return nil, fmt.Errorf("send request: %w", err)
+	}
+	for {
+		wait := 100 * time.Millisecond
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			wait = max(time.Until(dl), time.Millisecond)
+		}
+		c.sock.SetRcvtimeo(wait)
+		frame, err := c.sock.RecvBytes(0)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+			}
+			continue
+		}
+		reply, err := DecodeRequest(frame, DefaultLimits)
+		if err != nil {
+			return nil, fmt.Errorf("undecodable reply: %w", err)
+		}
+		if rid, _ := reply["id"].(int64); rid != id {
+			continue // a late reply to an abandoned call
+		}
+		if ok, _ := reply["ok"].(bool); !ok {
+			e, _ := reply["error"].(map[string]any)
+			kind, _ := e["kind"].(string)
+			msg, _ := e["message"].(string)
+			return nil, &ReplyError{Kind: kind, Message: msg}
+		}
+		return reply["result"], nil
+	}
+}
+
+// Close closes the connection.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sock.Close()
+}
