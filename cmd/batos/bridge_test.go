@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"batos/internal/zmqbridge"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while run writes to it.
@@ -106,5 +109,82 @@ func TestCLIUsesTheRunningServer(t *testing.T) {
 	}
 	if out := repl(t, img, "genesis.greet('bob')\n"); !strings.Contains(out, `"hi bob"`) || !strings.Contains(out, "through its running server") {
 		t.Errorf("repl through the server:\n%s", out)
+	}
+}
+
+// freeTCP returns a loopback endpoint with a port free right now.
+func freeTCP(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "tcp://" + l.Addr().String()
+}
+
+// TestRestartWhileClientWaits: a client keeps its connection while batos
+// run restarts. A request sent while the server is down may be lost with
+// the old server's queue, so the client retries it, as ZeroMQ's lazy
+// pirate pattern does; the retry is answered by the new server, and
+// everything committed before survives.
+func TestRestartWhileClientWaits(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	req, ev := freeTCP(t), freeTCP(t)
+	start := func() func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		var out, errOut syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			done <- runIO(ctx, []string{"-image", img, "run", "-listen", req, "-events", ev}, strings.NewReader(""), &out, &errOut)
+		}()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "serving"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("run did not start: %s%s", out.String(), errOut.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("run exited %d: %s", code, errOut.String())
+			}
+		}
+	}
+	stop := start()
+	c, err := zmqbridge.Dial(req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	call := func(code string, timeout time.Duration) (any, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return c.Call(ctx, "eval", map[string]any{"code": code})
+	}
+	if _, err := call("genesis.count = 41", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	// The server is down: the client sends, and retries until answered.
+	answered := make(chan error, 1)
+	go func() {
+		var err error
+		for range 20 {
+			if _, err = call("genesis.note = 'after the restart'", time.Second); err == nil {
+				break
+			}
+		}
+		answered <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	stop = start()
+	defer stop()
+	if err := <-answered; err != nil {
+		t.Fatalf("request sent while the server restarted: %v", err)
+	}
+	res, err := call("[genesis.count, genesis.note]", 10*time.Second)
+	if err != nil || res.(map[string]any)["repr"] != `[41, "after the restart"]` {
+		t.Fatalf("after the restart: %v (%v), want [41, \"after the restart\"]: nothing committed may be lost", res, err)
 	}
 }
