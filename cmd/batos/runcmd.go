@@ -20,17 +20,23 @@ func init() {
 // bridge until SIGINT or SIGTERM, then answers the requests in flight and
 // closes the image cleanly.
 func runRun(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "run", "[-listen ADDR] [-events ADDR]", `Awaken the image, creating it on first run, and serve it: requests on a ZeroMQ
+	fs := flags(e, "run", "[-listen ADDR] [-events ADDR] [-curve-key FILE -allow FILE]", `Awaken the image, creating it on first run, and serve it: requests on a ZeroMQ
 ROUTER socket, events on a PUB socket (msgpack; see docs/protocol.md). Ctrl-C or
 SIGTERM answers the requests in flight and closes the image. While it runs,
 other batos processes get an error naming it.`)
 	listen := fs.String("listen", "tcp://127.0.0.1:5555", "ROUTER endpoint for requests (loopback unless CURVE is configured)")
 	eventsAddr := fs.String("events", "tcp://127.0.0.1:5556", "PUB endpoint for events")
+	curveKey := fs.String("curve-key", "", "the server's CURVE secret key file (batos key gen); required beyond loopback")
+	allow := fs.String("allow", "", "file of client CURVE public keys allowed in, one per line")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("run takes no arguments")
+	}
+	curve, err := loadCurve(*curveKey, *allow)
+	if err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	var server atomic.Pointer[zmqbridge.Server]
@@ -45,7 +51,7 @@ other batos processes get an error naming it.`)
 	if created {
 		log.Info("created image", "image", e.image)
 	}
-	s, err := zmqbridge.Listen(u.Backend(), &zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Logger: log})
+	s, err := zmqbridge.Listen(u.Backend(), &zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Curve: curve, Logger: log})
 	if err != nil {
 		u.Close()
 		return err

@@ -167,13 +167,19 @@ func (s *Server) bind() error {
 	return s.push.Connect(inproc)
 }
 
+// authOnce starts ZeroMQ's authentication handler, one per process.
+var authOnce = sync.OnceValue(zmq.AuthStart)
+
 func (s *Server) secure() error {
 	c := s.opts.Curve
 	if c == nil {
 		return nil
 	}
-	if err := zmq.AuthStart(); err != nil {
+	if err := authOnce(); err != nil {
 		return fmt.Errorf("start CURVE authentication: %w", err)
+	}
+	if len(c.ClientPublics) == 0 {
+		return fmt.Errorf("CURVE: no client public keys allowed; nobody could connect")
 	}
 	zmq.AuthCurveAdd("batos", c.ClientPublics...)
 	for _, sock := range []*zmq.Socket{s.router, s.pub} {
