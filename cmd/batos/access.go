@@ -28,6 +28,42 @@ type imageAccess interface {
 // image, for other batos processes to find it.
 func bridgeFile(img string) string { return img + ".bridge" }
 
+// remoteFor returns a client of the server holding the image, when err
+// says the image is in use and that server left its endpoint.
+func remoteFor(e *env, err error) (remoteImage, bool) {
+	if !errors.Is(err, store.ErrInUse) {
+		return remoteImage{}, false
+	}
+	addr, rerr := os.ReadFile(bridgeFile(e.image))
+	if rerr != nil {
+		return remoteImage{}, false
+	}
+	c, derr := zmqbridge.Dial(strings.TrimSpace(string(addr)), nil)
+	if derr != nil {
+		return remoteImage{}, false
+	}
+	return remoteImage{c}, true
+}
+
+// txInfoOf reads a transaction as the bridge's log and history give it.
+func txInfoOf(m map[string]any) store.TxInfo {
+	t := store.TxInfo{User: str(m["user"]), Description: str(m["description"])}
+	t.TID, _ = store.ParseTID(str(m["tid"]))
+	t.Time, _ = time.Parse(time.RFC3339Nano, str(m["time"]))
+	for _, o := range list(m["oids"]) {
+		if oid, err := store.ParseOID(str(o)); err == nil {
+			t.OIDs = append(t.OIDs, oid)
+		}
+	}
+	if ext, ok := m["extension"].(map[string]any); ok && len(ext) > 0 {
+		t.Extension = map[string]string{}
+		for k, v := range ext {
+			t.Extension[k] = str(v)
+		}
+	}
+	return t
+}
+
 // accessImage opens the image, or reaches the server holding it. The
 // user never has to care which.
 func accessImage(ctx context.Context, e *env, create bool) (imageAccess, error) {

@@ -110,6 +110,17 @@ func TestCLIUsesTheRunningServer(t *testing.T) {
 	if out := repl(t, img, "genesis.greet('bob')\n"); !strings.Contains(out, `"hi bob"`) || !strings.Contains(out, "through its running server") {
 		t.Errorf("repl through the server:\n%s", out)
 	}
+	logOut := mustRun(t, "-image", img, "log", "-n", "2")
+	if strings.Count(logOut, "\n") != 2 || !strings.Contains(logOut, "eval") {
+		t.Errorf("log through the server:\n%s", logOut)
+	}
+	tid := strings.Fields(logOut)[0]
+	if out := mustRun(t, "-image", img, "history", "oid:3"); !strings.Contains(out, tid) {
+		t.Errorf("history through the server lacks %s:\n%s", tid, out)
+	}
+	if out := mustRun(t, "-image", img, "undo", tid); !strings.Contains(out, "undid "+tid) {
+		t.Errorf("undo through the server: %q", out)
+	}
 }
 
 // freeTCP returns a loopback endpoint with a port free right now.

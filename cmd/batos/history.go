@@ -39,12 +39,7 @@ func runLog(ctx context.Context, e *env, args []string) error {
 		}
 		q.Before = tid
 	}
-	db, err := openImage(ctx, e, false)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	txns, err := db.Store().Log(ctx, q)
+	txns, err := readLog(ctx, e, q)
 	if err != nil {
 		return err
 	}
@@ -59,6 +54,33 @@ func runLog(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%s  %s  %-10s %s (%d objects)%s\n", t.TID, formatTime(t.Time), t.User, describe(t), len(t.OIDs), extension(t))
 	}
 	return nil
+}
+
+// readLog reads the log from the image, or from the server holding it.
+func readLog(ctx context.Context, e *env, q store.LogQuery) ([]store.TxInfo, error) {
+	db, err := openImage(ctx, e, false)
+	if r, ok := remoteFor(e, err); ok {
+		defer r.Close()
+		args := map[string]any{"limit": int64(q.Limit)}
+		if q.Before != 0 {
+			args["before"] = q.Before.String()
+		}
+		res, err := r.call(ctx, "log", args)
+		if err != nil {
+			return nil, err
+		}
+		var txns []store.TxInfo
+		for _, x := range list(res) {
+			m, _ := x.(map[string]any)
+			txns = append(txns, txInfoOf(m))
+		}
+		return txns, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return db.Store().Log(ctx, q)
 }
 
 func txnJSON(t store.TxInfo) map[string]any {
@@ -107,23 +129,13 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openImage(ctx, e, false)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	revs, err := db.Store().History(ctx, oid, *n)
+	revs, txns, err := readHistory(ctx, e, oid, *n)
 	if err != nil {
 		return err
 	}
 	var out []map[string]any
-	for _, r := range revs {
-		t, err := db.Store().Transaction(ctx, r.Serial)
-		if errors.Is(err, store.ErrNoTransaction) {
-			t = store.TxInfo{TID: r.Serial, Time: r.Serial.Time(), Description: "(log entry packed away)"}
-		} else if err != nil {
-			return err
-		}
+	for i, r := range revs {
+		t := txns[i]
 		state := fmt.Sprintf("%d bytes", r.Size)
 		if r.Deleted {
 			state = "deleted"
@@ -156,6 +168,16 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 		return usageError("%v", err)
 	}
 	db, err := openImage(ctx, e, false)
+	if r, ok := remoteFor(e, err); ok {
+		defer r.Close()
+		res, err := r.call(ctx, "undo", map[string]any{"tid": tid.String()})
+		if err != nil {
+			return err
+		}
+		m, _ := res.(map[string]any)
+		fmt.Fprintf(e.stdout, "undid %s as %s\n", tid, str(m["tid"]))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -228,4 +250,47 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("bad time %q: want RFC 3339, YYYY-MM-DD, now, or an age like 36h or 7d", s)
+}
+
+// readHistory reads an object's revisions and the transaction of each,
+// from the image or from the server holding it.
+func readHistory(ctx context.Context, e *env, oid store.OID, limit int) ([]store.Revision, []store.TxInfo, error) {
+	db, err := openImage(ctx, e, false)
+	if r, ok := remoteFor(e, err); ok {
+		defer r.Close()
+		res, err := r.call(ctx, "history", map[string]any{"target": oid.String(), "limit": int64(limit)})
+		if err != nil {
+			return nil, nil, err
+		}
+		var revs []store.Revision
+		var txns []store.TxInfo
+		for _, x := range list(res) {
+			m, _ := x.(map[string]any)
+			t := txInfoOf(m)
+			size, _ := m["size"].(int64)
+			deleted, _ := m["deleted"].(bool)
+			revs = append(revs, store.Revision{Serial: t.TID, Size: int(size), Deleted: deleted})
+			txns = append(txns, t)
+		}
+		return revs, txns, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	defer db.Close()
+	revs, err := db.Store().History(ctx, oid, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	txns := make([]store.TxInfo, len(revs))
+	for i, r := range revs {
+		t, err := db.Store().Transaction(ctx, r.Serial)
+		if errors.Is(err, store.ErrNoTransaction) {
+			t = store.TxInfo{TID: r.Serial, Time: r.Serial.Time(), Description: "(log entry packed away)"}
+		} else if err != nil {
+			return nil, nil, err
+		}
+		txns[i] = t
+	}
+	return revs, txns, nil
 }

@@ -104,8 +104,8 @@ func (b backend) History(ctx context.Context, target string, limit int) (any, er
 	return out, nil
 }
 
-func (b backend) Log(ctx context.Context, limit int) (any, error) {
-	txns, err := b.u.store.Log(ctx, store.LogQuery{Limit: limit})
+func (b backend) Log(ctx context.Context, limit int, before store.TID) (any, error) {
+	txns, err := b.u.store.Log(ctx, store.LogQuery{Limit: limit, Before: before})
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,9 @@ func TestBenchLoadErrorReply(t *testing.T) {
 
 // TestBenchLoadStall: a server that never answers ends the run.
 func TestBenchLoadStall(t *testing.T) {
-	_, bridge, _ := startServer(t, &fakeBackend{slow: make(chan struct{})})
+	fb := &fakeBackend{slow: make(chan struct{})}
+	_, bridge, _ := startServer(t, fb)
+	t.Cleanup(func() { close(fb.slow) }) // before the server's cleanup, which waits for the sends
 	_, err := zmqbridge.Load{
 		Addr: bridge, InFlight: 2,
 		Request:  map[string]any{"command": "send", "target": "genesis", "selector": "slow"},

@@ -20,7 +20,7 @@ type Backend interface {
 	Eval(ctx context.Context, code string) (vm.Result, error)
 	Inspect(ctx context.Context, target string) (any, error)
 	History(ctx context.Context, target string, limit int) (any, error)
-	Log(ctx context.Context, limit int) (any, error)
+	Log(ctx context.Context, limit int, before store.TID) (any, error)
 	Undo(ctx context.Context, tid store.TID) (any, error)
 	// InitiateCycle is the seed's initiate_cognitive_cycle: a mission for
 	// an object. Until a mind exists it answers vm.ErrNoMind.
@@ -99,7 +99,15 @@ var commands = map[string]func(ctx context.Context, b Backend, req map[string]an
 		if err != nil {
 			return nil, err
 		}
-		return b.Log(ctx, limit)
+		var before store.TID
+		if s, err := stringArg(req, "before", false); err != nil {
+			return nil, err
+		} else if s != "" {
+			if before, err = store.ParseTID(s); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+			}
+		}
+		return b.Log(ctx, limit, before)
 	},
 	"undo": func(ctx context.Context, b Backend, req map[string]any) (any, error) {
 		s, err := stringArg(req, "tid", true)

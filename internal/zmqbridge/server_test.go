@@ -40,7 +40,9 @@ func (f *fakeBackend) Inspect(ctx context.Context, target string) (any, error) {
 func (f *fakeBackend) History(ctx context.Context, target string, limit int) (any, error) {
 	return []any{int64(limit)}, nil
 }
-func (f *fakeBackend) Log(ctx context.Context, limit int) (any, error) { return []any{}, nil }
+func (f *fakeBackend) Log(ctx context.Context, limit int, before store.TID) (any, error) {
+	return []any{}, nil
+}
 func (f *fakeBackend) Undo(ctx context.Context, tid store.TID) (any, error) {
 	return tid.String(), nil
 }

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"batos/internal/image"
+	"batos/internal/uvm"
+	"batos/internal/zmqbridge"
+)
+
+const benchBridgeHelp = `
+Measure the bridge: round trips per second and their latency for a read-only
+send through a real zmqbridge.Server serving a uvm, on an image in a
+temporary directory under DIR, over TCP loopback; beside them, measured in
+the same run with the same clients, a bare ROUTER that echoes each message
+back (the transport alone).
+
+Every phase keeps 100 requests in flight in total, from 1 client and from 8
+clients (each its own DEALER socket); each reply sends the next request. The
+send is bench_total to genesis, a method installed through eval that reads
+two slots. A full run takes about 10 seconds.`
+
+// benchBridgeSetup installs the method bench bridge sends, run by uvm Eval.
+const benchBridgeSetup = `
+genesis.bench_x = 20
+genesis.bench_y = 2
+genesis.bench_total = method("def bench_total(self):\n    return self.bench_x * 2 + self.bench_y")
+`
+
+// benchBridgeTotal is what bench_total answers: 20*2 + 2.
+const benchBridgeTotal = image.Int(42)
+
+// benchBridgeSend is the request of the send phases.
+var benchBridgeSend = map[string]any{"command": "send", "target": "genesis", "selector": "bench_total"}
+
+// bridgeBenchSizes are the durations and the load of one run.
+type bridgeBenchSizes struct {
+	WarmupS  float64 `json:"warmup_s"`
+	PhaseS   float64 `json:"phase_s"`
+	InFlight int     `json:"in_flight"`
+	Clients  []int   `json:"clients"`
+}
+
+var (
+	fullBridgeBench  = bridgeBenchSizes{WarmupS: 0.3, PhaseS: 2, InFlight: 100, Clients: []int{1, 8}}
+	quickBridgeBench = bridgeBenchSizes{WarmupS: 0.03, PhaseS: 0.1, InFlight: 100, Clients: []int{1, 8}}
+)
+
+// bridgeBench is the outcome of "bench bridge"; its JSON is the -json output.
+type bridgeBench struct {
+	Dir   string           `json:"dir"`
+	Quick bool             `json:"quick"`
+	Sizes bridgeBenchSizes `json:"sizes"`
+
+	Echo1PerS  float64 `json:"echo1_per_s"`
+	Echo1P50Ms float64 `json:"echo1_p50_ms"`
+	Echo1P99Ms float64 `json:"echo1_p99_ms"`
+	Echo8PerS  float64 `json:"echo8_per_s"`
+	Echo8P50Ms float64 `json:"echo8_p50_ms"`
+	Echo8P99Ms float64 `json:"echo8_p99_ms"`
+	Send1PerS  float64 `json:"send1_per_s"`
+	Send1P50Ms float64 `json:"send1_p50_ms"`
+	Send1P99Ms float64 `json:"send1_p99_ms"`
+	Send8PerS  float64 `json:"send8_per_s"`
+	Send8P50Ms float64 `json:"send8_p50_ms"`
+	Send8P99Ms float64 `json:"send8_p99_ms"`
+
+	EchoPerS   float64 `json:"echo_per_s"`
+	SendPerS   float64 `json:"send_per_s"`
+	SendVsEcho float64 `json:"send_vs_echo"`
+
+	Targets    bridgeBenchTargets `json:"targets"`
+	TargetsMet map[string]bool    `json:"targets_met"`
+	Notes      []string           `json:"notes"`
+}
+
+// bridgeBenchTargets are what the bridge is meant to reach.
+type bridgeBenchTargets struct {
+	SendVsEcho float64 `json:"send_vs_echo_min"`
+}
+
+var bridgeTargets = bridgeBenchTargets{SendVsEcho: 0.5}
+
+func runBenchBridge(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "bench bridge", "[-json] [-dir DIR] [-quick]", benchBridgeHelp)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	dir := fs.String("dir", ".", "put the image in a temporary directory inside `DIR`")
+	quick := fs.Bool("quick", false, "a fraction of a second per phase, to check the benchmark runs; figures mean little")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("bench bridge takes no arguments")
+	}
+	sizes := fullBridgeBench
+	if *quick {
+		sizes = quickBridgeBench
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	res, err := benchBridge(ctx, *dir, sizes, e.stderr)
+	if err != nil {
+		return err
+	}
+	res.Quick = *quick
+	if *quick {
+		res.Notes = append(res.Notes, "quick mode: a fraction of a second per phase, the figures are not comparable with the targets")
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return writeBridgeBenchTable(e.stdout, res)
+}
+
+// bridgeBencher runs the phases of bench bridge.
+type bridgeBencher struct {
+	sizes bridgeBenchSizes
+	log   io.Writer
+	res   *bridgeBench
+}
+
+// benchBridge measures the bridge on an image in a fresh directory under
+// parent, removed afterwards, printing phase names to log.
+func benchBridge(ctx context.Context, parent string, sizes bridgeBenchSizes, log io.Writer) (*bridgeBench, error) {
+	dir, err := os.MkdirTemp(parent, "batos-bench-bridge-")
+	if err != nil {
+		return nil, fmt.Errorf("make benchmark directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	b := &bridgeBencher{sizes: sizes, log: log, res: &bridgeBench{Dir: dir, Sizes: sizes, Targets: bridgeTargets}}
+	b.phase("working in %s", dir)
+	bridge, stop, err := b.serve(ctx, filepath.Join(dir, "bridge.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	echo, err := zmqbridge.StartEcho("tcp://127.0.0.1:*")
+	if err != nil {
+		return nil, fmt.Errorf("start echo: %w", err)
+	}
+	defer echo.Close()
+	r := b.res
+	// Echo and send alternate, so a change in the machine's load during
+	// the run shows in both.
+	phases := []struct {
+		name    string
+		addr    string
+		clients int
+		perS    *float64
+		p50     *float64
+		p99     *float64
+	}{
+		{"echo", echo.Endpoint(), 1, &r.Echo1PerS, &r.Echo1P50Ms, &r.Echo1P99Ms},
+		{"send", bridge, 1, &r.Send1PerS, &r.Send1P50Ms, &r.Send1P99Ms},
+		{"echo", echo.Endpoint(), 8, &r.Echo8PerS, &r.Echo8P50Ms, &r.Echo8P99Ms},
+		{"send", bridge, 8, &r.Send8PerS, &r.Send8P50Ms, &r.Send8P99Ms},
+	}
+	for _, p := range phases {
+		b.phase("%s: %d client(s), %d in flight, for %s", p.name, p.clients, sizes.InFlight, benchSeconds(sizes.PhaseS))
+		lr, err := zmqbridge.Load{
+			Addr: p.addr, Clients: p.clients, InFlight: sizes.InFlight, Request: benchBridgeSend,
+			Warmup: benchSeconds(sizes.WarmupS), Duration: benchSeconds(sizes.PhaseS),
+		}.Run(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s from %d client(s): %w", p.name, p.clients, err)
+		}
+		*p.perS, *p.p50, *p.p99 = lr.PerS(), benchMs(lr.Quantile(0.5)), benchMs(lr.Quantile(0.99))
+		b.phase("%s: %.0f/s, p50 %.3f ms, p99 %.3f ms", p.name, *p.perS, *p.p50, *p.p99)
+	}
+	r.conclude()
+	b.phase("done; removing %s", dir)
+	return r, nil
+}
+
+func (b *bridgeBencher) phase(format string, args ...any) {
+	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
+}
+
+// serve opens a uvm on a new image at path, installs the method sent,
+// serves it on a bridge on a free loopback port and checks one send. It
+// returns the request endpoint and a function that stops it all.
+func (b *bridgeBencher) serve(ctx context.Context, path string) (addr string, stop func(), err error) {
+	b.phase("setup: image, method, bridge")
+	u, _, err := uvm.Open(ctx, path, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := u.Eval(ctx, benchBridgeSetup); err != nil {
+		u.Close()
+		return "", nil, fmt.Errorf("install bench_total: %w", err)
+	}
+	// Stats brings the bbolt file up to date, so sends read genesis from
+	// the file as in an image that has run a while (see bench vm).
+	if _, err := u.Store().Stats(ctx); err != nil {
+		u.Close()
+		return "", nil, err
+	}
+	s, err := zmqbridge.Listen(u.Backend(), &zmqbridge.Options{
+		RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*",
+		Logger: slog.New(slog.NewTextHandler(b.log, nil)),
+	})
+	if err != nil {
+		u.Close()
+		return "", nil, err
+	}
+	served := make(chan struct{})
+	go func() { s.Serve(); close(served) }()
+	stop = func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(sctx)
+		<-served
+		u.Close()
+	}
+	addr, _ = s.Endpoints()
+	if err := checkBenchSend(ctx, addr); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return addr, stop, nil
+}
+
+// checkBenchSend sends bench_total once through a bridge client and checks
+// its answer, so the measured phases count real sends, not errors.
+func checkBenchSend(ctx context.Context, addr string) error {
+	c, err := zmqbridge.Dial(addr, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	args := map[string]any{}
+	for k, v := range benchBridgeSend {
+		if k != "command" {
+			args[k] = v
+		}
+	}
+	got, err := c.Call(ctx, "send", args)
+	if err != nil {
+		return fmt.Errorf("send bench_total: %w", err)
+	}
+	res, _ := got.(map[string]any)
+	if v, _ := res["value"].(int64); v != int64(benchBridgeTotal) {
+		return fmt.Errorf("bench_total answered %v, want %s", got, image.Repr(benchBridgeTotal))
+	}
+	return nil
+}
+
+// conclude fills in the headline figures, the verdict and the notes.
+func (r *bridgeBench) conclude() {
+	r.EchoPerS = max(r.Echo1PerS, r.Echo8PerS)
+	r.SendPerS = max(r.Send1PerS, r.Send8PerS)
+	r.SendVsEcho = r.SendPerS / r.EchoPerS
+	r.TargetsMet = map[string]bool{"send_vs_echo": r.SendVsEcho >= r.Targets.SendVsEcho}
+	r.Notes = append(r.Notes,
+		fmt.Sprintf("every phase keeps %d requests in flight in total: echo1/send1 from one DEALER, echo8/send8 from 8 DEALERs sharing them; each reply sends the next request; per_s counts replies in the measured %gs after a %gs warm-up, p50/p99 are the times from a request's send to its reply", r.Sizes.InFlight, r.Sizes.PhaseS, r.Sizes.WarmupS),
+		"send is the protocol's send command (bench_total to genesis: a method installed through eval that reads two slots) through zmqbridge.Server over a uvm, each send its own image transaction that commits nothing; echo is a bare ROUTER sending each message back from one goroutine, carrying the same request bytes",
+		"echo_per_s and send_per_s are the higher of the 1- and 8-client rates; send_vs_echo = send_per_s / echo_per_s, the target is ≥ 0.5",
+		"clients, servers and both ends of every TCP connection share this process, its cores and libzmq's one I/O thread: the figures are of a loaded machine, the ratio is what compares",
+	)
+}
+
+// writeBridgeBenchTable prints the figures for people, with the ratio
+// and its target.
+func writeBridgeBenchTable(w io.Writer, r *bridgeBench) error {
+	verdict := "MISSED"
+	if r.TargetsMet["send_vs_echo"] {
+		verdict = "met"
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "measure (%d in flight)\tround trips\tp50\tp99\n", r.Sizes.InFlight)
+	for _, row := range []struct {
+		name           string
+		perS, p50, p99 float64
+	}{
+		{"ROUTER echo, 1 client", r.Echo1PerS, r.Echo1P50Ms, r.Echo1P99Ms},
+		{"ROUTER echo, 8 clients", r.Echo8PerS, r.Echo8P50Ms, r.Echo8P99Ms},
+		{"bridge send, 1 client", r.Send1PerS, r.Send1P50Ms, r.Send1P99Ms},
+		{"bridge send, 8 clients", r.Send8PerS, r.Send8P50Ms, r.Send8P99Ms},
+	} {
+		fmt.Fprintf(tw, "%s\t%.0f /s\t%.3f ms\t%.3f ms\n", row.name, row.perS, row.p50, row.p99)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nsend %.0f /s = %.2f× echo %.0f /s; target ≥ %.1f×: %s\n",
+		r.SendPerS, r.SendVsEcho, r.EchoPerS, r.Targets.SendVsEcho, verdict)
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "\nnote: %s", n)
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// benchBridgeFields are the figures bench bridge must report, each positive.
+var benchBridgeFields = []string{
+	"echo1_per_s", "echo1_p50_ms", "echo1_p99_ms",
+	"echo8_per_s", "echo8_p50_ms", "echo8_p99_ms",
+	"send1_per_s", "send1_p50_ms", "send1_p99_ms",
+	"send8_per_s", "send8_p50_ms", "send8_p99_ms",
+	"echo_per_s", "send_per_s", "send_vs_echo",
+}
+
+// TestBenchBridgeQuick runs the benchmark for a fraction of a second per
+// phase. It checks the shape of the output only: timing never fails a test.
+func TestBenchBridgeQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the benchmark")
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "bridge", "-quick", "-json", "-dir", t.TempDir()}
+	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("batos %s: exit %d\nstderr: %s", strings.Join(args, " "), code, stderr.String())
+	}
+	got := decodeOneObject(t, stdout.Bytes())
+	for _, f := range benchBridgeFields {
+		v, ok := got[f].(float64)
+		if !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", f, got[f])
+		}
+	}
+	for _, f := range []string{"sizes", "targets", "targets_met"} {
+		if m, ok := got[f].(map[string]any); !ok || len(m) == 0 {
+			t.Errorf("%s = %v, want an object", f, got[f])
+		}
+	}
+	met, _ := got["targets_met"].(map[string]any)
+	if _, ok := met["send_vs_echo"].(bool); !ok {
+		t.Errorf("targets_met[send_vs_echo] = %v, want a verdict", met["send_vs_echo"])
+	}
+	if notes, ok := got["notes"].([]any); !ok || len(notes) == 0 {
+		t.Errorf("notes = %v, want some", got["notes"])
+	}
+	if !strings.Contains(stderr.String(), "bench: send: 8 client(s)") {
+		t.Errorf("stderr shows no progress of the sends from 8 clients:\n%s", stderr.String())
+	}
+}
+
+func TestBenchBridgeUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "bridge", "extra"}
+	if code := run(t.Context(), args, &stdout, &stderr); code != 2 {
+		t.Errorf("batos %s: exit %d, want 2", strings.Join(args, " "), code)
+	}
+}
+
+func TestBenchBridgeTable(t *testing.T) {
+	r := &bridgeBench{
+		Sizes: fullBridgeBench, Targets: bridgeTargets,
+		Echo1PerS: 40_000, Echo8PerS: 50_000, Send1PerS: 20_000, Send8PerS: 30_000,
+		Send8P50Ms: 3.25, Send8P99Ms: 7.5,
+	}
+	r.conclude()
+	if r.SendVsEcho != 0.6 {
+		t.Errorf("send_vs_echo = %v, want 0.6 (best send / best echo)", r.SendVsEcho)
+	}
+	var out bytes.Buffer
+	if err := writeBridgeBenchTable(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"100 in flight", "bridge send, 8 clients", "3.250 ms", "7.500 ms", "send 30000 /s = 0.60× echo 50000 /s; target ≥ 0.5×: met", "note: every phase"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
