@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 
 	"batos/internal/image"
@@ -215,6 +216,22 @@ func RootNames(tx *image.Tx) (map[string]store.OID, error) {
 
 // Resolve finds a target: a root name (genesis) or an OID (oid:7 or 7).
 func Resolve(tx *image.Tx, target string) (store.OID, error) {
+	if target != "" && (target[0] < '0' || target[0] > '9') && !strings.HasPrefix(target, "oid:") {
+		// A name: look it up in the root without building every name.
+		root, err := tx.Root()
+		if err != nil {
+			return 0, err
+		}
+		if target == "root" {
+			return root.OID(), nil
+		}
+		if v, ok := root.Get(target); ok {
+			if r, ok := v.(image.Ref); ok {
+				return store.OID(r), nil
+			}
+		}
+		return 0, fmt.Errorf("%w: no root name %q (and not an OID like oid:7)", ErrNoTarget, target)
+	}
 	if oid, err := store.ParseOID(target); err == nil {
 		if _, err := tx.Object(oid); err != nil {
 			return 0, fmt.Errorf("target %s: %w", target, err)

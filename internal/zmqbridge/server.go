@@ -36,7 +36,9 @@ type Options struct {
 	EventAddr string
 	// Limits bound what a request may hold.
 	Limits Limits
-	// Workers bounds requests handled at once; default 64.
+	// Workers is how many goroutines handle requests; default 64. When
+	// all are busy a request gets a goroutine of its own, so a burst of
+	// slow requests never stops the router reading.
 	Workers int
 	// Curve, when set, encrypts and authenticates every connection.
 	Curve *Curve
@@ -88,7 +90,7 @@ type Server struct {
 
 	replies  chan outgoing
 	events   chan event
-	slots    chan struct{}
+	work     chan job
 	closing  atomic.Bool
 	inflight atomic.Int64   // requests being handled
 	done     sync.WaitGroup // the goroutines owning sockets
@@ -119,7 +121,7 @@ func Listen(backend Backend, o *Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, backend: backend, log: opts.Logger,
 		replies: make(chan outgoing, 1024), events: make(chan event, 1024),
-		slots: make(chan struct{}, opts.Workers), stop: make(chan struct{})}
+		work: make(chan job), stop: make(chan struct{})}
 	if err := s.bind(); err != nil {
 		s.closeSockets()
 		return nil, err
@@ -221,6 +223,9 @@ func (s *Server) Endpoints() (requests, events string) {
 // Serve runs until Shutdown or Close. It starts the goroutines that own
 // the sockets and returns when they have stopped.
 func (s *Server) Serve() {
+	for range s.opts.Workers {
+		go s.worker()
+	}
 	s.done.Add(3)
 	go s.routerLoop()
 	go s.replierLoop()
@@ -252,9 +257,7 @@ func (s *Server) routerLoop() {
 	for {
 		select {
 		case <-s.stop:
-			if s.inflightZero() {
-				return
-			}
+			return // Shutdown has let requests in flight finish
 		default:
 		}
 		polled, err := poller.Poll(50 * time.Millisecond)
@@ -264,40 +267,65 @@ func (s *Server) routerLoop() {
 			}
 			continue
 		}
+		// Take everything waiting on each socket before polling again: a
+		// poll per message would make the poll the bottleneck.
 		for _, p := range polled {
 			switch p.Socket {
 			case s.router:
-				s.receive()
+				for s.receive() {
+				}
 			case s.pull:
-				s.forwardReply()
+				for s.forwardReply() {
+				}
 			}
 		}
 	}
 }
 
-// inflightZero reports whether no request is being handled any more;
-// their replies have then been forwarded already or are dropped.
-func (s *Server) inflightZero() bool { return s.inflight.Load() == 0 }
-
-// receive reads one message from the ROUTER and starts its handling.
-func (s *Server) receive() {
+// receive reads one message from the ROUTER, if one is waiting, and
+// hands it to a worker; it reports whether there was one.
+func (s *Server) receive() bool {
 	frames, err := s.router.RecvMessageBytes(zmq.DONTWAIT)
 	if err != nil || len(frames) == 0 {
-		return
+		return false
 	}
 	env, payload, err := splitEnvelope(frames)
 	if err != nil {
 		s.reply(outgoing{envelope: env}, map[string]any{"id": nil, "ok": false,
 			"error": map[string]any{"kind": KindBadRequest, "message": err.Error()}})
-		return
+		return true
 	}
 	if s.closing.Load() {
 		s.reply(outgoing{envelope: env}, map[string]any{"id": nil, "ok": false,
 			"error": map[string]any{"kind": KindShuttingDown, "message": ErrShuttingDown.Error()}})
-		return
+		return true
 	}
 	s.inflight.Add(1)
-	go s.work(env, payload)
+	select {
+	case s.work <- job{env, payload}:
+	default:
+		go s.handleJob(job{env, payload}) // all workers busy: never block the router
+	}
+	return true
+}
+
+// job is one received request.
+type job struct {
+	env     [][]byte
+	payload []byte
+}
+
+// worker handles requests until the server stops; long-lived workers
+// save starting (and growing the stack of) a goroutine per request.
+func (s *Server) worker() {
+	for {
+		select {
+		case j := <-s.work:
+			s.handleJob(j)
+		case <-s.stop:
+			return
+		}
+	}
 }
 
 // splitEnvelope separates routing frames from the one payload frame:
@@ -314,10 +342,9 @@ func splitEnvelope(frames [][]byte) ([][]byte, []byte, error) {
 	return frames[:1], nil, fmt.Errorf("%w: %d frames (want one msgpack frame, after an empty delimiter from REQ sockets)", ErrBadRequest, len(frames)-1)
 }
 
-func (s *Server) work(env [][]byte, payload []byte) {
+func (s *Server) handleJob(j job) {
 	defer s.inflight.Add(-1)
-	s.slots <- struct{}{}
-	defer func() { <-s.slots }()
+	env, payload := j.env, j.payload
 	req, err := DecodeRequest(payload, s.opts.Limits)
 	var reply map[string]any
 	if err != nil {
@@ -374,11 +401,12 @@ func (s *Server) replierLoop() {
 	}
 }
 
-// forwardReply moves one reply from the PULL socket out of the ROUTER.
-func (s *Server) forwardReply() {
+// forwardReply moves one reply, if one is waiting, from the PULL socket
+// out of the ROUTER; it reports whether there was one.
+func (s *Server) forwardReply() bool {
 	msg, err := s.pull.RecvMessageBytes(zmq.DONTWAIT)
 	if err != nil {
-		return
+		return false
 	}
 	parts := make([]any, len(msg))
 	for i, f := range msg {
@@ -387,6 +415,7 @@ func (s *Server) forwardReply() {
 	// DONTWAIT: a peer that stopped reading loses this reply, no one
 	// else waits for it.
 	s.router.SendMessageDontwait(parts...)
+	return true
 }
 
 // publisherLoop owns the PUB socket.
