@@ -21,7 +21,8 @@ type backend struct{ u *UVM }
 var _ zmqbridge.Backend = backend{}
 
 func (b backend) Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
-	return b.u.Send(ctx, target, selector, args, kwargs)
+	res, err := b.u.Send(ctx, target, selector, args, kwargs)
+	return res, notFound(err)
 }
 
 func (b backend) Eval(ctx context.Context, code string) (vm.Result, error) {

@@ -3,6 +3,7 @@ package vm
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrNoMind is returned by the default doesNotUnderstand handler.
@@ -60,10 +61,13 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Backtrace == "" {
-		return "vm: " + e.Msg
+	if e.Backtrace != "" {
+		return e.Backtrace
 	}
-	return e.Backtrace
+	if strings.HasPrefix(e.Msg, "vm: ") {
+		return e.Msg
+	}
+	return "vm: " + e.Msg
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -382,7 +382,9 @@ func (ex *execution) fail(err error) error {
 	if evalErr != nil {
 		return &Error{Msg: evalErr.Msg, Backtrace: backtrace, Err: errors.Unwrap(evalErr)}
 	}
-	return err
+	// A syntax or resolve error in the code itself, say: the code's
+	// fault, reported as such.
+	return &Error{Msg: err.Error(), Err: err}
 }
 
 // backtraceFrames is how many frames a backtrace keeps at each end: a

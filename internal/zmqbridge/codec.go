@@ -451,15 +451,15 @@ func appendAt(dst []byte, v any, depth int) ([]byte, error) {
 	case image.Int:
 		return msgp.AppendInt64(dst, int64(v)), nil
 	case uint:
-		return msgp.AppendUint(dst, v), nil
+		return appendUnsigned(dst, uint64(v))
 	case uint8:
-		return msgp.AppendUint8(dst, v), nil
+		return msgp.AppendInt64(dst, int64(v)), nil
 	case uint16:
-		return msgp.AppendUint16(dst, v), nil
+		return msgp.AppendInt64(dst, int64(v)), nil
 	case uint32:
-		return msgp.AppendUint32(dst, v), nil
+		return msgp.AppendInt64(dst, int64(v)), nil
 	case uint64:
-		return msgp.AppendUint64(dst, v), nil
+		return appendUnsigned(dst, v)
 	case float32:
 		return msgp.AppendFloat32(dst, v), nil
 	case float64:
@@ -618,4 +618,13 @@ func appendDict(dst []byte, d *image.Dict, depth int) ([]byte, error) {
 // is. Errors wrap image.ErrUnsupported or image.ErrTooDeep.
 func ToImage(x any) (image.Value, error) {
 	return image.ValueOf(x)
+}
+
+// appendUnsigned writes an unsigned integer as the protocol's integers
+// are, within int64; larger ones have no encoding a client decodes.
+func appendUnsigned(dst []byte, v uint64) ([]byte, error) {
+	if v > math.MaxInt64 {
+		return nil, fmt.Errorf("%w: integer %d exceeds the int64 range", ErrEncode, v)
+	}
+	return msgp.AppendInt64(dst, int64(v)), nil
 }

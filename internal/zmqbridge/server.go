@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,6 +97,11 @@ type Server struct {
 	done     sync.WaitGroup // the goroutines owning sockets
 	stop     chan struct{}
 	once     sync.Once
+	served   atomic.Bool
+	// base is the context requests run under; Close cancels it, so
+	// nothing keeps running against an image about to close.
+	base       context.Context
+	cancelBase context.CancelFunc
 }
 
 type outgoing struct {
@@ -122,6 +128,7 @@ func Listen(backend Backend, o *Options) (*Server, error) {
 	s := &Server{opts: opts, backend: backend, log: opts.Logger,
 		replies: make(chan outgoing, 1024), events: make(chan event, 1024),
 		work: make(chan job), stop: make(chan struct{})}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
 	if err := s.bind(); err != nil {
 		s.closeSockets()
 		return nil, err
@@ -223,6 +230,9 @@ func (s *Server) Endpoints() (requests, events string) {
 // Serve runs until Shutdown or Close. It starts the goroutines that own
 // the sockets and returns when they have stopped.
 func (s *Server) Serve() {
+	if !s.served.CompareAndSwap(false, true) {
+		return
+	}
 	for range s.opts.Workers {
 		go s.worker()
 	}
@@ -295,12 +305,13 @@ func (s *Server) receive() bool {
 			"error": map[string]any{"kind": KindBadRequest, "message": err.Error()}})
 		return true
 	}
+	s.inflight.Add(1) // before the check, so Shutdown never misses it
 	if s.closing.Load() {
+		s.inflight.Add(-1)
 		s.reply(outgoing{envelope: env}, map[string]any{"id": nil, "ok": false,
 			"error": map[string]any{"kind": KindShuttingDown, "message": ErrShuttingDown.Error()}})
 		return true
 	}
-	s.inflight.Add(1)
 	select {
 	case s.work <- job{env, payload}:
 	default:
@@ -339,18 +350,33 @@ func splitEnvelope(frames [][]byte) ([][]byte, []byte, error) {
 	case len(frames) < 2:
 		return frames, nil, fmt.Errorf("%w: empty message (want one msgpack frame)", ErrBadRequest)
 	}
-	return frames[:1], nil, fmt.Errorf("%w: %d frames (want one msgpack frame, after an empty delimiter from REQ sockets)", ErrBadRequest, len(frames)-1)
+	env := frames[:1]
+	if len(frames[1]) == 0 {
+		env = frames[:2] // a REQ client: keep its delimiter, or it drops the reply
+	}
+	return env, nil, fmt.Errorf("%w: %d frames (want one msgpack frame, after an empty delimiter from REQ sockets)", ErrBadRequest, len(frames)-1)
 }
 
 func (s *Server) handleJob(j job) {
 	defer s.inflight.Add(-1)
 	env, payload := j.env, j.payload
+	var id any
+	defer func() {
+		// A bug in a handler answers its request with an error; it never
+		// takes the server down for everyone else.
+		if p := recover(); p != nil {
+			s.log.Error("request handler panicked", "panic", p, "stack", string(debug.Stack()))
+			s.reply(outgoing{envelope: env}, map[string]any{"id": id, "ok": false,
+				"error": map[string]any{"kind": KindInternal, "message": fmt.Sprintf("internal error: %v", p)}})
+		}
+	}()
 	req, err := DecodeRequest(payload, s.opts.Limits)
 	var reply map[string]any
 	if err != nil {
 		reply = map[string]any{"id": nil, "ok": false, "error": map[string]any{"kind": KindBadRequest, "message": err.Error()}}
 	} else {
-		reply = handle(context.Background(), s.backend, req)
+		id = req["id"]
+		reply = handle(s.base, s.backend, req)
 	}
 	s.reply(outgoing{envelope: env}, reply)
 }
@@ -449,9 +475,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Close stops the server at once. Safe to call twice.
+// Close stops the server at once: requests still running see their
+// context cancelled. Safe to call twice, and before Serve.
 func (s *Server) Close() error {
-	s.once.Do(func() { close(s.stop) })
+	s.once.Do(func() {
+		close(s.stop)
+		s.cancelBase()
+		if s.served.CompareAndSwap(false, true) {
+			s.closeSockets() // Serve never ran: nothing else will
+		}
+	})
 	return nil
 }
 
