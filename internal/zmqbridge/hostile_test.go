@@ -519,7 +519,15 @@ func TestHostileCloseWithoutServe(t *testing.T) {
 	}
 	r, e := s.Endpoints()
 	s.Close()
-	s2, err := zmqbridge.Listen(&fakeBackend{}, &zmqbridge.Options{RequestAddr: r, EventAddr: e})
+	// libzmq releases a closed socket's port on its own thread, a moment
+	// later: allow it a second.
+	var s2 *zmqbridge.Server
+	for deadline := time.Now().Add(time.Second); ; {
+		if s2, err = zmqbridge.Listen(&fakeBackend{}, &zmqbridge.Options{RequestAddr: r, EventAddr: e}); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err != nil {
 		t.Errorf("Close without Serve left the sockets bound: %v", err)
 		return
