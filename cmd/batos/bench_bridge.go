@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -121,9 +120,7 @@ func runBenchBridge(ctx context.Context, e *env, args []string) error {
 		res.Notes = append(res.Notes, "quick mode: a fraction of a second per phase, the figures are not comparable with the targets")
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return printJSON(e.stdout, res)
 	}
 	return writeBridgeBenchTable(e.stdout, res)
 }

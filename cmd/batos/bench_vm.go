@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -130,9 +129,7 @@ func runBenchVM(ctx context.Context, e *env, args []string) error {
 		res.Notes = append(res.Notes, "quick mode: a fraction of a second per phase, the figures are not comparable with the targets")
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return printJSON(e.stdout, res)
 	}
 	return writeVMBenchTable(e.stdout, res)
 }

@@ -390,41 +390,38 @@ func (s *Server) reply(out outgoing, reply map[string]any) {
 	out.payload = b
 	select {
 	case s.replies <- out:
-	case <-s.stopped():
+	case <-s.stop:
 	}
 }
 
-func (s *Server) stopped() chan struct{} { return s.stop }
-
 // replierLoop owns the PUSH socket: it moves replies from workers to the
-// router goroutine.
+// router goroutine, and on stop passes on what is already queued.
 func (s *Server) replierLoop() {
 	defer s.done.Done()
 	for {
 		select {
 		case out := <-s.replies:
-			msg := append(append([][]byte{}, out.envelope...), out.payload)
-			parts := make([]any, len(msg))
-			for i, f := range msg {
-				parts[i] = f
-			}
-			s.push.SendMessage(parts...)
+			s.push.SendMessage(frames(append(append([][]byte{}, out.envelope...), out.payload))...)
 		case <-s.stop:
 			for {
 				select {
 				case out := <-s.replies:
-					msg := append(append([][]byte{}, out.envelope...), out.payload)
-					parts := make([]any, len(msg))
-					for i, f := range msg {
-						parts[i] = f
-					}
-					s.push.SendMessage(parts...)
+					s.push.SendMessage(frames(append(append([][]byte{}, out.envelope...), out.payload))...)
 				default:
 					return
 				}
 			}
 		}
 	}
+}
+
+// frames turns message parts into SendMessage's arguments.
+func frames(msg [][]byte) []any {
+	parts := make([]any, len(msg))
+	for i, f := range msg {
+		parts[i] = f
+	}
+	return parts
 }
 
 // forwardReply moves one reply, if one is waiting, from the PULL socket
@@ -434,13 +431,9 @@ func (s *Server) forwardReply() bool {
 	if err != nil {
 		return false
 	}
-	parts := make([]any, len(msg))
-	for i, f := range msg {
-		parts[i] = f
-	}
 	// DONTWAIT: a peer that stopped reading loses this reply, no one
 	// else waits for it.
-	s.router.SendMessageDontwait(parts...)
+	s.router.SendMessageDontwait(frames(msg)...)
 	return true
 }
 
