@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"batos/internal/image"
 	"batos/internal/uvm"
@@ -22,7 +24,7 @@ func runMethod(ctx context.Context, e *env, args []string) error {
 file must define exactly one function named NAME whose first parameter is self;
 it is checked before anything is stored.`)
 	file := fs.String("file", "", "the method's source file (required)")
-	if err := parseFlags(fs, reorderFlags(args[1:])); err != nil {
+	if err := parseFlags(fs, reorderFlags(fs, args[1:])); err != nil {
 		return err
 	}
 	if fs.NArg() != 2 || *file == "" {
@@ -65,14 +67,20 @@ it is checked before anything is stored.`)
 }
 
 // reorderFlags moves flags after positional arguments to the front, so
-// "method set genesis greet -file g.star" parses as users type it.
-func reorderFlags(args []string) []string {
+// "method set genesis greet -file g.star" parses as users type it. A
+// flag takes the next argument as its value unless it is a boolean flag
+// of fs or is written -name=value.
+func reorderFlags(fs *flag.FlagSet, args []string) []string {
 	var flagArgs, rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i+1:]...)
+			break
+		}
 		if len(a) > 1 && a[0] == '-' {
 			flagArgs = append(flagArgs, a)
-			if i+1 < len(args) && !containsEq(a) && a != "-h" && a != "-help" && a != "--help" {
+			if i+1 < len(args) && !containsEq(a) && !isBoolFlag(fs, a) {
 				flagArgs = append(flagArgs, args[i+1])
 				i++
 			}
@@ -81,6 +89,19 @@ func reorderFlags(args []string) []string {
 		rest = append(rest, a)
 	}
 	return append(flagArgs, rest...)
+}
+
+func isBoolFlag(fs *flag.FlagSet, arg string) bool {
+	name := strings.TrimLeft(arg, "-")
+	if name == "h" || name == "help" {
+		return true
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 func containsEq(s string) bool {

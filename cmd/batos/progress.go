@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -50,4 +51,53 @@ func withProgress(e *env, label string, fn func() error) error {
 	close(done)
 	<-finished
 	return err
+}
+
+// byteProgress draws a progress bar for a copy of known size on a
+// terminal, at most ten times a second; elsewhere it stays quiet.
+type byteProgress struct {
+	e     *env
+	label string
+	on    bool
+	last  time.Time
+	shown bool
+}
+
+func newByteProgress(e *env, label string) *byteProgress {
+	return &byteProgress{e: e, label: label, on: isTerminal(e.stderr)}
+}
+
+func (p *byteProgress) update(done, total int64) {
+	if !p.on || (time.Since(p.last) < 100*time.Millisecond && done < total) {
+		return
+	}
+	p.last = time.Now()
+	const width = 30
+	frac := 1.0
+	if total > 0 {
+		frac = float64(done) / float64(total)
+	}
+	n := int(frac * width)
+	fmt.Fprintf(p.e.stderr, "\r%s [%s%s] %3.0f%% %s / %s", p.label, strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, formatBytes(done), formatBytes(total))
+	p.shown = true
+}
+
+func (p *byteProgress) done() {
+	if p.shown {
+		fmt.Fprint(p.e.stderr, "\r\033[K")
+	}
+}
+
+// formatBytes writes a size the way people read them.
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

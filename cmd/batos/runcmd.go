@@ -8,9 +8,52 @@ import (
 	"sync/atomic"
 	"time"
 
+	"batos/internal/image"
+	"batos/internal/mind"
 	"batos/internal/uvm"
 	"batos/internal/zmqbridge"
 )
+
+// findMind connects to the inference server the flags or the image name,
+// or probes the default ones, and logs what it found; batos serves the
+// image either way. A server given by flag is recorded in the image.
+func findMind(ctx context.Context, e *env, u *uvm.UVM, sf serverFlags, log *slog.Logger) *mind.Server {
+	cfg, err := sf.config(ctx, u.DB())
+	if err != nil {
+		log.Warn("mind: bad server flags", "err", err)
+		return nil
+	}
+	server, err := mind.Connect(ctx, cfg)
+	if err != nil {
+		log.Warn("mind: no inference server; messages nothing understands cannot be learned (batos doctor says how to start one)", "err", err)
+		return nil
+	}
+	log.Info("mind: found "+server.Describe(), "default_model", server.DefaultModel)
+	if *sf.url != "" {
+		cfg.API = server.API
+		if err := mind.SaveServerConfig(ctx, u.DB(), cfg); err != nil {
+			log.Warn("mind: cannot record the server in the image", "err", err)
+		}
+	}
+	placements, err := mind.NewManager(u.DB(), server, cacheDir(e)).Observe(ctx, personasOf(ctx, u))
+	if err != nil {
+		log.Warn("mind: cannot see the personas' tiers", "err", err)
+	}
+	for _, pl := range placements {
+		log.Info("mind: persona", "name", pl.Persona, "tier", pl.Tier, "where", pl.Where, "problem", pl.Problem)
+	}
+	return server
+}
+
+func personasOf(ctx context.Context, u *uvm.UVM) []*mind.Persona {
+	var ps []*mind.Persona
+	_ = u.DB().View(ctx, func(tx *image.Tx) error {
+		var err error
+		ps, err = mind.LoadPersonas(tx)
+		return err
+	})
+	return ps
+}
 
 func init() {
 	commands["run"] = command{"awaken the image and serve it over ZeroMQ until interrupted", runRun}
@@ -20,14 +63,17 @@ func init() {
 // bridge until SIGINT or SIGTERM, then answers the requests in flight and
 // closes the image cleanly.
 func runRun(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "run", "[-listen ADDR] [-events ADDR] [-curve-key FILE -allow FILE]", `Awaken the image, creating it on first run, and serve it: requests on a ZeroMQ
+	fs := flags(e, "run", "[-listen ADDR] [-events ADDR] [-curve-key FILE -allow FILE] [-llm URL -llm-api API -model NAME]", `Awaken the image, creating it on first run, and serve it: requests on a ZeroMQ
 ROUTER socket, events on a PUB socket (msgpack; see docs/protocol.md). Ctrl-C or
 SIGTERM answers the requests in flight and closes the image. While it runs,
-other batos processes get an error naming it.`)
+other batos processes get an error naming it. The mind's inference server is the
+one -llm names (recorded in the image for later runs), else the recorded one, else
+Ollama or llama-server found on their default ports.`)
 	listen := fs.String("listen", "tcp://127.0.0.1:5555", "ROUTER endpoint for requests (loopback unless CURVE is configured)")
 	eventsAddr := fs.String("events", "tcp://127.0.0.1:5556", "PUB endpoint for events")
 	curveKey := fs.String("curve-key", "", "the server's CURVE secret key file (batos key gen); required beyond loopback")
 	allow := fs.String("allow", "", "file of client CURVE public keys allowed in, one per line")
+	sf := addServerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -51,6 +97,7 @@ other batos processes get an error naming it.`)
 	if created {
 		log.Info("created image", "image", e.image)
 	}
+	findMind(ctx, e, u, sf, log)
 	s, err := zmqbridge.Listen(u.Backend(), &zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Curve: curve, Logger: log})
 	if err != nil {
 		u.Close()

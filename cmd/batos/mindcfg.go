@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+
+	"batos/internal/image"
+	"batos/internal/mind"
+)
+
+// serverFlags are the flags that name an inference server.
+type serverFlags struct {
+	url, api, model *string
+}
+
+func addServerFlags(fs *flag.FlagSet) serverFlags {
+	return serverFlags{
+		url:   fs.String("llm", "", "inference server URL (default: the one batos run recorded, else probe Ollama on 127.0.0.1:11434 and llama-server on 127.0.0.1:8080)"),
+		api:   fs.String("llm-api", "", "the server's API: ollama, openai, llama-server or vllm (openai tells llama-server and vLLM apart by itself)"),
+		model: fs.String("model", "", "default model name for personas that name none"),
+	}
+}
+
+// config turns the flags into a server configuration; without -llm it
+// falls back to what the image recorded. The API key comes from
+// BATOS_LLM_API_KEY so it never sits in shell history or the image.
+func (f serverFlags) config(ctx context.Context, db *image.DB) (mind.ServerConfig, error) {
+	api, err := mind.ParseAPI(*f.api)
+	if err != nil {
+		return mind.ServerConfig{}, usageError("%v", err)
+	}
+	cfg := mind.ServerConfig{URL: *f.url, API: api, Model: *f.model, APIKey: os.Getenv("BATOS_LLM_API_KEY")}
+	if cfg.URL == "" && db != nil {
+		saved, err := mind.LoadServerConfig(ctx, db)
+		if err != nil {
+			return cfg, err
+		}
+		if saved.URL != "" {
+			cfg.URL = saved.URL
+			if cfg.API == "" {
+				cfg.API = saved.API
+			}
+		}
+		if cfg.Model == "" {
+			cfg.Model = saved.Model
+		}
+	}
+	return cfg, nil
+}
+
+// cacheDir is where adapters are written for servers that read files:
+// derived data beside the image, rebuilt from it when missing.
+func cacheDir(e *env) string { return e.image + ".cache" }

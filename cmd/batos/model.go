@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"batos/internal/mind"
+)
+
+func init() {
+	commands["model"] = command{"keep the base model in the image: model import FILE.gguf, model show", runModel}
+}
+
+func runModel(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError("batos model import FILE.gguf | batos model show")
+	}
+	switch args[0] {
+	case "import":
+		return runModelImport(ctx, e, args[1:])
+	case "show":
+		return runModelShow(ctx, e, args[1:])
+	}
+	return usageError("unknown model command %q: want import or show", args[0])
+}
+
+func runModelImport(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "model import", "FILE.gguf", `Store a GGUF base model in the image as a blob and record it in pLLM. The file's
+header and tensor table are checked first; anything that is not a complete GGUF
+model is refused and nothing is stored. Personas that name no model use it.`)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("model import needs one FILE.gguf")
+	}
+	u, err := awakenImage(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	bar := newByteProgress(e, "importing "+fs.Arg(0))
+	imp, err := mind.ImportModel(ctx, u.DB(), fs.Arg(0), bar.update)
+	bar.done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "imported %s: %s model %q, %d tensors, %s, %s\n", imp.File, imp.Architecture, imp.Name, imp.Tensors, formatBytes(imp.Blob.Size), imp.Blob.Digest)
+	return nil
+}
+
+func runModelShow(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "model show", "[-json]", "Show the base model pLLM records, if any.")
+	asJSON := jsonFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	u, err := awakenImage(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	base, err := mind.LoadBaseModel(ctx, u.DB())
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if base == nil {
+			return printJSON(e.stdout, nil)
+		}
+		return printJSON(e.stdout, map[string]any{"file": base.File, "name": base.Name, "architecture": base.Architecture, "size": base.Blob.Size, "digest": base.Blob.Digest.String()})
+	}
+	if base == nil {
+		fmt.Fprintln(e.stdout, "no base model in the image (batos model import FILE.gguf)")
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s: %s model %q, %s, %s\n", base.File, base.Architecture, base.Name, formatBytes(base.Blob.Size), base.Blob.Digest)
+	return nil
+}

@@ -1,0 +1,35 @@
+// Package mind is batos's mind: the personas, the base model and adapter
+// files kept in the image as blobs, the inference server the personas
+// speak through, the memory manager that moves adapters between tiers,
+// and the accounting of every call. It joins internal/llm (pure server
+// clients) with internal/image (where everything lasting is kept).
+//
+// # Personas
+//
+// A persona is an image object under the root's "personas": name, role,
+// system_prompt, model (None: pLLM's default), adapter (None or a blob
+// holding a GGUF LoRA adapter), temperature, options (a dict of sampling
+// options) and usage (totals kept by the accounting). They are data:
+// users edit them with "batos persona set" or from the REPL.
+//
+// # Tiers
+//
+// An adapter is cold when it exists only as a blob in the image, warm
+// when the server can use it without more work from batos, and hot when
+// the server has it active. What moves it depends on the server:
+//
+//   - Ollama: the blob is pushed (after HEAD says it is missing), a model
+//     batos-<persona>-<digest prefix> is created from the base and the
+//     adapter (warm), and a warm-up call loads it (hot); a 500 there means
+//     the adapter does not fit the base, and the model is deleted again.
+//   - llama-server: adapters are fixed when the server starts; batos
+//     matches the persona's adapter to GET /lora-adapters by file digest
+//     or file name and selects it per request (hot). If the server lacks
+//     it, batos writes the file into its cache directory and says how to
+//     restart the server with it.
+//   - vLLM: the adapter is written into the cache directory (warm) and
+//     loaded by name with load_lora_adapter (hot).
+//
+// Everything the memory manager writes outside the image is derived and
+// can be rebuilt from the image.
+package mind

@@ -1,0 +1,523 @@
+package mind
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"batos/internal/image"
+	"batos/internal/llm"
+	"batos/internal/llm/ollama"
+)
+
+// Tier is where a persona's adapter is.
+type Tier int
+
+// Tiers, from farthest to nearest.
+const (
+	TierNone Tier = iota // the persona has no adapter
+	TierCold             // only a blob in the image
+	TierWarm             // the server can use it without more work from batos
+	TierHot              // active in the server
+)
+
+func (t Tier) String() string {
+	switch t {
+	case TierCold:
+		return "cold"
+	case TierWarm:
+		return "warm"
+	case TierHot:
+		return "hot"
+	}
+	return "-"
+}
+
+// Placement is what the memory manager saw of one persona.
+type Placement struct {
+	Persona string
+	Tier    Tier
+	// Where names the server-side thing serving the persona (a model
+	// name, a lora id).
+	Where string
+	// Problem says what stands in the way, if anything.
+	Problem string
+}
+
+// Route is how to call the server for a persona.
+type Route struct {
+	Model   string
+	LoRA    []llm.LoRA
+	Adapter string // the adapter's digest, or empty
+}
+
+// ErrNoModel is returned when a persona names no model and the server
+// has no default.
+var ErrNoModel = errors.New("mind: no model")
+
+// BadAdapterError is returned when the server refuses an adapter on first
+// use: it does not fit the base model.
+type BadAdapterError struct {
+	Persona string
+	Adapter string
+	Err     error
+}
+
+func (e *BadAdapterError) Error() string {
+	return fmt.Sprintf("mind: persona %s: adapter %s does not work with its base model: %v", e.Persona, e.Adapter, e.Err)
+}
+
+func (e *BadAdapterError) Unwrap() error { return e.Err }
+
+// AdapterNotServedError is returned on llama-server when the server was
+// not started with the persona's adapter: it cannot load one at run time.
+type AdapterNotServedError struct {
+	Persona string
+	Path    string // where batos wrote the adapter for the server
+}
+
+func (e *AdapterNotServedError) Error() string {
+	return fmt.Sprintf("mind: persona %s: llama-server was started without its adapter; restart it with --lora %s --lora-init-without-apply (adapters cannot be added while it runs)", e.Persona, e.Path)
+}
+
+// Manager is the memory manager: it moves personas' adapters between
+// tiers on one server. It is safe for concurrent use.
+type Manager struct {
+	db       *image.DB
+	server   *Server
+	cacheDir string
+
+	mu       sync.Mutex
+	ready    map[string]bool        // server-side names known to work
+	building map[string]*sync.Mutex // one preparation per name at a time
+}
+
+// NewManager returns a memory manager for server. cacheDir is where
+// adapters are written for servers that read files (llama-server, vLLM).
+func NewManager(db *image.DB, server *Server, cacheDir string) *Manager {
+	return &Manager{db: db, server: server, cacheDir: cacheDir, ready: map[string]bool{}, building: map[string]*sync.Mutex{}}
+}
+
+// serverName is the model or adapter name batos gives a persona's
+// adapter on the server: batos-<persona>-<digest prefix>.
+func serverName(p *Persona) string {
+	return "batos-" + strings.ToLower(p.Name) + "-" + p.Adapter.Digest.Hex()[:12]
+}
+
+// baseName is the Ollama model batos creates from pLLM's base model blob.
+func baseName(b *BaseModel) string { return "batos-base-" + b.Blob.Digest.Hex()[:12] }
+
+// lock serialises preparation of one server-side name.
+func (m *Manager) lock(name string) func() {
+	m.mu.Lock()
+	l, ok := m.building[name]
+	if !ok {
+		l = &sync.Mutex{}
+		m.building[name] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (m *Manager) isReady(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ready[name]
+}
+
+func (m *Manager) setReady(name string, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ok {
+		m.ready[name] = true
+	} else {
+		delete(m.ready, name)
+	}
+}
+
+// Prepare brings p's adapter to the hot tier and returns how to call it.
+func (m *Manager) Prepare(ctx context.Context, p *Persona) (Route, error) {
+	switch m.server.API {
+	case APIOllama:
+		return m.prepareOllama(ctx, p)
+	case APILlamaServer:
+		return m.prepareLlamaServer(ctx, p)
+	case APIVLLM:
+		return m.prepareVLLM(ctx, p)
+	}
+	model := m.modelFor(p)
+	if model == "" {
+		return Route{}, m.noModel(p)
+	}
+	if p.HasAdapter() {
+		return Route{}, fmt.Errorf("%w: persona %s has an adapter, and this OpenAI-compatible server has no way to load one (use Ollama, llama-server or vLLM)", llm.ErrUnsupported, p.Name)
+	}
+	return Route{Model: model}, nil
+}
+
+func (m *Manager) modelFor(p *Persona) string {
+	if p.Model != "" {
+		return p.Model
+	}
+	return m.server.DefaultModel
+}
+
+func (m *Manager) noModel(p *Persona) error {
+	return fmt.Errorf("%w for persona %s: set one with batos persona set %s -model NAME, start batos with -model NAME, or import a base model with batos model import FILE.gguf", ErrNoModel, p.Name, p.Name)
+}
+
+// Observe reports each persona's tier without changing anything.
+func (m *Manager) Observe(ctx context.Context, personas []*Persona) ([]Placement, error) {
+	switch m.server.API {
+	case APIOllama:
+		return m.observeOllama(ctx, personas)
+	case APILlamaServer:
+		return m.observeLlamaServer(ctx, personas)
+	case APIVLLM:
+		return m.observeVLLM(ctx, personas)
+	}
+	var out []Placement
+	for _, p := range personas {
+		pl := Placement{Persona: p.Name, Where: m.modelFor(p)}
+		if p.HasAdapter() {
+			pl.Tier, pl.Problem = TierCold, "this server cannot load adapters"
+		}
+		out = append(out, pl)
+	}
+	return out, nil
+}
+
+// --- Ollama: one model per adapter ---
+
+func (m *Manager) ollamaBase(ctx context.Context, p *Persona) (string, error) {
+	if model := m.modelFor(p); model != "" {
+		return model, nil
+	}
+	base, err := LoadBaseModel(ctx, m.db)
+	if err != nil {
+		return "", err
+	}
+	if base == nil {
+		return "", m.noModel(p)
+	}
+	name := baseName(base)
+	unlock := m.lock(name)
+	defer unlock()
+	if m.isReady(name) {
+		return name, nil
+	}
+	if err := m.pushBlob(ctx, base.Blob); err != nil {
+		return "", err
+	}
+	c := m.server.ollama
+	file := base.File
+	if file == "" {
+		file = "model.gguf"
+	}
+	if err := c.Create(ctx, &ollama.CreateRequest{Model: name, Files: map[string]string{file: base.Blob.Digest.String()}}); err != nil {
+		return "", fmt.Errorf("create %s from the base model: %w", name, err)
+	}
+	m.setReady(name, true)
+	return name, nil
+}
+
+func (m *Manager) pushBlob(ctx context.Context, b image.BlobRef) error {
+	c := m.server.ollama
+	have, err := c.HasBlob(ctx, b.Digest.Hex())
+	if err != nil || have {
+		return err
+	}
+	open := func() (io.ReadCloser, error) { return m.db.Store().OpenBlob(ctx, b.Digest) }
+	if err := c.PushBlob(ctx, b.Digest.Hex(), open, b.Size); err != nil {
+		return fmt.Errorf("push blob %s: %w", b.Digest, err)
+	}
+	return nil
+}
+
+func (m *Manager) prepareOllama(ctx context.Context, p *Persona) (Route, error) {
+	from, err := m.ollamaBase(ctx, p)
+	if err != nil {
+		return Route{}, err
+	}
+	if !p.HasAdapter() {
+		return Route{Model: from}, nil
+	}
+	if err := needGGUF(p, "Ollama"); err != nil {
+		return Route{}, err
+	}
+	name := serverName(p)
+	unlock := m.lock(name)
+	defer unlock()
+	route := Route{Model: name, Adapter: p.Adapter.Digest.String()}
+	if m.isReady(name) {
+		return route, nil
+	}
+	c := m.server.ollama
+	if err := m.pushBlob(ctx, p.Adapter); err != nil {
+		return Route{}, err
+	}
+	file := p.AdapterFile
+	if file == "" {
+		file = "adapter.gguf"
+	}
+	err = c.Create(ctx, &ollama.CreateRequest{Model: name, From: from, Adapters: map[string]string{file: p.Adapter.Digest.String()}})
+	if err != nil {
+		return Route{}, fmt.Errorf("create %s from %s and persona %s's adapter: %w", name, from, p.Name, err)
+	}
+	// Ollama accepts any adapter at create time and fails on first use:
+	// a one-token call now tells a bad adapter from a good one.
+	one := 1
+	_, err = c.Chat(ctx, &llm.ChatRequest{Model: name, Messages: []llm.Message{{Role: llm.RoleUser, Content: "Say OK."}}, Options: llm.Options{MaxTokens: one}})
+	var api *llm.APIError
+	if errors.As(err, &api) && api.Status == http.StatusInternalServerError {
+		// Leave no broken model behind for the next try to trip over.
+		_ = c.Delete(context.WithoutCancel(ctx), name)
+		return Route{}, &BadAdapterError{Persona: p.Name, Adapter: p.Adapter.Digest.String(), Err: err}
+	}
+	if err != nil {
+		return Route{}, fmt.Errorf("warm up %s: %w", name, err)
+	}
+	m.setReady(name, true)
+	return route, nil
+}
+
+func (m *Manager) observeOllama(ctx context.Context, personas []*Persona) ([]Placement, error) {
+	c := m.server.ollama
+	tags, err := c.Tags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	running, err := c.PS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	present, loaded := map[string]bool{}, map[string]bool{}
+	for _, t := range tags {
+		present[t.Name], present[strings.TrimSuffix(t.Name, ":latest")] = true, true
+	}
+	for _, r := range running {
+		loaded[r.Name], loaded[strings.TrimSuffix(r.Name, ":latest")] = true, true
+	}
+	var out []Placement
+	for _, p := range personas {
+		pl := Placement{Persona: p.Name, Where: m.modelFor(p)}
+		if !p.HasAdapter() {
+			if pl.Where != "" && !present[pl.Where] {
+				pl.Problem = fmt.Sprintf("model %s is not on the server (ollama pull %s)", pl.Where, pl.Where)
+			}
+			out = append(out, pl)
+			continue
+		}
+		pl.Where = serverName(p)
+		switch {
+		case loaded[pl.Where]:
+			pl.Tier = TierHot
+		case present[pl.Where]:
+			pl.Tier = TierWarm
+		default:
+			pl.Tier = TierCold
+		}
+		out = append(out, pl)
+	}
+	return out, nil
+}
+
+// --- llama-server: adapters fixed at start, selected per request ---
+
+func (m *Manager) loraID(ctx context.Context, p *Persona) (int, bool, error) {
+	adapters, err := m.server.openai.LoRAAdapters(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	hexd := p.Adapter.Digest.Hex()
+	for _, a := range adapters {
+		base := filepath.Base(a.Path)
+		if strings.Contains(base, hexd[:12]) || (p.AdapterFile != "" && base == p.AdapterFile) && fileDigest(a.Path) == hexd {
+			return a.ID, true, nil
+		}
+		if fileDigest(a.Path) == hexd {
+			return a.ID, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// fileDigest hashes a local file, or returns "" if it cannot be read
+// (the server may run elsewhere).
+func fileDigest(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (m *Manager) prepareLlamaServer(ctx context.Context, p *Persona) (Route, error) {
+	route := Route{Model: m.modelFor(p)}
+	if !p.HasAdapter() {
+		return route, nil
+	}
+	if err := needGGUF(p, "llama-server"); err != nil {
+		return Route{}, err
+	}
+	id, ok, err := m.loraID(ctx, p)
+	if err != nil {
+		return Route{}, err
+	}
+	if !ok {
+		path, err := m.materialiseFile(ctx, p)
+		if err != nil {
+			return Route{}, err
+		}
+		return Route{}, &AdapterNotServedError{Persona: p.Name, Path: path}
+	}
+	route.LoRA = []llm.LoRA{{ID: id, Scale: 1}}
+	route.Adapter = p.Adapter.Digest.String()
+	return route, nil
+}
+
+func (m *Manager) observeLlamaServer(ctx context.Context, personas []*Persona) ([]Placement, error) {
+	var out []Placement
+	for _, p := range personas {
+		pl := Placement{Persona: p.Name, Where: m.modelFor(p)}
+		if p.HasAdapter() {
+			id, ok, err := m.loraID(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				pl.Tier, pl.Where = TierHot, fmt.Sprintf("lora id %d", id)
+			} else {
+				pl.Tier, pl.Problem = TierCold, "llama-server was not started with this adapter"
+			}
+		}
+		out = append(out, pl)
+	}
+	return out, nil
+}
+
+// materialiseFile writes p's adapter blob to the cache directory as
+// <digest>.gguf (verified, then renamed into place) and returns its path.
+func (m *Manager) materialiseFile(ctx context.Context, p *Persona) (string, error) {
+	if m.cacheDir == "" {
+		return "", errors.New("mind: no cache directory for adapters")
+	}
+	dir := filepath.Join(m.cacheDir, "adapters")
+	path := filepath.Join(dir, p.Adapter.Digest.Hex()+".gguf")
+	if fileDigest(path) == p.Adapter.Digest.Hex() {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	rc, err := m.db.Store().OpenBlob(ctx, p.Adapter.Digest)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, rc); err != nil { // OpenBlob's reader fails on a digest mismatch
+		tmp.Close()
+		return "", fmt.Errorf("write adapter %s: %w", p.Adapter.Digest, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	return path, os.Rename(tmp.Name(), path)
+}
+
+// --- vLLM: adapters loaded by name at run time ---
+
+func (m *Manager) prepareVLLM(ctx context.Context, p *Persona) (Route, error) {
+	if !p.HasAdapter() {
+		return Route{Model: m.modelFor(p)}, nil
+	}
+	name := serverName(p)
+	unlock := m.lock(name)
+	defer unlock()
+	route := Route{Model: name, Adapter: p.Adapter.Digest.String()}
+	if m.isReady(name) {
+		return route, nil
+	}
+	if loaded, err := m.vllmLoaded(ctx); err != nil {
+		return Route{}, err
+	} else if loaded[name] {
+		m.setReady(name, true)
+		return route, nil
+	}
+	dir, err := m.materialiseDir(ctx, p)
+	if err != nil {
+		return Route{}, err
+	}
+	if err := m.server.openai.LoadLoRA(ctx, name, dir); err != nil {
+		return Route{}, fmt.Errorf("load persona %s's adapter into vLLM: %w", p.Name, err)
+	}
+	m.setReady(name, true)
+	return route, nil
+}
+
+func (m *Manager) vllmLoaded(ctx context.Context) (map[string]bool, error) {
+	models, err := m.server.openai.Models(ctx)
+	if err != nil {
+		return nil, err
+	}
+	loaded := map[string]bool{}
+	for _, md := range models {
+		loaded[md.ID] = true
+	}
+	return loaded, nil
+}
+
+func (m *Manager) observeVLLM(ctx context.Context, personas []*Persona) ([]Placement, error) {
+	loaded, err := m.vllmLoaded(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Placement
+	for _, p := range personas {
+		pl := Placement{Persona: p.Name, Where: m.modelFor(p)}
+		if p.HasAdapter() {
+			pl.Where = serverName(p)
+			switch {
+			case loaded[pl.Where]:
+				pl.Tier = TierHot
+			case m.cacheDir != "" && dirExists(m.peftDir(p)):
+				pl.Tier = TierWarm
+			default:
+				pl.Tier = TierCold
+			}
+		}
+		out = append(out, pl)
+	}
+	return out, nil
+}
+
+func dirExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
+func needGGUF(p *Persona, server string) error {
+	if p.AdapterFormat == FormatGGUF {
+		return nil
+	}
+	return fmt.Errorf("%w: %s loads GGUF adapters, and persona %s's adapter is %s: set one with batos persona set %s -adapter FILE.gguf", llm.ErrUnsupported, server, p.Name, p.AdapterFormat, p.Name)
+}

@@ -1,0 +1,135 @@
+package mind
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"batos/internal/image"
+	"batos/internal/llm"
+)
+
+// Options configures a Mind; nil means the defaults.
+type Options struct {
+	// CacheDir is where adapters are written for servers that read files.
+	CacheDir string
+	// Now is the clock call records use; default time.Now.
+	Now func() time.Time
+	// Logger reports what cannot be returned (a call record that could
+	// not be saved); default slog.Default().
+	Logger *slog.Logger
+}
+
+// Mind lets personas speak through one server. It is safe for
+// concurrent use.
+type Mind struct {
+	db      *image.DB
+	server  *Server
+	manager *Manager
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// New returns a Mind for the image and server.
+func New(db *image.DB, server *Server, opts *Options) *Mind {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Mind{db: db, server: server, manager: NewManager(db, server, o.CacheDir), now: o.Now, log: o.Logger}
+}
+
+// Server is the server the mind speaks through.
+func (m *Mind) Server() *Server { return m.server }
+
+// Manager is the mind's memory manager.
+func (m *Mind) Manager() *Manager { return m.manager }
+
+// Request is what a persona is asked.
+type Request struct {
+	Persona string
+	// Messages follow the persona's system prompt.
+	Messages []llm.Message
+	// Schema, if set, is the JSON schema the answer must follow.
+	Schema json.RawMessage
+	// Stream, if set, receives the answer as it is produced.
+	Stream func(llm.Chunk) error
+}
+
+// Answer is a persona's answer and the record of the call.
+type Answer struct {
+	Text string
+	Call Call
+}
+
+// Ask puts req to its persona: it reads the persona, brings its adapter
+// to the hot tier, calls the server outside any transaction, and records
+// the call (success or failure) in the image. A failed call returns its
+// error; the record is saved either way. A record that cannot be saved
+// is logged, and the answer is still returned: it was paid for.
+func (m *Mind) Ask(ctx context.Context, req Request) (*Answer, error) {
+	var p *Persona
+	err := m.db.View(ctx, func(tx *image.Tx) error {
+		var err error
+		p, err = LoadPersona(tx, req.Persona)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	start := m.now()
+	call := Call{Persona: p.Name, At: start}
+	route, err := m.manager.Prepare(ctx, p)
+	call.Model, call.Adapter = route.Model, route.Adapter
+	var resp *llm.ChatResponse
+	if err == nil {
+		msgs := make([]llm.Message, 0, len(req.Messages)+1)
+		if p.SystemPrompt != "" {
+			msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: p.SystemPrompt})
+		}
+		msgs = append(msgs, req.Messages...)
+		resp, err = m.server.Model.Chat(ctx, &llm.ChatRequest{
+			Model: route.Model, Messages: msgs, Schema: req.Schema, Options: p.Options, LoRA: route.LoRA, Stream: req.Stream,
+		})
+	}
+	call.Latency = m.now().Sub(start)
+	call.Outcome = "ok"
+	if err != nil {
+		call.Outcome = err.Error()
+	} else {
+		call.PromptTokens, call.CompletionTokens = resp.Usage.PromptTokens, resp.Usage.CompletionTokens
+		if resp.Timings.Latency > 0 {
+			call.Latency = resp.Timings.Latency
+		}
+	}
+	// Record even when the caller has given up: the call happened.
+	if rerr := Record(context.WithoutCancel(ctx), m.db, call); rerr != nil && !errors.Is(rerr, context.Canceled) {
+		m.log.Error("mind: record call", "persona", call.Persona, "err", rerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Answer{Text: resp.Text, Call: call}, nil
+}
+
+// Placements reports every persona's tier on the server.
+func (m *Mind) Placements(ctx context.Context) ([]Placement, error) {
+	var personas []*Persona
+	err := m.db.View(ctx, func(tx *image.Tx) error {
+		var err error
+		personas, err = LoadPersonas(tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m.manager.Observe(ctx, personas)
+}

@@ -1,0 +1,223 @@
+package mind
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"batos/internal/image"
+)
+
+// Call is the record of one model call: who asked, what answered, what
+// it cost and how it ended.
+type Call struct {
+	Persona          string
+	Model            string
+	Adapter          string // the adapter's digest ("sha256:…"), or empty
+	PromptTokens     int
+	CompletionTokens int
+	Latency          time.Duration
+	// Outcome is "ok", or the error's text.
+	Outcome string
+	At      time.Time
+}
+
+// OK reports whether the call succeeded.
+func (c *Call) OK() bool { return c.Outcome == "ok" }
+
+// Usage is a persona's running totals.
+type Usage struct {
+	Calls            int64
+	Failures         int64
+	PromptTokens     int64
+	CompletionTokens int64
+	Latency          time.Duration // summed over all calls
+}
+
+// MeanLatency is the average latency of a call, or zero.
+func (u Usage) MeanLatency() time.Duration {
+	if u.Calls == 0 {
+		return 0
+	}
+	return u.Latency / time.Duration(u.Calls)
+}
+
+// recentCalls bounds the call records kept on pLLM; older ones stay in
+// the image's history (each Record is its own transaction).
+const recentCalls = 256
+
+var usageKeys = []string{"calls", "failures", "prompt_tokens", "completion_tokens", "latency_ms"}
+
+func decodeUsage(d *image.Dict) Usage {
+	get := func(key string) int64 {
+		v, _ := d.Get(image.String(key))
+		switch n := v.(type) {
+		case image.Int:
+			return int64(n)
+		case image.Float:
+			return int64(n)
+		}
+		return 0
+	}
+	return Usage{
+		Calls: get("calls"), Failures: get("failures"),
+		PromptTokens: get("prompt_tokens"), CompletionTokens: get("completion_tokens"),
+		Latency: time.Duration(get("latency_ms")) * time.Millisecond,
+	}
+}
+
+func encodeUsage(u Usage) (*image.Dict, error) {
+	d := &image.Dict{}
+	vals := []int64{u.Calls, u.Failures, u.PromptTokens, u.CompletionTokens, u.Latency.Milliseconds()}
+	for i, k := range usageKeys {
+		if err := d.Set(image.String(k), image.Int(vals[i])); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// callValue is the dict a call record is kept as.
+func callValue(c Call) (*image.Dict, error) {
+	d := &image.Dict{}
+	pairs := []struct {
+		k string
+		v image.Value
+	}{
+		{"at", image.String(c.At.UTC().Format(time.RFC3339Nano))},
+		{"persona", image.String(c.Persona)},
+		{"model", image.String(c.Model)},
+		{"adapter", image.String(c.Adapter)},
+		{"prompt_tokens", image.Int(c.PromptTokens)},
+		{"completion_tokens", image.Int(c.CompletionTokens)},
+		{"latency_ms", image.Float(float64(c.Latency.Microseconds()) / 1000)},
+		{"outcome", image.String(c.Outcome)},
+	}
+	for _, p := range pairs {
+		if err := d.Set(image.String(p.k), p.v); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// Record adds c to its persona's usage totals and to pLLM's recent calls,
+// in one transaction.
+func Record(ctx context.Context, db *image.DB, c Call) error {
+	return db.Update(ctx, func(tx *image.Tx) error {
+		tx.SetUser("batos")
+		tx.Note(fmt.Sprintf("mind: %s call to %s (%s)", c.Persona, c.Model, short(c.Outcome, 80)))
+		return recordIn(tx, c)
+	})
+}
+
+func recordIn(tx *image.Tx, c Call) error {
+	o, err := personaObject(tx, c.Persona)
+	if err != nil {
+		return err
+	}
+	var u Usage
+	if v, ok := o.Get("usage"); ok {
+		if d, isDict := v.(*image.Dict); isDict {
+			u = decodeUsage(d)
+		}
+	}
+	u.Calls++
+	if !c.OK() {
+		u.Failures++
+	}
+	u.PromptTokens += int64(c.PromptTokens)
+	u.CompletionTokens += int64(c.CompletionTokens)
+	u.Latency += c.Latency
+	d, err := encodeUsage(u)
+	if err != nil {
+		return err
+	}
+	if err := o.Set("usage", d); err != nil {
+		return err
+	}
+	pllm, err := systemObject(tx, "pLLM")
+	if err != nil {
+		return err
+	}
+	rec, err := callValue(c)
+	if err != nil {
+		return err
+	}
+	calls := &image.List{}
+	if v, ok := pllm.Get("recent_calls"); ok {
+		if l, isList := v.(*image.List); isList {
+			calls = l
+		}
+	}
+	calls.Elems = append(calls.Elems, rec)
+	if n := len(calls.Elems); n > recentCalls {
+		calls.Elems = append([]image.Value(nil), calls.Elems[n-recentCalls:]...)
+	}
+	return pllm.Set("recent_calls", calls)
+}
+
+// RecentCalls returns pLLM's recent call records for persona (all
+// personas when empty), oldest first.
+func RecentCalls(tx *image.Tx, persona string) ([]Call, error) {
+	pllm, err := systemObject(tx, "pLLM")
+	if err != nil {
+		return nil, err
+	}
+	v, _ := pllm.Get("recent_calls")
+	l, ok := v.(*image.List)
+	if !ok {
+		return nil, nil
+	}
+	var out []Call
+	for _, e := range l.Elems {
+		d, ok := e.(*image.Dict)
+		if !ok {
+			continue
+		}
+		c := decodeCall(d)
+		if persona == "" || c.Persona == persona {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func decodeCall(d *image.Dict) Call {
+	str := func(k string) string {
+		v, _ := d.Get(image.String(k))
+		s, _ := v.(image.String)
+		return string(s)
+	}
+	num := func(k string) float64 {
+		v, _ := d.Get(image.String(k))
+		n, _ := number(v)
+		return n
+	}
+	at, _ := time.Parse(time.RFC3339Nano, str("at"))
+	return Call{
+		Persona: str("persona"), Model: str("model"), Adapter: str("adapter"),
+		PromptTokens: int(num("prompt_tokens")), CompletionTokens: int(num("completion_tokens")),
+		Latency: time.Duration(num("latency_ms") * float64(time.Millisecond)),
+		Outcome: str("outcome"), At: at,
+	}
+}
+
+func systemObject(tx *image.Tx, name string) (*image.Object, error) {
+	root, err := tx.Root()
+	if err != nil {
+		return nil, err
+	}
+	v, ok := root.Get(name)
+	if !ok {
+		return nil, fmt.Errorf("mind: the image has no %s object", name)
+	}
+	return tx.Deref(v)
+}
+
+func short(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
