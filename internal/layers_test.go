@@ -23,6 +23,7 @@ var layers = []string{
 	"internal/vm",
 	"internal/image",
 	"internal/store",
+	"internal/gguf",
 }
 
 // rank gives a package's layer index; peers on one line of DESIGN.md's

@@ -36,7 +36,7 @@ type serverReport struct {
 }
 
 // errDoctorProblems makes batos doctor exit 1 after printing its report.
-var errDoctorProblems = errors.New("doctor found problems")
+var errDoctorProblems = errors.New("problems found (listed above)")
 
 func runDoctor(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "doctor", "[-json] [-llm URL -llm-api API -model M]", `Check the mind: whether the inference server answers (the one given, the one

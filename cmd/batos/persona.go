@@ -18,12 +18,12 @@ import (
 )
 
 func init() {
-	commands["persona"] = command{"the mind's personas: persona list | show NAME | set NAME [-model M] [-system-file F] [-adapter FILE.gguf] [-temperature T]", runPersona}
+	commands["persona"] = command{"the mind's personas: persona list | show NAME | set NAME [-model M] [-system-file F] [-adapter FILE.gguf] [-temperature T] | warm [NAME...]", runPersona}
 }
 
 func runPersona(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usageError("batos persona list | show NAME | set NAME [flags]")
+		return usageError("batos persona list | show NAME | set NAME [flags] | warm [NAME...]")
 	}
 	switch args[0] {
 	case "list":
@@ -32,8 +32,10 @@ func runPersona(ctx context.Context, e *env, args []string) error {
 		return runPersonaShow(ctx, e, args[1:])
 	case "set":
 		return runPersonaSet(ctx, e, args[1:])
+	case "warm":
+		return runPersonaWarm(ctx, e, args[1:])
 	}
-	return usageError("unknown persona command %q: want list, show or set", args[0])
+	return usageError("unknown persona command %q: want list, show, set or warm", args[0])
 }
 
 // personaView is a persona as the CLI shows it.
@@ -101,6 +103,9 @@ func personaViews(ctx context.Context, e *env, u *uvm.UVM, sf serverFlags, only 
 	server, err := mind.Connect(ctx, cfg)
 	if err != nil {
 		note = "tiers unknown: " + err.Error() + " (batos doctor says more)"
+		if errors.Is(err, mind.ErrNoServer) {
+			note = "tiers unknown: no inference server reachable (batos doctor says more)"
+		}
 	} else {
 		pls, err := mind.NewManager(u.DB(), server, cacheDir(e)).Observe(ctx, personas)
 		if err != nil {
@@ -395,4 +400,61 @@ func readSystemPrompt(e *env, path string) (string, error) {
 		return "", errors.New("system prompt is empty")
 	}
 	return text, nil
+}
+
+func runPersonaWarm(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "persona warm", "[NAME...] [-llm URL -llm-api API -model M]", `Bring personas' adapters to the hot tier on the inference server now, rather
+than on their first call: push blobs and create models (Ollama), load adapters
+(vLLM), or check the server has them (llama-server). All personas when no NAME
+is given.`)
+	sf := addServerFlags(fs)
+	if err := parseFlags(fs, reorderFlags(fs, args)); err != nil {
+		return err
+	}
+	u, err := awakenImage(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	cfg, err := sf.config(ctx, u.DB())
+	if err != nil {
+		return err
+	}
+	server, err := mind.Connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	names := fs.Args()
+	if len(names) == 0 {
+		for _, p := range personasOf(ctx, u) {
+			names = append(names, p.Name)
+		}
+	}
+	m := mind.NewManager(u.DB(), server, cacheDir(e))
+	var failed int
+	for _, name := range names {
+		var p *mind.Persona
+		err := u.DB().View(ctx, func(tx *image.Tx) (err error) { p, err = mind.LoadPersona(tx, name); return })
+		if err == nil {
+			var route mind.Route
+			err = withProgress(e, "warming "+name, func() (err error) { route, err = m.Prepare(ctx, p); return })
+			if err == nil {
+				fmt.Fprintf(e.stdout, "%s: ready on %s (model %s%s)\n", name, server.Describe(), route.Model, loraText(route))
+				continue
+			}
+		}
+		failed++
+		fmt.Fprintf(e.stdout, "%s: %v\n", name, err)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d personas not ready", failed, len(names))
+	}
+	return nil
+}
+
+func loraText(r mind.Route) string {
+	if len(r.LoRA) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", lora id %d", r.LoRA[0].ID)
 }

@@ -77,8 +77,10 @@ type ChatRequest struct {
 	// output); the answer's Text is then JSON.
 	Schema  json.RawMessage
 	Options Options
-	// LoRA selects per-request adapters on llama-server; other backends
-	// refuse a request that sets it.
+	// LoRA selects per-request adapters on llama-server. The Ollama
+	// backend refuses a request that sets it; the OpenAI-compatible one
+	// sends it as is (it cannot tell llama-server from others, and vLLM
+	// ignores the field), so set it only for llama-server.
 	LoRA []LoRA
 	// KeepAlive, if set, is how long Ollama keeps the model loaded after
 	// the call (negative: forever, zero: unload at once). Other backends

@@ -468,6 +468,11 @@ func (m *Manager) prepareVLLM(ctx context.Context, p *Persona) (Route, error) {
 		return Route{}, err
 	}
 	if err := m.server.openai.LoadLoRA(ctx, name, dir); err != nil {
+		// A load whose answer was lost leaves the adapter loaded: check.
+		if loaded, lerr := m.vllmLoaded(ctx); lerr == nil && loaded[name] {
+			m.setReady(name, true)
+			return route, nil
+		}
 		return Route{}, fmt.Errorf("load persona %s's adapter into vLLM: %w", p.Name, err)
 	}
 	m.setReady(name, true)

@@ -23,12 +23,12 @@ type Persona struct {
 	// Model is the server's model name; empty means pLLM's default.
 	Model string
 	// Adapter is the LoRA adapter blob; a zero Digest means none.
-	Adapter     image.BlobRef
+	Adapter       image.BlobRef
 	AdapterFile   string // the file name it was imported from
 	AdapterFormat string // FormatGGUF or FormatPEFT
-	Temperature *float64
-	Options     llm.Options
-	Usage       Usage
+	Temperature   *float64
+	Options       llm.Options
+	Usage         Usage
 }
 
 // HasAdapter reports whether the persona has an adapter.

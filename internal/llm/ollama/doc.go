@@ -1,0 +1,34 @@
+// Package ollama is the llm.Model backend for Ollama's native API
+// (default http://127.0.0.1:11434), with the model management batos
+// needs around it.
+//
+// # Calls
+//
+// Chat posts to /api/chat, streaming NDJSON when the request has a
+// Stream callback; Embed posts to /api/embed. Load and Unload load a
+// model or drop it from memory (an empty chat with keep_alive).
+// HasBlob and PushBlob manage the server's content-addressed blobs, and
+// Create makes a model from blobs or from another model, with at most
+// one GGUF adapter: Ollama takes only one per model. Create does not
+// check that the adapter fits its base; the first chat (or Load) on the
+// new model fails with HTTP 500 when it does not, so callers warm a
+// created model up with Load and treat a 500 as a bad adapter. PS, Tags,
+// Delete and Version are the small management calls.
+//
+// # Errors and retries
+//
+// An HTTP error status becomes an *llm.APIError carrying the server's
+// own message (the first 512 bytes of a body that is not Ollama's
+// {"error": "..."}). A 404 from a call naming a model also wraps
+// ErrModelNotFound; a 400 from PushBlob wraps ErrDigestMismatch. An
+// {"error": ...} line inside a stream is an *llm.APIError with InStream
+// set. Transport failures wrap llm.ErrUnavailable. Transient failures
+// (refused connections, 429, 502, 503, 504) are retried under
+// Options.Retry, but a chat is never retried once part of its answer has
+// been delivered to the Stream callback. Answers that cannot be
+// understood, streams that end before their done object, and bodies
+// over the size limits (64 MiB for a JSON answer, 1 MiB for a stream
+// line) wrap llm.ErrBadResponse.
+//
+// Every call is bounded by Options.Timeout, retries included.
+package ollama

@@ -1,0 +1,170 @@
+package ollama
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"batos/internal/llm"
+)
+
+// CreateRequest describes a model to create from blobs pushed before
+// (PushBlob) or from a model the server has.
+type CreateRequest struct {
+	Model string // the new model's name
+	From  string // an existing model to start from, if any
+	// Files names the model's GGUF blobs: file name → "sha256:<hex>".
+	// From or Files must be set.
+	Files map[string]string
+	// Adapters names at most one GGUF LoRA adapter blob the same way:
+	// Ollama takes only one per model.
+	Adapters   map[string]string
+	System     string
+	Template   string
+	Parameters map[string]any // Modelfile parameters: temperature, num_ctx, stop, ...
+}
+
+type createWire struct {
+	Model      string            `json:"model"`
+	From       string            `json:"from,omitempty"`
+	Files      map[string]string `json:"files,omitempty"`
+	Adapters   map[string]string `json:"adapters,omitempty"`
+	System     string            `json:"system,omitempty"`
+	Template   string            `json:"template,omitempty"`
+	Parameters map[string]any    `json:"parameters,omitempty"`
+	Stream     bool              `json:"stream"`
+}
+
+// check refuses, before any call, what Ollama would refuse.
+func (r *CreateRequest) check() error {
+	switch {
+	case r.Model == "":
+		return errors.New("ollama: create: no model name")
+	case r.From == "" && len(r.Files) == 0:
+		return fmt.Errorf("ollama: create %s: neither From nor Files is set", r.Model)
+	case len(r.Adapters) > 1:
+		return fmt.Errorf("ollama: create %s: %d adapters, Ollama takes one per model: %w", r.Model, len(r.Adapters), llm.ErrUnsupported)
+	}
+	for _, m := range []map[string]string{r.Files, r.Adapters} {
+		for name, d := range m {
+			hex, ok := strings.CutPrefix(d, "sha256:")
+			if err := checkDigest(hex); !ok || err != nil {
+				return fmt.Errorf("ollama: create %s: file %s: digest %q is not sha256:<64 lowercase hex>", r.Model, name, d)
+			}
+		}
+	}
+	return nil
+}
+
+// Create makes a model: POST /api/create, streamed, every status line
+// checked for an error and the last required to be "success". It
+// refuses more than one adapter with an error wrapping
+// llm.ErrUnsupported. Ollama does not check that an adapter fits its
+// base: Load the new model to find out (see the package comment).
+func (c *Client) Create(ctx context.Context, req *CreateRequest) error {
+	if err := req.check(); err != nil {
+		return err
+	}
+	const path = "/api/create"
+	body, err := encode(path, &createWire{
+		Model: req.Model, From: req.From, Files: req.Files, Adapters: req.Adapters,
+		System: req.System, Template: req.Template, Parameters: req.Parameters, Stream: true,
+	})
+	if err != nil {
+		return err
+	}
+	op := c.op(http.MethodPost, path)
+	ctx, cancel := c.withTimeout(ctx, DefaultLongTimeout)
+	defer cancel()
+	// Status lines are not shown to the caller, so a create can be
+	// retried whole on a transient failure.
+	return modelError(c.retry.Do(ctx, func() error {
+		resp, err := c.sendJSON(ctx, http.MethodPost, path, body)
+		if err != nil {
+			return err
+		}
+		err = readStream(ctx, op, resp.StatusCode, resp.Body, c.maxLine, func(line []byte) (bool, error) {
+			var s struct {
+				Status string `json:"status"`
+			}
+			if err := json.Unmarshal(line, &s); err != nil {
+				return false, badResponse(op, "status line: %w", err)
+			}
+			return s.Status == "success", nil
+		})
+		closeStream(resp.Body)
+		return err
+	}))
+}
+
+// Running is a model loaded in the server's memory.
+type Running struct {
+	Name      string    `json:"name"`
+	Model     string    `json:"model"`
+	Digest    string    `json:"digest"`
+	Size      int64     `json:"size"`      // bytes in memory
+	SizeVRAM  int64     `json:"size_vram"` // of which on the GPU
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// PS lists the loaded models: GET /api/ps.
+func (c *Client) PS(ctx context.Context) ([]Running, error) {
+	var a struct {
+		Models []Running `json:"models"`
+	}
+	if err := c.call(ctx, DefaultShortTimeout, http.MethodGet, "/api/ps", nil, &a); err != nil {
+		return nil, err
+	}
+	return a.Models, nil
+}
+
+// Tag is a model the server has.
+type Tag struct {
+	Name       string    `json:"name"`
+	Model      string    `json:"model"`
+	Digest     string    `json:"digest"`
+	Size       int64     `json:"size"`
+	ModifiedAt time.Time `json:"modified_at"`
+}
+
+// Tags lists the models the server has: GET /api/tags.
+func (c *Client) Tags(ctx context.Context) ([]Tag, error) {
+	var a struct {
+		Models []Tag `json:"models"`
+	}
+	if err := c.call(ctx, DefaultShortTimeout, http.MethodGet, "/api/tags", nil, &a); err != nil {
+		return nil, err
+	}
+	return a.Models, nil
+}
+
+// Delete removes a model: DELETE /api/delete. A model the server does
+// not have is an error wrapping ErrModelNotFound.
+func (c *Client) Delete(ctx context.Context, model string) error {
+	if model == "" {
+		return errors.New("ollama: delete: no model")
+	}
+	in := struct {
+		Model string `json:"model"`
+	}{model}
+	return modelError(c.call(ctx, DefaultShortTimeout, http.MethodDelete, "/api/delete", &in, nil))
+}
+
+// Version returns the server's version: GET /api/version.
+func (c *Client) Version(ctx context.Context) (string, error) {
+	var a struct {
+		Version string `json:"version"`
+	}
+	const path = "/api/version"
+	if err := c.call(ctx, DefaultShortTimeout, http.MethodGet, path, nil, &a); err != nil {
+		return "", err
+	}
+	if a.Version == "" {
+		return "", badResponse(c.op(http.MethodGet, path), "no version")
+	}
+	return a.Version, nil
+}

@@ -1,0 +1,127 @@
+package openai
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"batos/internal/llm"
+)
+
+// ModelInfo is one model a server lists.
+type ModelInfo struct {
+	ID      string
+	OwnedBy string
+	// Parent is the base model of an adapter served as a model of its
+	// own (vLLM); empty for a base model.
+	Parent string
+	// Root is what vLLM loaded the model from: the base's name or path,
+	// an adapter's directory. Other servers leave it empty.
+	Root string
+}
+
+type modelsWire struct {
+	Data []struct {
+		ID      string `json:"id"`
+		OwnedBy string `json:"owned_by"`
+		Parent  string `json:"parent"`
+		Root    string `json:"root"`
+	} `json:"data"`
+}
+
+// Models lists the models the server serves (GET /v1/models). On vLLM
+// that includes the adapters, with Parent set.
+func (c *Client) Models(ctx context.Context) ([]ModelInfo, error) {
+	var w modelsWire
+	if err := c.call(ctx, DefaultCallTimeout, http.MethodGet, "/v1/models", nil, decodeJSON(&w)); err != nil {
+		return nil, err
+	}
+	out := make([]ModelInfo, len(w.Data))
+	for i, m := range w.Data {
+		out[i] = ModelInfo{ID: m.ID, OwnedBy: m.OwnedBy, Parent: m.Parent, Root: m.Root}
+	}
+	return out, nil
+}
+
+// Adapter is one of llama-server's LoRA adapters, loaded at start.
+type Adapter struct {
+	ID   int    `json:"id"`
+	Path string `json:"path"`
+	// Scale is the global scale, used by requests that select no
+	// adapters of their own.
+	Scale float64 `json:"scale"`
+}
+
+// LoRAAdapters lists llama-server's adapters (GET /lora-adapters). On a
+// server without the endpoint the error wraps llm.ErrUnsupported.
+func (c *Client) LoRAAdapters(ctx context.Context) ([]Adapter, error) {
+	var out []Adapter
+	err := c.call(ctx, DefaultCallTimeout, http.MethodGet, "/lora-adapters", nil, decodeJSON(&out))
+	if err != nil {
+		return nil, missingEndpoint(err, "no /lora-adapters: not llama-server")
+	}
+	return out, nil
+}
+
+// SetLoRAScales sets llama-server's global adapter scales (POST
+// /lora-adapters); adapters not listed get scale 0.
+func (c *Client) SetLoRAScales(ctx context.Context, scales []llm.LoRA) error {
+	if scales == nil {
+		scales = []llm.LoRA{}
+	}
+	err := c.call(ctx, DefaultCallTimeout, http.MethodPost, "/lora-adapters", scales, nil)
+	return missingEndpoint(err, "no /lora-adapters: not llama-server")
+}
+
+const runtimeLoRAHint = "runtime LoRA loading is off: start vLLM with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
+
+// LoadLoRA has vLLM load the PEFT adapter directory at path (on the
+// server's disk) and serve it as the model name (POST
+// /v1/load_lora_adapter). vLLM answers a path it cannot load with 404
+// NotFoundError, returned as the *llm.APIError; when runtime loading is
+// off the endpoint is missing and the error wraps llm.ErrUnsupported.
+func (c *Client) LoadLoRA(ctx context.Context, name, path string) error {
+	if name == "" || path == "" {
+		return errors.New("openai: load LoRA: empty name or path")
+	}
+	in := struct {
+		Name string `json:"lora_name"`
+		Path string `json:"lora_path"`
+	}{name, path}
+	// Success is a plain-text sentence: read and dropped, never decoded.
+	err := c.call(ctx, DefaultCallTimeout, http.MethodPost, "/v1/load_lora_adapter", in, nil)
+	if err != nil {
+		return fmt.Errorf("load LoRA %s: %w", name, missingEndpoint(err, runtimeLoRAHint))
+	}
+	return nil
+}
+
+// UnloadLoRA has vLLM stop serving the adapter name (POST
+// /v1/unload_lora_adapter). An adapter vLLM does not know is a 404
+// NotFoundError *llm.APIError; a missing endpoint wraps
+// llm.ErrUnsupported.
+func (c *Client) UnloadLoRA(ctx context.Context, name string) error {
+	if name == "" {
+		return errors.New("openai: unload LoRA: empty name")
+	}
+	in := struct {
+		Name string `json:"lora_name"`
+	}{name}
+	err := c.call(ctx, DefaultCallTimeout, http.MethodPost, "/v1/unload_lora_adapter", in, nil)
+	if err != nil {
+		return fmt.Errorf("unload LoRA %s: %w", name, missingEndpoint(err, runtimeLoRAHint))
+	}
+	return nil
+}
+
+// missingEndpoint wraps llm.ErrUnsupported around a 404 that means the
+// server lacks the endpoint. vLLM's own 404 NotFoundError (an adapter or
+// path it cannot find) is an answer of the endpoint, not its absence.
+func missingEndpoint(err error, hint string) error {
+	var api *llm.APIError
+	if errors.As(err, &api) && api.Status == http.StatusNotFound && api.Type != "NotFoundError" {
+		return fmt.Errorf("%w: %s: %w", llm.ErrUnsupported, hint, err)
+	}
+	return err
+}
