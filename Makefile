@@ -12,7 +12,7 @@ FUZZTIME ?= 10s
 # the interop test's client, a real one that is not ours.
 DEBS := gcc libc6-dev pkg-config libzmq3-dev python3-zmq python3-msgpack
 
-.PHONY: all deps build run test check unit fuzz bench clean
+.PHONY: all deps build run test check unit fuzz bench clean test-integration
 
 all: build
 
@@ -51,6 +51,16 @@ fuzz:
 	$(GO) test -run=NONE -fuzz='^FuzzDecodeTxn$$' -fuzztime=$(FUZZTIME) ./internal/store/bolt
 	$(GO) test -run=NONE -fuzz='^FuzzDecodeGroup$$' -fuzztime=$(FUZZTIME) ./internal/store/bolt
 	$(GO) test -run=NONE -fuzz='^FuzzDecodeRequest$$' -fuzztime=$(FUZZTIME) ./internal/zmqbridge
+	$(GO) test -run=NONE -fuzz='^FuzzRead$$' -fuzztime=$(FUZZTIME) ./internal/gguf
+	$(GO) test -run=NONE -fuzz='^FuzzReadChatStream$$' -fuzztime=$(FUZZTIME) ./internal/llm/ollama
+	$(GO) test -run=NONE -fuzz='^FuzzEventReader$$' -fuzztime=$(FUZZTIME) ./internal/llm/openai
+	$(GO) test -run=NONE -fuzz='^FuzzParseError$$' -fuzztime=$(FUZZTIME) ./internal/llm/openai
+
+# Tests against a real Ollama (not run by make test):
+#   make test-integration BATOS_TEST_OLLAMA=http://127.0.0.1:11434
+test-integration:
+	@test -n "$(BATOS_TEST_OLLAMA)" || { echo "set BATOS_TEST_OLLAMA to a running Ollama, e.g. http://127.0.0.1:11434"; exit 2; }
+	BATOS_TEST_OLLAMA=$(BATOS_TEST_OLLAMA) $(GO) test -tags integration -count=1 -run Integration -v ./internal/llm/ollama
 
 bench: build
 	./$(BIN) bench store
