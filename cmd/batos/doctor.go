@@ -86,7 +86,7 @@ adapter tier. Exits 1 if something stands in the way of the personas.`)
 		if err != nil {
 			rep.Problems = append(rep.Problems, "cannot list the server's models: "+err.Error())
 		}
-		if len(sr.Models) == 0 && rep.BaseModel == "" {
+		if err == nil && len(sr.Models) == 0 && rep.BaseModel == "" {
 			rep.Problems = append(rep.Problems, "the server has no models and the image has no base model (pull one, or batos model import FILE.gguf)")
 		}
 		if sr.DefaultModel != "" && err == nil && !hasModel(sr.Models, sr.DefaultModel) {

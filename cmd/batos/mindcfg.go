@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"net/url"
 	"os"
 
 	"batos/internal/image"
@@ -29,6 +30,12 @@ func (f serverFlags) config(ctx context.Context, db *image.DB) (mind.ServerConfi
 	api, err := mind.ParseAPI(*f.api)
 	if err != nil {
 		return mind.ServerConfig{}, usageError("%v", err)
+	}
+	if *f.url != "" {
+		// A mistyped URL is the user's to fix, not a server that did not answer.
+		if u, err := url.Parse(*f.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return mind.ServerConfig{}, usageError("-llm %q: want http://HOST:PORT or https://HOST:PORT", *f.url)
+		}
 	}
 	cfg := mind.ServerConfig{URL: *f.url, API: api, Model: *f.model, APIKey: os.Getenv("BATOS_LLM_API_KEY")}
 	if cfg.URL == "" && db != nil {

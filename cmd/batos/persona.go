@@ -339,11 +339,25 @@ Files are checked before anything is stored; the change is one transaction.`)
 	if len(set) == 0 || (len(set) == 1 && set["create"]) {
 		return usageError("persona set %s: nothing to change (give -model, -system-file, -role, -adapter or -temperature)", name)
 	}
+	if set["adapter"] && *adapter == "" {
+		return usageError("-adapter needs a GGUF file, a PEFT directory, or none")
+	}
+	if err := edit.Validate(); err != nil {
+		return fmt.Errorf("persona %s: %w", name, err)
+	}
 	u, err := awakenImage(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	defer u.Close()
+	if set["adapter"] && *adapter != "none" && !*create {
+		// Refuse an edit of a persona that is not there before copying
+		// its adapter into the image for nothing.
+		err := u.DB().View(ctx, func(tx *image.Tx) error { _, err := mind.LoadPersona(tx, name); return err })
+		if errors.Is(err, mind.ErrNoPersona) {
+			return fmt.Errorf("%w; -create makes one", err)
+		}
+	}
 	if set["adapter"] {
 		if *adapter == "none" {
 			edit.ClearAdapter = true
@@ -357,7 +371,9 @@ Files are checked before anything is stored; the change is one transaction.`)
 			edit.Adapter = imp
 		}
 	}
-	if err := mind.EditPersona(ctx, u.DB(), name, edit); err != nil {
+	if err := mind.EditPersona(ctx, u.DB(), name, edit); errors.Is(err, mind.ErrNoPersona) {
+		return fmt.Errorf("%w; -create makes one", err)
+	} else if err != nil {
 		return err
 	}
 	var changed []string

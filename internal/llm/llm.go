@@ -77,10 +77,12 @@ type ChatRequest struct {
 	// output); the answer's Text is then JSON.
 	Schema  json.RawMessage
 	Options Options
-	// LoRA selects per-request adapters on llama-server. The Ollama
-	// backend refuses a request that sets it; the OpenAI-compatible one
-	// sends it as is (it cannot tell llama-server from others, and vLLM
-	// ignores the field), so set it only for llama-server.
+	// LoRA selects per-request adapters on llama-server. nil leaves the
+	// server's global scales in force; an empty, non-nil list asks for no
+	// adapter at all. The Ollama backend refuses a request that lists
+	// one; the OpenAI-compatible one sends it as is (it cannot tell
+	// llama-server from others, and vLLM ignores the field), so set it
+	// only for llama-server.
 	LoRA []LoRA
 	// KeepAlive, if set, is how long Ollama keeps the model loaded after
 	// the call (negative: forever, zero: unload at once). Other backends

@@ -2,6 +2,7 @@ package mind
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -27,20 +28,30 @@ type Edit struct {
 // well in prompts and in Ollama model names.
 var personaName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,39}$`)
 
-// EditPersona applies e to the named persona in one transaction.
-func EditPersona(ctx context.Context, db *image.DB, name string, e Edit) error {
+// Validate reports what is wrong with e on its own, before any
+// transaction; callers that store an adapter first call it to refuse a
+// bad edit before the copy.
+func (e *Edit) Validate() error {
 	if e.Temperature != nil {
 		if t := *e.Temperature; math.IsNaN(t) || t < 0 || t > 2 {
 			return fmt.Errorf("temperature %v: want a number from 0 to 2", t)
 		}
 	}
 	if e.Adapter != nil && e.ClearAdapter {
-		return fmt.Errorf("persona %s: both an adapter and none given", name)
+		return errors.New("both an adapter and none given")
+	}
+	return nil
+}
+
+// EditPersona applies e to the named persona in one transaction.
+func EditPersona(ctx context.Context, db *image.DB, name string, e Edit) error {
+	if err := e.Validate(); err != nil {
+		return fmt.Errorf("persona %s: %w", name, err)
 	}
 	return db.Update(ctx, func(tx *image.Tx) error {
 		tx.Note("mind: edit persona " + name)
 		o, err := personaObject(tx, name)
-		if err != nil && e.Create {
+		if errors.Is(err, ErrNoPersona) && e.Create {
 			o, err = createPersona(tx, name)
 		}
 		if err != nil {
@@ -91,6 +102,9 @@ func createPersona(tx *image.Tx, name string) (*image.Object, error) {
 	ps, err := personasObject(tx)
 	if err != nil {
 		return nil, err
+	}
+	if v, taken := ps.Get(name); taken {
+		return nil, fmt.Errorf("persona name %q: the personas object's slot %s holds %s, not a persona", name, name, image.Repr(v))
 	}
 	o, err := tx.New(
 		image.Slot{Name: "name", Value: image.String(name)},

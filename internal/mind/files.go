@@ -42,7 +42,7 @@ type Progress func(done, total int64)
 // into the image as a blob and records it in pLLM. A file that is not
 // one is refused before anything is stored.
 func ImportModel(ctx context.Context, db *image.DB, path string, progress Progress) (*Imported, error) {
-	imp, _, err := importGGUF(ctx, db, path, false, progress)
+	imp, err := importGGUF(ctx, db, path, false, nil, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -81,48 +81,57 @@ func ImportAdapter(ctx context.Context, db *image.DB, path string, progress Prog
 	} else if st.IsDir() {
 		return importPEFT(ctx, db, path, progress)
 	}
-	imp, file, err := importGGUF(ctx, db, path, true, progress)
+	base, err := LoadBaseModel(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	base, err := LoadBaseModel(ctx, db)
-	if err != nil || base == nil {
-		return imp, err
+	var fits func(*gguf.File) error
+	if base != nil {
+		baseFile, err := readBlobHeader(ctx, db.Store(), base.Blob)
+		if err != nil {
+			return nil, fmt.Errorf("read base model %s: %w", base.File, err)
+		}
+		// Checked before the copy: a refused adapter leaves no blob behind.
+		fits = func(g *gguf.File) error {
+			if err := gguf.Fits(baseFile, g); err != nil {
+				return fmt.Errorf("%w: adapter %s does not fit the base model %s: %w", ErrNotGGUF, filepath.Base(path), base.File, err)
+			}
+			return nil
+		}
 	}
-	baseFile, err := readBlobHeader(ctx, db.Store(), base.Blob)
-	if err != nil {
-		return nil, fmt.Errorf("read base model %s: %w", base.File, err)
-	}
-	if err := gguf.Fits(baseFile, file); err != nil {
-		return nil, fmt.Errorf("%w: adapter %s does not fit the base model %s: %w", ErrNotGGUF, imp.File, base.File, err)
-	}
-	return imp, nil
+	return importGGUF(ctx, db, path, true, fits, progress)
 }
 
-// importGGUF validates the file and copies it into the blob store.
-func importGGUF(ctx context.Context, db *image.DB, path string, adapter bool, progress Progress) (*Imported, *gguf.File, error) {
+// importGGUF validates the file (with fits too, if set) and copies it
+// into the blob store.
+func importGGUF(ctx context.Context, db *image.DB, path string, adapter bool, fits func(*gguf.File) error, progress Progress) (*Imported, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%w: %s is not a regular file", ErrNotGGUF, path)
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrNotGGUF, path)
 	}
 	g, err := gguf.Read(f, st.Size())
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %w", ErrNotGGUF, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotGGUF, path, err)
 	}
 	check, kind := gguf.CheckModel, "base model"
 	if adapter {
 		check, kind = gguf.CheckAdapter, "LoRA adapter"
 	}
 	if err := check(g); err != nil {
-		return nil, nil, fmt.Errorf("%w: %s is not a %s: %w", ErrNotGGUF, path, kind, err)
+		return nil, fmt.Errorf("%w: %s is not a %s: %w", ErrNotGGUF, path, kind, err)
+	}
+	if fits != nil {
+		if err := fits(g); err != nil {
+			return nil, err
+		}
 	}
 	r := io.Reader(io.NewSectionReader(f, 0, st.Size()))
 	if progress != nil {
@@ -130,17 +139,17 @@ func importGGUF(ctx context.Context, db *image.DB, path string, adapter bool, pr
 	}
 	b, err := db.Store().PutBlob(ctx, r)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store %s: %w", path, err)
+		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	// The file was checked before the copy; refuse one that changed under us.
 	if st2, err := f.Stat(); err != nil || b.Size != st.Size() || !st2.ModTime().Equal(st.ModTime()) || st2.Size() != st.Size() {
-		return nil, nil, fmt.Errorf("%s changed while it was being imported: try again", path)
+		return nil, fmt.Errorf("%s changed while it was being imported: try again", path)
 	}
 	name, _ := g.String("general.name")
 	return &Imported{
 		Blob: image.BlobRef{Digest: b.Digest, Size: b.Size}, File: filepath.Base(path),
 		Name: name, Architecture: g.Architecture(), Tensors: len(g.Tensors), Format: FormatGGUF,
-	}, g, nil
+	}, nil
 }
 
 type countingReader struct {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"batos/internal/image"
 	"batos/internal/llm"
@@ -96,14 +97,23 @@ type Manager struct {
 	cacheDir string
 
 	mu       sync.Mutex
-	ready    map[string]bool        // server-side names known to work
+	ready    map[string]string      // server-side names known to work → what each was built from
 	building map[string]*sync.Mutex // one preparation per name at a time
+	digests  map[fileStamp]string   // sha256 of local adapter files, by path, size and time
+}
+
+// fileStamp identifies a version of a local file, so that its digest is
+// computed once rather than on every request.
+type fileStamp struct {
+	path string
+	size int64
+	mod  time.Time
 }
 
 // NewManager returns a memory manager for server. cacheDir is where
 // adapters are written for servers that read files (llama-server, vLLM).
 func NewManager(db *image.DB, server *Server, cacheDir string) *Manager {
-	return &Manager{db: db, server: server, cacheDir: cacheDir, ready: map[string]bool{}, building: map[string]*sync.Mutex{}}
+	return &Manager{db: db, server: server, cacheDir: cacheDir, ready: map[string]string{}, building: map[string]*sync.Mutex{}, digests: map[fileStamp]string{}}
 }
 
 // serverName is the model or adapter name batos gives a persona's
@@ -128,20 +138,33 @@ func (m *Manager) lock(name string) func() {
 	return l.Unlock
 }
 
-func (m *Manager) isReady(name string) bool {
+// isReady reports whether name was prepared from source (for an Ollama
+// adapter model, its base: a persona's model can change while its
+// adapter stays).
+func (m *Manager) isReady(name, source string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.ready[name]
+	got, ok := m.ready[name]
+	return ok && got == source
 }
 
-func (m *Manager) setReady(name string, ok bool) {
+func (m *Manager) setReady(name, source string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if ok {
-		m.ready[name] = true
-	} else {
-		delete(m.ready, name)
-	}
+	m.ready[name] = source
+}
+
+// Forget drops what the manager knows of the server-side model name, so
+// that the next Prepare brings it back, and reports whether it had
+// prepared it. Mind.Ask calls it when the server answers that it has no
+// such model: it restarted (vLLM forgets adapters loaded at run time) or
+// someone deleted the model.
+func (m *Manager) Forget(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.ready[name]
+	delete(m.ready, name)
+	return ok
 }
 
 // Prepare brings p's adapter to the hot tier and returns how to call it.
@@ -212,7 +235,7 @@ func (m *Manager) ollamaBase(ctx context.Context, p *Persona) (string, error) {
 	name := baseName(base)
 	unlock := m.lock(name)
 	defer unlock()
-	if m.isReady(name) {
+	if m.isReady(name, "") {
 		return name, nil
 	}
 	if err := m.pushBlob(ctx, base.Blob); err != nil {
@@ -226,7 +249,7 @@ func (m *Manager) ollamaBase(ctx context.Context, p *Persona) (string, error) {
 	if err := c.Create(ctx, &ollama.CreateRequest{Model: name, Files: map[string]string{file: base.Blob.Digest.String()}}); err != nil {
 		return "", fmt.Errorf("create %s from the base model: %w", name, err)
 	}
-	m.setReady(name, true)
+	m.setReady(name, "")
 	return name, nil
 }
 
@@ -258,7 +281,7 @@ func (m *Manager) prepareOllama(ctx context.Context, p *Persona) (Route, error) 
 	unlock := m.lock(name)
 	defer unlock()
 	route := Route{Model: name, Adapter: p.Adapter.Digest.String()}
-	if m.isReady(name) {
+	if m.isReady(name, from) {
 		return route, nil
 	}
 	c := m.server.ollama
@@ -270,6 +293,9 @@ func (m *Manager) prepareOllama(ctx context.Context, p *Persona) (Route, error) 
 		file = "adapter.gguf"
 	}
 	err = c.Create(ctx, &ollama.CreateRequest{Model: name, From: from, Adapters: map[string]string{file: p.Adapter.Digest.String()}})
+	if errors.Is(err, ollama.ErrModelNotFound) {
+		m.Forget(from) // a base batos created and someone deleted: create it again next time
+	}
 	if err != nil {
 		return Route{}, fmt.Errorf("create %s from %s and persona %s's adapter: %w", name, from, p.Name, err)
 	}
@@ -286,7 +312,7 @@ func (m *Manager) prepareOllama(ctx context.Context, p *Persona) (Route, error) 
 	if err != nil {
 		return Route{}, fmt.Errorf("warm up %s: %w", name, err)
 	}
-	m.setReady(name, true)
+	m.setReady(name, from)
 	return route, nil
 }
 
@@ -340,34 +366,53 @@ func (m *Manager) loraID(ctx context.Context, p *Persona) (int, bool, error) {
 	}
 	hexd := p.Adapter.Digest.Hex()
 	for _, a := range adapters {
-		base := filepath.Base(a.Path)
-		if strings.Contains(base, hexd[:12]) || (p.AdapterFile != "" && base == p.AdapterFile) && fileDigest(a.Path) == hexd {
-			return a.ID, true, nil
-		}
-		if fileDigest(a.Path) == hexd {
+		// A file batos materialised is named by its digest; any other is
+		// hashed, when it is on this machine.
+		if strings.Contains(filepath.Base(a.Path), hexd[:12]) || m.fileDigest(a.Path) == hexd {
 			return a.ID, true, nil
 		}
 	}
 	return 0, false, nil
 }
 
-// fileDigest hashes a local file, or returns "" if it cannot be read
-// (the server may run elsewhere).
-func fileDigest(path string) string {
+// fileDigest hashes a local regular file, or returns "" if it is not one
+// (the server may run elsewhere, and its answer may name anything, even
+// /dev/zero). Digests are kept by path, size and modification time: a
+// llama-server persona is matched on every request.
+func (m *Manager) fileDigest(path string) string {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
+	key := fileStamp{path, st.Size(), st.ModTime()}
+	m.mu.Lock()
+	d, ok := m.digests[key]
+	m.mu.Unlock()
+	if ok {
+		return d
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, io.LimitReader(f, st.Size())); err != nil {
 		return ""
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	d = hex.EncodeToString(h.Sum(nil))
+	m.mu.Lock()
+	m.digests[key] = d
+	m.mu.Unlock()
+	return d
 }
 
 func (m *Manager) prepareLlamaServer(ctx context.Context, p *Persona) (Route, error) {
-	route := Route{Model: m.modelFor(p)}
+	// An empty list, not none: without a "lora" field llama-server applies
+	// its global scales, and an adapter loaded without
+	// --lora-init-without-apply (or scaled by POST /lora-adapters) would
+	// speak for a persona that has none.
+	route := Route{Model: m.modelFor(p), LoRA: []llm.LoRA{}}
 	if !p.HasAdapter() {
 		return route, nil
 	}
@@ -418,7 +463,7 @@ func (m *Manager) materialiseFile(ctx context.Context, p *Persona) (string, erro
 	}
 	dir := filepath.Join(m.cacheDir, "adapters")
 	path := filepath.Join(dir, p.Adapter.Digest.Hex()+".gguf")
-	if fileDigest(path) == p.Adapter.Digest.Hex() {
+	if m.fileDigest(path) == p.Adapter.Digest.Hex() {
 		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -454,13 +499,13 @@ func (m *Manager) prepareVLLM(ctx context.Context, p *Persona) (Route, error) {
 	unlock := m.lock(name)
 	defer unlock()
 	route := Route{Model: name, Adapter: p.Adapter.Digest.String()}
-	if m.isReady(name) {
+	if m.isReady(name, "") {
 		return route, nil
 	}
 	if loaded, err := m.vllmLoaded(ctx); err != nil {
 		return Route{}, err
 	} else if loaded[name] {
-		m.setReady(name, true)
+		m.setReady(name, "")
 		return route, nil
 	}
 	dir, err := m.materialiseDir(ctx, p)
@@ -470,12 +515,12 @@ func (m *Manager) prepareVLLM(ctx context.Context, p *Persona) (Route, error) {
 	if err := m.server.openai.LoadLoRA(ctx, name, dir); err != nil {
 		// A load whose answer was lost leaves the adapter loaded: check.
 		if loaded, lerr := m.vllmLoaded(ctx); lerr == nil && loaded[name] {
-			m.setReady(name, true)
+			m.setReady(name, "")
 			return route, nil
 		}
 		return Route{}, fmt.Errorf("load persona %s's adapter into vLLM: %w", p.Name, err)
 	}
-	m.setReady(name, true)
+	m.setReady(name, "")
 	return route, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
+	"sync"
 	"time"
 
 	"batos/internal/image"
@@ -30,6 +32,11 @@ type Mind struct {
 	manager *Manager
 	now     func() time.Time
 	log     *slog.Logger
+
+	// recording serialises the mind's own call records: they all change
+	// pLLM, and concurrent Asks would otherwise conflict past the image's
+	// retries and lose their records.
+	recording sync.Mutex
 }
 
 // New returns a Mind for the image and server.
@@ -85,22 +92,8 @@ func (m *Mind) Ask(ctx context.Context, req Request) (*Answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := m.now()
-	call := Call{Persona: p.Name, At: start}
-	route, err := m.manager.Prepare(ctx, p)
-	call.Model, call.Adapter = route.Model, route.Adapter
-	var resp *llm.ChatResponse
-	if err == nil {
-		msgs := make([]llm.Message, 0, len(req.Messages)+1)
-		if p.SystemPrompt != "" {
-			msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: p.SystemPrompt})
-		}
-		msgs = append(msgs, req.Messages...)
-		resp, err = m.server.Model.Chat(ctx, &llm.ChatRequest{
-			Model: route.Model, Messages: msgs, Schema: req.Schema, Options: p.Options, LoRA: route.LoRA, Stream: req.Stream,
-		})
-	}
-	call.Latency = m.now().Sub(start)
+	call := Call{Persona: p.Name, At: m.now()}
+	resp, err := m.speak(ctx, p, req, &call)
 	call.Outcome = "ok"
 	if err != nil {
 		call.Outcome = err.Error()
@@ -111,13 +104,47 @@ func (m *Mind) Ask(ctx context.Context, req Request) (*Answer, error) {
 		}
 	}
 	// Record even when the caller has given up: the call happened.
-	if rerr := Record(context.WithoutCancel(ctx), m.db, call); rerr != nil && !errors.Is(rerr, context.Canceled) {
+	m.recording.Lock()
+	rerr := Record(context.WithoutCancel(ctx), m.db, call)
+	m.recording.Unlock()
+	if rerr != nil && !errors.Is(rerr, context.Canceled) {
 		m.log.Error("mind: record call", "persona", call.Persona, "err", rerr)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return &Answer{Text: resp.Text, Call: call}, nil
+}
+
+// speak brings p's adapter to the hot tier and makes the chat, filling
+// in call's model, adapter and latency (the chat's, not the preparation's:
+// a blob push can take minutes once). A model the manager had prepared
+// and the server no longer has (it restarted and forgot a vLLM adapter,
+// or someone deleted the Ollama model) is prepared again, once.
+func (m *Mind) speak(ctx context.Context, p *Persona, req Request, call *Call) (*llm.ChatResponse, error) {
+	msgs := make([]llm.Message, 0, len(req.Messages)+1)
+	if p.SystemPrompt != "" {
+		msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: p.SystemPrompt})
+	}
+	msgs = append(msgs, req.Messages...)
+	for attempt := 0; ; attempt++ {
+		route, err := m.manager.Prepare(ctx, p)
+		call.Model, call.Adapter = route.Model, route.Adapter
+		if err != nil {
+			call.Latency = m.now().Sub(call.At)
+			return nil, err
+		}
+		start := m.now()
+		resp, err := m.server.Model.Chat(ctx, &llm.ChatRequest{
+			Model: route.Model, Messages: msgs, Schema: req.Schema, Options: p.Options, LoRA: route.LoRA, Stream: req.Stream,
+		})
+		call.Latency = m.now().Sub(start)
+		var api *llm.APIError
+		if attempt == 0 && errors.As(err, &api) && api.Status == http.StatusNotFound && !api.InStream && m.manager.Forget(route.Model) {
+			continue
+		}
+		return resp, err
+	}
 }
 
 // Placements reports every persona's tier on the server.

@@ -67,12 +67,11 @@ func peftFiles(dir string) ([]string, int64, error) {
 	var total int64
 	has := map[string]bool{}
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue // subdirectories and links are not part of an adapter
-		}
-		info, err := e.Info()
-		if err != nil {
-			return nil, 0, err
+		// Links are followed: a Hugging Face cache snapshot is a directory
+		// of links to its blobs. Subdirectories are not part of an adapter.
+		info, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err != nil || !info.Mode().IsRegular() {
+			continue
 		}
 		files, total, has[e.Name()] = append(files, e.Name()), total+info.Size(), true
 	}
@@ -152,18 +151,23 @@ func (m *Manager) materialiseDir(ctx context.Context, p *Persona) (string, error
 		return "", err
 	}
 	defer rc.Close()
-	if err := untarFlat(rc, tmp); err != nil {
+	if err := untarFlat(rc, tmp, p.Adapter.Size); err != nil {
 		return "", fmt.Errorf("unpack persona %s's adapter: %w", p.Name, err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return "", err
 	}
-	return dir, os.Rename(tmp, dir)
+	if err := os.Rename(tmp, dir); err != nil && !dirExists(dir) {
+		return "", err
+	}
+	// Another persona with the same adapter may have unpacked it first.
+	return dir, nil
 }
 
-// untarFlat unpacks regular files with plain names only: an archive
-// cannot write outside dir.
-func untarFlat(r io.Reader, dir string) error {
+// untarFlat unpacks regular files with plain names only, at most limit
+// bytes in all: an archive cannot write outside dir, nor more than its
+// own size (a sparse entry can claim any size at all).
+func untarFlat(r io.Reader, dir string, limit int64) error {
 	tr := tar.NewReader(r)
 	for n := 0; ; n++ {
 		h, err := tr.Next()
@@ -178,11 +182,15 @@ func untarFlat(r io.Reader, dir string) error {
 		if n >= maxPEFTFiles || h.Typeflag != tar.TypeReg || h.Name != filepath.Base(h.Name) || strings.HasPrefix(h.Name, ".") {
 			return fmt.Errorf("unexpected archive entry %q", h.Name)
 		}
+		if h.Size > limit {
+			return fmt.Errorf("archive entry %q of %d bytes is larger than what is left of the archive", h.Name, h.Size)
+		}
+		limit -= h.Size
 		f, err := os.OpenFile(filepath.Join(dir, h.Name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(f, io.LimitReader(tr, maxPEFTSize))
+		_, err = io.Copy(f, io.LimitReader(tr, h.Size))
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -54,7 +54,8 @@ func personaObject(tx *image.Tx, name string) (*image.Object, error) {
 		return nil, err
 	}
 	v, ok := ps.Get(name)
-	if !ok {
+	if _, isRef := v.(image.Ref); !ok || !isRef || image.IsParentSlot(name) || name == "name" {
+		// Only what names lists is a persona ("name" is the object's own).
 		return nil, fmt.Errorf("%w: %q (have %v)", ErrNoPersona, name, names(ps))
 	}
 	o, err := tx.Deref(v)

@@ -123,6 +123,11 @@ func Connect(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		if cfg.API != "" && !sameFamily(cfg.API, ep.API) {
 			continue
 		}
+		if cfg.API != "" {
+			// Told vllm (or openai: detect), not whatever listens on
+			// llama-server's port.
+			ep.API = cfg.API
+		}
 		// A probe is one quick try: nothing listening is the common case.
 		c := cfg
 		c.Retry = llm.Retry{Attempts: 1}

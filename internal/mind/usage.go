@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"batos/internal/image"
 )
@@ -49,28 +50,26 @@ const recentCalls = 256
 var usageKeys = []string{"calls", "failures", "prompt_tokens", "completion_tokens", "latency_ms"}
 
 func decodeUsage(d *image.Dict) Usage {
-	get := func(key string) int64 {
+	get := func(key string) float64 {
 		v, _ := d.Get(image.String(key))
-		switch n := v.(type) {
-		case image.Int:
-			return int64(n)
-		case image.Float:
-			return int64(n)
-		}
-		return 0
+		n, _ := number(v)
+		return n
 	}
 	return Usage{
-		Calls: get("calls"), Failures: get("failures"),
-		PromptTokens: get("prompt_tokens"), CompletionTokens: get("completion_tokens"),
-		Latency: time.Duration(get("latency_ms")) * time.Millisecond,
+		Calls: int64(get("calls")), Failures: int64(get("failures")),
+		PromptTokens: int64(get("prompt_tokens")), CompletionTokens: int64(get("completion_tokens")),
+		Latency: time.Duration(get("latency_ms") * float64(time.Millisecond)),
 	}
 }
 
 func encodeUsage(u Usage) (*image.Dict, error) {
 	d := &image.Dict{}
-	vals := []int64{u.Calls, u.Failures, u.PromptTokens, u.CompletionTokens, u.Latency.Milliseconds()}
+	// The latency total keeps microseconds: rounded to milliseconds on
+	// every call, a total of fast calls would drift.
+	vals := []image.Value{image.Int(u.Calls), image.Int(u.Failures), image.Int(u.PromptTokens), image.Int(u.CompletionTokens),
+		image.Float(float64(u.Latency.Microseconds()) / 1000)}
 	for i, k := range usageKeys {
-		if err := d.Set(image.String(k), image.Int(vals[i])); err != nil {
+		if err := d.Set(image.String(k), vals[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -218,6 +217,9 @@ func systemObject(tx *image.Tx, name string) (*image.Object, error) {
 func short(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n-- // cut between runes, not inside one
 	}
 	return s[:n] + "…"
 }

@@ -12,7 +12,9 @@ import (
 	"strings"
 	"sync"
 
+	"batos/internal/cycle"
 	"batos/internal/image"
+	"batos/internal/mind"
 	"batos/internal/store"
 	"batos/internal/store/bolt"
 	"batos/internal/vm"
@@ -32,6 +34,16 @@ type Options struct {
 	// commits (topic "commit.send" or "commit.eval"); the bridge
 	// publishes them. It must not block.
 	Events func(topic string, payload map[string]any)
+	// Mind, if set, is the inference server the personas speak through,
+	// and what nothing understands is learned: such a message becomes a
+	// cognitive cycle. Nil: such a message is an error saying no mind is
+	// configured.
+	Mind *mind.Server
+	// MindOptions configure the mind (adapter cache, clock, logger).
+	MindOptions *mind.Options
+	// Cycle configures the cycles (their Events and Deliver are the
+	// UVM's).
+	Cycle *cycle.Options
 }
 
 // ErrShutdown is returned for sends after Shutdown or Close began.
@@ -43,6 +55,8 @@ type UVM struct {
 	db     *image.DB
 	vm     *vm.VM
 	events func(topic string, payload map[string]any)
+	cycles *cycle.Machine // nil without a mind
+	mind   *mind.Mind
 
 	slots    chan struct{} // the pool: one token per running send
 	mu       sync.Mutex
@@ -75,11 +89,33 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	if imgOpts.User == "" {
 		imgOpts.User = o.User
 	}
-	u = &UVM{store: s, db: image.New(s, &imgOpts), vm: vm.New(o.VM), slots: make(chan struct{}, o.Workers), events: o.Events}
+	var vmOpts vm.Options
+	if o.VM != nil {
+		vmOpts = *o.VM
+	}
+	sandboxOpts := vmOpts // validation never learns: a missing message is a test failure
+	if o.Mind != nil {
+		vmOpts.Handler = learner{}
+	}
+	u = &UVM{store: s, db: image.New(s, &imgOpts), vm: vm.New(&vmOpts), slots: make(chan struct{}, o.Workers), events: o.Events}
 	created, err = u.awaken(ctx)
 	if err != nil {
 		s.Close()
 		return nil, false, err
+	}
+	if o.Mind != nil {
+		var co cycle.Options
+		if o.Cycle != nil {
+			co = *o.Cycle
+		}
+		co.Events, co.Deliver = o.Events, u.deliver
+		u.mind = mind.New(u.db, o.Mind, o.MindOptions)
+		u.cycles = cycle.New(u.db, u.mind, vm.New(&sandboxOpts), &co)
+		if _, err := u.cycles.Resume(ctx); err != nil {
+			u.cycles.Close()
+			s.Close()
+			return nil, false, fmt.Errorf("resume cycles: %w", err)
+		}
 	}
 	return u, created, nil
 }
@@ -139,7 +175,23 @@ func (u *UVM) release() {
 
 // Send sends selector to target (a root name or an OID) in its own
 // transaction; write conflicts rerun it. A send that fails changes nothing.
+// With a mind, a message nothing understands is learned first (the send
+// waits for its cycle, then runs again).
 func (u *UVM) Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
+	return u.SendWith(ctx, target, selector, args, kwargs, Learn{})
+}
+
+// SendWith is Send choosing how a message nothing understands is learned.
+func (u *UVM) SendWith(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how Learn) (vm.Result, error) {
+	return u.learned(ctx, how, func() (vm.Result, error) { return u.send(ctx, target, selector, args, kwargs) })
+}
+
+// SendOID sends a mission's message to its receiver.
+func (u *UVM) SendOID(ctx context.Context, m cycle.Mission, how Learn) (vm.Result, error) {
+	return u.SendWith(ctx, m.Receiver.String(), m.Selector, m.Args, m.Kwargs, how)
+}
+
+func (u *UVM) send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
 	if err := u.acquire(ctx); err != nil {
 		return vm.Result{}, err
 	}
@@ -175,6 +227,10 @@ func (u *UVM) Eval(ctx context.Context, code string) (vm.Result, error) {
 // EvalWith is Eval with extra names bound (a REPL's variables); root names
 // win over them.
 func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
+	return u.learned(ctx, Learn{}, func() (vm.Result, error) { return u.eval(ctx, code, vars) })
+}
+
+func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
 	if err := u.acquire(ctx); err != nil {
 		return vm.Result{}, err
 	}
@@ -257,6 +313,11 @@ func (u *UVM) Shutdown(ctx context.Context) error {
 	u.mu.Lock()
 	u.closing = true
 	u.mu.Unlock()
+	// Cycles stop where they are (they resume on the next start), and
+	// sends waiting for them return.
+	if u.cycles != nil {
+		u.cycles.Close()
+	}
 	done := make(chan struct{})
 	go func() { u.inflight.Wait(); close(done) }()
 	select {
@@ -272,6 +333,11 @@ func (u *UVM) Close() error {
 	u.mu.Lock()
 	u.closing = true
 	u.mu.Unlock()
-	u.closed.Do(func() { u.closeErr = u.store.Close() })
+	u.closed.Do(func() {
+		if u.cycles != nil {
+			u.cycles.Close()
+		}
+		u.closeErr = u.store.Close()
+	})
 	return u.closeErr
 }

@@ -218,14 +218,16 @@ func (o *Ollama) close() {
 }
 
 // Restart stops the server, dropping its connections, and serves again
-// on the same address after OllamaOptions.RestartDelay, keeping all
-// state (models, blobs, records, pending faults): clients see refused
-// connections meanwhile. It returns at once.
+// on the same address after OllamaOptions.RestartDelay, keeping what
+// Ollama keeps on disk (models, blobs) and the fake's records and
+// pending faults, but, like a new Ollama process, with no model loaded:
+// clients see refused connections meanwhile. It returns at once.
 func (o *Ollama) Restart(t testing.TB) {
 	t.Helper()
 	o.mu.Lock()
 	srv := o.srv
 	o.srv = nil
+	clear(o.loaded)
 	o.mu.Unlock()
 	if srv == nil {
 		t.Fatal("llmtest: fake Ollama restarted while down")

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -170,13 +171,17 @@ func (f *OpenAI) close() {
 
 // Restart takes the server down at once, cutting every connection, and
 // serves again on the same address after OpenAIOptions.RestartDelay,
-// keeping its state (adapters loaded, records, pending faults). It
-// returns without waiting for the server to come back.
+// keeping its records and pending faults. Like a new server process it
+// comes back with what its command line gives it: vLLM forgets the
+// adapters loaded at run time, llama-server's global scales are 0
+// again. It returns without waiting for the server to come back.
 func (f *OpenAI) Restart(t testing.TB) {
 	t.Helper()
 	f.mu.Lock()
 	srv := f.srv
 	f.srv = nil
+	clear(f.scales)
+	f.adapters = slices.DeleteFunc(f.adapters, func(a vllmAdapter) bool { return a.runtime })
 	f.mu.Unlock()
 	if srv == nil {
 		t.Fatal("llmtest: Restart while the fake server is down")

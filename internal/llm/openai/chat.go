@@ -28,7 +28,7 @@ type chatWire struct {
 	Stream         bool            `json:"stream,omitempty"`
 	StreamOptions  *streamOptions  `json:"stream_options,omitempty"`
 	ResponseFormat *responseFormat `json:"response_format,omitempty"`
-	LoRA           []llm.LoRA      `json:"lora,omitempty"` // llama-server
+	LoRA           []llm.LoRA      `json:"lora,omitzero"` // llama-server; an empty list is sent: no adapter
 }
 
 type streamOptions struct {

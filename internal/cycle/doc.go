@@ -1,0 +1,30 @@
+// Package cycle is the cognitive cycle: a message nothing understands
+// becomes a mission that the personas turn into a new method, through a
+// persisted state machine.
+//
+// # States
+//
+//	IDLE → DECOMPOSING → DELEGATING → SYNTHESIZING → VALIDATING → COMPLETE
+//	                                       ↑_______________|         FAILED
+//
+// IDLE: queued, waiting for a slot (Options.MaxRunning cycles run at
+// once). DECOMPOSING: BRICK answers a JSON plan (intent, sub-questions
+// for personas, signature, tests); an unparsable plan is asked again, up
+// to Options.PlanTries times. DELEGATING: the sub-questions go to their
+// personas concurrently. SYNTHESIZING: ROBIN writes the method and its
+// tests. VALIDATING: the guardian audits the source (vm.Audit), then the
+// tests and the original call run in a transaction that is always rolled
+// back; a failure goes back to SYNTHESIZING verbatim, up to
+// Options.MaxAttempts attempts. COMPLETE installs the method with its
+// provenance (and the previous version, for revert); FAILED records why
+// and installs nothing.
+//
+// # Durability
+//
+// A cycle is an image object under the root's "cycles". Each transition
+// is its own transaction, and no model is called inside a transaction.
+// Every model answer is recorded in the cycle (persona, model, tokens,
+// latency) before it is used, so a cycle resumed after a crash continues
+// from its last recorded step and never asks a model again for a step it
+// already has.
+package cycle

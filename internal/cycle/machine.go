@@ -1,0 +1,398 @@
+package cycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"batos/internal/image"
+	"batos/internal/mind"
+	"batos/internal/vm"
+)
+
+// Asker is the mind as cycles use it: a persona answers messages.
+type Asker interface {
+	Ask(ctx context.Context, req mind.Request) (*mind.Answer, error)
+}
+
+// Options configures a Machine; nil means the defaults.
+type Options struct {
+	// MaxAttempts bounds synthesis attempts (SYNTHESIZING → VALIDATING
+	// and back); default 3.
+	MaxAttempts int
+	// PlanTries bounds how often BRICK is asked for a usable plan;
+	// default 3.
+	PlanTries int
+	// MaxRunning bounds the cycles running at once; the rest wait in
+	// IDLE. Default 4.
+	MaxRunning int
+	// Now is the clock cycles record; default time.Now.
+	Now func() time.Time
+	// Events, if set, is told of every transition ("cycle.transition")
+	// and every recorded answer ("cycle.step"). It must not block.
+	Events func(topic string, payload map[string]any)
+	// Deliver, if set, answers the original message of a cycle whose
+	// sender did not wait (Mission.Deliver), once the method is
+	// installed, for real; its answer is recorded in the cycle.
+	Deliver func(ctx context.Context, c *Cycle) (string, error)
+	// Logger reports what cannot be returned; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Machine runs cycles. It is safe for concurrent use.
+type Machine struct {
+	db    *image.DB
+	asker Asker
+	vm    *vm.VM // validation runs here: no doesNotUnderstand learning inside a sandbox
+	opts  Options
+
+	base   context.Context
+	stop   context.CancelFunc
+	slots  chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	runs   map[int64]*run // cycles with a goroutine
+	change chan struct{}                // closed and replaced at every transition
+	closed bool
+}
+
+// New returns a Machine over the image. sandbox runs validation: give it
+// a VM whose doesNotUnderstand handler does not start cycles.
+func New(db *image.DB, asker Asker, sandbox *vm.VM, opts *Options) *Machine {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.PlanTries <= 0 {
+		o.PlanTries = 3
+	}
+	if o.MaxRunning <= 0 {
+		o.MaxRunning = 4
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	base, stop := context.WithCancel(context.Background())
+	return &Machine{
+		db: db, asker: asker, vm: sandbox, opts: o, base: base, stop: stop,
+		slots: make(chan struct{}, o.MaxRunning), runs: map[int64]*run{}, change: make(chan struct{}),
+	}
+}
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("cycle: machine closed")
+
+// Start opens a cycle for the mission, or joins the open one for the same
+// receiver and selector; joined says which. deliver asks the cycle to
+// answer the message itself once the method is installed (the sender
+// does not wait).
+func (m *Machine) Start(ctx context.Context, mission Mission, deliver bool) (id int64, joined bool, err error) {
+	if m.isClosed() {
+		return 0, false, ErrClosed
+	}
+	now := m.opts.Now()
+	err = m.db.Update(ctx, func(tx *image.Tx) error {
+		tx.SetUser("batos")
+		cs, err := cyclesObject(tx)
+		if err != nil {
+			return err
+		}
+		if open, ok := findOpen(cs, mission.Key()); ok {
+			id, joined = open, true
+			if deliver {
+				// The joiner leaves too: the cycle answers for it.
+				o, err := cycleObject(tx, open)
+				if err != nil {
+					return err
+				}
+				return o.Set(slotDeliver, image.Bool(true))
+			}
+			return nil
+		}
+		joined = false
+		c := &Cycle{State: Idle, Mission: mission, Deliver: deliver, MaxAttempts: m.opts.MaxAttempts,
+			PlanTries: m.opts.PlanTries, Created: now, Updated: now}
+		if err := create(tx, c); err != nil {
+			return err
+		}
+		id = c.ID
+		tx.Note(fmt.Sprintf("cycle %d: open for %s", c.ID, missionLabel(mission)))
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("start cycle: %w", err)
+	}
+	if !joined {
+		m.publish("cycle.transition", map[string]any{"id": id, "state": Idle.String(), "receiver": mission.Receiver.String(), "selector": mission.Selector})
+	}
+	m.launch(id)
+	return id, joined, nil
+}
+
+func missionLabel(m Mission) string {
+	if m.Selector != "" {
+		return fmt.Sprintf("%s %s", m.Receiver, m.Selector)
+	}
+	return fmt.Sprintf("%s: %s", m.Receiver, clip(m.Brief, 60))
+}
+
+// Get reads cycle id.
+func (m *Machine) Get(ctx context.Context, id int64) (*Cycle, error) {
+	var c *Cycle
+	err := m.db.View(ctx, func(tx *image.Tx) (err error) {
+		c, err = Load(tx, id)
+		return err
+	})
+	return c, err
+}
+
+// Wait returns cycle id once it is COMPLETE or FAILED, or ctx's error.
+func (m *Machine) Wait(ctx context.Context, id int64) (*Cycle, error) {
+	for {
+		m.mu.Lock()
+		changed := m.change
+		m.mu.Unlock()
+		c, err := m.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if c.State.Terminal() {
+			return c, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return c, ctx.Err()
+		case <-m.base.Done():
+			return c, ErrClosed
+		}
+	}
+}
+
+// Resume starts every unfinished cycle; it returns how many.
+func (m *Machine) Resume(ctx context.Context) (int, error) {
+	var ids []int64
+	err := m.db.View(ctx, func(tx *image.Tx) error {
+		cs, err := List(tx)
+		for _, c := range cs {
+			if !c.State.Terminal() {
+				ids = append(ids, c.ID)
+			}
+		}
+		return err
+	})
+	for _, id := range ids {
+		m.launch(id)
+	}
+	return len(ids), err
+}
+
+// Cancel fails an unfinished cycle with the reason "cancelled"; a model
+// call in flight for it is abandoned.
+func (m *Machine) Cancel(ctx context.Context, id int64) error {
+	_, err := m.update(ctx, id, func(c *Cycle) error {
+		if c.State.Terminal() {
+			return fmt.Errorf("cycle %d is already %s", id, c.State)
+		}
+		c.FailedIn, c.State, c.Reason = c.State, Failed, "cancelled"
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if r, ok := m.runs[id]; ok {
+		r.cancel()
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+// run is a cycle's goroutine. again asks it to start over when it ends:
+// a retry came while a cancelled run was still winding down.
+type run struct {
+	cancel context.CancelFunc
+	again  bool
+}
+
+// Retry runs a FAILED cycle again from the state it failed in, keeping
+// every recorded answer (none is asked again), with fresh attempts.
+func (m *Machine) Retry(ctx context.Context, id int64) error {
+	_, err := m.updateTx(ctx, id, func(tx *image.Tx, c *Cycle) error {
+		if c.State != Failed {
+			return fmt.Errorf("cycle %d is %s; only a FAILED cycle can be retried", id, c.State)
+		}
+		cs, err := cyclesObject(tx)
+		if err != nil {
+			return err
+		}
+		if other, ok := findOpen(cs, c.Mission.Key()); ok && other != id {
+			return fmt.Errorf("cycle %d is already open for %s", other, missionLabel(c.Mission))
+		}
+		c.State, c.Reason = c.FailedIn, ""
+		switch c.State {
+		case Decomposing:
+			c.PlanTries = len(c.stepsOf("plan")) + m.opts.PlanTries
+		case Synthesizing, Validating:
+			c.State = Synthesizing
+			c.Attempt++
+			c.MaxAttempts = c.Attempt + m.opts.MaxAttempts - 1
+		}
+		return setOpen(cs, c.Mission.Key(), id, true)
+	})
+	if err != nil {
+		return err
+	}
+	m.launch(id)
+	return nil
+}
+
+func (c *Cycle) stepsOf(kind string) []Step {
+	var out []Step
+	for _, s := range c.Steps {
+		if s.Kind == kind {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Close stops every running cycle where it is (they resume on the next
+// start) and waits for their goroutines. Safe to call twice.
+func (m *Machine) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.stop()
+	m.wg.Wait()
+	return nil
+}
+
+func (m *Machine) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}
+
+// launch runs cycle id on its own goroutine unless one already does.
+func (m *Machine) launch(id int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	if r, running := m.runs[id]; running {
+		r.again = true
+		return
+	}
+	ctx, cancel := context.WithCancel(m.base)
+	r := &run{cancel: cancel}
+	m.runs[id] = r
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() {
+			cancel()
+			m.mu.Lock()
+			delete(m.runs, id)
+			again := r.again
+			m.mu.Unlock()
+			if again {
+				m.launch(id)
+			}
+		}()
+		select {
+		case m.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-m.slots }()
+		m.drive(ctx, id)
+	}()
+}
+
+// broadcast wakes every Wait.
+func (m *Machine) broadcast() {
+	m.mu.Lock()
+	close(m.change)
+	m.change = make(chan struct{})
+	m.mu.Unlock()
+}
+
+func (m *Machine) publish(topic string, payload map[string]any) {
+	if m.opts.Events != nil {
+		m.opts.Events(topic, payload)
+	}
+}
+
+// errStale ends a step whose cycle moved on meanwhile (cancelled, say).
+var errStale = errors.New("cycle: state changed meanwhile")
+
+// update applies fn to cycle id in one transaction and publishes the
+// transition, if any.
+func (m *Machine) update(ctx context.Context, id int64, fn func(c *Cycle) error) (*Cycle, error) {
+	return m.updateTx(ctx, id, func(_ *image.Tx, c *Cycle) error { return fn(c) })
+}
+
+func (m *Machine) updateTx(ctx context.Context, id int64, fn func(tx *image.Tx, c *Cycle) error) (*Cycle, error) {
+	var before State
+	var after *Cycle
+	err := m.db.Update(ctx, func(tx *image.Tx) error {
+		tx.SetUser("batos")
+		o, err := cycleObject(tx, id)
+		if err != nil {
+			return err
+		}
+		c, err := decode(o)
+		if err != nil {
+			return err
+		}
+		before = c.State
+		if err := fn(tx, c); err != nil {
+			return err
+		}
+		c.Updated = m.opts.Now()
+		if c.State != before {
+			tx.Note(fmt.Sprintf("cycle %d: %s → %s", id, before, c.State))
+		} else {
+			tx.Note(fmt.Sprintf("cycle %d: %s", id, c.State))
+		}
+		if c.State.Terminal() {
+			cs, err := cyclesObject(tx)
+			if err != nil {
+				return err
+			}
+			if err := setOpen(cs, c.Mission.Key(), id, false); err != nil {
+				return err
+			}
+		}
+		after = c
+		return encode(o, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if after.State != before {
+		m.publish("cycle.transition", map[string]any{"id": id, "state": after.State.String(), "from": before.String(),
+			"receiver": after.Mission.Receiver.String(), "selector": after.Mission.Selector, "attempt": after.Attempt, "reason": after.Reason})
+	}
+	m.broadcast()
+	return after, nil
+}
+
+// expect makes an update refuse a cycle that left state meanwhile.
+func expect(c *Cycle, state State) error {
+	if c.State != state {
+		return errStale
+	}
+	return nil
+}

@@ -1,0 +1,376 @@
+package cycle
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"batos/internal/image"
+	"batos/internal/llm"
+	"batos/internal/store"
+)
+
+// dialect states the rules method code must follow; every prompt that
+// asks for code or tests carries it.
+const dialect = `Method code is Starlark, a small dialect of Python:
+- The method is exactly ONE function, def SELECTOR(self, ...), named like the message, whose first
+  parameter is self. Beside it only a docstring may stand: no other top-level code, no load, no import.
+- No classes, no exceptions (no try/except/raise: call fail("message") to fail), no f-strings (use
+  "%s" % x or "{}".format(x)), no set literals; strings are not iterable (use s.elems()); while loops
+  and recursion are allowed but every execution has step, time and memory limits.
+- Read a slot as self.name (inherited slots through parent* slots too) and write one as
+  self.name = value; has_slot(obj, "name") tests for a slot; slots(obj) lists its own slot names.
+- Built-ins: clone(obj, **slots), new(**slots), slots, parents, has_slot, set_slot(obj, name, value),
+  method(source), send(obj, "selector", *args), oid(obj), json.encode/json.decode, math.*, time.now(),
+  and Starlark's own (len, str, repr, int, float, list, dict, tuple, sorted, range, enumerate, zip,
+  min, max, any, all, hasattr, getattr, type, print, fail).
+- There is no file, network or process access.
+Tests are Starlark EXPRESSIONS that must evaluate to True, with self bound to the receiver and the new
+method installed, e.g. "type(self.greet('ada')) == 'string'" or "self.add(2, 3) == 5".`
+
+// planSchema is the JSON schema of BRICK's plan.
+var planSchema = json.RawMessage(`{
+  "type": "object",
+  "properties": {
+    "intent": {"type": "string"},
+    "selector": {"type": "string"},
+    "signature": {"type": "string"},
+    "sub_questions": {"type": "array", "items": {"type": "object",
+      "properties": {"persona": {"type": "string", "enum": ["BABS", "ROBIN", "ALFRED"]}, "question": {"type": "string"}},
+      "required": ["persona", "question"]}},
+    "tests": {"type": "array", "items": {"type": "object",
+      "properties": {"name": {"type": "string"}, "expr": {"type": "string"}},
+      "required": ["name", "expr"]}}
+  },
+  "required": ["intent", "signature", "sub_questions", "tests"]
+}`)
+
+// methodSchema is the JSON schema of ROBIN's method.
+var methodSchema = json.RawMessage(`{
+  "type": "object",
+  "properties": {
+    "source": {"type": "string"},
+    "tests": {"type": "array", "items": {"type": "object",
+      "properties": {"name": {"type": "string"}, "expr": {"type": "string"}},
+      "required": ["name", "expr"]}}
+  },
+  "required": ["source", "tests"]
+}`)
+
+// Bounds on what a plan may ask for.
+const (
+	maxSubQuestions = 6
+	maxTests        = 12
+	maxExprBytes    = 2000
+)
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// parsePlan reads BRICK's answer, refusing what cannot be used.
+func parsePlan(answer string, selector string) (*Plan, error) {
+	var p Plan
+	if err := strictJSON(answer, &p); err != nil {
+		return nil, fmt.Errorf("the plan is not the JSON the schema asks for: %w", err)
+	}
+	if selector != "" {
+		p.Selector = selector
+	}
+	if !identifier.MatchString(p.Selector) {
+		return nil, fmt.Errorf("the plan's selector %q is not a method name", p.Selector)
+	}
+	if strings.TrimSpace(p.Intent) == "" {
+		return nil, fmt.Errorf("the plan has no intent")
+	}
+	if len(p.SubQuestions) > maxSubQuestions {
+		return nil, fmt.Errorf("the plan has %d sub-questions (at most %d)", len(p.SubQuestions), maxSubQuestions)
+	}
+	for i, q := range p.SubQuestions {
+		if q.Persona == "" || strings.TrimSpace(q.Question) == "" {
+			return nil, fmt.Errorf("sub-question %d has no persona or no question", i+1)
+		}
+	}
+	if err := checkTests(p.Tests); err != nil {
+		return nil, fmt.Errorf("the plan's tests: %w", err)
+	}
+	return &p, nil
+}
+
+// method is ROBIN's answer.
+type method struct {
+	Source string `json:"source"`
+	Tests  []Test `json:"tests"`
+}
+
+func parseMethod(answer string) (*method, error) {
+	var m method
+	if err := strictJSON(answer, &m); err != nil {
+		return nil, fmt.Errorf("the answer is not the JSON the schema asks for: %w", err)
+	}
+	if strings.TrimSpace(m.Source) == "" {
+		return nil, fmt.Errorf("the answer has no source")
+	}
+	if err := checkTests(m.Tests); err != nil {
+		return nil, fmt.Errorf("the answer's tests: %w", err)
+	}
+	return &m, nil
+}
+
+func checkTests(tests []Test) error {
+	if len(tests) > maxTests {
+		return fmt.Errorf("%d tests (at most %d)", len(tests), maxTests)
+	}
+	for i, t := range tests {
+		if strings.TrimSpace(t.Expr) == "" || len(t.Expr) > maxExprBytes {
+			return fmt.Errorf("test %d: the expression is empty or over %d bytes", i+1, maxExprBytes)
+		}
+	}
+	return nil
+}
+
+// strictJSON decodes one JSON object, tolerating a Markdown code fence
+// around it (models add them even when asked not to).
+func strictJSON(answer string, dst any) error {
+	s := strings.TrimSpace(answer)
+	if strings.HasPrefix(s, "```") {
+		s = strings.TrimPrefix(s, "```json")
+		s = strings.TrimPrefix(s, "```")
+		s = strings.TrimSuffix(strings.TrimSpace(s), "```")
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("text after the JSON object")
+	}
+	return nil
+}
+
+// context describes the receiver for prompts: its slots, parents and
+// methods (own and inherited, with source), and similar methods.
+type receiverView struct {
+	desc     string
+	slots    []string
+	parents  []string
+	methods  []string // "name (from owner):\nsource"
+	similar  []string
+	hasSlots map[string]bool
+}
+
+// maxSlotRepr bounds how much of a slot value a prompt shows.
+const maxSlotRepr = 200
+
+func viewReceiver(tx *image.Tx, oid store.OID, selector string) (*receiverView, error) {
+	o, err := tx.Object(oid)
+	if err != nil {
+		return nil, err
+	}
+	v := &receiverView{desc: describe(o), hasSlots: map[string]bool{}}
+	for _, s := range o.Slots() {
+		if m, ok := s.Value.(*image.Method); ok {
+			v.methods = append(v.methods, fmt.Sprintf("%s (own):\n%s", s.Name, m.Source))
+			continue
+		}
+		r := image.Repr(s.Value)
+		if len(r) > maxSlotRepr {
+			r = r[:maxSlotRepr] + "…"
+		}
+		v.slots = append(v.slots, s.Name+" = "+r)
+	}
+	// Inherited methods, depth first through parents, each object once.
+	seen := map[store.OID]bool{oid: true}
+	var walk func(*image.Object, int) error
+	walk = func(x *image.Object, depth int) error {
+		parents, err := x.Parents()
+		if err != nil || depth > 8 {
+			return err
+		}
+		for _, p := range parents {
+			if seen[p.OID()] {
+				continue
+			}
+			seen[p.OID()] = true
+			if x == o {
+				v.parents = append(v.parents, describe(p))
+			}
+			for _, s := range p.Slots() {
+				if m, ok := s.Value.(*image.Method); ok {
+					v.methods = append(v.methods, fmt.Sprintf("%s (from %s):\n%s", s.Name, describe(p), m.Source))
+				}
+			}
+			if err := walk(p, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(o, 0); err != nil {
+		return nil, err
+	}
+	v.similar = similarMethods(tx, selector, seen)
+	return v, nil
+}
+
+func describe(o *image.Object) string {
+	if n, ok := o.Get("name"); ok {
+		if s, ok := n.(image.String); ok {
+			return fmt.Sprintf("%s (%s)", o.OID(), string(s))
+		}
+	}
+	return o.OID().String()
+}
+
+// similarMethods finds methods on the root's objects whose names share a
+// word with selector ("display_yourself" ~ "describe_yourself"), best
+// first, outside the receiver's own chain (already shown).
+func similarMethods(tx *image.Tx, selector string, shown map[store.OID]bool) []string {
+	words := map[string]bool{}
+	for _, w := range strings.Split(strings.ToLower(selector), "_") {
+		if len(w) > 2 {
+			words[w] = true
+		}
+	}
+	root, err := tx.Root()
+	if err != nil || len(words) == 0 {
+		return nil
+	}
+	type hit struct {
+		score int
+		text  string
+	}
+	var hits []hit
+	for _, s := range root.Slots() {
+		r, ok := s.Value.(image.Ref)
+		if !ok || shown[store.OID(r)] {
+			continue
+		}
+		o, err := tx.Object(store.OID(r))
+		if err != nil {
+			continue
+		}
+		for _, ms := range o.Slots() {
+			m, ok := ms.Value.(*image.Method)
+			if !ok {
+				continue
+			}
+			score := 0
+			for _, w := range strings.Split(strings.ToLower(ms.Name), "_") {
+				if words[w] {
+					score++
+				}
+			}
+			if score > 0 {
+				hits = append(hits, hit{score, fmt.Sprintf("%s.%s:\n%s", s.Name, ms.Name, m.Source)})
+			}
+		}
+	}
+	sort.SliceStable(hits, func(i, j int) bool { return hits[i].score > hits[j].score })
+	var out []string
+	for i := 0; i < len(hits) && i < 5; i++ {
+		out = append(out, hits[i].text)
+	}
+	return out
+}
+
+func callText(m Mission) string {
+	var parts []string
+	for _, a := range m.Args {
+		parts = append(parts, image.Repr(a))
+	}
+	for _, kw := range m.Kwargs {
+		parts = append(parts, kw.Name+" = "+image.Repr(kw.Value))
+	}
+	return fmt.Sprintf("%s(%s)", m.Selector, strings.Join(parts, ", "))
+}
+
+func section(b *strings.Builder, title string, items []string) {
+	fmt.Fprintf(b, "\n%s:\n", title)
+	if len(items) == 0 {
+		b.WriteString("  (none)\n")
+	}
+	for _, it := range items {
+		b.WriteString("  " + strings.ReplaceAll(it, "\n", "\n  ") + "\n")
+	}
+}
+
+// planPrompt is BRICK's mission.
+func planPrompt(c *Cycle, v *receiverView, rejected []Step) []llm.Message {
+	var b strings.Builder
+	if c.Mission.Selector != "" {
+		fmt.Fprintf(&b, "Mission: the object %s received the message %s, and nothing in its delegation chain understands %q.\n",
+			v.desc, callText(c.Mission), c.Mission.Selector)
+		fmt.Fprintf(&b, "Plan the method %s that answers it.\n", c.Mission.Selector)
+	} else {
+		fmt.Fprintf(&b, "Mission for the object %s: %s\nPlan one method for it, and name it in \"selector\".\n", v.desc, c.Mission.Brief)
+	}
+	section(&b, "The receiver's slots", v.slots)
+	section(&b, "Its parents", v.parents)
+	section(&b, "Methods it has (own and inherited), with source", v.methods)
+	section(&b, "Similar methods elsewhere in the image", v.similar)
+	b.WriteString("\n" + dialect + "\n")
+	b.WriteString(`
+Answer with JSON: {"intent": one sentence, "selector": the method name, "signature": "def NAME(self, ...)",
+"sub_questions": [{"persona": "BABS" | "ROBIN" | "ALFRED", "question": ...}] (at most 6; none if the
+method is obvious), "tests": [{"name": ..., "expr": a Starlark expression that must be True}]}.`)
+	for _, r := range rejected {
+		fmt.Fprintf(&b, "\n\nAn earlier answer was refused: %s\nIt was:\n%s", r.Rejected, clip(r.Answer, 2000))
+	}
+	return []llm.Message{{Role: llm.RoleUser, Content: b.String()}}
+}
+
+// questionPrompt is a sub-question for a persona.
+func questionPrompt(c *Cycle, q SubQuestion) []llm.Message {
+	text := fmt.Sprintf("Mission: %s\nPlan: %s (%s)\n\nYour question: %s\nAnswer briefly and concretely.",
+		missionText(c), c.Plan.Intent, c.Plan.Signature, q.Question)
+	return []llm.Message{{Role: llm.RoleUser, Content: text}}
+}
+
+func missionText(c *Cycle) string {
+	if c.Mission.Selector != "" && c.Mission.Brief == "" {
+		return fmt.Sprintf("%s was sent to %s and nothing understood it", callText(c.Mission), c.Mission.Receiver)
+	}
+	return c.Mission.Brief
+}
+
+// synthesisPrompt is ROBIN's task for an attempt, with every earlier
+// failure verbatim.
+func synthesisPrompt(c *Cycle, v *receiverView) []llm.Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Write the method %s for the object %s.\nMission: %s\nIntent: %s\nSignature: %s\n",
+		c.Plan.Selector, v.desc, missionText(c), c.Plan.Intent, c.Plan.Signature)
+	section(&b, "The receiver's slots", v.slots)
+	section(&b, "Methods it has, with source", v.methods)
+	var answers []string
+	for i, q := range c.Plan.SubQuestions {
+		if s, ok := c.step("delegate", 0, i); ok {
+			answers = append(answers, fmt.Sprintf("%s was asked: %s\n%s answered: %s", q.Persona, q.Question, q.Persona, s.Answer))
+		}
+	}
+	section(&b, "What the other personas found", answers)
+	var tests []string
+	for _, t := range c.Plan.Tests {
+		tests = append(tests, fmt.Sprintf("%s: %s", t.Name, t.Expr))
+	}
+	section(&b, "The plan's tests (the method must pass them)", tests)
+	b.WriteString("\n" + strings.ReplaceAll(dialect, "SELECTOR", c.Plan.Selector) + "\n")
+	b.WriteString(`
+Answer with JSON: {"source": the complete method source, "tests": [{"name": ..., "expr": ...}]} (your
+own tests, in addition to the plan's).`)
+	for _, f := range c.Failures {
+		fmt.Fprintf(&b, "\n\nAttempt %d failed (%s):\n%s", f.Attempt, f.Kind, f.Message)
+	}
+	if len(c.Failures) > 0 {
+		b.WriteString("\n\nFix exactly what the failures report.")
+	}
+	return []llm.Message{{Role: llm.RoleUser, Content: b.String()}}
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,419 @@
+package cycle
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"batos/internal/image"
+	"batos/internal/llm"
+	"batos/internal/store"
+)
+
+// Mission is what a cycle is for: a message nothing understood, or a
+// brief (the seed's initiate_cognitive_cycle) for an object.
+type Mission struct {
+	Receiver store.OID
+	// Selector is the missing method's name; empty for a brief until the
+	// plan names one.
+	Selector string
+	Brief    string
+	Args     []image.Value
+	Kwargs   []image.Slot
+}
+
+// Key identifies the open cycle a message joins.
+func (m Mission) Key() string {
+	if m.Selector == "" {
+		return ""
+	}
+	return m.Receiver.String() + " " + m.Selector
+}
+
+// Step is one recorded model answer.
+type Step struct {
+	Kind             string        `json:"kind"` // "plan", "delegate", "synthesize"
+	Attempt          int           `json:"attempt,omitempty"`
+	Index            int           `json:"index,omitempty"` // the sub-question, for "delegate"
+	Persona          string        `json:"persona"`
+	Model            string        `json:"model"`
+	Adapter          string        `json:"adapter,omitempty"`
+	Prompt           []llm.Message `json:"prompt"`
+	Answer           string        `json:"answer"`
+	PromptTokens     int           `json:"prompt_tokens"`
+	CompletionTokens int           `json:"completion_tokens"`
+	LatencyMS        float64       `json:"latency_ms"`
+	At               time.Time     `json:"at"`
+	// Rejected says why the answer could not be used (unparsable), if so.
+	Rejected string `json:"rejected,omitempty"`
+}
+
+// SubQuestion is a question of the plan, for one persona.
+type SubQuestion struct {
+	Persona  string `json:"persona"`
+	Question string `json:"question"`
+}
+
+// Test is a test case: a Starlark expression that must be True, with
+// self bound to the receiver and the new method installed.
+type Test struct {
+	Name string `json:"name"`
+	Expr string `json:"expr"`
+}
+
+// Plan is BRICK's plan.
+type Plan struct {
+	Intent       string        `json:"intent"`
+	Selector     string        `json:"selector"`
+	Signature    string        `json:"signature"`
+	SubQuestions []SubQuestion `json:"sub_questions"`
+	Tests        []Test        `json:"tests"`
+}
+
+// Failure is why a synthesis attempt was refused, fed back verbatim.
+type Failure struct {
+	Attempt int    `json:"attempt"`
+	Kind    string `json:"kind"` // "parse", "audit", "test", "call"
+	Message string `json:"message"`
+}
+
+// Cycle is a cycle as recorded in the image.
+type Cycle struct {
+	ID      int64
+	OID     store.OID
+	State   State
+	Mission Mission
+	// Deliver: the message that started the cycle is answered by the
+	// cycle itself once the method is installed (its sender took the
+	// handle and left).
+	Deliver     bool
+	Attempt     int
+	MaxAttempts int
+	PlanTries   int
+	Plan        *Plan
+	Steps       []Step
+	Code        string
+	Tests       []Test
+	Failures    []Failure
+	// FailedIn is the state a failed cycle stopped in (retry resumes there).
+	FailedIn State
+	Reason   string
+	// Answer is the original message's answer (its repr), when delivered.
+	Answer  string
+	Created time.Time
+	Updated time.Time
+}
+
+// Personas lists the personas that answered in the cycle, in order of
+// first answer.
+func (c *Cycle) Personas() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range c.Steps {
+		if !seen[s.Persona] {
+			seen[s.Persona] = true
+			out = append(out, s.Persona)
+		}
+	}
+	return out
+}
+
+func (c *Cycle) models() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range c.Steps {
+		if s.Model != "" && !seen[s.Model] {
+			seen[s.Model] = true
+			out = append(out, s.Model)
+		}
+	}
+	return out
+}
+
+// step finds the recorded answer of a kind, attempt and index: the last
+// one, which is the one that counts.
+func (c *Cycle) step(kind string, attempt, index int) (Step, bool) {
+	for i := len(c.Steps) - 1; i >= 0; i-- {
+		s := c.Steps[i]
+		if s.Kind == kind && s.Attempt == attempt && s.Index == index {
+			return s, true
+		}
+	}
+	return Step{}, false
+}
+
+// ErrNoCycle is returned for a cycle ID the image does not have.
+var ErrNoCycle = errors.New("cycle: no such cycle")
+
+// slot names of a cycle object
+const (
+	slotID, slotState, slotReceiver, slotSelector, slotBrief = "id", "state", "receiver", "selector", "brief"
+	slotArgs, slotKwargs, slotDeliver, slotAttempt           = "args", "kwargs", "deliver", "attempt"
+	slotMaxAttempts, slotPlanTries, slotPlan, slotSteps      = "max_attempts", "plan_tries", "plan", "steps"
+	slotCode, slotTests, slotFailures, slotFailedIn          = "code", "tests", "failures", "failed_in"
+	slotReason, slotAnswer, slotCreated, slotUpdated         = "reason", "answer", "created", "updated"
+)
+
+// encode writes c into o's slots.
+func encode(o *image.Object, c *Cycle) error {
+	kwargs := &image.Dict{}
+	for _, kw := range c.Mission.Kwargs {
+		if err := kwargs.Set(image.String(kw.Name), kw.Value); err != nil {
+			return err
+		}
+	}
+	var plan image.Value = image.None
+	if c.Plan != nil {
+		v, err := plainValue(c.Plan)
+		if err != nil {
+			return err
+		}
+		plan = v
+	}
+	steps, err := plainValue(c.Steps)
+	if err != nil {
+		return err
+	}
+	tests, err := plainValue(c.Tests)
+	if err != nil {
+		return err
+	}
+	failures, err := plainValue(c.Failures)
+	if err != nil {
+		return err
+	}
+	slots := []image.Slot{
+		{Name: "name", Value: image.String(fmt.Sprintf("cycle %d", c.ID))},
+		{Name: slotID, Value: image.Int(c.ID)},
+		{Name: slotState, Value: image.String(c.State.String())},
+		{Name: slotReceiver, Value: image.Ref(c.Mission.Receiver)},
+		{Name: slotSelector, Value: image.String(c.Mission.Selector)},
+		{Name: slotBrief, Value: image.String(c.Mission.Brief)},
+		{Name: slotArgs, Value: image.NewList(c.Mission.Args...)},
+		{Name: slotKwargs, Value: kwargs},
+		{Name: slotDeliver, Value: image.Bool(c.Deliver)},
+		{Name: slotAttempt, Value: image.Int(c.Attempt)},
+		{Name: slotMaxAttempts, Value: image.Int(c.MaxAttempts)},
+		{Name: slotPlanTries, Value: image.Int(c.PlanTries)},
+		{Name: slotPlan, Value: plan},
+		{Name: slotSteps, Value: steps},
+		{Name: slotCode, Value: image.String(c.Code)},
+		{Name: slotTests, Value: tests},
+		{Name: slotFailures, Value: failures},
+		{Name: slotFailedIn, Value: image.String(c.FailedIn.String())},
+		{Name: slotReason, Value: image.String(c.Reason)},
+		{Name: slotAnswer, Value: image.String(c.Answer)},
+		{Name: slotCreated, Value: image.String(c.Created.UTC().Format(time.RFC3339Nano))},
+		{Name: slotUpdated, Value: image.String(c.Updated.UTC().Format(time.RFC3339Nano))},
+	}
+	for _, s := range slots {
+		if err := o.Set(s.Name, s.Value); err != nil {
+			return fmt.Errorf("cycle %d: slot %s: %w", c.ID, s.Name, err)
+		}
+	}
+	return nil
+}
+
+// decode reads a cycle object. Cycles are image objects a user can
+// touch from the REPL; a slot of the wrong kind is reported by name.
+func decode(o *image.Object) (*Cycle, error) {
+	c := &Cycle{OID: o.OID()}
+	var errs []error
+	str := func(slot string) string {
+		v, _ := o.Get(slot)
+		s, ok := v.(image.String)
+		if !ok && v != nil && v != image.None {
+			errs = append(errs, fmt.Errorf("slot %s is %s, want a string", slot, image.Repr(v)))
+		}
+		return string(s)
+	}
+	num := func(slot string) int64 {
+		v, _ := o.Get(slot)
+		n, ok := v.(image.Int)
+		if !ok {
+			errs = append(errs, fmt.Errorf("slot %s is %s, want an int", slot, image.Repr(v)))
+		}
+		return int64(n)
+	}
+	plain := func(slot string, dst any) {
+		v, ok := o.Get(slot)
+		if !ok || v == image.None {
+			return
+		}
+		if err := fromPlain(v, dst); err != nil {
+			errs = append(errs, fmt.Errorf("slot %s: %w", slot, err))
+		}
+	}
+	c.ID = num(slotID)
+	var err error
+	if c.State, err = ParseState(str(slotState)); err != nil {
+		errs = append(errs, err)
+	}
+	if v, _ := o.Get(slotReceiver); v != nil {
+		r, ok := v.(image.Ref)
+		if !ok {
+			errs = append(errs, fmt.Errorf("slot receiver is %s, want an object", image.Repr(v)))
+		}
+		c.Mission.Receiver = store.OID(r)
+	}
+	c.Mission.Selector, c.Mission.Brief = str(slotSelector), str(slotBrief)
+	if v, ok := o.Get(slotArgs); ok {
+		if l, isList := v.(*image.List); isList {
+			c.Mission.Args = append([]image.Value(nil), l.Elems...)
+		}
+	}
+	if v, ok := o.Get(slotKwargs); ok {
+		if d, isDict := v.(*image.Dict); isDict {
+			for k, val := range d.All() {
+				if s, ok := k.(image.String); ok {
+					c.Mission.Kwargs = append(c.Mission.Kwargs, image.Slot{Name: string(s), Value: val})
+				}
+			}
+		}
+	}
+	if v, ok := o.Get(slotDeliver); ok {
+		b, _ := v.(image.Bool)
+		c.Deliver = bool(b)
+	}
+	c.Attempt, c.MaxAttempts, c.PlanTries = int(num(slotAttempt)), int(num(slotMaxAttempts)), int(num(slotPlanTries))
+	if v, ok := o.Get(slotPlan); ok && v != image.None {
+		c.Plan = &Plan{}
+		plain(slotPlan, c.Plan)
+	}
+	plain(slotSteps, &c.Steps)
+	plain(slotTests, &c.Tests)
+	plain(slotFailures, &c.Failures)
+	c.Code, c.Reason, c.Answer = str(slotCode), str(slotReason), str(slotAnswer)
+	if s := str(slotFailedIn); s != "" {
+		c.FailedIn, _ = ParseState(s)
+	}
+	c.Created, _ = time.Parse(time.RFC3339Nano, str(slotCreated))
+	c.Updated, _ = time.Parse(time.RFC3339Nano, str(slotUpdated))
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("cycle object %s: %w", o.OID(), errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// plainValue turns a Go value made of JSON-able parts into image values
+// (strings, numbers, bools, lists, dicts), so cycles read naturally from
+// the REPL.
+func plainValue(v any) (image.Value, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var x any
+	if err := dec.Decode(&x); err != nil {
+		return nil, err
+	}
+	return toImage(x)
+}
+
+func toImage(x any) (image.Value, error) {
+	switch v := x.(type) {
+	case nil:
+		return image.None, nil
+	case bool:
+		return image.Bool(v), nil
+	case string:
+		return image.String(v), nil
+	case json.Number:
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return image.Int(n), nil
+		}
+		f, err := v.Float64()
+		return image.Float(f), err
+	case []any:
+		l := &image.List{Elems: make([]image.Value, 0, len(v))}
+		for _, e := range v {
+			iv, err := toImage(e)
+			if err != nil {
+				return nil, err
+			}
+			l.Elems = append(l.Elems, iv)
+		}
+		return l, nil
+	case map[string]any:
+		d := &image.Dict{}
+		for _, k := range sortedKeys(v) {
+			iv, err := toImage(v[k])
+			if err != nil {
+				return nil, err
+			}
+			if err := d.Set(image.String(k), iv); err != nil {
+				return nil, err
+			}
+		}
+		return d, nil
+	}
+	return nil, fmt.Errorf("cycle: cannot keep %T in the image", x)
+}
+
+// fromPlain reads image values back into a Go value through JSON.
+func fromPlain(v image.Value, dst any) error {
+	x, err := toPlain(v)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(x)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, dst)
+}
+
+func toPlain(v image.Value) (any, error) {
+	switch x := v.(type) {
+	case image.NoneType:
+		return nil, nil
+	case image.Bool:
+		return bool(x), nil
+	case image.Int:
+		return int64(x), nil
+	case image.Float:
+		return float64(x), nil
+	case image.String:
+		return string(x), nil
+	case *image.List:
+		out := make([]any, 0, len(x.Elems))
+		for _, e := range x.Elems {
+			p, err := toPlain(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
+		return out, nil
+	case *image.Dict:
+		out := map[string]any{}
+		for k, e := range x.All() {
+			ks, ok := k.(image.String)
+			if !ok {
+				return nil, fmt.Errorf("dict key %s is not a string", image.Repr(k))
+			}
+			p, err := toPlain(e)
+			if err != nil {
+				return nil, err
+			}
+			out[string(ks)] = p
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unexpected %s", image.Repr(v))
+}
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,206 @@
+package cycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"batos/internal/image"
+	"batos/internal/store"
+	"batos/internal/vm"
+)
+
+// errRollback ends the sandbox transaction without committing it.
+var errRollback = errors.New("cycle: sandbox rolled back")
+
+// validate runs the guardian's audit and then, in a transaction that is
+// always rolled back, the tests and the original call against the
+// candidate installed in the receiver. It returns the first failure,
+// with every message verbatim, or nil if the candidate passed.
+func (m *Machine) validate(ctx context.Context, c *Cycle) (*Failure, error) {
+	args := len(c.Mission.Args)
+	var kwargs []string
+	for _, kw := range c.Mission.Kwargs {
+		kwargs = append(kwargs, kw.Name)
+	}
+	if c.Mission.Brief != "" && len(c.Mission.Args) == 0 {
+		args = -1 // a brief names no call to check the arity against
+	}
+	if err := vm.Audit(c.Code, vm.AuditOptions{Selector: c.Plan.Selector, Args: args, Kwargs: kwargs}); err != nil {
+		return &Failure{Attempt: c.Attempt, Kind: "audit", Message: err.Error()}, nil
+	}
+	var failure *Failure
+	err := m.db.Update(ctx, func(tx *image.Tx) error {
+		tx.Note(fmt.Sprintf("cycle %d: sandbox (rolled back)", c.ID))
+		o, err := tx.Object(c.Mission.Receiver)
+		if err != nil {
+			return err
+		}
+		if err := o.Set(c.Plan.Selector, &image.Method{Source: c.Code}); err != nil {
+			return err
+		}
+		failure = m.runTests(ctx, tx, c)
+		return errRollback
+	})
+	if err != nil && !errors.Is(err, errRollback) {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	return failure, nil
+}
+
+func (m *Machine) runTests(ctx context.Context, tx *image.Tx, c *Cycle) *Failure {
+	globals, err := sandboxGlobals(tx, c.Mission.Receiver)
+	if err != nil {
+		return &Failure{Attempt: c.Attempt, Kind: "test", Message: err.Error()}
+	}
+	var msgs []string
+	for i, t := range c.Tests {
+		name := t.Name
+		if name == "" {
+			name = fmt.Sprintf("test %d", i+1)
+		}
+		res, err := m.vm.Eval(ctx, tx, t.Expr, globals)
+		switch {
+		case err != nil:
+			msgs = append(msgs, fmt.Sprintf("%s: %s raised an error:\n%v", name, t.Expr, err))
+		case !image.Equal(res.Value, image.Bool(true)):
+			msgs = append(msgs, fmt.Sprintf("%s: %s is %s, want True", name, t.Expr, res.Repr))
+		}
+	}
+	if c.Mission.Brief == "" {
+		start := time.Now()
+		res, err := m.vm.Send(ctx, tx, c.Mission.Receiver, c.Plan.Selector, c.Mission.Args, c.Mission.Kwargs)
+		if err != nil {
+			msgs = append(msgs, fmt.Sprintf("the original call %s raised an error after %s:\n%v", callText(c.Mission), time.Since(start).Round(time.Millisecond), err))
+		} else if res.Value == nil {
+			msgs = append(msgs, fmt.Sprintf("the original call %s answered %s, which cannot be kept in the image (return data, not a function)", callText(c.Mission), res.Repr))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	kind := "test"
+	return &Failure{Attempt: c.Attempt, Kind: kind, Message: strings.Join(msgs, "\n")}
+}
+
+// sandboxGlobals binds the root's names and self.
+func sandboxGlobals(tx *image.Tx, receiver store.OID) (map[string]image.Value, error) {
+	root, err := tx.Root()
+	if err != nil {
+		return nil, err
+	}
+	g := map[string]image.Value{"root": root.Ref()}
+	for _, s := range root.Slots() {
+		if r, ok := s.Value.(image.Ref); ok {
+			g[s.Name] = r
+		}
+	}
+	g["self"] = image.Ref(receiver)
+	return g, nil
+}
+
+// install puts the validated method in the receiver with its provenance,
+// keeping the version it replaces (for revert).
+func install(tx *image.Tx, c *Cycle, now time.Time) error {
+	o, err := tx.Object(c.Mission.Receiver)
+	if err != nil {
+		return fmt.Errorf("install: receiver: %w", err)
+	}
+	meta := &image.Dict{}
+	set := func(k string, v image.Value) error { return meta.Set(image.String(k), v) }
+	var tests []image.Value
+	for _, t := range c.Tests {
+		tests = append(tests, image.String(t.Expr))
+	}
+	var personas, models []image.Value
+	for _, p := range c.Personas() {
+		personas = append(personas, image.String(p))
+	}
+	for _, md := range c.models() {
+		models = append(models, image.String(md))
+	}
+	previous, err := previousVersion(o, c.Plan.Selector)
+	if err != nil {
+		return err
+	}
+	for _, kv := range []struct {
+		k string
+		v image.Value
+	}{
+		{"origin", image.String("cycle")}, {"cycle", image.Int(c.ID)}, {"personas", image.NewList(personas...)},
+		{"models", image.NewList(models...)}, {"attempts", image.Int(c.Attempt)}, {"tests", image.NewList(tests...)},
+		{"installed_at", image.String(now.UTC().Format(time.RFC3339Nano))}, {"previous", previous},
+	} {
+		if err := set(kv.k, kv.v); err != nil {
+			return err
+		}
+	}
+	return o.Set(c.Plan.Selector, &image.Method{Source: c.Code, Meta: meta})
+}
+
+// previousVersion is what a slot held before an install, as revert
+// needs it: None (no slot), {"method": source, "meta": meta without its
+// own previous}, or {"value": v}. One level is kept, so provenance does
+// not grow without bound.
+func previousVersion(o *image.Object, name string) (image.Value, error) {
+	v, ok := o.Get(name)
+	if !ok {
+		return image.None, nil
+	}
+	d := &image.Dict{}
+	if m, isMethod := v.(*image.Method); isMethod {
+		meta := &image.Dict{}
+		if m.Meta != nil {
+			for k, mv := range m.Meta.All() {
+				if !image.Equal(k, image.String("previous")) {
+					if err := meta.Set(k, mv); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+		if err := d.Set(image.String("method"), image.String(m.Source)); err != nil {
+			return nil, err
+		}
+		return d, d.Set(image.String("meta"), meta)
+	}
+	return d, d.Set(image.String("value"), v)
+}
+
+// ErrNoPrevious is returned by Revert when a method keeps no previous
+// version (it was not installed by a cycle).
+var ErrNoPrevious = errors.New("cycle: no previous version to revert to")
+
+// Revert restores what slot name of o held before a cycle installed the
+// method there (deleting the slot if it held nothing).
+func Revert(o *image.Object, name string) (restored string, err error) {
+	v, ok := o.Get(name)
+	m, isMethod := v.(*image.Method)
+	if !ok || !isMethod || m.Meta == nil {
+		return "", fmt.Errorf("%w: %s is not a method a cycle installed", ErrNoPrevious, name)
+	}
+	prev, ok := m.Meta.Get(image.String("previous"))
+	if !ok {
+		return "", fmt.Errorf("%w: %s has no recorded previous version", ErrNoPrevious, name)
+	}
+	if prev == image.None {
+		_, err := o.Delete(name)
+		return "nothing (the slot was removed)", err
+	}
+	d, isDict := prev.(*image.Dict)
+	if !isDict {
+		return "", fmt.Errorf("%w: %s's previous version is %s", ErrNoPrevious, name, image.Repr(prev))
+	}
+	if src, ok := d.Get(image.String("method")); ok {
+		s, _ := src.(image.String)
+		meta, _ := d.Get(image.String("meta"))
+		md, _ := meta.(*image.Dict)
+		return "the previous method", o.Set(name, &image.Method{Source: string(s), Meta: md})
+	}
+	if val, ok := d.Get(image.String("value")); ok {
+		return "the previous value", o.Set(name, val)
+	}
+	return "", fmt.Errorf("%w: %s's previous version is unreadable", ErrNoPrevious, name)
+}

@@ -1,0 +1,308 @@
+package cycle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"batos/internal/image"
+	"batos/internal/llm"
+	"batos/internal/mind"
+)
+
+// drive moves cycle id until it is finished, the context ends (the cycle
+// resumes on the next start) or it is cancelled.
+func (m *Machine) drive(ctx context.Context, id int64) {
+	for {
+		c, err := m.Get(ctx, id)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.opts.Logger.Error("cycle: read", "id", id, "err", err)
+			}
+			return
+		}
+		if c.State.Terminal() {
+			return
+		}
+		err = m.step(ctx, c)
+		switch {
+		case err == nil || errors.Is(err, errStale):
+		case ctx.Err() != nil:
+			return // shut down or cancelled: whatever is recorded stays
+		default:
+			if _, ferr := m.fail(ctx, id, c.State, err.Error()); ferr != nil {
+				m.opts.Logger.Error("cycle: record failure", "id", id, "err", ferr, "failure", err)
+				return
+			}
+		}
+	}
+}
+
+func (m *Machine) step(ctx context.Context, c *Cycle) error {
+	switch c.State {
+	case Idle:
+		_, err := m.update(ctx, c.ID, func(c *Cycle) error {
+			if err := expect(c, Idle); err != nil {
+				return err
+			}
+			c.State = Decomposing
+			return nil
+		})
+		return err
+	case Decomposing:
+		return m.decompose(ctx, c)
+	case Delegating:
+		return m.delegate(ctx, c)
+	case Synthesizing:
+		return m.synthesize(ctx, c)
+	case Validating:
+		return m.validateStep(ctx, c)
+	}
+	return fmt.Errorf("cycle %d: cannot run from state %s", c.ID, c.State)
+}
+
+func (m *Machine) fail(ctx context.Context, id int64, in State, reason string) (*Cycle, error) {
+	return m.update(context.WithoutCancel(ctx), id, func(c *Cycle) error {
+		if c.State.Terminal() {
+			return errStale
+		}
+		c.FailedIn, c.State, c.Reason = in, Failed, reason
+		return nil
+	})
+}
+
+// ask puts a prompt to a persona, outside any transaction, and returns
+// the answer as a step to record.
+func (m *Machine) ask(ctx context.Context, persona string, prompt []llm.Message, schema json.RawMessage, step Step) (Step, error) {
+	ans, err := m.asker.Ask(ctx, mind.Request{Persona: persona, Messages: prompt, Schema: schema})
+	if err != nil {
+		return step, fmt.Errorf("%s: %w", persona, err)
+	}
+	step.Persona, step.Prompt, step.Answer = persona, prompt, ans.Text
+	step.Model, step.Adapter = ans.Call.Model, ans.Call.Adapter
+	step.PromptTokens, step.CompletionTokens = ans.Call.PromptTokens, ans.Call.CompletionTokens
+	step.LatencyMS = float64(ans.Call.Latency.Microseconds()) / 1000
+	step.At = m.opts.Now()
+	return step, nil
+}
+
+func (m *Machine) recorded(c *Cycle, s Step) {
+	m.publish("cycle.step", map[string]any{"id": c.ID, "kind": s.Kind, "attempt": s.Attempt, "index": s.Index,
+		"persona": s.Persona, "model": s.Model, "prompt_tokens": s.PromptTokens, "completion_tokens": s.CompletionTokens,
+		"latency_ms": s.LatencyMS, "rejected": s.Rejected})
+}
+
+func (m *Machine) receiverView(ctx context.Context, c *Cycle, selector string) (*receiverView, error) {
+	var v *receiverView
+	err := m.db.View(ctx, func(tx *image.Tx) (err error) {
+		v, err = viewReceiver(tx, c.Mission.Receiver, selector)
+		return err
+	})
+	return v, err
+}
+
+// decompose asks BRICK for a plan — unless an answer is already recorded
+// and not rejected, which is then used — and moves to DELEGATING, or
+// records why the plan cannot be used.
+func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
+	plans := c.stepsOf("plan")
+	var step Step
+	fresh := false
+	if n := len(plans); n > 0 && plans[n-1].Rejected == "" {
+		step = plans[n-1] // recorded before a crash, not yet used
+	} else {
+		if len(plans) >= c.PlanTries {
+			_, err := m.fail(ctx, c.ID, Decomposing, fmt.Sprintf("BRICK gave no usable plan in %d tries: %s", len(plans), plans[len(plans)-1].Rejected))
+			return err
+		}
+		v, err := m.receiverView(ctx, c, c.Mission.Selector)
+		if err != nil {
+			return err
+		}
+		var rejected []Step
+		for _, p := range plans {
+			rejected = append(rejected, p)
+		}
+		step, err = m.ask(ctx, "BRICK", planPrompt(c, v, rejected), planSchema, Step{Kind: "plan"})
+		if err != nil {
+			return err
+		}
+		fresh = true
+	}
+	plan, perr := parsePlan(step.Answer, c.Mission.Selector)
+	if perr != nil {
+		step.Rejected = perr.Error()
+	}
+	after, err := m.update(ctx, c.ID, func(c *Cycle) error {
+		if err := expect(c, Decomposing); err != nil {
+			return err
+		}
+		if fresh {
+			c.Steps = append(c.Steps, step)
+		} else {
+			c.Steps[lastIndex(c.Steps, "plan")] = step
+		}
+		if plan != nil {
+			c.Plan, c.State = plan, Delegating
+			if c.Mission.Selector == "" {
+				c.Mission.Selector = plan.Selector
+			}
+		}
+		return nil
+	})
+	if err == nil && fresh {
+		m.recorded(after, step)
+	}
+	return err
+}
+
+func lastIndex(steps []Step, kind string) int {
+	for i := len(steps) - 1; i >= 0; i-- {
+		if steps[i].Kind == kind {
+			return i
+		}
+	}
+	return -1
+}
+
+// delegate asks every sub-question without a recorded answer, at once;
+// each answer is recorded as it arrives.
+func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.Plan.SubQuestions))
+	for i, q := range c.Plan.SubQuestions {
+		if _, ok := c.step("delegate", 0, i); ok {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			step, err := m.ask(ctx, q.Persona, questionPrompt(c, q), nil, Step{Kind: "delegate", Index: i})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			after, err := m.update(ctx, c.ID, func(c *Cycle) error {
+				if err := expect(c, Delegating); err != nil {
+					return err
+				}
+				c.Steps = append(c.Steps, step)
+				return nil
+			})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			m.recorded(after, step)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	_, err := m.update(ctx, c.ID, func(c *Cycle) error {
+		if err := expect(c, Delegating); err != nil {
+			return err
+		}
+		c.State, c.Attempt = Synthesizing, 1
+		return nil
+	})
+	return err
+}
+
+// synthesize asks ROBIN for attempt c.Attempt's method, unless it is
+// recorded, and moves to VALIDATING — or, if the answer cannot be used,
+// to the next attempt or FAILED.
+func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
+	step, have := c.step("synthesize", c.Attempt, 0)
+	if !have {
+		v, err := m.receiverView(ctx, c, c.Plan.Selector)
+		if err != nil {
+			return err
+		}
+		step, err = m.ask(ctx, "ROBIN", synthesisPrompt(c, v), methodSchema, Step{Kind: "synthesize", Attempt: c.Attempt})
+		if err != nil {
+			return err
+		}
+	}
+	meth, perr := parseMethod(step.Answer)
+	after, err := m.update(ctx, c.ID, func(c *Cycle) error {
+		if err := expect(c, Synthesizing); err != nil {
+			return err
+		}
+		if !have {
+			if perr != nil {
+				step.Rejected = perr.Error()
+			}
+			c.Steps = append(c.Steps, step)
+		}
+		if perr != nil {
+			m.refuse(c, Failure{Attempt: c.Attempt, Kind: "parse", Message: perr.Error()})
+			return nil
+		}
+		c.Code = meth.Source
+		c.Tests = append(append([]Test(nil), c.Plan.Tests...), meth.Tests...)
+		c.State = Validating
+		return nil
+	})
+	if err == nil && !have {
+		m.recorded(after, step)
+	}
+	return err
+}
+
+// refuse records a failed attempt and moves to the next one, or to
+// FAILED when the attempts are spent.
+func (m *Machine) refuse(c *Cycle, f Failure) {
+	c.Failures = append(c.Failures, f)
+	if c.Attempt >= c.MaxAttempts {
+		c.FailedIn, c.State = Synthesizing, Failed
+		c.Reason = fmt.Sprintf("no method passed validation in %d attempts; the last failure (%s): %s", c.Attempt, f.Kind, clip(f.Message, 500))
+		return
+	}
+	c.Attempt++
+	c.State = Synthesizing
+}
+
+// validateStep audits and tests the candidate (deterministic: running it
+// again after a crash costs no model call), then installs it or sends
+// the failure back to SYNTHESIZING.
+func (m *Machine) validateStep(ctx context.Context, c *Cycle) error {
+	failure, err := m.validate(ctx, c)
+	if err != nil {
+		return err
+	}
+	after, err := m.updateTx(ctx, c.ID, func(tx *image.Tx, c *Cycle) error {
+		if err := expect(c, Validating); err != nil {
+			return err
+		}
+		if failure != nil {
+			m.refuse(c, *failure)
+			return nil
+		}
+		if err := install(tx, c, m.opts.Now()); err != nil {
+			return err
+		}
+		c.State = Complete
+		return nil
+	})
+	if err != nil || after.State != Complete || !after.Deliver || m.opts.Deliver == nil {
+		return err
+	}
+	return m.deliver(ctx, after)
+}
+
+// deliver answers the original message of a cycle nobody waited for.
+func (m *Machine) deliver(ctx context.Context, c *Cycle) error {
+	answer, err := m.opts.Deliver(ctx, c)
+	if err != nil {
+		answer = "error: " + err.Error()
+	}
+	_, err = m.update(context.WithoutCancel(ctx), c.ID, func(c *Cycle) error {
+		c.Answer = answer
+		return nil
+	})
+	return err
+}

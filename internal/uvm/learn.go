@@ -1,0 +1,137 @@
+package uvm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"batos/internal/cycle"
+	"batos/internal/image"
+	"batos/internal/mind"
+	"batos/internal/vm"
+)
+
+// Learning: with a mind configured, a message nothing understands aborts
+// its transaction with a needsLearning error; the send then opens (or
+// joins) a cycle outside any transaction and either waits for it and
+// runs again from scratch — the method now exists — or returns the
+// cycle's handle at once.
+
+// DefaultLearnTimeout bounds how long a send waits for its cycle.
+const DefaultLearnTimeout = 10 * time.Minute
+
+// maxLearnRounds bounds how many cycles one send may wait for in turn
+// (a new method may itself send something nothing understands).
+const maxLearnRounds = 4
+
+// Learn says how a send treats a message nothing understands.
+type Learn struct {
+	// Handle returns the cycle's handle at once instead of waiting; the
+	// cycle answers the message itself once it has the method.
+	Handle bool
+	// Timeout bounds the wait; zero means DefaultLearnTimeout.
+	Timeout time.Duration
+}
+
+// needsLearning aborts the transaction of a send that reached a message
+// nothing understands, carrying the mission out of it.
+type needsLearning struct {
+	mission cycle.Mission
+}
+
+func (e *needsLearning) Error() string {
+	return fmt.Sprintf("uvm: %s does not understand %q: learning", e.mission.Receiver, e.mission.Selector)
+}
+
+// learner is the VM's doesNotUnderstand handler when a mind exists.
+type learner struct{}
+
+func (learner) DoesNotUnderstand(ctx context.Context, tx *image.Tx, msg *vm.Message) (image.Value, error) {
+	return nil, &needsLearning{cycle.Mission{Receiver: msg.Receiver, Selector: msg.Selector, Args: msg.Args, Kwargs: msg.Kwargs}}
+}
+
+// LearningError is returned when a send's cycle did not finish in time.
+type LearningError struct {
+	Cycle int64
+	State cycle.State
+	Err   error
+}
+
+func (e *LearningError) Error() string {
+	return fmt.Sprintf("uvm: still learning: cycle %d is %s (%v); follow it with batos cycle show %d", e.Cycle, e.State, e.Err, e.Cycle)
+}
+
+func (e *LearningError) Unwrap() error { return e.Err }
+
+// ErrLearningFailed is wrapped by the error of a send whose cycle failed.
+var ErrLearningFailed = errors.New("uvm: learning failed")
+
+// learned runs attempt; when it reaches a message nothing understands,
+// it opens or joins the cycle for it and, per how, waits and runs
+// attempt again, or answers the cycle's handle.
+func (u *UVM) learned(ctx context.Context, how Learn, attempt func() (vm.Result, error)) (vm.Result, error) {
+	for round := 0; ; round++ {
+		res, err := attempt()
+		var nl *needsLearning
+		if !errors.As(err, &nl) || u.cycles == nil {
+			return res, err
+		}
+		if round >= maxLearnRounds {
+			return res, fmt.Errorf("uvm: %d methods learned for one send and still %s is missing", round, nl.mission.Selector)
+		}
+		id, joined, err := u.cycles.Start(ctx, nl.mission, how.Handle)
+		if err != nil {
+			return vm.Result{}, err
+		}
+		if how.Handle {
+			return handleResult(id, joined)
+		}
+		timeout := how.Timeout
+		if timeout <= 0 {
+			timeout = DefaultLearnTimeout
+		}
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		c, err := u.cycles.Wait(wctx, id)
+		cancel()
+		if err != nil {
+			state := cycle.Idle
+			if c != nil {
+				state = c.State
+			}
+			return vm.Result{}, &LearningError{Cycle: id, State: state, Err: err}
+		}
+		if c.State == cycle.Failed {
+			return vm.Result{}, fmt.Errorf("%w: cycle %d could not learn %s for %s: %s (batos cycle show %d)", ErrLearningFailed, id, nl.mission.Selector, nl.mission.Receiver, c.Reason, id)
+		}
+	}
+}
+
+func handleResult(id int64, joined bool) (vm.Result, error) {
+	d := &image.Dict{}
+	for _, kv := range []struct {
+		k string
+		v image.Value
+	}{{"cycle", image.Int(id)}, {"joined", image.Bool(joined)}, {"state", image.String("learning")}} {
+		if err := d.Set(image.String(kv.k), kv.v); err != nil {
+			return vm.Result{}, err
+		}
+	}
+	return vm.Result{Value: d, Repr: image.Repr(d)}, nil
+}
+
+// Mind is the mind, or nil when none is configured.
+func (u *UVM) Mind() *mind.Mind { return u.mind }
+
+// Cycles is the cycle machine, or nil when no mind is configured.
+func (u *UVM) Cycles() *cycle.Machine { return u.cycles }
+
+// deliver answers a cycle's original message for real, in its own
+// transaction: the cycle's sender took the handle and left.
+func (u *UVM) deliver(ctx context.Context, c *cycle.Cycle) (string, error) {
+	res, err := u.SendOID(ctx, c.Mission, Learn{Handle: true})
+	if err != nil {
+		return "", err
+	}
+	return res.Repr, nil
+}
