@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/mind"
 	"batos/internal/uvm"
@@ -43,6 +44,20 @@ func findMind(ctx context.Context, e *env, u *uvm.UVM, sf serverFlags, log *slog
 		log.Info("mind: persona", "name", pl.Persona, "tier", pl.Tier, "where", pl.Where, "problem", pl.Problem)
 	}
 	return server
+}
+
+func unfinishedCycles(ctx context.Context, u *uvm.UVM) []*cycle.Cycle {
+	var out []*cycle.Cycle
+	_ = u.DB().View(ctx, func(tx *image.Tx) error {
+		cs, err := cycle.List(tx)
+		for _, c := range cs {
+			if !c.State.Terminal() {
+				out = append(out, c)
+			}
+		}
+		return err
+	})
+	return out
 }
 
 func personasOf(ctx context.Context, u *uvm.UVM) []*mind.Persona {
@@ -97,7 +112,15 @@ Ollama or llama-server found on their default ports.`)
 	if created {
 		log.Info("created image", "image", e.image)
 	}
-	findMind(ctx, e, u, sf, log)
+	if server := findMind(ctx, e, u, sf, log); server != nil {
+		if err := u.EnableMind(ctx, server, &mind.Options{CacheDir: cacheDir(e), Logger: log}, nil); err != nil {
+			u.Close()
+			return err
+		}
+		if n := len(unfinishedCycles(ctx, u)); n > 0 {
+			log.Info("cycles: resuming unfinished cycles", "count", n)
+		}
+	}
 	s, err := zmqbridge.Listen(u.Backend(), &zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Curve: curve, Logger: log})
 	if err != nil {
 		u.Close()

@@ -55,7 +55,7 @@ type Machine struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	runs   map[int64]*run // cycles with a goroutine
-	change chan struct{}                // closed and replaced at every transition
+	change chan struct{}  // closed and replaced at every transition
 	closed bool
 }
 

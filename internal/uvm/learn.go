@@ -120,6 +120,33 @@ func handleResult(id int64, joined bool) (vm.Result, error) {
 	return vm.Result{Value: d, Repr: image.Repr(d)}, nil
 }
 
+// EnableMind gives the image a mind: from now on what nothing
+// understands is learned, and unfinished cycles resume. Call it once,
+// before the first send (a server found after the image was opened, as
+// batos run does).
+func (u *UVM) EnableMind(ctx context.Context, server *mind.Server, mindOpts *mind.Options, cycleOpts *cycle.Options) error {
+	if u.cycles != nil {
+		return errors.New("uvm: a mind is already enabled")
+	}
+	var co cycle.Options
+	if cycleOpts != nil {
+		co = *cycleOpts
+	}
+	co.Events, co.Deliver = u.events, u.deliver
+	learning := u.vmOpts
+	learning.Handler = learner{}
+	// Validation never learns: a missing message there is a test failure.
+	sandbox := u.vmOpts
+	sandbox.Handler = nil
+	u.mind = mind.New(u.db, server, mindOpts)
+	u.cycles = cycle.New(u.db, u.mind, vm.New(&sandbox), &co)
+	u.vm = vm.New(&learning)
+	if _, err := u.cycles.Resume(ctx); err != nil {
+		return fmt.Errorf("resume cycles: %w", err)
+	}
+	return nil
+}
+
 // Mind is the mind, or nil when none is configured.
 func (u *UVM) Mind() *mind.Mind { return u.mind }
 

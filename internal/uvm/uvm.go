@@ -56,6 +56,7 @@ type UVM struct {
 	vm     *vm.VM
 	events func(topic string, payload map[string]any)
 	cycles *cycle.Machine // nil without a mind
+	vmOpts vm.Options
 	mind   *mind.Mind
 
 	slots    chan struct{} // the pool: one token per running send
@@ -93,28 +94,16 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	if o.VM != nil {
 		vmOpts = *o.VM
 	}
-	sandboxOpts := vmOpts // validation never learns: a missing message is a test failure
-	if o.Mind != nil {
-		vmOpts.Handler = learner{}
-	}
-	u = &UVM{store: s, db: image.New(s, &imgOpts), vm: vm.New(&vmOpts), slots: make(chan struct{}, o.Workers), events: o.Events}
+	u = &UVM{store: s, db: image.New(s, &imgOpts), vm: vm.New(&vmOpts), vmOpts: vmOpts, slots: make(chan struct{}, o.Workers), events: o.Events}
 	created, err = u.awaken(ctx)
 	if err != nil {
 		s.Close()
 		return nil, false, err
 	}
 	if o.Mind != nil {
-		var co cycle.Options
-		if o.Cycle != nil {
-			co = *o.Cycle
-		}
-		co.Events, co.Deliver = o.Events, u.deliver
-		u.mind = mind.New(u.db, o.Mind, o.MindOptions)
-		u.cycles = cycle.New(u.db, u.mind, vm.New(&sandboxOpts), &co)
-		if _, err := u.cycles.Resume(ctx); err != nil {
-			u.cycles.Close()
+		if err := u.EnableMind(ctx, o.Mind, o.MindOptions, o.Cycle); err != nil {
 			s.Close()
-			return nil, false, fmt.Errorf("resume cycles: %w", err)
+			return nil, false, err
 		}
 	}
 	return u, created, nil
