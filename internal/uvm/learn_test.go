@@ -1,0 +1,218 @@
+package uvm_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"batos/internal/cycle"
+	"batos/internal/image"
+	"batos/internal/llm"
+	"batos/internal/llm/llmtest"
+	"batos/internal/mind"
+	"batos/internal/uvm"
+	"batos/internal/vm"
+)
+
+// personaBrain answers the seeded personas by their system prompts: a
+// plan from BRICK, research from BABS and ALFRED, a method from ROBIN.
+type personaBrain struct {
+	mu     sync.Mutex
+	calls  map[string]int
+	method string
+	gate   chan struct{} // if set, BRICK waits for it
+}
+
+const learnPlan = `{"intent": "describe the receiver", "selector": "display_yourself", "signature": "def display_yourself(self)",
+ "sub_questions": [{"persona": "BABS", "question": "Which slots matter?"}],
+ "tests": [{"name": "names itself", "expr": "self.name in self.display_yourself()"}]}`
+
+const learnMethod = `{"source": "def display_yourself(self):\n    return 'I am ' + self.name\n", "tests": []}`
+
+func (b *personaBrain) respond(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error) {
+	sys := req.Messages[0].Content
+	persona := strings.TrimSuffix(strings.Fields(strings.TrimPrefix(sys, "You are "))[0], ",")
+	b.mu.Lock()
+	if b.calls == nil {
+		b.calls = map[string]int{}
+	}
+	b.calls[persona]++
+	gate, meth := b.gate, b.method
+	b.mu.Unlock()
+	switch persona {
+	case "BRICK":
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return llmtest.Reply{}, ctx.Err()
+			}
+		}
+		plan := strings.ReplaceAll(learnPlan, "display_yourself", selectorOf(req))
+		return llmtest.Reply{Text: plan}, nil
+	case "ROBIN":
+		if meth == "" {
+			meth = learnMethod
+		}
+		return llmtest.Reply{Text: strings.ReplaceAll(meth, "display_yourself", selectorOf(req))}, nil
+	}
+	return llmtest.Reply{Text: "name and slots"}, nil
+}
+
+// selectorOf finds the missing selector the prompt is about.
+func selectorOf(req *llm.ChatRequest) string {
+	text := req.Messages[len(req.Messages)-1].Content
+	for _, sel := range []string{"display_yourself", "introduce"} {
+		if strings.Contains(text, sel) {
+			return sel
+		}
+	}
+	return "display_yourself"
+}
+
+func (b *personaBrain) count(p string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls[p]
+}
+
+func openLearning(t *testing.T, b *personaBrain, events func(string, map[string]any)) *uvm.UVM {
+	t.Helper()
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: b.respond}}
+	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), &uvm.Options{Mind: server, Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	return u
+}
+
+func TestSendLearnsAndAnswers(t *testing.T) {
+	b := &personaBrain{}
+	u := openLearning(t, b, nil)
+	res, err := u.Send(ctx, "genesis", "display_yourself", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Repr != `"I am genesis"` {
+		t.Errorf("answer %s, want the new method's", res.Repr)
+	}
+	// Learned once: the second send runs the installed method.
+	if res, err := u.Send(ctx, "genesis", "display_yourself", nil, nil); err != nil || res.Repr != `"I am genesis"` {
+		t.Errorf("second send: %v %v", res.Repr, err)
+	}
+	if b.count("BRICK") != 1 || b.count("ROBIN") != 1 {
+		t.Errorf("calls %v, want one plan and one method", b.calls)
+	}
+	// Eval learns too, and the method is inherited by clones.
+	if got := eval(t, u, `genesis.clone(name = "g2").display_yourself()`); got != `"I am g2"` {
+		t.Errorf("clone: %s", got)
+	}
+}
+
+func TestConcurrentSendsShareOneCycle(t *testing.T) {
+	b := &personaBrain{gate: make(chan struct{})}
+	u := openLearning(t, b, nil)
+	var wg sync.WaitGroup
+	answers := make([]string, 6)
+	errs := make([]error, 6)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := u.Send(ctx, "genesis", "display_yourself", nil, nil)
+			answers[i], errs[i] = res.Repr, err
+		}()
+	}
+	// Let every send reach the cycle before BRICK answers.
+	deadline := time.Now().Add(10 * time.Second)
+	for b.count("BRICK") == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(b.gate)
+	wg.Wait()
+	for i := range answers {
+		if errs[i] != nil || answers[i] != `"I am genesis"` {
+			t.Errorf("send %d: %s %v", i, answers[i], errs[i])
+		}
+	}
+	var cycles []*cycle.Cycle
+	if err := u.DB().View(ctx, func(tx *image.Tx) (err error) { cycles, err = cycle.List(tx); return }); err != nil {
+		t.Fatal(err)
+	}
+	if len(cycles) != 1 || b.count("BRICK") != 1 {
+		t.Errorf("%d cycles, BRICK asked %d times; want 1 and 1", len(cycles), b.count("BRICK"))
+	}
+}
+
+func TestHandleModeDelivers(t *testing.T) {
+	b := &personaBrain{}
+	var mu sync.Mutex
+	var states []string
+	u := openLearning(t, b, func(topic string, p map[string]any) {
+		if topic == "cycle.transition" {
+			mu.Lock()
+			states = append(states, p["state"].(string))
+			mu.Unlock()
+		}
+	})
+	res, err := u.SendWith(ctx, "genesis", "introduce", nil, nil, uvm.Learn{Handle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := res.Value.(*image.Dict)
+	if !ok {
+		t.Fatalf("handle mode answered %s, want a handle", res.Repr)
+	}
+	idv, _ := d.Get(image.String("cycle"))
+	id := int64(idv.(image.Int))
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	c, err := u.Cycles().Wait(wctx, id)
+	if err != nil || c.State != cycle.Complete {
+		t.Fatalf("cycle %d: %v %v", id, c, err)
+	}
+	// The answer is delivered just after COMPLETE: wait for it.
+	for c.Answer == "" && wctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+		c, _ = u.Cycles().Get(ctx, id)
+	}
+	if c.Answer != `"I am genesis"` {
+		t.Errorf("delivered answer %q", c.Answer)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(states) < 6 || states[0] != "IDLE" || states[len(states)-1] != "COMPLETE" {
+		t.Errorf("events %v", states)
+	}
+}
+
+func TestLearningFailureAndTimeout(t *testing.T) {
+	b := &personaBrain{method: `{"source": "def display_yourself(self):\n    return 'wrong'\n", "tests": []}`}
+	u := openLearning(t, b, nil)
+	_, err := u.Send(ctx, "genesis", "display_yourself", nil, nil)
+	if !errors.Is(err, uvm.ErrLearningFailed) || !strings.Contains(err.Error(), "names itself") {
+		t.Errorf("send with a method failing its tests: %v, want ErrLearningFailed naming the test", err)
+	}
+	b2 := &personaBrain{gate: make(chan struct{})}
+	defer close(b2.gate)
+	u2 := openLearning(t, b2, nil)
+	_, err = u2.SendWith(ctx, "genesis", "display_yourself", nil, nil, uvm.Learn{Timeout: 50 * time.Millisecond})
+	var le *uvm.LearningError
+	if !errors.As(err, &le) || le.Cycle != 1 || !strings.Contains(err.Error(), "batos cycle show 1") {
+		t.Errorf("timeout: %v, want a LearningError naming cycle 1", err)
+	}
+}
+
+func TestNoMindStillExplains(t *testing.T) {
+	u, _ := open(t, filepath.Join(t.TempDir(), "live_image.db"))
+	_, err := u.Send(ctx, "genesis", "display_yourself", nil, nil)
+	if !errors.Is(err, vm.ErrNoMind) {
+		t.Errorf("without a mind: %v, want ErrNoMind", err)
+	}
+}
