@@ -215,3 +215,46 @@ func TestCancel(t *testing.T) {
 		t.Errorf("calls %v: want BRICK and BABS once (recorded), ROBIN twice (the first was abandoned)", b.calls)
 	}
 }
+
+func TestOversizedAnswerRefusedAndClipped(t *testing.T) {
+	huge := `{"source": "` + strings.Repeat("x", 300<<10) + `", "tests": []}`
+	b := &brain{plans: []string{goodPlan}, methods: []string{huge, goodMethod}}
+	m, db := testMachine(t, b, nil)
+	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "display_yourself"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := waitDone(t, m, id)
+	if c.State != Complete || len(c.Failures) != 1 || !strings.Contains(c.Failures[0].Message, "KiB limit") {
+		t.Fatalf("ended %s, failures %+v", c.State, c.Failures)
+	}
+	first, _ := c.step("synthesize", 1, 0)
+	if len(first.Answer) != maxAnswer || first.Rejected == "" {
+		t.Errorf("oversized answer recorded as %d bytes, rejected %q", len(first.Answer), first.Rejected)
+	}
+}
+
+func TestBriefMissionNamesItsMethod(t *testing.T) {
+	plan := strings.Replace(goodPlan, `"selector": "display_yourself"`, `"selector": "name"`, 1)
+	named := strings.ReplaceAll(goodMethod, "display_yourself", "name")
+	b := &brain{plans: []string{plan}, methods: []string{named, named, named}}
+	m, db := testMachine(t, b, nil)
+	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Brief: "describe yourself"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := waitDone(t, m, id)
+	// The plan chose "name", a data slot: installing would clobber it.
+	if c.State != Failed || !strings.Contains(c.Failures[0].Message, "holds data") {
+		t.Fatalf("ended %s, failures %+v", c.State, c.Failures)
+	}
+	var name image.Value
+	db.View(t.Context(), func(tx *image.Tx) error {
+		o, _ := tx.Object(genesis(t, db))
+		name, _ = o.Get("name")
+		return nil
+	})
+	if !image.Equal(name, image.String("genesis")) {
+		t.Errorf("genesis.name = %s", image.Repr(name))
+	}
+}

@@ -310,7 +310,11 @@ func planPrompt(c *Cycle, v *receiverView, rejected []Step) []llm.Message {
 	section(&b, "Its parents", v.parents)
 	section(&b, "Methods it has (own and inherited), with source", v.methods)
 	section(&b, "Similar methods elsewhere in the image", v.similar)
-	b.WriteString("\n" + dialect + "\n")
+	name := c.Mission.Selector
+	if name == "" {
+		name = "NAME"
+	}
+	b.WriteString("\n" + strings.ReplaceAll(dialect, "SELECTOR", name) + "\n")
 	b.WriteString(`
 Answer with JSON: {"intent": one sentence, "selector": the method name, "signature": "def NAME(self, ...)",
 "sub_questions": [{"persona": "BABS" | "ROBIN" | "ALFRED", "question": ...}] (at most 6; none if the

@@ -38,6 +38,12 @@ func (m *Machine) validate(ctx context.Context, c *Cycle) (*Failure, error) {
 		if err != nil {
 			return err
 		}
+		if v, ok := o.Get(c.Plan.Selector); ok {
+			if _, isMethod := v.(*image.Method); !isMethod {
+				failure = &Failure{Attempt: c.Attempt, Kind: "audit", Message: fmt.Sprintf("the receiver's slot %s holds data (%s), not a method: installing would overwrite it", c.Plan.Selector, clip(image.Repr(v), 100))}
+				return errRollback
+			}
+		}
 		if err := o.Set(c.Plan.Selector, &image.Method{Source: c.Code}); err != nil {
 			return err
 		}

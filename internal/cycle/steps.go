@@ -81,12 +81,21 @@ func (m *Machine) ask(ctx context.Context, persona string, prompt []llm.Message,
 		return step, fmt.Errorf("%s: %w", persona, err)
 	}
 	step.Persona, step.Prompt, step.Answer = persona, prompt, ans.Text
+	if len(ans.Text) > maxAnswer {
+		// Kept clipped, and refused: an answer this long is not a plan
+		// or a method, and the cycle object must stay a sane size.
+		step.Answer = ans.Text[:maxAnswer]
+		step.Rejected = fmt.Sprintf("the answer is %d bytes, over the %d KiB limit", len(ans.Text), maxAnswer>>10)
+	}
 	step.Model, step.Adapter = ans.Call.Model, ans.Call.Adapter
 	step.PromptTokens, step.CompletionTokens = ans.Call.PromptTokens, ans.Call.CompletionTokens
 	step.LatencyMS = float64(ans.Call.Latency.Microseconds()) / 1000
 	step.At = m.opts.Now()
 	return step, nil
 }
+
+// maxAnswer bounds a recorded answer.
+const maxAnswer = 256 << 10
 
 func (m *Machine) recorded(c *Cycle, s Step) {
 	m.publish("cycle.step", map[string]any{"id": c.ID, "kind": s.Kind, "attempt": s.Attempt, "index": s.Index,
@@ -131,9 +140,12 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 		}
 		fresh = true
 	}
-	plan, perr := parsePlan(step.Answer, c.Mission.Selector)
-	if perr != nil {
-		step.Rejected = perr.Error()
+	var plan *Plan
+	if step.Rejected == "" {
+		var perr error
+		if plan, perr = parsePlan(step.Answer, c.Mission.Selector); perr != nil {
+			step.Rejected = perr.Error()
+		}
 	}
 	after, err := m.update(ctx, c.ID, func(c *Cycle) error {
 		if err := expect(c, Decomposing); err != nil {
@@ -227,7 +239,11 @@ func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 			return err
 		}
 	}
-	meth, perr := parseMethod(step.Answer)
+	var meth *method
+	perr := errors.New(step.Rejected)
+	if step.Rejected == "" {
+		meth, perr = parseMethod(step.Answer)
+	}
 	after, err := m.update(ctx, c.ID, func(c *Cycle) error {
 		if err := expect(c, Synthesizing); err != nil {
 			return err
