@@ -43,11 +43,12 @@ func (f serverFlags) config(ctx context.Context, db *image.DB) (mind.ServerConfi
 		if err != nil {
 			return cfg, err
 		}
-		if saved.URL != "" {
-			cfg.URL = saved.URL
-			if cfg.API == "" {
-				cfg.API = saved.API
-			}
+		// A -llm-api other than the recorded server's asks for another
+		// server: probe for it rather than call the recorded one so.
+		// ("openai" covers the llama-server or vLLM it was found to be.)
+		same := cfg.API == "" || cfg.API == saved.API || (cfg.API == mind.APIOpenAI && saved.API != mind.APIOllama)
+		if saved.URL != "" && same {
+			cfg.URL, cfg.API = saved.URL, saved.API
 		}
 		if cfg.Model == "" {
 			cfg.Model = saved.Model

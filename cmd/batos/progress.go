@@ -75,7 +75,9 @@ func (p *byteProgress) update(done, total int64) {
 	const width = 30
 	frac := 1.0
 	if total > 0 {
-		frac = float64(done) / float64(total)
+		// done can pass total: a PEFT directory's archive adds headers
+		// to the sizes of its files.
+		frac = min(max(float64(done)/float64(total), 0), 1)
 	}
 	n := int(frac * width)
 	fmt.Fprintf(p.e.stderr, "\r%s [%s%s] %3.0f%% %s / %s", p.label, strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, formatBytes(done), formatBytes(total))

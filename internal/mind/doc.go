@@ -23,8 +23,10 @@
 //     adapter (warm), and a warm-up call loads it (hot); a 500 there means
 //     the adapter does not fit the base, and the model is deleted again.
 //   - llama-server: adapters are fixed when the server starts; batos
-//     matches the persona's adapter to GET /lora-adapters by file digest
-//     or file name and selects it per request (hot). If the server lacks
+//     matches the persona's adapter to GET /lora-adapters by the digest
+//     of the file (when it is on this machine) or the digest in its name
+//     (as batos names the files it writes) and selects it per request
+//     (hot); a persona without an adapter asks for none. If the server lacks
 //     it, batos writes the file into its cache directory and says how to
 //     restart the server with it.
 //   - vLLM: the adapter is written into the cache directory (warm) and

@@ -333,18 +333,31 @@ func (m *Manager) observeOllama(ctx context.Context, personas []*Persona) ([]Pla
 	for _, r := range running {
 		loaded[r.Name], loaded[strings.TrimSuffix(r.Name, ":latest")] = true, true
 	}
+	base, err := LoadBaseModel(ctx, m.db)
+	if err != nil {
+		return nil, err
+	}
 	var out []Placement
 	for _, p := range personas {
 		pl := Placement{Persona: p.Name, Where: m.modelFor(p)}
+		switch {
+		case pl.Where == "" && base != nil:
+			pl.Where = baseName(base) // batos creates it from the image's blob
+		case pl.Where == "":
+			pl.Problem = m.noModel(p).Error()
+		case !present[pl.Where]:
+			pl.Problem = fmt.Sprintf("model %s is not on the server (ollama pull %s)", pl.Where, pl.Where)
+		}
 		if !p.HasAdapter() {
-			if pl.Where != "" && !present[pl.Where] {
-				pl.Problem = fmt.Sprintf("model %s is not on the server (ollama pull %s)", pl.Where, pl.Where)
-			}
 			out = append(out, pl)
 			continue
 		}
 		pl.Where = serverName(p)
 		switch {
+		case pl.Problem != "":
+			pl.Tier = TierCold
+		case p.AdapterFormat != FormatGGUF:
+			pl.Tier, pl.Problem = TierCold, formatProblem(p, "Ollama", FormatGGUF)
 		case loaded[pl.Where]:
 			pl.Tier = TierHot
 		case present[pl.Where]:
@@ -355,6 +368,15 @@ func (m *Manager) observeOllama(ctx context.Context, personas []*Persona) ([]Pla
 		out = append(out, pl)
 	}
 	return out, nil
+}
+
+// formatProblem says, for a tier report, that p's adapter is of a format
+// server cannot load, or returns "".
+func formatProblem(p *Persona, server, want string) string {
+	if p.AdapterFormat == want {
+		return ""
+	}
+	return fmt.Sprintf("%s loads %s adapters and this one is %s", server, want, p.AdapterFormat)
 }
 
 // --- llama-server: adapters fixed at start, selected per request ---
@@ -439,7 +461,9 @@ func (m *Manager) observeLlamaServer(ctx context.Context, personas []*Persona) (
 	var out []Placement
 	for _, p := range personas {
 		pl := Placement{Persona: p.Name, Where: m.modelFor(p)}
-		if p.HasAdapter() {
+		if p.HasAdapter() && p.AdapterFormat != FormatGGUF {
+			pl.Tier, pl.Problem = TierCold, formatProblem(p, "llama-server", FormatGGUF)
+		} else if p.HasAdapter() {
 			id, ok, err := m.loraID(ctx, p)
 			if err != nil {
 				return nil, err
@@ -549,6 +573,8 @@ func (m *Manager) observeVLLM(ctx context.Context, personas []*Persona) ([]Place
 			switch {
 			case loaded[pl.Where]:
 				pl.Tier = TierHot
+			case p.AdapterFormat != FormatPEFT:
+				pl.Tier, pl.Problem = TierCold, formatProblem(p, "vLLM", FormatPEFT)
 			case m.cacheDir != "" && dirExists(m.peftDir(p)):
 				pl.Tier = TierWarm
 			default:

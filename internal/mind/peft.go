@@ -68,7 +68,12 @@ func peftFiles(dir string) ([]string, int64, error) {
 	has := map[string]bool{}
 	for _, e := range entries {
 		// Links are followed: a Hugging Face cache snapshot is a directory
-		// of links to its blobs. Subdirectories are not part of an adapter.
+		// of links to its blobs. Subdirectories and hidden files
+		// (.gitattributes) are not part of an adapter, and untarFlat
+		// refuses hidden names.
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
 		info, err := os.Stat(filepath.Join(dir, e.Name()))
 		if err != nil || !info.Mode().IsRegular() {
 			continue

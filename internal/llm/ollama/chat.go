@@ -168,19 +168,24 @@ func (c *Client) chatOnce(ctx context.Context, body []byte, fn func(llm.Chunk) e
 		}
 		return a.response(a.Message.Content), false, nil
 	}
-	resp, delivered, err = readChatStream(ctx, op, r.StatusCode, r.Body, c.maxLine, fn)
+	resp, delivered, err = readChatStream(ctx, op, r.StatusCode, r.Body, c.maxLine, c.maxAnswer, fn)
 	closeStream(r.Body)
 	return resp, delivered, err
 }
 
 // readChatStream reads a streamed chat answer, giving each piece of text
-// to fn. delivered reports whether any piece reached fn.
-func readChatStream(ctx context.Context, op string, status int, r io.Reader, maxLine int, fn func(llm.Chunk) error) (resp *llm.ChatResponse, delivered bool, err error) {
+// to fn. delivered reports whether any piece reached fn. The text is
+// kept whole for the response, so a server that streams more than
+// maxText bytes of it is cut off, as an answer over maxAnswer is.
+func readChatStream(ctx context.Context, op string, status int, r io.Reader, maxLine int, maxText int64, fn func(llm.Chunk) error) (resp *llm.ChatResponse, delivered bool, err error) {
 	var text strings.Builder
 	err = readStream(ctx, op, status, r, maxLine, func(line []byte) (bool, error) {
 		var a chatAnswer
 		if err := json.Unmarshal(line, &a); err != nil {
 			return false, badResponse(op, "stream line: %w", err)
+		}
+		if int64(text.Len()+len(a.Message.Content)) > maxText {
+			return false, badResponse(op, "streamed text over %s: %w", sizeText(maxText), ErrTooLarge)
 		}
 		if piece := a.Message.Content; piece != "" {
 			text.WriteString(piece)

@@ -12,5 +12,5 @@ func SetLimits(c *Client, answer int64, line int) { c.maxAnswer, c.maxLine = ans
 
 // ReadChatStream exposes the stream parser to the fuzz target.
 func ReadChatStream(ctx context.Context, r io.Reader, fn func(llm.Chunk) error) (*llm.ChatResponse, bool, error) {
-	return readChatStream(ctx, "POST test/api/chat", 200, r, maxLine, fn)
+	return readChatStream(ctx, "POST test/api/chat", 200, r, maxLine, maxAnswer, fn)
 }
