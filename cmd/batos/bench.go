@@ -24,7 +24,7 @@ import (
 )
 
 func init() {
-	commands["bench"] = command{"measure the storage engine on this disk (bench store), message sends (bench vm) or the ZeroMQ bridge (bench bridge)", runBench}
+	commands["bench"] = command{"measure the storage engine on this disk (bench store), message sends (bench vm), the ZeroMQ bridge (bench bridge) or the cognitive cycle's overhead (bench cycle)", runBench}
 }
 
 const benchStoreHelp = `
@@ -147,12 +147,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return runBenchVM(ctx, e, args[1:])
 	case "bridge":
 		return runBenchBridge(ctx, e, args[1:])
+	case "cycle":
+		return runBenchCycle(ctx, e, args[1:])
 	case "-h", "-help", "--help":
 		return runBenchStore(ctx, e, args)
 	case "coldload": // the child process of bench store, not for people
 		return runColdLoad(ctx, e, args[1:])
 	}
-	return usageError("batos bench store|vm|bridge [-json] [-dir DIR] [-quick]")
+	return usageError("batos bench store|vm|bridge|cycle [-json] [-dir DIR] [-quick]")
 }
 
 func runBenchStore(ctx context.Context, e *env, args []string) error {

@@ -67,7 +67,7 @@ func TestUnparsablePlanFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := waitDone(t, m, id)
+	c := withPrompts(t, db, waitDone(t, m, id))
 	if c.State != Failed || c.FailedIn != Decomposing || !strings.Contains(c.Reason, "no usable plan in 3 tries") {
 		t.Errorf("ended %s in %s: %q", c.State, c.FailedIn, c.Reason)
 	}
@@ -96,7 +96,7 @@ func TestAuditFailureRepaired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := waitDone(t, m, id)
+	c := withPrompts(t, db, waitDone(t, m, id))
 	if c.State != Complete || c.Attempt != 2 || len(c.Failures) != 1 || c.Failures[0].Kind != "audit" {
 		t.Fatalf("ended %s after %d attempts, failures %+v", c.State, c.Attempt, c.Failures)
 	}

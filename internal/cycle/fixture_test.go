@@ -161,3 +161,12 @@ func installedMethod(t *testing.T, db *image.DB, oid store.OID, name string) *im
 	}
 	return m
 }
+
+// withPrompts reads c's step prompts.
+func withPrompts(t *testing.T, db *image.DB, c *Cycle) *Cycle {
+	t.Helper()
+	if err := db.View(t.Context(), func(tx *image.Tx) error { return LoadPrompts(tx, c) }); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

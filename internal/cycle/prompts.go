@@ -160,8 +160,14 @@ type receiverView struct {
 	hasSlots map[string]bool
 }
 
-// maxSlotRepr bounds how much of a slot value a prompt shows.
-const maxSlotRepr = 200
+// maxSlotRepr bounds how much of a slot value a prompt shows;
+// maxMethodSource how much method source, and maxListed how many slots
+// and methods are listed at all.
+const (
+	maxSlotRepr     = 200
+	maxMethodSource = 6000
+	maxListed       = 60
+)
 
 func viewReceiver(tx *image.Tx, oid store.OID, selector string) (*receiverView, error) {
 	o, err := tx.Object(oid)
@@ -169,9 +175,22 @@ func viewReceiver(tx *image.Tx, oid store.OID, selector string) (*receiverView, 
 		return nil, err
 	}
 	v := &receiverView{desc: describe(o), hasSlots: map[string]bool{}}
+	budget := maxMethodSource
+	addMethod := func(name, owner, source string) {
+		// Past the budget, a method is named without its source: a
+		// receiver with hundreds of methods must not make every prompt
+		// (and every recorded step) huge.
+		if len(source) <= budget {
+			budget -= len(source)
+			v.methods = append(v.methods, fmt.Sprintf("%s (%s):\n%s", name, owner, source))
+			return
+		}
+		budget = 0
+		v.methods = append(v.methods, fmt.Sprintf("%s (%s; source not shown)", name, owner))
+	}
 	for _, s := range o.Slots() {
 		if m, ok := s.Value.(*image.Method); ok {
-			v.methods = append(v.methods, fmt.Sprintf("%s (own):\n%s", s.Name, m.Source))
+			addMethod(s.Name, "own", m.Source)
 			continue
 		}
 		r := image.Repr(s.Value)
@@ -198,7 +217,7 @@ func viewReceiver(tx *image.Tx, oid store.OID, selector string) (*receiverView, 
 			}
 			for _, s := range p.Slots() {
 				if m, ok := s.Value.(*image.Method); ok {
-					v.methods = append(v.methods, fmt.Sprintf("%s (from %s):\n%s", s.Name, describe(p), m.Source))
+					addMethod(s.Name, "from "+describe(p), m.Source)
 				}
 			}
 			if err := walk(p, depth+1); err != nil {
@@ -211,6 +230,7 @@ func viewReceiver(tx *image.Tx, oid store.OID, selector string) (*receiverView, 
 		return nil, err
 	}
 	v.similar = similarMethods(tx, selector, seen)
+	v.slots, v.methods = capList(v.slots), capList(v.methods)
 	return v, nil
 }
 
@@ -377,4 +397,11 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+func capList(items []string) []string {
+	if len(items) <= maxListed {
+		return items
+	}
+	return append(items[:maxListed:maxListed], fmt.Sprintf("… and %d more", len(items)-maxListed))
 }

@@ -36,13 +36,17 @@ func (m Mission) Key() string {
 
 // Step is one recorded model answer.
 type Step struct {
-	Kind             string        `json:"kind"` // "plan", "delegate", "synthesize"
-	Attempt          int           `json:"attempt,omitempty"`
-	Index            int           `json:"index,omitempty"` // the sub-question, for "delegate"
-	Persona          string        `json:"persona"`
-	Model            string        `json:"model"`
-	Adapter          string        `json:"adapter,omitempty"`
-	Prompt           []llm.Message `json:"prompt"`
+	Kind    string `json:"kind"` // "plan", "delegate", "synthesize"
+	Attempt int    `json:"attempt,omitempty"`
+	Index   int    `json:"index,omitempty"` // the sub-question, for "delegate"
+	Persona string `json:"persona"`
+	Model   string `json:"model"`
+	Adapter string `json:"adapter,omitempty"`
+	// Prompt is kept in an object of its own (PromptRef), written once:
+	// prompts are the bulk of a cycle, and the cycle object is rewritten
+	// at every transition. LoadPrompts fills Prompt in.
+	Prompt           []llm.Message `json:"-"`
+	PromptRef        ref           `json:"prompt,omitempty"`
 	Answer           string        `json:"answer"`
 	PromptTokens     int           `json:"prompt_tokens"`
 	CompletionTokens int           `json:"completion_tokens"`
@@ -145,6 +149,37 @@ func (c *Cycle) step(kind string, attempt, index int) (Step, bool) {
 	}
 	return Step{}, false
 }
+
+// ref is an object reference inside plain (JSON-shaped) data: it
+// travels as {"$ref": "oid:N"} and is kept in the image as a reference,
+// so pack sees what it points to.
+type ref store.OID
+
+func (r ref) MarshalJSON() ([]byte, error) {
+	if r == 0 {
+		return []byte("null"), nil
+	}
+	return json.Marshal(map[string]string{"$ref": store.OID(r).String()})
+}
+
+func (r *ref) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*r = 0
+		return nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	oid, err := store.ParseOID(m["$ref"])
+	if err != nil {
+		return err
+	}
+	*r = ref(oid)
+	return nil
+}
+
+func (r ref) IsZero() bool { return r == 0 }
 
 // ErrNoCycle is returned for a cycle ID the image does not have.
 var ErrNoCycle = errors.New("cycle: no such cycle")
@@ -341,6 +376,13 @@ func toImage(x any) (image.Value, error) {
 		}
 		return l, nil
 	case map[string]any:
+		if s, ok := v["$ref"].(string); ok && len(v) == 1 {
+			oid, err := store.ParseOID(s)
+			if err != nil {
+				return nil, err
+			}
+			return image.Ref(oid), nil
+		}
 		d := &image.Dict{}
 		for _, k := range sortedKeys(v) {
 			iv, err := toImage(v[k])
@@ -381,6 +423,8 @@ func toPlain(v image.Value) (any, error) {
 		return float64(x), nil
 	case image.String:
 		return string(x), nil
+	case image.Ref:
+		return map[string]any{"$ref": store.OID(x).String()}, nil
 	case *image.List:
 		out := make([]any, 0, len(x.Elems))
 		for _, e := range x.Elems {
@@ -416,4 +460,36 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// newPrompt keeps a step's prompt in an object of its own.
+func newPrompt(tx *image.Tx, prompt []llm.Message) (ref, error) {
+	v, err := plainValue(prompt)
+	if err != nil {
+		return 0, err
+	}
+	o, err := tx.New(image.Slot{Name: "messages", Value: v})
+	if err != nil {
+		return 0, err
+	}
+	return ref(o.OID()), nil
+}
+
+// LoadPrompts reads every step's prompt into Step.Prompt.
+func LoadPrompts(tx *image.Tx, c *Cycle) error {
+	for i := range c.Steps {
+		s := &c.Steps[i]
+		if s.PromptRef == 0 {
+			continue
+		}
+		o, err := tx.Object(store.OID(s.PromptRef))
+		if err != nil {
+			return fmt.Errorf("cycle %d step %d prompt: %w", c.ID, i+1, err)
+		}
+		v, _ := o.Get("messages")
+		if err := fromPlain(v, &s.Prompt); err != nil {
+			return fmt.Errorf("cycle %d step %d prompt: %w", c.ID, i+1, err)
+		}
+	}
+	return nil
 }

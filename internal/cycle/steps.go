@@ -73,12 +73,19 @@ func (m *Machine) fail(ctx context.Context, id int64, in State, reason string) (
 	})
 }
 
+// answered is a model answer not yet recorded: the step and the call's
+// record, saved together by record.
+type answered struct {
+	step Step
+	call mind.Call
+}
+
 // ask puts a prompt to a persona, outside any transaction, and returns
-// the answer as a step to record.
-func (m *Machine) ask(ctx context.Context, persona string, prompt []llm.Message, schema json.RawMessage, step Step) (Step, error) {
-	ans, err := m.asker.Ask(ctx, mind.Request{Persona: persona, Messages: prompt, Schema: schema})
+// the answer to record.
+func (m *Machine) ask(ctx context.Context, persona string, prompt []llm.Message, schema json.RawMessage, step Step) (answered, error) {
+	ans, err := m.asker.Ask(ctx, mind.Request{Persona: persona, Messages: prompt, Schema: schema, DeferRecord: true})
 	if err != nil {
-		return step, fmt.Errorf("%s: %w", persona, err)
+		return answered{step: step}, fmt.Errorf("%s: %w", persona, err)
 	}
 	step.Persona, step.Prompt, step.Answer = persona, prompt, ans.Text
 	if len(ans.Text) > maxAnswer {
@@ -91,7 +98,22 @@ func (m *Machine) ask(ctx context.Context, persona string, prompt []llm.Message,
 	step.PromptTokens, step.CompletionTokens = ans.Call.PromptTokens, ans.Call.CompletionTokens
 	step.LatencyMS = float64(ans.Call.Latency.Microseconds()) / 1000
 	step.At = m.opts.Now()
-	return step, nil
+	return answered{step: step, call: ans.Call}, nil
+}
+
+// record appends a fresh answer to c in tx: its prompt in an object of
+// its own, the call in the persona's accounting.
+func record(tx *image.Tx, c *Cycle, a answered) error {
+	r, err := newPrompt(tx, a.step.Prompt)
+	if err != nil {
+		return err
+	}
+	a.step.PromptRef = r
+	c.Steps = append(c.Steps, a.step)
+	if a.call.Persona == "" {
+		return nil // an Asker that keeps no accounts
+	}
+	return mind.RecordIn(tx, a.call)
 }
 
 // maxAnswer bounds a recorded answer.
@@ -117,10 +139,10 @@ func (m *Machine) receiverView(ctx context.Context, c *Cycle, selector string) (
 // records why the plan cannot be used.
 func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 	plans := c.stepsOf("plan")
-	var step Step
+	var a answered
 	fresh := false
 	if n := len(plans); n > 0 && plans[n-1].Rejected == "" {
-		step = plans[n-1] // recorded before a crash, not yet used
+		a.step = plans[n-1] // recorded before a crash, not yet used
 	} else {
 		if len(plans) >= c.PlanTries {
 			_, err := m.fail(ctx, c.ID, Decomposing, fmt.Sprintf("BRICK gave no usable plan in %d tries: %s", len(plans), plans[len(plans)-1].Rejected))
@@ -134,27 +156,29 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 		for _, p := range plans {
 			rejected = append(rejected, p)
 		}
-		step, err = m.ask(ctx, "BRICK", planPrompt(c, v, rejected), planSchema, Step{Kind: "plan"})
+		a, err = m.ask(ctx, "BRICK", planPrompt(c, v, rejected), planSchema, Step{Kind: "plan"})
 		if err != nil {
 			return err
 		}
 		fresh = true
 	}
 	var plan *Plan
-	if step.Rejected == "" {
+	if a.step.Rejected == "" {
 		var perr error
-		if plan, perr = parsePlan(step.Answer, c.Mission.Selector); perr != nil {
-			step.Rejected = perr.Error()
+		if plan, perr = parsePlan(a.step.Answer, c.Mission.Selector); perr != nil {
+			a.step.Rejected = perr.Error()
 		}
 	}
-	after, err := m.update(ctx, c.ID, func(c *Cycle) error {
+	after, err := m.updateTx(ctx, c.ID, func(tx *image.Tx, c *Cycle) error {
 		if err := expect(c, Decomposing); err != nil {
 			return err
 		}
 		if fresh {
-			c.Steps = append(c.Steps, step)
+			if err := record(tx, c, a); err != nil {
+				return err
+			}
 		} else {
-			c.Steps[lastIndex(c.Steps, "plan")] = step
+			c.Steps[lastIndex(c.Steps, "plan")] = a.step
 		}
 		if plan != nil {
 			c.Plan, c.State = plan, Delegating
@@ -165,7 +189,7 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 		return nil
 	})
 	if err == nil && fresh {
-		m.recorded(after, step)
+		m.recorded(after, a.step)
 	}
 	return err
 }
@@ -180,38 +204,46 @@ func lastIndex(steps []Step, kind string) int {
 }
 
 // delegate asks every sub-question without a recorded answer, at once;
-// each answer is recorded as it arrives.
+// each answer is recorded as it arrives, and the one that completes the
+// set moves the cycle to SYNTHESIZING in the same transaction.
 func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(c.Plan.SubQuestions))
+	pending := 0
 	for i, q := range c.Plan.SubQuestions {
 		if _, ok := c.step("delegate", 0, i); ok {
 			continue
 		}
+		pending++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			step, err := m.ask(ctx, q.Persona, questionPrompt(c, q), nil, Step{Kind: "delegate", Index: i})
+			a, err := m.ask(ctx, q.Persona, questionPrompt(c, q), nil, Step{Kind: "delegate", Index: i})
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			after, err := m.update(ctx, c.ID, func(c *Cycle) error {
+			after, err := m.updateTx(ctx, c.ID, func(tx *image.Tx, c *Cycle) error {
 				if err := expect(c, Delegating); err != nil {
 					return err
 				}
-				c.Steps = append(c.Steps, step)
+				if err := record(tx, c, a); err != nil {
+					return err
+				}
+				if allAnswered(c) {
+					c.State, c.Attempt = Synthesizing, 1
+				}
 				return nil
 			})
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			m.recorded(after, step)
+			m.recorded(after, a.step)
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(errs...); err != nil || pending > 0 {
 		return err
 	}
 	_, err := m.update(ctx, c.ID, func(c *Cycle) error {
@@ -224,35 +256,49 @@ func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
 	return err
 }
 
+func allAnswered(c *Cycle) bool {
+	for i := range c.Plan.SubQuestions {
+		if _, ok := c.step("delegate", 0, i); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // synthesize asks ROBIN for attempt c.Attempt's method, unless it is
 // recorded, and moves to VALIDATING — or, if the answer cannot be used,
 // to the next attempt or FAILED.
 func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
-	step, have := c.step("synthesize", c.Attempt, 0)
+	var a answered
+	var have bool
+	a.step, have = c.step("synthesize", c.Attempt, 0)
 	if !have {
 		v, err := m.receiverView(ctx, c, c.Plan.Selector)
 		if err != nil {
 			return err
 		}
-		step, err = m.ask(ctx, "ROBIN", synthesisPrompt(c, v), methodSchema, Step{Kind: "synthesize", Attempt: c.Attempt})
+		a, err = m.ask(ctx, "ROBIN", synthesisPrompt(c, v), methodSchema, Step{Kind: "synthesize", Attempt: c.Attempt})
 		if err != nil {
 			return err
 		}
 	}
+	step := a.step
 	var meth *method
 	perr := errors.New(step.Rejected)
 	if step.Rejected == "" {
 		meth, perr = parseMethod(step.Answer)
 	}
-	after, err := m.update(ctx, c.ID, func(c *Cycle) error {
+	after, err := m.updateTx(ctx, c.ID, func(tx *image.Tx, c *Cycle) error {
 		if err := expect(c, Synthesizing); err != nil {
 			return err
 		}
 		if !have {
 			if perr != nil {
-				step.Rejected = perr.Error()
+				a.step.Rejected = perr.Error()
 			}
-			c.Steps = append(c.Steps, step)
+			if err := record(tx, c, a); err != nil {
+				return err
+			}
 		}
 		if perr != nil {
 			m.refuse(c, Failure{Attempt: c.Attempt, Kind: "parse", Message: perr.Error()})
@@ -264,7 +310,7 @@ func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 		return nil
 	})
 	if err == nil && !have {
-		m.recorded(after, step)
+		m.recorded(after, a.step)
 	}
 	return err
 }

@@ -69,6 +69,10 @@ type Request struct {
 	Schema json.RawMessage
 	// Stream, if set, receives the answer as it is produced.
 	Stream func(llm.Chunk) error
+	// DeferRecord leaves saving a successful call's record to the caller
+	// (RecordIn, in the transaction that records the answer): one commit
+	// instead of two. A failed call is still recorded by Ask.
+	DeferRecord bool
 }
 
 // Answer is a persona's answer and the record of the call.
@@ -102,6 +106,9 @@ func (m *Mind) Ask(ctx context.Context, req Request) (*Answer, error) {
 		if resp.Timings.Latency > 0 {
 			call.Latency = resp.Timings.Latency
 		}
+	}
+	if err == nil && req.DeferRecord {
+		return &Answer{Text: resp.Text, Call: call}, nil
 	}
 	// Record even when the caller has given up: the call happened.
 	m.recording.Lock()

@@ -3,6 +3,7 @@ package mind
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 	"unicode/utf8"
 
@@ -43,9 +44,10 @@ func (u Usage) MeanLatency() time.Duration {
 	return u.Latency / time.Duration(u.Calls)
 }
 
-// recentCalls bounds the call records kept on pLLM; older ones stay in
-// the image's history (each Record is its own transaction).
-const recentCalls = 256
+// recentCalls bounds the call records a persona keeps; older ones stay
+// in the image's history. They live on the persona, not on one shared
+// object, so personas asked at once do not contend for it.
+const recentCalls = 64
 
 var usageKeys = []string{"calls", "failures", "prompt_tokens", "completion_tokens", "latency_ms"}
 
@@ -100,8 +102,8 @@ func callValue(c Call) (*image.Dict, error) {
 	return d, nil
 }
 
-// Record adds c to its persona's usage totals and to pLLM's recent calls,
-// in one transaction.
+// Record adds c to its persona's usage totals and recent calls, in one
+// transaction.
 func Record(ctx context.Context, db *image.DB, c Call) error {
 	return db.Update(ctx, func(tx *image.Tx) error {
 		tx.SetUser("batos")
@@ -109,6 +111,10 @@ func Record(ctx context.Context, db *image.DB, c Call) error {
 		return recordIn(tx, c)
 	})
 }
+
+// RecordIn is Record inside the caller's transaction: a cycle saves the
+// call with the answer it records.
+func RecordIn(tx *image.Tx, c Call) error { return recordIn(tx, c) }
 
 func recordIn(tx *image.Tx, c Call) error {
 	o, err := personaObject(tx, c.Persona)
@@ -135,16 +141,12 @@ func recordIn(tx *image.Tx, c Call) error {
 	if err := o.Set("usage", d); err != nil {
 		return err
 	}
-	pllm, err := systemObject(tx, "pLLM")
-	if err != nil {
-		return err
-	}
 	rec, err := callValue(c)
 	if err != nil {
 		return err
 	}
 	calls := &image.List{}
-	if v, ok := pllm.Get("recent_calls"); ok {
+	if v, ok := o.Get("recent_calls"); ok {
 		if l, isList := v.(*image.List); isList {
 			calls = l
 		}
@@ -153,32 +155,38 @@ func recordIn(tx *image.Tx, c Call) error {
 	if n := len(calls.Elems); n > recentCalls {
 		calls.Elems = append([]image.Value(nil), calls.Elems[n-recentCalls:]...)
 	}
-	return pllm.Set("recent_calls", calls)
+	return o.Set("recent_calls", calls)
 }
 
-// RecentCalls returns pLLM's recent call records for persona (all
-// personas when empty), oldest first.
+// RecentCalls returns the recent call records of persona (of every
+// persona, merged by time, when empty), oldest first.
 func RecentCalls(tx *image.Tx, persona string) ([]Call, error) {
-	pllm, err := systemObject(tx, "pLLM")
-	if err != nil {
-		return nil, err
-	}
-	v, _ := pllm.Get("recent_calls")
-	l, ok := v.(*image.List)
-	if !ok {
-		return nil, nil
+	which := []string{persona}
+	if persona == "" {
+		ps, err := personasObject(tx)
+		if err != nil {
+			return nil, err
+		}
+		which = names(ps)
 	}
 	var out []Call
-	for _, e := range l.Elems {
-		d, ok := e.(*image.Dict)
+	for _, name := range which {
+		o, err := personaObject(tx, name)
+		if err != nil {
+			return nil, err
+		}
+		v, _ := o.Get("recent_calls")
+		l, ok := v.(*image.List)
 		if !ok {
 			continue
 		}
-		c := decodeCall(d)
-		if persona == "" || c.Persona == persona {
-			out = append(out, c)
+		for _, e := range l.Elems {
+			if d, ok := e.(*image.Dict); ok {
+				out = append(out, decodeCall(d))
+			}
 		}
 	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out, nil
 }
 
