@@ -19,7 +19,7 @@ import (
 // here, or, when `batos run` holds it, the running server.
 type imageAccess interface {
 	EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error)
-	Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error)
+	SendWith(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how uvm.Learn) (vm.Result, error)
 	Inspect(ctx context.Context, target string) (uvm.ObjectView, error)
 	Close() error
 }
@@ -101,23 +101,31 @@ func (l localImage) Inspect(ctx context.Context, target string) (uvm.ObjectView,
 }
 
 // remoteImage talks to a running server. A call that gets no answer in
-// a minute gives up; the server may still finish it.
+// a minute gives up; the server may still finish it. A call that may
+// wait for a cognitive cycle waits as long as the server does, and a
+// minute more.
 type remoteImage struct{ c *zmqbridge.Client }
 
 const remoteTimeout = time.Minute
 
 func (r remoteImage) call(ctx context.Context, command string, args map[string]any) (any, error) {
-	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	return r.callFor(ctx, remoteTimeout, command, args)
+}
+
+func (r remoteImage) callFor(ctx context.Context, timeout time.Duration, command string, args map[string]any) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return r.c.Call(ctx, command, args)
 }
 
 func (r remoteImage) EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
-	res, err := r.call(ctx, "eval", map[string]any{"code": code})
+	res, err := r.callFor(ctx, uvm.DefaultLearnTimeout+remoteTimeout, "eval", map[string]any{"code": code})
 	return resultOf(res), err
 }
 
-func (r remoteImage) Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
+// SendWith sends over the bridge; how becomes the request's "learn" and
+// "timeout_ms".
+func (r remoteImage) SendWith(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how uvm.Learn) (vm.Result, error) {
 	kw := map[string]any{}
 	for _, s := range kwargs {
 		kw[s.Name] = s.Value
@@ -126,7 +134,15 @@ func (r remoteImage) Send(ctx context.Context, target, selector string, args []i
 	for i, a := range args {
 		list[i] = a
 	}
-	res, err := r.call(ctx, "send", map[string]any{"target": target, "selector": selector, "args": list, "kwargs": kw})
+	req := map[string]any{"target": target, "selector": selector, "args": list, "kwargs": kw}
+	wait := uvm.DefaultLearnTimeout
+	switch {
+	case how.Handle:
+		req["learn"], wait = "handle", 0
+	case how.Timeout > 0:
+		req["learn"], req["timeout_ms"], wait = "wait", max(how.Timeout.Milliseconds(), 1), how.Timeout
+	}
+	res, err := r.callFor(ctx, wait+remoteTimeout, "send", req)
 	return resultOf(res), err
 }
 

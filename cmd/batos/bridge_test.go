@@ -36,15 +36,17 @@ func (s *syncBuffer) String() string {
 
 var servingLine = regexp.MustCompile(`requests on (\S+), events on (\S+);`)
 
-// startRun runs `batos run` in-process on free ports and returns its
-// endpoints and a stop function that waits for a clean exit.
-func startRun(t *testing.T, img string) (req, ev string, stop func()) {
+// startRun runs `batos run` in-process on free ports, with extra flags
+// if given, and returns its endpoints and a stop function that waits for
+// a clean exit.
+func startRun(t *testing.T, img string, extra ...string) (req, ev string, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
+	args := append([]string{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*"}, extra...)
 	go func() {
-		done <- runIO(ctx, []string{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*"}, strings.NewReader(""), &out, &errOut)
+		done <- runIO(ctx, args, strings.NewReader(""), &out, &errOut)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

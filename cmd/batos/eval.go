@@ -10,6 +10,7 @@ import (
 
 	"batos/internal/image"
 	"batos/internal/store"
+	"batos/internal/uvm"
 	"batos/internal/vm"
 )
 
@@ -39,17 +40,31 @@ if it fails, none of it. An expression's value is printed.`)
 }
 
 func runSend(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "send", "[-json] [-kw JSON] TARGET SELECTOR [ARGS]", `Send SELECTOR to TARGET (a root name such as genesis, or an OID such as oid:7)
+	fs := flags(e, "send", "[-json] [-kw JSON] [-handle | -learn-timeout D] TARGET SELECTOR [ARGS]", `Send SELECTOR to TARGET (a root name such as genesis, or an OID such as oid:7)
 in one transaction. ARGS is a JSON array of the arguments ('["ada", 3]'), or
 several JSON values, one per argument; -kw gives keyword arguments as a JSON
-object. Objects are written {"$ref": "oid:7"}.`)
+object. Objects are written {"$ref": "oid:7"}.
+
+When nothing understands the message and batos run serves the image with a
+mind, a cognitive cycle learns the method: send waits for it (up to
+-learn-timeout) and prints the real answer, or, with -handle, prints the
+cycle's number at once and the cycle answers the message itself when it is
+done (batos cycle show N).`)
 	asJSON := jsonFlag(fs)
 	kw := fs.String("kw", "", "keyword arguments as a JSON object")
+	handle := fs.Bool("handle", false, "do not wait for a cycle learning the message: print its number at once")
+	learnTimeout := fs.Duration("learn-timeout", 0, "how long to wait for a cycle learning the message (default 10m)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() < 2 {
 		return usageError("send needs TARGET and SELECTOR")
+	}
+	if *learnTimeout < 0 {
+		return usageError("-learn-timeout %s: want a positive duration such as 30s or 5m", *learnTimeout)
+	}
+	if *handle && *learnTimeout > 0 {
+		return usageError("-handle does not wait, so -learn-timeout means nothing with it")
 	}
 	sendArgs, err := parseJSONArgs(fs.Args()[2:])
 	if err != nil {
@@ -64,8 +79,35 @@ object. Objects are written {"$ref": "oid:7"}.`)
 		return err
 	}
 	defer u.Close()
-	res, err := u.Send(ctx, fs.Arg(0), fs.Arg(1), sendArgs, kwargs)
+	res, err := u.SendWith(ctx, fs.Arg(0), fs.Arg(1), sendArgs, kwargs, uvm.Learn{Handle: *handle, Timeout: *learnTimeout})
+	if id, joined, ok := cycleHandle(res); ok && err == nil && !*asJSON {
+		verb := "started"
+		if joined {
+			verb = "joined"
+		}
+		fmt.Fprintf(e.stdout, "learning: %s cycle %d; it answers the message when done (batos cycle show %d)\n", verb, id, id)
+		return nil
+	}
 	return printResult(e, res, err, *asJSON)
+}
+
+// cycleHandle recognises the handle a send answers when it does not wait
+// for the cycle learning its message: {"cycle", "joined", "state": "learning"}.
+func cycleHandle(res vm.Result) (id int64, joined, ok bool) {
+	d, isDict := res.Value.(*image.Dict)
+	if !isDict || d.Len() != 3 {
+		return 0, false, false
+	}
+	state, _ := d.Get(image.String("state"))
+	c, _ := d.Get(image.String("cycle"))
+	j, _ := d.Get(image.String("joined"))
+	s, _ := state.(image.String)
+	n, isInt := c.(image.Int)
+	b, isBool := j.(image.Bool)
+	if s != "learning" || !isInt || !isBool {
+		return 0, false, false
+	}
+	return int64(n), bool(b), true
 }
 
 // printResult prints what print wrote, then the value (unless None).

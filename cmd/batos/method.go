@@ -2,24 +2,76 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 
+	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/uvm"
 	"batos/internal/vm"
 )
 
 func init() {
-	commands["method"] = command{"install a method from a file: method set TARGET NAME -file F.star", runMethod}
+	commands["method"] = command{"methods: method set TARGET NAME -file F.star | revert TARGET NAME", runMethod}
 }
 
 func runMethod(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "set" {
-		return usageError("batos method set TARGET NAME -file F.star")
+	if len(args) == 0 {
+		return usageError("batos method set TARGET NAME -file F.star | revert TARGET NAME")
 	}
+	switch args[0] {
+	case "set":
+		return runMethodSet(ctx, e, args)
+	case "revert":
+		return runMethodRevert(ctx, e, args[1:])
+	}
+	return usageError("unknown method command %q: want set or revert", args[0])
+}
+
+func runMethodRevert(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "method revert", "TARGET NAME", `Restore what slot NAME of TARGET held before a cognitive cycle installed the
+method there: the previous method, the previous value, or nothing (the slot is
+removed). One transaction; batos undo can take it back.`)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return usageError("method revert needs TARGET and NAME")
+	}
+	target, name := fs.Arg(0), fs.Arg(1)
+	u, err := awakenImage(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	var restored string
+	tid, err := u.DB().UpdateTID(ctx, func(tx *image.Tx) error {
+		tx.Note(fmt.Sprintf("method revert %s %s", target, name))
+		oid, err := uvm.Resolve(tx, target)
+		if err != nil {
+			return err
+		}
+		o, err := tx.Object(oid)
+		if err != nil {
+			return err
+		}
+		restored, err = cycle.Revert(o, name)
+		return err
+	})
+	if errors.Is(err, cycle.ErrNoPrevious) {
+		return fmt.Errorf("cannot revert %s.%s: %w", target, name, err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "reverted %s.%s to %s in transaction %s\n", target, name, restored, tid)
+	return nil
+}
+
+func runMethodSet(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "method set", "TARGET NAME -file F.star", `Install the method in F.star as slot NAME of TARGET (a root name or an OID). The
 file must define exactly one function named NAME whose first parameter is self;
 it is checked before anything is stored.`)

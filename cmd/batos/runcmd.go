@@ -142,6 +142,11 @@ Ollama or llama-server found on their default ports.`)
 	fmt.Fprintf(e.stdout, "batos: serving %s: requests on %s, events on %s; Ctrl-C to stop\n", e.image, reqAddr, evAddr)
 	<-ctx.Done()
 	log.Info("shutting down")
+	// Cycles stop where they are (they resume on the next start), so that
+	// sends waiting for one answer now rather than hold up the shutdown.
+	if m := u.Cycles(); m != nil {
+		m.Close()
+	}
 	// Requests and sends in flight get a few seconds to finish.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/store"
 	"batos/internal/vm"
@@ -18,16 +19,65 @@ func (u *UVM) Backend() zmqbridge.Backend { return backend{u} }
 
 type backend struct{ u *UVM }
 
-var _ zmqbridge.Backend = backend{}
+var (
+	_ zmqbridge.Backend         = backend{}
+	_ zmqbridge.Learner         = backend{}
+	_ zmqbridge.CycleViewer     = backend{}
+	_ zmqbridge.CycleController = backend{}
+)
 
 func (b backend) Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
 	res, err := b.u.Send(ctx, target, selector, args, kwargs)
-	return res, notFound(err)
+	return res, bridgeError(err)
+}
+
+// SendLearning is Send choosing how a message nothing understands is
+// learned: waiting for its cycle (up to how.Timeout), or answering the
+// cycle's handle at once.
+func (b backend) SendLearning(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how zmqbridge.LearnOptions) (vm.Result, error) {
+	res, err := b.u.SendWith(ctx, target, selector, args, kwargs, Learn{Handle: how.Handle, Timeout: how.Timeout})
+	return res, bridgeError(err)
 }
 
 func (b backend) Eval(ctx context.Context, code string) (vm.Result, error) {
-	return b.u.Eval(ctx, code)
+	res, err := b.u.Eval(ctx, code)
+	return res, bridgeError(err)
 }
+
+// bridgeError marks errors with the bridge's kinds, keeping their
+// messages: an unknown target, a failed or unfinished cycle.
+func bridgeError(err error) error {
+	var le *LearningError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &le):
+		return &kindError{err: err, kind: zmqbridge.ErrStillLearning, cycle: le.Cycle}
+	case errors.Is(err, ErrLearningFailed):
+		return &kindError{err: err, kind: zmqbridge.ErrLearningFailed}
+	case errors.Is(err, cycle.ErrNoCycle):
+		return &kindError{err: err, kind: zmqbridge.ErrNotFound}
+	case errors.Is(err, ErrCycleState):
+		return &kindError{err: err, kind: zmqbridge.ErrBadRequest}
+	case errors.Is(err, cycle.ErrClosed), errors.Is(err, ErrShutdown):
+		return &kindError{err: err, kind: zmqbridge.ErrShuttingDown}
+	}
+	return notFound(err)
+}
+
+// kindError is err, classified for the bridge as kind, with its message
+// unchanged.
+type kindError struct {
+	err, kind error
+	cycle     int64
+}
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.err, e.kind} }
+
+// CycleID is the cycle the error is about, or 0; the bridge's reply
+// carries it.
+func (e *kindError) CycleID() int64 { return e.cycle }
 
 func (b backend) Inspect(ctx context.Context, target string) (any, error) {
 	var view ObjectView
@@ -125,8 +175,9 @@ func (b backend) Undo(ctx context.Context, tid store.TID) (any, error) {
 	return map[string]any{"undone": tid.String(), "tid": newTID.String()}, nil
 }
 
-// InitiateCycle is the seed's initiate_cognitive_cycle. With no mind it
-// answers as a message nothing understands does.
+// InitiateCycle is the seed's initiate_cognitive_cycle: a cycle for a
+// brief, answered at once with its handle. With no mind it answers as a
+// message nothing understands does.
 func (b backend) InitiateCycle(ctx context.Context, target, brief string) (any, error) {
 	var oid store.OID
 	err := b.u.db.View(ctx, func(tx *image.Tx) error {
@@ -137,5 +188,59 @@ func (b backend) InitiateCycle(ctx context.Context, target, brief string) (any, 
 	if err != nil {
 		return nil, err
 	}
-	return nil, fmt.Errorf("cannot start a cycle for %s (%q): %w", oid, brief, vm.ErrNoMind)
+	m := b.u.cycles
+	if m == nil {
+		return nil, fmt.Errorf("cannot start a cycle for %s (%q): %w", oid, brief, vm.ErrNoMind)
+	}
+	id, _, err := m.Start(ctx, cycle.Mission{Receiver: oid, Brief: brief}, false)
+	if err != nil {
+		return nil, err
+	}
+	return b.cycleState(ctx, id)
+}
+
+// cycleState answers a cycle's handle: {cycle, state}.
+func (b backend) cycleState(ctx context.Context, id int64) (any, error) {
+	v, err := ShowCycle(ctx, b.u.db, id)
+	if err != nil {
+		return nil, bridgeError(err)
+	}
+	return map[string]any{"cycle": id, "state": v.State}, nil
+}
+
+func (b backend) ListCycles(ctx context.Context, limit int) (any, error) {
+	views, err := ListCycles(ctx, b.u.db, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(views))
+	for i := range views {
+		if out[i], err = views[i].Plain(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (b backend) ShowCycle(ctx context.Context, id int64) (any, error) {
+	v, err := ShowCycle(ctx, b.u.db, id)
+	if err != nil {
+		return nil, bridgeError(err)
+	}
+	return v.Plain()
+}
+
+func (b backend) RetryCycle(ctx context.Context, id int64) (any, error) {
+	if err := b.u.RetryCycle(ctx, id); err != nil {
+		return nil, bridgeError(err)
+	}
+	return b.cycleState(ctx, id)
+}
+
+func (b backend) CancelCycle(ctx context.Context, id int64) (any, error) {
+	was, err := b.u.CancelCycle(ctx, id)
+	if err != nil {
+		return nil, bridgeError(err)
+	}
+	return map[string]any{"cycle": id, "state": cycle.Failed.String(), "was": was.String()}, nil
 }

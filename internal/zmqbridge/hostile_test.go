@@ -612,6 +612,15 @@ func TestHostileRealImage(t *testing.T) {
 		{"command": "undo", "tid": "0000000000000000"},
 		{"command": "undo", "tid": "ffffffffffffffff"},
 		{"command": "initiate_cognitive_cycle", "target_oid": image.Ref(1 << 40), "mission_brief": ""},
+		{"command": "initiate_cognitive_cycle", "target_oid": "genesis", "mission_brief": "learn to count"},
+		{"command": "send", "target": "genesis", "selector": "nosuch", "learn": "handle"},
+		{"command": "send", "target": "genesis", "selector": "nosuch", "timeout_ms": int64(1)},
+		{"command": "send", "target": "nobody", "selector": "x", "learn": "wait"},
+		{"command": "cycle_list", "limit": int64(math.MaxInt32)},
+		{"command": "cycle_show", "cycle": int64(math.MaxInt64)},
+		{"command": "cycle_show", "cycle": "c1"},
+		{"command": "cycle_retry", "cycle": int64(1)},
+		{"command": "cycle_cancel", "cycle": int64(1 << 40)},
 	}
 	for i, m := range cases {
 		m["id"] = int64(i)

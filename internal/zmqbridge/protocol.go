@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"batos/internal/image"
 	"batos/internal/store"
@@ -23,7 +24,8 @@ type Backend interface {
 	Log(ctx context.Context, limit int, before store.TID) (any, error)
 	Undo(ctx context.Context, tid store.TID) (any, error)
 	// InitiateCycle is the seed's initiate_cognitive_cycle: a mission for
-	// an object. Until a mind exists it answers vm.ErrNoMind.
+	// an object, answered at once with the cycle's handle. Without a mind
+	// it answers vm.ErrNoMind.
 	InitiateCycle(ctx context.Context, target string, brief string) (any, error)
 }
 
@@ -37,6 +39,8 @@ const (
 	KindConflict       = "conflict"
 	KindMethodError    = "method_error"
 	KindShuttingDown   = "shutting_down"
+	KindLearningFailed = "learning_failed"
+	KindStillLearning  = "still_learning"
 	KindInternal       = "internal"
 )
 
@@ -65,7 +69,16 @@ var commands = map[string]func(ctx context.Context, b Backend, req map[string]an
 		if err != nil {
 			return nil, err
 		}
-		res, err := b.Send(ctx, target, selector, args, kwargs)
+		how, learning, err := learnArgs(req)
+		if err != nil {
+			return nil, err
+		}
+		var res vm.Result
+		if learning {
+			res, err = sendLearning(ctx, b, target, selector, args, kwargs, how)
+		} else {
+			res, err = b.Send(ctx, target, selector, args, kwargs)
+		}
 		return resultMap(res), err
 	},
 	"eval": func(ctx context.Context, b Backend, req map[string]any) (any, error) {
@@ -128,6 +141,9 @@ var commands = map[string]func(ctx context.Context, b Backend, req map[string]an
 		brief, err := stringArg(req, "mission_brief", true)
 		if err != nil {
 			return nil, err
+		}
+		if strings.TrimSpace(brief) == "" {
+			return nil, fmt.Errorf("%w: \"mission_brief\" is empty: say what the object should learn", ErrBadRequest)
 		}
 		return b.InitiateCycle(ctx, target, brief)
 	},
@@ -241,6 +257,10 @@ func errorKind(err error) string {
 	switch {
 	case errors.Is(err, ErrBadRequest):
 		return KindBadRequest
+	case errors.Is(err, ErrLearningFailed):
+		return KindLearningFailed
+	case errors.Is(err, ErrStillLearning):
+		return KindStillLearning
 	case errors.Is(err, ErrUnknownCommand):
 		return KindUnknownCommand
 	case errors.Is(err, vm.ErrNoMind):
@@ -284,7 +304,12 @@ func handle(ctx context.Context, b Backend, req map[string]any) map[string]any {
 	}
 	if err != nil {
 		reply["ok"] = false
-		reply["error"] = map[string]any{"kind": errorKind(err), "message": err.Error()}
+		e := map[string]any{"kind": errorKind(err), "message": err.Error()}
+		var ce cycleError
+		if errors.As(err, &ce) {
+			e["cycle"] = ce.CycleID()
+		}
+		reply["error"] = e
 		return reply
 	}
 	reply["ok"] = true

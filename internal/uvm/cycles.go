@@ -1,0 +1,398 @@
+package uvm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"batos/internal/cycle"
+	"batos/internal/image"
+	"batos/internal/llm"
+	"batos/internal/store"
+	"batos/internal/vm"
+)
+
+// CycleView is a cognitive cycle as the CLI and the bridge show it. A
+// summary (a list's entry) leaves out the plan, steps, code, tests,
+// failures and provenance.
+type CycleView struct {
+	ID    int64  `json:"id"`
+	State string `json:"state"`
+	// Receiver is the receiver's OID; ReceiverName its root name, if any.
+	Receiver     string `json:"receiver"`
+	ReceiverName string `json:"receiver_name,omitempty"`
+	// Selector is the method learned (for a brief, once the plan names it).
+	Selector string `json:"selector,omitempty"`
+	Brief    string `json:"brief,omitempty"`
+	// Call is the message that started the cycle, as Starlark.
+	Call             string    `json:"call,omitempty"`
+	Deliver          bool      `json:"deliver"`
+	Attempt          int       `json:"attempt"`
+	MaxAttempts      int       `json:"max_attempts"`
+	Personas         []string  `json:"personas"`
+	StepCount        int       `json:"step_count"`
+	PromptTokens     int       `json:"prompt_tokens"`
+	CompletionTokens int       `json:"completion_tokens"`
+	ModelMS          float64   `json:"model_ms"` // the time spent in the model, over every step
+	FailedIn         string    `json:"failed_in,omitempty"`
+	Reason           string    `json:"reason,omitempty"`
+	Answer           string    `json:"answer,omitempty"`
+	Created          time.Time `json:"created"`
+	Updated          time.Time `json:"updated"`
+
+	Plan       *cycle.Plan     `json:"plan,omitempty"`
+	Steps      []StepView      `json:"steps,omitempty"`
+	Code       string          `json:"code,omitempty"`
+	Tests      []cycle.Test    `json:"tests,omitempty"`
+	Failures   []cycle.Failure `json:"failures,omitempty"`
+	Provenance *Provenance     `json:"provenance,omitempty"`
+}
+
+// StepView is one recorded model answer, with its full prompt.
+type StepView struct {
+	Kind             string        `json:"kind"` // "plan", "delegate", "synthesize"
+	Attempt          int           `json:"attempt,omitempty"`
+	Index            int           `json:"index,omitempty"` // the sub-question, for "delegate"
+	Persona          string        `json:"persona"`
+	Model            string        `json:"model"`
+	Adapter          string        `json:"adapter,omitempty"`
+	Prompt           []llm.Message `json:"prompt"`
+	Answer           string        `json:"answer"`
+	PromptTokens     int           `json:"prompt_tokens"`
+	CompletionTokens int           `json:"completion_tokens"`
+	LatencyMS        float64       `json:"latency_ms"`
+	At               time.Time     `json:"at"`
+	// Rejected says why the answer could not be used, if so.
+	Rejected string `json:"rejected,omitempty"`
+}
+
+// Provenance is what an installed method records of the cycle that
+// wrote it.
+type Provenance struct {
+	// Slot is where the method was installed, like genesis.display_yourself.
+	Slot string `json:"slot"`
+	// Current says whether the slot still holds this cycle's method.
+	Current     bool     `json:"current"`
+	Personas    []string `json:"personas,omitempty"`
+	Models      []string `json:"models,omitempty"`
+	Attempts    int      `json:"attempts,omitempty"`
+	Tests       []string `json:"tests,omitempty"`
+	InstalledAt string   `json:"installed_at,omitempty"`
+	// Previous is what batos method revert restores: "nothing" (it
+	// removes the slot), "a method" or "a value".
+	Previous string `json:"previous,omitempty"`
+}
+
+// ErrCycleState is returned when a cycle is not in a state the operation
+// applies to: cancelling a finished cycle, retrying one that did not fail.
+var ErrCycleState = errors.New("uvm: the cycle cannot do that in its state")
+
+// viewCycle builds c's view; full adds what a summary leaves out.
+func viewCycle(tx *image.Tx, names map[store.OID]string, c *cycle.Cycle, full bool) CycleView {
+	v := CycleView{
+		ID: c.ID, State: c.State.String(), Receiver: c.Mission.Receiver.String(), ReceiverName: names[c.Mission.Receiver],
+		Selector: c.Mission.Selector, Brief: c.Mission.Brief, Deliver: c.Deliver, Attempt: c.Attempt, MaxAttempts: c.MaxAttempts,
+		Personas: c.Personas(), StepCount: len(c.Steps), Reason: c.Reason, Answer: c.Answer, Created: c.Created, Updated: c.Updated,
+	}
+	if v.Selector == "" && c.Plan != nil {
+		v.Selector = c.Plan.Selector
+	}
+	if c.Mission.Selector != "" {
+		v.Call = callText(v.receiverText(), c.Mission)
+	}
+	if c.State == cycle.Failed {
+		v.FailedIn = c.FailedIn.String()
+	}
+	for _, s := range c.Steps {
+		v.PromptTokens += s.PromptTokens
+		v.CompletionTokens += s.CompletionTokens
+		v.ModelMS += s.LatencyMS
+	}
+	if v.Personas == nil {
+		v.Personas = []string{}
+	}
+	if !full {
+		return v
+	}
+	v.Plan, v.Code, v.Tests, v.Failures = c.Plan, c.Code, c.Tests, c.Failures
+	for _, s := range c.Steps {
+		v.Steps = append(v.Steps, StepView{Kind: s.Kind, Attempt: s.Attempt, Index: s.Index, Persona: s.Persona, Model: s.Model,
+			Adapter: s.Adapter, Prompt: s.Prompt, Answer: s.Answer, PromptTokens: s.PromptTokens, CompletionTokens: s.CompletionTokens,
+			LatencyMS: s.LatencyMS, At: s.At, Rejected: s.Rejected})
+	}
+	if c.State == cycle.Complete && v.Selector != "" {
+		v.Provenance = provenance(tx, v, c)
+	}
+	return v
+}
+
+// receiverText names the receiver as a user would write it.
+func (v CycleView) receiverText() string {
+	if v.ReceiverName != "" {
+		return v.ReceiverName
+	}
+	return v.Receiver
+}
+
+// Label is the cycle's message or brief, in a few words.
+func (v CycleView) Label() string {
+	if v.Call != "" {
+		return v.Call
+	}
+	brief := v.Brief
+	if len(brief) > 50 {
+		brief = brief[:50] + "…"
+	}
+	if v.Selector != "" {
+		return fmt.Sprintf("%s.%s: %q", v.receiverText(), v.Selector, brief)
+	}
+	return fmt.Sprintf("%s: %q", v.receiverText(), brief)
+}
+
+func callText(receiver string, m cycle.Mission) string {
+	var parts []string
+	for _, a := range m.Args {
+		parts = append(parts, image.Repr(a))
+	}
+	for _, kw := range m.Kwargs {
+		parts = append(parts, kw.Name+"="+image.Repr(kw.Value))
+	}
+	return fmt.Sprintf("%s.%s(%s)", receiver, m.Selector, strings.Join(parts, ", "))
+}
+
+// provenance reads what the receiver's method records of cycle c.
+func provenance(tx *image.Tx, v CycleView, c *cycle.Cycle) *Provenance {
+	p := &Provenance{Slot: v.receiverText() + "." + v.Selector}
+	o, err := tx.Object(c.Mission.Receiver)
+	if err != nil {
+		return p
+	}
+	val, _ := o.Get(v.Selector)
+	m, ok := val.(*image.Method)
+	if !ok || m.Meta == nil {
+		return p
+	}
+	get := func(k string) image.Value {
+		x, _ := m.Meta.Get(image.String(k))
+		return x
+	}
+	if n, ok := get("cycle").(image.Int); !ok || int64(n) != c.ID {
+		return p // replaced or reverted since
+	}
+	p.Current = true
+	p.Personas, p.Models, p.Tests = strs(get("personas")), strs(get("models")), strs(get("tests"))
+	if n, ok := get("attempts").(image.Int); ok {
+		p.Attempts = int(n)
+	}
+	if s, ok := get("installed_at").(image.String); ok {
+		p.InstalledAt = string(s)
+	}
+	switch prev := get("previous").(type) {
+	case image.NoneType:
+		p.Previous = "nothing"
+	case *image.Dict:
+		if _, ok := prev.Get(image.String("method")); ok {
+			p.Previous = "a method"
+		} else {
+			p.Previous = "a value"
+		}
+	}
+	return p
+}
+
+func strs(v image.Value) []string {
+	l, _ := v.(*image.List)
+	if l == nil {
+		return nil
+	}
+	out := make([]string, 0, len(l.Elems))
+	for _, e := range l.Elems {
+		if s, ok := e.(image.String); ok {
+			out = append(out, string(s))
+		} else {
+			out = append(out, image.Repr(e))
+		}
+	}
+	return out
+}
+
+// rootNamesByOID inverts RootNames.
+func rootNamesByOID(tx *image.Tx) map[store.OID]string {
+	names, err := RootNames(tx)
+	out := map[store.OID]string{}
+	if err != nil {
+		return out
+	}
+	for name, oid := range names {
+		if prev, ok := out[oid]; !ok || name < prev {
+			out[oid] = name
+		}
+	}
+	return out
+}
+
+// ListCycles lists up to limit cycles (every one for 0), newest first.
+// Cycles whose objects cannot be read are reported in the error, with
+// the others still listed.
+func ListCycles(ctx context.Context, db *image.DB, limit int) ([]CycleView, error) {
+	var views []CycleView
+	var listErr error
+	err := db.View(ctx, func(tx *image.Tx) error {
+		cs, err := cycle.List(tx)
+		listErr = err
+		if cs == nil && err != nil {
+			return err
+		}
+		slices.Reverse(cs)
+		if limit > 0 && len(cs) > limit {
+			cs = cs[:limit]
+		}
+		names := rootNamesByOID(tx)
+		for _, c := range cs {
+			views = append(views, viewCycle(tx, names, c, false))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list cycles: %w", err)
+	}
+	if listErr != nil {
+		return views, fmt.Errorf("list cycles: %w", listErr)
+	}
+	return views, nil
+}
+
+// ShowCycle reads cycle id with everything recorded in it.
+func ShowCycle(ctx context.Context, db *image.DB, id int64) (*CycleView, error) {
+	var v CycleView
+	err := db.View(ctx, func(tx *image.Tx) error {
+		c, err := cycle.Load(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := cycle.LoadPrompts(tx, c); err != nil {
+			return err
+		}
+		v = viewCycle(tx, rootNamesByOID(tx), c, true)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// CancelCycle fails an unfinished cycle with the reason "cancelled" and
+// returns the state it was in. Without a mind nothing runs the cycle, so
+// the cancellation is only recorded (it will not resume).
+func (u *UVM) CancelCycle(ctx context.Context, id int64) (was cycle.State, err error) {
+	c, err := ShowCycle(ctx, u.db, id)
+	if err != nil {
+		return 0, err
+	}
+	was, _ = cycle.ParseState(c.State)
+	if was.Terminal() {
+		return was, fmt.Errorf("%w: cycle %d is already %s; nothing to cancel", ErrCycleState, id, was)
+	}
+	m := u.cycles
+	if m == nil {
+		// A machine with nothing to run only records the cancellation.
+		m = cycle.New(u.db, nil, nil, nil)
+		defer m.Close()
+	}
+	return was, m.Cancel(ctx, id)
+}
+
+// RetryCycle runs a FAILED cycle again from where it failed, keeping
+// every recorded answer. It needs a mind.
+func (u *UVM) RetryCycle(ctx context.Context, id int64) error {
+	var open *cycle.Cycle
+	var state cycle.State
+	err := u.db.View(ctx, func(tx *image.Tx) error {
+		c, err := cycle.Load(tx, id)
+		if err != nil {
+			return err
+		}
+		state = c.State
+		// Another cycle may be learning the same message meanwhile; cycles
+		// that cannot be read do not matter here.
+		cs, _ := cycle.List(tx)
+		for _, x := range cs {
+			if x.ID != id && !x.State.Terminal() && c.Mission.Key() != "" && x.Mission.Key() == c.Mission.Key() {
+				open = x
+			}
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case state != cycle.Failed:
+		return fmt.Errorf("%w: cycle %d is %s; only a FAILED cycle can be retried", ErrCycleState, id, state)
+	case open != nil:
+		return fmt.Errorf("%w: cycle %d is already learning %s for %s; follow that one", ErrCycleState, open.ID, open.Mission.Selector, open.Mission.Receiver)
+	case u.cycles == nil:
+		return fmt.Errorf("cannot retry cycle %d: %w", id, vm.ErrNoMind)
+	}
+	return u.cycles.Retry(ctx, id)
+}
+
+// Plain is v as plain data (maps, lists, strings, numbers), as the
+// bridge carries it.
+func (v *CycleView) Plain() (map[string]any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return plainNumbers(m).(map[string]any), nil
+}
+
+// plainNumbers turns JSON numbers into int64 or float64.
+func plainNumbers(x any) any {
+	switch v := x.(type) {
+	case json.Number:
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return n
+		}
+		f, _ := v.Float64()
+		return f
+	case []any:
+		for i := range v {
+			v[i] = plainNumbers(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = plainNumbers(v[k])
+		}
+	}
+	return x
+}
+
+// ParseCycleView reads a cycle view from plain data, as the bridge
+// answers it.
+func ParseCycleView(x any) (*CycleView, error) {
+	if _, ok := x.(map[string]any); !ok {
+		return nil, fmt.Errorf("a cycle is a map, got %T", x)
+	}
+	raw, err := json.Marshal(x)
+	if err != nil {
+		return nil, err
+	}
+	var v CycleView
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("read cycle: %w", err)
+	}
+	return &v, nil
+}
