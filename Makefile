@@ -55,6 +55,8 @@ fuzz:
 	$(GO) test -run=NONE -fuzz='^FuzzReadChatStream$$' -fuzztime=$(FUZZTIME) ./internal/llm/ollama
 	$(GO) test -run=NONE -fuzz='^FuzzEventReader$$' -fuzztime=$(FUZZTIME) ./internal/llm/openai
 	$(GO) test -run=NONE -fuzz='^FuzzParseError$$' -fuzztime=$(FUZZTIME) ./internal/llm/openai
+	$(GO) test -run=NONE -fuzz='^FuzzLearnAndCycleArgs$$' -fuzztime=$(FUZZTIME) ./internal/zmqbridge
+	$(GO) test -run=NONE -fuzz='^FuzzAudit$$' -fuzztime=$(FUZZTIME) ./internal/vm
 
 # Tests against a real Ollama (not run by make test):
 #   make test-integration BATOS_TEST_OLLAMA=http://127.0.0.1:11434

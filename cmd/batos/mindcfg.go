@@ -5,6 +5,7 @@ import (
 	"flag"
 	"net/url"
 	"os"
+	"strings"
 
 	"batos/internal/image"
 	"batos/internal/mind"
@@ -51,6 +52,16 @@ func (f serverFlags) config(ctx context.Context, db *image.DB) (mind.ServerConfi
 			cfg.URL, cfg.API = saved.URL, saved.API
 		}
 		if cfg.Model == "" {
+			cfg.Model = saved.Model
+		}
+	} else if cfg.Model == "" && db != nil {
+		// The same server given again without -model keeps its recorded
+		// default model.
+		saved, err := mind.LoadServerConfig(ctx, db)
+		if err != nil {
+			return cfg, err
+		}
+		if strings.TrimSuffix(saved.URL, "/") == strings.TrimSuffix(cfg.URL, "/") {
 			cfg.Model = saved.Model
 		}
 	}

@@ -18,12 +18,7 @@ import (
 // findMind connects to the inference server the flags or the image name,
 // or probes the default ones, and logs what it found; batos serves the
 // image either way. A server given by flag is recorded in the image.
-func findMind(ctx context.Context, e *env, u *uvm.UVM, sf serverFlags, log *slog.Logger) *mind.Server {
-	cfg, err := sf.config(ctx, u.DB())
-	if err != nil {
-		log.Warn("mind: bad server flags", "err", err)
-		return nil
-	}
+func findMind(ctx context.Context, e *env, u *uvm.UVM, cfg mind.ServerConfig, sf serverFlags, log *slog.Logger) *mind.Server {
 	server, err := mind.Connect(ctx, cfg)
 	if err != nil {
 		log.Warn("mind: no inference server; messages nothing understands cannot be learned (batos doctor says how to start one)", "err", err)
@@ -112,7 +107,12 @@ Ollama or llama-server found on their default ports.`)
 	if created {
 		log.Info("created image", "image", e.image)
 	}
-	if server := findMind(ctx, e, u, sf, log); server != nil {
+	cfg, err := sf.config(ctx, u.DB())
+	if err != nil {
+		u.Close()
+		return err
+	}
+	if server := findMind(ctx, e, u, cfg, sf, log); server != nil {
 		if err := u.EnableMind(ctx, server, &mind.Options{CacheDir: cacheDir(e), Logger: log}, nil); err != nil {
 			u.Close()
 			return err
