@@ -84,11 +84,16 @@ Ollama or llama-server found on their default ports.`)
 	curveKey := fs.String("curve-key", "", "the server's CURVE secret key file (batos key gen); required beyond loopback")
 	allow := fs.String("allow", "", "file of client CURVE public keys allowed in, one per line")
 	sf := addServerFlags(fs)
+	attempts := fs.Int("cycle-attempts", 3, "synthesis attempts a cycle gets before it fails (VALIDATING → SYNTHESIZING at most this many times)")
+	running := fs.Int("cycles", 4, "cycles that run at once; the rest wait in IDLE")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("run takes no arguments")
+	}
+	if *attempts < 1 || *attempts > 20 || *running < 1 || *running > 256 {
+		return usageError("-cycle-attempts wants 1 to 20 and -cycles 1 to 256")
 	}
 	curve, err := loadCurve(*curveKey, *allow)
 	if err != nil {
@@ -113,7 +118,7 @@ Ollama or llama-server found on their default ports.`)
 		return err
 	}
 	if server := findMind(ctx, e, u, cfg, sf, log); server != nil {
-		if err := u.EnableMind(ctx, server, &mind.Options{CacheDir: cacheDir(e), Logger: log}, nil); err != nil {
+		if err := u.EnableMind(ctx, server, &mind.Options{CacheDir: cacheDir(e), Logger: log}, &cycle.Options{MaxAttempts: *attempts, MaxRunning: *running, Logger: log}); err != nil {
 			u.Close()
 			return err
 		}
