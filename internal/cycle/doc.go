@@ -12,9 +12,9 @@
 // for personas, signature, tests); an unparsable plan is asked again, up
 // to Options.PlanTries times. DELEGATING: the sub-questions go to their
 // personas concurrently. SYNTHESIZING: ROBIN writes the method and its
-// tests. VALIDATING: the guardian audits the source (vm.Audit), then the
-// tests and the original call run in a transaction that is always rolled
-// back; a failure goes back to SYNTHESIZING verbatim, up to
+// tests. VALIDATING: the guardian audits the source (vm.Audit), then each
+// test and the original call run in a transaction of its own that is
+// always rolled back; a failure goes back to SYNTHESIZING verbatim, up to
 // Options.MaxAttempts attempts. COMPLETE installs the method with its
 // provenance (and the previous version, for revert); FAILED records why
 // and installs nothing.

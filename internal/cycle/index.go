@@ -29,6 +29,14 @@ func cyclesObject(tx *image.Tx) (*image.Object, error) {
 
 func slotName(id int64) string { return "c" + strconv.FormatInt(id, 10) }
 
+// isCycleSlot reports whether a slot of the cycles object names a cycle
+// (c12), not something a user put there.
+func isCycleSlot(name string) bool {
+	digits, ok := strings.CutPrefix(name, "c")
+	_, err := strconv.ParseUint(digits, 10, 63)
+	return ok && err == nil
+}
+
 // ParseID reads a cycle ID as users write it: 12, c12 or #12.
 func ParseID(s string) (int64, error) {
 	t := strings.TrimPrefix(strings.TrimPrefix(s, "#"), "c")
@@ -72,7 +80,7 @@ func List(tx *image.Tx) ([]*Cycle, error) {
 	var errs []error
 	for _, s := range cs.Slots() {
 		r, ok := s.Value.(image.Ref)
-		if !ok || !strings.HasPrefix(s.Name, "c") || image.IsParentSlot(s.Name) {
+		if !ok || !isCycleSlot(s.Name) {
 			continue
 		}
 		o, err := tx.Object(store.OID(r))
@@ -99,14 +107,26 @@ func openIndex(cs *image.Object) *image.Dict {
 	return &image.Dict{}
 }
 
-// findOpen returns the open cycle for key, if any.
-func findOpen(cs *image.Object, key string) (int64, bool) {
+// findOpen returns the open cycle for key, if any. An entry naming a
+// cycle that is finished or gone (the index was edited) does not count:
+// it would make every later message join a cycle that never ends.
+func findOpen(tx *image.Tx, cs *image.Object, key string) (int64, bool) {
 	if key == "" {
 		return 0, false
 	}
-	v, ok := openIndex(cs).Get(image.String(key))
+	v, _ := openIndex(cs).Get(image.String(key))
 	n, isInt := v.(image.Int)
-	return int64(n), ok && isInt
+	if !isInt {
+		return 0, false
+	}
+	o, err := cycleObject(tx, int64(n))
+	if err != nil {
+		return 0, false
+	}
+	st, _ := o.Get(slotState)
+	name, _ := st.(image.String)
+	state, err := ParseState(string(name))
+	return int64(n), err == nil && !state.Terminal()
 }
 
 func setOpen(cs *image.Object, key string, id int64, open bool) error {
@@ -135,6 +155,9 @@ func create(tx *image.Tx, c *Cycle) error {
 		if n, isInt := v.(image.Int); isInt && n > 0 {
 			next = int64(n)
 		}
+	}
+	for _, taken := cs.Get(slotName(next)); taken; _, taken = cs.Get(slotName(next)) {
+		next++ // next_id was set back: never overwrite a cycle
 	}
 	c.ID = next
 	o, err := tx.New()

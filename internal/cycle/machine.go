@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,6 +92,9 @@ func New(db *image.DB, asker Asker, sandbox *vm.VM, opts *Options) *Machine {
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("cycle: machine closed")
 
+// ErrMission is returned by Start for a mission no cycle can serve.
+var ErrMission = errors.New("cycle: cannot learn")
+
 // Start opens a cycle for the mission, or joins the open one for the same
 // receiver and selector; joined says which. deliver asks the cycle to
 // answer the message itself once the method is installed (the sender
@@ -99,6 +103,13 @@ func (m *Machine) Start(ctx context.Context, mission Mission, deliver bool) (id 
 	if m.isClosed() {
 		return 0, false, ErrClosed
 	}
+	// Refused before any model is paid: no plan can name such a method.
+	switch {
+	case mission.Selector == "" && strings.TrimSpace(mission.Brief) == "":
+		return 0, false, fmt.Errorf("%w: neither a selector nor a brief", ErrMission)
+	case mission.Selector != "" && (!identifier.MatchString(mission.Selector) || !vm.IsSelector(mission.Selector)):
+		return 0, false, fmt.Errorf("%w: %q is not a name a method can have (letters, digits and _, at most 64, not a keyword)", ErrMission, clip(mission.Selector, 80))
+	}
 	now := m.opts.Now()
 	err = m.db.Update(ctx, func(tx *image.Tx) error {
 		tx.SetUser("batos")
@@ -106,7 +117,7 @@ func (m *Machine) Start(ctx context.Context, mission Mission, deliver bool) (id 
 		if err != nil {
 			return err
 		}
-		if open, ok := findOpen(cs, mission.Key()); ok {
+		if open, ok := findOpen(tx, cs, mission.Key()); ok {
 			id, joined = open, true
 			if deliver {
 				// The joiner leaves too: the cycle answers for it.
@@ -178,17 +189,26 @@ func (m *Machine) Wait(ctx context.Context, id int64) (*Cycle, error) {
 	}
 }
 
-// Resume starts every unfinished cycle; it returns how many.
+// Resume starts every unfinished cycle; it returns how many. A cycle
+// whose object cannot be read (edited from the REPL, say) is logged and
+// left as it is: it must not keep the others, or the image, from
+// starting.
 func (m *Machine) Resume(ctx context.Context) (int, error) {
 	var ids []int64
 	err := m.db.View(ctx, func(tx *image.Tx) error {
+		if _, err := cyclesObject(tx); err != nil {
+			return err
+		}
 		cs, err := List(tx)
+		if err != nil {
+			m.opts.Logger.Error("cycle: cannot resume unreadable cycles", "err", err)
+		}
 		for _, c := range cs {
 			if !c.State.Terminal() {
 				ids = append(ids, c.ID)
 			}
 		}
-		return err
+		return nil
 	})
 	for _, id := range ids {
 		m.launch(id)
@@ -197,7 +217,8 @@ func (m *Machine) Resume(ctx context.Context) (int, error) {
 }
 
 // Cancel fails an unfinished cycle with the reason "cancelled"; a model
-// call in flight for it is abandoned.
+// call in flight for it is abandoned (an answer already in hand is still
+// recorded, for a retry to use).
 func (m *Machine) Cancel(ctx context.Context, id int64) error {
 	_, err := m.update(ctx, id, func(c *Cycle) error {
 		if c.State.Terminal() {
@@ -235,16 +256,25 @@ func (m *Machine) Retry(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
-		if other, ok := findOpen(cs, c.Mission.Key()); ok && other != id {
+		if other, ok := findOpen(tx, cs, c.Mission.Key()); ok && other != id {
 			return fmt.Errorf("cycle %d is already open for %s", other, missionLabel(c.Mission))
+		}
+		if c.FailedIn.Terminal() {
+			return fmt.Errorf("cycle %d failed in %s, which no cycle can run from (was the cycle object edited?)", id, c.FailedIn)
 		}
 		c.State, c.Reason = c.FailedIn, ""
 		switch c.State {
 		case Decomposing:
 			c.PlanTries = len(c.stepsOf("plan")) + m.opts.PlanTries
 		case Synthesizing, Validating:
-			c.State = Synthesizing
-			c.Attempt++
+			// A refused or unanswered attempt gives way to a new one; one
+			// whose answer is recorded and not yet judged (cancelled in
+			// VALIDATING, say) is taken up where it was: ROBIN is not
+			// asked again for it.
+			if _, answered := c.step("synthesize", c.Attempt, 0); c.refused(c.Attempt) || !answered {
+				c.State = Synthesizing
+				c.Attempt++
+			}
 			c.MaxAttempts = c.Attempt + m.opts.MaxAttempts - 1
 		}
 		return setOpen(cs, c.Mission.Key(), id, true)
@@ -254,6 +284,16 @@ func (m *Machine) Retry(ctx context.Context, id int64) error {
 	}
 	m.launch(id)
 	return nil
+}
+
+// refused reports whether a failure is recorded for attempt.
+func (c *Cycle) refused(attempt int) bool {
+	for _, f := range c.Failures {
+		if f.Attempt == attempt {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Cycle) stepsOf(kind string) []Step {

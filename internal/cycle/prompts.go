@@ -10,6 +10,7 @@ import (
 	"batos/internal/image"
 	"batos/internal/llm"
 	"batos/internal/store"
+	"batos/internal/vm"
 )
 
 // dialect states the rules method code must follow; every prompt that
@@ -77,7 +78,7 @@ func parsePlan(answer string, selector string) (*Plan, error) {
 	if selector != "" {
 		p.Selector = selector
 	}
-	if !identifier.MatchString(p.Selector) {
+	if !identifier.MatchString(p.Selector) || !vm.IsSelector(p.Selector) {
 		return nil, fmt.Errorf("the plan's selector %q is not a method name", p.Selector)
 	}
 	if strings.TrimSpace(p.Intent) == "" {
@@ -159,6 +160,13 @@ type receiverView struct {
 	similar  []string
 	hasSlots map[string]bool
 }
+
+// maxFailure bounds a recorded failure's message, and maxFailuresShown
+// how many failures a synthesis prompt quotes.
+const (
+	maxFailure       = 8 << 10
+	maxFailuresShown = 4
+)
 
 // maxSlotRepr bounds how much of a slot value a prompt shows;
 // maxMethodSource how much method source, and maxListed how many slots
@@ -295,13 +303,15 @@ func similarMethods(tx *image.Tx, selector string, shown map[store.OID]bool) []s
 	return out
 }
 
+// callText is the mission's call as Starlark, each argument clipped: an
+// argument of megabytes must not make every prompt as large.
 func callText(m Mission) string {
 	var parts []string
 	for _, a := range m.Args {
-		parts = append(parts, image.Repr(a))
+		parts = append(parts, clip(image.Repr(a), maxSlotRepr))
 	}
 	for _, kw := range m.Kwargs {
-		parts = append(parts, kw.Name+" = "+image.Repr(kw.Value))
+		parts = append(parts, kw.Name+" = "+clip(image.Repr(kw.Value), maxSlotRepr))
 	}
 	return fmt.Sprintf("%s(%s)", m.Selector, strings.Join(parts, ", "))
 }
@@ -383,7 +393,13 @@ func synthesisPrompt(c *Cycle, v *receiverView) []llm.Message {
 	b.WriteString(`
 Answer with JSON: {"source": the complete method source, "tests": [{"name": ..., "expr": ...}]} (your
 own tests, in addition to the plan's).`)
-	for _, f := range c.Failures {
+	failures := c.Failures
+	if n := len(failures) - maxFailuresShown; n > 0 {
+		// Retries add attempts without end; the latest failures matter.
+		fmt.Fprintf(&b, "\n\n%d earlier attempts failed too.", n)
+		failures = failures[n:]
+	}
+	for _, f := range failures {
 		fmt.Fprintf(&b, "\n\nAttempt %d failed (%s):\n%s", f.Attempt, f.Kind, f.Message)
 	}
 	if len(c.Failures) > 0 {

@@ -258,19 +258,26 @@ func encode(o *image.Object, c *Cycle) error {
 func decode(o *image.Object) (*Cycle, error) {
 	c := &Cycle{OID: o.OID()}
 	var errs []error
+	// what names a slot's value in an error: clipped, or "missing".
+	what := func(v image.Value, present bool) string {
+		if !present {
+			return "missing"
+		}
+		return clip(image.Repr(v), 100)
+	}
 	str := func(slot string) string {
-		v, _ := o.Get(slot)
+		v, present := o.Get(slot)
 		s, ok := v.(image.String)
-		if !ok && v != nil && v != image.None {
-			errs = append(errs, fmt.Errorf("slot %s is %s, want a string", slot, image.Repr(v)))
+		if !ok && present && v != image.None {
+			errs = append(errs, fmt.Errorf("slot %s is %s, want a string", slot, what(v, present)))
 		}
 		return string(s)
 	}
 	num := func(slot string) int64 {
-		v, _ := o.Get(slot)
+		v, present := o.Get(slot)
 		n, ok := v.(image.Int)
 		if !ok {
-			errs = append(errs, fmt.Errorf("slot %s is %s, want an int", slot, image.Repr(v)))
+			errs = append(errs, fmt.Errorf("slot %s is %s, want an int", slot, what(v, present)))
 		}
 		return int64(n)
 	}
@@ -288,30 +295,42 @@ func decode(o *image.Object) (*Cycle, error) {
 	if c.State, err = ParseState(str(slotState)); err != nil {
 		errs = append(errs, err)
 	}
-	if v, _ := o.Get(slotReceiver); v != nil {
+	if v, present := o.Get(slotReceiver); present {
 		r, ok := v.(image.Ref)
 		if !ok {
-			errs = append(errs, fmt.Errorf("slot receiver is %s, want an object", image.Repr(v)))
+			errs = append(errs, fmt.Errorf("slot receiver is %s, want an object", what(v, present)))
 		}
 		c.Mission.Receiver = store.OID(r)
 	}
 	c.Mission.Selector, c.Mission.Brief = str(slotSelector), str(slotBrief)
+	// The call is run again (validation, delivery): arguments that are
+	// not what they were must be reported, not dropped.
 	if v, ok := o.Get(slotArgs); ok {
 		if l, isList := v.(*image.List); isList {
 			c.Mission.Args = append([]image.Value(nil), l.Elems...)
+		} else {
+			errs = append(errs, fmt.Errorf("slot args is %s, want a list", what(v, ok)))
 		}
 	}
 	if v, ok := o.Get(slotKwargs); ok {
-		if d, isDict := v.(*image.Dict); isDict {
+		d, isDict := v.(*image.Dict)
+		if !isDict {
+			errs = append(errs, fmt.Errorf("slot kwargs is %s, want a dict", what(v, ok)))
+		} else {
 			for k, val := range d.All() {
-				if s, ok := k.(image.String); ok {
-					c.Mission.Kwargs = append(c.Mission.Kwargs, image.Slot{Name: string(s), Value: val})
+				s, isString := k.(image.String)
+				if !isString {
+					errs = append(errs, fmt.Errorf("slot kwargs has the key %s, want a string", what(k, true)))
 				}
+				c.Mission.Kwargs = append(c.Mission.Kwargs, image.Slot{Name: string(s), Value: val})
 			}
 		}
 	}
 	if v, ok := o.Get(slotDeliver); ok {
-		b, _ := v.(image.Bool)
+		b, isBool := v.(image.Bool)
+		if !isBool {
+			errs = append(errs, fmt.Errorf("slot deliver is %s, want True or False", what(v, ok)))
+		}
 		c.Deliver = bool(b)
 	}
 	c.Attempt, c.MaxAttempts, c.PlanTries = int(num(slotAttempt)), int(num(slotMaxAttempts)), int(num(slotPlanTries))
@@ -324,7 +343,9 @@ func decode(o *image.Object) (*Cycle, error) {
 	plain(slotFailures, &c.Failures)
 	c.Code, c.Reason, c.Answer = str(slotCode), str(slotReason), str(slotAnswer)
 	if s := str(slotFailedIn); s != "" {
-		c.FailedIn, _ = ParseState(s)
+		if c.FailedIn, err = ParseState(s); err != nil {
+			errs = append(errs, fmt.Errorf("slot failed_in: %w", err))
+		}
 	}
 	c.Created, _ = time.Parse(time.RFC3339Nano, str(slotCreated))
 	c.Updated, _ = time.Parse(time.RFC3339Nano, str(slotUpdated))

@@ -15,10 +15,12 @@ import (
 // errRollback ends the sandbox transaction without committing it.
 var errRollback = errors.New("cycle: sandbox rolled back")
 
-// validate runs the guardian's audit and then, in a transaction that is
-// always rolled back, the tests and the original call against the
-// candidate installed in the receiver. It returns the first failure,
-// with every message verbatim, or nil if the candidate passed.
+// validate runs the guardian's audit and then the tests and the original
+// call against the candidate installed in the receiver, each in a
+// transaction of its own that is always rolled back: what one test
+// changes cannot make another, or the call, pass. It returns the first
+// failure, with every message verbatim (clipped), or nil if the
+// candidate passed.
 func (m *Machine) validate(ctx context.Context, c *Cycle) (*Failure, error) {
 	args := len(c.Mission.Args)
 	var kwargs []string
@@ -31,64 +33,116 @@ func (m *Machine) validate(ctx context.Context, c *Cycle) (*Failure, error) {
 	if err := vm.Audit(c.Code, vm.AuditOptions{Selector: c.Plan.Selector, Args: args, Kwargs: kwargs}); err != nil {
 		return &Failure{Attempt: c.Attempt, Kind: "audit", Message: err.Error()}, nil
 	}
-	var failure *Failure
-	err := m.db.Update(ctx, func(tx *image.Tx) error {
-		tx.Note(fmt.Sprintf("cycle %d: sandbox (rolled back)", c.ID))
+	if msg, err := m.dataSlot(ctx, c); err != nil || msg != "" {
+		if err != nil {
+			return nil, err
+		}
+		return &Failure{Attempt: c.Attempt, Kind: "audit", Message: msg}, nil
+	}
+	if c.Mission.Brief != "" && len(c.Tests) == 0 {
+		return &Failure{Attempt: c.Attempt, Kind: "test", Message: "there are no tests, and a brief names no call to run: nothing shows the method works (write tests)"}, nil
+	}
+	runs := make([]func(tx *image.Tx) string, 0, len(c.Tests)+1)
+	for i, t := range c.Tests {
+		runs = append(runs, func(tx *image.Tx) string { return m.runTest(ctx, tx, c, i, t) })
+	}
+	if c.Mission.Brief == "" {
+		runs = append(runs, func(tx *image.Tx) string { return m.runCall(ctx, tx, c) })
+	}
+	var msgs []string
+	for _, run := range runs {
+		msg, err := m.sandbox(ctx, c, run)
+		if err != nil {
+			return nil, err
+		}
+		if msg != "" {
+			msgs = append(msgs, msg)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	return &Failure{Attempt: c.Attempt, Kind: "test", Message: strings.Join(msgs, "\n")}, nil
+}
+
+// dataSlot says why the candidate cannot be installed, if the receiver's
+// slot of its name holds data.
+func (m *Machine) dataSlot(ctx context.Context, c *Cycle) (string, error) {
+	var msg string
+	err := m.db.View(ctx, func(tx *image.Tx) error {
 		o, err := tx.Object(c.Mission.Receiver)
 		if err != nil {
 			return err
 		}
 		if v, ok := o.Get(c.Plan.Selector); ok {
 			if _, isMethod := v.(*image.Method); !isMethod {
-				failure = &Failure{Attempt: c.Attempt, Kind: "audit", Message: fmt.Sprintf("the receiver's slot %s holds data (%s), not a method: installing would overwrite it", c.Plan.Selector, clip(image.Repr(v), 100))}
-				return errRollback
+				msg = fmt.Sprintf("the receiver's slot %s holds data (%s), not a method: installing would overwrite it", c.Plan.Selector, clip(image.Repr(v), 100))
 			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("sandbox: %w", err)
+	}
+	return msg, nil
+}
+
+// sandbox runs fn with the candidate installed in the receiver, in a
+// transaction that is always rolled back, and returns fn's failure
+// message, if any.
+func (m *Machine) sandbox(ctx context.Context, c *Cycle, fn func(tx *image.Tx) string) (string, error) {
+	var msg string
+	err := m.db.Update(ctx, func(tx *image.Tx) error {
+		tx.Note(fmt.Sprintf("cycle %d: sandbox (rolled back)", c.ID))
+		o, err := tx.Object(c.Mission.Receiver)
+		if err != nil {
+			return err
 		}
 		if err := o.Set(c.Plan.Selector, &image.Method{Source: c.Code}); err != nil {
 			return err
 		}
-		failure = m.runTests(ctx, tx, c)
+		msg = fn(tx)
 		return errRollback
 	})
 	if err != nil && !errors.Is(err, errRollback) {
-		return nil, fmt.Errorf("sandbox: %w", err)
+		return "", fmt.Errorf("sandbox: %w", err)
 	}
-	return failure, nil
+	return msg, nil
 }
 
-func (m *Machine) runTests(ctx context.Context, tx *image.Tx, c *Cycle) *Failure {
+// maxTestMessage bounds what one test's failure says (a test can raise,
+// or answer, megabytes).
+const maxTestMessage = 2000
+
+func (m *Machine) runTest(ctx context.Context, tx *image.Tx, c *Cycle, i int, t Test) string {
+	name := t.Name
+	if name == "" {
+		name = fmt.Sprintf("test %d", i+1)
+	}
 	globals, err := sandboxGlobals(tx, c.Mission.Receiver)
 	if err != nil {
-		return &Failure{Attempt: c.Attempt, Kind: "test", Message: err.Error()}
+		return fmt.Sprintf("%s: %v", name, err)
 	}
-	var msgs []string
-	for i, t := range c.Tests {
-		name := t.Name
-		if name == "" {
-			name = fmt.Sprintf("test %d", i+1)
-		}
-		res, err := m.vm.Eval(ctx, tx, t.Expr, globals)
-		switch {
-		case err != nil:
-			msgs = append(msgs, fmt.Sprintf("%s: %s raised an error:\n%v", name, t.Expr, err))
-		case !image.Equal(res.Value, image.Bool(true)):
-			msgs = append(msgs, fmt.Sprintf("%s: %s is %s, want True", name, t.Expr, res.Repr))
-		}
+	res, err := m.vm.Eval(ctx, tx, t.Expr, globals)
+	switch {
+	case err != nil:
+		return clip(fmt.Sprintf("%s: %s raised an error:\n%v", name, t.Expr, err), maxTestMessage)
+	case !image.Equal(res.Value, image.Bool(true)):
+		return clip(fmt.Sprintf("%s: %s is %s, want True", name, t.Expr, clip(res.Repr, maxSlotRepr)), maxTestMessage)
 	}
-	if c.Mission.Brief == "" {
-		start := time.Now()
-		res, err := m.vm.Send(ctx, tx, c.Mission.Receiver, c.Plan.Selector, c.Mission.Args, c.Mission.Kwargs)
-		if err != nil {
-			msgs = append(msgs, fmt.Sprintf("the original call %s raised an error after %s:\n%v", callText(c.Mission), time.Since(start).Round(time.Millisecond), err))
-		} else if res.Value == nil {
-			msgs = append(msgs, fmt.Sprintf("the original call %s answered %s, which cannot be kept in the image (return data, not a function)", callText(c.Mission), res.Repr))
-		}
+	return ""
+}
+
+// runCall runs the original call, which must answer without error.
+func (m *Machine) runCall(ctx context.Context, tx *image.Tx, c *Cycle) string {
+	start := time.Now()
+	res, err := m.vm.Send(ctx, tx, c.Mission.Receiver, c.Plan.Selector, c.Mission.Args, c.Mission.Kwargs)
+	if err != nil {
+		return clip(fmt.Sprintf("the original call %s raised an error after %s:\n%v", callText(c.Mission), time.Since(start).Round(time.Millisecond), err), maxTestMessage)
+	} else if res.Value == nil {
+		return fmt.Sprintf("the original call %s answered %s, which cannot be kept in the image (return data, not a function)", callText(c.Mission), clip(res.Repr, maxSlotRepr))
 	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	kind := "test"
-	return &Failure{Attempt: c.Attempt, Kind: kind, Message: strings.Join(msgs, "\n")}
+	return ""
 }
 
 // sandboxGlobals binds the root's names and self.
@@ -126,6 +180,12 @@ func install(tx *image.Tx, c *Cycle, now time.Time) error {
 	}
 	for _, md := range c.models() {
 		models = append(models, image.String(md))
+	}
+	if v, ok := o.Get(c.Plan.Selector); ok {
+		if _, isMethod := v.(*image.Method); !isMethod {
+			// It did not when the candidate was validated.
+			return fmt.Errorf("install: the receiver's slot %s now holds data (%s), not a method: not overwritten", c.Plan.Selector, clip(image.Repr(v), 100))
+		}
 	}
 	previous, err := previousVersion(o, c.Plan.Selector)
 	if err != nil {
@@ -200,7 +260,10 @@ func Revert(o *image.Object, name string) (restored string, err error) {
 		return "", fmt.Errorf("%w: %s's previous version is %s", ErrNoPrevious, name, image.Repr(prev))
 	}
 	if src, ok := d.Get(image.String("method")); ok {
-		s, _ := src.(image.String)
+		s, isString := src.(image.String)
+		if !isString {
+			return "", fmt.Errorf("%w: %s's previous source is %s, not a string", ErrNoPrevious, name, clip(image.Repr(src), 100))
+		}
 		meta, _ := d.Get(image.String("meta"))
 		md, _ := meta.(*image.Dict)
 		return "the previous method", o.Set(name, &image.Method{Source: string(s), Meta: md})

@@ -35,5 +35,5 @@ func ParseState(name string) (State, error) {
 			return State(i), nil
 		}
 	}
-	return 0, fmt.Errorf("cycle: unknown state %q", name)
+	return 0, fmt.Errorf("cycle: unknown state %q", clip(name, 40))
 }

@@ -1,6 +1,7 @@
 package cycle
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,9 @@ func (m *Machine) drive(ctx context.Context, id int64) {
 }
 
 func (m *Machine) step(ctx context.Context, c *Cycle) error {
+	if err := runnable(c); err != nil {
+		return err
+	}
 	switch c.State {
 	case Idle:
 		_, err := m.update(ctx, c.ID, func(c *Cycle) error {
@@ -63,12 +67,25 @@ func (m *Machine) step(ctx context.Context, c *Cycle) error {
 	return fmt.Errorf("cycle %d: cannot run from state %s", c.ID, c.State)
 }
 
+// runnable refuses a cycle its state cannot run from: cycle objects can
+// be edited from the REPL, and a plan, say, set to None must fail the
+// cycle with a reason, not crash the process.
+func runnable(c *Cycle) error {
+	switch {
+	case c.State >= Delegating && c.Plan == nil:
+		return fmt.Errorf("cycle %d is %s but has no plan (was the cycle object edited?)", c.ID, c.State)
+	case c.State == Validating && c.Code == "":
+		return fmt.Errorf("cycle %d is VALIDATING but has no code (was the cycle object edited?)", c.ID)
+	}
+	return nil
+}
+
 func (m *Machine) fail(ctx context.Context, id int64, in State, reason string) (*Cycle, error) {
 	return m.update(context.WithoutCancel(ctx), id, func(c *Cycle) error {
 		if c.State.Terminal() {
 			return errStale
 		}
-		c.FailedIn, c.State, c.Reason = in, Failed, reason
+		c.FailedIn, c.State, c.Reason = in, Failed, clip(reason, maxFailure)
 		return nil
 	})
 }
@@ -145,7 +162,11 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 		a.step = plans[n-1] // recorded before a crash, not yet used
 	} else {
 		if len(plans) >= c.PlanTries {
-			_, err := m.fail(ctx, c.ID, Decomposing, fmt.Sprintf("BRICK gave no usable plan in %d tries: %s", len(plans), plans[len(plans)-1].Rejected))
+			reason := fmt.Sprintf("the cycle allows %d plan tries (was the cycle object edited?)", c.PlanTries)
+			if len(plans) > 0 {
+				reason = fmt.Sprintf("BRICK gave no usable plan in %d tries: %s", len(plans), plans[len(plans)-1].Rejected)
+			}
+			_, err := m.fail(ctx, c.ID, Decomposing, reason)
 			return err
 		}
 		v, err := m.receiverView(ctx, c, c.Mission.Selector)
@@ -169,29 +190,63 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 			a.step.Rejected = perr.Error()
 		}
 	}
-	after, err := m.updateTx(ctx, c.ID, func(tx *image.Tx, c *Cycle) error {
-		if err := expect(c, Decomposing); err != nil {
-			return err
+	// Recorded even if the cycle is shutting down: the answer is paid for.
+	after, err := m.updateTx(context.WithoutCancel(ctx), c.ID, func(tx *image.Tx, c *Cycle) error {
+		advance, err := settle(c, Decomposing)
+		if err != nil || (!advance && !fresh) {
+			return cmp.Or(err, errStale)
+		}
+		s, p := a.step, plan
+		if p != nil {
+			if why := unknownPersona(tx, p); why != "" {
+				s.Rejected, p = why, nil
+			}
 		}
 		if fresh {
-			if err := record(tx, c, a); err != nil {
+			if err := record(tx, c, answered{step: s, call: a.call}); err != nil {
 				return err
 			}
 		} else {
-			c.Steps[lastIndex(c.Steps, "plan")] = a.step
+			c.Steps[lastIndex(c.Steps, "plan")] = s
 		}
-		if plan != nil {
-			c.Plan, c.State = plan, Delegating
+		if p != nil && advance {
+			c.Plan, c.State = p, Delegating
 			if c.Mission.Selector == "" {
-				c.Mission.Selector = plan.Selector
+				c.Mission.Selector = p.Selector
 			}
 		}
 		return nil
 	})
 	if err == nil && fresh {
-		m.recorded(after, a.step)
+		m.recorded(after, after.Steps[lastIndex(after.Steps, "plan")])
 	}
 	return err
+}
+
+// settle says what a fresh answer for a step of state may do: move the
+// cycle on (it is still in state), or only be recorded (it was cancelled
+// or failed meanwhile in that state: a retry takes the answer up, rather
+// than pay for it again). Any other state is stale.
+func settle(c *Cycle, state State) (advance bool, err error) {
+	switch {
+	case c.State == state:
+		return true, nil
+	case c.State == Failed && c.FailedIn == state:
+		return false, nil
+	}
+	return false, errStale
+}
+
+// unknownPersona says which sub-question of p is for no persona, if
+// any: such a plan is refused (BRICK is asked again) rather than failing
+// the cycle when the question is put.
+func unknownPersona(tx *image.Tx, p *Plan) string {
+	for i, q := range p.SubQuestions {
+		if _, err := mind.LoadPersona(tx, q.Persona); errors.Is(err, mind.ErrNoPersona) {
+			return fmt.Sprintf("sub-question %d: %v", i+1, err)
+		}
+	}
+	return ""
 }
 
 func lastIndex(steps []Step, kind string) int {
@@ -223,14 +278,15 @@ func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
 				errs[i] = err
 				return
 			}
-			after, err := m.updateTx(ctx, c.ID, func(tx *image.Tx, c *Cycle) error {
-				if err := expect(c, Delegating); err != nil {
+			after, err := m.updateTx(context.WithoutCancel(ctx), c.ID, func(tx *image.Tx, c *Cycle) error {
+				advance, err := settle(c, Delegating)
+				if err != nil {
 					return err
 				}
 				if err := record(tx, c, a); err != nil {
 					return err
 				}
-				if allAnswered(c) {
+				if advance && allAnswered(c) {
 					c.State, c.Attempt = Synthesizing, 1
 				}
 				return nil
@@ -288,17 +344,21 @@ func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 	if step.Rejected == "" {
 		meth, perr = parseMethod(step.Answer)
 	}
-	after, err := m.updateTx(ctx, c.ID, func(tx *image.Tx, c *Cycle) error {
-		if err := expect(c, Synthesizing); err != nil {
-			return err
+	if perr != nil {
+		a.step.Rejected = perr.Error()
+	}
+	after, err := m.updateTx(context.WithoutCancel(ctx), c.ID, func(tx *image.Tx, c *Cycle) error {
+		advance, err := settle(c, Synthesizing)
+		if err != nil || (!advance && have) {
+			return cmp.Or(err, errStale)
 		}
 		if !have {
-			if perr != nil {
-				a.step.Rejected = perr.Error()
-			}
 			if err := record(tx, c, a); err != nil {
 				return err
 			}
+		}
+		if !advance {
+			return nil
 		}
 		if perr != nil {
 			m.refuse(c, Failure{Attempt: c.Attempt, Kind: "parse", Message: perr.Error()})
@@ -318,6 +378,7 @@ func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 // refuse records a failed attempt and moves to the next one, or to
 // FAILED when the attempts are spent.
 func (m *Machine) refuse(c *Cycle, f Failure) {
+	f.Message = clip(f.Message, maxFailure)
 	c.Failures = append(c.Failures, f)
 	if c.Attempt >= c.MaxAttempts {
 		c.FailedIn, c.State = Synthesizing, Failed
@@ -350,7 +411,8 @@ func (m *Machine) validateStep(ctx context.Context, c *Cycle) error {
 		c.State = Complete
 		return nil
 	})
-	if err != nil || after.State != Complete || !after.Deliver || m.opts.Deliver == nil {
+	// A brief has no message to answer, whatever its deliver slot says.
+	if err != nil || after.State != Complete || !after.Deliver || after.Mission.Brief != "" || m.opts.Deliver == nil {
 		return err
 	}
 	return m.deliver(ctx, after)

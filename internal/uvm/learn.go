@@ -71,16 +71,24 @@ var ErrLearningFailed = errors.New("uvm: learning failed")
 // it opens or joins the cycle for it and, per how, waits and runs
 // attempt again, or answers the cycle's handle.
 func (u *UVM) learned(ctx context.Context, how Learn, attempt func() (vm.Result, error)) (vm.Result, error) {
+	learnt := map[string]int64{} // mission key → the cycle that learned it
 	for round := 0; ; round++ {
 		res, err := attempt()
 		var nl *needsLearning
 		if !errors.As(err, &nl) || u.cycles == nil {
 			return res, err
 		}
+		if id, again := learnt[nl.mission.Key()]; again {
+			// Another cycle would pay for the same method again.
+			return res, fmt.Errorf("%w: cycle %d completed, yet %s still does not understand %s (was the method removed meanwhile?)", ErrLearningFailed, id, nl.mission.Receiver, nl.mission.Selector)
+		}
 		if round >= maxLearnRounds {
 			return res, fmt.Errorf("uvm: %d methods learned for one send and still %s is missing", round, nl.mission.Selector)
 		}
 		id, joined, err := u.cycles.Start(ctx, nl.mission, how.Handle)
+		if errors.Is(err, image.ErrDangling) {
+			return vm.Result{}, fmt.Errorf("uvm: cannot learn %s: its receiver or an argument is an object this same send created, and the send is undone before learning; create the object in a send of its own first (%w)", nl.mission.Selector, err)
+		}
 		if err != nil {
 			return vm.Result{}, err
 		}
@@ -104,6 +112,7 @@ func (u *UVM) learned(ctx context.Context, how Learn, attempt func() (vm.Result,
 		if c.State == cycle.Failed {
 			return vm.Result{}, fmt.Errorf("%w: cycle %d could not learn %s for %s: %s (batos cycle show %d)", ErrLearningFailed, id, nl.mission.Selector, nl.mission.Receiver, c.Reason, id)
 		}
+		learnt[nl.mission.Key()] = id
 	}
 }
 
@@ -133,6 +142,9 @@ func (u *UVM) EnableMind(ctx context.Context, server *mind.Server, mindOpts *min
 		co = *cycleOpts
 	}
 	co.Events, co.Deliver = u.events, u.deliver
+	if co.Logger == nil && mindOpts != nil {
+		co.Logger = mindOpts.Logger // batos run's: a cycle that cannot resume is logged there
+	}
 	learning := u.vmOpts
 	learning.Handler = learner{}
 	// Validation never learns: a missing message there is a test failure.

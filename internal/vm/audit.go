@@ -17,6 +17,10 @@ const (
 	DefaultAuditMaxLines = 400
 )
 
+// maxViolations bounds the violations an AuditError lists; the rest are
+// counted in a last one.
+const maxViolations = 50
+
 // Violation is one reason the audit refuses source. Line and Col are
 // 1-based; Line 0 means the source as a whole, Col 0 the whole line.
 type Violation struct {
@@ -65,7 +69,7 @@ func (o AuditOptions) withDefaults() AuditOptions {
 }
 
 // AuditError is returned by Audit when it refuses source: every violation
-// found, in source order.
+// found, in source order (past maxViolations, a last one counts the rest).
 type AuditError struct {
 	Selector   string
 	Violations []Violation
@@ -83,13 +87,14 @@ func (e *AuditError) Error() string {
 
 // Audit checks method source without running any of it, and reports every
 // violation it finds (a syntax error stops the parse, so it is the only
-// one reported from the parser). The source must parse in method code's
-// dialect; define exactly one function, named opts.Selector, whose first
-// parameter is self and whose parameters accept the call opts describes;
-// have nothing else at top level but a docstring; use no load; give its
-// parameters constant defaults; use only names that resolve to a
-// parameter, a local, a built-in method code has, or a Starlark
-// universal; and keep within the size limits. Finally, source that passed
+// one reported from the parser; source over MaxBytes is not parsed at
+// all). The source must parse in method code's dialect; define exactly
+// one function, named opts.Selector, whose first parameter is self and
+// whose parameters accept the call opts describes; have nothing else at
+// top level but a docstring; use no load; give its parameters constant
+// defaults; use only names that resolve to a parameter, a local, a
+// built-in method code has, or a Starlark universal; and keep within the
+// size limits. Finally, source that passed
 // everything is compiled as the VM compiles it (which evaluates only the
 // constant defaults), so source Audit accepts is source the VM can call.
 //
@@ -98,7 +103,11 @@ func Audit(source string, opts AuditOptions) error {
 	opts = opts.withDefaults()
 	a := &auditor{opts: opts}
 	a.checkSelector()
-	a.checkSize(source)
+	if !a.checkSize(source) {
+		// Parsing what is too big already is work for nothing, and
+		// reports a violation per statement: megabytes of them.
+		return a.result()
+	}
 	f, err := fileOptions.Parse(opts.Selector+".star", source, 0)
 	if err != nil {
 		a.addError(err)
@@ -164,20 +173,34 @@ func (a *auditor) result() error {
 		}
 		return x.Col - y.Col
 	})
+	if n := len(a.violations) - maxViolations; n > 0 {
+		// A violation per statement of a long one-liner (x;x;x...) is
+		// no clearer than the first few.
+		a.violations = append(a.violations[:maxViolations:maxViolations], Violation{Msg: fmt.Sprintf("… and %d more violations", n)})
+	}
 	return &AuditError{Selector: a.opts.Selector, Violations: a.violations}
 }
 
+// IsSelector reports whether name can name a function, and so a method:
+// a Starlark identifier, not a keyword (if, lambda, ...).
+func IsSelector(name string) bool {
+	e, err := fileOptions.ParseExpr("selector", name, 0)
+	id, ok := e.(*syntax.Ident)
+	return err == nil && ok && id.Name == name
+}
+
 func (a *auditor) checkSelector() {
-	if id, err := fileOptions.ParseExpr("selector", a.opts.Selector, 0); err == nil {
-		if id, ok := id.(*syntax.Ident); ok && id.Name == a.opts.Selector {
-			return
-		}
+	if IsSelector(a.opts.Selector) {
+		return
 	}
 	a.violations = append(a.violations, Violation{Msg: fmt.Sprintf("the selector %q is not a Starlark identifier, so no function can be named like it", a.opts.Selector)})
 }
 
-func (a *auditor) checkSize(source string) {
-	if n := len(source); n > a.opts.MaxBytes {
+// checkSize reports source over the limits; it returns false when the
+// source is too big to audit further.
+func (a *auditor) checkSize(source string) bool {
+	n := len(source)
+	if n > a.opts.MaxBytes {
 		a.violations = append(a.violations, Violation{Msg: fmt.Sprintf("the source is %d bytes; at most %d are allowed", n, a.opts.MaxBytes)})
 	}
 	lines := strings.Count(source, "\n")
@@ -187,6 +210,7 @@ func (a *auditor) checkSize(source string) {
 	if lines > a.opts.MaxLines {
 		a.violations = append(a.violations, Violation{Msg: fmt.Sprintf("the source is %d lines long; at most %d are allowed", lines, a.opts.MaxLines)})
 	}
+	return n <= a.opts.MaxBytes
 }
 
 // checkTopLevel reports every top-level statement but a leading docstring
