@@ -89,6 +89,11 @@ func New(db *image.DB, asker Asker, sandbox *vm.VM, opts *Options) *Machine {
 	}
 }
 
+// ErrState is wrapped by the refusal of an operation the cycle's state
+// does not allow (cancelling a finished cycle, retrying one that has not
+// failed).
+var ErrState = errors.New("cycle: not in a state that allows it")
+
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("cycle: machine closed")
 
@@ -222,7 +227,7 @@ func (m *Machine) Resume(ctx context.Context) (int, error) {
 func (m *Machine) Cancel(ctx context.Context, id int64) error {
 	_, err := m.update(ctx, id, func(c *Cycle) error {
 		if c.State.Terminal() {
-			return fmt.Errorf("cycle %d is already %s", id, c.State)
+			return fmt.Errorf("%w: cycle %d is already %s", ErrState, id, c.State)
 		}
 		c.FailedIn, c.State, c.Reason = c.State, Failed, "cancelled"
 		return nil
@@ -250,14 +255,14 @@ type run struct {
 func (m *Machine) Retry(ctx context.Context, id int64) error {
 	_, err := m.updateTx(ctx, id, func(tx *image.Tx, c *Cycle) error {
 		if c.State != Failed {
-			return fmt.Errorf("cycle %d is %s; only a FAILED cycle can be retried", id, c.State)
+			return fmt.Errorf("%w: cycle %d is %s; only a FAILED cycle can be retried", ErrState, id, c.State)
 		}
 		cs, err := cyclesObject(tx)
 		if err != nil {
 			return err
 		}
 		if other, ok := findOpen(tx, cs, c.Mission.Key()); ok && other != id {
-			return fmt.Errorf("cycle %d is already open for %s", other, missionLabel(c.Mission))
+			return fmt.Errorf("%w: cycle %d is already open for %s", ErrState, other, missionLabel(c.Mission))
 		}
 		if c.FailedIn.Terminal() {
 			return fmt.Errorf("cycle %d failed in %s, which no cycle can run from (was the cycle object edited?)", id, c.FailedIn)

@@ -57,7 +57,7 @@ func bridgeError(err error) error {
 		return &kindError{err: err, kind: zmqbridge.ErrLearningFailed}
 	case errors.Is(err, cycle.ErrNoCycle):
 		return &kindError{err: err, kind: zmqbridge.ErrNotFound}
-	case errors.Is(err, ErrCycleState):
+	case errors.Is(err, ErrCycleState), errors.Is(err, cycle.ErrState):
 		return &kindError{err: err, kind: zmqbridge.ErrBadRequest}
 	case errors.Is(err, cycle.ErrClosed), errors.Is(err, ErrShutdown):
 		return &kindError{err: err, kind: zmqbridge.ErrShuttingDown}
