@@ -318,7 +318,7 @@ func waitAnswer(ctx context.Context, read func(context.Context) (*uvm.CycleView,
 		if err != nil {
 			return v, err
 		}
-		finished := v.State == cycle.Failed.String() || (v.State == cycle.Complete.String() && (!v.Deliver || v.Answer != ""))
+		finished := v.State == cycle.Failed.String() || (v.State == cycle.Complete.String() && v.Pending == 0)
 		if finished {
 			return v, nil
 		}
@@ -443,8 +443,12 @@ func printSummary(w io.Writer, v *uvm.CycleView) {
 		field(w, "failed in", "%s", v.FailedIn)
 		field(w, "reason", "%s", v.Reason)
 	}
-	if v.Answer != "" {
-		field(w, "answered", "%s", v.Answer)
+	for _, d := range v.Deliveries {
+		text := d.State
+		if d.Answer != "" {
+			text += ": " + d.Answer
+		}
+		field(w, "delivery", "%s → %s", d.Call, text)
 	}
 }
 

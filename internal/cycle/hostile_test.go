@@ -654,7 +654,7 @@ func TestHostileBriefNeverDelivers(t *testing.T) {
 	b := &brain{plans: []string{plan}, methods: []string{meth}}
 	var delivered sync.Mutex
 	calls := 0
-	m, db := testMachine(t, b, &Options{Deliver: func(ctx context.Context, c *Cycle) (string, error) {
+	m, db := testMachine(t, b, &Options{Deliver: func(ctx context.Context, tx *image.Tx, msg Mission) (string, error) {
 		delivered.Lock()
 		calls++
 		delivered.Unlock()

@@ -38,7 +38,11 @@ type Options struct {
 	// Deliver, if set, answers the original message of a cycle whose
 	// sender did not wait (Mission.Deliver), once the method is
 	// installed, for real; its answer is recorded in the cycle.
-	Deliver func(ctx context.Context, c *Cycle) (string, error)
+	//
+	// It runs inside the transaction that records the answer (nothing
+	// else commits it): an error aborts it, and *UnlearnedError forwards
+	// the message to the cycle that learns what it still lacks.
+	Deliver func(ctx context.Context, tx *image.Tx, msg Mission) (string, error)
 	// Logger reports what cannot be returned; default slog.Default().
 	Logger *slog.Logger
 }
@@ -105,6 +109,24 @@ var ErrMission = errors.New("cycle: cannot learn")
 // answer the message itself once the method is installed (the sender
 // does not wait).
 func (m *Machine) Start(ctx context.Context, mission Mission, deliver bool) (id int64, joined bool, err error) {
+	var msg *Mission
+	if deliver && mission.Brief == "" {
+		msg = &mission
+	}
+	return m.startFor(ctx, mission, msg)
+}
+
+// StartDelivering is Start for a sender that does not wait, when the
+// message to answer is not the mission's own: the send that reached the
+// missing method deeper down, answered again from the top once the
+// method exists.
+func (m *Machine) StartDelivering(ctx context.Context, mission Mission, msg Mission) (id int64, joined bool, err error) {
+	return m.startFor(ctx, mission, &msg)
+}
+
+// startFor is Start with the message to deliver, if any, given apart: a
+// delivery forwarded from another cycle is not this mission's message.
+func (m *Machine) startFor(ctx context.Context, mission Mission, deliver *Mission) (id int64, joined bool, err error) {
 	if m.isClosed() {
 		return 0, false, ErrClosed
 	}
@@ -124,19 +146,28 @@ func (m *Machine) Start(ctx context.Context, mission Mission, deliver bool) (id 
 		}
 		if open, ok := findOpen(tx, cs, mission.Key()); ok {
 			id, joined = open, true
-			if deliver {
-				// The joiner leaves too: the cycle answers for it.
+			if deliver != nil {
+				// The joiner leaves too: the cycle answers it, with its
+				// own arguments.
 				o, err := cycleObject(tx, open)
 				if err != nil {
 					return err
 				}
-				return o.Set(slotDeliver, image.Bool(true))
+				c, err := decode(o)
+				if err != nil {
+					return err
+				}
+				c.Deliveries = append(c.Deliveries, Delivery{Message: *deliver, State: DeliveryPending})
+				return encode(o, c)
 			}
 			return nil
 		}
 		joined = false
-		c := &Cycle{State: Idle, Mission: mission, Deliver: deliver, MaxAttempts: m.opts.MaxAttempts,
+		c := &Cycle{State: Idle, Mission: mission, MaxAttempts: m.opts.MaxAttempts,
 			PlanTries: m.opts.PlanTries, Created: now, Updated: now}
+		if deliver != nil {
+			c.Deliveries = []Delivery{{Message: *deliver, State: DeliveryPending}}
+		}
 		if err := create(tx, c); err != nil {
 			return err
 		}
@@ -194,7 +225,8 @@ func (m *Machine) Wait(ctx context.Context, id int64) (*Cycle, error) {
 	}
 }
 
-// Resume starts every unfinished cycle; it returns how many. A cycle
+// Resume starts every unfinished cycle, and every complete one with
+// messages still to answer; it returns how many. A cycle
 // whose object cannot be read (edited from the REPL, say) is logged and
 // left as it is: it must not keep the others, or the image, from
 // starting.
@@ -209,7 +241,8 @@ func (m *Machine) Resume(ctx context.Context) (int, error) {
 			m.opts.Logger.Error("cycle: cannot resume unreadable cycles", "err", err)
 		}
 		for _, c := range cs {
-			if !c.State.Terminal() {
+			// A complete cycle with messages still to answer resumes too.
+			if !c.State.Terminal() || (c.State == Complete && c.pendingDelivery() >= 0) {
 				ids = append(ids, c.ID)
 			}
 		}

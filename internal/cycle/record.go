@@ -106,6 +106,9 @@ type Cycle struct {
 	// FailedIn is the state a failed cycle stopped in (retry resumes there).
 	FailedIn State
 	Reason   string
+	// Deliveries are the messages the cycle answers itself once the
+	// method is installed (their senders took the handle).
+	Deliveries []Delivery
 	// Answer is the original message's answer (its repr), when delivered.
 	Answer  string
 	Created time.Time
@@ -221,6 +224,10 @@ func encode(o *image.Object, c *Cycle) error {
 	if err != nil {
 		return err
 	}
+	deliveries, err := encodeDeliveries(c.Deliveries)
+	if err != nil {
+		return err
+	}
 	slots := []image.Slot{
 		{Name: "name", Value: image.String(fmt.Sprintf("cycle %d", c.ID))},
 		{Name: slotID, Value: image.Int(c.ID)},
@@ -230,7 +237,8 @@ func encode(o *image.Object, c *Cycle) error {
 		{Name: slotBrief, Value: image.String(c.Mission.Brief)},
 		{Name: slotArgs, Value: image.NewList(c.Mission.Args...)},
 		{Name: slotKwargs, Value: kwargs},
-		{Name: slotDeliver, Value: image.Bool(c.Deliver)},
+		{Name: slotDeliver, Value: image.Bool(len(c.Deliveries) > 0)},
+		{Name: slotDeliveries, Value: deliveries},
 		{Name: slotAttempt, Value: image.Int(c.Attempt)},
 		{Name: slotMaxAttempts, Value: image.Int(c.MaxAttempts)},
 		{Name: slotPlanTries, Value: image.Int(c.PlanTries)},
@@ -241,7 +249,7 @@ func encode(o *image.Object, c *Cycle) error {
 		{Name: slotFailures, Value: failures},
 		{Name: slotFailedIn, Value: image.String(c.FailedIn.String())},
 		{Name: slotReason, Value: image.String(c.Reason)},
-		{Name: slotAnswer, Value: image.String(c.Answer)},
+		{Name: slotAnswer, Value: image.String(firstAnswer(c))},
 		{Name: slotCreated, Value: image.String(c.Created.UTC().Format(time.RFC3339Nano))},
 		{Name: slotUpdated, Value: image.String(c.Updated.UTC().Format(time.RFC3339Nano))},
 	}
@@ -333,6 +341,20 @@ func decode(o *image.Object) (*Cycle, error) {
 		}
 		c.Deliver = bool(b)
 	}
+	if v, ok := o.Get(slotDeliveries); ok {
+		ds, err := decodeDeliveries(v)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.Deliveries = ds
+	} else if c.Deliver && c.Mission.Brief == "" {
+		// A cycle recorded before deliveries were kept: its own message.
+		c.Deliveries = []Delivery{{Message: c.Mission, State: DeliveryPending}}
+		if a := str(slotAnswer); a != "" {
+			c.Deliveries[0].State, c.Deliveries[0].Answer = DeliveryAnswered, a
+		}
+	}
+	c.Deliver = len(c.Deliveries) > 0
 	c.Attempt, c.MaxAttempts, c.PlanTries = int(num(slotAttempt)), int(num(slotMaxAttempts)), int(num(slotPlanTries))
 	if v, ok := o.Get(slotPlan); ok && v != image.None {
 		c.Plan = &Plan{}
@@ -341,7 +363,8 @@ func decode(o *image.Object) (*Cycle, error) {
 	plain(slotSteps, &c.Steps)
 	plain(slotTests, &c.Tests)
 	plain(slotFailures, &c.Failures)
-	c.Code, c.Reason, c.Answer = str(slotCode), str(slotReason), str(slotAnswer)
+	c.Code, c.Reason = str(slotCode), str(slotReason)
+	c.Answer = firstAnswer(c)
 	if s := str(slotFailedIn); s != "" {
 		if c.FailedIn, err = ParseState(s); err != nil {
 			errs = append(errs, fmt.Errorf("slot failed_in: %w", err))
@@ -513,4 +536,13 @@ func LoadPrompts(tx *image.Tx, c *Cycle) error {
 		}
 	}
 	return nil
+}
+
+// firstAnswer is the answer of the message that opened the cycle, when
+// the cycle delivered it.
+func firstAnswer(c *Cycle) string {
+	if len(c.Deliveries) == 0 || c.Deliveries[0].State == DeliveryPending {
+		return ""
+	}
+	return c.Deliveries[0].Answer
 }

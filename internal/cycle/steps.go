@@ -24,6 +24,12 @@ func (m *Machine) drive(ctx context.Context, id int64) {
 			}
 			return
 		}
+		if c.State == Complete {
+			if err := m.deliverAll(ctx, id); err != nil && ctx.Err() == nil {
+				m.opts.Logger.Error("cycle: deliver", "id", id, "err", err)
+			}
+			return
+		}
 		if c.State.Terminal() {
 			return
 		}
@@ -397,7 +403,7 @@ func (m *Machine) validateStep(ctx context.Context, c *Cycle) error {
 	if err != nil {
 		return err
 	}
-	after, err := m.updateTx(ctx, c.ID, func(tx *image.Tx, c *Cycle) error {
+	_, err = m.updateTx(ctx, c.ID, func(tx *image.Tx, c *Cycle) error {
 		if err := expect(c, Validating); err != nil {
 			return err
 		}
@@ -411,22 +417,6 @@ func (m *Machine) validateStep(ctx context.Context, c *Cycle) error {
 		c.State = Complete
 		return nil
 	})
-	// A brief has no message to answer, whatever its deliver slot says.
-	if err != nil || after.State != Complete || !after.Deliver || after.Mission.Brief != "" || m.opts.Deliver == nil {
-		return err
-	}
-	return m.deliver(ctx, after)
-}
-
-// deliver answers the original message of a cycle nobody waited for.
-func (m *Machine) deliver(ctx context.Context, c *Cycle) error {
-	answer, err := m.opts.Deliver(ctx, c)
-	if err != nil {
-		answer = "error: " + err.Error()
-	}
-	_, err = m.update(context.WithoutCancel(ctx), c.ID, func(c *Cycle) error {
-		c.Answer = answer
-		return nil
-	})
+	// drive's next turn sees COMPLETE and answers the deliveries.
 	return err
 }

@@ -43,7 +43,11 @@ type CycleView struct {
 	FailedIn         string    `json:"failed_in,omitempty"`
 	Reason           string    `json:"reason,omitempty"`
 	Answer           string    `json:"answer,omitempty"`
-	Created          time.Time `json:"created"`
+	// Deliveries are the messages the cycle answers itself (their senders
+	// took the handle); Pending counts those not answered yet.
+	Deliveries []DeliveryView `json:"deliveries,omitempty"`
+	Pending    int            `json:"pending"`
+	Created    time.Time      `json:"created"`
 	Updated          time.Time `json:"updated"`
 
 	Plan       *cycle.Plan     `json:"plan,omitempty"`
@@ -52,6 +56,13 @@ type CycleView struct {
 	Tests      []cycle.Test    `json:"tests,omitempty"`
 	Failures   []cycle.Failure `json:"failures,omitempty"`
 	Provenance *Provenance     `json:"provenance,omitempty"`
+}
+
+// DeliveryView is a message the cycle answers itself.
+type DeliveryView struct {
+	Call   string `json:"call"`
+	State  string `json:"state"` // pending, answered, failed, forwarded
+	Answer string `json:"answer,omitempty"`
 }
 
 // StepView is one recorded model answer, with its full prompt.
@@ -102,6 +113,16 @@ func viewCycle(tx *image.Tx, names map[store.OID]string, c *cycle.Cycle, full bo
 	}
 	if v.Selector == "" && c.Plan != nil {
 		v.Selector = c.Plan.Selector
+	}
+	for _, d := range c.Deliveries {
+		receiver := names[d.Message.Receiver]
+		if receiver == "" {
+			receiver = d.Message.Receiver.String()
+		}
+		v.Deliveries = append(v.Deliveries, DeliveryView{Call: callText(receiver, d.Message), State: d.State, Answer: d.Answer})
+		if d.State == cycle.DeliveryPending {
+			v.Pending++
+		}
 	}
 	if c.Mission.Selector != "" {
 		v.Call = callText(v.receiverText(), c.Mission)

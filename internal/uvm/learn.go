@@ -71,6 +71,13 @@ var ErrLearningFailed = errors.New("uvm: learning failed")
 // it opens or joins the cycle for it and, per how, waits and runs
 // attempt again, or answers the cycle's handle.
 func (u *UVM) learned(ctx context.Context, how Learn, attempt func() (vm.Result, error)) (vm.Result, error) {
+	return u.learnedFor(ctx, how, attempt, nil)
+}
+
+// learnedFor is learned for a send whose own message (original) is what
+// a cycle answers in handle mode, rather than the missing message it
+// reached, which may lie deeper.
+func (u *UVM) learnedFor(ctx context.Context, how Learn, attempt func() (vm.Result, error), original func() (cycle.Mission, error)) (vm.Result, error) {
 	learnt := map[string]int64{} // mission key → the cycle that learned it
 	for round := 0; ; round++ {
 		res, err := attempt()
@@ -85,7 +92,17 @@ func (u *UVM) learned(ctx context.Context, how Learn, attempt func() (vm.Result,
 		if round >= maxLearnRounds {
 			return res, fmt.Errorf("uvm: %d methods learned for one send and still %s is missing", round, nl.mission.Selector)
 		}
-		id, joined, err := u.cycles.Start(ctx, nl.mission, how.Handle)
+		var id int64
+		var joined bool
+		switch {
+		case how.Handle && original != nil:
+			var msg cycle.Mission
+			if msg, err = original(); err == nil {
+				id, joined, err = u.cycles.StartDelivering(ctx, nl.mission, msg)
+			}
+		default:
+			id, joined, err = u.cycles.Start(ctx, nl.mission, how.Handle)
+		}
 		if errors.Is(err, image.ErrDangling) {
 			return vm.Result{}, fmt.Errorf("uvm: cannot learn %s: its receiver or an argument is an object this same send created, and the send is undone before learning; create the object in a send of its own first (%w)", nl.mission.Selector, err)
 		}
@@ -165,10 +182,16 @@ func (u *UVM) Mind() *mind.Mind { return u.mind }
 // Cycles is the cycle machine, or nil when no mind is configured.
 func (u *UVM) Cycles() *cycle.Machine { return u.cycles }
 
-// deliver answers a cycle's original message for real, in its own
-// transaction: the cycle's sender took the handle and left.
-func (u *UVM) deliver(ctx context.Context, c *cycle.Cycle) (string, error) {
-	res, err := u.SendOID(ctx, c.Mission, Learn{Handle: true})
+// deliver sends a cycle's delivery for real, inside the transaction that
+// records its answer: the message's sender took the handle and left. A
+// message that needs yet another method is forwarded to the cycle that
+// learns it.
+func (u *UVM) deliver(ctx context.Context, tx *image.Tx, msg cycle.Mission) (string, error) {
+	res, err := u.vm.Send(ctx, tx, msg.Receiver, msg.Selector, msg.Args, msg.Kwargs)
+	var nl *needsLearning
+	if errors.As(err, &nl) {
+		return "", &cycle.UnlearnedError{Mission: nl.mission}
+	}
 	if err != nil {
 		return "", err
 	}

@@ -216,3 +216,33 @@ func TestNoMindStillExplains(t *testing.T) {
 		t.Errorf("without a mind: %v, want ErrNoMind", err)
 	}
 }
+
+// In handle mode the cycle answers the sender's own message, re-sent from
+// the top, not the missing message it reached deeper down.
+func TestHandleModeDeliversTheOriginalSend(t *testing.T) {
+	b := &personaBrain{}
+	u := openLearning(t, b, nil)
+	eval(t, u, `genesis.outer = method("def outer(self, x):\n    return 'outer %s: ' % x + self.display_yourself()")`)
+	res, err := u.SendWith(ctx, "genesis", "outer", []image.Value{image.Int(7)}, nil, uvm.Learn{Handle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idv, _ := res.Value.(*image.Dict).Get(image.String("cycle"))
+	id := int64(idv.(image.Int))
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for wctx.Err() == nil {
+		c, err := u.Cycles().Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.State.Terminal() && len(c.Deliveries) == 1 && c.Deliveries[0].State != cycle.DeliveryPending {
+			if c.Mission.Selector != "display_yourself" || c.Deliveries[0].Message.Selector != "outer" || c.Deliveries[0].Answer != `"outer 7: I am genesis"` {
+				t.Errorf("cycle for %s delivered %+v", c.Mission.Selector, c.Deliveries[0])
+			}
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("the delivery never came")
+}

@@ -172,7 +172,16 @@ func (u *UVM) Send(ctx context.Context, target, selector string, args []image.Va
 
 // SendWith is Send choosing how a message nothing understands is learned.
 func (u *UVM) SendWith(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how Learn) (vm.Result, error) {
-	return u.learned(ctx, how, func() (vm.Result, error) { return u.send(ctx, target, selector, args, kwargs) })
+	original := func() (cycle.Mission, error) {
+		var m cycle.Mission
+		err := u.db.View(ctx, func(tx *image.Tx) error {
+			oid, err := Resolve(tx, target)
+			m = cycle.Mission{Receiver: oid, Selector: selector, Args: args, Kwargs: kwargs}
+			return err
+		})
+		return m, err
+	}
+	return u.learnedFor(ctx, how, func() (vm.Result, error) { return u.send(ctx, target, selector, args, kwargs) }, original)
 }
 
 // SendOID sends a mission's message to its receiver.
