@@ -31,24 +31,24 @@ type CycleView struct {
 	Selector string `json:"selector,omitempty"`
 	Brief    string `json:"brief,omitempty"`
 	// Call is the message that started the cycle, as Starlark.
-	Call             string    `json:"call,omitempty"`
-	Deliver          bool      `json:"deliver"`
-	Attempt          int       `json:"attempt"`
-	MaxAttempts      int       `json:"max_attempts"`
-	Personas         []string  `json:"personas"`
-	StepCount        int       `json:"step_count"`
-	PromptTokens     int       `json:"prompt_tokens"`
-	CompletionTokens int       `json:"completion_tokens"`
-	ModelMS          float64   `json:"model_ms"` // the time spent in the model, over every step
-	FailedIn         string    `json:"failed_in,omitempty"`
-	Reason           string    `json:"reason,omitempty"`
-	Answer           string    `json:"answer,omitempty"`
+	Call             string   `json:"call,omitempty"`
+	Deliver          bool     `json:"deliver"`
+	Attempt          int      `json:"attempt"`
+	MaxAttempts      int      `json:"max_attempts"`
+	Personas         []string `json:"personas"`
+	StepCount        int      `json:"step_count"`
+	PromptTokens     int      `json:"prompt_tokens"`
+	CompletionTokens int      `json:"completion_tokens"`
+	ModelMS          float64  `json:"model_ms"` // the time spent in the model, over every step
+	FailedIn         string   `json:"failed_in,omitempty"`
+	Reason           string   `json:"reason,omitempty"`
+	Answer           string   `json:"answer,omitempty"`
 	// Deliveries are the messages the cycle answers itself (their senders
 	// took the handle); Pending counts those not answered yet.
 	Deliveries []DeliveryView `json:"deliveries,omitempty"`
 	Pending    int            `json:"pending"`
 	Created    time.Time      `json:"created"`
-	Updated          time.Time `json:"updated"`
+	Updated    time.Time      `json:"updated"`
 
 	Plan       *cycle.Plan     `json:"plan,omitempty"`
 	Steps      []StepView      `json:"steps,omitempty"`
