@@ -218,7 +218,18 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 		if p != nil && advance {
 			c.Plan, c.State = p, Delegating
 			if c.Mission.Selector == "" {
+				// A brief's method is named now: index it, so a message
+				// for it joins this cycle instead of paying for another.
 				c.Mission.Selector = p.Selector
+				cs, err := cyclesObject(tx)
+				if err != nil {
+					return err
+				}
+				if _, taken := findOpen(tx, cs, c.Mission.Key()); !taken {
+					if err := setOpen(cs, c.Mission.Key(), c.ID, true); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return nil
