@@ -199,3 +199,37 @@ func TestDoctorWithServer(t *testing.T) {
 		t.Errorf("doctor -json: %v\n%s", err, out)
 	}
 }
+
+// An adapter for a persona that names its own server model is not held
+// to pLLM's base model; -create alone makes an empty persona; -json
+// gives the model without prose.
+func TestPersonaOwnModelAndCreate(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	mustRun(t, "-image", img, "image", "init")
+	mustRun(t, "-image", img, "model", "import", writeTemp(t, "tiny.gguf", gguftest.TinyLlama(21)))
+	wrong := writeTemp(t, "other-base.gguf", gguftest.MismatchedLoRA(21))
+	if code, _, errOut := batos(t, "-image", img, "persona", "set", "BRICK", "-adapter", wrong); code != 1 || !strings.Contains(errOut, "does not fit") {
+		t.Errorf("misfit on the default base: exit %d %q", code, errOut)
+	}
+	mustRun(t, "-image", img, "persona", "set", "BRICK", "-model", "other:7b", "-adapter", wrong)
+	if out := mustRun(t, "-image", img, "persona", "set", "SCOUT", "-create"); !strings.Contains(out, "persona SCOUT: created") {
+		t.Errorf("create: %q", out)
+	}
+	var listed struct{ Personas []personaView }
+	if err := json.Unmarshal([]byte(mustRun(t, "-image", img, "persona", "list", "-json", "-llm", "http://127.0.0.1:1")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	models := map[string]personaView{}
+	for _, p := range listed.Personas {
+		models[p.Name] = p
+	}
+	if b := models["BRICK"]; b.Model != "other:7b" || b.ModelIsDefault || b.AdapterFile != "other-base.gguf" {
+		t.Errorf("BRICK %+v", b)
+	}
+	if r := models["ROBIN"]; r.Model != "" || !r.ModelIsDefault {
+		t.Errorf("ROBIN %+v: want the default model, unnamed", r)
+	}
+	if _, ok := models["SCOUT"]; !ok {
+		t.Errorf("SCOUT not listed: %v", listed.Personas)
+	}
+}

@@ -40,20 +40,23 @@ func runPersona(ctx context.Context, e *env, args []string) error {
 
 // personaView is a persona as the CLI shows it.
 type personaView struct {
-	Name          string         `json:"name"`
-	Role          string         `json:"role"`
-	Model         string         `json:"model"`
-	Adapter       string         `json:"adapter,omitempty"`
-	AdapterFile   string         `json:"adapter_file,omitempty"`
-	AdapterFormat string         `json:"adapter_format,omitempty"`
-	Temperature   *float64       `json:"temperature,omitempty"`
-	Tier          string         `json:"tier"`
-	Where         string         `json:"where,omitempty"`
-	Problem       string         `json:"problem,omitempty"`
-	Usage         usageView      `json:"usage"`
-	SystemPrompt  string         `json:"system_prompt,omitempty"`
-	RecentCalls   []callView     `json:"recent_calls,omitempty"`
-	Options       map[string]any `json:"options,omitempty"`
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	Model string `json:"model"`
+	// ModelIsDefault says the persona names no model of its own: Model is
+	// the server's default (empty when there is none).
+	ModelIsDefault bool           `json:"model_is_default,omitempty"`
+	Adapter        string         `json:"adapter,omitempty"`
+	AdapterFile    string         `json:"adapter_file,omitempty"`
+	AdapterFormat  string         `json:"adapter_format,omitempty"`
+	Temperature    *float64       `json:"temperature,omitempty"`
+	Tier           string         `json:"tier"`
+	Where          string         `json:"where,omitempty"`
+	Problem        string         `json:"problem,omitempty"`
+	Usage          usageView      `json:"usage"`
+	SystemPrompt   string         `json:"system_prompt,omitempty"`
+	RecentCalls    []callView     `json:"recent_calls,omitempty"`
+	Options        map[string]any `json:"options,omitempty"`
 }
 
 type usageView struct {
@@ -124,10 +127,7 @@ func personaViews(ctx context.Context, e *env, u *uvm.UVM, sf serverFlags, only 
 			Options: optionsView(p),
 		}
 		if v.Model == "" {
-			v.Model = "(default)"
-			if cfg.Model != "" {
-				v.Model = cfg.Model + " (default)"
-			}
+			v.Model, v.ModelIsDefault = cfg.Model, true
 		}
 		if p.HasAdapter() {
 			v.Adapter, v.AdapterFile, v.AdapterFormat = p.Adapter.Digest.String(), p.AdapterFile, p.AdapterFormat
@@ -209,7 +209,7 @@ totals (calls, failures, tokens in and out, mean latency).`)
 		if v.Adapter != "" {
 			adapter = v.AdapterFile + " " + shortDigest(v.Adapter)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d/%d\t%.0f ms\t%s\n", v.Name, v.Model, adapter, v.Tier,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d/%d\t%.0f ms\t%s\n", v.Name, v.modelText(), adapter, v.Tier,
 			v.Usage.Calls, v.Usage.Failures, v.Usage.PromptTokens, v.Usage.CompletionTokens, v.Usage.MeanLatencyMS, v.Role)
 	}
 	if err := tw.Flush(); err != nil {
@@ -224,6 +224,17 @@ totals (calls, failures, tokens in and out, mean latency).`)
 		fmt.Fprintln(e.stdout, note)
 	}
 	return nil
+}
+
+// modelText is the model as a person reads it.
+func (v personaView) modelText() string {
+	switch {
+	case !v.ModelIsDefault:
+		return v.Model
+	case v.Model == "":
+		return "(default)"
+	}
+	return v.Model + " (default)"
 }
 
 func shortDigest(d string) string {
@@ -258,7 +269,7 @@ func runPersonaShow(ctx context.Context, e *env, args []string) error {
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "%s — %s\n", v.Name, v.Role)
-	fmt.Fprintf(w, "model:        %s\n", v.Model)
+	fmt.Fprintf(w, "model:        %s\n", v.modelText())
 	if v.Adapter != "" {
 		fmt.Fprintf(w, "adapter:      %s (%s) %s\n", v.AdapterFile, v.AdapterFormat, v.Adapter)
 	} else {
@@ -336,7 +347,7 @@ Files are checked before anything is stored; the change is one transaction.`)
 		}
 		edit.SystemPrompt = &text
 	}
-	if len(set) == 0 || (len(set) == 1 && set["create"]) {
+	if len(set) == 0 {
 		return usageError("persona set %s: nothing to change (give -model, -system-file, -role, -adapter or -temperature)", name)
 	}
 	if set["adapter"] && *adapter == "" {
@@ -350,12 +361,21 @@ Files are checked before anything is stored; the change is one transaction.`)
 		return err
 	}
 	defer u.Close()
-	if set["adapter"] && *adapter != "none" && !*create {
-		// Refuse an edit of a persona that is not there before copying
-		// its adapter into the image for nothing.
-		err := u.DB().View(ctx, func(tx *image.Tx) error { _, err := mind.LoadPersona(tx, name); return err })
-		if errors.Is(err, mind.ErrNoPersona) {
+	// The model the adapter must fit: the one given now, else the
+	// persona's own, else pLLM's base.
+	personaModel := ""
+	if set["adapter"] && *adapter != "none" {
+		var p *mind.Persona
+		err := u.DB().View(ctx, func(tx *image.Tx) (err error) { p, err = mind.LoadPersona(tx, name); return })
+		switch {
+		case errors.Is(err, mind.ErrNoPersona) && !*create:
+			// Refused before its adapter is copied into the image for nothing.
 			return fmt.Errorf("%w; -create makes one", err)
+		case err == nil:
+			personaModel = p.Model
+		}
+		if set["model"] {
+			personaModel = *model
 		}
 	}
 	if set["adapter"] {
@@ -363,7 +383,7 @@ Files are checked before anything is stored; the change is one transaction.`)
 			edit.ClearAdapter = true
 		} else {
 			bar := newByteProgress(e, "importing "+*adapter)
-			imp, err := mind.ImportAdapter(ctx, u.DB(), *adapter, bar.update)
+			imp, err := mind.ImportAdapterFor(ctx, u.DB(), *adapter, personaModel, bar.update)
 			bar.done()
 			if err != nil {
 				return err
@@ -382,7 +402,11 @@ Files are checked before anything is stored; the change is one transaction.`)
 			changed = append(changed, f)
 		}
 	}
-	fmt.Fprintf(e.stdout, "persona %s: set %s\n", name, strings.Join(changed, ", "))
+	if len(changed) == 0 {
+		fmt.Fprintf(e.stdout, "persona %s: created\n", name)
+	} else {
+		fmt.Fprintf(e.stdout, "persona %s: set %s\n", name, strings.Join(changed, ", "))
+	}
 	if edit.Adapter != nil {
 		fmt.Fprintf(e.stdout, "adapter %s (%s, %s) stored as %s\n", edit.Adapter.File, edit.Adapter.Format, formatBytes(edit.Adapter.Blob.Size), edit.Adapter.Blob.Digest)
 	}

@@ -76,10 +76,20 @@ func ImportModel(ctx context.Context, db *image.DB, path string, progress Progre
 // base model blob, one that fits it; a directory must be a PEFT adapter
 // (for vLLM).
 func ImportAdapter(ctx context.Context, db *image.DB, path string, progress Progress) (*Imported, error) {
+	return ImportAdapterFor(ctx, db, path, "", progress)
+}
+
+// ImportAdapterFor is ImportAdapter for a persona whose model is model: a
+// persona that names a server's model of its own is not checked against
+// pLLM's base model (the server reports a misfit on first use).
+func ImportAdapterFor(ctx context.Context, db *image.DB, path, model string, progress Progress) (*Imported, error) {
 	if st, err := os.Stat(path); err != nil {
 		return nil, err
 	} else if st.IsDir() {
 		return importPEFT(ctx, db, path, progress)
+	}
+	if model != "" {
+		return importGGUF(ctx, db, path, true, nil, progress)
 	}
 	base, err := LoadBaseModel(ctx, db)
 	if err != nil {
