@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -48,7 +49,17 @@ var errUsage = errors.New("usage")
 // errFlagsReported is a usage error the flag package has already printed.
 var errFlagsReported = fmt.Errorf("%w: bad flags", errUsage)
 
+// gcPercent is the garbage collector's target unless GOGC says
+// otherwise: batos keeps decoded objects in a cache and allocates freely
+// per transaction; collecting at every doubling of the heap costs a
+// third of its CPU under load, at four times far less, for a heap that
+// stays small next to the image's page cache.
+const gcPercent = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

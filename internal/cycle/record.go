@@ -274,7 +274,7 @@ func decode(o *image.Object) (*Cycle, error) {
 		return clip(image.Repr(v), 100)
 	}
 	str := func(slot string) string {
-		v, present := o.Get(slot)
+		v, present := o.Peek(slot)
 		s, ok := v.(image.String)
 		if !ok && present && v != image.None {
 			errs = append(errs, fmt.Errorf("slot %s is %s, want a string", slot, what(v, present)))
@@ -282,7 +282,7 @@ func decode(o *image.Object) (*Cycle, error) {
 		return string(s)
 	}
 	num := func(slot string) int64 {
-		v, present := o.Get(slot)
+		v, present := o.Peek(slot)
 		n, ok := v.(image.Int)
 		if !ok {
 			errs = append(errs, fmt.Errorf("slot %s is %s, want an int", slot, what(v, present)))
@@ -290,7 +290,7 @@ func decode(o *image.Object) (*Cycle, error) {
 		return int64(n)
 	}
 	plain := func(slot string, dst any) {
-		v, ok := o.Get(slot)
+		v, ok := o.Peek(slot)
 		if !ok || v == image.None {
 			return
 		}
@@ -303,7 +303,7 @@ func decode(o *image.Object) (*Cycle, error) {
 	if c.State, err = ParseState(str(slotState)); err != nil {
 		errs = append(errs, err)
 	}
-	if v, present := o.Get(slotReceiver); present {
+	if v, present := o.Peek(slotReceiver); present {
 		r, ok := v.(image.Ref)
 		if !ok {
 			errs = append(errs, fmt.Errorf("slot receiver is %s, want an object", what(v, present)))
@@ -313,14 +313,14 @@ func decode(o *image.Object) (*Cycle, error) {
 	c.Mission.Selector, c.Mission.Brief = str(slotSelector), str(slotBrief)
 	// The call is run again (validation, delivery): arguments that are
 	// not what they were must be reported, not dropped.
-	if v, ok := o.Get(slotArgs); ok {
+	if v, ok := o.Peek(slotArgs); ok {
 		if l, isList := v.(*image.List); isList {
 			c.Mission.Args = append([]image.Value(nil), l.Elems...)
 		} else {
 			errs = append(errs, fmt.Errorf("slot args is %s, want a list", what(v, ok)))
 		}
 	}
-	if v, ok := o.Get(slotKwargs); ok {
+	if v, ok := o.Peek(slotKwargs); ok {
 		d, isDict := v.(*image.Dict)
 		if !isDict {
 			errs = append(errs, fmt.Errorf("slot kwargs is %s, want a dict", what(v, ok)))
@@ -334,14 +334,14 @@ func decode(o *image.Object) (*Cycle, error) {
 			}
 		}
 	}
-	if v, ok := o.Get(slotDeliver); ok {
+	if v, ok := o.Peek(slotDeliver); ok {
 		b, isBool := v.(image.Bool)
 		if !isBool {
 			errs = append(errs, fmt.Errorf("slot deliver is %s, want True or False", what(v, ok)))
 		}
 		c.Deliver = bool(b)
 	}
-	if v, ok := o.Get(slotDeliveries); ok {
+	if v, ok := o.Peek(slotDeliveries); ok {
 		ds, err := decodeDeliveries(v)
 		if err != nil {
 			errs = append(errs, err)
@@ -356,7 +356,7 @@ func decode(o *image.Object) (*Cycle, error) {
 	}
 	c.Deliver = len(c.Deliveries) > 0
 	c.Attempt, c.MaxAttempts, c.PlanTries = int(num(slotAttempt)), int(num(slotMaxAttempts)), int(num(slotPlanTries))
-	if v, ok := o.Get(slotPlan); ok && v != image.None {
+	if v, ok := o.Peek(slotPlan); ok && v != image.None {
 		c.Plan = &Plan{}
 		plain(slotPlan, c.Plan)
 	}

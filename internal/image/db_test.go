@@ -385,3 +385,31 @@ func TestViewValuesAreCopies(t *testing.T) {
 		t.Errorf("after mutating View copies: %s, want [1]", got)
 	}
 }
+
+// Peek hands out the cached value itself (for reading); Get a copy the
+// caller may change. A value built from peeked parts and set anew is
+// saved.
+func TestPeekSharesGetCopies(t *testing.T) {
+	db := openImage(t, nil)
+	oid := newObject(t, db, image.Slot{Name: "log", Value: image.NewList(image.NewList(image.Int(1)))})
+	// Warm the cache with the committed revision.
+	get(t, db, oid, "log")
+	err := db.Update(ctx, func(tx *image.Tx) error {
+		o, _ := tx.Object(oid)
+		peeked, _ := o.Peek("log")
+		again, _ := o.Peek("log")
+		got, _ := o.Get("log")
+		if peeked != again || got == peeked {
+			t.Errorf("Peek should share (%p, %p) and Get copy (%p)", peeked, again, got)
+		}
+		old := peeked.(*image.List).Elems
+		return o.Set("log", &image.List{Elems: append(append([]image.Value{}, old...), image.Int(2))})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := image.Repr(get(t, db, oid, "log")); got != `[[1], 2]` {
+		t.Errorf("after the update: %s", got)
+	}
+	mustVerify(t, db)
+}

@@ -64,6 +64,17 @@ func (o *Object) Get(name string) (Value, bool) {
 	return nil, false
 }
 
+// Peek returns the value of the object's own slot name without copying
+// it: the caller must not change it (or anything inside it), only read
+// it or put it, unchanged, into a new value. It saves Get's copy of a big
+// container read only to be decoded.
+func (o *Object) Peek(name string) (Value, bool) {
+	if i := o.index(name); i >= 0 {
+		return o.slots[i].Value, true
+	}
+	return nil, false
+}
+
 // value returns slot i's value as the caller may hold it. A value shared
 // with the cache is copied: in an Update the copy replaces it, so changes
 // to it are the transaction's; in a read-only transaction every call

@@ -122,7 +122,7 @@ func recordIn(tx *image.Tx, c Call) error {
 		return err
 	}
 	var u Usage
-	if v, ok := o.Get("usage"); ok {
+	if v, ok := o.Peek("usage"); ok {
 		if d, isDict := v.(*image.Dict); isDict {
 			u = decodeUsage(d)
 		}
@@ -145,16 +145,19 @@ func recordIn(tx *image.Tx, c Call) error {
 	if err != nil {
 		return err
 	}
-	calls := &image.List{}
-	if v, ok := o.Get("recent_calls"); ok {
+	// A new list sharing the old records (never changed in place): a
+	// copy of every record at each call would cost more than the call's
+	// bookkeeping is worth.
+	var old []image.Value
+	if v, ok := o.Peek("recent_calls"); ok {
 		if l, isList := v.(*image.List); isList {
-			calls = l
+			old = l.Elems
 		}
 	}
-	calls.Elems = append(calls.Elems, rec)
-	if n := len(calls.Elems); n > recentCalls {
-		calls.Elems = append([]image.Value(nil), calls.Elems[n-recentCalls:]...)
+	if n := len(old); n >= recentCalls {
+		old = old[n-recentCalls+1:]
 	}
+	calls := &image.List{Elems: append(append(make([]image.Value, 0, len(old)+1), old...), rec)}
 	return o.Set("recent_calls", calls)
 }
 
