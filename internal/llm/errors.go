@@ -1,12 +1,15 @@
 package llm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 var (
@@ -84,4 +87,23 @@ func Unreachable(op string, err error) error {
 		return fmt.Errorf("llm: %s: %w", op, err)
 	}
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+}
+
+// MaxErrorText bounds the part of a plain-text error answer kept as its
+// message.
+const MaxErrorText = 512
+
+// ErrorText is the start of a body that is not the API's JSON, as an
+// error message: trimmed, at most MaxErrorText bytes cut on a rune
+// boundary, valid UTF-8.
+func ErrorText(body []byte) string {
+	body = bytes.TrimSpace(body)
+	if len(body) > MaxErrorText {
+		cut := MaxErrorText
+		for cut > MaxErrorText-utf8.UTFMax && !utf8.RuneStart(body[cut]) {
+			cut--
+		}
+		body = body[:cut]
+	}
+	return strings.ToValidUTF8(string(body), "\uFFFD")
 }

@@ -1,26 +1,23 @@
 package ollama
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
 	"batos/internal/llm"
 )
 
 // Limits on what is read from a server.
 const (
-	maxAnswer    = 64 << 20 // a JSON answer
-	maxLine      = 1 << 20  // one line of a stream
-	maxErrorBody = 1 << 20  // an error answer; the rest is dropped
-	maxErrorText = 512      // of a plain-text error answer, kept as its message
-	maxDrain     = 64 << 10 // read from a finished body so its connection can be reused
+	maxAnswer    = 64 << 20         // a JSON answer
+	maxLine      = 1 << 20          // one line of a stream
+	maxErrorBody = 1 << 20          // an error answer; the rest is dropped
+	maxErrorText = llm.MaxErrorText // of a plain-text error answer, kept as its message
+	maxDrain     = 64 << 10         // read from a finished body so its connection can be reused
 )
 
 var (
@@ -117,19 +114,8 @@ func parseError(body []byte) (msg string, ok bool) {
 	return plainText(w.Error), true
 }
 
-// plainText is the start of a non-JSON body, trimmed, cut on a rune
-// boundary.
-func plainText(body []byte) string {
-	body = bytes.TrimSpace(body)
-	if len(body) > maxErrorText {
-		cut := maxErrorText
-		for cut > maxErrorText-utf8.UTFMax && !utf8.RuneStart(body[cut]) {
-			cut--
-		}
-		body = body[:cut]
-	}
-	return strings.ToValidUTF8(string(body), "\uFFFD")
-}
+// plainText is llm.ErrorText: the start of a non-JSON body.
+func plainText(body []byte) string { return llm.ErrorText(body) }
 
 // modelError adds ErrModelNotFound to a 404 from a call naming a model.
 func modelError(err error) error {

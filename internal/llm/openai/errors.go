@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,18 +8,16 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
-	"unicode/utf8"
 
 	"batos/internal/llm"
 )
 
 // Limits on what is read from a server.
 const (
-	maxBody      = 64 << 20 // a JSON answer
-	maxSSELine   = 1 << 20  // one line, and one event, of a stream
-	maxErrorBody = 1 << 20  // an error answer; the rest is dropped
-	maxErrorText = 512      // of a plain-text error answer, kept as its message
+	maxBody      = 64 << 20         // a JSON answer
+	maxSSELine   = 1 << 20          // one line, and one event, of a stream
+	maxErrorBody = 1 << 20          // an error answer; the rest is dropped
+	maxErrorText = llm.MaxErrorText // of a plain-text error answer, kept as its message
 )
 
 // ErrTooLarge is wrapped (with llm.ErrBadResponse) when a server's answer
@@ -122,16 +119,5 @@ func scalar(raw json.RawMessage) string {
 	return plainText(raw)
 }
 
-// plainText is the start of a non-JSON body, trimmed, cut on a rune
-// boundary.
-func plainText(body []byte) string {
-	body = bytes.TrimSpace(body)
-	if len(body) > maxErrorText {
-		cut := maxErrorText
-		for cut > maxErrorText-utf8.UTFMax && !utf8.RuneStart(body[cut]) {
-			cut--
-		}
-		body = body[:cut]
-	}
-	return strings.ToValidUTF8(string(body), "\uFFFD")
-}
+// plainText is llm.ErrorText: the start of a non-JSON body.
+func plainText(body []byte) string { return llm.ErrorText(body) }
