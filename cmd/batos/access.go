@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"batos/internal/image"
+	"batos/internal/mind"
 	"batos/internal/store"
 	"batos/internal/uvm"
 	"batos/internal/vm"
@@ -185,4 +186,26 @@ func str(v any) string {
 func list(v any) []any {
 	l, _ := v.([]any)
 	return l
+}
+
+// learnLocally gives an image this process opened itself the mind that
+// batos run recorded, if that server answers, so sends and evals learn
+// here too. Cycles left unfinished stay for batos run to resume. Without
+// a recorded server, or with one that does not answer, messages nothing
+// understands stay errors that say how to get a mind.
+func learnLocally(ctx context.Context, e *env, a imageAccess) {
+	l, ok := a.(localImage)
+	if !ok {
+		return // the server learns for its clients
+	}
+	cfg, err := mind.LoadServerConfig(ctx, l.DB())
+	if err != nil || cfg.URL == "" {
+		return
+	}
+	cfg.APIKey = os.Getenv("BATOS_LLM_API_KEY")
+	server, err := mind.Connect(ctx, cfg)
+	if err != nil {
+		return
+	}
+	_ = l.EnableMindFor(server, &mind.Options{CacheDir: cacheDir(e)}, nil)
 }

@@ -404,3 +404,32 @@ func TestCycleUsage(t *testing.T) {
 		t.Errorf("retry an unknown cycle: exit %d %q", code, errOut)
 	}
 }
+
+// On a closed image, send and eval learn through the server batos run
+// recorded, without resuming other cycles.
+func TestLearnOnAClosedImage(t *testing.T) {
+	mind, _, llmFlags := startMind(t)
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	_, _, stop := startRun(t, img, llmFlags...)
+	mind.Hold("left_open")
+	if out := mustRun(t, "-image", img, "send", "-handle", "genesis", "left_open"); !strings.Contains(out, "started cycle 1") {
+		t.Fatalf("send -handle: %q", out)
+	}
+	mind.waitAsked(t, "left_open")
+	stop()
+
+	out := mustRun(t, "-image", img, "send", "genesis", "display_yourself")
+	if !strings.Contains(out, `"I am genesis, and I learned display_yourself"`) {
+		t.Errorf("send on the closed image: %q", out)
+	}
+	if out := mustRun(t, "-image", img, "eval", "genesis.display_yourself()"); !strings.Contains(out, "I learned display_yourself") {
+		t.Errorf("eval: %q", out)
+	}
+	// The cycle left open by the server stays for the server to resume.
+	if v := showCycleJSON(t, img, 1); v.State == "COMPLETE" || v.State == "FAILED" {
+		t.Errorf("cycle 1 was run by a one-shot send: %s", v.State)
+	}
+	if out := mustRun(t, "-image", img, "send", "-handle", "genesis", "later_thing"); !strings.Contains(out, "when batos run serves the image") {
+		t.Errorf("send -handle on a closed image: %q", out)
+	}
+}

@@ -35,6 +35,7 @@ if it fails, none of it. An expression's value is printed.`)
 		return err
 	}
 	defer u.Close()
+	learnLocally(ctx, e, u)
 	res, err := u.EvalWith(ctx, fs.Arg(0), nil)
 	return printResult(e, res, err, *asJSON)
 }
@@ -79,13 +80,19 @@ done (batos cycle show N).`)
 		return err
 	}
 	defer u.Close()
+	learnLocally(ctx, e, u)
 	res, err := u.SendWith(ctx, fs.Arg(0), fs.Arg(1), sendArgs, kwargs, uvm.Learn{Handle: *handle, Timeout: *learnTimeout})
 	if id, joined, ok := cycleHandle(res); ok && err == nil && !*asJSON {
 		verb := "started"
 		if joined {
 			verb = "joined"
 		}
-		fmt.Fprintf(e.stdout, "learning: %s cycle %d; it answers the message when done (batos cycle show %d)\n", verb, id, id)
+		when := "it answers the message when done"
+		if _, local := u.(localImage); local {
+			// This process ends now; the cycle goes on where the image is served.
+			when = "it goes on, and answers the message, when batos run serves the image"
+		}
+		fmt.Fprintf(e.stdout, "learning: %s cycle %d; %s (batos cycle show %d)\n", verb, id, when, id)
 		return nil
 	}
 	return printResult(e, res, err, *asJSON)

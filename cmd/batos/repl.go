@@ -46,6 +46,7 @@ func runRepl(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer u.Close()
+	learnLocally(ctx, e, u)
 	in, restore, err := newLineReader(e)
 	if err != nil {
 		return err

@@ -151,6 +151,23 @@ func handleResult(id int64, joined bool) (vm.Result, error) {
 // before the first send (a server found after the image was opened, as
 // batos run does).
 func (u *UVM) EnableMind(ctx context.Context, server *mind.Server, mindOpts *mind.Options, cycleOpts *cycle.Options) error {
+	if err := u.enableMind(server, mindOpts, cycleOpts); err != nil {
+		return err
+	}
+	if _, err := u.cycles.Resume(ctx); err != nil {
+		return fmt.Errorf("resume cycles: %w", err)
+	}
+	return nil
+}
+
+// EnableMindFor gives the image a mind for this process's own sends only:
+// unfinished cycles are left for batos run to resume (a one-shot command
+// would start them only to stop them as it exits).
+func (u *UVM) EnableMindFor(server *mind.Server, mindOpts *mind.Options, cycleOpts *cycle.Options) error {
+	return u.enableMind(server, mindOpts, cycleOpts)
+}
+
+func (u *UVM) enableMind(server *mind.Server, mindOpts *mind.Options, cycleOpts *cycle.Options) error {
 	if u.cycles != nil {
 		return errors.New("uvm: a mind is already enabled")
 	}
@@ -170,9 +187,6 @@ func (u *UVM) EnableMind(ctx context.Context, server *mind.Server, mindOpts *min
 	u.mind = mind.New(u.db, server, mindOpts)
 	u.cycles = cycle.New(u.db, u.mind, vm.New(&sandbox), &co)
 	u.vm = vm.New(&learning)
-	if _, err := u.cycles.Resume(ctx); err != nil {
-		return fmt.Errorf("resume cycles: %w", err)
-	}
 	return nil
 }
 
