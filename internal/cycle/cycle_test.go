@@ -258,3 +258,22 @@ func TestBriefMissionNamesItsMethod(t *testing.T) {
 		t.Errorf("genesis.name = %s", image.Repr(name))
 	}
 }
+
+// Generated code may not make methods: what it installed at run time
+// would never pass the guardian.
+func TestGeneratedCodeMayNotMakeMethods(t *testing.T) {
+	sneaky := `{"source": "def display_yourself(self):\n    set_slot(self, 'later', method('def later(self):\\n    return 1\\n'))\n    return 'I am genesis'\n", "tests": []}`
+	b := &brain{plans: []string{goodPlan}, methods: []string{sneaky, goodMethod}}
+	m, db := testMachine(t, b, nil)
+	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "display_yourself"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := waitDone(t, m, id)
+	if c.State != Complete || len(c.Failures) != 1 || c.Failures[0].Kind != "audit" || !strings.Contains(c.Failures[0].Message, "method may not be used here") {
+		t.Fatalf("ended %s, failures %+v", c.State, c.Failures)
+	}
+	if installedMethod(t, db, genesis(t, db), "later") != nil {
+		t.Error("the sneaky method's method was installed")
+	}
+}

@@ -24,10 +24,10 @@ const dialect = `Method code is Starlark, a small dialect of Python:
 - Read a slot as self.name (inherited slots through parent* slots too) and write one as
   self.name = value; has_slot(obj, "name") tests for a slot; slots(obj) lists its own slot names.
 - Built-ins: clone(obj, **slots), new(**slots), slots, parents, has_slot, set_slot(obj, name, value),
-  method(source), send(obj, "selector", *args), oid(obj), json.encode/json.decode, math.*, time.now(),
+  send(obj, "selector", *args), oid(obj), json.encode/json.decode, math.*, time.now(),
   and Starlark's own (len, str, repr, int, float, list, dict, tuple, sorted, range, enumerate, zip,
   min, max, any, all, hasattr, getattr, type, print, fail).
-- There is no file, network or process access.
+- There is no file, network or process access, and method() (making methods) is not available.
 Tests are Starlark EXPRESSIONS that must evaluate to True, with self bound to the receiver and the new
 method installed, e.g. "type(self.greet('ada')) == 'string'" or "self.add(2, 3) == 5".`
 

@@ -12,6 +12,13 @@ import (
 	"batos/internal/vm"
 )
 
+// generatedForbids are the built-ins generated methods may not use:
+// method() would let code that passed the guardian install code that
+// never did, once it runs for real.
+var generatedForbids = map[string]string{
+	"method": "a generated method may not make methods (what it installed would never be audited)",
+}
+
 // errRollback ends the sandbox transaction without committing it.
 var errRollback = errors.New("cycle: sandbox rolled back")
 
@@ -30,7 +37,7 @@ func (m *Machine) validate(ctx context.Context, c *Cycle) (*Failure, error) {
 	if c.Mission.Brief != "" && len(c.Mission.Args) == 0 {
 		args = -1 // a brief names no call to check the arity against
 	}
-	if err := vm.Audit(c.Code, vm.AuditOptions{Selector: c.Plan.Selector, Args: args, Kwargs: kwargs}); err != nil {
+	if err := vm.Audit(c.Code, vm.AuditOptions{Selector: c.Plan.Selector, Args: args, Kwargs: kwargs, Forbid: generatedForbids}); err != nil {
 		return &Failure{Attempt: c.Attempt, Kind: "audit", Message: err.Error()}, nil
 	}
 	if msg, err := m.dataSlot(ctx, c); err != nil || msg != "" {

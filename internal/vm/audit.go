@@ -56,6 +56,10 @@ type AuditOptions struct {
 	MaxBytes int
 	// MaxLines bounds its lines; 0 means DefaultAuditMaxLines.
 	MaxLines int
+	// Forbid names built-ins this source may not use, with why: the
+	// cycle forbids method(), so generated code cannot make code that
+	// the guardian never saw.
+	Forbid map[string]string
 }
 
 func (o AuditOptions) withDefaults() AuditOptions {
@@ -431,6 +435,7 @@ func plural(n int, noun string) string {
 func (a *auditor) checkNames(f *syntax.File, def *syntax.DefStmt) {
 	alone := &syntax.File{Path: f.Path, Stmts: []syntax.Stmt{def}, Options: f.Options}
 	err := resolve.File(alone, isBuiltin, starlark.Universe.Has)
+	defer a.checkForbidden(def)
 	var rl resolve.ErrorList
 	if !errors.As(err, &rl) {
 		if err != nil {
@@ -443,4 +448,23 @@ func (a *auditor) checkNames(f *syntax.File, def *syntax.DefStmt) {
 			a.add(re.Pos, "%s", re.Msg)
 		}
 	}
+}
+
+// checkForbidden reports each use of a forbidden built-in (a parameter
+// or local of the same name is the code's own, and allowed).
+func (a *auditor) checkForbidden(def *syntax.DefStmt) {
+	if len(a.opts.Forbid) == 0 {
+		return
+	}
+	syntax.Walk(def, func(n syntax.Node) bool {
+		id, ok := n.(*syntax.Ident)
+		if !ok {
+			return true
+		}
+		why, forbidden := a.opts.Forbid[id.Name]
+		if b, resolved := id.Binding.(*resolve.Binding); forbidden && resolved && (b.Scope == resolve.Predeclared || b.Scope == resolve.Universal) {
+			a.add(id.NamePos, "%s may not be used here: %s", id.Name, why)
+		}
+		return true
+	})
 }

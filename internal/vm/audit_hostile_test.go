@@ -49,3 +49,21 @@ func TestAuditHostileIsSelector(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditForbid(t *testing.T) {
+	forbid := map[string]string{"method": "no code from code"}
+	src := "def f(self, x):\n    m = method(x)\n    return m\n"
+	err := Audit(src, AuditOptions{Selector: "f", Args: 1, Forbid: forbid})
+	var ae *AuditError
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "method may not be used here: no code from code") {
+		t.Fatalf("Audit with method(): %v", err)
+	}
+	// A parameter or local of the same name is the code's own.
+	own := "def f(self, method):\n    return method + 1\n"
+	if err := Audit(own, AuditOptions{Selector: "f", Args: 1, Forbid: forbid}); err != nil {
+		t.Errorf("a parameter named method: %v", err)
+	}
+	if err := Audit(src, AuditOptions{Selector: "f", Args: 1}); err != nil {
+		t.Errorf("without Forbid: %v", err)
+	}
+}
