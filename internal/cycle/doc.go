@@ -12,7 +12,8 @@
 // for personas, signature, tests); an unparsable plan is asked again, up
 // to Options.PlanTries times. DELEGATING: the sub-questions go to their
 // personas concurrently. SYNTHESIZING: ROBIN writes the method and its
-// tests. VALIDATING: the guardian audits the source (vm.Audit), then each
+// tests. VALIDATING: the guardian audits the source (vm.Audit; generated
+// code may not use method(), so it cannot install unaudited code), then each
 // test and the original call run in a transaction of its own that is
 // always rolled back; a failure goes back to SYNTHESIZING verbatim, up to
 // Options.MaxAttempts attempts. COMPLETE installs the method with its
@@ -26,5 +27,14 @@
 // Every model answer is recorded in the cycle (persona, model, tokens,
 // latency) before it is used, so a cycle resumed after a crash continues
 // from its last recorded step and never asks a model again for a step it
-// already has.
+// already has. Prompts live in objects of their own, written once; the
+// call's usage record is saved with the answer.
+//
+// # Deliveries
+//
+// A sender that does not wait (it took the cycle's handle) leaves its
+// message with the cycle. Once the method is installed the cycle sends
+// each such message for real, inside the transaction that records its
+// answer: exactly once, resumed after a crash, and forwarded to the next
+// cycle when it reaches yet another missing method.
 package cycle
