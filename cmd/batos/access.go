@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"batos/internal/image"
@@ -43,7 +46,16 @@ func remoteFor(e *env, err error) (remoteImage, bool) {
 	if derr != nil {
 		return remoteImage{}, false
 	}
-	return remoteImage{c}, true
+	return remoteImage{c: c, pid: holderPID(err)}, true
+}
+
+// holderPID is the process holding the image, as err names it, or 0.
+func holderPID(err error) int {
+	var inUse *store.InUseError
+	if errors.As(err, &inUse) {
+		return inUse.PID
+	}
+	return 0
 }
 
 // txInfoOf reads a transaction as the bridge's log and history give it.
@@ -83,7 +95,7 @@ func accessImage(ctx context.Context, e *env, create bool) (imageAccess, error) 
 	if derr != nil {
 		return nil, fmt.Errorf("%v; and its server could not be reached: %w", err, derr)
 	}
-	return remoteImage{c}, nil
+	return remoteImage{c: c, pid: holderPID(err)}, nil
 }
 
 type localImage struct{ *uvm.UVM }
@@ -104,8 +116,12 @@ func (l localImage) Inspect(ctx context.Context, target string) (uvm.ObjectView,
 // remoteImage talks to a running server. A call that gets no answer in
 // a minute gives up; the server may still finish it. A call that may
 // wait for a cognitive cycle waits as long as the server does, and a
-// minute more.
-type remoteImage struct{ c *zmqbridge.Client }
+// minute more — unless the server's process (pid, when known) exits
+// meanwhile: its answer will never come.
+type remoteImage struct {
+	c   *zmqbridge.Client
+	pid int
+}
 
 const remoteTimeout = time.Minute
 
@@ -116,7 +132,61 @@ func (r remoteImage) call(ctx context.Context, command string, args map[string]a
 func (r remoteImage) callFor(ctx context.Context, timeout time.Duration, command string, args map[string]any) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return r.c.Call(ctx, command, args)
+	ctx, stop := r.watchServer(ctx, command)
+	defer stop()
+	res, err := r.c.Call(ctx, command, args)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, errServerGone) {
+		return nil, cause
+	}
+	return res, err
+}
+
+// errServerGone is wrapped when the server exited before answering.
+var errServerGone = errors.New("the server stopped before answering")
+
+// serverCheck is how often a call looks whether its server still runs.
+const serverCheck = 250 * time.Millisecond
+
+// watchServer returns ctx, cancelled when the server's process exits;
+// stop ends the watch and waits for it. A server whose process is not
+// visible here (another PID namespace, say) is not watched.
+func (r remoteImage) watchServer(ctx context.Context, command string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	if r.pid <= 0 || !processRuns(r.pid) {
+		return ctx, func() { cancel(nil) }
+	}
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(serverCheck)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if !processRuns(r.pid) {
+				cancel(fmt.Errorf("%w %s: batos run (process %d) is gone; a cycle it was running resumes when batos run starts again", errServerGone, command, r.pid))
+				return
+			}
+		}
+	}()
+	return ctx, func() { cancel(nil); <-exited }
+}
+
+// processRuns reports whether process pid runs (a zombie does not).
+func processRuns(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc: the signal check is all there is
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 func (r remoteImage) EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
@@ -141,7 +211,9 @@ func (r remoteImage) SendWith(ctx context.Context, target, selector string, args
 	case how.Handle:
 		req["learn"], wait = "handle", 0
 	case how.Timeout > 0:
-		req["learn"], req["timeout_ms"], wait = "wait", max(how.Timeout.Milliseconds(), 1), how.Timeout
+		// The bridge takes at most MaxInt32 ms (24 days): a longer wait is
+		// that long.
+		req["learn"], req["timeout_ms"], wait = "wait", min(max(how.Timeout.Milliseconds(), 1), math.MaxInt32), how.Timeout
 	}
 	res, err := r.callFor(ctx, wait+remoteTimeout, "send", req)
 	return resultOf(res), err

@@ -346,8 +346,14 @@ func reportRetry(e *env, v *uvm.CycleView, err error, timeout time.Duration, rem
 		return fmt.Errorf("cycle %d FAILED again in %s: %s (batos cycle show %d)", v.ID, v.FailedIn, v.Reason, v.ID)
 	}
 	fmt.Fprintf(e.stdout, "cycle %d COMPLETE: installed %s.%s (attempt %d)\n", v.ID, shortReceiver(v), v.Selector, v.Attempt)
-	if v.Answer != "" {
-		fmt.Fprintf(e.stdout, "answered %s: %s\n", v.Call, v.Answer)
+	// Each message the cycle answers itself, as it ended: a delivery that
+	// failed or was forwarded was not answered.
+	for _, d := range v.Deliveries {
+		verb := "answered"
+		if d.State != cycle.DeliveryAnswered {
+			verb = d.State
+		}
+		fmt.Fprintf(e.stdout, "%s %s: %s\n", verb, d.Call, d.Answer)
 	}
 	return nil
 }

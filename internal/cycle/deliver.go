@@ -142,57 +142,115 @@ func (m *Machine) deliverAll(ctx context.Context, id int64) error {
 }
 
 func (m *Machine) deliverOne(ctx context.Context, id int64, i int, msg Mission) error {
-	var answer string
-	err := m.db.Update(ctx, func(tx *image.Tx) error {
-		tx.SetUser("batos")
-		tx.Note(fmt.Sprintf("cycle %d: deliver %s to %s", id, msg.Selector, msg.Receiver))
-		o, c, err := m.pendingIn(tx, id, i)
-		if err != nil {
-			return err
-		}
-		if answer, err = m.opts.Deliver(ctx, tx, msg); err != nil {
-			return err // nothing the send did is kept
-		}
-		c.Deliveries[i].State, c.Deliveries[i].Answer = DeliveryAnswered, answer
-		return encode(o, c)
-	})
-	state := DeliveryAnswered
-	var unlearned *UnlearnedError
-	switch {
-	case err == nil:
-	case errors.Is(err, errStale):
-		return nil
-	case ctx.Err() != nil:
-		return err // resumes later: nothing was recorded, so it runs again
-	case errors.As(err, &unlearned):
-		// The message needs another method first: the cycle that learns
-		// it will deliver this message when it completes.
-		next, _, serr := m.startFor(ctx, unlearned.Mission, &msg)
-		state, answer = DeliveryForwarded, fmt.Sprintf("needs %s: forwarded to cycle %d", unlearned.Mission.Selector, next)
-		if serr != nil {
-			state, answer = DeliveryFailed, fmt.Sprintf("needs %s, and no cycle could learn it: %v", unlearned.Mission.Selector, serr)
-		}
-	default:
-		state, answer = DeliveryFailed, "error: "+clip(err.Error(), maxFailure)
-	}
-	if err != nil {
-		err = m.db.Update(context.WithoutCancel(ctx), func(tx *image.Tx) error {
+	for try := 0; ; try++ {
+		var answer string
+		err := m.db.Update(ctx, func(tx *image.Tx) error {
 			tx.SetUser("batos")
-			tx.Note(fmt.Sprintf("cycle %d: delivery of %s %s", id, msg.Selector, state))
+			tx.Note(fmt.Sprintf("cycle %d: deliver %s to %s", id, msg.Selector, msg.Receiver))
 			o, c, err := m.pendingIn(tx, id, i)
 			if err != nil {
 				return err
 			}
-			c.Deliveries[i].State, c.Deliveries[i].Answer = state, answer
+			if answer, err = m.opts.Deliver(ctx, tx, msg); err != nil {
+				return err // nothing the send did is kept
+			}
+			c.Deliveries[i].State, c.Deliveries[i].Answer = DeliveryAnswered, answer
 			return encode(o, c)
 		})
-		if err != nil && !errors.Is(err, errStale) {
+		var unlearned *UnlearnedError
+		switch {
+		case err == nil:
+			m.delivered(id, i, DeliveryAnswered, answer)
+			return nil
+		case errors.Is(err, errStale):
+			return nil
+		case ctx.Err() != nil:
+			return err // resumes later: nothing was recorded, so it runs again
+		case errors.As(err, &unlearned):
+			err := m.forward(ctx, id, i, msg, unlearned.Mission, try > 0)
+			if errors.Is(err, ErrUnderstood) {
+				continue // a cycle installed the method meanwhile: send again
+			}
 			return err
 		}
+		return m.recordDelivery(ctx, id, i, msg, DeliveryFailed, "error: "+clip(err.Error(), maxFailure))
 	}
+}
+
+// forward hands delivery i of cycle id to the cycle that learns next,
+// the method the message still lacks: that cycle answers it when it
+// completes. The hand-over and the mark "forwarded" are one transaction,
+// so no crash leaves the message with both cycles (answered twice) or
+// with neither. It returns ErrUnderstood, recording nothing, when the
+// method arrived meanwhile, unless last.
+func (m *Machine) forward(ctx context.Context, id int64, i int, msg, next Mission, last bool) error {
+	var nextID int64
+	var joined bool
+	var answer string
+	err := checkMission(next)
+	if err == nil {
+		err = m.db.Update(ctx, func(tx *image.Tx) error {
+			tx.SetUser("batos")
+			o, c, err := m.pendingIn(tx, id, i)
+			if err != nil {
+				return err
+			}
+			if next.Key() == c.Mission.Key() {
+				// Learning it again would pay for the method again, and
+				// undo whoever removed it.
+				return fmt.Errorf("cycle %d installed it, yet %s still does not understand it (was the method removed meanwhile?)", id, next.Receiver)
+			}
+			if nextID, joined, err = m.openIn(tx, next, &msg, true); err != nil {
+				return err
+			}
+			tx.Note(fmt.Sprintf("cycle %d: forward %s to cycle %d, which learns %s", id, msg.Selector, nextID, next.Selector))
+			answer = fmt.Sprintf("needs %s: forwarded to cycle %d", next.Selector, nextID)
+			c.Deliveries[i].State, c.Deliveries[i].Answer = DeliveryForwarded, answer
+			return encode(o, c)
+		})
+	}
+	switch {
+	case err == nil:
+		m.opened(nextID, joined, next)
+		m.delivered(id, i, DeliveryForwarded, answer)
+		return nil
+	case errors.Is(err, errStale):
+		return nil
+	case ctx.Err() != nil:
+		return err // still pending: forwarded when the cycle resumes
+	case errors.Is(err, ErrUnderstood) && !last:
+		return err
+	}
+	return m.recordDelivery(ctx, id, i, msg, DeliveryFailed, fmt.Sprintf("needs %s, and no cycle could learn it: %v", next.Selector, err))
+}
+
+// recordDelivery records how delivery i ended when its own transaction
+// could not commit.
+func (m *Machine) recordDelivery(ctx context.Context, id int64, i int, msg Mission, state, answer string) error {
+	err := m.db.Update(context.WithoutCancel(ctx), func(tx *image.Tx) error {
+		tx.SetUser("batos")
+		tx.Note(fmt.Sprintf("cycle %d: delivery of %s %s", id, msg.Selector, state))
+		o, c, err := m.pendingIn(tx, id, i)
+		if err != nil {
+			return err
+		}
+		c.Deliveries[i].State, c.Deliveries[i].Answer = state, answer
+		return encode(o, c)
+	})
+	if errors.Is(err, errStale) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m.delivered(id, i, state, answer)
+	return nil
+}
+
+// delivered announces a recorded delivery and wakes every Wait.
+func (m *Machine) delivered(id int64, i int, state, answer string) {
 	m.publish("cycle.delivered", map[string]any{"id": id, "delivery": i, "state": state, "answer": clip(answer, 2000)})
 	m.broadcast()
-	return nil
 }
 
 // pendingIn reads cycle id in tx and checks delivery i is still pending.

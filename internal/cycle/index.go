@@ -176,3 +176,31 @@ func create(tx *image.Tx, c *Cycle) error {
 	}
 	return setOpen(cs, c.Mission.Key(), c.ID, true)
 }
+
+// understands reports whether oid finds selector in its slots or,
+// depth first, its parents', as the VM looks a message up. An object
+// that cannot be read understands nothing.
+func understands(tx *image.Tx, oid store.OID, selector string) bool {
+	seen := map[store.OID]bool{}
+	var walk func(oid store.OID) bool
+	walk = func(oid store.OID) bool {
+		if seen[oid] {
+			return false
+		}
+		seen[oid] = true
+		o, err := tx.Object(oid)
+		if err != nil {
+			return false
+		}
+		if _, ok := o.Peek(selector); ok {
+			return true
+		}
+		for _, s := range o.Slots() {
+			if r, ok := s.Value.(image.Ref); ok && image.IsParentSlot(s.Name) && walk(store.OID(r)) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(oid)
+}

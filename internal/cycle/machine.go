@@ -104,6 +104,12 @@ var ErrClosed = errors.New("cycle: machine closed")
 // ErrMission is returned by Start for a mission no cycle can serve.
 var ErrMission = errors.New("cycle: cannot learn")
 
+// ErrUnderstood is returned by StartMissing when the receiver
+// understands the selector by now: the sender read the image just before
+// a cycle installed the method, and should send again rather than pay
+// for a second cycle learning it.
+var ErrUnderstood = errors.New("cycle: the receiver understands the message by now")
+
 // Start opens a cycle for the mission, or joins the open one for the same
 // receiver and selector; joined says which. deliver asks the cycle to
 // answer the message itself once the method is installed (the sender
@@ -113,7 +119,7 @@ func (m *Machine) Start(ctx context.Context, mission Mission, deliver bool) (id 
 	if deliver && mission.Brief == "" {
 		msg = &mission
 	}
-	return m.startFor(ctx, mission, msg)
+	return m.startFor(ctx, mission, msg, false)
 }
 
 // StartDelivering is Start for a sender that does not wait, when the
@@ -121,68 +127,102 @@ func (m *Machine) Start(ctx context.Context, mission Mission, deliver bool) (id 
 // missing method deeper down, answered again from the top once the
 // method exists.
 func (m *Machine) StartDelivering(ctx context.Context, mission Mission, msg Mission) (id int64, joined bool, err error) {
-	return m.startFor(ctx, mission, &msg)
+	return m.startFor(ctx, mission, &msg, false)
+}
+
+// StartMissing is Start for a message nothing understood when its sender
+// looked, with the message to deliver, if any (nil: the sender waits).
+// It refuses with ErrUnderstood, and opens nothing, when the receiver
+// understands the message by now: a cycle installed the method after the
+// sender looked, and sending again costs no model.
+func (m *Machine) StartMissing(ctx context.Context, mission Mission, deliver *Mission) (id int64, joined bool, err error) {
+	return m.startFor(ctx, mission, deliver, true)
 }
 
 // startFor is Start with the message to deliver, if any, given apart: a
 // delivery forwarded from another cycle is not this mission's message.
-func (m *Machine) startFor(ctx context.Context, mission Mission, deliver *Mission) (id int64, joined bool, err error) {
+// missing refuses a mission the receiver understands by now.
+func (m *Machine) startFor(ctx context.Context, mission Mission, deliver *Mission, missing bool) (id int64, joined bool, err error) {
 	if m.isClosed() {
 		return 0, false, ErrClosed
 	}
-	// Refused before any model is paid: no plan can name such a method.
-	switch {
-	case mission.Selector == "" && strings.TrimSpace(mission.Brief) == "":
-		return 0, false, fmt.Errorf("%w: neither a selector nor a brief", ErrMission)
-	case mission.Selector != "" && (!identifier.MatchString(mission.Selector) || !vm.IsSelector(mission.Selector)):
-		return 0, false, fmt.Errorf("%w: %q is not a name a method can have (letters, digits and _, at most 64, not a keyword)", ErrMission, clip(mission.Selector, 80))
+	if err := checkMission(mission); err != nil {
+		return 0, false, err
 	}
-	now := m.opts.Now()
 	err = m.db.Update(ctx, func(tx *image.Tx) error {
 		tx.SetUser("batos")
-		cs, err := cyclesObject(tx)
-		if err != nil {
-			return err
-		}
-		if open, ok := findOpen(tx, cs, mission.Key()); ok {
-			id, joined = open, true
-			if deliver != nil {
-				// The joiner leaves too: the cycle answers it, with its
-				// own arguments.
-				o, err := cycleObject(tx, open)
-				if err != nil {
-					return err
-				}
-				c, err := decode(o)
-				if err != nil {
-					return err
-				}
-				c.Deliveries = append(c.Deliveries, Delivery{Message: *deliver, State: DeliveryPending})
-				return encode(o, c)
-			}
-			return nil
-		}
-		joined = false
-		c := &Cycle{State: Idle, Mission: mission, MaxAttempts: m.opts.MaxAttempts,
-			PlanTries: m.opts.PlanTries, Created: now, Updated: now}
-		if deliver != nil {
-			c.Deliveries = []Delivery{{Message: *deliver, State: DeliveryPending}}
-		}
-		if err := create(tx, c); err != nil {
-			return err
-		}
-		id = c.ID
-		tx.Note(fmt.Sprintf("cycle %d: open for %s", c.ID, missionLabel(mission)))
-		return nil
+		var err error
+		id, joined, err = m.openIn(tx, mission, deliver, missing)
+		return err
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("start cycle: %w", err)
 	}
+	m.opened(id, joined, mission)
+	return id, joined, nil
+}
+
+// checkMission refuses, before any model is paid, a mission no plan can
+// serve.
+func checkMission(mission Mission) error {
+	switch {
+	case mission.Selector == "" && strings.TrimSpace(mission.Brief) == "":
+		return fmt.Errorf("%w: neither a selector nor a brief", ErrMission)
+	case mission.Selector != "" && (!identifier.MatchString(mission.Selector) || !vm.IsSelector(mission.Selector)):
+		return fmt.Errorf("%w: %q is not a name a method can have (letters, digits and _, at most 64, not a keyword)", ErrMission, clip(mission.Selector, 80))
+	}
+	return nil
+}
+
+// openIn opens a cycle for the mission in tx, or joins the open one for
+// the same receiver and selector, leaving deliver (if any) with it.
+// missing refuses (ErrUnderstood) a mission the receiver understands by
+// now, unless a cycle for it is still open.
+func (m *Machine) openIn(tx *image.Tx, mission Mission, deliver *Mission, missing bool) (id int64, joined bool, err error) {
+	cs, err := cyclesObject(tx)
+	if err != nil {
+		return 0, false, err
+	}
+	if open, ok := findOpen(tx, cs, mission.Key()); ok {
+		if deliver == nil {
+			return open, true, nil
+		}
+		// The joiner leaves too: the cycle answers it, with its own
+		// arguments.
+		o, err := cycleObject(tx, open)
+		if err != nil {
+			return 0, false, err
+		}
+		c, err := decode(o)
+		if err != nil {
+			return 0, false, err
+		}
+		c.Deliveries = append(c.Deliveries, Delivery{Message: *deliver, State: DeliveryPending})
+		return open, true, encode(o, c)
+	}
+	if missing && mission.Selector != "" && understands(tx, mission.Receiver, mission.Selector) {
+		return 0, false, fmt.Errorf("%w: %s finds %s", ErrUnderstood, mission.Receiver, mission.Selector)
+	}
+	now := m.opts.Now()
+	c := &Cycle{State: Idle, Mission: mission, MaxAttempts: m.opts.MaxAttempts,
+		PlanTries: m.opts.PlanTries, Created: now, Updated: now}
+	if deliver != nil {
+		c.Deliveries = []Delivery{{Message: *deliver, State: DeliveryPending}}
+	}
+	if err := create(tx, c); err != nil {
+		return 0, false, err
+	}
+	tx.Note(fmt.Sprintf("cycle %d: open for %s", c.ID, missionLabel(mission)))
+	return c.ID, false, nil
+}
+
+// opened announces a cycle openIn opened (a joined one is already
+// announced) and runs it, once its transaction committed.
+func (m *Machine) opened(id int64, joined bool, mission Mission) {
 	if !joined {
 		m.publish("cycle.transition", map[string]any{"id": id, "state": Idle.String(), "receiver": mission.Receiver.String(), "selector": mission.Selector})
 	}
 	m.launch(id)
-	return id, joined, nil
 }
 
 func missionLabel(m Mission) string {

@@ -51,13 +51,17 @@ func bridgeError(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &le) && errors.Is(le.Err, cycle.ErrClosed):
+		// The cycle stopped with the server: it does not go on here, and
+		// resumes with the next one.
+		return &kindError{err: err, kind: zmqbridge.ErrShuttingDown, cycle: le.Cycle}
 	case errors.As(err, &le):
 		return &kindError{err: err, kind: zmqbridge.ErrStillLearning, cycle: le.Cycle}
 	case errors.Is(err, ErrLearningFailed):
 		return &kindError{err: err, kind: zmqbridge.ErrLearningFailed}
 	case errors.Is(err, cycle.ErrNoCycle):
 		return &kindError{err: err, kind: zmqbridge.ErrNotFound}
-	case errors.Is(err, ErrCycleState), errors.Is(err, cycle.ErrState):
+	case errors.Is(err, ErrCycleState), errors.Is(err, cycle.ErrState), errors.Is(err, cycle.ErrMission):
 		return &kindError{err: err, kind: zmqbridge.ErrBadRequest}
 	case errors.Is(err, cycle.ErrClosed), errors.Is(err, ErrShutdown):
 		return &kindError{err: err, kind: zmqbridge.ErrShuttingDown}

@@ -51,7 +51,8 @@ func (learner) DoesNotUnderstand(ctx context.Context, tx *image.Tx, msg *vm.Mess
 	return nil, &needsLearning{cycle.Mission{Receiver: msg.Receiver, Selector: msg.Selector, Args: msg.Args, Kwargs: msg.Kwargs}}
 }
 
-// LearningError is returned when a send's cycle did not finish in time.
+// LearningError is returned when a send's cycle did not finish in time,
+// or stopped because the image is closing (Err is cycle.ErrClosed).
 type LearningError struct {
 	Cycle int64
 	State cycle.State
@@ -59,6 +60,9 @@ type LearningError struct {
 }
 
 func (e *LearningError) Error() string {
+	if errors.Is(e.Err, cycle.ErrClosed) {
+		return fmt.Sprintf("uvm: shutting down: cycle %d stopped in %s; it resumes when the image next opens with a mind (batos cycle show %d)", e.Cycle, e.State, e.Cycle)
+	}
 	return fmt.Sprintf("uvm: still learning: cycle %d is %s (%v); follow it with batos cycle show %d", e.Cycle, e.State, e.Err, e.Cycle)
 }
 
@@ -94,14 +98,12 @@ func (u *UVM) learnedFor(ctx context.Context, how Learn, attempt func() (vm.Resu
 		}
 		var id int64
 		var joined bool
-		switch {
-		case how.Handle && original != nil:
-			var msg cycle.Mission
-			if msg, err = original(); err == nil {
-				id, joined, err = u.cycles.StartDelivering(ctx, nl.mission, msg)
-			}
-		default:
-			id, joined, err = u.cycles.Start(ctx, nl.mission, how.Handle)
+		deliver, err := deliveryFor(how, nl, original)
+		if err == nil {
+			id, joined, err = u.cycles.StartMissing(ctx, nl.mission, deliver)
+		}
+		if errors.Is(err, cycle.ErrUnderstood) {
+			continue // a cycle installed it after this attempt looked: send again
 		}
 		if errors.Is(err, image.ErrDangling) {
 			return vm.Result{}, fmt.Errorf("uvm: cannot learn %s: its receiver or an argument is an object this same send created, and the send is undone before learning; create the object in a send of its own first (%w)", nl.mission.Selector, err)
@@ -131,6 +133,20 @@ func (u *UVM) learnedFor(ctx context.Context, how Learn, attempt func() (vm.Resu
 		}
 		learnt[nl.mission.Key()] = id
 	}
+}
+
+// deliveryFor is the message a cycle answers itself for a send that
+// takes the handle (nil when it waits): its original message, else the
+// one it missed.
+func deliveryFor(how Learn, nl *needsLearning, original func() (cycle.Mission, error)) (*cycle.Mission, error) {
+	switch {
+	case !how.Handle:
+		return nil, nil
+	case original != nil:
+		msg, err := original()
+		return &msg, err
+	}
+	return &nl.mission, nil
 }
 
 func handleResult(id int64, joined bool) (vm.Result, error) {

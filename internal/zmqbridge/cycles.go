@@ -60,7 +60,8 @@ var (
 )
 
 // cycleError is an error about one cycle; its reply's error carries
-// "cycle": the ID, so a client can follow the cycle.
+// "cycle": the ID, so a client can follow the cycle. An ID of 0 names
+// no cycle, and the reply carries none.
 type cycleError interface {
 	error
 	CycleID() int64

@@ -61,6 +61,9 @@ var commands = map[string]func(ctx context.Context, b Backend, req map[string]an
 		if err != nil {
 			return nil, err
 		}
+		if selector == "" {
+			return nil, fmt.Errorf("%w: \"selector\" is empty", ErrBadRequest)
+		}
 		args, err := listArg(req, "args")
 		if err != nil {
 			return nil, err
@@ -306,7 +309,7 @@ func handle(ctx context.Context, b Backend, req map[string]any) map[string]any {
 		reply["ok"] = false
 		e := map[string]any{"kind": errorKind(err), "message": err.Error()}
 		var ce cycleError
-		if errors.As(err, &ce) {
+		if errors.As(err, &ce) && ce.CycleID() > 0 {
 			e["cycle"] = ce.CycleID()
 		}
 		reply["error"] = e

@@ -1,0 +1,83 @@
+package uvm
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"batos/internal/cycle"
+	"batos/internal/image"
+	"batos/internal/llm"
+	"batos/internal/llm/llmtest"
+	"batos/internal/mind"
+	"batos/internal/store"
+	"batos/internal/vm"
+)
+
+var missedSelector = regexp.MustCompile(`(?:Plan the method|Write the method) (\w+)`)
+
+// A send that found a method missing, while another send's cycle
+// installed it before this one could open a cycle (it read the image
+// just before), sends again instead of paying for a second cycle that
+// learns the same method — waiting or taking the handle.
+func TestHostileStaleMissDoesNotLearnAgain(t *testing.T) {
+	var mu sync.Mutex
+	plans := map[string]int{}
+	respond := func(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error) {
+		sel := "x"
+		if m := missedSelector.FindStringSubmatch(req.Messages[len(req.Messages)-1].Content); m != nil {
+			sel = m[1]
+		}
+		switch {
+		case strings.HasPrefix(req.Messages[0].Content, "You are BRICK"):
+			mu.Lock()
+			plans[sel]++
+			mu.Unlock()
+			return llmtest.Reply{Text: fmt.Sprintf(`{"intent": "x", "selector": %q, "signature": "def %s(self)", "sub_questions": [], "tests": []}`, sel, sel)}, nil
+		case strings.HasPrefix(req.Messages[0].Content, "You are ROBIN"):
+			return llmtest.Reply{Text: fmt.Sprintf(`{"source": "def %s(self):\n    return 1\n", "tests": []}`, sel)}, nil
+		}
+		return llmtest.Reply{Text: "ok"}, nil
+	}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: respond}}
+	u, _, err := Open(t.Context(), filepath.Join(t.TempDir(), "live_image.db"), &Options{Mind: server})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	var genesis store.OID
+	if err := u.db.View(t.Context(), func(tx *image.Tx) (err error) { genesis, err = Resolve(tx, "genesis"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	for sel, how := range map[string]Learn{"zap": {}, "zop": {Handle: true}} {
+		attempts := 0
+		res, err := u.learnedFor(t.Context(), how, func() (vm.Result, error) {
+			attempts++
+			if attempts == 1 {
+				// Another sender learns sel meanwhile; this attempt had
+				// read the image before the method was installed.
+				if _, err := u.Send(t.Context(), "genesis", sel, nil, nil); err != nil {
+					return vm.Result{}, err
+				}
+				return vm.Result{}, &needsLearning{cycle.Mission{Receiver: genesis, Selector: sel}}
+			}
+			return u.send(t.Context(), "genesis", sel, nil, nil)
+		}, nil)
+		if err != nil || res.Repr != "1" || attempts != 2 {
+			t.Errorf("%s: %q %v after %d attempts, want the installed method's answer 1 after 2", sel, res.Repr, err, attempts)
+		}
+		mu.Lock()
+		if plans[sel] != 1 {
+			t.Errorf("%s: BRICK planned it %d times, want once", sel, plans[sel])
+		}
+		mu.Unlock()
+	}
+	var cs []*cycle.Cycle
+	if err := u.db.View(t.Context(), func(tx *image.Tx) (err error) { cs, err = cycle.List(tx); return err }); err != nil || len(cs) != 2 {
+		t.Errorf("%d cycles (%v), want one per method", len(cs), err)
+	}
+}
