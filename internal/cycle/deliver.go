@@ -23,6 +23,7 @@ const (
 	DeliveryAnswered  = "answered"
 	DeliveryFailed    = "failed"    // the send raised an error; Answer holds it
 	DeliveryForwarded = "forwarded" // it needs another missing method; Answer names that cycle
+	DeliveryAbandoned = "abandoned" // the cycle failed; a retry takes it up again
 )
 
 // Delivery is a message the cycle answers itself.
@@ -103,7 +104,7 @@ func decodeDeliveries(v image.Value) ([]Delivery, error) {
 			return nil, fmt.Errorf("delivery %d is not {receiver, selector, args, kwargs, state, answer}: %s", i+1, clip(image.Repr(d), 200))
 		}
 		switch string(state) {
-		case DeliveryPending, DeliveryAnswered, DeliveryFailed, DeliveryForwarded:
+		case DeliveryPending, DeliveryAnswered, DeliveryFailed, DeliveryForwarded, DeliveryAbandoned:
 		default:
 			return nil, fmt.Errorf("delivery %d has the state %q", i+1, clip(string(state), 40))
 		}
@@ -271,3 +272,23 @@ func (m *Machine) pendingIn(tx *image.Tx, id int64, i int) (*image.Object, *Cycl
 }
 
 func reprOf(v image.Value) string { return clip(image.Repr(v), 100) }
+
+// abandon marks the pending deliveries of a cycle that just failed: their
+// senders are not answered (the failure is the answer), unless a retry
+// takes them up again.
+func abandon(c *Cycle) {
+	for i := range c.Deliveries {
+		if d := &c.Deliveries[i]; d.State == DeliveryPending {
+			d.State, d.Answer = DeliveryAbandoned, "the cycle failed: "+clip(c.Reason, 500)
+		}
+	}
+}
+
+// reclaim makes a retried cycle's abandoned deliveries pending again.
+func reclaim(c *Cycle) {
+	for i := range c.Deliveries {
+		if d := &c.Deliveries[i]; d.State == DeliveryAbandoned {
+			d.State, d.Answer = DeliveryPending, ""
+		}
+	}
+}

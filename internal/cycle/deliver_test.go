@@ -170,3 +170,29 @@ func TestDeliveryForwardedToTheNextCycle(t *testing.T) {
 		t.Errorf("the forwarded delivery %+v, want add answered 3", d)
 	}
 }
+
+// A failed cycle's senders are told, not left pending; a retry takes
+// their messages up again and answers them.
+func TestFailedCycleAbandonsThenRetryDelivers(t *testing.T) {
+	wrong := `{"source": "def add(self, a, b):\n    return a - b\n", "tests": []}`
+	b := &brain{plans: []string{addPlan}, methods: []string{wrong}}
+	m, db := testMachine(t, b, &Options{Deliver: realDeliver, MaxAttempts: 1})
+	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := waitDone(t, m, id)
+	if c.State != Failed || c.Deliveries[0].State != DeliveryAbandoned || !strings.Contains(c.Deliveries[0].Answer, "the cycle failed") {
+		t.Fatalf("after failing: %s, delivery %+v", c.State, c.Deliveries[0])
+	}
+	b.mu.Lock()
+	b.methods = []string{addMethod}
+	b.mu.Unlock()
+	if err := m.Retry(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	c = waitDelivered(t, m, id)
+	if c.State != Complete || c.Deliveries[0].State != DeliveryAnswered || c.Deliveries[0].Answer != "3" {
+		t.Errorf("after retry: %s, delivery %+v", c.State, c.Deliveries[0])
+	}
+}

@@ -341,6 +341,7 @@ func (m *Machine) Retry(ctx context.Context, id int64) error {
 			return fmt.Errorf("cycle %d failed in %s, which no cycle can run from (was the cycle object edited?)", id, c.FailedIn)
 		}
 		c.State, c.Reason = c.FailedIn, ""
+		reclaim(c)
 		switch c.State {
 		case Decomposing:
 			c.PlanTries = len(c.stepsOf("plan")) + m.opts.PlanTries
@@ -492,6 +493,9 @@ func (m *Machine) updateTx(ctx context.Context, id int64, fn func(tx *image.Tx, 
 			if err := setOpen(cs, c.Mission.Key(), id, false); err != nil {
 				return err
 			}
+		}
+		if c.State == Failed && before != Failed {
+			abandon(c)
 		}
 		after = c
 		return encode(o, c)
