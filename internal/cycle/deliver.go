@@ -121,22 +121,22 @@ func decodeDeliveries(v image.Value) ([]Delivery, error) {
 	return out, nil
 }
 
-// deliverAll sends every pending delivery of a COMPLETE cycle, each in
-// the transaction that records its answer.
-func (m *Machine) deliverAll(ctx context.Context, id int64) error {
+// deliverAll sends every pending delivery of cycle id, which was just
+// read as c, each in the transaction that records its answer.
+func (m *Machine) deliverAll(ctx context.Context, id int64, c *Cycle) error {
 	if m.opts.Deliver == nil {
 		return nil
 	}
 	for {
-		c, err := m.Get(ctx, id)
-		if err != nil {
-			return err
-		}
 		i := c.pendingDelivery()
 		if c.State != Complete || i < 0 {
 			return nil
 		}
 		if err := m.deliverOne(ctx, id, i, c.Deliveries[i].Message); err != nil {
+			return err
+		}
+		var err error
+		if c, err = m.Get(ctx, id); err != nil {
 			return err
 		}
 	}

@@ -36,7 +36,7 @@ type Options struct {
 	// and every recorded answer ("cycle.step"). It must not block.
 	Events func(topic string, payload map[string]any)
 	// Deliver, if set, answers the original message of a cycle whose
-	// sender did not wait (Mission.Deliver), once the method is
+	// sender did not wait (a Delivery), once the method is
 	// installed, for real; its answer is recorded in the cycle.
 	//
 	// It runs inside the transaction that records the answer (nothing

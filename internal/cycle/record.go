@@ -91,9 +91,8 @@ type Cycle struct {
 	OID     store.OID
 	State   State
 	Mission Mission
-	// Deliver: the message that started the cycle is answered by the
-	// cycle itself once the method is installed (its sender took the
-	// handle and left).
+	// Deliver says the cycle has messages to answer itself
+	// (len(Deliveries) > 0).
 	Deliver     bool
 	Attempt     int
 	MaxAttempts int
@@ -109,7 +108,8 @@ type Cycle struct {
 	// Deliveries are the messages the cycle answers itself once the
 	// method is installed (their senders took the handle).
 	Deliveries []Delivery
-	// Answer is the original message's answer (its repr), when delivered.
+	// Answer is the first delivery's answer (its repr), once it is not
+	// pending.
 	Answer  string
 	Created time.Time
 	Updated time.Time

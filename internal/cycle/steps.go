@@ -25,7 +25,7 @@ func (m *Machine) drive(ctx context.Context, id int64) {
 			return
 		}
 		if c.State == Complete {
-			if err := m.deliverAll(ctx, id); err != nil && ctx.Err() == nil {
+			if err := m.deliverAll(ctx, id, c); err != nil && ctx.Err() == nil {
 				m.opts.Logger.Error("cycle: deliver", "id", id, "err", err)
 			}
 			return
@@ -179,11 +179,7 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 		if err != nil {
 			return err
 		}
-		var rejected []Step
-		for _, p := range plans {
-			rejected = append(rejected, p)
-		}
-		a, err = m.ask(ctx, "BRICK", planPrompt(c, v, rejected), planSchema, Step{Kind: "plan"})
+		a, err = m.ask(ctx, "BRICK", planPrompt(c, v, plans), planSchema, Step{Kind: "plan"})
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,6 @@ import (
 
 	"batos/internal/gguf/gguftest"
 	"batos/internal/image"
-	"batos/internal/store"
 	"batos/internal/store/bolt"
 )
 
@@ -132,5 +131,4 @@ func TestAdapterMustFitBaseModel(t *testing.T) {
 	if p.HasAdapter() {
 		t.Error("adapter still attached after ClearAdapter")
 	}
-	_ = store.Digest{}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 
 	"batos/internal/image"
 	"batos/internal/llm"
@@ -244,16 +243,4 @@ func stringList(v image.Value) ([]string, error) {
 		out = append(out, string(s))
 	}
 	return out, nil
-}
-
-// sortedKeys returns a dict's string keys sorted, for stable output.
-func sortedKeys(d *image.Dict) []string {
-	var out []string
-	for k := range d.All() {
-		if s, ok := k.(image.String); ok {
-			out = append(out, string(s))
-		}
-	}
-	sort.Strings(out)
-	return out
 }

@@ -200,16 +200,16 @@ func (b backend) InitiateCycle(ctx context.Context, target, brief string) (any, 
 	if err != nil {
 		return nil, err
 	}
-	return b.cycleState(ctx, id)
+	return b.handle(ctx, id)
 }
 
-// cycleState answers a cycle's handle: {cycle, state}.
-func (b backend) cycleState(ctx context.Context, id int64) (any, error) {
-	v, err := ShowCycle(ctx, b.u.db, id)
+// handle answers a cycle's handle: {cycle, state}.
+func (b backend) handle(ctx context.Context, id int64) (any, error) {
+	state, err := cycleState(ctx, b.u.db, id)
 	if err != nil {
 		return nil, bridgeError(err)
 	}
-	return map[string]any{"cycle": id, "state": v.State}, nil
+	return map[string]any{"cycle": id, "state": state.String()}, nil
 }
 
 func (b backend) ListCycles(ctx context.Context, limit int) (any, error) {
@@ -238,7 +238,7 @@ func (b backend) RetryCycle(ctx context.Context, id int64) (any, error) {
 	if err := b.u.RetryCycle(ctx, id); err != nil {
 		return nil, bridgeError(err)
 	}
-	return b.cycleState(ctx, id)
+	return b.handle(ctx, id)
 }
 
 func (b backend) CancelCycle(ctx context.Context, id int64) (any, error) {

@@ -61,7 +61,7 @@ type CycleView struct {
 // DeliveryView is a message the cycle answers itself.
 type DeliveryView struct {
 	Call   string `json:"call"`
-	State  string `json:"state"` // pending, answered, failed, forwarded
+	State  string `json:"state"` // pending, answered, failed, forwarded, abandoned
 	Answer string `json:"answer,omitempty"`
 }
 
@@ -309,15 +309,27 @@ func ShowCycle(ctx context.Context, db *image.DB, id int64) (*CycleView, error) 
 	return &v, nil
 }
 
+// cycleState reads cycle id's state, without the prompts and provenance
+// ShowCycle reads.
+func cycleState(ctx context.Context, db *image.DB, id int64) (cycle.State, error) {
+	var state cycle.State
+	err := db.View(ctx, func(tx *image.Tx) error {
+		c, err := cycle.Load(tx, id)
+		if err == nil {
+			state = c.State
+		}
+		return err
+	})
+	return state, err
+}
+
 // CancelCycle fails an unfinished cycle with the reason "cancelled" and
 // returns the state it was in. Without a mind nothing runs the cycle, so
 // the cancellation is only recorded (it will not resume).
 func (u *UVM) CancelCycle(ctx context.Context, id int64) (was cycle.State, err error) {
-	c, err := ShowCycle(ctx, u.db, id)
-	if err != nil {
+	if was, err = cycleState(ctx, u.db, id); err != nil {
 		return 0, err
 	}
-	was, _ = cycle.ParseState(c.State)
 	if was.Terminal() {
 		return was, fmt.Errorf("%w: cycle %d is already %s; nothing to cancel", ErrCycleState, id, was)
 	}

@@ -39,11 +39,10 @@ type Model struct {
 	// Dim is the embedding width; default 16.
 	Dim int
 
-	mu      sync.Mutex
-	script  []Reply
-	calls   []llm.ChatRequest
-	embeds  []llm.EmbedRequest
-	scripts int
+	mu     sync.Mutex
+	script []Reply
+	calls  []llm.ChatRequest
+	embeds []llm.EmbedRequest
 }
 
 // ErrScriptExhausted is returned by Chat when no scripted reply is left.
