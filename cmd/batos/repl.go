@@ -122,11 +122,10 @@ func rootNameList(ctx context.Context, u *uvm.UVM) string {
 // lineReader reads input lines: with line editing and history on a
 // terminal, plainly from a pipe or file.
 type lineReader struct {
-	out      io.Writer
-	term     *term.Terminal
-	scanner  *bufio.Scanner
-	history  *os.File
-	lastLine string
+	out     io.Writer
+	term    *term.Terminal
+	scanner *bufio.Scanner
+	history *os.File
 }
 
 func newLineReader(e *env) (*lineReader, func(), error) {

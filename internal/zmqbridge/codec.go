@@ -421,11 +421,6 @@ func EncodeReply(v map[string]any) ([]byte, error) {
 	return b, nil
 }
 
-// appendValue appends the msgpack encoding of v to dst.
-func appendValue(dst []byte, v any) ([]byte, error) {
-	return appendAt(dst, v, 0)
-}
-
 // appendAt encodes v at nesting level depth.
 func appendAt(dst []byte, v any, depth int) ([]byte, error) {
 	if depth > maxEncodeDepth {

@@ -35,8 +35,6 @@ type oddBackend struct {
 	release chan struct{}
 }
 
-type selfMap map[string]any
-
 func (o *oddBackend) Inspect(ctx context.Context, target string) (any, error) {
 	switch target {
 	case "chan":
