@@ -453,7 +453,7 @@ func benchCycleRespond(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply
 	if len(req.Messages) < 2 {
 		return llmtest.Reply{}, errors.New("bench cycle: a chat without a system prompt and a task")
 	}
-	persona, _, _ := strings.Cut(strings.TrimPrefix(req.Messages[0].Content, "You are "), ",")
+	persona := llmtest.Persona(req)
 	sel := benchCycleSelectorRE.FindString(req.Messages[len(req.Messages)-1].Content)
 	if sel == "" && (persona == "BRICK" || persona == "ROBIN") {
 		return llmtest.Reply{}, fmt.Errorf("bench cycle: %s's task names no display_yourself_N", persona)

@@ -37,20 +37,18 @@ func newScriptedMind() *scriptedMind {
 }
 
 var (
-	personaName = regexp.MustCompile(`^You are (\w+)`)
-	planFor     = regexp.MustCompile(`Plan the method (\w+) that answers it`)
-	writeFor    = regexp.MustCompile(`Write the method (\w+) for`)
+	planFor  = regexp.MustCompile(`Plan the method (\w+) that answers it`)
+	writeFor = regexp.MustCompile(`Write the method (\w+) for`)
 )
 
 func (s *scriptedMind) respond(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error) {
 	if len(req.Messages) < 2 {
 		return llmtest.Reply{}, errors.New("scripted mind: want a system prompt and a prompt")
 	}
-	m := personaName.FindStringSubmatch(req.Messages[0].Content)
-	if m == nil {
+	persona, prompt := llmtest.Persona(req), req.Messages[len(req.Messages)-1].Content
+	if persona == "" {
 		return llmtest.Reply{}, fmt.Errorf("scripted mind: no persona in %q", req.Messages[0].Content)
 	}
-	persona, prompt := m[1], req.Messages[len(req.Messages)-1].Content
 	switch persona {
 	case "BRICK":
 		sel := "describe_briefly"

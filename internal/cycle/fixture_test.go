@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,7 +29,7 @@ type brain struct {
 }
 
 func (b *brain) respond(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error) {
-	persona := strings.TrimSuffix(strings.TrimPrefix(req.Messages[0].Content, "You are "), ".")
+	persona := llmtest.Persona(req)
 	b.mu.Lock()
 	if b.calls == nil {
 		b.calls = map[string]int{}

@@ -68,7 +68,7 @@ func wrappedMachine(t *testing.T, respond func(ctx context.Context, req *llm.Cha
 }
 
 func personaOf(req *llm.ChatRequest) string {
-	return strings.TrimSuffix(strings.TrimPrefix(req.Messages[0].Content, "You are "), ".")
+	return llmtest.Persona(req)
 }
 
 // edit changes slots of cycle id's object, as a REPL user can.

@@ -107,11 +107,10 @@ func crashStep(req *llm.ChatRequest) (key, answer string, err error) {
 	if len(req.Messages) < 2 || req.Messages[0].Role != llm.RoleSystem {
 		return "", "", fmt.Errorf("crash brain: want a system prompt and a task, got %d messages", len(req.Messages))
 	}
-	fields := strings.Fields(strings.TrimPrefix(req.Messages[0].Content, "You are "))
-	if len(fields) == 0 {
-		return "", "", errors.New("crash brain: empty system prompt")
+	persona := llmtest.Persona(req)
+	if persona == "" {
+		return "", "", errors.New("crash brain: the system prompt names no persona")
 	}
-	persona := strings.TrimSuffix(fields[0], ",")
 	task := req.Messages[len(req.Messages)-1].Content
 	switch persona {
 	case "BRICK":

@@ -33,7 +33,7 @@ func TestHostileStaleMissDoesNotLearnAgain(t *testing.T) {
 			sel = m[1]
 		}
 		switch {
-		case strings.HasPrefix(req.Messages[0].Content, "You are BRICK"):
+		case llmtest.Persona(req) == "BRICK":
 			mu.Lock()
 			plans[sel]++
 			mu.Unlock()

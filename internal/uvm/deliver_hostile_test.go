@@ -33,7 +33,7 @@ type anyBrain struct {
 }
 
 func (b *anyBrain) respond(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error) {
-	persona := strings.TrimSuffix(strings.Fields(strings.TrimPrefix(req.Messages[0].Content, "You are "))[0], ",")
+	persona := llmtest.Persona(req)
 	prompt := req.Messages[len(req.Messages)-1].Content
 	b.mu.Lock()
 	if b.calls == nil {

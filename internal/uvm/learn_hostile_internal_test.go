@@ -24,7 +24,7 @@ func TestLearnHostileSameMethodNotLearnedTwice(t *testing.T) {
 	var mu sync.Mutex
 	calls := map[string]int{}
 	respond := func(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error) {
-		persona := strings.TrimSuffix(strings.Fields(strings.TrimPrefix(req.Messages[0].Content, "You are "))[0], ",")
+		persona := llmtest.Persona(req)
 		mu.Lock()
 		calls[persona]++
 		mu.Unlock()

@@ -34,8 +34,7 @@ const learnPlan = `{"intent": "describe the receiver", "selector": "display_your
 const learnMethod = `{"source": "def display_yourself(self):\n    return 'I am ' + self.name\n", "tests": []}`
 
 func (b *personaBrain) respond(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error) {
-	sys := req.Messages[0].Content
-	persona := strings.TrimSuffix(strings.Fields(strings.TrimPrefix(sys, "You are "))[0], ",")
+	persona := llmtest.Persona(req)
 	b.mu.Lock()
 	if b.calls == nil {
 		b.calls = map[string]int{}

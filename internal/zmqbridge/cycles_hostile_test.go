@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,10 +25,10 @@ func echoMind(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error) 
 	}
 	var out any
 	switch {
-	case strings.HasPrefix(req.Messages[0].Content, "You are BRICK"):
+	case llmtest.Persona(req) == "BRICK":
 		out = map[string]any{"intent": "name it", "selector": sel, "signature": "def " + sel + "(self, *args)", "sub_questions": []any{},
 			"tests": []any{map[string]any{"name": "named", "expr": "self." + sel + "() == '" + sel + "'"}}}
-	case strings.HasPrefix(req.Messages[0].Content, "You are ROBIN"):
+	case llmtest.Persona(req) == "ROBIN":
 		out = map[string]any{"source": "def " + sel + "(self, *args):\n    return '" + sel + "'\n", "tests": []any{}}
 	default:
 		return llmtest.Reply{Text: "ok"}, nil

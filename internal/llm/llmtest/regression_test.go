@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"batos/internal/llm"
 )
 
 // waitServing polls url until the fake answers it again after a restart.
@@ -60,5 +62,23 @@ func TestLlamaServerRestartResetsScales(t *testing.T) {
 	}
 	if used := fake.LoRAUsed(); len(used) != 1 || len(used[0]) != 0 {
 		t.Errorf("adapters used after a restart %v, want none", used)
+	}
+}
+
+func TestPersona(t *testing.T) {
+	for _, c := range []struct {
+		msgs []llm.Message
+		want string
+	}{
+		{[]llm.Message{{Role: llm.RoleSystem, Content: "You are BRICK, the architect."}, {Role: llm.RoleUser, Content: "x"}}, "BRICK"},
+		{[]llm.Message{{Role: llm.RoleSystem, Content: "You are ROBIN."}}, "ROBIN"},
+		{[]llm.Message{{Role: llm.RoleSystem, Content: "You are BABS"}}, "BABS"},
+		{[]llm.Message{{Role: llm.RoleUser, Content: "You are BRICK."}}, ""},
+		{[]llm.Message{{Role: llm.RoleSystem, Content: "Be brief."}}, ""},
+		{nil, ""},
+	} {
+		if got := Persona(&llm.ChatRequest{Messages: c.msgs}); got != c.want {
+			t.Errorf("Persona(%v) = %q, want %q", c.msgs, got, c.want)
+		}
 	}
 }
