@@ -261,10 +261,11 @@ func list(v any) []any {
 }
 
 // learnLocally gives an image this process opened itself the mind that
-// batos run recorded, if that server answers, so sends and evals learn
-// here too. Cycles left unfinished stay for batos run to resume. Without
-// a recorded server, or with one that does not answer, messages nothing
-// understands stay errors that say how to get a mind.
+// batos run recorded, reached only when a message nothing understands
+// needs it (a command that learns nothing never touches the server).
+// Cycles left unfinished stay for batos run to resume. Without a recorded
+// server, messages nothing understands stay errors that say how to get a
+// mind; with one that does not answer, the error says so.
 func learnLocally(ctx context.Context, e *env, a imageAccess) {
 	l, ok := a.(localImage)
 	if !ok {
@@ -275,9 +276,5 @@ func learnLocally(ctx context.Context, e *env, a imageAccess) {
 		return
 	}
 	cfg.APIKey = os.Getenv("BATOS_LLM_API_KEY")
-	server, err := mind.Connect(ctx, cfg)
-	if err != nil {
-		return
-	}
-	_ = l.EnableMindFor(server, &mind.Options{CacheDir: cacheDir(e)}, nil)
+	l.EnableMindOnDemand(func(ctx context.Context) (*mind.Server, error) { return mind.Connect(ctx, cfg) }, &mind.Options{CacheDir: cacheDir(e)})
 }

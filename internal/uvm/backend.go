@@ -192,7 +192,7 @@ func (b backend) InitiateCycle(ctx context.Context, target, brief string) (any, 
 	if err != nil {
 		return nil, err
 	}
-	m := b.u.cycles
+	m := b.u.Cycles()
 	if m == nil {
 		return nil, fmt.Errorf("cannot start a cycle for %s (%q): %w", oid, brief, vm.ErrNoMind)
 	}

@@ -333,7 +333,7 @@ func (u *UVM) CancelCycle(ctx context.Context, id int64) (was cycle.State, err e
 	if was.Terminal() {
 		return was, fmt.Errorf("%w: cycle %d is already %s; nothing to cancel", ErrCycleState, id, was)
 	}
-	m := u.cycles
+	m := u.Cycles()
 	if m == nil {
 		// A machine with nothing to run only records the cancellation.
 		m = cycle.New(u.db, nil, nil, nil)
@@ -370,10 +370,10 @@ func (u *UVM) RetryCycle(ctx context.Context, id int64) error {
 		return fmt.Errorf("%w: cycle %d is %s; only a FAILED cycle can be retried", ErrCycleState, id, state)
 	case open != nil:
 		return fmt.Errorf("%w: cycle %d is already learning %s for %s; follow that one", ErrCycleState, open.ID, open.Mission.Selector, open.Mission.Receiver)
-	case u.cycles == nil:
+	case u.Cycles() == nil:
 		return fmt.Errorf("cannot retry cycle %d: %w", id, vm.ErrNoMind)
 	}
-	return u.cycles.Retry(ctx, id)
+	return u.Cycles().Retry(ctx, id)
 }
 
 // Plain is v as plain data (maps, lists, strings, numbers), as the

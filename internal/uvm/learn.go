@@ -86,7 +86,11 @@ func (u *UVM) learnedFor(ctx context.Context, how Learn, attempt func() (vm.Resu
 	for round := 0; ; round++ {
 		res, err := attempt()
 		var nl *needsLearning
-		if !errors.As(err, &nl) || u.cycles == nil {
+		if !errors.As(err, &nl) {
+			return res, err
+		}
+		machine, err := u.machineFor(ctx, nl)
+		if err != nil || machine == nil {
 			return res, err
 		}
 		if id, again := learnt[nl.mission.Key()]; again {
@@ -100,7 +104,7 @@ func (u *UVM) learnedFor(ctx context.Context, how Learn, attempt func() (vm.Resu
 		var joined bool
 		deliver, err := deliveryFor(how, nl, original)
 		if err == nil {
-			id, joined, err = u.cycles.StartMissing(ctx, nl.mission, deliver)
+			id, joined, err = machine.StartMissing(ctx, nl.mission, deliver)
 		}
 		if errors.Is(err, cycle.ErrUnderstood) {
 			continue // a cycle installed it after this attempt looked: send again
@@ -119,7 +123,7 @@ func (u *UVM) learnedFor(ctx context.Context, how Learn, attempt func() (vm.Resu
 			timeout = DefaultLearnTimeout
 		}
 		wctx, cancel := context.WithTimeout(ctx, timeout)
-		c, err := u.cycles.Wait(wctx, id)
+		c, err := machine.Wait(wctx, id)
 		cancel()
 		if err != nil {
 			state := cycle.Idle
@@ -170,20 +174,51 @@ func (u *UVM) EnableMind(ctx context.Context, server *mind.Server, mindOpts *min
 	if err := u.enableMind(server, mindOpts, cycleOpts); err != nil {
 		return err
 	}
-	if _, err := u.cycles.Resume(ctx); err != nil {
+	if _, err := u.Cycles().Resume(ctx); err != nil {
 		return fmt.Errorf("resume cycles: %w", err)
 	}
 	return nil
 }
 
-// EnableMindFor gives the image a mind for this process's own sends only:
-// unfinished cycles are left for batos run to resume (a one-shot command
-// would start them only to stop them as it exits).
-func (u *UVM) EnableMindFor(server *mind.Server, mindOpts *mind.Options, cycleOpts *cycle.Options) error {
-	return u.enableMind(server, mindOpts, cycleOpts)
+// EnableMindOnDemand gives the image a mind for this process's own sends,
+// reached only when one needs it: the first message nothing understands
+// calls connect (again after a failure), and is then learned as with
+// EnableMind, except that unfinished cycles are left for batos run to
+// resume (a one-shot command would start them only to stop them as it
+// exits). A command that learns nothing never touches the server. Call it
+// once, before the first send.
+func (u *UVM) EnableMindOnDemand(connect func(context.Context) (*mind.Server, error), mindOpts *mind.Options) {
+	u.mindMu.Lock()
+	defer u.mindMu.Unlock()
+	u.connect, u.connectOpts = connect, mindOpts
+	u.useLearningVM()
+}
+
+// machineFor returns the cycle machine for a message nothing understood,
+// connecting an on-demand mind first; nil (and no error) means no mind.
+func (u *UVM) machineFor(ctx context.Context, nl *needsLearning) (*cycle.Machine, error) {
+	u.mindMu.Lock()
+	defer u.mindMu.Unlock()
+	if u.cycles != nil || u.connect == nil {
+		return u.cycles, nil
+	}
+	server, err := u.connect(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s does not understand %q, and the inference server the image records did not answer (%v); batos doctor says more", vm.ErrNoMind, nl.mission.Receiver, nl.mission.Selector, err)
+	}
+	if err := u.enableMindLocked(server, u.connectOpts, nil); err != nil {
+		return nil, err
+	}
+	return u.cycles, nil
 }
 
 func (u *UVM) enableMind(server *mind.Server, mindOpts *mind.Options, cycleOpts *cycle.Options) error {
+	u.mindMu.Lock()
+	defer u.mindMu.Unlock()
+	return u.enableMindLocked(server, mindOpts, cycleOpts)
+}
+
+func (u *UVM) enableMindLocked(server *mind.Server, mindOpts *mind.Options, cycleOpts *cycle.Options) error {
 	if u.cycles != nil {
 		return errors.New("uvm: a mind is already enabled")
 	}
@@ -195,22 +230,39 @@ func (u *UVM) enableMind(server *mind.Server, mindOpts *mind.Options, cycleOpts 
 	if co.Logger == nil && mindOpts != nil {
 		co.Logger = mindOpts.Logger // batos run's: a cycle that cannot resume is logged there
 	}
-	learning := u.vmOpts
-	learning.Handler = learner{}
 	// Validation never learns: a missing message there is a test failure.
 	sandbox := u.vmOpts
 	sandbox.Handler = nil
 	u.mind = mind.New(u.db, server, mindOpts)
 	u.cycles = cycle.New(u.db, u.mind, vm.New(&sandbox), &co)
-	u.vm = vm.New(&learning)
+	u.useLearningVM()
 	return nil
 }
 
-// Mind is the mind, or nil when none is configured.
-func (u *UVM) Mind() *mind.Mind { return u.mind }
+// useLearningVM makes messages nothing understands abort their send to be
+// learned. It replaces the VM only once, before any send uses it.
+func (u *UVM) useLearningVM() {
+	if u.learning {
+		return
+	}
+	learning := u.vmOpts
+	learning.Handler = learner{}
+	u.vm, u.learning = vm.New(&learning), true
+}
 
-// Cycles is the cycle machine, or nil when no mind is configured.
-func (u *UVM) Cycles() *cycle.Machine { return u.cycles }
+// Mind is the mind, or nil when none is enabled (yet).
+func (u *UVM) Mind() *mind.Mind {
+	u.mindMu.Lock()
+	defer u.mindMu.Unlock()
+	return u.mind
+}
+
+// Cycles is the cycle machine, or nil when no mind is enabled (yet).
+func (u *UVM) Cycles() *cycle.Machine {
+	u.mindMu.Lock()
+	defer u.mindMu.Unlock()
+	return u.cycles
+}
 
 // deliver sends a cycle's delivery for real, inside the transaction that
 // records its answer: the message's sender took the handle and left. A

@@ -245,3 +245,33 @@ func TestHandleModeDeliversTheOriginalSend(t *testing.T) {
 	}
 	t.Fatal("the delivery never came")
 }
+
+// An on-demand mind is reached only by a message nothing understands; a
+// server that does not answer is named in the error, and asked again by
+// the next such message.
+func TestMindOnDemand(t *testing.T) {
+	u, _ := open(t, filepath.Join(t.TempDir(), "live_image.db"))
+	b := &personaBrain{}
+	var connects int
+	down := true
+	u.EnableMindOnDemand(func(ctx context.Context) (*mind.Server, error) {
+		connects++
+		if down {
+			return nil, errors.New("connection refused")
+		}
+		return &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: b.respond}}, nil
+	}, nil)
+	eval(t, u, `genesis.describe()`)
+	if connects != 0 || u.Cycles() != nil {
+		t.Fatalf("understood messages connected %d times", connects)
+	}
+	_, err := u.Send(ctx, "genesis", "display_yourself", nil, nil)
+	if !errors.Is(err, vm.ErrNoMind) || !strings.Contains(err.Error(), "did not answer (connection refused)") {
+		t.Errorf("with the server down: %v", err)
+	}
+	down = false
+	res, err := u.Send(ctx, "genesis", "display_yourself", nil, nil)
+	if err != nil || res.Repr != `"I am genesis"` || connects != 2 {
+		t.Errorf("with the server up: %s %v after %d connects", res.Repr, err, connects)
+	}
+}

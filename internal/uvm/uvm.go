@@ -55,9 +55,14 @@ type UVM struct {
 	db     *image.DB
 	vm     *vm.VM
 	events func(topic string, payload map[string]any)
-	cycles *cycle.Machine // nil without a mind
-	vmOpts vm.Options
-	mind   *mind.Mind
+	// The mind, guarded by mindMu: an on-demand mind arrives during a send.
+	mindMu      sync.Mutex
+	cycles      *cycle.Machine // nil without a mind
+	connect     func(context.Context) (*mind.Server, error)
+	connectOpts *mind.Options
+	learning    bool // vm's doesNotUnderstand aborts the send to learn
+	vmOpts      vm.Options
+	mind        *mind.Mind
 
 	slots    chan struct{} // the pool: one token per running send
 	mu       sync.Mutex
@@ -313,8 +318,8 @@ func (u *UVM) Shutdown(ctx context.Context) error {
 	u.mu.Unlock()
 	// Cycles stop where they are (they resume on the next start), and
 	// sends waiting for them return.
-	if u.cycles != nil {
-		u.cycles.Close()
+	if m := u.Cycles(); m != nil {
+		m.Close()
 	}
 	done := make(chan struct{})
 	go func() { u.inflight.Wait(); close(done) }()
@@ -332,8 +337,8 @@ func (u *UVM) Close() error {
 	u.closing = true
 	u.mu.Unlock()
 	u.closed.Do(func() {
-		if u.cycles != nil {
-			u.cycles.Close()
+		if m := u.Cycles(); m != nil {
+			m.Close()
 		}
 		u.closeErr = u.store.Close()
 	})
