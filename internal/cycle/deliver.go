@@ -128,6 +128,9 @@ func (m *Machine) deliverAll(ctx context.Context, id int64, c *Cycle) error {
 		return nil
 	}
 	for {
+		if c.Mission.Brief != "" {
+			return nil // a brief names no message to answer, whatever its deliveries slot says
+		}
 		i := c.pendingDelivery()
 		if c.State != Complete || i < 0 {
 			return nil

@@ -82,8 +82,8 @@ func TestJoinersAreEachDelivered(t *testing.T) {
 			t.Errorf("delivery %d: %+v, want answered %s", i, d, want)
 		}
 	}
-	if c.Answer != "3" {
-		t.Errorf("Answer %q, want the first message's", c.Answer)
+	if c.Answer() != "3" {
+		t.Errorf("Answer %q, want the first message's", c.Answer())
 	}
 	// The sandbox's runs were rolled back; the two deliveries were kept.
 	if got := slotOf(t, db, "adds"); !image.Equal(got, image.Int(2)) {

@@ -140,7 +140,7 @@ func TestHostileGarbageDecodes(t *testing.T) {
 		{"failed_in", image.Slot{Name: slotFailedIn, Value: image.String("BOGUS")}, `unknown state "BOGUS"`},
 		{"state", image.Slot{Name: slotState, Value: image.String(strings.Repeat("Z", 1<<20))}, "unknown state"},
 		{"steps", image.Slot{Name: slotSteps, Value: image.NewList(image.Int(1), image.Int(2))}, "slot steps"},
-		{"deliver", image.Slot{Name: slotDeliver, Value: image.String("yes")}, "slot deliver"},
+		{"deliveries", image.Slot{Name: slotDeliveries, Value: image.String("yes")}, "slot deliveries"},
 		{"receiver", image.Slot{Name: slotReceiver, Value: image.None}, "slot receiver is None"},
 	}
 	for _, tc := range cases {
@@ -645,7 +645,7 @@ func TestHostileStartRefusesBadMissions(t *testing.T) {
 	}
 }
 
-// A brief names no message: even with its deliver slot edited to True,
+// A brief names no message: even with a delivery edited into its object,
 // completing it calls nothing (the new method is not run for real
 // unasked).
 func TestHostileBriefNeverDelivers(t *testing.T) {
@@ -660,12 +660,13 @@ func TestHostileBriefNeverDelivers(t *testing.T) {
 		delivered.Unlock()
 		return "ran", nil
 	}})
-	id := seed(t, db, &Cycle{State: Idle, Mission: Mission{Receiver: genesis(t, db), Brief: "say hi"}, Deliver: true, MaxAttempts: 3, PlanTries: 3})
+	brief := Mission{Receiver: genesis(t, db), Brief: "say hi"}
+	id := seed(t, db, &Cycle{State: Idle, Mission: brief, Deliveries: []Delivery{{Message: brief, State: DeliveryPending}}, MaxAttempts: 3, PlanTries: 3})
 	if _, err := m.Resume(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if c := waitDone(t, m, id); c.State != Complete || c.Answer != "" {
-		t.Fatalf("ended %s answering %q: %s", c.State, c.Answer, c.Reason)
+	if c := waitDone(t, m, id); c.State != Complete || c.Answer() != "" {
+		t.Fatalf("ended %s answering %q: %s", c.State, c.Answer(), c.Reason)
 	}
 	m.Close() // a delivery would come after COMPLETE, on the cycle's goroutine
 	delivered.Lock()

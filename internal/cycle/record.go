@@ -91,9 +91,6 @@ type Cycle struct {
 	OID     store.OID
 	State   State
 	Mission Mission
-	// Deliver says the cycle has messages to answer itself
-	// (len(Deliveries) > 0).
-	Deliver     bool
 	Attempt     int
 	MaxAttempts int
 	PlanTries   int
@@ -108,10 +105,7 @@ type Cycle struct {
 	// Deliveries are the messages the cycle answers itself once the
 	// method is installed (their senders took the handle).
 	Deliveries []Delivery
-	// Answer is the first delivery's answer (its repr), once it is not
-	// pending.
-	Answer  string
-	Created time.Time
+	Created    time.Time
 	Updated time.Time
 }
 
@@ -190,10 +184,10 @@ var ErrNoCycle = errors.New("cycle: no such cycle")
 // slot names of a cycle object
 const (
 	slotID, slotState, slotReceiver, slotSelector, slotBrief = "id", "state", "receiver", "selector", "brief"
-	slotArgs, slotKwargs, slotDeliver, slotAttempt           = "args", "kwargs", "deliver", "attempt"
+	slotArgs, slotKwargs, slotAttempt                        = "args", "kwargs", "attempt"
 	slotMaxAttempts, slotPlanTries, slotPlan, slotSteps      = "max_attempts", "plan_tries", "plan", "steps"
 	slotCode, slotTests, slotFailures, slotFailedIn          = "code", "tests", "failures", "failed_in"
-	slotReason, slotAnswer, slotCreated, slotUpdated         = "reason", "answer", "created", "updated"
+	slotReason, slotCreated, slotUpdated                     = "reason", "created", "updated"
 )
 
 // encode writes c into o's slots.
@@ -237,7 +231,6 @@ func encode(o *image.Object, c *Cycle) error {
 		{Name: slotBrief, Value: image.String(c.Mission.Brief)},
 		{Name: slotArgs, Value: image.NewList(c.Mission.Args...)},
 		{Name: slotKwargs, Value: kwargs},
-		{Name: slotDeliver, Value: image.Bool(len(c.Deliveries) > 0)},
 		{Name: slotDeliveries, Value: deliveries},
 		{Name: slotAttempt, Value: image.Int(c.Attempt)},
 		{Name: slotMaxAttempts, Value: image.Int(c.MaxAttempts)},
@@ -249,7 +242,6 @@ func encode(o *image.Object, c *Cycle) error {
 		{Name: slotFailures, Value: failures},
 		{Name: slotFailedIn, Value: image.String(c.FailedIn.String())},
 		{Name: slotReason, Value: image.String(c.Reason)},
-		{Name: slotAnswer, Value: image.String(firstAnswer(c))},
 		{Name: slotCreated, Value: image.String(c.Created.UTC().Format(time.RFC3339Nano))},
 		{Name: slotUpdated, Value: image.String(c.Updated.UTC().Format(time.RFC3339Nano))},
 	}
@@ -334,27 +326,13 @@ func decode(o *image.Object) (*Cycle, error) {
 			}
 		}
 	}
-	if v, ok := o.Peek(slotDeliver); ok {
-		b, isBool := v.(image.Bool)
-		if !isBool {
-			errs = append(errs, fmt.Errorf("slot deliver is %s, want True or False", what(v, ok)))
-		}
-		c.Deliver = bool(b)
-	}
 	if v, ok := o.Peek(slotDeliveries); ok {
 		ds, err := decodeDeliveries(v)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		c.Deliveries = ds
-	} else if c.Deliver && c.Mission.Brief == "" {
-		// A cycle recorded before deliveries were kept: its own message.
-		c.Deliveries = []Delivery{{Message: c.Mission, State: DeliveryPending}}
-		if a := str(slotAnswer); a != "" {
-			c.Deliveries[0].State, c.Deliveries[0].Answer = DeliveryAnswered, a
-		}
 	}
-	c.Deliver = len(c.Deliveries) > 0
 	c.Attempt, c.MaxAttempts, c.PlanTries = int(num(slotAttempt)), int(num(slotMaxAttempts)), int(num(slotPlanTries))
 	if v, ok := o.Peek(slotPlan); ok && v != image.None {
 		c.Plan = &Plan{}
@@ -364,7 +342,6 @@ func decode(o *image.Object) (*Cycle, error) {
 	plain(slotTests, &c.Tests)
 	plain(slotFailures, &c.Failures)
 	c.Code, c.Reason = str(slotCode), str(slotReason)
-	c.Answer = firstAnswer(c)
 	if s := str(slotFailedIn); s != "" {
 		if c.FailedIn, err = ParseState(s); err != nil {
 			errs = append(errs, fmt.Errorf("slot failed_in: %w", err))
@@ -538,9 +515,12 @@ func LoadPrompts(tx *image.Tx, c *Cycle) error {
 	return nil
 }
 
-// firstAnswer is the answer of the message that opened the cycle, when
-// the cycle delivered it.
-func firstAnswer(c *Cycle) string {
+// Delivers reports whether the cycle has messages to answer itself.
+func (c *Cycle) Delivers() bool { return len(c.Deliveries) > 0 }
+
+// Answer is the first delivery's answer (its repr), once it is not
+// pending.
+func (c *Cycle) Answer() string {
 	if len(c.Deliveries) == 0 || c.Deliveries[0].State == DeliveryPending {
 		return ""
 	}

@@ -108,8 +108,8 @@ var ErrCycleState = errors.New("uvm: the cycle cannot do that in its state")
 func viewCycle(tx *image.Tx, names map[store.OID]string, c *cycle.Cycle, full bool) CycleView {
 	v := CycleView{
 		ID: c.ID, State: c.State.String(), Receiver: c.Mission.Receiver.String(), ReceiverName: names[c.Mission.Receiver],
-		Selector: c.Mission.Selector, Brief: c.Mission.Brief, Deliver: c.Deliver, Attempt: c.Attempt, MaxAttempts: c.MaxAttempts,
-		Personas: c.Personas(), StepCount: len(c.Steps), Reason: c.Reason, Answer: c.Answer, Created: c.Created, Updated: c.Updated,
+		Selector: c.Mission.Selector, Brief: c.Mission.Brief, Deliver: c.Delivers(), Attempt: c.Attempt, MaxAttempts: c.MaxAttempts,
+		Personas: c.Personas(), StepCount: len(c.Steps), Reason: c.Reason, Answer: c.Answer(), Created: c.Created, Updated: c.Updated,
 	}
 	if v.Selector == "" && c.Plan != nil {
 		v.Selector = c.Plan.Selector

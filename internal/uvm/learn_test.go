@@ -177,12 +177,12 @@ func TestHandleModeDelivers(t *testing.T) {
 		t.Fatalf("cycle %d: %v %v", id, c, err)
 	}
 	// The answer is delivered just after COMPLETE: wait for it.
-	for c.Answer == "" && wctx.Err() == nil {
+	for c.Answer() == "" && wctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 		c, _ = u.Cycles().Get(ctx, id)
 	}
-	if c.Answer != `"I am genesis"` {
-		t.Errorf("delivered answer %q", c.Answer)
+	if c.Answer() != `"I am genesis"` {
+		t.Errorf("delivered answer %q", c.Answer())
 	}
 	mu.Lock()
 	defer mu.Unlock()
