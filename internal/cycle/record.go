@@ -87,10 +87,10 @@ type Failure struct {
 
 // Cycle is a cycle as recorded in the image.
 type Cycle struct {
-	ID      int64
-	OID     store.OID
-	State   State
-	Mission Mission
+	ID          int64
+	OID         store.OID
+	State       State
+	Mission     Mission
 	Attempt     int
 	MaxAttempts int
 	PlanTries   int
@@ -106,7 +106,7 @@ type Cycle struct {
 	// method is installed (their senders took the handle).
 	Deliveries []Delivery
 	Created    time.Time
-	Updated time.Time
+	Updated    time.Time
 }
 
 // Personas lists the personas that answered in the cycle, in order of
