@@ -198,13 +198,19 @@ func builtinNew(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	return ex.newObject(slots, kwargs)
 }
 
-// slots(obj): the names of obj's own slots, in order.
-func builtinSlots(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+// oneObjectArg unpacks the only argument of a built-in that takes an
+// object.
+func oneObjectArg(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (*Object, error) {
 	var v starlark.Value
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
 		return nil, err
 	}
-	o, err := objectArg(b, v)
+	return objectArg(b, v)
+}
+
+// slots(obj): the names of obj's own slots, in order.
+func builtinSlots(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	o, err := oneObjectArg(b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -221,11 +227,7 @@ func builtinParents(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err != nil {
 		return nil, err
 	}
-	var v starlark.Value
-	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
-		return nil, err
-	}
-	o, err := objectArg(b, v)
+	o, err := oneObjectArg(b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -263,11 +265,7 @@ func builtinHasSlot(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 
 // oid(obj): the object's OID as users see it, "oid:N".
 func builtinOID(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var v starlark.Value
-	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
-		return nil, err
-	}
-	o, err := objectArg(b, v)
+	o, err := oneObjectArg(b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
