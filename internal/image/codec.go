@@ -75,7 +75,7 @@ func appendValue(dst []byte, v Value, depth int) ([]byte, error) {
 	// Checked as it grows: a value sharing one container many times can
 	// encode to far more than it occupies in memory.
 	if len(dst)+stringSize(v) > store.MaxRecordSize {
-		return nil, fmt.Errorf("%w: encoding exceeds the %d-byte record limit", ErrInvalid, store.MaxRecordSize)
+		return nil, fmt.Errorf("%w: %w: encoding exceeds the %d-byte record limit", ErrInvalid, store.ErrTooLarge, store.MaxRecordSize)
 	}
 	switch v := v.(type) {
 	case NoneType:

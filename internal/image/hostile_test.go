@@ -802,7 +802,7 @@ func TestHostileObjectIdentityAndLaziness(t *testing.T) {
 // TestHostileHugeSharedValue: a value built by sharing one container many
 // times encodes to far more than its memory size (a DAG of depth d with
 // fan-out f encodes f^d leaves). An Update of one whose encoding exceeds
-// the store's record limit must fail with store.ErrInvalid, and should
+// the store's record limit must fail with store.ErrTooLarge, and should
 // stop encoding at the limit rather than materialising the whole
 // encoding: at depth 40 the current encoder would need terabytes.
 func TestHostileHugeSharedValue(t *testing.T) {
@@ -831,7 +831,7 @@ func TestHostileHugeSharedValue(t *testing.T) {
 	if got := ms.TotalAlloc - allocated; got >= 256<<20 {
 		t.Errorf("refusing a 256 MiB value allocated %d MiB; the encoder should stop at the %d MiB record limit", got>>20, store.MaxRecordSize>>20)
 	}
-	if !errors.Is(err, store.ErrInvalid) && !errors.Is(err, image.ErrInvalid) {
+	if !errors.Is(err, store.ErrTooLarge) {
 		t.Errorf("commit of a 256 MiB value: got %v, want a size error", err)
 	}
 	if v := storedValue(t, db, oid, "x"); !image.Equal(v, image.Int(0)) {

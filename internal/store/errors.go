@@ -28,7 +28,62 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrInUse is returned when another process holds the store.
 	ErrInUse = errors.New("store: in use by another process")
+	// ErrTooLarge is returned for a record or transaction metadata over
+	// the size limits (MaxRecordSize, MaxMetaSize).
+	ErrTooLarge = errors.New("store: over a size limit")
+	// ErrNoSpace is wrapped by *NoSpaceError.
+	ErrNoSpace = errors.New("store: no space left on device")
+	// ErrReadOnly is returned by writes to a store opened read-only.
+	ErrReadOnly = errors.New("store: opened read-only")
 )
+
+// NoSpaceError reports a write refused because the file system holding
+// Path is full (ENOSPC) or over its quota (EDQUOT). Nothing the failed
+// operation wrote was acknowledged.
+type NoSpaceError struct {
+	Path string
+	Op   string // what was being written: "write-ahead log", "checkpoint", "blob", ...
+	Err  error  // the system's error
+}
+
+func (e *NoSpaceError) Error() string {
+	return fmt.Sprintf("store: no space left for the %s on %s: %v", e.Op, e.Path, e.Err)
+}
+
+func (e *NoSpaceError) Unwrap() []error { return []error{ErrNoSpace, e.Err} }
+
+// DamageError reports damage in a store's files that opening cannot
+// repair by itself without losing acknowledged commits: a write-ahead log
+// segment damaged before its end, or a file older than what was
+// acknowledged. Nothing was changed; `batos recover` keeps what is intact.
+type DamageError struct {
+	Path   string // the damaged file
+	Offset int64  // where the damage starts in Path; -1 when not known
+	// After and Before bound the transactions at stake: every commit
+	// newer than After and older than Before may be lost (0 when unknown).
+	After, Before TID
+	Detail        string
+}
+
+func (e *DamageError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "store: %s is damaged", e.Path)
+	if e.Offset >= 0 {
+		fmt.Fprintf(&b, " at offset %d", e.Offset)
+	}
+	b.WriteString(": " + e.Detail)
+	switch {
+	case e.After != 0 && e.Before != 0:
+		fmt.Fprintf(&b, "; commits after %s and before %s are at stake", e.After, e.Before)
+	case e.After != 0:
+		fmt.Fprintf(&b, "; commits after %s are at stake", e.After)
+	case e.Before != 0:
+		fmt.Fprintf(&b, "; commits before %s are at stake", e.Before)
+	}
+	return b.String()
+}
+
+func (e *DamageError) Unwrap() error { return ErrCorrupt }
 
 // ConflictError reports a commit refused because objects changed since
 // they were read.

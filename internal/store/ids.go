@@ -74,7 +74,7 @@ func ValidateCommit(meta TxMeta, writes []Write) error {
 		size += len(k) + len(v)
 	}
 	if size > MaxMetaSize {
-		return fmt.Errorf("%w: transaction metadata is %d bytes, limit %d", ErrInvalid, size, MaxMetaSize)
+		return fmt.Errorf("%w: transaction metadata is %d bytes, limit %d", ErrTooLarge, size, MaxMetaSize)
 	}
 	seen := make(map[OID]struct{}, len(writes))
 	for _, w := range writes {
@@ -86,7 +86,7 @@ func ValidateCommit(meta TxMeta, writes []Write) error {
 		}
 		seen[w.OID] = struct{}{}
 		if len(w.Data) > MaxRecordSize {
-			return fmt.Errorf("%w: record of %s is %d bytes, limit %d", ErrInvalid, w.OID, len(w.Data), MaxRecordSize)
+			return fmt.Errorf("%w: record of %s is %d bytes, limit %d", ErrTooLarge, w.OID, len(w.Data), MaxRecordSize)
 		}
 		if w.Serial > MaxTID {
 			return fmt.Errorf("%w: serial %s of %s out of range", ErrInvalid, w.Serial, w.OID)

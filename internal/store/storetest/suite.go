@@ -127,20 +127,23 @@ func testCommitLoad(t *testing.T, open Opener) {
 func testInvalidCommits(t *testing.T, open Opener) {
 	s := open(t, "db")
 	o := oids(t, s, 1)[0]
-	cases := map[string][]store.Write{
-		"empty":     nil,
-		"zero OID":  {{OID: 0, Data: Rec("x")}},
-		"duplicate": {{OID: o, Data: Rec("x")}, {OID: o, Data: Rec("y")}},
-		"oversized": {{OID: o, Data: make([]byte, store.MaxRecordSize+1)}},
+	cases := map[string]struct {
+		writes []store.Write
+		want   error
+	}{
+		"empty":     {nil, store.ErrInvalid},
+		"zero OID":  {[]store.Write{{OID: 0, Data: Rec("x")}}, store.ErrInvalid},
+		"duplicate": {[]store.Write{{OID: o, Data: Rec("x")}, {OID: o, Data: Rec("y")}}, store.ErrInvalid},
+		"oversized": {[]store.Write{{OID: o, Data: make([]byte, store.MaxRecordSize+1)}}, store.ErrTooLarge},
 	}
-	for name, writes := range cases {
-		if _, err := s.Commit(ctx, store.TxMeta{}, writes); !errors.Is(err, store.ErrInvalid) {
-			t.Errorf("%s: got %v, want ErrInvalid", name, err)
+	for name, c := range cases {
+		if _, err := s.Commit(ctx, store.TxMeta{}, c.writes); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", name, err, c.want)
 		}
 	}
 	huge := store.TxMeta{Description: strings.Repeat("x", store.MaxMetaSize+1)}
-	if _, err := s.Commit(ctx, huge, []store.Write{{OID: o, Data: Rec("x")}}); !errors.Is(err, store.ErrInvalid) {
-		t.Errorf("huge metadata: got %v, want ErrInvalid", err)
+	if _, err := s.Commit(ctx, huge, []store.Write{{OID: o, Data: Rec("x")}}); !errors.Is(err, store.ErrTooLarge) {
+		t.Errorf("huge metadata: got %v, want ErrTooLarge", err)
 	}
 	if _, err := s.Load(ctx, o); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("after refused commits, load: got %v, want ErrNotFound", err)
