@@ -31,9 +31,12 @@ type blobDir struct {
 	pinned map[store.Digest]store.TID
 }
 
-func openBlobDir(root string) (*blobDir, error) {
+func openBlobDir(root string, readOnly bool) (*blobDir, error) {
+	if readOnly {
+		return &blobDir{root: root, pinned: make(map[store.Digest]store.TID)}, nil
+	}
 	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o755); err != nil {
-		return nil, fmt.Errorf("blob directory: %w", err)
+		return nil, fmt.Errorf("blob directory: %w", noSpace(err, root, "blob directory"))
 	}
 	return &blobDir{root: root, pinned: make(map[store.Digest]store.TID)}, nil
 }
@@ -45,13 +48,16 @@ func (b *blobDir) path(d store.Digest) string {
 
 // PutBlob implements store.Engine.
 func (db *DB) PutBlob(ctx context.Context, r io.Reader) (store.Blob, error) {
+	if db.opts.ReadOnly {
+		return store.Blob{}, fmt.Errorf("put blob: %w", store.ErrReadOnly)
+	}
 	return db.blobs.put(ctx, r, db.LastTID())
 }
 
 func (b *blobDir) put(ctx context.Context, r io.Reader, now store.TID) (store.Blob, error) {
 	tmp, err := os.CreateTemp(filepath.Join(b.root, "tmp"), "put-*")
 	if err != nil {
-		return store.Blob{}, fmt.Errorf("put blob: %w", err)
+		return store.Blob{}, fmt.Errorf("put blob: %w", noSpace(err, b.root, "blob"))
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 	blob, err := copyHashing(ctx, tmp, r)
@@ -62,7 +68,7 @@ func (b *blobDir) put(ctx context.Context, r io.Reader, now store.TID) (store.Bl
 		err = cerr
 	}
 	if err != nil {
-		return store.Blob{}, fmt.Errorf("put blob: %w", err)
+		return store.Blob{}, fmt.Errorf("put blob: %w", noSpace(err, b.root, "blob"))
 	}
 	// Pin before the file becomes visible, so a concurrent pack never
 	// deletes a blob whose transaction has not committed yet.
@@ -70,7 +76,7 @@ func (b *blobDir) put(ctx context.Context, r io.Reader, now store.TID) (store.Bl
 	defer b.mu.Unlock()
 	b.pinned[blob.Digest] = now
 	if err := b.install(tmp.Name(), blob.Digest); err != nil {
-		return store.Blob{}, fmt.Errorf("put blob %s: %w", blob.Digest, err)
+		return store.Blob{}, fmt.Errorf("put blob %s: %w", blob.Digest, noSpace(err, b.root, "blob"))
 	}
 	return blob, nil
 }

@@ -24,6 +24,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -48,6 +50,17 @@ type Options struct {
 	Linger time.Duration
 	// BlobDir holds the blobs; default PATH.blobs.
 	BlobDir string
+	// ReadOnly opens without writing anything, so it works on a full disk:
+	// the lock is taken but its file not rewritten, the write-ahead log is
+	// replayed into memory only and left as it is, no segment is started.
+	// Commits, undo, pack and PutBlob fail with store.ErrReadOnly.
+	ReadOnly bool
+	// Logger receives what no caller can be told: a background checkpoint
+	// that failed, the log refusing writes and becoming writable again;
+	// default slog.Default().
+	Logger *slog.Logger
+
+	salvage *RecoveryReport // set by OpenRecovering
 }
 
 func (o *Options) withDefaults(path string) Options {
@@ -67,6 +80,9 @@ func (o *Options) withDefaults(path string) Options {
 	if opts.BlobDir == "" {
 		opts.BlobDir = path + ".blobs"
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	return opts
 }
 
@@ -82,9 +98,13 @@ type DB struct {
 	pipe    pipeline
 	ckpt    *checkpointRun // running checkpoint; committer only
 	failed  *checkpointRun // a checkpoint that failed, to write again
+	ckptErr error          // the last checkpoint's failure, until one succeeds; committer only
 
 	lastTID atomic.Uint64
 	nextOID atomic.Uint64
+	// clean: the last close was clean and the files showed no damage the
+	// log could see (the write-ahead log held nothing to replay).
+	clean bool
 
 	commits   chan *commitRequest
 	submitMu  sync.RWMutex // held shared while queueing, exclusively to close
@@ -102,7 +122,7 @@ var _ store.Engine = (*DB)(nil)
 func Open(path string, o *Options) (*DB, error) {
 	opts := o.withDefaults(path)
 	db := &DB{path: path, opts: opts, commits: make(chan *commitRequest, 1024), closing: make(chan struct{}), overlay: newOverlay()}
-	lock, err := lockProcess(path)
+	lock, err := lockProcess(path, opts.ReadOnly)
 	if err != nil {
 		return nil, fmt.Errorf("open image %s: %w", path, err)
 	}
@@ -110,6 +130,9 @@ func Open(path string, o *Options) (*DB, error) {
 	if err := db.open(); err != nil {
 		db.lock.release()
 		return nil, fmt.Errorf("open image %s: %w", path, err)
+	}
+	if opts.ReadOnly {
+		return db, nil
 	}
 	db.pipe.start(db)
 	db.committer.Add(1)
@@ -122,6 +145,7 @@ func (db *DB) open() error {
 		Timeout:         time.Second,
 		FreelistType:    bbolt.FreelistMapType,
 		InitialMmapSize: 1 << 30, // readers never block a growing writer below this
+		ReadOnly:        db.opts.ReadOnly,
 	}
 	b, err := bbolt.Open(db.path, 0o644, bo)
 	if err != nil {
@@ -131,12 +155,17 @@ func (db *DB) open() error {
 		return err
 	}
 	db.bolt = b
-	err = b.Update(initBuckets)
+	if !db.opts.ReadOnly && needsBuckets(b) {
+		// Only a new file is written to before recovery has looked at
+		// it: a bbolt commit here would overwrite the older meta page
+		// and hide a damaged newest one.
+		err = b.Update(initBuckets)
+	}
 	if err == nil {
 		err = b.View(db.loadCounters)
 	}
 	if err == nil {
-		db.blobs, err = openBlobDir(db.opts.BlobDir)
+		db.blobs, err = openBlobDir(db.opts.BlobDir, db.opts.ReadOnly)
 	}
 	if err == nil {
 		err = db.recover()
@@ -154,40 +183,41 @@ func (db *DB) open() error {
 // recover replays the write-ahead log: transactions newer than the bbolt
 // file are checkpointed into it; frames torn by a crash (never
 // acknowledged) are dropped. Then the old segments go and a fresh one
-// starts.
+// starts. Damage that would lose acknowledged commits — a damaged frame
+// that later frames prove was durable, a torn end in a segment that is not
+// the newest, a file older than a segment header says was acknowledged —
+// stops the open with a *store.DamageError before any file is changed,
+// unless Recover is salvaging: then what is intact is kept, the damaged
+// segments are moved aside and the loss is reported.
 func (db *DB) recover() error {
 	base := db.path + ".wal"
 	seqs, err := segments(base)
 	if err != nil {
 		return fmt.Errorf("list write-ahead log: %w", err)
 	}
-	// Frames after the last fdatasync were never acknowledged, and a crash
-	// may leave them torn: a damaged end is expected where nothing follows
-	// it. Damage followed by more frames means acknowledged commits are
-	// lost, and opening stops with an error.
-	type segment struct {
-		txs       []walTx
-		damagedAt int64
-	}
-	segs := make([]segment, len(seqs))
+	scans := make([]*segmentScan, len(seqs))
 	for i, seq := range seqs {
-		txs, damagedAt, err := readSegment(segmentName(base, seq))
-		if err != nil {
-			return fmt.Errorf("read write-ahead log: %w", err)
+		if scans[i], err = scanSegment(segmentName(base, seq), seq); err != nil {
+			return err
 		}
-		segs[i] = segment{txs, damagedAt}
+	}
+	damaged, err := db.checkSegments(scans)
+	if err != nil {
+		return err
 	}
 	last := db.LastTID()
 	var fresh []walTx
-	for i, seg := range segs {
-		if seg.damagedAt >= 0 {
-			for _, later := range segs[i+1:] {
-				if len(later.txs) > 0 {
-					return fmt.Errorf("%w: write-ahead log segment %s is damaged at offset %d, and later segments hold commits", store.ErrCorrupt, segmentName(base, seqs[i]), seg.damagedAt)
-				}
-			}
+	var required store.TID
+	var requiredBy string
+	for _, s := range scans {
+		if s.header != nil && s.header.base > required {
+			required, requiredBy = s.header.base, s.path
 		}
-		for _, t := range seg.txs {
+		txs := s.txs
+		if db.opts.salvage != nil {
+			txs = append(txs[:len(txs):len(txs)], s.later...)
+		}
+		for _, t := range txs {
 			if t.tid <= last {
 				continue // checkpointed before the segment was removed
 			}
@@ -198,17 +228,49 @@ func (db *DB) recover() error {
 			}
 		}
 	}
+	if last < required {
+		dmg := &store.DamageError{Path: db.path, Offset: -1, After: last,
+			Detail: fmt.Sprintf("it and the write-ahead log hold commits up to %s, but %s records that commits up to %s were acknowledged (a damaged newest meta page makes bbolt fall back to an older one)", last, filepath.Base(requiredBy), required)}
+		if db.opts.salvage == nil {
+			return dmg
+		}
+		db.opts.salvage.Damage = append(db.opts.salvage.Damage, dmg)
+	}
+	db.clean = len(fresh) == 0 && len(damaged) == 0 && len(scans) > 0
+	for _, s := range scans {
+		db.clean = db.clean && !s.torn() && len(s.txs) == 0
+	}
+	if n := len(scans); n > 0 && (scans[n-1].header == nil || scans[n-1].header.flags&walFlagClean == 0) {
+		db.clean = false
+	}
+	if db.opts.ReadOnly {
+		// Nothing is written: the log's transactions are served from the
+		// overlay, and the segments stay for a writable open.
+		db.overlay.add(fresh)
+		db.lastTID.Store(uint64(last))
+		return nil
+	}
 	if len(fresh) > 0 {
 		if err := db.writeToFile(fresh); err != nil {
 			return err
 		}
 		db.lastTID.Store(uint64(last))
 	}
+	if rep := db.opts.salvage; rep != nil {
+		rep.Replayed = len(fresh)
+		for _, s := range damaged {
+			aside := fmt.Sprintf("%s.damaged-%s", s.path, time.Now().UTC().Format("20060102T150405"))
+			if err := os.Rename(s.path, aside); err != nil {
+				return fmt.Errorf("move damaged write-ahead log segment aside: %w", err)
+			}
+			rep.MovedAside = append(rep.MovedAside, aside)
+		}
+	}
 	// The replayed segments go before a new one starts: were a crash to
-	// leave an old segment with a torn end behind a newer one, the next
-	// recovery could not tell the torn end from damage.
+	// leave an old segment with a torn end behind a newer one holding
+	// frames, the next recovery could not tell the torn end from damage.
 	for _, seq := range seqs {
-		if err := os.Remove(segmentName(base, seq)); err != nil {
+		if err := os.Remove(segmentName(base, seq)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove replayed write-ahead log segment: %w", err)
 		}
 	}
@@ -221,8 +283,63 @@ func (db *DB) recover() error {
 	if len(seqs) > 0 {
 		next = seqs[len(seqs)-1] + 1
 	}
-	db.wal, err = createSegment(base, next)
+	db.wal, err = createSegment(base, next, last, 0)
 	return err
+}
+
+// checkSegments finds the segments whose damage loses acknowledged
+// commits. Opening stops at the first; salvaging records them all.
+func (db *DB) checkSegments(scans []*segmentScan) ([]*segmentScan, error) {
+	var damaged []*segmentScan
+	for i, s := range scans {
+		laterFrames := false
+		for _, l := range scans[i+1:] {
+			laterFrames = laterFrames || len(l.txs) > 0 || len(l.later) > 0
+		}
+		var detail string
+		switch {
+		case s.damaged:
+			detail = s.detail
+		case s.torn() && laterFrames:
+			detail = fmt.Sprintf("it ends in %d bytes that are not an intact frame, and later segments hold commits", s.size-s.end)
+		default:
+			continue
+		}
+		dmg := &store.DamageError{Path: s.path, Offset: s.end, After: db.LastTID(), Detail: detail}
+		for _, p := range scans[:i+1] {
+			if n := len(p.txs); n > 0 {
+				dmg.After = max(dmg.After, p.txs[n-1].tid)
+			}
+		}
+		if len(s.later) > 0 {
+			dmg.Before = s.later[0].tid
+		} else {
+			for _, l := range scans[i+1:] {
+				if len(l.txs) > 0 {
+					dmg.Before = l.txs[0].tid
+					break
+				}
+			}
+		}
+		if db.opts.salvage == nil {
+			return nil, dmg
+		}
+		db.opts.salvage.Damage = append(db.opts.salvage.Damage, dmg)
+		damaged = append(damaged, s)
+	}
+	return damaged, nil
+}
+
+// needsBuckets reports whether the file is new: no bucket at all. A file
+// holding other buckets is not an image, and loadCounters says so.
+func needsBuckets(b *bbolt.DB) bool {
+	empty := true
+	_ = b.View(func(tx *bbolt.Tx) error {
+		k, _ := tx.Cursor().First()
+		empty = k == nil
+		return nil
+	})
+	return empty
 }
 
 func initBuckets(tx *bbolt.Tx) error {
@@ -247,8 +364,8 @@ func initBuckets(tx *bbolt.Tx) error {
 // their buckets, so opening costs the same at any size.
 func (db *DB) loadCounters(tx *bbolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
-	if meta == nil {
-		return fmt.Errorf("%s is not a batos image (no meta bucket)", db.path)
+	if meta == nil || tx.Bucket(bucketRevs) == nil || tx.Bucket(bucketTxns) == nil {
+		return fmt.Errorf("%s is not a batos image (its meta, revs and txns buckets are not all there)", db.path)
 	}
 	if v := meta.Get(keyFormat); len(v) != 1 || v[0] != formatVersion {
 		return fmt.Errorf("%s has image format %v; this batos reads format %d", db.path, v, formatVersion)
@@ -300,12 +417,13 @@ func (db *DB) Close() error {
 		close(db.closing)
 		db.submitMu.Unlock()
 		db.committer.Wait()
-		db.closeErr = db.checkpointNow()
-		if db.closeErr == nil {
-			// Everything is in the file: the empty segment can go.
-			db.closeErr = db.wal.remove()
-		} else {
-			db.wal.close()
+		if !db.opts.ReadOnly {
+			db.closeErr = db.checkpointNow()
+			if db.closeErr == nil {
+				db.closeErr = db.leaveCleanSegment()
+			} else {
+				db.wal.close()
+			}
 		}
 		if err := db.bolt.Close(); db.closeErr == nil {
 			db.closeErr = err
@@ -315,6 +433,27 @@ func (db *DB) Close() error {
 		}
 	})
 	return db.closeErr
+}
+
+// leaveCleanSegment replaces the (empty) current segment by one whose
+// header, flagged clean, records the newest TID: the file must hold it
+// when the image is next opened. Without the space for it, the current
+// segment stays, its header recording an older TID.
+func (db *DB) leaveCleanSegment() error {
+	old, err := db.wal.rotate(db.LastTID(), walFlagClean)
+	if err != nil {
+		db.opts.Logger.Warn("store: cannot write the clean-close log segment; the previous one stays", "image", db.path, "err", err)
+		return db.wal.close()
+	}
+	if err := old.remove(); err != nil {
+		db.wal.close()
+		return fmt.Errorf("close: remove write-ahead log segment: %w", err)
+	}
+	if err := syncDir(filepath.Dir(db.path)); err != nil {
+		db.wal.close()
+		return fmt.Errorf("close: %w", err)
+	}
+	return db.wal.close()
 }
 
 // Bolt exposes the underlying bbolt handle for tests and consistency

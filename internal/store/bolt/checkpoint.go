@@ -48,9 +48,11 @@ func (db *DB) maybeCheckpoint(force bool) {
 	}
 	// Frames in flight belong to the segment being retired: wait for them.
 	db.pipe.drain()
-	old, err := db.wal.rotate()
+	old, err := db.wal.rotate(db.LastTID(), 0)
 	if err != nil {
-		return // commits still append to the current segment; retried later
+		// Commits still append to the current segment; retried later.
+		db.ckptTrouble(fmt.Errorf("checkpoint: %w", err))
+		return
 	}
 	run := &checkpointRun{txs: db.overlay.freeze(), old: old, done: make(chan error, 1)}
 	db.ckpt = run
@@ -74,12 +76,29 @@ func (db *DB) finishCheckpoint(err error) error {
 	if err == nil {
 		db.overlay.dropFrozen()
 		if rerr := run.old.remove(); rerr != nil {
-			return fmt.Errorf("checkpoint: remove write-ahead log segment: %w", rerr)
+			err = fmt.Errorf("checkpoint: remove write-ahead log segment: %w", rerr)
+			db.ckptTrouble(err)
+			return err
 		}
+		db.ckptTrouble(nil)
 		return nil
 	}
 	db.failed = run
+	db.ckptTrouble(err)
 	return err
+}
+
+// ckptTrouble logs the first failure of a checkpoint and the first success
+// after failures: commits go on into the write-ahead log meanwhile, so no
+// caller sees the error. Caller: the committer.
+func (db *DB) ckptTrouble(err error) {
+	switch {
+	case err != nil && db.ckptErr == nil:
+		db.opts.Logger.Error("store: checkpoint failed; commits stay in the write-ahead log and the checkpoint is retried", "image", db.path, "err", err)
+	case err == nil && db.ckptErr != nil:
+		db.opts.Logger.Info("store: checkpoint succeeded again", "image", db.path)
+	}
+	db.ckptErr = err
 }
 
 // checkpointNow brings the bbolt file up to date with every acknowledged
@@ -104,7 +123,7 @@ func (db *DB) checkpointNow() error {
 	if db.overlay.empty() {
 		return nil
 	}
-	if err := db.pipe.failed(); err != nil {
+	if err := db.pipe.repair(); err != nil {
 		return err
 	}
 	db.maybeCheckpoint(true)
@@ -144,7 +163,7 @@ func (db *DB) writeToFile(txs []walTx) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("checkpoint: %w", noSpace(err, db.path, "checkpoint"))
 	}
 	return nil
 }

@@ -56,6 +56,9 @@ func (db *DB) submit(ctx context.Context, req *commitRequest) (store.TID, error)
 	if err := ctx.Err(); err != nil {
 		return 0, err // a cancelled caller never commits
 	}
+	if db.opts.ReadOnly {
+		return 0, store.ErrReadOnly
+	}
 	req.done = make(chan commitResult, 1)
 	db.submitMu.RLock()
 	if db.closed {
@@ -76,7 +79,8 @@ func (db *DB) submit(ctx context.Context, req *commitRequest) (store.TID, error)
 // sync brings the bbolt file up to date with every acknowledged commit,
 // for operations that read the file alone (pack, verify, stats).
 func (db *DB) sync(ctx context.Context) error {
-	if db.overlay.empty() {
+	if db.opts.ReadOnly || db.overlay.empty() {
+		// Read-only, the log's transactions stay in the overlay.
 		return nil
 	}
 	_, err := db.submit(ctx, &commitRequest{maintenance: true})
@@ -206,8 +210,14 @@ func (db *DB) undoInto(g *groupWriter, req *commitRequest) error {
 // stage checks a commit's serials and, if they are current, assigns its
 // TID and encodes it for the log.
 func (g *groupWriter) stage(req *commitRequest) error {
-	if err := g.db.pipe.failed(); err != nil {
-		return err
+	if g.db.pipe.failed() != nil {
+		// The log failed since the last commit: what this group staged
+		// before is refused with it, then the log is cut back and this
+		// commit tries again.
+		g.flush()
+		if err := g.db.pipe.repair(); err != nil {
+			return err
+		}
 	}
 	if err := g.checkSerials(req.writes); err != nil {
 		return err

@@ -66,14 +66,14 @@ func FuzzDecodeTxn(f *testing.F) {
 func FuzzDecodeGroup(f *testing.F) {
 	key := revKey(3, 77)
 	info := &store.TxInfo{TID: 77, Time: time.Unix(0, 77), OIDs: []store.OID{3}}
-	f.Add(encodeGroup([]walTx{{tid: 77, entry: encodeTxn(tidKey(77), info), writes: []walWrite{{oid: 3, record: encodeRecord(key, 0, []byte("x"))}}}})[8:])
+	f.Add(encodeGroup([]walTx{{tid: 77, entry: encodeTxn(tidKey(77), info), writes: []walWrite{{oid: 3, record: encodeRecord(key, 0, []byte("x"))}}}})[frameHeadSize:])
 	f.Add([]byte{0x05})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		txs, err := decodeGroup(payload)
 		if err != nil {
 			return
 		}
-		again, err := decodeGroup(encodeGroup(txs)[8:])
+		again, err := decodeGroup(encodeGroup(txs)[frameHeadSize:])
 		if err != nil || !reflect.DeepEqual(again, txs) {
 			t.Fatalf("accepted %x; round trip gives %+v, %v", payload, again, err)
 		}

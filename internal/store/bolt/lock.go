@@ -17,7 +17,9 @@ import (
 // of the process that owns the image, so a second process can say who.
 type processLock struct{ f *os.File }
 
-func lockProcess(path string) (*processLock, error) {
+// lockProcess takes the lock; readOnly takes it without rewriting the
+// file, which a full disk might refuse.
+func lockProcess(path string, readOnly bool) (*processLock, error) {
 	lockPath := path + ".lock"
 	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -29,6 +31,9 @@ func lockProcess(path string) (*processLock, error) {
 			return nil, holderError(path, f)
 		}
 		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
+	}
+	if readOnly {
+		return &processLock{f: f}, nil
 	}
 	// The PID is what a second process reports; without it the lock
 	// would still hold, but the error naming the holder could not.

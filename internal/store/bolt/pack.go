@@ -42,6 +42,9 @@ func (db *DB) Pack(ctx context.Context, opts store.PackOptions) (store.PackResul
 	if opts.Refs == nil || opts.Root == 0 {
 		return store.PackResult{}, fmt.Errorf("%w: pack needs a root and a reference finder", store.ErrInvalid)
 	}
+	if db.opts.ReadOnly {
+		return store.PackResult{}, fmt.Errorf("pack: %w", store.ErrReadOnly)
+	}
 	db.packMu.Lock()
 	defer db.packMu.Unlock()
 	plan := &packPlan{cut: store.TIDAt(opts.Before)}

@@ -1,6 +1,8 @@
 package bolt
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -15,9 +17,15 @@ import (
 // fdatasync is a group published to readers (overlay, LastTID) and
 // answered, in order.
 //
-// If a write or fdatasync of the log fails, what reached the disk is
-// unknown, so the pipeline stops: every commit after it fails until the
-// image is closed and reopened, when recovery reads what the log holds.
+// If a write or fdatasync of the log fails (a full disk, an I/O error),
+// the groups it concerns and every group after it are refused, never
+// acknowledged; groups written before it are synced and answered as
+// usual. Before the next commit the committer cuts the segment back to
+// the frames known durable and syncs that, so nothing refused can be
+// replayed; once that and a write succeed, commits go on — freeing space
+// is enough, no restart is needed.
+
+var errNotWritten = errors.New("store: commit not saved: the write-ahead log refused it")
 
 // pipeline is the committer's staging state plus the syncer's queue.
 type pipeline struct {
@@ -39,8 +47,9 @@ type inflightSerial struct {
 
 // syncJob is one group's frame, written, waiting for its fdatasync.
 type syncJob struct {
-	seq    uint64
-	log    *wal
+	seq     uint64
+	log     *wal
+	end     int64 // where its frame ends in log; 0 if it was not written
 	txs    []walTx
 	reqs   []*commitRequest
 	last   store.TID
@@ -60,12 +69,37 @@ func (p *pipeline) start(db *DB) {
 // failed reports the error that stopped the pipeline, if any.
 func (p *pipeline) failed() error {
 	if e := p.broken.Load(); e != nil {
-		return fmt.Errorf("store: write-ahead log failed; commits since may or may not have been saved (close and reopen the image to find out): %w", *e)
+		return *e
 	}
 	return nil
 }
 
-func (p *pipeline) fail(err error) { p.broken.CompareAndSwap(nil, &err) }
+// fail stops the pipeline with err, unless it is already stopped; the
+// first failure of a run is logged, since the log may fail with no commit
+// waiting to be told.
+func (p *pipeline) fail(err error) {
+	if p.broken.CompareAndSwap(nil, &err) {
+		p.db.opts.Logger.Error("store: write-ahead log failed; commits are refused until a write succeeds again", "image", p.db.path, "err", err)
+	}
+}
+
+// repair cuts the log back to the frames known durable once every group
+// in flight has been answered, and lets commits go on. Caller: the
+// committer.
+func (p *pipeline) repair() error {
+	cause := p.failed()
+	if cause == nil {
+		return nil
+	}
+	p.drain()
+	if err := p.db.wal.truncateToSynced(); err != nil {
+		return fmt.Errorf("store: commit not saved: the write-ahead log failed (%w) and cannot be cut back yet: %w", cause, err)
+	}
+	clear(p.inflight)
+	p.broken.Store(nil)
+	p.db.opts.Logger.Info("store: write-ahead log writable again", "image", p.db.path)
+	return nil
+}
 
 // submit writes a job's frame and queues it for the syncer. Caller: the
 // committer.
@@ -74,7 +108,9 @@ func (p *pipeline) submit(log *wal, job *syncJob) {
 	job.seq, job.log = p.written, log
 	if err := p.failed(); err == nil {
 		if err := log.write(encodeGroup(job.txs)); err != nil {
-			p.fail(err)
+			p.fail(fmt.Errorf("store: commit not saved: %w", err))
+		} else {
+			job.end = log.size
 		}
 	}
 	p.jobs <- job
@@ -131,29 +167,36 @@ func (p *pipeline) syncLoop() {
 }
 
 // finish syncs the log once for a batch of written jobs, then publishes and
-// answers them in order.
+// answers them in order. Jobs written before a failure are synced and
+// acknowledged; the rest are refused.
 func (p *pipeline) finish(batch []*syncJob) {
-	err := p.failed()
-	if err == nil {
+	written := 0
+	for written < len(batch) && batch[written].end > 0 {
+		written++
+	}
+	if written > 0 {
 		// Jobs of one batch share a segment: the committer rotates only
 		// with nothing in flight.
-		if serr := batch[len(batch)-1].log.sync(); serr != nil {
-			p.fail(serr)
-			err = p.failed()
+		last := batch[written-1]
+		if err := last.log.sync(); err != nil {
+			p.fail(fmt.Errorf("store: commit not acknowledged: the write-ahead log could not be synced, and what it holds past the last synced frame is cut off before the next commit: %w", err))
+			written = 0
+		} else {
+			last.log.synced.Store(last.end)
 		}
 	}
 	db := p.db
-	for _, job := range batch {
-		if err == nil {
+	for i, job := range batch {
+		if i < written {
 			db.overlay.add(job.txs)
 			db.lastTID.Store(uint64(job.last))
 			db.raiseNextOID(job.maxOID)
 		}
-		for i, req := range job.reqs {
-			if err != nil {
-				req.done <- commitResult{err: err}
+		for j, req := range job.reqs {
+			if i < written {
+				req.done <- commitResult{tid: job.txs[j].tid}
 			} else {
-				req.done <- commitResult{tid: job.txs[i].tid}
+				req.done <- commitResult{err: cmp.Or(p.failed(), errNotWritten)}
 			}
 		}
 	}

@@ -2,7 +2,9 @@ package bolt
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,20 +16,43 @@ import (
 // frameFor encodes a group committing one record, as the committer would.
 func frameFor(tid store.TID, oid store.OID, payload string) []byte {
 	info := &store.TxInfo{TID: tid, Time: time.Unix(0, int64(tid)), User: "wal-test", OIDs: []store.OID{oid}}
-	return encodeGroup([]walTx{{
+	f := encodeGroup([]walTx{{
 		tid:    tid,
 		entry:  encodeTxn(tidKey(tid), info),
 		writes: []walWrite{{oid: oid, record: encodeRecord(revKey(oid, tid), 0, []byte(payload))}},
 	}})
+	sealFrame(f, walHeaderSize)
+	return f
 }
 
 // writeSegment leaves a log segment as a crash would: written, never
-// checkpointed.
+// checkpointed. Each frame is sealed as if every frame before it was
+// durable when it was written; a frame shorter than its header is left as
+// it is (a torn end).
 func writeSegment(t *testing.T, path string, seq uint64, frames ...[]byte) {
+	t.Helper()
+	b := encodeHeader(segmentHeader{seq: seq})
+	for _, f := range frames {
+		if len(f) >= frameHeadSize && binary.BigEndian.Uint32(f) == frameMagic {
+			sealFrame(f[:frameHeadSize+int(binary.BigEndian.Uint32(f[4:]))], int64(len(b)))
+		}
+		b = append(b, f...)
+	}
+	if err := os.WriteFile(segmentName(path+".wal", seq), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeLegacySegment writes a segment as batos wrote them before the log
+// had headers: length(4) crc32c(4) payload per frame.
+func writeLegacySegment(t *testing.T, path string, seq uint64, frames ...[]byte) {
 	t.Helper()
 	var b []byte
 	for _, f := range frames {
-		b = append(b, f...)
+		payload := f[frameHeadSize:]
+		h := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+		sum := crc32.Update(crc32.Checksum(h, castagnoli), castagnoli, payload)
+		b = append(b, append(binary.BigEndian.AppendUint32(h, sum), payload...)...)
 	}
 	if err := os.WriteFile(segmentName(path+".wal", seq), b, 0o644); err != nil {
 		t.Fatal(err)
