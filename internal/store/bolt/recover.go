@@ -21,14 +21,13 @@ type RecoveryReport struct {
 // fsrecover does), moves the damaged segments aside, and reports what was
 // lost. References from kept transactions to commits that were lost are
 // found by Verify afterwards. Damage to the bbolt file itself is not
-// repaired here: Verify names it.
+// repaired here (Salvage rebuilds it). With Options.ReadOnly it only
+// reports: the intact transactions are served from memory and no file is
+// moved or written.
 func OpenRecovering(path string, o *Options) (*DB, *RecoveryReport, error) {
 	var opts Options
 	if o != nil {
 		opts = *o
-	}
-	if opts.ReadOnly {
-		return nil, nil, store.ErrReadOnly
 	}
 	rep := &RecoveryReport{}
 	opts.salvage = rep
