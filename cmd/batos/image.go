@@ -81,7 +81,7 @@ func runStats(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("stats takes no arguments")
 	}
-	db, err := openImage(ctx, e, false)
+	db, err := openImageReadOnly(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("verify takes no arguments")
 	}
-	db, err := openImage(ctx, e, false)
+	db, err := openImageReadOnly(ctx, e)
 	if err != nil {
 		return err
 	}

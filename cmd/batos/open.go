@@ -35,6 +35,22 @@ func openImage(ctx context.Context, e *env, create bool) (*openedImage, error) {
 	return &openedImage{DB: db, store: s}, nil
 }
 
+// openImageReadOnly opens the image at e.image for commands that only
+// read (verify, stats, log, history): nothing is written, so they work on
+// a full disk, and an unclean shutdown's log is read, not replayed into
+// the file.
+func openImageReadOnly(ctx context.Context, e *env) (*openedImage, error) {
+	if _, err := os.Stat(e.image); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no image at %s (create one with: batos -image %s image init)", e.image, e.image)
+	}
+	s, err := bolt.Open(e.image, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	db := image.New(s, &image.Options{User: currentUser()})
+	return &openedImage{DB: db, store: s}, nil
+}
+
 func currentUser() string {
 	if u, err := user.Current(); err == nil {
 		return u.Username
