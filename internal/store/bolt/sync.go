@@ -47,9 +47,9 @@ type inflightSerial struct {
 
 // syncJob is one group's frame, written, waiting for its fdatasync.
 type syncJob struct {
-	seq     uint64
-	log     *wal
-	end     int64 // where its frame ends in log; 0 if it was not written
+	seq    uint64
+	log    *wal
+	end    int64 // where its frame ends in log; 0 if it was not written
 	txs    []walTx
 	reqs   []*commitRequest
 	last   store.TID
