@@ -41,17 +41,25 @@ var servingLine = regexp.MustCompile(`requests on (\S+), events on (\S+);`)
 // a clean exit.
 func startRun(t *testing.T, img string, extra ...string) (req, ev string, stop func()) {
 	t.Helper()
+	req, ev, _, stop = startRunLogged(t, img, extra...)
+	return req, ev, stop
+}
+
+// startRunLogged is startRun that also gives what batos run logs.
+func startRunLogged(t *testing.T, img string, extra ...string) (req, ev string, logs *syncBuffer, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out syncBuffer
+	errOut := &syncBuffer{}
 	done := make(chan int, 1)
 	args := append([]string{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*"}, extra...)
 	go func() {
-		done <- runIO(ctx, args, strings.NewReader(""), &out, &errOut)
+		done <- runIO(ctx, args, strings.NewReader(""), &out, errOut)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := servingLine.FindStringSubmatch(out.String()); m != nil {
-			return m[1], m[2], func() {
+			return m[1], m[2], errOut, func() {
 				cancel()
 				if code := <-done; code != 0 {
 					t.Errorf("batos run exited %d: %s", code, errOut.String())

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"batos/internal/store"
+	"batos/internal/zmqbridge"
 )
 
 func init() {
@@ -197,8 +198,10 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 func runPack(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "pack", "-before TIME", `Drop revisions superseded before TIME, objects no longer reachable from the root,
 and blobs nothing refers to. History before TIME can no longer be read or undone.
-TIME is RFC 3339 (2026-11-29T12:00:00Z), a date (2026-11-29), "now", or an age
-such as 36h or 7d (meaning that long ago).`)
+TIME is a TID (as batos log prints it: the history older than that transaction),
+RFC 3339 (2026-11-29T12:00:00Z), a date (2026-11-29), "now", or an age such as
+36h or 7d (meaning that long ago). While batos run holds the image, the pack
+runs in that server, and its sends go on meanwhile.`)
 	beforeFlag := fs.String("before", "", "pack history older than TIME (required)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -206,20 +209,15 @@ such as 36h or 7d (meaning that long ago).`)
 	if *beforeFlag == "" || fs.NArg() > 0 {
 		return usageError("pack needs -before TIME and no arguments")
 	}
-	before, err := parseTime(*beforeFlag, time.Now())
+	before, err := zmqbridge.ParseBefore(*beforeFlag, time.Now())
 	if err != nil {
 		return usageError("%v", err)
 	}
-	db, err := openImage(ctx, e, false)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	start := time.Now()
 	var res store.PackResult
 	err = withProgress(e, "packing "+e.image, func() error {
 		var err error
-		res, err = db.Pack(ctx, before)
+		res, err = packImage(ctx, e, before)
 		return err
 	})
 	if err != nil {
@@ -230,26 +228,29 @@ such as 36h or 7d (meaning that long ago).`)
 	return nil
 }
 
-// parseTime reads the forms pack accepts, relative to now.
-func parseTime(s string, now time.Time) (time.Time, error) {
-	if s == "now" {
-		return now, nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
-			return t, nil
+// packTimeout bounds how long batos pack waits for the server's pack; a
+// server that exits meanwhile ends the wait at once.
+const packTimeout = 24 * time.Hour
+
+// packImage packs the image, or has the server holding it pack it.
+func packImage(ctx context.Context, e *env, before time.Time) (store.PackResult, error) {
+	db, err := openImage(ctx, e, false)
+	if r, ok := remoteFor(e, err); ok {
+		defer r.Close()
+		v, err := r.callFor(ctx, packTimeout, "pack", map[string]any{"before": before.UTC().Format(time.RFC3339Nano)})
+		if err != nil {
+			return store.PackResult{}, err
 		}
+		m, _ := v.(map[string]any)
+		count := func(k string) int64 { n, _ := m[k].(int64); return n }
+		return store.PackResult{Revisions: int(count("revisions")), Objects: int(count("objects")), Transactions: int(count("transactions")),
+			Blobs: int(count("blobs")), BlobBytes: count("blob_bytes")}, nil
 	}
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n int
-		if _, err := fmt.Sscanf(days, "%d", &n); err == nil && n >= 0 && fmt.Sprint(n) == days {
-			return now.AddDate(0, 0, -n), nil
-		}
+	if err != nil {
+		return store.PackResult{}, err
 	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("bad time %q: want RFC 3339, YYYY-MM-DD, now, or an age like 36h or 7d", s)
+	defer db.Close()
+	return db.Pack(ctx, before)
 }
 
 // readHistory reads an object's revisions and the transaction of each,

@@ -104,7 +104,7 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			return 0
 		}
 		if !errors.Is(err, errFlagsReported) {
-			fmt.Fprintf(stderr, "batos %s: %v\n", name, err)
+			fmt.Fprintf(stderr, "batos %s: %v\n", name, explain(err))
 		}
 		if errors.Is(err, errUsage) {
 			return 2

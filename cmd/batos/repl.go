@@ -84,7 +84,7 @@ func runRepl(ctx context.Context, e *env, args []string) error {
 			io.WriteString(in.out, res.Output)
 		}
 		if err != nil {
-			fmt.Fprintf(in.out, "error: %v\n", err)
+			fmt.Fprintf(in.out, "error: %v\n", explain(err))
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -16,13 +16,13 @@ import (
 )
 
 // findMind connects to the inference server the flags or the image name,
-// or probes the default ones, and logs what it found; batos serves the
-// image either way. A server given by flag is recorded in the image.
-func findMind(ctx context.Context, e *env, u *uvm.UVM, cfg mind.ServerConfig, sf serverFlags, log *slog.Logger) *mind.Server {
+// or probes the default ones, and logs what it found (nothing when none
+// answers: the caller says so once). A server given by flag is recorded
+// in the image.
+func findMind(ctx context.Context, e *env, u *uvm.UVM, cfg mind.ServerConfig, sf serverFlags, log *slog.Logger) (*mind.Server, error) {
 	server, err := mind.Connect(ctx, cfg)
 	if err != nil {
-		log.Warn("mind: no inference server; messages nothing understands cannot be learned (batos doctor says how to start one)", "err", err)
-		return nil
+		return nil, err
 	}
 	log.Info("mind: found "+server.Describe(), "default_model", server.DefaultModel)
 	if *sf.url != "" {
@@ -38,7 +38,7 @@ func findMind(ctx context.Context, e *env, u *uvm.UVM, cfg mind.ServerConfig, sf
 	for _, pl := range placements {
 		log.Info("mind: persona", "name", pl.Persona, "tier", pl.Tier, "where", pl.Where, "problem", pl.Problem)
 	}
-	return server
+	return server, nil
 }
 
 func unfinishedCycles(ctx context.Context, u *uvm.UVM) []*cycle.Cycle {
@@ -78,7 +78,8 @@ ROUTER socket, events on a PUB socket (msgpack; see docs/protocol.md). Ctrl-C or
 SIGTERM answers the requests in flight and closes the image. While it runs,
 other batos processes get an error naming it. The mind's inference server is the
 one -llm names (recorded in the image for later runs), else the recorded one, else
-Ollama or llama-server found on their default ports.`)
+Ollama or llama-server found on their default ports; if none answers at start-up,
+batos keeps trying in the background and learns once one does.`)
 	listen := fs.String("listen", "tcp://127.0.0.1:5555", "ROUTER endpoint for requests (loopback unless CURVE is configured)")
 	eventsAddr := fs.String("events", "tcp://127.0.0.1:5556", "PUB endpoint for events")
 	curveKey := fs.String("curve-key", "", "the server's CURVE secret key file (batos key gen); required beyond loopback")
@@ -117,14 +118,25 @@ Ollama or llama-server found on their default ports.`)
 		u.Close()
 		return err
 	}
-	if server := findMind(ctx, e, u, cfg, sf, log); server != nil {
+	// batos serves the image with or without a mind; one found later, in
+	// the background, is enabled as one found now.
+	enableMind := func(ctx context.Context, server *mind.Server) error {
 		if err := u.EnableMind(ctx, server, &mind.Options{CacheDir: cacheDir(e), Logger: log}, &cycle.Options{MaxAttempts: *attempts, MaxRunning: *running, Logger: log}); err != nil {
-			u.Close()
 			return err
 		}
 		if n := len(unfinishedCycles(ctx, u)); n > 0 {
 			log.Info("cycles: resuming unfinished cycles", "count", n)
 		}
+		return nil
+	}
+	mindServer, mindErr := findMind(ctx, e, u, cfg, sf, log)
+	if mindErr == nil {
+		if err := enableMind(ctx, mindServer); err != nil {
+			u.Close()
+			return err
+		}
+	} else {
+		log.Warn("mind: no inference server yet; messages nothing understands cannot be learned until one answers, and batos keeps looking (batos doctor says how to start one)", "err", mindErr)
 	}
 	s, err := zmqbridge.Listen(u.Backend(), &zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Curve: curve, Logger: log})
 	if err != nil {
@@ -134,6 +146,10 @@ Ollama or llama-server found on their default ports.`)
 	server.Store(s)
 	served := make(chan struct{})
 	go func() { s.Serve(); close(served) }()
+	stopMindSearch := func() {}
+	if mindErr != nil {
+		stopMindSearch = awaitMind(ctx, func(ctx context.Context) (*mind.Server, error) { return findMind(ctx, e, u, cfg, sf, log) }, enableMind, log)
+	}
 	reqAddr, evAddr := s.Endpoints()
 	// Other batos processes find the server here while the image is held.
 	if err := os.WriteFile(bridgeFile(e.image), []byte(reqAddr+"\n"), 0o644); err != nil {
@@ -147,6 +163,8 @@ Ollama or llama-server found on their default ports.`)
 	fmt.Fprintf(e.stdout, "batos: serving %s: requests on %s, events on %s; Ctrl-C to stop\n", e.image, reqAddr, evAddr)
 	<-ctx.Done()
 	log.Info("shutting down")
+	// A mind found from now on would arrive at a closing image.
+	stopMindSearch()
 	// Cycles stop where they are (they resume on the next start), so that
 	// sends waiting for one answer now rather than hold up the shutdown.
 	if m := u.Cycles(); m != nil {

@@ -24,6 +24,7 @@ var (
 	_ zmqbridge.Learner         = backend{}
 	_ zmqbridge.CycleViewer     = backend{}
 	_ zmqbridge.CycleController = backend{}
+	_ zmqbridge.Packer          = backend{}
 )
 
 func (b backend) Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
@@ -177,6 +178,21 @@ func (b backend) Undo(ctx context.Context, tid store.TID) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"undone": tid.String(), "tid": newTID.String()}, nil
+}
+
+// Pack packs the image while sends go on, answering what it dropped:
+// {before, revisions, objects, transactions, blobs, blob_bytes, ms}.
+func (b backend) Pack(ctx context.Context, opts zmqbridge.PackOptions) (any, error) {
+	start := time.Now()
+	res, err := b.u.Pack(ctx, opts.Before)
+	if err != nil {
+		return nil, bridgeError(err)
+	}
+	return map[string]any{
+		"before": opts.Before.UTC().Format(time.RFC3339Nano), "revisions": int64(res.Revisions), "objects": int64(res.Objects),
+		"transactions": int64(res.Transactions), "blobs": int64(res.Blobs), "blob_bytes": res.BlobBytes,
+		"ms": time.Since(start).Milliseconds(),
+	}, nil
 }
 
 // InitiateCycle is the seed's initiate_cognitive_cycle: a cycle for a

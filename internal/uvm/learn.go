@@ -167,9 +167,11 @@ func handleResult(id int64, joined bool) (vm.Result, error) {
 }
 
 // EnableMind gives the image a mind: from now on what nothing
-// understands is learned, and unfinished cycles resume. Call it once,
-// before the first send (a server found after the image was opened, as
-// batos run does).
+// understands is learned, and unfinished cycles resume. Call it once; it
+// may be called while sends run (batos run enables a mind whose server
+// answers only after the image is served): a send already running
+// answers as it would without a mind. After Shutdown or Close began it
+// returns ErrShutdown.
 func (u *UVM) EnableMind(ctx context.Context, server *mind.Server, mindOpts *mind.Options, cycleOpts *cycle.Options) error {
 	if err := u.enableMind(server, mindOpts, cycleOpts); err != nil {
 		return err
@@ -222,6 +224,14 @@ func (u *UVM) enableMindLocked(server *mind.Server, mindOpts *mind.Options, cycl
 	if u.cycles != nil {
 		return errors.New("uvm: a mind is already enabled")
 	}
+	u.mu.Lock()
+	closing := u.closing
+	u.mu.Unlock()
+	if closing {
+		// Close may have closed the cycles already: a machine made now
+		// would run on a closed image.
+		return ErrShutdown
+	}
 	var co cycle.Options
 	if cycleOpts != nil {
 		co = *cycleOpts
@@ -240,14 +250,17 @@ func (u *UVM) enableMindLocked(server *mind.Server, mindOpts *mind.Options, cycl
 }
 
 // useLearningVM makes messages nothing understands abort their send to be
-// learned. It replaces the VM only once, before any send uses it.
+// learned. It replaces the VM once; sends already running finish with the
+// one they loaded (and answer no_mind for what nothing understands).
+// mindMu must be held.
 func (u *UVM) useLearningVM() {
 	if u.learning {
 		return
 	}
 	learning := u.vmOpts
 	learning.Handler = learner{}
-	u.vm, u.learning = vm.New(&learning), true
+	u.vm.Store(vm.New(&learning))
+	u.learning = true
 }
 
 // Mind is the mind, or nil when none is enabled (yet).
@@ -269,7 +282,7 @@ func (u *UVM) Cycles() *cycle.Machine {
 // message that needs yet another method is forwarded to the cycle that
 // learns it.
 func (u *UVM) deliver(ctx context.Context, tx *image.Tx, msg cycle.Mission) (string, error) {
-	res, err := u.vm.Send(ctx, tx, msg.Receiver, msg.Selector, msg.Args, msg.Kwargs)
+	res, err := u.vm.Load().Send(ctx, tx, msg.Receiver, msg.Selector, msg.Args, msg.Kwargs)
 	var nl *needsLearning
 	if errors.As(err, &nl) {
 		return "", &cycle.UnlearnedError{Mission: nl.mission}

@@ -275,3 +275,77 @@ func TestMindOnDemand(t *testing.T) {
 		t.Errorf("with the server up: %s %v after %d connects", res.Repr, err, connects)
 	}
 }
+
+// TestEnableMindWhileSending: a mind enabled while sends run, as batos
+// run enables one whose server answered late, is safe: a send answers
+// no_mind before it and learns after it; once the image is closing,
+// EnableMind refuses rather than start cycles on it.
+func TestEnableMindWhileSending(t *testing.T) {
+	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	b := &personaBrain{}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: b.respond}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var before, after int
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := u.Send(ctx, "genesis", "display_yourself", nil, nil)
+				mu.Lock()
+				switch {
+				case errors.Is(err, vm.ErrNoMind):
+					before++
+				case err == nil && res.Repr == `"I am genesis"`:
+					after++
+				default:
+					t.Errorf("send while the mind arrives: %s %v", res.Repr, err)
+				}
+				mu.Unlock()
+				if err != nil && !errors.Is(err, vm.ErrNoMind) {
+					return
+				}
+			}
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := before
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err := u.EnableMind(ctx, server, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := u.Send(ctx, "genesis", "display_yourself", nil, nil)
+	close(stop)
+	wg.Wait()
+	if err != nil || res.Repr != `"I am genesis"` {
+		t.Errorf("send after EnableMind: %s %v, want the learned answer", res.Repr, err)
+	}
+	if before == 0 || b.count("BRICK") != 1 {
+		t.Errorf("%d sends answered no_mind before the mind, %d learned after; BRICK planned %d times, want 1", before, after, b.count("BRICK"))
+	}
+
+	closing, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closing.Close()
+	if err := closing.EnableMind(ctx, server, nil, nil); !errors.Is(err, uvm.ErrShutdown) || closing.Cycles() != nil {
+		t.Errorf("EnableMind after Close: %v, want ErrShutdown and no cycles", err)
+	}
+}

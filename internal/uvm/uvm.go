@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"batos/internal/cycle"
 	"batos/internal/image"
@@ -51,9 +53,11 @@ var ErrShutdown = errors.New("uvm: shutting down")
 
 // UVM is an awakened image with its VM. It is safe for concurrent use.
 type UVM struct {
-	store  *bolt.DB
-	db     *image.DB
-	vm     *vm.VM
+	store *bolt.DB
+	db    *image.DB
+	// vm runs sends; a mind arriving while sends run replaces it with one
+	// that learns (useLearningVM), so it is loaded once per send.
+	vm     atomic.Pointer[vm.VM]
 	events func(topic string, payload map[string]any)
 	// The mind, guarded by mindMu: an on-demand mind arrives during a send.
 	mindMu      sync.Mutex
@@ -99,7 +103,8 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	if o.VM != nil {
 		vmOpts = *o.VM
 	}
-	u = &UVM{store: s, db: image.New(s, &imgOpts), vm: vm.New(&vmOpts), vmOpts: vmOpts, slots: make(chan struct{}, o.Workers), events: o.Events}
+	u = &UVM{store: s, db: image.New(s, &imgOpts), vmOpts: vmOpts, slots: make(chan struct{}, o.Workers), events: o.Events}
+	u.vm.Store(vm.New(&vmOpts))
 	created, err = u.awaken(ctx)
 	if err != nil {
 		s.Close()
@@ -139,7 +144,7 @@ func (u *UVM) awaken(ctx context.Context) (bool, error) {
 func (u *UVM) DB() *image.DB { return u.db }
 
 // VM is the method machine.
-func (u *UVM) VM() *vm.VM { return u.vm }
+func (u *UVM) VM() *vm.VM { return u.vm.Load() }
 
 // Store is the store engine.
 func (u *UVM) Store() *bolt.DB { return u.store }
@@ -206,7 +211,7 @@ func (u *UVM) send(ctx context.Context, target, selector string, args []image.Va
 		if err != nil {
 			return err
 		}
-		res, err = u.vm.Send(ctx, tx, oid, selector, args, kwargs)
+		res, err = u.vm.Load().Send(ctx, tx, oid, selector, args, kwargs)
 		return err
 	})
 	u.committed("commit.send", tid, map[string]any{"target": target, "selector": selector})
@@ -251,11 +256,22 @@ func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value
 				globals[k] = v
 			}
 		}
-		res, err = u.vm.Eval(ctx, tx, code, globals)
+		res, err = u.vm.Load().Eval(ctx, tx, code, globals)
 		return err
 	})
 	u.committed("commit.eval", tid, map[string]any{})
 	return res, err
+}
+
+// Pack drops history superseded before the given time and every object
+// and blob no longer reachable from the root, while sends go on. Shutdown
+// waits for it, as for a send.
+func (u *UVM) Pack(ctx context.Context, before time.Time) (store.PackResult, error) {
+	if err := u.acquire(ctx); err != nil {
+		return store.PackResult{}, err
+	}
+	defer u.release()
+	return u.db.Pack(ctx, before)
 }
 
 // RootNames maps each root slot that names an object to it, plus "root".

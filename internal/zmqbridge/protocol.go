@@ -41,6 +41,9 @@ const (
 	KindShuttingDown   = "shutting_down"
 	KindLearningFailed = "learning_failed"
 	KindStillLearning  = "still_learning"
+	KindCorrupt        = "corrupt"
+	KindNoSpace        = "no_space"
+	KindReadOnly       = "read_only"
 	KindInternal       = "internal"
 )
 
@@ -268,7 +271,13 @@ func errorKind(err error) string {
 		return KindUnknownCommand
 	case errors.Is(err, vm.ErrNoMind):
 		return KindNoMind
-	case errors.As(err, &le):
+	case errors.Is(err, store.ErrNoSpace):
+		return KindNoSpace
+	case errors.Is(err, store.ErrCorrupt):
+		return KindCorrupt
+	case errors.Is(err, store.ErrReadOnly):
+		return KindReadOnly
+	case errors.As(err, &le), errors.Is(err, store.ErrTooLarge):
 		return KindLimit
 	case errors.Is(err, store.ErrConflict):
 		return KindConflict
@@ -280,6 +289,20 @@ func errorKind(err error) string {
 		return KindShuttingDown
 	}
 	return KindInternal
+}
+
+// errorPath is the file an error about the store's files names, or "":
+// the one a full file system refused, or the damaged one.
+func errorPath(err error) string {
+	var ns *store.NoSpaceError
+	var de *store.DamageError
+	switch {
+	case errors.As(err, &ns):
+		return ns.Path
+	case errors.As(err, &de):
+		return de.Path
+	}
+	return ""
 }
 
 // ErrNotFound may be wrapped by a Backend for an unknown target.
@@ -311,6 +334,9 @@ func handle(ctx context.Context, b Backend, req map[string]any) map[string]any {
 		var ce cycleError
 		if errors.As(err, &ce) && ce.CycleID() > 0 {
 			e["cycle"] = ce.CycleID()
+		}
+		if path := errorPath(err); path != "" {
+			e["path"] = path
 		}
 		reply["error"] = e
 		return reply

@@ -1,0 +1,177 @@
+package zmqbridge_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"batos/internal/image"
+	"batos/internal/store"
+	"batos/internal/uvm"
+	"batos/internal/zmqbridge"
+)
+
+func TestParseBefore(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	tid := store.TIDAt(time.Date(2026, 11, 28, 9, 30, 0, 123456789, time.UTC))
+	cases := []struct {
+		in   string
+		want time.Time
+	}{
+		{"now", now},
+		{"36h", now.Add(-36 * time.Hour)},
+		{"90m", now.Add(-90 * time.Minute)},
+		{"7d", now.AddDate(0, 0, -7)},
+		{"0d", now},
+		{"2026-11-01T08:00:00Z", time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)},
+		{"2026-11-01T08:00:00.5+02:00", time.Date(2026, 11, 1, 6, 0, 0, 5e8, time.UTC)},
+		{"2026-11-01", time.Date(2026, 11, 1, 0, 0, 0, 0, time.Local)},
+		{tid.String(), tid.Time()},
+	}
+	for _, tc := range cases {
+		got, err := zmqbridge.ParseBefore(tc.in, now)
+		if err != nil || !got.Equal(tc.want) {
+			t.Errorf("ParseBefore(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	if got, _ := zmqbridge.ParseBefore(tid.String(), now); store.TIDAt(got) != tid {
+		t.Errorf("a TID does not round-trip: %s became %s", tid, store.TIDAt(got))
+	}
+	for _, bad := range []string{"", "yesterday", "-1h", "-2d", "1.5d", "07d", "0000000000000000", "ffffffffffffffff", "0x18ec915f7ecc79", "18ec915f7ecc798", "2026-13-01"} {
+		if got, err := zmqbridge.ParseBefore(bad, now); err == nil {
+			t.Errorf("ParseBefore(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+// TestPackArguments: a pack request without a usable "before" is a
+// bad_request; a backend that cannot pack answers unknown_command.
+func TestPackArguments(t *testing.T) {
+	_, addr, _ := startServer(t, &fakeBackend{})
+	d := dealer(t, addr)
+	for name, args := range map[string]map[string]any{
+		"no before":      {},
+		"before nil":     {"before": nil},
+		"before integer": {"before": int64(7)},
+		"before words":   {"before": "last tuesday"},
+		"before zero":    {"before": "0000000000000000"},
+		"negative age":   {"before": "-7d"},
+	} {
+		args["id"], args["command"] = int64(1), "pack"
+		if r := req(t, d, args); r["ok"] != false || errKind(r) != zmqbridge.KindBadRequest {
+			t.Errorf("%s: got %v, want bad_request", name, r)
+		}
+	}
+	r := req(t, d, map[string]any{"id": int64(2), "command": "pack", "before": "now"})
+	if r["ok"] != false || errKind(r) != zmqbridge.KindUnknownCommand {
+		t.Errorf("pack on a backend that cannot pack: got %v, want unknown_command", r)
+	}
+}
+
+// TestPackWhileSending: the pack command packs the image the server holds
+// while sends from other clients go on, answered while the pack request
+// is in flight; it reports what it dropped, nothing a send wrote is lost,
+// and the image verifies.
+func TestPackWhileSending(t *testing.T) {
+	ctx := context.Background()
+	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "img"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	_, addr, _ := startServer(t, u.Backend())
+	d := dealer(t, addr)
+	d.SetRcvtimeo(60 * time.Second)
+	// Garbage: objects nothing refers to, and superseded revisions.
+	if r := req(t, d, map[string]any{"id": int64(1), "command": "eval", "code": "[genesis.clone(n = i) for i in range(3000)]\ngenesis.count = 0"}); r["ok"] != true {
+		t.Fatalf("make garbage: %v", r)
+	}
+	for i := range 20 {
+		if r := req(t, d, map[string]any{"id": int64(2), "command": "eval", "code": fmt.Sprintf("genesis.note = %d", i)}); r["ok"] != true {
+			t.Fatalf("revise: %v", r)
+		}
+	}
+
+	var packing atomic.Bool
+	var sent, duringPack atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := zmqbridge.Dial(addr, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				_, err := c.Call(cctx, "eval", map[string]any{"code": "genesis.count = genesis.count + 1\nroot.scratch = genesis.clone()"})
+				cancel()
+				if err != nil {
+					t.Errorf("send during the pack: %v", err)
+					return
+				}
+				sent.Add(1)
+				if packing.Load() {
+					duringPack.Add(1)
+				}
+			}
+		}()
+	}
+	for deadline := time.Now().Add(30 * time.Second); sent.Load() < 10; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("only %d sends in 30 s before the pack", sent.Load())
+		}
+	}
+	packing.Store(true)
+	r := req(t, d, map[string]any{"id": int64(3), "command": "pack", "before": "now"})
+	packing.Store(false)
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	res, _ := r["result"].(map[string]any)
+	if r["ok"] != true || res["objects"].(int64) < 3000 || res["revisions"].(int64) < 20 || res["transactions"] == nil || res["before"] == nil {
+		t.Fatalf("pack: %v, want at least the 3000 clones and 20 revisions dropped", r)
+	}
+	if duringPack.Load() == 0 {
+		t.Errorf("no send was answered while the pack was in flight (%d sends in all, pack took %v ms): sends waited for the pack", sent.Load(), res["ms"])
+	}
+	var count int64
+	err = u.DB().View(ctx, func(tx *image.Tx) error {
+		names, err := uvm.RootNames(tx)
+		if err != nil {
+			return err
+		}
+		g, err := tx.Object(names["genesis"])
+		if err != nil {
+			return err
+		}
+		v, _ := g.Get("count")
+		n, _ := v.(image.Int)
+		count = int64(n)
+		return nil
+	})
+	if err != nil || count != sent.Load() {
+		t.Errorf("genesis.count = %d (%v), want %d: a send made during the pack was lost", count, err, sent.Load())
+	}
+	rep, err := u.Store().Verify(ctx, image.Refs)
+	if err != nil || !rep.OK() {
+		t.Errorf("verify after the pack: %v %+v", err, rep)
+	}
+	t.Logf("pack dropped %v objects, %v revisions in %v ms; %d of %d sends answered while it was in flight", res["objects"], res["revisions"], res["ms"], duringPack.Load(), sent.Load())
+}
