@@ -59,7 +59,7 @@ func runLog(ctx context.Context, e *env, args []string) error {
 
 // readLog reads the log from the image, or from the server holding it.
 func readLog(ctx context.Context, e *env, q store.LogQuery) ([]store.TxInfo, error) {
-	db, err := openImage(ctx, e, false)
+	db, err := openImageReadOnly(ctx, e)
 	if r, ok := remoteFor(e, err); ok {
 		defer r.Close()
 		args := map[string]any{"limit": int64(q.Limit)}
@@ -256,7 +256,7 @@ func packImage(ctx context.Context, e *env, before time.Time) (store.PackResult,
 // readHistory reads an object's revisions and the transaction of each,
 // from the image or from the server holding it.
 func readHistory(ctx context.Context, e *env, oid store.OID, limit int) ([]store.Revision, []store.TxInfo, error) {
-	db, err := openImage(ctx, e, false)
+	db, err := openImageReadOnly(ctx, e)
 	if r, ok := remoteFor(e, err); ok {
 		defer r.Close()
 		res, err := r.call(ctx, "history", map[string]any{"target": oid.String(), "limit": int64(limit)})
