@@ -11,6 +11,7 @@ import (
 	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/mind"
+	"batos/internal/store/bolt"
 	"batos/internal/uvm"
 	"batos/internal/zmqbridge"
 )
@@ -102,7 +103,7 @@ batos keeps trying in the background and learns once one does.`)
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	var server atomic.Pointer[zmqbridge.Server]
-	u, created, err := uvm.Open(ctx, e.image, &uvm.Options{User: currentUser(), Events: func(topic string, payload map[string]any) {
+	u, created, err := uvm.Open(ctx, e.image, &uvm.Options{User: currentUser(), Store: &bolt.Options{Logger: log}, Events: func(topic string, payload map[string]any) {
 		if s := server.Load(); s != nil {
 			s.Publish(topic, payload)
 		}

@@ -46,6 +46,9 @@ type Options struct {
 	// Cycle configures the cycles (their Events and Deliver are the
 	// UVM's).
 	Cycle *cycle.Options
+	// Store configures the storage engine (its logger receives what no
+	// caller can be told: a full disk, a failed checkpoint).
+	Store *bolt.Options
 }
 
 // ErrShutdown is returned for sends after Shutdown or Close began.
@@ -86,7 +89,7 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	if o.Workers <= 0 {
 		o.Workers = 4 * runtime.GOMAXPROCS(0)
 	}
-	s, err := bolt.Open(path, nil)
+	s, err := bolt.Open(path, o.Store)
 	if err != nil {
 		return nil, false, err
 	}
