@@ -12,7 +12,7 @@ FUZZTIME ?= 10s
 # the interop test's client, a real one that is not ours.
 DEBS := gcc libc6-dev pkg-config libzmq3-dev python3-zmq python3-msgpack
 
-.PHONY: all deps build run test check unit fuzz bench clean test-integration
+.PHONY: all deps build run test check unit fuzz soak bench clean test-integration
 
 all: build
 
@@ -59,6 +59,14 @@ fuzz:
 	GO=$(GO) ./scripts/fuzz ./internal/llm/openai FuzzParseError $(FUZZTIME)
 	GO=$(GO) ./scripts/fuzz ./internal/zmqbridge FuzzLearnAndCycleArgs $(FUZZTIME)
 	GO=$(GO) ./scripts/fuzz ./internal/vm FuzzAudit $(FUZZTIME)
+
+# Long runs, not part of make test: the store's damage test on many more
+# damaged images (SOAKFLIPS), then every fuzz target for SOAKTIME each.
+SOAKFLIPS ?= 100000
+SOAKTIME  ?= 5m
+soak: deps
+	$(GO) test -count=1 -timeout=0 -run '^TestFlippedBytes$$' ./internal/store/bolt -args -flips=$(SOAKFLIPS)
+	$(MAKE) fuzz FUZZTIME=$(SOAKTIME)
 
 # Tests against a real Ollama (not run by make test):
 #   make test-integration BATOS_TEST_OLLAMA=http://127.0.0.1:11434

@@ -13,6 +13,11 @@ const (
 	CorruptBlob
 	UndecodableRecord
 	CorruptFile
+	// LogMismatch: the revisions and the transaction log disagree, a
+	// revision with no log entry naming it or a log entry naming an
+	// object that has no revision from that transaction (and that pack
+	// did not remove).
+	LogMismatch
 )
 
 func (k ProblemKind) String() string {
@@ -31,6 +36,8 @@ func (k ProblemKind) String() string {
 		return "undecodable-record"
 	case CorruptFile:
 		return "corrupt-file"
+	case LogMismatch:
+		return "log-mismatch"
 	}
 	return fmt.Sprintf("ProblemKind(%d)", int(k))
 }
@@ -42,6 +49,11 @@ type Problem struct {
 	TID    TID // the revision or transaction concerned, if any
 	Target OID // for a dangling reference: the missing object
 	Digest Digest
+	// Page and Bucket place a corrupt-file problem in the engine's file:
+	// the page concerned (0 is also the first meta page, and Detail says
+	// which) and the bucket whose tree holds it, if any.
+	Page   uint64
+	Bucket string
 	Detail string
 }
 
@@ -57,7 +69,17 @@ func (p Problem) String() string {
 	case CorruptBlob:
 		return fmt.Sprintf("%s: blob %s: %s", p.Kind, p.Digest, p.Detail)
 	case CorruptFile:
-		return fmt.Sprintf("%s: %s", p.Kind, p.Detail)
+		s := p.Kind.String()
+		if p.Bucket != "" {
+			s += ": bucket " + p.Bucket
+		}
+		switch {
+		case p.OID != 0:
+			s += fmt.Sprintf(": reading %s", p.OID)
+		case p.TID != 0:
+			s += fmt.Sprintf(": reading transaction %s", p.TID)
+		}
+		return s + ": " + p.Detail
 	case CorruptTransaction:
 		return fmt.Sprintf("%s: transaction %s: %s", p.Kind, p.TID, p.Detail)
 	}

@@ -60,6 +60,12 @@ type Options struct {
 	// default slog.Default().
 	Logger *slog.Logger
 
+	// AllowDamaged, with ReadOnly, opens a file whose page structure the
+	// check run at open finds damaged, instead of refusing it with a
+	// *StructureError: Verify then reports the damage, and every other
+	// read of the file fails with that error.
+	AllowDamaged bool
+
 	salvage *RecoveryReport // set by OpenRecovering
 }
 
@@ -105,6 +111,9 @@ type DB struct {
 	// clean: the last close was clean and the files showed no damage the
 	// log could see (the write-ahead log held nothing to replay).
 	clean bool
+	// damage is the structural damage an AllowDamaged open found; every
+	// read through bbolt fails with it.
+	damage *StructureError
 
 	commits   chan *commitRequest
 	submitMu  sync.RWMutex // held shared while queueing, exclusively to close
@@ -147,7 +156,10 @@ func (db *DB) open() error {
 		InitialMmapSize: 1 << 30, // readers never block a growing writer below this
 		ReadOnly:        db.opts.ReadOnly,
 	}
-	b, err := bbolt.Open(db.path, 0o644, bo)
+	if err := db.checkAtOpen(); err != nil {
+		return err
+	}
+	b, err := db.openBolt(bo)
 	if err != nil {
 		if errors.Is(err, bbolterrors.ErrTimeout) {
 			return &store.InUseError{Path: db.path}
@@ -159,10 +171,10 @@ func (db *DB) open() error {
 		// Only a new file is written to before recovery has looked at
 		// it: a bbolt commit here would overwrite the older meta page
 		// and hide a damaged newest one.
-		err = b.Update(initBuckets)
+		err = db.update(initBuckets)
 	}
 	if err == nil {
-		err = b.View(db.loadCounters)
+		err = db.readCounters()
 	}
 	if err == nil {
 		db.blobs, err = openBlobDir(db.opts.BlobDir, db.opts.ReadOnly)
@@ -474,7 +486,7 @@ func (db *DB) view(fn func(*bbolt.Tx) error) error {
 		return store.ErrClosed
 	default:
 	}
-	err := db.bolt.View(fn)
+	err := db.viewFile(fn)
 	if errors.Is(err, bbolterrors.ErrDatabaseNotOpen) {
 		return store.ErrClosed
 	}

@@ -6,9 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	bbolt "go.etcd.io/bbolt"
-	bbolterrors "go.etcd.io/bbolt/errors"
-
 	"batos/internal/store"
 	"batos/internal/store/bolt"
 	"batos/internal/store/storetest"
@@ -37,17 +34,15 @@ func opener() storetest.Opener {
 	}
 }
 
-// mustCheck runs bbolt's own consistency check on the file.
+// mustCheck runs the structural check of the file.
 func mustCheck(t testing.TB, db *bolt.DB) {
 	t.Helper()
-	err := db.Bolt().View(func(tx *bbolt.Tx) error {
-		for err := range tx.Check() {
-			t.Errorf("bbolt check: %v", err)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, bbolterrors.ErrDatabaseNotOpen) {
-		t.Errorf("bbolt check: %v", err)
+	problems, err := db.CheckStructure()
+	for _, p := range problems {
+		t.Errorf("structural check: %s", p)
+	}
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		t.Errorf("structural check: %v", err)
 	}
 }
 

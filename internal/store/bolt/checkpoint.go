@@ -144,7 +144,7 @@ func (db *DB) writeToFile(txs []walTx) error {
 		}
 	}
 	slices.SortFunc(revs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		if err := saveCounters(tx, txs); err != nil {
 			return err
 		}

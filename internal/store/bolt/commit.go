@@ -177,7 +177,7 @@ func (db *DB) commitGroup(group []*commitRequest) {
 			db.pipe.drain()
 			err := db.checkpointNow()
 			if err == nil && req.fn != nil {
-				err = db.bolt.Update(req.fn)
+				err = db.update(req.fn)
 			}
 			if err == nil && req.after != nil {
 				err = req.after()
@@ -255,7 +255,7 @@ func (g *groupWriter) stage(req *commitRequest) error {
 // flags cannot be trusted to say whether the object exists.
 func (g *groupWriter) checkSerials(writes []write) error {
 	var stale []store.OID
-	err := g.db.bolt.View(func(tx *bbolt.Tx) error { // the committer runs through Close
+	err := g.db.viewFile(func(tx *bbolt.Tx) error { // the committer runs through Close
 		c := tx.Bucket(bucketRevs).Cursor()
 		for _, w := range writes {
 			cur, err := g.currentSerial(c, w.OID)

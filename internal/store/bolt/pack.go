@@ -253,7 +253,7 @@ func (db *DB) sweep(ctx context.Context, p *packPlan, refs store.RefsFunc) (stor
 	del := func(keys [][]byte, bucket []byte, count *int) error {
 		for len(keys) > 0 {
 			n := min(packChunk, len(keys))
-			err := db.bolt.Update(func(tx *bbolt.Tx) error {
+			err := db.update(func(tx *bbolt.Tx) error {
 				b := tx.Bucket(bucket)
 				for _, k := range keys[:n] {
 					if err := b.Delete(k); err != nil {
@@ -275,7 +275,7 @@ func (db *DB) sweep(ctx context.Context, p *packPlan, refs store.RefsFunc) (stor
 	}
 	// Record the cut first: from now on undo refuses transactions whose
 	// earlier revisions are about to go.
-	if err := db.bolt.Update(p.recordCut); err != nil {
+	if err := db.update(p.recordCut); err != nil {
 		return res, err
 	}
 	if err := del(p.superseded, bucketRevs, &res.Revisions); err != nil {

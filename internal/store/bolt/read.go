@@ -1,7 +1,10 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -28,11 +31,14 @@ func (db *DB) LoadAt(ctx context.Context, oid store.OID, at store.TID) (store.Re
 		rec, err = loadAt(tx.Bucket(bucketRevs).Cursor(), oid, at)
 		return err
 	})
-	return rec, err
+	return rec, about(err, oid, 0)
 }
 
 func loadAt(c *bbolt.Cursor, oid store.OID, at store.TID) (store.Record, error) {
 	k, v := revisionAt(c, oid, at)
+	if err := checkBeside(c, oid, at, k); err != nil {
+		return store.Record{}, err
+	}
 	if k == nil {
 		if at == store.MaxTID {
 			return store.Record{}, fmt.Errorf("load %s: %w", oid, store.ErrNotFound)
@@ -67,9 +73,13 @@ func (db *DB) History(ctx context.Context, oid store.OID, limit int) ([]store.Re
 	fromOverlay := len(revs)
 	err := db.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketRevs).Cursor()
-		for k, v := lastRevision(c, oid); k != nil && store.OID(beUint64(k)) == oid; k, v = c.Prev() {
+		if err := checkBeside(c, oid, store.MaxTID, first(lastRevision(c, oid))); err != nil {
+			return err
+		}
+		k, v := lastRevision(c, oid)
+		for ; k != nil && store.OID(beUint64(k)) == oid; k, v = c.Prev() {
 			if limit > 0 && len(revs) >= limit+fromOverlay {
-				break
+				return nil
 			}
 			_, serial := splitRevKey(k)
 			if seen[serial] {
@@ -81,8 +91,9 @@ func (db *DB) History(ctx context.Context, oid store.OID, limit int) ([]store.Re
 			}
 			revs = append(revs, store.Revision{Serial: serial, Size: len(data), Deleted: flags&flagDeleted != 0})
 		}
-		return nil
+		return misfiled(oid, k, v)
 	})
+	err = about(err, oid, 0)
 	if err == nil && len(revs) == 0 {
 		err = fmt.Errorf("history of %s: %w", oid, store.ErrNotFound)
 	}
@@ -135,6 +146,7 @@ func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
 		}
 		return nil
 	})
+	err = about(err, 0, 0)
 	slices.SortFunc(infos, func(a, b store.TxInfo) int { return cmpTID(b.TID, a.TID) })
 	if q.Limit > 0 && len(infos) > q.Limit {
 		infos = infos[:q.Limit]
@@ -150,15 +162,27 @@ func (db *DB) Transaction(ctx context.Context, tid store.TID) (store.TxInfo, err
 	var info store.TxInfo
 	err := db.view(func(tx *bbolt.Tx) error {
 		key := tidKey(tid)
-		v := tx.Bucket(bucketTxns).Get(key)
-		if v == nil {
+		c := tx.Bucket(bucketTxns).Cursor()
+		k, v := c.Seek(key)
+		if !bytes.Equal(k, key) {
+			if err := misfiledTxn(tid, k, v); err != nil {
+				return err
+			}
+			if k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+			if err := misfiledTxn(tid, k, v); err != nil {
+				return err
+			}
 			return fmt.Errorf("transaction %s: %w", tid, store.ErrNoTransaction)
 		}
 		var err error
 		info, err = decodeTxn(key, v)
 		return err
 	})
-	return info, err
+	return info, about(err, 0, tid)
 }
 
 // Stats implements store.Engine. It walks the whole file.
@@ -185,8 +209,75 @@ func (db *DB) Stats(ctx context.Context) (store.Stats, error) {
 		return err
 	})
 	if err != nil {
-		return st, err
+		return st, about(err, 0, 0)
 	}
 	st.Blobs, st.BlobBytes, err = db.blobs.usage(ctx)
 	return st, err
+}
+
+// A damaged key byte that keeps the keys in order can move a revision out
+// of its object's range, to the edge of a neighbour's, where a lookup would
+// miss it without a word: the object would seem to have one revision fewer,
+// or none. A record's checksum covers its key, so the records beside the
+// range a lookup searched say whether one of them is the object's.
+
+// checkBeside checks the records beside oid's revisions as of at, right
+// after revisionAt found (or not) the newest of them, with the cursor
+// where it left it.
+func checkBeside(c *bbolt.Cursor, oid store.OID, at store.TID, found []byte) error {
+	if found != nil {
+		// A revision moved below the range cannot be the newest.
+		k, v := c.Next()
+		return misfiled(oid, k, v)
+	}
+	k, v := c.Seek(revKey(oid, at+1))
+	if err := misfiled(oid, k, v); err != nil {
+		return err
+	}
+	if k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	return misfiled(oid, k, v)
+}
+
+// misfiled reports the record under key k if it is a revision of oid
+// stored under another object's key, or under a TID no commit could have
+// had: past MaxTID, it sorts after the range a lookup searches.
+func misfiled(oid store.OID, k, v []byte) error {
+	if len(k) != 16 || len(v) < 5 {
+		return nil
+	}
+	other, tid := splitRevKey(k)
+	switch {
+	case other == oid && tid > store.MaxTID:
+		return &store.CorruptError{OID: oid, TID: tid, Detail: "a revision is stored under a TID past any commit's: its key is damaged"}
+	case other == oid || recordSum(revKey(oid, tid), v[0], v[5:]) != binary.BigEndian.Uint32(v[1:]):
+		return nil
+	}
+	return &store.CorruptError{OID: oid, TID: tid, Detail: fmt.Sprintf("its key is damaged: the record is stored as %s's", other)}
+}
+
+// misfiledTxn reports the log entry under key k if it is tid's, stored
+// under another transaction's key.
+func misfiledTxn(tid store.TID, k, v []byte) error {
+	if len(k) != 8 || len(v) < 4 || store.TID(beUint64(k)) == tid || txnSum(tidKey(tid), v[4:]) != binary.BigEndian.Uint32(v) {
+		return nil
+	}
+	return &store.CorruptError{TID: tid, Detail: fmt.Sprintf("its key is damaged: the log entry is stored as %s's", store.TID(beUint64(k)))}
+}
+
+func first(k, _ []byte) []byte { return k }
+
+// about adds the object or transaction being read to the problem a
+// *StructureError from a guarded read reports.
+func about(err error, oid store.OID, tid store.TID) error {
+	var se *StructureError
+	if errors.As(err, &se) && (se.Op == "read" || se.Op == "write") {
+		for i := range se.Problems {
+			se.Problems[i].OID, se.Problems[i].TID = oid, tid
+		}
+	}
+	return err
 }

@@ -53,7 +53,7 @@ func (db *DB) undoWrites(tid store.TID) ([]write, error) {
 	// The committer runs through Close: it reads the file directly.
 	entry, inOverlay := db.overlay.transaction(tid)
 	if !inOverlay {
-		err := db.bolt.View(func(tx *bbolt.Tx) error {
+		err := db.viewFile(func(tx *bbolt.Tx) error {
 			v := tx.Bucket(bucketTxns).Get(tidKey(tid))
 			if v == nil {
 				return fmt.Errorf("undo %s: %w", tid, store.ErrNoTransaction)
@@ -74,7 +74,7 @@ func (db *DB) undoWrites(tid store.TID) ([]write, error) {
 		overlayRevs[oid] = db.overlay.revisions(oid)
 	}
 	var writes []write
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
+	err = db.viewFile(func(tx *bbolt.Tx) error {
 		if packed := tx.Bucket(bucketMeta).Get(keyPackedBefore); len(packed) == 8 && tid <= store.TID(beUint64(packed)) {
 			return &store.UndoError{TID: tid, Reason: fmt.Sprintf("history up to %s has been packed", store.TID(beUint64(packed)))}
 		}
