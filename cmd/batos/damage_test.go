@@ -118,9 +118,15 @@ func TestDamagedPageCLI(t *testing.T) {
 	if c != 1 || !strings.Contains(out+errOut, "page") {
 		t.Errorf("verify: exit %d\n%s%s\nwant exit 1 naming the damaged page", c, out, errOut)
 	}
-	c, out, errOut = runWithin(t, 20*time.Second, "-image", img, "eval", "genesis.s150.name")
-	if c != 1 || !(strings.Contains(errOut, "corrupt") || strings.Contains(errOut, "damaged")) {
-		t.Errorf("eval reading the damaged page: exit %d\n%s%s\nwant exit 1 reporting damage", c, out, errOut)
+	for _, args := range [][]string{
+		{"-image", img, "eval", "genesis.s150.name"},
+		{"-image", img, "history", "oid:3"},
+		{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*"},
+	} {
+		c, out, errOut := runWithin(t, 20*time.Second, args...)
+		if c != 1 || !strings.Contains(errOut, "damaged") || !strings.Contains(errOut, "batos recover") {
+			t.Errorf("batos %s over the damaged page: exit %d\n%s%s\nwant exit 1 reporting the damage and the way out", args[2], c, out, errOut)
+		}
 	}
 
 	c, out, errOut = runWithin(t, 60*time.Second, "-image", img, "recover")
