@@ -88,6 +88,7 @@ batos keeps trying in the background and learns once one does.`)
 	sf := addServerFlags(fs)
 	attempts := fs.Int("cycle-attempts", 3, "synthesis attempts a cycle gets before it fails (VALIDATING → SYNTHESIZING at most this many times)")
 	running := fs.Int("cycles", 4, "cycles that run at once; the rest wait in IDLE")
+	limits := addLimitFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -103,7 +104,7 @@ batos keeps trying in the background and learns once one does.`)
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	var server atomic.Pointer[zmqbridge.Server]
-	u, created, err := uvm.Open(ctx, e.image, &uvm.Options{User: currentUser(), Store: &bolt.Options{Logger: log}, Events: func(topic string, payload map[string]any) {
+	u, created, err := uvm.Open(ctx, e.image, &uvm.Options{User: currentUser(), Store: &bolt.Options{Logger: log}, VM: limits.vm(), Events: func(topic string, payload map[string]any) {
 		if s := server.Load(); s != nil {
 			s.Publish(topic, payload)
 		}

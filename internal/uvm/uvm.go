@@ -208,6 +208,7 @@ func (u *UVM) send(ctx context.Context, target, selector string, args []image.Va
 	}
 	defer u.release()
 	var res vm.Result
+	var tooBig *vm.LimitError
 	tid, err := u.db.UpdateTID(ctx, func(tx *image.Tx) error {
 		tx.Note("send " + selector + " to " + target)
 		oid, err := Resolve(tx, target)
@@ -215,10 +216,10 @@ func (u *UVM) send(ctx context.Context, target, selector string, args []image.Va
 			return err
 		}
 		res, err = u.vm.Load().Send(ctx, tx, oid, selector, args, kwargs)
-		return err
+		return keepUnreturned(err, &tooBig)
 	})
 	u.committed("commit.send", tid, map[string]any{"target": target, "selector": selector})
-	return res, err
+	return res, unreturned(err, tooBig, tid)
 }
 
 // committed tells the events sink of a commit.
@@ -247,6 +248,7 @@ func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value
 	}
 	defer u.release()
 	var res vm.Result
+	var tooBig *vm.LimitError
 	tid, err := u.db.UpdateTID(ctx, func(tx *image.Tx) error {
 		tx.Note("eval")
 		names, err := RootNames(tx)
@@ -260,10 +262,10 @@ func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value
 			}
 		}
 		res, err = u.vm.Load().Eval(ctx, tx, code, globals)
-		return err
+		return keepUnreturned(err, &tooBig)
 	})
 	u.committed("commit.eval", tid, map[string]any{})
-	return res, err
+	return res, unreturned(err, tooBig, tid)
 }
 
 // Pack drops history superseded before the given time and every object

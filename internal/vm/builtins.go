@@ -36,28 +36,38 @@ func init() {
 			"now": starlark.NewBuiltin("time.now", builtinNow),
 		}},
 	}
+	for k, v := range universeGuards {
+		builtins[k] = v
+	}
+	predeclared = starlark.StringDict{}
+	for _, d := range []starlark.StringDict{builtins, guardBuiltins} {
+		for k, v := range d {
+			predeclared[k] = v
+		}
+	}
 }
 
-// jsonModule is Starlark's json module with decode refusing nesting
-// deeper than the image can hold: its decoder recurses once per level, and
-// a few megabytes of brackets would overflow the Go stack, which no
-// recover survives.
+// predeclared are the built-ins and the guards rewritten code calls,
+// which no source can name (guard.go).
+var predeclared starlark.StringDict
+
+func isPredeclared(name string) bool { _, ok := predeclared[name]; return ok }
+
+// jsonModule is Starlark's json module with each function sized against
+// the memory budgets (universe.go), and decode refusing nesting deeper
+// than the image can hold: its decoder recurses once per level, and a few
+// megabytes of brackets would overflow the Go stack, which no recover
+// survives.
 func jsonModule() *starlarkstruct.Module {
 	members := starlark.StringDict{}
 	for k, v := range json.Module.Members {
 		members[k] = v
 	}
-	decode := json.Module.Members["decode"].(*starlark.Builtin)
-	members["decode"] = starlark.NewBuiltin("json.decode", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		if len(args) > 0 {
-			if s, ok := args[0].(starlark.String); ok {
-				if d := jsonDepth(string(s)); d > image.MaxDepth {
-					return nil, fmt.Errorf("json.decode: nesting deeper than %d levels", image.MaxDepth)
-				}
-			}
-		}
-		return starlark.Call(thread, decode, args, kwargs)
-	})
+	fn := func(name string) *starlark.Builtin { return json.Module.Members[name].(*starlark.Builtin) }
+	members["encode"] = jsonGuard(fn("encode"), sizeJSONEncode)
+	members["encode_indent"] = jsonGuard(fn("encode_indent"), sizeJSONEncode)
+	members["indent"] = jsonGuard(fn("indent"), sizeJSONIndent)
+	members["decode"] = jsonGuard(fn("decode"), sizeJSONDecode)
 	return &starlarkstruct.Module{Name: "json", Members: members}
 }
 

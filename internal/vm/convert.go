@@ -141,7 +141,7 @@ func (ex *execution) writeBack() error {
 // toImage converts a Starlark value to store it in a slot.
 func (ex *execution) toImage(v starlark.Value, depth int) (image.Value, error) {
 	if depth > image.MaxDepth {
-		return nil, fmt.Errorf("value nested more than %d levels (does it contain itself?)", image.MaxDepth)
+		return nil, &LimitError{Limit: NestingLimit, Detail: fmt.Sprintf("value nested more than %d levels (does it contain itself?)", image.MaxDepth)}
 	}
 	switch v := v.(type) {
 	case starlark.NoneType:

@@ -30,10 +30,39 @@
 // (primitives, the doesNotUnderstand handler) gets a context that ends
 // when a limit trips.
 //
+// Memory is bounded where it is allocated. Code is rewritten before it
+// is compiled (guard.go) so that the operations that can allocate far
+// more than their operands hold (repetition, concatenation, % and
+// format, join, replace, split, extend, int products) call guards, and
+// the built-ins that materialise or print (list, tuple, dict, set,
+// sorted, enumerate, zip, reversed, str, repr, print, fail, int,
+// getattr, json's functions) are replaced by guarded ones. A guard
+// estimates the result's size and reserves it before allocating: the
+// heap may grow by at most MaxMemory while the execution runs, and the
+// process's heap, every execution of every VM together, may not pass
+// MaxTotalMemory. Over either, after one garbage collection, the
+// operation fails with a MemoryLimit error at its line; when an
+// execution stops at the memory limit its garbage is returned to the
+// operating system (at most once a second). The watchdog still samples
+// the heap every few milliseconds, for what no guard sees.
+//
+// The VM prints values itself, without recursion and looking at the time
+// limit as it goes, and refuses to print values nested more than 1000
+// levels deep (NestingLimit); it stores none, and json.encode encodes
+// none, deeper than the image holds (100 levels).
+// An execution's result is bounded by MaxResult as a reply carries it
+// (value, repr and output): output past it is dropped, and a result past
+// it is a ReplyLimit error, the one limit error after which the caller
+// may still commit the execution's changes.
+//
 // What the limits cannot do, since they run in the same process as the
 // code: the time limit stops Starlark between steps, so one built-in call
-// that runs long by itself (sorting or printing a huge value) overruns it
-// until it returns; and memory is the process's heap, so an execution
-// running beside one that hogs memory can be stopped with it. A worker
-// process per execution would remove both; so far it is not needed.
+// that runs long by itself (sorting a huge list, hashing a deeply nested
+// tuple) overruns it until it returns; an allocation no guard sizes (a
+// slice, a comprehension, many small values) is seen only by the
+// watchdog, after it is made; sizes are estimates of the results, not of
+// what the runtime keeps besides; and memory is the process's heap, so
+// an execution running beside one that hogs memory can be stopped with
+// it. A worker process per execution would remove all of these; so far
+// it is not needed.
 package vm

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"batos/internal/store"
 )
 
 // ErrNoMind is returned by the default doesNotUnderstand handler.
@@ -21,6 +23,13 @@ const (
 	TimeLimit
 	MemoryLimit
 	DepthLimit
+	// NestingLimit: a value nested too deep to print or to store.
+	NestingLimit
+	// ReplyLimit: the execution finished, but its result is too big (or
+	// too deep) to return. Unlike the others it is no reason to roll the
+	// execution's changes back: a caller may commit them, and then sets
+	// the error's TID.
+	ReplyLimit
 )
 
 func (l Limit) String() string {
@@ -33,19 +42,30 @@ func (l Limit) String() string {
 		return "memory limit"
 	case DepthLimit:
 		return "call-depth limit"
+	case NestingLimit:
+		return "nesting limit"
+	case ReplyLimit:
+		return "reply limit"
 	}
 	return fmt.Sprintf("Limit(%d)", int(l))
 }
 
-// LimitError reports an execution stopped by a limit.
+// LimitError reports an execution stopped by a limit, or, for
+// ReplyLimit, a result too big to return.
 type LimitError struct {
 	Limit     Limit
 	Detail    string // e.g. "10000000 steps"
 	Backtrace string // where it was hit
+	// TID, for ReplyLimit, is the transaction that saved the execution's
+	// changes, 0 if none did.
+	TID store.TID
 }
 
 func (e *LimitError) Error() string {
 	msg := fmt.Sprintf("vm: %s exceeded (%s)", e.Limit, e.Detail)
+	if e.TID != 0 {
+		msg += fmt.Sprintf("; the transaction committed as TID %s: its changes are saved", e.TID)
+	}
 	if e.Backtrace != "" {
 		msg += "\n" + e.Backtrace
 	}

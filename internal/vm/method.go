@@ -3,6 +3,7 @@ package vm
 import (
 	"crypto/sha256"
 	"fmt"
+	"strings"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -30,7 +31,8 @@ func (vm *VM) compile(source, name string) (*starlark.Function, error) {
 	if err != nil {
 		return nil, err
 	}
-	prog, err := starlark.FileProgram(f, isBuiltin)
+	guardFile(f)
+	prog, err := starlark.FileProgram(f, isPredeclared)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +40,7 @@ func (vm *VM) compile(source, name string) (*starlark.Function, error) {
 	// see CheckMethod); still, it runs bounded and prints nowhere.
 	thread := &starlark.Thread{Name: "compile " + name, Print: func(*starlark.Thread, string) {}}
 	thread.SetMaxExecutionSteps(10_000)
-	globals, err := prog.Init(thread, builtins)
+	globals, err := prog.Init(thread, predeclared)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +152,7 @@ var evalOptions = &syntax.FileOptions{While: true, Recursion: true, Set: true, T
 // statements run and yield None and the globals they defined.
 func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (starlark.Value, starlark.StringDict, error) {
 	if expr, err := evalOptions.ParseExpr("<input>", code, 0); err == nil {
-		v, err := starlark.EvalExprOptions(evalOptions, thread, expr, env)
+		v, err := starlark.EvalExprOptions(evalOptions, thread, guardExpr(expr), env)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -158,7 +160,7 @@ func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (s
 		// (l.append(x)): hand the globals back as statements do.
 		globals := make(starlark.StringDict, len(env))
 		for k, gv := range env {
-			if _, builtin := builtins[k]; !builtin {
+			if !isBuiltinValue(k, gv) {
 				globals[k] = gv
 			}
 		}
@@ -168,6 +170,7 @@ func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (s
 	if err != nil {
 		return nil, nil, err
 	}
+	guardFile(f)
 	// As in a REPL, the names given are the module's globals: the input
 	// may read and reassign them, and what it leaves is handed back.
 	globals := make(starlark.StringDict, len(env))
@@ -177,8 +180,21 @@ func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (s
 	if err := starlark.ExecREPLChunk(f, thread, globals); err != nil {
 		return nil, nil, err
 	}
-	for k := range builtins {
-		delete(globals, k)
+	for k, v := range globals {
+		if isBuiltinValue(k, v) {
+			delete(globals, k)
+		}
 	}
 	return starlark.None, globals, nil
+}
+
+// isBuiltinValue reports whether global name is a guard or temporary
+// of rewritten code, or still holds the built-in of that name (input may
+// rebind one, list = [1] say, and keep it).
+func isBuiltinValue(name string, v starlark.Value) bool {
+	if strings.HasPrefix(name, "$") {
+		return true
+	}
+	b, ok := builtins[name]
+	return ok && b == v
 }

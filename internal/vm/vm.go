@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.starlark.net/starlark"
 
@@ -23,8 +24,23 @@ type Options struct {
 	// MaxDepth bounds nested sends; default 200.
 	MaxDepth int
 	// MaxMemory: an execution is stopped when the process heap grows by
-	// more than this while it runs; default 512 MiB.
+	// more than this while it runs, or would grow past it by an
+	// allocation one of its operations is about to make; default 512 MiB,
+	// and never more than MaxTotalMemory.
 	MaxMemory uint64
+	// MaxTotalMemory bounds the process's heap as every execution sees
+	// it, its own allocations and those of all others (of every VM)
+	// together: an operation that would take the heap past it fails, and
+	// while it is past, the execution that has grown it most is stopped;
+	// default 1 GiB. The heap holds the image's caches too: a big image
+	// wants more.
+	MaxTotalMemory uint64
+	// MaxResult bounds what an execution answers as a reply carries it:
+	// its value (as the bridge encodes it), its repr and its printed
+	// output; default 16 MiB. Output past it is dropped (with a note); a
+	// value and repr past it fail with a ReplyLimit error, which leaves
+	// the execution's changes to the caller to commit.
+	MaxResult int
 	// Now is the clock method code sees; default time.Now.
 	Now func() time.Time
 	// Handler answers messages nothing understands; default: an error
@@ -51,8 +67,15 @@ func (o *Options) withDefaults() Options {
 	if opts.MaxDepth == 0 {
 		opts.MaxDepth = 200
 	}
+	if opts.MaxTotalMemory == 0 {
+		opts.MaxTotalMemory = 1 << 30
+	}
 	if opts.MaxMemory == 0 {
 		opts.MaxMemory = 512 << 20
+	}
+	opts.MaxMemory = min(opts.MaxMemory, opts.MaxTotalMemory)
+	if opts.MaxResult <= 0 {
+		opts.MaxResult = 16 << 20
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -136,9 +159,7 @@ type Result struct {
 	Dropped []string
 }
 
-// Send sends selector to target with arguments, in tx. A read-only tx
-// makes a read-only execution.
-func (vm *VM) Send(ctx context.Context, tx *image.Tx, target store.OID, selector string, args []image.Value, kwargs []image.Slot) (Result, error) {
+func (vm *VM) send(ctx context.Context, tx *image.Tx, target store.OID, selector string, args []image.Value, kwargs []image.Slot) (Result, error) {
 	ex, err := vm.start(ctx, tx)
 	if err != nil {
 		return Result{}, err
@@ -176,19 +197,35 @@ func (vm *VM) Send(ctx context.Context, tx *image.Tx, target store.OID, selector
 	return ex.finish(v, err)
 }
 
+// Send sends selector to target with arguments, in tx. A read-only tx
+// makes a read-only execution. A ReplyLimit error says the execution
+// finished but its result is too big to return: the caller may commit
+// tx.
+func (vm *VM) Send(ctx context.Context, tx *image.Tx, target store.OID, selector string, args []image.Value, kwargs []image.Slot) (Result, error) {
+	res, err := vm.send(ctx, tx, target, selector, args, kwargs)
+	freeAfter(err)
+	return res, err
+}
+
 // Eval runs code (an expression, or statements) with the given globals
 // bound (root names as image.Ref values, say), in tx. An expression's
 // value is the result; after statements, the globals (those given and
 // those defined) come back in Result.Globals, so a REPL can carry them
-// to its next input.
+// to its next input. A ReplyLimit error is as for Send.
 func (vm *VM) Eval(ctx context.Context, tx *image.Tx, code string, globals map[string]image.Value) (Result, error) {
+	res, err := vm.eval(ctx, tx, code, globals)
+	freeAfter(err)
+	return res, err
+}
+
+func (vm *VM) eval(ctx context.Context, tx *image.Tx, code string, globals map[string]image.Value) (Result, error) {
 	ex, err := vm.start(ctx, tx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer ex.stop()
-	env := make(starlark.StringDict, len(globals)+len(builtins))
-	for k, v := range builtins {
+	env := make(starlark.StringDict, len(globals)+len(predeclared))
+	for k, v := range predeclared {
 		env[k] = v
 	}
 	for k, v := range vm.opts.Globals {
@@ -242,7 +279,10 @@ type execution struct {
 	objects   map[store.OID]*Object
 	slots     map[slotKey]starlark.Value // containers handed out, to write back
 	out       strings.Builder
+	dropped   int // bytes of output past MaxResult, not kept
 	stopWatch func()
+	heapBase  uint64 // the heap when it started
+	counted   uint64 // small allocations counted since the heap was checked
 
 	mu        sync.Mutex // guards tripped and cancelled, set by the watchdog
 	tripped   *LimitError
@@ -264,7 +304,7 @@ func (vm *VM) start(ctx context.Context, tx *image.Tx) (*execution, error) {
 	ex.ctx, ex.stopCtx = context.WithCancel(ctx)
 	ex.thread = &starlark.Thread{
 		Name:  "batos",
-		Print: func(_ *starlark.Thread, msg string) { ex.out.WriteString(msg); ex.out.WriteByte('\n') },
+		Print: func(_ *starlark.Thread, msg string) { ex.print(msg) },
 		Load: func(*starlark.Thread, string) (starlark.StringDict, error) {
 			return nil, errors.New("load is not available to method code")
 		},
@@ -274,8 +314,19 @@ func (vm *VM) start(ctx context.Context, tx *image.Tx) (*execution, error) {
 	ex.thread.OnMaxSteps = func(t *starlark.Thread) {
 		ex.trip(&LimitError{Limit: StepLimit, Detail: fmt.Sprintf("%d steps", vm.opts.MaxSteps)})
 	}
+	ex.heapBase = recentHeap()
 	ex.stopWatch = ex.watch()
 	return ex, nil
+}
+
+// print keeps a line of output, or, past MaxResult, counts it dropped.
+func (ex *execution) print(msg string) {
+	if ex.dropped == 0 && ex.out.Len()+len(msg)+1 <= ex.vm.opts.MaxResult {
+		ex.out.WriteString(msg)
+		ex.out.WriteByte('\n')
+		return
+	}
+	ex.dropped += len(msg) + 1
 }
 
 // trip records the first limit hit and cancels the thread.
@@ -322,17 +373,16 @@ func (ex *execution) finish(v starlark.Value, err error) (Result, error) {
 		return Result{Output: ex.out.String()}, ex.fail(err)
 	}
 	if err := ex.writeBack(); err != nil {
+		var le *LimitError
+		if errors.As(err, &le) {
+			return Result{Output: ex.out.String()}, ex.fail(err)
+		}
 		return Result{Output: ex.out.String()}, &Error{Msg: err.Error(), Err: err}
 	}
-	res := Result{Output: ex.out.String()}
 	if v == nil {
 		v = starlark.None
 	}
-	res.Repr = v.String()
-	if iv, err := ex.toImage(v, 0); err == nil {
-		res.Value = iv
-	}
-	return res, nil
+	return ex.result(v)
 }
 
 // stopped reports a tripped limit or cancellation, if any.
@@ -380,11 +430,26 @@ func (ex *execution) fail(err error) error {
 		return err
 	}
 	if evalErr != nil {
-		return &Error{Msg: evalErr.Msg, Backtrace: backtrace, Err: errors.Unwrap(evalErr)}
+		return &Error{Msg: clip(evalErr.Msg), Backtrace: backtrace, Err: errors.Unwrap(evalErr)}
 	}
 	// A syntax or resolve error in the code itself, say: the code's
 	// fault, reported as such.
-	return &Error{Msg: err.Error(), Err: err}
+	return &Error{Msg: clip(err.Error()), Err: err}
+}
+
+// maxMessage bounds the message of an error, which a reply carries whole
+// (fail(big) would make it as big as memory allows).
+const maxMessage = 64 << 10
+
+func clip(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	cut := maxMessage
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s ... (%d bytes more)", s[:cut], len(s)-cut)
 }
 
 // backtraceFrames is how many frames a backtrace keeps at each end: a
@@ -395,10 +460,10 @@ func shortenBacktrace(bt string) string {
 	lines := strings.Split(bt, "\n")
 	// The first line is a header and the last the error itself.
 	if len(lines) <= 2*backtraceFrames+2 {
-		return bt
+		return clip(bt)
 	}
 	head := lines[:1+backtraceFrames]
 	tail := lines[len(lines)-1-backtraceFrames:]
 	omitted := len(lines) - len(head) - len(tail)
-	return strings.Join(head, "\n") + fmt.Sprintf("\n  ... %d more frames ...\n", omitted) + strings.Join(tail, "\n")
+	return clip(strings.Join(head, "\n") + fmt.Sprintf("\n  ... %d more frames ...\n", omitted) + strings.Join(tail, "\n"))
 }

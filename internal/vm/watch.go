@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,7 +19,6 @@ type watchdog struct {
 
 type watched struct {
 	deadline time.Time
-	heapBase uint64
 }
 
 const watchInterval = 5 * time.Millisecond
@@ -34,7 +34,28 @@ func heapBytes() uint64 {
 	if heapSample[0].Value.Kind() != metrics.KindUint64 {
 		return 0
 	}
-	return heapSample[0].Value.Uint64()
+	n := heapSample[0].Value.Uint64()
+	lastHeap.bytes.Store(n)
+	lastHeap.at.Store(time.Now().UnixNano())
+	return n
+}
+
+// lastHeap is the heap as heapBytes last read it, and when (Unix
+// nanoseconds).
+var lastHeap struct {
+	bytes atomic.Uint64
+	at    atomic.Int64
+}
+
+// recentHeap is the heap as read at most a watchdog interval ago: what
+// an execution's start and end look at, where reading it anew (a few
+// hundred nanoseconds) would be a good part of a short send's cost.
+// Guards deciding an allocation read it anew.
+func recentHeap() uint64 {
+	if time.Now().UnixNano()-lastHeap.at.Load() < int64(watchInterval) {
+		return lastHeap.bytes.Load()
+	}
+	return heapBytes()
 }
 
 // watch registers ex and returns the function that unregisters it.
@@ -44,7 +65,7 @@ func (ex *execution) watch() func() {
 	if w.active == nil {
 		w.active = make(map[*execution]watched)
 	}
-	w.active[ex] = watched{deadline: time.Now().Add(ex.vm.opts.Timeout), heapBase: heapBytes()}
+	w.active[ex] = watched{deadline: time.Now().Add(ex.vm.opts.Timeout)}
 	if !w.running {
 		w.running = true
 		go w.loop(ex.vm)
@@ -67,11 +88,35 @@ func (w *watchdog) loop(vm *VM) {
 			w.mu.Unlock()
 			return
 		}
+		seq := process.gcSeq.Load()
 		now, heap := time.Now(), heapBytes()
 		for ex, st := range w.active {
 			ex.checkLimits(st, now, heap)
 		}
 		w.mu.Unlock()
+		if heap > vm.opts.MaxTotalMemory && collect(seq) {
+			w.stopBiggest(heapBytes(), vm.opts.MaxTotalMemory)
+		}
+	}
+}
+
+// stopBiggest trips, when heap is over the process's budget even after a
+// collection, the execution that has seen the heap grow most: it started
+// when the heap was smallest.
+func (w *watchdog) stopBiggest(heap, limit uint64) {
+	if heap <= limit {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var biggest *execution
+	for ex := range w.active {
+		if biggest == nil || ex.heapBase < biggest.heapBase {
+			biggest = ex
+		}
+	}
+	if biggest != nil {
+		biggest.trip(&LimitError{Limit: MemoryLimit, Detail: fmt.Sprintf("the process heap is %s, over the %s all executions share", mib(heap), mib(limit))})
 	}
 }
 
@@ -83,8 +128,8 @@ func (ex *execution) checkLimits(st watched, now time.Time, heap uint64) {
 		ex.cancel(ex.caller.Err())
 	case now.After(st.deadline):
 		ex.trip(&LimitError{Limit: TimeLimit, Detail: opts.Timeout.String()})
-	case heap > st.heapBase+opts.MaxMemory:
-		ex.trip(&LimitError{Limit: MemoryLimit, Detail: fmt.Sprintf("heap grew by more than %d MiB", opts.MaxMemory>>20)})
+	case heap > ex.heapBase+opts.MaxMemory:
+		ex.trip(&LimitError{Limit: MemoryLimit, Detail: fmt.Sprintf("heap grew by more than %s", mib(opts.MaxMemory))})
 	}
 }
 
@@ -95,6 +140,6 @@ func (ex *execution) checkLimitsNow() {
 	st, ok := w.active[ex]
 	w.mu.Unlock()
 	if ok {
-		ex.checkLimits(st, time.Now(), heapBytes())
+		ex.checkLimits(st, time.Now(), recentHeap())
 	}
 }

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"batos/internal/zmqbridge"
+)
+
+// limitServer is a real `batos run`, a process of its own (the test
+// binary's memory says nothing of the server's, and -race inflates it),
+// with a small memory budget.
+type limitServer struct {
+	cmd  *exec.Cmd
+	req  string
+	peak atomic.Uint64 // the most VmRSS seen since the last reset, bytes
+	stop chan struct{}
+	done chan struct{}
+}
+
+const (
+	limitBudget   = 256 << 20 // batos run -max-memory
+	limitHeadroom = 256 << 20 // RSS allowed above it
+	limitTimeout  = 5 * time.Second
+)
+
+func startLimitServer(t *testing.T) *limitServer {
+	t.Helper()
+	exe := buildBenchBinary(t)
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	req, ev, llm := freeTCP(t), freeTCP(t), freeTCP(t)
+	cmd := exec.Command(exe, "-image", img, "run", "-listen", req, "-events", ev,
+		"-llm", "http"+strings.TrimPrefix(llm, "tcp"), "-llm-api", "ollama",
+		"-max-memory", strconv.Itoa(limitBudget>>20)+"MiB", "-max-reply", "16MiB")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &limitServer{cmd: cmd, req: req, stop: make(chan struct{}), done: make(chan struct{})}
+	serving := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "serving") {
+				close(serving)
+			}
+		}
+	}()
+	select {
+	case <-serving:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("batos run did not start: %s", stderr.String())
+	}
+	go s.watch()
+	t.Cleanup(func() {
+		close(s.stop)
+		<-s.done
+		cmd.Process.Signal(os.Interrupt)
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("batos run: %v\n%s", err, stderr.String())
+			}
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("batos run did not stop")
+		}
+	})
+	return s
+}
+
+// watch records the server's peak RSS every 2 ms.
+func (s *limitServer) watch() {
+	defer close(s.done)
+	path := fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+		if rss := readRSS(path); rss > s.peak.Load() {
+			s.peak.Store(rss)
+		}
+	}
+}
+
+func readRSS(path string) uint64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func (s *limitServer) call(t *testing.T, command string, args map[string]any) (any, error) {
+	t.Helper()
+	c, err := zmqbridge.Dial(s.req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	return c.Call(ctx, command, args)
+}
+
+// TestServerMemoryLimits: the attacks of issue 10 on a server whose
+// budget is 256 MiB. Each is a limit error well within the time limit,
+// the server's RSS stays under the budget plus 256 MiB throughout, and the
+// server answers the next request.
+func TestServerMemoryLimits(t *testing.T) {
+	s := startLimitServer(t)
+	if _, err := s.call(t, "eval", map[string]any{"code": `genesis.chunks = method("def chunks(self, n):\n    x = []\n    for i in range(n):\n        x.append([0] * 1000000)\n    return len(x)")
+genesis.small = method("def small(self):\n    x = []\n    for i in range(3000000):\n        x.append('y' * 1000)\n    return len(x)")
+genesis.big = method("def big(self, n):\n    self.n = n\n    return 'x' * n")
+genesis.deep = method("def deep(self, show):\n    l = []\n    for i in range(300000):\n        l = [l]\n    if show:\n        print(l)\n    return l")`}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(selector string, args ...any) func() (any, error) {
+		return func() (any, error) {
+			return s.call(t, "send", map[string]any{"target": "genesis", "selector": selector, "args": args})
+		}
+	}
+	cases := []struct {
+		name     string
+		requests []func() (any, error)
+		want     string // in each error's message
+	}{
+		{"a 100M-element repetition", []func() (any, error){func() (any, error) {
+			return s.call(t, "eval", map[string]any{"code": "[0] * 100000000"})
+		}}, "memory limit exceeded"},
+		{"two 1.6 GB lists at once", []func() (any, error){send("chunks", 100), send("chunks", 100)}, "memory limit exceeded"},
+		{"many small allocations", []func() (any, error){send("small")}, "limit exceeded"},
+		{"a 300 MB result", []func() (any, error){send("big", 300_000_000)}, "memory limit exceeded"},
+		{"a 100 MB result", []func() (any, error){send("big", 100_000_000)}, "the transaction committed as TID"},
+		{"a 300k-deep list printed", []func() (any, error){send("deep", true)}, "nesting limit exceeded"},
+		{"a 300k-deep list returned", []func() (any, error){send("deep", false)}, "reply limit exceeded"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s.peak.Store(0)
+			start := time.Now()
+			errs := make([]error, len(tc.requests))
+			var wg sync.WaitGroup
+			for i, r := range tc.requests {
+				wg.Go(func() { _, errs[i] = r() })
+			}
+			wg.Wait()
+			took := time.Since(start)
+			peak := s.peak.Load()
+			t.Logf("peak RSS %d MiB, %v", peak>>20, took.Round(time.Millisecond))
+			for _, err := range errs {
+				t.Logf("%s", strings.SplitN(fmt.Sprint(err), "\n", 2)[0])
+				var re *zmqbridge.ReplyError
+				if !errors.As(err, &re) || re.Kind != zmqbridge.KindLimit || !strings.Contains(re.Message, tc.want) {
+					t.Errorf("got %v, want a limit error saying %q", err, tc.want)
+				}
+			}
+			if took > limitTimeout {
+				t.Errorf("took %v, over the time limit of %v", took, limitTimeout)
+			}
+			if peak > limitBudget+limitHeadroom {
+				t.Errorf("peak RSS %d MiB, over the budget of %d MiB + %d MiB", peak>>20, limitBudget>>20, limitHeadroom>>20)
+			}
+			res, err := s.call(t, "eval", map[string]any{"code": "1 + 1"})
+			if m, _ := res.(map[string]any); err != nil || m["repr"] != "2" {
+				t.Errorf("the next request: %v %v", res, err)
+			}
+		})
+	}
+	if res, err := s.call(t, "eval", map[string]any{"code": "genesis.n"}); err != nil || res.(map[string]any)["repr"] != "100000000" {
+		t.Errorf("the change of the send whose result was too big: %v %v", res, err)
+	}
+}

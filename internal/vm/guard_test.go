@@ -1,0 +1,290 @@
+package vm_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.starlark.net/lib/json"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"batos/internal/image"
+	"batos/internal/vm"
+)
+
+// replOptions are the VM's dialect of Eval input.
+var replOptions = &syntax.FileOptions{While: true, Recursion: true, Set: true, TopLevelControl: true, GlobalReassign: true}
+
+// plain runs code as plain Starlark would: an expression's repr, or after
+// statements the repr of res; or the error's backtrace.
+func plain(t *testing.T, code string) string {
+	t.Helper()
+	thread := &starlark.Thread{Name: "plain", Print: func(*starlark.Thread, string) {}}
+	env := starlark.StringDict{"json": json.Module}
+	if expr, err := replOptions.ParseExpr("<input>", code, 0); err == nil {
+		v, err := starlark.EvalExprOptions(replOptions, thread, expr, env)
+		return outcome(t, v, err)
+	}
+	f, err := replOptions.Parse("<input>", code, 0)
+	if err != nil {
+		t.Fatalf("parse %q: %v", code, err)
+	}
+	if err := starlark.ExecREPLChunk(f, thread, env); err != nil {
+		return outcome(t, nil, err)
+	}
+	return env["res"].String()
+}
+
+func outcome(t *testing.T, v starlark.Value, err error) string {
+	t.Helper()
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		return ee.Backtrace()
+	}
+	if err != nil {
+		t.Fatalf("not an EvalError: %v", err)
+	}
+	return v.String()
+}
+
+// ours runs code through the VM, answering as plain does.
+func ours(t *testing.T, db *image.DB, m *vm.VM, code string) string {
+	t.Helper()
+	_, err := replOptions.ParseExpr("<input>", code, 0)
+	statements := err != nil
+	if statements && strings.Contains(code, "res = ") {
+		code += "\nres = repr(res)"
+	}
+	res, err := evalUpdate(t, db, m, code)
+	var ve *vm.Error
+	switch {
+	case errors.As(err, &ve):
+		return ve.Backtrace
+	case err != nil:
+		t.Fatalf("%q: %v", code, err)
+	case statements:
+		s, _ := res.Globals["res"].(image.String)
+		return string(s)
+	}
+	return res.Repr
+}
+
+// TestGuardedOperationsAnswerAsStarlark: code whose operations the VM
+// guards gives the values, and the errors with their backtraces (down to
+// the column), that plain Starlark gives.
+func TestGuardedOperationsAnswerAsStarlark(t *testing.T) {
+	cases := []string{
+		// Repetition and concatenation.
+		`"a" * 3`, `3 * "ab"`, `[1, 2] * 2`, `(1,) * 3`, `b"x" * 2`, `"ab" * -1`, `[0] * 0`,
+		`[1] + [2]`, `"a" + "b"`, `(1,) + (2, 3)`, `b"a" + b"b"`, `1 + 2`, `2 * 3`,
+		`12345678901234567890 * 98765432109876543210`,
+		// Formatting.
+		`"%d" % 5`, `"%s-%r" % ("a", "b")`, `"%s" % [1, (2,), {"k": [3]}]`,
+		`"%(x)s and %(x)r" % {"x": [1, "y"]}`, `"%s" % {"a": 1}`, `"%c%%%x" % (65, 255)`,
+		`"{} {x!r}".format([1, (2,)], x = "y")`, `"{0}{1}{0}".format("a", [1])`, `"{{}}{}".format(set([1]))`,
+		// String methods.
+		`",".join(["a", "b"])`, `"-".join(("x", "y", "z"))`, `"a-b-c".replace("-", "+")`, `"aaa".replace("a", "bb", 2)`,
+		`"a b  c".split()`, `"a,b,,c".split(",")`, `"a,b,c".rsplit(",", 1)`, `"x\ny\r\nz".splitlines()`,
+		`"Ab".upper() + "Ab".lower() + "ab cd".title() + "ab".capitalize()`,
+		`"x".join`, `getattr("a,b", "split")(",")`, `getattr([1], "extend")`,
+		// Containers.
+		`list(range(10))`, `tuple(range(3))`, `sorted([3, 1, 2], reverse = True)`, `list(enumerate(["a", "b"], 1))`,
+		`list(zip([1, 2], "ab".elems()))`, `list(reversed([1, 2, 3]))`, `dict(a = 1, b = [2])`, `dict([(1, 2)])`,
+		`set([1, 2]) | set([3])`, `{1: 2} | {3: 4}`, `{"a": 1}.items()`, `{"a": 1}.keys() + {"a": 1}.values()`,
+		`set([1]).union([2], [3])`,
+		// Printing.
+		`str([1, [2, {"a": (3,)}], set([4]), ([],)])`, `repr("x\n\"é\x01")`, `str(None) + str(1.5) + str(True)`,
+		`str(b"ab")`, `repr(b"a\x00")`, `int("42") + int("ff", 16)`,
+		`json.encode({"a": [1, 2.5, None, True, "s"]})`, `json.decode('{"a": [1, 2]}')`,
+		`json.indent('{"a":[1,2]}')`, `json.encode_indent({"a": [1]}, indent = "  ")`,
+		// Statements.
+		"x = [1]\ny = x\nx += [2]\nres = y",
+		"d = {\"a\": [1]}\nd[\"a\"] += [2]\nres = d",
+		"s = \"ab\"\ns *= 2\nres = s",
+		"s = \"%s!\"\ns %= \"z\"\nres = s",
+		"l = [[1]]\ndef f():\n    return 0\nl[f()] += [2]\nres = l",
+		"d = {\"x\": 1}\ne = d\nd |= {\"y\": 2}\nres = e",
+		"x = [1]\nx.extend([2, 3])\nres = x",
+		"l = [1]\nl.append(l)\nd = {\"l\": l}\nd[\"d\"] = d\nres = str([l, d, (l,)]) + \"%s\" % [d] + \"{}\".format(l)",
+		"n = 0\nfor i in range(5):\n    n += i\nres = n",
+		"calls = []\ndef k():\n    calls.append(1)\n    return \"a\"\nd = {\"a\": \"x\"}\nd[k()] += \"y\"\nres = [d, calls]",
+		"t = (1,)\nt += (2,)\nres = t",
+		"s = set([1])\ns |= set([2])\nres = s",
+		"def f(x):\n    return [x * 2 for x in x if x % 2]\nres = f([1, 2, 3]) + [(lambda y: y + y)(\"z\")]",
+		// Errors, with their positions.
+		`"a" + 1`, `[1] * "x"`, `"%d" % "x"`, `"%s %s" % (1,)`, `"%s" % (1, 2)`, `"%(k)s" % {}`,
+		`(1).join([])`, `[].join(",")`, `",".join([1])`, `"{}".format()`, `"{".format()`, `"a".replace(1, 2)`,
+		`list(1)`, `str(1, 2)`, `fail("boom", [1])`, `sorted([1, "a"])`, `json.decode("[")`, `int("x")`,
+		`{"a": 1}.update(1)`, `"a".split(1)`, `{} | 1`, `set([1]) | [1]`,
+		"x = \"a\"\ny = 1\nres = x + y",
+		"d = {}\nd[\"k\"] += 1",
+		"x = None\nx += [1]",
+		"l = (1,)\nl += [2]",
+		"def f():\n    return [1] * \"x\"\nres = f()",
+	}
+	db := openImage(t)
+	m := vm.New(nil)
+	for _, code := range cases {
+		if got, want := ours(t, db, m, code), plain(t, code); got != want {
+			t.Errorf("%s\ngot  %s\nwant %s", code, got, want)
+		}
+	}
+}
+
+// TestGuardedOperationsStopAtTheBudget: each operation that could
+// allocate far more than its operands hold is refused, before it
+// allocates, with a limit error pointing at its line.
+func TestGuardedOperationsStopAtTheBudget(t *testing.T) {
+	cases := []struct {
+		name, code string
+		limit      vm.Limit
+	}{
+		{"list repetition", "x = 1\nres = [0] * 100000000", vm.MemoryLimit},
+		{"string repetition", "x = 1\nres = 'x' * 100000000", vm.MemoryLimit},
+		{"string doubling", "s = 'x' * 1000\nfor i in range(40):\n    s = s + s", vm.MemoryLimit},
+		{"augmented doubling", "s = 'x' * 1000\nfor i in range(40):\n    s += s", vm.MemoryLimit},
+		{"list doubling in place", "l = [0] * 1000\nfor i in range(40):\n    l += l", vm.MemoryLimit},
+		{"repetition by *=", "l = [0] * 1000\nfor i in range(40):\n    l *= 2", vm.MemoryLimit},
+		{"extend", "l = [0] * 1000\nfor i in range(40):\n    l.extend(l)", vm.MemoryLimit},
+		{"format", "x = 'y' * 1000000\nres = ('%s' * 100) % tuple([x] * 100)", vm.MemoryLimit},
+		{"format by key", "x = 'y' * 1000000\nres = ('%(a)s' * 100) % {'a': x}", vm.MemoryLimit},
+		{"str.format", "x = 'y' * 1000000\nres = ('{0}' * 100).format(x)", vm.MemoryLimit},
+		{"join", "x = 'y' * 1000000\nres = ','.join([x] * 100)", vm.MemoryLimit},
+		{"replace", "x = 'y' * 1000\nres = x.replace('y', 'z' * 100000)", vm.MemoryLimit},
+		{"split", "x = 'a ' * 3000000\nres = x.split()", vm.MemoryLimit},
+		{"list of a range", "x = 1\nres = list(range(100000000))", vm.MemoryLimit},
+		{"sorted range", "x = 1\nres = sorted(range(100000000))", vm.MemoryLimit},
+		{"enumerate", "x = 1\nres = enumerate(range(100000000))", vm.MemoryLimit},
+		{"zip", "x = 1\nres = zip(range(100000000), range(100000000))", vm.MemoryLimit},
+		{"set of a range", "x = 1\nres = set(range(100000000))", vm.MemoryLimit},
+		{"getattr", "x = 'y' * 1000000\nres = getattr(',', 'join')([x] * 100)", vm.MemoryLimit},
+		{"json.decode", "x = '[' + '0,' * 3000000 + '0]'\nres = json.decode(x)", vm.MemoryLimit},
+		{"int squaring", "x = 3\nfor i in range(40):\n    x = x * x", vm.MemoryLimit},
+		{"int parsing", "x = '9' * 200000\nres = int(x)", vm.MemoryLimit},
+		{"int printing", "x = 1\nfor i in range(600):\n    x = x << 500\nres = '%d' % x", vm.MemoryLimit},
+		{"int str", "x = 1\nfor i in range(600):\n    x = x << 500\nres = str(x)", vm.MemoryLimit},
+		{"str of a deep list", "l = []\nfor i in range(30000):\n    l = [l]\nres = str(l)", vm.NestingLimit},
+		{"repr of a deep dict", "d = {}\nfor i in range(30000):\n    d = {'d': d}\nres = repr(d)", vm.NestingLimit},
+		{"print of a deep list", "l = []\nfor i in range(30000):\n    l = [l]\nprint(l)", vm.NestingLimit},
+		{"%s of a deep list", "l = []\nfor i in range(30000):\n    l = [l]\nres = '%s' % [l]", vm.NestingLimit},
+		{"format of a deep list", "l = []\nfor i in range(30000):\n    l = [l]\nres = '{}'.format(l)", vm.NestingLimit},
+		{"json of a deep list", "l = []\nfor i in range(30000):\n    l = [l]\nres = json.encode(l)", vm.NestingLimit},
+		{"storing a deep list", "l = []\nfor i in range(30000):\n    l = [l]\ngenesis.deep = l", vm.NestingLimit},
+	}
+	db := openImage(t)
+	m := vm.New(&vm.Options{MaxMemory: 64 << 20})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := evalUpdate(t, db, m, tc.code)
+			var le *vm.LimitError
+			if !errors.As(err, &le) || le.Limit != tc.limit {
+				t.Fatalf("got %v, want a %s error", err, tc.limit)
+			}
+			line := "<input>:" + strconv.Itoa(strings.Count(tc.code, "\n")+1) + ":"
+			if !strings.Contains(err.Error(), line) {
+				t.Errorf("error does not point at %s:\n%v", line, err)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v", took)
+			}
+		})
+	}
+	if res := mustEval(t, db, m, "len('x' * 1000000 + 'y' * 1000000)"); res.Repr != "2000000" {
+		t.Errorf("after the limits, a 2 MB string: %s", res.Repr)
+	}
+}
+
+// TestGuardedLimitInAMethod: the memory limit hit in a method names the
+// method and its line, and the send leaves nothing.
+func TestGuardedLimitInAMethod(t *testing.T) {
+	db := openImage(t)
+	m := vm.New(nil)
+	setMethod(t, db, m, "hog", "def hog(self):\n    self.touched = True\n    return [0] * 100000000")
+	before := db.Store().LastTID()
+	_, err := sendUpdate(t, db, m, "hog")
+	var le *vm.LimitError
+	if !errors.As(err, &le) || le.Limit != vm.MemoryLimit {
+		t.Fatalf("got %v, want the memory limit", err)
+	}
+	if !strings.Contains(err.Error(), "hog.star:3:") || !strings.Contains(err.Error(), "in hog") {
+		t.Errorf("error does not name hog.star:3:\n%v", err)
+	}
+	if db.Store().LastTID() != before {
+		t.Errorf("the failed send committed")
+	}
+}
+
+func heapNow() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// TestProcessBudgetIsShared: two executions that each stay within their
+// own limit, but together pass the process's budget: the second one's
+// allocation is refused, the first goes on.
+func TestProcessBudgetIsShared(t *testing.T) {
+	db := openImage(t)
+	runtime.GC()
+	holding, release := make(chan struct{}), make(chan struct{})
+	m := vm.New(&vm.Options{
+		MaxMemory:      64 << 20,
+		MaxTotalMemory: heapNow() + 96<<20,
+		Timeout:        30 * time.Second,
+		Primitives: map[string]vm.Primitive{"hold": func(context.Context, *image.Tx, image.Ref, []image.Value) (image.Value, error) {
+			close(holding)
+			<-release
+			return image.None, nil
+		}},
+	})
+	setGenesisSlot(t, db, "hold", image.Primitive{Name: "hold"})
+	setMethod(t, db, m, "first", "def first(self):\n    x = 'a' * 48000000\n    self.hold()\n    return len(x)")
+	setMethod(t, db, m, "second", "def second(self):\n    y = 'b' * 60000000\n    return len(y)")
+	var wg sync.WaitGroup
+	var first vm.Result
+	var firstErr error
+	wg.Go(func() {
+		firstErr = db.View(ctx, func(tx *image.Tx) error {
+			var err error
+			first, err = m.Send(ctx, tx, genesisOID(t, db), "first", nil, nil)
+			return err
+		})
+	})
+	<-holding
+	err := db.View(ctx, func(tx *image.Tx) error {
+		_, err := m.Send(ctx, tx, genesisOID(t, db), "second", nil, nil)
+		return err
+	})
+	close(release)
+	wg.Wait()
+	var le *vm.LimitError
+	if !errors.As(err, &le) || le.Limit != vm.MemoryLimit || !strings.Contains(le.Detail, "all executions share") {
+		t.Errorf("the second execution: got %v, want the memory limit of the process", err)
+	}
+	if firstErr != nil || first.Repr != "48000000" {
+		t.Errorf("the first execution: %v %q, want 48000000", firstErr, first.Repr)
+	}
+}
+
+// TestGuardedNamesOnObjects: an object's slots and methods named like the
+// guarded methods of Starlark's types are read and called as ever.
+func TestGuardedNamesOnObjects(t *testing.T) {
+	db := openImage(t)
+	m := vm.New(nil)
+	mustEval(t, db, m, "genesis.keys = [1, 2]\ngenesis.join = method('def join(self, sep):\\n    return sep.join([str(k) for k in self.keys])')")
+	if res := mustEval(t, db, m, "[genesis.keys, genesis.join('-'), getattr(genesis, 'keys'), send(genesis, 'join', '+')]"); res.Repr != `[[1, 2], "1-2", [1, 2], "1+2"]` {
+		t.Errorf("got %s", res.Repr)
+	}
+	_, err := evalUpdate(t, db, m, "genesis.update(1)")
+	if err == nil || !strings.Contains(err.Error(), "no mind is configured") || !strings.Contains(err.Error(), "<input>:1:") {
+		t.Errorf("a message nothing understands, named like a guarded method: %v", err)
+	}
+}

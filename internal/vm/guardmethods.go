@@ -1,0 +1,352 @@
+package vm
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// Guarded methods: x.name for a name below is rewritten to $.name(x),
+// which answers, when x is of a type whose method of that name can
+// allocate much more than x and the arguments hold, a method bound to x
+// that sizes the call before making it; for any other x, x.name as
+// Starlark reads it.
+
+// methodSizer estimates what recv.name(*args, **kwargs) allocates. It
+// may return other arguments to call with (format's printed containers).
+// Where the arguments are wrong it estimates nothing: the method then
+// reports the error.
+type methodSizer func(thread *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error)
+
+var (
+	stringSizers = map[string]methodSizer{
+		"join": sizeJoin, "replace": sizeReplace, "format": sizeFormat,
+		"split": sizeSplit, "rsplit": sizeSplit, "splitlines": sizeSplitlines,
+		"lower": sizeCase, "upper": sizeCase, "title": sizeCase, "capitalize": sizeCase,
+	}
+	listSizers = map[string]methodSizer{"extend": sizeExtend}
+	dictSizers = map[string]methodSizer{"items": sizeItems, "keys": sizeKeys, "values": sizeKeys, "update": sizeUpdate}
+	setSizers  = map[string]methodSizer{"union": sizeUnion, "update": sizeUnion, "symmetric_difference": sizeUnion}
+)
+
+// guardedMethods are the names rewritten.
+var guardedMethods = func() map[string]bool {
+	names := map[string]bool{}
+	for _, sizers := range []map[string]methodSizer{stringSizers, listSizers, dictSizers, setSizers} {
+		for name := range sizers {
+			names[name] = true
+		}
+	}
+	return names
+}()
+
+func sizersOf(v starlark.Value) map[string]methodSizer {
+	switch v.(type) {
+	case starlark.String:
+		return stringSizers
+	case *starlark.List:
+		return listSizers
+	case *starlark.Dict:
+		return dictSizers
+	case *starlark.Set:
+		return setSizers
+	}
+	return nil
+}
+
+// methodGuard is $.name.
+func methodGuard(name string) *starlark.Builtin {
+	bound := starlark.NewBuiltin(name, callGuarded)
+	get := attrGetter(name)
+	return starlark.NewBuiltin(guardMethod+name, func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+		x := args[0]
+		if sizersOf(x)[name] != nil {
+			return bound.BindReceiver(x), nil
+		}
+		if o, ok := x.(*Object); ok {
+			v, err := o.Attr(name)
+			if err != nil {
+				return nil, opFail(thread, err)
+			}
+			return v, nil
+		}
+		// Starlark's own x.name, for its errors (and their spelling
+		// hints) as much as for its values.
+		v, err := starlark.Call(thread, get, starlark.Tuple{x}, nil)
+		if err != nil {
+			var ee *starlark.EvalError
+			if errors.As(err, &ee) {
+				err = errors.New(ee.Msg)
+			}
+			return nil, opFail(thread, err)
+		}
+		return v, nil
+	})
+}
+
+// attrGetter is a Starlark function reading x.name.
+func attrGetter(name string) *starlark.Function {
+	thread := &starlark.Thread{Name: "attr " + name}
+	globals, err := starlark.ExecFileOptions(&syntax.FileOptions{}, thread, "attr.star", "def get(x):\n    return x."+name+"\n", nil)
+	if err != nil {
+		panic(err) // a name guardedMethods should not hold
+	}
+	globals.Freeze()
+	return globals["get"].(*starlark.Function)
+}
+
+// callGuarded is a guarded method bound to its receiver: it sizes the
+// call, then makes it.
+func callGuarded(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	recv := b.Receiver()
+	n, args, kwargs, err := sizersOf(recv)[b.Name()](thread, recv, args, kwargs)
+	if err != nil {
+		return nil, tripped(thread, err)
+	}
+	held, err := reserve(thread, n)
+	if err != nil {
+		return nil, tripped(thread, err)
+	}
+	defer release(held)
+	m, err := recv.(starlark.HasAttrs).Attr(b.Name())
+	if err != nil {
+		return nil, err
+	}
+	return m.(*starlark.Builtin).CallInternal(thread, args, kwargs)
+}
+
+// eachOf calls fn with each element of v, a list, tuple or other
+// iterable, until it answers false.
+func eachOf(v starlark.Value, fn func(starlark.Value) bool) {
+	switch v := v.(type) {
+	case *starlark.List:
+		for i := range v.Len() {
+			if !fn(v.Index(i)) {
+				return
+			}
+		}
+		return
+	case starlark.Tuple:
+		for _, x := range v {
+			if !fn(x) {
+				return
+			}
+		}
+		return
+	}
+	iter := starlark.Iterate(v)
+	if iter == nil {
+		return
+	}
+	defer iter.Done()
+	var x starlark.Value
+	for iter.Next(&x) && fn(x) {
+	}
+}
+
+func sizeJoin(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	if len(args) != 1 {
+		return 0, args, kwargs, nil
+	}
+	sep := uint64(len(recv.(starlark.String)))
+	var n, elems uint64
+	eachOf(args[0], func(x starlark.Value) bool {
+		s, ok := x.(starlark.String)
+		n, elems = add(n, uint64(len(s))), elems+1
+		return ok
+	})
+	if elems > 0 {
+		n = add(n, times(sep, elems-1))
+	}
+	return n, args, kwargs, nil
+}
+
+func sizeReplace(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	s := string(recv.(starlark.String))
+	if len(args) < 2 {
+		return 0, args, kwargs, nil
+	}
+	old, ok1 := args[0].(starlark.String)
+	repl, ok2 := args[1].(starlark.String)
+	if !ok1 || !ok2 || len(repl) <= len(old) {
+		return uint64(len(s)), args, kwargs, nil
+	}
+	var occ uint64
+	if old == "" {
+		occ = uint64(utf8.RuneCountInString(s) + 1)
+	} else {
+		occ = uint64(strings.Count(s, string(old)))
+	}
+	if len(args) > 2 {
+		if c, ok := args[2].(starlark.Int); ok {
+			if k, ok := c.Int64(); ok && k >= 0 {
+				occ = min(occ, uint64(k))
+			}
+		}
+	}
+	return add(uint64(len(s)), times(occ, uint64(len(repl)-len(old)))), args, kwargs, nil
+}
+
+func sizeSplit(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	s := string(recv.(starlark.String))
+	var sep starlark.Value = starlark.None
+	maxsplit := -1
+	if err := starlark.UnpackArgs("split", args, kwargs, "sep?", &sep, "maxsplit?", &maxsplit); err != nil {
+		return 0, args, kwargs, nil
+	}
+	var pieces uint64
+	if sep, ok := sep.(starlark.String); ok && sep != "" {
+		pieces = uint64(strings.Count(s, string(sep))) + 1
+	} else {
+		pieces = uint64(strings.Count(s, " ")+strings.Count(s, "\n")+strings.Count(s, "\t")+strings.Count(s, "\r")+strings.Count(s, "\v")+strings.Count(s, "\f")) + 1
+	}
+	if maxsplit >= 0 {
+		pieces = min(pieces, uint64(maxsplit)+1)
+	}
+	return times(boxedSize, pieces), args, kwargs, nil
+}
+
+func sizeSplitlines(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	s := string(recv.(starlark.String))
+	lines := uint64(strings.Count(s, "\n")+strings.Count(s, "\r")) + 1
+	return times(boxedSize, lines), args, kwargs, nil
+}
+
+func sizeCase(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	n := uint64(len(recv.(starlark.String)))
+	return n + n/2, args, kwargs, nil
+}
+
+func sizeExtend(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	if len(args) != 1 {
+		return 0, args, kwargs, nil
+	}
+	return times(slotSize, add(length(recv), length(args[0]))), args, kwargs, nil
+}
+
+func sizeItems(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	return times(slotSize+2*boxedSize, length(recv)), args, kwargs, nil
+}
+
+func sizeKeys(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	return times(slotSize, length(recv)), args, kwargs, nil
+}
+
+func sizeUpdate(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	n := add(length(recv), uint64(len(kwargs)))
+	if len(args) > 0 {
+		n = add(n, length(args[0]))
+	}
+	return times(entrySize, n), args, kwargs, nil
+}
+
+func sizeUnion(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	n := length(recv)
+	for _, a := range args {
+		n = add(n, length(a))
+	}
+	return times(entrySize, n), args, kwargs, nil
+}
+
+// sizeFormat walks the format's fields as Starlark's str.format does,
+// sizing each, and prints the containers it prints with the VM's
+// printer, passing their text instead.
+func sizeFormat(thread *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	format := string(recv.(starlark.String))
+	var size uint64
+	newArgs, newKwargs := args, kwargs
+	copied, copiedKw := false, false
+	index := 0
+	for {
+		i := strings.IndexByte(format, '{')
+		if i < 0 {
+			return add(size, uint64(len(format))), newArgs, newKwargs, nil
+		}
+		size = add(size, uint64(i))
+		if strings.HasPrefix(format[i+1:], "{") {
+			size, format = add(size, 1), format[i+2:]
+			continue
+		}
+		format = format[i+1:]
+		j := strings.IndexByte(format, '}')
+		if j < 0 {
+			return size, newArgs, newKwargs, nil
+		}
+		name, conv := fieldParts(format[:j])
+		format = format[j+1:]
+		var arg starlark.Value
+		set := func(starlark.Value) {}
+		if pos, ok := fieldIndex(name, &index); ok {
+			if pos >= len(args) {
+				return size, newArgs, newKwargs, nil
+			}
+			arg = args[pos]
+			set = func(v starlark.Value) {
+				if !copied {
+					newArgs, copied = append(starlark.Tuple(nil), args...), true
+				}
+				newArgs[pos] = v
+			}
+		} else {
+			for k, kv := range kwargs {
+				if string(kv[0].(starlark.String)) == name {
+					arg = kv[1]
+					set = func(v starlark.Value) {
+						if !copiedKw {
+							newKwargs, copiedKw = append([]starlark.Tuple(nil), kwargs...), true
+						}
+						newKwargs[k] = starlark.Tuple{kv[0], v}
+					}
+					break
+				}
+			}
+			if arg == nil {
+				return size, newArgs, newKwargs, nil
+			}
+		}
+		n, text, err := printedSize(thread, arg, conv != "r")
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		size = add(size, n)
+		if text != nil {
+			set(text)
+		}
+	}
+}
+
+// fieldParts splits a replacement field "name!conv:spec" into its name
+// and conversion.
+func fieldParts(field string) (name, conv string) {
+	if i := strings.IndexByte(field, '!'); i >= 0 {
+		name, conv = field[:i], field[i+1:]
+		if j := strings.IndexByte(conv, ':'); j >= 0 {
+			conv = conv[:j]
+		}
+		return name, conv
+	}
+	if i := strings.IndexByte(field, ':'); i >= 0 {
+		return field[:i], "s"
+	}
+	return field, "s"
+}
+
+// fieldIndex is the positional argument a field names: the next one for
+// "", the number for a decimal.
+func fieldIndex(name string, next *int) (int, bool) {
+	if name == "" {
+		*next++
+		return *next - 1, true
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] < '0' || name[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(name)
+	return n, err == nil
+}
