@@ -255,6 +255,13 @@ var damages = []damage{
 		writeAt(t, path, l.ElementOffset(p.ID, 4)+4, u32(uint32(16*(p.Count-4)+3))) // pos
 		return p.ID, "revs"
 	}},
+	{name: "last leaf element's key size", live: true, apply: func(t *testing.T, path string, l *bolt.FileLayout) (uint64, string) {
+		// The last element's key grows into its value: still in order and
+		// inside the page, but no longer 16 bytes, so lookups pass over it.
+		p := leafOf(t, l, "revs", 7)
+		writeAt(t, path, l.ElementOffset(p.ID, p.Count-1)+8, u32(16+4))
+		return p.ID, "revs"
+	}},
 	{name: "page past the end of the file", live: true, apply: func(t *testing.T, path string, l *bolt.FileLayout) (uint64, string) {
 		p := branchOf(t, l, "revs")
 		fi, err := os.Stat(path)

@@ -312,7 +312,7 @@ func (db *DB) CheckStructure() ([]store.Problem, error) {
 		if err := c.run(); err != nil {
 			return err
 		}
-		problems = append(metaProblems(pf), c.problems...)
+		problems = append(settledMetaProblems(pf), c.problems...)
 		return nil
 	})
 	return problems, err
@@ -364,6 +364,23 @@ func metaProblems(pf *pageFile) []store.Problem {
 	for _, m := range pf.metas {
 		if m.invalid != nil {
 			problems = append(problems, store.Problem{Kind: store.CorruptFile, Page: m.page, Detail: fmt.Sprintf("meta page %d is invalid: %v", m.page, m.invalid)})
+		}
+	}
+	return problems
+}
+
+// settledMetaProblems reports the meta pages that failed validation when
+// pf read them and still do: a commit running meanwhile rewrites the meta
+// page not in use, and a read in the middle of that write would fail.
+func settledMetaProblems(pf *pageFile) []store.Problem {
+	again, err := openPageFile(pf.f)
+	if err != nil {
+		return metaProblems(pf)
+	}
+	var problems []store.Problem
+	for _, p := range metaProblems(pf) {
+		if again.metas[p.Page].invalid != nil {
+			problems = append(problems, p)
 		}
 	}
 	return problems

@@ -114,6 +114,10 @@ func (c *pageCheck) run() error {
 	return nil
 }
 
+// keySizes are the sizes of the keys of a bucket, where they have one: a
+// lookup passes over a key of another size without a word.
+var keySizes = map[string]int{string(bucketRevs): 16, string(bucketTxns): 8}
+
 // bucketNames are the buckets under the root, in the order they are
 // checked: the log before the revisions, which Verify checks against it.
 var bucketNames = [][]byte{bucketMeta, bucketTxns, bucketRevs}
@@ -260,10 +264,18 @@ func (c *pageCheck) walk(name string, record bool, fn func(k, v []byte) error) e
 	if record {
 		c.names = append(c.names, "bucket "+name)
 	}
+	size := keySizes[name]
 	return c.walkTree(name, ref, owner, record, fn != nil, func(k, v []byte, flags uint32, page uint64) error {
-		if flags != 0 {
+		var why string
+		switch {
+		case flags != 0:
+			why = fmt.Sprintf("key %x is marked as a nested bucket; bucket %s holds none", k, name)
+		case size != 0 && len(k) != size:
+			why = fmt.Sprintf("a key of %d bytes, %x; the keys of bucket %s have %d", len(k), k[:min(len(k), 24)], name, size)
+		}
+		if why != "" {
 			if record {
-				c.report(page, name, "page %d: key %x is marked as a nested bucket; bucket %s holds none", page, k, name)
+				c.report(page, name, "page %d: %s", page, why)
 			}
 			return nil
 		}

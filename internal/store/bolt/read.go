@@ -246,6 +246,14 @@ func checkBeside(c *bbolt.Cursor, oid store.OID, at store.TID, found []byte) err
 // stored under another object's key, or under a TID no commit could have
 // had: past MaxTID, it sorts after the range a lookup searches.
 func misfiled(oid store.OID, k, v []byte) error {
+	if len(k) != 16 && len(k) >= 8 && store.OID(beUint64(k)) == oid {
+		// Lookups pass over it: a revision may hide under it.
+		var tid store.TID
+		if len(k) > 16 {
+			tid = store.TID(beUint64(k[8:]))
+		}
+		return &store.CorruptError{OID: oid, TID: tid, Detail: fmt.Sprintf("a key of %d bytes, not 16, among its revisions: %x", len(k), k[:min(len(k), 24)])}
+	}
 	if len(k) != 16 || len(v) < 5 {
 		return nil
 	}
@@ -262,6 +270,9 @@ func misfiled(oid store.OID, k, v []byte) error {
 // misfiledTxn reports the log entry under key k if it is tid's, stored
 // under another transaction's key.
 func misfiledTxn(tid store.TID, k, v []byte) error {
+	if len(k) > 8 && store.TID(beUint64(k)) == tid {
+		return &store.CorruptError{TID: tid, Detail: fmt.Sprintf("its log entry is stored under a key of %d bytes, not 8", len(k))}
+	}
 	if len(k) != 8 || len(v) < 4 || store.TID(beUint64(k)) == tid || txnSum(tidKey(tid), v[4:]) != binary.BigEndian.Uint32(v) {
 		return nil
 	}

@@ -74,7 +74,6 @@ type logEntry struct {
 
 func (v *verifier) run(refs store.RefsFunc, blobsNeeded map[store.Digest][]store.Problem) error {
 	c := v.c
-	v.rep.Problems = append(v.rep.Problems, metaProblems(c.pf)...)
 	v.log, v.corruptLog, v.corruptOIDs = map[store.TID]*logEntry{}, map[store.TID]bool{}, map[store.OID]bool{}
 	if err := c.readFreelist(); err != nil {
 		return err
@@ -92,6 +91,7 @@ func (v *verifier) run(refs store.RefsFunc, blobsNeeded map[store.Digest][]store
 		}
 	}
 	c.finish()
+	v.rep.Problems = append(v.rep.Problems, settledMetaProblems(c.pf)...)
 	v.rep.Problems = append(v.rep.Problems, c.problems...)
 	v.rep.Problems = append(v.rep.Problems, capKind(append(v.problems, v.unwrittenRevisions()...), store.LogMismatch, maxMismatches)...)
 	v.rep.Objects = len(v.objects)

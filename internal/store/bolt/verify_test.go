@@ -2,6 +2,7 @@ package bolt_test
 
 import (
 	"cmp"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -173,4 +174,54 @@ func u64be(tid store.TID) []byte {
 
 func revKeyOf(oid store.OID, tid store.TID) []byte {
 	return slices.Concat(u64be(store.TID(oid)), u64be(tid))
+}
+
+// TestVerifyWhileCommitting runs Verify again and again while commits and
+// their checkpoints go on: the pages it reads with pread stay put under
+// its bbolt read transaction, so it finds nothing wrong.
+func TestVerifyWhileCommitting(t *testing.T) {
+	db := openStore(t, filepath.Join(t.TempDir(), "img.db"))
+	oids := newOIDs(t, db, 50)
+	serials := make([]store.TID, len(oids))
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			j := i % len(oids)
+			tid, err := db.Commit(t.Context(), store.TxMeta{}, []store.Write{{OID: oids[j], Serial: serials[j], Data: storetest.Rec(fmt.Sprint("v", i))}})
+			if err != nil {
+				done <- err
+				return
+			}
+			serials[j] = tid
+			if i%20 == 0 {
+				time.Sleep(30 * time.Millisecond) // the committer checkpoints when idle
+			}
+		}
+	}()
+	deadline := time.Now().Add(2 * time.Second)
+	runs := 0
+	for ; time.Now().Before(deadline); runs++ {
+		rep, err := db.Verify(t.Context(), storetest.Refs)
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		for _, p := range rep.Problems {
+			t.Errorf("Verify run %d: %s", runs, p)
+		}
+		if t.Failed() {
+			break
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	t.Logf("%d verifies", runs)
 }
