@@ -173,7 +173,7 @@ genesis.deep = method("def deep(self, show):\n    l = []\n    for i in range(300
 			}
 			wg.Wait()
 			took := time.Since(start)
-			peak := s.peak.Load()
+			peak := max(s.peak.Load(), readRSS(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid)))
 			t.Logf("peak RSS %d MiB, %v", peak>>20, took.Round(time.Millisecond))
 			for _, err := range errs {
 				t.Logf("%s", strings.SplitN(fmt.Sprint(err), "\n", 2)[0])
@@ -196,5 +196,16 @@ genesis.deep = method("def deep(self, show):\n    l = []\n    for i in range(300
 	}
 	if res, err := s.call(t, "eval", map[string]any{"code": "genesis.n"}); err != nil || res.(map[string]any)["repr"] != "100000000" {
 		t.Errorf("the change of the send whose result was too big: %v %v", res, err)
+	}
+	// Memory is given back: a memory limit returns what is free to the
+	// system (at most once a second).
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := s.call(t, "eval", map[string]any{"code": "[0] * 100000000"}); err == nil {
+		t.Fatal("the repetition succeeded")
+	}
+	rss := readRSS(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	t.Logf("RSS after the attacks: %d MiB", rss>>20)
+	if rss > 128<<20 {
+		t.Errorf("RSS after the attacks: %d MiB, want the memory back", rss>>20)
 	}
 }

@@ -18,8 +18,9 @@ import (
 // budgets: the execution's (the heap may grow by at most MaxMemory while
 // it runs) and the process's (the heap, with what other executions have
 // reserved and not yet allocated, may not pass MaxTotalMemory). Over
-// either, it collects garbage once (rate-limited) and looks again, and
-// otherwise refuses with a *LimitError before anything is allocated.
+// either, it collects garbage once (collections are spaced: it may wait
+// for its turn) and looks again, and otherwise refuses with a
+// *LimitError before anything is allocated.
 //
 // Small allocations are not looked at one by one: those under
 // ignoreBelow not at all (the watchdog sees them), those under
@@ -42,10 +43,11 @@ var process struct {
 	mu       sync.Mutex // guards reserved
 	reserved uint64     // bytes reserved by operations still allocating them
 
-	gcMu     sync.Mutex // guards lastGC and lastFree; held while collecting
-	gcSeq    atomic.Uint64
-	lastGC   time.Time
-	lastFree time.Time
+	gcMu        sync.Mutex // guards lastGC and lastFree; held while collecting
+	gcSeq       atomic.Uint64
+	lastGC      time.Time
+	lastFree    time.Time
+	freePending atomic.Bool // a return to the OS was put off
 }
 
 // reserve checks that n bytes the current operation of thread's execution
@@ -93,7 +95,7 @@ func (ex *execution) reserve(n uint64) (uint64, error) {
 		if err == nil {
 			return n, nil
 		}
-		if collected || !collect(seq) {
+		if collected || !collect(seq, true) {
 			return 0, err
 		}
 	}
@@ -126,16 +128,21 @@ func (ex *execution) overBudget(heap, reserved, n uint64) error {
 
 // collect runs the garbage collector, so that the heap's figure is live
 // memory, unless one ran since seq was read (then the caller looks
-// again) or less than minCollectInterval ago. It reports whether the
-// caller should look again.
-func collect(seq uint64) bool {
+// again). Collections are at least minCollectInterval apart: if one ran
+// less than that ago, collect waits for the rest of the interval when
+// wait is set, and otherwise does nothing. It reports whether the caller
+// should look again.
+func collect(seq uint64, wait bool) bool {
 	process.gcMu.Lock()
 	defer process.gcMu.Unlock()
 	if process.gcSeq.Load() != seq {
 		return true
 	}
-	if time.Since(process.lastGC) < minCollectInterval {
-		return false
+	if since := time.Since(process.lastGC); since < minCollectInterval {
+		if !wait {
+			return false
+		}
+		time.Sleep(minCollectInterval - since)
 	}
 	runtime.GC()
 	process.lastGC = time.Now()
@@ -145,22 +152,26 @@ func collect(seq uint64) bool {
 
 // freeMemory returns the memory an execution stopped by the memory limit
 // leaves behind to the operating system, at most once per
-// minFreeInterval: the runtime would keep it for a long while.
+// minFreeInterval (a return put off is made after the next execution
+// past the interval): the runtime would keep it for a long while.
 func freeMemory() {
 	process.gcMu.Lock()
 	defer process.gcMu.Unlock()
 	if time.Since(process.lastFree) < minFreeInterval {
+		process.freePending.Store(true)
 		return
 	}
+	process.freePending.Store(false)
 	debug.FreeOSMemory()
 	process.lastFree = time.Now()
 	process.lastGC = process.lastFree
 	process.gcSeq.Add(1)
 }
 
-// freeAfter frees memory if err is the memory limit.
+// freeAfter frees memory after an execution that ended with err, if it
+// was the memory limit or a return was put off.
 func freeAfter(err error) {
-	if le, ok := err.(*LimitError); ok && le.Limit == MemoryLimit {
+	if le, ok := err.(*LimitError); (ok && le.Limit == MemoryLimit) || process.freePending.Load() {
 		freeMemory()
 	}
 }

@@ -31,7 +31,7 @@ var universeGuards = func() starlark.StringDict {
 		"dict":      sizeDict,
 		"zip":       sizeZip,
 		"int":       sizeInt,
-		"str":       printing(true, 1),
+		"str":       sizeStr,
 		"repr":      printing(false, 1),
 		"print":     printing(true, 2),
 		"fail":      printing(true, 1),
@@ -130,6 +130,16 @@ func printing(str bool, copies uint64) argsSizer {
 		}
 		return times(size, copies), out, nil
 	}
+}
+
+// sizeStr is printing, except that str of a string is that string.
+func sizeStr(thread *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, error) {
+	if len(args) == 1 {
+		if _, ok := args[0].(starlark.String); ok {
+			return 0, args, nil
+		}
+	}
+	return printing(true, 1)(thread, args, kwargs)
 }
 
 // guardedGetattr is getattr, answering guarded methods as x.name does.

@@ -94,7 +94,7 @@ func (w *watchdog) loop(vm *VM) {
 			ex.checkLimits(st, now, heap)
 		}
 		w.mu.Unlock()
-		if heap > vm.opts.MaxTotalMemory && collect(seq) {
+		if heap > vm.opts.MaxTotalMemory && collect(seq, false) {
 			w.stopBiggest(heapBytes(), vm.opts.MaxTotalMemory)
 		}
 	}
