@@ -115,8 +115,8 @@ func TestDamagedPageCLI(t *testing.T) {
 	}
 
 	c, out, errOut := runWithin(t, 20*time.Second, "-image", img, "verify")
-	if c != 1 || !strings.Contains(out+errOut, "page") {
-		t.Errorf("verify: exit %d\n%s%s\nwant exit 1 naming the damaged page", c, out, errOut)
+	if c != 1 || !strings.Contains(out, "corrupt-file") || !strings.Contains(out, "page") || !strings.Contains(errOut, "problems found") {
+		t.Errorf("verify: exit %d\n%s%s\nwant exit 1 listing the damaged page", c, out, errOut)
 	}
 	for _, args := range [][]string{
 		{"-image", img, "eval", "genesis.s150.name"},

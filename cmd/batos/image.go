@@ -118,7 +118,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("verify takes no arguments")
 	}
-	db, err := openImageReadOnly(ctx, e)
+	db, err := openImageToVerify(ctx, e)
 	if err != nil {
 		return err
 	}

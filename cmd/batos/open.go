@@ -40,10 +40,20 @@ func openImage(ctx context.Context, e *env, create bool) (*openedImage, error) {
 // a full disk, and an unclean shutdown's log is read, not replayed into
 // the file.
 func openImageReadOnly(ctx context.Context, e *env) (*openedImage, error) {
+	return openReadOnly(e, &bolt.Options{ReadOnly: true})
+}
+
+// openImageToVerify opens the image read-only even when its page
+// structure is damaged, so that verify can list the damage.
+func openImageToVerify(ctx context.Context, e *env) (*openedImage, error) {
+	return openReadOnly(e, &bolt.Options{ReadOnly: true, AllowDamaged: true})
+}
+
+func openReadOnly(e *env, opts *bolt.Options) (*openedImage, error) {
 	if _, err := os.Stat(e.image); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no image at %s (create one with: batos -image %s image init)", e.image, e.image)
 	}
-	s, err := bolt.Open(e.image, &bolt.Options{ReadOnly: true})
+	s, err := bolt.Open(e.image, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ batos run must be stopped.`)
 // whether the bbolt file itself is damaged: it cannot be opened, or verify
 // finds damaged pages, records or log entries in it.
 func fileNeedsRebuild(ctx context.Context, e *env) (bool, string, error) {
-	s, _, err := bolt.OpenRecovering(e.image, &bolt.Options{ReadOnly: true})
+	s, _, err := bolt.OpenRecovering(e.image, &bolt.Options{ReadOnly: true, AllowDamaged: true})
 	if errors.Is(err, store.ErrInUse) {
 		return false, "", err
 	}

@@ -108,9 +108,6 @@ type DB struct {
 
 	lastTID atomic.Uint64
 	nextOID atomic.Uint64
-	// clean: the last close was clean and the files showed no damage the
-	// log could see (the write-ahead log held nothing to replay).
-	clean bool
 	// damage is the structural damage an AllowDamaged open found; every
 	// read through bbolt fails with it.
 	damage *StructureError
@@ -248,13 +245,6 @@ func (db *DB) recover() error {
 		}
 		db.opts.salvage.Damage = append(db.opts.salvage.Damage, dmg)
 	}
-	db.clean = len(fresh) == 0 && len(damaged) == 0 && len(scans) > 0
-	for _, s := range scans {
-		db.clean = db.clean && !s.torn() && len(s.txs) == 0
-	}
-	if n := len(scans); n > 0 && (scans[n-1].header == nil || scans[n-1].header.flags&walFlagClean == 0) {
-		db.clean = false
-	}
 	if db.opts.ReadOnly {
 		// Nothing is written: the log's transactions are served from the
 		// overlay, and the segments stay for a writable open.
@@ -380,7 +370,10 @@ func (db *DB) loadCounters(tx *bbolt.Tx) error {
 		return fmt.Errorf("%s is not a batos image (its meta, revs and txns buckets are not all there)", db.path)
 	}
 	if v := meta.Get(keyFormat); len(v) != 1 || v[0] != formatVersion {
-		return fmt.Errorf("%s has image format %v; this batos reads format %d", db.path, v, formatVersion)
+		if len(v) == 1 && v[0] > formatVersion && v[0] < formatVersion+8 {
+			return fmt.Errorf("%s has image format %d, written by a newer batos; this one reads format %d", db.path, v[0], formatVersion)
+		}
+		return &store.DamageError{Path: db.path, Offset: -1, Detail: fmt.Sprintf("its meta bucket's format value %x is not one batos writes (%d)", v, formatVersion)}
 	}
 	if k, _ := tx.Bucket(bucketTxns).Cursor().Last(); k != nil {
 		db.lastTID.Store(beUint64(k))
@@ -434,6 +427,13 @@ func (db *DB) Close() error {
 			if db.closeErr == nil {
 				db.closeErr = db.leaveCleanSegment()
 			} else {
+				if db.pipe.failed() == nil {
+					// Every acknowledged commit is durable in the log,
+					// which the next open replays: nothing to report to a
+					// caller who can do nothing about it.
+					db.opts.Logger.Warn("store: closed with commits not yet in the file (a checkpoint failed); the next open replays them from the write-ahead log", "image", db.path, "err", db.closeErr)
+					db.closeErr = nil
+				}
 				db.wal.close()
 			}
 		}

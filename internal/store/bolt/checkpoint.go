@@ -51,7 +51,7 @@ func (db *DB) maybeCheckpoint(force bool) {
 	old, err := db.wal.rotate(db.LastTID(), 0)
 	if err != nil {
 		// Commits still append to the current segment; retried later.
-		db.ckptTrouble(fmt.Errorf("checkpoint: %w", err))
+		db.ckptTrouble(err)
 		return
 	}
 	run := &checkpointRun{txs: db.overlay.freeze(), old: old, done: make(chan error, 1)}
@@ -128,7 +128,7 @@ func (db *DB) checkpointNow() error {
 	}
 	db.maybeCheckpoint(true)
 	if db.ckpt == nil {
-		return fmt.Errorf("checkpoint: could not start a new write-ahead log segment")
+		return fmt.Errorf("checkpoint: could not start a new write-ahead log segment: %w", db.ckptErr)
 	}
 	return db.finishCheckpoint(<-db.ckpt.done)
 }

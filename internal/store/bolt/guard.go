@@ -62,9 +62,9 @@ func (e *StructureError) Error() string {
 	}
 	switch e.Op {
 	case "open":
-		b.WriteString(" (the image was not opened: batos verify lists the damage, batos recover keeps what is intact)")
+		b.WriteString(" (the image was not opened)")
 	case "check":
-		b.WriteString(" (found at open: batos verify lists the damage, batos recover keeps what is intact)")
+		b.WriteString(" (found when the image was opened)")
 	}
 	return b.String()
 }
@@ -216,7 +216,7 @@ func (db *DB) checkAtOpen() error {
 	if pf.meta == nil {
 		problems = metaProblems(pf)
 	} else {
-		c := newPageCheck(pf, *pf.meta, pf.size <= fullCheckBytes || !db.logSaysClean())
+		c := newPageCheck(pf, *pf.meta, pf.size <= fullCheckBytes || !closedCleanly(db.path+".wal"))
 		if err := c.run(); err != nil {
 			return fmt.Errorf("check page structure: %w", err)
 		}
@@ -231,26 +231,6 @@ func (db *DB) checkAtOpen() error {
 	}
 	db.damage = &StructureError{Path: db.path, Op: "check", Problems: problems}
 	return nil
-}
-
-// logSaysClean reports, before the file is opened, whether the
-// write-ahead log shows the image was last closed cleanly: no segment
-// holds frames, and the newest one's header is flagged clean.
-func (db *DB) logSaysClean() bool {
-	base := db.path + ".wal"
-	seqs, err := segments(base)
-	if err != nil || len(seqs) == 0 {
-		return false
-	}
-	for _, seq := range seqs {
-		fi, err := os.Stat(segmentName(base, seq))
-		if err != nil || fi.Size() > walHeaderSize {
-			return false
-		}
-	}
-	last := seqs[len(seqs)-1]
-	s, err := scanSegment(segmentName(base, last), last)
-	return err == nil && s.header != nil && s.header.flags&walFlagClean != 0 && !s.torn() && !s.damaged && len(s.txs) == 0
 }
 
 // readCounters loads the counters at open, through bbolt, or from the

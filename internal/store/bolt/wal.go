@@ -244,6 +244,25 @@ func (w *wal) truncateToSynced() error {
 
 func (w *wal) close() error { return w.f.Close() }
 
+// closedCleanly reports, before the image is opened, whether its log
+// shows it was last closed cleanly: no segment holds frames or stray
+// bytes, and the newest one's header is flagged clean.
+func closedCleanly(base string) bool {
+	seqs, err := segments(base)
+	if err != nil || len(seqs) == 0 {
+		return false
+	}
+	for _, seq := range seqs {
+		fi, err := os.Stat(segmentName(base, seq))
+		if err != nil || fi.Size() > walHeaderSize {
+			return false
+		}
+	}
+	last := seqs[len(seqs)-1]
+	s, err := scanSegment(segmentName(base, last), last)
+	return err == nil && s.header != nil && s.header.flags&walFlagClean != 0 && !s.damaged
+}
+
 // segmentScan is what recovery found in one segment.
 type segmentScan struct {
 	path   string

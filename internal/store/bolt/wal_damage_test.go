@@ -225,22 +225,12 @@ func TestCleanCloseLeavesHeader(t *testing.T) {
 	if s.header == nil || s.header.flags&walFlagClean == 0 || s.header.base != last || len(s.txs) != 0 || s.torn() {
 		t.Errorf("clean segment: header %+v, %d transactions, torn %v; want clean, base %s, empty", s.header, len(s.txs), s.torn(), last)
 	}
-	db, err := Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
+	if !closedCleanly(path + ".wal") {
+		t.Error("after a clean close: not seen as clean")
 	}
-	if !db.clean {
-		t.Error("open after a clean close: not seen as clean")
-	}
-	db.Close()
 	writeSegment(t, path, 50, frameFor(last+1, 3, "after a crash"))
-	db, err = Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if db.clean {
-		t.Error("open replaying frames seen as clean")
+	if closedCleanly(path + ".wal") {
+		t.Error("a log holding frames seen as clean")
 	}
 }
 
