@@ -196,35 +196,48 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 }
 
 func runPack(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "pack", "-before TIME", `Drop revisions superseded before TIME, objects no longer reachable from the root,
+	fs := flags(e, "pack", "-before TIME [-compact] | -compact", `Drop revisions superseded before TIME, objects no longer reachable from the root,
 and blobs nothing refers to. History before TIME can no longer be read or undone.
 TIME is a TID (as batos log prints it: the history older than that transaction),
 RFC 3339 (2026-11-29T12:00:00Z), a date (2026-11-29), "now", or an age such as
-36h or 7d (meaning that long ago). While batos run holds the image, the pack
-runs in that server, and its sends go on meanwhile.`)
-	beforeFlag := fs.String("before", "", "pack history older than TIME (required)")
+36h or 7d (meaning that long ago). The file keeps its size (the space freed is
+reused); -compact then rewrites it without the free space, and alone it only
+compacts. While batos run holds the image, the pack runs in that server, and its
+sends go on meanwhile (commits wait while the file is rewritten).`)
+	beforeFlag := fs.String("before", "", "pack history older than TIME")
+	compact := fs.Bool("compact", false, "rewrite the file without its free space, after the pack if -before is given")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *beforeFlag == "" || fs.NArg() > 0 {
-		return usageError("pack needs -before TIME and no arguments")
+	if (*beforeFlag == "" && !*compact) || fs.NArg() > 0 {
+		return usageError("pack needs -before TIME, -compact or both, and no arguments")
 	}
-	before, err := zmqbridge.ParseBefore(*beforeFlag, time.Now())
-	if err != nil {
-		return usageError("%v", err)
+	var before time.Time
+	if *beforeFlag != "" {
+		var err error
+		if before, err = zmqbridge.ParseBefore(*beforeFlag, time.Now()); err != nil {
+			return usageError("%v", err)
+		}
 	}
 	start := time.Now()
-	var res store.PackResult
-	err = withProgress(e, "packing "+e.image, func() error {
+	var res packOutcome
+	err := withProgress(e, "packing "+e.image, func() error {
 		var err error
-		res, err = packImage(ctx, e, before)
+		res, err = packImage(ctx, e, before, *compact)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "packed history before %s in %s: dropped %d revisions, %d unreachable objects, %d log entries, %d blobs (%s)\n",
-		formatTime(before), time.Since(start).Round(time.Millisecond), res.Revisions, res.Objects, res.Transactions, res.Blobs, byteSize(res.BlobBytes))
+	took := time.Since(start).Round(time.Millisecond)
+	if !before.IsZero() {
+		p := res.pack
+		fmt.Fprintf(e.stdout, "packed history before %s in %s: dropped %d revisions, %d unreachable objects, %d log entries, %d blobs (%s)\n",
+			formatTime(before), took, p.Revisions, p.Objects, p.Transactions, p.Blobs, byteSize(p.BlobBytes))
+	}
+	if *compact {
+		fmt.Fprintf(e.stdout, "compacted %s: %s -> %s\n", e.image, byteSize(res.compact.BytesBefore), byteSize(res.compact.BytesAfter))
+	}
 	return nil
 }
 
@@ -232,25 +245,46 @@ runs in that server, and its sends go on meanwhile.`)
 // server that exits meanwhile ends the wait at once.
 const packTimeout = 24 * time.Hour
 
-// packImage packs the image, or has the server holding it pack it.
-func packImage(ctx context.Context, e *env, before time.Time) (store.PackResult, error) {
+type packOutcome struct {
+	pack    store.PackResult
+	compact store.CompactResult
+}
+
+// packImage packs and compacts the image, or has the server holding it
+// do so. A zero before skips the pack.
+func packImage(ctx context.Context, e *env, before time.Time, compact bool) (packOutcome, error) {
+	var out packOutcome
 	db, err := openImage(ctx, e, false)
 	if r, ok := remoteFor(e, err); ok {
 		defer r.Close()
-		v, err := r.callFor(ctx, packTimeout, "pack", map[string]any{"before": before.UTC().Format(time.RFC3339Nano)})
+		args := map[string]any{"compact": compact}
+		if !before.IsZero() {
+			args["before"] = before.UTC().Format(time.RFC3339Nano)
+		}
+		v, err := r.callFor(ctx, packTimeout, "pack", args)
 		if err != nil {
-			return store.PackResult{}, err
+			return out, err
 		}
 		m, _ := v.(map[string]any)
 		count := func(k string) int64 { n, _ := m[k].(int64); return n }
-		return store.PackResult{Revisions: int(count("revisions")), Objects: int(count("objects")), Transactions: int(count("transactions")),
-			Blobs: int(count("blobs")), BlobBytes: count("blob_bytes")}, nil
+		out.pack = store.PackResult{Revisions: int(count("revisions")), Objects: int(count("objects")), Transactions: int(count("transactions")),
+			Blobs: int(count("blobs")), BlobBytes: count("blob_bytes")}
+		out.compact = store.CompactResult{BytesBefore: count("bytes_before"), BytesAfter: count("bytes_after")}
+		return out, nil
 	}
 	if err != nil {
-		return store.PackResult{}, err
+		return out, err
 	}
 	defer db.Close()
-	return db.Pack(ctx, before)
+	if !before.IsZero() {
+		if out.pack, err = db.Pack(ctx, before); err != nil {
+			return out, err
+		}
+	}
+	if compact {
+		out.compact, err = db.store.Compact(ctx)
+	}
+	return out, err
 }
 
 // readHistory reads an object's revisions and the transaction of each,

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 )
 
-var packedLine = regexp.MustCompile(`^packed history before .+ in .+: dropped (\d+) revisions, (\d+) unreachable objects, (\d+) log entries, (\d+) blobs \(.+\)\n$`)
+var (
+	packedLine    = regexp.MustCompile(`^packed history before .+ in .+: dropped (\d+) revisions, (\d+) unreachable objects, (\d+) log entries, (\d+) blobs \(.+\)\n$`)
+	compactedLine = regexp.MustCompile(`(?m)^compacted .+: (.+) -> (.+)$`)
+)
 
 // TestPackThroughTheServer: while batos run holds the image, batos pack
 // is carried out by the server instead of failing "in use"; -before takes
@@ -37,9 +41,47 @@ func TestPackThroughTheServer(t *testing.T) {
 	if m := packedLine.FindStringSubmatch(out); m == nil || m[2] != "0" {
 		t.Errorf("second pack: %q, want no unreachable objects left", out)
 	}
+	// Compaction, through the server, while it serves.
+	out = mustRun(t, "-image", img, "pack", "-before", "now", "-compact")
+	if !packedLine.MatchString(strings.SplitAfterN(out, "\n", 2)[0]) || !compactedLine.MatchString(out) {
+		t.Errorf("pack -compact through the server: %q", out)
+	}
+	out = mustRun(t, "-image", img, "pack", "-compact")
+	if m := compactedLine.FindStringSubmatch(out); m == nil || strings.Contains(out, "packed") {
+		t.Errorf("pack -compact alone: %q, want only the compaction", out)
+	}
+	if out := mustRun(t, "-image", img, "eval", "genesis.note"); out != "3\n" {
+		t.Errorf("genesis.note after the compaction: %q", out)
+	}
 	for _, bad := range []string{"last tuesday", "0000000000000000"} {
 		if code, _, errOut := batos(t, "-image", img, "pack", "-before", bad); code != 2 || !strings.Contains(errOut, "bad") {
 			t.Errorf("pack -before %q: exit %d %q, want a usage error", bad, code, errOut)
 		}
+	}
+}
+
+// TestPackCompactShrinksTheFile: pack frees pages, which bbolt keeps;
+// -compact gives them back and the image reads the same.
+func TestPackCompactShrinksTheFile(t *testing.T) {
+	img := newImage(t)
+	mustRun(t, "-image", img, "eval", "genesis.junk = [genesis.clone(blob = 'j' * 20000) for i in range(300)]")
+	mustRun(t, "-image", img, "eval", "genesis.junk = None\ngenesis.kept = 'still here'")
+	before, err := os.Stat(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, "-image", img, "pack", "-before", "now", "-compact")
+	after, err := os.Stat(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !compactedLine.MatchString(out) || after.Size() >= before.Size()/2 {
+		t.Errorf("pack -compact: %q; file %d -> %d bytes, want it at least halved", out, before.Size(), after.Size())
+	}
+	if got := mustRun(t, "-image", img, "eval", "genesis.kept"); got != "\"still here\"\n" {
+		t.Errorf("genesis.kept after compaction: %q", got)
+	}
+	if out := mustRun(t, "-image", img, "verify"); !strings.HasSuffix(out, "ok\n") {
+		t.Errorf("verify after compaction: %s", out)
 	}
 }

@@ -184,15 +184,26 @@ func (b backend) Undo(ctx context.Context, tid store.TID) (any, error) {
 // {before, revisions, objects, transactions, blobs, blob_bytes, ms}.
 func (b backend) Pack(ctx context.Context, opts zmqbridge.PackOptions) (any, error) {
 	start := time.Now()
-	res, err := b.u.Pack(ctx, opts.Before)
-	if err != nil {
-		return nil, bridgeError(err)
+	reply := map[string]any{}
+	if !opts.Before.IsZero() {
+		res, err := b.u.Pack(ctx, opts.Before)
+		if err != nil {
+			return nil, bridgeError(err)
+		}
+		reply = map[string]any{
+			"before": opts.Before.UTC().Format(time.RFC3339Nano), "revisions": int64(res.Revisions), "objects": int64(res.Objects),
+			"transactions": int64(res.Transactions), "blobs": int64(res.Blobs), "blob_bytes": res.BlobBytes,
+		}
 	}
-	return map[string]any{
-		"before": opts.Before.UTC().Format(time.RFC3339Nano), "revisions": int64(res.Revisions), "objects": int64(res.Objects),
-		"transactions": int64(res.Transactions), "blobs": int64(res.Blobs), "blob_bytes": res.BlobBytes,
-		"ms": time.Since(start).Milliseconds(),
-	}, nil
+	if opts.Compact {
+		res, err := b.u.Compact(ctx)
+		if err != nil {
+			return nil, bridgeError(err)
+		}
+		reply["bytes_before"], reply["bytes_after"] = res.BytesBefore, res.BytesAfter
+	}
+	reply["ms"] = time.Since(start).Milliseconds()
+	return reply, nil
 }
 
 // InitiateCycle is the seed's initiate_cognitive_cycle: a cycle for a

@@ -279,6 +279,16 @@ func (u *UVM) Pack(ctx context.Context, before time.Time) (store.PackResult, err
 	return u.db.Pack(ctx, before)
 }
 
+// Compact rewrites the image file without the free space pack leaves,
+// while sends go on (commits wait for the copy).
+func (u *UVM) Compact(ctx context.Context) (store.CompactResult, error) {
+	if err := u.acquire(ctx); err != nil {
+		return store.CompactResult{}, err
+	}
+	defer u.release()
+	return u.store.Compact(ctx)
+}
+
 // RootNames maps each root slot that names an object to it, plus "root".
 func RootNames(tx *image.Tx) (map[string]store.OID, error) {
 	root, err := tx.Root()

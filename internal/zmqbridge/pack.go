@@ -21,8 +21,12 @@ type Packer interface {
 
 // PackOptions are the pack command's arguments.
 type PackOptions struct {
-	// Before: revisions superseded before this time are dropped.
+	// Before: revisions superseded before this time are dropped. Zero
+	// with Compact: no pack, only the compaction.
 	Before time.Time
+	// Compact: then the file is rewritten without the space dropped
+	// history leaves free (bbolt never shrinks its file by itself).
+	Compact bool
 }
 
 // ParseBefore reads the time history is packed before, as batos pack
@@ -61,18 +65,27 @@ func ParseBefore(s string, now time.Time) (time.Time, error) {
 
 func init() {
 	commands["pack"] = func(ctx context.Context, b Backend, req map[string]any) (any, error) {
-		s, err := stringArg(req, "before", true)
+		var opts PackOptions
+		switch v := req["compact"].(type) {
+		case nil:
+		case bool:
+			opts.Compact = v
+		default:
+			return nil, fmt.Errorf("%w: \"compact\" must be true or false, not %T", ErrBadRequest, v)
+		}
+		s, err := stringArg(req, "before", !opts.Compact)
 		if err != nil {
 			return nil, err
 		}
-		before, err := ParseBefore(s, time.Now())
-		if err != nil {
-			return nil, fmt.Errorf("%w: \"before\": %v", ErrBadRequest, err)
+		if s != "" {
+			if opts.Before, err = ParseBefore(s, time.Now()); err != nil {
+				return nil, fmt.Errorf("%w: \"before\": %v", ErrBadRequest, err)
+			}
 		}
 		p, ok := b.(Packer)
 		if !ok {
 			return nil, fmt.Errorf("%w \"pack\": this server cannot pack its image", ErrUnknownCommand)
 		}
-		return p.Pack(ctx, PackOptions{Before: before})
+		return p.Pack(ctx, opts)
 	}
 }

@@ -94,9 +94,11 @@ func (o *Options) withDefaults(path string) Options {
 
 // DB is a store.Engine on a bbolt file. It is safe for concurrent use.
 type DB struct {
-	path    string
-	opts    Options
-	bolt    *bbolt.DB
+	path string
+	opts Options
+	// file is the bbolt handle; a compaction swaps it for one on the
+	// compacted file, and readers that meet the old one closed retry.
+	file    atomic.Pointer[bbolt.DB]
 	lock    *processLock
 	blobs   *blobDir
 	wal     *wal
@@ -147,12 +149,7 @@ func Open(path string, o *Options) (*DB, error) {
 }
 
 func (db *DB) open() error {
-	bo := &bbolt.Options{
-		Timeout:         time.Second,
-		FreelistType:    bbolt.FreelistMapType,
-		InitialMmapSize: 1 << 30, // readers never block a growing writer below this
-		ReadOnly:        db.opts.ReadOnly,
-	}
+	bo := db.boltOptions()
 	if err := db.checkAtOpen(); err != nil {
 		return err
 	}
@@ -163,7 +160,7 @@ func (db *DB) open() error {
 		}
 		return err
 	}
-	db.bolt = b
+	db.file.Store(b)
 	if !db.opts.ReadOnly && needsBuckets(b) {
 		// Only a new file is written to before recovery has looked at
 		// it: a bbolt commit here would overwrite the older meta page
@@ -437,7 +434,7 @@ func (db *DB) Close() error {
 				db.wal.close()
 			}
 		}
-		if err := db.bolt.Close(); db.closeErr == nil {
+		if err := db.file.Load().Close(); db.closeErr == nil {
 			db.closeErr = err
 		}
 		if err := db.lock.release(); db.closeErr == nil {
@@ -470,7 +467,17 @@ func (db *DB) leaveCleanSegment() error {
 
 // Bolt exposes the underlying bbolt handle for tests and consistency
 // checks; callers must not write through it.
-func (db *DB) Bolt() *bbolt.DB { return db.bolt }
+func (db *DB) Bolt() *bbolt.DB { return db.file.Load() }
+
+// boltOptions are the options the bbolt file is opened with.
+func (db *DB) boltOptions() *bbolt.Options {
+	return &bbolt.Options{
+		Timeout:         time.Second,
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: 1 << 30, // readers never block a growing writer below this
+		ReadOnly:        db.opts.ReadOnly,
+	}
+}
 
 func beUint64(b []byte) uint64 {
 	_ = b[7]

@@ -103,7 +103,8 @@ func (db *DB) faultProblem(r any) store.Problem {
 
 // pageAt maps an address in bbolt's memory map to a page of the file.
 func (db *DB) pageAt(addr uintptr) (page uint64, ok bool) {
-	if db.bolt == nil {
+	b := db.file.Load()
+	if b == nil {
 		return 0, false
 	}
 	defer func() {
@@ -111,7 +112,7 @@ func (db *DB) pageAt(addr uintptr) (page uint64, ok bool) {
 			ok = false
 		}
 	}()
-	info := db.bolt.Info()
+	info := b.Info()
 	fi, err := os.Stat(db.path)
 	if err != nil || addr < info.Data || int64(addr-info.Data) >= fi.Size() || info.PageSize <= 0 {
 		return 0, false
@@ -145,7 +146,14 @@ func (db *DB) viewFile(fn func(*bbolt.Tx) error) error {
 	if db.damage != nil {
 		return db.damage
 	}
-	return db.guard("read", func() error { return db.bolt.View(fn) })
+	for {
+		b := db.file.Load()
+		err := db.guard("read", func() error { return b.View(fn) })
+		if errors.Is(err, bbolterrors.ErrDatabaseNotOpen) && db.file.Load() != b {
+			continue // a compaction swapped the file meanwhile
+		}
+		return err
+	}
 }
 
 // update runs fn in a guarded bbolt write transaction.
@@ -153,7 +161,14 @@ func (db *DB) update(fn func(*bbolt.Tx) error) error {
 	if db.damage != nil {
 		return db.damage
 	}
-	return db.guard("write", func() error { return db.bolt.Update(fn) })
+	for {
+		b := db.file.Load()
+		err := db.guard("write", func() error { return b.Update(fn) })
+		if errors.Is(err, bbolterrors.ErrDatabaseNotOpen) && db.file.Load() != b {
+			continue // a compaction swapped the file meanwhile
+		}
+		return err
+	}
 }
 
 // openBolt opens the bbolt file, guarded: bbolt reads the meta pages and
@@ -237,7 +252,7 @@ func (db *DB) checkAtOpen() error {
 // pages themselves when the file is damaged.
 func (db *DB) readCounters() error {
 	if db.damage == nil {
-		return db.guard("open", func() error { return db.bolt.View(db.loadCounters) })
+		return db.guard("open", func() error { return db.file.Load().View(db.loadCounters) })
 	}
 	f, err := os.Open(db.path)
 	if err != nil {
@@ -312,7 +327,7 @@ func (db *DB) pinned(fn func(pf *pageFile, meta fileMeta) error) error {
 	for range 8 {
 		var found bool
 		err := db.guard("read", func() error {
-			return db.bolt.View(func(tx *bbolt.Tx) error {
+			return db.file.Load().View(func(tx *bbolt.Tx) error {
 				pf, err := openPageFile(f)
 				if err != nil {
 					return err

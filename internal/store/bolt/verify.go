@@ -29,6 +29,9 @@ type objectState struct {
 // A bbolt read transaction held meanwhile keeps the pages it reads from
 // being reused by commits.
 func (db *DB) Verify(ctx context.Context, refs store.RefsFunc) (*store.Report, error) {
+	// Verify reads the file by its pages: no compaction may swap it.
+	db.packMu.Lock()
+	defer db.packMu.Unlock()
 	if err := db.sync(ctx); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
