@@ -1,71 +1,27 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"batos/internal/store/storetest"
 )
-
-// mountSmallFS mounts a tmpfs of the given size for the test, or skips
-// saying why it cannot.
-func mountSmallFS(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a full disk is tested on a small tmpfs, and mounting one needs root (CI runs as root)")
-	}
-	mnt := filepath.Join(t.TempDir(), "small")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): a full disk is not tested here", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", mnt, err)
-		}
-	})
-	return mnt
-}
-
-// fillDisk writes a file until the file system is full and returns it.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	name := filepath.Join(dir, "filler")
-	f, err := os.Create(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := bytes.Repeat([]byte{0xaa}, 4096)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, unix.ENOSPC) {
-				t.Fatalf("filling the disk: %v", err)
-			}
-			return name
-		}
-	}
-}
 
 // TestFullDiskWhileServing: batos run on a small file system that fills
 // up. Sends fail with kind no_space naming the path, batos run logs it,
 // reads go on, and once space is freed the same server commits again;
 // with the server stopped on the full disk, verify, stats and log work.
 func TestFullDiskWhileServing(t *testing.T) {
-	mnt := mountSmallFS(t, "24m")
+	mnt := storetest.MountSmallFS(t, "24m")
 	img := filepath.Join(mnt, "live_image.db")
 	mustRun(t, "-image", img, "image", "init")
 	_, _, logs, stop := startRunLogged(t, img)
 	mustRun(t, "-image", img, "eval", "genesis.saved = 'before the disk filled'")
 
-	filler := fillDisk(t, mnt)
+	filler := storetest.FillDisk(t, mnt)
 	var code int
 	var errOut string
 	for i := 0; i < 200; i++ {
@@ -92,7 +48,7 @@ func TestFullDiskWhileServing(t *testing.T) {
 		t.Errorf("batos run did not log the recovery:\n%s", logs)
 	}
 
-	fillDisk(t, mnt)
+	storetest.FillDisk(t, mnt)
 	stop()
 	for _, args := range [][]string{{"verify"}, {"stats"}, {"log", "-n", "3"}, {"eval", "genesis.after"}} {
 		code, out, errOut := batos(t, append([]string{"-image", img}, args...)...)

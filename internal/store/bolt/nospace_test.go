@@ -12,52 +12,9 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"batos/internal/store"
+	"batos/internal/store/storetest"
 )
-
-// mountSmallFS mounts a tmpfs of size bytes for the test, or skips saying
-// why it cannot.
-func mountSmallFS(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a full disk is tested on a small tmpfs, and mounting one needs root (CI runs as root)")
-	}
-	mnt := filepath.Join(t.TempDir(), "small")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): a full disk is not tested here", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", mnt, err)
-		}
-	})
-	return mnt
-}
-
-// fill writes a file until the file system is full.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	name := filepath.Join(dir, "filler")
-	f, err := os.Create(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := bytes.Repeat([]byte{0xaa}, 4096)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, unix.ENOSPC) {
-				t.Fatalf("filling the disk: %v", err)
-			}
-			return name
-		}
-	}
-}
 
 // logBuffer collects log lines from several goroutines.
 type logBuffer struct {
@@ -82,7 +39,7 @@ func (l *logBuffer) String() string {
 // acknowledged is lost, commits resume without a restart once space is
 // freed, and a read-only open verifies the image on the full disk.
 func TestDiskFull(t *testing.T) {
-	mnt := mountSmallFS(t, "16m")
+	mnt := storetest.MountSmallFS(t, "16m")
 	path := filepath.Join(mnt, "img.db")
 	logs := &logBuffer{}
 	opts := &Options{Logger: slog.New(slog.NewTextHandler(logs, nil))}
@@ -106,7 +63,7 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 
-	filler := fill(t, mnt)
+	filler := storetest.FillDisk(t, mnt)
 	var full error
 	for i := 0; i < 5000 && full == nil; i++ {
 		full = commit(store.OID(10+i%5), fmt.Sprintf("while-full-%d-%s", i, strings.Repeat("x", 3000)))
@@ -141,7 +98,7 @@ func TestDiskFull(t *testing.T) {
 
 	// Full again, then closed: the close may fail to checkpoint, and a
 	// read-only open still reads and verifies everything.
-	filler = fill(t, mnt)
+	filler = storetest.FillDisk(t, mnt)
 	closeErr := db.Close()
 	t.Logf("close on a full disk: %v", closeErr)
 	ro, err := Open(path, &Options{ReadOnly: true, Logger: opts.Logger})
