@@ -291,7 +291,18 @@ func scanSegment(path string, seq uint64) (*segmentScan, error) {
 	}
 	s := &segmentScan{path: path, seq: seq, size: int64(len(data))}
 	if !bytes.HasPrefix(data, []byte(walMagic)) {
-		return s, s.scanLegacy(data)
+		if err := s.scanLegacy(data); err != nil || len(s.txs) > 0 {
+			return s, err
+		}
+		// No version 1 frame: a version 2 segment whose magic is damaged
+		// still has a header that checks out with the magic restored, or
+		// frames after it.
+		var ignored bool
+		s.later = intactFramesAfter(data, -1, &ignored)
+		if len(s.later) > 0 || headerWithoutMagic(data) {
+			s.damaged, s.detail = true, "its header is damaged"
+		}
+		return s, nil
 	}
 	if len(data) < walHeaderSize {
 		// A crash while the segment was created: frames follow only a
@@ -331,6 +342,17 @@ func scanSegment(path string, seq uint64) (*segmentScan, error) {
 		}
 	}
 	return s, nil
+}
+
+// headerWithoutMagic reports whether data starts with a segment header
+// that is intact but for its magic.
+func headerWithoutMagic(data []byte) bool {
+	if len(data) < walHeaderSize {
+		return false
+	}
+	h := bytes.Clone(data[:walHeaderSize])
+	copy(h, walMagic)
+	return crc32.Checksum(h[:28], castagnoli) == binary.BigEndian.Uint32(h[28:])
 }
 
 // frameAt checks the frame at off and returns its payload and where the

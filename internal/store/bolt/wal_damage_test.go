@@ -5,10 +5,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"batos/internal/store"
 )
@@ -343,4 +347,84 @@ func TestReadOnlyOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkUnchanged(t, path, before)
+}
+
+// TestWALRandomFlips flips random bytes of a log segment holding ten
+// frames, as left by a crash. The only damage that may pass for a torn
+// tail is damage to every frame from some frame on: no intact frame
+// after it proves it was durable. Otherwise opening refuses with a
+// *store.DamageError, or replays every frame, each exactly as written.
+func TestWALRandomFlips(t *testing.T) {
+	const frames = 10
+	path, last := emptyStore(t)
+	base, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := func(i int) string { return fmt.Sprintf("frame %d %s", i, strings.Repeat("w", i*37)) }
+	var fs [][]byte
+	starts := make([]int64, frames+1)
+	starts[0] = walHeaderSize
+	for i := range frames {
+		fs = append(fs, frameFor(last+store.TID(i+1), store.OID(10+i), payload(i)))
+		starts[i+1] = starts[i] + int64(len(fs[i]))
+	}
+	writeSegment(t, path, 3, fs...)
+	segment, err := os.ReadFile(segmentName(path+".wal", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	for trial := range 300 {
+		seed := rng.Uint64()
+		r := rand.New(rand.NewPCG(seed, 1))
+		damaged := bytes.Clone(segment)
+		hit := make([]bool, frames) // frames with a flipped byte
+		header := false
+		for range 1 + r.IntN(3) {
+			at := r.Int64N(int64(len(damaged)))
+			damaged[at] ^= byte(1 + r.IntN(255))
+			header = header || at < walHeaderSize
+			for i := range frames {
+				hit[i] = hit[i] || (at >= starts[i] && at < starts[i+1])
+			}
+		}
+		firstHit := slices.Index(hit, true)
+		tornTail := !header && firstHit >= 0 && !slices.Contains(hit[firstHit:], false)
+
+		if err := os.WriteFile(path, base, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range globSegments(t, path) {
+			os.Remove(name)
+		}
+		if err := os.WriteFile(segmentName(path+".wal", 3), damaged, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		db, err := Open(path, nil)
+		var de *store.DamageError
+		switch {
+		case err != nil && !errors.As(err, &de):
+			t.Fatalf("trial %d (seed %d): open: %v, want a *store.DamageError", trial, seed, err)
+		case err != nil && tornTail:
+			t.Errorf("trial %d (seed %d): damage to every frame from %d on refused as %v; it cannot be told from a torn tail", trial, seed, firstHit, err)
+		case err != nil:
+			continue
+		case !tornTail && (header || firstHit >= 0):
+			t.Errorf("trial %d (seed %d): frames %v (header %v) damaged, an intact frame after them, and the open succeeded", trial, seed, hit, header)
+		}
+		if err != nil {
+			continue
+		}
+		for i := range frames {
+			rec, err := db.Load(context.Background(), store.OID(10+i))
+			switch {
+			case err == nil && string(rec.Data) != payload(i):
+				t.Errorf("trial %d (seed %d): frame %d replayed wrong: %q", trial, seed, i, rec.Data)
+			case err != nil && (firstHit < 0 || i < firstHit):
+				t.Errorf("trial %d (seed %d): intact frame %d before the damage lost: %v", trial, seed, i, err)
+			}
+		}
+		db.Close()
+	}
 }
