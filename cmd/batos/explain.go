@@ -20,7 +20,7 @@ func explain(err error) error {
 		if path := errorPath(err); path != "" {
 			where = path
 		}
-		return fmt.Errorf("%w\nthe file system holding %s is full: this command's changes were not saved, and nothing unsaved was reported saved; everything saved before is intact. Free space there and run the command again", err, where)
+		return fmt.Errorf("%w\nthe file system holding %s is full: what could not be written was not saved, and nothing unsaved was reported saved; everything reported saved is intact. Free space there and run the command again", err, where)
 	case errors.As(err, &de):
 		return fmt.Errorf("%w\nnothing was changed. With batos run stopped, batos recover keeps every intact transaction, moves the damaged files aside and names what was lost", err)
 	case errors.Is(err, store.ErrCorrupt):

@@ -18,7 +18,7 @@ import (
 	"batos/internal/zmqbridge"
 )
 
-const noSpaceAdvice = "this command's changes were not saved, and nothing unsaved was reported saved"
+const noSpaceAdvice = "what could not be written was not saved, and nothing unsaved was reported saved"
 
 // TestExplainStoreErrors: a full file system is explained naming the full
 // file's path, whether the store said so here or the server's reply did;

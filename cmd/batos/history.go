@@ -230,6 +230,10 @@ sends go on meanwhile (commits wait while the file is rewritten).`)
 		return err
 	}
 	took := time.Since(start).Round(time.Millisecond)
+	if res.compactErr != nil {
+		// Said plainly: the pack's changes are saved, only the copy failed.
+		return fmt.Errorf("the pack is done and saved (dropped %d revisions, %d unreachable objects), but the compaction failed: %v; compacting needs room for a copy of the file beside it", res.pack.Revisions, res.pack.Objects, res.compactErr)
+	}
 	if !before.IsZero() {
 		p := res.pack
 		fmt.Fprintf(e.stdout, "packed history before %s in %s: dropped %d revisions, %d unreachable objects, %d log entries, %d blobs (%s)\n",
@@ -246,8 +250,9 @@ sends go on meanwhile (commits wait while the file is rewritten).`)
 const packTimeout = 24 * time.Hour
 
 type packOutcome struct {
-	pack    store.PackResult
-	compact store.CompactResult
+	pack       store.PackResult
+	compact    store.CompactResult
+	compactErr error // the compaction failed after a pack that succeeded
 }
 
 // packImage packs and compacts the image, or has the server holding it
@@ -283,6 +288,9 @@ func packImage(ctx context.Context, e *env, before time.Time, compact bool) (pac
 	}
 	if compact {
 		out.compact, err = db.store.Compact(ctx)
+		if err != nil && !before.IsZero() {
+			out.compactErr, err = err, nil
+		}
 	}
 	return out, err
 }
@@ -321,7 +329,7 @@ func readHistory(ctx context.Context, e *env, oid store.OID, limit int) ([]store
 	for i, r := range revs {
 		t, err := db.Store().Transaction(ctx, r.Serial)
 		if errors.Is(err, store.ErrNoTransaction) {
-			t = store.TxInfo{TID: r.Serial, Time: r.Serial.Time(), Description: "(log entry packed away)"}
+			t = store.TxInfo{TID: r.Serial, Time: r.Serial.Time(), Description: "(its log entry is missing: damage, which batos verify reports)"}
 		} else if err != nil {
 			return nil, nil, err
 		}

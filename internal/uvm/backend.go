@@ -197,6 +197,9 @@ func (b backend) Pack(ctx context.Context, opts zmqbridge.PackOptions) (any, err
 	}
 	if opts.Compact {
 		res, err := b.u.Compact(ctx)
+		if err != nil && !opts.Before.IsZero() {
+			err = fmt.Errorf("the pack is done and saved (dropped %d revisions, %d objects), but the compaction failed: %w", reply["revisions"], reply["objects"], err)
+		}
 		if err != nil {
 			return nil, bridgeError(err)
 		}

@@ -171,10 +171,12 @@ func (db *DB) open() error {
 		err = db.readCounters()
 	}
 	if err == nil {
-		db.blobs, err = openBlobDir(db.opts.BlobDir, db.opts.ReadOnly)
+		// Before the blob directory is made: an open refused as damaged
+		// creates nothing.
+		err = db.recover()
 	}
 	if err == nil {
-		err = db.recover()
+		db.blobs, err = openBlobDir(db.opts.BlobDir, db.opts.ReadOnly)
 	}
 	if err != nil {
 		if db.wal != nil {

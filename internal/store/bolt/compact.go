@@ -56,6 +56,7 @@ func (db *DB) compactLocked(ctx context.Context, res *store.CompactResult) error
 	os.Remove(tmp) // left by a crash during an earlier compaction
 	dst, err := bbolt.Open(tmp, 0o644, &bbolt.Options{Timeout: time.Second, FreelistType: bbolt.FreelistMapType, NoSync: true})
 	if err != nil {
+		os.Remove(tmp)
 		return noSpace(err, tmp, "compaction")
 	}
 	src := db.file.Load()
@@ -63,11 +64,17 @@ func (db *DB) compactLocked(ctx context.Context, res *store.CompactResult) error
 	if err == nil {
 		err = ctx.Err()
 	}
+	// bbolt grows its file in steps ahead of need; what lies past the
+	// high-water mark of the copy is unused and goes.
+	var used int64
 	if err == nil {
-		err = dst.Sync()
+		err = dst.View(func(tx *bbolt.Tx) error { used = tx.Size(); return nil })
 	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = truncateSynced(tmp, used)
 	}
 	if err == nil {
 		err = os.Rename(tmp, db.path)
@@ -93,4 +100,20 @@ func (db *DB) compactLocked(ctx context.Context, res *store.CompactResult) error
 		res.BytesAfter = fi.Size()
 	}
 	return nil
+}
+
+// truncateSynced cuts the file at path to size and syncs it.
+func truncateSynced(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -52,13 +52,19 @@ type StructureError struct {
 func (e *StructureError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "store: %s: the page structure is damaged", e.Path)
-	for i, p := range e.Problems {
-		if i == 3 {
-			fmt.Fprintf(&b, "; and %d more", len(e.Problems)-i)
+	seen := map[string]bool{}
+	for _, p := range e.Problems {
+		text := strings.TrimPrefix(p.String(), store.CorruptFile.String()+": ")
+		if seen[text] {
+			continue
+		}
+		if len(seen) == 3 {
+			b.WriteString("; and more")
 			break
 		}
+		seen[text] = true
 		b.WriteString("; ")
-		b.WriteString(strings.TrimPrefix(p.String(), store.CorruptFile.String()+": "))
+		b.WriteString(text)
 	}
 	switch e.Op {
 	case "open":

@@ -23,7 +23,7 @@ func lockProcess(path string, readOnly bool) (*processLock, error) {
 	lockPath := path + ".lock"
 	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("open lock file: %w", err)
+		return nil, fmt.Errorf("open lock file: %w", noSpace(err, lockPath, "lock file"))
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		defer f.Close()
@@ -43,7 +43,7 @@ func lockProcess(path string, readOnly bool) (*processLock, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("write %s: %w", lockPath, err)
+		return nil, fmt.Errorf("write the lock file: %w", noSpace(err, lockPath, "lock file"))
 	}
 	return &processLock{f: f}, nil
 }

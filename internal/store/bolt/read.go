@@ -206,6 +206,9 @@ func (db *DB) Stats(ctx context.Context) (store.Stats, error) {
 		})
 		st.Transactions = tx.Bucket(bucketTxns).Stats().KeyN
 		st.FileBytes = tx.Size()
+		if err == nil {
+			db.countOverlay(tx, &st)
+		}
 		return err
 	})
 	if err != nil {
@@ -213,6 +216,33 @@ func (db *DB) Stats(ctx context.Context) (store.Stats, error) {
 	}
 	st.Blobs, st.BlobBytes, err = db.blobs.usage(ctx)
 	return st, err
+}
+
+// countOverlay adds what the overlay holds that the file does not: on a
+// read-only open, the log's transactions stay there (sync is a no-op).
+// Otherwise sync has emptied it, but for commits since.
+func (db *DB) countOverlay(tx *bbolt.Tx, st *store.Stats) {
+	if !db.opts.ReadOnly {
+		return
+	}
+	revs := tx.Bucket(bucketRevs)
+	counted := map[store.OID]bool{}
+	for _, t := range db.overlay.transactions() {
+		if tx.Bucket(bucketTxns).Get(tidKey(t.tid)) != nil {
+			continue
+		}
+		st.Transactions++
+		for _, w := range t.writes {
+			st.Revisions++
+			if counted[w.oid] {
+				continue
+			}
+			counted[w.oid] = true
+			if k, _ := revs.Cursor().Seek(revKey(w.oid, 0)); k == nil || store.OID(beUint64(k)) != w.oid {
+				st.Objects++ // new since the file
+			}
+		}
+	}
 }
 
 // A damaged key byte that keeps the keys in order can move a revision out

@@ -57,7 +57,7 @@ func Salvage(path string) (*SalvageReport, error) {
 	os.Remove(tmp)
 	if err := s.write(tmp); err != nil {
 		os.Remove(tmp)
-		return nil, fmt.Errorf("salvage %s: %w", path, err)
+		return nil, fmt.Errorf("salvage %s: %w", path, noSpace(err, tmp, "rebuilt image"))
 	}
 	rep := &SalvageReport{Pages: s.pages, Revisions: len(s.revs), Transactions: len(s.txns)}
 	rep.MovedAside = fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405"))

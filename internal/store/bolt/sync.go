@@ -37,6 +37,10 @@ type pipeline struct {
 	acked    atomic.Uint64 // groups the syncer has finished
 	ackedCh  chan struct{} // pulsed after each finish
 	broken   atomic.Pointer[error]
+	// troubled is set from a failure until a frame is synced again: one
+	// log line when the trouble starts, one when it ends, however many
+	// commits are refused in between.
+	troubled atomic.Bool
 	syncer   sync.WaitGroup
 }
 
@@ -78,7 +82,7 @@ func (p *pipeline) failed() error {
 // first failure of a run is logged, since the log may fail with no commit
 // waiting to be told.
 func (p *pipeline) fail(err error) {
-	if p.broken.CompareAndSwap(nil, &err) {
+	if p.broken.CompareAndSwap(nil, &err) && !p.troubled.Swap(true) {
 		p.db.opts.Logger.Error("store: write-ahead log failed; commits are refused until a write succeeds again", "image", p.db.path, "err", err)
 	}
 }
@@ -97,7 +101,6 @@ func (p *pipeline) repair() error {
 	}
 	clear(p.inflight)
 	p.broken.Store(nil)
-	p.db.opts.Logger.Info("store: write-ahead log writable again", "image", p.db.path)
 	return nil
 }
 
@@ -183,6 +186,9 @@ func (p *pipeline) finish(batch []*syncJob) {
 			written = 0
 		} else {
 			last.log.synced.Store(last.end)
+			if p.troubled.Swap(false) {
+				p.db.opts.Logger.Info("store: write-ahead log writable again", "image", p.db.path)
+			}
 		}
 	}
 	db := p.db

@@ -334,8 +334,8 @@ func TestReadOnlyOpen(t *testing.T) {
 	if _, err := db.Verify(ctx, nil); err != nil {
 		t.Errorf("verify: %v", err)
 	}
-	if _, err := db.Stats(ctx); err != nil {
-		t.Errorf("stats: %v", err)
+	if st, err := db.Stats(ctx); err != nil || st.Transactions != 2 || st.Objects != 2 || st.Revisions != 2 || st.LastTID != last+1 {
+		t.Errorf("stats: %+v, %v; want the log's transaction counted (2 transactions, objects and revisions, last %s)", st, err, last+1)
 	}
 	if _, err := db.Commit(ctx, store.TxMeta{}, []store.Write{{OID: 9, Data: []byte("x")}}); !errors.Is(err, store.ErrReadOnly) {
 		t.Errorf("commit: got %v, want ErrReadOnly", err)
