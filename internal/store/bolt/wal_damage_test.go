@@ -174,17 +174,41 @@ func TestWALUnsyncedFramesAfterTornOne(t *testing.T) {
 }
 
 // TestWALDamagedSegmentHeader: a header is synced before any frame, so a
-// header that fails its checksum is damage.
+// header that fails its checksum is damage; so is one whose magic is
+// damaged (it must not pass for a segment of the old format), with frames
+// behind it or without.
 func TestWALDamagedSegmentHeader(t *testing.T) {
-	path, _, _ := threeFrames(t)
-	mutateSegment(t, path, 9, func(b []byte) { b[22] ^= 1 })
-	before := snapshotFiles(t, path)
-	_, err := Open(path, nil)
-	var de *store.DamageError
-	if !errors.As(err, &de) || de.Offset != 0 || !strings.Contains(err.Error(), "header") {
-		t.Fatalf("open: got %v, want damage at offset 0 naming the header", err)
+	for _, at := range []int{0, 7, 9, 22, 30} {
+		t.Run(fmt.Sprintf("frames behind, byte %d", at), func(t *testing.T) {
+			path, _, _ := threeFrames(t)
+			mutateSegment(t, path, 9, func(b []byte) { b[at] ^= 1 })
+			before := snapshotFiles(t, path)
+			_, err := Open(path, nil)
+			var de *store.DamageError
+			if !errors.As(err, &de) || de.Offset != 0 || !strings.Contains(err.Error(), "header") {
+				t.Fatalf("open: got %v, want damage at offset 0 naming the header", err)
+			}
+			checkUnchanged(t, path, before)
+		})
 	}
-	checkUnchanged(t, path, before)
+	t.Run("clean segment, magic", func(t *testing.T) {
+		path, _ := emptyStore(t)
+		segs := globSegments(t, path)
+		if len(segs) != 1 {
+			t.Fatalf("segments %v", segs)
+		}
+		data, err := os.ReadFile(segs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[0] ^= 1
+		if err := os.WriteFile(segs[0], data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(path, nil); !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "header") {
+			t.Fatalf("open: got %v, want the damaged header reported", err)
+		}
+	})
 }
 
 // TestWALLegacySegment: a segment written before the log had headers is
