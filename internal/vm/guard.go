@@ -132,6 +132,13 @@ func (r *rewriter) target(e syntax.Expr) syntax.Expr {
 
 // augmented rewrites x op= y.
 func (r *rewriter) augmented(s *syntax.AssignStmt) []syntax.Stmt {
+	switch unparen(s.LHS).(type) {
+	case *syntax.Ident, *syntax.IndexExpr, *syntax.DotExpr:
+	default:
+		// Not a target Starlark allows here (x[i:j] += y, say): left as
+		// it is, for the resolver to refuse.
+		return []syntax.Stmt{s}
+	}
 	s.LHS = r.target(s.LHS)
 	s.RHS = r.expr(s.RHS)
 	op := s.Op - syntax.PLUS_EQ + syntax.PLUS

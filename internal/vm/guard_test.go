@@ -288,3 +288,33 @@ func TestGuardedNamesOnObjects(t *testing.T) {
 		t.Errorf("a message nothing understands, named like a guarded method: %v", err)
 	}
 }
+
+// TestAugmentedSliceAssignmentIsRefused: x[i:j] op= y is a compile error,
+// as in plain Starlark, in eval input, in a def, and in a method, which
+// is refused when it is installed.
+func TestAugmentedSliceAssignmentIsRefused(t *testing.T) {
+	db := openImage(t)
+	m := vm.New(nil)
+	cases := []struct{ code, want string }{
+		{"l = [1]\nl[0:1] += [3]", "<input>:2:1: can't assign to sliceexpr"},
+		{"l = [1]\nl[0:1] *= 2", "<input>:2:1: can't assign to sliceexpr"},
+		{"l = [1]\n(l[:]) += [3]", "<input>:2:2: can't assign to sliceexpr"},
+		{"def f(l):\n    l[::2] %= 2\n    return l", "<input>:2:5: can't assign to sliceexpr"},
+	}
+	for _, tc := range cases {
+		_, err := evalUpdate(t, db, m, tc.code)
+		var ve *vm.Error
+		if !errors.As(err, &ve) || ve.Msg != tc.want {
+			t.Errorf("%q: got %v, want %s", tc.code, err, tc.want)
+		}
+	}
+	src := "def bad(self):\n    l = [1]\n    l[0:1] += [3]\n    return l"
+	code := "genesis.bad = method(" + quote(src) + ")"
+	_, err := evalUpdate(t, db, m, code)
+	if err == nil || !strings.Contains(err.Error(), "bad.star:3:5: can't assign to sliceexpr") {
+		t.Errorf("installing a method with l[0:1] += [3]: got %v, want its compile error", err)
+	}
+	if _, err := vm.CheckMethod(src, "bad"); err == nil {
+		t.Errorf("CheckMethod accepted l[0:1] += [3]")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
@@ -27,7 +28,7 @@ func (vm *VM) compile(source, name string) (*starlark.Function, error) {
 	if fn, ok := vm.methods.Load(key); ok {
 		return fn.(*starlark.Function), nil
 	}
-	f, err := CheckMethod(source, name)
+	f, err := checkShape(source, name)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +56,24 @@ func (vm *VM) compile(source, name string) (*starlark.Function, error) {
 
 // CheckMethod parses method source and checks its shape: exactly one
 // function, named name, whose first parameter is self, with nothing else
-// at top level but a docstring, and no load.
+// at top level but a docstring, and no load; and that it compiles, as
+// Starlark's resolver checks (x[i:j] += y, an undefined name).
 func CheckMethod(source, name string) (*syntax.File, error) {
+	f, err := checkShape(source, name)
+	if err != nil {
+		return nil, err
+	}
+	// Resolved on a copy of its own: resolving marks the tree, which
+	// compile resolves again after rewriting it.
+	g, _ := fileOptions.Parse(name+".star", source, 0)
+	if err := resolve.File(g, isPredeclared, starlark.Universe.Has); err != nil {
+		return nil, fmt.Errorf("method %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// checkShape is CheckMethod without the resolver.
+func checkShape(source, name string) (*syntax.File, error) {
 	f, err := fileOptions.Parse(name+".star", source, 0)
 	if err != nil {
 		return nil, fmt.Errorf("method %s: %w", name, err)
