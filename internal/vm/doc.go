@@ -49,7 +49,11 @@
 // The VM prints values itself, without recursion and looking at the time
 // limit as it goes, and refuses to print values nested more than 1000
 // levels deep (NestingLimit); it stores none, and json.encode encodes
-// none, deeper than the image holds (100 levels).
+// none, deeper than the image holds (100 levels). Tuple displays with
+// elements that are not constants, + and * of tuples, tuple, zip,
+// enumerate and dict.items refuse to make a tuple nested more than 1000
+// levels deep in tuples (NestingLimit), which Starlark would hash by
+// recursing on the Go stack; so does the tuple a def's *args packs.
 // An execution's result is bounded by MaxResult as a reply carries it
 // (value, repr and output): output past it is dropped, and a result past
 // it is a ReplyLimit error, the one limit error after which the caller
@@ -57,8 +61,13 @@
 //
 // What the limits cannot do, since they run in the same process as the
 // code: the time limit stops Starlark between steps, so one built-in call
-// that runs long by itself (sorting a huge list, hashing a deeply nested
-// tuple) overruns it until it returns; an allocation no guard sizes (a
+// that runs long by itself (sorting a huge list, hashing a tuple that
+// shares its parts: a = (a, a) 31 levels deep is 2^31 hashes, 25 s in
+// one step) overruns it until it returns; the tuple a lambda's *args
+// packs (lambda *a: a) is not checked, so a loop of such calls can
+// still nest a tuple deeper than 1000 levels (a call per level: the
+// step limit bounds it to a few million, which hashing may not
+// survive); an allocation no guard sizes (a
 // slice, a comprehension, many small values) is seen only by the
 // watchdog, after it is made; sizes are estimates of the results, not of
 // what the runtime keeps besides; and memory is the process's heap, so

@@ -17,6 +17,7 @@ import (
 //	x *= y, x %= y               x = $*(x, y), x = $%(x, y)
 //	x += y, x |= y               x += $+=(x, y), x |= $|=(x, y)
 //	x.join, x.replace, ...       $.join(x), $.replace(x), ...
+//	(x, y)                       $()(x, y)   (nesting.go)
 //
 // The guards estimate the result's size from the operands, reserve it
 // against the execution's and the process's memory budgets (budget.go)
@@ -42,7 +43,7 @@ const (
 	guardPipe    = "$|"
 	guardAddTo   = "$+="
 	guardOrTo    = "$|="
-	guardMethod  = "$." // + the method's name
+	guardMethod  = "$." // + the method's name; guardTuple is "$()"
 	tempPrefix   = "$t"
 )
 
@@ -79,6 +80,7 @@ func (r *rewriter) stmt(s syntax.Stmt) []syntax.Stmt {
 	case *syntax.DefStmt:
 		r.params(s.Params)
 		s.Body = r.stmts(s.Body)
+		s.Body = checkVarargs(s)
 	case *syntax.ExprStmt:
 		s.X = r.expr(s.X)
 	case *syntax.ForStmt:
@@ -96,6 +98,34 @@ func (r *rewriter) stmt(s syntax.Stmt) []syntax.Stmt {
 		s.Result = r.expr(s.Result)
 	}
 	return []syntax.Stmt{s}
+}
+
+// checkVarargs makes a def with *args check the tuple Starlark packs for
+// it, as a display's is (nesting.go): args = $()(*args), first in the
+// body (after a docstring).
+func checkVarargs(def *syntax.DefStmt) []syntax.Stmt {
+	for _, p := range def.Params {
+		u, ok := p.(*syntax.UnaryExpr)
+		if !ok || u.Op != syntax.STAR || u.X == nil {
+			continue
+		}
+		name := u.X.(*syntax.Ident)
+		at := def.Def
+		check := &syntax.AssignStmt{OpPos: at, Op: syntax.EQ,
+			LHS: &syntax.Ident{NamePos: at, Name: name.Name},
+			RHS: guardCall(guardTuple, at, &syntax.UnaryExpr{OpPos: at, Op: syntax.STAR, X: &syntax.Ident{NamePos: at, Name: name.Name}})}
+		body := def.Body
+		i := 0
+		if len(body) > 0 {
+			if e, ok := body[0].(*syntax.ExprStmt); ok {
+				if _, ok := e.X.(*syntax.Literal); ok {
+					i = 1
+				}
+			}
+		}
+		return append(body[:i:i], append([]syntax.Stmt{check}, body[i:]...)...)
+	}
+	return def.Body
 }
 
 // params rewrites parameters' default values.
@@ -289,6 +319,10 @@ func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
 		r.exprs(e.List)
 	case *syntax.TupleExpr:
 		r.exprs(e.List)
+		if mayNest(e.List) {
+			start, _ := e.Span()
+			return guardCall(guardTuple, start, e.List...)
+		}
 	case *syntax.DictExpr:
 		for _, entry := range e.List {
 			r.expr(entry)
@@ -341,6 +375,21 @@ func binaryGuard(op syntax.Token, x, y syntax.Expr) string {
 		}
 	}
 	return ""
+}
+
+// mayNest reports whether a tuple display of elems may hold a tuple
+// that is not a constant: one whose nesting the source does not bound.
+func mayNest(elems []syntax.Expr) bool {
+	for _, e := range elems {
+		switch unparen(e).(type) {
+		case *syntax.ListExpr, *syntax.DictExpr, *syntax.Comprehension, *syntax.LambdaExpr:
+			continue
+		}
+		if !isConstant(e) {
+			return true
+		}
+	}
+	return false
 }
 
 // number reports whether e is a number literal.

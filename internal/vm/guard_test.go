@@ -118,6 +118,14 @@ func TestGuardedOperationsAnswerAsStarlark(t *testing.T) {
 		"t = (1,)\nt += (2,)\nres = t",
 		"s = set([1])\ns |= set([2])\nres = s",
 		"def f(x):\n    return [x * 2 for x in x if x % 2]\nres = f([1, 2, 3]) + [(lambda y: y + y)(\"z\")]",
+		// Tuples, whose nesting is checked.
+		"a = 1\nt = (a, [a], {a: (a,)}, ((a,),))\nres = (t, (t, t), [t]) + (t,) * 2",
+		"a = [1]\nx, y = (a, (a,))\nres = (y, x)",
+		"def f(a, b):\n    return a, (b, a)\nres = {f(1, 2): f((3,), 4)}",
+		"def f(*a):\n    \"doc\"\n    return a\ndef g(x, *rest, **kw):\n    return (x, rest, kw)\nres = [f(), f(1, (2,)), g(1), g(1, 2, k = 3), f(*[1, 2])]",
+		`tuple([(1,), 2])`, `list(zip([(1,)], [2]))`, `list(enumerate([(1, (2,))]))`, `{(1,): (2,)}.items()`,
+		"t = ()\nfor i in range(900):\n    t = (t,)\nres = len({t: 1})",
+		"x = 1\nres = (x, [2]) + (3,)\nres = hash(res)",
 		// Errors, with their positions.
 		`"a" + 1`, `[1] * "x"`, `"%d" % "x"`, `"%s %s" % (1,)`, `"%s" % (1, 2)`, `"%(k)s" % {}`,
 		`(1).join([])`, `[].join(",")`, `",".join([1])`, `"{}".format()`, `"{".format()`, `"a".replace(1, 2)`,
@@ -176,6 +184,13 @@ func TestGuardedOperationsStopAtTheBudget(t *testing.T) {
 		{"%s of a deep list", "l = []\nfor i in range(30000):\n    l = [l]\nres = '%s' % [l]", vm.NestingLimit},
 		{"format of a deep list", "l = []\nfor i in range(30000):\n    l = [l]\nres = '{}'.format(l)", vm.NestingLimit},
 		{"json of a deep list", "l = []\nfor i in range(30000):\n    l = [l]\nres = json.encode(l)", vm.NestingLimit},
+		{"deep tuple display", "t = ()\nfor i in range(200000):\n    t = ((((((((((t,),),),),),),),),),)", vm.NestingLimit},
+		{"deep tuple by return", "def f(x):\n    return x, 1\nt = ()\nfor i in range(2000):\n    t = f(t)", vm.NestingLimit},
+		{"deep tuple by *args", "def f(*a):\n    return a\nt = ()\nfor i in range(2000):\n    t = f(t)", vm.NestingLimit},
+		{"deep tuple by tuple()", "t = ()\nfor i in range(2000):\n    t = tuple([t])", vm.NestingLimit},
+		{"deep tuple by zip", "t = ()\nfor i in range(2000):\n    t = zip([t])[0]", vm.NestingLimit},
+		{"deep tuple by enumerate", "t = ()\nfor i in range(2000):\n    t = enumerate([t])[0]", vm.NestingLimit},
+		{"deep tuple by items", "t = ()\nfor i in range(2000):\n    t = {1: t}.items()[0]", vm.NestingLimit},
 		{"storing a deep list", "l = []\nfor i in range(30000):\n    l = [l]\ngenesis.deep = l", vm.NestingLimit},
 	}
 	db := openImage(t)

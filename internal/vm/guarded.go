@@ -30,6 +30,7 @@ var guardBuiltins = func() starlark.StringDict {
 		guardPercent: starlark.NewBuiltin(guardPercent, guardInterpolate),
 		guardAddTo:   starlark.NewBuiltin(guardAddTo, checkInPlace(syntax.PLUS)),
 		guardOrTo:    starlark.NewBuiltin(guardOrTo, checkInPlace(syntax.PIPE)),
+		guardTuple:   starlark.NewBuiltin(guardTuple, guardTupleFn),
 	}
 	for name := range guardedMethods {
 		d[guardMethod+name] = methodGuard(name)
@@ -76,6 +77,11 @@ func binaryGuardFn(op syntax.Token) func(*starlark.Thread, *starlark.Builtin, st
 		}
 		z, err := starlark.Binary(op, x, y)
 		release(held)
+		if err == nil {
+			if _, ok := z.(starlark.Tuple); ok {
+				err = checkNesting(z)
+			}
+		}
 		if err != nil {
 			return nil, opFail(thread, err)
 		}

@@ -116,7 +116,13 @@ func callGuarded(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	return m.(*starlark.Builtin).CallInternal(thread, args, kwargs)
+	v, err := m.(*starlark.Builtin).CallInternal(thread, args, kwargs)
+	if err == nil && b.Name() == "items" {
+		if err = checkNesting(v); err != nil {
+			return nil, tripped(thread, err)
+		}
+	}
+	return v, err
 }
 
 // eachOf calls fn with each element of v, a list, tuple or other

@@ -56,9 +56,19 @@ func shadow(name string, size argsSizer) *starlark.Builtin {
 			return nil, tripped(thread, err)
 		}
 		defer release(held)
-		return real.CallInternal(thread, args, kwargs)
+		v, err := real.CallInternal(thread, args, kwargs)
+		if err == nil && makesTuples[name] {
+			if err = checkNesting(v); err != nil {
+				return nil, tripped(thread, err)
+			}
+		}
+		return v, err
 	})
 }
+
+// makesTuples are the built-ins whose tuples nest what they are given
+// (nesting.go).
+var makesTuples = map[string]bool{"tuple": true, "zip": true, "enumerate": true}
 
 // perElement sizes a call making a container of its first argument's
 // elements, each taking size bytes.
