@@ -124,7 +124,7 @@ func (ex *execution) newObject(slots []image.Slot, kwargs []starlark.Tuple) (*Ob
 	}
 	for _, kw := range kwargs {
 		name := string(kw[0].(starlark.String))
-		v, err := ex.toImage(kw[1], 0)
+		v, err := ex.toImage(kw[1])
 		if err != nil {
 			return nil, fmt.Errorf("slot %s: %w", name, err)
 		}

@@ -123,7 +123,7 @@ func (ex *execution) writeBack() error {
 		return nil
 	}
 	for key, sv := range ex.slots {
-		v, err := ex.toImage(sv, 0)
+		v, err := ex.toImage(sv)
 		if err != nil {
 			return fmt.Errorf("slot %s of %s: %w", key.name, key.oid, err)
 		}
@@ -138,8 +138,88 @@ func (ex *execution) writeBack() error {
 	return nil
 }
 
-// toImage converts a Starlark value to store it in a slot.
-func (ex *execution) toImage(v starlark.Value, depth int) (image.Value, error) {
+// toImage converts a Starlark value to store it in a slot: within what
+// a record can hold (see expansion).
+func (ex *execution) toImage(v starlark.Value) (image.Value, error) {
+	switch v.(type) {
+	case *starlark.List, starlark.Tuple, *starlark.Dict:
+	default:
+		return ex.convert(v, 0)
+	}
+	n, err := ex.expansion(v, store.MaxRecordSize, MemoryLimit, "a record holds at most "+mib(store.MaxRecordSize))
+	if err != nil {
+		return nil, err
+	}
+	return ex.convertCounted(v, n)
+}
+
+// convertCounted converts v, of n values, with their memory reserved.
+func (ex *execution) convertCounted(v starlark.Value, n uint64) (image.Value, error) {
+	held, err := ex.reserve(times(n, slotSize))
+	if err != nil {
+		return nil, err
+	}
+	defer release(held)
+	return ex.convert(v, 0)
+}
+
+// expansion counts the image values converting v makes, a container
+// shared in v counted each time it is reached (the image has no sharing:
+// a = [a, a] 25 times over is 2^26 values), and refuses v with a limit
+// error as soon as they pass max, each taking at least a byte where what
+// was said stores or returns it (why). It looks at the execution's time
+// limit and cancellation as it goes. Containers nested too deep are not
+// counted: convert refuses them.
+func (ex *execution) expansion(v starlark.Value, max uint64, limit Limit, why string) (uint64, error) {
+	// What the memory budget allows too: each value takes a slot.
+	if m := ex.vm.opts.MaxMemory / slotSize; m < max {
+		max, why = m, "the values would take more than the "+mib(ex.vm.opts.MaxMemory)+" an execution may use"
+	}
+	var n uint64
+	var walk func(v starlark.Value, depth int) error
+	walk = func(v starlark.Value, depth int) error {
+		if n++; n > max {
+			return &LimitError{Limit: limit, Detail: fmt.Sprintf("the value expands to more than %d values (a container it holds more than once is counted each time); %s", max, why)}
+		}
+		if n%4096 == 0 {
+			if err := ex.stopped(); err != nil {
+				return err
+			}
+		}
+		if depth > image.MaxDepth {
+			return nil
+		}
+		switch v := v.(type) {
+		case *starlark.List:
+			for i := range v.Len() {
+				if err := walk(v.Index(i), depth+1); err != nil {
+					return err
+				}
+			}
+		case starlark.Tuple:
+			for _, e := range v {
+				if err := walk(e, depth+1); err != nil {
+					return err
+				}
+			}
+		case *starlark.Dict:
+			for _, item := range v.Items() {
+				if err := walk(item[0], depth+1); err != nil {
+					return err
+				}
+				if err := walk(item[1], depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	err := walk(v, 0)
+	return n, err
+}
+
+// convert converts v, depth levels down.
+func (ex *execution) convert(v starlark.Value, depth int) (image.Value, error) {
 	if depth > image.MaxDepth {
 		return nil, &LimitError{Limit: NestingLimit, Detail: fmt.Sprintf("value nested more than %d levels (does it contain itself?)", image.MaxDepth)}
 	}
@@ -165,7 +245,7 @@ func (ex *execution) toImage(v starlark.Value, depth int) (image.Value, error) {
 		elems := make([]image.Value, v.Len())
 		for i := range v.Len() {
 			var err error
-			if elems[i], err = ex.toImage(v.Index(i), depth+1); err != nil {
+			if elems[i], err = ex.convert(v.Index(i), depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -174,7 +254,7 @@ func (ex *execution) toImage(v starlark.Value, depth int) (image.Value, error) {
 		t := make(image.Tuple, len(v))
 		for i, e := range v {
 			var err error
-			if t[i], err = ex.toImage(e, depth+1); err != nil {
+			if t[i], err = ex.convert(e, depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -182,11 +262,11 @@ func (ex *execution) toImage(v starlark.Value, depth int) (image.Value, error) {
 	case *starlark.Dict:
 		d := &image.Dict{}
 		for _, item := range v.Items() {
-			k, err := ex.toImage(item[0], depth+1)
+			k, err := ex.convert(item[0], depth+1)
 			if err != nil {
 				return nil, err
 			}
-			val, err := ex.toImage(item[1], depth+1)
+			val, err := ex.convert(item[1], depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -211,7 +291,7 @@ func (ex *execution) toImageAll(args starlark.Tuple) ([]image.Value, error) {
 	out := make([]image.Value, len(args))
 	for i, a := range args {
 		var err error
-		if out[i], err = ex.toImage(a, 0); err != nil {
+		if out[i], err = ex.toImage(a); err != nil {
 			return nil, fmt.Errorf("argument %d: %w", i+1, err)
 		}
 	}

@@ -54,6 +54,13 @@
 // enumerate and dict.items refuse to make a tuple nested more than 1000
 // levels deep in tuples (NestingLimit), which Starlark would hash by
 // recursing on the Go stack; so does the tuple a def's *args packs.
+// Converting a value to an image value (to store it in a slot, to hand
+// an Eval's globals back) expands what it shares, since the image shares
+// nothing: it is counted first, under the execution's limits, and
+// refused past what a record (64 MiB) or, for an Eval's globals all
+// together, a reply could hold, a value to a byte, or past the memory
+// an execution may use (a MemoryLimit error, or ReplyLimit for
+// globals), before anything is converted.
 // An execution's result is bounded by MaxResult as a reply carries it
 // (value, repr and output): output past it is dropped, and a result past
 // it is a ReplyLimit error, the one limit error after which the caller

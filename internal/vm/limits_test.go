@@ -121,3 +121,42 @@ func TestCancelledContextStopsExecution(t *testing.T) {
 		t.Fatalf("got %v, want the context's deadline", err)
 	}
 }
+
+// TestSharedStructureIsNotExpanded: a value that holds the same list
+// many times over expands when it is converted to an image value (the
+// image has no sharing); converting it for an eval's globals or for a
+// slot is refused promptly with a limit error, before it is expanded.
+func TestSharedStructureIsNotExpanded(t *testing.T) {
+	wide := "a = [1]\nfor i in range(25):\n    a = [a, a]\n"
+	cases := []struct {
+		name, code string
+		limit      vm.Limit
+	}{
+		{"eval globals", wide, vm.ReplyLimit},
+		{"stored in a slot", wide + "genesis.wide = a", vm.MemoryLimit},
+		{"stored in a container slot", "genesis.l = []\n" + wide + "genesis.l.append(a)", vm.MemoryLimit},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openImage(t)
+			m := vm.New(nil)
+			start := time.Now()
+			_, err := evalUpdate(t, db, m, tc.code)
+			var le *vm.LimitError
+			if !errors.As(err, &le) || le.Limit != tc.limit {
+				t.Fatalf("got %v, want a %s error", err, tc.limit)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v", took)
+			}
+		})
+	}
+	// Shared structure that fits is converted as ever.
+	db := openImage(t)
+	m := vm.New(nil)
+	mustEval(t, db, m, "a = [1]\nfor i in range(4):\n    a = [a, a]\ngenesis.w = a")
+	want := "[[[[[1], [1]], [[1], [1]]], [[[1], [1]], [[1], [1]]]], [[[[1], [1]], [[1], [1]]], [[[1], [1]], [[1], [1]]]]]"
+	if res := mustEval(t, db, m, "genesis.w"); res.Repr != want {
+		t.Errorf("genesis.w: got %s, want %s", res.Repr, want)
+	}
+}

@@ -160,7 +160,7 @@ func (o *Object) SetField(name string, v starlark.Value) error {
 			return err
 		}
 	}
-	iv, err := o.ex.toImage(v, 0)
+	iv, err := o.ex.toImage(v)
 	if err != nil {
 		return fmt.Errorf("set %s.%s: %w", o.obj.OID(), name, err)
 	}
@@ -270,7 +270,7 @@ func (p *pendingMessage) CallInternal(thread *starlark.Thread, args starlark.Tup
 		return nil, err
 	}
 	for _, kw := range kwargs {
-		v, err := ex.toImage(kw[1], 0)
+		v, err := ex.toImage(kw[1])
 		if err != nil {
 			return nil, err
 		}

@@ -20,7 +20,7 @@ func (ex *execution) result(v starlark.Value) (Result, error) {
 		// The common case, without a printer.
 		res := Result{Repr: v.String()}
 		res.Output = ex.output(limit - len(res.Repr) - size)
-		res.Value, _ = ex.toImage(v, 0)
+		res.Value, _ = ex.toImage(v)
 		return res, nil
 	}
 	p := &printer{ex: ex, max: limit}
@@ -41,7 +41,7 @@ func (ex *execution) result(v starlark.Value) (Result, error) {
 		return Result{}, &LimitError{Limit: ReplyLimit, Detail: fmt.Sprintf("the result, its repr of %s and its value of more than %s, is over the %s reply limit", mib(uint64(len(repr))), mib(uint64(limit-len(repr))), mib(uint64(limit)))}
 	}
 	res := Result{Repr: repr, Output: ex.output(limit - len(repr) - size)}
-	if iv, err := ex.toImage(v, 0); err == nil {
+	if iv, err := ex.toImage(v); err == nil {
 		res.Value = iv
 	}
 	return res, nil

@@ -241,19 +241,47 @@ func (vm *VM) eval(ctx context.Context, tx *image.Tx, code string, globals map[s
 	v, defined, err := evalChunk(ex.thread, code, env)
 	res, err := ex.finish(v, err)
 	if err == nil && len(defined) > 0 {
-		res.Globals = map[string]image.Value{}
-		for name, dv := range defined {
-			if _, extra := vm.opts.Globals[name]; extra {
-				continue
-			}
-			if iv, cerr := ex.toImage(dv, 0); cerr == nil {
-				res.Globals[name] = iv
-			} else {
-				res.Dropped = append(res.Dropped, name)
-			}
+		if err = ex.globals(&res, defined); err != nil {
+			return Result{Output: res.Output}, ex.fail(err)
 		}
 	}
 	return res, err
+}
+
+// globals converts the names an Eval defined into res, while the
+// execution's limits still apply (its watchdog runs until it stops):
+// all of them together within what a reply could carry, a value to
+// each byte of it, or it is a ReplyLimit error. Names whose values
+// cannot be stored are dropped.
+func (ex *execution) globals(res *Result, defined starlark.StringDict) error {
+	res.Globals = map[string]image.Value{}
+	left := uint64(ex.vm.opts.MaxResult)
+	for name, dv := range defined {
+		if _, extra := ex.vm.opts.Globals[name]; extra {
+			continue
+		}
+		n, err := ex.expansion(dv, left, ReplyLimit, fmt.Sprintf("the globals an eval hands back are at most the %s reply limit", mib(uint64(ex.vm.opts.MaxResult))))
+		if err != nil {
+			var le *LimitError
+			if errors.As(err, &le) && le.Limit == ReplyLimit {
+				le.Detail = "global " + name + ": " + le.Detail
+			}
+			return err
+		}
+		left -= n
+		held, err := ex.reserve(times(n, slotSize))
+		if err != nil {
+			return err
+		}
+		iv, cerr := ex.convert(dv, 0)
+		release(held)
+		if cerr == nil {
+			res.Globals[name] = iv
+		} else {
+			res.Dropped = append(res.Dropped, name)
+		}
+	}
+	return nil
 }
 
 // GlobalsOf binds object references by name, for Eval.
