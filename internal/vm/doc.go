@@ -46,6 +46,16 @@
 // operating system (at most once a second). The watchdog still samples
 // the heap every few milliseconds, for what no guard sees.
 //
+// A built-in that iterates a whole iterable in one step (list, tuple,
+// sorted, reversed, set, dict, enumerate, zip, min, max, any, all,
+// str.join, list.extend, +=, update, union) is refused up front, with a
+// StepLimit error, when the iterable's length passes the steps the
+// execution has left; one without a length (s.codepoints()) is made a
+// list by the guard first, which reserves its memory, counts its
+// elements against the steps left and looks at the time limit every few
+// thousand elements; any and all are the guards' own loops, which do
+// the same and still stop early.
+//
 // The VM prints values itself, without recursion and looking at the time
 // limit as it goes, and refuses to print values nested more than 1000
 // levels deep (NestingLimit); it stores none, and json.encode encodes

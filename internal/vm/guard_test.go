@@ -123,6 +123,11 @@ func TestGuardedOperationsAnswerAsStarlark(t *testing.T) {
 		"a = [1]\nx, y = (a, (a,))\nres = (y, x)",
 		"def f(a, b):\n    return a, (b, a)\nres = {f(1, 2): f((3,), 4)}",
 		"def f(*a):\n    \"doc\"\n    return a\ndef g(x, *rest, **kw):\n    return (x, rest, kw)\nres = [f(), f(1, (2,)), g(1), g(1, 2, k = 3), f(*[1, 2])]",
+		`list("héllo".codepoints())`, `tuple("ab".codepoint_ords())`, `sorted("bca".elems())`, `list(zip("ab".elems(), [1, 2]))`,
+		`list(enumerate("ab".codepoints()))`, `",".join("abc".elems())`, `max("abc".elems())`, `min([3, 1, 2])`, `max(1, 2)`,
+		`any(range(1 << 40))`, `all(range(1 << 40))`, `any([])`, `all([])`, `any("ab".elems())`, `all([1, 0])`, `any(1)`, `all()`,
+		`max(range(5), key = lambda x: -x)`, `set("abca".elems())`, `dict(zip("ab".elems(), "cd".elems()))`,
+		"l = [1]\nl += \"ab\".elems()\nl.extend(\"c\".codepoints())\nres = l",
 		`tuple([(1,), 2])`, `list(zip([(1,)], [2]))`, `list(enumerate([(1, (2,))]))`, `{(1,): (2,)}.items()`,
 		"t = ()\nfor i in range(900):\n    t = (t,)\nres = len({t: 1})",
 		"x = 1\nres = (x, [2]) + (3,)\nres = hash(res)",
@@ -172,6 +177,15 @@ func TestGuardedOperationsStopAtTheBudget(t *testing.T) {
 		{"enumerate", "x = 1\nres = enumerate(range(100000000))", vm.MemoryLimit},
 		{"zip", "x = 1\nres = zip(range(100000000), range(100000000))", vm.MemoryLimit},
 		{"set of a range", "x = 1\nres = set(range(100000000))", vm.MemoryLimit},
+		{"list of codepoints", "s = 'x' * 40000000\nres = list(s.codepoints())", vm.MemoryLimit},
+		{"tuple of codepoint_ords", "s = 'x' * 40000000\nres = tuple(s.codepoint_ords())", vm.MemoryLimit},
+		{"extend by codepoints", "s = 'x' * 40000000\nl = []\nl.extend(s.codepoints())", vm.MemoryLimit},
+		{"+= of codepoints", "s = 'x' * 40000000\nl = []\nl += s.codepoints()", vm.MemoryLimit},
+		{"zip of codepoints", "s = 'x' * 40000000\nres = zip(s.codepoints())", vm.MemoryLimit},
+		{"enumerate of codepoints", "s = 'x' * 40000000\nres = enumerate(s.codepoints())", vm.MemoryLimit},
+		{"sorted codepoints", "s = 'x' * 40000000\nres = sorted(s.codepoints())", vm.MemoryLimit},
+		{"set of codepoints", "s = 'xy' * 20000000\nres = set(s.elems())", vm.MemoryLimit},
+		{"join of codepoints", "s = 'x' * 40000000\nres = ','.join(s.codepoints())", vm.MemoryLimit},
 		{"getattr", "x = 'y' * 1000000\nres = getattr(',', 'join')([x] * 100)", vm.MemoryLimit},
 		{"json.decode", "x = '[' + '0,' * 3000000 + '0]'\nres = json.decode(x)", vm.MemoryLimit},
 		{"int squaring", "x = 3\nfor i in range(40):\n    x = x * x", vm.MemoryLimit},
@@ -194,7 +208,8 @@ func TestGuardedOperationsStopAtTheBudget(t *testing.T) {
 		{"storing a deep list", "l = []\nfor i in range(30000):\n    l = [l]\ngenesis.deep = l", vm.NestingLimit},
 	}
 	db := openImage(t)
-	m := vm.New(&vm.Options{MaxMemory: 64 << 20})
+	// Steps without bound: the memory limit is what these test.
+	m := vm.New(&vm.Options{MaxMemory: 64 << 20, MaxSteps: 1 << 40})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -331,5 +346,56 @@ func TestAugmentedSliceAssignmentIsRefused(t *testing.T) {
 	}
 	if _, err := vm.CheckMethod(src, "bad"); err == nil {
 		t.Errorf("CheckMethod accepted l[0:1] += [3]")
+	}
+}
+
+// TestIterationInOneStepIsBounded: a built-in that would iterate more
+// elements in one step than the execution has steps left is refused up
+// front with the step limit, and one iterating an iterable without a
+// length stops at the step or time limit.
+func TestIterationInOneStepIsBounded(t *testing.T) {
+	cases := []struct {
+		name, code string
+		limit      vm.Limit
+	}{
+		{"max of a range", "x = 1\nres = max(range(1 << 40))", vm.StepLimit},
+		{"min of a range", "x = 1\nres = min(range(1 << 40))", vm.StepLimit},
+		{"all of a range", "x = 1\nres = all(range(1, 1 << 40))", vm.StepLimit},
+		{"any of a range", "x = [0] * 6000000\nres = any(x)", vm.StepLimit},
+		{"sorted range", "x = 1\nres = sorted(range(20000000))", vm.StepLimit},
+		{"list of a range", "x = 1\nres = list(range(20000000))", vm.StepLimit},
+		{"dict of pairs", "x = 1\nres = dict(zip(range(20000000), range(20000000)))", vm.StepLimit},
+		{"join", "x = 1\nres = ','.join(range(20000000))", vm.StepLimit},
+		{"max of codepoints", "s = 'x' * 40000000\nres = max(s.codepoints())", vm.StepLimit},
+		{"all of codepoints", "s = 'x' * 40000000\nres = all(s.codepoints())", vm.StepLimit},
+	}
+	db := openImage(t)
+	m := vm.New(&vm.Options{MaxSteps: 5_000_000})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := evalUpdate(t, db, m, tc.code)
+			var le *vm.LimitError
+			if !errors.As(err, &le) || le.Limit != tc.limit {
+				t.Fatalf("got %v, want a %s error", err, tc.limit)
+			}
+			if !strings.Contains(err.Error(), "<input>:2:") {
+				t.Errorf("error does not point at line 2:\n%v", err)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v", took)
+			}
+		})
+	}
+	// The time limit, with steps to spare.
+	m = vm.New(&vm.Options{MaxSteps: 1 << 40, Timeout: 100 * time.Millisecond})
+	start := time.Now()
+	_, err := evalUpdate(t, db, m, "s = 'x' * 40000000\nres = all(s.codepoints())")
+	var le *vm.LimitError
+	if !errors.As(err, &le) || le.Limit != vm.TimeLimit {
+		t.Errorf("got %v, want the time limit", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v", took)
 	}
 }

@@ -100,6 +100,11 @@ func checkInPlace(op syntax.Token) func(*starlark.Thread, *starlark.Builtin, sta
 		switch xs := x.(type) {
 		case *starlark.List:
 			if _, ok := y.(starlark.Iterable); ok && op == syntax.PLUS {
+				ys, berr := boundIterables(thread, "+=", starlark.Tuple{y})
+				if berr != nil {
+					return nil, opFail(thread, berr)
+				}
+				y = ys[0]
 				n = times(slotSize, uint64(xs.Len())+length(y))
 				break
 			}

@@ -33,6 +33,10 @@ var (
 	setSizers  = map[string]methodSizer{"union": sizeUnion, "update": sizeUnion, "symmetric_difference": sizeUnion}
 )
 
+// iteratingMethods are the guarded methods that iterate their
+// arguments (iterate.go).
+var iteratingMethods = map[string]bool{"join": true, "extend": true, "update": true, "union": true, "symmetric_difference": true}
+
 // guardedMethods are the names rewritten.
 var guardedMethods = func() map[string]bool {
 	names := map[string]bool{}
@@ -103,6 +107,12 @@ func attrGetter(name string) *starlark.Function {
 // call, then makes it.
 func callGuarded(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	recv := b.Receiver()
+	if iteratingMethods[b.Name()] {
+		var err error
+		if args, err = boundIterables(thread, b.Name(), args); err != nil {
+			return nil, tripped(thread, err)
+		}
+	}
 	n, args, kwargs, err := sizersOf(recv)[b.Name()](thread, recv, args, kwargs)
 	if err != nil {
 		return nil, tripped(thread, err)

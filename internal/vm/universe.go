@@ -36,7 +36,14 @@ var universeGuards = func() starlark.StringDict {
 		"print":     printing(true, 2),
 		"fail":      printing(true, 1),
 	}
-	d := starlark.StringDict{"getattr": starlark.NewBuiltin("getattr", guardedGetattr)}
+	for _, name := range []string{"list", "tuple", "sorted", "reversed", "set", "enumerate", "dict", "zip", "min", "max"} {
+		sizers[name] = iterating(name, sizers[name])
+	}
+	d := starlark.StringDict{
+		"getattr": starlark.NewBuiltin("getattr", guardedGetattr),
+		"any":     guardedAnyAll("any"),
+		"all":     guardedAnyAll("all"),
+	}
 	for name, size := range sizers {
 		d[name] = shadow(name, size)
 	}
