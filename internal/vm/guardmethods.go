@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"go.starlark.net/starlark"
@@ -218,7 +219,7 @@ func sizeSplit(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwa
 	if sep, ok := sep.(starlark.String); ok && sep != "" {
 		pieces = uint64(strings.Count(s, string(sep))) + 1
 	} else {
-		pieces = uint64(strings.Count(s, " ")+strings.Count(s, "\n")+strings.Count(s, "\t")+strings.Count(s, "\r")+strings.Count(s, "\v")+strings.Count(s, "\f")) + 1
+		pieces = spaces(s) + 1
 	}
 	if maxsplit >= 0 {
 		pieces = min(pieces, uint64(maxsplit)+1)
@@ -232,9 +233,48 @@ func sizeSplitlines(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple
 	return times(boxedSize, lines), args, kwargs, nil
 }
 
+// spaces counts the runes of s that split() splits at: Unicode spaces.
+func spaces(s string) uint64 {
+	var n uint64
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if asciiSpace[c] {
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsSpace(r) {
+			n++
+		}
+		i += size
+	}
+	return n
+}
+
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
+// sizeCase is the size of s with its case changed, rune by rune, the
+// longest of its lower, upper and title case; a byte that is not UTF-8
+// becomes U+FFFD, three bytes.
 func sizeCase(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
-	n := uint64(len(recv.(starlark.String)))
-	return n + n/2, args, kwargs, nil
+	s := string(recv.(starlark.String))
+	var n uint64
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			n, i = n+1, i+1
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		if r == utf8.RuneError {
+			n += utf8.UTFMax - 1
+			continue
+		}
+		n += uint64(max(utf8.RuneLen(unicode.ToLower(r)), utf8.RuneLen(unicode.ToUpper(r)), utf8.RuneLen(unicode.ToTitle(r))))
+	}
+	return n, args, kwargs, nil
 }
 
 func sizeExtend(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
