@@ -33,7 +33,8 @@
 // Memory is bounded where it is allocated. Code is rewritten before it
 // is compiled (guard.go) so that the operations that can allocate far
 // more than their operands hold (repetition, concatenation, % and
-// format, join, replace, split, extend, int products) call guards, and
+// format, join, replace, split, extend, int products, slices) call
+// guards, and
 // the built-ins that materialise or print (list, tuple, dict, set,
 // sorted, enumerate, zip, reversed, str, repr, print, fail, int,
 // getattr, json's functions) are replaced by guarded ones. A guard
@@ -85,7 +86,7 @@
 // still nest a tuple deeper than 1000 levels (a call per level: the
 // step limit bounds it to a few million, which hashing may not
 // survive); an allocation no guard sizes (a
-// slice, a comprehension, many small values) is seen only by the
+// comprehension, many small values) is seen only by the
 // watchdog, after it is made; sizes are estimates of the results, not of
 // what the runtime keeps besides; and memory is the process's heap, so
 // an execution running beside one that hogs memory can be stopped with

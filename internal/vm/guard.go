@@ -18,6 +18,7 @@ import (
 //	x += y, x |= y               x += $+=(x, y), x |= $|=(x, y)
 //	x.join, x.replace, ...       $.join(x), $.replace(x), ...
 //	(x, y)                       $()(x, y)   (nesting.go)
+//	x[lo:hi:step]                $[:](x, 7, lo, hi, step)   (slice.go)
 //
 // The guards estimate the result's size from the operands, reserve it
 // against the execution's and the process's memory budgets (budget.go)
@@ -315,6 +316,7 @@ func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
 	case *syntax.SliceExpr:
 		e.X = r.expr(e.X)
 		e.Lo, e.Hi, e.Step = r.optional(e.Lo), r.optional(e.Hi), r.optional(e.Step)
+		return sliceExpr(e)
 	case *syntax.ListExpr:
 		r.exprs(e.List)
 	case *syntax.TupleExpr:

@@ -31,6 +31,7 @@ var guardBuiltins = func() starlark.StringDict {
 		guardAddTo:   starlark.NewBuiltin(guardAddTo, checkInPlace(syntax.PLUS)),
 		guardOrTo:    starlark.NewBuiltin(guardOrTo, checkInPlace(syntax.PIPE)),
 		guardTuple:   starlark.NewBuiltin(guardTuple, guardTupleFn),
+		guardSlice:   starlark.NewBuiltin(guardSlice, guardSliceFn),
 	}
 	for name := range guardedMethods {
 		d[guardMethod+name] = methodGuard(name)
