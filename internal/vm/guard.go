@@ -19,6 +19,7 @@ import (
 //	x.join, x.replace, ...       $.join(x), $.replace(x), ...
 //	(x, y)                       $()(x, y)   (nesting.go)
 //	x[lo:hi:step]                $[:](x, 7, lo, hi, step)   (slice.go)
+//	x[k], k not a literal        $[](x, k)                  (index.go)
 //
 // The guards estimate the result's size from the operands, reserve it
 // against the execution's and the process's memory budgets (budget.go)
@@ -313,6 +314,7 @@ func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
 		e.Cond, e.True, e.False = r.expr(e.Cond), r.expr(e.True), r.expr(e.False)
 	case *syntax.IndexExpr:
 		e.X, e.Y = r.expr(e.X), r.expr(e.Y)
+		return indexExpr(e)
 	case *syntax.SliceExpr:
 		e.X = r.expr(e.X)
 		e.Lo, e.Hi, e.Step = r.optional(e.Lo), r.optional(e.Hi), r.optional(e.Step)

@@ -146,6 +146,14 @@ func TestGuardedOperationsAnswerAsStarlark(t *testing.T) {
 		"x = None\nx += [1]",
 		"l = (1,)\nl += [2]",
 		"def f():\n    return [1] * \"x\"\nres = f()",
+		// Indexing by a value that is not a literal, and its errors.
+		"d = {\"a\": [1, 2]}\nk = \"a\"\ni = -1\nres = (d[k][i], d[k][0], \"xyz\"[i], (1, 2)[i + 1], range(5)[i])",
+		"d = {(1, \"a\"): 2}\nk = (1, \"a\")\nres = d[k]",
+		"d = {}\nk = [1, (\"a\",)]\nres = d[str(k)]", "d = {}\nk = [1]\nres = d[k]",
+		"l = [1, 2]\ni = 2\nres = l[i]", "l = []\ni = 0\nres = l[i]", "l = [1]\ni = -2\nres = l[i]",
+		"l = [1]\ni = \"a\"\nres = l[i]", "s = \"ab\"\ni = 1.0\nres = s[i]", "x = 1\ni = 0\nres = x[i]",
+		"l = [1]\ni = 1 << 40\nres = l[i]", "d = {}\nk = 1\nres = d[k] + 1",
+		`{"a": (1,)}.popitem()`, `{}.popitem()`, "d = {1: 2}\nf = d.popitem\nres = [f(), d]",
 	}
 	db := openImage(t)
 	m := vm.New(nil)
@@ -210,6 +218,7 @@ func TestGuardedOperationsStopAtTheBudget(t *testing.T) {
 		{"deep tuple by return", "def f(x):\n    return x, 1\nt = ()\nfor i in range(2000):\n    t = f(t)", vm.NestingLimit},
 		{"deep tuple by *args", "def f(*a):\n    return a\nt = ()\nfor i in range(2000):\n    t = f(t)", vm.NestingLimit},
 		{"deep tuple by tuple()", "t = ()\nfor i in range(2000):\n    t = tuple([t])", vm.NestingLimit},
+		{"deep tuple by popitem", "t = ()\nfor i in range(2000):\n    t = {\"k\": t}.popitem()", vm.NestingLimit},
 		{"deep tuple by zip", "t = ()\nfor i in range(2000):\n    t = zip([t])[0]", vm.NestingLimit},
 		{"deep tuple by enumerate", "t = ()\nfor i in range(2000):\n    t = enumerate([t])[0]", vm.NestingLimit},
 		{"deep tuple by items", "t = ()\nfor i in range(2000):\n    t = {1: t}.items()[0]", vm.NestingLimit},
@@ -405,5 +414,23 @@ func TestIterationInOneStepIsBounded(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("took %v", took)
+	}
+}
+
+// TestMissingHugeKeyIsCutShort: Starlark's "key not in dict" error prints
+// the whole key in one step; a 200 MB key made an 800 MB message. The
+// guard prints at most a KiB of it, at once.
+func TestMissingHugeKeyIsCutShort(t *testing.T) {
+	db := openImage(t)
+	m := vm.New(nil)
+	for _, code := range []string{
+		"s = \"\\x00\" * 50000000\nres = {}[s]",
+		"s = \"x\" * 1000000\na = (s,)\nfor i in range(12):\n    a = (a, a)\nd = {}\nres = d[a]",
+	} {
+		start := time.Now()
+		got := ours(t, db, m, code)
+		if took := time.Since(start); took > 2*time.Second || len(got) > 4<<10 || !strings.Contains(got, "not in dict") || !strings.Contains(got, "cut short") {
+			t.Errorf("%.60q: %.300s (%d bytes) after %s; want a short \"not in dict\" error at once", code, got, len(got), took)
+		}
 	}
 }

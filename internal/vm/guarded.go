@@ -32,6 +32,7 @@ var guardBuiltins = func() starlark.StringDict {
 		guardOrTo:    starlark.NewBuiltin(guardOrTo, checkInPlace(syntax.PIPE)),
 		guardTuple:   starlark.NewBuiltin(guardTuple, guardTupleFn),
 		guardSlice:   starlark.NewBuiltin(guardSlice, guardSliceFn),
+		guardIndex:   starlark.NewBuiltin(guardIndex, guardIndexFn),
 	}
 	for name := range guardedMethods {
 		d[guardMethod+name] = methodGuard(name)

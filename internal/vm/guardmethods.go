@@ -30,7 +30,7 @@ var (
 		"lower": sizeCase, "upper": sizeCase, "title": sizeCase, "capitalize": sizeCase,
 	}
 	listSizers = map[string]methodSizer{"extend": sizeExtend}
-	dictSizers = map[string]methodSizer{"items": sizeItems, "keys": sizeKeys, "values": sizeKeys, "update": sizeUpdate}
+	dictSizers = map[string]methodSizer{"items": sizeItems, "keys": sizeKeys, "values": sizeKeys, "update": sizeUpdate, "popitem": sizeNothing}
 	setSizers  = map[string]methodSizer{"union": sizeUnion, "update": sizeUnion, "symmetric_difference": sizeUnion}
 )
 
@@ -128,12 +128,18 @@ func callGuarded(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return nil, err
 	}
 	v, err := m.(*starlark.Builtin).CallInternal(thread, args, kwargs)
-	if err == nil && b.Name() == "items" {
+	if err == nil && (b.Name() == "items" || b.Name() == "popitem") {
 		if err = checkNesting(v); err != nil {
 			return nil, tripped(thread, err)
 		}
 	}
 	return v, err
+}
+
+// sizeNothing sizes a method that allocates little but makes a tuple whose
+// nesting is checked (popitem's key-value pair).
+func sizeNothing(_ *starlark.Thread, _ starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (uint64, starlark.Tuple, []starlark.Tuple, error) {
+	return 0, args, kwargs, nil
 }
 
 // eachOf calls fn with each element of v, a list, tuple or other
