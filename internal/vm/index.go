@@ -2,6 +2,7 @@ package vm
 
 import (
 	"fmt"
+	"strings"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -62,6 +63,11 @@ func guardIndexFn(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tu
 // keyRepr is k as Starlark's %v prints it, cut short past keyReprMax
 // bytes with a note of how much was left out.
 func keyRepr(thread *starlark.Thread, k starlark.Value) string {
+	if s, ok := k.(starlark.String); ok && len(s) > keyReprMax/4 {
+		// The quoting of a long string is refused whole: show its start.
+		head := strings.ToValidUTF8(string(s[:keyReprMax/4]), "")
+		return fmt.Sprintf("%s... (a string of %d bytes, cut short)", starlark.String(head).String(), len(s))
+	}
 	p := &printer{ex: executionOf(thread), max: keyReprMax}
 	if err := p.value(k); err == nil {
 		return string(p.buf)
