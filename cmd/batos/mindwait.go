@@ -31,7 +31,13 @@ func awaitMind(ctx context.Context, connect func(context.Context) (*mind.Server,
 		if server == nil || ctx.Err() != nil {
 			return
 		}
-		if err := enable(ctx, server); err != nil && !errors.Is(err, uvm.ErrShutdown) && ctx.Err() == nil {
+		err := enable(ctx, server)
+		switch {
+		case err == nil:
+			// Said once the mind is in place, not when the server is
+			// found: a send after this line learns.
+			log.Info("mind: ready; messages nothing understands are learned from now on")
+		case !errors.Is(err, uvm.ErrShutdown) && ctx.Err() == nil:
 			log.Error("mind: cannot enable the mind", "err", err)
 		}
 	}()

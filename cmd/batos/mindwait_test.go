@@ -39,7 +39,7 @@ func TestRunBeforeItsInferenceServer(t *testing.T) {
 		t.Errorf("send before the server started: exit %d %q, want no mind", code, errOut)
 	}
 
-	eventually(t, "batos run to find its server", func() bool { return strings.Contains(logs.String(), "mind: found") })
+	eventually(t, "batos run to find its server and enable the mind", func() bool { return strings.Contains(logs.String(), "mind: ready") })
 	out := mustRun(t, "-image", img, "send", "genesis", "display_yourself")
 	if out != "\"I am genesis, and I learned display_yourself\"\n" {
 		t.Fatalf("send once the server started: %q, want the learned method's answer", out)
