@@ -195,7 +195,7 @@ func (db *DB) open() error {
 // that later frames prove was durable, a torn end in a segment that is not
 // the newest, a file older than a segment header says was acknowledged —
 // stops the open with a *store.DamageError before any file is changed,
-// unless Recover is salvaging: then what is intact is kept, the damaged
+// unless OpenRecovering is salvaging: then what is intact is kept, the damaged
 // segments are moved aside and the loss is reported.
 func (db *DB) recover() error {
 	base := db.path + ".wal"
@@ -205,7 +205,7 @@ func (db *DB) recover() error {
 	}
 	scans := make([]*segmentScan, len(seqs))
 	for i, seq := range seqs {
-		if scans[i], err = scanSegment(segmentName(base, seq), seq); err != nil {
+		if scans[i], err = scanSegment(segmentName(base, seq)); err != nil {
 			return err
 		}
 	}

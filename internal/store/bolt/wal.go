@@ -173,7 +173,7 @@ func (w *wal) remove() error {
 	return os.Remove(w.path())
 }
 
-// frame lays out a commit group for the log: the payload behind room for
+// encodeGroup lays out a commit group for the log: the payload behind room for
 // the frame header, which seal fills in when the frame is written.
 func encodeGroup(txs []walTx) []byte {
 	size := frameHeadSize + 8
@@ -258,15 +258,13 @@ func closedCleanly(base string) bool {
 			return false
 		}
 	}
-	last := seqs[len(seqs)-1]
-	s, err := scanSegment(segmentName(base, last), last)
+	s, err := scanSegment(segmentName(base, seqs[len(seqs)-1]))
 	return err == nil && s.header != nil && s.header.flags&walFlagClean != 0 && !s.damaged
 }
 
 // segmentScan is what recovery found in one segment.
 type segmentScan struct {
 	path   string
-	seq    uint64
 	header *segmentHeader // nil for a version 1 segment or a torn creation
 	txs    []walTx        // the intact frames before any damage, in order
 	end    int64          // where those frames end
@@ -284,12 +282,12 @@ func (s *segmentScan) torn() bool { return s.end < s.size }
 
 // scanSegment reads a segment, telling a tail a crash tore (never
 // acknowledged) from damage to acknowledged frames.
-func scanSegment(path string, seq uint64) (*segmentScan, error) {
+func scanSegment(path string) (*segmentScan, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read write-ahead log: %w", err)
 	}
-	s := &segmentScan{path: path, seq: seq, size: int64(len(data))}
+	s := &segmentScan{path: path, size: int64(len(data))}
 	if !bytes.HasPrefix(data, []byte(walMagic)) {
 		if err := s.scanLegacy(data); err != nil || len(s.txs) > 0 {
 			return s, err

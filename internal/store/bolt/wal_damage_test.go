@@ -246,7 +246,7 @@ func TestCleanCloseLeavesHeader(t *testing.T) {
 	if len(segs) != 1 {
 		t.Fatalf("after a clean close: segments %v, want one", segs)
 	}
-	s, err := scanSegment(segs[0], 0)
+	s, err := scanSegment(segs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
