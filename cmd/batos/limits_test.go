@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +33,6 @@ type limitServer struct {
 const (
 	limitBudget   = 256 << 20 // batos run -max-memory
 	limitHeadroom = 256 << 20 // RSS allowed above it
-	limitTimeout  = 5 * time.Second
 )
 
 func startLimitServer(t *testing.T) *limitServer {
@@ -59,8 +59,11 @@ func startLimitServer(t *testing.T) *limitServer {
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), "serving") {
 				close(serving)
+				break
 			}
 		}
+		io.Copy(io.Discard, out) // the pipe must not fill up
+
 	}()
 	select {
 	case <-serving:
@@ -98,8 +101,8 @@ func (s *limitServer) watch() {
 			return
 		case <-time.After(2 * time.Millisecond):
 		}
-		if rss := readRSS(path); rss > s.peak.Load() {
-			s.peak.Store(rss)
+		rss := readRSS(path)
+		for cur := s.peak.Load(); rss > cur && !s.peak.CompareAndSwap(cur, rss); cur = s.peak.Load() {
 		}
 	}
 }
@@ -181,10 +184,13 @@ genesis.deep = method("def deep(self, show):\n    l = []\n    for i in range(300
 				if !errors.As(err, &re) || re.Kind != zmqbridge.KindLimit || !strings.Contains(re.Message, tc.want) {
 					t.Errorf("got %v, want a limit error saying %q", err, tc.want)
 				}
+				if re != nil && strings.Contains(re.Message, "time limit exceeded") {
+					t.Errorf("got %v: the time limit stopped it, want another limit to stop it first", err)
+				}
 			}
-			if took > limitTimeout {
-				t.Errorf("took %v, over the time limit of %v", took, limitTimeout)
-			}
+			// Each error above names the limit that stopped the request,
+			// not the 5 s time limit: it stopped before that. How long it
+			// took is logged, not judged (timing never fails a test).
 			if peak > limitBudget+limitHeadroom {
 				t.Errorf("peak RSS %d MiB, over the budget of %d MiB + %d MiB", peak>>20, limitBudget>>20, limitHeadroom>>20)
 			}
