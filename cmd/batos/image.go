@@ -123,33 +123,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	start := time.Now()
-	var rep *store.Report
-	err = withProgress(e, "verifying "+e.image, func() error {
-		var err error
-		rep, err = db.Verify(ctx)
-		return err
-	})
+	rep, err := verifyAndReport(ctx, e, db.DB, *asJSON)
 	if err != nil {
 		return err
-	}
-	if *asJSON {
-		problems := make([]string, len(rep.Problems))
-		for i, p := range rep.Problems {
-			problems[i] = p.String()
-		}
-		if err := printJSON(e.stdout, map[string]any{
-			"ok": rep.OK(), "objects": rep.Objects, "revisions": rep.Revisions,
-			"transactions": rep.Transactions, "blobs": rep.Blobs, "problems": problems,
-		}); err != nil {
-			return err
-		}
-	} else {
-		for _, p := range rep.Problems {
-			fmt.Fprintln(e.stdout, p)
-		}
-		fmt.Fprintf(e.stdout, "checked %d objects (%d revisions), %d transactions, %d blobs (%s) in %s\n",
-			rep.Objects, rep.Revisions, rep.Transactions, rep.Blobs, byteSize(rep.BlobBytes), time.Since(start).Round(time.Millisecond))
 	}
 	if !rep.OK() {
 		return fmt.Errorf("%d problems found in %s", len(rep.Problems), e.image)
@@ -158,6 +134,38 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "ok")
 	}
 	return nil
+}
+
+// verifyAndReport verifies db with progress on a terminal and prints what
+// it found, as JSON or as text; what the problems mean is the caller's to
+// say.
+func verifyAndReport(ctx context.Context, e *env, db *image.DB, asJSON bool) (*store.Report, error) {
+	start := time.Now()
+	var rep *store.Report
+	err := withProgress(e, "verifying "+e.image, func() error {
+		var err error
+		rep, err = db.Verify(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if asJSON {
+		problems := make([]string, len(rep.Problems))
+		for i, p := range rep.Problems {
+			problems[i] = p.String()
+		}
+		return rep, printJSON(e.stdout, map[string]any{
+			"ok": rep.OK(), "objects": rep.Objects, "revisions": rep.Revisions,
+			"transactions": rep.Transactions, "blobs": rep.Blobs, "problems": problems,
+		})
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintln(e.stdout, p)
+	}
+	fmt.Fprintf(e.stdout, "checked %d objects (%d revisions), %d transactions, %d blobs (%s) in %s\n",
+		rep.Objects, rep.Revisions, rep.Transactions, rep.Blobs, byteSize(rep.BlobBytes), time.Since(start).Round(time.Millisecond))
+	return rep, nil
 }
 
 func byteSize(n int64) string {

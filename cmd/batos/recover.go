@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"batos/internal/image"
-	"batos/internal/store"
 	"batos/internal/store/bolt"
 )
 
@@ -40,7 +39,7 @@ batos run must be stopped.`)
 	if _, err := os.Stat(e.image); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no image at %s", e.image)
 	}
-	rebuild, why, err := fileNeedsRebuild(ctx, e)
+	rebuild, why, err := bolt.NeedsSalvage(ctx, e.image)
 	if err != nil {
 		return err
 	}
@@ -71,46 +70,13 @@ batos run must be stopped.`)
 	if !rebuild && len(rep.Damage) == 0 {
 		fmt.Fprintln(e.stdout, "no damage that opening refuses was found")
 	}
-	var vr *store.Report
-	err = withProgress(e, "verifying "+e.image, func() error {
-		var err error
-		vr, err = db.Verify(ctx)
-		return err
-	})
+	vr, err := verifyAndReport(ctx, e, db, false)
 	if err != nil {
 		return err
-	}
-	for _, p := range vr.Problems {
-		fmt.Fprintln(e.stdout, p)
 	}
 	if !vr.OK() {
 		return fmt.Errorf("the image opens again, but verify finds %d problems left by the damage (listed above)", len(vr.Problems))
 	}
-	fmt.Fprintf(e.stdout, "ok: %d objects, %d transactions\n", vr.Objects, vr.Transactions)
+	fmt.Fprintln(e.stdout, "ok")
 	return nil
-}
-
-// fileNeedsRebuild opens the image read-only, as it is, and reports
-// whether the bbolt file itself is damaged: it cannot be opened, or verify
-// finds damaged pages, records or log entries in it.
-func fileNeedsRebuild(ctx context.Context, e *env) (bool, string, error) {
-	s, _, err := bolt.OpenRecovering(e.image, &bolt.Options{ReadOnly: true, AllowDamaged: true})
-	if errors.Is(err, store.ErrInUse) {
-		return false, "", err
-	}
-	if err != nil {
-		return true, err.Error(), nil
-	}
-	defer s.Close()
-	rep, err := image.New(s, nil).Verify(ctx)
-	if err != nil {
-		return true, err.Error(), nil
-	}
-	for _, p := range rep.Problems {
-		switch p.Kind {
-		case store.CorruptFile, store.CorruptRecord, store.CorruptTransaction:
-			return true, p.String(), nil
-		}
-	}
-	return false, "", nil
 }

@@ -1,6 +1,11 @@
 package bolt
 
-import "batos/internal/store"
+import (
+	"context"
+	"errors"
+
+	"batos/internal/store"
+)
 
 // RecoveryReport says what OpenRecovering kept and what was lost.
 type RecoveryReport struct {
@@ -36,4 +41,35 @@ func OpenRecovering(path string, o *Options) (*DB, *RecoveryReport, error) {
 		return nil, rep, err
 	}
 	return db, rep, nil
+}
+
+// NeedsSalvage reports whether the bbolt file at path is itself damaged,
+// so that Salvage should rebuild it: opening refuses its page structure
+// as corrupt, or Verify finds damaged pages, records or log entries. Why
+// says what was found. Damage to the write-ahead log alone is left to
+// OpenRecovering; an error that is not damage (the image in use, a file
+// that cannot be read) is returned, and nothing is rebuilt for it.
+func NeedsSalvage(ctx context.Context, path string) (need bool, why string, err error) {
+	db, _, err := OpenRecovering(path, &Options{ReadOnly: true, AllowDamaged: true})
+	if errors.Is(err, store.ErrCorrupt) {
+		return true, err.Error(), nil
+	}
+	if err != nil {
+		return false, "", err
+	}
+	defer db.Close()
+	rep, err := db.Verify(ctx, nil)
+	if errors.Is(err, store.ErrCorrupt) {
+		return true, err.Error(), nil
+	}
+	if err != nil {
+		return false, "", err
+	}
+	for _, p := range rep.Problems {
+		switch p.Kind {
+		case store.CorruptFile, store.CorruptRecord, store.CorruptTransaction:
+			return true, p.String(), nil
+		}
+	}
+	return false, "", nil
 }

@@ -48,12 +48,21 @@ func TestSalvage(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if need, why, err := NeedsSalvage(context.Background(), path); err != nil || !need {
+		t.Errorf("NeedsSalvage of the damaged file: %v, %q, %v; want it rebuilt", need, why, err)
+	}
 	rep, err := Salvage(path)
 	if err != nil {
 		t.Fatalf("salvage: %v", err)
 	}
 	if _, err := os.Stat(rep.MovedAside); err != nil {
 		t.Errorf("damaged file not kept: %v", err)
+	}
+	if need, why, err := NeedsSalvage(context.Background(), path); err != nil || need {
+		t.Errorf("NeedsSalvage of the rebuilt file: %v, %q, %v; want it left alone", need, why, err)
+	}
+	if _, _, err := NeedsSalvage(context.Background(), filepath.Join(t.TempDir(), "absent")); err == nil {
+		t.Error("NeedsSalvage of no file: no error")
 	}
 	db, err = Open(path, nil)
 	if err != nil {
