@@ -232,7 +232,7 @@ sends go on meanwhile (commits wait while the file is rewritten).`)
 	took := time.Since(start).Round(time.Millisecond)
 	if res.compactErr != nil {
 		// Said plainly: the pack's changes are saved, only the copy failed.
-		return fmt.Errorf("the pack is done and saved (dropped %d revisions, %d unreachable objects), but the compaction failed: %v; compacting needs room for a copy of the file beside it", res.pack.Revisions, res.pack.Objects, res.compactErr)
+		return fmt.Errorf("the pack is done and saved (dropped %d revisions, %d unreachable objects), but the compaction failed (it needs room for a copy of the file beside it): %w", res.pack.Revisions, res.pack.Objects, res.compactErr)
 	}
 	if !before.IsZero() {
 		p := res.pack

@@ -117,13 +117,8 @@ type PackOptions struct {
 	BeforeSweep func(ctx context.Context, marked TID) error
 }
 
-// Compacter is an Engine whose file can be rewritten without the space
-// that history and objects dropped by pack left free.
-type Compacter interface {
-	Compact(ctx context.Context) (CompactResult, error)
-}
-
-// CompactResult reports a compaction: the file's size before and after.
+// CompactResult reports a compaction, which rewrites an engine's file
+// without the space pack left free: the file's size before and after.
 type CompactResult struct {
 	BytesBefore, BytesAfter int64
 }

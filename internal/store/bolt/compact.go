@@ -12,8 +12,6 @@ import (
 	"batos/internal/store"
 )
 
-var _ store.Compacter = (*DB)(nil)
-
 // compactTxBytes bounds how much one bbolt transaction of the copy holds.
 const compactTxBytes = 64 << 20
 
