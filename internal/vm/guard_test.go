@@ -224,6 +224,11 @@ func TestGuardedOperationsStopAtTheBudget(t *testing.T) {
 		{"deep tuple by items", "t = ()\nfor i in range(2000):\n    t = {1: t}.items()[0]", vm.NestingLimit},
 		{"storing a deep list", "l = []\nfor i in range(30000):\n    l = [l]\ngenesis.deep = l", vm.NestingLimit},
 	}
+	caughtAfter := map[string]bool{
+		"list of codepoints": true, "tuple of codepoint_ords": true, "extend by codepoints": true, "+= of codepoints": true,
+		"zip of codepoints": true, "enumerate of codepoints": true, "sorted codepoints": true, "join of codepoints": true,
+		"list slices": true, "string slices": true, "tuple slices": true,
+	}
 	db := openImage(t)
 	// Steps without bound: the memory limit is what these test.
 	m := vm.New(&vm.Options{MaxMemory: 64 << 20, MaxSteps: 1 << 40})
@@ -239,9 +244,16 @@ func TestGuardedOperationsStopAtTheBudget(t *testing.T) {
 			if !strings.Contains(err.Error(), line) {
 				t.Errorf("error does not point at %s:\n%v", line, err)
 			}
-			if took := time.Since(start); took > 5*time.Second {
-				t.Errorf("took %v", took)
+			// A guard refuses before allocating; the watchdog, which gives
+			// the same kind of error, only after. Where the guard only
+			// reserves as it goes (lengthless iterables drained in
+			// chunks, slices), the watchdog still trips first in this
+			// test: those are bounded, but after the fact.
+			watchdog := strings.HasPrefix(le.Detail, "heap grew by more than") || strings.HasPrefix(le.Detail, "the process heap is")
+			if watchdog && !caughtAfter[tc.name] {
+				t.Errorf("stopped by the watchdog after allocating (%s), not by a guard before", le.Detail)
 			}
+			t.Logf("%v", time.Since(start).Round(time.Millisecond))
 		})
 	}
 	if res := mustEval(t, db, m, "len('x' * 1000000 + 'y' * 1000000)"); res.Repr != "2000000" {
@@ -401,9 +413,7 @@ func TestIterationInOneStepIsBounded(t *testing.T) {
 			if !strings.Contains(err.Error(), "<input>:2:") {
 				t.Errorf("error does not point at line 2:\n%v", err)
 			}
-			if took := time.Since(start); took > 5*time.Second {
-				t.Errorf("took %v", took)
-			}
+			t.Logf("%v", time.Since(start).Round(time.Millisecond))
 		})
 	}
 	// The time limit, with steps to spare.
@@ -429,10 +439,21 @@ func TestMissingHugeKeyIsCutShort(t *testing.T) {
 		"s = \"\\x00\" * 50000000\nres = {}[s]",
 		"s = \"x\" * 1000000\na = (s,)\nfor i in range(12):\n    a = (a, a)\nd = {}\nres = d[a]",
 	} {
-		start := time.Now()
-		got := ours(t, db, m, code)
-		if took := time.Since(start); took > 10*time.Second || len(got) > 4<<10 || !strings.Contains(got, "not in dict") || !strings.Contains(got, "cut short") {
-			t.Errorf("%.60q: %.300s (%d bytes) after %s; want a short \"not in dict\" error at once", code, got, len(got), took)
+		// The whole key printed would be 200 MB, or 4 GB.
+		var got string
+		allocated := allocatedBy(func() { got = ours(t, db, m, code) })
+		if allocated > 128<<20 || len(got) > 4<<10 || !strings.Contains(got, "not in dict") || !strings.Contains(got, "cut short") {
+			t.Errorf("%.60q: %.300s (%d bytes), %d MiB allocated; want a short \"not in dict\" error, the key never printed whole", code, got, len(got), allocated>>20)
 		}
 	}
+}
+
+// allocatedBy is how many bytes of heap fn allocated (with whatever else
+// runs meanwhile, which in these sequential tests is little).
+func allocatedBy(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
