@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -66,7 +67,7 @@ func sizersOf(v starlark.Value) map[string]methodSizer {
 // methodGuard is $.name.
 func methodGuard(name string) *starlark.Builtin {
 	bound := starlark.NewBuiltin(name, callGuarded)
-	get := attrGetter(name)
+	get := starlarkHelper("attr.star", "def get(x):\n    return x."+name+"\n", "get")
 	return starlark.NewBuiltin(guardMethod+name, func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
 		x := args[0]
 		if sizersOf(x)[name] != nil {
@@ -81,27 +82,38 @@ func methodGuard(name string) *starlark.Builtin {
 		}
 		// Starlark's own x.name, for its errors (and their spelling
 		// hints) as much as for its values.
-		v, err := starlark.Call(thread, get, starlark.Tuple{x}, nil)
-		if err != nil {
-			var ee *starlark.EvalError
-			if errors.As(err, &ee) {
-				err = errors.New(ee.Msg)
-			}
-			return nil, opFail(thread, err)
-		}
-		return v, nil
+		return callHelper(thread, get(), x)
 	})
 }
 
-// attrGetter is a Starlark function reading x.name.
-func attrGetter(name string) *starlark.Function {
-	thread := &starlark.Thread{Name: "attr " + name}
-	globals, err := starlark.ExecFileOptions(&syntax.FileOptions{}, thread, "attr.star", "def get(x):\n    return x."+name+"\n", nil)
+// starlarkHelper compiles, on first use, a small Starlark file defining
+// fn: the guards call Starlark's own operation through it where they want
+// Starlark's errors (with their spelling hints). Compiling on first use
+// keeps them out of every batos command's start-up.
+func starlarkHelper(file, src, fn string) func() *starlark.Function {
+	return sync.OnceValue(func() *starlark.Function {
+		thread := &starlark.Thread{Name: file}
+		globals, err := starlark.ExecFileOptions(&syntax.FileOptions{}, thread, file, src, nil)
+		if err != nil {
+			panic(err) // the guards' own source
+		}
+		globals.Freeze()
+		return globals[fn].(*starlark.Function)
+	})
+}
+
+// callHelper calls a helper, its error reported as the guard's
+// operation's own.
+func callHelper(thread *starlark.Thread, fn *starlark.Function, args ...starlark.Value) (starlark.Value, error) {
+	v, err := starlark.Call(thread, fn, args, nil)
 	if err != nil {
-		panic(err) // a name guardedMethods should not hold
+		var ee *starlark.EvalError
+		if errors.As(err, &ee) {
+			err = errors.New(ee.Msg)
+		}
+		return nil, opFail(thread, err)
 	}
-	globals.Freeze()
-	return globals["get"].(*starlark.Function)
+	return v, nil
 }
 
 // callGuarded is a guarded method bound to its receiver: it sizes the

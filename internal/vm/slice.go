@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"errors"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -62,15 +61,7 @@ func lastPos(e syntax.Expr) (syntax.Position, bool) {
 
 // sliceOf is a Starlark function slicing as x[lo:hi:step] does: the
 // guard calls it for Starlark's own errors.
-var sliceOf = func() *starlark.Function {
-	thread := &starlark.Thread{Name: "slice"}
-	globals, err := starlark.ExecFileOptions(&syntax.FileOptions{}, thread, "slice.star", "def slice(x, lo, hi, step):\n    return x[lo:hi:step]\n", nil)
-	if err != nil {
-		panic(err)
-	}
-	globals.Freeze()
-	return globals["slice"].(*starlark.Function)
-}()
+var sliceOf = starlarkHelper("slice.star", "def slice(x, lo, hi, step):\n    return x[lo:hi:step]\n", "slice")
 
 // guardSliceFn is $[:].
 func guardSliceFn(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
@@ -94,15 +85,7 @@ func guardSliceFn(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tu
 		}
 	}
 	// Wrong: Starlark's slice says how.
-	v, err := starlark.Call(thread, sliceOf, starlark.Tuple{x, parts[0], parts[1], parts[2]}, nil)
-	if err != nil {
-		var ee *starlark.EvalError
-		if errors.As(err, &ee) {
-			err = errors.New(ee.Msg)
-		}
-		return nil, opFail(thread, err)
-	}
-	return v, nil
+	return callHelper(thread, sliceOf(), x, parts[0], parts[1], parts[2])
 }
 
 // sliceIndices are the indices Starlark's slice computes for a sequence
