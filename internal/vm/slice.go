@@ -1,7 +1,6 @@
 package vm
 
 import (
-
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
