@@ -3,44 +3,17 @@ package image_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"batos/internal/image"
+	"batos/internal/image/imagetest"
 	"batos/internal/store"
-	"batos/internal/store/bolt"
 )
 
 var ctx = context.Background()
-
-func openImage(t testing.TB, opts *image.Options) *image.DB {
-	t.Helper()
-	s, err := bolt.Open(filepath.Join(t.TempDir(), "live_image.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	db := image.New(s, opts)
-	if _, err := db.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mustVerify(t, db) })
-	return db
-}
-
-func mustVerify(t testing.TB, db *image.DB) {
-	t.Helper()
-	rep, err := db.Verify(ctx)
-	if err != nil {
-		t.Fatalf("verify: %v", err)
-	}
-	for _, p := range rep.Problems {
-		t.Errorf("verify: %s", p)
-	}
-}
 
 // newObject creates an object linked from the root, so pack keeps it.
 func newObject(t testing.TB, db *image.DB, slots ...image.Slot) store.OID {
@@ -82,7 +55,7 @@ func get(t testing.TB, db *image.DB, oid store.OID, name string) image.Value {
 }
 
 func TestInitCreatesRootAndSystemObjects(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	if created, err := db.Init(ctx); err != nil || created {
 		t.Errorf("second Init: created=%v err=%v, want false, nil", created, err)
 	}
@@ -125,7 +98,7 @@ func TestInitCreatesRootAndSystemObjects(t *testing.T) {
 // TestNestedChangesAreSaved: mutating a container inside a slot, with no
 // Set call, is saved at commit.
 func TestNestedChangesAreSaved(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	d := &image.Dict{}
 	d.Set(image.String("k"), image.NewList(image.Int(1)))
 	oid := newObject(t, db, image.Slot{Name: "data", Value: d})
@@ -147,7 +120,7 @@ func TestNestedChangesAreSaved(t *testing.T) {
 }
 
 func TestUnchangedUpdateCommitsNothing(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "x", Value: image.Int(1)})
 	before := db.Store().LastTID()
 	tid, err := db.UpdateTID(ctx, func(tx *image.Tx) error {
@@ -160,7 +133,7 @@ func TestUnchangedUpdateCommitsNothing(t *testing.T) {
 }
 
 func TestRollbackOnErrorAndPanic(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "x", Value: image.Int(1)})
 	boom := errors.New("boom")
 	err := db.Update(ctx, func(tx *image.Tx) error {
@@ -189,7 +162,7 @@ func TestRollbackOnErrorAndPanic(t *testing.T) {
 }
 
 func TestViewIsReadOnly(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "x", Value: image.Int(1)})
 	var kept *image.Object
 	err := db.View(ctx, func(tx *image.Tx) error {
@@ -214,7 +187,7 @@ func TestViewIsReadOnly(t *testing.T) {
 // TestSnapshotIsolation: a View keeps seeing its snapshot while updates
 // commit, and ViewAt reads the past.
 func TestSnapshotIsolation(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "x", Value: image.Int(1)})
 	first := db.Store().LastTID()
 	err := db.View(ctx, func(tx *image.Tx) error {
@@ -247,7 +220,7 @@ func TestSnapshotIsolation(t *testing.T) {
 
 // TestConflictsRetried: concurrent increments of one slot all land.
 func TestConflictsRetried(t *testing.T) {
-	db := openImage(t, &image.Options{MaxRetries: 1000})
+	db := imagetest.Open(t, &imagetest.Options{Image: &image.Options{MaxRetries: 1000}})
 	oid := newObject(t, db, image.Slot{Name: "n", Value: image.Int(0)})
 	var wg sync.WaitGroup
 	for range 8 {
@@ -276,7 +249,7 @@ func TestConflictsRetried(t *testing.T) {
 }
 
 func TestConflictRetriesBounded(t *testing.T) {
-	db := openImage(t, &image.Options{MaxRetries: 2})
+	db := imagetest.Open(t, &imagetest.Options{Image: &image.Options{MaxRetries: 2}})
 	oid := newObject(t, db, image.Slot{Name: "n", Value: image.Int(0)})
 	runs := 0
 	err := db.Update(ctx, func(tx *image.Tx) error {
@@ -300,7 +273,7 @@ func TestConflictRetriesBounded(t *testing.T) {
 }
 
 func TestUndoAndPack(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "x", Value: image.Int(1)})
 	tid, err := db.UpdateTID(ctx, func(tx *image.Tx) error {
 		o, _ := tx.Object(oid)
@@ -343,7 +316,7 @@ func TestUndoAndPack(t *testing.T) {
 }
 
 func TestBlobs(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	var ref image.BlobRef
 	oid := store.OID(0)
 	err := db.Update(ctx, func(tx *image.Tx) error {
@@ -368,7 +341,7 @@ func TestBlobs(t *testing.T) {
 // TestViewValuesAreCopies: mutating a container read in a View changes
 // neither the image nor what later transactions read from the cache.
 func TestViewValuesAreCopies(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "l", Value: image.NewList(image.Int(1))})
 	for range 2 {
 		db.View(ctx, func(tx *image.Tx) error {
@@ -390,7 +363,7 @@ func TestViewValuesAreCopies(t *testing.T) {
 // caller may change. A value built from peeked parts and set anew is
 // saved.
 func TestPeekSharesGetCopies(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "log", Value: image.NewList(image.NewList(image.Int(1)))})
 	// Warm the cache with the committed revision.
 	get(t, db, oid, "log")
@@ -411,5 +384,5 @@ func TestPeekSharesGetCopies(t *testing.T) {
 	if got := image.Repr(get(t, db, oid, "log")); got != `[[1], 2]` {
 		t.Errorf("after the update: %s", got)
 	}
-	mustVerify(t, db)
+	imagetest.Verify(t, db)
 }

@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -21,21 +20,9 @@ import (
 	"time"
 
 	"batos/internal/image"
+	"batos/internal/image/imagetest"
 	"batos/internal/store"
-	"batos/internal/store/bolt"
 )
-
-// openRawImage opens an image with no Init and no verify at cleanup, for
-// tests that damage it on purpose.
-func openRawImage(t testing.TB) (*image.DB, *bolt.DB) {
-	t.Helper()
-	s, err := bolt.Open(filepath.Join(t.TempDir(), "live_image.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return image.New(s, nil), s
-}
 
 // storedSlots decodes oid's current record straight from the store,
 // bypassing the image's cache.
@@ -107,7 +94,7 @@ func firstLines(s string, n int) string {
 // immutability is a documented convention, so this only pins that
 // containers (the mutable kinds) are copied, including inside tuples.
 func TestHostileViewContainersInsideTuplesAreCopies(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	inner := image.NewList(image.Int(1))
 	d := &image.Dict{}
 	if err := d.Set(image.String("k"), image.NewList(image.Int(2))); err != nil {
@@ -152,7 +139,7 @@ func TestHostileViewContainersInsideTuplesAreCopies(t *testing.T) {
 // dict holding itself) is refused at commit with ErrTooDeep; nothing is
 // saved and the process survives.
 func TestHostileCyclicValueSetFailsAtCommit(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "x", Value: image.Int(1)})
 	cases := map[string]func() image.Value{
 		"list in itself": func() image.Value {
@@ -207,7 +194,7 @@ func TestHostileCyclicValueSetFailsAtCommit(t *testing.T) {
 func TestHostileCyclicValueInNew(t *testing.T) {
 	if inChild() {
 		debug.SetMaxStack(32 << 20) // crash fast instead of using 1 GB
-		db := openImage(t, nil)
+		db := imagetest.Open(t, nil)
 		l := image.NewList(image.Int(1))
 		l.Elems = append(l.Elems, l)
 		err := db.Update(ctx, func(tx *image.Tx) error {
@@ -247,7 +234,7 @@ func TestHostileSelfContainingTupleKey(t *testing.T) {
 // Update is saved in both, with changes made after Set; once committed
 // the two are independent values (values are trees, not shared).
 func TestHostileSharedListTwoObjects(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	a := newObject(t, db, image.Slot{Name: "x", Value: image.Int(0)})
 	b := newObject(t, db, image.Slot{Name: "x", Value: image.Int(0)})
 	err := db.Update(ctx, func(tx *image.Tx) error {
@@ -301,7 +288,7 @@ func TestHostileSharedListTwoObjects(t *testing.T) {
 // so the same NaN is no change while another NaN payload, -0.0 over 0.0
 // and 1.0 over Int(1) are changes.
 func TestHostileFloatChangeDetection(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	nan := image.Float(math.NaN())
 	oid := newObject(t, db, image.Slot{Name: "f", Value: nan}, image.Slot{Name: "z", Value: image.Float(0)},
 		image.Slot{Name: "i", Value: image.Int(1)})
@@ -329,7 +316,7 @@ func TestHostileFloatChangeDetection(t *testing.T) {
 // TestHostileSlotNames: the 256-byte limit, UTF-8 and uniqueness are
 // enforced by Set and New, not only at commit.
 func TestHostileSlotNames(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	longest := strings.Repeat("é", image.MaxSlotName/2) // 256 bytes
 	oid := newObject(t, db, image.Slot{Name: longest, Value: image.Int(1)})
 	if v := storedValue(t, db, oid, longest); !image.Equal(v, image.Int(1)) {
@@ -407,7 +394,7 @@ func TestHostileIntRange(t *testing.T) {
 	if _, err := image.ValueOf([]any{1, map[string]any{"k": uint64(math.MaxUint64)}}); !errors.Is(err, image.ErrIntRange) {
 		t.Errorf("nested big uint: got %v, want ErrIntRange", err)
 	}
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "min", Value: image.Int(math.MinInt64)}, image.Slot{Name: "max", Value: image.Int(math.MaxInt64)})
 	if v := storedValue(t, db, oid, "min"); !image.Equal(v, image.Int(math.MinInt64)) {
 		t.Errorf("min = %s", image.Repr(v))
@@ -434,7 +421,7 @@ func stringOf(x any) string {
 // nested changes to kept containers reach neither the store nor later
 // transactions.
 func TestHostileObjectKeptAfterUpdate(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "l", Value: image.NewList(image.Int(1))})
 	var keptTx *image.Tx
 	var kept *image.Object
@@ -489,7 +476,7 @@ func TestHostileObjectKeptAfterUpdate(t *testing.T) {
 // TestHostileRetriedFnKeepsObject: an *Object captured by a first attempt
 // is dead in the retry.
 func TestHostileRetriedFnKeepsObject(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "n", Value: image.Int(0)})
 	var first *image.Object
 	runs := 0
@@ -529,7 +516,7 @@ func TestHostileRetriedFnKeepsObject(t *testing.T) {
 // between queueing the commit and ctx.Done, so a cancelled commit is
 // saved about half of the time.
 func TestHostileCancelBeforeCommit(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "n", Value: image.Int(0)})
 	committed := 0
 	for i := range 40 {
@@ -568,7 +555,7 @@ func TestHostileCancelBeforeCommit(t *testing.T) {
 // *store.ConflictError naming every object it lost on; nothing it wrote
 // is saved.
 func TestHostileConflictExhaustedNamesObjects(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	a := newObject(t, db, image.Slot{Name: "n", Value: image.Int(0)})
 	b := newObject(t, db, image.Slot{Name: "n", Value: image.Int(0)})
 	runs := 0
@@ -614,7 +601,7 @@ func TestHostileConflictExhaustedNamesObjects(t *testing.T) {
 // writers give up; each failure is a conflict naming the object, and the
 // final count equals the successes exactly.
 func TestHostileConcurrentConflictsNoLostUpdates(t *testing.T) {
-	db := openImage(t, &image.Options{MaxRetries: 1})
+	db := imagetest.Open(t, &imagetest.Options{Image: &image.Options{MaxRetries: 1}})
 	oid := newObject(t, db, image.Slot{Name: "n", Value: image.Int(0)})
 	var mu sync.Mutex
 	ok := 0
@@ -652,7 +639,8 @@ func TestHostileConcurrentConflictsNoLostUpdates(t *testing.T) {
 // TestHostileInitOnCorruptRoot: Init on a root whose record does not
 // decode fails naming the root and the corruption, and leaves it alone.
 func TestHostileInitOnCorruptRoot(t *testing.T) {
-	db, s := openRawImage(t)
+	db := imagetest.Open(t, &imagetest.Options{Raw: true})
+	s := imagetest.Bolt(db)
 	if _, err := db.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -691,7 +679,7 @@ func TestHostileInitOnCorruptRoot(t *testing.T) {
 // TestHostileUndoInit: undoing the transaction that created the root is
 // refused with an UndoError, and changes nothing.
 func TestHostileUndoInit(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	init := db.Store().LastTID()
 	_, err := db.Undo(ctx, init, "tester")
 	var ue *store.UndoError
@@ -719,7 +707,7 @@ func TestHostileUndoInit(t *testing.T) {
 // refused. Pack should clamp the cut to the newest transaction it saw
 // (or refuse a future time).
 func TestHostilePackBeforeFuture(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "x", Value: image.Int(1)})
 	if _, err := db.Pack(ctx, time.Now().AddDate(10, 0, 0)); err != nil {
 		t.Logf("pack with a future time refused: %v", err)
@@ -736,9 +724,9 @@ func TestHostilePackBeforeFuture(t *testing.T) {
 // TestHostileDanglingRefCommitted: every successful Update must leave an
 // image Verify accepts. A Ref to an OID that was never allocated is
 // committed without complaint and Verify then reports a dangling
-// reference (openImage's cleanup fails the test).
+// reference (imagetest.Open's cleanup fails the test).
 func TestHostileDanglingRefCommitted(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "x", Value: image.Int(1)})
 	err := db.Update(ctx, func(tx *image.Tx) error {
 		o, err := tx.Object(oid)
@@ -763,7 +751,7 @@ func TestHostileDanglingRefCommitted(t *testing.T) {
 // gives the same *Object; a missing OID is ErrNotFound; Deref of a
 // non-Ref is ErrNotObject; a non-Ref parent slot is skipped.
 func TestHostileObjectIdentityAndLaziness(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "p*", Value: image.Int(3)}, image.Slot{Name: "q*", Value: image.Ref(image.RootOID)})
 	for _, writable := range []bool{false, true} {
 		fn := func(tx *image.Tx) error {
@@ -806,7 +794,7 @@ func TestHostileObjectIdentityAndLaziness(t *testing.T) {
 // stop encoding at the limit rather than materialising the whole
 // encoding: at depth 40 the current encoder would need terabytes.
 func TestHostileHugeSharedValue(t *testing.T) {
-	db := openImage(t, nil)
+	db := imagetest.Open(t, nil)
 	oid := newObject(t, db, image.Slot{Name: "x", Value: image.Int(0)})
 	chunk := image.String(bytes.Repeat([]byte("x"), 1<<20)) // 1 MiB
 	l1 := image.NewList()
