@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"batos/internal/image"
+	"batos/internal/image/imagetest"
 	"batos/internal/store"
 	"batos/internal/vm"
 )
@@ -11,7 +12,7 @@ import (
 // BenchmarkSendReadOnly is bench vm's read-only send: a method found two
 // parents up reading slots of both, in a View.
 func BenchmarkSendReadOnly(b *testing.B) {
-	db := openImage(b)
+	db := imagetest.Open(b, nil)
 	m := vm.New(nil)
 	var target image.Value
 	err := db.Update(ctx, func(tx *image.Tx) error {

@@ -16,6 +16,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"batos/internal/image"
+	"batos/internal/image/imagetest"
 	"batos/internal/vm"
 )
 
@@ -155,7 +156,7 @@ func TestGuardedOperationsAnswerAsStarlark(t *testing.T) {
 		"l = [1]\ni = 1 << 40\nres = l[i]", "d = {}\nk = 1\nres = d[k] + 1",
 		`{"a": (1,)}.popitem()`, `{}.popitem()`, "d = {1: 2}\nf = d.popitem\nres = [f(), d]",
 	}
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	for _, code := range cases {
 		if got, want := ours(t, db, m, code), plain(t, code); got != want {
@@ -229,7 +230,7 @@ func TestGuardedOperationsStopAtTheBudget(t *testing.T) {
 		"zip of codepoints": true, "enumerate of codepoints": true, "sorted codepoints": true, "join of codepoints": true,
 		"list slices": true, "string slices": true, "tuple slices": true,
 	}
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	// Steps without bound: the memory limit is what these test.
 	m := vm.New(&vm.Options{MaxMemory: 64 << 20, MaxSteps: 1 << 40})
 	for _, tc := range cases {
@@ -264,7 +265,7 @@ func TestGuardedOperationsStopAtTheBudget(t *testing.T) {
 // TestGuardedLimitInAMethod: the memory limit hit in a method names the
 // method and its line, and the send leaves nothing.
 func TestGuardedLimitInAMethod(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	setMethod(t, db, m, "hog", "def hog(self):\n    self.touched = True\n    return [0] * 100000000")
 	before := db.Store().LastTID()
@@ -291,7 +292,7 @@ func heapNow() uint64 {
 // own limit, but together pass the process's budget: the second one's
 // allocation is refused, the first goes on.
 func TestProcessBudgetIsShared(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	runtime.GC()
 	holding, release := make(chan struct{}), make(chan struct{})
 	m := vm.New(&vm.Options{
@@ -336,7 +337,7 @@ func TestProcessBudgetIsShared(t *testing.T) {
 // TestGuardedNamesOnObjects: an object's slots and methods named like the
 // guarded methods of Starlark's types are read and called as ever.
 func TestGuardedNamesOnObjects(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	mustEval(t, db, m, "genesis.keys = [1, 2]\ngenesis.join = method('def join(self, sep):\\n    return sep.join([str(k) for k in self.keys])')")
 	if res := mustEval(t, db, m, "[genesis.keys, genesis.join('-'), getattr(genesis, 'keys'), send(genesis, 'join', '+')]"); res.Repr != `[[1, 2], "1-2", [1, 2], "1+2"]` {
@@ -352,7 +353,7 @@ func TestGuardedNamesOnObjects(t *testing.T) {
 // as in plain Starlark, in eval input, in a def, and in a method, which
 // is refused when it is installed.
 func TestAugmentedSliceAssignmentIsRefused(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	cases := []struct{ code, want string }{
 		{"l = [1]\nl[0:1] += [3]", "<input>:2:1: can't assign to sliceexpr"},
@@ -398,7 +399,7 @@ func TestIterationInOneStepIsBounded(t *testing.T) {
 		{"max of codepoints", "s = 'x' * 4000000\nres = max(s.codepoints())", vm.StepLimit},
 		{"all of codepoints", "s = 'x' * 4000000\nres = all(s.codepoints())", vm.StepLimit},
 	}
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	// Few steps, so that a lengthless iterable reaches them long before
 	// the time limit, even under the race detector.
 	m := vm.New(&vm.Options{MaxSteps: 500_000})
@@ -433,7 +434,7 @@ func TestIterationInOneStepIsBounded(t *testing.T) {
 // the whole key in one step; a 200 MB key made an 800 MB message. The
 // guard prints at most a KiB of it, at once.
 func TestMissingHugeKeyIsCutShort(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	for _, code := range []string{
 		"s = \"\\x00\" * 50000000\nres = {}[s]",

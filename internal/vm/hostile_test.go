@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"batos/internal/image"
+	"batos/internal/image/imagetest"
 	"batos/internal/store"
 	"batos/internal/vm"
 )
@@ -104,7 +105,7 @@ func setGenesisSlot(t *testing.T, db *image.DB, name string, v image.Value) {
 // overflow", which no recover can catch, kills the whole process.
 func TestHostileJSONDecodeDeepNesting(t *testing.T) {
 	if inChild(t) {
-		db := openImage(t)
+		db := imagetest.Open(t, nil)
 		m := vm.New(nil)
 		setMethod(t, db, m, "decode_deep", "def decode_deep(self):\n    n = 5000000\n    return len(json.decode('[' * n + ']' * n))")
 		_, err := sendUpdate(t, db, m, "decode_deep")
@@ -123,7 +124,7 @@ func TestHostileJSONDecodeDeepNesting(t *testing.T) {
 // that loops forever or prints is refused when the method is stored, with
 // the line; constant defaults are fine.
 func TestHostileDefaultArgumentsMustBeConstants(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(&vm.Options{Timeout: 100 * time.Millisecond, MaxSteps: 100_000})
 	for name, src := range map[string]string{
 		"hang":   "def hang(self, x = [i for i in range(1 << 62) if False]):\n    return 1",
@@ -178,7 +179,7 @@ func slowPrimitives(opts vm.Options, d, fallback time.Duration) *vm.VM {
 // never looks at the tripped limit: the send succeeds and commits though
 // it ran 10 times its time limit.
 func TestHostileSendToPrimitiveIgnoresTimeLimit(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := slowPrimitives(vm.Options{Timeout: 20 * time.Millisecond}, 200*time.Millisecond, 0)
 	setGenesisSlot(t, db, "slow", image.Primitive{Name: "slow"})
 	before := db.Store().LastTID()
@@ -205,7 +206,7 @@ func TestHostileLimitsDoNotReachGoCode(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			db := openImage(t)
+			db := imagetest.Open(t, nil)
 			opts := vm.Options{Timeout: 30 * time.Millisecond}
 			if strings.Contains(tc.name, "handler") {
 				opts.Handler = waitingHandler{fallback: time.Second}
@@ -242,7 +243,7 @@ func (h waitingHandler) DoesNotUnderstand(ctx context.Context, tx *image.Tx, msg
 // slot and changed in place is written back only when the execution
 // ends; clone copies the slot's stale value in the meantime.
 func TestHostileCloneMissesPendingContainerChanges(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	mustEval(t, db, m, "genesis.log = []")
 	mustEval(t, db, m, "genesis.log.append('x')\nroot.copy = clone(genesis)")
@@ -256,7 +257,7 @@ func TestHostileCloneMissesPendingContainerChanges(t *testing.T) {
 // through a child converts the parent's stored value, not the container
 // the same execution already changed in place.
 func TestHostileInheritedReadMissesPendingContainerChanges(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	mustEval(t, db, m, "traits.items = []")
 	res := mustEval(t, db, m, "traits.items.append(1)\nprint(genesis.items)")
@@ -269,7 +270,7 @@ func TestHostileInheritedReadMissesPendingContainerChanges(t *testing.T) {
 // compilation and shared by every execution; it must not carry state
 // between them.
 func TestHostileMutableDefaultIsFrozen(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	setMethod(t, db, m, "acc", "def acc(self, seen = []):\n    seen.append(1)\n    return len(seen)")
 	for range 2 {
@@ -283,7 +284,7 @@ func TestHostileMutableDefaultIsFrozen(t *testing.T) {
 // TestHostileSelfContainingValues: values that contain themselves can be
 // made and printed, but storing one fails cleanly and changes nothing.
 func TestHostileSelfContainingValues(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	mustEval(t, db, m, "genesis.log = ['old']")
 	cases := []struct{ name, code string }{
@@ -322,7 +323,7 @@ func TestHostileSelfContainingValues(t *testing.T) {
 // gets its repr and no value, may call it in the same execution, and
 // cannot store it.
 func TestHostileReturnedClosure(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	setMethod(t, db, m, "counter", "def counter(self):\n    n = [0]\n    def inc():\n        n[0] += 1\n        return n[0]\n    return inc")
 	res, err := sendUpdate(t, db, m, "counter")
@@ -346,7 +347,7 @@ func TestHostileReturnedClosure(t *testing.T) {
 // TestHostileMutualRecursionThroughSends: two methods sending to each
 // other forever hit the call-depth limit, named with where, and roll back.
 func TestHostileMutualRecursionThroughSends(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	setMethod(t, db, m, "ping", "def ping(self, n):\n    self.pinged = n\n    return self.pong(n + 1)")
 	setMethod(t, db, m, "pong", "def pong(self, n):\n    return send(self, 'ping', n + 1)")
@@ -383,7 +384,7 @@ func TestHostileBadMethodSlotsStoredDirectly(t *testing.T) {
 		{"empty", "", "defines no function"},
 		{"big", huge, ""},
 	}
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	for _, tc := range cases {
 		setGenesisSlot(t, db, tc.slot, &image.Method{Source: tc.source})
@@ -410,7 +411,7 @@ func TestHostileBadMethodSlotsStoredDirectly(t *testing.T) {
 }
 
 func TestHostileInjectedClock(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	at := time.Date(2001, 2, 3, 4, 5, 6, 500_000_000, time.UTC)
 	m := vm.New(&vm.Options{Now: func() time.Time { return at }})
 	setMethod(t, db, m, "stamp", "def stamp(self):\n    return [time.now(), time.now()]")
@@ -440,7 +441,7 @@ func settleGoroutines(t *testing.T, n int) {
 // once (the others give up on write conflicts), and the
 // watchdog goroutine ends when the VM is idle.
 func TestHostileConcurrentSends(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(&vm.Options{MaxSteps: 200_000})
 	mustEval(t, db, m, "genesis.count = 0")
 	setMethod(t, db, m, "bump", "def bump(self):\n    self.count += 1\n    return self.count")
@@ -499,7 +500,7 @@ func TestHostileConcurrentSends(t *testing.T) {
 // executions stops each promptly with the ctx's error, nothing committed,
 // and leaves no goroutine behind.
 func TestHostileCancelManyExecutions(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(&vm.Options{Timeout: time.Minute, MaxSteps: 1 << 62})
 	setMethod(t, db, m, "spin", "def spin(self):\n    self.spun = True\n    while True:\n        pass")
 	base := runtime.NumGoroutine()
@@ -547,7 +548,7 @@ func (writingHandler) DoesNotUnderstand(ctx context.Context, tx *image.Tx, msg *
 // TestHostileDoesNotUnderstandInView: in a read-only execution the
 // handler gets the read-only transaction and cannot change the image.
 func TestHostileDoesNotUnderstandInView(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(&vm.Options{Handler: writingHandler{}})
 	setMethod(t, db, m, "ask", "def ask(self):\n    return self.unknown(1)")
 	err := db.View(ctx, func(tx *image.Tx) error {

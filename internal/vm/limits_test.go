@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"batos/internal/image"
+	"batos/internal/image/imagetest"
 	"batos/internal/store"
 	"batos/internal/vm"
 )
@@ -58,7 +59,7 @@ func TestHostileMethods(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			db := openImage(t)
+			db := imagetest.Open(t, nil)
 			m := vm.New(&tc.opts)
 			name := tc.where
 			setMethod(t, db, m, name, tc.source)
@@ -92,7 +93,7 @@ func TestHostileMethods(t *testing.T) {
 // TestDirectRecursionIsBounded: recursion that never goes through a send
 // is stopped by Starlark's own stack limit, reported as the depth limit.
 func TestDirectRecursionIsBounded(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(&vm.Options{Timeout: time.Second})
 	setMethod(t, db, m, "inner", "def inner(self):\n    def f(n):\n        return f(n + 1)\n    return f(0)")
 	_, err := sendUpdate(t, db, m, "inner")
@@ -108,7 +109,7 @@ func TestDirectRecursionIsBounded(t *testing.T) {
 }
 
 func TestCancelledContextStopsExecution(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(&vm.Options{Timeout: time.Minute})
 	setMethod(t, db, m, "spin", "def spin(self):\n    while True:\n        pass")
 	cctx, cancel := contextWithTimeout(30 * time.Millisecond)
@@ -138,7 +139,7 @@ func TestSharedStructureIsNotExpanded(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			db := openImage(t)
+			db := imagetest.Open(t, nil)
 			m := vm.New(nil)
 			var err error
 			// Expanded, the value would be 2^25 lists: gigabytes.
@@ -153,7 +154,7 @@ func TestSharedStructureIsNotExpanded(t *testing.T) {
 		})
 	}
 	// Shared structure that fits is converted as ever.
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	mustEval(t, db, m, "a = [1]\nfor i in range(4):\n    a = [a, a]\ngenesis.w = a")
 	want := "[[[[[1], [1]], [[1], [1]]], [[[1], [1]], [[1], [1]]]], [[[[1], [1]], [[1], [1]]], [[[1], [1]], [[1], [1]]]]]"

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"batos/internal/image"
+	"batos/internal/image/imagetest"
 	"batos/internal/vm"
 )
 
@@ -23,7 +24,7 @@ func TestReplyLimit(t *testing.T) {
 		{"a value bigger than its repr", "return method('def m(self):\\\\n    return 1\\\\n' + '#' * 2000000)", "its value of more than"},
 		{"a deep list", "l = []\n    for i in range(5000):\n        l = [l]\n    return l", "nested more than 1000 levels deep"},
 	}
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(&vm.Options{MaxResult: 1 << 20})
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,27 +12,12 @@ import (
 	"go.starlark.net/starlark"
 
 	"batos/internal/image"
+	"batos/internal/image/imagetest"
 	"batos/internal/store"
-	"batos/internal/store/bolt"
 	"batos/internal/vm"
 )
 
 var ctx = context.Background()
-
-// openImage returns an initialised image in a temporary directory.
-func openImage(t testing.TB) *image.DB {
-	t.Helper()
-	s, err := bolt.Open(filepath.Join(t.TempDir(), "live_image.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	db := image.New(s, nil)
-	if _, err := db.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
 
 // rootGlobals binds each root slot naming an object.
 func rootGlobals(t testing.TB, db *image.DB) map[string]store.OID {
@@ -98,7 +83,7 @@ func TestScripts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			db := openImage(t)
+			db := imagetest.Open(t, nil)
 			var machine *vm.VM
 			globalsWithVM := starlark.StringDict{
 				"compiled_methods": starlark.NewBuiltin("compiled_methods", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {

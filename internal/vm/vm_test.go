@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"batos/internal/image"
+	"batos/internal/image/imagetest"
 	"batos/internal/vm"
 )
 
@@ -16,7 +17,7 @@ func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 }
 
 func TestSendFromGo(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	setMethod(t, db, m, "greet", "def greet(self, name, punct = '.'):\n    print('greeting', name)\n    return 'hello ' + name + punct")
 	var res vm.Result
@@ -36,7 +37,7 @@ func TestSendFromGo(t *testing.T) {
 // TestErrorsCarryBacktrace: a failure deep in a chain of sends names each
 // method and line.
 func TestErrorsCarryBacktrace(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	setMethod(t, db, m, "outer", "def outer(self):\n    return self.middle()")
 	setMethod(t, db, m, "middle", "def middle(self):\n    x = 1\n    return self.inner(x)")
@@ -61,7 +62,7 @@ func (h *recordingHandler) DoesNotUnderstand(ctx context.Context, tx *image.Tx, 
 }
 
 func TestDoesNotUnderstand(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	t.Run("default handler", func(t *testing.T) {
 		before := db.Store().LastTID()
 		_, err := sendUpdate(t, db, vm.New(nil), "display_yourself")
@@ -99,7 +100,7 @@ func TestDoesNotUnderstand(t *testing.T) {
 // TestMethodsCompiledOnce: the same source under the same name compiles
 // once however many objects hold it and however often it runs.
 func TestMethodsCompiledOnce(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	src := "def twice(self, x):\n    return 2 * x"
 	setMethod(t, db, m, "twice", src)
@@ -120,7 +121,7 @@ func TestMethodsCompiledOnce(t *testing.T) {
 }
 
 func TestPrimitives(t *testing.T) {
-	db := openImage(t)
+	db := imagetest.Open(t, nil)
 	m := vm.New(&vm.Options{Primitives: map[string]vm.Primitive{
 		"echo": func(ctx context.Context, tx *image.Tx, self image.Ref, args []image.Value) (image.Value, error) {
 			return image.NewList(append([]image.Value{self}, args...)...), nil
