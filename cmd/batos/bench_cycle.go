@@ -21,6 +21,7 @@ import (
 	"batos/internal/mind"
 	"batos/internal/store"
 	"batos/internal/uvm"
+	"batos/internal/vm"
 )
 
 const benchCycleHelp = `
@@ -263,7 +264,7 @@ func (b *cycleBencher) cycle(ctx context.Context, i int) (cycleSample, error) {
 	b.model.take()
 	b.states(time.Time{}, time.Time{}) // forget the previous send's
 	start := time.Now()
-	id, _, err := machine.Start(ctx, cycle.Mission{Receiver: b.genesis, Selector: sel}, false)
+	id, _, err := machine.Start(ctx, cycle.Mission{Message: vm.Message{Receiver: b.genesis, Selector: sel}}, false)
 	if err != nil {
 		return cycleSample{}, err
 	}

@@ -350,7 +350,7 @@ func reportRetry(e *env, v *uvm.CycleView, err error, timeout time.Duration, rem
 	// failed or was forwarded was not answered.
 	for _, d := range v.Deliveries {
 		verb := "answered"
-		if d.State != cycle.DeliveryAnswered {
+		if d.State != string(cycle.DeliveryAnswered) {
 			verb = d.State
 		}
 		fmt.Fprintf(e.stdout, "%s %s: %s\n", verb, d.Call, d.Answer)

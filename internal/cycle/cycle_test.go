@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"batos/internal/image"
+	"batos/internal/vm"
 )
 
 func TestHappyPath(t *testing.T) {
@@ -20,7 +21,7 @@ func TestHappyPath(t *testing.T) {
 		}
 	}})
 	g := genesis(t, db)
-	id, joined, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "display_yourself"}, false)
+	id, joined, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "display_yourself"}}, false)
 	if err != nil || joined {
 		t.Fatalf("Start: %d %v %v", id, joined, err)
 	}
@@ -63,7 +64,7 @@ func TestHappyPath(t *testing.T) {
 func TestUnparsablePlanFails(t *testing.T) {
 	b := &brain{plans: []string{"I think you should...", `{"intent": "x"`, `{"intent": ""}`}}
 	m, db := testMachine(t, b, &Options{PlanTries: 3})
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "frobnicate"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "frobnicate"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestAuditFailureRepaired(t *testing.T) {
 	bad := `{"source": "load('os', 'system')\ndef display_yourself(self):\n    return open('/etc/passwd')\n", "tests": []}`
 	b := &brain{plans: []string{goodPlan}, methods: []string{bad, goodMethod}}
 	m, db := testMachine(t, b, nil)
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "display_yourself"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func TestFailingTestsEveryTime(t *testing.T) {
 	b := &brain{plans: []string{goodPlan}, methods: []string{wrong, wrong, wrong}}
 	m, db := testMachine(t, b, &Options{MaxAttempts: 3})
 	g := genesis(t, db)
-	id, _, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "display_yourself"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "display_yourself"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestConcurrentStartsJoin(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id, _, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "display_yourself"}, false)
+			id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "display_yourself"}}, false)
 			if err != nil {
 				t.Error(err)
 			}
@@ -166,7 +167,7 @@ func TestConcurrentStartsJoin(t *testing.T) {
 	}
 	// Once complete, a new message for the same selector opens a new cycle.
 	b.plans, b.methods = []string{goodPlan}, []string{goodMethod}
-	id, joined, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "display_yourself"}, false)
+	id, joined, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "display_yourself"}}, false)
 	if err != nil || joined || id == ids[0] {
 		t.Errorf("after completion: id %d joined %v err %v; want a new cycle", id, joined, err)
 	}
@@ -179,7 +180,7 @@ func TestCancel(t *testing.T) {
 	b := &brain{plans: []string{goodPlan}, methods: []string{goodMethod, goodMethod}, gate: make(chan struct{})}
 	m, db := testMachine(t, b, nil)
 	g := genesis(t, db)
-	id, _, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "display_yourself"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "display_yourself"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestOversizedAnswerRefusedAndClipped(t *testing.T) {
 	huge := `{"source": "` + strings.Repeat("x", 300<<10) + `", "tests": []}`
 	b := &brain{plans: []string{goodPlan}, methods: []string{huge, goodMethod}}
 	m, db := testMachine(t, b, nil)
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "display_yourself"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func TestBriefMissionNamesItsMethod(t *testing.T) {
 	named := strings.ReplaceAll(goodMethod, "display_yourself", "name")
 	b := &brain{plans: []string{plan}, methods: []string{named, named, named}}
 	m, db := testMachine(t, b, nil)
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Brief: "describe yourself"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db)}, Brief: "describe yourself"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +266,7 @@ func TestGeneratedCodeMayNotMakeMethods(t *testing.T) {
 	sneaky := `{"source": "def display_yourself(self):\n    set_slot(self, 'later', method('def later(self):\\n    return 1\\n'))\n    return 'I am genesis'\n", "tests": []}`
 	b := &brain{plans: []string{goodPlan}, methods: []string{sneaky, goodMethod}}
 	m, db := testMachine(t, b, nil)
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "display_yourself"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"batos/internal/image"
 	"batos/internal/store"
+	"batos/internal/vm"
 )
 
 // A message whose sender did not wait (the seed's way: it took the
@@ -17,19 +18,22 @@ import (
 // exactly once even across a crash: an unrecorded one is sent again when
 // the cycle resumes, and a recorded one never.
 
+// DeliveryState is where a delivery stands; the strings are the recorded form.
+type DeliveryState string
+
 // Delivery states.
 const (
-	DeliveryPending   = "pending"
-	DeliveryAnswered  = "answered"
-	DeliveryFailed    = "failed"    // the send raised an error; Answer holds it
-	DeliveryForwarded = "forwarded" // it needs another missing method; Answer names that cycle
-	DeliveryAbandoned = "abandoned" // the cycle failed; a retry takes it up again
+	DeliveryPending   DeliveryState = "pending"
+	DeliveryAnswered  DeliveryState = "answered"
+	DeliveryFailed    DeliveryState = "failed"    // the send raised an error; Answer holds it
+	DeliveryForwarded DeliveryState = "forwarded" // it needs another missing method; Answer names that cycle
+	DeliveryAbandoned DeliveryState = "abandoned" // the cycle failed; a retry takes it up again
 )
 
 // Delivery is a message the cycle answers itself.
 type Delivery struct {
 	Message Mission
-	State   string
+	State   DeliveryState
 	Answer  string
 }
 
@@ -71,7 +75,7 @@ func encodeDeliveries(ds []Delivery) (image.Value, error) {
 		}{
 			{"receiver", image.Ref(d.Message.Receiver)}, {"selector", image.String(d.Message.Selector)},
 			{"args", image.NewList(d.Message.Args...)}, {"kwargs", kwargs},
-			{"state", image.String(d.State)}, {"answer", image.String(d.Answer)},
+			{"state", image.String(string(d.State))}, {"answer", image.String(d.Answer)},
 		} {
 			if err := e.Set(image.String(kv.k), kv.v); err != nil {
 				return nil, err
@@ -103,12 +107,12 @@ func decodeDeliveries(v image.Value) ([]Delivery, error) {
 		if !okR || !okS || !okA || !okK || !okT || !okN {
 			return nil, fmt.Errorf("delivery %d is not {receiver, selector, args, kwargs, state, answer}: %s", i+1, clip(image.Repr(d), 200))
 		}
-		switch string(state) {
+		switch DeliveryState(state) {
 		case DeliveryPending, DeliveryAnswered, DeliveryFailed, DeliveryForwarded, DeliveryAbandoned:
 		default:
 			return nil, fmt.Errorf("delivery %d has the state %q", i+1, clip(string(state), 40))
 		}
-		msg := Mission{Receiver: store.OID(r), Selector: string(sel), Args: append([]image.Value(nil), args.Elems...)}
+		msg := Mission{Message: vm.Message{Receiver: store.OID(r), Selector: string(sel), Args: append([]image.Value(nil), args.Elems...)}}
 		for k, kv := range kwargs.All() {
 			name, ok := k.(image.String)
 			if !ok {
@@ -116,7 +120,7 @@ func decodeDeliveries(v image.Value) ([]Delivery, error) {
 			}
 			msg.Kwargs = append(msg.Kwargs, image.Slot{Name: string(name), Value: kv})
 		}
-		out = append(out, Delivery{Message: msg, State: string(state), Answer: string(answer)})
+		out = append(out, Delivery{Message: msg, State: DeliveryState(state), Answer: string(answer)})
 	}
 	return out, nil
 }
@@ -230,7 +234,7 @@ func (m *Machine) forward(ctx context.Context, id int64, i int, msg, next Missio
 
 // recordDelivery records how delivery i ended when its own transaction
 // could not commit.
-func (m *Machine) recordDelivery(ctx context.Context, id int64, i int, msg Mission, state, answer string) error {
+func (m *Machine) recordDelivery(ctx context.Context, id int64, i int, msg Mission, state DeliveryState, answer string) error {
 	err := m.db.Update(context.WithoutCancel(ctx), func(tx *image.Tx) error {
 		tx.SetUser("batos")
 		tx.Note(fmt.Sprintf("cycle %d: delivery of %s %s", id, msg.Selector, state))
@@ -252,8 +256,8 @@ func (m *Machine) recordDelivery(ctx context.Context, id int64, i int, msg Missi
 }
 
 // delivered announces a recorded delivery and wakes every Wait.
-func (m *Machine) delivered(id int64, i int, state, answer string) {
-	m.publish("cycle.delivered", map[string]any{"id": id, "delivery": i, "state": state, "answer": clip(answer, 2000)})
+func (m *Machine) delivered(id int64, i int, state DeliveryState, answer string) {
+	m.publish("cycle.delivered", map[string]any{"id": id, "delivery": i, "state": string(state), "answer": clip(answer, 2000)})
 	m.broadcast()
 }
 

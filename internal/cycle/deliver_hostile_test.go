@@ -20,7 +20,7 @@ func needsGreet(ctx context.Context, tx *image.Tx, msg Mission) (string, error) 
 			return "", err
 		}
 		if _, ok := o.Get("greet"); !ok {
-			return "", &UnlearnedError{Mission: Mission{Receiver: msg.Receiver, Selector: "greet"}}
+			return "", &UnlearnedError{Mission: Mission{Message: vm.Message{Receiver: msg.Receiver, Selector: "greet"}}}
 		}
 	}
 	return realDeliver(ctx, tx, msg)
@@ -48,7 +48,7 @@ func TestHostileForwardThenCrashDeliversOnce(t *testing.T) {
 	}
 	m, db := testMachine(t, b, &Options{Deliver: needsGreet, Events: events})
 	g := genesis(t, db)
-	if _, _, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}, true); err != nil {
+	if _, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}}, true); err != nil {
 		t.Fatal(err)
 	}
 	<-crashed
@@ -88,7 +88,7 @@ func TestHostileForwardWhileClosingStaysPending(t *testing.T) {
 		return needsGreet(ctx, tx, msg)
 	}
 	m, db := testMachine(t, b, &Options{Deliver: closing})
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}, true)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,10 +104,10 @@ func TestHostileForwardWhileClosingStaysPending(t *testing.T) {
 func TestHostileDeliveryLackingItsOwnMethodFails(t *testing.T) {
 	b := &brain{plans: []string{addPlan, addPlan}, methods: []string{addMethod, addMethod}}
 	removed := func(ctx context.Context, tx *image.Tx, msg Mission) (string, error) {
-		return "", &UnlearnedError{Mission: Mission{Receiver: msg.Receiver, Selector: msg.Selector}}
+		return "", &UnlearnedError{Mission: Mission{Message: vm.Message{Receiver: msg.Receiver, Selector: msg.Selector}}}
 	}
 	m, db := testMachine(t, b, &Options{Deliver: removed})
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}, true)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestHostileStaleMissInDeliveryIsSentAgain(t *testing.T) {
 	stale := func(ctx context.Context, tx *image.Tx, msg Mission) (string, error) {
 		if calls.Add(1) == 1 {
 			// As if this send had read the image before greet was installed.
-			return "", &UnlearnedError{Mission: Mission{Receiver: msg.Receiver, Selector: "greet"}}
+			return "", &UnlearnedError{Mission: Mission{Message: vm.Message{Receiver: msg.Receiver, Selector: "greet"}}}
 		}
 		return realDeliver(ctx, tx, msg)
 	}
@@ -145,7 +145,7 @@ func TestHostileStaleMissInDeliveryIsSentAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}, true)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,16 +60,16 @@ func TestJoinersAreEachDelivered(t *testing.T) {
 	b := &brain{plans: []string{addPlan}, methods: []string{addMethod}, gate: make(chan struct{})}
 	m, db := testMachine(t, b, &Options{Deliver: realDeliver})
 	g := genesis(t, db)
-	id, _, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}, true)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id2, joined, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "add", Args: []image.Value{image.Int(30), image.Int(4)}}, true)
+	id2, joined, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "add", Args: []image.Value{image.Int(30), image.Int(4)}}}, true)
 	if err != nil || !joined || id2 != id {
 		t.Fatalf("second start: %d joined %v %v", id2, joined, err)
 	}
 	// A waiting sender joins without adding a delivery.
-	if _, _, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "add", Args: []image.Value{image.Int(5), image.Int(5)}}, false); err != nil {
+	if _, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "add", Args: []image.Value{image.Int(5), image.Int(5)}}}, false); err != nil {
 		t.Fatal(err)
 	}
 	close(b.gate)
@@ -105,7 +105,7 @@ func TestDeliveryResumesExactlyOnce(t *testing.T) {
 		return answer, err
 	}
 	m, db := testMachine(t, b, &Options{Deliver: stuck})
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}, true)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,12 +148,12 @@ func TestDeliveryForwardedToTheNextCycle(t *testing.T) {
 		defer mu.Unlock()
 		if first && msg.Selector == "add" {
 			first = false
-			return "", &UnlearnedError{Mission: Mission{Receiver: msg.Receiver, Selector: "greet"}}
+			return "", &UnlearnedError{Mission: Mission{Message: vm.Message{Receiver: msg.Receiver, Selector: "greet"}}}
 		}
 		return realDeliver(ctx, tx, msg)
 	}
 	m, db := testMachine(t, b, &Options{Deliver: deliver})
-	add := Mission{Receiver: genesis(t, db), Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}
+	add := Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}}
 	id, _, err := m.Start(t.Context(), add, true)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestFailedCycleAbandonsThenRetryDelivers(t *testing.T) {
 	wrong := `{"source": "def add(self, a, b):\n    return a - b\n", "tests": []}`
 	b := &brain{plans: []string{addPlan}, methods: []string{wrong}}
 	m, db := testMachine(t, b, &Options{Deliver: realDeliver, MaxAttempts: 1})
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}, true)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "add", Args: []image.Value{image.Int(1), image.Int(2)}}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,21 @@
 // becomes a mission that the personas turn into a new method, through a
 // persisted state machine.
 //
+// # Names
+//
+// A mission is what a cycle is for: a message (vm.Message: receiver,
+// selector, arguments) that found no method, or a brief for an object,
+// whose selector the plan names. A step is one recorded model answer,
+// and its step kind (StepKind) says which stage asked for it: StepPlan,
+// StepDelegate or StepSynthesize. A failure is why a synthesis attempt
+// was refused, and its failure kind (FailureKind) says which check
+// refused it: FailureParse, FailureAudit, FailureTest or FailureCall. A
+// delivery is a message the cycle sends itself once the method is
+// installed, and its delivery state (DeliveryState) says where it
+// stands: DeliveryPending, then DeliveryAnswered, DeliveryFailed,
+// DeliveryForwarded or DeliveryAbandoned. The strings of these kinds and
+// states are their recorded form in the image.
+//
 // # States
 //
 //	IDLE → DECOMPOSING → DELEGATING → SYNTHESIZING → VALIDATING → COMPLETE

@@ -107,9 +107,9 @@ func TestHostileEditedCycleFailsNotPanics(t *testing.T) {
 	b := &brain{}
 	m, db := testMachine(t, b, nil)
 	g := genesis(t, db)
-	noPlan := seed(t, db, &Cycle{State: Delegating, Mission: Mission{Receiver: g, Selector: "zap"}, MaxAttempts: 3, PlanTries: 3})
-	noCode := seed(t, db, &Cycle{State: Validating, Mission: Mission{Receiver: g, Selector: "zop"}, Plan: &Plan{Selector: "zop", Intent: "x"}, Attempt: 1, MaxAttempts: 3, PlanTries: 3})
-	noTries := seed(t, db, &Cycle{State: Decomposing, Mission: Mission{Receiver: g, Selector: "zip"}, MaxAttempts: 3})
+	noPlan := seed(t, db, &Cycle{State: Delegating, Mission: Mission{Message: vm.Message{Receiver: g, Selector: "zap"}}, MaxAttempts: 3, PlanTries: 3})
+	noCode := seed(t, db, &Cycle{State: Validating, Mission: Mission{Message: vm.Message{Receiver: g, Selector: "zop"}}, Plan: &Plan{Selector: "zop", Intent: "x"}, Attempt: 1, MaxAttempts: 3, PlanTries: 3})
+	noTries := seed(t, db, &Cycle{State: Decomposing, Mission: Mission{Message: vm.Message{Receiver: g, Selector: "zip"}}, MaxAttempts: 3})
 	if n, err := m.Resume(t.Context()); n != 3 || err != nil {
 		t.Fatalf("Resume: %d %v, want 3", n, err)
 	}
@@ -145,7 +145,7 @@ func TestHostileGarbageDecodes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			id := seed(t, db, &Cycle{State: Failed, FailedIn: Synthesizing, Mission: Mission{Receiver: g, Selector: "s_" + strings.ReplaceAll(tc.name, " ", "_")}})
+			id := seed(t, db, &Cycle{State: Failed, FailedIn: Synthesizing, Mission: Mission{Message: vm.Message{Receiver: g, Selector: "s_" + strings.ReplaceAll(tc.name, " ", "_")}}})
 			edit(t, db, id, tc.slot)
 			_, err := m.Get(t.Context(), id)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || len(err.Error()) > 1000 {
@@ -178,9 +178,9 @@ func TestHostileResumeSkipsUnreadable(t *testing.T) {
 	b := &brain{plans: []string{goodPlan}, methods: []string{goodMethod}}
 	m, db := testMachine(t, b, nil)
 	g := genesis(t, db)
-	bad := seed(t, db, &Cycle{State: Idle, Mission: Mission{Receiver: g, Selector: "broken"}})
+	bad := seed(t, db, &Cycle{State: Idle, Mission: Mission{Message: vm.Message{Receiver: g, Selector: "broken"}}})
 	edit(t, db, bad, image.Slot{Name: slotSteps, Value: image.String("garbage")})
-	good := seed(t, db, &Cycle{State: Idle, Mission: Mission{Receiver: g, Selector: "display_yourself"}, MaxAttempts: 3, PlanTries: 3})
+	good := seed(t, db, &Cycle{State: Idle, Mission: Mission{Message: vm.Message{Receiver: g, Selector: "display_yourself"}}, MaxAttempts: 3, PlanTries: 3})
 	// A slot of the cycles object that is not a cycle's is not listed.
 	err := db.Update(t.Context(), func(tx *image.Tx) error {
 		cs, err := cyclesObject(tx)
@@ -213,7 +213,7 @@ func TestHostileUnknownPersonaRefused(t *testing.T) {
 	bad := strings.Replace(goodPlan, `"BABS"`, `"MALLORY"`, 1)
 	b := &brain{plans: []string{bad, goodPlan}, methods: []string{goodMethod}}
 	m, db := testMachine(t, b, nil)
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "display_yourself"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestHostileTestSideEffectsIsolated(t *testing.T) {
 	b := &brain{plans: []string{plan}, methods: []string{meth}}
 	m, db := testMachine(t, b, &Options{MaxAttempts: 1})
 	g := genesis(t, db)
-	id, _, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "greet"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "greet"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestHostileBriefWithoutTestsRefused(t *testing.T) {
 	b := &brain{plans: []string{plan}, methods: []string{meth}}
 	m, db := testMachine(t, b, &Options{MaxAttempts: 1})
 	g := genesis(t, db)
-	id, _, err := m.Start(t.Context(), Mission{Receiver: g, Brief: "say hi"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g}, Brief: "say hi"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestHostileHugeFailuresClipped(t *testing.T) {
 	flood := `{"source": ` + string(src) + `, "tests": []}`
 	b := &brain{plans: []string{plan}, methods: []string{big, flood, big, big, big, big}}
 	m, db := testMachine(t, b, &Options{MaxAttempts: 6})
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "greet", Args: []image.Value{image.String(strings.Repeat("a", 1<<20))}}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "greet", Args: []image.Value{image.String(strings.Repeat("a", 1<<20))}}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestHostileRetryAfterCancelInValidation(t *testing.T) {
 			})
 		}
 	}})
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "display_yourself"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestHostileAnswerRecordedDespiteCancel(t *testing.T) {
 			return ans, err
 		})
 	}, nil)
-	id, _, err := m.Start(t.Context(), Mission{Receiver: genesis(t, db), Selector: "display_yourself"}, false)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,12 +406,12 @@ func TestHostileEditedIndex(t *testing.T) {
 	b := &brain{plans: []string{goodPlan, goodPlan}, methods: []string{goodMethod, goodMethod}}
 	m, db := testMachine(t, b, nil)
 	g := genesis(t, db)
-	first, _, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "display_yourself"}, false)
+	first, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "display_yourself"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitDone(t, m, first)
-	key := Mission{Receiver: g, Selector: "display_yourself"}.Key()
+	key := Mission{Message: vm.Message{Receiver: g, Selector: "display_yourself"}}.Key()
 	err = db.Update(t.Context(), func(tx *image.Tx) error {
 		cs, err := cyclesObject(tx)
 		if err != nil {
@@ -421,7 +421,7 @@ func TestHostileEditedIndex(t *testing.T) {
 		if err := idx.Set(image.String(key), image.Int(first)); err != nil {
 			return err
 		}
-		if err := idx.Set(image.String(Mission{Receiver: g, Selector: "other"}.Key()), image.Int(99)); err != nil {
+		if err := idx.Set(image.String(Mission{Message: vm.Message{Receiver: g, Selector: "other"}}.Key()), image.Int(99)); err != nil {
 			return err
 		}
 		if err := cs.Set("open", idx); err != nil {
@@ -432,7 +432,7 @@ func TestHostileEditedIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, joined, err := m.Start(t.Context(), Mission{Receiver: g, Selector: "display_yourself"}, false)
+	second, joined, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "display_yourself"}}, false)
 	if err != nil || joined || second == first {
 		t.Fatalf("Start: %d joined %v %v; want a new cycle", second, joined, err)
 	}
@@ -453,7 +453,7 @@ func TestHostileEditedIndex(t *testing.T) {
 func TestHostileInstallAndRevertGarbage(t *testing.T) {
 	_, db := testMachine(t, &brain{}, nil)
 	g := genesis(t, db)
-	c := &Cycle{ID: 7, Mission: Mission{Receiver: g, Selector: "name"}, Plan: &Plan{Selector: "name"}, Code: "def name(self):\n    return 1\n"}
+	c := &Cycle{ID: 7, Mission: Mission{Message: vm.Message{Receiver: g, Selector: "name"}}, Plan: &Plan{Selector: "name"}, Code: "def name(self):\n    return 1\n"}
 	err := db.Update(t.Context(), func(tx *image.Tx) error {
 		o, err := tx.Object(g)
 		if err != nil {
@@ -535,7 +535,7 @@ func TestHostileConcurrentLifecycle(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			sel := fmt.Sprintf("s%d", i%6) // pairs join
-			id, _, err := m.Start(ctx, Mission{Receiver: g, Selector: sel}, i%3 == 0)
+			id, _, err := m.Start(ctx, Mission{Message: vm.Message{Receiver: g, Selector: sel}}, i%3 == 0)
 			if err != nil {
 				t.Error(err)
 				return
@@ -560,7 +560,7 @@ func TestHostileConcurrentLifecycle(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id, _, err := m.Start(ctx, Mission{Receiver: g, Selector: fmt.Sprintf("late%d", i)}, false)
+			id, _, err := m.Start(ctx, Mission{Message: vm.Message{Receiver: g, Selector: fmt.Sprintf("late%d", i)}}, false)
 			if errors.Is(err, ErrClosed) {
 				return
 			}
@@ -584,7 +584,7 @@ func TestHostileConcurrentLifecycle(t *testing.T) {
 		t.Fatal("Close did not return")
 	}
 	wg.Wait()
-	if _, _, err := m.Start(ctx, Mission{Receiver: g, Selector: "after"}, false); !errors.Is(err, ErrClosed) {
+	if _, _, err := m.Start(ctx, Mission{Message: vm.Message{Receiver: g, Selector: "after"}}, false); !errors.Is(err, ErrClosed) {
 		t.Errorf("Start after Close: %v", err)
 	}
 	err := db.View(ctx, func(tx *image.Tx) error {
@@ -606,7 +606,7 @@ func TestHostileConcurrentLifecycle(t *testing.T) {
 
 // An argument of megabytes is clipped in the prompts.
 func TestHostileHugeArgumentClippedInPrompts(t *testing.T) {
-	if got := callText(Mission{Selector: "f", Args: []image.Value{image.String(strings.Repeat("a", 1<<20))}, Kwargs: []image.Slot{{Name: "k", Value: image.String(strings.Repeat("b", 1<<20))}}}); len(got) > 2*maxSlotRepr+40 {
+	if got := callText(Mission{Message: vm.Message{Selector: "f", Args: []image.Value{image.String(strings.Repeat("a", 1<<20))}, Kwargs: []image.Slot{{Name: "k", Value: image.String(strings.Repeat("b", 1<<20))}}}}); len(got) > 2*maxSlotRepr+40 {
 		t.Errorf("callText is %d bytes", len(got))
 	}
 }
@@ -620,14 +620,14 @@ func TestHostileStartRefusesBadMissions(t *testing.T) {
 	m, db := testMachine(t, b, nil)
 	g := genesis(t, db)
 	for _, ms := range []Mission{
-		{Receiver: g, Selector: "foo bar"},
-		{Receiver: g, Selector: "ünï"},
-		{Receiver: g, Selector: "parent*"},
-		{Receiver: g, Selector: "lambda"},
-		{Receiver: g, Selector: "if"},
-		{Receiver: g, Selector: strings.Repeat("a", 65)},
-		{Receiver: g},
-		{Receiver: g, Brief: "  "},
+		{Message: vm.Message{Receiver: g, Selector: "foo bar"}},
+		{Message: vm.Message{Receiver: g, Selector: "ünï"}},
+		{Message: vm.Message{Receiver: g, Selector: "parent*"}},
+		{Message: vm.Message{Receiver: g, Selector: "lambda"}},
+		{Message: vm.Message{Receiver: g, Selector: "if"}},
+		{Message: vm.Message{Receiver: g, Selector: strings.Repeat("a", 65)}},
+		{Message: vm.Message{Receiver: g}},
+		{Message: vm.Message{Receiver: g}, Brief: "  "},
 	} {
 		if _, _, err := m.Start(t.Context(), ms, false); !errors.Is(err, ErrMission) {
 			t.Errorf("Start(%q, brief %q): %v, want ErrMission", clip(ms.Selector, 10), ms.Brief, err)
@@ -660,7 +660,7 @@ func TestHostileBriefNeverDelivers(t *testing.T) {
 		delivered.Unlock()
 		return "ran", nil
 	}})
-	brief := Mission{Receiver: genesis(t, db), Brief: "say hi"}
+	brief := Mission{Message: vm.Message{Receiver: genesis(t, db)}, Brief: "say hi"}
 	id := seed(t, db, &Cycle{State: Idle, Mission: brief, Deliveries: []Delivery{{Message: brief, State: DeliveryPending}}, MaxAttempts: 3, PlanTries: 3})
 	if _, err := m.Resume(t.Context()); err != nil {
 		t.Fatal(err)

@@ -344,13 +344,13 @@ func (m *Machine) Retry(ctx context.Context, id int64) error {
 		reclaim(c)
 		switch c.State {
 		case Decomposing:
-			c.PlanTries = len(c.stepsOf("plan")) + m.opts.PlanTries
+			c.PlanTries = len(c.stepsOf(StepPlan)) + m.opts.PlanTries
 		case Synthesizing, Validating:
 			// A refused or unanswered attempt gives way to a new one; one
 			// whose answer is recorded and not yet judged (cancelled in
 			// VALIDATING, say) is taken up where it was: ROBIN is not
 			// asked again for it.
-			if _, answered := c.step("synthesize", c.Attempt, 0); c.refused(c.Attempt) || !answered {
+			if _, answered := c.step(StepSynthesize, c.Attempt, 0); c.refused(c.Attempt) || !answered {
 				c.State = Synthesizing
 				c.Attempt++
 			}
@@ -375,7 +375,7 @@ func (c *Cycle) refused(attempt int) bool {
 	return false
 }
 
-func (c *Cycle) stepsOf(kind string) []Step {
+func (c *Cycle) stepsOf(kind StepKind) []Step {
 	var out []Step
 	for _, s := range c.Steps {
 		if s.Kind == kind {

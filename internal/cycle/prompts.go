@@ -379,7 +379,7 @@ func synthesisPrompt(c *Cycle, v *receiverView) []llm.Message {
 	section(&b, "Methods it has, with source", v.methods)
 	var answers []string
 	for i, q := range c.Plan.SubQuestions {
-		if s, ok := c.step("delegate", 0, i); ok {
+		if s, ok := c.step(StepDelegate, 0, i); ok {
 			answers = append(answers, fmt.Sprintf("%s was asked: %s\n%s answered: %s", q.Persona, q.Question, q.Persona, s.Answer))
 		}
 	}

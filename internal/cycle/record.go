@@ -12,18 +12,17 @@ import (
 	"batos/internal/image"
 	"batos/internal/llm"
 	"batos/internal/store"
+	"batos/internal/vm"
 )
 
 // Mission is what a cycle is for: a message nothing understood, or a
 // brief (the seed's initiate_cognitive_cycle) for an object.
+//
+// Its message is the send that found no method; Selector is the missing
+// method's name, empty for a brief until the plan names one.
 type Mission struct {
-	Receiver store.OID
-	// Selector is the missing method's name; empty for a brief until the
-	// plan names one.
-	Selector string
-	Brief    string
-	Args     []image.Value
-	Kwargs   []image.Slot
+	vm.Message
+	Brief string
 }
 
 // Key identifies the open cycle a message joins.
@@ -34,14 +33,24 @@ func (m Mission) Key() string {
 	return m.Receiver.String() + " " + m.Selector
 }
 
+// StepKind says which stage of the cycle a step answers.
+type StepKind string
+
+// Step kinds; the strings are the recorded form.
+const (
+	StepPlan       StepKind = "plan"       // BRICK's plan (DECOMPOSING)
+	StepDelegate   StepKind = "delegate"   // a persona's answer to a sub-question (DELEGATING)
+	StepSynthesize StepKind = "synthesize" // ROBIN's method and tests (SYNTHESIZING)
+)
+
 // Step is one recorded model answer.
 type Step struct {
-	Kind    string `json:"kind"` // "plan", "delegate", "synthesize"
-	Attempt int    `json:"attempt,omitempty"`
-	Index   int    `json:"index,omitempty"` // the sub-question, for "delegate"
-	Persona string `json:"persona"`
-	Model   string `json:"model"`
-	Adapter string `json:"adapter,omitempty"`
+	Kind    StepKind `json:"kind"`
+	Attempt int      `json:"attempt,omitempty"`
+	Index   int      `json:"index,omitempty"` // the sub-question, for StepDelegate
+	Persona string   `json:"persona"`
+	Model   string   `json:"model"`
+	Adapter string   `json:"adapter,omitempty"`
 	// Prompt is kept in an object of its own (PromptRef), written once:
 	// prompts are the bulk of a cycle, and the cycle object is rewritten
 	// at every transition. LoadPrompts fills Prompt in.
@@ -78,11 +87,22 @@ type Plan struct {
 	Tests        []Test        `json:"tests"`
 }
 
+// FailureKind says which check refused a synthesis attempt.
+type FailureKind string
+
+// Failure kinds; the strings are the recorded form.
+const (
+	FailureParse FailureKind = "parse" // the answer was not a usable method
+	FailureAudit FailureKind = "audit" // the guardian rejected the source
+	FailureTest  FailureKind = "test"  // a test failed, or there were none
+	FailureCall  FailureKind = "call"  // the original call failed; validation now reports it as FailureTest
+)
+
 // Failure is why a synthesis attempt was refused, fed back verbatim.
 type Failure struct {
-	Attempt int    `json:"attempt"`
-	Kind    string `json:"kind"` // "parse", "audit", "test", "call"
-	Message string `json:"message"`
+	Attempt int         `json:"attempt"`
+	Kind    FailureKind `json:"kind"`
+	Message string      `json:"message"`
 }
 
 // Cycle is a cycle as recorded in the image.
@@ -137,7 +157,7 @@ func (c *Cycle) models() []string {
 
 // step finds the recorded answer of a kind, attempt and index: the last
 // one, which is the one that counts.
-func (c *Cycle) step(kind string, attempt, index int) (Step, bool) {
+func (c *Cycle) step(kind StepKind, attempt, index int) (Step, bool) {
 	for i := len(c.Steps) - 1; i >= 0; i-- {
 		s := c.Steps[i]
 		if s.Kind == kind && s.Attempt == attempt && s.Index == index {

@@ -38,16 +38,16 @@ func (m *Machine) validate(ctx context.Context, c *Cycle) (*Failure, error) {
 		args = -1 // a brief names no call to check the arity against
 	}
 	if err := vm.Audit(c.Code, vm.AuditOptions{Selector: c.Plan.Selector, Args: args, Kwargs: kwargs, Forbid: generatedForbids}); err != nil {
-		return &Failure{Attempt: c.Attempt, Kind: "audit", Message: err.Error()}, nil
+		return &Failure{Attempt: c.Attempt, Kind: FailureAudit, Message: err.Error()}, nil
 	}
 	if msg, err := m.dataSlot(ctx, c); err != nil || msg != "" {
 		if err != nil {
 			return nil, err
 		}
-		return &Failure{Attempt: c.Attempt, Kind: "audit", Message: msg}, nil
+		return &Failure{Attempt: c.Attempt, Kind: FailureAudit, Message: msg}, nil
 	}
 	if c.Mission.Brief != "" && len(c.Tests) == 0 {
-		return &Failure{Attempt: c.Attempt, Kind: "test", Message: "there are no tests, and a brief names no call to run: nothing shows the method works (write tests)"}, nil
+		return &Failure{Attempt: c.Attempt, Kind: FailureTest, Message: "there are no tests, and a brief names no call to run: nothing shows the method works (write tests)"}, nil
 	}
 	runs := make([]func(tx *image.Tx) string, 0, len(c.Tests)+1)
 	for i, t := range c.Tests {
@@ -69,7 +69,7 @@ func (m *Machine) validate(ctx context.Context, c *Cycle) (*Failure, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	return &Failure{Attempt: c.Attempt, Kind: "test", Message: strings.Join(msgs, "\n")}, nil
+	return &Failure{Attempt: c.Attempt, Kind: FailureTest, Message: strings.Join(msgs, "\n")}, nil
 }
 
 // dataSlot says why the candidate cannot be installed, if the receiver's

@@ -143,7 +143,7 @@ func record(tx *image.Tx, c *Cycle, a answered) error {
 const maxAnswer = 256 << 10
 
 func (m *Machine) recorded(c *Cycle, s Step) {
-	m.publish("cycle.step", map[string]any{"id": c.ID, "kind": s.Kind, "attempt": s.Attempt, "index": s.Index,
+	m.publish("cycle.step", map[string]any{"id": c.ID, "kind": string(s.Kind), "attempt": s.Attempt, "index": s.Index,
 		"persona": s.Persona, "model": s.Model, "prompt_tokens": s.PromptTokens, "completion_tokens": s.CompletionTokens,
 		"latency_ms": s.LatencyMS, "rejected": s.Rejected})
 }
@@ -161,7 +161,7 @@ func (m *Machine) receiverView(ctx context.Context, c *Cycle, selector string) (
 // and not rejected, which is then used — and moves to DELEGATING, or
 // records why the plan cannot be used.
 func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
-	plans := c.stepsOf("plan")
+	plans := c.stepsOf(StepPlan)
 	var a answered
 	fresh := false
 	if n := len(plans); n > 0 && plans[n-1].Rejected == "" {
@@ -179,7 +179,7 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 		if err != nil {
 			return err
 		}
-		a, err = m.ask(ctx, "BRICK", planPrompt(c, v, plans), planSchema, Step{Kind: "plan"})
+		a, err = m.ask(ctx, "BRICK", planPrompt(c, v, plans), planSchema, Step{Kind: StepPlan})
 		if err != nil {
 			return err
 		}
@@ -209,7 +209,7 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 				return err
 			}
 		} else {
-			c.Steps[lastIndex(c.Steps, "plan")] = s
+			c.Steps[lastIndex(c.Steps, StepPlan)] = s
 		}
 		if p != nil && advance {
 			c.Plan, c.State = p, Delegating
@@ -231,7 +231,7 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 		return nil
 	})
 	if err == nil && fresh {
-		m.recorded(after, after.Steps[lastIndex(after.Steps, "plan")])
+		m.recorded(after, after.Steps[lastIndex(after.Steps, StepPlan)])
 	}
 	return err
 }
@@ -262,7 +262,7 @@ func unknownPersona(tx *image.Tx, p *Plan) string {
 	return ""
 }
 
-func lastIndex(steps []Step, kind string) int {
+func lastIndex(steps []Step, kind StepKind) int {
 	for i := len(steps) - 1; i >= 0; i-- {
 		if steps[i].Kind == kind {
 			return i
@@ -279,14 +279,14 @@ func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
 	errs := make([]error, len(c.Plan.SubQuestions))
 	pending := 0
 	for i, q := range c.Plan.SubQuestions {
-		if _, ok := c.step("delegate", 0, i); ok {
+		if _, ok := c.step(StepDelegate, 0, i); ok {
 			continue
 		}
 		pending++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, err := m.ask(ctx, q.Persona, questionPrompt(c, q), nil, Step{Kind: "delegate", Index: i})
+			a, err := m.ask(ctx, q.Persona, questionPrompt(c, q), nil, Step{Kind: StepDelegate, Index: i})
 			if err != nil {
 				errs[i] = err
 				return
@@ -327,7 +327,7 @@ func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
 
 func allAnswered(c *Cycle) bool {
 	for i := range c.Plan.SubQuestions {
-		if _, ok := c.step("delegate", 0, i); !ok {
+		if _, ok := c.step(StepDelegate, 0, i); !ok {
 			return false
 		}
 	}
@@ -340,13 +340,13 @@ func allAnswered(c *Cycle) bool {
 func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 	var a answered
 	var have bool
-	a.step, have = c.step("synthesize", c.Attempt, 0)
+	a.step, have = c.step(StepSynthesize, c.Attempt, 0)
 	if !have {
 		v, err := m.receiverView(ctx, c, c.Plan.Selector)
 		if err != nil {
 			return err
 		}
-		a, err = m.ask(ctx, "ROBIN", synthesisPrompt(c, v), methodSchema, Step{Kind: "synthesize", Attempt: c.Attempt})
+		a, err = m.ask(ctx, "ROBIN", synthesisPrompt(c, v), methodSchema, Step{Kind: StepSynthesize, Attempt: c.Attempt})
 		if err != nil {
 			return err
 		}
@@ -374,7 +374,7 @@ func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 			return nil
 		}
 		if perr != nil {
-			m.refuse(c, Failure{Attempt: c.Attempt, Kind: "parse", Message: perr.Error()})
+			m.refuse(c, Failure{Attempt: c.Attempt, Kind: FailureParse, Message: perr.Error()})
 			return nil
 		}
 		c.Code = meth.Source

@@ -226,7 +226,7 @@ func (b backend) InitiateCycle(ctx context.Context, target, brief string) (any, 
 	if m == nil {
 		return nil, fmt.Errorf("cannot start a cycle for %s (%q): %w", oid, brief, vm.ErrNoMind)
 	}
-	id, _, err := m.Start(ctx, cycle.Mission{Receiver: oid, Brief: brief}, false)
+	id, _, err := m.Start(ctx, cycle.Mission{Message: vm.Message{Receiver: oid}, Brief: brief}, false)
 	if err != nil {
 		return nil, err
 	}

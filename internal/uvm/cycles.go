@@ -119,7 +119,7 @@ func viewCycle(tx *image.Tx, names map[store.OID]string, c *cycle.Cycle, full bo
 		if receiver == "" {
 			receiver = d.Message.Receiver.String()
 		}
-		v.Deliveries = append(v.Deliveries, DeliveryView{Call: callText(receiver, d.Message), State: d.State, Answer: d.Answer})
+		v.Deliveries = append(v.Deliveries, DeliveryView{Call: callText(receiver, d.Message), State: string(d.State), Answer: d.Answer})
 		if d.State == cycle.DeliveryPending {
 			v.Pending++
 		}
@@ -143,7 +143,7 @@ func viewCycle(tx *image.Tx, names map[store.OID]string, c *cycle.Cycle, full bo
 	}
 	v.Plan, v.Code, v.Tests, v.Failures = c.Plan, c.Code, c.Tests, c.Failures
 	for _, s := range c.Steps {
-		v.Steps = append(v.Steps, StepView{Kind: s.Kind, Attempt: s.Attempt, Index: s.Index, Persona: s.Persona, Model: s.Model,
+		v.Steps = append(v.Steps, StepView{Kind: string(s.Kind), Attempt: s.Attempt, Index: s.Index, Persona: s.Persona, Model: s.Model,
 			Adapter: s.Adapter, Prompt: s.Prompt, Answer: s.Answer, PromptTokens: s.PromptTokens, CompletionTokens: s.CompletionTokens,
 			LatencyMS: s.LatencyMS, At: s.At, Rejected: s.Rejected})
 	}

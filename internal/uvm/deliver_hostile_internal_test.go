@@ -63,7 +63,7 @@ func TestHostileStaleMissDoesNotLearnAgain(t *testing.T) {
 				if _, err := u.Send(t.Context(), "genesis", sel, nil, nil); err != nil {
 					return vm.Result{}, err
 				}
-				return vm.Result{}, &needsLearning{cycle.Mission{Receiver: genesis, Selector: sel}}
+				return vm.Result{}, &needsLearning{cycle.Mission{Message: vm.Message{Receiver: genesis, Selector: sel}}}
 			}
 			return u.send(t.Context(), "genesis", sel, nil, nil)
 		}, nil)

@@ -48,7 +48,7 @@ func (e *needsLearning) Error() string {
 type learner struct{}
 
 func (learner) DoesNotUnderstand(ctx context.Context, tx *image.Tx, msg *vm.Message) (image.Value, error) {
-	return nil, &needsLearning{cycle.Mission{Receiver: msg.Receiver, Selector: msg.Selector, Args: msg.Args, Kwargs: msg.Kwargs}}
+	return nil, &needsLearning{cycle.Mission{Message: *msg}}
 }
 
 // LearningError is returned when a send's cycle did not finish in time,

@@ -54,7 +54,7 @@ func TestLearnHostileSameMethodNotLearnedTwice(t *testing.T) {
 	attempts := 0
 	_, err = u.learned(t.Context(), Learn{}, func() (vm.Result, error) {
 		attempts++
-		return vm.Result{}, &needsLearning{cycle.Mission{Receiver: genesis, Selector: "zap"}}
+		return vm.Result{}, &needsLearning{cycle.Mission{Message: vm.Message{Receiver: genesis, Selector: "zap"}}}
 	})
 	if !errors.Is(err, ErrLearningFailed) || !strings.Contains(err.Error(), "cycle 1 completed, yet") {
 		t.Errorf("got %v, want ErrLearningFailed naming cycle 1", err)

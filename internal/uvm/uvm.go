@@ -189,7 +189,7 @@ func (u *UVM) SendWith(ctx context.Context, target, selector string, args []imag
 		var m cycle.Mission
 		err := u.db.View(ctx, func(tx *image.Tx) error {
 			oid, err := Resolve(tx, target)
-			m = cycle.Mission{Receiver: oid, Selector: selector, Args: args, Kwargs: kwargs}
+			m = cycle.Mission{Message: vm.Message{Receiver: oid, Selector: selector, Args: args, Kwargs: kwargs}}
 			return err
 		})
 		return m, err
