@@ -1,12 +1,12 @@
 package mind
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"batos/internal/image"
+	"batos/internal/image/imagetest"
 	"batos/internal/store/bolt"
 )
 
@@ -15,31 +15,13 @@ import (
 // Its cleanup verifies the image.
 func testImage(t testing.TB) (*image.DB, *bolt.DB) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "mind.db")
-	s, err := bolt.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := image.New(s, nil)
-	ctx := t.Context()
-	if _, err := db.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := imagetest.Open(t, &imagetest.Options{Name: "mind.db"})
 	for _, name := range []string{"BRICK", "ROBIN"} {
-		if err := EditPersona(ctx, db, name, Edit{Create: true, Role: ptr("test " + name), SystemPrompt: ptr("You are " + name + ".")}); err != nil {
+		if err := EditPersona(t.Context(), db, name, Edit{Create: true, Role: ptr("test " + name), SystemPrompt: ptr("You are " + name + ".")}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() {
-		rep, err := db.Verify(context.Background())
-		if err != nil {
-			t.Errorf("verify: %v", err)
-		} else if len(rep.Problems) > 0 {
-			t.Errorf("verify: %v", rep.Problems)
-		}
-		s.Close()
-	})
-	return db, s
+	return db, imagetest.Bolt(db)
 }
 
 func ptr[T any](v T) *T { return &v }
