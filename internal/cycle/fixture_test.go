@@ -3,17 +3,16 @@ package cycle
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"batos/internal/image"
+	"batos/internal/image/imagetest"
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
 	"batos/internal/store"
-	"batos/internal/store/bolt"
 	"batos/internal/vm"
 )
 
@@ -84,33 +83,26 @@ const goodMethod = `{"source": "def display_yourself(self):\n    \"\"\"One line 
 // machine whose mind answers from b.
 func testMachine(t *testing.T, b *brain, opts *Options) (*Machine, *image.DB) {
 	t.Helper()
-	s, err := bolt.Open(filepath.Join(t.TempDir(), "cycle.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := image.New(s, &image.Options{MaxRetries: 64})
-	ctx := t.Context()
-	if _, err := db.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"BRICK", "ROBIN", "BABS", "ALFRED"} {
-		prompt := "You are " + p + "."
-		if err := mind.EditPersona(ctx, db, p, mind.Edit{Create: true, SystemPrompt: &prompt}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := personaImage(t)
 	model := &llmtest.Model{Respond: b.respond}
 	m := mind.New(db, &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: model}, nil)
 	machine := New(db, m, vm.New(nil), opts)
-	t.Cleanup(func() {
-		machine.Close()
-		rep, err := db.Verify(context.Background())
-		if err != nil || !rep.OK() {
-			t.Errorf("verify: %v %v", err, rep)
-		}
-		s.Close()
-	})
+	t.Cleanup(func() { machine.Close() }) // before imagetest verifies the image
 	return machine, db
+}
+
+// personaImage opens an image with genesis and the four personas; it is
+// verified when the test ends.
+func personaImage(t *testing.T) *image.DB {
+	t.Helper()
+	db := imagetest.Open(t, &imagetest.Options{Name: "cycle.db", Image: &image.Options{MaxRetries: 64}})
+	for _, p := range []string{"BRICK", "ROBIN", "BABS", "ALFRED"} {
+		prompt := "You are " + p + "."
+		if err := mind.EditPersona(t.Context(), db, p, mind.Edit{Create: true, SystemPrompt: &prompt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
 }
 
 func genesis(t *testing.T, db *image.DB) store.OID {

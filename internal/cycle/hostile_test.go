@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
-	"batos/internal/store/bolt"
 	"batos/internal/vm"
 )
 
@@ -36,34 +34,14 @@ func hostileMachine(t *testing.T, respond func(ctx context.Context, req *llm.Cha
 // wrappedMachine is hostileMachine whose mind is seen through wrap.
 func wrappedMachine(t *testing.T, respond func(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error), wrap func(Asker) Asker, opts *Options) (*Machine, *image.DB) {
 	t.Helper()
-	s, err := bolt.Open(filepath.Join(t.TempDir(), "cycle.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := image.New(s, &image.Options{MaxRetries: 64})
-	if _, err := db.Init(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"BRICK", "ROBIN", "BABS", "ALFRED"} {
-		prompt := "You are " + p + "."
-		if err := mind.EditPersona(t.Context(), db, p, mind.Edit{Create: true, SystemPrompt: &prompt}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := personaImage(t)
 	model := &llmtest.Model{Respond: respond}
 	var asker Asker = mind.New(db, &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: model}, nil)
 	if wrap != nil {
 		asker = wrap(asker)
 	}
 	m := New(db, asker, vm.New(nil), opts)
-	t.Cleanup(func() {
-		m.Close()
-		rep, err := db.Verify(context.Background())
-		if err != nil || !rep.OK() {
-			t.Errorf("verify: %v %v", err, rep)
-		}
-		s.Close()
-	})
+	t.Cleanup(func() { m.Close() }) // before imagetest verifies the image
 	return m, db
 }
 
