@@ -13,6 +13,7 @@ import (
 // (store/bolt imports store), never the other way.
 var layers = []string{
 	"cmd/batos",
+	"internal/bench",
 	"internal/uvm",
 	"internal/zmqbridge", "internal/httpapi", "internal/webui",
 	"internal/heartbeat",
@@ -29,7 +30,7 @@ var layers = []string{
 // rank gives a package's layer index; peers on one line of DESIGN.md's
 // diagram share a rank.
 func rank(pkg string) (int, bool) {
-	peers := map[string]int{"internal/httpapi": 2, "internal/webui": 2}
+	peers := map[string]int{"internal/httpapi": 3, "internal/webui": 3}
 	for i, l := range layers {
 		if pkg == l || strings.HasPrefix(pkg, l+"/") {
 			if r, ok := peers[l]; ok {
@@ -78,6 +79,47 @@ func TestDependenciesPointDown(t *testing.T) {
 			if to < from || (to == from && !subOfDep) {
 				t.Errorf("%s imports %s: dependencies must point down", pkg, dep)
 			}
+		}
+	}
+}
+
+// TestShippedCodeImportsNoTestPackage checks that no non-test file of
+// batos imports a test-helper package (storetest, llmtest, ...), so the
+// binary links neither them nor the testing packages they use. A helper
+// package may import another.
+func TestShippedCodeImportsNoTestPackage(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "batos/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		if isTestHelper(fields[0]) {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if strings.HasPrefix(imp, "batos/") && isTestHelper(imp) {
+				t.Errorf("%s imports %s: shipped code may not import a test package", fields[0], imp)
+			}
+		}
+	}
+}
+
+// isTestHelper reports whether pkg's last path element ends in "test".
+func isTestHelper(pkg string) bool {
+	return strings.HasSuffix(pkg[strings.LastIndex(pkg, "/")+1:], "test")
+}
+
+// TestBinaryLinksNoTesting checks that the batos binary links neither
+// testing nor net/http/httptest.
+func TestBinaryLinksNoTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "batos/cmd/batos").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "testing" || dep == "net/http/httptest" {
+			t.Errorf("batos links %s", dep)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -14,16 +14,16 @@ var benchVMFields = []string{
 	"send_rw_per_s", "send_rw_vs_fsync",
 }
 
-// TestBenchVMQuick runs the benchmark for a fraction of a second per phase.
+// TestVMQuick runs the benchmark for a fraction of a second per phase.
 // It checks the shape of the output only: timing never fails a test.
-func TestBenchVMQuick(t *testing.T) {
+func TestVMQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the benchmark")
 	}
 	var stdout, stderr bytes.Buffer
-	args := []string{"bench", "vm", "-quick", "-json", "-dir", t.TempDir()}
-	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
-		t.Fatalf("batos %s: exit %d\nstderr: %s", strings.Join(args, " "), code, stderr.String())
+	opts := &Options{Quick: true, JSON: true, Dir: t.TempDir()}
+	if err := RunVM(t.Context(), opts, &stdout, &stderr); err != nil {
+		t.Fatalf("RunVM: %v\nstderr: %s", err, stderr.String())
 	}
 	got := decodeOneObject(t, stdout.Bytes())
 	for _, f := range benchVMFields {
@@ -54,15 +54,7 @@ func TestBenchVMQuick(t *testing.T) {
 	}
 }
 
-func TestBenchVMUsage(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	args := []string{"bench", "vm", "extra"}
-	if code := run(t.Context(), args, &stdout, &stderr); code != 2 {
-		t.Errorf("batos %s: exit %d, want 2", strings.Join(args, " "), code)
-	}
-}
-
-func TestBenchVMTable(t *testing.T) {
+func TestVMTable(t *testing.T) {
 	r := &vmBench{
 		Sizes: fullVMBench, FsyncPerS: 1000, SendROPerS: 50_000, SendROOneCorePerS: 120_000,
 		SendRWPerS: 2500, Targets: vmTargets,

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -7,16 +7,16 @@ import (
 	"time"
 )
 
-// TestBenchCycleQuick runs a few cycles. It checks the shape and the
+// TestCycleQuick runs a few cycles. It checks the shape and the
 // sense of the output only: timing never fails a test.
-func TestBenchCycleQuick(t *testing.T) {
+func TestCycleQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the benchmark")
 	}
 	var stdout, stderr bytes.Buffer
-	args := []string{"bench", "cycle", "-json", "-n", "3", "-dir", t.TempDir()}
-	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
-		t.Fatalf("batos %s: exit %d\nstderr: %s", strings.Join(args, " "), code, stderr.String())
+	opts := &Options{JSON: true, Cycles: 3, Dir: t.TempDir()}
+	if err := RunCycle(t.Context(), opts, &stdout, &stderr); err != nil {
+		t.Fatalf("RunCycle: %v\nstderr: %s", err, stderr.String())
 	}
 	got := decodeOneObject(t, stdout.Bytes())
 	for _, f := range []string{"cycle_ms_p50", "cycle_ms_p90", "cycle_ms_p99", "fsync_per_s", "transactions_per_cycle", "prompt_bytes_first_cycle", "prompt_bytes_last_cycle"} {
@@ -63,16 +63,7 @@ func TestBenchCycleQuick(t *testing.T) {
 	}
 }
 
-func TestBenchCycleUsage(t *testing.T) {
-	for _, args := range [][]string{{"bench", "cycle", "extra"}, {"bench", "cycle", "-n", "0"}} {
-		var stdout, stderr bytes.Buffer
-		if code := run(t.Context(), args, &stdout, &stderr); code != 2 {
-			t.Errorf("batos %s: exit %d, want 2", strings.Join(args, " "), code)
-		}
-	}
-}
-
-func TestBenchCycleTable(t *testing.T) {
+func TestCycleTable(t *testing.T) {
 	ms := time.Millisecond
 	var samples []cycleSample
 	for i := range 10 {

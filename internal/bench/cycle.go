@@ -1,13 +1,11 @@
-package main
+package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -17,33 +15,17 @@ import (
 	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/llm"
-	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
 	"batos/internal/store"
 	"batos/internal/uvm"
 	"batos/internal/vm"
 )
 
-const benchCycleHelp = `
-Measure what the cognitive cycle itself costs: N complete cycles, one at a
-time, each teaching genesis a selector it lacks (display_yourself_1, _2, ...),
-on an image in a temporary directory under DIR: the bolt store with fsync on,
-the real VM, guardian audit and sandboxed tests, and a mind whose model is
-scripted and answers at once, in this process (BRICK a plan with two
-sub-questions, BABS and ALFRED a line each, ROBIN the method).
-
-A cycle's wall time runs from cycle.Machine.Start to its COMPLETE; the time
-inside the model is the time during which at least one of its chat calls
-was running; the overhead is the difference. The target is an overhead
-p50 under 5 ms. A run of 200 cycles takes a few seconds.`
-
 // benchCycleWarmup cycles run first, unmeasured.
 const benchCycleWarmup = 5
 
 // benchCycleSelector is the missing selector of cycle i.
 func benchCycleSelector(i int) string { return fmt.Sprintf("display_yourself_%d", i) }
-
-var benchCycleSelectorRE = regexp.MustCompile(`display_yourself_[0-9]+`)
 
 // cycleBench is the outcome of "bench cycle"; its JSON is the -json output.
 type cycleBench struct {
@@ -97,29 +79,28 @@ type cycleBenchTargets struct {
 
 var cycleTargets = cycleBenchTargets{OverheadMsP50: 5}
 
-func runBenchCycle(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "bench cycle", "[-json] [-n N] [-dir DIR]", benchCycleHelp)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	n := fs.Int("n", 200, "measure `N` cycles")
-	dir := fs.String("dir", ".", "put the image in a temporary directory inside `DIR`")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured cycles to `FILE`")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+// RunCycle measures what the cognitive cycle itself costs: opts.Cycles
+// complete cycles, one at a time, each teaching genesis a selector it
+// lacks, on an image in a temporary directory under opts.Dir, with a mind
+// whose scripted model answers at once, in this process. It prints the
+// outcome to stdout and its progress to log.
+func RunCycle(ctx context.Context, opts *Options, stdout, log io.Writer) error {
+	opts = opts.orDefault()
+	n := opts.Cycles
+	if n == 0 {
+		n = DefaultCycles
 	}
-	if fs.NArg() > 0 {
-		return usageError("bench cycle takes no arguments")
+	if n < 0 {
+		return fmt.Errorf("bench: %d cycles to measure", n)
 	}
-	if *n < 1 {
-		return usageError("bench cycle: -n must be at least 1")
-	}
-	res, err := benchCycle(ctx, *dir, *n, *cpuProfile, e.stderr)
+	res, err := benchCycle(ctx, opts.dir(), n, opts.CPUProfile, log)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(e.stdout, res)
+	if opts.JSON {
+		return writeJSON(stdout, res)
 	}
-	return writeCycleBenchTable(e.stdout, res)
+	return writeCycleBenchTable(stdout, res)
 }
 
 // cycleSample is one measured cycle.
@@ -237,14 +218,14 @@ func (b *cycleBencher) phase(format string, args ...any) {
 
 // open opens the image with the scripted mind and finds genesis.
 func (b *cycleBencher) open(ctx context.Context, path string) error {
-	b.model = &timedModel{Model: &llmtest.Model{Respond: benchCycleRespond}}
-	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: b.model}
+	b.model = &timedModel{Model: scriptedModel{}}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: b.model}
 	u, _, err := uvm.Open(ctx, path, &uvm.Options{Mind: server, Events: b.event})
 	if err != nil {
 		return err
 	}
 	err = u.DB().View(ctx, func(tx *image.Tx) (err error) {
-		b.genesis, err = uvm.Resolve(tx, "genesis")
+		b.genesis, err = tx.Resolve("genesis")
 		return err
 	})
 	if err != nil {
@@ -446,28 +427,4 @@ func (m *timedModel) take() (busy time.Duration, calls int) {
 	busy, calls = m.busy, m.calls
 	m.busy, m.calls = 0, 0
 	return busy, calls
-}
-
-// benchCycleRespond is the scripted personas of bench cycle, answering at
-// once by their system prompts, for whichever selector the task names.
-func benchCycleRespond(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error) {
-	if len(req.Messages) < 2 {
-		return llmtest.Reply{}, errors.New("bench cycle: a chat without a system prompt and a task")
-	}
-	persona := llmtest.Persona(req)
-	sel := benchCycleSelectorRE.FindString(req.Messages[len(req.Messages)-1].Content)
-	if sel == "" && (persona == "BRICK" || persona == "ROBIN") {
-		return llmtest.Reply{}, fmt.Errorf("bench cycle: %s's task names no display_yourself_N", persona)
-	}
-	switch persona {
-	case "BRICK":
-		return llmtest.Reply{Text: fmt.Sprintf(`{"intent": "say who the receiver is", "selector": %[1]q, "signature": "def %[1]s(self)",
- "sub_questions": [{"persona": "BABS", "question": "Which slots does the receiver have?"},
-                   {"persona": "ALFRED", "question": "Anything to avoid?"}],
- "tests": [{"name": "names itself", "expr": "self.%[1]s() == 'I am ' + self.name"}]}`, sel)}, nil
-	case "ROBIN":
-		return llmtest.Reply{Text: fmt.Sprintf(`{"source": "def %[1]s(self):\n    \"\"\"Say who I am.\"\"\"\n    return 'I am ' + self.name\n",
- "tests": [{"name": "a string", "expr": "type(self.%[1]s()) == 'string'"}]}`, sel)}, nil
-	}
-	return llmtest.Reply{Text: persona + ": the receiver has a name slot; use it."}, nil
 }

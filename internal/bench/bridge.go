@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -10,22 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/uvm"
 	"batos/internal/zmqbridge"
 )
-
-const benchBridgeHelp = `
-Measure the bridge: round trips per second and their latency for a read-only
-send through a real zmqbridge.Server serving a uvm, on an image in a
-temporary directory under DIR, over TCP loopback; beside them, measured in
-the same run with the same clients, a bare ROUTER that echoes each message
-back (the transport alone).
-
-Every phase keeps 100 requests in flight in total, from 1 client and from 8
-clients (each its own DEALER socket); each reply sends the next request. The
-send is bench_total to genesis, a method installed through eval that reads
-two slots. A full run takes about 10 seconds.`
 
 // benchBridgeSetup installs the method bench bridge sends, run by uvm Eval.
 const benchBridgeSetup = `
@@ -88,41 +77,33 @@ type bridgeBenchTargets struct {
 
 var bridgeTargets = bridgeBenchTargets{SendVsEcho: 0.5}
 
-func runBenchBridge(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "bench bridge", "[-json] [-dir DIR] [-quick]", benchBridgeHelp)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	dir := fs.String("dir", ".", "put the image in a temporary directory inside `DIR`")
-	quick := fs.Bool("quick", false, "a fraction of a second per phase, to check the benchmark runs; figures mean little")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE`")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError("bench bridge takes no arguments")
-	}
+// RunBridge measures round trips through a real zmqbridge.Server serving
+// a uvm, on an image in a temporary directory under opts.Dir, over TCP
+// loopback, beside a bare ROUTER that echoes each message back. It prints
+// the outcome to stdout and its progress to log.
+func RunBridge(ctx context.Context, opts *Options, stdout, log io.Writer) error {
+	opts = opts.orDefault()
 	sizes := fullBridgeBench
-	if *quick {
+	if opts.Quick {
 		sizes = quickBridgeBench
 	}
-	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	res, err := benchBridge(ctx, *dir, sizes, e.stderr)
+	stop, err := opts.profile()
 	if err != nil {
 		return err
 	}
-	res.Quick = *quick
-	if *quick {
+	defer stop()
+	res, err := benchBridge(ctx, opts.dir(), sizes, log)
+	if err != nil {
+		return err
+	}
+	res.Quick = opts.Quick
+	if opts.Quick {
 		res.Notes = append(res.Notes, "quick mode: a fraction of a second per phase, the figures are not comparable with the targets")
 	}
-	if *asJSON {
-		return printJSON(e.stdout, res)
+	if opts.JSON {
+		return writeJSON(stdout, res)
 	}
-	return writeBridgeBenchTable(e.stdout, res)
+	return writeBridgeBenchTable(stdout, res)
 }
 
 // bridgeBencher runs the phases of bench bridge.
@@ -208,7 +189,7 @@ func (b *bridgeBencher) serve(ctx context.Context, path string) (addr string, st
 		u.Close()
 		return "", nil, err
 	}
-	s, err := zmqbridge.Listen(u.Backend(), &zmqbridge.Options{
+	s, err := zmqbridge.Listen(command.NewLocal(u, ""), &zmqbridge.Options{
 		RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*",
 		Logger: slog.New(slog.NewTextHandler(b.log, nil)),
 	})

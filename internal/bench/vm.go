@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -16,18 +16,6 @@ import (
 	"batos/internal/store"
 	"batos/internal/vm"
 )
-
-const benchVMHelp = `
-Measure message sends the way a server runs them: each send is its own
-image transaction (image.DB.Update) around vm.Send, on an image over the
-bolt store on the disk holding DIR, fsync on. Each figure is shown beside
-the raw write+fsync rate of the same disk and its target.
-
-Phases: the disk's fsync rate; a read-only send (a method found two parents
-up that reads slots of both parents) from one sender, from one sender with
-GOMAXPROCS=1, the same in image.DB.View, and from one sender per CPU; a
-send writing one slot from 8 senders, each on its own object, each send a
-durable transaction. A full run takes about 12 seconds.`
 
 // Root slots under which bench vm links its objects.
 const (
@@ -63,8 +51,6 @@ var (
 	quickVMBench = vmBenchSizes{FsyncS: 0.1, PhaseS: 0.1, RWSenders: 8}
 )
 
-func benchSeconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
 // vmBench is the outcome of "bench vm"; its JSON is the -json output.
 type vmBench struct {
 	Dir   string       `json:"dir"`
@@ -96,42 +82,34 @@ type vmBenchTargets struct {
 
 var vmTargets = vmBenchTargets{SendROOneCorePerS: 100_000, SendRWVsFsync: 3}
 
-func runBenchVM(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "bench vm", "[-json] [-dir DIR] [-quick]", benchVMHelp)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	dir := fs.String("dir", ".", "measure the disk holding `DIR` (files go in a temporary directory inside it)")
-	quick := fs.Bool("quick", false, "a fraction of a second per phase, to check the benchmark runs; figures mean little")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE`")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError("bench vm takes no arguments")
-	}
+// RunVM measures message sends the way a server runs them, each send its
+// own image transaction around vm.Send, on an image over the bolt store
+// on the disk holding opts.Dir, fsync on. It prints the outcome to stdout
+// and its progress to log.
+func RunVM(ctx context.Context, opts *Options, stdout, log io.Writer) error {
+	opts = opts.orDefault()
 	sizes := fullVMBench
-	if *quick {
+	if opts.Quick {
 		sizes = quickVMBench
 	}
 	sizes.ParallelSenders = runtime.GOMAXPROCS(0)
-	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	res, err := benchVM(ctx, *dir, sizes, e.stderr)
+	stop, err := opts.profile()
 	if err != nil {
 		return err
 	}
-	res.Quick = *quick
-	if *quick {
+	defer stop()
+	res, err := benchVM(ctx, opts.dir(), opts.User, sizes, log)
+	if err != nil {
+		return err
+	}
+	res.Quick = opts.Quick
+	if opts.Quick {
 		res.Notes = append(res.Notes, "quick mode: a fraction of a second per phase, the figures are not comparable with the targets")
 	}
-	if *asJSON {
-		return printJSON(e.stdout, res)
+	if opts.JSON {
+		return writeJSON(stdout, res)
 	}
-	return writeVMBenchTable(e.stdout, res)
+	return writeVMBenchTable(stdout, res)
 }
 
 // vmBencher runs the phases of bench vm on one image.
@@ -148,7 +126,7 @@ type vmBencher struct {
 
 // benchVM measures sends in a fresh directory under parent, removed
 // afterwards, printing phase names to log.
-func benchVM(ctx context.Context, parent string, sizes vmBenchSizes, log io.Writer) (*vmBench, error) {
+func benchVM(ctx context.Context, parent, user string, sizes vmBenchSizes, log io.Writer) (*vmBench, error) {
 	dir, err := os.MkdirTemp(parent, "batos-bench-vm-")
 	if err != nil {
 		return nil, fmt.Errorf("make benchmark directory: %w", err)
@@ -163,7 +141,7 @@ func benchVM(ctx context.Context, parent string, sizes vmBenchSizes, log io.Writ
 		return nil, err
 	}
 	b.phase("fsync: %.0f/s", b.res.FsyncPerS)
-	db, err := openBenchImage(ctx, filepath.Join(dir, "vm.db"))
+	db, err := openBenchImage(ctx, filepath.Join(dir, "vm.db"), user)
 	if err != nil {
 		return nil, err
 	}

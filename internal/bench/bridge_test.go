@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -15,16 +15,16 @@ var benchBridgeFields = []string{
 	"echo_per_s", "send_per_s", "send_vs_echo",
 }
 
-// TestBenchBridgeQuick runs the benchmark for a fraction of a second per
+// TestBridgeQuick runs the benchmark for a fraction of a second per
 // phase. It checks the shape of the output only: timing never fails a test.
-func TestBenchBridgeQuick(t *testing.T) {
+func TestBridgeQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the benchmark")
 	}
 	var stdout, stderr bytes.Buffer
-	args := []string{"bench", "bridge", "-quick", "-json", "-dir", t.TempDir()}
-	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
-		t.Fatalf("batos %s: exit %d\nstderr: %s", strings.Join(args, " "), code, stderr.String())
+	opts := &Options{Quick: true, JSON: true, Dir: t.TempDir()}
+	if err := RunBridge(t.Context(), opts, &stdout, &stderr); err != nil {
+		t.Fatalf("RunBridge: %v\nstderr: %s", err, stderr.String())
 	}
 	got := decodeOneObject(t, stdout.Bytes())
 	for _, f := range benchBridgeFields {
@@ -50,15 +50,7 @@ func TestBenchBridgeQuick(t *testing.T) {
 	}
 }
 
-func TestBenchBridgeUsage(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	args := []string{"bench", "bridge", "extra"}
-	if code := run(t.Context(), args, &stdout, &stderr); code != 2 {
-		t.Errorf("batos %s: exit %d, want 2", strings.Join(args, " "), code)
-	}
-}
-
-func TestBenchBridgeTable(t *testing.T) {
+func TestBridgeTable(t *testing.T) {
 	r := &bridgeBench{
 		Sizes: fullBridgeBench, Targets: bridgeTargets,
 		Echo1PerS: 40_000, Echo8PerS: 50_000, Send1PerS: 20_000, Send8PerS: 30_000,
