@@ -19,9 +19,15 @@ var (
 	// ErrBadResponse is returned when a server's answer cannot be
 	// understood (not the API's shape, a stream cut without its end).
 	ErrBadResponse = errors.New("llm: bad response from server")
-	// ErrUnsupported is returned for a request a backend cannot serve
-	// (per-request LoRA on a server without it, for example).
+	// ErrUnsupported is returned for a request a client or its server
+	// cannot serve (per-request LoRA on a server without it, for example).
 	ErrUnsupported = errors.New("llm: unsupported by this server")
+	// ErrModelNotFound is wrapped (with the server's *APIError) when a
+	// call names a model the server does not have. The Ollama client
+	// reports it for every call naming a model (Ollama's 404 "model
+	// '<name>' not found"); the OpenAI-compatible one cannot tell it from
+	// other 404s and leaves the *APIError alone.
+	ErrModelNotFound = errors.New("llm: model not found")
 )
 
 // APIError is a server's refusal: an HTTP error status, or an error

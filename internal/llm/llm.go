@@ -1,13 +1,33 @@
 // Package llm is batos's view of an inference server: one small Model
 // interface (chat, embed) with the request and response types every
-// backend shares, the errors they return, and the retry policy they
-// apply to transient failures.
+// client shares, optional capability interfaces for what some servers do
+// beyond chat (capability.go), the errors clients return, and the retry
+// policy they apply to transient failures.
 //
-// The backends live in subpackages, one per server API: llm/openai for
+// The clients live in subpackages, one per server API: llm/openai for
 // OpenAI-compatible Chat Completions (llama.cpp's llama-server, vLLM,
 // LM Studio, Ollama's /v1, hosted APIs) and llm/ollama for Ollama's
 // native API. llm/llmtest has a scripted Model and fake servers that
 // follow the real APIs, for tests that must run offline.
+//
+// # Vocabulary
+//
+// A model, alone, is a name the server knows (ChatRequest.Model,
+// ModelInfo.ID): a base model or an adapter served as a model of its
+// own. A client is what speaks to a server: a value implementing Model,
+// the interface's name kept from before the distinction because the
+// whole tree uses it (variables holding one are called client, or fake
+// for llmtest's). Weights, or a model file, are a GGUF file of a base
+// model; an adapter file is a GGUF LoRA adapter or a PEFT directory.
+// Blobs are a server's content-addressed copies of such files.
+//
+// # Capabilities
+//
+// Beyond Model, a client may implement Lister, LoadedLister, BlobStore,
+// ModelCreator, AdapterLister and AdapterLoader; callers find them by
+// type assertion and say what they cannot do without them. Each one's
+// comment names the clients that implement it, and both subpackages
+// assert theirs at compile time.
 //
 // llm knows nothing of the image: personas, adapters in blobs and usage
 // accounting are internal/mind's.
@@ -19,8 +39,8 @@ import (
 	"time"
 )
 
-// Model is a chat and embedding model served by some inference server.
-// Implementations are safe for concurrent use.
+// Model is a client of an inference server: it asks the server's models
+// for chats and embeddings. Implementations are safe for concurrent use.
 type Model interface {
 	// Chat sends a conversation and returns the model's answer. If
 	// req.Stream is set, the answer's text is also delivered to it piece
@@ -79,13 +99,13 @@ type ChatRequest struct {
 	Options Options
 	// LoRA selects per-request adapters on llama-server. nil leaves the
 	// server's global scales in force; an empty, non-nil list asks for no
-	// adapter at all. The Ollama backend refuses a request that lists
+	// adapter at all. The Ollama client refuses a request that lists
 	// one; the OpenAI-compatible one sends it as is (it cannot tell
 	// llama-server from others, and vLLM ignores the field), so set it
 	// only for llama-server.
 	LoRA []LoRA
 	// KeepAlive, if set, is how long Ollama keeps the model loaded after
-	// the call (negative: forever, zero: unload at once). Other backends
+	// the call (negative: forever, zero: unload at once). Other clients
 	// ignore it.
 	KeepAlive *time.Duration
 	// Stream, if set, receives the answer's text as it is produced. An

@@ -1,8 +1,34 @@
-// Package mind is batos's mind: the personas, the base model and adapter
+// Package mind is batos's mind: the personas, the weights and adapter
 // files kept in the image as blobs, the inference server the personas
 // speak through, the memory manager that moves adapters between tiers,
 // and the accounting of every call. It joins internal/llm (pure server
 // clients) with internal/image (where everything lasting is kept).
+//
+// # Vocabulary
+//
+//   - A model is a name the server knows: Persona.Model, Route.Model,
+//     Call.Model, Server.DefaultModel. It may be a base model or an
+//     adapter served as a model of its own (adapterModel, weightsModel).
+//   - A client is the llm.Model that speaks to the server:
+//     Server.Client. llm.Model keeps its name (the whole tree uses it);
+//     here it always means a client.
+//   - Weights (a model file) are a GGUF base model kept in the image as a
+//     blob and recorded in pLLM: Weights, ImportWeights, LoadWeights. An
+//     adapter (file) is a GGUF LoRA adapter or PEFT directory in a blob.
+//   - A server is one inference server and its API (Server, API); mind
+//     has no "backend": that word is the bridge's and the store's.
+//
+// # Servers and clients
+//
+// mind speaks to a server only through llm's interfaces: llm.Model for
+// chats, and the optional capabilities the memory manager finds on
+// Server.Client by type assertion (llm.Lister, llm.LoadedLister,
+// llm.BlobStore and llm.ModelCreator on Ollama; llm.AdapterLister on
+// llama-server; llm.AdapterLoader on vLLM). A client without the ones its
+// API needs still serves personas without an adapter; an adapter is then
+// refused with an error wrapping llm.ErrUnsupported. connect.go is the
+// one file that names the concrete clients (llm/ollama, llm/openai): it
+// makes one for the API Connect was given or found, and probes it.
 //
 // # Personas
 //

@@ -13,12 +13,14 @@ import (
 	"batos/internal/store"
 )
 
-// ErrNotGGUF is returned when a file offered as a model or adapter is not
-// a complete GGUF file of the right kind; nothing is stored then.
+// ErrNotGGUF is returned when a file offered as weights or an adapter is
+// not a complete GGUF file of the right kind; nothing is stored then.
 var ErrNotGGUF = errors.New("mind: not a usable GGUF file")
 
-// BaseModel is the base model pLLM records.
-type BaseModel struct {
+// Weights is the model file pLLM records: a GGUF base model kept in the
+// image as a blob. On Ollama batos serves it as a model of its own
+// (batos-base-<digest prefix>) to personas that name no model.
+type Weights struct {
 	Blob         image.BlobRef
 	File         string // the file name it was imported from
 	Name         string // general.name
@@ -38,10 +40,10 @@ type Imported struct {
 // Progress is told how many bytes of total were copied so far.
 type Progress func(done, total int64)
 
-// ImportModel checks that path is a complete GGUF base model, streams it
-// into the image as a blob and records it in pLLM. A file that is not
+// ImportWeights checks that path is a complete GGUF base model file,
+// streams it into the image as a blob and records it in pLLM. A file that is not
 // one is refused before anything is stored.
-func ImportModel(ctx context.Context, db *image.DB, path string, progress Progress) (*Imported, error) {
+func ImportWeights(ctx context.Context, db *image.DB, path string, progress Progress) (*Imported, error) {
 	imp, err := importGGUF(ctx, db, path, false, nil, progress)
 	if err != nil {
 		return nil, err
@@ -72,8 +74,8 @@ func ImportModel(ctx context.Context, db *image.DB, path string, progress Progre
 }
 
 // ImportAdapter stores an adapter in the image as a blob; attach it with
-// Edit. A file must be a complete GGUF LoRA adapter, and if pLLM has a
-// base model blob, one that fits it; a directory must be a PEFT adapter
+// Edit. A file must be a complete GGUF LoRA adapter, and if pLLM has
+// weights, one that fits them; a directory must be a PEFT adapter
 // (for vLLM).
 func ImportAdapter(ctx context.Context, db *image.DB, path string, progress Progress) (*Imported, error) {
 	return ImportAdapterFor(ctx, db, path, "", progress)
@@ -81,7 +83,7 @@ func ImportAdapter(ctx context.Context, db *image.DB, path string, progress Prog
 
 // ImportAdapterFor is ImportAdapter for a persona whose model is model: a
 // persona that names a server's model of its own is not checked against
-// pLLM's base model (the server reports a misfit on first use).
+// pLLM's weights (the server reports a misfit on first use).
 func ImportAdapterFor(ctx context.Context, db *image.DB, path, model string, progress Progress) (*Imported, error) {
 	if st, err := os.Stat(path); err != nil {
 		return nil, err
@@ -91,7 +93,7 @@ func ImportAdapterFor(ctx context.Context, db *image.DB, path, model string, pro
 	if model != "" {
 		return importGGUF(ctx, db, path, true, nil, progress)
 	}
-	base, err := LoadBaseModel(ctx, db)
+	base, err := LoadWeights(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -176,18 +178,19 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// LoadBaseModel returns pLLM's base model, or nil if none was imported.
-func LoadBaseModel(ctx context.Context, db *image.DB) (*BaseModel, error) {
-	var base *BaseModel
+// LoadWeights returns the weights pLLM records, or nil if none were
+// imported.
+func LoadWeights(ctx context.Context, db *image.DB) (*Weights, error) {
+	var base *Weights
 	err := db.View(ctx, func(tx *image.Tx) error {
 		var err error
-		base, err = baseModelIn(tx)
+		base, err = weightsIn(tx)
 		return err
 	})
 	return base, err
 }
 
-func baseModelIn(tx *image.Tx) (*BaseModel, error) {
+func weightsIn(tx *image.Tx) (*Weights, error) {
 	pllm, err := systemObject(tx, "pLLM")
 	if err != nil {
 		return nil, err
@@ -202,7 +205,7 @@ func baseModelIn(tx *image.Tx) (*BaseModel, error) {
 		s, _ := v.(image.String)
 		return string(s)
 	}
-	return &BaseModel{Blob: b, File: str("model_file"), Name: str("model_name"), Architecture: str("model_architecture")}, nil
+	return &Weights{Blob: b, File: str("model_file"), Name: str("model_name"), Architecture: str("model_architecture")}, nil
 }
 
 // maxHeader bounds how much of a blob readBlobHeader buffers: GGUF

@@ -25,11 +25,11 @@ func blobBytes(t *testing.T, s *bolt.DB, b image.BlobRef) []byte {
 	return data
 }
 
-func TestImportModelRoundTrip(t *testing.T) {
+func TestImportWeightsRoundTrip(t *testing.T) {
 	db, s := testImage(t)
 	model := gguftest.TinyLlama(1)
 	var lastDone, lastTotal int64
-	imp, err := ImportModel(t.Context(), db, writeFile(t, "tiny.gguf", model), func(done, total int64) { lastDone, lastTotal = done, total })
+	imp, err := ImportWeights(t.Context(), db, writeFile(t, "tiny.gguf", model), func(done, total int64) { lastDone, lastTotal = done, total })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,9 +42,9 @@ func TestImportModelRoundTrip(t *testing.T) {
 	if got := blobBytes(t, s, imp.Blob); !bytes.Equal(got, model) {
 		t.Errorf("blob differs from the file (%d vs %d bytes)", len(got), len(model))
 	}
-	base, err := LoadBaseModel(t.Context(), db)
+	base, err := LoadWeights(t.Context(), db)
 	if err != nil || base == nil || base.Blob != imp.Blob || base.File != "tiny.gguf" {
-		t.Fatalf("LoadBaseModel = %+v, %v; want the imported blob", base, err)
+		t.Fatalf("LoadWeights = %+v, %v; want the imported blob", base, err)
 	}
 }
 
@@ -75,7 +75,7 @@ func TestImportRefusesBadFiles(t *testing.T) {
 			if c.adapter {
 				_, err = ImportAdapter(t.Context(), db, path, nil)
 			} else {
-				_, err = ImportModel(t.Context(), db, path, nil)
+				_, err = ImportWeights(t.Context(), db, path, nil)
 			}
 			if !errors.Is(err, ErrNotGGUF) {
 				t.Fatalf("import: %v, want ErrNotGGUF", err)
@@ -87,17 +87,17 @@ func TestImportRefusesBadFiles(t *testing.T) {
 			if after.Blobs != before.Blobs || after.Transactions != before.Transactions {
 				t.Errorf("stored something: blobs %d→%d, transactions %d→%d", before.Blobs, after.Blobs, before.Transactions, after.Transactions)
 			}
-			if base, _ := LoadBaseModel(t.Context(), db); base != nil {
+			if base, _ := LoadWeights(t.Context(), db); base != nil {
 				t.Errorf("pLLM records a base model after a refused import")
 			}
 		})
 	}
 }
 
-func TestAdapterMustFitBaseModel(t *testing.T) {
+func TestAdapterMustFitWeights(t *testing.T) {
 	db, s := testImage(t)
 	ctx := t.Context()
-	if _, err := ImportModel(ctx, db, writeFile(t, "tiny.gguf", gguftest.TinyLlama(3)), nil); err != nil {
+	if _, err := ImportWeights(ctx, db, writeFile(t, "tiny.gguf", gguftest.TinyLlama(3)), nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err := ImportAdapter(ctx, db, writeFile(t, "wrong.gguf", gguftest.MismatchedLoRA(3)), nil)

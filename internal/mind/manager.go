@@ -16,7 +16,6 @@ import (
 
 	"batos/internal/image"
 	"batos/internal/llm"
-	"batos/internal/llm/ollama"
 )
 
 // Tier is where a persona's adapter is.
@@ -116,14 +115,15 @@ func NewManager(db *image.DB, server *Server, cacheDir string) *Manager {
 	return &Manager{db: db, server: server, cacheDir: cacheDir, ready: map[string]string{}, building: map[string]*sync.Mutex{}, digests: map[fileStamp]string{}}
 }
 
-// serverName is the model or adapter name batos gives a persona's
-// adapter on the server: batos-<persona>-<digest prefix>.
-func serverName(p *Persona) string {
+// adapterModel is the name of the model that serves a persona's adapter
+// (an Ollama model, a vLLM adapter): batos-<persona>-<digest prefix>.
+func adapterModel(p *Persona) string {
 	return "batos-" + strings.ToLower(p.Name) + "-" + p.Adapter.Digest.Hex()[:12]
 }
 
-// baseName is the Ollama model batos creates from pLLM's base model blob.
-func baseName(b *BaseModel) string { return "batos-base-" + b.Blob.Digest.Hex()[:12] }
+// weightsModel is the name of the Ollama model batos creates from pLLM's
+// weights.
+func weightsModel(b *Weights) string { return "batos-base-" + b.Blob.Digest.Hex()[:12] }
 
 // lock serialises preparation of one server-side name.
 func (m *Manager) lock(name string) func() {
@@ -225,28 +225,31 @@ func (m *Manager) ollamaBase(ctx context.Context, p *Persona) (string, error) {
 	if model := m.modelFor(p); model != "" {
 		return model, nil
 	}
-	base, err := LoadBaseModel(ctx, m.db)
+	base, err := LoadWeights(ctx, m.db)
 	if err != nil {
 		return "", err
 	}
 	if base == nil {
 		return "", m.noModel(p)
 	}
-	name := baseName(base)
+	name := weightsModel(base)
 	unlock := m.lock(name)
 	defer unlock()
 	if m.isReady(name, "") {
 		return name, nil
 	}
+	creator, err := capability[llm.ModelCreator](m.server, "create models")
+	if err != nil {
+		return "", err
+	}
 	if err := m.pushBlob(ctx, base.Blob); err != nil {
 		return "", err
 	}
-	c := m.server.ollama
 	file := base.File
 	if file == "" {
 		file = "model.gguf"
 	}
-	if err := c.Create(ctx, &ollama.CreateRequest{Model: name, Files: map[string]string{file: base.Blob.Digest.String()}}); err != nil {
+	if err := creator.Create(ctx, &llm.CreateRequest{Model: name, Files: map[string]string{file: base.Blob.Digest.String()}}); err != nil {
 		return "", fmt.Errorf("create %s from the base model: %w", name, err)
 	}
 	m.setReady(name, "")
@@ -254,7 +257,10 @@ func (m *Manager) ollamaBase(ctx context.Context, p *Persona) (string, error) {
 }
 
 func (m *Manager) pushBlob(ctx context.Context, b image.BlobRef) error {
-	c := m.server.ollama
+	c, err := capability[llm.BlobStore](m.server, "store blobs")
+	if err != nil {
+		return err
+	}
 	have, err := c.HasBlob(ctx, b.Digest.Hex())
 	if err != nil || have {
 		return err
@@ -277,14 +283,17 @@ func (m *Manager) prepareOllama(ctx context.Context, p *Persona) (Route, error) 
 	if err := needGGUF(p, "Ollama"); err != nil {
 		return Route{}, err
 	}
-	name := serverName(p)
+	name := adapterModel(p)
 	unlock := m.lock(name)
 	defer unlock()
 	route := Route{Model: name, Adapter: p.Adapter.Digest.String()}
 	if m.isReady(name, from) {
 		return route, nil
 	}
-	c := m.server.ollama
+	creator, err := capability[llm.ModelCreator](m.server, "create models")
+	if err != nil {
+		return Route{}, err
+	}
 	if err := m.pushBlob(ctx, p.Adapter); err != nil {
 		return Route{}, err
 	}
@@ -292,8 +301,8 @@ func (m *Manager) prepareOllama(ctx context.Context, p *Persona) (Route, error) 
 	if file == "" {
 		file = "adapter.gguf"
 	}
-	err = c.Create(ctx, &ollama.CreateRequest{Model: name, From: from, Adapters: map[string]string{file: p.Adapter.Digest.String()}})
-	if errors.Is(err, ollama.ErrModelNotFound) {
+	err = creator.Create(ctx, &llm.CreateRequest{Model: name, From: from, Adapters: map[string]string{file: p.Adapter.Digest.String()}})
+	if errors.Is(err, llm.ErrModelNotFound) {
 		m.Forget(from) // a base batos created and someone deleted: create it again next time
 	}
 	if err != nil {
@@ -302,11 +311,11 @@ func (m *Manager) prepareOllama(ctx context.Context, p *Persona) (Route, error) 
 	// Ollama accepts any adapter at create time and fails on first use:
 	// a one-token call now tells a bad adapter from a good one.
 	one := 1
-	_, err = c.Chat(ctx, &llm.ChatRequest{Model: name, Messages: []llm.Message{{Role: llm.RoleUser, Content: "Say OK."}}, Options: llm.Options{MaxTokens: one}})
+	_, err = m.server.Client.Chat(ctx, &llm.ChatRequest{Model: name, Messages: []llm.Message{{Role: llm.RoleUser, Content: "Say OK."}}, Options: llm.Options{MaxTokens: one}})
 	var api *llm.APIError
 	if errors.As(err, &api) && api.Status == http.StatusInternalServerError {
 		// Leave no broken model behind for the next try to trip over.
-		_ = c.Delete(context.WithoutCancel(ctx), name)
+		_ = creator.Delete(context.WithoutCancel(ctx), name)
 		return Route{}, &BadAdapterError{Persona: p.Name, Adapter: p.Adapter.Digest.String(), Err: err}
 	}
 	if err != nil {
@@ -317,23 +326,30 @@ func (m *Manager) prepareOllama(ctx context.Context, p *Persona) (Route, error) 
 }
 
 func (m *Manager) observeOllama(ctx context.Context, personas []*Persona) ([]Placement, error) {
-	c := m.server.ollama
-	tags, err := c.Tags(ctx)
+	lister, err := capability[llm.Lister](m.server, "list models")
 	if err != nil {
 		return nil, err
 	}
-	running, err := c.PS(ctx)
+	loadedLister, err := capability[llm.LoadedLister](m.server, "list loaded models")
+	if err != nil {
+		return nil, err
+	}
+	models, err := lister.Models(ctx)
+	if err != nil {
+		return nil, err
+	}
+	running, err := loadedLister.Loaded(ctx)
 	if err != nil {
 		return nil, err
 	}
 	present, loaded := map[string]bool{}, map[string]bool{}
-	for _, t := range tags {
-		present[t.Name], present[strings.TrimSuffix(t.Name, ":latest")] = true, true
+	for _, md := range models {
+		present[md.ID], present[strings.TrimSuffix(md.ID, ":latest")] = true, true
 	}
-	for _, r := range running {
-		loaded[r.Name], loaded[strings.TrimSuffix(r.Name, ":latest")] = true, true
+	for _, name := range running {
+		loaded[name], loaded[strings.TrimSuffix(name, ":latest")] = true, true
 	}
-	base, err := LoadBaseModel(ctx, m.db)
+	base, err := LoadWeights(ctx, m.db)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +358,7 @@ func (m *Manager) observeOllama(ctx context.Context, personas []*Persona) ([]Pla
 		pl := Placement{Persona: p.Name, Where: m.modelFor(p)}
 		switch {
 		case pl.Where == "" && base != nil:
-			pl.Where = baseName(base) // batos creates it from the image's blob
+			pl.Where = weightsModel(base) // batos creates it from the image's blob
 		case pl.Where == "":
 			pl.Problem = m.noModel(p).Error()
 		case !present[pl.Where]:
@@ -352,7 +368,7 @@ func (m *Manager) observeOllama(ctx context.Context, personas []*Persona) ([]Pla
 			out = append(out, pl)
 			continue
 		}
-		pl.Where = serverName(p)
+		pl.Where = adapterModel(p)
 		switch {
 		case pl.Problem != "":
 			pl.Tier = TierCold
@@ -382,7 +398,11 @@ func formatProblem(p *Persona, server, want string) string {
 // --- llama-server: adapters fixed at start, selected per request ---
 
 func (m *Manager) loraID(ctx context.Context, p *Persona) (int, bool, error) {
-	adapters, err := m.server.openai.LoRAAdapters(ctx)
+	lister, err := capability[llm.AdapterLister](m.server, "list adapters")
+	if err != nil {
+		return 0, false, err
+	}
+	adapters, err := lister.LoRAAdapters(ctx)
 	if err != nil {
 		return 0, false, err
 	}
@@ -519,7 +539,7 @@ func (m *Manager) prepareVLLM(ctx context.Context, p *Persona) (Route, error) {
 	if !p.HasAdapter() {
 		return Route{Model: m.modelFor(p)}, nil
 	}
-	name := serverName(p)
+	name := adapterModel(p)
 	unlock := m.lock(name)
 	defer unlock()
 	route := Route{Model: name, Adapter: p.Adapter.Digest.String()}
@@ -532,11 +552,15 @@ func (m *Manager) prepareVLLM(ctx context.Context, p *Persona) (Route, error) {
 		m.setReady(name, "")
 		return route, nil
 	}
+	loader, err := capability[llm.AdapterLoader](m.server, "load adapters")
+	if err != nil {
+		return Route{}, err
+	}
 	dir, err := m.materialiseDir(ctx, p)
 	if err != nil {
 		return Route{}, err
 	}
-	if err := m.server.openai.LoadLoRA(ctx, name, dir); err != nil {
+	if err := loader.LoadLoRA(ctx, name, dir); err != nil {
 		// A load whose answer was lost leaves the adapter loaded: check.
 		if loaded, lerr := m.vllmLoaded(ctx); lerr == nil && loaded[name] {
 			m.setReady(name, "")
@@ -549,7 +573,11 @@ func (m *Manager) prepareVLLM(ctx context.Context, p *Persona) (Route, error) {
 }
 
 func (m *Manager) vllmLoaded(ctx context.Context) (map[string]bool, error) {
-	models, err := m.server.openai.Models(ctx)
+	lister, err := capability[llm.Lister](m.server, "list models")
+	if err != nil {
+		return nil, err
+	}
+	models, err := lister.Models(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -569,7 +597,7 @@ func (m *Manager) observeVLLM(ctx context.Context, personas []*Persona) ([]Place
 	for _, p := range personas {
 		pl := Placement{Persona: p.Name, Where: m.modelFor(p)}
 		if p.HasAdapter() {
-			pl.Where = serverName(p)
+			pl.Where = adapterModel(p)
 			switch {
 			case loaded[pl.Where]:
 				pl.Tier = TierHot

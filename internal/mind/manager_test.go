@@ -62,12 +62,12 @@ func TestOllamaFromImageBlobs(t *testing.T) {
 	db, _ := testImage(t)
 	ctx := t.Context()
 	model, lora := gguftest.TinyLlama(7), gguftest.TinyLoRA(7)
-	base, err := ImportModel(ctx, db, writeFile(t, "tiny.gguf", model), nil)
+	base, err := ImportWeights(ctx, db, writeFile(t, "tiny.gguf", model), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	adapter := attachAdapter(t, db, "BRICK", writeFile(t, "brick.gguf", lora))
-	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Model: llmtest.Texts("OK", "the plan"), AdapterFits: llmtest.GGUFFits})
+	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: llmtest.Texts("OK", "the plan"), AdapterFits: llmtest.GGUFFits})
 	m := New(db, connectTo(t, fake.URL, APIOllama, ""), &Options{CacheDir: t.TempDir()})
 	brick := loadPersona(t, db, "BRICK")
 	if pl := tierOf(t, m.Manager(), brick); pl.Tier != TierCold {
@@ -89,12 +89,12 @@ func TestOllamaFromImageBlobs(t *testing.T) {
 			t.Errorf("blob %s on the server: present %v, identical %v", b.ref.Digest, ok, bytes.Equal(got, b.data))
 		}
 	}
-	name := serverName(brick)
+	name := adapterModel(brick)
 	rec, ok := fake.Created(name)
 	if !ok {
 		t.Fatalf("%s not created", name)
 	}
-	if rec.From != baseName(&BaseModel{Blob: base.Blob}) || rec.Adapters["brick.gguf"] != adapter.Blob.Digest.String() {
+	if rec.From != weightsModel(&Weights{Blob: base.Blob}) || rec.Adapters["brick.gguf"] != adapter.Blob.Digest.String() {
 		t.Errorf("created %s from %q with adapters %v", name, rec.From, rec.Adapters)
 	}
 	if ans.Call.Model != name || ans.Call.Adapter != adapter.Blob.Digest.String() {
@@ -107,7 +107,7 @@ func TestOllamaFromImageBlobs(t *testing.T) {
 	if _, err := m.Ask(ctx, Request{Persona: "ROBIN"}); err == nil {
 		t.Error("script exhausted, want an error")
 	}
-	if got := fake.ChatCount(baseName(&BaseModel{Blob: base.Blob})); got != 1 {
+	if got := fake.ChatCount(weightsModel(&Weights{Blob: base.Blob})); got != 1 {
 		t.Errorf("ROBIN's call reached the base model %d times, want 1", got)
 	}
 	// A second mind (a restart) finds the model there and warms it once more.
@@ -128,7 +128,7 @@ func TestOllamaBadAdapter(t *testing.T) {
 	db, _ := testImage(t)
 	attachAdapter(t, db, "BRICK", writeFile(t, "wrong.gguf", gguftest.MismatchedLoRA(1)))
 	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{
-		Model: llmtest.Texts("OK"), Models: []string{"tiny"},
+		Responder: llmtest.Texts("OK"), Models: []string{"tiny"},
 		AdapterFits: func(base, adapter []byte) error { return errors.New("tensor shapes do not match") },
 	})
 	m := New(db, connectTo(t, fake.URL, APIOllama, "tiny"), nil)
@@ -157,7 +157,7 @@ func TestLlamaServerAdapters(t *testing.T) {
 	adapter := attachAdapter(t, db, "BRICK", writeFile(t, "brick.gguf", lora))
 	cache := t.TempDir()
 	other := writeFile(t, "other.gguf", gguftest.TinyLoRA(5))
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("x"), Flavor: llmtest.LlamaServer, Adapters: []string{other}})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("x"), Flavor: llmtest.LlamaServer, Adapters: []string{other}})
 	server := connectTo(t, fake.URL, "", "")
 	if server.API != APILlamaServer {
 		t.Fatalf("detected %s, want llama-server", server.API)
@@ -181,7 +181,7 @@ func TestLlamaServerAdapters(t *testing.T) {
 	if err := os.WriteFile(copyOf, lora, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fake2 := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("hello"), Flavor: llmtest.LlamaServer, Adapters: []string{other, copyOf}})
+	fake2 := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("hello"), Flavor: llmtest.LlamaServer, Adapters: []string{other, copyOf}})
 	m2 := New(db, connectTo(t, fake2.URL, APILlamaServer, ""), &Options{CacheDir: cache})
 	ans, err := m2.Ask(ctx, Request{Persona: "BRICK"})
 	if err != nil {
@@ -227,7 +227,7 @@ func TestVLLMLoadsPEFTAdapters(t *testing.T) {
 	if err != nil || again.Blob != imp.Blob {
 		t.Errorf("re-import gave %v, %v; want the same blob (deterministic archive)", again, err)
 	}
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("planned"), Flavor: llmtest.VLLM, Models: []string{"base"}, RuntimeLoRA: true})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("planned"), Flavor: llmtest.VLLM, Models: []string{"base"}, RuntimeLoRA: true})
 	server := connectTo(t, fake.URL, "", "")
 	if server.API != APIVLLM || server.DefaultModel != "base" {
 		t.Fatalf("detected %s with default %q, want vllm and base", server.API, server.DefaultModel)
@@ -242,7 +242,7 @@ func TestVLLMLoadsPEFTAdapters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := serverName(brick)
+	name := adapterModel(brick)
 	if ans.Text != "planned" || ans.Call.Model != name {
 		t.Errorf("answer %q from %q, want planned from %s", ans.Text, ans.Call.Model, name)
 	}
@@ -259,7 +259,7 @@ func TestVLLMLoadsPEFTAdapters(t *testing.T) {
 		t.Errorf("after: %+v, want hot", pl)
 	}
 	// ROBIN has no adapter: the base model.
-	fake2 := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("x"), Flavor: llmtest.VLLM, Models: []string{"base"}})
+	fake2 := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("x"), Flavor: llmtest.VLLM, Models: []string{"base"}})
 	attachAdapter(t, db, "ROBIN", writeFile(t, "robin.gguf", gguftest.TinyLoRA(9)))
 	m2 := New(db, connectTo(t, fake2.URL, APIVLLM, ""), &Options{CacheDir: cache})
 	if _, err := m2.Ask(ctx, Request{Persona: "ROBIN"}); !errors.Is(err, llm.ErrUnsupported) || !strings.Contains(err.Error(), "PEFT") {

@@ -142,7 +142,7 @@ func (m *Mind) speak(ctx context.Context, p *Persona, req Request, call *Call) (
 			return nil, err
 		}
 		start := m.now()
-		resp, err := m.server.Model.Chat(ctx, &llm.ChatRequest{
+		resp, err := m.server.Client.Chat(ctx, &llm.ChatRequest{
 			Model: route.Model, Messages: msgs, Schema: req.Schema, Options: p.Options, LoRA: route.LoRA, Stream: req.Stream,
 		})
 		call.Latency = m.now().Sub(start)

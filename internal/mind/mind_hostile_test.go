@@ -31,7 +31,7 @@ func TestConcurrentAsksRecordEveryCall(t *testing.T) {
 	model := &llmtest.Model{Respond: func(context.Context, *llm.ChatRequest) (llmtest.Reply, error) {
 		return llmtest.Reply{Text: "ok", Usage: llm.Usage{PromptTokens: 3, CompletionTokens: 2}}, nil
 	}}
-	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Model: model, Models: []string{"tiny"}})
+	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: model, Models: []string{"tiny"}})
 	m := New(db, connectTo(t, fake.URL, APIOllama, "tiny"), nil)
 	const n = 32
 	var wg sync.WaitGroup
@@ -65,7 +65,7 @@ func TestConcurrentAsksRecordEveryCall(t *testing.T) {
 func TestLlamaServerPersonaWithoutAdapter(t *testing.T) {
 	db, _ := testImage(t)
 	other := writeFile(t, "other.gguf", gguftest.TinyLoRA(5))
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("x"), Flavor: llmtest.LlamaServer, Adapters: []string{other}})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("x"), Flavor: llmtest.LlamaServer, Adapters: []string{other}})
 	c, err := openai.New(fake.URL, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestLlamaServerPersonaWithoutAdapter(t *testing.T) {
 func TestVLLMRestartReloadsAdapter(t *testing.T) {
 	db, _ := testImage(t)
 	attachAdapter(t, db, "BRICK", peftDirFixture(t))
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("a", "b"), Flavor: llmtest.VLLM, Models: []string{"base"},
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("a", "b"), Flavor: llmtest.VLLM, Models: []string{"base"},
 		RuntimeLoRA: true, RestartDelay: time.Millisecond})
 	m := New(db, connectTo(t, fake.URL, APIVLLM, ""), &Options{CacheDir: t.TempDir()})
 	if _, err := m.Ask(t.Context(), Request{Persona: "BRICK"}); err != nil {
@@ -103,7 +103,7 @@ func TestVLLMRestartReloadsAdapter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Ask after a restart: %v", err)
 	}
-	name := serverName(loadPersona(t, db, "BRICK"))
+	name := adapterModel(loadPersona(t, db, "BRICK"))
 	if ans.Text != "b" || len(fake.Loaded()) != 1 || fake.Loaded()[0] != name {
 		t.Errorf("answer %q, loaded %v; want b from %s loaded again", ans.Text, fake.Loaded(), name)
 	}
@@ -127,13 +127,13 @@ func waitUp(t *testing.T, url string) {
 func TestOllamaDeletedModelIsCreatedAgain(t *testing.T) {
 	db, _ := testImage(t)
 	attachAdapter(t, db, "BRICK", writeFile(t, "brick.gguf", gguftest.TinyLoRA(7)))
-	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Model: llmtest.Texts("OK", "one", "OK", "two"), Models: []string{"tiny"}})
+	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: llmtest.Texts("OK", "one", "OK", "two"), Models: []string{"tiny"}})
 	server := connectTo(t, fake.URL, APIOllama, "tiny")
 	m := New(db, server, nil)
 	if _, err := m.Ask(t.Context(), Request{Persona: "BRICK"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := server.ollama.Delete(t.Context(), serverName(loadPersona(t, db, "BRICK"))); err != nil {
+	if err := server.Client.(llm.ModelCreator).Delete(t.Context(), adapterModel(loadPersona(t, db, "BRICK"))); err != nil {
 		t.Fatal(err)
 	}
 	if ans, err := m.Ask(t.Context(), Request{Persona: "BRICK"}); err != nil || ans.Text != "two" {
@@ -147,7 +147,7 @@ func TestOllamaDeletedModelIsCreatedAgain(t *testing.T) {
 func TestOllamaPersonaModelChange(t *testing.T) {
 	db, _ := testImage(t)
 	attachAdapter(t, db, "BRICK", writeFile(t, "brick.gguf", gguftest.TinyLoRA(7)))
-	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Model: llmtest.Texts("OK", "a", "OK", "b"), Models: []string{"tiny", "other"}})
+	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: llmtest.Texts("OK", "a", "OK", "b"), Models: []string{"tiny", "other"}})
 	m := New(db, connectTo(t, fake.URL, APIOllama, "tiny"), nil)
 	if _, err := m.Ask(t.Context(), Request{Persona: "BRICK"}); err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestOllamaPersonaModelChange(t *testing.T) {
 	if _, err := m.Ask(t.Context(), Request{Persona: "BRICK"}); err != nil {
 		t.Fatal(err)
 	}
-	rec, _ := fake.Created(serverName(loadPersona(t, db, "BRICK")))
+	rec, _ := fake.Created(adapterModel(loadPersona(t, db, "BRICK")))
 	if rec.From != "other" {
 		t.Errorf("adapter model built from %q, want other", rec.From)
 	}
@@ -169,7 +169,7 @@ func TestOllamaPersonaModelChange(t *testing.T) {
 func TestMisfitAdapterStoresNothing(t *testing.T) {
 	db, s := testImage(t)
 	ctx := t.Context()
-	if _, err := ImportModel(ctx, db, writeFile(t, "tiny.gguf", gguftest.TinyLlama(1)), nil); err != nil {
+	if _, err := ImportWeights(ctx, db, writeFile(t, "tiny.gguf", gguftest.TinyLlama(1)), nil); err != nil {
 		t.Fatal(err)
 	}
 	before, err := s.Stats(ctx)
@@ -308,7 +308,7 @@ func TestUntarFlatHostileArchives(t *testing.T) {
 func TestLlamaServerAdapterPathNotAFile(t *testing.T) {
 	db, _ := testImage(t)
 	attachAdapter(t, db, "BRICK", writeFile(t, "brick.gguf", gguftest.TinyLoRA(7)))
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("x"), Flavor: llmtest.LlamaServer, Adapters: []string{"/dev/zero"}})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("x"), Flavor: llmtest.LlamaServer, Adapters: []string{"/dev/zero"}})
 	m := New(db, connectTo(t, fake.URL, APILlamaServer, ""), &Options{CacheDir: t.TempDir()})
 	done := make(chan error, 1)
 	go func() {
@@ -456,11 +456,11 @@ func TestObserveOllamaWithoutModel(t *testing.T) {
 	if pl := tierOf(t, m, loadPersona(t, db, "ROBIN")); !strings.Contains(pl.Problem, "no model") {
 		t.Errorf("no model anywhere: %+v, want a problem", pl)
 	}
-	base, err := ImportModel(t.Context(), db, writeFile(t, "tiny.gguf", gguftest.TinyLlama(1)), nil)
+	base, err := ImportWeights(t.Context(), db, writeFile(t, "tiny.gguf", gguftest.TinyLlama(1)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pl := tierOf(t, m, loadPersona(t, db, "ROBIN")); pl.Problem != "" || pl.Where != baseName(&BaseModel{Blob: base.Blob}) {
+	if pl := tierOf(t, m, loadPersona(t, db, "ROBIN")); pl.Problem != "" || pl.Where != weightsModel(&Weights{Blob: base.Blob}) {
 		t.Errorf("with a base model in the image: %+v", pl)
 	}
 }

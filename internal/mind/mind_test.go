@@ -14,12 +14,12 @@ import (
 func TestAskRecordsEveryCall(t *testing.T) {
 	db, _ := testImage(t)
 	ctx := t.Context()
-	model := llmtest.NewModel(
+	client := llmtest.NewModel(
 		llmtest.Reply{Text: `{"intent": "greet"}`, Usage: llm.Usage{PromptTokens: 12, CompletionTokens: 5}},
 		llmtest.Reply{Err: &llm.APIError{Op: "POST /v1/chat/completions", Status: 500, Message: "out of memory"}},
 	)
 	clock := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	m := New(db, &Server{API: APIOpenAI, DefaultModel: "tiny", Model: model}, &Options{Now: func() time.Time { return clock }})
+	m := New(db, &Server{API: APIOpenAI, DefaultModel: "tiny", Client: client}, &Options{Now: func() time.Time { return clock }})
 	if err := EditPersona(ctx, db, "BRICK", Edit{Temperature: ptr(0.2)}); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestAskRecordsEveryCall(t *testing.T) {
 	if ans.Text != `{"intent": "greet"}` || streamed.String() != ans.Text {
 		t.Errorf("answer %q, streamed %q", ans.Text, streamed.String())
 	}
-	calls := model.Calls()
+	calls := client.Calls()
 	if len(calls) != 1 {
 		t.Fatalf("%d calls, want 1", len(calls))
 	}
@@ -102,7 +102,7 @@ func TestRecentCallsBounded(t *testing.T) {
 
 func TestNoModelIsExplained(t *testing.T) {
 	db, _ := testImage(t)
-	m := New(db, &Server{API: APIOpenAI, Model: llmtest.Texts("x")}, nil)
+	m := New(db, &Server{API: APIOpenAI, Client: llmtest.Texts("x")}, nil)
 	_, err := m.Ask(t.Context(), Request{Persona: "BRICK"})
 	if !errors.Is(err, ErrNoModel) || !strings.Contains(err.Error(), "persona set BRICK -model") {
 		t.Errorf("Ask with no model: %v, want ErrNoModel saying how to set one", err)

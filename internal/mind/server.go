@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"batos/internal/llm"
-	"batos/internal/llm/ollama"
-	"batos/internal/llm/openai"
 )
 
 // API names a server API. "openai" is any OpenAI-compatible server;
@@ -70,10 +68,12 @@ type Server struct {
 	Version string
 	// DefaultModel is used by personas that name no model.
 	DefaultModel string
-	Model        llm.Model
-
-	ollama *ollama.Client
-	openai *openai.Client
+	// Client speaks to the server. The memory manager finds what else it
+	// can do (llm.BlobStore, llm.AdapterLoader, ...) by type assertion; a
+	// client without what the server's API needs for adapters serves
+	// personas without one, and reports the others' adapters as
+	// unsupported.
+	Client llm.Model
 }
 
 // ErrNoServer is returned when no inference server could be reached.
@@ -105,140 +105,32 @@ func (e *ProbeError) Error() string {
 
 func (e *ProbeError) Unwrap() error { return ErrNoServer }
 
-// Connect reaches the configured server, or probes DefaultEndpoints when
-// cfg.URL is empty, and tells what kind of server it is.
-func Connect(ctx context.Context, cfg ServerConfig) (*Server, error) {
-	if cfg.URL != "" {
-		api := cfg.API
-		if api == "" {
-			api = APIOpenAI
-			if strings.Contains(cfg.URL, ":11434") {
-				api = APIOllama
-			}
-		}
-		return connect(ctx, Endpoint{api, cfg.URL}, cfg)
-	}
-	probe := &ProbeError{}
-	for _, ep := range DefaultEndpoints {
-		if cfg.API != "" && !sameFamily(cfg.API, ep.API) {
-			continue
-		}
-		if cfg.API != "" {
-			// Told vllm (or openai: detect), not whatever listens on
-			// llama-server's port.
-			ep.API = cfg.API
-		}
-		// A probe is one quick try: nothing listening is the common case.
-		c := cfg
-		c.Retry = llm.Retry{Attempts: 1}
-		s, err := connect(ctx, ep, c)
-		if err == nil {
-			s.setRetry(cfg)
-			return s, nil
-		}
-		probe.Tried = append(probe.Tried, ProbeAttempt{ep, err})
-	}
-	return nil, probe
-}
-
-func sameFamily(a, b API) bool {
-	return a == b || (a != APIOllama && b != APIOllama)
-}
-
-func connect(ctx context.Context, ep Endpoint, cfg ServerConfig) (*Server, error) {
-	timeout := cfg.ProbeTimeout
-	if timeout <= 0 {
-		timeout = 2 * time.Second
-	}
-	pctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	s := &Server{URL: ep.URL, API: ep.API, DefaultModel: cfg.Model}
-	if ep.API == APIOllama {
-		c, err := ollama.New(ep.URL, &ollama.Options{Retry: cfg.Retry})
-		if err != nil {
-			return nil, err
-		}
-		v, err := c.Version(pctx)
-		if err != nil {
-			return nil, err
-		}
-		s.ollama, s.Model, s.Version = c, c, v
-		return s, nil
-	}
-	c, err := openai.New(ep.URL, &openai.Options{APIKey: cfg.APIKey, Retry: cfg.Retry})
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Health(pctx); err != nil {
-		return nil, err
-	}
-	s.openai, s.Model = c, c
-	if s.API == APIOpenAI {
-		s.API = detectFlavour(pctx, c)
-	}
-	if s.DefaultModel == "" {
-		if models, err := c.Models(pctx); err == nil {
-			for _, m := range models {
-				if m.Parent == "" { // vLLM lists adapters with their base as parent
-					s.DefaultModel = m.ID
-					break
-				}
-			}
-		}
-	}
-	return s, nil
-}
-
-// setRetry gives a probed server the caller's retry policy for real use.
-func (s *Server) setRetry(cfg ServerConfig) {
-	if s.ollama != nil {
-		if c, err := ollama.New(s.URL, &ollama.Options{Retry: cfg.Retry}); err == nil {
-			s.ollama, s.Model = c, c
-		}
-		return
-	}
-	if c, err := openai.New(s.URL, &openai.Options{APIKey: cfg.APIKey, Retry: cfg.Retry}); err == nil {
-		s.openai, s.Model = c, c
-	}
-}
-
-// detectFlavour tells llama-server (it answers /lora-adapters) and vLLM
-// (its models are owned by "vllm") from other OpenAI-compatible servers.
-func detectFlavour(ctx context.Context, c *openai.Client) API {
-	if _, err := c.LoRAAdapters(ctx); err == nil {
-		return APILlamaServer
-	}
-	if models, err := c.Models(ctx); err == nil {
-		for _, m := range models {
-			if m.OwnedBy == "vllm" {
-				return APIVLLM
-			}
-		}
-	}
-	return APIOpenAI
-}
-
 // Models lists the model names the server has.
 func (s *Server) Models(ctx context.Context) ([]string, error) {
-	var out []string
-	if s.ollama != nil {
-		tags, err := s.ollama.Tags(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range tags {
-			out = append(out, t.Name)
-		}
-		return out, nil
-	}
-	models, err := s.openai.Models(ctx)
+	l, err := capability[llm.Lister](s, "list models")
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range models {
-		out = append(out, m.ID)
+	models, err := l.Models(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(models))
+	for i, m := range models {
+		out[i] = m.ID
 	}
 	return out, nil
+}
+
+// capability returns the server's client as a T, or an error wrapping
+// llm.ErrUnsupported that says what the client cannot do.
+func capability[T any](s *Server, what string) (T, error) {
+	c, ok := s.Client.(T)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("%w: the %s client cannot %s", llm.ErrUnsupported, s.API, what)
+	}
+	return c, nil
 }
 
 // Describe is one line naming the server.

@@ -1,8 +1,8 @@
 // Package llmtest helps test code that talks to inference servers
 // without one: Model is a scripted llm.Model, and the fake servers
 // (NewOllama, NewOpenAI) speak the real HTTP APIs — NDJSON and SSE
-// streams, error bodies, blobs, adapters — answering from a Model, so
-// the real backends can be tested end to end offline.
+// streams, error bodies, blobs, adapters — answering from a Responder, so
+// the real clients can be tested end to end offline.
 package llmtest
 
 import (

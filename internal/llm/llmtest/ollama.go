@@ -39,9 +39,9 @@ const ollamaKeepAlive = 5 * time.Minute
 
 // OllamaOptions configure a fake Ollama.
 type OllamaOptions struct {
-	// Model answers chats and embeddings (usually a *Model). Without it,
-	// chats and embeddings fail with HTTP 500.
-	Model llm.Model
+	// Responder answers chats and embeddings (usually a *Model). Without
+	// it, chats and embeddings fail with HTTP 500.
+	Responder llm.Model
 	// Models are present at start ("llama3.2:1b"), as if pulled. They
 	// have no weights: AdapterFits sees a nil base for them.
 	Models []string
@@ -69,7 +69,7 @@ type CreateRecord struct {
 }
 
 // Ollama is a fake Ollama server following its native API closely
-// enough for the ollama backend's tests and for tests of code above it:
+// enough for the ollama client's tests and for tests of code above it:
 // blobs, create (one adapter, not checked until the first chat), chat
 // (NDJSON streams, keep_alive, load and unload), embed, ps, tags,
 // delete and version, with Ollama's status codes and {"error": "..."}

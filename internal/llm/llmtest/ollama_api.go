@@ -324,7 +324,7 @@ func (o *Ollama) handleChat(w http.ResponseWriter, r *http.Request) {
 		o.streamChat(w, r, req, func(resp *llm.ChatResponse) any {
 			return ollamaDone(in.Model, "", resp, loadTime, start)
 		})
-	} else if resp, err := o.opts.Model.Chat(r.Context(), req); err != nil {
+	} else if resp, err := o.opts.Responder.Chat(r.Context(), req); err != nil {
 		ollamaError(w, http.StatusInternalServerError, err.Error())
 	} else {
 		ollamaJSON(w, http.StatusOK, ollamaDone(in.Model, resp.Text, resp, loadTime, start))
@@ -340,7 +340,7 @@ func (o *Ollama) ready(w http.ResponseWriter, m *ollamaModel) bool {
 	switch {
 	case m.adapterErr != nil:
 		ollamaError(w, http.StatusInternalServerError, "llama runner process has terminated: error loading lora adapter: "+m.adapterErr.Error())
-	case o.opts.Model == nil:
+	case o.opts.Responder == nil:
 		ollamaError(w, http.StatusInternalServerError, "llmtest: the fake Ollama has no Model")
 	default:
 		return true
@@ -370,7 +370,7 @@ func (o *Ollama) loadOrUnload(w http.ResponseWriter, name string, m *ollamaModel
 func (o *Ollama) streamChat(w http.ResponseWriter, r *http.Request, req *llm.ChatRequest, final func(*llm.ChatResponse) any) {
 	s := o.newStream(w)
 	req.Stream = func(c llm.Chunk) error { return s.line(ollamaChunk(req.Model, c.Text)) }
-	resp, err := o.opts.Model.Chat(r.Context(), req)
+	resp, err := o.opts.Responder.Chat(r.Context(), req)
 	switch {
 	case s.spoiled:
 		s.finish(nil)
@@ -430,7 +430,7 @@ func (o *Ollama) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	loadTime := o.load(m.name, keep)
-	resp, err := o.opts.Model.Embed(r.Context(), &llm.EmbedRequest{Model: in.Model, Input: inputs})
+	resp, err := o.opts.Responder.Embed(r.Context(), &llm.EmbedRequest{Model: in.Model, Input: inputs})
 	if err != nil {
 		ollamaError(w, http.StatusInternalServerError, err.Error())
 		return

@@ -53,7 +53,7 @@ func lines(t *testing.T, body string) []map[string]any {
 
 func TestOllamaChatWire(t *testing.T) {
 	model := llmtest.NewModel(llmtest.Reply{Text: "a b", Chunks: []string{"a ", "b"}}, llmtest.Reply{Text: "whole"})
-	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{Model: model, Models: []string{"llama3.2"}})
+	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: model, Models: []string{"llama3.2"}})
 
 	// Streaming is the default; the model's name is as given.
 	status, body := do(t, "POST", o.URL+"/api/chat", `{"model":"llama3.2","messages":[{"role":"user","content":"hi"}],"format":"json","keep_alive":"10m"}`)
@@ -84,7 +84,7 @@ func TestOllamaChatWire(t *testing.T) {
 }
 
 func TestOllamaErrors(t *testing.T) {
-	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{Model: llmtest.Texts(), Models: []string{"m:1b"}})
+	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: llmtest.Texts(), Models: []string{"m:1b"}})
 	tests := []struct {
 		name, method, path, body string
 		status                   int
@@ -114,7 +114,7 @@ func TestOllamaErrors(t *testing.T) {
 func TestOllamaBlobsAndCreate(t *testing.T) {
 	fitsCalled := 0
 	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{
-		Model: llmtest.Texts(),
+		Responder: llmtest.Texts(),
 		AdapterFits: func(base, adapter []byte) error {
 			fitsCalled++
 			if string(base) != "weights" || string(adapter) != "adapter" {
@@ -168,7 +168,7 @@ func TestOllamaBlobsAndCreate(t *testing.T) {
 }
 
 func TestOllamaEmbedAndPS(t *testing.T) {
-	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{Model: &llmtest.Model{Dim: 4}, Models: []string{"e"}})
+	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: &llmtest.Model{Dim: 4}, Models: []string{"e"}})
 	status, body := do(t, "POST", o.URL+"/api/embed", `{"model":"e","input":"one text"}`)
 	var emb struct{ Embeddings [][]float32 }
 	if err := json.Unmarshal([]byte(body), &emb); status != 200 || err != nil ||
@@ -196,7 +196,7 @@ func TestOllamaEmbedAndPS(t *testing.T) {
 }
 
 func TestOllamaFaults(t *testing.T) {
-	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{Model: llmtest.Texts("a b c", "a b c"), Models: []string{"m"}})
+	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: llmtest.Texts("a b c", "a b c"), Models: []string{"m"}})
 	chat := `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
 
 	o.FailNext(503, "busy")

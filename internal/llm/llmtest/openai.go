@@ -50,8 +50,8 @@ func (f Flavor) String() string {
 
 // OpenAIOptions configure a fake OpenAI-compatible server.
 type OpenAIOptions struct {
-	// Model answers chats and embeddings; nil means an empty script.
-	Model llm.Model
+	// Responder answers chats and embeddings; nil means an empty script.
+	Responder llm.Model
 	// Flavor is the server imitated.
 	Flavor Flavor
 	// Models are the model names served; an unknown one is a 404. For
@@ -77,7 +77,7 @@ type OpenAIOptions struct {
 }
 
 // OpenAI is a fake OpenAI-compatible server (llama-server, vLLM or a
-// generic one) answering from a Model over real HTTP: JSON answers, SSE
+// generic one) answering from its Responder over real HTTP: JSON answers, SSE
 // streams ending in "data: [DONE]", each flavor's error bodies and
 // adapter endpoints. It records every request and can inject faults. It
 // is safe for concurrent use; the server is closed when the test ends.
@@ -124,8 +124,8 @@ func NewOpenAI(t testing.TB, opts *OpenAIOptions) *OpenAI {
 	}
 	f := &OpenAI{opts: *opts, cutAt: -1, errAt: -1, stop: make(chan struct{})}
 	f.opts.Models = append([]string(nil), opts.Models...)
-	if f.opts.Model == nil {
-		f.opts.Model = &Model{}
+	if f.opts.Responder == nil {
+		f.opts.Responder = &Model{}
 	}
 	if f.opts.RestartDelay <= 0 {
 		f.opts.RestartDelay = 100 * time.Millisecond
@@ -613,7 +613,7 @@ func (f *OpenAI) handleEmbed(w http.ResponseWriter, r *http.Request) {
 		f.unknownModel(w, in.Model)
 		return
 	}
-	resp, err := f.opts.Model.Embed(r.Context(), &llm.EmbedRequest{Model: in.Model, Input: inputs})
+	resp, err := f.opts.Responder.Embed(r.Context(), &llm.EmbedRequest{Model: in.Model, Input: inputs})
 	if err != nil {
 		f.modelError(w, err)
 		return

@@ -108,7 +108,7 @@ func (f *OpenAI) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	c := f.recordChat(in.Model, req.LoRA)
 	if !in.Stream {
-		resp, err := f.opts.Model.Chat(r.Context(), req)
+		resp, err := f.opts.Responder.Chat(r.Context(), req)
 		if err != nil {
 			f.modelError(w, err)
 			return
@@ -227,7 +227,7 @@ func (f *OpenAI) streamChat(w http.ResponseWriter, r *http.Request, c openaiComp
 	f.cutAt, f.errAt = -1, -1
 	f.mu.Unlock()
 	req.Stream = s.piece
-	resp, err := f.opts.Model.Chat(r.Context(), req)
+	resp, err := f.opts.Responder.Chat(r.Context(), req)
 	switch {
 	case errors.Is(err, errOpenAICut) || (err == nil && s.cutAt >= 0):
 		s.start()

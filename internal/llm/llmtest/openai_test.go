@@ -48,7 +48,7 @@ func dataLines(stream string) []string {
 }
 
 func TestOpenAIStreamWire(t *testing.T) {
-	fake := NewOpenAI(t, &OpenAIOptions{Model: Texts("hi there"), Flavor: VLLM, Models: []string{"tiny"}})
+	fake := NewOpenAI(t, &OpenAIOptions{Responder: Texts("hi there"), Flavor: VLLM, Models: []string{"tiny"}})
 	status, ct, body := post(t, fake.URL+"/v1/chat/completions",
 		`{"model":"tiny","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true}}`)
 	if status != http.StatusOK || ct != "text/event-stream" {
@@ -103,7 +103,7 @@ func TestOpenAIErrorMidStreamWire(t *testing.T) {
 		{LlamaServer, `{"error":{"code":500,"message":"boom","type":"server_error"}}`},
 		{VLLM, "[DONE]"},
 	} {
-		fake := NewOpenAI(t, &OpenAIOptions{Model: Texts("a b c"), Flavor: tt.flavor})
+		fake := NewOpenAI(t, &OpenAIOptions{Responder: Texts("a b c"), Flavor: tt.flavor})
 		fake.ErrorMidStream(1, "boom")
 		_, _, body := post(t, fake.URL+"/v1/chat/completions", `{"model":"default","messages":[{"role":"user","content":"x"}],"stream":true}`)
 		events := dataLines(body)

@@ -31,7 +31,7 @@ func waitServing(t *testing.T, url string) {
 // blobs on disk but has nothing loaded. Before, the fake's /api/ps still
 // listed the models loaded before the restart.
 func TestOllamaRestartUnloadsModels(t *testing.T) {
-	o := NewOllama(t, &OllamaOptions{Model: Texts("hi"), Models: []string{"tiny"}, RestartDelay: time.Millisecond})
+	o := NewOllama(t, &OllamaOptions{Responder: Texts("hi"), Models: []string{"tiny"}, RestartDelay: time.Millisecond})
 	if status, _, body := do(t, http.MethodPost, o.URL+"/api/chat", `{"model":"tiny","stream":false,"messages":[{"role":"user","content":"x"}]}`); status != http.StatusOK {
 		t.Fatalf("chat: %d %s", status, body)
 	}
@@ -51,7 +51,7 @@ func TestOllamaRestartUnloadsModels(t *testing.T) {
 // TestLlamaServerRestartResetsScales: global adapter scales set with POST
 // /lora-adapters do not outlive a llama-server restart.
 func TestLlamaServerRestartResetsScales(t *testing.T) {
-	fake := NewOpenAI(t, &OpenAIOptions{Model: Texts("a"), Flavor: LlamaServer, Adapters: []string{"a.gguf"}, RestartDelay: time.Millisecond})
+	fake := NewOpenAI(t, &OpenAIOptions{Responder: Texts("a"), Flavor: LlamaServer, Adapters: []string{"a.gguf"}, RestartDelay: time.Millisecond})
 	if status, _, body := post(t, fake.URL+"/lora-adapters", `[{"id":0,"scale":1}]`); status != http.StatusOK {
 		t.Fatalf("set scales: %d %s", status, body)
 	}

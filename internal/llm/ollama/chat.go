@@ -111,7 +111,7 @@ func chatBody(req *llm.ChatRequest) (*chatWire, error) {
 // Chat implements llm.Model with POST /api/chat. A request with a
 // Stream callback is streamed; Schema becomes Ollama's format;
 // KeepAlive is sent in seconds. Per-request LoRA is refused with an
-// error wrapping llm.ErrUnsupported. A 404 wraps ErrModelNotFound.
+// error wrapping llm.ErrUnsupported. A 404 wraps llm.ErrModelNotFound.
 func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatResponse, error) {
 	start := time.Now()
 	w, err := chatBody(req)
@@ -210,7 +210,7 @@ func readChatStream(ctx context.Context, op string, status int, r io.Reader, max
 // Unload does), with an empty chat. It is
 // how a freshly created model is warmed up: an adapter that does not fit
 // its base fails here with an *llm.APIError of status 500. A 404 wraps
-// ErrModelNotFound.
+// llm.ErrModelNotFound.
 func (c *Client) Load(ctx context.Context, model string, keepAlive time.Duration) error {
 	return c.loadOrUnload(ctx, model, keepAliveSeconds(keepAlive))
 }

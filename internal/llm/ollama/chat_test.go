@@ -12,7 +12,6 @@ import (
 
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
-	"batos/internal/llm/ollama"
 )
 
 func TestChat(t *testing.T) {
@@ -266,7 +265,7 @@ func TestLoadUnload(t *testing.T) {
 	if diff := cmp.Diff(body, map[string]any{"model": base, "messages": []any{}, "stream": false, "keep_alive": 0.0}); diff != "" {
 		t.Errorf("unload body (-got +want):\n%s", diff)
 	}
-	if err := c.Load(ctx, "nope", time.Minute); !errors.Is(err, ollama.ErrModelNotFound) {
+	if err := c.Load(ctx, "nope", time.Minute); !errors.Is(err, llm.ErrModelNotFound) {
 		t.Errorf("load of a missing model: got %v, want ErrModelNotFound", err)
 	}
 }

@@ -60,7 +60,13 @@ type Client struct {
 	maxLine   int   // one line of a stream
 }
 
-var _ llm.Model = (*Client)(nil)
+var (
+	_ llm.Model        = (*Client)(nil)
+	_ llm.Lister       = (*Client)(nil)
+	_ llm.LoadedLister = (*Client)(nil)
+	_ llm.BlobStore    = (*Client)(nil)
+	_ llm.ModelCreator = (*Client)(nil)
+)
 
 // New returns a Client for the server at baseURL (DefaultURL when
 // empty). opts may be nil.

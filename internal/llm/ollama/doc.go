@@ -1,6 +1,7 @@
-// Package ollama is the llm.Model backend for Ollama's native API
+// Package ollama is the llm.Model client for Ollama's native API
 // (default http://127.0.0.1:11434), with the model management batos
-// needs around it.
+// needs around it: it implements llm.Lister, llm.LoadedLister,
+// llm.BlobStore and llm.ModelCreator.
 //
 // # Calls
 //
@@ -13,14 +14,15 @@
 // check that the adapter fits its base; the first chat (or Load) on the
 // new model fails with HTTP 500 when it does not, so callers warm a
 // created model up with Load and treat a 500 as a bad adapter. PS, Tags,
-// Delete and Version are the small management calls.
+// Delete and Version are the small management calls; Loaded and Models
+// are PS and Tags reduced to names, for llm.LoadedLister and llm.Lister.
 //
 // # Errors and retries
 //
 // An HTTP error status becomes an *llm.APIError carrying the server's
 // own message (the first 512 bytes of a body that is not Ollama's
 // {"error": "..."}). A 404 from a call naming a model also wraps
-// ErrModelNotFound; a 400 from PushBlob wraps ErrDigestMismatch. An
+// llm.ErrModelNotFound; a 400 from PushBlob wraps ErrDigestMismatch. An
 // {"error": ...} line inside a stream is an *llm.APIError with InStream
 // set. Transport failures wrap llm.ErrUnavailable. Transient failures
 // (refused connections, 429, 502, 503, 504) are retried under

@@ -26,7 +26,7 @@ type embedAnswer struct {
 // vector count differs from the input count, or whose vectors differ in
 // width, wraps llm.ErrBadResponse. An empty input is answered without a
 // call (Ollama would load the model for it). A 404 wraps
-// ErrModelNotFound.
+// llm.ErrModelNotFound.
 func (c *Client) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
 	start := time.Now()
 	if req.Model == "" {

@@ -21,10 +21,6 @@ const (
 )
 
 var (
-	// ErrModelNotFound is wrapped (with the server's *llm.APIError) when
-	// a call names a model the server does not have: Ollama's 404
-	// "model '<name>' not found".
-	ErrModelNotFound = errors.New("ollama: model not found")
 	// ErrDigestMismatch is wrapped (with the server's *llm.APIError) when
 	// PushBlob's body does not hash to the digest it was pushed under.
 	ErrDigestMismatch = errors.New("ollama: blob digest mismatch")
@@ -117,11 +113,12 @@ func parseError(body []byte) (msg string, ok bool) {
 // plainText is llm.ErrorText: the start of a non-JSON body.
 func plainText(body []byte) string { return llm.ErrorText(body) }
 
-// modelError adds ErrModelNotFound to a 404 from a call naming a model.
+// modelError adds llm.ErrModelNotFound to a 404 from a call naming a
+// model.
 func modelError(err error) error {
 	var api *llm.APIError
 	if errors.As(err, &api) && api.Status == http.StatusNotFound && !api.InStream {
-		return fmt.Errorf("%w: %w", ErrModelNotFound, err)
+		return fmt.Errorf("%w: %w", llm.ErrModelNotFound, err)
 	}
 	return err
 }

@@ -35,7 +35,7 @@ func TestChatHTTPErrors(t *testing.T) {
 		msg    string
 		is     error
 	}{
-		{name: "unknown model", model: "nope", status: 404, msg: "model 'nope' not found", is: ollama.ErrModelNotFound},
+		{name: "unknown model", model: "nope", status: 404, msg: "model 'nope' not found", is: llm.ErrModelNotFound},
 		{name: "500", fail: func(o *llmtest.Ollama) { o.FailNext(500, "boom") }, status: 500, msg: "boom"},
 		{name: "400", fail: func(o *llmtest.Ollama) { o.FailNext(400, "invalid options") }, status: 400, msg: "invalid options"},
 		{
@@ -268,7 +268,7 @@ func TestNoRetryAfterDelivery(t *testing.T) {
 
 func TestRestart(t *testing.T) {
 	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{
-		Model: llmtest.Texts("before", "after"), Models: []string{base}, RestartDelay: 200 * time.Millisecond,
+		Responder: llmtest.Texts("before", "after"), Models: []string{base}, RestartDelay: 200 * time.Millisecond,
 	})
 	c, err := ollama.New(o.URL, &ollama.Options{Retry: llm.Retry{Attempts: 40, Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}})
 	if err != nil {

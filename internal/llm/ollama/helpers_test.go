@@ -20,7 +20,7 @@ const base = "llama3.2:1b"
 // newFake starts a fake Ollama with base present, answering from model.
 func newFake(t testing.TB, model llm.Model) *llmtest.Ollama {
 	t.Helper()
-	return llmtest.NewOllama(t, &llmtest.OllamaOptions{Model: model, Models: []string{base}})
+	return llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: model, Models: []string{base}})
 }
 
 // newClient is a client of url with fastRetry.

@@ -1,6 +1,6 @@
 //go:build integration
 
-// These tests run the Ollama backend against a real server:
+// These tests run the Ollama client against a real server:
 //
 //	BATOS_TEST_OLLAMA=http://127.0.0.1:11434 go test -tags integration -run Integration -v ./internal/llm/ollama
 //
@@ -71,11 +71,11 @@ func TestIntegrationOllama(t *testing.T) {
 
 	model := gguftest.TinyLlama(1)
 	modelDigest := pushData(t, c, model)
-	if err := c.Create(ctx, &ollama.CreateRequest{Model: base, Files: map[string]string{"tiny.gguf": modelDigest}}); err != nil {
+	if err := c.Create(ctx, &llm.CreateRequest{Model: base, Files: map[string]string{"tiny.gguf": modelDigest}}); err != nil {
 		t.Fatalf("create base from blob: %v", err)
 	}
 	adapterDigest := pushData(t, c, gguftest.TinyLoRA(1))
-	if err := c.Create(ctx, &ollama.CreateRequest{Model: tuned, From: base, Adapters: map[string]string{"lora.gguf": adapterDigest}}); err != nil {
+	if err := c.Create(ctx, &llm.CreateRequest{Model: tuned, From: base, Adapters: map[string]string{"lora.gguf": adapterDigest}}); err != nil {
 		t.Fatalf("create with adapter: %v", err)
 	}
 

@@ -12,22 +12,6 @@ import (
 	"batos/internal/llm"
 )
 
-// CreateRequest describes a model to create from blobs pushed before
-// (PushBlob) or from a model the server has.
-type CreateRequest struct {
-	Model string // the new model's name
-	From  string // an existing model to start from, if any
-	// Files names the model's GGUF blobs: file name → "sha256:<hex>".
-	// From or Files must be set.
-	Files map[string]string
-	// Adapters names at most one GGUF LoRA adapter blob the same way:
-	// Ollama takes only one per model.
-	Adapters   map[string]string
-	System     string
-	Template   string
-	Parameters map[string]any // Modelfile parameters: temperature, num_ctx, stop, ...
-}
-
 type createWire struct {
 	Model      string            `json:"model"`
 	From       string            `json:"from,omitempty"`
@@ -39,8 +23,8 @@ type createWire struct {
 	Stream     bool              `json:"stream"`
 }
 
-// check refuses, before any call, what Ollama would refuse.
-func (r *CreateRequest) check() error {
+// checkCreate refuses, before any call, what Ollama would refuse.
+func checkCreate(r *llm.CreateRequest) error {
 	switch {
 	case r.Model == "":
 		return errors.New("ollama: create: no model name")
@@ -65,8 +49,8 @@ func (r *CreateRequest) check() error {
 // refuses more than one adapter with an error wrapping
 // llm.ErrUnsupported. Ollama does not check that an adapter fits its
 // base: Load the new model to find out (see the package comment).
-func (c *Client) Create(ctx context.Context, req *CreateRequest) error {
-	if err := req.check(); err != nil {
+func (c *Client) Create(ctx context.Context, req *llm.CreateRequest) error {
+	if err := checkCreate(req); err != nil {
 		return err
 	}
 	const path = "/api/create"
@@ -122,6 +106,20 @@ func (c *Client) PS(ctx context.Context) ([]Running, error) {
 	return a.Models, nil
 }
 
+// Loaded lists the names of the models in memory: PS without the
+// details.
+func (c *Client) Loaded(ctx context.Context) ([]string, error) {
+	running, err := c.PS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(running))
+	for i, r := range running {
+		names[i] = r.Name
+	}
+	return names, nil
+}
+
 // Tag is a model the server has.
 type Tag struct {
 	Name       string    `json:"name"`
@@ -142,8 +140,22 @@ func (c *Client) Tags(ctx context.Context) ([]Tag, error) {
 	return a.Models, nil
 }
 
+// Models lists the models the server has by name: Tags without the
+// details.
+func (c *Client) Models(ctx context.Context) ([]llm.ModelInfo, error) {
+	tags, err := c.Tags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]llm.ModelInfo, len(tags))
+	for i, t := range tags {
+		out[i] = llm.ModelInfo{ID: t.Name}
+	}
+	return out, nil
+}
+
 // Delete removes a model: DELETE /api/delete. A model the server does
-// not have is an error wrapping ErrModelNotFound.
+// not have is an error wrapping llm.ErrModelNotFound.
 func (c *Client) Delete(ctx context.Context, model string) error {
 	if model == "" {
 		return errors.New("ollama: delete: no model")

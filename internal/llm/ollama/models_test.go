@@ -32,7 +32,7 @@ func TestCreate(t *testing.T) {
 	weights := push(t, c, []byte("GGUF base"))
 	adapter := push(t, c, []byte("GGUF adapter"))
 
-	req := &ollama.CreateRequest{
+	req := &llm.CreateRequest{
 		Model:      "persona-ada",
 		Files:      map[string]string{"base.gguf": weights},
 		Adapters:   map[string]string{"ada.gguf": adapter},
@@ -76,14 +76,14 @@ func TestCreate(t *testing.T) {
 func TestCreateFrom(t *testing.T) {
 	o := newFake(t, llmtest.Texts())
 	c := newClient(t, o.URL)
-	if err := c.Create(t.Context(), &ollama.CreateRequest{Model: "calm", From: base, System: "Be calm."}); err != nil {
+	if err := c.Create(t.Context(), &llm.CreateRequest{Model: "calm", From: base, System: "Be calm."}); err != nil {
 		t.Fatal(err)
 	}
 	if got, ok := o.Created("calm:latest"); !ok || got.From != base || got.System != "Be calm." {
 		t.Errorf("got %+v, %v", got, ok)
 	}
-	err := c.Create(t.Context(), &ollama.CreateRequest{Model: "x", From: "missing"})
-	if !errors.Is(err, ollama.ErrModelNotFound) {
+	err := c.Create(t.Context(), &llm.CreateRequest{Model: "x", From: "missing"})
+	if !errors.Is(err, llm.ErrModelNotFound) {
 		t.Errorf("create from a missing model: got %v, want ErrModelNotFound", err)
 	}
 }
@@ -94,14 +94,14 @@ func TestCreateRefusals(t *testing.T) {
 	a, b := "sha256:"+digestOf([]byte("a")), "sha256:"+digestOf([]byte("b"))
 	tests := []struct {
 		name string
-		req  ollama.CreateRequest
+		req  llm.CreateRequest
 		is   error
 	}{
-		{name: "two adapters", req: ollama.CreateRequest{Model: "m", From: base, Adapters: map[string]string{"a.gguf": a, "b.gguf": b}}, is: llm.ErrUnsupported},
-		{name: "no name", req: ollama.CreateRequest{From: base}},
-		{name: "no source", req: ollama.CreateRequest{Model: "m"}},
-		{name: "bad digest", req: ollama.CreateRequest{Model: "m", Files: map[string]string{"m.gguf": "sha256:xyz"}}},
-		{name: "digest without algorithm", req: ollama.CreateRequest{Model: "m", Files: map[string]string{"m.gguf": digestOf(nil)}}},
+		{name: "two adapters", req: llm.CreateRequest{Model: "m", From: base, Adapters: map[string]string{"a.gguf": a, "b.gguf": b}}, is: llm.ErrUnsupported},
+		{name: "no name", req: llm.CreateRequest{From: base}},
+		{name: "no source", req: llm.CreateRequest{Model: "m"}},
+		{name: "bad digest", req: llm.CreateRequest{Model: "m", Files: map[string]string{"m.gguf": "sha256:xyz"}}},
+		{name: "digest without algorithm", req: llm.CreateRequest{Model: "m", Files: map[string]string{"m.gguf": digestOf(nil)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,18 +120,18 @@ func TestCreateServerErrors(t *testing.T) {
 	o := newFake(t, llmtest.Texts())
 	c := newClient(t, o.URL)
 	missing := "sha256:" + digestOf([]byte("never pushed"))
-	err := c.Create(t.Context(), &ollama.CreateRequest{Model: "m", Files: map[string]string{"m.gguf": missing}})
+	err := c.Create(t.Context(), &llm.CreateRequest{Model: "m", Files: map[string]string{"m.gguf": missing}})
 	if api := apiError(t, err); api.Status != 400 || api.Message == "" {
 		t.Errorf("unknown blob: got %+v, want 400 with the server's message", api)
 	}
 
 	o.ErrorMidStream(1, "disk full")
-	err = c.Create(t.Context(), &ollama.CreateRequest{Model: "m", From: base})
+	err = c.Create(t.Context(), &llm.CreateRequest{Model: "m", From: base})
 	if api := apiError(t, err); !api.InStream || api.Message != "disk full" {
 		t.Errorf("error in the status lines: got %+v", api)
 	}
 	o.CutStreamAfter(1)
-	if err := c.Create(t.Context(), &ollama.CreateRequest{Model: "m", From: base}); !errors.Is(err, llm.ErrBadResponse) {
+	if err := c.Create(t.Context(), &llm.CreateRequest{Model: "m", From: base}); !errors.Is(err, llm.ErrBadResponse) {
 		t.Errorf("status lines cut: got %v, want ErrBadResponse", err)
 	}
 }
@@ -140,8 +140,8 @@ func TestCreateServerErrors(t *testing.T) {
 func TestBadAdapter(t *testing.T) {
 	misfit := errors.New("tensor blk.0.attn_q.weight.lora_a: width 32, base 64")
 	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{
-		Model:  llmtest.Texts("never"),
-		Models: []string{base},
+		Responder: llmtest.Texts("never"),
+		Models:    []string{base},
 		AdapterFits: func(base, adapter []byte) error {
 			if string(base) != "GGUF base" {
 				t.Errorf("AdapterFits got base %q", base)
@@ -154,7 +154,7 @@ func TestBadAdapter(t *testing.T) {
 	})
 	c := newClient(t, o.URL)
 	ctx := t.Context()
-	req := &ollama.CreateRequest{
+	req := &llm.CreateRequest{
 		Model: "bad", Files: map[string]string{"base.gguf": push(t, c, []byte("GGUF base"))},
 		Adapters: map[string]string{"misfit.gguf": push(t, c, []byte("GGUF misfit"))},
 	}
@@ -189,7 +189,7 @@ func TestDelete(t *testing.T) {
 		t.Errorf("delete body (-got +want):\n%s", diff)
 	}
 	err := c.Delete(ctx, base)
-	if !errors.Is(err, ollama.ErrModelNotFound) {
+	if !errors.Is(err, llm.ErrModelNotFound) {
 		t.Errorf("second delete: got %v, want ErrModelNotFound", err)
 	}
 	if api := apiError(t, err); api.Status != 404 || api.Message != "model '"+base+"' not found" {
@@ -223,7 +223,7 @@ func TestEmbed(t *testing.T) {
 	if resp.Model != base || resp.Usage.PromptTokens != 4 || resp.Timings.Load != llmtest.OllamaLoadTime || resp.Timings.Latency <= 0 {
 		t.Errorf("got %+v", resp)
 	}
-	if _, err := c.Embed(t.Context(), &llm.EmbedRequest{Model: "nope", Input: []string{"x"}}); !errors.Is(err, ollama.ErrModelNotFound) {
+	if _, err := c.Embed(t.Context(), &llm.EmbedRequest{Model: "nope", Input: []string{"x"}}); !errors.Is(err, llm.ErrModelNotFound) {
 		t.Errorf("unknown model: got %v, want ErrModelNotFound", err)
 	}
 }

@@ -33,7 +33,7 @@ func TestChat(t *testing.T) {
 		for _, flavor := range []llmtest.Flavor{llmtest.LlamaServer, llmtest.VLLM, llmtest.Generic} {
 			t.Run(fmt.Sprintf("%v/stream=%v", flavor, stream), func(t *testing.T) {
 				model := llmtest.NewModel(llmtest.Reply{Text: "hello big world", Usage: llm.Usage{PromptTokens: 7, CompletionTokens: 3}})
-				fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: model, Flavor: flavor, Models: []string{"tiny"}})
+				fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: model, Flavor: flavor, Models: []string{"tiny"}})
 				c := newClient(t, fake.URL, nil)
 				req := userChat("tiny", "say hello")
 				var got collector
@@ -139,7 +139,7 @@ func TestChatWire(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			model := llmtest.Texts(`{"n":1}`)
-			fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: model, Adapters: []string{"a.gguf", "b.gguf"}})
+			fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: model, Adapters: []string{"a.gguf", "b.gguf"}})
 			c := newClient(t, fake.URL, nil)
 			if _, err := c.Chat(t.Context(), tt.req); err != nil {
 				t.Fatalf("Chat: %v", err)
@@ -162,7 +162,7 @@ func TestChatWire(t *testing.T) {
 }
 
 func TestChatHeaders(t *testing.T) {
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("a", "b")})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("a", "b")})
 	c := newClient(t, fake.URL, &Options{APIKey: "sekrit"})
 	if _, err := c.Chat(t.Context(), userChat("m", "hi")); err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func TestChatAPIKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.flavor.String(), func(t *testing.T) {
-			fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("ok"), Flavor: tt.flavor, APIKey: "sekrit"})
+			fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("ok"), Flavor: tt.flavor, APIKey: "sekrit"})
 			for _, key := range []string{"", "wrong"} {
 				_, err := newClient(t, fake.URL, &Options{APIKey: key}).Chat(t.Context(), userChat("default", "hi"))
 				api := asAPIError(t, err)
@@ -228,7 +228,7 @@ func TestChatStreamAnsweredWithJSON(t *testing.T) {
 }
 
 func TestChatStreamCallbackError(t *testing.T) {
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("one two three")})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("one two three")})
 	c := newClient(t, fake.URL, nil)
 	// An error that would be transient if it came from the server: the
 	// chat must still not be retried, as a piece was delivered.
@@ -262,7 +262,7 @@ func (m *blockingModel) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.Ch
 }
 
 func TestChatCancel(t *testing.T) {
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: &blockingModel{}})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: &blockingModel{}})
 	c := newClient(t, fake.URL, nil)
 	for _, stream := range []bool{false, true} {
 		ctx, cancel := context.WithCancel(t.Context())
@@ -289,7 +289,7 @@ func TestChatCancel(t *testing.T) {
 }
 
 func TestChatTimeout(t *testing.T) {
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: &blockingModel{}})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: &blockingModel{}})
 	c := newClient(t, fake.URL, &Options{Timeout: 50 * time.Millisecond})
 	_, err := c.Chat(t.Context(), userChat("m", "hi"))
 	if !errors.Is(err, context.DeadlineExceeded) {

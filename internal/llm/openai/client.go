@@ -58,7 +58,12 @@ type Client struct {
 	retry   llm.Retry
 }
 
-var _ llm.Model = (*Client)(nil)
+var (
+	_ llm.Model         = (*Client)(nil)
+	_ llm.Lister        = (*Client)(nil)
+	_ llm.AdapterLister = (*Client)(nil)
+	_ llm.AdapterLoader = (*Client)(nil)
+)
 
 // New returns a Client for the server at baseURL, its root such as
 // http://127.0.0.1:8080 (a trailing /v1 is accepted and dropped). opts

@@ -1,6 +1,8 @@
-// Package openai is the llm.Model backend for servers that speak the
+// Package openai is the llm.Model client for servers that speak the
 // OpenAI-compatible Chat Completions API: llama.cpp's llama-server, vLLM,
-// LM Studio, Ollama's /v1 and hosted APIs.
+// LM Studio, Ollama's /v1 and hosted APIs. It implements llm.Lister,
+// llm.AdapterLister (llama-server) and llm.AdapterLoader (vLLM) whatever
+// the server: one without the endpoint answers llm.ErrUnsupported.
 //
 // # Calls
 //

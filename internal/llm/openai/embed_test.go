@@ -14,7 +14,7 @@ import (
 
 func TestEmbed(t *testing.T) {
 	model := &llmtest.Model{Dim: 8}
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: model, Flavor: llmtest.VLLM, Models: []string{"embedder"}})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: model, Flavor: llmtest.VLLM, Models: []string{"embedder"}})
 	c := newClient(t, fake.URL, nil)
 	inputs := []string{"alpha", "beta gamma", "alpha"}
 	resp, err := c.Embed(t.Context(), &llm.EmbedRequest{Model: "embedder", Input: inputs})

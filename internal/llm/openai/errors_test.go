@@ -49,7 +49,7 @@ func TestErrorShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("unused")})
+			fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("unused")})
 			fake.FailNext(tt.status, tt.body)
 			c := newClient(t, fake.URL, nil)
 			_, err := c.Chat(t.Context(), userChat("m", "hi"))
@@ -78,7 +78,7 @@ func TestUnknownModel(t *testing.T) {
 		{llmtest.Generic, "invalid_request_error", "model_not_found"},
 	} {
 		t.Run(tt.flavor.String(), func(t *testing.T) {
-			fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("unused"), Flavor: tt.flavor, Models: []string{"tiny"}})
+			fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("unused"), Flavor: tt.flavor, Models: []string{"tiny"}})
 			c := newClient(t, fake.URL, nil)
 			_, err := c.Chat(t.Context(), userChat("huge", "hi"))
 			api := asAPIError(t, err)
@@ -109,7 +109,7 @@ func TestNotImplemented(t *testing.T) {
 func TestErrorMidStream(t *testing.T) {
 	for _, flavor := range []llmtest.Flavor{llmtest.LlamaServer, llmtest.VLLM, llmtest.Generic} {
 		t.Run(flavor.String(), func(t *testing.T) {
-			fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("one two three four"), Flavor: flavor})
+			fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("one two three four"), Flavor: flavor})
 			fake.ErrorMidStream(2, "out of memory")
 			var got collector
 			req := userChat("default", "hi")
@@ -130,7 +130,7 @@ func TestErrorMidStream(t *testing.T) {
 }
 
 func TestStreamCut(t *testing.T) {
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("one two three four")})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("one two three four")})
 	fake.CutStreamAfter(2)
 	var got collector
 	req := userChat("m", "hi")
@@ -296,7 +296,7 @@ func TestMalformedAnswer(t *testing.T) {
 }
 
 func TestRetry(t *testing.T) {
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("finally")})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("finally")})
 	fake.FailNext(http.StatusServiceUnavailable, `{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}`)
 	fake.FailNext(http.StatusTooManyRequests, `{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limited"}}`)
 	fake.FailNext(http.StatusBadGateway, "bad gateway")
@@ -313,7 +313,7 @@ func TestRetry(t *testing.T) {
 }
 
 func TestRetryGivesUp(t *testing.T) {
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("never")})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("never")})
 	for range 5 {
 		fake.FailNext(http.StatusServiceUnavailable, `{"error":"busy"}`)
 	}
@@ -390,7 +390,7 @@ func TestRetryBeforeChunks(t *testing.T) {
 
 func TestRestart(t *testing.T) {
 	model := llmtest.Texts("before", "after")
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: model, RestartDelay: 100 * time.Millisecond})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: model, RestartDelay: 100 * time.Millisecond})
 	c := newClient(t, fake.URL, &Options{Retry: llm.Retry{Attempts: 30, Base: 5 * time.Millisecond, Max: 40 * time.Millisecond}})
 	if _, err := c.Chat(t.Context(), userChat("m", "hi")); err != nil {
 		t.Fatalf("first chat: %v", err)
@@ -410,7 +410,7 @@ func TestRestart(t *testing.T) {
 }
 
 func TestRestartNoRetries(t *testing.T) {
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("x"), RestartDelay: time.Second})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("x"), RestartDelay: time.Second})
 	c := newClient(t, fake.URL, &Options{Retry: llm.Retry{Attempts: 1}})
 	fake.Restart(t)
 	_, err := c.Chat(t.Context(), userChat("m", "hi"))
@@ -424,7 +424,7 @@ func TestModelError(t *testing.T) {
 		llmtest.Reply{Err: &llm.APIError{Status: http.StatusBadRequest, Message: "prompt too long", Type: "exceed_context_size_error"}},
 		llmtest.Reply{Err: errors.New("weights on fire")},
 	)
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: model})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: model})
 	c := newClient(t, fake.URL, nil)
 	for _, want := range []llm.APIError{
 		{Status: 400, Message: "prompt too long", Type: "exceed_context_size_error", Code: "400"},

@@ -9,18 +9,6 @@ import (
 	"batos/internal/llm"
 )
 
-// ModelInfo is one model a server lists.
-type ModelInfo struct {
-	ID      string
-	OwnedBy string
-	// Parent is the base model of an adapter served as a model of its
-	// own (vLLM); empty for a base model.
-	Parent string
-	// Root is what vLLM loaded the model from: the base's name or path,
-	// an adapter's directory. Other servers leave it empty.
-	Root string
-}
-
 type modelsWire struct {
 	Data []struct {
 		ID      string `json:"id"`
@@ -32,31 +20,22 @@ type modelsWire struct {
 
 // Models lists the models the server serves (GET /v1/models). On vLLM
 // that includes the adapters, with Parent set.
-func (c *Client) Models(ctx context.Context) ([]ModelInfo, error) {
+func (c *Client) Models(ctx context.Context) ([]llm.ModelInfo, error) {
 	var w modelsWire
 	if err := c.call(ctx, DefaultCallTimeout, http.MethodGet, "/v1/models", nil, decodeJSON(&w)); err != nil {
 		return nil, err
 	}
-	out := make([]ModelInfo, len(w.Data))
+	out := make([]llm.ModelInfo, len(w.Data))
 	for i, m := range w.Data {
-		out[i] = ModelInfo{ID: m.ID, OwnedBy: m.OwnedBy, Parent: m.Parent, Root: m.Root}
+		out[i] = llm.ModelInfo{ID: m.ID, OwnedBy: m.OwnedBy, Parent: m.Parent, Root: m.Root}
 	}
 	return out, nil
 }
 
-// Adapter is one of llama-server's LoRA adapters, loaded at start.
-type Adapter struct {
-	ID   int    `json:"id"`
-	Path string `json:"path"`
-	// Scale is the global scale, used by requests that select no
-	// adapters of their own.
-	Scale float64 `json:"scale"`
-}
-
 // LoRAAdapters lists llama-server's adapters (GET /lora-adapters). On a
 // server without the endpoint the error wraps llm.ErrUnsupported.
-func (c *Client) LoRAAdapters(ctx context.Context) ([]Adapter, error) {
-	var out []Adapter
+func (c *Client) LoRAAdapters(ctx context.Context) ([]llm.AdapterInfo, error) {
+	var out []llm.AdapterInfo
 	err := c.call(ctx, DefaultCallTimeout, http.MethodGet, "/lora-adapters", nil, decodeJSON(&out))
 	if err != nil {
 		return nil, missingEndpoint(err, "no /lora-adapters: not llama-server")

@@ -16,7 +16,7 @@ import (
 
 func TestLlamaServerAdapters(t *testing.T) {
 	model := llmtest.Texts("plain", "as alice", "as both", "global")
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: model, Adapters: []string{"alice.gguf", "bob.gguf"}})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: model, Adapters: []string{"alice.gguf", "bob.gguf"}})
 	c := newClient(t, fake.URL, nil)
 	ctx := t.Context()
 
@@ -24,7 +24,7 @@ func TestLlamaServerAdapters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoRAAdapters: %v", err)
 	}
-	want := []Adapter{{ID: 0, Path: "alice.gguf"}, {ID: 1, Path: "bob.gguf"}}
+	want := []llm.AdapterInfo{{ID: 0, Path: "alice.gguf"}, {ID: 1, Path: "bob.gguf"}}
 	if diff := cmp.Diff(list, want); diff != "" {
 		t.Errorf("adapters (-got +want):\n%s", diff)
 	}
@@ -104,7 +104,7 @@ func peftDir(t *testing.T) string {
 func TestVLLMAdapters(t *testing.T) {
 	model := llmtest.Texts("from base", "from alice", "from bob")
 	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{
-		Model: model, Flavor: llmtest.VLLM, Models: []string{"tiny"},
+		Responder: model, Flavor: llmtest.VLLM, Models: []string{"tiny"},
 		Adapters: []string{"alice=/adapters/alice"}, RuntimeLoRA: true,
 	})
 	c := newClient(t, fake.URL, nil)
@@ -121,7 +121,7 @@ func TestVLLMAdapters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Models: %v", err)
 	}
-	wantModels := []ModelInfo{
+	wantModels := []llm.ModelInfo{
 		{ID: "tiny", OwnedBy: "vllm", Root: "tiny"},
 		{ID: "alice", OwnedBy: "vllm", Parent: "tiny", Root: "/adapters/alice"},
 		{ID: "bob", OwnedBy: "vllm", Parent: "tiny", Root: bob},
@@ -207,10 +207,10 @@ func TestVLLMRuntimeLoRAOff(t *testing.T) {
 func TestModels(t *testing.T) {
 	for _, tt := range []struct {
 		flavor llmtest.Flavor
-		want   []ModelInfo
+		want   []llm.ModelInfo
 	}{
-		{llmtest.LlamaServer, []ModelInfo{{ID: "tiny", OwnedBy: "llamacpp"}}},
-		{llmtest.Generic, []ModelInfo{{ID: "tiny", OwnedBy: "system"}}},
+		{llmtest.LlamaServer, []llm.ModelInfo{{ID: "tiny", OwnedBy: "llamacpp"}}},
+		{llmtest.Generic, []llm.ModelInfo{{ID: "tiny", OwnedBy: "system"}}},
 	} {
 		fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Flavor: tt.flavor, Models: []string{"tiny"}})
 		got, err := newClient(t, fake.URL, nil).Models(t.Context())

@@ -23,7 +23,7 @@ func TestChatLoRAEmptyList(t *testing.T) {
 		{"empty", []llm.LoRA{}, []any{}},
 		{"one", []llm.LoRA{{ID: 1, Scale: 0.5}}, []any{map[string]any{"id": 1.0, "scale": 0.5}}},
 	} {
-		fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: llmtest.Texts("x"), Flavor: llmtest.LlamaServer, Adapters: []string{"a.gguf", "b.gguf"}})
+		fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("x"), Flavor: llmtest.LlamaServer, Adapters: []string{"a.gguf", "b.gguf"}})
 		req := userChat("m", "hi")
 		req.LoRA = tt.lora
 		if _, err := newClient(t, fake.URL, nil).Chat(t.Context(), req); err != nil {
