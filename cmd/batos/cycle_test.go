@@ -150,7 +150,7 @@ func scriptedMethod(sel string) string {
 func startMind(t *testing.T) (*scriptedMind, *llmtest.OpenAI, []string) {
 	t.Helper()
 	s := newScriptedMind()
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Flavor: llmtest.Generic, Model: &llmtest.Model{Respond: s.respond}})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Flavor: llmtest.Generic, Responder: &llmtest.Model{Respond: s.respond}})
 	return s, fake, []string{"-llm", fake.URL, "-llm-api", "openai", "-model", "scripted"}
 }
 

@@ -70,7 +70,7 @@ adapter tier. Exits 1 if something stands in the way of the personas.`)
 		if cfg, err = sf.config(ctx, u.DB()); err != nil {
 			return err
 		}
-		if base, err := mind.LoadBaseModel(ctx, u.DB()); err != nil {
+		if base, err := mind.LoadWeights(ctx, u.DB()); err != nil {
 			return err
 		} else if base != nil {
 			rep.BaseModel = fmt.Sprintf("%s (%s, %s, %s)", base.File, base.Architecture, formatBytes(base.Blob.Size), base.Blob.Digest)

@@ -114,7 +114,7 @@ func TestModelAndAdapterRoundTrip(t *testing.T) {
 		t.Errorf("verify: %q", out)
 	}
 
-	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Model: llmtest.Texts("OK"), AdapterFits: llmtest.GGUFFits})
+	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: llmtest.Texts("OK"), AdapterFits: llmtest.GGUFFits})
 	llmFlags := []string{"-llm", fake.URL, "-llm-api", "ollama"}
 	list := mustRun(t, append([]string{"-image", img, "persona", "list"}, llmFlags...)...)
 	if !strings.Contains(list, "brick.gguf") || !regexpLine(list, "BRICK", "cold") {
@@ -182,7 +182,7 @@ func TestDoctorWithoutServer(t *testing.T) {
 func TestDoctorWithServer(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "live_image.db")
 	mustRun(t, "-image", img, "image", "init")
-	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Model: llmtest.Texts("OK"), Models: []string{"tiny"}})
+	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: llmtest.Texts("OK"), Models: []string{"tiny"}})
 	out := mustRun(t, "-image", img, "doctor", "-llm", fake.URL, "-llm-api", "ollama", "-model", "tiny")
 	for _, want := range []string{"server:     ollama at " + fake.URL, "tiny", "BRICK", "all well"} {
 		if !strings.Contains(out, want) {

@@ -26,7 +26,7 @@ func fastMindRetry(t *testing.T) {
 func TestRunBeforeItsInferenceServer(t *testing.T) {
 	fastMindRetry(t)
 	mind := newScriptedMind()
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Flavor: llmtest.Generic, Model: &llmtest.Model{Respond: mind.respond}, RestartDelay: 2 * time.Second})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Flavor: llmtest.Generic, Responder: &llmtest.Model{Respond: mind.respond}, RestartDelay: 2 * time.Second})
 	fake.Restart(t) // down for 2 s, then back on the same port
 	img := filepath.Join(t.TempDir(), "live_image.db")
 	_, _, logs, stop := startRunLogged(t, img, "-llm", fake.URL, "-llm-api", "openai", "-model", "scripted")

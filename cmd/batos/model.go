@@ -40,7 +40,7 @@ model is refused and nothing is stored. Personas that name no model use it.`)
 	}
 	defer u.Close()
 	bar := newByteProgress(e, "importing "+fs.Arg(0))
-	imp, err := mind.ImportModel(ctx, u.DB(), fs.Arg(0), bar.update)
+	imp, err := mind.ImportWeights(ctx, u.DB(), fs.Arg(0), bar.update)
 	bar.done()
 	if err != nil {
 		return err
@@ -60,7 +60,7 @@ func runModelShow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer u.Close()
-	base, err := mind.LoadBaseModel(ctx, u.DB())
+	base, err := mind.LoadWeights(ctx, u.DB())
 	if err != nil {
 		return err
 	}

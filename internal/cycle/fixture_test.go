@@ -85,7 +85,7 @@ func testMachine(t *testing.T, b *brain, opts *Options) (*Machine, *image.DB) {
 	t.Helper()
 	db := personaImage(t)
 	model := &llmtest.Model{Respond: b.respond}
-	m := mind.New(db, &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: model}, nil)
+	m := mind.New(db, &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: model}, nil)
 	machine := New(db, m, vm.New(nil), opts)
 	t.Cleanup(func() { machine.Close() }) // before imagetest verifies the image
 	return machine, db

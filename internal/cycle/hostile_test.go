@@ -36,7 +36,7 @@ func wrappedMachine(t *testing.T, respond func(ctx context.Context, req *llm.Cha
 	t.Helper()
 	db := personaImage(t)
 	model := &llmtest.Model{Respond: respond}
-	var asker Asker = mind.New(db, &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: model}, nil)
+	var asker Asker = mind.New(db, &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: model}, nil)
 	if wrap != nil {
 		asker = wrap(asker)
 	}

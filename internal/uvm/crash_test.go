@@ -149,7 +149,7 @@ func TestCrashDuringDelegation(t *testing.T) {
 		t.Skip("starts and kills a child process")
 	}
 	brain := newCrashBrain()
-	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Model: &llmtest.Model{Respond: brain.respond}, Flavor: llmtest.Generic})
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: &llmtest.Model{Respond: brain.respond}, Flavor: llmtest.Generic})
 	// Registered after the fake server, so it runs before the server
 	// closes and waits for its handlers.
 	t.Cleanup(brain.release)

@@ -43,7 +43,7 @@ func TestHostileStaleMissDoesNotLearnAgain(t *testing.T) {
 		}
 		return llmtest.Reply{Text: "ok"}, nil
 	}
-	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: respond}}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: respond}}
 	u, _, err := Open(t.Context(), filepath.Join(t.TempDir(), "live_image.db"), &Options{Mind: server})
 	if err != nil {
 		t.Fatal(err)

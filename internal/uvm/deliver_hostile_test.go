@@ -66,7 +66,7 @@ func (b *anyBrain) respond(ctx context.Context, req *llm.ChatRequest) (llmtest.R
 // own argument, by the cycle that learned the second method.
 func TestHostileHandleSendersNeedingTwoMethods(t *testing.T) {
 	b := &anyBrain{}
-	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: b.respond}}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
 	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), &uvm.Options{Mind: server})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func TestHostileHandleSendersNeedingTwoMethods(t *testing.T) {
 func TestHostileShutdownWhileWaitingIsShuttingDown(t *testing.T) {
 	b := &personaBrain{gate: make(chan struct{})}
 	defer close(b.gate)
-	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: b.respond}}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
 	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), &uvm.Options{Mind: server})
 	if err != nil {
 		t.Fatal(err)

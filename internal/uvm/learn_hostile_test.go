@@ -40,7 +40,7 @@ func TestLearnHostileObjectOfTheSameSend(t *testing.T) {
 func TestLearnHostileOpenWithUnreadableCycle(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "live_image.db")
 	b := &personaBrain{}
-	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: b.respond}}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
 	u, _, err := uvm.Open(ctx, path, &uvm.Options{Mind: server})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestLearnHostileOpenWithUnreadableCycle(t *testing.T) {
 func TestLearnHostileShutdownWhileWaiting(t *testing.T) {
 	b := &personaBrain{gate: make(chan struct{})}
 	defer close(b.gate)
-	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: b.respond}}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
 	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), &uvm.Options{Mind: server})
 	if err != nil {
 		t.Fatal(err)

@@ -81,7 +81,7 @@ func (b *personaBrain) count(p string) int {
 
 func openLearning(t *testing.T, b *personaBrain, events func(string, map[string]any)) *uvm.UVM {
 	t.Helper()
-	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: b.respond}}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
 	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), &uvm.Options{Mind: server, Events: events})
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +259,7 @@ func TestMindOnDemand(t *testing.T) {
 		if down {
 			return nil, errors.New("connection refused")
 		}
-		return &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: b.respond}}, nil
+		return &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}, nil
 	}, nil)
 	eval(t, u, `genesis.describe()`)
 	if connects != 0 || u.Cycles() != nil {
@@ -287,7 +287,7 @@ func TestEnableMindWhileSending(t *testing.T) {
 	}
 	defer u.Close()
 	b := &personaBrain{}
-	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: b.respond}}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -40,7 +40,7 @@ func echoMind(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error) 
 // A send whose selector is empty or no method can have is the client's
 // mistake, bad_request, not internal — learning or not.
 func TestHostileSendSelectorsNoMethodCanHave(t *testing.T) {
-	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: echoMind}}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: echoMind}}
 	u, _, err := uvm.Open(context.Background(), filepath.Join(t.TempDir(), "img"), &uvm.Options{Mind: server})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestHostileSendSelectorsNoMethodCanHave(t *testing.T) {
 // An error about no cycle in particular carries no "cycle" (it used to
 // carry "cycle": 0, which a client following cycles would look up).
 func TestHostileErrorsNameNoCycleZero(t *testing.T) {
-	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Model: &llmtest.Model{Respond: echoMind}}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: echoMind}}
 	u, _, err := uvm.Open(context.Background(), filepath.Join(t.TempDir(), "img"), &uvm.Options{Mind: server})
 	if err != nil {
 		t.Fatal(err)
