@@ -65,38 +65,18 @@ type found struct {
 	value image.Value
 }
 
-// lookup finds name in o or, depth-first in slot order, in its parents,
-// visiting each object once (parent cycles are harmless).
+// lookup finds name in o or in its ancestors, in the order
+// image.Tx.Lineage walks them.
 func (ex *execution) lookup(o *image.Object, name string) (found, bool, error) {
-	seen := map[store.OID]bool{}
-	var walk func(o *image.Object) (found, bool, error)
-	walk = func(o *image.Object) (found, bool, error) {
-		if seen[o.OID()] {
-			return found{}, false, nil
+	for x, err := range ex.tx.Lineage(o) {
+		if err != nil {
+			return found{}, false, err
 		}
-		seen[o.OID()] = true
-		if v, ok := o.Get(name); ok {
-			return found{owner: o, value: v}, true, nil
+		if v, ok := x.Get(name); ok {
+			return found{owner: x, value: v}, true, nil
 		}
-		for _, s := range o.Slots() {
-			if !image.IsParentSlot(s.Name) {
-				continue
-			}
-			ref, ok := s.Value.(image.Ref)
-			if !ok {
-				continue
-			}
-			p, err := ex.tx.Object(store.OID(ref))
-			if err != nil {
-				return found{}, false, fmt.Errorf("parent slot %q of %s: %w", s.Name, o.OID(), err)
-			}
-			if f, ok, err := walk(p); ok || err != nil {
-				return f, ok, err
-			}
-		}
-		return found{}, false, nil
 	}
-	return walk(o)
+	return found{}, false, nil
 }
 
 // Attr implements starlark.HasAttrs: the slot's value, a method bound to
@@ -121,25 +101,17 @@ func (o *Object) Attr(name string) (starlark.Value, error) {
 }
 
 // AttrNames implements starlark.HasAttrs: own and inherited slot names.
+// A parent that cannot be loaded ends the list (AttrNames has no error).
 func (o *Object) AttrNames() []string {
 	names := map[string]bool{}
-	seen := map[store.OID]bool{}
-	var walk func(obj *image.Object)
-	walk = func(obj *image.Object) {
-		if seen[obj.OID()] {
-			return
+	for x, err := range o.ex.tx.Lineage(o.obj) {
+		if err != nil {
+			break
 		}
-		seen[obj.OID()] = true
-		for _, s := range obj.Slots() {
-			names[s.Name] = true
-			if ref, ok := s.Value.(image.Ref); ok && image.IsParentSlot(s.Name) {
-				if p, err := o.ex.tx.Object(store.OID(ref)); err == nil {
-					walk(p)
-				}
-			}
+		for _, n := range x.Names() {
+			names[n] = true
 		}
 	}
-	walk(o.obj)
 	out := make([]string, 0, len(names))
 	for n := range names {
 		out = append(out, n)
