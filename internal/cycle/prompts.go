@@ -207,35 +207,33 @@ func viewReceiver(tx *image.Tx, oid store.OID, selector string) (*receiverView, 
 		}
 		v.slots = append(v.slots, s.Name+" = "+r)
 	}
-	// Inherited methods, depth first through parents, each object once.
-	seen := map[store.OID]bool{oid: true}
-	var walk func(*image.Object, int) error
-	walk = func(x *image.Object, depth int) error {
-		parents, err := x.Parents()
-		if err != nil || depth > 8 {
-			return err
+	// Inherited methods, from the ancestors in lookup order. Every one is
+	// listed, shadowed or not; the budget and capList bound the prompt.
+	seen := map[store.OID]bool{}
+	for x, err := range tx.Lineage(o) {
+		if err != nil {
+			return nil, err
 		}
-		for _, p := range parents {
-			if seen[p.OID()] {
-				continue
-			}
-			seen[p.OID()] = true
-			if x == o {
-				v.parents = append(v.parents, describe(p))
-			}
-			for _, s := range p.Slots() {
-				if m, ok := s.Value.(*image.Method); ok {
-					addMethod(s.Name, "from "+describe(p), m.Source)
-				}
-			}
-			if err := walk(p, depth+1); err != nil {
-				return err
+		seen[x.OID()] = true
+		if x == o {
+			continue
+		}
+		for _, s := range x.Slots() {
+			if m, ok := s.Value.(*image.Method); ok {
+				addMethod(s.Name, "from "+describe(x), m.Source)
 			}
 		}
-		return nil
 	}
-	if err := walk(o, 0); err != nil {
+	parents, err := o.Parents()
+	if err != nil {
 		return nil, err
+	}
+	listed := map[store.OID]bool{oid: true}
+	for _, p := range parents {
+		if !listed[p.OID()] {
+			listed[p.OID()] = true
+			v.parents = append(v.parents, describe(p))
+		}
 	}
 	v.similar = similarMethods(tx, selector, seen)
 	v.slots, v.methods = capList(v.slots), capList(v.methods)
