@@ -16,6 +16,7 @@ var layers = []string{
 	"internal/bench",
 	"internal/uvm",
 	"internal/zmqbridge", "internal/httpapi", "internal/webui",
+	"internal/command",
 	"internal/heartbeat",
 	"internal/cycle",
 	"internal/catalog",

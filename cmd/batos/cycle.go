@@ -11,13 +11,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"batos/internal/command"
 	"batos/internal/cycle"
 	"batos/internal/mind"
 	"batos/internal/uvm"
 )
 
 func init() {
-	commands["cycle"] = command{"cognitive cycles: cycle list [-all] | show ID | retry ID | cancel ID", runCycle}
+	commands["cycle"] = cliCommand{"cognitive cycles: cycle list [-all] | show ID | retry ID | cancel ID", runCycle}
 }
 
 func runCycle(ctx context.Context, e *env, args []string) error {
@@ -78,7 +79,7 @@ when it last moved.`)
 	}
 	if *asJSON {
 		if views == nil {
-			views = []uvm.CycleView{}
+			views = []command.CycleView{}
 		}
 		if jerr := printJSON(e.stdout, views); jerr != nil {
 			return jerr
@@ -108,51 +109,23 @@ func orDash(s string) string {
 }
 
 // listCycles reads the cycles from the image, or from the server holding it.
-func listCycles(ctx context.Context, e *env, limit int) ([]uvm.CycleView, error) {
-	db, err := openImage(ctx, e, false)
-	if r, ok := remoteFor(e, err); ok {
-		defer r.Close()
-		res, err := r.call(ctx, "cycle_list", map[string]any{"limit": int64(limit)})
-		if err != nil {
-			return nil, err
-		}
-		var views []uvm.CycleView
-		for _, x := range list(res) {
-			v, err := uvm.ParseCycleView(x)
-			if err != nil {
-				return nil, fmt.Errorf("the server's cycle list: %w", err)
-			}
-			views = append(views, *v)
-		}
-		return views, nil
-	}
+func listCycles(ctx context.Context, e *env, limit int) ([]command.CycleView, error) {
+	s, err := openSession(ctx, e, readOnly)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	return uvm.ListCycles(ctx, db.DB, limit)
+	defer s.Close()
+	return s.ListCycles(ctx, limit)
 }
 
 // showCycle reads one cycle from the image, or from the server holding it.
-func showCycle(ctx context.Context, e *env, id int64) (*uvm.CycleView, error) {
-	db, err := openImage(ctx, e, false)
-	if r, ok := remoteFor(e, err); ok {
-		defer r.Close()
-		return remoteShow(ctx, r, id)
-	}
+func showCycle(ctx context.Context, e *env, id int64) (*command.CycleView, error) {
+	s, err := openSession(ctx, e, readOnly)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	return uvm.ShowCycle(ctx, db.DB, id)
-}
-
-func remoteShow(ctx context.Context, r remoteImage, id int64) (*uvm.CycleView, error) {
-	res, err := r.call(ctx, "cycle_show", map[string]any{"cycle": id})
-	if err != nil {
-		return nil, err
-	}
-	return uvm.ParseCycleView(res)
+	defer s.Close()
+	return s.ShowCycle(ctx, id)
 }
 
 func runCycleShow(ctx context.Context, e *env, args []string) error {
@@ -199,22 +172,13 @@ waiting for it gets the failure.`)
 }
 
 func cancelCycle(ctx context.Context, e *env, id int64) (was string, err error) {
-	u, err := awakenImage(ctx, e, false)
-	if r, ok := remoteFor(e, err); ok {
-		defer r.Close()
-		res, err := r.call(ctx, "cycle_cancel", map[string]any{"cycle": id})
-		if err != nil {
-			return "", err
-		}
-		m, _ := res.(map[string]any)
-		return str(m["was"]), nil
-	}
+	s, err := openSession(ctx, e, readWrite)
 	if err != nil {
 		return "", err
 	}
-	defer u.Close()
-	state, err := u.CancelCycle(ctx, id)
-	return state.String(), err
+	defer s.Close()
+	c, err := s.CancelCycle(ctx, id)
+	return c.Was, err
 }
 
 func runCycleRetry(ctx context.Context, e *env, args []string) error {
@@ -224,7 +188,7 @@ When batos run serves the image, its mind runs the retry; otherwise the retry
 runs here, through the inference server batos run recorded (or the one -llm
 names), and waits for the cycle to finish. Unfinished cycles of the image
 resume meanwhile, and stop where they are when the retry ends.`)
-	timeout := fs.Duration("timeout", uvm.DefaultLearnTimeout, "how long to wait for the cycle")
+	timeout := fs.Duration("timeout", command.DefaultLearnTimeout, "how long to wait for the cycle")
 	sf := addServerFlags(fs)
 	if err := parseFlags(fs, reorderFlags(fs, args)); err != nil {
 		return err
@@ -240,99 +204,56 @@ resume meanwhile, and stop where they are when the retry ends.`)
 		return fmt.Errorf("no image at %s", e.image)
 	}
 	p := &cycleProgress{e: e, id: id, on: isTerminal(e.stderr)}
-	u, _, err := uvm.Open(ctx, e.image, &uvm.Options{User: currentUser(), Events: p.event})
-	if r, ok := remoteFor(e, err); ok {
+	u, err := awakenImage(ctx, e, readWrite, &uvm.Options{User: currentUser(), Events: p.event})
+	if err != nil {
+		r, rerr := reachServer(e, err)
+		if rerr != nil {
+			return rerr
+		}
 		defer r.Close()
 		if *sf.url != "" {
 			fmt.Fprintf(e.stderr, "batos cycle retry: batos run serves %s; its mind runs the retry, not -llm %s\n", e.image, *sf.url)
 		}
-		v, err := retryRemote(ctx, r, p, id, *timeout)
+		v, err := retry(ctx, r, p, id, *timeout)
 		return reportRetry(e, v, err, *timeout, true)
 	}
-	if err != nil {
-		return err
-	}
 	defer u.Close()
-	v, err := retryHere(ctx, e, u, sf, id, *timeout)
-	return reportRetry(e, v, err, *timeout, false)
-}
-
-// retryHere retries cycle id with a mind of this process's own.
-func retryHere(ctx context.Context, e *env, u *uvm.UVM, sf serverFlags, id int64, timeout time.Duration) (*uvm.CycleView, error) {
+	local := command.NewLocal(u, currentUser())
 	// Refuse what cannot be retried before looking for a server.
-	v, err := uvm.ShowCycle(ctx, u.DB(), id)
-	if err != nil {
-		return nil, err
-	}
-	if v.State != cycle.Failed.String() {
-		return nil, fmt.Errorf("%w: cycle %d is %s; only a FAILED cycle can be retried", uvm.ErrCycleState, id, v.State)
+	if err := local.Retryable(ctx, id); err != nil {
+		return err
 	}
 	cfg, err := sf.config(ctx, u.DB())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	server, err := mind.Connect(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("retrying cycle %d needs a mind: %w (batos doctor says how to start an inference server)", id, err)
+		return fmt.Errorf("retrying cycle %d needs a mind: %w (batos doctor says how to start an inference server)", id, err)
 	}
 	if err := u.EnableMind(ctx, server, &mind.Options{CacheDir: cacheDir(e)}, nil); err != nil {
-		return nil, err
+		return err
 	}
-	if err := u.RetryCycle(ctx, id); err != nil {
+	v, err := retry(ctx, local, p, id, *timeout)
+	return reportRetry(e, v, err, *timeout, false)
+}
+
+// retry retries cycle id and follows it until it finishes.
+func retry(ctx context.Context, svc command.Service, p *cycleProgress, id int64, timeout time.Duration) (*command.CycleView, error) {
+	if _, err := svc.RetryCycle(ctx, id); err != nil {
 		return nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if _, err := u.Cycles().Wait(wctx, id); err != nil {
-		v, _ := uvm.ShowCycle(context.WithoutCancel(ctx), u.DB(), id)
-		return v, err
+	v, err := command.AwaitCycle(wctx, svc, id, p.state)
+	if v == nil && err != nil && wctx.Err() != nil {
+		v, _ = svc.ShowCycle(context.WithoutCancel(ctx), id)
 	}
-	return waitAnswer(wctx, func(ctx context.Context) (*uvm.CycleView, error) { return uvm.ShowCycle(ctx, u.DB(), id) })
-}
-
-// retryRemote asks the server holding the image to retry cycle id and
-// follows the cycle until it finishes.
-func retryRemote(ctx context.Context, r remoteImage, p *cycleProgress, id int64, timeout time.Duration) (*uvm.CycleView, error) {
-	if _, err := r.call(ctx, "cycle_retry", map[string]any{"cycle": id}); err != nil {
-		return nil, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return waitAnswer(wctx, func(ctx context.Context) (*uvm.CycleView, error) {
-		v, err := remoteShow(ctx, r, id)
-		if err == nil {
-			p.state(v.State)
-		}
-		return v, err
-	})
-}
-
-// waitAnswer reads the cycle until it is finished and, when it answers
-// its message itself, has recorded the answer.
-func waitAnswer(ctx context.Context, read func(context.Context) (*uvm.CycleView, error)) (*uvm.CycleView, error) {
-	// Cycles take from milliseconds (scripted) to minutes (a real model):
-	// look often at first, then every half second.
-	wait := 10 * time.Millisecond
-	for {
-		v, err := read(ctx)
-		if err != nil {
-			return v, err
-		}
-		finished := v.State == cycle.Failed.String() || (v.State == cycle.Complete.String() && v.Pending == 0)
-		if finished {
-			return v, nil
-		}
-		select {
-		case <-ctx.Done():
-			return v, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 500*time.Millisecond)
-	}
+	return v, err
 }
 
 // reportRetry tells how a retry ended.
-func reportRetry(e *env, v *uvm.CycleView, err error, timeout time.Duration, remote bool) error {
+func reportRetry(e *env, v *command.CycleView, err error, timeout time.Duration, remote bool) error {
 	if errors.Is(err, context.DeadlineExceeded) && v != nil {
 		if remote {
 			return fmt.Errorf("cycle %d is still %s after %s; the server goes on with it (batos cycle show %d)", v.ID, v.State, timeout, v.ID)
@@ -396,7 +317,7 @@ func (p *cycleProgress) state(s string) {
 }
 
 // printCycle writes a cycle as cycle show does.
-func printCycle(w io.Writer, v *uvm.CycleView) {
+func printCycle(w io.Writer, v *command.CycleView) {
 	fmt.Fprintf(w, "cycle %d: %s\n", v.ID, v.State)
 	printSummary(w, v)
 	if v.Plan != nil {
@@ -429,7 +350,7 @@ func field(w io.Writer, name, format string, args ...any) {
 	fmt.Fprintf(w, "  %-10s "+format+"\n", append([]any{name + ":"}, args...)...)
 }
 
-func printSummary(w io.Writer, v *uvm.CycleView) {
+func printSummary(w io.Writer, v *command.CycleView) {
 	if v.Call != "" {
 		field(w, "message", "%s", v.Call)
 	}
@@ -472,7 +393,7 @@ func printPlan(w io.Writer, p *cycle.Plan) {
 }
 
 // printStep writes step i with its full prompt and answer, verbatim.
-func printStep(w io.Writer, i int, s uvm.StepView) {
+func printStep(w io.Writer, i int, s command.StepView) {
 	fmt.Fprintf(w, "\nstep %d: %s", i+1, s.Kind)
 	switch s.Kind {
 	case "synthesize":
@@ -496,7 +417,7 @@ func printStep(w io.Writer, i int, s uvm.StepView) {
 	writeIndented(w, s.Answer)
 }
 
-func printProvenance(w io.Writer, p *uvm.Provenance) {
+func printProvenance(w io.Writer, p *command.Provenance) {
 	fmt.Fprintf(w, "\nprovenance\n")
 	if !p.Current {
 		field(w, "installed", "%s, since replaced or reverted", p.Slot)
@@ -517,14 +438,14 @@ func printProvenance(w io.Writer, p *uvm.Provenance) {
 }
 
 // shortReceiver is the receiver's root name, or its OID.
-func shortReceiver(v *uvm.CycleView) string {
+func shortReceiver(v *command.CycleView) string {
 	if v.ReceiverName != "" {
 		return v.ReceiverName
 	}
 	return v.Receiver
 }
 
-func receiverText(v *uvm.CycleView) string {
+func receiverText(v *command.CycleView) string {
 	if v.ReceiverName != "" {
 		return fmt.Sprintf("%s (%s)", v.ReceiverName, v.Receiver)
 	}

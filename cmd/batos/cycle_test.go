@@ -1,6 +1,7 @@
 package main
 
 import (
+	"batos/internal/command"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +15,6 @@ import (
 
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
-	"batos/internal/uvm"
 	"batos/internal/zmqbridge"
 )
 
@@ -165,9 +165,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // showCycleJSON reads a cycle through batos cycle show -json.
-func showCycleJSON(t *testing.T, img string, id int64) uvm.CycleView {
+func showCycleJSON(t *testing.T, img string, id int64) command.CycleView {
 	t.Helper()
-	var v uvm.CycleView
+	var v command.CycleView
 	if err := json.Unmarshal([]byte(mustRun(t, "-image", img, "cycle", "show", "-json", fmt.Sprint(id))), &v); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestLearnOverTheBridge(t *testing.T) {
 		t.Errorf("cycle 4: %s, %d failures %+v", v.State, len(v.Failures), v.Failures)
 	}
 	_, err = call("send", map[string]any{"target": "genesis", "selector": "never_works", "learn": "wait"})
-	if re := (*zmqbridge.ReplyError)(nil); !errors.As(err, &re) || re.Kind != zmqbridge.KindLearningFailed {
+	if re := (*command.Error)(nil); !errors.As(err, &re) || re.Kind != command.KindLearningFailed {
 		t.Errorf("never_works over the bridge: %v, want learning_failed", err)
 	}
 
@@ -323,7 +323,7 @@ func TestCycleCommandsOnAClosedImage(t *testing.T) {
 	if v := showCycleJSON(t, img, 2); v.State != "SYNTHESIZING" || v.StepCount != 2 {
 		t.Fatalf("cycle 2 after the server stopped: %s with %d steps", v.State, v.StepCount)
 	}
-	var views []uvm.CycleView
+	var views []command.CycleView
 	if err := json.Unmarshal([]byte(mustRun(t, "-image", img, "cycle", "list", "-json", "-all")), &views); err != nil || len(views) != 2 || views[0].ID != 2 {
 		t.Fatalf("cycle list -json: %v %+v", err, views)
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	commands["doctor"] = command{"report the mind's state: server reachable, models present, personas' tiers", runDoctor}
+	commands["doctor"] = cliCommand{"report the mind's state: server reachable, models present, personas' tiers", runDoctor}
 }
 
 // doctorReport is what batos doctor found.
@@ -52,7 +52,7 @@ adapter tier. Exits 1 if something stands in the way of the personas.`)
 		return usageError("doctor takes no arguments")
 	}
 	rep := &doctorReport{Image: e.image}
-	u, err := awakenImage(ctx, e, false)
+	u, err := awakenImage(ctx, e, readWrite, nil)
 	var cfg mind.ServerConfig
 	if err != nil {
 		// The server can be checked without the image (missing, or held

@@ -8,15 +8,15 @@ import (
 	"sort"
 	"strings"
 
+	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/store"
-	"batos/internal/uvm"
 	"batos/internal/vm"
 )
 
 func init() {
-	commands["eval"] = command{"evaluate Starlark code in the image, in one transaction", runEval}
-	commands["send"] = command{"send a message to an object: send TARGET SELECTOR [ARGS]", runSend}
+	commands["eval"] = cliCommand{"evaluate Starlark code in the image, in one transaction", runEval}
+	commands["send"] = cliCommand{"send a message to an object: send TARGET SELECTOR [ARGS]", runSend}
 }
 
 func runEval(ctx context.Context, e *env, args []string) error {
@@ -30,13 +30,13 @@ if it fails, none of it. An expression's value is printed.`)
 	if fs.NArg() != 1 {
 		return usageError("eval takes one CODE argument (quote it)")
 	}
-	u, err := accessImage(ctx, e, true)
+	s, err := openSession(ctx, e, create)
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	learnLocally(ctx, e, u)
-	res, err := u.EvalWith(ctx, fs.Arg(0), nil)
+	defer s.Close()
+	learnLocally(ctx, e, s)
+	res, err := s.Eval(ctx, command.EvalRequest{Code: fs.Arg(0)})
 	return printResult(e, res, err, *asJSON)
 }
 
@@ -75,20 +75,20 @@ done (batos cycle show N).`)
 	if err != nil {
 		return usageError("%v", err)
 	}
-	u, err := accessImage(ctx, e, false)
+	s, err := openSession(ctx, e, readWrite)
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	learnLocally(ctx, e, u)
-	res, err := u.SendWith(ctx, fs.Arg(0), fs.Arg(1), sendArgs, kwargs, uvm.Learn{Handle: *handle, Timeout: *learnTimeout})
+	defer s.Close()
+	learnLocally(ctx, e, s)
+	res, err := s.Send(ctx, command.SendRequest{Target: fs.Arg(0), Selector: fs.Arg(1), Args: sendArgs, Kwargs: kwargs, Learn: command.Learn{Handle: *handle, Timeout: *learnTimeout}})
 	if id, joined, ok := cycleHandle(res); ok && err == nil && !*asJSON {
 		verb := "started"
 		if joined {
 			verb = "joined"
 		}
 		when := "it answers the message when done"
-		if _, local := u.(localImage); local {
+		if s.local != nil {
 			// This process ends now; the cycle goes on where the image is served.
 			when = "it goes on, and answers the message, when batos run serves the image"
 		}

@@ -4,20 +4,29 @@ import (
 	"errors"
 	"fmt"
 
+	"batos/internal/command"
 	"batos/internal/store"
-	"batos/internal/zmqbridge"
 )
 
-// explain adds to a command's error what the user can do about it, for
-// the store's errors about its files. It reads them alike whether the
+// explain adds to a command's error what the user can do about it: the
+// batos command that follows a cycle, and for the store's errors about
+// its files what to do next. The library's errors name no CLI command (a
+// client in another language is told the same facts). It reads them alike whether the
 // image was opened here or reached through its server, whose error
-// replies match the same sentinels (zmqbridge.ReplyError).
+// replies match the same sentinels (command.Error).
 func explain(err error) error {
 	var de *store.DamageError
+	id := command.CycleOf(err)
 	switch {
+	case id > 0 && command.KindOf(err) == command.KindStillLearning:
+		return fmt.Errorf("%w; follow it with batos cycle show %d", err, id)
+	case id > 0 && command.KindOf(err) == command.KindLearningFailed:
+		return fmt.Errorf("%w (batos cycle show %d)", err, id)
+	case id > 0 && command.KindOf(err) == command.KindShuttingDown:
+		return fmt.Errorf("%w (batos cycle show %d)", err, id)
 	case errors.Is(err, store.ErrNoSpace):
 		where := "the image"
-		if path := errorPath(err); path != "" {
+		if path := command.PathOf(err); path != "" {
 			where = path
 		}
 		return fmt.Errorf("%w\nthe file system holding %s is full: what could not be written was not saved, and nothing unsaved was reported saved; everything reported saved is intact. Free space there and run the command again", err, where)
@@ -27,18 +36,4 @@ func explain(err error) error {
 		return fmt.Errorf("%w\nthe image holds damaged data; nothing was changed. With batos run stopped, batos verify names every damaged page, record and blob, and batos recover rebuilds the image from what is intact", err)
 	}
 	return err
-}
-
-// errorPath is the file a store error is about, as the store or the
-// server's reply names it, or "".
-func errorPath(err error) string {
-	var ns *store.NoSpaceError
-	var re *zmqbridge.ReplyError
-	switch {
-	case errors.As(err, &ns):
-		return ns.Path
-	case errors.As(err, &re):
-		return re.Path
-	}
-	return ""
 }

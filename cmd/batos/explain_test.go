@@ -1,6 +1,7 @@
 package main
 
 import (
+	"batos/internal/command"
 	"context"
 	"errors"
 	"fmt"
@@ -33,12 +34,12 @@ func TestExplainStoreErrors(t *testing.T) {
 		want []string // in the explained message; nil: unchanged
 	}{
 		{"no space here", fmt.Errorf("commit: %w", noSpace), []string{noSpace.Error(), "the file system holding " + wal + " is full", noSpaceAdvice}},
-		{"no space at the server", &zmqbridge.ReplyError{Kind: zmqbridge.KindNoSpace, Message: noSpace.Error(), Path: wal}, []string{"the file system holding " + wal + " is full", noSpaceAdvice}},
-		{"no space, path unknown", &zmqbridge.ReplyError{Kind: zmqbridge.KindNoSpace, Message: "store: no space"}, []string{"the file system holding the image is full", noSpaceAdvice}},
+		{"no space at the server", &command.Error{Kind: command.KindNoSpace, Message: noSpace.Error(), Path: wal}, []string{"the file system holding " + wal + " is full", noSpaceAdvice}},
+		{"no space, path unknown", &command.Error{Kind: command.KindNoSpace, Message: "store: no space"}, []string{"the file system holding the image is full", noSpaceAdvice}},
 		{"corrupt here", &store.CorruptError{OID: 3, TID: 9, Detail: "checksum mismatch"}, []string{"corrupt record of object oid:3", "batos verify"}},
-		{"corrupt at the server", &zmqbridge.ReplyError{Kind: zmqbridge.KindCorrupt, Message: "store: corrupt record"}, []string{"store: corrupt record", "batos verify"}},
+		{"corrupt at the server", &command.Error{Kind: command.KindCorrupt, Message: "store: corrupt record"}, []string{"store: corrupt record", "batos verify"}},
 		{"damaged file", &store.DamageError{Path: wal, Offset: -1, Detail: "bad frame"}, []string{wal + " is damaged", "batos recover"}},
-		{"method limit", &zmqbridge.ReplyError{Kind: zmqbridge.KindLimit, Message: "vm: step limit exceeded"}, nil},
+		{"method limit", &command.Error{Kind: command.KindLimit, Message: "vm: step limit exceeded"}, nil},
 		{"no mind", &vm.NotUnderstoodError{Receiver: "oid:3", Selector: "x"}, nil},
 	}
 	for _, tc := range cases {
@@ -62,26 +63,18 @@ func TestExplainStoreErrors(t *testing.T) {
 	}
 }
 
-// diskFullBackend is a bridge backend whose store is out of space: every
-// send and eval fails as the store fails then.
-type diskFullBackend struct{ err error }
+// diskFullBackend is a service whose store is out of space: every send
+// and eval fails as the store fails then (it serves nothing else).
+type diskFullBackend struct {
+	command.Service
+	err error
+}
 
-func (b diskFullBackend) Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
+func (b diskFullBackend) Send(ctx context.Context, req command.SendRequest) (vm.Result, error) {
 	return vm.Result{}, b.err
 }
-func (b diskFullBackend) Eval(ctx context.Context, code string) (vm.Result, error) {
+func (b diskFullBackend) Eval(ctx context.Context, req command.EvalRequest) (vm.Result, error) {
 	return vm.Result{}, b.err
-}
-func (b diskFullBackend) Inspect(ctx context.Context, target string) (any, error) { return nil, b.err }
-func (b diskFullBackend) History(ctx context.Context, target string, limit int) (any, error) {
-	return nil, b.err
-}
-func (b diskFullBackend) Log(ctx context.Context, limit int, before store.TID) (any, error) {
-	return nil, b.err
-}
-func (b diskFullBackend) Undo(ctx context.Context, tid store.TID) (any, error) { return nil, b.err }
-func (b diskFullBackend) InitiateCycle(ctx context.Context, target, brief string) (any, error) {
-	return nil, b.err
 }
 
 // TestNoSpaceThroughTheServer: when the server holding the image answers
@@ -90,7 +83,7 @@ func (b diskFullBackend) InitiateCycle(ctx context.Context, target, brief string
 func TestNoSpaceThroughTheServer(t *testing.T) {
 	img := newImage(t)
 	wal := img + ".wal.00000007"
-	s, err := zmqbridge.Listen(diskFullBackend{fmt.Errorf("commit: %w", &store.NoSpaceError{Path: wal, Op: "write-ahead log", Err: syscall.ENOSPC})},
+	s, err := zmqbridge.Listen(diskFullBackend{err: fmt.Errorf("commit: %w", &store.NoSpaceError{Path: wal, Op: "write-ahead log", Err: syscall.ENOSPC})},
 		&zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
 	if err != nil {
 		t.Fatal(err)
@@ -141,8 +134,8 @@ func TestCorruptThroughTheServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err = c.Call(ctx, "eval", map[string]any{"code": "marker.marker"})
-	var re *zmqbridge.ReplyError
-	if !errors.As(err, &re) || re.Kind != zmqbridge.KindCorrupt || !errors.Is(err, store.ErrCorrupt) {
+	var re *command.Error
+	if !errors.As(err, &re) || re.Kind != command.KindCorrupt || !errors.Is(err, store.ErrCorrupt) {
 		t.Fatalf("eval of a corrupt object: %v, want kind corrupt", err)
 	}
 	code, _, errOut := batos(t, "-image", img, "eval", "marker.marker")

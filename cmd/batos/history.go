@@ -2,20 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"batos/internal/command"
 	"batos/internal/store"
-	"batos/internal/zmqbridge"
 )
 
 func init() {
-	commands["log"] = command{"list committed transactions, newest first", runLog}
-	commands["history"] = command{"list the revisions of an object", runHistory}
-	commands["undo"] = command{"undo a transaction by committing its inverse", runUndo}
-	commands["pack"] = command{"drop old history and unreachable objects and blobs", runPack}
+	commands["log"] = cliCommand{"list committed transactions, newest first", runLog}
+	commands["history"] = cliCommand{"list the revisions of an object", runHistory}
+	commands["undo"] = cliCommand{"undo a transaction by committing its inverse", runUndo}
+	commands["pack"] = cliCommand{"drop old history and unreachable objects and blobs", runPack}
 }
 
 func runLog(ctx context.Context, e *env, args []string) error {
@@ -59,29 +58,12 @@ func runLog(ctx context.Context, e *env, args []string) error {
 
 // readLog reads the log from the image, or from the server holding it.
 func readLog(ctx context.Context, e *env, q store.LogQuery) ([]store.TxInfo, error) {
-	db, err := openImageReadOnly(ctx, e)
-	if r, ok := remoteFor(e, err); ok {
-		defer r.Close()
-		args := map[string]any{"limit": int64(q.Limit)}
-		if q.Before != 0 {
-			args["before"] = q.Before.String()
-		}
-		res, err := r.call(ctx, "log", args)
-		if err != nil {
-			return nil, err
-		}
-		var txns []store.TxInfo
-		for _, x := range list(res) {
-			m, _ := x.(map[string]any)
-			txns = append(txns, txInfoOf(m))
-		}
-		return txns, nil
-	}
+	s, err := openSession(ctx, e, readOnly)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	return db.Store().Log(ctx, q)
+	defer s.Close()
+	return s.Log(ctx, q)
 }
 
 func txnJSON(t store.TxInfo) map[string]any {
@@ -130,13 +112,13 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	revs, txns, err := readHistory(ctx, e, oid, *n)
+	revs, err := readHistory(ctx, e, oid, *n)
 	if err != nil {
 		return err
 	}
 	var out []map[string]any
-	for i, r := range revs {
-		t := txns[i]
+	for _, r := range revs {
+		t := r.Tx
 		state := fmt.Sprintf("%d bytes", r.Size)
 		if r.Deleted {
 			state = "deleted"
@@ -168,30 +150,24 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	db, err := openImage(ctx, e, false)
-	if r, ok := remoteFor(e, err); ok {
-		defer r.Close()
-		res, err := r.call(ctx, "undo", map[string]any{"tid": tid.String()})
-		if err != nil {
-			return err
-		}
-		m, _ := res.(map[string]any)
-		fmt.Fprintf(e.stdout, "undid %s as %s\n", tid, str(m["tid"]))
+	s, err := openSession(ctx, e, readWrite)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	u, err := s.Undo(ctx, tid)
+	if err != nil {
+		return err
+	}
+	if u.Objects < 0 {
+		fmt.Fprintf(e.stdout, "undid %s as %s\n", tid, u.TID)
 		return nil
 	}
-	if err != nil {
-		return err
+	desc := u.Description
+	if desc == "" {
+		desc = "-"
 	}
-	defer db.Close()
-	undone, err := db.Store().Transaction(ctx, tid)
-	if err != nil {
-		return err
-	}
-	newTID, err := db.Undo(ctx, tid, currentUser())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "undid %s (%s) as %s, restoring %d objects\n", tid, describe(undone), newTID, len(undone.OIDs))
+	fmt.Fprintf(e.stdout, "undid %s (%s) as %s, restoring %d objects\n", tid, desc, u.TID, u.Objects)
 	return nil
 }
 
@@ -215,125 +191,42 @@ sends go on meanwhile (commits wait while the file is rewritten).`)
 	var before time.Time
 	if *beforeFlag != "" {
 		var err error
-		if before, err = zmqbridge.ParseBefore(*beforeFlag, time.Now()); err != nil {
+		if before, err = command.ParseBefore(*beforeFlag, time.Now()); err != nil {
 			return usageError("%v", err)
 		}
 	}
-	start := time.Now()
-	var res packOutcome
+	var res command.Packed
 	err := withProgress(e, "packing "+e.image, func() error {
-		var err error
-		res, err = packImage(ctx, e, before, *compact)
+		s, err := openSession(ctx, e, readWrite)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		res, err = s.Pack(ctx, command.PackRequest{Before: before, Compact: *compact})
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	took := time.Since(start).Round(time.Millisecond)
-	if res.compactErr != nil {
-		// Said plainly: the pack's changes are saved, only the copy failed.
-		return fmt.Errorf("the pack is done and saved (dropped %d revisions, %d unreachable objects), but the compaction failed (it needs room for a copy of the file beside it): %w", res.pack.Revisions, res.pack.Objects, res.compactErr)
-	}
+	took := res.Took.Round(time.Millisecond)
 	if !before.IsZero() {
-		p := res.pack
+		p := res.Pack
 		fmt.Fprintf(e.stdout, "packed history before %s in %s: dropped %d revisions, %d unreachable objects, %d log entries, %d blobs (%s)\n",
 			formatTime(before), took, p.Revisions, p.Objects, p.Transactions, p.Blobs, byteSize(p.BlobBytes))
 	}
 	if *compact {
-		fmt.Fprintf(e.stdout, "compacted %s: %s -> %s\n", e.image, byteSize(res.compact.BytesBefore), byteSize(res.compact.BytesAfter))
+		fmt.Fprintf(e.stdout, "compacted %s: %s -> %s\n", e.image, byteSize(res.Compact.BytesBefore), byteSize(res.Compact.BytesAfter))
 	}
 	return nil
 }
 
-// packTimeout bounds how long batos pack waits for the server's pack; a
-// server that exits meanwhile ends the wait at once.
-const packTimeout = 24 * time.Hour
-
-type packOutcome struct {
-	pack       store.PackResult
-	compact    store.CompactResult
-	compactErr error // the compaction failed after a pack that succeeded
-}
-
-// packImage packs and compacts the image, or has the server holding it
-// do so. A zero before skips the pack.
-func packImage(ctx context.Context, e *env, before time.Time, compact bool) (packOutcome, error) {
-	var out packOutcome
-	db, err := openImage(ctx, e, false)
-	if r, ok := remoteFor(e, err); ok {
-		defer r.Close()
-		args := map[string]any{"compact": compact}
-		if !before.IsZero() {
-			args["before"] = before.UTC().Format(time.RFC3339Nano)
-		}
-		v, err := r.callFor(ctx, packTimeout, "pack", args)
-		if err != nil {
-			return out, err
-		}
-		m, _ := v.(map[string]any)
-		count := func(k string) int64 { n, _ := m[k].(int64); return n }
-		out.pack = store.PackResult{Revisions: int(count("revisions")), Objects: int(count("objects")), Transactions: int(count("transactions")),
-			Blobs: int(count("blobs")), BlobBytes: count("blob_bytes")}
-		out.compact = store.CompactResult{BytesBefore: count("bytes_before"), BytesAfter: count("bytes_after")}
-		return out, nil
-	}
-	if err != nil {
-		return out, err
-	}
-	defer db.Close()
-	if !before.IsZero() {
-		if out.pack, err = db.Pack(ctx, before); err != nil {
-			return out, err
-		}
-	}
-	if compact {
-		out.compact, err = db.store.Compact(ctx)
-		if err != nil && !before.IsZero() {
-			out.compactErr, err = err, nil
-		}
-	}
-	return out, err
-}
-
 // readHistory reads an object's revisions and the transaction of each,
 // from the image or from the server holding it.
-func readHistory(ctx context.Context, e *env, oid store.OID, limit int) ([]store.Revision, []store.TxInfo, error) {
-	db, err := openImageReadOnly(ctx, e)
-	if r, ok := remoteFor(e, err); ok {
-		defer r.Close()
-		res, err := r.call(ctx, "history", map[string]any{"target": oid.String(), "limit": int64(limit)})
-		if err != nil {
-			return nil, nil, err
-		}
-		var revs []store.Revision
-		var txns []store.TxInfo
-		for _, x := range list(res) {
-			m, _ := x.(map[string]any)
-			t := txInfoOf(m)
-			size, _ := m["size"].(int64)
-			deleted, _ := m["deleted"].(bool)
-			revs = append(revs, store.Revision{Serial: t.TID, Size: int(size), Deleted: deleted})
-			txns = append(txns, t)
-		}
-		return revs, txns, nil
-	}
+func readHistory(ctx context.Context, e *env, oid store.OID, limit int) ([]command.Revision, error) {
+	s, err := openSession(ctx, e, readOnly)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	defer db.Close()
-	revs, err := db.Store().History(ctx, oid, limit)
-	if err != nil {
-		return nil, nil, err
-	}
-	txns := make([]store.TxInfo, len(revs))
-	for i, r := range revs {
-		t, err := db.Store().Transaction(ctx, r.Serial)
-		if errors.Is(err, store.ErrNoTransaction) {
-			t = store.TxInfo{TID: r.Serial, Time: r.Serial.Time(), Description: "(its log entry is missing: damage, which batos verify reports)"}
-		} else if err != nil {
-			return nil, nil, err
-		}
-		txns[i] = t
-	}
-	return revs, txns, nil
+	defer s.Close()
+	return s.History(ctx, oid.String(), limit)
 }

@@ -14,9 +14,9 @@ import (
 )
 
 func init() {
-	commands["image"] = command{"manage the image file: init, stats, verify, log, history, undo, pack", runImage}
-	commands["stats"] = command{"count what the image holds (same as image stats)", runStats}
-	commands["verify"] = command{"check every record, reference and blob (same as image verify)", runVerify}
+	commands["image"] = cliCommand{"manage the image file: init, stats, verify, log, history, undo, pack", runImage}
+	commands["stats"] = cliCommand{"count what the image holds (same as image stats)", runStats}
+	commands["verify"] = cliCommand{"check every record, reference and blob (same as image verify)", runVerify}
 }
 
 // imageCommands are the subcommands of "batos image"; log, history, undo

@@ -6,11 +6,11 @@ import (
 	"io"
 	"strings"
 
-	"batos/internal/uvm"
+	"batos/internal/command"
 )
 
 func init() {
-	commands["inspect"] = command{"show an object: own slots, parents, inherited slots, methods", runInspect}
+	commands["inspect"] = cliCommand{"show an object: own slots, parents, inherited slots, methods", runInspect}
 }
 
 func runInspect(ctx context.Context, e *env, args []string) error {
@@ -24,12 +24,12 @@ source of every method.`)
 	if fs.NArg() != 1 {
 		return usageError("inspect takes one TARGET")
 	}
-	u, err := accessImage(ctx, e, false)
+	s, err := openSession(ctx, e, readWrite)
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	view, err := u.Inspect(ctx, fs.Arg(0))
+	defer s.Close()
+	view, err := s.Inspect(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -40,12 +40,12 @@ source of every method.`)
 	return nil
 }
 
-func printObjectView(w io.Writer, v uvm.ObjectView) {
+func printObjectView(w io.Writer, v command.ObjectView) {
 	fmt.Fprintf(w, "%s\n", v.OID)
 	if len(v.Parents) > 0 {
 		fmt.Fprintf(w, "parents: %s\n", strings.Join(v.Parents, ", "))
 	}
-	printSlots := func(title string, slots []uvm.SlotView, withOwner bool) {
+	printSlots := func(title string, slots []command.SlotView, withOwner bool) {
 		if len(slots) == 0 {
 			return
 		}
@@ -77,8 +77,8 @@ func truncate(s string, n int) string {
 }
 
 // inspectJSON adds each slot's value, rendered as JSON.
-func inspectJSON(v uvm.ObjectView) map[string]any {
-	slots := func(ss []uvm.SlotView) []map[string]any {
+func inspectJSON(v command.ObjectView) map[string]any {
+	slots := func(ss []command.SlotView) []map[string]any {
 		out := make([]map[string]any, len(ss))
 		for i, s := range ss {
 			out[i] = map[string]any{"name": s.Name, "value": jsonValue(s.Value), "repr": s.Repr, "owner": s.Owner}

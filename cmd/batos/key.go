@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	commands["key"] = command{"make CURVE keys for serving beyond loopback: key gen [-out PREFIX]", runKey}
+	commands["key"] = cliCommand{"make CURVE keys for serving beyond loopback: key gen [-out PREFIX]", runKey}
 }
 
 func runKey(ctx context.Context, e *env, args []string) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"batos/internal/command"
 	"bytes"
 	"context"
 	"os/exec"
@@ -8,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"batos/internal/uvm"
 )
 
 // A send waiting over the bridge for a cycle returns as soon as the
@@ -77,8 +76,8 @@ func TestHostileLongLearnTimeoutOverTheBridge(t *testing.T) {
 // a delivery that failed is not "answered".
 func TestHostileRetryReportsDeliveriesAsTheyEnded(t *testing.T) {
 	var out bytes.Buffer
-	v := &uvm.CycleView{ID: 3, State: "COMPLETE", ReceiverName: "genesis", Selector: "x", Attempt: 1, Call: "genesis.x(1)", Answer: "error: boom",
-		Deliveries: []uvm.DeliveryView{{Call: "genesis.x(1)", State: "failed", Answer: "error: boom"}, {Call: "genesis.x(2)", State: "answered", Answer: "2"}}}
+	v := &command.CycleView{ID: 3, State: "COMPLETE", ReceiverName: "genesis", Selector: "x", Attempt: 1, Call: "genesis.x(1)", Answer: "error: boom",
+		Deliveries: []command.DeliveryView{{Call: "genesis.x(1)", State: "failed", Answer: "error: boom"}, {Call: "genesis.x(2)", State: "answered", Answer: "2"}}}
 	if err := reportRetry(&env{stdout: &out}, v, nil, time.Minute, false); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"batos/internal/command"
 	"bufio"
 	"context"
 	"errors"
@@ -180,8 +181,8 @@ genesis.deep = method("def deep(self, show):\n    l = []\n    for i in range(300
 			t.Logf("peak RSS %d MiB, %v", peak>>20, took.Round(time.Millisecond))
 			for _, err := range errs {
 				t.Logf("%s", strings.SplitN(fmt.Sprint(err), "\n", 2)[0])
-				var re *zmqbridge.ReplyError
-				if !errors.As(err, &re) || re.Kind != zmqbridge.KindLimit || !strings.Contains(re.Message, tc.want) {
+				var re *command.Error
+				if !errors.As(err, &re) || re.Kind != command.KindLimit || !strings.Contains(re.Message, tc.want) {
 					t.Errorf("got %v, want a limit error saying %q", err, tc.want)
 				}
 				if re != nil && strings.Contains(re.Message, "time limit exceeded") {

@@ -33,15 +33,15 @@ type env struct {
 	stderr io.Writer
 }
 
-// command is one subcommand. run parses its own flags from args.
-type command struct {
+// cliCommand is one subcommand. run parses its own flags from args.
+type cliCommand struct {
 	summary string
 	run     func(ctx context.Context, e *env, args []string) error
 }
 
 // commands is filled by each subcommand's file in init, so adding a
 // subcommand touches only its own file.
-var commands = map[string]command{}
+var commands = map[string]cliCommand{}
 
 // errUsage marks an error whose message is a usage text; it exits 2.
 var errUsage = errors.New("usage")

@@ -10,12 +10,11 @@ import (
 
 	"batos/internal/cycle"
 	"batos/internal/image"
-	"batos/internal/uvm"
 	"batos/internal/vm"
 )
 
 func init() {
-	commands["method"] = command{"methods: method set TARGET NAME -file F.star | revert TARGET NAME", runMethod}
+	commands["method"] = cliCommand{"methods: method set TARGET NAME -file F.star | revert TARGET NAME", runMethod}
 }
 
 func runMethod(ctx context.Context, e *env, args []string) error {
@@ -42,7 +41,7 @@ removed). One transaction; batos undo can take it back.`)
 		return usageError("method revert needs TARGET and NAME")
 	}
 	target, name := fs.Arg(0), fs.Arg(1)
-	u, err := awakenImage(ctx, e, false)
+	u, err := awakenImage(ctx, e, readWrite, nil)
 	if err != nil {
 		return err
 	}
@@ -50,7 +49,7 @@ removed). One transaction; batos undo can take it back.`)
 	var restored string
 	tid, err := u.DB().UpdateTID(ctx, func(tx *image.Tx) error {
 		tx.Note(fmt.Sprintf("method revert %s %s", target, name))
-		oid, err := uvm.Resolve(tx, target)
+		oid, err := tx.Resolve(target)
 		if err != nil {
 			return err
 		}
@@ -90,14 +89,14 @@ it is checked before anything is stored.`)
 	if _, err := vm.CheckMethod(string(src), name); err != nil {
 		return err
 	}
-	u, err := awakenImage(ctx, e, false)
+	u, err := awakenImage(ctx, e, readWrite, nil)
 	if err != nil {
 		return err
 	}
 	defer u.Close()
 	tid, err := u.DB().UpdateTID(ctx, func(tx *image.Tx) error {
 		tx.Note(fmt.Sprintf("method set %s %s from %s", target, name, *file))
-		oid, err := uvm.Resolve(tx, target)
+		oid, err := tx.Resolve(target)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"batos/internal/uvm"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,9 +13,9 @@ import (
 // fastMindRetry makes batos run look for its inference server every
 // 50–200 ms for the test.
 func fastMindRetry(t *testing.T) {
-	saved := mindRetry
-	t.Cleanup(func() { mindRetry = saved })
-	mindRetry.First, mindRetry.Max = 50*time.Millisecond, 200*time.Millisecond
+	saved := uvm.MindRetry
+	t.Cleanup(func() { uvm.MindRetry = saved })
+	uvm.MindRetry.First, uvm.MindRetry.Max = 50*time.Millisecond, 200*time.Millisecond
 }
 
 // TestRunBeforeItsInferenceServer is issue 10's item 11: batos run

@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	commands["model"] = command{"keep the base model in the image: model import FILE.gguf, model show", runModel}
+	commands["model"] = cliCommand{"keep the base model in the image: model import FILE.gguf, model show", runModel}
 }
 
 func runModel(ctx context.Context, e *env, args []string) error {
@@ -34,7 +34,7 @@ model is refused and nothing is stored. Personas that name no model use it.`)
 	if fs.NArg() != 1 {
 		return usageError("model import needs one FILE.gguf")
 	}
-	u, err := awakenImage(ctx, e, false)
+	u, err := awakenImage(ctx, e, readWrite, nil)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func runModelShow(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	u, err := awakenImage(ctx, e, false)
+	u, err := awakenImage(ctx, e, readWrite, nil)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	commands["persona"] = command{"the mind's personas: persona list | show NAME | set NAME [-model M] [-system-file F] [-adapter FILE.gguf] [-temperature T] | warm [NAME...]", runPersona}
+	commands["persona"] = cliCommand{"the mind's personas: persona list | show NAME | set NAME [-model M] [-system-file F] [-adapter FILE.gguf] [-temperature T] | warm [NAME...]", runPersona}
 }
 
 func runPersona(ctx context.Context, e *env, args []string) error {
@@ -187,7 +187,7 @@ totals (calls, failures, tokens in and out, mean latency).`)
 	if fs.NArg() > 0 {
 		return usageError("persona list takes no arguments")
 	}
-	u, err := awakenImage(ctx, e, false)
+	u, err := awakenImage(ctx, e, readWrite, nil)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func runPersonaShow(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usageError("persona show needs one NAME")
 	}
-	u, err := awakenImage(ctx, e, false)
+	u, err := awakenImage(ctx, e, readWrite, nil)
 	if err != nil {
 		return err
 	}
@@ -356,7 +356,7 @@ Files are checked before anything is stored; the change is one transaction.`)
 	if err := edit.Validate(); err != nil {
 		return fmt.Errorf("persona %s: %w", name, err)
 	}
-	u, err := awakenImage(ctx, e, false)
+	u, err := awakenImage(ctx, e, readWrite, nil)
 	if err != nil {
 		return err
 	}
@@ -451,7 +451,7 @@ is given.`)
 	if err := parseFlags(fs, reorderFlags(fs, args)); err != nil {
 		return err
 	}
-	u, err := awakenImage(ctx, e, false)
+	u, err := awakenImage(ctx, e, readWrite, nil)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	commands["recover"] = command{"open a damaged image keeping what is provably intact, and say what was lost", runRecover}
+	commands["recover"] = cliCommand{"open a damaged image keeping what is provably intact, and say what was lost", runRecover}
 }
 
 // runRecover is the way out when opening refuses an image as damaged. It

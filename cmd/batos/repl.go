@@ -14,12 +14,13 @@ import (
 	"go.starlark.net/syntax"
 	"golang.org/x/term"
 
+	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/uvm"
 )
 
 func init() {
-	commands["repl"] = command{"talk to the image interactively, one transaction per input", runRepl}
+	commands["repl"] = cliCommand{"talk to the image interactively, one transaction per input", runRepl}
 }
 
 const replHelp = `Each input is one transaction: everything it changes is saved, or, if it
@@ -41,20 +42,20 @@ func runRepl(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("repl takes no arguments")
 	}
-	u, err := accessImage(ctx, e, true)
+	s, err := openSession(ctx, e, create)
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	learnLocally(ctx, e, u)
+	defer s.Close()
+	learnLocally(ctx, e, s)
 	in, restore, err := newLineReader(e)
 	if err != nil {
 		return err
 	}
 	defer restore()
 	names := "through its running server (variables do not carry between inputs)"
-	if l, ok := u.(localImage); ok {
-		names = rootNameList(ctx, l.UVM)
+	if s.local != nil {
+		names = rootNameList(ctx, s.local)
 	}
 	fmt.Fprintf(in.out, "batos repl on %s: %s\n:help for help, :quit to leave\n", e.image, names)
 	vars := map[string]image.Value{}
@@ -79,7 +80,7 @@ func runRepl(ctx context.Context, e *env, args []string) error {
 			continue
 		}
 		in.remember(code)
-		res, err := u.EvalWith(ctx, code, vars)
+		res, err := s.Eval(ctx, command.EvalRequest{Code: code, Vars: vars})
 		if res.Output != "" {
 			io.WriteString(in.out, res.Output)
 		}
@@ -109,7 +110,7 @@ func runRepl(ctx context.Context, e *env, args []string) error {
 func rootNameList(ctx context.Context, u *uvm.UVM) string {
 	var names []string
 	u.DB().View(ctx, func(tx *image.Tx) error {
-		m, err := uvm.RootNames(tx)
+		m, err := tx.RootNames()
 		for n := range m {
 			names = append(names, n)
 		}

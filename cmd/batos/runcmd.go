@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync/atomic"
-	"time"
 
 	"batos/internal/cycle"
 	"batos/internal/image"
@@ -42,20 +40,6 @@ func findMind(ctx context.Context, e *env, u *uvm.UVM, cfg mind.ServerConfig, sf
 	return server, nil
 }
 
-func unfinishedCycles(ctx context.Context, u *uvm.UVM) []*cycle.Cycle {
-	var out []*cycle.Cycle
-	_ = u.DB().View(ctx, func(tx *image.Tx) error {
-		cs, err := cycle.List(tx)
-		for _, c := range cs {
-			if !c.State.Terminal() {
-				out = append(out, c)
-			}
-		}
-		return err
-	})
-	return out
-}
-
 func personasOf(ctx context.Context, u *uvm.UVM) []*mind.Persona {
 	var ps []*mind.Persona
 	_ = u.DB().View(ctx, func(tx *image.Tx) error {
@@ -67,7 +51,7 @@ func personasOf(ctx context.Context, u *uvm.UVM) []*mind.Persona {
 }
 
 func init() {
-	commands["run"] = command{"awaken the image and serve it over ZeroMQ until interrupted", runRun}
+	commands["run"] = cliCommand{"awaken the image and serve it over ZeroMQ until interrupted", runRun}
 }
 
 // runRun awakens the image (creating it on first run), serves it on the
@@ -103,82 +87,32 @@ batos keeps trying in the background and learns once one does.`)
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
-	var server atomic.Pointer[zmqbridge.Server]
-	u, created, err := uvm.Open(ctx, e.image, &uvm.Options{User: currentUser(), Store: &bolt.Options{Logger: log}, VM: limits.vm(), Events: func(topic string, payload map[string]any) {
-		if s := server.Load(); s != nil {
-			s.Publish(topic, payload)
-		}
-	}})
-	if err != nil {
-		return err
-	}
-	if created {
-		log.Info("created image", "image", e.image)
-	}
-	cfg, err := sf.config(ctx, u.DB())
-	if err != nil {
-		u.Close()
-		return err
-	}
-	// batos serves the image with or without a mind; one found later, in
-	// the background, is enabled as one found now.
-	enableMind := func(ctx context.Context, server *mind.Server) error {
-		if err := u.EnableMind(ctx, server, &mind.Options{CacheDir: cacheDir(e), Logger: log}, &cycle.Options{MaxAttempts: *attempts, MaxRunning: *running, Logger: log}); err != nil {
+	var cfg mind.ServerConfig
+	err = uvm.Serve(ctx, e.image, &uvm.ServeOptions{
+		UVM:    uvm.Options{User: currentUser(), Store: &bolt.Options{Logger: log}, VM: limits.vm()},
+		Bridge: zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Curve: curve, Logger: log},
+		Prepare: func(ctx context.Context, u *uvm.UVM) (err error) {
+			// The server the flags name, else the one the image records.
+			cfg, err = sf.config(ctx, u.DB())
 			return err
-		}
-		if n := len(unfinishedCycles(ctx, u)); n > 0 {
-			log.Info("cycles: resuming unfinished cycles", "count", n)
-		}
-		return nil
-	}
-	mindServer, mindErr := findMind(ctx, e, u, cfg, sf, log)
-	if mindErr == nil {
-		if err := enableMind(ctx, mindServer); err != nil {
-			u.Close()
-			return err
-		}
-	} else {
-		log.Warn("mind: no inference server yet; messages nothing understands cannot be learned until one answers, and batos keeps looking (batos doctor says how to start one)", "err", mindErr)
-	}
-	s, err := zmqbridge.Listen(u.Backend(), &zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Curve: curve, Logger: log})
+		},
+		FindMind: func(ctx context.Context, u *uvm.UVM) (*mind.Server, error) {
+			return findMind(ctx, e, u, cfg, sf, log)
+		},
+		MindOptions: &mind.Options{CacheDir: cacheDir(e), Logger: log},
+		Cycle:       &cycle.Options{MaxAttempts: *attempts, MaxRunning: *running, Logger: log},
+		Ready: func(u *uvm.UVM, reqAddr, evAddr string) {
+			// Other batos processes find the server here while the image is held.
+			if err := os.WriteFile(bridgeFile(e.image), []byte(reqAddr+"\n"), 0o644); err != nil {
+				log.Warn("cannot record the bridge endpoint; other batos commands will not find this server", "err", err)
+			}
+			fmt.Fprintf(e.stdout, "batos: serving %s: requests on %s, events on %s; Ctrl-C to stop\n", e.image, reqAddr, evAddr)
+		},
+		Logger: log,
+	})
+	os.Remove(bridgeFile(e.image))
 	if err != nil {
-		u.Close()
 		return err
-	}
-	server.Store(s)
-	served := make(chan struct{})
-	go func() { s.Serve(); close(served) }()
-	stopMindSearch := func() {}
-	if mindErr != nil {
-		stopMindSearch = awaitMind(ctx, func(ctx context.Context) (*mind.Server, error) { return findMind(ctx, e, u, cfg, sf, log) }, enableMind, log)
-	}
-	reqAddr, evAddr := s.Endpoints()
-	// Other batos processes find the server here while the image is held.
-	if err := os.WriteFile(bridgeFile(e.image), []byte(reqAddr+"\n"), 0o644); err != nil {
-		log.Warn("cannot record the bridge endpoint; other batos commands will not find this server", "err", err)
-	}
-	defer os.Remove(bridgeFile(e.image))
-	st, err := u.Store().Stats(ctx)
-	if err == nil {
-		log.Info("image awake", "image", e.image, "objects", st.Objects, "transactions", st.Transactions)
-	}
-	fmt.Fprintf(e.stdout, "batos: serving %s: requests on %s, events on %s; Ctrl-C to stop\n", e.image, reqAddr, evAddr)
-	<-ctx.Done()
-	log.Info("shutting down")
-	// A mind found from now on would arrive at a closing image.
-	stopMindSearch()
-	// Cycles stop where they are (they resume on the next start), so that
-	// sends waiting for one answer now rather than hold up the shutdown.
-	if m := u.Cycles(); m != nil {
-		m.Close()
-	}
-	// Requests and sends in flight get a few seconds to finish.
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s.Shutdown(sctx)
-	<-served
-	if err := u.Shutdown(sctx); err != nil {
-		return fmt.Errorf("close image: %w", err)
 	}
 	fmt.Fprintln(e.stdout, "batos: image closed")
 	return nil

@@ -327,18 +327,12 @@ type run struct {
 // every recorded answer (none is asked again), with fresh attempts.
 func (m *Machine) Retry(ctx context.Context, id int64) error {
 	_, err := m.updateTx(ctx, id, func(tx *image.Tx, c *Cycle) error {
-		if c.State != Failed {
-			return fmt.Errorf("%w: cycle %d is %s; only a FAILED cycle can be retried", ErrState, id, c.State)
+		if err := retryable(tx, c); err != nil {
+			return err
 		}
 		cs, err := cyclesObject(tx)
 		if err != nil {
 			return err
-		}
-		if other, ok := findOpen(tx, cs, c.Mission.Key()); ok && other != id {
-			return fmt.Errorf("%w: cycle %d is already open for %s", ErrState, other, missionLabel(c.Mission))
-		}
-		if c.FailedIn.Terminal() {
-			return fmt.Errorf("cycle %d failed in %s, which no cycle can run from (was the cycle object edited?)", id, c.FailedIn)
 		}
 		c.State, c.Reason = c.FailedIn, ""
 		reclaim(c)
@@ -362,6 +356,33 @@ func (m *Machine) Retry(ctx context.Context, id int64) error {
 		return err
 	}
 	m.launch(id)
+	return nil
+}
+
+// Retryable refuses, as Retry would, a cycle that cannot be retried: one
+// that did not fail, or whose message another open cycle learns.
+func Retryable(tx *image.Tx, id int64) error {
+	c, err := Load(tx, id)
+	if err != nil {
+		return err
+	}
+	return retryable(tx, c)
+}
+
+func retryable(tx *image.Tx, c *Cycle) error {
+	if c.State != Failed {
+		return fmt.Errorf("%w: cycle %d is %s; only a FAILED cycle can be retried", ErrState, c.ID, c.State)
+	}
+	cs, err := cyclesObject(tx)
+	if err != nil {
+		return err
+	}
+	if other, ok := findOpen(tx, cs, c.Mission.Key()); ok && other != c.ID {
+		return fmt.Errorf("%w: cycle %d is already open for %s", ErrState, other, missionLabel(c.Mission))
+	}
+	if c.FailedIn.Terminal() {
+		return fmt.Errorf("cycle %d failed in %s, which no cycle can run from (was the cycle object edited?)", c.ID, c.FailedIn)
+	}
 	return nil
 }
 

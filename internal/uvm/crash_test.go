@@ -375,7 +375,7 @@ func stepKeys(c *cycle.Cycle) []string {
 func checkProvenance(t *testing.T, u *uvm.UVM, id int64) {
 	t.Helper()
 	err := u.DB().View(t.Context(), func(tx *image.Tx) error {
-		oid, err := uvm.Resolve(tx, "genesis")
+		oid, err := tx.Resolve("genesis")
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package uvm
 
 import (
+	"batos/internal/command"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -50,10 +51,10 @@ func TestHostileStaleMissDoesNotLearnAgain(t *testing.T) {
 	}
 	defer u.Close()
 	var genesis store.OID
-	if err := u.db.View(t.Context(), func(tx *image.Tx) (err error) { genesis, err = Resolve(tx, "genesis"); return err }); err != nil {
+	if err := u.db.View(t.Context(), func(tx *image.Tx) (err error) { genesis, err = tx.Resolve("genesis"); return err }); err != nil {
 		t.Fatal(err)
 	}
-	for sel, how := range map[string]Learn{"zap": {}, "zop": {Handle: true}} {
+	for sel, how := range map[string]command.Learn{"zap": {}, "zop": {Handle: true}} {
 		attempts := 0
 		res, err := u.learnedFor(t.Context(), how, func() (vm.Result, error) {
 			attempts++

@@ -1,6 +1,7 @@
 package uvm_test
 
 import (
+	"batos/internal/command"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,7 +19,6 @@ import (
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
 	"batos/internal/uvm"
-	"batos/internal/zmqbridge"
 )
 
 var (
@@ -74,7 +74,7 @@ func TestHostileHandleSendersNeedingTwoMethods(t *testing.T) {
 	defer u.Close()
 	eval(t, u, `genesis.outer = method("def outer(self, x):\n    self.count = (self.count if has_slot(self, 'count') else 0) + 1\n    return '%s %s %s' % (x, self.first(), self.second())")`)
 	for _, x := range []int64{5, 6} {
-		if _, err := u.SendWith(ctx, "genesis", "outer", []image.Value{image.Int(x)}, nil, uvm.Learn{Handle: true}); err != nil {
+		if _, err := u.SendWith(ctx, "genesis", "outer", []image.Value{image.Int(x)}, nil, command.Learn{Handle: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -124,10 +124,10 @@ func TestHostileShutdownWhileWaitingIsShuttingDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	learner := u.Backend().(zmqbridge.Learner)
+	svc := command.NewLocal(u, "")
 	errs := make(chan error, 1)
 	go func() {
-		_, err := learner.SendLearning(ctx, "genesis", "display_yourself", nil, nil, zmqbridge.LearnOptions{})
+		_, err := svc.Send(ctx, command.SendRequest{Target: "genesis", Selector: "display_yourself"})
 		errs <- err
 	}()
 	for deadline := time.Now().Add(10 * time.Second); b.count("BRICK") == 0 && time.Now().Before(deadline); {
@@ -139,8 +139,7 @@ func TestHostileShutdownWhileWaitingIsShuttingDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = <-errs
-	var ce interface{ CycleID() int64 }
-	if !errors.Is(err, zmqbridge.ErrShuttingDown) || errors.Is(err, zmqbridge.ErrStillLearning) || !errors.As(err, &ce) || ce.CycleID() != 1 {
+	if command.KindOf(err) != command.KindShuttingDown || errors.Is(err, command.ErrStillLearning) || command.CycleOf(err) != 1 {
 		t.Errorf("send waiting at shutdown: %v, want shutting_down about cycle 1", err)
 	}
 	if err != nil && strings.Contains(err.Error(), "still learning") {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
+	"batos/internal/command"
 	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/mind"
@@ -18,21 +18,9 @@ import (
 // runs again from scratch — the method now exists — or returns the
 // cycle's handle at once.
 
-// DefaultLearnTimeout bounds how long a send waits for its cycle.
-const DefaultLearnTimeout = 10 * time.Minute
-
 // maxLearnRounds bounds how many cycles one send may wait for in turn
 // (a new method may itself send something nothing understands).
 const maxLearnRounds = 4
-
-// Learn says how a send treats a message nothing understands.
-type Learn struct {
-	// Handle returns the cycle's handle at once instead of waiting; the
-	// cycle answers the message itself once it has the method.
-	Handle bool
-	// Timeout bounds the wait; zero means DefaultLearnTimeout.
-	Timeout time.Duration
-}
 
 // needsLearning aborts the transaction of a send that reached a message
 // nothing understands, carrying the mission out of it.
@@ -51,37 +39,17 @@ func (learner) DoesNotUnderstand(ctx context.Context, tx *image.Tx, msg *vm.Mess
 	return nil, &needsLearning{cycle.Mission{Message: *msg}}
 }
 
-// LearningError is returned when a send's cycle did not finish in time,
-// or stopped because the image is closing (Err is cycle.ErrClosed).
-type LearningError struct {
-	Cycle int64
-	State cycle.State
-	Err   error
-}
-
-func (e *LearningError) Error() string {
-	if errors.Is(e.Err, cycle.ErrClosed) {
-		return fmt.Sprintf("uvm: shutting down: cycle %d stopped in %s; it resumes when the image next opens with a mind (batos cycle show %d)", e.Cycle, e.State, e.Cycle)
-	}
-	return fmt.Sprintf("uvm: still learning: cycle %d is %s (%v); follow it with batos cycle show %d", e.Cycle, e.State, e.Err, e.Cycle)
-}
-
-func (e *LearningError) Unwrap() error { return e.Err }
-
-// ErrLearningFailed is wrapped by the error of a send whose cycle failed.
-var ErrLearningFailed = errors.New("uvm: learning failed")
-
 // learned runs attempt; when it reaches a message nothing understands,
 // it opens or joins the cycle for it and, per how, waits and runs
 // attempt again, or answers the cycle's handle.
-func (u *UVM) learned(ctx context.Context, how Learn, attempt func() (vm.Result, error)) (vm.Result, error) {
+func (u *UVM) learned(ctx context.Context, how command.Learn, attempt func() (vm.Result, error)) (vm.Result, error) {
 	return u.learnedFor(ctx, how, attempt, nil)
 }
 
 // learnedFor is learned for a send whose own message (original) is what
 // a cycle answers in handle mode, rather than the missing message it
 // reached, which may lie deeper.
-func (u *UVM) learnedFor(ctx context.Context, how Learn, attempt func() (vm.Result, error), original func() (cycle.Mission, error)) (vm.Result, error) {
+func (u *UVM) learnedFor(ctx context.Context, how command.Learn, attempt func() (vm.Result, error), original func() (cycle.Mission, error)) (vm.Result, error) {
 	learnt := map[string]int64{} // mission key → the cycle that learned it
 	for round := 0; ; round++ {
 		res, err := attempt()
@@ -95,7 +63,7 @@ func (u *UVM) learnedFor(ctx context.Context, how Learn, attempt func() (vm.Resu
 		}
 		if id, again := learnt[nl.mission.Key()]; again {
 			// Another cycle would pay for the same method again.
-			return res, fmt.Errorf("%w: cycle %d completed, yet %s still does not understand %s (was the method removed meanwhile?)", ErrLearningFailed, id, nl.mission.Receiver, nl.mission.Selector)
+			return res, fmt.Errorf("%w: cycle %d completed, yet %s still does not understand %s (was the method removed meanwhile?)", command.ErrLearningFailed, id, nl.mission.Receiver, nl.mission.Selector)
 		}
 		if round >= maxLearnRounds {
 			return res, fmt.Errorf("uvm: %d methods learned for one send and still %s is missing", round, nl.mission.Selector)
@@ -120,7 +88,7 @@ func (u *UVM) learnedFor(ctx context.Context, how Learn, attempt func() (vm.Resu
 		}
 		timeout := how.Timeout
 		if timeout <= 0 {
-			timeout = DefaultLearnTimeout
+			timeout = command.DefaultLearnTimeout
 		}
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		c, err := machine.Wait(wctx, id)
@@ -130,10 +98,10 @@ func (u *UVM) learnedFor(ctx context.Context, how Learn, attempt func() (vm.Resu
 			if c != nil {
 				state = c.State
 			}
-			return vm.Result{}, &LearningError{Cycle: id, State: state, Err: err}
+			return vm.Result{}, &command.LearningError{Cycle: id, State: state, Err: err}
 		}
 		if c.State == cycle.Failed {
-			return vm.Result{}, fmt.Errorf("%w: cycle %d could not learn %s for %s: %s (batos cycle show %d)", ErrLearningFailed, id, nl.mission.Selector, nl.mission.Receiver, c.Reason, id)
+			return vm.Result{}, &command.LearningError{Cycle: id, State: c.State, Err: fmt.Errorf("%w: cycle %d could not learn %s for %s: %s", command.ErrLearningFailed, id, nl.mission.Selector, nl.mission.Receiver, c.Reason)}
 		}
 		learnt[nl.mission.Key()] = id
 	}
@@ -142,7 +110,7 @@ func (u *UVM) learnedFor(ctx context.Context, how Learn, attempt func() (vm.Resu
 // deliveryFor is the message a cycle answers itself for a send that
 // takes the handle (nil when it waits): its original message, else the
 // one it missed.
-func deliveryFor(how Learn, nl *needsLearning, original func() (cycle.Mission, error)) (*cycle.Mission, error) {
+func deliveryFor(how command.Learn, nl *needsLearning, original func() (cycle.Mission, error)) (*cycle.Mission, error) {
 	switch {
 	case !how.Handle:
 		return nil, nil

@@ -1,6 +1,7 @@
 package uvm
 
 import (
+	"batos/internal/command"
 	"context"
 	"errors"
 	"path/filepath"
@@ -44,7 +45,7 @@ func TestLearnHostileSameMethodNotLearnedTwice(t *testing.T) {
 	defer u.Close()
 	var genesis store.OID
 	err = u.db.View(t.Context(), func(tx *image.Tx) (err error) {
-		genesis, err = Resolve(tx, "genesis")
+		genesis, err = tx.Resolve("genesis")
 		return err
 	})
 	if err != nil {
@@ -52,12 +53,12 @@ func TestLearnHostileSameMethodNotLearnedTwice(t *testing.T) {
 	}
 	// The attempt never finds zap, as if it were reverted each time.
 	attempts := 0
-	_, err = u.learned(t.Context(), Learn{}, func() (vm.Result, error) {
+	_, err = u.learned(t.Context(), command.Learn{}, func() (vm.Result, error) {
 		attempts++
 		return vm.Result{}, &needsLearning{cycle.Mission{Message: vm.Message{Receiver: genesis, Selector: "zap"}}}
 	})
-	if !errors.Is(err, ErrLearningFailed) || !strings.Contains(err.Error(), "cycle 1 completed, yet") {
-		t.Errorf("got %v, want ErrLearningFailed naming cycle 1", err)
+	if !errors.Is(err, command.ErrLearningFailed) || !strings.Contains(err.Error(), "cycle 1 completed, yet") {
+		t.Errorf("got %v, want command.ErrLearningFailed naming cycle 1", err)
 	}
 	if attempts != 2 || calls["BRICK"] != 1 || calls["ROBIN"] != 1 {
 		t.Errorf("%d attempts, calls %v; want 2 attempts and one cycle's calls", attempts, calls)

@@ -1,6 +1,7 @@
 package uvm_test
 
 import (
+	"batos/internal/command"
 	"bytes"
 	"context"
 	"errors"
@@ -92,7 +93,7 @@ func TestLearnHostileShutdownWhileWaiting(t *testing.T) {
 	if err := u.Shutdown(sctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	var le *uvm.LearningError
+	var le *command.LearningError
 	if err := <-errs; !errors.As(err, &le) {
 		t.Errorf("waiting send: %v, want a LearningError", err)
 	}

@@ -1,6 +1,7 @@
 package uvm_test
 
 import (
+	"batos/internal/command"
 	"context"
 	"errors"
 	"path/filepath"
@@ -160,7 +161,7 @@ func TestHandleModeDelivers(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	res, err := u.SendWith(ctx, "genesis", "introduce", nil, nil, uvm.Learn{Handle: true})
+	res, err := u.SendWith(ctx, "genesis", "introduce", nil, nil, command.Learn{Handle: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,16 +196,18 @@ func TestLearningFailureAndTimeout(t *testing.T) {
 	b := &personaBrain{method: `{"source": "def display_yourself(self):\n    return 'wrong'\n", "tests": []}`}
 	u := openLearning(t, b, nil)
 	_, err := u.Send(ctx, "genesis", "display_yourself", nil, nil)
-	if !errors.Is(err, uvm.ErrLearningFailed) || !strings.Contains(err.Error(), "names itself") {
+	if !errors.Is(err, command.ErrLearningFailed) || !strings.Contains(err.Error(), "names itself") {
 		t.Errorf("send with a method failing its tests: %v, want ErrLearningFailed naming the test", err)
 	}
 	b2 := &personaBrain{gate: make(chan struct{})}
 	defer close(b2.gate)
 	u2 := openLearning(t, b2, nil)
-	_, err = u2.SendWith(ctx, "genesis", "display_yourself", nil, nil, uvm.Learn{Timeout: 50 * time.Millisecond})
-	var le *uvm.LearningError
-	if !errors.As(err, &le) || le.Cycle != 1 || !strings.Contains(err.Error(), "batos cycle show 1") {
-		t.Errorf("timeout: %v, want a LearningError naming cycle 1", err)
+	_, err = u2.SendWith(ctx, "genesis", "display_yourself", nil, nil, command.Learn{Timeout: 50 * time.Millisecond})
+	var le *command.LearningError
+	// The error names the cycle for any client; the CLI's advice (batos
+	// cycle show 1) is the CLI's to add (cmd/batos TestLearnOverTheBridge).
+	if !errors.As(err, &le) || le.Cycle != 1 || !strings.Contains(err.Error(), "cycle 1") || strings.Contains(err.Error(), "batos ") {
+		t.Errorf("timeout: %v, want a LearningError naming cycle 1 and no CLI command", err)
 	}
 }
 
@@ -222,7 +225,7 @@ func TestHandleModeDeliversTheOriginalSend(t *testing.T) {
 	b := &personaBrain{}
 	u := openLearning(t, b, nil)
 	eval(t, u, `genesis.outer = method("def outer(self, x):\n    return 'outer %s: ' % x + self.display_yourself()")`)
-	res, err := u.SendWith(ctx, "genesis", "outer", []image.Value{image.Int(7)}, nil, uvm.Learn{Handle: true})
+	res, err := u.SendWith(ctx, "genesis", "outer", []image.Value{image.Int(7)}, nil, command.Learn{Handle: true})
 	if err != nil {
 		t.Fatal(err)
 	}

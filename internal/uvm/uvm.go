@@ -6,14 +6,13 @@ package uvm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"batos/internal/command"
 	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/mind"
@@ -52,7 +51,7 @@ type Options struct {
 }
 
 // ErrShutdown is returned for sends after Shutdown or Close began.
-var ErrShutdown = errors.New("uvm: shutting down")
+var ErrShutdown = fmt.Errorf("the image is closing: %w", command.ErrShuttingDown)
 
 // UVM is an awakened image with its VM. It is safe for concurrent use.
 type UVM struct {
@@ -108,8 +107,10 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	}
 	u = &UVM{store: s, db: image.New(s, &imgOpts), vmOpts: vmOpts, slots: make(chan struct{}, o.Workers), events: o.Events}
 	u.vm.Store(vm.New(&vmOpts))
-	created, err = u.awaken(ctx)
-	if err != nil {
+	if o.Store != nil && o.Store.ReadOnly {
+		// A read-only image is served as it is: awakening would write.
+		created = false
+	} else if created, err = u.awaken(ctx); err != nil {
 		s.Close()
 		return nil, false, err
 	}
@@ -180,15 +181,15 @@ func (u *UVM) release() {
 // With a mind, a message nothing understands is learned first (the send
 // waits for its cycle, then runs again).
 func (u *UVM) Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
-	return u.SendWith(ctx, target, selector, args, kwargs, Learn{})
+	return u.SendWith(ctx, target, selector, args, kwargs, command.Learn{})
 }
 
 // SendWith is Send choosing how a message nothing understands is learned.
-func (u *UVM) SendWith(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how Learn) (vm.Result, error) {
+func (u *UVM) SendWith(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how command.Learn) (vm.Result, error) {
 	original := func() (cycle.Mission, error) {
 		var m cycle.Mission
 		err := u.db.View(ctx, func(tx *image.Tx) error {
-			oid, err := Resolve(tx, target)
+			oid, err := tx.Resolve(target)
 			m = cycle.Mission{Message: vm.Message{Receiver: oid, Selector: selector, Args: args, Kwargs: kwargs}}
 			return err
 		})
@@ -198,7 +199,7 @@ func (u *UVM) SendWith(ctx context.Context, target, selector string, args []imag
 }
 
 // SendOID sends a mission's message to its receiver.
-func (u *UVM) SendOID(ctx context.Context, m cycle.Mission, how Learn) (vm.Result, error) {
+func (u *UVM) SendOID(ctx context.Context, m cycle.Mission, how command.Learn) (vm.Result, error) {
 	return u.SendWith(ctx, m.Receiver.String(), m.Selector, m.Args, m.Kwargs, how)
 }
 
@@ -211,7 +212,7 @@ func (u *UVM) send(ctx context.Context, target, selector string, args []image.Va
 	var tooBig *vm.LimitError
 	tid, err := u.db.UpdateTID(ctx, func(tx *image.Tx) error {
 		tx.Note("send " + selector + " to " + target)
-		oid, err := Resolve(tx, target)
+		oid, err := tx.Resolve(target)
 		if err != nil {
 			return err
 		}
@@ -239,7 +240,7 @@ func (u *UVM) Eval(ctx context.Context, code string) (vm.Result, error) {
 // EvalWith is Eval with extra names bound (a REPL's variables); root names
 // win over them.
 func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
-	return u.learned(ctx, Learn{}, func() (vm.Result, error) { return u.eval(ctx, code, vars) })
+	return u.learned(ctx, command.Learn{}, func() (vm.Result, error) { return u.eval(ctx, code, vars) })
 }
 
 func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
@@ -251,7 +252,7 @@ func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value
 	var tooBig *vm.LimitError
 	tid, err := u.db.UpdateTID(ctx, func(tx *image.Tx) error {
 		tx.Note("eval")
-		names, err := RootNames(tx)
+		names, err := tx.RootNames()
 		if err != nil {
 			return err
 		}
@@ -289,58 +290,6 @@ func (u *UVM) Compact(ctx context.Context) (store.CompactResult, error) {
 	return u.store.Compact(ctx)
 }
 
-// RootNames maps each root slot that names an object to it, plus "root".
-func RootNames(tx *image.Tx) (map[string]store.OID, error) {
-	root, err := tx.Root()
-	if err != nil {
-		return nil, err
-	}
-	names := map[string]store.OID{"root": root.OID()}
-	for _, s := range root.Slots() {
-		if r, ok := s.Value.(image.Ref); ok {
-			names[s.Name] = store.OID(r)
-		}
-	}
-	return names, nil
-}
-
-// Resolve finds a target: a root name (genesis) or an OID (oid:7 or 7).
-func Resolve(tx *image.Tx, target string) (store.OID, error) {
-	if target != "" && (target[0] < '0' || target[0] > '9') && !strings.HasPrefix(target, "oid:") {
-		// A name: look it up in the root without building every name.
-		root, err := tx.Root()
-		if err != nil {
-			return 0, err
-		}
-		if target == "root" {
-			return root.OID(), nil
-		}
-		if v, ok := root.Get(target); ok {
-			if r, ok := v.(image.Ref); ok {
-				return store.OID(r), nil
-			}
-		}
-		return 0, fmt.Errorf("%w: no root name %q (and not an OID like oid:7)", ErrNoTarget, target)
-	}
-	if oid, err := store.ParseOID(target); err == nil {
-		if _, err := tx.Object(oid); err != nil {
-			return 0, fmt.Errorf("target %s: %w", target, err)
-		}
-		return oid, nil
-	}
-	names, err := RootNames(tx)
-	if err != nil {
-		return 0, err
-	}
-	if oid, ok := names[target]; ok {
-		return oid, nil
-	}
-	return 0, fmt.Errorf("%w: no root name %q (and not an OID like oid:7)", ErrNoTarget, target)
-}
-
-// ErrNoTarget is returned when a target names nothing.
-var ErrNoTarget = errors.New("uvm: unknown target")
-
 // Shutdown stops taking sends, lets those in flight finish (until ctx
 // ends), and closes the image. Safe to call twice.
 func (u *UVM) Shutdown(ctx context.Context) error {
@@ -374,4 +323,19 @@ func (u *UVM) Close() error {
 		u.closeErr = u.store.Close()
 	})
 	return u.closeErr
+}
+
+// unfinishedCycles counts the cycles not yet COMPLETE or FAILED.
+func (u *UVM) unfinishedCycles(ctx context.Context) int {
+	n := 0
+	_ = u.db.View(ctx, func(tx *image.Tx) error {
+		cs, err := cycle.List(tx)
+		for _, c := range cs {
+			if !c.State.Terminal() {
+				n++
+			}
+		}
+		return err
+	})
+	return n
 }

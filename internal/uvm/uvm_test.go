@@ -73,7 +73,7 @@ func TestAwakeningUpgradesSystemObjectsOnly(t *testing.T) {
 	eval(t, u, `root.mine = new(None, name = "user object", data = [1, 2])`)
 	eval(t, u, `personas.BRICK.temperature = 0.9`)
 	err := u.DB().Update(ctx, func(tx *image.Tx) error {
-		names, _ := uvm.RootNames(tx)
+		names, _ := tx.RootNames()
 		traits, _ := tx.Object(names["traits"])
 		v, _ := traits.Get("describe")
 		m := v.(*image.Method)
@@ -124,7 +124,7 @@ func TestConcurrentSendsRetryConflicts(t *testing.T) {
 
 func TestResolveTargets(t *testing.T) {
 	u, _ := open(t, filepath.Join(t.TempDir(), "live_image.db"))
-	if _, err := u.Send(ctx, "nosuchname", "describe", nil, nil); !errors.Is(err, uvm.ErrNoTarget) {
+	if _, err := u.Send(ctx, "nosuchname", "describe", nil, nil); !errors.Is(err, image.ErrNoTarget) {
 		t.Errorf("unknown root name: %v", err)
 	}
 	if _, err := u.Send(ctx, "oid:99999", "describe", nil, nil); err == nil {

@@ -8,9 +8,6 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
-
-	"batos/internal/store"
-	"batos/internal/vm"
 )
 
 // Client is a DEALER connection to a bridge, for batos's own CLI and
@@ -55,43 +52,9 @@ func Dial(addr string, o *ClientOptions) (*Client, error) {
 // ErrTimeout is returned when no reply came before the context's deadline.
 var ErrTimeout = errors.New("zmqbridge: no reply in time")
 
-// ReplyError is an error reply from the server. It matches, with
-// errors.Is, the sentinel its kind stands for (store.ErrNoSpace for
-// no_space, store.ErrCorrupt for corrupt, ...), so a caller classifies an
-// error alike whether the image was opened here or reached through its
-// server. Kind limit matches none: it is a method's limit or the store's.
-type ReplyError struct {
-	Kind, Message string
-	// Path is the file the error is about, for no_space (the one a full
-	// file system refused) and some corrupt errors; else "".
-	Path string
-}
-
-func (e *ReplyError) Error() string { return e.Message }
-
-// Is reports whether target is the sentinel e's kind stands for.
-func (e *ReplyError) Is(target error) bool {
-	s, ok := kindSentinels[e.Kind]
-	return ok && s == target
-}
-
-// kindSentinels are the errors a reply's kind stands for.
-var kindSentinels = map[string]error{
-	KindBadRequest:     ErrBadRequest,
-	KindUnknownCommand: ErrUnknownCommand,
-	KindNotFound:       ErrNotFound,
-	KindNoMind:         vm.ErrNoMind,
-	KindConflict:       store.ErrConflict,
-	KindShuttingDown:   ErrShuttingDown,
-	KindLearningFailed: ErrLearningFailed,
-	KindStillLearning:  ErrStillLearning,
-	KindCorrupt:        store.ErrCorrupt,
-	KindNoSpace:        store.ErrNoSpace,
-	KindReadOnly:       store.ErrReadOnly,
-}
-
 // Call sends a request (command plus arguments) and waits for its reply,
-// until ctx ends. It returns the result, or a *ReplyError.
+// until ctx ends. It returns the result, or the server's error as a
+// *command.Error.
 func (c *Client) Call(ctx context.Context, command string, args map[string]any) (any, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -130,10 +93,7 @@ func (c *Client) Call(ctx context.Context, command string, args map[string]any) 
 		}
 		if ok, _ := reply["ok"].(bool); !ok {
 			e, _ := reply["error"].(map[string]any)
-			kind, _ := e["kind"].(string)
-			msg, _ := e["message"].(string)
-			path, _ := e["path"].(string)
-			return nil, &ReplyError{Kind: kind, Message: msg, Path: path}
+			return nil, replyError(e)
 		}
 		return reply["result"], nil
 	}

@@ -41,6 +41,7 @@ import (
 
 	"github.com/tinylib/msgp/msgp"
 
+	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/store"
 )
@@ -48,11 +49,6 @@ import (
 // RefExtension is the msgpack extension type of an object reference. It
 // is part of the wire protocol: never change it.
 const RefExtension int8 = 1
-
-// ErrBadRequest is wrapped by every error about a request the client got
-// wrong: bytes that are not a well-formed request within [Limits], or a
-// command with missing or mistyped arguments.
-var ErrBadRequest = errors.New("zmqbridge: bad request")
 
 // ErrEncode is wrapped by errors from [EncodeReply] for a value the wire
 // format cannot carry: an unsupported Go type, a reference to OID 0, or a
@@ -102,7 +98,7 @@ const maxEncodeDepth = image.MaxDepth + 16
 // DecodeRequest decodes one request: b must hold exactly one msgpack map
 // with string keys, within lim. Values decode to nil, bool, int64,
 // float64, string, []byte, []any, map[string]any and [image.Ref]. Every
-// error wraps [ErrBadRequest] and says what was wrong and at which byte
+// error wraps [command.ErrBadRequest] and says what was wrong and at which byte
 // offset.
 //
 // DecodeRequest checks each declared length against the bytes left and
@@ -130,9 +126,9 @@ func DecodeRequest(b []byte, lim Limits) (map[string]any, error) {
 	return m, nil
 }
 
-// badf returns an error wrapping ErrBadRequest.
+// badf returns an error wrapping command.ErrBadRequest.
 func badf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", command.ErrBadRequest, fmt.Sprintf(format, args...))
 }
 
 // decoder holds the state of one DecodeRequest.

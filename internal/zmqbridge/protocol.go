@@ -2,107 +2,76 @@ package zmqbridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
+	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/store"
-	"batos/internal/vm"
 )
 
-// Backend carries out the bridge's commands; the uvm provides it. Results
-// are plain data (maps, lists, strings, numbers, image values) the codec
-// can encode.
-type Backend interface {
-	Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error)
-	Eval(ctx context.Context, code string) (vm.Result, error)
-	Inspect(ctx context.Context, target string) (any, error)
-	History(ctx context.Context, target string, limit int) (any, error)
-	Log(ctx context.Context, limit int, before store.TID) (any, error)
-	Undo(ctx context.Context, tid store.TID) (any, error)
-	// InitiateCycle is the seed's initiate_cognitive_cycle: a mission for
-	// an object, answered at once with the cycle's handle. Without a mind
-	// it answers vm.ErrNoMind.
-	InitiateCycle(ctx context.Context, target string, brief string) (any, error)
-}
+// The bridge translates between its wire format and the command layer:
+// each request's arguments are read from the msgpack map into a typed
+// request (wrong types are bad_request), the command runs on the
+// service, and its typed result is written back as plain data (the wire
+// forms are in wire.go and docs/protocol.md).
 
-// Error kinds in replies; clients switch on these.
-const (
-	KindBadRequest     = "bad_request"
-	KindUnknownCommand = "unknown_command"
-	KindNotFound       = "not_found"
-	KindNoMind         = "no_mind"
-	KindLimit          = "limit"
-	KindConflict       = "conflict"
-	KindMethodError    = "method_error"
-	KindShuttingDown   = "shutting_down"
-	KindLearningFailed = "learning_failed"
-	KindStillLearning  = "still_learning"
-	KindCorrupt        = "corrupt"
-	KindNoSpace        = "no_space"
-	KindReadOnly       = "read_only"
-	KindInternal       = "internal"
-)
-
-// ErrUnknownCommand is wrapped by errors for commands the bridge lacks.
-var ErrUnknownCommand = errors.New("zmqbridge: unknown command")
+// errServerClosing answers requests that arrive while the server stops.
+var errServerClosing = fmt.Errorf("the server is stopping: %w", command.ErrShuttingDown)
 
 // commands maps each command to its handler.
-var commands = map[string]func(ctx context.Context, b Backend, req map[string]any) (any, error){
-	"ping": func(ctx context.Context, b Backend, req map[string]any) (any, error) {
+var commands = map[string]func(ctx context.Context, svc command.Service, req map[string]any) (any, error){
+	"ping": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		return "pong", nil
 	},
-	"send": func(ctx context.Context, b Backend, req map[string]any) (any, error) {
-		target, err := stringArg(req, "target", true)
-		if err != nil {
+	"send": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		var r command.SendRequest
+		var err error
+		if r.Target, err = stringArg(req, "target", true); err != nil {
 			return nil, err
 		}
-		selector, err := stringArg(req, "selector", true)
-		if err != nil {
+		if r.Selector, err = stringArg(req, "selector", true); err != nil {
 			return nil, err
 		}
-		if selector == "" {
-			return nil, fmt.Errorf("%w: \"selector\" is empty", ErrBadRequest)
-		}
-		args, err := listArg(req, "args")
-		if err != nil {
+		if r.Args, err = listArg(req, "args"); err != nil {
 			return nil, err
 		}
-		kwargs, err := mapArg(req, "kwargs")
-		if err != nil {
+		if r.Kwargs, err = mapArg(req, "kwargs"); err != nil {
 			return nil, err
 		}
-		how, learning, err := learnArgs(req)
-		if err != nil {
+		if r.Learn, err = learnArgs(req); err != nil {
 			return nil, err
 		}
-		var res vm.Result
-		if learning {
-			res, err = sendLearning(ctx, b, target, selector, args, kwargs, how)
-		} else {
-			res, err = b.Send(ctx, target, selector, args, kwargs)
+		if err := r.Check(); err != nil {
+			return nil, err
 		}
+		res, err := svc.Send(ctx, r)
 		return resultMap(res), err
 	},
-	"eval": func(ctx context.Context, b Backend, req map[string]any) (any, error) {
+	"eval": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		code, err := stringArg(req, "code", true)
 		if err != nil {
 			return nil, err
 		}
-		res, err := b.Eval(ctx, code)
+		res, err := svc.Eval(ctx, command.EvalRequest{Code: code})
 		return resultMap(res), err
 	},
-	"inspect": func(ctx context.Context, b Backend, req map[string]any) (any, error) {
+	"inspect": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		target, err := stringArg(req, "target", true)
 		if err != nil {
 			return nil, err
 		}
-		return b.Inspect(ctx, target)
+		view, err := svc.Inspect(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		return objectViewMap(view), nil
 	},
-	"history": func(ctx context.Context, b Backend, req map[string]any) (any, error) {
+	"history": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		target, err := stringArg(req, "target", true)
 		if err != nil {
 			return nil, err
@@ -111,35 +80,75 @@ var commands = map[string]func(ctx context.Context, b Backend, req map[string]an
 		if err != nil {
 			return nil, err
 		}
-		return b.History(ctx, target, limit)
+		revs, err := svc.History(ctx, target, limit)
+		if err != nil {
+			return nil, err
+		}
+		return revisionsList(revs), nil
 	},
-	"log": func(ctx context.Context, b Backend, req map[string]any) (any, error) {
+	"log": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		limit, err := intArg(req, "limit", 20)
 		if err != nil {
 			return nil, err
 		}
-		var before store.TID
+		q := store.LogQuery{Limit: limit}
 		if s, err := stringArg(req, "before", false); err != nil {
 			return nil, err
 		} else if s != "" {
-			if before, err = store.ParseTID(s); err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+			if q.Before, err = store.ParseTID(s); err != nil {
+				return nil, fmt.Errorf("%w: %v", command.ErrBadRequest, err)
 			}
 		}
-		return b.Log(ctx, limit, before)
+		txns, err := svc.Log(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]any, len(txns))
+		for i, t := range txns {
+			out[i] = txMap(t)
+		}
+		return out, nil
 	},
-	"undo": func(ctx context.Context, b Backend, req map[string]any) (any, error) {
+	"undo": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		s, err := stringArg(req, "tid", true)
 		if err != nil {
 			return nil, err
 		}
 		tid, err := store.ParseTID(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+			return nil, fmt.Errorf("%w: %v", command.ErrBadRequest, err)
 		}
-		return b.Undo(ctx, tid)
+		u, err := svc.Undo(ctx, tid)
+		if err != nil {
+			return nil, err
+		}
+		return undoneMap(u), nil
 	},
-	"initiate_cognitive_cycle": func(ctx context.Context, b Backend, req map[string]any) (any, error) {
+	"pack": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		var r command.PackRequest
+		switch v := req["compact"].(type) {
+		case nil:
+		case bool:
+			r.Compact = v
+		default:
+			return nil, fmt.Errorf("%w: \"compact\" must be true or false, not %T", command.ErrBadRequest, v)
+		}
+		s, err := stringArg(req, "before", !r.Compact)
+		if err != nil {
+			return nil, err
+		}
+		if s != "" {
+			if r.Before, err = command.ParseBefore(s, time.Now()); err != nil {
+				return nil, fmt.Errorf("%w: \"before\": %v", command.ErrBadRequest, err)
+			}
+		}
+		p, err := svc.Pack(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return packedMap(r, p), nil
+	},
+	"initiate_cognitive_cycle": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		target, err := stringArg(req, "target_oid", true)
 		if err != nil {
 			return nil, err
@@ -149,21 +158,71 @@ var commands = map[string]func(ctx context.Context, b Backend, req map[string]an
 			return nil, err
 		}
 		if strings.TrimSpace(brief) == "" {
-			return nil, fmt.Errorf("%w: \"mission_brief\" is empty: say what the object should learn", ErrBadRequest)
+			return nil, fmt.Errorf("%w: \"mission_brief\" is empty: say what the object should learn", command.ErrBadRequest)
 		}
-		return b.InitiateCycle(ctx, target, brief)
+		h, err := svc.InitiateCycle(ctx, target, brief)
+		if err != nil {
+			return nil, err
+		}
+		return handleMap(h), nil
 	},
-}
-
-func resultMap(res vm.Result) map[string]any {
-	return map[string]any{"value": res.Value, "repr": res.Repr, "output": res.Output}
+	"cycle_list": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		limit, err := intArg(req, "limit", 20)
+		if err != nil {
+			return nil, err
+		}
+		views, err := svc.ListCycles(ctx, limit)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]any, len(views))
+		for i := range views {
+			if out[i], err = cycleViewPlain(&views[i]); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	},
+	"cycle_show": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		id, err := idArg(req, "cycle")
+		if err != nil {
+			return nil, err
+		}
+		v, err := svc.ShowCycle(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return cycleViewPlain(v)
+	},
+	"cycle_retry": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		id, err := idArg(req, "cycle")
+		if err != nil {
+			return nil, err
+		}
+		h, err := svc.RetryCycle(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return handleMap(h), nil
+	},
+	"cycle_cancel": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		id, err := idArg(req, "cycle")
+		if err != nil {
+			return nil, err
+		}
+		c, err := svc.CancelCycle(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return cancelledMap(c), nil
+	},
 }
 
 func stringArg(req map[string]any, name string, required bool) (string, error) {
 	v, ok := req[name]
 	if !ok || v == nil {
 		if required {
-			return "", fmt.Errorf("%w: %q is required", ErrBadRequest, name)
+			return "", fmt.Errorf("%w: %q is required", command.ErrBadRequest, name)
 		}
 		return "", nil
 	}
@@ -177,7 +236,7 @@ func stringArg(req map[string]any, name string, required bool) (string, error) {
 			return fmt.Sprint(v), nil
 		}
 	}
-	return "", fmt.Errorf("%w: %q must be a string, got %s", ErrBadRequest, name, typeName(v))
+	return "", fmt.Errorf("%w: %q must be a string, got %s", command.ErrBadRequest, name, typeName(v))
 }
 
 func intArg(req map[string]any, name string, def int) (int, error) {
@@ -187,7 +246,7 @@ func intArg(req map[string]any, name string, def int) (int, error) {
 	}
 	n, ok := v.(int64)
 	if !ok || n < 0 || n > math.MaxInt32 {
-		return 0, fmt.Errorf("%w: %q must be a non-negative integer, got %v", ErrBadRequest, name, v)
+		return 0, fmt.Errorf("%w: %q must be a non-negative integer, got %v", command.ErrBadRequest, name, v)
 	}
 	return int(n), nil
 }
@@ -199,13 +258,13 @@ func listArg(req map[string]any, name string) ([]image.Value, error) {
 	}
 	list, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q must be an array, got %s", ErrBadRequest, name, typeName(v))
+		return nil, fmt.Errorf("%w: %q must be an array, got %s", command.ErrBadRequest, name, typeName(v))
 	}
 	out := make([]image.Value, len(list))
 	for i, x := range list {
 		iv, err := ToImage(x)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s[%d]: %v", ErrBadRequest, name, i, err)
+			return nil, fmt.Errorf("%w: %s[%d]: %v", command.ErrBadRequest, name, i, err)
 		}
 		out[i] = iv
 	}
@@ -219,17 +278,82 @@ func mapArg(req map[string]any, name string) ([]image.Slot, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q must be a map, got %s", ErrBadRequest, name, typeName(v))
+		return nil, fmt.Errorf("%w: %q must be a map, got %s", command.ErrBadRequest, name, typeName(v))
 	}
 	var out []image.Slot
 	for _, k := range keysSorted(m) {
 		iv, err := ToImage(m[k])
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s.%s: %v", ErrBadRequest, name, k, err)
+			return nil, fmt.Errorf("%w: %s.%s: %v", command.ErrBadRequest, name, k, err)
 		}
 		out = append(out, image.Slot{Name: k, Value: iv})
 	}
 	return out, nil
+}
+
+// learnArgs reads a send's "learn" and "timeout_ms".
+func learnArgs(req map[string]any) (how command.Learn, err error) {
+	mode, err := stringArg(req, "learn", false)
+	if err != nil {
+		return how, err
+	}
+	switch {
+	case req["learn"] == nil, mode == "wait":
+	case mode == "handle":
+		how.Handle = true
+	default:
+		return how, fmt.Errorf("%w: \"learn\" must be \"wait\" or \"handle\", got %q", command.ErrBadRequest, clipArg(mode))
+	}
+	if v := req["timeout_ms"]; v != nil {
+		ms, ok := v.(int64)
+		if !ok || ms < 0 || ms > math.MaxInt32 {
+			return how, fmt.Errorf("%w: \"timeout_ms\" must be a non-negative integer of milliseconds (at most %d), got %s", command.ErrBadRequest, math.MaxInt32, argText(v))
+		}
+		if how.Handle {
+			return how, fmt.Errorf("%w: \"timeout_ms\" bounds a wait, and \"learn\": \"handle\" does not wait", command.ErrBadRequest)
+		}
+		how.Timeout = time.Duration(ms) * time.Millisecond
+	}
+	return how, nil
+}
+
+// idArg reads a cycle ID: a positive integer, or a string such as "12",
+// "c12" or "#12".
+func idArg(req map[string]any, name string) (int64, error) {
+	v, ok := req[name]
+	if !ok || v == nil {
+		return 0, fmt.Errorf("%w: %q is required", command.ErrBadRequest, name)
+	}
+	switch x := v.(type) {
+	case int64:
+		if x > 0 {
+			return x, nil
+		}
+	case string:
+		s := strings.TrimPrefix(strings.TrimPrefix(x, "#"), "c")
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %q must be a cycle ID (a positive integer, or a string like \"c12\"), got %s", command.ErrBadRequest, name, argText(v))
+}
+
+// argText shows a bad argument briefly.
+func argText(v any) string {
+	switch x := v.(type) {
+	case int64, float64, bool:
+		return fmt.Sprintf("%s %v", typeName(v), x)
+	case string:
+		return fmt.Sprintf("the string %q", clipArg(x))
+	}
+	return typeName(v)
+}
+
+func clipArg(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }
 
 func typeName(v any) string {
@@ -256,63 +380,8 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// errorKind classifies an error for the reply.
-func errorKind(err error) string {
-	var le *vm.LimitError
-	var ve *vm.Error
-	switch {
-	case errors.Is(err, ErrBadRequest):
-		return KindBadRequest
-	case errors.Is(err, ErrLearningFailed):
-		return KindLearningFailed
-	case errors.Is(err, ErrStillLearning):
-		return KindStillLearning
-	case errors.Is(err, ErrUnknownCommand):
-		return KindUnknownCommand
-	case errors.Is(err, vm.ErrNoMind):
-		return KindNoMind
-	case errors.Is(err, store.ErrNoSpace):
-		return KindNoSpace
-	case errors.Is(err, store.ErrCorrupt):
-		return KindCorrupt
-	case errors.Is(err, store.ErrReadOnly):
-		return KindReadOnly
-	case errors.As(err, &le), errors.Is(err, store.ErrTooLarge):
-		return KindLimit
-	case errors.Is(err, store.ErrConflict):
-		return KindConflict
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoTransaction), errors.Is(err, ErrNotFound):
-		return KindNotFound
-	case errors.As(err, &ve):
-		return KindMethodError
-	case errors.Is(err, ErrShuttingDown):
-		return KindShuttingDown
-	}
-	return KindInternal
-}
-
-// errorPath is the file an error about the store's files names, or "":
-// the one a full file system refused, or the damaged one.
-func errorPath(err error) string {
-	var ns *store.NoSpaceError
-	var de *store.DamageError
-	switch {
-	case errors.As(err, &ns):
-		return ns.Path
-	case errors.As(err, &de):
-		return de.Path
-	}
-	return ""
-}
-
-// ErrNotFound may be wrapped by a Backend for an unknown target.
-var ErrNotFound = errors.New("zmqbridge: not found")
-
-// ErrShuttingDown is returned for requests that arrive during shutdown.
-var ErrShuttingDown = errors.New("zmqbridge: shutting down")
-
 // handle runs one decoded request and builds its reply.
-func handle(ctx context.Context, b Backend, req map[string]any) map[string]any {
+func handle(ctx context.Context, svc command.Service, req map[string]any) map[string]any {
 	reply := map[string]any{"id": req["id"]}
 	name, _ := req["command"].(string)
 	fn, ok := commands[name]
@@ -320,25 +389,17 @@ func handle(ctx context.Context, b Backend, req map[string]any) map[string]any {
 	var err error
 	switch {
 	case req["command"] == nil:
-		err = fmt.Errorf("%w: \"command\" is required", ErrBadRequest)
+		err = fmt.Errorf("%w: \"command\" is required", command.ErrBadRequest)
 	case name == "":
-		err = fmt.Errorf("%w: \"command\" must be a string, got %s", ErrBadRequest, typeName(req["command"]))
+		err = fmt.Errorf("%w: \"command\" must be a string, got %s", command.ErrBadRequest, typeName(req["command"]))
 	case !ok:
-		err = fmt.Errorf("%w %q (known: %s)", ErrUnknownCommand, name, knownCommands())
+		err = fmt.Errorf("%w %q (known: %s)", command.ErrUnknownCommand, name, knownCommands())
 	default:
-		result, err = fn(ctx, b, req)
+		result, err = fn(ctx, svc, req)
 	}
 	if err != nil {
 		reply["ok"] = false
-		e := map[string]any{"kind": errorKind(err), "message": err.Error()}
-		var ce cycleError
-		if errors.As(err, &ce) && ce.CycleID() > 0 {
-			e["cycle"] = ce.CycleID()
-		}
-		if path := errorPath(err); path != "" {
-			e["path"] = path
-		}
-		reply["error"] = e
+		reply["error"] = errorMap(err)
 		return reply
 	}
 	reply["ok"] = true
@@ -346,16 +407,30 @@ func handle(ctx context.Context, b Backend, req map[string]any) map[string]any {
 	return reply
 }
 
-func knownCommands() string {
-	names := keysSorted(commands)
-	out := ""
-	for i, n := range names {
-		if i > 0 {
-			out += ", "
-		}
-		out += n
+// errorMap is an error as a reply carries it: its kind and message, and
+// the cycle or file it is about.
+func errorMap(err error) map[string]any {
+	e := map[string]any{"kind": string(command.KindOf(err)), "message": err.Error()}
+	if id := command.CycleOf(err); id > 0 {
+		e["cycle"] = id
 	}
-	return out
+	if path := command.PathOf(err); path != "" {
+		e["path"] = path
+	}
+	return e
+}
+
+// replyError reads an error reply back into the command layer's error.
+func replyError(e map[string]any) error {
+	kind, _ := e["kind"].(string)
+	msg, _ := e["message"].(string)
+	path, _ := e["path"].(string)
+	id, _ := e["cycle"].(int64)
+	return &command.Error{Kind: command.Kind(kind), Message: msg, Path: path, Cycle: id}
+}
+
+func knownCommands() string {
+	return strings.Join(keysSorted(commands), ", ")
 }
 
 func keysSorted[V any](m map[string]V) []string {

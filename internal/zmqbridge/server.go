@@ -27,6 +27,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"batos/internal/command"
 )
 
 // Options configures a Server; nil means the defaults.
@@ -81,10 +83,10 @@ func (o *Options) withDefaults() Options {
 // without CURVE.
 var ErrInsecure = errors.New("zmqbridge: refusing to listen beyond loopback without CURVE (generate keys with batos key gen)")
 
-// Server serves a Backend over ZeroMQ.
+// Server serves the commands over ZeroMQ.
 type Server struct {
 	opts    Options
-	backend Backend
+	service command.Service
 	log     *slog.Logger
 
 	router, pull, push, pub *zmq.Socket
@@ -118,14 +120,14 @@ var bridgeSeq atomic.Int64
 
 // Listen binds the sockets. Binding beyond loopback without CURVE is
 // refused with ErrInsecure.
-func Listen(backend Backend, o *Options) (*Server, error) {
+func Listen(service command.Service, o *Options) (*Server, error) {
 	opts := o.withDefaults()
 	for _, addr := range []string{opts.RequestAddr, opts.EventAddr} {
 		if opts.Curve == nil && !isLoopback(addr) {
 			return nil, fmt.Errorf("%w: %s", ErrInsecure, addr)
 		}
 	}
-	s := &Server{opts: opts, backend: backend, log: opts.Logger,
+	s := &Server{opts: opts, service: service, log: opts.Logger,
 		replies: make(chan outgoing, 1024), events: make(chan event, 1024),
 		work: make(chan job), stop: make(chan struct{})}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
@@ -302,14 +304,14 @@ func (s *Server) receive() bool {
 	env, payload, err := splitEnvelope(frames)
 	if err != nil {
 		s.reply(outgoing{envelope: env}, map[string]any{"id": nil, "ok": false,
-			"error": map[string]any{"kind": KindBadRequest, "message": err.Error()}})
+			"error": map[string]any{"kind": string(command.KindBadRequest), "message": err.Error()}})
 		return true
 	}
 	s.inflight.Add(1) // before the check, so Shutdown never misses it
 	if s.closing.Load() {
 		s.inflight.Add(-1)
 		s.reply(outgoing{envelope: env}, map[string]any{"id": nil, "ok": false,
-			"error": map[string]any{"kind": KindShuttingDown, "message": ErrShuttingDown.Error()}})
+			"error": map[string]any{"kind": string(command.KindShuttingDown), "message": errServerClosing.Error()}})
 		return true
 	}
 	select {
@@ -348,13 +350,13 @@ func splitEnvelope(frames [][]byte) ([][]byte, []byte, error) {
 	case len(frames) == 3 && len(frames[1]) == 0:
 		return frames[:2], frames[2], nil
 	case len(frames) < 2:
-		return frames, nil, fmt.Errorf("%w: empty message (want one msgpack frame)", ErrBadRequest)
+		return frames, nil, fmt.Errorf("%w: empty message (want one msgpack frame)", command.ErrBadRequest)
 	}
 	env := frames[:1]
 	if len(frames[1]) == 0 {
 		env = frames[:2] // a REQ client: keep its delimiter, or it drops the reply
 	}
-	return env, nil, fmt.Errorf("%w: %d frames (want one msgpack frame, after an empty delimiter from REQ sockets)", ErrBadRequest, len(frames)-1)
+	return env, nil, fmt.Errorf("%w: %d frames (want one msgpack frame, after an empty delimiter from REQ sockets)", command.ErrBadRequest, len(frames)-1)
 }
 
 func (s *Server) handleJob(j job) {
@@ -367,16 +369,16 @@ func (s *Server) handleJob(j job) {
 		if p := recover(); p != nil {
 			s.log.Error("request handler panicked", "panic", p, "stack", string(debug.Stack()))
 			s.reply(outgoing{envelope: env}, map[string]any{"id": id, "ok": false,
-				"error": map[string]any{"kind": KindInternal, "message": fmt.Sprintf("internal error: %v", p)}})
+				"error": map[string]any{"kind": string(command.KindInternal), "message": fmt.Sprintf("internal error: %v", p)}})
 		}
 	}()
 	req, err := DecodeRequest(payload, s.opts.Limits)
 	var reply map[string]any
 	if err != nil {
-		reply = map[string]any{"id": nil, "ok": false, "error": map[string]any{"kind": KindBadRequest, "message": err.Error()}}
+		reply = map[string]any{"id": nil, "ok": false, "error": map[string]any{"kind": string(command.KindBadRequest), "message": err.Error()}}
 	} else {
 		id = req["id"]
-		reply = handle(s.base, s.backend, req)
+		reply = handle(s.base, s.service, req)
 	}
 	s.reply(outgoing{envelope: env}, reply)
 }
@@ -385,7 +387,7 @@ func (s *Server) reply(out outgoing, reply map[string]any) {
 	b, err := EncodeReply(reply)
 	if err != nil {
 		b, _ = EncodeReply(map[string]any{"id": reply["id"], "ok": false,
-			"error": map[string]any{"kind": KindInternal, "message": "encode reply: " + err.Error()}})
+			"error": map[string]any{"kind": string(command.KindInternal), "message": "encode reply: " + err.Error()}})
 	}
 	out.payload = b
 	select {

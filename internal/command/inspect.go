@@ -1,4 +1,4 @@
-package uvm
+package command
 
 import (
 	"fmt"

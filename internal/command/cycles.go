@@ -1,13 +1,9 @@
-package uvm
+package command
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +11,6 @@ import (
 	"batos/internal/image"
 	"batos/internal/llm"
 	"batos/internal/store"
-	"batos/internal/vm"
 )
 
 // CycleView is a cognitive cycle as the CLI and the bridge show it. A
@@ -99,10 +94,6 @@ type Provenance struct {
 	// removes the slot), "a method" or "a value".
 	Previous string `json:"previous,omitempty"`
 }
-
-// ErrCycleState is returned when a cycle is not in a state the operation
-// applies to: cancelling a finished cycle, retrying one that did not fail.
-var ErrCycleState = errors.New("uvm: the cycle cannot do that in its state")
 
 // viewCycle builds c's view; full adds what a summary leaves out.
 func viewCycle(tx *image.Tx, names map[store.OID]string, c *cycle.Cycle, full bool) CycleView {
@@ -243,25 +234,10 @@ func strs(v image.Value) []string {
 	return out
 }
 
-// rootNamesByOID inverts RootNames.
-func rootNamesByOID(tx *image.Tx) map[store.OID]string {
-	names, err := RootNames(tx)
-	out := map[store.OID]string{}
-	if err != nil {
-		return out
-	}
-	for name, oid := range names {
-		if prev, ok := out[oid]; !ok || name < prev {
-			out[oid] = name
-		}
-	}
-	return out
-}
-
-// ListCycles lists up to limit cycles (every one for 0), newest first.
+// listCycles lists up to limit cycles (every one for 0), newest first.
 // Cycles whose objects cannot be read are reported in the error, with
 // the others still listed.
-func ListCycles(ctx context.Context, db *image.DB, limit int) ([]CycleView, error) {
+func listCycles(ctx context.Context, db *image.DB, limit int) ([]CycleView, error) {
 	var views []CycleView
 	var listErr error
 	err := db.View(ctx, func(tx *image.Tx) error {
@@ -274,7 +250,7 @@ func ListCycles(ctx context.Context, db *image.DB, limit int) ([]CycleView, erro
 		if limit > 0 && len(cs) > limit {
 			cs = cs[:limit]
 		}
-		names := rootNamesByOID(tx)
+		names := tx.NamesByOID()
 		for _, c := range cs {
 			views = append(views, viewCycle(tx, names, c, false))
 		}
@@ -289,8 +265,8 @@ func ListCycles(ctx context.Context, db *image.DB, limit int) ([]CycleView, erro
 	return views, nil
 }
 
-// ShowCycle reads cycle id with everything recorded in it.
-func ShowCycle(ctx context.Context, db *image.DB, id int64) (*CycleView, error) {
+// showCycle reads cycle id with everything recorded in it.
+func showCycle(ctx context.Context, db *image.DB, id int64) (*CycleView, error) {
 	var v CycleView
 	err := db.View(ctx, func(tx *image.Tx) error {
 		c, err := cycle.Load(tx, id)
@@ -300,7 +276,7 @@ func ShowCycle(ctx context.Context, db *image.DB, id int64) (*CycleView, error) 
 		if err := cycle.LoadPrompts(tx, c); err != nil {
 			return err
 		}
-		v = viewCycle(tx, rootNamesByOID(tx), c, true)
+		v = viewCycle(tx, tx.NamesByOID(), c, true)
 		return nil
 	})
 	if err != nil {
@@ -310,7 +286,7 @@ func ShowCycle(ctx context.Context, db *image.DB, id int64) (*CycleView, error) 
 }
 
 // cycleState reads cycle id's state, without the prompts and provenance
-// ShowCycle reads.
+// showCycle reads.
 func cycleState(ctx context.Context, db *image.DB, id int64) (cycle.State, error) {
 	var state cycle.State
 	err := db.View(ctx, func(tx *image.Tx) error {
@@ -321,111 +297,4 @@ func cycleState(ctx context.Context, db *image.DB, id int64) (cycle.State, error
 		return err
 	})
 	return state, err
-}
-
-// CancelCycle fails an unfinished cycle with the reason "cancelled" and
-// returns the state it was in. Without a mind nothing runs the cycle, so
-// the cancellation is only recorded (it will not resume).
-func (u *UVM) CancelCycle(ctx context.Context, id int64) (was cycle.State, err error) {
-	if was, err = cycleState(ctx, u.db, id); err != nil {
-		return 0, err
-	}
-	if was.Terminal() {
-		return was, fmt.Errorf("%w: cycle %d is already %s; nothing to cancel", ErrCycleState, id, was)
-	}
-	m := u.Cycles()
-	if m == nil {
-		// A machine with nothing to run only records the cancellation.
-		m = cycle.New(u.db, nil, nil, nil)
-		defer m.Close()
-	}
-	return was, m.Cancel(ctx, id)
-}
-
-// RetryCycle runs a FAILED cycle again from where it failed, keeping
-// every recorded answer. It needs a mind.
-func (u *UVM) RetryCycle(ctx context.Context, id int64) error {
-	var open *cycle.Cycle
-	var state cycle.State
-	err := u.db.View(ctx, func(tx *image.Tx) error {
-		c, err := cycle.Load(tx, id)
-		if err != nil {
-			return err
-		}
-		state = c.State
-		// Another cycle may be learning the same message meanwhile; cycles
-		// that cannot be read do not matter here.
-		cs, _ := cycle.List(tx)
-		for _, x := range cs {
-			if x.ID != id && !x.State.Terminal() && c.Mission.Key() != "" && x.Mission.Key() == c.Mission.Key() {
-				open = x
-			}
-		}
-		return nil
-	})
-	switch {
-	case err != nil:
-		return err
-	case state != cycle.Failed:
-		return fmt.Errorf("%w: cycle %d is %s; only a FAILED cycle can be retried", ErrCycleState, id, state)
-	case open != nil:
-		return fmt.Errorf("%w: cycle %d is already learning %s for %s; follow that one", ErrCycleState, open.ID, open.Mission.Selector, open.Mission.Receiver)
-	case u.Cycles() == nil:
-		return fmt.Errorf("cannot retry cycle %d: %w", id, vm.ErrNoMind)
-	}
-	return u.Cycles().Retry(ctx, id)
-}
-
-// Plain is v as plain data (maps, lists, strings, numbers), as the
-// bridge carries it.
-func (v *CycleView) Plain() (map[string]any, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	return plainNumbers(m).(map[string]any), nil
-}
-
-// plainNumbers turns JSON numbers into int64 or float64.
-func plainNumbers(x any) any {
-	switch v := x.(type) {
-	case json.Number:
-		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-			return n
-		}
-		f, _ := v.Float64()
-		return f
-	case []any:
-		for i := range v {
-			v[i] = plainNumbers(v[i])
-		}
-	case map[string]any:
-		for k := range v {
-			v[k] = plainNumbers(v[k])
-		}
-	}
-	return x
-}
-
-// ParseCycleView reads a cycle view from plain data, as the bridge
-// answers it.
-func ParseCycleView(x any) (*CycleView, error) {
-	if _, ok := x.(map[string]any); !ok {
-		return nil, fmt.Errorf("a cycle is a map, got %T", x)
-	}
-	raw, err := json.Marshal(x)
-	if err != nil {
-		return nil, err
-	}
-	var v CycleView
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, fmt.Errorf("read cycle: %w", err)
-	}
-	return &v, nil
 }

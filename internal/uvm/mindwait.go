@@ -1,4 +1,4 @@
-package main
+package uvm
 
 import (
 	"context"
@@ -7,20 +7,19 @@ import (
 	"time"
 
 	"batos/internal/mind"
-	"batos/internal/uvm"
 )
 
-// mindRetry spaces the tries to reach an inference server that did not
-// answer when batos run started: First after the failure, then twice as
-// long each time, at most Max. Tests shorten it.
-var mindRetry = struct{ First, Max time.Duration }{time.Second, 30 * time.Second}
+// MindRetry spaces the tries to reach an inference server that did not
+// answer when Serve started: First after the failure, then twice as long
+// each time, at most Max. Tests shorten it.
+var MindRetry = struct{ First, Max time.Duration }{time.Second, 30 * time.Second}
 
 // awaitMind keeps trying, in the background, to reach the inference
-// server batos run could not reach at start-up, so that batos and the
+// server Serve could not reach at start-up, so that batos and the
 // server may start in either order; connect logs what it finds and
 // nothing when it fails. Once a server answers, enable gives the image
 // its mind and the search ends. The returned stop ends the search and
-// waits for it: batos run calls it before it closes the image, so a mind
+// waits for it: Serve calls it before it closes the image, so a mind
 // never arrives at an image that is closing.
 func awaitMind(ctx context.Context, connect func(context.Context) (*mind.Server, error), enable func(context.Context, *mind.Server) error, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -37,7 +36,7 @@ func awaitMind(ctx context.Context, connect func(context.Context) (*mind.Server,
 			// Said once the mind is in place, not when the server is
 			// found: a send after this line learns.
 			log.Info("mind: ready; messages nothing understands are learned from now on")
-		case !errors.Is(err, uvm.ErrShutdown) && ctx.Err() == nil:
+		case !errors.Is(err, ErrShutdown) && ctx.Err() == nil:
 			log.Error("mind: cannot enable the mind", "err", err)
 		}
 	}()
@@ -47,7 +46,7 @@ func awaitMind(ctx context.Context, connect func(context.Context) (*mind.Server,
 // retryConnect calls connect after a growing wait until it answers a
 // server, or returns nil when ctx ends.
 func retryConnect(ctx context.Context, connect func(context.Context) (*mind.Server, error)) *mind.Server {
-	wait := mindRetry.First
+	wait := MindRetry.First
 	for {
 		t := time.NewTimer(wait)
 		select {
@@ -59,6 +58,6 @@ func retryConnect(ctx context.Context, connect func(context.Context) (*mind.Serv
 		if server, err := connect(ctx); err == nil {
 			return server
 		}
-		wait = min(2*wait, mindRetry.Max)
+		wait = min(2*wait, MindRetry.Max)
 	}
 }

@@ -1,0 +1,172 @@
+package command
+
+import (
+	"errors"
+	"fmt"
+
+	"batos/internal/cycle"
+	"batos/internal/image"
+	"batos/internal/store"
+	"batos/internal/vm"
+)
+
+// Kind is the class of a command's error, as every transport reports it
+// (docs/protocol.md lists them). Clients switch on kinds, never on
+// messages.
+type Kind string
+
+// The error kinds.
+const (
+	KindBadRequest     Kind = "bad_request"
+	KindUnknownCommand Kind = "unknown_command"
+	KindNotFound       Kind = "not_found"
+	KindNoMind         Kind = "no_mind"
+	KindLimit          Kind = "limit"
+	KindConflict       Kind = "conflict"
+	KindMethodError    Kind = "method_error"
+	KindShuttingDown   Kind = "shutting_down"
+	KindLearningFailed Kind = "learning_failed"
+	KindStillLearning  Kind = "still_learning"
+	KindCorrupt        Kind = "corrupt"
+	KindNoSpace        Kind = "no_space"
+	KindReadOnly       Kind = "read_only"
+	KindInternal       Kind = "internal"
+)
+
+// Sentinels of the kinds that have no sentinel lower down.
+var (
+	// ErrBadRequest: a request's arguments are missing, of the wrong type
+	// or out of range.
+	ErrBadRequest = errors.New("bad request")
+	// ErrUnknownCommand: a transport was asked for a command that does
+	// not exist.
+	ErrUnknownCommand = errors.New("unknown command")
+	// ErrNotFound: a target, transaction or cycle names nothing.
+	ErrNotFound = errors.New("not found")
+	// ErrShuttingDown: the server stops; the request was not carried out.
+	ErrShuttingDown = errors.New("shutting down")
+	// ErrLearningFailed: the cycle learning a send's message failed.
+	ErrLearningFailed = errors.New("learning failed")
+	// ErrStillLearning: the cycle learning a send's message did not
+	// finish within the send's timeout.
+	ErrStillLearning = errors.New("still learning")
+)
+
+// kindSentinels are, in the order they are tried, the errors that make a
+// kind, and the one error (first listed) a kind stands for when it comes
+// back from a remote server (Error.Is). Kind limit is not here: it is a
+// method's limit or the store's, and stands for neither.
+var kindSentinels = []struct {
+	kind   Kind
+	errors []error
+}{
+	{KindBadRequest, []error{ErrBadRequest, cycle.ErrState, cycle.ErrMission}},
+	{KindLearningFailed, []error{ErrLearningFailed}},
+	{KindStillLearning, []error{ErrStillLearning}},
+	{KindUnknownCommand, []error{ErrUnknownCommand}},
+	{KindNoMind, []error{vm.ErrNoMind}},
+	{KindNoSpace, []error{store.ErrNoSpace}},
+	{KindCorrupt, []error{store.ErrCorrupt}},
+	{KindReadOnly, []error{store.ErrReadOnly}},
+	{KindConflict, []error{store.ErrConflict}},
+	{KindNotFound, []error{ErrNotFound, store.ErrNotFound, store.ErrNoTransaction, cycle.ErrNoCycle, image.ErrNoTarget}},
+	{KindShuttingDown, []error{ErrShuttingDown, cycle.ErrClosed}},
+}
+
+// KindOf classifies err. A remote server's error keeps the kind it came
+// with.
+func KindOf(err error) Kind {
+	var remote *Error
+	var le *LearningError
+	var limit *vm.LimitError
+	var method *vm.Error
+	switch {
+	case errors.As(err, &remote):
+		return remote.Kind
+	case errors.As(err, &le) && errors.Is(le.Err, cycle.ErrClosed):
+		// The cycle stopped with the server: it does not go on here, and
+		// resumes with the next one.
+		return KindShuttingDown
+	case errors.As(err, &le) && errors.Is(le.Err, ErrLearningFailed):
+		return KindLearningFailed
+	case errors.As(err, &le):
+		return KindStillLearning
+	case errors.As(err, &limit), errors.Is(err, store.ErrTooLarge):
+		return KindLimit
+	}
+	for _, ks := range kindSentinels {
+		for _, s := range ks.errors {
+			if errors.Is(err, s) {
+				return ks.kind
+			}
+		}
+	}
+	if errors.As(err, &method) {
+		return KindMethodError
+	}
+	return KindInternal
+}
+
+// CycleOf is the cycle an error is about (a send's unfinished cycle), or
+// 0: a client follows that cycle.
+func CycleOf(err error) int64 {
+	var remote *Error
+	var le *LearningError
+	switch {
+	case errors.As(err, &remote):
+		return remote.Cycle
+	case errors.As(err, &le):
+		return le.Cycle
+	}
+	return 0
+}
+
+// PathOf is the file an error about the store's files names, or "": the
+// one a full file system refused, or the damaged one.
+func PathOf(err error) string {
+	var remote *Error
+	var ns *store.NoSpaceError
+	var de *store.DamageError
+	switch {
+	case errors.As(err, &remote):
+		return remote.Path
+	case errors.As(err, &ns):
+		return ns.Path
+	case errors.As(err, &de):
+		return de.Path
+	}
+	return ""
+}
+
+// Error is an error a server reported for a command, as a client
+// receives it: its kind, message and details. It matches, with
+// errors.Is, the sentinel its kind stands for (store.ErrNoSpace for
+// no_space, store.ErrCorrupt for corrupt, ...), so a caller classifies an
+// error alike whether the image was opened here or reached through its
+// server.
+type Error struct {
+	Kind    Kind
+	Message string
+	// Path is the file the error is about, for no_space and some corrupt
+	// errors; else "".
+	Path string
+	// Cycle is the cycle the error is about, or 0.
+	Cycle int64
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is reports whether target is the sentinel e's kind stands for.
+func (e *Error) Is(target error) bool {
+	for _, ks := range kindSentinels {
+		if ks.kind == e.Kind {
+			return ks.errors[0] == target
+		}
+	}
+	return false
+}
+
+// badRequest is an ErrBadRequest with a message.
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+}

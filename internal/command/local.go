@@ -1,0 +1,248 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"batos/internal/cycle"
+	"batos/internal/image"
+	"batos/internal/store"
+	"batos/internal/vm"
+)
+
+// Runtime is what the commands run on: an awakened image with its VM,
+// worker pool and (once it has a mind) cycle machine. The uvm provides
+// it.
+type Runtime interface {
+	DB() *image.DB
+	// SendWith and EvalWith run in the pool, each in its own transaction,
+	// learning what nothing understands as how says.
+	SendWith(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how Learn) (vm.Result, error)
+	EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error)
+	Pack(ctx context.Context, before time.Time) (store.PackResult, error)
+	Compact(ctx context.Context) (store.CompactResult, error)
+	// Cycles is the cycle machine, or nil while there is no mind.
+	Cycles() *cycle.Machine
+}
+
+// Local runs the commands on a runtime this process holds.
+type Local struct {
+	rt Runtime
+	// user is recorded for the transactions the commands make themselves
+	// (undo); sends and evals record the runtime's.
+	user string
+}
+
+var _ Service = (*Local)(nil)
+
+// NewLocal serves rt; user is recorded for an undo.
+func NewLocal(rt Runtime, user string) *Local { return &Local{rt: rt, user: user} }
+
+// Runtime is the runtime the commands run on.
+func (l *Local) Runtime() Runtime { return l.rt }
+
+func (l *Local) Send(ctx context.Context, req SendRequest) (vm.Result, error) {
+	if err := req.Check(); err != nil {
+		return vm.Result{}, err
+	}
+	return l.rt.SendWith(ctx, req.Target, req.Selector, req.Args, req.Kwargs, req.Learn)
+}
+
+func (l *Local) Eval(ctx context.Context, req EvalRequest) (vm.Result, error) {
+	return l.rt.EvalWith(ctx, req.Code, req.Vars)
+}
+
+func (l *Local) Inspect(ctx context.Context, target string) (ObjectView, error) {
+	var view ObjectView
+	err := l.rt.DB().View(ctx, func(tx *image.Tx) error {
+		oid, err := tx.Resolve(target)
+		if err != nil {
+			return err
+		}
+		view, err = Inspect(tx, oid)
+		return err
+	})
+	return view, err
+}
+
+// resolve finds target in a snapshot of its own.
+func (l *Local) resolve(ctx context.Context, target string) (store.OID, error) {
+	var oid store.OID
+	err := l.rt.DB().View(ctx, func(tx *image.Tx) error {
+		var err error
+		oid, err = tx.Resolve(target)
+		return err
+	})
+	return oid, err
+}
+
+func (l *Local) History(ctx context.Context, target string, limit int) ([]Revision, error) {
+	// An OID is taken as it is: an object deleted (or undone out of
+	// existence) still has its history.
+	oid, err := store.ParseOID(target)
+	if err != nil {
+		if oid, err = l.resolve(ctx, target); err != nil {
+			return nil, err
+		}
+	}
+	s := l.rt.DB().Store()
+	revs, err := s.History(ctx, oid, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Revision, len(revs))
+	for i, r := range revs {
+		t, err := s.Transaction(ctx, r.Serial)
+		if errors.Is(err, store.ErrNoTransaction) {
+			t = store.TxInfo{TID: r.Serial, Time: r.Serial.Time(), Description: "(its log entry is missing: damage, which batos verify reports)"}
+		} else if err != nil {
+			return nil, err
+		}
+		out[i] = Revision{Revision: r, Tx: t}
+	}
+	return out, nil
+}
+
+func (l *Local) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error) {
+	return l.rt.DB().Store().Log(ctx, q)
+}
+
+func (l *Local) Undo(ctx context.Context, tid store.TID) (Undone, error) {
+	undone, err := l.rt.DB().Store().Transaction(ctx, tid)
+	if err != nil {
+		return Undone{}, err
+	}
+	newTID, err := l.rt.DB().Undo(ctx, tid, l.user)
+	if err != nil {
+		return Undone{}, err
+	}
+	return Undone{Undone: tid, TID: newTID, Description: undone.Description, Objects: len(undone.OIDs)}, nil
+}
+
+// Pack packs and then compacts, as req says. A compaction that fails
+// after a pack that succeeded says the pack is saved.
+func (l *Local) Pack(ctx context.Context, req PackRequest) (Packed, error) {
+	if err := req.Check(); err != nil {
+		return Packed{}, err
+	}
+	start := time.Now()
+	var out Packed
+	if !req.Before.IsZero() {
+		var err error
+		if out.Pack, err = l.rt.Pack(ctx, req.Before); err != nil {
+			return Packed{}, err
+		}
+	}
+	if req.Compact {
+		res, err := l.rt.Compact(ctx)
+		if err != nil && !req.Before.IsZero() {
+			err = fmt.Errorf("the pack is done and saved (dropped %d revisions, %d unreachable objects), but the compaction failed (it needs room for a copy of the file beside it): %w", out.Pack.Revisions, out.Pack.Objects, err)
+		}
+		if err != nil {
+			return Packed{}, err
+		}
+		out.Compact = res
+	}
+	out.Took = time.Since(start)
+	return out, nil
+}
+
+func (l *Local) InitiateCycle(ctx context.Context, target, brief string) (CycleHandle, error) {
+	oid, err := l.resolve(ctx, target)
+	if err != nil {
+		return CycleHandle{}, err
+	}
+	m := l.rt.Cycles()
+	if m == nil {
+		return CycleHandle{}, fmt.Errorf("cannot start a cycle for %s (%q): %w", oid, brief, vm.ErrNoMind)
+	}
+	id, _, err := m.Start(ctx, cycle.Mission{Message: vm.Message{Receiver: oid}, Brief: brief}, false)
+	if err != nil {
+		return CycleHandle{}, err
+	}
+	return l.handle(ctx, id)
+}
+
+// handle answers a cycle's handle.
+func (l *Local) handle(ctx context.Context, id int64) (CycleHandle, error) {
+	state, err := cycleState(ctx, l.rt.DB(), id)
+	if err != nil {
+		return CycleHandle{}, err
+	}
+	return CycleHandle{Cycle: id, State: state.String()}, nil
+}
+
+func (l *Local) ListCycles(ctx context.Context, limit int) ([]CycleView, error) {
+	return listCycles(ctx, l.rt.DB(), limit)
+}
+
+func (l *Local) ShowCycle(ctx context.Context, id int64) (*CycleView, error) {
+	return showCycle(ctx, l.rt.DB(), id)
+}
+
+// RetryCycle runs a FAILED cycle again from where it failed, keeping every
+// recorded answer. It needs a mind; the cycle's own rules (cycle.Retryable)
+// are checked first, so a cycle that cannot be retried is refused as such
+// even without one.
+func (l *Local) RetryCycle(ctx context.Context, id int64) (CycleHandle, error) {
+	if err := l.Retryable(ctx, id); err != nil {
+		return CycleHandle{}, err
+	}
+	m := l.rt.Cycles()
+	if m == nil {
+		return CycleHandle{}, fmt.Errorf("cannot retry cycle %d: %w", id, vm.ErrNoMind)
+	}
+	if err := m.Retry(ctx, id); err != nil {
+		return CycleHandle{}, err
+	}
+	return l.handle(ctx, id)
+}
+
+// Retryable refuses a cycle a retry cannot run, as the machine's Retry
+// would.
+func (l *Local) Retryable(ctx context.Context, id int64) error {
+	return l.rt.DB().View(ctx, func(tx *image.Tx) error { return cycle.Retryable(tx, id) })
+}
+
+// CancelCycle fails an unfinished cycle with the reason "cancelled" and
+// answers the state it was in. Without a mind nothing runs the cycle, so
+// the cancellation is only recorded (it will not resume).
+func (l *Local) CancelCycle(ctx context.Context, id int64) (Cancelled, error) {
+	was, err := cycleState(ctx, l.rt.DB(), id)
+	if err != nil {
+		return Cancelled{}, err
+	}
+	m := l.rt.Cycles()
+	if m == nil {
+		// A machine with nothing to run only records the cancellation.
+		m = cycle.New(l.rt.DB(), nil, nil, nil)
+		defer m.Close()
+	}
+	if err := m.Cancel(ctx, id); err != nil {
+		return Cancelled{Cycle: id, Was: was.String()}, err
+	}
+	return Cancelled{Cycle: id, State: cycle.Failed.String(), Was: was.String()}, nil
+}
+
+// LearningError is returned when a send's cycle failed (Err wraps
+// ErrLearningFailed), did not finish in time, or stopped because the
+// image is closing (Err is cycle.ErrClosed).
+type LearningError struct {
+	Cycle int64
+	State cycle.State
+	Err   error
+}
+
+func (e *LearningError) Error() string {
+	if errors.Is(e.Err, ErrLearningFailed) {
+		return e.Err.Error()
+	}
+	if errors.Is(e.Err, cycle.ErrClosed) {
+		return fmt.Sprintf("shutting down: cycle %d stopped in %s; it resumes when the image next opens with a mind", e.Cycle, e.State)
+	}
+	return fmt.Sprintf("still learning: cycle %d is %s (%v)", e.Cycle, e.State, e.Err)
+}
+
+func (e *LearningError) Unwrap() error { return e.Err }

@@ -1,0 +1,146 @@
+package command
+
+import (
+	"context"
+	"time"
+
+	"batos/internal/image"
+	"batos/internal/store"
+	"batos/internal/vm"
+)
+
+// Service is every command batos serves. Local runs them on an image this
+// process holds; a transport's client (zmqbridge.Remote) runs them on the
+// server holding it. Errors carry a Kind (KindOf).
+type Service interface {
+	// Send sends a message in its own transaction.
+	Send(ctx context.Context, req SendRequest) (vm.Result, error)
+	// Eval runs Starlark code with the root's names bound, in its own
+	// transaction.
+	Eval(ctx context.Context, req EvalRequest) (vm.Result, error)
+	// Inspect describes an object: its slots, parents and inherited slots.
+	Inspect(ctx context.Context, target string) (ObjectView, error)
+	// History lists an object's revisions, newest first, up to limit (all
+	// for 0).
+	History(ctx context.Context, target string, limit int) ([]Revision, error)
+	// Log lists committed transactions, newest first.
+	Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
+	// Undo commits the inverse of a transaction.
+	Undo(ctx context.Context, tid store.TID) (Undone, error)
+	// Pack drops old history and what is unreachable, and may compact the
+	// file, while sends go on.
+	Pack(ctx context.Context, req PackRequest) (Packed, error)
+
+	// InitiateCycle is the seed's initiate_cognitive_cycle: a cycle for a
+	// brief, answered at once with its handle.
+	InitiateCycle(ctx context.Context, target, brief string) (CycleHandle, error)
+	// ListCycles lists up to limit cycles (every one for 0), newest first.
+	ListCycles(ctx context.Context, limit int) ([]CycleView, error)
+	// ShowCycle shows one cycle with everything it recorded.
+	ShowCycle(ctx context.Context, id int64) (*CycleView, error)
+	// RetryCycle runs a FAILED cycle again from where it failed.
+	RetryCycle(ctx context.Context, id int64) (CycleHandle, error)
+	// CancelCycle fails an unfinished cycle with the reason "cancelled".
+	CancelCycle(ctx context.Context, id int64) (Cancelled, error)
+}
+
+// Learn says how a send treats a message nothing understands, when a
+// mind learns it.
+type Learn struct {
+	// Handle answers the cycle's handle at once instead of waiting; the
+	// cycle answers the message itself once it has the method.
+	Handle bool
+	// Timeout bounds the wait; zero means DefaultLearnTimeout.
+	Timeout time.Duration
+}
+
+// DefaultLearnTimeout bounds how long a send waits for its cycle.
+const DefaultLearnTimeout = 10 * time.Minute
+
+// SendRequest is a message to send.
+type SendRequest struct {
+	// Target is a root name (genesis) or an OID (oid:7 or 7).
+	Target   string
+	Selector string
+	Args     []image.Value
+	Kwargs   []image.Slot
+	Learn    Learn
+}
+
+// Check refuses a request no server can carry out.
+func (r SendRequest) Check() error {
+	if r.Selector == "" {
+		return badRequest(`"selector" is empty`)
+	}
+	if r.Learn.Handle && r.Learn.Timeout > 0 {
+		return badRequest(`"timeout_ms" bounds a wait, and "learn": "handle" does not wait`)
+	}
+	if r.Learn.Timeout < 0 {
+		return badRequest("a learning timeout cannot be negative")
+	}
+	return nil
+}
+
+// EvalRequest is code to evaluate.
+type EvalRequest struct {
+	Code string
+	// Vars are extra names bound (a REPL's variables); root names win over
+	// them. Only a local service binds them.
+	Vars map[string]image.Value
+}
+
+// Revision is one revision of an object, with the transaction that wrote
+// it.
+type Revision struct {
+	store.Revision
+	// Tx is the transaction of the revision; when its log entry is
+	// missing, only its TID and time are known.
+	Tx store.TxInfo
+}
+
+// Undone is what an undo did.
+type Undone struct {
+	// Undone is the transaction undone; TID the one that undid it.
+	Undone, TID store.TID
+	// Description and Objects describe the transaction undone, when known
+	// (Objects is -1 when not).
+	Description string
+	Objects     int
+}
+
+// PackRequest is what to pack.
+type PackRequest struct {
+	// Before: revisions superseded before this time are dropped. Zero with
+	// Compact: no pack, only the compaction.
+	Before time.Time
+	// Compact then rewrites the file without the space dropped history
+	// leaves free (bbolt never shrinks its file by itself).
+	Compact bool
+}
+
+// Check refuses a pack with nothing to do.
+func (r PackRequest) Check() error {
+	if r.Before.IsZero() && !r.Compact {
+		return badRequest(`"before" is required (or "compact": true alone)`)
+	}
+	return nil
+}
+
+// Packed is what a pack dropped and a compaction saved.
+type Packed struct {
+	Pack    store.PackResult
+	Compact store.CompactResult
+	Took    time.Duration
+}
+
+// CycleHandle is a cycle as a request that started or retried it sees it.
+type CycleHandle struct {
+	Cycle int64
+	State string
+}
+
+// Cancelled is a cancelled cycle and the state it was in.
+type Cancelled struct {
+	Cycle      int64
+	State, Was string
+}

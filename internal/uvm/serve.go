@@ -1,0 +1,136 @@
+package uvm
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"batos/internal/command"
+	"batos/internal/cycle"
+	"batos/internal/mind"
+	"batos/internal/zmqbridge"
+)
+
+// ServeOptions configures Serve.
+type ServeOptions struct {
+	// UVM configures the image and its VM; Serve sets its Events, which
+	// the bridge publishes.
+	UVM Options
+	// Bridge configures the ZeroMQ bridge.
+	Bridge zmqbridge.Options
+	// Prepare, if set, runs once the image is open, before anything is
+	// served; its error closes the image and is Serve's.
+	Prepare func(ctx context.Context, u *UVM) error
+	// FindMind looks for the inference server the personas speak through
+	// (it logs what it finds). Nil serves without a mind. When it fails
+	// at start-up, Serve goes on without a mind and keeps calling it in
+	// the background; the first server it answers becomes the mind.
+	FindMind func(ctx context.Context, u *UVM) (*mind.Server, error)
+	// MindOptions and Cycle configure the mind once there is one.
+	MindOptions *mind.Options
+	Cycle       *cycle.Options
+	// Ready, if set, is called once the bridge serves, with its
+	// endpoints.
+	Ready func(u *UVM, requests, events string)
+	// ShutdownGrace is how long requests and sends in flight get to
+	// finish once ctx ends; default 10 s.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+}
+
+// Serve opens the image at path (creating it on first run), serves it on
+// the bridge until ctx ends, and closes it. The order is what makes the
+// guarantees: the mind is enabled before the bridge takes requests when
+// its server answers at once; at the end the background search for a
+// mind stops first (a mind must never arrive at a closing image), then
+// cycles stop where they are (they resume on the next start, and sends
+// waiting for them answer now), then the bridge answers the requests in
+// flight, and only then is the image closed.
+func Serve(ctx context.Context, path string, opts *ServeOptions) error {
+	o := *opts
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = 10 * time.Second
+	}
+	var bridge atomic.Pointer[zmqbridge.Server]
+	o.UVM.Events = func(topic string, payload map[string]any) {
+		if s := bridge.Load(); s != nil {
+			s.Publish(topic, payload)
+		}
+	}
+	u, created, err := Open(ctx, path, &o.UVM)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("created image", "image", path)
+	}
+	if o.Prepare != nil {
+		if err := o.Prepare(ctx, u); err != nil {
+			u.Close()
+			return err
+		}
+	}
+	enable := func(ctx context.Context, server *mind.Server) error {
+		if err := u.EnableMind(ctx, server, o.MindOptions, o.Cycle); err != nil {
+			return err
+		}
+		if n := u.unfinishedCycles(ctx); n > 0 {
+			log.Info("cycles: resuming unfinished cycles", "count", n)
+		}
+		return nil
+	}
+	var mindErr error = errNoFinder
+	if o.FindMind != nil {
+		var server *mind.Server
+		if server, mindErr = o.FindMind(ctx, u); mindErr == nil {
+			if err := enable(ctx, server); err != nil {
+				u.Close()
+				return err
+			}
+		} else {
+			log.Warn("mind: no inference server yet; messages nothing understands cannot be learned until one answers, and batos keeps looking (batos doctor says how to start one)", "err", mindErr)
+		}
+	}
+	s, err := zmqbridge.Listen(command.NewLocal(u, o.UVM.User), &o.Bridge)
+	if err != nil {
+		u.Close()
+		return err
+	}
+	bridge.Store(s)
+	served := make(chan struct{})
+	go func() { s.Serve(); close(served) }()
+	stopMindSearch := func() {}
+	if mindErr != nil && o.FindMind != nil {
+		stopMindSearch = awaitMind(ctx, func(ctx context.Context) (*mind.Server, error) { return o.FindMind(ctx, u) }, enable, log)
+	}
+	if st, err := u.Store().Stats(ctx); err == nil {
+		log.Info("image awake", "image", path, "objects", st.Objects, "transactions", st.Transactions)
+	}
+	if o.Ready != nil {
+		reqAddr, evAddr := s.Endpoints()
+		o.Ready(u, reqAddr, evAddr)
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	stopMindSearch()
+	if m := u.Cycles(); m != nil {
+		m.Close()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownGrace)
+	defer cancel()
+	s.Shutdown(sctx)
+	<-served
+	if err := u.Shutdown(sctx); err != nil {
+		return fmt.Errorf("close image: %w", err)
+	}
+	return nil
+}
+
+// errNoFinder stands for "no mind was looked for".
+var errNoFinder = fmt.Errorf("no inference server configured")

@@ -1,0 +1,241 @@
+package zmqbridge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"syscall"
+	"time"
+
+	"batos/internal/command"
+	"batos/internal/store"
+	"batos/internal/vm"
+)
+
+// Remote runs the commands on the server at the other end of a Client:
+// the command layer's Service over the bridge. A call that gets no answer
+// in a minute gives up (the server may still finish it); a call that may
+// wait for a cognitive cycle waits as long as the server does, and a
+// minute more; a pack waits a day. When the server's process is known and
+// visible here, a call ends as soon as that process exits: its answer
+// will never come.
+type Remote struct {
+	c   *Client
+	pid int
+}
+
+var _ command.Service = (*Remote)(nil)
+
+// NewRemote serves the commands through c; serverPID is the server's
+// process, or 0 when unknown.
+func NewRemote(c *Client, serverPID int) *Remote { return &Remote{c: c, pid: serverPID} }
+
+// Close closes the connection.
+func (r *Remote) Close() error { return r.c.Close() }
+
+// Timeouts of remote calls.
+const (
+	remoteTimeout = time.Minute
+	packTimeout   = 24 * time.Hour
+)
+
+// ErrServerGone is wrapped when the server's process exited before it
+// answered.
+var ErrServerGone = errors.New("the server stopped before answering")
+
+// serverCheck is how often a call looks whether its server still runs.
+const serverCheck = 250 * time.Millisecond
+
+func (r *Remote) call(ctx context.Context, command string, args map[string]any) (any, error) {
+	return r.callFor(ctx, remoteTimeout, command, args)
+}
+
+func (r *Remote) callFor(ctx context.Context, timeout time.Duration, command string, args map[string]any) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ctx, stop := r.watchServer(ctx, command)
+	defer stop()
+	res, err := r.c.Call(ctx, command, args)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrServerGone) {
+		return nil, cause
+	}
+	return res, err
+}
+
+// watchServer returns ctx, cancelled when the server's process exits;
+// stop ends the watch and waits for it. A server whose process is not
+// visible here (another PID namespace, say) is not watched.
+func (r *Remote) watchServer(ctx context.Context, command string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	if r.pid <= 0 || !processRuns(r.pid) {
+		return ctx, func() { cancel(nil) }
+	}
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(serverCheck)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if !processRuns(r.pid) {
+				cancel(fmt.Errorf("%w %s: its process (%d) is gone; a cycle it was running resumes when it starts again", ErrServerGone, command, r.pid))
+				return
+			}
+		}
+	}()
+	return ctx, func() { cancel(nil); <-exited }
+}
+
+// processRuns reports whether process pid runs (a zombie does not).
+func processRuns(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc: the signal check is all there is
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
+
+// Send sends over the bridge; req.Learn becomes the request's "learn" and
+// "timeout_ms".
+func (r *Remote) Send(ctx context.Context, req command.SendRequest) (vm.Result, error) {
+	kw := map[string]any{}
+	for _, s := range req.Kwargs {
+		kw[s.Name] = s.Value
+	}
+	list := make([]any, len(req.Args))
+	for i, a := range req.Args {
+		list[i] = a
+	}
+	args := map[string]any{"target": req.Target, "selector": req.Selector, "args": list, "kwargs": kw}
+	wait := command.DefaultLearnTimeout
+	switch {
+	case req.Learn.Handle:
+		args["learn"], wait = "handle", 0
+	case req.Learn.Timeout > 0:
+		// The bridge takes at most MaxInt32 ms (24 days): a longer wait is
+		// that long.
+		args["learn"], args["timeout_ms"], wait = "wait", min(max(req.Learn.Timeout.Milliseconds(), 1), math.MaxInt32), req.Learn.Timeout
+	}
+	res, err := r.callFor(ctx, wait+remoteTimeout, "send", args)
+	return resultOf(res), err
+}
+
+// Eval evaluates over the bridge, which binds no extra names: req.Vars
+// are not sent.
+func (r *Remote) Eval(ctx context.Context, req command.EvalRequest) (vm.Result, error) {
+	res, err := r.callFor(ctx, command.DefaultLearnTimeout+remoteTimeout, "eval", map[string]any{"code": req.Code})
+	return resultOf(res), err
+}
+
+func (r *Remote) Inspect(ctx context.Context, target string) (command.ObjectView, error) {
+	res, err := r.call(ctx, "inspect", map[string]any{"target": target})
+	if err != nil {
+		return command.ObjectView{}, err
+	}
+	return objectViewOf(res), nil
+}
+
+func (r *Remote) History(ctx context.Context, target string, limit int) ([]command.Revision, error) {
+	res, err := r.call(ctx, "history", map[string]any{"target": target, "limit": int64(limit)})
+	if err != nil {
+		return nil, err
+	}
+	return revisionsOf(res), nil
+}
+
+func (r *Remote) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error) {
+	args := map[string]any{"limit": int64(q.Limit)}
+	if q.Before != 0 {
+		args["before"] = q.Before.String()
+	}
+	res, err := r.call(ctx, "log", args)
+	if err != nil {
+		return nil, err
+	}
+	var txns []store.TxInfo
+	for _, x := range list(res) {
+		m, _ := x.(map[string]any)
+		txns = append(txns, txOf(m))
+	}
+	return txns, nil
+}
+
+func (r *Remote) Undo(ctx context.Context, tid store.TID) (command.Undone, error) {
+	res, err := r.call(ctx, "undo", map[string]any{"tid": tid.String()})
+	if err != nil {
+		return command.Undone{}, err
+	}
+	return undoneOf(res), nil
+}
+
+func (r *Remote) Pack(ctx context.Context, req command.PackRequest) (command.Packed, error) {
+	args := map[string]any{"compact": req.Compact}
+	if !req.Before.IsZero() {
+		args["before"] = req.Before.UTC().Format(time.RFC3339Nano)
+	}
+	res, err := r.callFor(ctx, packTimeout, "pack", args)
+	if err != nil {
+		return command.Packed{}, err
+	}
+	return packedOf(res), nil
+}
+
+func (r *Remote) InitiateCycle(ctx context.Context, target, brief string) (command.CycleHandle, error) {
+	res, err := r.call(ctx, "initiate_cognitive_cycle", map[string]any{"target_oid": target, "mission_brief": brief})
+	if err != nil {
+		return command.CycleHandle{}, err
+	}
+	return handleOf(res), nil
+}
+
+func (r *Remote) ListCycles(ctx context.Context, limit int) ([]command.CycleView, error) {
+	res, err := r.call(ctx, "cycle_list", map[string]any{"limit": int64(limit)})
+	if err != nil {
+		return nil, err
+	}
+	var views []command.CycleView
+	for _, x := range list(res) {
+		v, err := cycleViewOf(x)
+		if err != nil {
+			return nil, fmt.Errorf("the server's cycle list: %w", err)
+		}
+		views = append(views, *v)
+	}
+	return views, nil
+}
+
+func (r *Remote) ShowCycle(ctx context.Context, id int64) (*command.CycleView, error) {
+	res, err := r.call(ctx, "cycle_show", map[string]any{"cycle": id})
+	if err != nil {
+		return nil, err
+	}
+	return cycleViewOf(res)
+}
+
+func (r *Remote) RetryCycle(ctx context.Context, id int64) (command.CycleHandle, error) {
+	res, err := r.call(ctx, "cycle_retry", map[string]any{"cycle": id})
+	if err != nil {
+		return command.CycleHandle{}, err
+	}
+	return handleOf(res), nil
+}
+
+func (r *Remote) CancelCycle(ctx context.Context, id int64) (command.Cancelled, error) {
+	res, err := r.call(ctx, "cycle_cancel", map[string]any{"cycle": id})
+	if err != nil {
+		return command.Cancelled{}, err
+	}
+	return cancelledOf(res), nil
+}

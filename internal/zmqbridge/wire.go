@@ -1,0 +1,244 @@
+package zmqbridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"batos/internal/command"
+	"batos/internal/store"
+	"batos/internal/vm"
+)
+
+// The wire forms of the commands' results, both ways: the server writes
+// them (…Map), the client reads them back (…Of). docs/protocol.md
+// documents each; change both sides together.
+
+func resultMap(res vm.Result) map[string]any {
+	return map[string]any{"value": res.Value, "repr": res.Repr, "output": res.Output}
+}
+
+func resultOf(x any) vm.Result {
+	m, _ := x.(map[string]any)
+	v, _ := ToImage(m["value"])
+	return vm.Result{Value: v, Repr: str(m["repr"]), Output: str(m["output"])}
+}
+
+func objectViewMap(view command.ObjectView) map[string]any {
+	slots := func(ss []command.SlotView) []any {
+		out := make([]any, len(ss))
+		for i, s := range ss {
+			m := map[string]any{"name": s.Name, "value": s.Value, "repr": s.Repr, "owner": s.Owner}
+			if s.Method != "" {
+				m["method"] = s.Method
+			}
+			out[i] = m
+		}
+		return out
+	}
+	parents := make([]any, len(view.Parents))
+	for i, p := range view.Parents {
+		parents[i] = p
+	}
+	return map[string]any{"oid": view.OID, "parents": parents, "own": slots(view.Own), "inherited": slots(view.Inherited)}
+}
+
+func objectViewOf(x any) command.ObjectView {
+	m, _ := x.(map[string]any)
+	view := command.ObjectView{OID: str(m["oid"])}
+	for _, p := range list(m["parents"]) {
+		view.Parents = append(view.Parents, str(p))
+	}
+	slots := func(v any) []command.SlotView {
+		var out []command.SlotView
+		for _, x := range list(v) {
+			s, _ := x.(map[string]any)
+			val, _ := ToImage(s["value"])
+			out = append(out, command.SlotView{Name: str(s["name"]), Value: val, Repr: str(s["repr"]), Owner: str(s["owner"]), Method: str(s["method"])})
+		}
+		return out
+	}
+	view.Own, view.Inherited = slots(m["own"]), slots(m["inherited"])
+	return view
+}
+
+func txMap(t store.TxInfo) map[string]any {
+	oids := make([]any, len(t.OIDs))
+	for i, o := range t.OIDs {
+		oids[i] = o.String()
+	}
+	ext := map[string]any{}
+	for k, v := range t.Extension {
+		ext[k] = v
+	}
+	return map[string]any{"tid": t.TID.String(), "time": t.Time.Format(time.RFC3339Nano), "user": t.User,
+		"description": t.Description, "extension": ext, "oids": oids}
+}
+
+func txOf(m map[string]any) store.TxInfo {
+	t := store.TxInfo{User: str(m["user"]), Description: str(m["description"])}
+	t.TID, _ = store.ParseTID(str(m["tid"]))
+	t.Time, _ = time.Parse(time.RFC3339Nano, str(m["time"]))
+	for _, o := range list(m["oids"]) {
+		if oid, err := store.ParseOID(str(o)); err == nil {
+			t.OIDs = append(t.OIDs, oid)
+		}
+	}
+	if ext, ok := m["extension"].(map[string]any); ok && len(ext) > 0 {
+		t.Extension = map[string]string{}
+		for k, v := range ext {
+			t.Extension[k] = str(v)
+		}
+	}
+	return t
+}
+
+func revisionsList(revs []command.Revision) []any {
+	out := make([]any, len(revs))
+	for i, r := range revs {
+		out[i] = map[string]any{"tid": r.Serial.String(), "size": int64(r.Size), "deleted": r.Deleted,
+			"time": r.Tx.Time.Format(time.RFC3339Nano), "user": r.Tx.User, "description": r.Tx.Description}
+	}
+	return out
+}
+
+func revisionsOf(x any) []command.Revision {
+	var out []command.Revision
+	for _, e := range list(x) {
+		m, _ := e.(map[string]any)
+		t := txOf(m)
+		size, _ := m["size"].(int64)
+		deleted, _ := m["deleted"].(bool)
+		out = append(out, command.Revision{Revision: store.Revision{Serial: t.TID, Size: int(size), Deleted: deleted}, Tx: t})
+	}
+	return out
+}
+
+func undoneMap(u command.Undone) map[string]any {
+	return map[string]any{"undone": u.Undone.String(), "tid": u.TID.String(), "description": u.Description, "objects": int64(u.Objects)}
+}
+
+func undoneOf(x any) command.Undone {
+	m, _ := x.(map[string]any)
+	u := command.Undone{Description: str(m["description"]), Objects: -1}
+	u.Undone, _ = store.ParseTID(str(m["undone"]))
+	u.TID, _ = store.ParseTID(str(m["tid"]))
+	if n, ok := m["objects"].(int64); ok {
+		u.Objects = int(n)
+	}
+	return u
+}
+
+// packedMap is a pack's result: {before, revisions, objects,
+// transactions, blobs, blob_bytes} for a pack, {bytes_before,
+// bytes_after} for a compaction, and ms.
+func packedMap(req command.PackRequest, p command.Packed) map[string]any {
+	reply := map[string]any{}
+	if !req.Before.IsZero() {
+		reply = map[string]any{
+			"before": req.Before.UTC().Format(time.RFC3339Nano), "revisions": int64(p.Pack.Revisions), "objects": int64(p.Pack.Objects),
+			"transactions": int64(p.Pack.Transactions), "blobs": int64(p.Pack.Blobs), "blob_bytes": p.Pack.BlobBytes,
+		}
+	}
+	if req.Compact {
+		reply["bytes_before"], reply["bytes_after"] = p.Compact.BytesBefore, p.Compact.BytesAfter
+	}
+	reply["ms"] = p.Took.Milliseconds()
+	return reply
+}
+
+func packedOf(x any) command.Packed {
+	m, _ := x.(map[string]any)
+	count := func(k string) int64 { n, _ := m[k].(int64); return n }
+	return command.Packed{
+		Pack: store.PackResult{Revisions: int(count("revisions")), Objects: int(count("objects")), Transactions: int(count("transactions")),
+			Blobs: int(count("blobs")), BlobBytes: count("blob_bytes")},
+		Compact: store.CompactResult{BytesBefore: count("bytes_before"), BytesAfter: count("bytes_after")},
+		Took:    time.Duration(count("ms")) * time.Millisecond,
+	}
+}
+
+func handleMap(h command.CycleHandle) map[string]any {
+	return map[string]any{"cycle": h.Cycle, "state": h.State}
+}
+
+func handleOf(x any) command.CycleHandle {
+	m, _ := x.(map[string]any)
+	id, _ := m["cycle"].(int64)
+	return command.CycleHandle{Cycle: id, State: str(m["state"])}
+}
+
+func cancelledMap(c command.Cancelled) map[string]any {
+	return map[string]any{"cycle": c.Cycle, "state": c.State, "was": c.Was}
+}
+
+func cancelledOf(x any) command.Cancelled {
+	m, _ := x.(map[string]any)
+	id, _ := m["cycle"].(int64)
+	return command.Cancelled{Cycle: id, State: str(m["state"]), Was: str(m["was"])}
+}
+
+// cycleViewPlain is a cycle view as plain data (maps, lists, strings,
+// numbers), its JSON form.
+func cycleViewPlain(v *command.CycleView) (map[string]any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return plainNumbers(m).(map[string]any), nil
+}
+
+// plainNumbers turns JSON numbers into int64 or float64.
+func plainNumbers(x any) any {
+	switch v := x.(type) {
+	case json.Number:
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return n
+		}
+		f, _ := v.Float64()
+		return f
+	case []any:
+		for i := range v {
+			v[i] = plainNumbers(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = plainNumbers(v[k])
+		}
+	}
+	return x
+}
+
+// cycleViewOf reads a cycle view back from plain data.
+func cycleViewOf(x any) (*command.CycleView, error) {
+	if _, ok := x.(map[string]any); !ok {
+		return nil, fmt.Errorf("a cycle is a map, got %T", x)
+	}
+	raw, err := json.Marshal(x)
+	if err != nil {
+		return nil, err
+	}
+	var v command.CycleView
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("read cycle: %w", err)
+	}
+	return &v, nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func list(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
