@@ -66,6 +66,14 @@ type Options struct {
 	// read of the file fails with that error.
 	AllowDamaged bool
 
+	// NoBackgroundCheckpoint keeps every commit in the write-ahead log
+	// until Close (or Pack, Compact) checkpoints it, instead of writing
+	// the log into the bbolt file whenever commits pause, the log grows
+	// big or it grows old. It exists for tests that need commits left in the log, such as
+	// a crash after committing, without racing the idle checkpoint; the
+	// log and the overlay grow without bound meanwhile.
+	NoBackgroundCheckpoint bool
+
 	salvage *RecoveryReport // set by OpenRecovering
 }
 

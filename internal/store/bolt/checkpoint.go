@@ -59,6 +59,15 @@ func (db *DB) maybeCheckpoint(force bool) {
 	go func() { run.done <- db.writeToFile(run.txs) }()
 }
 
+// backgroundCheckpoint is maybeCheckpoint unless
+// Options.NoBackgroundCheckpoint is set. Caller: the committer.
+func (db *DB) backgroundCheckpoint(force bool) {
+	if db.opts.NoBackgroundCheckpoint {
+		return
+	}
+	db.maybeCheckpoint(force)
+}
+
 // checkpointDone is the channel the running checkpoint reports on, or nil.
 func (db *DB) checkpointDone() <-chan error {
 	if db.ckpt == nil {

@@ -101,14 +101,14 @@ func (db *DB) commitLoop() {
 			group := db.gather(first, want)
 			db.commitGroup(group)
 			want = len(group)
-			db.maybeCheckpoint(false)
+			db.backgroundCheckpoint(false)
 		case err := <-db.checkpointDone():
 			// A failure keeps everything in the overlay and the log; the
 			// next full checkpoint retries and reports it.
 			_ = db.finishCheckpoint(err)
-			db.maybeCheckpoint(false)
+			db.backgroundCheckpoint(false)
 		case <-idle.C:
-			db.maybeCheckpoint(true)
+			db.backgroundCheckpoint(true)
 		case <-db.closing:
 			for {
 				select {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"batos/internal/store"
 )
 
@@ -137,5 +139,58 @@ func TestRecoverySkipsCheckpointedFrames(t *testing.T) {
 	defer db.Close()
 	if rec, err := db.Load(context.Background(), 2); err != nil || string(rec.Data) != "base" {
 		t.Errorf("record: %+v %v, want base", rec, err)
+	}
+}
+
+// TestNoBackgroundCheckpoint: with Options.NoBackgroundCheckpoint a commit
+// stays in the write-ahead log however long commits pause, and Close
+// writes it into the file.
+func TestNoBackgroundCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wal.db")
+	db, err := Open(path, &Options{NoBackgroundCheckpoint: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tid, err := db.Commit(ctx, store.TxMeta{}, []store.Write{{OID: 2, Data: []byte("kept in the log")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * checkpointIdle) // a pause that checkpoints without the option
+	inFile := func(db *DB) bool {
+		var found bool
+		err := db.Bolt().View(func(tx *bbolt.Tx) error {
+			found = tx.Bucket(bucketRevs).Get(revKey(2, tid)) != nil
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	if inFile(db) {
+		t.Errorf("the commit was checkpointed into the file")
+	}
+	segs, _ := filepath.Glob(path + ".wal.*")
+	var size int64
+	for _, seg := range segs {
+		if fi, err := os.Stat(seg); err == nil {
+			size += fi.Size()
+		}
+	}
+	if size == 0 {
+		t.Errorf("the write-ahead log is empty, want the commit in it")
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if !inFile(db) {
+		t.Errorf("the commit is not in the file after Close")
 	}
 }
