@@ -334,21 +334,6 @@ func TestProcessBudgetIsShared(t *testing.T) {
 	}
 }
 
-// TestGuardedNamesOnObjects: an object's slots and methods named like the
-// guarded methods of Starlark's types are read and called as ever.
-func TestGuardedNamesOnObjects(t *testing.T) {
-	db := imagetest.Open(t, nil)
-	m := vm.New(nil)
-	mustEval(t, db, m, "genesis.keys = [1, 2]\ngenesis.join = method('def join(self, sep):\\n    return sep.join([str(k) for k in self.keys])')")
-	if res := mustEval(t, db, m, "[genesis.keys, genesis.join('-'), getattr(genesis, 'keys'), send(genesis, 'join', '+')]"); res.Repr != `[[1, 2], "1-2", [1, 2], "1+2"]` {
-		t.Errorf("got %s", res.Repr)
-	}
-	_, err := evalUpdate(t, db, m, "genesis.update(1)")
-	if err == nil || !strings.Contains(err.Error(), "no mind is configured") || !strings.Contains(err.Error(), "<input>:1:") {
-		t.Errorf("a message nothing understands, named like a guarded method: %v", err)
-	}
-}
-
 // TestAugmentedSliceAssignmentIsRefused: x[i:j] op= y is a compile error,
 // as in plain Starlark, in eval input, in a def, and in a method, which
 // is refused when it is installed.

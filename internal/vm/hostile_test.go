@@ -119,33 +119,6 @@ func TestHostileJSONDecodeDeepNesting(t *testing.T) {
 	}
 }
 
-// TestHostileDefaultArgumentsMustBeConstants: defaults are evaluated when
-// a method is compiled, outside any execution and its limits, so a default
-// that loops forever or prints is refused when the method is stored, with
-// the line; constant defaults are fine.
-func TestHostileDefaultArgumentsMustBeConstants(t *testing.T) {
-	db := imagetest.Open(t, nil)
-	m := vm.New(&vm.Options{Timeout: 100 * time.Millisecond, MaxSteps: 100_000})
-	for name, src := range map[string]string{
-		"hang":   "def hang(self, x = [i for i in range(1 << 62) if False]):\n    return 1",
-		"chatty": "def chatty(self, x = print('ESCAPED')):\n    return 1",
-		"call":   "def call(self, x = len('abc')):\n    return x",
-	} {
-		err := db.Update(ctx, func(tx *image.Tx) error {
-			_, err := m.Eval(ctx, tx, "genesis."+name+" = method("+quote(src)+")", vm.GlobalsOf(rootGlobals(t, db)))
-			return err
-		})
-		if err == nil || !strings.Contains(err.Error(), "must be a constant") || !strings.Contains(err.Error(), "line 1") {
-			t.Errorf("%s: got %v, want a refusal saying the default must be a constant, with its line", name, err)
-		}
-	}
-	setMethod(t, db, m, "consts", "def consts(self, a = -1, b = 'x', c = None, d = (1, [2, {'k': True}])):\n    return [a, b, c, d]")
-	res, err := sendUpdate(t, db, m, "consts")
-	if err != nil || res.Repr != `[-1, "x", None, (1, [2, {"k": True}])]` {
-		t.Errorf("constant defaults: %q %v", res.Repr, err)
-	}
-}
-
 // slowPrimitives returns a VM whose primitive "slow" sleeps d (ignoring
 // ctx) after setting genesis.touched, and whose "wait" blocks until ctx
 // ends or fallback passes.
@@ -239,72 +212,12 @@ func (h waitingHandler) DoesNotUnderstand(ctx context.Context, tx *image.Tx, msg
 	}
 }
 
-// TestHostileCloneMissesPendingContainerChanges: a container read from a
-// slot and changed in place is written back only when the execution
-// ends; clone copies the slot's stale value in the meantime.
-func TestHostileCloneMissesPendingContainerChanges(t *testing.T) {
-	db := imagetest.Open(t, nil)
-	m := vm.New(nil)
-	mustEval(t, db, m, "genesis.log = []")
-	mustEval(t, db, m, "genesis.log.append('x')\nroot.copy = clone(genesis)")
-	res := mustEval(t, db, m, "root.copy.log")
-	if res.Repr != `["x"]` {
-		t.Errorf("clone made after log.append('x') has log %s, want [\"x\"]", res.Repr)
-	}
-}
-
-// TestHostileInheritedReadMissesPendingContainerChanges: reading a slot
-// through a child converts the parent's stored value, not the container
-// the same execution already changed in place.
-func TestHostileInheritedReadMissesPendingContainerChanges(t *testing.T) {
-	db := imagetest.Open(t, nil)
-	m := vm.New(nil)
-	mustEval(t, db, m, "traits.items = []")
-	res := mustEval(t, db, m, "traits.items.append(1)\nprint(genesis.items)")
-	if res.Output != "[1]\n" {
-		t.Errorf("genesis.items after traits.items.append(1) in the same execution: %q, want [1]", res.Output)
-	}
-}
-
-// TestHostileMutableDefaultIsFrozen: a default value is made once per
-// compilation and shared by every execution; it must not carry state
-// between them.
-func TestHostileMutableDefaultIsFrozen(t *testing.T) {
-	db := imagetest.Open(t, nil)
-	m := vm.New(nil)
-	setMethod(t, db, m, "acc", "def acc(self, seen = []):\n    seen.append(1)\n    return len(seen)")
-	for range 2 {
-		_, err := sendUpdate(t, db, m, "acc")
-		if err == nil || !strings.Contains(err.Error(), "frozen") {
-			t.Fatalf("appending to a shared default: got %v, want a frozen-list error", err)
-		}
-	}
-}
-
-// TestHostileSelfContainingValues: values that contain themselves can be
-// made and printed, but storing one fails cleanly and changes nothing.
+// TestHostileSelfContainingValues: a value that contains itself prints
+// with [...], and a method may return one: the caller gets its repr and
+// no value. Storing one is refused (testdata/selfref.star).
 func TestHostileSelfContainingValues(t *testing.T) {
 	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
-	mustEval(t, db, m, "genesis.log = ['old']")
-	cases := []struct{ name, code string }{
-		{"assigned", "l = []\nl.append(l)\ngenesis.x = l"},
-		{"dict assigned", "d = {}\nd['d'] = d\ngenesis.x = d"},
-		{"written back", "genesis.touched = True\ngenesis.log.append(genesis.log)"},
-		{"passed to new", "l = []\nl.append(l)\nnew(None, x = l)"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			before := db.Store().LastTID()
-			_, err := evalUpdate(t, db, m, tc.code)
-			if err == nil || !strings.Contains(err.Error(), "contain itself") {
-				t.Errorf("got %v, want an error saying the value contains itself", err)
-			}
-			if db.Store().LastTID() != before {
-				t.Errorf("the failed execution committed")
-			}
-		})
-	}
 	res := mustEval(t, db, m, "l = [1]\nl.append(l)\nprint(l)")
 	if res.Output != "[1, [...]]\n" {
 		t.Errorf("print of a list containing itself: %q", res.Output)
@@ -314,14 +227,11 @@ func TestHostileSelfContainingValues(t *testing.T) {
 	if err != nil || res.Value != nil || res.Repr != "[1, [...]]" {
 		t.Errorf("returning a list containing itself: %v %v %q, want no value and its repr", err, res.Value, res.Repr)
 	}
-	if res := mustEval(t, db, m, "genesis.log"); res.Repr != `["old"]` || res.Value == nil {
-		t.Errorf("genesis.log after the failed executions: %s", res.Repr)
-	}
 }
 
 // TestHostileReturnedClosure: a method may return a function; the caller
-// gets its repr and no value, may call it in the same execution, and
-// cannot store it.
+// gets its repr and no value and may call it in the same execution.
+// Storing it is refused (testdata/closures.star).
 func TestHostileReturnedClosure(t *testing.T) {
 	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
@@ -332,15 +242,6 @@ func TestHostileReturnedClosure(t *testing.T) {
 	}
 	if res := mustEval(t, db, m, "f = genesis.counter()\nf()\nprint(f())"); res.Output != "2\n" || len(res.Dropped) != 1 || res.Dropped[0] != "f" {
 		t.Errorf("calling the closure in the same execution: output %q, dropped %v", res.Output, res.Dropped)
-	}
-	before := db.Store().LastTID()
-	for _, code := range []string{"genesis.f = genesis.counter()", "genesis.f = genesis.counter", "set_slot(genesis, 'f', genesis.describe)", "genesis.f = [genesis.counter()]"} {
-		if _, err := evalUpdate(t, db, m, code); err == nil || !strings.Contains(err.Error(), "cannot store") {
-			t.Errorf("%s: got %v, want cannot store", code, err)
-		}
-	}
-	if db.Store().LastTID() != before {
-		t.Errorf("a failed store committed")
 	}
 }
 

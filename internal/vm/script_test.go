@@ -70,8 +70,8 @@ var testGlobals = starlark.StringDict{
 // TestScripts runs testdata/*.star. A script is a sequence of chunks
 // separated by lines "---"; each chunk runs as one Update through Eval
 // with the root's objects bound. A line "### error: REGEXP" says the
-// chunk must fail with a matching error and change nothing; "### view"
-// runs it read-only.
+// chunk must fail with a matching error and change nothing (with several
+// such lines the error must match each); "### view" runs it read-only.
 func TestScripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.star")
 	if err != nil || len(files) == 0 {
@@ -108,7 +108,10 @@ var errorDirective = regexp.MustCompile(`(?m)^### error: (.*)$`)
 
 func runChunk(t *testing.T, db *image.DB, machine *vm.VM, globals map[string]store.OID, file string, line int, chunk string) {
 	t.Helper()
-	want := errorDirective.FindStringSubmatch(chunk)
+	var want []string
+	for _, m := range errorDirective.FindAllStringSubmatch(chunk, -1) {
+		want = append(want, m[1])
+	}
 	view := strings.Contains(chunk, "\n### view") || strings.HasPrefix(chunk, "### view")
 	before := db.Store().LastTID()
 	var err error
@@ -126,10 +129,12 @@ func runChunk(t *testing.T, db *image.DB, machine *vm.VM, globals map[string]sto
 	case want == nil && err != nil:
 		t.Errorf("%s: %v", where, err)
 	case want != nil && err == nil:
-		t.Errorf("%s: succeeded, want error matching %q", where, want[1])
+		t.Errorf("%s: succeeded, want error matching %q", where, want)
 	case want != nil:
-		if !regexp.MustCompile(want[1]).MatchString(err.Error()) {
-			t.Errorf("%s: error %q does not match %q", where, err, want[1])
+		for _, w := range want {
+			if !regexp.MustCompile(w).MatchString(err.Error()) {
+				t.Errorf("%s: error %q does not match %q", where, err, w)
+			}
 		}
 		if db.Store().LastTID() != before {
 			t.Errorf("%s: a failed chunk committed a transaction", where)
