@@ -10,7 +10,6 @@ import (
 
 	"batos/internal/command"
 	"batos/internal/image"
-	"batos/internal/store"
 	"batos/internal/vm"
 )
 
@@ -126,7 +125,7 @@ func printResult(e *env, res vm.Result, err error, asJSON bool) error {
 		return err
 	}
 	if asJSON {
-		return printJSON(e.stdout, map[string]any{"value": jsonValue(res.Value), "repr": res.Repr, "output": res.Output})
+		return printJSON(e.stdout, map[string]any{"value": image.ValueToJSON(res.Value), "repr": res.Repr, "output": res.Output})
 	}
 	if res.Repr != "None" && res.Repr != "" {
 		fmt.Fprintln(e.stdout, res.Repr)
@@ -140,7 +139,11 @@ func parseJSONArgs(args []string) ([]image.Value, error) {
 		if err := decodeJSON(args[0], &list); err != nil {
 			return nil, fmt.Errorf("ARGS %s: %w", args[0], err)
 		}
-		return fromJSONList(list)
+		v, err := image.ValueFromJSON(list)
+		if err != nil {
+			return nil, fmt.Errorf("ARGS %s: %w", args[0], err)
+		}
+		return v.(*image.List).Elems, nil
 	}
 	out := make([]image.Value, 0, len(args))
 	for i, a := range args {
@@ -148,7 +151,7 @@ func parseJSONArgs(args []string) ([]image.Value, error) {
 		if err := decodeJSON(a, &x); err != nil {
 			return nil, fmt.Errorf("argument %d (%s) is not JSON: %w (quote strings: '\"ada\"')", i+1, a, err)
 		}
-		v, err := fromJSON(x)
+		v, err := image.ValueFromJSON(x)
 		if err != nil {
 			return nil, fmt.Errorf("argument %d: %w", i+1, err)
 		}
@@ -167,7 +170,7 @@ func parseJSONKwargs(s string) ([]image.Slot, error) {
 	}
 	var out []image.Slot
 	for _, k := range sortedKeys(m) {
-		v, err := fromJSON(m[k])
+		v, err := image.ValueFromJSON(m[k])
 		if err != nil {
 			return nil, fmt.Errorf("-kw %s: %w", k, err)
 		}
@@ -186,111 +189,6 @@ func decodeJSON(s string, dst any) error {
 		return fmt.Errorf("trailing data after the JSON value")
 	}
 	return nil
-}
-
-func fromJSONList(list []any) ([]image.Value, error) {
-	out := make([]image.Value, len(list))
-	for i, x := range list {
-		var err error
-		if out[i], err = fromJSON(x); err != nil {
-			return nil, fmt.Errorf("argument %d: %w", i+1, err)
-		}
-	}
-	return out, nil
-}
-
-// fromJSON converts a decoded JSON value; {"$ref": "oid:N"} is an object.
-func fromJSON(x any) (image.Value, error) {
-	switch x := x.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return image.Int(n), nil
-		}
-		if f, err := x.Float64(); err == nil && strings.ContainsAny(x.String(), ".eE") {
-			return image.Float(f), nil
-		}
-		return nil, fmt.Errorf("%w: %s", image.ErrIntRange, x)
-	case []any:
-		l, err := fromJSONList(x)
-		if err != nil {
-			return nil, err
-		}
-		return image.NewList(l...), nil
-	case map[string]any:
-		if ref, ok := x["$ref"].(string); ok && len(x) == 1 {
-			oid, err := store.ParseOID(ref)
-			if err != nil {
-				return nil, err
-			}
-			return image.Ref(oid), nil
-		}
-		d := &image.Dict{}
-		for _, k := range sortedKeys(x) {
-			v, err := fromJSON(x[k])
-			if err != nil {
-				return nil, err
-			}
-			d.Set(image.String(k), v)
-		}
-		return d, nil
-	}
-	return image.ValueOf(x)
-}
-
-// jsonValue renders an image value as JSON-friendly data: objects as
-// {"$ref": "oid:N"}, methods as {"$method": source}, blobs as {"$blob":
-// digest, "size": n}, bytes as {"$bytes": "..."}, tuples as lists, dicts
-// with non-string keys as lists of [key, value] pairs.
-func jsonValue(v image.Value) any {
-	switch v := v.(type) {
-	case nil, image.NoneType:
-		return nil
-	case image.Bool:
-		return bool(v)
-	case image.Int:
-		return int64(v)
-	case image.Float:
-		return float64(v)
-	case image.String:
-		return string(v)
-	case image.Bytes:
-		return map[string]any{"$bytes": string(v)}
-	case image.Ref:
-		return map[string]any{"$ref": store.OID(v).String()}
-	case *image.List:
-		return jsonList(v.Elems)
-	case image.Tuple:
-		return jsonList(v)
-	case *image.Dict:
-		obj := map[string]any{}
-		for k, val := range v.All() {
-			s, ok := k.(image.String)
-			if !ok {
-				var pairs [][2]any
-				for k, val := range v.All() {
-					pairs = append(pairs, [2]any{jsonValue(k), jsonValue(val)})
-				}
-				return pairs
-			}
-			obj[string(s)] = jsonValue(val)
-		}
-		return obj
-	case *image.Method:
-		return map[string]any{"$method": v.Source}
-	case image.BlobRef:
-		return map[string]any{"$blob": v.Digest.String(), "size": v.Size}
-	case image.Primitive:
-		return map[string]any{"$primitive": v.Name}
-	}
-	return image.Repr(v)
-}
-
-func jsonList(vs []image.Value) []any {
-	out := make([]any, len(vs))
-	for i, v := range vs {
-		out[i] = jsonValue(v)
-	}
-	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"batos/internal/command"
+	"batos/internal/image"
 )
 
 func init() {
@@ -81,7 +82,7 @@ func inspectJSON(v command.ObjectView) map[string]any {
 	slots := func(ss []command.SlotView) []map[string]any {
 		out := make([]map[string]any, len(ss))
 		for i, s := range ss {
-			out[i] = map[string]any{"name": s.Name, "value": jsonValue(s.Value), "repr": s.Repr, "owner": s.Owner}
+			out[i] = map[string]any{"name": s.Name, "value": image.ValueToJSON(s.Value), "repr": s.Repr, "owner": s.Owner}
 			if s.Method != "" {
 				out[i]["method"] = s.Method
 			}

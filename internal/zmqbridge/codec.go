@@ -281,7 +281,7 @@ func (d *decoder) readNestedMap(b []byte, depth int) (any, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tag, ok := m["$ref"]
+	tag, ok := m[image.RefTag]
 	if !ok {
 		return m, rest, nil
 	}
@@ -290,11 +290,11 @@ func (d *decoder) readNestedMap(b []byte, depth int) (any, []byte, error) {
 	if len(m) != 1 || !isString {
 		return nil, nil, badf(`map at offset %d has a "$ref" key but is not {"$ref": "oid:N"}`, off)
 	}
-	oid, err := store.ParseOID(s)
+	ref, err := image.ParseRefTag(s)
 	if err != nil {
 		return nil, nil, badf(`"$ref" %q in the map at offset %d is not an OID (want "oid:N", N > 0)`, s, off)
 	}
-	return image.Ref(oid), rest, nil
+	return ref, rest, nil
 }
 
 func (d *decoder) readRef(b []byte) (any, []byte, error) {
