@@ -81,12 +81,12 @@ func runStats(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("stats takes no arguments")
 	}
-	db, err := openImageReadOnly(ctx, e)
+	sess, err := openSession(ctx, e, readOnly)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	st, err := db.Store().Stats(ctx)
+	defer sess.Close()
+	st, err := sess.Stats(ctx)
 	if err != nil {
 		return err
 	}
@@ -118,12 +118,12 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("verify takes no arguments")
 	}
-	db, err := openImageToVerify(ctx, e)
+	sess, err := openSession(ctx, e, toVerify)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	rep, err := verifyAndReport(ctx, e, db.DB, *asJSON)
+	defer sess.Close()
+	rep, err := verifyAndReport(ctx, e, sess.Verify, *asJSON)
 	if err != nil {
 		return err
 	}
@@ -136,15 +136,15 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// verifyAndReport verifies db with progress on a terminal and prints what
-// it found, as JSON or as text; what the problems mean is the caller's to
+// verifyAndReport verifies with progress on a terminal and prints what it
+// found, as JSON or as text; what the problems mean is the caller's to
 // say.
-func verifyAndReport(ctx context.Context, e *env, db *image.DB, asJSON bool) (*store.Report, error) {
+func verifyAndReport(ctx context.Context, e *env, verify func(context.Context) (*store.Report, error), asJSON bool) (*store.Report, error) {
 	start := time.Now()
 	var rep *store.Report
 	err := withProgress(e, "verifying "+e.image, func() error {
 		var err error
-		rep, err = db.Verify(ctx)
+		rep, err = verify(ctx)
 		return err
 	})
 	if err != nil {

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 
-	"batos/internal/cycle"
-	"batos/internal/image"
-	"batos/internal/vm"
+	"batos/internal/command"
 )
 
 func init() {
@@ -41,32 +38,16 @@ removed). One transaction; batos undo can take it back.`)
 		return usageError("method revert needs TARGET and NAME")
 	}
 	target, name := fs.Arg(0), fs.Arg(1)
-	u, err := awakenImage(ctx, e, readWrite, nil)
+	sess, err := openSession(ctx, e, readWrite)
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	var restored string
-	tid, err := u.DB().UpdateTID(ctx, func(tx *image.Tx) error {
-		tx.Note(fmt.Sprintf("method revert %s %s", target, name))
-		oid, err := tx.Resolve(target)
-		if err != nil {
-			return err
-		}
-		o, err := tx.Object(oid)
-		if err != nil {
-			return err
-		}
-		restored, err = cycle.Revert(o, name)
-		return err
-	})
-	if errors.Is(err, cycle.ErrNoPrevious) {
-		return fmt.Errorf("cannot revert %s.%s: %w", target, name, err)
-	}
+	defer sess.Close()
+	c, err := sess.RevertMethod(ctx, target, name)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "reverted %s.%s to %s in transaction %s\n", target, name, restored, tid)
+	fmt.Fprintf(e.stdout, "reverted %s.%s to %s in transaction %s\n", target, name, c.Restored, c.TID)
 	return nil
 }
 
@@ -86,34 +67,20 @@ it is checked before anything is stored.`)
 	if err != nil {
 		return err
 	}
-	if _, err := vm.CheckMethod(string(src), name); err != nil {
-		return err
-	}
-	u, err := awakenImage(ctx, e, readWrite, nil)
+	sess, err := openSession(ctx, e, readWrite)
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	tid, err := u.DB().UpdateTID(ctx, func(tx *image.Tx) error {
-		tx.Note(fmt.Sprintf("method set %s %s from %s", target, name, *file))
-		oid, err := tx.Resolve(target)
-		if err != nil {
-			return err
-		}
-		o, err := tx.Object(oid)
-		if err != nil {
-			return err
-		}
-		return o.Set(name, &image.Method{Source: string(src)})
-	})
+	defer sess.Close()
+	c, err := sess.SetMethod(ctx, command.MethodRequest{Target: target, Name: name, Source: string(src), From: *file})
 	if err != nil {
 		return err
 	}
-	if tid == 0 {
+	if c.TID == 0 {
 		fmt.Fprintf(e.stdout, "%s.%s already has this source; nothing changed\n", target, name)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "installed %s.%s from %s in transaction %s\n", target, name, *file, tid)
+	fmt.Fprintf(e.stdout, "installed %s.%s from %s in transaction %s\n", target, name, *file, c.TID)
 	return nil
 }
 

@@ -70,7 +70,7 @@ batos run must be stopped.`)
 	if !rebuild && len(rep.Damage) == 0 {
 		fmt.Fprintln(e.stdout, "no damage that opening refuses was found")
 	}
-	vr, err := verifyAndReport(ctx, e, db, false)
+	vr, err := verifyAndReport(ctx, e, db.Verify, false)
 	if err != nil {
 		return err
 	}

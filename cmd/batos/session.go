@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"strings"
 
 	"batos/internal/command"
@@ -41,6 +42,9 @@ const (
 	// work on a full disk, and an unclean shutdown's log is read, not
 	// replayed into the file.
 	readOnly
+	// toVerify opens the image read-only even when its page structure is
+	// damaged, so that verify can list the damage.
+	toVerify
 )
 
 // openSession opens the image at e.image as mode says, or reaches the
@@ -68,8 +72,11 @@ func awakenImage(ctx context.Context, e *env, mode sessionMode, opts *uvm.Option
 	if opts != nil {
 		o = *opts
 	}
-	if mode == readOnly {
+	switch mode {
+	case readOnly:
 		o.Store = &bolt.Options{ReadOnly: true}
+	case toVerify:
+		o.Store = &bolt.Options{ReadOnly: true, AllowDamaged: true}
 	}
 	u, created, err := uvm.Open(ctx, e.image, &o)
 	if err != nil {
@@ -124,4 +131,11 @@ func learnLocally(ctx context.Context, e *env, s *session) {
 	}
 	cfg.APIKey = os.Getenv("BATOS_LLM_API_KEY")
 	s.local.EnableMindOnDemand(func(ctx context.Context) (*mind.Server, error) { return mind.Connect(ctx, cfg) }, &mind.Options{CacheDir: cacheDir(e)})
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "batos"
 }

@@ -24,8 +24,8 @@ type ObjectView struct {
 }
 
 // Inspect describes an object: its own slots, parents, and the slots it
-// inherits with where each comes from. It walks the delegation chain as lookup does: depth-first,
-// parents in slot order, each object once.
+// inherits with where each comes from, walking the parents as a message
+// lookup does (image.Tx.Lineage).
 func Inspect(tx *image.Tx, oid store.OID) (ObjectView, error) {
 	o, err := tx.Object(oid)
 	if err != nil {
@@ -40,32 +40,23 @@ func Inspect(tx *image.Tx, oid store.OID) (ObjectView, error) {
 			view.Parents = append(view.Parents, fmt.Sprintf("%s -> %s", s.Name, store.OID(r)))
 		}
 	}
-	visited := map[store.OID]bool{oid: true}
-	var walk func(o *image.Object) error
-	walk = func(o *image.Object) error {
-		for _, s := range o.Slots() {
-			r, ok := s.Value.(image.Ref)
-			if !ok || !image.IsParentSlot(s.Name) || visited[store.OID(r)] {
-				continue
-			}
-			visited[store.OID(r)] = true
-			p, err := tx.Object(store.OID(r))
-			if err != nil {
-				return fmt.Errorf("parent %s of %s: %w", s.Name, o.OID(), err)
-			}
-			for _, ps := range p.Slots() {
-				if !seen[ps.Name] {
-					seen[ps.Name] = true
-					view.Inherited = append(view.Inherited, slotOf(ps, p))
-				}
-			}
-			if err := walk(p); err != nil {
-				return err
+	// Inherited slots come in lookup order: the first found is what a
+	// send would find.
+	for p, err := range tx.Lineage(o) {
+		if err != nil {
+			return view, err
+		}
+		if p == o {
+			continue
+		}
+		for _, ps := range p.Slots() {
+			if !seen[ps.Name] {
+				seen[ps.Name] = true
+				view.Inherited = append(view.Inherited, slotOf(ps, p))
 			}
 		}
-		return nil
 	}
-	return view, walk(o)
+	return view, nil
 }
 
 func slotOf(s image.Slot, owner *image.Object) SlotView {

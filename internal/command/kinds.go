@@ -170,3 +170,12 @@ func (e *Error) Is(target error) bool {
 func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
 }
+
+// withKind is err classified as sentinel's kind, with err's message
+// unchanged.
+func withKind(sentinel, err error) error { return &kinded{err: err, kind: sentinel} }
+
+type kinded struct{ err, kind error }
+
+func (e *kinded) Error() string   { return e.err.Error() }
+func (e *kinded) Unwrap() []error { return []error{e.err, e.kind} }

@@ -23,6 +23,10 @@ type Runtime interface {
 	EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error)
 	Pack(ctx context.Context, before time.Time) (store.PackResult, error)
 	Compact(ctx context.Context) (store.CompactResult, error)
+	Stats(ctx context.Context) (store.Stats, error)
+	// Update runs fn in a transaction of its own in the pool, as a send
+	// runs, and tells the events sink of its commit under topic.
+	Update(ctx context.Context, topic string, fn func(*image.Tx) error) (store.TID, error)
 	// Cycles is the cycle machine, or nil while there is no mind.
 	Cycles() *cycle.Machine
 }
@@ -147,6 +151,57 @@ func (l *Local) Pack(ctx context.Context, req PackRequest) (Packed, error) {
 	}
 	out.Took = time.Since(start)
 	return out, nil
+}
+
+func (l *Local) Stats(ctx context.Context) (store.Stats, error) { return l.rt.Stats(ctx) }
+
+func (l *Local) Verify(ctx context.Context) (*store.Report, error) { return l.rt.DB().Verify(ctx) }
+
+// SetMethod checks the source before anything is stored: it must define
+// exactly one function named req.Name whose first parameter is self.
+func (l *Local) SetMethod(ctx context.Context, req MethodRequest) (MethodChange, error) {
+	if _, err := vm.CheckMethod(req.Source, req.Name); err != nil {
+		return MethodChange{}, withKind(ErrBadRequest, err)
+	}
+	note := fmt.Sprintf("method set %s %s", req.Target, req.Name)
+	if req.From != "" {
+		note += " from " + req.From
+	}
+	tid, err := l.rt.Update(ctx, "commit.method", func(tx *image.Tx) error {
+		tx.Note(note)
+		o, err := l.object(tx, req.Target)
+		if err != nil {
+			return err
+		}
+		return o.Set(req.Name, &image.Method{Source: req.Source})
+	})
+	return MethodChange{TID: tid}, err
+}
+
+func (l *Local) RevertMethod(ctx context.Context, target, name string) (MethodChange, error) {
+	var restored string
+	tid, err := l.rt.Update(ctx, "commit.method", func(tx *image.Tx) error {
+		tx.Note(fmt.Sprintf("method revert %s %s", target, name))
+		o, err := l.object(tx, target)
+		if err != nil {
+			return err
+		}
+		restored, err = cycle.Revert(o, name)
+		return err
+	})
+	if errors.Is(err, cycle.ErrNoPrevious) {
+		return MethodChange{}, withKind(ErrBadRequest, fmt.Errorf("cannot revert %s.%s: %w", target, name, err))
+	}
+	return MethodChange{TID: tid, Restored: restored}, err
+}
+
+// object resolves target in tx and loads it.
+func (l *Local) object(tx *image.Tx, target string) (*image.Object, error) {
+	oid, err := tx.Resolve(target)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Object(oid)
 }
 
 func (l *Local) InitiateCycle(ctx context.Context, target, brief string) (CycleHandle, error) {

@@ -30,6 +30,18 @@ type Service interface {
 	// Pack drops old history and what is unreachable, and may compact the
 	// file, while sends go on.
 	Pack(ctx context.Context, req PackRequest) (Packed, error)
+	// Stats counts what the image holds.
+	Stats(ctx context.Context) (store.Stats, error)
+	// Verify reads every record, log entry and blob, checks checksums and
+	// digests and follows every reference; the report lists what is
+	// wrong.
+	Verify(ctx context.Context) (*store.Report, error)
+
+	// SetMethod installs a method's source as a slot of an object.
+	SetMethod(ctx context.Context, req MethodRequest) (MethodChange, error)
+	// RevertMethod restores what a slot held before a cycle installed a
+	// method there.
+	RevertMethod(ctx context.Context, target, name string) (MethodChange, error)
 
 	// InitiateCycle is the seed's initiate_cognitive_cycle: a cycle for a
 	// brief, answered at once with its handle.
@@ -143,4 +155,19 @@ type CycleHandle struct {
 type Cancelled struct {
 	Cycle      int64
 	State, Was string
+}
+
+// MethodRequest is a method to install.
+type MethodRequest struct {
+	Target, Name, Source string
+	// From names where the source came from (a file), for the log.
+	From string
+}
+
+// MethodChange is what a method command changed: the transaction (0 when
+// nothing changed) and, for a revert, what the slot holds now ("the
+// previous method", "the previous value" or "nothing").
+type MethodChange struct {
+	TID      store.TID
+	Restored string
 }

@@ -42,6 +42,16 @@ func (k ProblemKind) String() string {
 	return fmt.Sprintf("ProblemKind(%d)", int(k))
 }
 
+// ParseProblemKind reads a kind as String writes it; an unknown name is 0.
+func ParseProblemKind(s string) ProblemKind {
+	for k := CorruptRecord; k <= LogMismatch; k++ {
+		if k.String() == s {
+			return k
+		}
+	}
+	return 0
+}
+
 // Problem is one thing Verify found wrong.
 type Problem struct {
 	Kind   ProblemKind

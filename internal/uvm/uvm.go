@@ -1,7 +1,13 @@
-// Package uvm wires batos together: it opens the image, awakens it
-// (creating the primordial objects on first run, upgrading system objects
-// on later ones), and runs sends and evaluations concurrently on a bounded
-// pool, each in its own transaction.
+// Package uvm wires batos together, and does nothing else. It opens the
+// image and awakens it (creating the primordial objects on first run,
+// upgrading system objects on later ones); runs sends and evaluations on
+// a bounded pool of workers, each in its own transaction, handing a
+// message nothing understands to the cycle machine and sending it again
+// once learned; gives the image its mind (now, on demand, or when a
+// server found in the background answers); and, in Serve, starts the
+// bridge over the command layer and shuts everything down in the order
+// that loses nothing. What the commands do is internal/command's; the
+// wire is internal/zmqbridge's; cycles are internal/cycle's.
 package uvm
 
 import (
@@ -278,6 +284,22 @@ func (u *UVM) Pack(ctx context.Context, before time.Time) (store.PackResult, err
 	}
 	defer u.release()
 	return u.db.Pack(ctx, before)
+}
+
+// Stats counts what the image holds.
+func (u *UVM) Stats(ctx context.Context) (store.Stats, error) { return u.store.Stats(ctx) }
+
+// Update runs fn in its own transaction in the pool, as a send runs
+// (write conflicts rerun it; shutdown waits for it), and tells the
+// events sink of its commit under topic.
+func (u *UVM) Update(ctx context.Context, topic string, fn func(*image.Tx) error) (store.TID, error) {
+	if err := u.acquire(ctx); err != nil {
+		return 0, err
+	}
+	defer u.release()
+	tid, err := u.db.UpdateTID(ctx, fn)
+	u.committed(topic, tid, map[string]any{})
+	return tid, err
 }
 
 // Compact rewrites the image file without the free space pack leaves,

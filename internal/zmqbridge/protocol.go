@@ -148,6 +148,56 @@ var commands = map[string]func(ctx context.Context, svc command.Service, req map
 		}
 		return packedMap(r, p), nil
 	},
+	"stats": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		st, err := svc.Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return statsMap(st), nil
+	},
+	"verify": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		rep, err := svc.Verify(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return reportMap(rep), nil
+	},
+	"method_set": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		var r command.MethodRequest
+		var err error
+		if r.Target, err = stringArg(req, "target", true); err != nil {
+			return nil, err
+		}
+		if r.Name, err = stringArg(req, "name", true); err != nil {
+			return nil, err
+		}
+		if r.Source, err = stringArg(req, "source", true); err != nil {
+			return nil, err
+		}
+		if r.From, err = stringArg(req, "from", false); err != nil {
+			return nil, err
+		}
+		c, err := svc.SetMethod(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return methodChangeMap(c), nil
+	},
+	"method_revert": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		target, err := stringArg(req, "target", true)
+		if err != nil {
+			return nil, err
+		}
+		name, err := stringArg(req, "name", true)
+		if err != nil {
+			return nil, err
+		}
+		c, err := svc.RevertMethod(ctx, target, name)
+		if err != nil {
+			return nil, err
+		}
+		return methodChangeMap(c), nil
+	},
 	"initiate_cognitive_cycle": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		target, err := stringArg(req, "target_oid", true)
 		if err != nil {

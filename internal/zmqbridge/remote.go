@@ -239,3 +239,36 @@ func (r *Remote) CancelCycle(ctx context.Context, id int64) (command.Cancelled, 
 	}
 	return cancelledOf(res), nil
 }
+
+func (r *Remote) Stats(ctx context.Context) (store.Stats, error) {
+	res, err := r.call(ctx, "stats", nil)
+	if err != nil {
+		return store.Stats{}, err
+	}
+	return statsOf(res), nil
+}
+
+// Verify waits as long as a pack does: it reads the whole image.
+func (r *Remote) Verify(ctx context.Context) (*store.Report, error) {
+	res, err := r.callFor(ctx, packTimeout, "verify", nil)
+	if err != nil {
+		return nil, err
+	}
+	return reportOf(res), nil
+}
+
+func (r *Remote) SetMethod(ctx context.Context, req command.MethodRequest) (command.MethodChange, error) {
+	res, err := r.call(ctx, "method_set", map[string]any{"target": req.Target, "name": req.Name, "source": req.Source, "from": req.From})
+	if err != nil {
+		return command.MethodChange{}, err
+	}
+	return methodChangeOf(res), nil
+}
+
+func (r *Remote) RevertMethod(ctx context.Context, target, name string) (command.MethodChange, error) {
+	res, err := r.call(ctx, "method_revert", map[string]any{"target": target, "name": name})
+	if err != nil {
+		return command.MethodChange{}, err
+	}
+	return methodChangeOf(res), nil
+}

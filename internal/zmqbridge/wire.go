@@ -242,3 +242,82 @@ func list(v any) []any {
 	l, _ := v.([]any)
 	return l
 }
+
+func statsMap(st store.Stats) map[string]any {
+	return map[string]any{"objects": int64(st.Objects), "revisions": int64(st.Revisions), "transactions": int64(st.Transactions),
+		"blobs": int64(st.Blobs), "blob_bytes": st.BlobBytes, "file_bytes": st.FileBytes, "last_tid": st.LastTID.String()}
+}
+
+func statsOf(x any) store.Stats {
+	m, _ := x.(map[string]any)
+	count := func(k string) int64 { n, _ := m[k].(int64); return n }
+	st := store.Stats{Objects: int(count("objects")), Revisions: int(count("revisions")), Transactions: int(count("transactions")),
+		Blobs: int(count("blobs")), BlobBytes: count("blob_bytes"), FileBytes: count("file_bytes")}
+	st.LastTID, _ = store.ParseTID(str(m["last_tid"]))
+	return st
+}
+
+// reportMap is a verify report: the counts, and each problem with its
+// fields and its text.
+func reportMap(rep *store.Report) map[string]any {
+	problems := make([]any, len(rep.Problems))
+	for i, p := range rep.Problems {
+		pm := map[string]any{"kind": p.Kind.String(), "text": p.String(), "detail": p.Detail}
+		if p.OID != 0 {
+			pm["oid"] = p.OID.String()
+		}
+		if p.TID != 0 {
+			pm["tid"] = p.TID.String()
+		}
+		if p.Target != 0 {
+			pm["target"] = p.Target.String()
+		}
+		if p.Digest != (store.Digest{}) {
+			pm["digest"] = p.Digest.String()
+		}
+		if p.Bucket != "" {
+			pm["bucket"] = p.Bucket
+		}
+		if p.Kind == store.CorruptFile {
+			pm["page"] = int64(p.Page)
+		}
+		problems[i] = pm
+	}
+	return map[string]any{"ok": rep.OK(), "objects": int64(rep.Objects), "revisions": int64(rep.Revisions),
+		"transactions": int64(rep.Transactions), "blobs": int64(rep.Blobs), "blob_bytes": rep.BlobBytes, "problems": problems}
+}
+
+func reportOf(x any) *store.Report {
+	m, _ := x.(map[string]any)
+	count := func(k string) int64 { n, _ := m[k].(int64); return n }
+	rep := &store.Report{Objects: int(count("objects")), Revisions: int(count("revisions")), Transactions: int(count("transactions")),
+		Blobs: int(count("blobs")), BlobBytes: count("blob_bytes")}
+	for _, e := range list(m["problems"]) {
+		pm, _ := e.(map[string]any)
+		p := store.Problem{Kind: store.ParseProblemKind(str(pm["kind"])), Detail: str(pm["detail"]), Bucket: str(pm["bucket"])}
+		p.OID, _ = store.ParseOID(str(pm["oid"]))
+		p.TID, _ = store.ParseTID(str(pm["tid"]))
+		p.Target, _ = store.ParseOID(str(pm["target"]))
+		p.Digest, _ = store.ParseDigest(str(pm["digest"]))
+		if page, ok := pm["page"].(int64); ok {
+			p.Page = uint64(page)
+		}
+		rep.Problems = append(rep.Problems, p)
+	}
+	return rep
+}
+
+func methodChangeMap(c command.MethodChange) map[string]any {
+	m := map[string]any{"tid": nil, "restored": c.Restored}
+	if c.TID != 0 {
+		m["tid"] = c.TID.String()
+	}
+	return m
+}
+
+func methodChangeOf(x any) command.MethodChange {
+	m, _ := x.(map[string]any)
+	c := command.MethodChange{Restored: str(m["restored"])}
+	c.TID, _ = store.ParseTID(str(m["tid"]))
+	return c
+}
