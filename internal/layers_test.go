@@ -49,6 +49,7 @@ var soleImporters = map[string]string{
 	"github.com/pebbe/zmq4":    "internal/zmqbridge",
 	"go.etcd.io/bbolt":         "internal/store/bolt",
 	"go.starlark.net/starlark": "internal/vm",
+	"go.starlark.net/syntax":   "internal/vm",
 }
 
 func TestDependenciesPointDown(t *testing.T) {

@@ -11,12 +11,12 @@ import (
 	"sort"
 	"strings"
 
-	"go.starlark.net/syntax"
 	"golang.org/x/term"
 
 	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/uvm"
+	"batos/internal/vm"
 )
 
 func init() {
@@ -203,10 +203,6 @@ func (r *lineReader) remember(code string) {
 	}
 }
 
-// replOptions is the dialect of REPL input: method code's, plus top-level
-// control flow.
-var replOptions = &syntax.FileOptions{While: true, Recursion: true, Set: true, TopLevelControl: true, GlobalReassign: true}
-
 // readInput reads one complete input: a simple statement or expression
 // on one line, or a compound statement ending with an empty line.
 func readInput(r *lineReader) (string, error) {
@@ -238,7 +234,7 @@ func readInput(r *lineReader) (string, error) {
 		lines = append(lines, line)
 		return []byte(line + "\n"), nil
 	}
-	_, err = replOptions.ParseCompoundStmt("<input>", readline)
+	err = vm.ParseREPL(readline)
 	code := strings.Join(lines, "\n")
 	if ended != nil && strings.TrimSpace(code) == "" {
 		return "", ended // end of input (io.EOF), or a read error

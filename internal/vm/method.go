@@ -165,6 +165,21 @@ func startLine(n syntax.Node) int {
 // code's, plus control flow at top level and reassigned globals.
 var evalOptions = &syntax.FileOptions{While: true, Recursion: true, Set: true, TopLevelControl: true, GlobalReassign: true}
 
+// ParseREPL reads one REPL input, calling readline for each line until
+// the input is complete: a simple statement or an expression is complete
+// at the end of its line, a compound statement (def, if, for, while) at
+// the first empty line after it. It parses in the dialect Eval runs, so
+// a terminal can tell when to stop asking for lines without a Starlark
+// parser of its own, and returns the syntax error, if any. A readline
+// error (io.EOF at the end of input) ends the input with a syntax error
+// that only quotes it: a caller that must tell the end of input from a
+// mistake keeps the readline error itself. The caller also keeps the
+// lines it hands out; the code to Eval is their concatenation.
+func ParseREPL(readline func() ([]byte, error)) error {
+	_, err := evalOptions.ParseCompoundStmt("<input>", readline)
+	return err
+}
+
 // evalChunk runs REPL or eval input: an expression yields its value;
 // statements run and yield None and the globals they defined.
 func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (starlark.Value, starlark.StringDict, error) {
