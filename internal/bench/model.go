@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 
 	"batos/internal/llm"
 )
@@ -61,7 +60,7 @@ func benchCycleRespond(req *llm.ChatRequest) (string, error) {
 	if len(req.Messages) < 2 {
 		return "", errors.New("bench cycle: a chat without a system prompt and a task")
 	}
-	persona := personaOf(req)
+	persona := llm.Speaker(req)
 	sel := benchCycleSelectorRE.FindString(req.Messages[len(req.Messages)-1].Content)
 	if sel == "" && (persona == "BRICK" || persona == "ROBIN") {
 		return "", fmt.Errorf("bench cycle: %s's task names no display_yourself_N", persona)
@@ -77,22 +76,4 @@ func benchCycleRespond(req *llm.ChatRequest) (string, error) {
  "tests": [{"name": "a string", "expr": "type(self.%[1]s()) == 'string'"}]}`, sel), nil
 	}
 	return persona + ": the receiver has a name slot; use it.", nil
-}
-
-// personaOf is the name a chat's system prompt gives its speaker: NAME in
-// "You are NAME, …" or "You are NAME." (how batos's personas begin), or
-// "" when the first message is not such a system prompt.
-func personaOf(req *llm.ChatRequest) string {
-	if len(req.Messages) == 0 || req.Messages[0].Role != llm.RoleSystem {
-		return ""
-	}
-	rest, ok := strings.CutPrefix(req.Messages[0].Content, "You are ")
-	if !ok {
-		return ""
-	}
-	end := strings.IndexFunc(rest, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' })
-	if end < 0 {
-		return rest
-	}
-	return rest[:end]
 }

@@ -69,11 +69,11 @@ func TestPersonaOf(t *testing.T) {
 		{"You are BABS_2", "BABS_2"},
 		{"Hello.", ""},
 	} {
-		if got := personaOf(chat(tc.system, "task")); got != tc.want {
-			t.Errorf("personaOf(%q) = %q, want %q", tc.system, got, tc.want)
+		if got := llm.Speaker(chat(tc.system, "task")); got != tc.want {
+			t.Errorf("llm.Speaker(%q) = %q, want %q", tc.system, got, tc.want)
 		}
 	}
-	if got := personaOf(&llm.ChatRequest{Messages: []llm.Message{{Role: llm.RoleUser, Content: "You are X."}}}); got != "" {
-		t.Errorf("personaOf(a user message) = %q, want \"\"", got)
+	if got := llm.Speaker(&llm.ChatRequest{Messages: []llm.Message{{Role: llm.RoleUser, Content: "You are X."}}}); got != "" {
+		t.Errorf("llm.Speaker(a user message) = %q, want \"\"", got)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -129,33 +128,7 @@ func jsonDict(d *Dict) any {
 // (ErrInvalid), not a Dict: it is a reference written wrong. Nesting
 // deeper than [MaxDepth] is ErrTooDeep.
 func ValueFromJSON(x any) (Value, error) {
-	return valueFromJSON(x, 0)
-}
-
-func valueFromJSON(x any, depth int) (Value, error) {
-	switch x := x.(type) {
-	case json.Number:
-		return numberValue(x)
-	case []any:
-		if err := enter(depth); err != nil {
-			return nil, err
-		}
-		elems := make([]Value, len(x))
-		for i, e := range x {
-			v, err := valueFromJSON(e, depth+1)
-			if err != nil {
-				return nil, fmt.Errorf("item %d: %w", i, err)
-			}
-			elems[i] = v
-		}
-		return &List{Elems: elems}, nil
-	case map[string]any:
-		if tag, ok := x[RefTag]; ok {
-			return refFromJSON(x, tag)
-		}
-		return dictFromJSON(x, depth)
-	}
-	return valueOf(x, depth)
+	return valueOf(x, 0, true)
 }
 
 func refFromJSON(m map[string]any, tag any) (Value, error) {
@@ -164,28 +137,6 @@ func refFromJSON(m map[string]any, tag any) (Value, error) {
 		return nil, fmt.Errorf(`%w: an object with a %q key is not {"$ref": "oid:N"}`, ErrInvalid, RefTag)
 	}
 	return ParseRefTag(s)
-}
-
-func dictFromJSON(m map[string]any, depth int) (Value, error) {
-	if err := enter(depth); err != nil {
-		return nil, err
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	d := &Dict{}
-	for _, k := range keys {
-		v, err := valueFromJSON(m[k], depth+1)
-		if err != nil {
-			return nil, fmt.Errorf("%q: %w", k, err)
-		}
-		if err := d.Set(String(k), v); err != nil {
-			return nil, err
-		}
-	}
-	return d, nil
 }
 
 // numberValue converts a JSON number: an Int unless it has a fraction or

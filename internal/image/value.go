@@ -1,6 +1,7 @@
 package image
 
 import (
+	"encoding/json"
 	"fmt"
 	"iter"
 	"math"
@@ -448,11 +449,17 @@ func containsMutable(t Tuple, depth int) bool {
 // itself (returned as is). Integers outside the int64 range fail with
 // [ErrIntRange], other types with [ErrUnsupported].
 func ValueOf(x any) (Value, error) {
-	return valueOf(x, 0)
+	return valueOf(x, 0, false)
 }
 
-func valueOf(x any, depth int) (Value, error) {
+// valueOf is ValueOf, and with fromJSON ValueFromJSON: one walk of
+// decoded data, JSON adding its numbers and its {"$ref"} tag.
+func valueOf(x any, depth int, fromJSON bool) (Value, error) {
 	switch x := x.(type) {
+	case json.Number:
+		if fromJSON {
+			return numberValue(x)
+		}
 	case nil:
 		return None, nil
 	case Value:
@@ -489,9 +496,12 @@ func valueOf(x any, depth int) (Value, error) {
 	case []byte:
 		return Bytes(x), nil
 	case []any:
-		return listOf(x, depth)
+		return listOf(x, depth, fromJSON)
 	case map[string]any:
-		return dictOf(x, depth)
+		if tag, ok := x[RefTag]; ok && fromJSON {
+			return refFromJSON(x, tag)
+		}
+		return dictOf(x, depth, fromJSON)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnsupported, x)
 }
@@ -535,22 +545,22 @@ func enter(depth int) error {
 	return nil
 }
 
-func listOf(xs []any, depth int) (Value, error) {
+func listOf(xs []any, depth int, fromJSON bool) (Value, error) {
 	if err := enter(depth); err != nil {
 		return nil, err
 	}
 	elems := make([]Value, len(xs))
 	for i, x := range xs {
-		v, err := valueOf(x, depth+1)
+		v, err := valueOf(x, depth+1, fromJSON)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
 		elems[i] = v
 	}
 	return &List{Elems: elems}, nil
 }
 
-func dictOf(m map[string]any, depth int) (Value, error) {
+func dictOf(m map[string]any, depth int, fromJSON bool) (Value, error) {
 	if err := enter(depth); err != nil {
 		return nil, err
 	}
@@ -561,9 +571,9 @@ func dictOf(m map[string]any, depth int) (Value, error) {
 	sort.Strings(keys)
 	d := &Dict{}
 	for _, k := range keys {
-		v, err := valueOf(m[k], depth+1)
+		v, err := valueOf(m[k], depth+1, fromJSON)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%q: %w", k, err)
 		}
 		if err := d.Set(String(k), v); err != nil {
 			return nil, err

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
 	"batos/internal/uvm"
+	"batos/internal/uvm/uvmtest"
 )
 
 var (
@@ -67,11 +67,7 @@ func (b *anyBrain) respond(ctx context.Context, req *llm.ChatRequest) (llmtest.R
 func TestHostileHandleSendersNeedingTwoMethods(t *testing.T) {
 	b := &anyBrain{}
 	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
-	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), &uvm.Options{Mind: server})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := uvmtest.Open(t, &uvm.Options{Mind: server})
 	eval(t, u, `genesis.outer = method("def outer(self, x):\n    self.count = (self.count if has_slot(self, 'count') else 0) + 1\n    return '%s %s %s' % (x, self.first(), self.second())")`)
 	for _, x := range []int64{5, 6} {
 		if _, err := u.SendWith(ctx, "genesis", "outer", []image.Value{image.Int(x)}, nil, command.Learn{Handle: true}); err != nil {
@@ -120,10 +116,7 @@ func TestHostileShutdownWhileWaitingIsShuttingDown(t *testing.T) {
 	b := &personaBrain{gate: make(chan struct{})}
 	defer close(b.gate)
 	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
-	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), &uvm.Options{Mind: server})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := uvmtest.Open(t, &uvm.Options{Mind: server})
 	svc := command.NewLocal(u, "")
 	errs := make(chan error, 1)
 	go func() {
@@ -138,7 +131,7 @@ func TestHostileShutdownWhileWaitingIsShuttingDown(t *testing.T) {
 	if err := u.Shutdown(sctx); err != nil {
 		t.Fatal(err)
 	}
-	err = <-errs
+	err := <-errs
 	if command.KindOf(err) != command.KindShuttingDown || errors.Is(err, command.ErrStillLearning) || command.CycleOf(err) != 1 {
 		t.Errorf("send waiting at shutdown: %v, want shutting_down about cycle 1", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
 	"batos/internal/uvm"
+	"batos/internal/uvm/uvmtest"
 )
 
 // A message nothing understands, sent to (or with) an object the same
@@ -76,10 +77,7 @@ func TestLearnHostileShutdownWhileWaiting(t *testing.T) {
 	b := &personaBrain{gate: make(chan struct{})}
 	defer close(b.gate)
 	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
-	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), &uvm.Options{Mind: server})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := uvmtest.Open(t, &uvm.Options{Mind: server})
 	errs := make(chan error, 1)
 	go func() {
 		_, err := u.Send(ctx, "genesis", "display_yourself", nil, nil)

@@ -16,6 +16,7 @@ import (
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
 	"batos/internal/uvm"
+	"batos/internal/uvm/uvmtest"
 	"batos/internal/vm"
 )
 
@@ -83,11 +84,7 @@ func (b *personaBrain) count(p string) int {
 func openLearning(t *testing.T, b *personaBrain, events func(string, map[string]any)) *uvm.UVM {
 	t.Helper()
 	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
-	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), &uvm.Options{Mind: server, Events: events})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { u.Close() })
+	u := uvmtest.Open(t, &uvm.Options{Mind: server, Events: events})
 	return u
 }
 
@@ -284,11 +281,7 @@ func TestMindOnDemand(t *testing.T) {
 // no_mind before it and learns after it; once the image is closing,
 // EnableMind refuses rather than start cycles on it.
 func TestEnableMindWhileSending(t *testing.T) {
-	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := uvmtest.Open(t, nil)
 	b := &personaBrain{}
 	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
 	stop := make(chan struct{})
@@ -343,10 +336,7 @@ func TestEnableMindWhileSending(t *testing.T) {
 		t.Errorf("%d sends answered no_mind before the mind, %d learned after; BRICK planned %d times, want 1", before, after, b.count("BRICK"))
 	}
 
-	closing, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	closing := uvmtest.Open(t, nil)
 	closing.Close()
 	if err := closing.EnableMind(ctx, server, nil, nil); !errors.Is(err, uvm.ErrShutdown) || closing.Cycles() != nil {
 		t.Errorf("EnableMind after Close: %v, want ErrShutdown and no cycles", err)

@@ -2,12 +2,12 @@ package uvm_test
 
 import (
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"batos/internal/image"
 	"batos/internal/uvm"
+	"batos/internal/uvm/uvmtest"
 	"batos/internal/vm"
 )
 
@@ -16,11 +16,7 @@ import (
 // same, and the error names the transaction. One that changed nothing
 // says nothing of a transaction.
 func TestResultTooBigToReturn(t *testing.T) {
-	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "live_image.db"), &uvm.Options{VM: &vm.Options{MaxResult: 1 << 20}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := uvmtest.Open(t, &uvm.Options{VM: &vm.Options{MaxResult: 1 << 20}})
 	eval(t, u, `genesis.big = method("def big(self, keep):\n    if keep:\n        self.kept = True\n    return 'x' * 3000000")`)
 	cases := []struct {
 		name    string

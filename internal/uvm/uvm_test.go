@@ -11,6 +11,7 @@ import (
 
 	"batos/internal/image"
 	"batos/internal/uvm"
+	"batos/internal/uvm/uvmtest"
 	"batos/internal/vm"
 )
 
@@ -18,11 +19,7 @@ var ctx = context.Background()
 
 func open(t *testing.T, path string) (*uvm.UVM, bool) {
 	t.Helper()
-	u, created, err := uvm.Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { u.Close() })
+	u, created := uvmtest.OpenAt(t, path, nil)
 	return u, created
 }
 
