@@ -231,8 +231,10 @@ func TestGuardedOperationsStopAtTheBudget(t *testing.T) {
 		"list slices": true, "string slices": true, "tuple slices": true,
 	}
 	db := imagetest.Open(t, nil)
-	// Steps without bound: the memory limit is what these test.
-	m := vm.New(&vm.Options{MaxMemory: 64 << 20, MaxSteps: 1 << 40})
+	// Steps and time without bound: the memory and nesting limits are
+	// what these test, and a loaded machine must not turn a slow case
+	// into a time limit.
+	m := vm.New(&vm.Options{MaxMemory: 64 << 20, MaxSteps: 1 << 40, Timeout: time.Hour})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
