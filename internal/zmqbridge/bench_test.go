@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"batos/internal/command"
 	"batos/internal/zmqbridge"
 )
 
@@ -23,7 +24,7 @@ func startEcho(t *testing.T) *zmqbridge.EchoServer {
 // TestBenchLoad runs a short load against the echo and against the bridge.
 // It checks the counts and their consistency, never the timing.
 func TestBenchLoad(t *testing.T) {
-	_, bridge, _ := startServer(t, &fakeBackend{})
+	_, bridge, _ := startServer(t, &fakeService{})
 	echo := startEcho(t).Endpoint()
 	cases := []struct {
 		name              string
@@ -64,22 +65,22 @@ func TestBenchLoad(t *testing.T) {
 
 // TestBenchLoadErrorReply: an error reply ends the run with its message.
 func TestBenchLoadErrorReply(t *testing.T) {
-	_, bridge, _ := startServer(t, &fakeBackend{})
+	_, bridge, _ := startServer(t, &fakeService{})
 	_, err := zmqbridge.Load{
 		Addr: bridge, Clients: 2, InFlight: 4,
 		Request:  map[string]any{"command": "format_disk"},
 		Duration: 50 * time.Millisecond,
 	}.Run(t.Context())
-	if err == nil || !strings.Contains(err.Error(), zmqbridge.KindUnknownCommand) {
+	if err == nil || !strings.Contains(err.Error(), string(command.KindUnknownCommand)) {
 		t.Errorf("got %v, want an unknown_command error", err)
 	}
 }
 
 // TestBenchLoadStall: a server that never answers ends the run.
 func TestBenchLoadStall(t *testing.T) {
-	fb := &fakeBackend{slow: make(chan struct{})}
-	_, bridge, _ := startServer(t, fb)
-	t.Cleanup(func() { close(fb.slow) }) // before the server's cleanup, which waits for the sends
+	fs := &fakeService{slow: make(chan struct{})}
+	_, bridge, _ := startServer(t, fs)
+	t.Cleanup(func() { close(fs.slow) }) // before the server's cleanup, which waits for the sends
 	_, err := zmqbridge.Load{
 		Addr: bridge, InFlight: 2,
 		Request:  map[string]any{"command": "send", "target": "genesis", "selector": "slow"},

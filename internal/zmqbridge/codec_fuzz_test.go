@@ -5,11 +5,12 @@ import (
 	"math"
 	"testing"
 
+	"batos/internal/command"
 	"batos/internal/image"
 )
 
 // FuzzDecodeRequest checks that DecodeRequest never panics, that every
-// error wraps ErrBadRequest, and that whatever it accepts encodes and
+// error wraps command.ErrBadRequest, and that whatever it accepts encodes and
 // decodes back to the same map.
 func FuzzDecodeRequest(f *testing.F) {
 	f.Add(mustEncode(f, sampleRequest()))
@@ -33,8 +34,8 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := DecodeRequest(b, DefaultLimits)
 		if err != nil {
-			if !errors.Is(err, ErrBadRequest) {
-				t.Fatalf("DecodeRequest error %v does not wrap ErrBadRequest", err)
+			if !errors.Is(err, command.ErrBadRequest) {
+				t.Fatalf("DecodeRequest error %v does not wrap command.ErrBadRequest", err)
 			}
 			return
 		}

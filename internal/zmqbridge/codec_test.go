@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tinylib/msgp/msgp"
 
+	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/store"
 )
@@ -238,8 +239,8 @@ func TestDecodeRequestHostile(t *testing.T) {
 	for _, tt := range hostileCases(t) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := DecodeRequest(tt.in, tt.lim)
-			if !errors.Is(err, ErrBadRequest) {
-				t.Fatalf("DecodeRequest = %v, %v; want an error wrapping ErrBadRequest", got, err)
+			if !errors.Is(err, command.ErrBadRequest) {
+				t.Fatalf("DecodeRequest = %v, %v; want an error wrapping command.ErrBadRequest", got, err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not contain %q", err, tt.want)
@@ -282,8 +283,8 @@ func TestDecodeRequestTruncated(t *testing.T) {
 	}
 	for i := range len(full) {
 		got, err := DecodeRequest(full[:i], DefaultLimits)
-		if !errors.Is(err, ErrBadRequest) {
-			t.Errorf("DecodeRequest(first %d of %d bytes) = %v, %v; want ErrBadRequest", i, len(full), got, err)
+		if !errors.Is(err, command.ErrBadRequest) {
+			t.Errorf("DecodeRequest(first %d of %d bytes) = %v, %v; want command.ErrBadRequest", i, len(full), got, err)
 		}
 	}
 }
@@ -307,8 +308,8 @@ func TestDecodeRequestDepthLimit(t *testing.T) {
 			if tt.ok && err != nil {
 				t.Errorf("DecodeRequest: %v", err)
 			}
-			if !tt.ok && !errors.Is(err, ErrBadRequest) {
-				t.Errorf("DecodeRequest error = %v, want ErrBadRequest", err)
+			if !tt.ok && !errors.Is(err, command.ErrBadRequest) {
+				t.Errorf("DecodeRequest error = %v, want command.ErrBadRequest", err)
 			}
 		})
 	}

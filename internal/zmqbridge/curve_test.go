@@ -21,7 +21,7 @@ func TestCurve(t *testing.T) {
 	if derived, err := zmqbridge.PublicKey(serverSec); err != nil || derived != serverPub {
 		t.Fatalf("PublicKey = %q %v, want %q", derived, err, serverPub)
 	}
-	s, err := zmqbridge.Listen(&fakeBackend{}, &zmqbridge.Options{
+	s, err := zmqbridge.Listen(&fakeService{}, &zmqbridge.Options{
 		RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*",
 		Curve: &zmqbridge.Curve{ServerPublic: serverPub, ServerSecret: serverSec, ClientPublics: []string{clientPub}},
 	})

@@ -3,11 +3,13 @@ package zmqbridge
 import (
 	"errors"
 	"testing"
+
+	"batos/internal/command"
 )
 
 // FuzzLearnAndCycleArgs checks that the send's learning arguments and the
 // cycle commands' IDs, decoded from any request, never panic, are refused
-// only with ErrBadRequest, and are in range when accepted.
+// only with command.ErrBadRequest, and are in range when accepted.
 func FuzzLearnAndCycleArgs(f *testing.F) {
 	for _, m := range []map[string]any{
 		{"learn": "wait", "timeout_ms": int64(1000), "cycle": int64(3)},
@@ -23,16 +25,16 @@ func FuzzLearnAndCycleArgs(f *testing.F) {
 		if err != nil {
 			return
 		}
-		how, _, err := learnArgs(req)
-		if err != nil && !errors.Is(err, ErrBadRequest) {
-			t.Fatalf("learnArgs error %v does not wrap ErrBadRequest", err)
+		how, err := learnArgs(req)
+		if err != nil && !errors.Is(err, command.ErrBadRequest) {
+			t.Fatalf("learnArgs error %v does not wrap command.ErrBadRequest", err)
 		}
 		if err == nil && (how.Timeout < 0 || (how.Handle && how.Timeout != 0)) {
 			t.Fatalf("learnArgs accepted %+v from %v", how, req)
 		}
 		id, err := idArg(req, "cycle")
-		if err != nil && !errors.Is(err, ErrBadRequest) {
-			t.Fatalf("idArg error %v does not wrap ErrBadRequest", err)
+		if err != nil && !errors.Is(err, command.ErrBadRequest) {
+			t.Fatalf("idArg error %v does not wrap command.ErrBadRequest", err)
 		}
 		if err == nil && id <= 0 {
 			t.Fatalf("idArg accepted %d from %v", id, req["cycle"])

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"batos/internal/command"
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
 	"batos/internal/uvm"
-	"batos/internal/zmqbridge"
 )
 
 var methodFor = regexp.MustCompile(`(?:Plan the method|Write the method) (\w+)`)
@@ -46,12 +46,12 @@ func TestHostileSendSelectorsNoMethodCanHave(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	_, addr, _ := startServer(t, u.Backend())
+	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	for _, sel := range []string{"", "foo bar", "if", "a.b", "x\x00y"} {
 		for _, learn := range []any{nil, "wait", "handle"} {
 			r := req(t, d, map[string]any{"id": int64(1), "command": "send", "target": "genesis", "selector": sel, "learn": learn})
-			if errKind(r) != zmqbridge.KindBadRequest {
+			if errKind(r) != command.KindBadRequest {
 				t.Errorf("selector %q, learn %v: %v, want bad_request", sel, learn, r)
 			}
 		}
@@ -91,7 +91,7 @@ func TestHostileErrorsNameNoCycleZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	_, addr, _ := startServer(t, u.Backend())
+	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	if r := req(t, d, map[string]any{"id": int64(1), "command": "send", "target": "genesis", "selector": "learned_once"}); r["ok"] != true {
 		t.Fatalf("send: %v", r)

@@ -12,85 +12,115 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"batos/internal/command"
+	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/uvm"
 	"batos/internal/vm"
-	"batos/internal/zmqbridge"
 )
 
-// learningBackend is fakeBackend that learns and keeps cycles: cycle 1
-// exists, every other ID is unknown. Sends record how they were asked to
-// learn; selectors "fails" and "slow" answer the learning errors.
-type learningBackend struct {
-	fakeBackend
-	mu   sync.Mutex
-	hows []zmqbridge.LearnOptions
+// learningService is fakeService that learns and keeps cycles: cycle 1
+// exists, every other ID is unknown. It records every send's Learn and
+// every other call; selectors "fails" and "slow" answer the learning
+// errors of cycles 7 and 8.
+type learningService struct {
+	fakeService
+	mu    sync.Mutex
+	hows  []command.Learn
+	calls []string
 }
 
-// cycleErr is an error about a cycle, classified for the bridge.
-type cycleErr struct {
-	kind error
-	id   int64
+func errUnknownCycle(id int64) error { return fmt.Errorf("%w: no cycle %d", command.ErrNotFound, id) }
+
+// cycleOne is cycle 1 as the service answers it.
+var cycleOne = command.CycleView{
+	ID: 1, State: "COMPLETE", Receiver: "oid:1", ReceiverName: "genesis", Selector: "count", Brief: "learn to count",
+	Attempt: 1, MaxAttempts: 3, Personas: []string{"BRICK", "ROBIN"}, StepCount: 2, PromptTokens: 300, ModelMS: 12.5,
+	Answer: "3", Created: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), Updated: time.Date(2026, 11, 29, 12, 0, 1, 5e8, time.UTC),
 }
 
-func (e *cycleErr) Error() string    { return fmt.Sprintf("cycle %d: %v", e.id, e.kind) }
-func (e *cycleErr) Unwrap() error    { return e.kind }
-func (e *cycleErr) CycleID() int64   { return e.id }
-func errUnknownCycle(id int64) error { return fmt.Errorf("%w: no cycle %d", zmqbridge.ErrNotFound, id) }
-
-func (l *learningBackend) SendLearning(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how zmqbridge.LearnOptions) (vm.Result, error) {
-	l.mu.Lock()
-	l.hows = append(l.hows, how)
-	l.mu.Unlock()
-	switch selector {
-	case "fails":
-		return vm.Result{}, &cycleErr{zmqbridge.ErrLearningFailed, 7}
-	case "slow":
-		return vm.Result{}, &cycleErr{zmqbridge.ErrStillLearning, 8}
-	}
-	return vm.Result{Value: image.String(selector), Repr: fmt.Sprintf("%q", selector)}, nil
+// cycleOneWire is cycleOne on the wire: its JSON form, with integers as
+// integers.
+var cycleOneWire = map[string]any{
+	"id": int64(1), "state": "COMPLETE", "receiver": "oid:1", "receiver_name": "genesis", "selector": "count", "brief": "learn to count",
+	"deliver": false, "attempt": int64(1), "max_attempts": int64(3), "personas": []any{"BRICK", "ROBIN"}, "step_count": int64(2),
+	"prompt_tokens": int64(300), "completion_tokens": int64(0), "model_ms": 12.5, "answer": "3", "pending": int64(0),
+	"created": "2026-11-29T12:00:00Z", "updated": "2026-11-29T12:00:01.5Z",
 }
 
-func (l *learningBackend) learned() []zmqbridge.LearnOptions {
+func (l *learningService) record(call string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]zmqbridge.LearnOptions(nil), l.hows...)
+	l.calls = append(l.calls, call)
 }
 
-func (l *learningBackend) InitiateCycle(ctx context.Context, target, brief string) (any, error) {
-	return map[string]any{"cycle": int64(2), "state": "IDLE"}, nil
+func (l *learningService) Send(ctx context.Context, req command.SendRequest) (vm.Result, error) {
+	l.mu.Lock()
+	l.hows = append(l.hows, req.Learn)
+	l.mu.Unlock()
+	switch req.Selector {
+	case "fails":
+		return vm.Result{}, &command.LearningError{Cycle: 7, State: cycle.Failed,
+			Err: fmt.Errorf("%w: cycle 7 failed in VALIDATING: its tests failed 3 times", command.ErrLearningFailed)}
+	case "slow":
+		return vm.Result{}, &command.LearningError{Cycle: 8, State: cycle.Synthesizing, Err: context.DeadlineExceeded}
+	}
+	return vm.Result{Value: image.String(req.Selector), Repr: fmt.Sprintf("%q", req.Selector)}, nil
 }
 
-func (l *learningBackend) ListCycles(ctx context.Context, limit int) (any, error) {
-	return []any{map[string]any{"id": int64(1), "limit": int64(limit)}}, nil
+func (l *learningService) learned() []command.Learn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]command.Learn(nil), l.hows...)
 }
 
-func (l *learningBackend) ShowCycle(ctx context.Context, id int64) (any, error) {
+func (l *learningService) called() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.calls...)
+}
+
+func (l *learningService) InitiateCycle(ctx context.Context, target, brief string) (command.CycleHandle, error) {
+	l.record(fmt.Sprintf("InitiateCycle %s %q", target, brief))
+	return command.CycleHandle{Cycle: 2, State: "IDLE"}, nil
+}
+
+func (l *learningService) ListCycles(ctx context.Context, limit int) ([]command.CycleView, error) {
+	l.record(fmt.Sprintf("ListCycles %d", limit))
+	return []command.CycleView{cycleOne}, nil
+}
+
+func (l *learningService) ShowCycle(ctx context.Context, id int64) (*command.CycleView, error) {
+	l.record(fmt.Sprintf("ShowCycle %d", id))
 	if id != 1 {
 		return nil, errUnknownCycle(id)
 	}
-	return map[string]any{"id": id, "state": "COMPLETE"}, nil
+	v := cycleOne
+	return &v, nil
 }
 
-func (l *learningBackend) RetryCycle(ctx context.Context, id int64) (any, error) {
+func (l *learningService) RetryCycle(ctx context.Context, id int64) (command.CycleHandle, error) {
+	l.record(fmt.Sprintf("RetryCycle %d", id))
 	if id != 1 {
-		return nil, errUnknownCycle(id)
+		return command.CycleHandle{}, errUnknownCycle(id)
 	}
-	return map[string]any{"cycle": id, "state": "SYNTHESIZING"}, nil
+	return command.CycleHandle{Cycle: id, State: "SYNTHESIZING"}, nil
 }
 
-func (l *learningBackend) CancelCycle(ctx context.Context, id int64) (any, error) {
+func (l *learningService) CancelCycle(ctx context.Context, id int64) (command.Cancelled, error) {
+	l.record(fmt.Sprintf("CancelCycle %d", id))
 	if id != 1 {
-		return nil, errUnknownCycle(id)
+		return command.Cancelled{}, errUnknownCycle(id)
 	}
-	return map[string]any{"cycle": id, "state": "FAILED", "was": "DELEGATING"}, nil
+	return command.Cancelled{Cycle: id, State: "FAILED", Was: "DELEGATING"}, nil
 }
 
-// TestSendLearnOptions: "learn" and "timeout_ms" reach a backend that
-// learns as LearnOptions; without them the plain Send runs.
+// TestSendLearnOptions: "learn" and "timeout_ms" reach the service as the
+// send's command.Learn; absent (or nil) they are the zero Learn, a wait
+// of the default length.
 func TestSendLearnOptions(t *testing.T) {
-	b := &learningBackend{}
-	_, addr, _ := startServer(t, b)
+	svc := &learningService{}
+	_, addr, _ := startServer(t, svc)
 	d := dealer(t, addr)
 	send := func(extra map[string]any) map[string]any {
 		m := map[string]any{"id": int64(1), "command": "send", "target": "genesis", "selector": "x"}
@@ -104,14 +134,15 @@ func TestSendLearnOptions(t *testing.T) {
 		{"learn": "handle"},
 		{"timeout_ms": int64(1500)},
 		{"learn": "wait", "timeout_ms": int64(0)},
-		{"learn": nil, "timeout_ms": nil}, // nil is absent: the plain Send
+		{"learn": nil, "timeout_ms": nil}, // nil is absent
+		{},
 	} {
 		if r := send(extra); r["ok"] != true {
 			t.Errorf("send %v: %v", extra, r)
 		}
 	}
-	want := []zmqbridge.LearnOptions{{}, {Handle: true}, {Timeout: 1500 * time.Millisecond}, {}}
-	if diff := cmp.Diff(b.learned(), want); diff != "" {
+	want := []command.Learn{{}, {Handle: true}, {Timeout: 1500 * time.Millisecond}, {}, {}, {}}
+	if diff := cmp.Diff(svc.learned(), want); diff != "" {
 		t.Errorf("learn options (-got +want):\n%s", diff)
 	}
 }
@@ -119,47 +150,56 @@ func TestSendLearnOptions(t *testing.T) {
 // TestLearningErrorKinds: a failed and an unfinished cycle get their own
 // kinds, and the reply names the cycle.
 func TestLearningErrorKinds(t *testing.T) {
-	_, addr, _ := startServer(t, &learningBackend{})
+	_, addr, _ := startServer(t, &learningService{})
 	d := dealer(t, addr)
 	for selector, want := range map[string]struct {
-		kind  string
+		kind  command.Kind
 		cycle int64
 	}{
-		"fails": {zmqbridge.KindLearningFailed, 7},
-		"slow":  {zmqbridge.KindStillLearning, 8},
+		"fails": {command.KindLearningFailed, 7},
+		"slow":  {command.KindStillLearning, 8},
 	} {
 		r := req(t, d, map[string]any{"id": int64(1), "command": "send", "target": "genesis", "selector": selector, "learn": "wait"})
 		e, _ := r["error"].(map[string]any)
-		if r["ok"] != false || e["kind"] != want.kind || e["cycle"] != want.cycle || !strings.Contains(e["message"].(string), fmt.Sprint(want.cycle)) {
+		if r["ok"] != false || e["kind"] != string(want.kind) || e["cycle"] != want.cycle || !strings.Contains(e["message"].(string), fmt.Sprint(want.cycle)) {
 			t.Errorf("%s: got %v, want kind %s naming cycle %d", selector, r, want.kind, want.cycle)
 		}
 	}
 }
 
-// TestCycleCommands: the cycle commands reach a backend that keeps
-// cycles; unknown IDs are not_found.
+// TestCycleCommands: the cycle commands reach the service with the IDs
+// and limits the requests carry, their typed results come back in their
+// wire forms, and unknown IDs are not_found.
 func TestCycleCommands(t *testing.T) {
-	_, addr, _ := startServer(t, &learningBackend{})
+	svc := &learningService{}
+	_, addr, _ := startServer(t, svc)
 	d := dealer(t, addr)
 	cases := []struct {
 		m    map[string]any
+		call string
 		want any
-		kind string
+		kind command.Kind
 	}{
-		{map[string]any{"command": "cycle_list"}, []any{map[string]any{"id": int64(1), "limit": int64(20)}}, ""},
-		{map[string]any{"command": "cycle_list", "limit": int64(0)}, []any{map[string]any{"id": int64(1), "limit": int64(0)}}, ""},
-		{map[string]any{"command": "cycle_show", "cycle": int64(1)}, map[string]any{"id": int64(1), "state": "COMPLETE"}, ""},
-		{map[string]any{"command": "cycle_show", "cycle": "c1"}, map[string]any{"id": int64(1), "state": "COMPLETE"}, ""},
-		{map[string]any{"command": "cycle_show", "cycle": "#1"}, map[string]any{"id": int64(1), "state": "COMPLETE"}, ""},
-		{map[string]any{"command": "cycle_retry", "cycle": int64(1)}, map[string]any{"cycle": int64(1), "state": "SYNTHESIZING"}, ""},
-		{map[string]any{"command": "cycle_cancel", "cycle": int64(1)}, map[string]any{"cycle": int64(1), "state": "FAILED", "was": "DELEGATING"}, ""},
-		{map[string]any{"command": "initiate_cognitive_cycle", "target_oid": "genesis", "mission_brief": "learn to count"}, map[string]any{"cycle": int64(2), "state": "IDLE"}, ""},
-		{map[string]any{"command": "cycle_show", "cycle": int64(99)}, nil, zmqbridge.KindNotFound},
-		{map[string]any{"command": "cycle_retry", "cycle": "99"}, nil, zmqbridge.KindNotFound},
-		{map[string]any{"command": "cycle_cancel", "cycle": int64(math.MaxInt64)}, nil, zmqbridge.KindNotFound},
+		{map[string]any{"command": "cycle_list"}, "ListCycles 20", []any{cycleOneWire}, ""},
+		{map[string]any{"command": "cycle_list", "limit": int64(0)}, "ListCycles 0", []any{cycleOneWire}, ""},
+		{map[string]any{"command": "cycle_show", "cycle": int64(1)}, "ShowCycle 1", cycleOneWire, ""},
+		{map[string]any{"command": "cycle_show", "cycle": "c1"}, "ShowCycle 1", cycleOneWire, ""},
+		{map[string]any{"command": "cycle_show", "cycle": "#1"}, "ShowCycle 1", cycleOneWire, ""},
+		{map[string]any{"command": "cycle_retry", "cycle": int64(1)}, "RetryCycle 1", map[string]any{"cycle": int64(1), "state": "SYNTHESIZING"}, ""},
+		{map[string]any{"command": "cycle_cancel", "cycle": int64(1)}, "CancelCycle 1", map[string]any{"cycle": int64(1), "state": "FAILED", "was": "DELEGATING"}, ""},
+		{map[string]any{"command": "initiate_cognitive_cycle", "target_oid": "genesis", "mission_brief": "learn to count"}, `InitiateCycle genesis "learn to count"`,
+			map[string]any{"cycle": int64(2), "state": "IDLE"}, ""},
+		{map[string]any{"command": "initiate_cognitive_cycle", "target_oid": int64(7), "mission_brief": "x"}, `InitiateCycle 7 "x"`,
+			map[string]any{"cycle": int64(2), "state": "IDLE"}, ""},
+		{map[string]any{"command": "cycle_show", "cycle": int64(99)}, "ShowCycle 99", nil, command.KindNotFound},
+		{map[string]any{"command": "cycle_retry", "cycle": "99"}, "RetryCycle 99", nil, command.KindNotFound},
+		{map[string]any{"command": "cycle_cancel", "cycle": int64(math.MaxInt64)}, fmt.Sprintf("CancelCycle %d", int64(math.MaxInt64)), nil, command.KindNotFound},
 	}
 	for i, tc := range cases {
 		r := req(t, d, tc.m)
+		if calls := svc.called(); len(calls) != i+1 || calls[i] != tc.call {
+			t.Errorf("%d %v: the service was called %q, want last %q", i, tc.m, calls, tc.call)
+		}
 		if tc.kind != "" {
 			if r["ok"] != false || errKind(r) != tc.kind {
 				t.Errorf("%d %v: got %v, want %s", i, tc.m, r, tc.kind)
@@ -177,10 +217,10 @@ func TestCycleCommands(t *testing.T) {
 }
 
 // TestHostileLearnAndCycleArguments: wrong types, bad values and
-// contradictions are bad_request, and nothing reaches the backend.
+// contradictions are bad_request, and nothing reaches the service.
 func TestHostileLearnAndCycleArguments(t *testing.T) {
-	b := &learningBackend{}
-	_, addr, _ := startServer(t, b)
+	svc := &learningService{}
+	_, addr, _ := startServer(t, svc)
 	d := dealer(t, addr)
 	send := map[string]any{"command": "send", "target": "genesis", "selector": "x"}
 	with := func(base map[string]any, extra ...any) map[string]any {
@@ -230,67 +270,45 @@ func TestHostileLearnAndCycleArguments(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			m["id"] = name
 			r := req(t, d, m)
-			if r["ok"] != false || errKind(r) != zmqbridge.KindBadRequest || r["id"] != name {
+			if r["ok"] != false || errKind(r) != command.KindBadRequest || r["id"] != name {
 				t.Errorf("got %v, want bad_request", r)
 			}
 		})
 	}
-	if got := b.learned(); len(got) != 0 {
-		t.Errorf("refused sends reached the backend: %v", got)
+	if got := svc.learned(); len(got) != 0 {
+		t.Errorf("refused sends reached the service: %v", got)
+	}
+	if got := svc.called(); len(got) != 0 {
+		t.Errorf("refused cycle commands reached the service: %q", got)
 	}
 }
 
-// TestWithoutLearning: a backend that cannot learn refuses "learn" and
-// "timeout_ms", and answers the cycle commands no_mind.
-func TestWithoutLearning(t *testing.T) {
-	_, addr, _ := startServer(t, &fakeBackend{})
-	d := dealer(t, addr)
-	for _, m := range []map[string]any{
-		{"command": "send", "target": "genesis", "selector": "x", "learn": "handle"},
-		{"command": "send", "target": "genesis", "selector": "x", "timeout_ms": int64(5)},
-	} {
-		if r := req(t, d, m); errKind(r) != zmqbridge.KindBadRequest || !strings.Contains(r["error"].(map[string]any)["message"].(string), "cannot learn") {
-			t.Errorf("%v: got %v, want bad_request saying it cannot learn", m, r)
-		}
-	}
-	if r := req(t, d, map[string]any{"command": "send", "target": "genesis", "selector": "x"}); r["ok"] != true {
-		t.Errorf("plain send: %v", r)
-	}
-	for _, m := range []map[string]any{
-		{"command": "cycle_list"},
-		{"command": "cycle_show", "cycle": int64(1)},
-		{"command": "cycle_retry", "cycle": int64(1)},
-		{"command": "cycle_cancel", "cycle": int64(1)},
-	} {
-		if r := req(t, d, m); errKind(r) != zmqbridge.KindNoMind {
-			t.Errorf("%v: got %v, want no_mind", m, r)
-		}
-	}
-}
-
-// TestRealImageWithoutMind: the uvm's backend with no mind lists no
-// cycles, knows none, and answers learning no_mind.
+// TestRealImageWithoutMind: command.Local over an image with no mind
+// lists no cycles, knows none, and answers what needs learning no_mind;
+// a send it understands takes "learn" and "timeout_ms" and is answered.
 func TestRealImageWithoutMind(t *testing.T) {
 	u, _, err := uvm.Open(context.Background(), filepath.Join(t.TempDir(), "img"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	_, addr, _ := startServer(t, u.Backend())
+	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	cases := []struct {
 		m    map[string]any
-		kind string
+		kind command.Kind
 	}{
 		{map[string]any{"command": "cycle_list"}, ""},
-		{map[string]any{"command": "cycle_show", "cycle": "c1"}, zmqbridge.KindNotFound},
-		{map[string]any{"command": "cycle_retry", "cycle": int64(1)}, zmqbridge.KindNotFound},
-		{map[string]any{"command": "cycle_cancel", "cycle": int64(1)}, zmqbridge.KindNotFound},
-		{map[string]any{"command": "send", "target": "genesis", "selector": "nosuch", "learn": "handle"}, zmqbridge.KindNoMind},
-		{map[string]any{"command": "send", "target": "genesis", "selector": "nosuch", "timeout_ms": int64(5)}, zmqbridge.KindNoMind},
-		{map[string]any{"command": "send", "target": "nobody", "selector": "x", "learn": "wait"}, zmqbridge.KindNotFound},
+		{map[string]any{"command": "cycle_show", "cycle": "c1"}, command.KindNotFound},
+		{map[string]any{"command": "cycle_retry", "cycle": int64(1)}, command.KindNotFound},
+		{map[string]any{"command": "cycle_cancel", "cycle": int64(1)}, command.KindNotFound},
+		{map[string]any{"command": "send", "target": "genesis", "selector": "nosuch", "learn": "handle"}, command.KindNoMind},
+		{map[string]any{"command": "send", "target": "genesis", "selector": "nosuch", "timeout_ms": int64(5)}, command.KindNoMind},
+		{map[string]any{"command": "send", "target": "nobody", "selector": "x", "learn": "wait"}, command.KindNotFound},
 		{map[string]any{"command": "send", "target": "genesis", "selector": "describe", "learn": "handle"}, ""},
-		{map[string]any{"command": "initiate_cognitive_cycle", "target_oid": "genesis", "mission_brief": "learn to count"}, zmqbridge.KindNoMind},
+		{map[string]any{"command": "send", "target": "genesis", "selector": "describe", "timeout_ms": int64(5)}, ""},
+		{map[string]any{"command": "send", "target": "genesis", "selector": "describe", "learn": "wait"}, ""},
+		{map[string]any{"command": "initiate_cognitive_cycle", "target_oid": "genesis", "mission_brief": "learn to count"}, command.KindNoMind},
 	}
 	for _, tc := range cases {
 		r := req(t, d, tc.m)

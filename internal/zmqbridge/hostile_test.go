@@ -1,7 +1,7 @@
 package zmqbridge_test
 
 // Hostile tests of the server: odd ids, odd arguments, odd results,
-// panicking backends, many clients, clients that vanish, shutdown under
+// panicking services, many clients, clients that vanish, shutdown under
 // load, publishing after close, and REQ clients.
 
 import (
@@ -17,57 +17,64 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	zmq "github.com/pebbe/zmq4"
 	"github.com/tinylib/msgp/msgp"
 
+	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/uvm"
 	"batos/internal/vm"
 	"batos/internal/zmqbridge"
 )
 
-// oddBackend is fakeBackend whose Inspect answers odd values, panics on
-// request, or blocks until released (recording its context).
-type oddBackend struct {
-	fakeBackend
+// oddService is fakeService whose Inspect answers odd image values (in
+// a slot of the view), panics on request, or blocks until released
+// (recording its context), and whose ShowCycle answers a cycle no JSON
+// can carry.
+type oddService struct {
+	fakeService
 	mu      sync.Mutex
 	ctxs    []context.Context
 	release chan struct{}
 }
 
-func (o *oddBackend) Inspect(ctx context.Context, target string) (any, error) {
-	switch target {
-	case "chan":
-		return make(chan int), nil
-	case "func":
-		return func() {}, nil
-	case "struct":
-		return struct{ X int }{1}, nil
+// oddValue is the value of the odd slot named name, and whether there is
+// one.
+func oddValue(name string) (image.Value, bool) {
+	switch name {
 	case "cycle":
-		m := map[string]any{}
-		m["self"] = m
-		return m, nil
+		d := &image.Dict{}
+		d.Set(image.String("self"), d)
+		return d, true
 	case "cyclelist":
-		l := make([]any, 1)
-		l[0] = l
-		return l, nil
+		l := image.NewList(image.None)
+		l.Elems[0] = l
+		return l, true
 	case "nilptr":
-		return (*image.Dict)(nil), nil
+		return (*image.Dict)(nil), true
 	case "nilmethod":
-		return (*image.Method)(nil), nil
+		return (*image.Method)(nil), true
 	case "nillist":
-		return (*image.List)(nil), nil
+		return (*image.List)(nil), true
 	case "ref0":
-		return image.Ref(0), nil
+		return image.Ref(0), true
 	case "bigstr":
-		return strings.Repeat("x", 4<<20), nil
-	case "maxuint":
-		return uint64(math.MaxUint64), nil
+		return image.String(strings.Repeat("x", 4<<20)), true
+	}
+	return nil, false
+}
+
+func (o *oddService) Inspect(ctx context.Context, target string) (command.ObjectView, error) {
+	if v, ok := oddValue(target); ok {
+		return command.ObjectView{OID: "oid:1", Own: []command.SlotView{{Name: target, Value: v, Repr: "?", Owner: "oid:1"}}}, nil
+	}
+	switch target {
 	case "panic":
-		panic("backend exploded")
+		panic("service exploded")
 	case "nilerr":
 		var e *vm.Error
-		return nil, e // a typed nil error: err != nil, Error() may panic
+		return command.ObjectView{}, e // a typed nil error: err != nil, Error() may panic
 	case "block":
 		o.mu.Lock()
 		o.ctxs = append(o.ctxs, ctx)
@@ -76,19 +83,25 @@ func (o *oddBackend) Inspect(ctx context.Context, target string) (any, error) {
 		case <-o.release:
 		case <-ctx.Done():
 		}
-		return "released", nil
+		return command.ObjectView{OID: "released"}, nil
 	}
-	return map[string]any{"oid": target}, nil
+	return o.fakeService.Inspect(ctx, target)
 }
 
-func (o *oddBackend) Eval(ctx context.Context, code string) (vm.Result, error) {
-	switch code {
+func (o *oddService) Eval(ctx context.Context, req command.EvalRequest) (vm.Result, error) {
+	switch req.Code {
 	case "panic":
 		panic("eval exploded")
 	case "ref0":
 		return vm.Result{Value: image.Ref(0), Repr: "?"}, nil
 	}
-	return o.fakeBackend.Eval(ctx, code)
+	return o.fakeService.Eval(ctx, req)
+}
+
+// ShowCycle answers a cycle whose model time is NaN, which JSON, and so
+// the wire form of a cycle, cannot carry.
+func (o *oddService) ShowCycle(ctx context.Context, id int64) (*command.CycleView, error) {
+	return &command.CycleView{ID: id, State: "COMPLETE", ModelMS: math.NaN()}, nil
 }
 
 func req(t *testing.T, d *zmq.Socket, m map[string]any) map[string]any {
@@ -102,7 +115,7 @@ func req(t *testing.T, d *zmq.Socket, m map[string]any) map[string]any {
 
 // TestHostileIDsEchoed: every kind of msgpack id comes back as sent.
 func TestHostileIDsEchoed(t *testing.T) {
-	_, addr, _ := startServer(t, &fakeBackend{})
+	_, addr, _ := startServer(t, &fakeService{})
 	d := dealer(t, addr)
 	refExt := []byte{0xd7, 0x01, 0, 0, 0, 0, 0, 0, 0, 7}
 	ids := map[string]struct {
@@ -143,28 +156,28 @@ func TestHostileIDsEchoed(t *testing.T) {
 // TestHostileArguments: arguments that cannot convert, refs to missing
 // objects, huge and mistyped values all get replies.
 func TestHostileArguments(t *testing.T) {
-	_, addr, _ := startServer(t, &fakeBackend{})
+	_, addr, _ := startServer(t, &fakeService{})
 	d := dealer(t, addr)
 	cases := []struct {
 		name string
 		m    map[string]any
-		kind string // "" means ok
+		kind command.Kind // "" means ok
 	}{
 		{"ref args", map[string]any{"id": 1, "command": "send", "target": "g", "selector": "echo", "args": []any{image.Ref(math.MaxInt64)}}, ""},
 		{"kwargs nested", map[string]any{"id": 1, "command": "send", "target": "g", "selector": "echo", "kwargs": map[string]any{"a": map[string]any{"b": []any{nil, []byte{}}}, "": int64(1)}}, ""},
-		{"args not array", map[string]any{"id": 1, "command": "send", "target": "g", "selector": "echo", "args": "x"}, zmqbridge.KindBadRequest},
-		{"kwargs not map", map[string]any{"id": 1, "command": "send", "target": "g", "selector": "echo", "kwargs": []any{}}, zmqbridge.KindBadRequest},
+		{"args not array", map[string]any{"id": 1, "command": "send", "target": "g", "selector": "echo", "args": "x"}, command.KindBadRequest},
+		{"kwargs not map", map[string]any{"id": 1, "command": "send", "target": "g", "selector": "echo", "kwargs": []any{}}, command.KindBadRequest},
 		{"target ref", map[string]any{"id": 1, "command": "inspect", "target": image.Ref(5)}, ""},
-		{"target bool", map[string]any{"id": 1, "command": "inspect", "target": true}, zmqbridge.KindBadRequest},
-		{"limit negative", map[string]any{"id": 1, "command": "history", "target": "g", "limit": int64(-1)}, zmqbridge.KindBadRequest},
-		{"limit huge", map[string]any{"id": 1, "command": "history", "target": "g", "limit": int64(math.MaxInt64)}, zmqbridge.KindBadRequest},
-		{"limit float", map[string]any{"id": 1, "command": "log", "limit": 1.5}, zmqbridge.KindBadRequest},
-		{"before junk", map[string]any{"id": 1, "command": "log", "before": "zz"}, zmqbridge.KindBadRequest},
-		{"tid junk", map[string]any{"id": 1, "command": "undo", "tid": strings.Repeat("f", 100)}, zmqbridge.KindBadRequest},
-		{"command int", map[string]any{"id": 1, "command": int64(3)}, zmqbridge.KindBadRequest},
-		{"command empty", map[string]any{"id": 1, "command": ""}, zmqbridge.KindBadRequest},
-		{"command missing", map[string]any{"id": 1}, zmqbridge.KindBadRequest},
-		{"command proto", map[string]any{"id": 1, "command": "__proto__"}, zmqbridge.KindUnknownCommand},
+		{"target bool", map[string]any{"id": 1, "command": "inspect", "target": true}, command.KindBadRequest},
+		{"limit negative", map[string]any{"id": 1, "command": "history", "target": "g", "limit": int64(-1)}, command.KindBadRequest},
+		{"limit huge", map[string]any{"id": 1, "command": "history", "target": "g", "limit": int64(math.MaxInt64)}, command.KindBadRequest},
+		{"limit float", map[string]any{"id": 1, "command": "log", "limit": 1.5}, command.KindBadRequest},
+		{"before junk", map[string]any{"id": 1, "command": "log", "before": "zz"}, command.KindBadRequest},
+		{"tid junk", map[string]any{"id": 1, "command": "undo", "tid": strings.Repeat("f", 100)}, command.KindBadRequest},
+		{"command int", map[string]any{"id": 1, "command": int64(3)}, command.KindBadRequest},
+		{"command empty", map[string]any{"id": 1, "command": ""}, command.KindBadRequest},
+		{"command missing", map[string]any{"id": 1}, command.KindBadRequest},
+		{"command proto", map[string]any{"id": 1, "command": "__proto__"}, command.KindUnknownCommand},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,28 +196,24 @@ func TestHostileArguments(t *testing.T) {
 }
 
 // TestHostileUnencodableResults: a result that cannot be encoded gets an
-// internal error reply with the id, never silence.
+// internal error reply with the id, never silence. Results are typed, so
+// only what they hold can be odd: image values (a value containing
+// itself, a nil method, a reference to OID 0) and a cycle's numbers.
 func TestHostileUnencodableResults(t *testing.T) {
-	_, addr, _ := startServer(t, &oddBackend{})
+	_, addr, _ := startServer(t, &oddService{})
 	d := dealer(t, addr)
-	for _, target := range []string{"chan", "func", "struct", "cycle", "cyclelist", "nilmethod", "ref0"} {
+	for _, target := range []string{"cycle", "cyclelist", "nilmethod", "ref0"} {
 		t.Run(target, func(t *testing.T) {
 			r := req(t, d, map[string]any{"id": target, "command": "inspect", "target": target})
-			if r["ok"] != false || errKind(r) != zmqbridge.KindInternal || r["id"] != target {
+			if r["ok"] != false || errKind(r) != command.KindInternal || r["id"] != target {
 				t.Errorf("got %v, want an internal error with the id", r)
 			}
 		})
 	}
-	t.Run("maxuint", func(t *testing.T) {
-		// The protocol says integers are within int64; the server must not
-		// send one its own decoder (and Client.Call) rejects.
-		d.SendBytes(encode(t, map[string]any{"id": 1, "command": "inspect", "target": "maxuint"}), 0)
-		b, err := d.RecvBytes(0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := zmqbridge.DecodeRequest(b, zmqbridge.DefaultLimits); err != nil {
-			t.Errorf("the server sent a reply outside the protocol: %v", err)
+	t.Run("cycle NaN", func(t *testing.T) {
+		r := req(t, d, map[string]any{"id": "nan", "command": "cycle_show", "cycle": int64(3)})
+		if r["ok"] != false || errKind(r) != command.KindInternal || r["id"] != "nan" {
+			t.Errorf("got %v, want an internal error with the id", r)
 		}
 	})
 	for _, target := range []string{"nilptr", "nillist"} {
@@ -217,7 +226,7 @@ func TestHostileUnencodableResults(t *testing.T) {
 	}
 	t.Run("eval ref0", func(t *testing.T) {
 		r := req(t, d, map[string]any{"id": 1, "command": "eval", "code": "ref0"})
-		if r["ok"] != false || errKind(r) != zmqbridge.KindInternal {
+		if r["ok"] != false || errKind(r) != command.KindInternal {
 			t.Errorf("got %v", r)
 		}
 	})
@@ -235,12 +244,12 @@ func TestHostileUnencodableResults(t *testing.T) {
 	}
 }
 
-// TestHostileBackendPanics: a panic in a handler must become an internal
+// TestHostileServicePanics: a panic in a handler must become an internal
 // error reply; the server must stay up. Runs in a child process, since a
 // panic in a server goroutine kills the whole test binary.
-func TestHostileBackendPanics(t *testing.T) {
+func TestHostileServicePanics(t *testing.T) {
 	if which := os.Getenv("ZMQBRIDGE_HOSTILE_CHILD"); which != "" {
-		_, addr, _ := startServer(t, &oddBackend{})
+		_, addr, _ := startServer(t, &oddService{})
 		d := dealer(t, addr)
 		d.SetRcvtimeo(2 * time.Second)
 		var r map[string]any
@@ -252,7 +261,7 @@ func TestHostileBackendPanics(t *testing.T) {
 		case "nilerr":
 			r = req(t, d, map[string]any{"id": 1, "command": "inspect", "target": "nilerr"})
 		}
-		if r["ok"] != false || errKind(r) != zmqbridge.KindInternal {
+		if r["ok"] != false || errKind(r) != command.KindInternal {
 			t.Errorf("got %v, want an internal error", r)
 		}
 		if r := req(t, d, map[string]any{"id": 2, "command": "ping"}); r["result"] != "pong" {
@@ -262,7 +271,7 @@ func TestHostileBackendPanics(t *testing.T) {
 	}
 	for _, which := range []string{"inspect", "eval", "nilerr"} {
 		t.Run(which, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestHostileBackendPanics$", "-test.count=1")
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHostileServicePanics$", "-test.count=1")
 			cmd.Env = append(os.Environ(), "ZMQBRIDGE_HOSTILE_CHILD="+which)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
@@ -279,7 +288,7 @@ func TestHostileBackendPanics(t *testing.T) {
 // TestHostileConcurrentClients: many clients, many requests each, every
 // reply to its own sender with its own id.
 func TestHostileConcurrentClients(t *testing.T) {
-	_, addr, _ := startServer(t, &fakeBackend{})
+	_, addr, _ := startServer(t, &fakeService{})
 	const clients, each = 40, 25
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
@@ -327,8 +336,8 @@ func TestHostileConcurrentClients(t *testing.T) {
 // TestHostileDisconnectBeforeReply: clients that send slow requests and
 // vanish do not disturb the server or its shutdown.
 func TestHostileDisconnectBeforeReply(t *testing.T) {
-	fb := &fakeBackend{slow: make(chan struct{})}
-	_, addr, _ := startServer(t, fb)
+	fs := &fakeService{slow: make(chan struct{})}
+	_, addr, _ := startServer(t, fs)
 	for range 20 {
 		d, _ := zmq.NewSocket(zmq.DEALER)
 		d.SetLinger(0)
@@ -338,7 +347,7 @@ func TestHostileDisconnectBeforeReply(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 		d.Close()
 	}
-	close(fb.slow)
+	close(fs.slow)
 	good := dealer(t, addr)
 	if r := req(t, good, map[string]any{"id": 1, "command": "ping"}); r["result"] != "pong" {
 		t.Errorf("got %v", r)
@@ -349,8 +358,8 @@ func TestHostileDisconnectBeforeReply(t *testing.T) {
 // new requests get shutting_down; the request in flight gets its answer;
 // Shutdown returns once it has.
 func TestHostileShutdownUnderLoad(t *testing.T) {
-	ob := &oddBackend{release: make(chan struct{})}
-	s, err := zmqbridge.Listen(ob, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
+	odd := &oddService{release: make(chan struct{})}
+	s, err := zmqbridge.Listen(odd, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,16 +381,16 @@ func TestHostileShutdownUnderLoad(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	for i := range 20 {
 		r := req(t, late, map[string]any{"id": int64(i), "command": "ping"})
-		if errKind(r) != zmqbridge.KindShuttingDown {
+		if errKind(r) != command.KindShuttingDown {
 			t.Errorf("request during shutdown: %v", r)
 		}
 	}
-	close(ob.release)
+	close(odd.release)
 	blocked.SetRcvtimeo(2 * time.Second)
 	b, err := blocked.RecvBytes(0)
 	if err != nil {
 		t.Errorf("request in flight got no answer: %v", err)
-	} else if m, _ := zmqbridge.DecodeRequest(b, zmqbridge.DefaultLimits); m["result"] != "released" {
+	} else if m, _ := zmqbridge.DecodeRequest(b, zmqbridge.DefaultLimits); !cmp.Equal(m["result"], map[string]any{"oid": "released", "parents": []any{}, "own": []any{}, "inherited": []any{}}) {
 		t.Errorf("request in flight: %v", m)
 	}
 	select {
@@ -414,14 +423,14 @@ func TestHostileShutdownUnderLoad(t *testing.T) {
 	}
 }
 
-// TestHostileShutdownStuckBackend: Shutdown returns when its ctx ends,
-// even with a backend request that never finishes, and that request's
-// context is then cancelled, so the backend can stop the work before the
+// TestHostileShutdownStuckService: Shutdown returns when its ctx ends,
+// even with a service request that never finishes, and that request's
+// context is then cancelled, so the service can stop the work before the
 // image it uses is closed.
-func TestHostileShutdownStuckBackend(t *testing.T) {
-	ob := &oddBackend{release: make(chan struct{})}
-	defer close(ob.release)
-	s, err := zmqbridge.Listen(ob, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
+func TestHostileShutdownStuckService(t *testing.T) {
+	odd := &oddService{release: make(chan struct{})}
+	defer close(odd.release)
+	s, err := zmqbridge.Listen(odd, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,9 +441,9 @@ func TestHostileShutdownStuckBackend(t *testing.T) {
 	d.SendBytes(encode(t, map[string]any{"id": "b", "command": "inspect", "target": "block"}), 0)
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		ob.mu.Lock()
-		n := len(ob.ctxs)
-		ob.mu.Unlock()
+		odd.mu.Lock()
+		n := len(odd.ctxs)
+		odd.mu.Unlock()
 		if n > 0 || time.Now().After(deadline) {
 			break
 		}
@@ -454,27 +463,27 @@ func TestHostileShutdownStuckBackend(t *testing.T) {
 			t.Errorf("Shutdown took %v after a 300ms ctx", el)
 		}
 	case <-time.After(3 * time.Second):
-		t.Fatal("Shutdown hangs on a stuck backend request")
+		t.Fatal("Shutdown hangs on a stuck service request")
 	}
 	select {
 	case <-served:
 	case <-time.After(2 * time.Second):
 		t.Fatal("Serve did not return")
 	}
-	ob.mu.Lock()
-	hctx := ob.ctxs[0]
-	ob.mu.Unlock()
+	odd.mu.Lock()
+	hctx := odd.ctxs[0]
+	odd.mu.Unlock()
 	select {
 	case <-hctx.Done():
 	case <-time.After(500 * time.Millisecond):
-		t.Errorf("after Shutdown gave up and Serve returned, the stuck request's context is still live: the backend keeps running against an image about to be closed")
+		t.Errorf("after Shutdown gave up and Serve returned, the stuck request's context is still live: the service keeps running against an image about to be closed")
 	}
 }
 
 // TestHostilePublish: Publish without subscribers, with unencodable
 // payloads, before Serve and after Close never blocks or panics.
 func TestHostilePublish(t *testing.T) {
-	s, err := zmqbridge.Listen(&fakeBackend{}, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
+	s, err := zmqbridge.Listen(&fakeService{}, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +520,7 @@ func TestHostilePublish(t *testing.T) {
 // TestHostileCloseWithoutServe: Close on a server that never served must
 // release its sockets, so the address can be bound again.
 func TestHostileCloseWithoutServe(t *testing.T) {
-	s, err := zmqbridge.Listen(&fakeBackend{}, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
+	s, err := zmqbridge.Listen(&fakeService{}, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +530,7 @@ func TestHostileCloseWithoutServe(t *testing.T) {
 	// later: allow it a second.
 	var s2 *zmqbridge.Server
 	for deadline := time.Now().Add(time.Second); ; {
-		if s2, err = zmqbridge.Listen(&fakeBackend{}, &zmqbridge.Options{RequestAddr: r, EventAddr: e}); err == nil || time.Now().After(deadline) {
+		if s2, err = zmqbridge.Listen(&fakeService{}, &zmqbridge.Options{RequestAddr: r, EventAddr: e}); err == nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -536,7 +545,7 @@ func TestHostileCloseWithoutServe(t *testing.T) {
 // TestHostileREQClients: REQ sockets (empty delimiter) get their replies,
 // for good requests and malformed ones.
 func TestHostileREQClients(t *testing.T) {
-	_, addr, _ := startServer(t, &fakeBackend{})
+	_, addr, _ := startServer(t, &fakeService{})
 	newREQ := func() *zmq.Socket {
 		r, err := zmq.NewSocket(zmq.REQ)
 		if err != nil {
@@ -578,7 +587,7 @@ func TestHostileREQClients(t *testing.T) {
 	})
 }
 
-// TestHostileRealImage: the uvm backend with hostile arguments.
+// TestHostileRealImage: command.Local over an image, with hostile arguments.
 func TestHostileRealImage(t *testing.T) {
 	ctx := context.Background()
 	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "img"), nil)
@@ -586,7 +595,7 @@ func TestHostileRealImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	_, addr, _ := startServer(t, u.Backend())
+	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	cases := []map[string]any{
 		{"command": "send", "target": "genesis", "selector": "nosuch", "args": []any{image.Ref(1 << 40)}},
@@ -629,7 +638,7 @@ func TestHostileRealImage(t *testing.T) {
 		}
 		// internal means a server fault; a client's bad target or bad
 		// code is not_found or bad_request (or method_error).
-		if r["ok"] == false && errKind(r) == zmqbridge.KindInternal {
+		if r["ok"] == false && errKind(r) == command.KindInternal {
 			t.Errorf("client error classified internal: %v: %v", m, r["error"])
 		}
 	}

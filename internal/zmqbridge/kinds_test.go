@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/store"
 	"batos/internal/uvm"
@@ -17,23 +18,23 @@ import (
 	"batos/internal/zmqbridge"
 )
 
-// errBackend is fakeBackend whose Inspect answers the error named by its
+// errService is fakeService whose Inspect answers the error named by its
 // target.
-type errBackend struct {
-	fakeBackend
+type errService struct {
+	fakeService
 	errs map[string]error
 }
 
-func (b *errBackend) Inspect(ctx context.Context, target string) (any, error) {
-	if err, ok := b.errs[target]; ok {
-		return nil, err
+func (s *errService) Inspect(ctx context.Context, target string) (command.ObjectView, error) {
+	if err, ok := s.errs[target]; ok {
+		return command.ObjectView{}, err
 	}
-	return b.fakeBackend.Inspect(ctx, target)
+	return s.fakeService.Inspect(ctx, target)
 }
 
 // TestStoreErrorKinds: each of the store's error sentinels, however
 // wrapped, comes back with its own kind (never internal), the error about
-// a file names it in "path", and the client's ReplyError matches the
+// a file names it in "path", and the client's *command.Error matches the
 // sentinel with errors.Is.
 func TestStoreErrorKinds(t *testing.T) {
 	const walPath = "/images/live_image.db.wal.00000003"
@@ -41,27 +42,27 @@ func TestStoreErrorKinds(t *testing.T) {
 	cases := []struct {
 		name     string
 		err      error
-		kind     string
+		kind     command.Kind
 		path     string
 		sentinel error // what the client's error matches; nil: nothing checked
 	}{
-		{"record over the limit", fmt.Errorf("commit: %w: %w: encoding exceeds the %d-byte record limit", image.ErrInvalid, store.ErrTooLarge, store.MaxRecordSize), zmqbridge.KindLimit, "", nil},
-		{"metadata over the limit", fmt.Errorf("%w: transaction metadata is 70000 bytes, limit 65536", store.ErrTooLarge), zmqbridge.KindLimit, "", nil},
-		{"corrupt record", &store.CorruptError{OID: 3, TID: 9, Detail: "checksum mismatch"}, zmqbridge.KindCorrupt, "", store.ErrCorrupt},
-		{"corrupt blob", fmt.Errorf("read blob: %w", &store.CorruptBlobError{Detail: "digest mismatch"}), zmqbridge.KindCorrupt, "", store.ErrCorrupt},
-		{"damaged file", &store.DamageError{Path: walPath, Offset: 4096, Detail: "bad frame"}, zmqbridge.KindCorrupt, walPath, store.ErrCorrupt},
-		{"corrupt object read by a method", &vm.Error{Msg: "reading oid:3", Err: &store.CorruptError{OID: 3, TID: 9, Detail: "checksum mismatch"}}, zmqbridge.KindCorrupt, "", store.ErrCorrupt},
-		{"no space", noSpace, zmqbridge.KindNoSpace, walPath, store.ErrNoSpace},
-		{"no space, wrapped", fmt.Errorf("commit: %w", noSpace), zmqbridge.KindNoSpace, walPath, store.ErrNoSpace},
-		{"read-only store", fmt.Errorf("commit: %w", store.ErrReadOnly), zmqbridge.KindReadOnly, "", store.ErrReadOnly},
-		{"conflict", &store.ConflictError{OIDs: []store.OID{3}}, zmqbridge.KindConflict, "", store.ErrConflict},
-		{"anything else", errors.New("disk controller on fire"), zmqbridge.KindInternal, "", nil},
+		{"record over the limit", fmt.Errorf("commit: %w: %w: encoding exceeds the %d-byte record limit", image.ErrInvalid, store.ErrTooLarge, store.MaxRecordSize), command.KindLimit, "", nil},
+		{"metadata over the limit", fmt.Errorf("%w: transaction metadata is 70000 bytes, limit 65536", store.ErrTooLarge), command.KindLimit, "", nil},
+		{"corrupt record", &store.CorruptError{OID: 3, TID: 9, Detail: "checksum mismatch"}, command.KindCorrupt, "", store.ErrCorrupt},
+		{"corrupt blob", fmt.Errorf("read blob: %w", &store.CorruptBlobError{Detail: "digest mismatch"}), command.KindCorrupt, "", store.ErrCorrupt},
+		{"damaged file", &store.DamageError{Path: walPath, Offset: 4096, Detail: "bad frame"}, command.KindCorrupt, walPath, store.ErrCorrupt},
+		{"corrupt object read by a method", &vm.Error{Msg: "reading oid:3", Err: &store.CorruptError{OID: 3, TID: 9, Detail: "checksum mismatch"}}, command.KindCorrupt, "", store.ErrCorrupt},
+		{"no space", noSpace, command.KindNoSpace, walPath, store.ErrNoSpace},
+		{"no space, wrapped", fmt.Errorf("commit: %w", noSpace), command.KindNoSpace, walPath, store.ErrNoSpace},
+		{"read-only store", fmt.Errorf("commit: %w", store.ErrReadOnly), command.KindReadOnly, "", store.ErrReadOnly},
+		{"conflict", &store.ConflictError{OIDs: []store.OID{3}}, command.KindConflict, "", store.ErrConflict},
+		{"anything else", errors.New("disk controller on fire"), command.KindInternal, "", nil},
 	}
-	b := &errBackend{errs: map[string]error{}}
+	svc := &errService{errs: map[string]error{}}
 	for _, tc := range cases {
-		b.errs[tc.name] = tc.err
+		svc.errs[tc.name] = tc.err
 	}
-	_, addr, _ := startServer(t, b)
+	_, addr, _ := startServer(t, svc)
 	d := dealer(t, addr)
 	c, err := zmqbridge.Dial(addr, nil)
 	if err != nil {
@@ -72,7 +73,7 @@ func TestStoreErrorKinds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := req(t, d, map[string]any{"id": int64(1), "command": "inspect", "target": tc.name})
 			e, _ := r["error"].(map[string]any)
-			if r["ok"] != false || e["kind"] != tc.kind || e["message"] != tc.err.Error() {
+			if r["ok"] != false || e["kind"] != string(tc.kind) || e["message"] != tc.err.Error() {
 				t.Errorf("got %v, want kind %s and the message %q", r, tc.kind, tc.err.Error())
 			}
 			if path, _ := e["path"].(string); path != tc.path {
@@ -81,9 +82,9 @@ func TestStoreErrorKinds(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_, err := c.Call(ctx, "inspect", map[string]any{"target": tc.name})
-			var re *zmqbridge.ReplyError
+			var re *command.Error
 			if !errors.As(err, &re) || re.Kind != tc.kind || re.Path != tc.path {
-				t.Fatalf("client: got %#v, want a ReplyError of kind %s, path %q", err, tc.kind, tc.path)
+				t.Fatalf("client: got %#v, want a *command.Error of kind %s, path %q", err, tc.kind, tc.path)
 			}
 			if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
 				t.Errorf("client: errors.Is(%v, %v) is false", err, tc.sentinel)
@@ -108,7 +109,7 @@ func TestSendOverRecordLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	_, addr, _ := startServer(t, u.Backend())
+	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	d.SetRcvtimeo(60 * time.Second)
 	hoard := "genesis.hoard = method(\"def hoard(self, n):\\n    chunk = 'x' * (1 << 20)\\n    self.big = [[chunk] * 16] * n\\n    return n\")"
@@ -118,7 +119,7 @@ func TestSendOverRecordLimit(t *testing.T) {
 	r := req(t, d, map[string]any{"id": int64(2), "command": "send", "target": "genesis", "selector": "hoard", "args": []any{int64(5)}})
 	e, _ := r["error"].(map[string]any)
 	msg, _ := e["message"].(string)
-	if r["ok"] != false || e["kind"] != zmqbridge.KindLimit || !strings.Contains(msg, fmt.Sprint(store.MaxRecordSize)) {
+	if r["ok"] != false || e["kind"] != string(command.KindLimit) || !strings.Contains(msg, fmt.Sprint(store.MaxRecordSize)) {
 		t.Errorf("send writing 80 MiB: got %v, want kind limit naming the %d-byte limit", r, store.MaxRecordSize)
 	}
 	r = req(t, d, map[string]any{"id": int64(3), "command": "eval", "code": "'big' in slots(genesis)"})

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/store"
 	"batos/internal/uvm"
@@ -33,42 +36,104 @@ func TestParseBefore(t *testing.T) {
 		{tid.String(), tid.Time()},
 	}
 	for _, tc := range cases {
-		got, err := zmqbridge.ParseBefore(tc.in, now)
+		got, err := command.ParseBefore(tc.in, now)
 		if err != nil || !got.Equal(tc.want) {
 			t.Errorf("ParseBefore(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
-	if got, _ := zmqbridge.ParseBefore(tid.String(), now); store.TIDAt(got) != tid {
+	if got, _ := command.ParseBefore(tid.String(), now); store.TIDAt(got) != tid {
 		t.Errorf("a TID does not round-trip: %s became %s", tid, store.TIDAt(got))
 	}
 	for _, bad := range []string{"", "yesterday", "-1h", "-2d", "1.5d", "07d", "0000000000000000", "ffffffffffffffff", "0x18ec915f7ecc79", "18ec915f7ecc798", "2026-13-01"} {
-		if got, err := zmqbridge.ParseBefore(bad, now); err == nil {
+		if got, err := command.ParseBefore(bad, now); err == nil {
 			t.Errorf("ParseBefore(%q) = %v, want an error", bad, got)
 		}
 	}
 }
 
-// TestPackArguments: a pack request without a usable "before" is a
-// bad_request; a backend that cannot pack answers unknown_command.
+// packService is fakeService that packs: it records each request and
+// answers a fixed result.
+type packService struct {
+	fakeService
+	mu   sync.Mutex
+	reqs []command.PackRequest
+}
+
+func (p *packService) Pack(ctx context.Context, req command.PackRequest) (command.Packed, error) {
+	p.mu.Lock()
+	p.reqs = append(p.reqs, req)
+	p.mu.Unlock()
+	return command.Packed{
+		Pack:    store.PackResult{Revisions: 3, Objects: 40, Transactions: 2, Blobs: 1, BlobBytes: 1 << 20},
+		Compact: store.CompactResult{BytesBefore: 1 << 30, BytesAfter: 1 << 29},
+		Took:    1500 * time.Millisecond,
+	}, nil
+}
+
+func (p *packService) requests() []command.PackRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]command.PackRequest(nil), p.reqs...)
+}
+
+// TestPackArguments: a pack request without a usable "before" (or
+// "compact": true) is a bad_request that never reaches the service; a
+// usable one reaches it as its command.PackRequest, and the result comes
+// back in the documented form, with only the compaction's figures for a
+// compaction alone.
 func TestPackArguments(t *testing.T) {
-	_, addr, _ := startServer(t, &fakeBackend{})
+	svc := &packService{}
+	_, addr, _ := startServer(t, svc)
 	d := dealer(t, addr)
 	for name, args := range map[string]map[string]any{
-		"no before":      {},
-		"before nil":     {"before": nil},
-		"before integer": {"before": int64(7)},
-		"before words":   {"before": "last tuesday"},
-		"before zero":    {"before": "0000000000000000"},
-		"negative age":   {"before": "-7d"},
+		"no before":        {},
+		"before nil":       {"before": nil},
+		"before integer":   {"before": int64(7)},
+		"before words":     {"before": "last tuesday"},
+		"before zero":      {"before": "0000000000000000"},
+		"negative age":     {"before": "-7d"},
+		"compact false":    {"compact": false},
+		"compact string":   {"compact": "yes", "before": "now"},
+		"compact, bad age": {"compact": true, "before": "soon"},
 	} {
 		args["id"], args["command"] = int64(1), "pack"
-		if r := req(t, d, args); r["ok"] != false || errKind(r) != zmqbridge.KindBadRequest {
+		if r := req(t, d, args); r["ok"] != false || errKind(r) != command.KindBadRequest {
 			t.Errorf("%s: got %v, want bad_request", name, r)
 		}
 	}
-	r := req(t, d, map[string]any{"id": int64(2), "command": "pack", "before": "now"})
-	if r["ok"] != false || errKind(r) != zmqbridge.KindUnknownCommand {
-		t.Errorf("pack on a backend that cannot pack: got %v, want unknown_command", r)
+	if got := svc.requests(); len(got) != 0 {
+		t.Fatalf("refused packs reached the service: %+v", got)
+	}
+
+	cut := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	r := req(t, d, map[string]any{"id": int64(2), "command": "pack", "before": "2026-11-01T08:00:00Z"})
+	want := map[string]any{"before": "2026-11-01T08:00:00Z", "revisions": int64(3), "objects": int64(40), "transactions": int64(2),
+		"blobs": int64(1), "blob_bytes": int64(1 << 20), "ms": int64(1500)}
+	if diff := cmp.Diff(r["result"], want); r["ok"] != true || diff != "" {
+		t.Errorf("pack: got %v, want (-got +want):\n%s", r, diff)
+	}
+	r = req(t, d, map[string]any{"id": int64(3), "command": "pack", "compact": true})
+	want = map[string]any{"bytes_before": int64(1 << 30), "bytes_after": int64(1 << 29), "ms": int64(1500)}
+	if diff := cmp.Diff(r["result"], want); r["ok"] != true || diff != "" {
+		t.Errorf("compaction alone: got %v, want (-got +want):\n%s", r, diff)
+	}
+	before := time.Now()
+	r = req(t, d, map[string]any{"id": int64(4), "command": "pack", "before": "now", "compact": true})
+	if res, _ := r["result"].(map[string]any); r["ok"] != true || res["revisions"] != int64(3) || res["bytes_after"] != int64(1<<29) {
+		t.Errorf("pack and compaction: got %v", r)
+	}
+	got := svc.requests()
+	if len(got) != 3 {
+		t.Fatalf("the service got %+v, want 3 packs", got)
+	}
+	if !got[0].Before.Equal(cut) || got[0].Compact {
+		t.Errorf("pack: the service got %+v, want before %v without compaction", got[0], cut)
+	}
+	if !got[1].Before.IsZero() || !got[1].Compact {
+		t.Errorf("compaction alone: the service got %+v", got[1])
+	}
+	if got[2].Before.Before(before) || got[2].Before.After(time.Now()) || !got[2].Compact {
+		t.Errorf("pack now and compaction: the service got %+v, want a cut within the request", got[2])
 	}
 }
 
@@ -83,7 +148,7 @@ func TestPackWhileSending(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	_, addr, _ := startServer(t, u.Backend())
+	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	d.SetRcvtimeo(60 * time.Second)
 	// Garbage: objects nothing refers to, and superseded revisions.
@@ -153,7 +218,7 @@ func TestPackWhileSending(t *testing.T) {
 	}
 	var count int64
 	err = u.DB().View(ctx, func(tx *image.Tx) error {
-		names, err := uvm.RootNames(tx)
+		names, err := tx.RootNames()
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package zmqbridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -11,48 +12,60 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/tinylib/msgp/msgp"
 
+	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/store"
 	"batos/internal/vm"
 	"batos/internal/zmqbridge"
 )
 
-// fakeBackend answers the bridge's commands from memory, so these tests
-// exercise the bridge alone; the uvm's backend is tested with the image.
-type fakeBackend struct{ slow chan struct{} }
+// fakeService answers the bridge's commands from memory, so these tests
+// exercise the bridge alone; command.Local is tested with the image. A
+// command it does not implement calls the nil Service it embeds and
+// panics, which the server answers as an internal error.
+type fakeService struct {
+	command.Service
+	slow chan struct{}
+}
 
-func (f *fakeBackend) Send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
-	switch selector {
+func (f *fakeService) Send(ctx context.Context, req command.SendRequest) (vm.Result, error) {
+	switch req.Selector {
 	case "slow":
 		<-f.slow
 		return vm.Result{Value: image.String("slow done"), Repr: `"slow done"`}, nil
 	case "missing":
-		return vm.Result{}, &vm.NotUnderstoodError{Receiver: target, Selector: selector}
+		return vm.Result{}, &vm.NotUnderstoodError{Receiver: req.Target, Selector: req.Selector}
 	}
-	return vm.Result{Value: image.NewList(args...), Repr: selector}, nil
-}
-func (f *fakeBackend) Eval(ctx context.Context, code string) (vm.Result, error) {
-	return vm.Result{Value: image.String(code), Repr: code}, nil
-}
-func (f *fakeBackend) Inspect(ctx context.Context, target string) (any, error) {
-	return map[string]any{"oid": target}, nil
-}
-func (f *fakeBackend) History(ctx context.Context, target string, limit int) (any, error) {
-	return []any{int64(limit)}, nil
-}
-func (f *fakeBackend) Log(ctx context.Context, limit int, before store.TID) (any, error) {
-	return []any{}, nil
-}
-func (f *fakeBackend) Undo(ctx context.Context, tid store.TID) (any, error) {
-	return tid.String(), nil
-}
-func (f *fakeBackend) InitiateCycle(ctx context.Context, target, brief string) (any, error) {
-	return nil, vm.ErrNoMind
+	return vm.Result{Value: image.NewList(req.Args...), Repr: req.Selector}, nil
 }
 
-func startServer(t *testing.T, b zmqbridge.Backend) (*zmqbridge.Server, string, string) {
+func (f *fakeService) Eval(ctx context.Context, req command.EvalRequest) (vm.Result, error) {
+	return vm.Result{Value: image.String(req.Code), Repr: req.Code}, nil
+}
+
+func (f *fakeService) Inspect(ctx context.Context, target string) (command.ObjectView, error) {
+	return command.ObjectView{OID: target}, nil
+}
+
+func (f *fakeService) History(ctx context.Context, target string, limit int) ([]command.Revision, error) {
+	return nil, nil
+}
+
+func (f *fakeService) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error) {
+	return nil, nil
+}
+
+func (f *fakeService) Undo(ctx context.Context, tid store.TID) (command.Undone, error) {
+	return command.Undone{Undone: tid, Objects: -1}, nil
+}
+
+func (f *fakeService) InitiateCycle(ctx context.Context, target, brief string) (command.CycleHandle, error) {
+	return command.CycleHandle{}, fmt.Errorf("cannot start a cycle for %s: %w", target, vm.ErrNoMind)
+}
+
+func startServer(t *testing.T, svc command.Service) (*zmqbridge.Server, string, string) {
 	t.Helper()
-	s, err := zmqbridge.Listen(b, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
+	s, err := zmqbridge.Listen(svc, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,14 +126,14 @@ func roundTrip(t *testing.T, d *zmq.Socket, frames ...[]byte) map[string]any {
 	return m
 }
 
-func errKind(m map[string]any) string {
+func errKind(m map[string]any) command.Kind {
 	e, _ := m["error"].(map[string]any)
 	k, _ := e["kind"].(string)
-	return k
+	return command.Kind(k)
 }
 
 func TestRequestsAndReplies(t *testing.T) {
-	_, addr, _ := startServer(t, &fakeBackend{})
+	_, addr, _ := startServer(t, &fakeService{})
 	d := dealer(t, addr)
 	r := roundTrip(t, d, encode(t, map[string]any{"id": 1, "command": "ping"}))
 	if r["ok"] != true || r["result"] != "pong" || r["id"] != int64(1) {
@@ -132,11 +145,11 @@ func TestRequestsAndReplies(t *testing.T) {
 		t.Errorf("send: %v", r)
 	}
 	r = roundTrip(t, d, encode(t, map[string]any{"id": 2, "command": "send", "target": "genesis", "selector": "missing"}))
-	if errKind(r) != zmqbridge.KindNoMind {
+	if errKind(r) != command.KindNoMind {
 		t.Errorf("not understood: %v", r)
 	}
 	r = roundTrip(t, d, encode(t, map[string]any{"id": 3, "command": "initiate_cognitive_cycle", "target_oid": "oid:3", "mission_brief": "x"}))
-	if errKind(r) != zmqbridge.KindNoMind {
+	if errKind(r) != command.KindNoMind {
 		t.Errorf("initiate_cognitive_cycle: %v", r)
 	}
 }
@@ -144,23 +157,23 @@ func TestRequestsAndReplies(t *testing.T) {
 // TestHostileClients: every malformed message gets an error reply (or is
 // dropped), and the server keeps answering others.
 func TestHostileClients(t *testing.T) {
-	_, addr, _ := startServer(t, &fakeBackend{})
+	_, addr, _ := startServer(t, &fakeService{})
 	good := dealer(t, addr)
 	valid := encode(t, map[string]any{"id": 1, "command": "ping"})
 	cases := []struct {
 		name   string
 		frames [][]byte
-		kind   string
+		kind   command.Kind
 	}{
-		{"non-msgpack bytes", [][]byte{{0xc1, 0xc1}}, zmqbridge.KindBadRequest},
-		{"truncated msgpack", [][]byte{valid[:len(valid)-2]}, zmqbridge.KindBadRequest},
-		{"array instead of map", [][]byte{{0x91, 0x01}}, zmqbridge.KindBadRequest},
-		{"unknown command", [][]byte{encode(t, map[string]any{"id": 1, "command": "format_disk"})}, zmqbridge.KindUnknownCommand},
-		{"wrong argument type", [][]byte{encode(t, map[string]any{"id": 1, "command": "send", "target": int64(3), "selector": []any{}})}, zmqbridge.KindBadRequest},
-		{"4 GiB array header", [][]byte{{0xdd, 0xff, 0xff, 0xff, 0xff}}, zmqbridge.KindBadRequest},
-		{"deep nesting", [][]byte{append([]byte{0x81, 0xa1, 'x'}, append([]byte(strings.Repeat("\x91", 40)), 0xc0)...)}, zmqbridge.KindBadRequest},
-		{"two payload frames", [][]byte{valid, valid}, zmqbridge.KindBadRequest},
-		{"empty frame", [][]byte{{}}, zmqbridge.KindBadRequest},
+		{"non-msgpack bytes", [][]byte{{0xc1, 0xc1}}, command.KindBadRequest},
+		{"truncated msgpack", [][]byte{valid[:len(valid)-2]}, command.KindBadRequest},
+		{"array instead of map", [][]byte{{0x91, 0x01}}, command.KindBadRequest},
+		{"unknown command", [][]byte{encode(t, map[string]any{"id": 1, "command": "format_disk"})}, command.KindUnknownCommand},
+		{"wrong argument type", [][]byte{encode(t, map[string]any{"id": 1, "command": "send", "target": int64(3), "selector": []any{}})}, command.KindBadRequest},
+		{"4 GiB array header", [][]byte{{0xdd, 0xff, 0xff, 0xff, 0xff}}, command.KindBadRequest},
+		{"deep nesting", [][]byte{append([]byte{0x81, 0xa1, 'x'}, append([]byte(strings.Repeat("\x91", 40)), 0xc0)...)}, command.KindBadRequest},
+		{"two payload frames", [][]byte{valid, valid}, command.KindBadRequest},
+		{"empty frame", [][]byte{{}}, command.KindBadRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,9 +204,9 @@ func TestHostileClients(t *testing.T) {
 // slow request and an idle TCP connection that never completes the ZMTP
 // handshake do not delay another client.
 func TestStalledClientsDelayNoOne(t *testing.T) {
-	fb := &fakeBackend{slow: make(chan struct{})}
-	defer close(fb.slow)
-	_, addr, _ := startServer(t, fb)
+	fs := &fakeService{slow: make(chan struct{})}
+	defer close(fs.slow)
+	_, addr, _ := startServer(t, fs)
 	host := strings.TrimPrefix(addr, "tcp://")
 	raw, err := net.Dial("tcp", host)
 	if err != nil {
@@ -218,14 +231,14 @@ func TestStalledClientsDelayNoOne(t *testing.T) {
 }
 
 func TestRefusesNonLoopbackWithoutCurve(t *testing.T) {
-	_, err := zmqbridge.Listen(&fakeBackend{}, &zmqbridge.Options{RequestAddr: "tcp://0.0.0.0:*", EventAddr: "tcp://127.0.0.1:*"})
+	_, err := zmqbridge.Listen(&fakeService{}, &zmqbridge.Options{RequestAddr: "tcp://0.0.0.0:*", EventAddr: "tcp://127.0.0.1:*"})
 	if !errors.Is(err, zmqbridge.ErrInsecure) {
 		t.Fatalf("got %v, want ErrInsecure", err)
 	}
 }
 
 func TestEventsArePublished(t *testing.T) {
-	s, _, evAddr := startServer(t, &fakeBackend{})
+	s, _, evAddr := startServer(t, &fakeService{})
 	sub, err := zmq.NewSocket(zmq.SUB)
 	if err != nil {
 		t.Fatal(err)
