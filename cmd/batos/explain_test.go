@@ -63,17 +63,17 @@ func TestExplainStoreErrors(t *testing.T) {
 	}
 }
 
-// diskFullBackend is a service whose store is out of space: every send
+// diskFullService is a service whose store is out of space: every send
 // and eval fails as the store fails then (it serves nothing else).
-type diskFullBackend struct {
+type diskFullService struct {
 	command.Service
 	err error
 }
 
-func (b diskFullBackend) Send(ctx context.Context, req command.SendRequest) (vm.Result, error) {
+func (b diskFullService) Send(ctx context.Context, req command.SendRequest) (vm.Result, error) {
 	return vm.Result{}, b.err
 }
-func (b diskFullBackend) Eval(ctx context.Context, req command.EvalRequest) (vm.Result, error) {
+func (b diskFullService) Eval(ctx context.Context, req command.EvalRequest) (vm.Result, error) {
 	return vm.Result{}, b.err
 }
 
@@ -83,7 +83,7 @@ func (b diskFullBackend) Eval(ctx context.Context, req command.EvalRequest) (vm.
 func TestNoSpaceThroughTheServer(t *testing.T) {
 	img := newImage(t)
 	wal := img + ".wal.00000007"
-	s, err := zmqbridge.Listen(diskFullBackend{err: fmt.Errorf("commit: %w", &store.NoSpaceError{Path: wal, Op: "write-ahead log", Err: syscall.ENOSPC})},
+	s, err := zmqbridge.Listen(diskFullService{err: fmt.Errorf("commit: %w", &store.NoSpaceError{Path: wal, Op: "write-ahead log", Err: syscall.ENOSPC})},
 		&zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
 	if err != nil {
 		t.Fatal(err)

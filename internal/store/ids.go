@@ -63,8 +63,8 @@ func sortedOIDs[V any](m map[OID]V) []OID {
 	return oids
 }
 
-// ValidateCommit checks a commit request against the limits every backend
-// enforces; backends call it before touching storage.
+// ValidateCommit checks a commit request against the limits every engine
+// enforces; engines call it before touching storage.
 func ValidateCommit(meta TxMeta, writes []Write) error {
 	if len(writes) == 0 {
 		return fmt.Errorf("%w: commit writes no objects", ErrInvalid)

@@ -17,10 +17,10 @@
 // The store does not understand record bytes. Operations that must follow
 // references (pack, verify) take a [RefsFunc] from the layer above.
 //
-// # Backends
+// # Engines
 //
 // An [Engine] is a plug-in boundary, like database/sql/driver: the embedded
-// default is store/bolt; every backend must pass store/storetest.
+// default is store/bolt; every engine must pass store/storetest.
 package store
 
 import (
@@ -42,7 +42,7 @@ type TID uint64
 // MaxTID is larger than any TID a store will assign.
 const MaxTID = TID(1<<63 - 1)
 
-// Limits every backend enforces on what a commit may carry.
+// Limits every engine enforces on what a commit may carry.
 const (
 	// MaxRecordSize is the largest record a commit may write.
 	MaxRecordSize = 64 << 20
@@ -143,7 +143,7 @@ type Stats struct {
 	LastTID      TID
 }
 
-// Engine is a storage backend. All methods are safe for concurrent use.
+// Engine is a storage engine. All methods are safe for concurrent use.
 type Engine interface {
 	// NewOIDs reserves n fresh OIDs, never 0 or RootOID.
 	NewOIDs(ctx context.Context, n int) ([]OID, error)

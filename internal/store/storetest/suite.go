@@ -22,7 +22,7 @@ import (
 // The opener arranges for the store to be closed when the test ends.
 type Opener func(t testing.TB, name string) store.Engine
 
-// Run runs the conformance suite against a backend.
+// Run runs the conformance suite against an engine.
 func Run(t *testing.T, open Opener) {
 	tests := []struct {
 		name string
