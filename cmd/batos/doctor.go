@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"batos/internal/command"
 	"batos/internal/mind"
 	"batos/internal/store"
 )
@@ -18,13 +19,13 @@ func init() {
 
 // doctorReport is what batos doctor found.
 type doctorReport struct {
-	Image     string        `json:"image"`
-	ImageNote string        `json:"image_note,omitempty"`
-	Server    *serverReport `json:"server"`
-	NoServer  string        `json:"no_server,omitempty"`
-	BaseModel string        `json:"base_model,omitempty"`
-	Personas  []personaView `json:"personas,omitempty"`
-	Problems  []string      `json:"problems,omitempty"`
+	Image     string                `json:"image"`
+	ImageNote string                `json:"image_note,omitempty"`
+	Server    *serverReport         `json:"server"`
+	NoServer  string                `json:"no_server,omitempty"`
+	BaseModel string                `json:"base_model,omitempty"`
+	Personas  []command.PersonaView `json:"personas,omitempty"`
+	Problems  []string              `json:"problems,omitempty"`
 }
 
 type serverReport struct {
@@ -52,58 +53,45 @@ adapter tier. Exits 1 if something stands in the way of the personas.`)
 		return usageError("doctor takes no arguments")
 	}
 	rep := &doctorReport{Image: e.image}
-	u, err := awakenImage(ctx, e, readWrite, nil)
-	var cfg mind.ServerConfig
+	sess, cfg, remote, err := doctorSession(ctx, e, sf, rep)
 	if err != nil {
-		// The server can be checked without the image (missing, or held
-		// by a running batos).
-		u = nil
-		rep.ImageNote = err.Error() + "; personas not checked"
-		if errors.Is(err, store.ErrInUse) {
-			rep.ImageNote = "in use by a running batos; personas not checked"
+		return err
+	}
+	if sess != nil {
+		defer sess.Close()
+	}
+	// The server is checked from here: it is about what this machine
+	// reaches. The image's part comes through the session, from batos run
+	// while it holds the image.
+	server, connErr := mind.Connect(ctx, cfg)
+	var personas command.PersonaReport
+	if remote != nil {
+		personas = *remote
+	}
+	if sess != nil {
+		if sess.local != nil {
+			db := sess.local.DB()
+			sess.Service.(*command.Local).SetMind(func(context.Context) (*mind.Mind, error) {
+				if server == nil {
+					return nil, connErr
+				}
+				return mind.New(db, server, &mind.Options{CacheDir: cacheDir(e)}), nil
+			}, cfg.Model)
+			if personas, err = sess.Personas(ctx, ""); err != nil {
+				return err
+			}
 		}
-		if cfg, err = sf.config(ctx, nil); err != nil {
-			return err
-		}
-	} else {
-		defer u.Close()
-		if cfg, err = sf.config(ctx, u.DB()); err != nil {
-			return err
-		}
-		if base, err := mind.LoadWeights(ctx, u.DB()); err != nil {
-			return err
-		} else if base != nil {
-			rep.BaseModel = fmt.Sprintf("%s (%s, %s, %s)", base.File, base.Architecture, formatBytes(base.Blob.Size), base.Blob.Digest)
+		if b := personas.BaseModel; b != nil {
+			rep.BaseModel = fmt.Sprintf("%s (%s, %s, %s)", b.File, b.Architecture, formatBytes(b.Size), b.Digest)
 		}
 	}
-	server, err := mind.Connect(ctx, cfg)
-	if err != nil {
-		rep.NoServer = noServerParagraph(cfg, err)
-		rep.Problems = append(rep.Problems, "no inference server reachable")
-	} else {
-		sr := &serverReport{URL: server.URL, API: string(server.API), Version: server.Version, DefaultModel: server.DefaultModel}
-		sr.Models, err = server.Models(ctx)
-		if err != nil {
-			rep.Problems = append(rep.Problems, "cannot list the server's models: "+err.Error())
-		}
-		if err == nil && len(sr.Models) == 0 && rep.BaseModel == "" {
-			rep.Problems = append(rep.Problems, "the server has no models and the image has no base model (pull one, or batos model import FILE.gguf)")
-		}
-		if sr.DefaultModel != "" && err == nil && !hasModel(sr.Models, sr.DefaultModel) {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("default model %s is not on the server", sr.DefaultModel))
-		}
-		rep.Server = sr
-	}
-	if u != nil && server != nil {
-		views, note, err := personaViews(ctx, e, u, sf, "")
-		if err != nil {
-			return err
-		}
-		rep.Personas = views
-		if note != "" {
+	checkServer(ctx, rep, cfg, server, connErr)
+	if sess != nil && server != nil {
+		rep.Personas = personas.Personas
+		if note := personas.Note; note != "" {
 			rep.Problems = append(rep.Problems, note)
 		}
-		for _, v := range views {
+		for _, v := range personas.Personas {
 			if v.Problem != "" {
 				rep.Problems = append(rep.Problems, v.Name+": "+v.Problem)
 			}
@@ -123,6 +111,71 @@ adapter tier. Exits 1 if something stands in the way of the personas.`)
 		return errDoctorProblems
 	}
 	return nil
+}
+
+// checkServer adds to rep what the server (or connErr, when it did not
+// answer) says about this machine's mind.
+func checkServer(ctx context.Context, rep *doctorReport, cfg mind.ServerConfig, server *mind.Server, connErr error) {
+	if connErr != nil {
+		rep.NoServer = noServerParagraph(cfg, connErr)
+		rep.Problems = append(rep.Problems, "no inference server reachable")
+		return
+	}
+	sr := &serverReport{URL: server.URL, API: string(server.API), Version: server.Version, DefaultModel: server.DefaultModel}
+	var err error
+	sr.Models, err = server.Models(ctx)
+	if err != nil {
+		rep.Problems = append(rep.Problems, "cannot list the server's models: "+err.Error())
+	}
+	if err == nil && len(sr.Models) == 0 && rep.BaseModel == "" {
+		rep.Problems = append(rep.Problems, "the server has no models and the image has no base model (pull one, or batos model import FILE.gguf)")
+	}
+	if sr.DefaultModel != "" && err == nil && !hasModel(sr.Models, sr.DefaultModel) {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("default model %s is not on the server", sr.DefaultModel))
+	}
+	rep.Server = sr
+}
+
+// doctorSession opens the image's session and the configuration of the
+// server to check: the one the flags name, else the one the image
+// records, and, from batos run, the personas report (it carries the
+// server the image records). Without a session (no image, or one held by
+// a process that serves no bridge) the server is still checked, and rep
+// says why the image was not.
+func doctorSession(ctx context.Context, e *env, sf serverFlags, rep *doctorReport) (*session, mind.ServerConfig, *command.PersonaReport, error) {
+	sess, err := openSession(ctx, e, readWrite)
+	if err != nil {
+		rep.ImageNote = err.Error() + "; personas not checked"
+		if errors.Is(err, store.ErrInUse) {
+			rep.ImageNote = "in use by a running batos; personas not checked"
+		}
+		cfg, err := sf.config(ctx, nil)
+		return nil, cfg, nil, err
+	}
+	if sess.local != nil {
+		cfg, err := sf.config(ctx, sess.local.DB())
+		if err != nil {
+			sess.Close()
+			return nil, cfg, nil, err
+		}
+		return sess, cfg, nil, nil
+	}
+	if sf.given() {
+		fmt.Fprintf(e.stderr, "batos doctor: batos run serves %s; the personas' tiers are those its mind sees, whatever -llm, -llm-api and -model say\n", e.image)
+	}
+	// The server batos run records is the one to check from here too.
+	var personas command.PersonaReport
+	cfg, err := sf.configFrom(func() (mind.ServerConfig, error) {
+		var err error
+		personas, err = sess.Personas(ctx, "")
+		r := personas.Recorded
+		return mind.ServerConfig{URL: r.URL, API: mind.API(r.API), Model: r.Model}, err
+	})
+	if err != nil {
+		sess.Close()
+		return nil, cfg, nil, err
+	}
+	return sess, cfg, &personas, nil
 }
 
 func hasModel(models []string, name string) bool {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"batos/internal/command"
 	"batos/internal/gguf/gguftest"
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
@@ -100,7 +101,7 @@ func TestModelAndAdapterRoundTrip(t *testing.T) {
 	if !strings.Contains(out, "persona BRICK: set adapter, temperature") {
 		t.Errorf("persona set: %q", out)
 	}
-	var brick personaView
+	var brick command.PersonaView
 	if err := json.Unmarshal([]byte(mustRun(t, "-image", img, "persona", "show", "BRICK", "-json", "-llm", "http://127.0.0.1:1")), &brick); err != nil {
 		t.Fatal(err)
 	}
@@ -215,11 +216,11 @@ func TestPersonaOwnModelAndCreate(t *testing.T) {
 	if out := mustRun(t, "-image", img, "persona", "set", "SCOUT", "-create"); !strings.Contains(out, "persona SCOUT: created") {
 		t.Errorf("create: %q", out)
 	}
-	var listed struct{ Personas []personaView }
+	var listed struct{ Personas []command.PersonaView }
 	if err := json.Unmarshal([]byte(mustRun(t, "-image", img, "persona", "list", "-json", "-llm", "http://127.0.0.1:1")), &listed); err != nil {
 		t.Fatal(err)
 	}
-	models := map[string]personaView{}
+	models := map[string]command.PersonaView{}
 	for _, p := range listed.Personas {
 		models[p.Name] = p
 	}

@@ -28,6 +28,15 @@ func addServerFlags(fs *flag.FlagSet) serverFlags {
 // falls back to what the image recorded. The API key comes from
 // BATOS_LLM_API_KEY so it never sits in shell history or the image.
 func (f serverFlags) config(ctx context.Context, db *image.DB) (mind.ServerConfig, error) {
+	if db == nil {
+		return f.configFrom(nil)
+	}
+	return f.configFrom(func() (mind.ServerConfig, error) { return mind.LoadServerConfig(ctx, db) })
+}
+
+// configFrom is config with the image's recorded server read by
+// recorded (nil: there is no image to read).
+func (f serverFlags) configFrom(recorded func() (mind.ServerConfig, error)) (mind.ServerConfig, error) {
 	api, err := mind.ParseAPI(*f.api)
 	if err != nil {
 		return mind.ServerConfig{}, usageError("%v", err)
@@ -39,8 +48,8 @@ func (f serverFlags) config(ctx context.Context, db *image.DB) (mind.ServerConfi
 		}
 	}
 	cfg := mind.ServerConfig{URL: *f.url, API: api, Model: *f.model, APIKey: os.Getenv("BATOS_LLM_API_KEY")}
-	if cfg.URL == "" && db != nil {
-		saved, err := mind.LoadServerConfig(ctx, db)
+	if cfg.URL == "" && recorded != nil {
+		saved, err := recorded()
 		if err != nil {
 			return cfg, err
 		}
@@ -54,10 +63,10 @@ func (f serverFlags) config(ctx context.Context, db *image.DB) (mind.ServerConfi
 		if cfg.Model == "" {
 			cfg.Model = saved.Model
 		}
-	} else if cfg.Model == "" && db != nil {
+	} else if cfg.Model == "" && recorded != nil {
 		// The same server given again without -model keeps its recorded
 		// default model.
-		saved, err := mind.LoadServerConfig(ctx, db)
+		saved, err := recorded()
 		if err != nil {
 			return cfg, err
 		}
@@ -67,6 +76,9 @@ func (f serverFlags) config(ctx context.Context, db *image.DB) (mind.ServerConfi
 	}
 	return cfg, nil
 }
+
+// given reports whether any of the flags was given.
+func (f serverFlags) given() bool { return *f.url != "" || *f.api != "" || *f.model != "" }
 
 // cacheDir is where adapters are written for servers that read files:
 // derived data beside the image, rebuilt from it when missing.

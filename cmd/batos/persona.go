@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"batos/internal/image"
+	"batos/internal/command"
 	"batos/internal/mind"
-	"batos/internal/uvm"
 )
 
 func init() {
@@ -38,147 +38,55 @@ func runPersona(ctx context.Context, e *env, args []string) error {
 	return usageError("unknown persona command %q: want list, show, set or warm", args[0])
 }
 
-// personaView is a persona as the CLI shows it.
-type personaView struct {
-	Name  string `json:"name"`
-	Role  string `json:"role"`
-	Model string `json:"model"`
-	// ModelIsDefault says the persona names no model of its own: Model is
-	// the server's default (empty when there is none).
-	ModelIsDefault bool           `json:"model_is_default,omitempty"`
-	Adapter        string         `json:"adapter,omitempty"`
-	AdapterFile    string         `json:"adapter_file,omitempty"`
-	AdapterFormat  string         `json:"adapter_format,omitempty"`
-	Temperature    *float64       `json:"temperature,omitempty"`
-	Tier           string         `json:"tier"`
-	Where          string         `json:"where,omitempty"`
-	Problem        string         `json:"problem,omitempty"`
-	Usage          usageView      `json:"usage"`
-	SystemPrompt   string         `json:"system_prompt,omitempty"`
-	RecentCalls    []callView     `json:"recent_calls,omitempty"`
-	Options        map[string]any `json:"options,omitempty"`
-}
-
-type usageView struct {
-	Calls            int64   `json:"calls"`
-	Failures         int64   `json:"failures"`
-	PromptTokens     int64   `json:"prompt_tokens"`
-	CompletionTokens int64   `json:"completion_tokens"`
-	MeanLatencyMS    float64 `json:"mean_latency_ms"`
-}
-
-type callView struct {
-	At               time.Time `json:"at"`
-	Model            string    `json:"model"`
-	Adapter          string    `json:"adapter,omitempty"`
-	PromptTokens     int       `json:"prompt_tokens"`
-	CompletionTokens int       `json:"completion_tokens"`
-	LatencyMS        float64   `json:"latency_ms"`
-	Outcome          string    `json:"outcome"`
-}
-
-// personaViews reads the personas and, when a server answers, their
-// tiers. note explains a missing server.
-func personaViews(ctx context.Context, e *env, u *uvm.UVM, sf serverFlags, only string) (views []personaView, note string, err error) {
-	var personas []*mind.Persona
-	var calls []mind.Call
-	err = u.DB().View(ctx, func(tx *image.Tx) error {
-		if only != "" {
-			p, err := mind.LoadPersona(tx, only)
-			if err != nil {
-				return err
-			}
-			personas = []*mind.Persona{p}
-			calls, err = mind.RecentCalls(tx, only)
-			return err
-		}
-		personas, err = mind.LoadPersonas(tx)
-		return err
-	})
+// personaSession opens the session the persona commands run in. An image
+// opened here sees the personas' tiers on the inference server the flags
+// name (else the one the image records, else one found on the default
+// ports); one that batos run serves sees them through its own mind, and
+// the flags do not apply.
+func personaSession(ctx context.Context, e *env, sf serverFlags, name string) (*session, error) {
+	sess, err := openSession(ctx, e, readWrite)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	cfg, err := sf.config(ctx, u.DB())
-	if err != nil {
-		return nil, "", err
-	}
-	placements := map[string]mind.Placement{}
-	server, err := mind.Connect(ctx, cfg)
-	if err != nil {
-		note = "tiers unknown: " + err.Error() + " (batos doctor says more)"
-		if errors.Is(err, mind.ErrNoServer) {
-			note = "tiers unknown: no inference server reachable (batos doctor says more)"
+	if sess.local == nil {
+		if _, err := sf.config(ctx, nil); err != nil {
+			sess.Close()
+			return nil, err
 		}
-	} else {
-		pls, err := mind.NewManager(u.DB(), server, cacheDir(e)).Observe(ctx, personas)
+		if sf.given() {
+			fmt.Fprintf(e.stderr, "batos %s: batos run serves %s; its mind sees the personas, not the -llm, -llm-api and -model given here\n", name, e.image)
+		}
+		return sess, nil
+	}
+	cfg, err := sf.config(ctx, sess.local.DB())
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	db := sess.local.DB()
+	sess.Service.(*command.Local).SetMind(func(ctx context.Context) (*mind.Mind, error) {
+		server, err := mind.Connect(ctx, cfg)
 		if err != nil {
-			note = "tiers unknown: " + server.Describe() + ": " + err.Error()
+			return nil, err
 		}
-		for _, pl := range pls {
-			placements[pl.Persona] = pl
-		}
-		cfg.Model = server.DefaultModel
-	}
-	for _, p := range personas {
-		v := personaView{
-			Name: p.Name, Role: p.Role, Model: p.Model, Temperature: p.Temperature, SystemPrompt: p.SystemPrompt,
-			Usage: usageView{Calls: p.Usage.Calls, Failures: p.Usage.Failures, PromptTokens: p.Usage.PromptTokens,
-				CompletionTokens: p.Usage.CompletionTokens, MeanLatencyMS: ms(p.Usage.MeanLatency())},
-			Options: optionsView(p),
-		}
-		if v.Model == "" {
-			v.Model, v.ModelIsDefault = cfg.Model, true
-		}
-		if p.HasAdapter() {
-			v.Adapter, v.AdapterFile, v.AdapterFormat = p.Adapter.Digest.String(), p.AdapterFile, p.AdapterFormat
-		}
-		v.Tier = "?"
-		if pl, ok := placements[p.Name]; ok {
-			v.Tier, v.Where, v.Problem = pl.Tier.String(), pl.Where, pl.Problem
-		} else if !p.HasAdapter() {
-			v.Tier = mind.TierNone.String()
-		}
-		for _, c := range calls {
-			v.RecentCalls = append(v.RecentCalls, callView{At: c.At, Model: c.Model, Adapter: c.Adapter, PromptTokens: c.PromptTokens,
-				CompletionTokens: c.CompletionTokens, LatencyMS: ms(c.Latency), Outcome: c.Outcome})
-		}
-		views = append(views, v)
-	}
-	return views, note, nil
+		return mind.New(db, server, &mind.Options{CacheDir: cacheDir(e)}), nil
+	}, cfg.Model)
+	return sess, nil
 }
 
-func optionsView(p *mind.Persona) map[string]any {
-	o := map[string]any{}
-	if p.Options.Seed != nil {
-		o["seed"] = *p.Options.Seed
+// personaNote is a report's note as the persona commands print it.
+func personaNote(rep command.PersonaReport) string {
+	if rep.Note != "" && rep.Server == "" {
+		return rep.Note + " (batos doctor says more)"
 	}
-	if p.Options.MaxTokens > 0 {
-		o["max_tokens"] = p.Options.MaxTokens
-	}
-	if p.Options.TopK > 0 {
-		o["top_k"] = p.Options.TopK
-	}
-	if p.Options.TopP > 0 {
-		o["top_p"] = p.Options.TopP
-	}
-	if p.Options.ContextSize > 0 {
-		o["num_ctx"] = p.Options.ContextSize
-	}
-	if len(p.Options.Stop) > 0 {
-		o["stop"] = p.Options.Stop
-	}
-	if len(o) == 0 {
-		return nil
-	}
-	return o
+	return rep.Note
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func runPersonaList(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "persona list", "[-json] [-llm URL -llm-api API]", `List the personas: model, adapter and its tier on the inference server (cold: only
 in the image; warm: the server can use it; hot: active), and each persona's call
-totals (calls, failures, tokens in and out, mean latency).`)
+totals (calls, failures, tokens in and out, mean latency). While batos run holds
+the image, the tiers are those its mind sees, and -llm does not apply.`)
 	asJSON := jsonFlag(fs)
 	sf := addServerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -187,15 +95,16 @@ totals (calls, failures, tokens in and out, mean latency).`)
 	if fs.NArg() > 0 {
 		return usageError("persona list takes no arguments")
 	}
-	u, err := awakenImage(ctx, e, readWrite, nil)
+	sess, err := personaSession(ctx, e, sf, "persona list")
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	views, note, err := personaViews(ctx, e, u, sf, "")
+	defer sess.Close()
+	rep, err := sess.Personas(ctx, "")
 	if err != nil {
 		return err
 	}
+	views, note := rep.Personas, personaNote(rep)
 	if *asJSON {
 		for i := range views {
 			views[i].SystemPrompt = ""
@@ -209,7 +118,7 @@ totals (calls, failures, tokens in and out, mean latency).`)
 		if v.Adapter != "" {
 			adapter = v.AdapterFile + " " + shortDigest(v.Adapter)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d/%d\t%.0f ms\t%s\n", v.Name, v.modelText(), adapter, v.Tier,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d/%d\t%.0f ms\t%s\n", v.Name, modelText(v), adapter, v.Tier,
 			v.Usage.Calls, v.Usage.Failures, v.Usage.PromptTokens, v.Usage.CompletionTokens, v.Usage.MeanLatencyMS, v.Role)
 	}
 	if err := tw.Flush(); err != nil {
@@ -226,8 +135,8 @@ totals (calls, failures, tokens in and out, mean latency).`)
 	return nil
 }
 
-// modelText is the model as a person reads it.
-func (v personaView) modelText() string {
+// modelText is a persona's model as a person reads it.
+func modelText(v command.PersonaView) string {
 	switch {
 	case !v.ModelIsDefault:
 		return v.Model
@@ -245,7 +154,9 @@ func shortDigest(d string) string {
 }
 
 func runPersonaShow(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "persona show", "NAME [-json]", "Show one persona whole: role, model, adapter and tier, options, system prompt, call totals and its recent calls.")
+	fs := flags(e, "persona show", "NAME [-json]", `Show one persona whole: role, model, adapter and tier, options, system prompt,
+call totals and its recent calls. While batos run holds the image, the tier is
+the one its mind sees, and -llm does not apply.`)
 	asJSON := jsonFlag(fs)
 	sf := addServerFlags(fs)
 	if err := parseFlags(fs, reorderFlags(fs, args)); err != nil {
@@ -254,22 +165,25 @@ func runPersonaShow(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usageError("persona show needs one NAME")
 	}
-	u, err := awakenImage(ctx, e, readWrite, nil)
+	sess, err := personaSession(ctx, e, sf, "persona show")
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	views, note, err := personaViews(ctx, e, u, sf, fs.Arg(0))
+	defer sess.Close()
+	rep, err := sess.Personas(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	v := views[0]
+	if len(rep.Personas) != 1 {
+		return fmt.Errorf("asked for persona %s, got %d", fs.Arg(0), len(rep.Personas))
+	}
+	v, note := rep.Personas[0], personaNote(rep)
 	if *asJSON {
 		return printJSON(e.stdout, v)
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "%s — %s\n", v.Name, v.Role)
-	fmt.Fprintf(w, "model:        %s\n", v.modelText())
+	fmt.Fprintf(w, "model:        %s\n", modelText(v))
 	if v.Adapter != "" {
 		fmt.Fprintf(w, "adapter:      %s (%s) %s\n", v.AdapterFile, v.AdapterFormat, v.Adapter)
 	} else {
@@ -310,7 +224,9 @@ func runPersonaSet(ctx context.Context, e *env, args []string) error {
 -system-file reads the system prompt from F ('-' for standard input); -adapter
 stores a GGUF LoRA adapter (a PEFT directory for vLLM) in the image and attaches
 it ('none' detaches); -temperature is 0 to 2. -create makes a new persona.
-Files are checked before anything is stored; the change is one transaction.`)
+Files are checked before anything is stored; the change is one transaction.
+While batos run holds the image, it reads the adapter itself: batos sends it
+the adapter's absolute path, which must be readable where batos run runs.`)
 	model := fs.String("model", "", "the server's model name for this persona ('' = the default model)")
 	systemFile := fs.String("system-file", "", "file holding the system prompt ('-' = standard input)")
 	role := fs.String("role", "", "a short description of the persona's job")
@@ -326,7 +242,7 @@ Files are checked before anything is stored; the change is one transaction.`)
 	name := fs.Arg(0)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	edit := mind.Edit{Create: *create}
+	edit := command.PersonaEdit{Create: *create}
 	if set["model"] {
 		edit.Model = model
 	}
@@ -350,48 +266,35 @@ Files are checked before anything is stored; the change is one transaction.`)
 	if len(set) == 0 {
 		return usageError("persona set %s: nothing to change (give -model, -system-file, -role, -adapter or -temperature)", name)
 	}
-	if set["adapter"] && *adapter == "" {
+	switch {
+	case set["adapter"] && *adapter == "":
 		return usageError("-adapter needs a GGUF file, a PEFT directory, or none")
+	case *adapter == "none":
+		edit.ClearAdapter = true
+	case *adapter != "":
+		// The process holding the image reads the file: batos run, perhaps,
+		// in another directory.
+		abs, err := filepath.Abs(*adapter)
+		if err != nil {
+			return err
+		}
+		edit.Adapter = abs
 	}
-	if err := edit.Validate(); err != nil {
-		return fmt.Errorf("persona %s: %w", name, err)
-	}
-	u, err := awakenImage(ctx, e, readWrite, nil)
+	sess, err := openSession(ctx, e, readWrite)
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	// The model the adapter must fit: the one given now, else the
-	// persona's own, else pLLM's base.
-	personaModel := ""
-	if set["adapter"] && *adapter != "none" {
-		var p *mind.Persona
-		err := u.DB().View(ctx, func(tx *image.Tx) (err error) { p, err = mind.LoadPersona(tx, name); return })
-		switch {
-		case errors.Is(err, mind.ErrNoPersona) && !*create:
-			// Refused before its adapter is copied into the image for nothing.
-			return fmt.Errorf("%w; -create makes one", err)
-		case err == nil:
-			personaModel = p.Model
-		}
-		if set["model"] {
-			personaModel = *model
-		}
+	defer sess.Close()
+	var bar *byteProgress
+	if edit.Adapter != "" {
+		bar = newByteProgress(e, "importing "+*adapter)
+		edit.Progress = bar.update
 	}
-	if set["adapter"] {
-		if *adapter == "none" {
-			edit.ClearAdapter = true
-		} else {
-			bar := newByteProgress(e, "importing "+*adapter)
-			imp, err := mind.ImportAdapterFor(ctx, u.DB(), *adapter, personaModel, bar.update)
-			bar.done()
-			if err != nil {
-				return err
-			}
-			edit.Adapter = imp
-		}
+	c, err := sess.EditPersona(ctx, name, edit)
+	if bar != nil {
+		bar.done()
 	}
-	if err := mind.EditPersona(ctx, u.DB(), name, edit); errors.Is(err, mind.ErrNoPersona) {
+	if command.KindOf(err) == command.KindNotFound && !*create {
 		return fmt.Errorf("%w; -create makes one", err)
 	} else if err != nil {
 		return err
@@ -407,8 +310,8 @@ Files are checked before anything is stored; the change is one transaction.`)
 	} else {
 		fmt.Fprintf(e.stdout, "persona %s: set %s\n", name, strings.Join(changed, ", "))
 	}
-	if edit.Adapter != nil {
-		fmt.Fprintf(e.stdout, "adapter %s (%s, %s) stored as %s\n", edit.Adapter.File, edit.Adapter.Format, formatBytes(edit.Adapter.Blob.Size), edit.Adapter.Blob.Digest)
+	if a := c.Adapter; a != nil {
+		fmt.Fprintf(e.stdout, "adapter %s (%s, %s) stored as %s\n", a.File, a.Format, formatBytes(a.Blob.Size), a.Blob.Digest)
 	}
 	return nil
 }
@@ -446,55 +349,47 @@ func runPersonaWarm(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "persona warm", "[NAME...] [-llm URL -llm-api API -model M]", `Bring personas' adapters to the hot tier on the inference server now, rather
 than on their first call: push blobs and create models (Ollama), load adapters
 (vLLM), or check the server has them (llama-server). All personas when no NAME
-is given.`)
+is given. While batos run holds the image, its mind warms them on its server,
+and -llm does not apply.`)
 	sf := addServerFlags(fs)
 	if err := parseFlags(fs, reorderFlags(fs, args)); err != nil {
 		return err
 	}
-	u, err := awakenImage(ctx, e, readWrite, nil)
+	sess, err := personaSession(ctx, e, sf, "persona warm")
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	cfg, err := sf.config(ctx, u.DB())
-	if err != nil {
-		return err
-	}
-	server, err := mind.Connect(ctx, cfg)
-	if err != nil {
-		return err
-	}
+	defer sess.Close()
 	names := fs.Args()
-	if len(names) == 0 {
-		for _, p := range personasOf(ctx, u) {
-			names = append(names, p.Name)
-		}
+	label := "warming the personas"
+	if len(names) > 0 {
+		label = "warming " + strings.Join(names, ", ")
 	}
-	m := mind.NewManager(u.DB(), server, cacheDir(e))
+	var results []command.WarmResult
+	err = withProgress(e, label, func() (err error) { results, err = sess.WarmPersonas(ctx, names); return })
+	if command.KindOf(err) == command.KindNoMind {
+		return fmt.Errorf("%w (batos doctor says how to start one)", err)
+	} else if err != nil {
+		return err
+	}
 	var failed int
-	for _, name := range names {
-		var p *mind.Persona
-		err := u.DB().View(ctx, func(tx *image.Tx) (err error) { p, err = mind.LoadPersona(tx, name); return })
-		if err == nil {
-			var route mind.Route
-			err = withProgress(e, "warming "+name, func() (err error) { route, err = m.Prepare(ctx, p); return })
-			if err == nil {
-				fmt.Fprintf(e.stdout, "%s: ready on %s (model %s%s)\n", name, server.Describe(), route.Model, loraText(route))
-				continue
-			}
+	for _, r := range results {
+		if !r.Ready {
+			failed++
+			fmt.Fprintf(e.stdout, "%s: %s\n", r.Persona, r.Problem)
+			continue
 		}
-		failed++
-		fmt.Fprintf(e.stdout, "%s: %v\n", name, err)
+		fmt.Fprintf(e.stdout, "%s: ready on %s (model %s%s)\n", r.Persona, r.Server, r.Model, loraText(r.LoRA))
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d personas not ready", failed, len(names))
+		return fmt.Errorf("%d of %d personas not ready", failed, len(results))
 	}
 	return nil
 }
 
-func loraText(r mind.Route) string {
-	if len(r.LoRA) == 0 {
+func loraText(ids []int) string {
+	if len(ids) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(", lora id %d", r.LoRA[0].ID)
+	return fmt.Sprintf(", lora id %d", ids[0])
 }

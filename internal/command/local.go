@@ -8,6 +8,7 @@ import (
 
 	"batos/internal/cycle"
 	"batos/internal/image"
+	"batos/internal/mind"
 	"batos/internal/store"
 	"batos/internal/vm"
 )
@@ -37,6 +38,10 @@ type Local struct {
 	// user is recorded for the transactions the commands make themselves
 	// (undo); sends and evals record the runtime's.
 	user string
+	// findMind and mindModel are where the persona commands find the
+	// mind (SetMind).
+	findMind  func(context.Context) (*mind.Mind, error)
+	mindModel string
 }
 
 var _ Service = (*Local)(nil)

@@ -43,6 +43,18 @@ type Service interface {
 	// method there.
 	RevertMethod(ctx context.Context, target, name string) (MethodChange, error)
 
+	// Personas reports every persona (only the one named, with its
+	// recent calls, when only is set) and its adapter's tier on the
+	// mind's inference server, with the image's base model and recorded
+	// server.
+	Personas(ctx context.Context, only string) (PersonaReport, error)
+	// EditPersona changes a persona; an adapter path is read by the
+	// process holding the image.
+	EditPersona(ctx context.Context, name string, edit PersonaEdit) (PersonaChange, error)
+	// WarmPersonas brings personas' adapters (every persona's for no
+	// names) to the hot tier on the mind's server now.
+	WarmPersonas(ctx context.Context, names []string) ([]WarmResult, error)
+
 	// InitiateCycle is the seed's initiate_cognitive_cycle: a cycle for a
 	// brief, answered at once with its handle.
 	InitiateCycle(ctx context.Context, target, brief string) (CycleHandle, error)

@@ -97,7 +97,16 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 			log.Warn("mind: no inference server yet; messages nothing understands cannot be learned until one answers, and batos keeps looking (batos doctor says how to start one)", "err", mindErr)
 		}
 	}
-	s, err := zmqbridge.Listen(command.NewLocal(u, o.UVM.User), &o.Bridge)
+	svc := command.NewLocal(u, o.UVM.User)
+	// The persona commands see the personas through the mind enabled
+	// here, once there is one.
+	svc.SetMind(func(context.Context) (*mind.Mind, error) {
+		if m := u.Mind(); m != nil {
+			return m, nil
+		}
+		return nil, mind.ErrNoServer
+	}, "")
+	s, err := zmqbridge.Listen(svc, &o.Bridge)
 	if err != nil {
 		u.Close()
 		return err

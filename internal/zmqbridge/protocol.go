@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"batos/internal/command"
+	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/store"
 )
@@ -133,7 +133,7 @@ var commands = map[string]func(ctx context.Context, svc command.Service, req map
 		default:
 			return nil, fmt.Errorf("%w: \"compact\" must be true or false, not %T", command.ErrBadRequest, v)
 		}
-		s, err := stringArg(req, "before", !r.Compact)
+		s, err := stringArg(req, "before", false)
 		if err != nil {
 			return nil, err
 		}
@@ -141,6 +141,9 @@ var commands = map[string]func(ctx context.Context, svc command.Service, req map
 			if r.Before, err = command.ParseBefore(s, time.Now()); err != nil {
 				return nil, fmt.Errorf("%w: \"before\": %v", command.ErrBadRequest, err)
 			}
+		}
+		if err := r.Check(); err != nil {
+			return nil, err
 		}
 		p, err := svc.Pack(ctx, r)
 		if err != nil {
@@ -197,6 +200,53 @@ var commands = map[string]func(ctx context.Context, svc command.Service, req map
 			return nil, err
 		}
 		return methodChangeMap(c), nil
+	},
+	"persona_list": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		rep, err := svc.Personas(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		return personaReportPlain(rep)
+	},
+	"persona_show": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		name, err := stringArg(req, "name", true)
+		if err != nil {
+			return nil, err
+		}
+		if name == "" {
+			return nil, fmt.Errorf("%w: \"name\" is empty", command.ErrBadRequest)
+		}
+		rep, err := svc.Personas(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return personaReportPlain(rep)
+	},
+	"persona_set": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		name, err := stringArg(req, "name", true)
+		if err != nil {
+			return nil, err
+		}
+		edit, err := personaEditArgs(req)
+		if err != nil {
+			return nil, err
+		}
+		c, err := svc.EditPersona(ctx, name, edit)
+		if err != nil {
+			return nil, err
+		}
+		return personaChangeMap(c), nil
+	},
+	"persona_warm": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		names, err := stringsArg(req, "names")
+		if err != nil {
+			return nil, err
+		}
+		rs, err := svc.WarmPersonas(ctx, names)
+		if err != nil {
+			return nil, err
+		}
+		return warmResultsList(rs), nil
 	},
 	"initiate_cognitive_cycle": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		target, err := stringArg(req, "target_oid", true)
@@ -341,6 +391,76 @@ func mapArg(req map[string]any, name string) ([]image.Slot, error) {
 	return out, nil
 }
 
+// personaEditArgs reads persona_set's changes: a field left out is left
+// as it is.
+func personaEditArgs(req map[string]any) (command.PersonaEdit, error) {
+	var e command.PersonaEdit
+	for _, f := range []struct {
+		name string
+		to   **string
+	}{{"role", &e.Role}, {"system_prompt", &e.SystemPrompt}, {"model", &e.Model}} {
+		if req[f.name] == nil {
+			continue
+		}
+		s, err := stringArg(req, f.name, true)
+		if err != nil {
+			return e, err
+		}
+		*f.to = &s
+	}
+	switch t := req["temperature"].(type) {
+	case nil:
+	case float64:
+		e.Temperature = &t
+	case int64:
+		f := float64(t)
+		e.Temperature = &f
+	default:
+		return e, fmt.Errorf("%w: \"temperature\" must be a number, got %s", command.ErrBadRequest, argText(t))
+	}
+	var err error
+	if e.Adapter, err = stringArg(req, "adapter", false); err != nil {
+		return e, err
+	}
+	if e.ClearAdapter, err = boolArg(req, "clear_adapter"); err != nil {
+		return e, err
+	}
+	if e.Create, err = boolArg(req, "create"); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+func boolArg(req map[string]any, name string) (bool, error) {
+	switch v := req[name].(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return v, nil
+	default:
+		return false, fmt.Errorf("%w: %q must be true or false, got %s", command.ErrBadRequest, name, argText(v))
+	}
+}
+
+// stringsArg reads an optional array of strings.
+func stringsArg(req map[string]any, name string) ([]string, error) {
+	v, ok := req[name]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q must be an array of strings, got %s", command.ErrBadRequest, name, typeName(v))
+	}
+	out := make([]string, len(l))
+	for i, x := range l {
+		if out[i], ok = x.(string); !ok {
+			return nil, fmt.Errorf("%w: %s[%d] must be a string, got %s", command.ErrBadRequest, name, i, typeName(x))
+		}
+	}
+	return out, nil
+}
+
 // learnArgs reads a send's "learn" and "timeout_ms".
 func learnArgs(req map[string]any) (how command.Learn, err error) {
 	mode, err := stringArg(req, "learn", false)
@@ -380,8 +500,7 @@ func idArg(req map[string]any, name string) (int64, error) {
 			return x, nil
 		}
 	case string:
-		s := strings.TrimPrefix(strings.TrimPrefix(x, "#"), "c")
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+		if n, err := cycle.ParseID(x); err == nil {
 			return n, nil
 		}
 	}

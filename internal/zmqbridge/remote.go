@@ -110,6 +110,11 @@ func processRuns(pid int) bool {
 // Send sends over the bridge; req.Learn becomes the request's "learn" and
 // "timeout_ms".
 func (r *Remote) Send(ctx context.Context, req command.SendRequest) (vm.Result, error) {
+	// Refused here as Local refuses it: the wire cannot say everything a
+	// request can (a handle with a timeout), so a bad one must not leave.
+	if err := req.Check(); err != nil {
+		return vm.Result{}, &command.Error{Kind: command.KindOf(err), Message: err.Error()}
+	}
 	kw := map[string]any{}
 	for _, s := range req.Kwargs {
 		kw[s.Name] = s.Value
@@ -271,4 +276,55 @@ func (r *Remote) RevertMethod(ctx context.Context, target, name string) (command
 		return command.MethodChange{}, err
 	}
 	return methodChangeOf(res), nil
+}
+
+func (r *Remote) Personas(ctx context.Context, only string) (command.PersonaReport, error) {
+	var res any
+	var err error
+	if only == "" {
+		res, err = r.call(ctx, "persona_list", nil)
+	} else {
+		res, err = r.call(ctx, "persona_show", map[string]any{"name": only})
+	}
+	if err != nil {
+		return command.PersonaReport{}, err
+	}
+	return personaReportOf(res)
+}
+
+// EditPersona waits as long as a pack does: the server copies the
+// adapter into the image. edit.Adapter is a path on the server's
+// machine; edit.Progress is not told.
+func (r *Remote) EditPersona(ctx context.Context, name string, edit command.PersonaEdit) (command.PersonaChange, error) {
+	args := map[string]any{"name": name, "create": edit.Create, "clear_adapter": edit.ClearAdapter}
+	for k, v := range map[string]*string{"role": edit.Role, "system_prompt": edit.SystemPrompt, "model": edit.Model} {
+		if v != nil {
+			args[k] = *v
+		}
+	}
+	if edit.Temperature != nil {
+		args["temperature"] = *edit.Temperature
+	}
+	if edit.Adapter != "" {
+		args["adapter"] = edit.Adapter
+	}
+	res, err := r.callFor(ctx, packTimeout, "persona_set", args)
+	if err != nil {
+		return command.PersonaChange{}, err
+	}
+	return personaChangeOf(res), nil
+}
+
+// WarmPersonas waits as long as a pack does: warming may push a base
+// model's blob to the inference server.
+func (r *Remote) WarmPersonas(ctx context.Context, names []string) ([]command.WarmResult, error) {
+	list := make([]any, len(names))
+	for i, n := range names {
+		list[i] = n
+	}
+	res, err := r.callFor(ctx, packTimeout, "persona_warm", map[string]any{"names": list})
+	if err != nil {
+		return nil, err
+	}
+	return warmResultsOf(res), nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"batos/internal/command"
+	"batos/internal/mind"
 	"batos/internal/store"
 	"batos/internal/vm"
 )
@@ -98,8 +99,10 @@ func txOf(m map[string]any) store.TxInfo {
 func revisionsList(revs []command.Revision) []any {
 	out := make([]any, len(revs))
 	for i, r := range revs {
-		out[i] = map[string]any{"tid": r.Serial.String(), "size": int64(r.Size), "deleted": r.Deleted,
-			"time": r.Tx.Time.Format(time.RFC3339Nano), "user": r.Tx.User, "description": r.Tx.Description}
+		m := txMap(r.Tx)
+		delete(m, "oids") // the transaction's other objects are the log's to list
+		m["tid"], m["size"], m["deleted"] = r.Serial.String(), int64(r.Size), r.Deleted
+		out[i] = m
 	}
 	return out
 }
@@ -320,4 +323,98 @@ func methodChangeOf(x any) command.MethodChange {
 	c := command.MethodChange{Restored: str(m["restored"])}
 	c.TID, _ = store.ParseTID(str(m["tid"]))
 	return c
+}
+
+// personaReportPlain is a persona report as plain data, its JSON form.
+func personaReportPlain(rep command.PersonaReport) (map[string]any, error) {
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		return nil, err
+	}
+	return plainMap(raw)
+}
+
+// plainMap decodes a JSON object into plain data (maps, lists, strings,
+// int64 and float64).
+func plainMap(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return plainNumbers(m).(map[string]any), nil
+}
+
+// personaReportOf reads a persona report back from plain data. Numbers
+// in a persona's options stay as they were written (json.Number), so a
+// large seed prints as an integer.
+func personaReportOf(x any) (command.PersonaReport, error) {
+	var rep command.PersonaReport
+	if _, ok := x.(map[string]any); !ok {
+		return rep, fmt.Errorf("a persona report is a map, got %T", x)
+	}
+	raw, err := json.Marshal(x)
+	if err != nil {
+		return rep, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&rep); err != nil {
+		return rep, fmt.Errorf("read persona report: %w", err)
+	}
+	return rep, nil
+}
+
+// personaChangeMap is what persona_set stored: {"adapter": nil} or the
+// adapter's {"file", "format", "name", "architecture", "tensors",
+// "digest", "size"}.
+func personaChangeMap(c command.PersonaChange) map[string]any {
+	if c.Adapter == nil {
+		return map[string]any{"adapter": nil}
+	}
+	a := c.Adapter
+	return map[string]any{"adapter": map[string]any{"file": a.File, "format": a.Format, "name": a.Name, "architecture": a.Architecture,
+		"tensors": int64(a.Tensors), "digest": a.Blob.Digest.String(), "size": a.Blob.Size}}
+}
+
+func personaChangeOf(x any) command.PersonaChange {
+	m, _ := x.(map[string]any)
+	a, ok := m["adapter"].(map[string]any)
+	if !ok {
+		return command.PersonaChange{}
+	}
+	tensors, _ := a["tensors"].(int64)
+	size, _ := a["size"].(int64)
+	imp := &mind.Imported{File: str(a["file"]), Format: str(a["format"]), Name: str(a["name"]), Architecture: str(a["architecture"]), Tensors: int(tensors)}
+	imp.Blob.Digest, _ = store.ParseDigest(str(a["digest"]))
+	imp.Blob.Size = size
+	return command.PersonaChange{Adapter: imp}
+}
+
+func warmResultsList(rs []command.WarmResult) []any {
+	out := make([]any, len(rs))
+	for i, r := range rs {
+		lora := make([]any, len(r.LoRA))
+		for j, id := range r.LoRA {
+			lora[j] = int64(id)
+		}
+		out[i] = map[string]any{"persona": r.Persona, "ready": r.Ready, "server": r.Server, "model": r.Model, "lora": lora, "problem": r.Problem}
+	}
+	return out
+}
+
+func warmResultsOf(x any) []command.WarmResult {
+	var out []command.WarmResult
+	for _, e := range list(x) {
+		m, _ := e.(map[string]any)
+		ready, _ := m["ready"].(bool)
+		r := command.WarmResult{Persona: str(m["persona"]), Ready: ready, Server: str(m["server"]), Model: str(m["model"]), Problem: str(m["problem"])}
+		for _, id := range list(m["lora"]) {
+			n, _ := id.(int64)
+			r.LoRA = append(r.LoRA, int(n))
+		}
+		out = append(out, r)
+	}
+	return out
 }
