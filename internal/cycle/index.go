@@ -181,26 +181,17 @@ func create(tx *image.Tx, c *Cycle) error {
 // depth first, its parents', as the VM looks a message up. An object
 // that cannot be read understands nothing.
 func understands(tx *image.Tx, oid store.OID, selector string) bool {
-	seen := map[store.OID]bool{}
-	var walk func(oid store.OID) bool
-	walk = func(oid store.OID) bool {
-		if seen[oid] {
-			return false
-		}
-		seen[oid] = true
-		o, err := tx.Object(oid)
+	o, err := tx.Object(oid)
+	if err != nil {
+		return false
+	}
+	for x, err := range tx.Lineage(o) {
 		if err != nil {
 			return false
 		}
-		if _, ok := o.Peek(selector); ok {
+		if _, ok := x.Peek(selector); ok {
 			return true
 		}
-		for _, s := range o.Slots() {
-			if r, ok := s.Value.(image.Ref); ok && image.IsParentSlot(s.Name) && walk(store.OID(r)) {
-				return true
-			}
-		}
-		return false
 	}
-	return walk(oid)
+	return false
 }

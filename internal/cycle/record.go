@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strconv"
 	"time"
 
 	"batos/internal/image"
@@ -176,7 +174,7 @@ func (r ref) MarshalJSON() ([]byte, error) {
 	if r == 0 {
 		return []byte("null"), nil
 	}
-	return json.Marshal(map[string]string{"$ref": store.OID(r).String()})
+	return json.Marshal(map[string]string{image.RefTag: store.OID(r).String()})
 }
 
 func (r *ref) UnmarshalJSON(b []byte) error {
@@ -188,7 +186,7 @@ func (r *ref) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
 	}
-	oid, err := store.ParseOID(m["$ref"])
+	oid, err := image.ParseRefTag(m[image.RefTag])
 	if err != nil {
 		return err
 	}
@@ -389,118 +387,16 @@ func plainValue(v any) (image.Value, error) {
 	if err := dec.Decode(&x); err != nil {
 		return nil, err
 	}
-	return toImage(x)
-}
-
-func toImage(x any) (image.Value, error) {
-	switch v := x.(type) {
-	case nil:
-		return image.None, nil
-	case bool:
-		return image.Bool(v), nil
-	case string:
-		return image.String(v), nil
-	case json.Number:
-		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-			return image.Int(n), nil
-		}
-		f, err := v.Float64()
-		return image.Float(f), err
-	case []any:
-		l := &image.List{Elems: make([]image.Value, 0, len(v))}
-		for _, e := range v {
-			iv, err := toImage(e)
-			if err != nil {
-				return nil, err
-			}
-			l.Elems = append(l.Elems, iv)
-		}
-		return l, nil
-	case map[string]any:
-		if s, ok := v["$ref"].(string); ok && len(v) == 1 {
-			oid, err := store.ParseOID(s)
-			if err != nil {
-				return nil, err
-			}
-			return image.Ref(oid), nil
-		}
-		d := &image.Dict{}
-		for _, k := range sortedKeys(v) {
-			iv, err := toImage(v[k])
-			if err != nil {
-				return nil, err
-			}
-			if err := d.Set(image.String(k), iv); err != nil {
-				return nil, err
-			}
-		}
-		return d, nil
-	}
-	return nil, fmt.Errorf("cycle: cannot keep %T in the image", x)
+	return image.ValueFromJSON(x)
 }
 
 // fromPlain reads image values back into a Go value through JSON.
 func fromPlain(v image.Value, dst any) error {
-	x, err := toPlain(v)
-	if err != nil {
-		return err
-	}
-	raw, err := json.Marshal(x)
+	raw, err := json.Marshal(image.ValueToJSON(v))
 	if err != nil {
 		return err
 	}
 	return json.Unmarshal(raw, dst)
-}
-
-func toPlain(v image.Value) (any, error) {
-	switch x := v.(type) {
-	case image.NoneType:
-		return nil, nil
-	case image.Bool:
-		return bool(x), nil
-	case image.Int:
-		return int64(x), nil
-	case image.Float:
-		return float64(x), nil
-	case image.String:
-		return string(x), nil
-	case image.Ref:
-		return map[string]any{"$ref": store.OID(x).String()}, nil
-	case *image.List:
-		out := make([]any, 0, len(x.Elems))
-		for _, e := range x.Elems {
-			p, err := toPlain(e)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, p)
-		}
-		return out, nil
-	case *image.Dict:
-		out := map[string]any{}
-		for k, e := range x.All() {
-			ks, ok := k.(image.String)
-			if !ok {
-				return nil, fmt.Errorf("dict key %s is not a string", image.Repr(k))
-			}
-			p, err := toPlain(e)
-			if err != nil {
-				return nil, err
-			}
-			out[string(ks)] = p
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("unexpected %s", image.Repr(v))
-}
-
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // newPrompt keeps a step's prompt in an object of its own.
