@@ -84,7 +84,7 @@ func (u *UVM) learnedFor(ctx context.Context, how command.Learn, attempt func() 
 			return vm.Result{}, err
 		}
 		if how.Handle {
-			return handleResult(id, joined)
+			return command.LearningHandle(id, joined)
 		}
 		timeout := how.Timeout
 		if timeout <= 0 {
@@ -119,19 +119,6 @@ func deliveryFor(how command.Learn, nl *needsLearning, original func() (cycle.Mi
 		return &msg, err
 	}
 	return &nl.mission, nil
-}
-
-func handleResult(id int64, joined bool) (vm.Result, error) {
-	d := &image.Dict{}
-	for _, kv := range []struct {
-		k string
-		v image.Value
-	}{{"cycle", image.Int(id)}, {"joined", image.Bool(joined)}, {"state", image.String("learning")}} {
-		if err := d.Set(image.String(kv.k), kv.v); err != nil {
-			return vm.Result{}, err
-		}
-	}
-	return vm.Result{Value: d, Repr: image.Repr(d)}, nil
 }
 
 // EnableMind gives the image a mind: from now on what nothing
