@@ -163,13 +163,15 @@ func doctorSession(ctx context.Context, e *env, sf serverFlags, rep *doctorRepor
 	if sf.given() {
 		fmt.Fprintf(e.stderr, "batos doctor: batos run serves %s; the personas' tiers are those its mind sees, whatever -llm, -llm-api and -model say\n", e.image)
 	}
-	// The server batos run records is the one to check from here too.
-	var personas command.PersonaReport
+	personas, err := sess.Personas(ctx, "")
+	if err != nil {
+		sess.Close()
+		return nil, mind.ServerConfig{}, nil, err
+	}
+	// The server the image records is the one to check from here too.
+	r := personas.Recorded
 	cfg, err := sf.configFrom(func() (mind.ServerConfig, error) {
-		var err error
-		personas, err = sess.Personas(ctx, "")
-		r := personas.Recorded
-		return mind.ServerConfig{URL: r.URL, API: mind.API(r.API), Model: r.Model}, err
+		return mind.ServerConfig{URL: r.URL, API: mind.API(r.API), Model: r.Model}, nil
 	})
 	if err != nil {
 		sess.Close()
