@@ -43,7 +43,10 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "doctor", "[-json] [-llm URL -llm-api API -model M]", `Check the mind: whether the inference server answers (the one given, the one
 batos run recorded in the image, or Ollama and llama-server on their default
 ports), which models it has, the base model in the image, and each persona's
-adapter tier. Exits 1 if something stands in the way of the personas.`)
+adapter tier. While batos run holds the image, the server is still checked from
+here, and batos run answers for the image: its base model, and the personas'
+tiers as its mind sees them. Exits 1 if something stands in the way of the
+personas.`)
 	asJSON := jsonFlag(fs)
 	sf := addServerFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
