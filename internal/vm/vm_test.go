@@ -146,3 +146,86 @@ func TestPrimitives(t *testing.T) {
 		t.Errorf("unregistered primitive: %v", err)
 	}
 }
+
+// TestHostileBadMethodSlotsStoredDirectly: method slots written through the
+// image API skip method()'s checks; a send to one must fail cleanly, and
+// the VM keep serving.
+func TestHostileBadMethodSlotsStoredDirectly(t *testing.T) {
+	huge := "def big(self):\n    x = 0\n" + strings.Repeat("    x = x + 1\n", 50_000) + "    return x"
+	cases := []struct{ slot, source, want string }{
+		{"wrong", "def other(self):\n    return 1", "must be named like its slot"},
+		{"broken", "def broken(self):\n    return (", "broken.star:2"},
+		{"loader", "load('x.star', 'y')\ndef loader(self):\n    return 1", "load is not available"},
+		{"twice", "def twice(self):\n    return 1\ndef twice2(self):\n    return 2", "more than one function"},
+		{"noself", "def noself(x):\n    return 1", "first parameter must be self"},
+		{"toplevel", "x = 1\ndef toplevel(self):\n    return x", "only a docstring and one def"},
+		{"undefined", "def undefined(self):\n    return open('/etc/passwd')", "undefined: open"},
+		{"nested", "def nested(self):\n    return " + strings.Repeat("(", 5000) + "1" + strings.Repeat(")", 5000), "excessive nesting"},
+		{"empty", "", "defines no function"},
+		{"big", huge, ""},
+	}
+	db := imagetest.Open(t, nil)
+	m := vm.New(nil)
+	for _, tc := range cases {
+		setGenesisSlot(t, db, tc.slot, &image.Method{Source: tc.source})
+	}
+	for _, tc := range cases {
+		t.Run(tc.slot, func(t *testing.T) {
+			before := db.Store().LastTID()
+			res, err := sendUpdate(t, db, m, tc.slot)
+			switch {
+			case tc.want == "" && (err != nil || res.Repr != "50000"):
+				t.Errorf("got %q %v, want 50000", res.Repr, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+			if db.Store().LastTID() != before {
+				t.Errorf("the send committed")
+			}
+		})
+	}
+	setMethod(t, db, m, "fine", "def fine(self):\n    return slots(self)")
+	if res, err := sendUpdate(t, db, m, "fine"); err != nil || !strings.Contains(res.Repr, `"broken"`) {
+		t.Errorf("the VM after the bad methods: %q %v", res.Repr, err)
+	}
+}
+
+func TestHostileInjectedClock(t *testing.T) {
+	db := imagetest.Open(t, nil)
+	at := time.Date(2001, 2, 3, 4, 5, 6, 500_000_000, time.UTC)
+	m := vm.New(&vm.Options{Now: func() time.Time { return at }})
+	setMethod(t, db, m, "stamp", "def stamp(self):\n    return [time.now(), time.now()]")
+	res, err := sendUpdate(t, db, m, "stamp")
+	want := float64(at.UnixNano()) / 1e9
+	if err != nil || !image.Equal(res.Value, image.NewList(image.Float(want), image.Float(want))) {
+		t.Errorf("got %v %v, want [%v, %v] from the injected clock", res.Repr, err, want, want)
+	}
+}
+
+type writingHandler struct{}
+
+func (writingHandler) DoesNotUnderstand(ctx context.Context, tx *image.Tx, msg *vm.Message) (image.Value, error) {
+	if _, err := tx.New(image.Slot{Name: "learned", Value: image.String(msg.Selector)}); err != nil {
+		return nil, err
+	}
+	return image.String("learned"), nil
+}
+
+// TestHostileDoesNotUnderstandInView: in a read-only execution the
+// handler gets the read-only transaction and cannot change the image.
+func TestHostileDoesNotUnderstandInView(t *testing.T) {
+	db := imagetest.Open(t, nil)
+	m := vm.New(&vm.Options{Handler: writingHandler{}})
+	setMethod(t, db, m, "ask", "def ask(self):\n    return self.unknown(1)")
+	err := db.View(ctx, func(tx *image.Tx) error {
+		_, err := m.Send(ctx, tx, genesisOID(t, db), "ask", nil, nil)
+		return err
+	})
+	if !errors.Is(err, image.ErrReadOnly) {
+		t.Errorf("handler writing in a view: got %v, want image.ErrReadOnly", err)
+	}
+	res, err := sendUpdate(t, db, m, "ask")
+	if err != nil || res.Repr != `"learned"` {
+		t.Errorf("the same send in an update: %q %v", res.Repr, err)
+	}
+}
