@@ -1,11 +1,19 @@
 package cycle
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"batos/internal/image"
+	"batos/internal/llm"
+	"batos/internal/llm/llmtest"
+	"batos/internal/mind"
 	"batos/internal/vm"
 )
 
@@ -276,5 +284,298 @@ func TestGeneratedCodeMayNotMakeMethods(t *testing.T) {
 	}
 	if installedMethod(t, db, genesis(t, db), "later") != nil {
 		t.Error("the sneaky method's method was installed")
+	}
+}
+
+// askerFunc is an Asker.
+type askerFunc func(ctx context.Context, req mind.Request) (*mind.Answer, error)
+
+func (f askerFunc) Ask(ctx context.Context, req mind.Request) (*mind.Answer, error) {
+	return f(ctx, req)
+}
+
+// hostileMachine is testMachine with the model's answers from respond.
+func hostileMachine(t *testing.T, respond func(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error), opts *Options) (*Machine, *image.DB) {
+	t.Helper()
+	return wrappedMachine(t, respond, nil, opts)
+}
+
+// wrappedMachine is hostileMachine whose mind is seen through wrap.
+func wrappedMachine(t *testing.T, respond func(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error), wrap func(Asker) Asker, opts *Options) (*Machine, *image.DB) {
+	t.Helper()
+	db := personaImage(t)
+	model := &llmtest.Model{Respond: respond}
+	var asker Asker = mind.New(db, &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: model}, nil)
+	if wrap != nil {
+		asker = wrap(asker)
+	}
+	m := New(db, asker, vm.New(nil), opts)
+	t.Cleanup(func() { m.Close() }) // before imagetest verifies the image
+	return m, db
+}
+
+func personaOf(req *llm.ChatRequest) string {
+	return llmtest.Persona(req)
+}
+
+// A plan naming a persona the image does not have is refused (BRICK is
+// asked again) instead of failing the cycle when the question is put.
+func TestHostileUnknownPersonaRefused(t *testing.T) {
+	bad := strings.Replace(goodPlan, `"BABS"`, `"MALLORY"`, 1)
+	b := &brain{plans: []string{bad, goodPlan}, methods: []string{goodMethod}}
+	m, db := testMachine(t, b, nil)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := waitDone(t, m, id)
+	if c.State != Complete {
+		t.Fatalf("ended %s: %s", c.State, c.Reason)
+	}
+	if r := c.Steps[0].Rejected; !strings.Contains(r, "sub-question 1") || !strings.Contains(r, "MALLORY") {
+		t.Errorf("first plan rejected with %q, want the unknown persona named", r)
+	}
+	if b.count("BRICK") != 2 || b.count("ALFRED") != 1 {
+		t.Errorf("calls %v: want BRICK twice, ALFRED once (not for the refused plan)", b.calls)
+	}
+}
+
+// A cycle cancelled while VALIDATING and retried validates the code it
+// has; ROBIN is not asked again for an attempt never judged.
+func TestHostileRetryAfterCancelInValidation(t *testing.T) {
+	b := &brain{plans: []string{goodPlan}, methods: []string{goodMethod}}
+	var m *Machine
+	var once sync.Once
+	m, db := testMachine(t, b, &Options{Events: func(topic string, p map[string]any) {
+		if topic == "cycle.transition" && p["state"] == "VALIDATING" {
+			once.Do(func() {
+				if err := m.Cancel(context.Background(), p["id"].(int64)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}})
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := waitDone(t, m, id); c.State != Failed || c.FailedIn != Validating {
+		t.Fatalf("after cancel: %s in %s", c.State, c.FailedIn)
+	}
+	if err := m.Retry(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	c := waitDone(t, m, id)
+	if c.State != Complete || c.Attempt != 1 {
+		t.Fatalf("retry ended %s at attempt %d: %s", c.State, c.Attempt, c.Reason)
+	}
+	if b.count("ROBIN") != 1 {
+		t.Errorf("ROBIN asked %d times, want once", b.count("ROBIN"))
+	}
+}
+
+// An answer that arrives as its cycle is cancelled is still recorded: it
+// was paid for, and a retry uses it instead of asking again.
+func TestHostileAnswerRecordedDespiteCancel(t *testing.T) {
+	b := &brain{plans: []string{goodPlan}, methods: []string{goodMethod}}
+	var m *Machine
+	var db *image.DB
+	var once sync.Once
+	m, db = wrappedMachine(t, b.respond, func(a Asker) Asker {
+		return askerFunc(func(ctx context.Context, req mind.Request) (*mind.Answer, error) {
+			ans, err := a.Ask(ctx, req)
+			if req.Persona == "ROBIN" {
+				// The answer is in hand as the cancel comes.
+				once.Do(func() {
+					if cerr := m.Cancel(context.Background(), 1); cerr != nil {
+						t.Error(cerr)
+					}
+				})
+			}
+			return ans, err
+		})
+	}, nil)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := waitDone(t, m, id)
+	if c.State != Failed || c.Reason != "cancelled" {
+		t.Fatalf("ended %s: %s", c.State, c.Reason)
+	}
+	// The cancelled run records the answer as it winds down.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, ok := c.step("synthesize", 1, 0); ok {
+			break
+		}
+		if c, err = m.Get(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := c.step("synthesize", 1, 0); !ok {
+		t.Fatalf("ROBIN's answer, in hand when the cycle was cancelled, was not recorded: %+v", c.Steps)
+	}
+	if err := m.Retry(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if c := waitDone(t, m, id); c.State != Complete {
+		t.Fatalf("retry ended %s: %s", c.State, c.Reason)
+	}
+	if b.count("ROBIN") != 1 || b.count("BRICK") != 1 {
+		t.Errorf("calls %v, want each persona once", b.calls)
+	}
+}
+
+// selectorBrain answers any mission: a plan and a method for the
+// selector the prompt names.
+type selectorBrain struct {
+	mu    sync.Mutex
+	calls map[string]int
+	delay time.Duration
+}
+
+var promptSelector = regexp.MustCompile(`(?:Plan the method|Write the method) (\w+)`)
+
+func (b *selectorBrain) respond(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error) {
+	persona := personaOf(req)
+	b.mu.Lock()
+	if b.calls == nil {
+		b.calls = map[string]int{}
+	}
+	b.calls[persona]++
+	b.mu.Unlock()
+	select {
+	case <-time.After(b.delay):
+	case <-ctx.Done():
+		return llmtest.Reply{}, ctx.Err()
+	}
+	sel := "x"
+	if mt := promptSelector.FindStringSubmatch(req.Messages[len(req.Messages)-1].Content); mt != nil {
+		sel = mt[1]
+	}
+	switch persona {
+	case "BRICK":
+		return llmtest.Reply{Text: fmt.Sprintf(`{"intent": "answer 1", "selector": %q, "signature": "def %s(self)", "sub_questions": [{"persona": "BABS", "question": "?"}], "tests": [{"name": "one", "expr": "self.%s() == 1"}]}`, sel, sel, sel)}, nil
+	case "ROBIN":
+		return llmtest.Reply{Text: fmt.Sprintf(`{"source": "def %s(self):\n    return 1\n", "tests": []}`, sel)}, nil
+	}
+	return llmtest.Reply{Text: "fine"}, nil
+}
+
+// Many cycles through one running slot, with starts, joins, cancels,
+// retries and waits racing, then Close with all of it in flight: no
+// deadlock, no race (go test -race), and every cycle readable after.
+func TestHostileConcurrentLifecycle(t *testing.T) {
+	sb := &selectorBrain{delay: time.Millisecond}
+	m, db := hostileMachine(t, sb.respond, &Options{MaxRunning: 1})
+	g := genesis(t, db)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sel := fmt.Sprintf("s%d", i%6) // pairs join
+			id, _, err := m.Start(ctx, Mission{Message: vm.Message{Receiver: g, Selector: sel}}, i%3 == 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			switch i % 4 {
+			case 1:
+				m.Cancel(ctx, id) // may find it finished
+				m.Retry(ctx, id)  // may find it running again
+			case 2:
+				wctx, wcancel := context.WithTimeout(ctx, 20*time.Millisecond)
+				m.Wait(wctx, id)
+				wcancel()
+			}
+			if _, err := m.Wait(ctx, id); err != nil {
+				t.Errorf("wait %d: %v", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	// Now with Close racing everything.
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, _, err := m.Start(ctx, Mission{Message: vm.Message{Receiver: g, Selector: fmt.Sprintf("late%d", i)}}, false)
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			m.Cancel(ctx, id)
+			m.Retry(ctx, id)
+			if _, err := m.Wait(ctx, id); err != nil && !errors.Is(err, ErrClosed) {
+				t.Errorf("wait %d: %v", id, err)
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	done := make(chan struct{})
+	go func() { m.Close(); m.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("Close did not return")
+	}
+	wg.Wait()
+	if _, _, err := m.Start(ctx, Mission{Message: vm.Message{Receiver: g, Selector: "after"}}, false); !errors.Is(err, ErrClosed) {
+		t.Errorf("Start after Close: %v", err)
+	}
+	err := db.View(ctx, func(tx *image.Tx) error {
+		cs, err := List(tx)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.State == Complete && installedMethod(t, db, g, c.Mission.Selector) == nil {
+				t.Errorf("cycle %d is COMPLETE but %s is not installed", c.ID, c.Mission.Selector)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A mission no plan can serve (a selector that is no method name, or
+// neither selector nor brief) is refused by Start before any model is
+// paid; it used to cost PlanTries plans, or with an empty selector a
+// cycle per learning round.
+func TestHostileStartRefusesBadMissions(t *testing.T) {
+	b := &brain{}
+	m, db := testMachine(t, b, nil)
+	g := genesis(t, db)
+	for _, ms := range []Mission{
+		{Message: vm.Message{Receiver: g, Selector: "foo bar"}},
+		{Message: vm.Message{Receiver: g, Selector: "ünï"}},
+		{Message: vm.Message{Receiver: g, Selector: "parent*"}},
+		{Message: vm.Message{Receiver: g, Selector: "lambda"}},
+		{Message: vm.Message{Receiver: g, Selector: "if"}},
+		{Message: vm.Message{Receiver: g, Selector: strings.Repeat("a", 65)}},
+		{Message: vm.Message{Receiver: g}},
+		{Message: vm.Message{Receiver: g}, Brief: "  "},
+	} {
+		if _, _, err := m.Start(t.Context(), ms, false); !errors.Is(err, ErrMission) {
+			t.Errorf("Start(%q, brief %q): %v, want ErrMission", clip(ms.Selector, 10), ms.Brief, err)
+		}
+	}
+	err := db.View(t.Context(), func(tx *image.Tx) error {
+		cs, err := List(tx)
+		if len(cs) != 0 {
+			t.Errorf("%d cycles opened", len(cs))
+		}
+		return err
+	})
+	if err != nil || b.count("BRICK") != 0 {
+		t.Errorf("%v; BRICK asked %d times", err, b.count("BRICK"))
 	}
 }

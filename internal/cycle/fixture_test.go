@@ -161,3 +161,12 @@ func withPrompts(t *testing.T, db *image.DB, c *Cycle) *Cycle {
 	}
 	return c
 }
+
+// seed creates a cycle as recorded (no goroutine runs it).
+func seed(t *testing.T, db *image.DB, c *Cycle) int64 {
+	t.Helper()
+	if err := db.Update(t.Context(), func(tx *image.Tx) error { return create(tx, c) }); err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
