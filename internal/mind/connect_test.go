@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"batos/internal/llm/llmtest"
 )
 
 // TestOnlyConnectNamesClients checks that connect.go is the one file of
@@ -31,5 +33,22 @@ func TestOnlyConnectNamesClients(t *testing.T) {
 				t.Errorf("%s imports %s: only connect.go may name a concrete client", f, path)
 			}
 		}
+	}
+}
+
+// TestProbeKeepsTheGivenAPI: "-llm-api vllm" without a URL probes the
+// default ports and keeps calling the server vLLM. Before, it became
+// llama-server because of the port it answered on.
+func TestProbeKeepsTheGivenAPI(t *testing.T) {
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Flavor: llmtest.VLLM, Models: []string{"base"}})
+	saved := DefaultEndpoints
+	t.Cleanup(func() { DefaultEndpoints = saved })
+	DefaultEndpoints = []Endpoint{{APIOllama, "http://127.0.0.1:1"}, {APILlamaServer, fake.URL}}
+	s, err := Connect(t.Context(), ServerConfig{API: APIVLLM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.API != APIVLLM {
+		t.Errorf("API %s, want vllm", s.API)
 	}
 }

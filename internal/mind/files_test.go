@@ -132,3 +132,27 @@ func TestAdapterMustFitWeights(t *testing.T) {
 		t.Error("adapter still attached after ClearAdapter")
 	}
 }
+
+// TestMisfitAdapterStoresNothing: an adapter refused because it does not
+// fit the base model leaves no blob behind.
+func TestMisfitAdapterStoresNothing(t *testing.T) {
+	db, s := testImage(t)
+	ctx := t.Context()
+	if _, err := ImportWeights(ctx, db, writeFile(t, "tiny.gguf", gguftest.TinyLlama(1)), nil); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ImportAdapter(ctx, db, writeFile(t, "wrong.gguf", gguftest.MismatchedLoRA(1)), nil); !errors.Is(err, ErrNotGGUF) {
+		t.Fatalf("misfit adapter: %v, want ErrNotGGUF", err)
+	}
+	after, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Blobs != before.Blobs || after.BlobBytes != before.BlobBytes {
+		t.Errorf("blobs %d (%d bytes) after a refused import, want %d (%d bytes)", after.Blobs, after.BlobBytes, before.Blobs, before.BlobBytes)
+	}
+}

@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"batos/internal/gguf/gguftest"
 	"batos/internal/image"
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
+	"batos/internal/llm/openai"
 )
 
 func connectTo(t *testing.T, url string, api API, model string) *Server {
@@ -308,5 +310,182 @@ func TestConnectProbes(t *testing.T) {
 	}
 	if _, err := ParseAPI("grpc"); err == nil {
 		t.Error("ParseAPI accepted grpc")
+	}
+}
+
+// TestLlamaServerPersonaWithoutAdapter: a persona without an adapter asks
+// llama-server for none. Before, it sent no "lora" field and got every
+// adapter with a global scale (one loaded without
+// --lora-init-without-apply, or set by POST /lora-adapters).
+func TestLlamaServerPersonaWithoutAdapter(t *testing.T) {
+	db, _ := testImage(t)
+	other := writeFile(t, "other.gguf", gguftest.TinyLoRA(5))
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("x"), Flavor: llmtest.LlamaServer, Adapters: []string{other}})
+	c, err := openai.New(fake.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetLoRAScales(t.Context(), []llm.LoRA{{ID: 0, Scale: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	m := New(db, connectTo(t, fake.URL, APILlamaServer, ""), nil)
+	if _, err := m.Ask(t.Context(), Request{Persona: "ROBIN"}); err != nil {
+		t.Fatal(err)
+	}
+	if used := fake.LoRAUsed(); len(used) != 1 || len(used[0]) != 0 {
+		t.Errorf("ROBIN (no adapter) used adapters %v, want none", used)
+	}
+}
+
+// TestVLLMRestartReloadsAdapter: vLLM forgets adapters loaded at run
+// time when it restarts. Before, the manager still thought the adapter
+// loaded and every later call of the persona failed with a 404.
+func TestVLLMRestartReloadsAdapter(t *testing.T) {
+	db, _ := testImage(t)
+	attachAdapter(t, db, "BRICK", peftDirFixture(t))
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("a", "b"), Flavor: llmtest.VLLM, Models: []string{"base"},
+		RuntimeLoRA: true, RestartDelay: time.Millisecond})
+	m := New(db, connectTo(t, fake.URL, APIVLLM, ""), &Options{CacheDir: t.TempDir()})
+	if _, err := m.Ask(t.Context(), Request{Persona: "BRICK"}); err != nil {
+		t.Fatal(err)
+	}
+	fake.Restart(t)
+	waitUp(t, fake.URL+"/health")
+	if got := fake.Loaded(); len(got) != 0 {
+		t.Fatalf("loaded after restart %v, want none", got)
+	}
+	ans, err := m.Ask(t.Context(), Request{Persona: "BRICK"})
+	if err != nil {
+		t.Fatalf("Ask after a restart: %v", err)
+	}
+	name := adapterModel(loadPersona(t, db, "BRICK"))
+	if ans.Text != "b" || len(fake.Loaded()) != 1 || fake.Loaded()[0] != name {
+		t.Errorf("answer %q, loaded %v; want b from %s loaded again", ans.Text, fake.Loaded(), name)
+	}
+}
+
+func waitUp(t *testing.T, url string) {
+	t.Helper()
+	c, _ := openai.New(strings.TrimSuffix(url, "/health"), &openai.Options{Retry: llm.Retry{Attempts: 1}})
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Health(t.Context()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("server not back")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestOllamaDeletedModelIsCreatedAgain: a persona's model deleted on the
+// server (ollama rm) is created again on the next call, not reported
+// missing until batos restarts.
+func TestOllamaDeletedModelIsCreatedAgain(t *testing.T) {
+	db, _ := testImage(t)
+	attachAdapter(t, db, "BRICK", writeFile(t, "brick.gguf", gguftest.TinyLoRA(7)))
+	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: llmtest.Texts("OK", "one", "OK", "two"), Models: []string{"tiny"}})
+	server := connectTo(t, fake.URL, APIOllama, "tiny")
+	m := New(db, server, nil)
+	if _, err := m.Ask(t.Context(), Request{Persona: "BRICK"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Client.(llm.ModelCreator).Delete(t.Context(), adapterModel(loadPersona(t, db, "BRICK"))); err != nil {
+		t.Fatal(err)
+	}
+	if ans, err := m.Ask(t.Context(), Request{Persona: "BRICK"}); err != nil || ans.Text != "two" {
+		t.Errorf("Ask after the model was deleted: %v, %v; want two", ans, err)
+	}
+}
+
+// TestOllamaPersonaModelChange: a persona whose model changes while its
+// adapter stays gets an adapter model built on the new base. Before, the
+// manager reused the model it had built on the old one.
+func TestOllamaPersonaModelChange(t *testing.T) {
+	db, _ := testImage(t)
+	attachAdapter(t, db, "BRICK", writeFile(t, "brick.gguf", gguftest.TinyLoRA(7)))
+	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: llmtest.Texts("OK", "a", "OK", "b"), Models: []string{"tiny", "other"}})
+	m := New(db, connectTo(t, fake.URL, APIOllama, "tiny"), nil)
+	if _, err := m.Ask(t.Context(), Request{Persona: "BRICK"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := EditPersona(t.Context(), db, "BRICK", Edit{Model: ptr("other")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Ask(t.Context(), Request{Persona: "BRICK"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := fake.Created(adapterModel(loadPersona(t, db, "BRICK")))
+	if rec.From != "other" {
+		t.Errorf("adapter model built from %q, want other", rec.From)
+	}
+}
+
+// TestLlamaServerAdapterPathNotAFile: llama-server's answer names paths
+// batos may hash; one that is not a regular file (/dev/zero, a FIFO) is
+// skipped. Before, hashing /dev/zero never ended and ignored the context.
+func TestLlamaServerAdapterPathNotAFile(t *testing.T) {
+	db, _ := testImage(t)
+	attachAdapter(t, db, "BRICK", writeFile(t, "brick.gguf", gguftest.TinyLoRA(7)))
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("x"), Flavor: llmtest.LlamaServer, Adapters: []string{"/dev/zero"}})
+	m := New(db, connectTo(t, fake.URL, APILlamaServer, ""), &Options{CacheDir: t.TempDir()})
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Manager().Prepare(t.Context(), loadPersona(t, db, "BRICK"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var notServed *AdapterNotServedError
+		if !errors.As(err, &notServed) {
+			t.Errorf("Prepare: %v, want AdapterNotServedError", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Prepare still hashing /dev/zero after 10 s")
+	}
+}
+
+// TestTierReportsAdapterFormat: a persona whose adapter the server cannot
+// load at all is reported with the problem, not as plainly cold (doctor
+// said "all well" for a persona that could never speak).
+func TestTierReportsAdapterFormat(t *testing.T) {
+	db, _ := testImage(t)
+	attachAdapter(t, db, "BRICK", peftDirFixture(t))
+	attachAdapter(t, db, "ROBIN", writeFile(t, "robin.gguf", gguftest.TinyLoRA(2)))
+	brick, robin := loadPersona(t, db, "BRICK"), loadPersona(t, db, "ROBIN")
+	ollamaFake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Models: []string{"tiny"}})
+	llamaFake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Flavor: llmtest.LlamaServer})
+	vllmFake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Flavor: llmtest.VLLM, RuntimeLoRA: true})
+	for _, tt := range []struct {
+		server *Server
+		p      *Persona
+		want   string
+	}{
+		{connectTo(t, ollamaFake.URL, APIOllama, "tiny"), brick, "Ollama loads gguf adapters"},
+		{connectTo(t, llamaFake.URL, APILlamaServer, ""), brick, "llama-server loads gguf adapters"},
+		{connectTo(t, vllmFake.URL, APIVLLM, ""), robin, "vLLM loads peft adapters"},
+	} {
+		pl := tierOf(t, NewManager(db, tt.server, t.TempDir()), tt.p)
+		if pl.Tier != TierCold || !strings.Contains(pl.Problem, tt.want) {
+			t.Errorf("%s on %s: %+v, want cold with %q", tt.p.Name, tt.server.API, pl, tt.want)
+		}
+	}
+}
+
+// TestObserveOllamaWithoutModel: on Ollama, a persona that names no model
+// when batos has no default and the image no base model is reported as
+// unable to speak (doctor said "all well"); with a base model in the
+// image it is placed on the model batos creates from it.
+func TestObserveOllamaWithoutModel(t *testing.T) {
+	db, _ := testImage(t)
+	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Models: []string{"tiny"}})
+	m := NewManager(db, connectTo(t, fake.URL, APIOllama, ""), "")
+	if pl := tierOf(t, m, loadPersona(t, db, "ROBIN")); !strings.Contains(pl.Problem, "no model") {
+		t.Errorf("no model anywhere: %+v, want a problem", pl)
+	}
+	base, err := ImportWeights(t.Context(), db, writeFile(t, "tiny.gguf", gguftest.TinyLlama(1)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl := tierOf(t, m, loadPersona(t, db, "ROBIN")); pl.Problem != "" || pl.Where != weightsModel(&Weights{Blob: base.Blob}) {
+		t.Errorf("with a base model in the image: %+v", pl)
 	}
 }

@@ -1,11 +1,14 @@
 package mind
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"batos/internal/gguf/gguftest"
 	"batos/internal/image"
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
@@ -106,5 +109,41 @@ func TestNoModelIsExplained(t *testing.T) {
 	_, err := m.Ask(t.Context(), Request{Persona: "BRICK"})
 	if !errors.Is(err, ErrNoModel) || !strings.Contains(err.Error(), "persona set BRICK -model") {
 		t.Errorf("Ask with no model: %v, want ErrNoModel saying how to set one", err)
+	}
+}
+
+// TestConcurrentAsksRecordEveryCall: concurrent calls of one persona
+// create its model once and every call is counted. Before, the records
+// conflicted past the image's retries and about a third were lost.
+func TestConcurrentAsksRecordEveryCall(t *testing.T) {
+	db, _ := testImage(t)
+	attachAdapter(t, db, "BRICK", writeFile(t, "brick.gguf", gguftest.TinyLoRA(7)))
+	model := &llmtest.Model{Respond: func(context.Context, *llm.ChatRequest) (llmtest.Reply, error) {
+		return llmtest.Reply{Text: "ok", Usage: llm.Usage{PromptTokens: 3, CompletionTokens: 2}}, nil
+	}}
+	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: model, Models: []string{"tiny"}})
+	m := New(db, connectTo(t, fake.URL, APIOllama, "tiny"), nil)
+	const n = 32
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if _, err := m.Ask(t.Context(), Request{Persona: "BRICK", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	creates := 0
+	for _, r := range fake.Requests() {
+		if r.Path == "/api/create" {
+			creates++
+		}
+	}
+	if creates != 1 {
+		t.Errorf("%d creates, want 1", creates)
+	}
+	u := loadPersona(t, db, "BRICK").Usage
+	if u.Calls != n || u.Failures != 0 || u.PromptTokens != 3*n || u.CompletionTokens != 2*n {
+		t.Errorf("usage %+v, want %d calls of 3 and 2 tokens", u, n)
 	}
 }

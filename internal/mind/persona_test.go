@@ -98,3 +98,29 @@ func TestEditPersona(t *testing.T) {
 		t.Errorf("personas %v, want BRICK, ROBIN, NEWBIE", names)
 	}
 }
+
+// TestCreatePersonaNamedLikeASlot: a persona may not be called after the
+// personas object's own slots. Before, "-create name" replaced the
+// object's name with a persona nobody could list.
+func TestCreatePersonaNamedLikeASlot(t *testing.T) {
+	db, _ := testImage(t)
+	if err := EditPersona(t.Context(), db, "name", Edit{Create: true, Role: ptr("x")}); err == nil {
+		t.Fatal("created a persona called name")
+	}
+	err := db.View(t.Context(), func(tx *image.Tx) error {
+		ps, err := personasObject(tx)
+		if err != nil {
+			return err
+		}
+		if v, _ := ps.Get("name"); !image.Equal(v, image.String("personas")) {
+			t.Errorf("personas' name slot is %s", image.Repr(v))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := EditPersona(t.Context(), db, "name", Edit{Role: ptr("x")}); !errors.Is(err, ErrNoPersona) {
+		t.Errorf("editing persona name: %v, want ErrNoPersona", err)
+	}
+}
