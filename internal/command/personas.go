@@ -299,17 +299,23 @@ func optionsView(p *mind.Persona) map[string]any {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// personaError classifies an error reading or editing a persona: an
-// unknown persona is not_found; what the mind refuses of an edit itself
-// (a name that is no persona name, a slot that holds something else, a
-// value the persona could not be read back with) is the request's fault.
+// personaError classifies an error reading a persona: an unknown
+// persona is not_found.
 func personaError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, mind.ErrNoPersona):
+	if errors.Is(err, mind.ErrNoPersona) {
 		return withKind(ErrNotFound, err)
-	case KindOf(err) == KindInternal:
+	}
+	return err
+}
+
+// editError classifies an error editing a persona: an unknown persona is
+// not_found; what the mind refuses of the edit itself (a name that is no
+// persona name, a slot that holds something else, a value the persona
+// could not be read back with) is the request's fault. Errors of the
+// store keep their kinds, and a cancelled edit is no bad request.
+func editError(err error) error {
+	err = personaError(err)
+	if KindOf(err) == KindInternal && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return withKind(ErrBadRequest, err)
 	}
 	return err
@@ -353,7 +359,7 @@ func (l *Local) EditPersona(ctx context.Context, name string, edit PersonaEdit) 
 		me.Adapter = imp
 	}
 	if err := mind.EditPersona(ctx, db, name, me); err != nil {
-		return PersonaChange{}, personaError(err)
+		return PersonaChange{}, editError(err)
 	}
 	return PersonaChange{Adapter: me.Adapter}, nil
 }
