@@ -1,7 +1,6 @@
 package main
 
 import (
-	"batos/internal/command"
 	"bufio"
 	"context"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"batos/internal/command"
 	"batos/internal/zmqbridge"
 )
 
@@ -215,4 +215,29 @@ genesis.deep = method("def deep(self, show):\n    l = []\n    for i in range(300
 	if rss > 128<<20 {
 		t.Errorf("RSS after the attacks: %d MiB, want the memory back", rss>>20)
 	}
+}
+
+// TestHostileRunawaySendCLI: a send that recurses forever ends with the
+// call-depth limit named, exit 1, and nothing committed.
+func TestHostileRunawaySendCLI(t *testing.T) {
+	img := newImage(t)
+	mustRun(t, "-image", img, "eval", `genesis.r = method("def r(self):\n    self.touched = True\n    return self.r()")`)
+	before := mustRun(t, "-image", img, "log", "-n", "1")
+	code, _, stderr := batos(t, "-image", img, "send", "genesis", "r")
+	if code != 1 || !strings.Contains(stderr, "call-depth limit exceeded") || !strings.Contains(stderr, "in r") {
+		t.Errorf("runaway send: exit %d, stderr %q; want exit 1 naming the call-depth limit and r", code, tail(stderr, 400))
+	}
+	if after := mustRun(t, "-image", img, "log", "-n", "1"); after != before {
+		t.Errorf("the runaway send committed:\n%s\n%s", before, after)
+	}
+	if out := mustRun(t, "-image", img, "eval", `has_slot(genesis, "touched")`); out != "False\n" {
+		t.Errorf("touched after the failed send: %q", out)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
 }

@@ -6,6 +6,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"batos/internal/image"
 )
 
 var (
@@ -83,5 +86,25 @@ func TestPackCompactShrinksTheFile(t *testing.T) {
 	}
 	if out := mustRun(t, "-image", img, "verify"); !strings.HasSuffix(out, "ok\n") {
 		t.Errorf("verify after compaction: %s", out)
+	}
+}
+
+// TestHostilePackFutureCLI: "pack -before" a future time either is
+// refused as a usage error or behaves like "now"; it must not stop later
+// transactions from being undone.
+func TestHostilePackFutureCLI(t *testing.T) {
+	img := newImage(t)
+	addObject(t, img, "a", image.Int(1))
+	future := time.Now().AddDate(1, 0, 0).UTC().Format(time.RFC3339)
+	code, _, errOut := batos(t, "-image", img, "pack", "-before", future)
+	if code == 2 {
+		return // refused: fine
+	}
+	if code != 0 {
+		t.Fatalf("pack -before %s: exit %d %q", future, code, errOut)
+	}
+	_, tid := addObject(t, img, "b", image.Int(2))
+	if code, _, errOut := batos(t, "-image", img, "undo", tid.String()); code != 0 {
+		t.Errorf("after pack -before %s, undo of a new transaction: exit %d %q", future, code, errOut)
 	}
 }

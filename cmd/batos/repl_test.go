@@ -117,3 +117,59 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestHostileReplSilentlyKeepsStaleVariable: when an input rebinds a
+// variable carried from an earlier input to something that cannot be
+// stored (a function, a list that contains itself), the REPL drops the
+// new value without the note it gives for new names, and later inputs
+// silently see the old value (vm.Eval leaves given names out of
+// Result.Dropped).
+func TestHostileReplSilentlyKeepsStaleVariable(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	out := repl(t, img, strings.Join([]string{
+		"x = 1",
+		"def x():",
+		"    return 2",
+		"",
+		"x",
+		"l = [1]",
+		"l.append(l)",
+		"l",
+		"",
+	}, "\n"))
+	var silent []string
+	for _, name := range []string{"x", "l"} {
+		if !strings.Contains(out, "note: "+name+" lasts only for this input") {
+			silent = append(silent, name)
+		}
+	}
+	if len(silent) > 0 {
+		t.Errorf("no note that the new values of %v were dropped; later inputs print the replaced values:\n%s", silent, out)
+	}
+}
+
+// TestHostileReplObjectVariables: an object bound to a variable in one
+// input is the same object in later ones (each its own transaction), and
+// changes made through it persist; a failed input leaves variables as
+// they were.
+func TestHostileReplObjectVariables(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	out := repl(t, img, strings.Join([]string{
+		`o = genesis.clone(name = "o")`,
+		"root.o = o",
+		"o.count = 1",
+		"o.count += 1",
+		`o == root.o and o.count == 2`,
+		`o = 5` + "\n" + `fail("undo the rebinding")`,
+		"o.count",
+		"",
+	}, "\n"))
+	for _, want := range []string{"True", "undo the rebinding", "\n2\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("session output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "note:") {
+		t.Errorf("an object variable was dropped:\n%s", out)
+	}
+}
