@@ -6,6 +6,7 @@ import (
 
 	"batos/internal/command"
 	"batos/internal/store"
+	"batos/internal/vm"
 )
 
 // explain adds to a command's error what the user can do about it: the
@@ -16,8 +17,13 @@ import (
 // replies match the same sentinels (command.Error).
 func explain(err error) error {
 	var de *store.DamageError
+	var nu *vm.NotUnderstoodError
 	id := command.CycleOf(err)
 	switch {
+	case errors.As(err, &nu):
+		return fmt.Errorf("%w (batos run with an inference server learns it, and sends go through it; batos doctor says how to start one)", err)
+	case errors.Is(err, vm.ErrNoMind):
+		return fmt.Errorf("%w; batos doctor says more", err)
 	case id > 0 && command.KindOf(err) == command.KindStillLearning:
 		return fmt.Errorf("%w; follow it with batos cycle show %d", err, id)
 	case id > 0 && command.KindOf(err) == command.KindLearningFailed:

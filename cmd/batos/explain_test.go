@@ -40,7 +40,10 @@ func TestExplainStoreErrors(t *testing.T) {
 		{"corrupt at the server", &command.Error{Kind: command.KindCorrupt, Message: "store: corrupt record"}, []string{"store: corrupt record", "batos verify"}},
 		{"damaged file", &store.DamageError{Path: wal, Offset: -1, Detail: "bad frame"}, []string{wal + " is damaged", "batos recover"}},
 		{"method limit", &command.Error{Kind: command.KindLimit, Message: "vm: step limit exceeded"}, nil},
-		{"no mind", &vm.NotUnderstoodError{Receiver: "oid:3", Selector: "x"}, nil},
+		// The library says what happened; the CLI says which batos command
+		// gets a mind.
+		{"no mind", &vm.NotUnderstoodError{Receiver: "oid:3", Selector: "x"}, []string{"no mind is configured to learn it", "batos doctor says how to start one"}},
+		{"no mind at the server", &command.Error{Kind: command.KindNoMind, Message: "no mind"}, []string{"no mind", "batos doctor says more"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -105,7 +105,7 @@ func (l *Local) History(ctx context.Context, target string, limit int) ([]Revisi
 	for i, r := range revs {
 		t, err := s.Transaction(ctx, r.Serial)
 		if errors.Is(err, store.ErrNoTransaction) {
-			t = store.TxInfo{TID: r.Serial, Time: r.Serial.Time(), Description: "(its log entry is missing: damage, which batos verify reports)"}
+			t = store.TxInfo{TID: r.Serial, Time: r.Serial.Time(), Description: "(its log entry is missing: damage, which verify reports)"}
 		} else if err != nil {
 			return nil, err
 		}

@@ -99,7 +99,7 @@ type NotUnderstoodError struct {
 }
 
 func (e *NotUnderstoodError) Error() string {
-	return fmt.Sprintf("vm: %s does not understand %q, and no mind is configured to learn it (batos run with an inference server learns it, and sends go through it; batos doctor says how to start one)", e.Receiver, e.Selector)
+	return fmt.Sprintf("vm: %s does not understand %q, and no mind is configured to learn it", e.Receiver, e.Selector)
 }
 
 func (e *NotUnderstoodError) Unwrap() error { return ErrNoMind }
