@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
 	"batos/internal/uvm"
+	"batos/internal/uvm/uvmtest"
 	"batos/internal/vm"
 )
 
@@ -289,11 +289,7 @@ func TestHostileLearnAndCycleArguments(t *testing.T) {
 // lists no cycles, knows none, and answers what needs learning no_mind;
 // a send it understands takes "learn" and "timeout_ms" and is answered.
 func TestRealImageWithoutMind(t *testing.T) {
-	u, _, err := uvm.Open(context.Background(), filepath.Join(t.TempDir(), "img"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := uvmtest.Open(t, nil)
 	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	cases := []struct {
@@ -330,11 +326,7 @@ func TestRealImageWithoutMind(t *testing.T) {
 // mistake, bad_request, not internal — learning or not.
 func TestHostileSendSelectorsNoMethodCanHave(t *testing.T) {
 	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: echoMind}}
-	u, _, err := uvm.Open(context.Background(), filepath.Join(t.TempDir(), "img"), &uvm.Options{Mind: server})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := uvmtest.Open(t, &uvm.Options{Mind: server})
 	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	for _, sel := range []string{"", "foo bar", "if", "a.b", "x\x00y"} {
@@ -375,11 +367,7 @@ func TestHostileSendSelectorsNoMethodCanHave(t *testing.T) {
 // carry "cycle": 0, which a client following cycles would look up).
 func TestHostileErrorsNameNoCycleZero(t *testing.T) {
 	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: echoMind}}
-	u, _, err := uvm.Open(context.Background(), filepath.Join(t.TempDir(), "img"), &uvm.Options{Mind: server})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := uvmtest.Open(t, &uvm.Options{Mind: server})
 	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	if r := req(t, d, map[string]any{"id": int64(1), "command": "send", "target": "genesis", "selector": "learned_once"}); r["ok"] != true {

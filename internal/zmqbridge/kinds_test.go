@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,7 +12,7 @@ import (
 	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/store"
-	"batos/internal/uvm"
+	"batos/internal/uvm/uvmtest"
 	"batos/internal/vm"
 	"batos/internal/zmqbridge"
 )
@@ -103,12 +102,7 @@ func TestStoreErrorKinds(t *testing.T) {
 // 80 times: small in memory) answers kind limit, not internal, naming
 // the limit; nothing of it is saved, and the server goes on answering.
 func TestSendOverRecordLimit(t *testing.T) {
-	ctx := context.Background()
-	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "img"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := uvmtest.Open(t, nil)
 	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	d.SetRcvtimeo(60 * time.Second)

@@ -3,7 +3,6 @@ package zmqbridge_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +13,7 @@ import (
 	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/store"
-	"batos/internal/uvm"
+	"batos/internal/uvm/uvmtest"
 	"batos/internal/zmqbridge"
 )
 
@@ -143,11 +142,7 @@ func TestPackArguments(t *testing.T) {
 // and the image verifies.
 func TestPackWhileSending(t *testing.T) {
 	ctx := context.Background()
-	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "img"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := uvmtest.Open(t, nil)
 	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	d.SetRcvtimeo(60 * time.Second)
@@ -217,7 +212,7 @@ func TestPackWhileSending(t *testing.T) {
 		t.Errorf("no send was answered while the pack was in flight (%d sends in all, pack took %v ms): sends waited for the pack", sent.Load(), res["ms"])
 	}
 	var count int64
-	err = u.DB().View(ctx, func(tx *image.Tx) error {
+	err := u.DB().View(ctx, func(tx *image.Tx) error {
 		names, err := tx.RootNames()
 		if err != nil {
 			return err

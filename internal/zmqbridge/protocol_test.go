@@ -1,9 +1,7 @@
 package zmqbridge_test
 
 import (
-	"context"
 	"math"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,7 +11,7 @@ import (
 
 	"batos/internal/command"
 	"batos/internal/image"
-	"batos/internal/uvm"
+	"batos/internal/uvm/uvmtest"
 )
 
 // TestHostileIDsEchoed: every kind of msgpack id comes back as sent.
@@ -100,12 +98,7 @@ func TestHostileArguments(t *testing.T) {
 
 // TestHostileRealImage: command.Local over an image, with hostile arguments.
 func TestHostileRealImage(t *testing.T) {
-	ctx := context.Background()
-	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "img"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u := uvmtest.Open(t, nil)
 	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	cases := []map[string]any{

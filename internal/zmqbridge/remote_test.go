@@ -21,6 +21,7 @@ import (
 	"batos/internal/mind"
 	"batos/internal/store"
 	"batos/internal/uvm"
+	"batos/internal/uvm/uvmtest"
 	"batos/internal/vm"
 	"batos/internal/zmqbridge"
 )
@@ -60,11 +61,7 @@ func imageWithCycles(t *testing.T) string {
 	path := filepath.Join(t.TempDir(), "img")
 	m := &cycleMind{asked: make(chan string, 1)}
 	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: m.respond}}
-	u, _, err := uvm.Open(ctx, path, &uvm.Options{Mind: server})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	u, _ := uvmtest.OpenAt(t, path, &uvm.Options{Mind: server})
 	local := command.NewLocal(u, "")
 	if _, err := local.Send(ctx, command.SendRequest{Target: "genesis", Selector: "learned_once"}); err != nil {
 		t.Fatalf("learn learned_once: %v", err)
@@ -173,11 +170,7 @@ func carried(r vm.Result) vm.Result {
 // Local answered to that very request.
 func TestRemoteRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	u, _, err := uvm.Open(ctx, imageWithCycles(t), nil) // no mind
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { u.Close() }) // after the server's cleanup
+	u, _ := uvmtest.OpenAt(t, imageWithCycles(t), nil) // no mind
 	local := command.NewLocal(u, "tester")
 	served := &recorder{Service: local}
 	_, addr, _ := startServer(t, served)
