@@ -60,22 +60,11 @@ type DeliveryView struct {
 	Answer string `json:"answer,omitempty"`
 }
 
-// StepView is one recorded model answer, with its full prompt.
+// StepView is one recorded model answer, with its full prompt (which
+// the cycle keeps in an object of its own).
 type StepView struct {
-	Kind             string        `json:"kind"` // "plan", "delegate", "synthesize"
-	Attempt          int           `json:"attempt,omitempty"`
-	Index            int           `json:"index,omitempty"` // the sub-question, for "delegate"
-	Persona          string        `json:"persona"`
-	Model            string        `json:"model"`
-	Adapter          string        `json:"adapter,omitempty"`
-	Prompt           []llm.Message `json:"prompt"`
-	Answer           string        `json:"answer"`
-	PromptTokens     int           `json:"prompt_tokens"`
-	CompletionTokens int           `json:"completion_tokens"`
-	LatencyMS        float64       `json:"latency_ms"`
-	At               time.Time     `json:"at"`
-	// Rejected says why the answer could not be used, if so.
-	Rejected string `json:"rejected,omitempty"`
+	cycle.Step
+	Prompt []llm.Message `json:"prompt"`
 }
 
 // Provenance is what an installed method records of the cycle that
@@ -134,9 +123,10 @@ func viewCycle(tx *image.Tx, names map[store.OID]string, c *cycle.Cycle, full bo
 	}
 	v.Plan, v.Code, v.Tests, v.Failures = c.Plan, c.Code, c.Tests, c.Failures
 	for _, s := range c.Steps {
-		v.Steps = append(v.Steps, StepView{Kind: string(s.Kind), Attempt: s.Attempt, Index: s.Index, Persona: s.Persona, Model: s.Model,
-			Adapter: s.Adapter, Prompt: s.Prompt, Answer: s.Answer, PromptTokens: s.PromptTokens, CompletionTokens: s.CompletionTokens,
-			LatencyMS: s.LatencyMS, At: s.At, Rejected: s.Rejected})
+		// The prompt is the view's own; where the cycle keeps it is not.
+		prompt := s.Prompt
+		s.Prompt, s.PromptRef = nil, 0
+		v.Steps = append(v.Steps, StepView{Step: s, Prompt: prompt})
 	}
 	if c.State == cycle.Complete && v.Selector != "" {
 		v.Provenance = provenance(tx, v, c)

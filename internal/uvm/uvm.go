@@ -210,6 +210,20 @@ func (u *UVM) SendOID(ctx context.Context, m cycle.Mission, how command.Learn) (
 }
 
 func (u *UVM) send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
+	payload := func() map[string]any { return map[string]any{"target": target, "selector": selector} }
+	return u.execute(ctx, "send "+selector+" to "+target, "commit.send", payload, func(tx *image.Tx) (vm.Result, error) {
+		oid, err := tx.Resolve(target)
+		if err != nil {
+			return vm.Result{}, err
+		}
+		return u.vm.Load().Send(ctx, tx, oid, selector, args, kwargs)
+	})
+}
+
+// execute runs exec in a transaction of its own in the pool, noted as
+// note, and tells the events sink of its commit under topic. A result too
+// big to return does not undo the transaction: its error names the commit.
+func (u *UVM) execute(ctx context.Context, note, topic string, payload func() map[string]any, exec func(*image.Tx) (vm.Result, error)) (vm.Result, error) {
 	if err := u.acquire(ctx); err != nil {
 		return vm.Result{}, err
 	}
@@ -217,15 +231,14 @@ func (u *UVM) send(ctx context.Context, target, selector string, args []image.Va
 	var res vm.Result
 	var tooBig *vm.LimitError
 	tid, err := u.db.UpdateTID(ctx, func(tx *image.Tx) error {
-		tx.Note("send " + selector + " to " + target)
-		oid, err := tx.Resolve(target)
-		if err != nil {
-			return err
-		}
-		res, err = u.vm.Load().Send(ctx, tx, oid, selector, args, kwargs)
+		tx.Note(note)
+		var err error
+		res, err = exec(tx)
 		return keepUnreturned(err, &tooBig)
 	})
-	u.committed("commit.send", tid, map[string]any{"target": target, "selector": selector})
+	if tid != 0 && u.events != nil {
+		u.committed(topic, tid, payload())
+	}
 	return res, unreturned(err, tooBig, tid)
 }
 
@@ -250,17 +263,11 @@ func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.V
 }
 
 func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
-	if err := u.acquire(ctx); err != nil {
-		return vm.Result{}, err
-	}
-	defer u.release()
-	var res vm.Result
-	var tooBig *vm.LimitError
-	tid, err := u.db.UpdateTID(ctx, func(tx *image.Tx) error {
-		tx.Note("eval")
+	payload := func() map[string]any { return map[string]any{} }
+	return u.execute(ctx, "eval", "commit.eval", payload, func(tx *image.Tx) (vm.Result, error) {
 		names, err := tx.RootNames()
 		if err != nil {
-			return err
+			return vm.Result{}, err
 		}
 		globals := vm.GlobalsOf(names)
 		for k, v := range vars {
@@ -268,11 +275,8 @@ func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value
 				globals[k] = v
 			}
 		}
-		res, err = u.vm.Load().Eval(ctx, tx, code, globals)
-		return keepUnreturned(err, &tooBig)
+		return u.vm.Load().Eval(ctx, tx, code, globals)
 	})
-	u.committed("commit.eval", tid, map[string]any{})
-	return res, unreturned(err, tooBig, tid)
 }
 
 // Pack drops history superseded before the given time and every object

@@ -190,13 +190,7 @@ func cycleViewPlain(v *command.CycleView) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	return plainNumbers(m).(map[string]any), nil
+	return plainMap(raw)
 }
 
 // plainNumbers turns JSON numbers into int64 or float64.
