@@ -204,11 +204,6 @@ func (u *UVM) SendWith(ctx context.Context, target, selector string, args []imag
 	return u.learnedFor(ctx, how, func() (vm.Result, error) { return u.send(ctx, target, selector, args, kwargs) }, original)
 }
 
-// SendOID sends a mission's message to its receiver.
-func (u *UVM) SendOID(ctx context.Context, m cycle.Mission, how command.Learn) (vm.Result, error) {
-	return u.SendWith(ctx, m.Receiver.String(), m.Selector, m.Args, m.Kwargs, how)
-}
-
 func (u *UVM) send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
 	payload := func() map[string]any { return map[string]any{"target": target, "selector": selector} }
 	return u.execute(ctx, "send "+selector+" to "+target, "commit.send", payload, func(tx *image.Tx) (vm.Result, error) {
