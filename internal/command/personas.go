@@ -358,7 +358,16 @@ func (l *Local) EditPersona(ctx context.Context, name string, edit PersonaEdit) 
 		}
 		me.Adapter = imp
 	}
-	if err := mind.EditPersona(ctx, db, name, me); err != nil {
+	if err := me.Validate(); err != nil {
+		return PersonaChange{}, editError(fmt.Errorf("persona %s: %w", name, err))
+	}
+	// In the pool, as a send: shutdown waits for it, and the bridge
+	// publishes its commit.
+	_, err := l.rt.Update(ctx, "commit.persona", func(tx *image.Tx) error {
+		tx.Note("mind: edit persona " + name)
+		return me.Apply(tx, name)
+	})
+	if err != nil {
 		return PersonaChange{}, editError(err)
 	}
 	return PersonaChange{Adapter: me.Adapter}, nil

@@ -50,49 +50,56 @@ func EditPersona(ctx context.Context, db *image.DB, name string, e Edit) error {
 	}
 	return db.Update(ctx, func(tx *image.Tx) error {
 		tx.Note("mind: edit persona " + name)
-		o, err := personaObject(tx, name)
-		if errors.Is(err, ErrNoPersona) && e.Create {
-			o, err = createPersona(tx, name)
+		return e.Apply(tx, name)
+	})
+}
+
+// Apply makes the edit to persona name in tx, creating the persona if
+// e.Create says so; e must have passed Validate. It refuses an edit that
+// would leave the persona unreadable.
+func (e Edit) Apply(tx *image.Tx, name string) error {
+	o, err := personaObject(tx, name)
+	if errors.Is(err, ErrNoPersona) && e.Create {
+		o, err = createPersona(tx, name)
+	}
+	if err != nil {
+		return err
+	}
+	var sets []image.Slot
+	if e.Role != nil {
+		sets = append(sets, image.Slot{Name: "role", Value: image.String(*e.Role)})
+	}
+	if e.SystemPrompt != nil {
+		sets = append(sets, image.Slot{Name: "system_prompt", Value: image.String(*e.SystemPrompt)})
+	}
+	if e.Model != nil {
+		var v image.Value = image.String(*e.Model)
+		if *e.Model == "" {
+			v = image.None
 		}
-		if err != nil {
+		sets = append(sets, image.Slot{Name: "model", Value: v})
+	}
+	if e.Temperature != nil {
+		sets = append(sets, image.Slot{Name: "temperature", Value: image.Float(*e.Temperature)})
+	}
+	if e.Adapter != nil {
+		sets = append(sets, image.Slot{Name: "adapter", Value: e.Adapter.Blob},
+			image.Slot{Name: "adapter_file", Value: image.String(e.Adapter.File)},
+			image.Slot{Name: "adapter_format", Value: image.String(e.Adapter.Format)})
+	}
+	if e.ClearAdapter {
+		sets = append(sets, image.Slot{Name: "adapter", Value: image.None},
+			image.Slot{Name: "adapter_file", Value: image.None},
+			image.Slot{Name: "adapter_format", Value: image.None})
+	}
+	for _, s := range sets {
+		if err := o.Set(s.Name, s.Value); err != nil {
 			return err
 		}
-		var sets []image.Slot
-		if e.Role != nil {
-			sets = append(sets, image.Slot{Name: "role", Value: image.String(*e.Role)})
-		}
-		if e.SystemPrompt != nil {
-			sets = append(sets, image.Slot{Name: "system_prompt", Value: image.String(*e.SystemPrompt)})
-		}
-		if e.Model != nil {
-			var v image.Value = image.String(*e.Model)
-			if *e.Model == "" {
-				v = image.None
-			}
-			sets = append(sets, image.Slot{Name: "model", Value: v})
-		}
-		if e.Temperature != nil {
-			sets = append(sets, image.Slot{Name: "temperature", Value: image.Float(*e.Temperature)})
-		}
-		if e.Adapter != nil {
-			sets = append(sets, image.Slot{Name: "adapter", Value: e.Adapter.Blob},
-				image.Slot{Name: "adapter_file", Value: image.String(e.Adapter.File)},
-				image.Slot{Name: "adapter_format", Value: image.String(e.Adapter.Format)})
-		}
-		if e.ClearAdapter {
-			sets = append(sets, image.Slot{Name: "adapter", Value: image.None},
-				image.Slot{Name: "adapter_file", Value: image.None},
-				image.Slot{Name: "adapter_format", Value: image.None})
-		}
-		for _, s := range sets {
-			if err := o.Set(s.Name, s.Value); err != nil {
-				return err
-			}
-		}
-		// Refuse an edit that leaves the persona unreadable.
-		_, err = decodePersona(name, o)
-		return err
-	})
+	}
+	// Refuse an edit that leaves the persona unreadable.
+	_, err = decodePersona(name, o)
+	return err
 }
 
 func createPersona(tx *image.Tx, name string) (*image.Object, error) {
