@@ -13,7 +13,7 @@ import (
 // command line.
 
 func init() {
-	commands["bench"] = cliCommand{"measure the storage engine on this disk (bench store), message sends (bench vm), the ZeroMQ bridge (bench bridge) or the cognitive cycle's overhead (bench cycle)", runBench}
+	commands["bench"] = cliCommand{"measure the storage engine on this disk (bench store), message sends (bench vm), the ZeroMQ bridge (bench bridge), the cognitive cycle's overhead (bench cycle) or how well the mind learns (bench learn)", runBench}
 }
 
 const benchStoreHelp = `
@@ -79,12 +79,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return runBenchBridge(ctx, e, args[1:])
 	case "cycle":
 		return runBenchCycle(ctx, e, args[1:])
+	case "learn":
+		return runBenchLearn(ctx, e, args[1:])
 	case "-h", "-help", "--help":
 		return runBenchStore(ctx, e, args)
 	case "coldload": // the child process of bench store, not for people
 		return runColdLoad(ctx, e, args[1:])
 	}
-	return usageError("batos bench store|vm|bridge|cycle [-json] [-dir DIR] [-quick]")
+	return usageError("batos bench store|vm|bridge|cycle|learn [-json] [-dir DIR] [-quick]")
 }
 
 // benchFlags adds the flags every benchmark shares to fs; dirHelp

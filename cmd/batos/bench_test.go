@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,8 @@ func TestBenchUsage(t *testing.T) {
 		{"bench"}, {"bench", "nosuch"}, {"bench", "store", "extra"},
 		{"bench", "vm", "extra"}, {"bench", "bridge", "extra"},
 		{"bench", "cycle", "extra"}, {"bench", "cycle", "-n", "0"},
+		{"bench", "learn", "extra"}, {"bench", "learn", "-attempts", "0"}, {"bench", "learn", "-timeout", "-1s"},
+		{"bench", "learn", "-llm", "ftp://nowhere"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(t.Context(), args, &stdout, &stderr); code != 2 {
@@ -77,4 +80,25 @@ func decodeOneObject(t *testing.T, b []byte) map[string]any {
 		t.Fatalf("output has more than one JSON value (%v):\n%s", err, b)
 	}
 	return m
+}
+
+// TestBenchLearnRefusesBadSuites: a suite file that cannot run, or a
+// mission the suite lacks, is refused before any mind is looked for.
+func TestBenchLearnRefusesBadSuites(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "suite.json")
+	if err := os.WriteFile(bad, []byte(`{"missions": [{"name": "a", "send": {"target": "x", "selector": "y"}}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "learn", "-suite", bad}, "no checks"},
+		{[]string{"bench", "learn", "-suite", filepath.Join(t.TempDir(), "missing.json")}, "no such file"},
+	} {
+		code, _, errOut := batos(t, tc.args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("batos %s: exit %d, %q; want 1 mentioning %q", strings.Join(tc.args, " "), code, errOut, tc.want)
+		}
+	}
 }
