@@ -24,10 +24,22 @@
 // # Capabilities
 //
 // Beyond Model, a client may implement Lister, LoadedLister, BlobStore,
-// ModelCreator, AdapterLister and AdapterLoader; callers find them by
-// type assertion and say what they cannot do without them. Each one's
-// comment names the clients that implement it, and both subpackages
-// assert theirs at compile time.
+// ModelCreator, AdapterLister, AdapterLoader and ContextReporter;
+// callers find them by type assertion and say what they cannot do
+// without them. Each one's comment names the clients that implement it,
+// and both subpackages assert theirs at compile time.
+//
+// # Context window and answer budget
+//
+// A prompt and its answer share the model's context window (fit.go).
+// EstimateTokens estimates a prompt's size on the high side, WindowFor
+// sizes a window for it where the server takes one per request
+// (Ollama's num_ctx), and a prompt that cannot fit is a
+// *PromptTooLongError (ErrPromptTooLong), from batos's estimate or from
+// the server. Options.MaxTokens is the answer budget; an answer that
+// reaches it, or that the server stopped on its own, comes back with
+// ChatResponse.Cut true (FinishLength, FinishAborted), and CutError
+// (ErrAnswerCut) is how a caller reports one it could not use.
 //
 // llm knows nothing of the image: personas, adapters in blobs and usage
 // accounting are internal/mind's.

@@ -27,6 +27,9 @@ type Reply struct {
 	Usage  llm.Usage
 	Chunks []string // if set, the stream's pieces (their concatenation should be Text)
 	Delay  time.Duration
+	// FinishReason is why the answer ended; default llm.FinishStop. A
+	// scripted answer cut at its budget says llm.FinishLength.
+	FinishReason string
 }
 
 // Model is a scripted llm.Model. Chat answers with the next scripted
@@ -122,8 +125,12 @@ func (m *Model) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatRespon
 	if usage == (llm.Usage{}) {
 		usage = llm.Usage{PromptTokens: countWords(req.Messages), CompletionTokens: len(strings.Fields(r.Text))}
 	}
+	finish := r.FinishReason
+	if finish == "" {
+		finish = llm.FinishStop
+	}
 	return &llm.ChatResponse{
-		Text: r.Text, Model: req.Model, FinishReason: "stop", Usage: usage,
+		Text: r.Text, Model: req.Model, FinishReason: finish, Usage: usage,
 		Timings: llm.Timings{Latency: time.Since(start)},
 	}, nil
 }

@@ -52,6 +52,10 @@ type OllamaOptions struct {
 	// RestartDelay is how long Restart keeps the server down; default
 	// 100 ms.
 	RestartDelay time.Duration
+	// ContextLength is the context length every model was trained for,
+	// as POST /api/show reports it in model_info; default
+	// OllamaContextLength.
+	ContextLength int
 }
 
 // CreateRecord is what a POST /api/create asked for, as the fake
@@ -71,9 +75,16 @@ type CreateRecord struct {
 // Ollama is a fake Ollama server following its native API closely
 // enough for the ollama client's tests and for tests of code above it:
 // blobs, create (one adapter, not checked until the first chat), chat
-// (NDJSON streams, keep_alive, load and unload), embed, ps, tags,
-// delete and version, with Ollama's status codes and {"error": "..."}
-// bodies. Its methods are safe for concurrent use.
+// (NDJSON streams, keep_alive, load and unload), embed, ps, tags, show,
+// delete and version, and the OpenAI-compatible GET /v1/models, with
+// Ollama's status codes and {"error": "..."} bodies. Its methods are
+// safe for concurrent use.
+//
+// Chats keep Ollama's limits (ollama_limits.go): a prompt longer than
+// num_ctx (default 2,048) is cut with a word only in PromptCuts and its
+// prompt_eval_count is num_ctx; an answer reaching num_predict is cut
+// with done_reason "length"; RepetitionGuardNext stops an answer as
+// Ollama's repetition guard does, with "done": false.
 type Ollama struct {
 	// URL is the server's root, "http://127.0.0.1:<port>"; it stays the
 	// same across Restart.
@@ -90,6 +101,8 @@ type Ollama struct {
 	srv     *httptest.Server // nil while down
 	fails   []ollamaFault
 	stream  *ollamaStreamFault
+	guard   int // pieces before the repetition guard stops the next chat; -1: none
+	cuts    []PromptCut
 	blobs   map[string][]byte // hex digest → content
 	models  map[string]*ollamaModel
 	loaded  map[string]time.Time // model → when it expires
@@ -131,7 +144,10 @@ func NewOllama(t testing.TB, opts *OllamaOptions) *Ollama {
 	o := &Ollama{
 		opts: *opts, stop: make(chan struct{}),
 		blobs: map[string][]byte{}, models: map[string]*ollamaModel{}, loaded: map[string]time.Time{},
-		created: map[string]CreateRecord{}, chats: map[string]int{},
+		created: map[string]CreateRecord{}, chats: map[string]int{}, guard: -1,
+	}
+	if o.opts.ContextLength <= 0 {
+		o.opts.ContextLength = OllamaContextLength
 	}
 	if o.opts.RestartDelay <= 0 {
 		o.opts.RestartDelay = 100 * time.Millisecond
@@ -164,6 +180,8 @@ func (o *Ollama) routes() {
 	o.mux.HandleFunc("GET /api/tags", o.handleTags)
 	o.mux.HandleFunc("DELETE /api/delete", o.handleDelete)
 	o.mux.HandleFunc("GET /api/version", o.handleVersion)
+	o.mux.HandleFunc("POST /api/show", o.handleShow)
+	o.mux.HandleFunc("GET /v1/models", o.handleOpenAIModels)
 }
 
 func (o *Ollama) serve(ln net.Listener) *httptest.Server {

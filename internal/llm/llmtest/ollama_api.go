@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -319,15 +320,14 @@ func (o *Ollama) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &llm.ChatRequest{Model: in.Model, Messages: in.Messages, Schema: schema, Options: in.Options.llm(), KeepAlive: keep}
+	limits := o.limits(m.name, in.Options, in.Messages)
 	loadTime := o.load(m.name, keep)
 	if in.Stream == nil || *in.Stream {
-		o.streamChat(w, r, req, func(resp *llm.ChatResponse) any {
+		o.streamChat(w, r, req, limits, func(resp *llm.ChatResponse) any {
 			return ollamaDone(in.Model, "", resp, loadTime, start)
 		})
-	} else if resp, err := o.opts.Responder.Chat(r.Context(), req); err != nil {
-		ollamaError(w, http.StatusInternalServerError, err.Error())
 	} else {
-		ollamaJSON(w, http.StatusOK, ollamaDone(in.Model, resp.Text, resp, loadTime, start))
+		o.answerWhole(w, r, req, limits, loadTime, start)
 	}
 	if keep != nil && *keep == 0 {
 		o.unload(m.name)
@@ -366,20 +366,32 @@ func (o *Ollama) loadOrUnload(w http.ResponseWriter, name string, m *ollamaModel
 	ollamaJSON(w, http.StatusOK, line)
 }
 
-// streamChat answers req as an NDJSON stream, ending with final(resp).
-func (o *Ollama) streamChat(w http.ResponseWriter, r *http.Request, req *llm.ChatRequest, final func(*llm.ChatResponse) any) {
+// streamChat answers req as an NDJSON stream within its limits, ending
+// with final(resp).
+func (o *Ollama) streamChat(w http.ResponseWriter, r *http.Request, req *llm.ChatRequest, l ollamaLimits, final func(*llm.ChatResponse) any) {
 	s := o.newStream(w)
-	req.Stream = func(c llm.Chunk) error { return s.line(ollamaChunk(req.Model, c.Text)) }
+	ls := &limitedStream{l: l}
+	line := func(c llm.Chunk) error { return s.line(ollamaChunk(req.Model, c.Text)) }
+	req.Stream = func(c llm.Chunk) error { return ls.piece(c, line) }
 	resp, err := o.opts.Responder.Chat(r.Context(), req)
 	switch {
 	case s.spoiled:
 		s.finish(nil)
+	case errors.Is(err, errOllamaGuard):
+		// The stream just ends, after a line with done false.
+		if ls.n == 0 {
+			_ = line(llm.Chunk{})
+		}
+	case errors.Is(err, errOllamaLength):
+		s.finish(final(ls.stopped()))
 	case err != nil && !s.started:
 		ollamaError(w, http.StatusInternalServerError, err.Error())
 	case err != nil:
 		_ = s.write(map[string]string{"error": err.Error()})
 	default:
-		s.finish(final(resp))
+		cp := *resp
+		cp.Usage.PromptTokens = l.promptEval(cp.Usage.PromptTokens)
+		s.finish(final(&cp))
 	}
 }
 

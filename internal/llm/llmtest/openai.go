@@ -74,6 +74,11 @@ type OpenAIOptions struct {
 	// RestartDelay is how long Restart keeps the server down; default
 	// 100 ms.
 	RestartDelay time.Duration
+	// ContextLength is the context window of LlamaServer's slots (GET
+	// /props n_ctx) and of VLLM's models (max_model_len); default
+	// OpenAIContextLength. Either refuses a prompt that does not fit it,
+	// as the real ones do. Generic reports none and checks none.
+	ContextLength int
 }
 
 // OpenAI is a fake OpenAI-compatible server (llama-server, vLLM or a
@@ -129,6 +134,9 @@ func NewOpenAI(t testing.TB, opts *OpenAIOptions) *OpenAI {
 	}
 	if f.opts.RestartDelay <= 0 {
 		f.opts.RestartDelay = 100 * time.Millisecond
+	}
+	if f.opts.ContextLength <= 0 {
+		f.opts.ContextLength = OpenAIContextLength
 	}
 	switch f.opts.Flavor {
 	case LlamaServer:
@@ -299,6 +307,7 @@ func (f *OpenAI) routes() http.Handler {
 	switch f.opts.Flavor {
 	case LlamaServer:
 		mux.HandleFunc("GET /health", f.handleHealth)
+		mux.HandleFunc("GET /props", f.handleProps)
 		mux.HandleFunc("GET /lora-adapters", f.handleLoRAList)
 		mux.HandleFunc("POST /lora-adapters", f.handleLoRASet)
 	case VLLM:
@@ -474,7 +483,7 @@ func (f *OpenAI) handleModels(w http.ResponseWriter, r *http.Request) {
 		}
 	case VLLM:
 		for _, m := range f.opts.Models {
-			data = append(data, map[string]any{"id": m, "object": "model", "created": created, "owned_by": "vllm", "root": m, "parent": nil, "max_model_len": 4096})
+			data = append(data, map[string]any{"id": m, "object": "model", "created": created, "owned_by": "vllm", "root": m, "parent": nil, "max_model_len": f.opts.ContextLength})
 		}
 		f.mu.Lock()
 		for _, a := range f.adapters {

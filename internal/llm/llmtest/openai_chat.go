@@ -106,6 +106,9 @@ func (f *OpenAI) handleChat(w http.ResponseWriter, r *http.Request) {
 		f.badRequest(w, err.Error())
 		return
 	}
+	if f.refuseLong(w, req) {
+		return
+	}
 	c := f.recordChat(in.Model, req.LoRA)
 	if !in.Stream {
 		resp, err := f.opts.Responder.Chat(r.Context(), req)
@@ -113,6 +116,7 @@ func (f *OpenAI) handleChat(w http.ResponseWriter, r *http.Request) {
 			f.modelError(w, err)
 			return
 		}
+		resp = cutToBudget(resp, req.Options.MaxTokens)
 		m := c.object("chat.completion")
 		m["choices"] = []any{map[string]any{
 			"index": 0, "message": map[string]any{"role": "assistant", "content": resp.Text},
@@ -226,8 +230,12 @@ func (f *OpenAI) streamChat(w http.ResponseWriter, r *http.Request, c openaiComp
 	s.cutAt, s.errAt, s.errMsg = f.cutAt, f.errAt, f.errMsg
 	f.cutAt, f.errAt = -1, -1
 	f.mu.Unlock()
-	req.Stream = s.piece
+	budget := &budgetStream{max: req.Options.MaxTokens, prompt: PromptTokens(req.Messages)}
+	req.Stream = func(c llm.Chunk) error { return budget.piece(c, s.piece) }
 	resp, err := f.opts.Responder.Chat(r.Context(), req)
+	if errors.Is(err, errOpenAILength) {
+		resp, err = budget.stopped(), nil
+	}
 	switch {
 	case errors.Is(err, errOpenAICut) || (err == nil && s.cutAt >= 0):
 		s.start()

@@ -70,6 +70,12 @@ func (a *chatAnswer) response(text string) *llm.ChatResponse {
 	}
 }
 
+// aborted is an answer Ollama stopped before its end without saying
+// why (its repetition guard): done false, no counts.
+func aborted(model, text string) *llm.ChatResponse {
+	return &llm.ChatResponse{Text: text, Model: model, FinishReason: llm.FinishAborted}
+}
+
 // keepAliveSeconds is how Ollama takes keep_alive as a number: seconds,
 // negative for forever, zero to unload at once.
 func keepAliveSeconds(d time.Duration) *float64 {
@@ -112,6 +118,12 @@ func chatBody(req *llm.ChatRequest) (*chatWire, error) {
 // Stream callback is streamed; Schema becomes Ollama's format;
 // KeepAlive is sent in seconds. Per-request LoRA is refused with an
 // error wrapping llm.ErrUnsupported. A 404 wraps llm.ErrModelNotFound.
+//
+// An answer Ollama ends with "done": false (its repetition guard) is
+// returned, cut, with FinishReason llm.FinishAborted. When
+// Options.ContextSize is set and Ollama counts a prompt that fills it,
+// the prompt was cut: Chat returns a *llm.PromptTooLongError (Server
+// set) instead of an answer to part of it.
 func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatResponse, error) {
 	start := time.Now()
 	w, err := chatBody(req)
@@ -145,6 +157,11 @@ func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatRespo
 		return nil, modelError(err)
 	}
 	resp.Timings.Latency = time.Since(start)
+	if n := req.Options.ContextSize; n > 0 && resp.Usage.PromptTokens >= n {
+		// Ollama cuts a prompt longer than num_ctx to num_ctx tokens and
+		// says so only in its log: a prompt that fills the window was cut.
+		return nil, &llm.PromptTooLongError{Model: req.Model, Prompt: resp.Usage.PromptTokens, Answer: req.Options.MaxTokens, Context: n, Server: true}
+	}
 	return resp, nil
 }
 
@@ -164,7 +181,8 @@ func (c *Client) chatOnce(ctx context.Context, body []byte, fn func(llm.Chunk) e
 			return nil, false, err
 		}
 		if !a.Done {
-			return nil, false, badResponse(op, "answer without done")
+			// Ollama's repetition guard: the text as far as it got.
+			return aborted(a.Model, a.Message.Content), false, nil
 		}
 		return a.response(a.Message.Content), false, nil
 	}
@@ -179,7 +197,9 @@ func (c *Client) chatOnce(ctx context.Context, body []byte, fn func(llm.Chunk) e
 // maxText bytes of it is cut off, as an answer over maxAnswer is.
 func readChatStream(ctx context.Context, op string, status int, r io.Reader, maxLine int, maxText int64, fn func(llm.Chunk) error) (resp *llm.ChatResponse, delivered bool, err error) {
 	var text strings.Builder
+	model, lines := "", 0
 	err = readStream(ctx, op, status, r, maxLine, func(line []byte) (bool, error) {
+		lines++
 		var a chatAnswer
 		if err := json.Unmarshal(line, &a); err != nil {
 			return false, badResponse(op, "stream line: %w", err)
@@ -197,8 +217,14 @@ func readChatStream(ctx context.Context, op string, status int, r io.Reader, max
 		if a.Done {
 			resp = a.response(text.String())
 		}
+		model = a.Model
 		return a.Done, nil
 	})
+	if errors.Is(err, errNoDone) && lines > 0 {
+		// Ollama's repetition guard ends the stream, cleanly, after a
+		// line with done false.
+		return aborted(model, text.String()), delivered, nil
+	}
 	if err != nil {
 		return nil, delivered, err
 	}

@@ -61,11 +61,12 @@ type Client struct {
 }
 
 var (
-	_ llm.Model        = (*Client)(nil)
-	_ llm.Lister       = (*Client)(nil)
-	_ llm.LoadedLister = (*Client)(nil)
-	_ llm.BlobStore    = (*Client)(nil)
-	_ llm.ModelCreator = (*Client)(nil)
+	_ llm.Model           = (*Client)(nil)
+	_ llm.Lister          = (*Client)(nil)
+	_ llm.LoadedLister    = (*Client)(nil)
+	_ llm.BlobStore       = (*Client)(nil)
+	_ llm.ModelCreator    = (*Client)(nil)
+	_ llm.ContextReporter = (*Client)(nil)
 )
 
 // New returns a Client for the server at baseURL (DefaultURL when

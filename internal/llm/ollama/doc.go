@@ -1,7 +1,7 @@
 // Package ollama is the llm.Model client for Ollama's native API
 // (default http://127.0.0.1:11434), with the model management batos
 // needs around it: it implements llm.Lister, llm.LoadedLister,
-// llm.BlobStore and llm.ModelCreator.
+// llm.BlobStore, llm.ModelCreator and llm.ContextReporter.
 //
 // # Calls
 //
@@ -16,6 +16,20 @@
 // created model up with Load and treat a 500 as a bad adapter. PS, Tags,
 // Delete and Version are the small management calls; Loaded and Models
 // are PS and Tags reduced to names, for llm.LoadedLister and llm.Lister.
+// ContextLength reads a model's trained context length from /api/show.
+//
+// # Context and cut answers
+//
+// Ollama loads a model with a context window of num_ctx tokens (2,048
+// unless told otherwise) and cuts a longer prompt to fit, saying so only
+// in its log; its prompt_eval_count is then the window. Chat sends
+// Options.ContextSize as num_ctx and, when the server counts a prompt
+// that fills it, returns an *llm.PromptTooLongError instead of an answer
+// to part of the prompt. Options.MaxTokens is num_predict; an answer
+// that reaches it ends with done_reason "length" (llm.FinishLength).
+// Ollama's repetition guard stops a model that repeats one token too
+// often and ends the answer with "done": false and no counts: Chat
+// returns that answer, cut, with FinishReason llm.FinishAborted.
 //
 // # Errors and retries
 //
@@ -28,7 +42,7 @@
 // (refused connections, 429, 502, 503, 504) are retried under
 // Options.Retry, but a chat is never retried once part of its answer has
 // been delivered to the Stream callback. Answers that cannot be
-// understood, streams that end before their done object, and bodies
+// understood, streams cut before their done object, and bodies
 // over the size limits (64 MiB for a JSON answer, 1 MiB for a stream
 // line) wrap llm.ErrBadResponse.
 //

@@ -167,7 +167,6 @@ func TestChatBadStreams(t *testing.T) {
 		{name: "malformed line", body: piece + "{not json\n" + done, is: llm.ErrBadResponse},
 		{name: "wrong types", body: `{"message":{"content":5}}` + "\n", is: llm.ErrBadResponse},
 		{name: "oversized line", body: piece + `{"message":{"content":"` + strings.Repeat("a", 1<<20) + `"}}` + "\n" + done, is: ollama.ErrTooLarge},
-		{name: "no done", body: piece + piece, is: llm.ErrBadResponse},
 		{name: "empty", body: "", is: llm.ErrBadResponse},
 	}
 	for _, tt := range tests {

@@ -154,6 +154,38 @@ func (c *Client) Models(ctx context.Context) ([]llm.ModelInfo, error) {
 	return out, nil
 }
 
+// showWire is what ContextLength reads of POST /api/show's answer.
+type showWire struct {
+	ModelInfo map[string]json.RawMessage `json:"model_info"`
+}
+
+// ContextLength returns the context length model was trained for: POST
+// /api/show, model_info "<general.architecture>.context_length" (0 when
+// the answer has none). It is the most a request's num_ctx should ask
+// for. A model the server does not have wraps llm.ErrModelNotFound.
+func (c *Client) ContextLength(ctx context.Context, model string) (int, error) {
+	if model == "" {
+		return 0, errors.New("ollama: show: no model")
+	}
+	in := struct {
+		Model string `json:"model"`
+	}{model}
+	var a showWire
+	const path = "/api/show"
+	if err := c.call(ctx, DefaultShortTimeout, http.MethodPost, path, &in, &a); err != nil {
+		return 0, modelError(err)
+	}
+	var arch string
+	if raw, ok := a.ModelInfo["general.architecture"]; !ok || json.Unmarshal(raw, &arch) != nil || arch == "" {
+		return 0, nil
+	}
+	var n int
+	if raw, ok := a.ModelInfo[arch+".context_length"]; !ok || json.Unmarshal(raw, &n) != nil || n < 0 {
+		return 0, nil
+	}
+	return n, nil
+}
+
 // Delete removes a model: DELETE /api/delete. A model the server does
 // not have is an error wrapping llm.ErrModelNotFound.
 func (c *Client) Delete(ctx context.Context, model string) error {

@@ -14,7 +14,8 @@ import (
 // Every line is first checked for an {"error": ...}, which ends the
 // stream as an *llm.APIError with InStream set; other lines go to fn
 // until it reports the end. A line over maxLine bytes, and a stream that
-// ends before fn saw its end, wrap llm.ErrBadResponse.
+// ends before fn saw its end, wrap llm.ErrBadResponse (the latter, when
+// the stream ended cleanly, errNoDone too).
 func readStream(ctx context.Context, op string, status int, r io.Reader, maxLine int, fn func(line []byte) (done bool, err error)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, min(maxLine, 64<<10)+1), maxLine+1)
@@ -37,5 +38,9 @@ func readStream(ctx context.Context, op string, status int, r io.Reader, maxLine
 	case err != nil:
 		return cutResponse(ctx, op, "stream", err)
 	}
-	return badResponse(op, "stream ended before its done object")
+	return badResponse(op, "%w", errNoDone)
 }
+
+// errNoDone is wrapped when a stream ends cleanly before fn saw its end:
+// for a chat, Ollama's repetition guard (see llm.FinishAborted).
+var errNoDone = errors.New("stream ended before its done object")

@@ -150,6 +150,9 @@ func (c *Client) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatRespo
 	if f, ok := err.(final); ok {
 		err = f.err
 	}
+	if ptl := (*llm.PromptTooLongError)(nil); errors.As(err, &ptl) {
+		ptl.Model, ptl.Answer = req.Model, req.Options.MaxTokens
+	}
 	if err != nil {
 		return nil, err
 	}

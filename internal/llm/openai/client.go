@@ -59,10 +59,11 @@ type Client struct {
 }
 
 var (
-	_ llm.Model         = (*Client)(nil)
-	_ llm.Lister        = (*Client)(nil)
-	_ llm.AdapterLister = (*Client)(nil)
-	_ llm.AdapterLoader = (*Client)(nil)
+	_ llm.Model           = (*Client)(nil)
+	_ llm.Lister          = (*Client)(nil)
+	_ llm.AdapterLister   = (*Client)(nil)
+	_ llm.AdapterLoader   = (*Client)(nil)
+	_ llm.ContextReporter = (*Client)(nil)
 )
 
 // New returns a Client for the server at baseURL, its root such as

@@ -1,8 +1,9 @@
 // Package openai is the llm.Model client for servers that speak the
 // OpenAI-compatible Chat Completions API: llama.cpp's llama-server, vLLM,
 // LM Studio, Ollama's /v1 and hosted APIs. It implements llm.Lister,
-// llm.AdapterLister (llama-server) and llm.AdapterLoader (vLLM) whatever
-// the server: one without the endpoint answers llm.ErrUnsupported.
+// llm.AdapterLister (llama-server), llm.AdapterLoader (vLLM) and
+// llm.ContextReporter whatever the server: one without the endpoint
+// answers llm.ErrUnsupported.
 //
 // # Calls
 //
@@ -26,6 +27,18 @@
 //
 // A server without the endpoint answers 404, reported as an error
 // wrapping llm.ErrUnsupported.
+//
+// # Context and answer budget
+//
+// These servers fix the context window when they start; Chat cannot
+// change it and ignores llm.Options.ContextSize. ContextLength reports
+// it where the server says (llm.ContextReporter): llama-server's /props
+// n_ctx, vLLM's max_model_len; elsewhere it is unknown (0). A prompt
+// longer than the window is refused by llama-server with
+// exceed_context_size_error, which Chat returns as a
+// *llm.PromptTooLongError (also wrapping the *llm.APIError), and by vLLM
+// with a 400. Options.MaxTokens is max_tokens; an answer that reaches
+// it has finish_reason "length" (llm.FinishLength).
 //
 // # Errors and retries
 //

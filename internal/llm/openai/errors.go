@@ -43,7 +43,8 @@ func readBody(ctx context.Context, op string, r io.Reader, limit int64) ([]byte,
 }
 
 // statusError turns an HTTP error answer into an *llm.APIError; a 501
-// also wraps llm.ErrUnsupported.
+// also wraps llm.ErrUnsupported, and llama-server's
+// exceed_context_size_error a *llm.PromptTooLongError.
 func statusError(op string, status int, body []byte) error {
 	e := &llm.APIError{Op: op, Status: status}
 	if msg, typ, code, ok := parseError(body); ok {
@@ -54,7 +55,25 @@ func statusError(op string, status int, body []byte) error {
 	if status == http.StatusNotImplemented {
 		return fmt.Errorf("%w: %w", llm.ErrUnsupported, e)
 	}
+	if e.Type == "exceed_context_size_error" {
+		return contextError(e, body)
+	}
 	return e
+}
+
+// contextError is llama-server's refusal of a prompt longer than its
+// context, {"error": {"type": "exceed_context_size_error",
+// "n_prompt_tokens", "n_ctx", ...}}, as a *llm.PromptTooLongError that
+// also wraps the *llm.APIError. Chat fills in the model.
+func contextError(e *llm.APIError, body []byte) error {
+	var w struct {
+		Error struct {
+			Prompt  int `json:"n_prompt_tokens"`
+			Context int `json:"n_ctx"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &w)
+	return fmt.Errorf("%w (%w)", &llm.PromptTooLongError{Prompt: w.Error.Prompt, Context: w.Error.Context, Server: true}, e)
 }
 
 // errorWire covers the error bodies servers send: OpenAI's

@@ -11,11 +11,44 @@ import (
 
 type modelsWire struct {
 	Data []struct {
-		ID      string `json:"id"`
-		OwnedBy string `json:"owned_by"`
-		Parent  string `json:"parent"`
-		Root    string `json:"root"`
+		ID          string `json:"id"`
+		OwnedBy     string `json:"owned_by"`
+		Parent      string `json:"parent"`
+		Root        string `json:"root"`
+		MaxModelLen int    `json:"max_model_len"` // vLLM
 	} `json:"data"`
+}
+
+// ContextLength returns the context window the server gives model: on
+// llama-server the n_ctx of its slots (GET /props,
+// default_generation_settings.n_ctx), on vLLM the model's max_model_len
+// (GET /v1/models). An OpenAI-compatible server that says neither
+// (LM Studio, Ollama's /v1, hosted APIs) gives 0: unknown.
+func (c *Client) ContextLength(ctx context.Context, model string) (int, error) {
+	var props struct {
+		Settings struct {
+			NCtx int `json:"n_ctx"`
+		} `json:"default_generation_settings"`
+		NCtx int `json:"n_ctx"`
+	}
+	err := c.call(ctx, DefaultCallTimeout, http.MethodGet, "/props", nil, decodeJSON(&props))
+	var api *llm.APIError
+	switch {
+	case err == nil:
+		return max(props.Settings.NCtx, props.NCtx, 0), nil
+	case !errors.As(err, &api) || api.Status != http.StatusNotFound:
+		return 0, err
+	}
+	var w modelsWire
+	if err := c.call(ctx, DefaultCallTimeout, http.MethodGet, "/v1/models", nil, decodeJSON(&w)); err != nil {
+		return 0, err
+	}
+	for _, m := range w.Data {
+		if m.ID == model {
+			return max(m.MaxModelLen, 0), nil
+		}
+	}
+	return 0, nil
 }
 
 // Models lists the models the server serves (GET /v1/models). On vLLM
