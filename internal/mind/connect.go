@@ -78,7 +78,7 @@ func connect(ctx context.Context, ep Endpoint, cfg ServerConfig) (*Server, error
 		s.API = detectFlavour(pctx, client)
 	}
 	if s.DefaultModel == "" {
-		s.DefaultModel = firstBaseModel(pctx, client)
+		s.DefaultModel, s.Offered = onlyBaseModel(pctx, client)
 	}
 	return s, nil
 }
@@ -139,21 +139,31 @@ func detectFlavour(ctx context.Context, client llm.Model) API {
 	return APIOpenAI
 }
 
-// firstBaseModel is the first model the server lists that is not an
-// adapter (vLLM lists adapters with their base as parent), or "".
-func firstBaseModel(ctx context.Context, client llm.Model) string {
+// onlyBaseModel is the model an OpenAI-compatible server serves when
+// it lists one base model and nothing else but its adapters (vLLM names
+// their base as parent; llama-server lists its one model). A server
+// listing several, or adapters it does not mark as such (Ollama's /v1
+// lists an adapter model as a model of its own, in no useful order),
+// leaves the choice to the user: the default is "" and offered is the
+// list to pick from.
+func onlyBaseModel(ctx context.Context, client llm.Model) (model string, offered []string) {
 	l, ok := client.(llm.Lister)
 	if !ok {
-		return ""
+		return "", nil
 	}
 	models, err := l.Models(ctx)
 	if err != nil {
-		return ""
+		return "", nil
 	}
+	var bases []string
 	for _, m := range models {
+		offered = append(offered, m.ID)
 		if m.Parent == "" {
-			return m.ID
+			bases = append(bases, m.ID)
 		}
 	}
-	return ""
+	if len(bases) == 1 {
+		return bases[0], nil
+	}
+	return "", offered
 }

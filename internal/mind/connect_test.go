@@ -1,6 +1,7 @@
 package mind
 
 import (
+	"errors"
 	"go/parser"
 	"go/token"
 	"path/filepath"
@@ -8,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
+	"batos/internal/llm/ollama"
 )
 
 // TestOnlyConnectNamesClients checks that connect.go is the one file of
@@ -50,5 +53,42 @@ func TestProbeKeepsTheGivenAPI(t *testing.T) {
 	}
 	if s.API != APIVLLM {
 		t.Errorf("API %s, want vllm", s.API)
+	}
+}
+
+// TestNoDefaultModelChosen: through an OpenAI-compatible endpoint that
+// lists several models (Ollama's /v1 lists an adapter model first), no
+// default is guessed: a persona without a model is refused with the
+// list to pick from, in its tier report and when asked. A given model
+// is used; a server listing one base model needs none.
+func TestNoDefaultModelChosen(t *testing.T) {
+	db, _ := testImage(t)
+	ctx := t.Context()
+	fake := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: llmtest.Texts("hi"), Models: []string{"tiny"}})
+	client, err := ollama.New(fake.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Create(ctx, &llm.CreateRequest{Model: "batos-robin-0123456789ab", From: "tiny"}); err != nil {
+		t.Fatal(err)
+	}
+	server := connectTo(t, fake.URL, APIOpenAI, "")
+	if server.API != APIOpenAI || server.DefaultModel != "" || len(server.Offered) != 2 || server.Offered[0] != "batos-robin-0123456789ab:latest" {
+		t.Fatalf("server %+v: want no default, and both models offered with the adapter first", server)
+	}
+	m := New(db, server, nil)
+	_, err = m.Ask(ctx, Request{Persona: "BRICK", Messages: []llm.Message{{Role: llm.RoleUser, Content: "plan"}}})
+	if !errors.Is(err, ErrNoModel) || !strings.Contains(err.Error(), "batos-robin-0123456789ab:latest, tiny:latest") || !strings.Contains(err.Error(), "-model NAME") {
+		t.Errorf("Ask: %v, want ErrNoModel listing the models to pick from", err)
+	}
+	if pl := tierOf(t, m.Manager(), loadPersona(t, db, "BRICK")); !strings.Contains(pl.Problem, "tiny:latest") {
+		t.Errorf("tier report %+v, want the problem with the list", pl)
+	}
+	if s := connectTo(t, fake.URL, APIOpenAI, "tiny:latest"); s.DefaultModel != "tiny:latest" || len(s.Offered) != 0 {
+		t.Errorf("given model: %+v, want it as the default", s)
+	}
+	one := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Flavor: llmtest.Generic, Models: []string{"gpt"}})
+	if s := connectTo(t, one.URL, APIOpenAI, ""); s.DefaultModel != "gpt" {
+		t.Errorf("one model listed: default %q, want gpt", s.DefaultModel)
 	}
 }

@@ -195,7 +195,20 @@ func (m *Manager) modelFor(p *Persona) string {
 }
 
 func (m *Manager) noModel(p *Persona) error {
+	if offered := m.server.Offered; len(offered) > 0 {
+		return fmt.Errorf("%w for persona %s: the server serves %d models (%s) and none was chosen; start batos with -model NAME, or set one with batos persona set %s -model NAME",
+			ErrNoModel, p.Name, len(offered), strings.Join(offered, ", "), p.Name)
+	}
 	return fmt.Errorf("%w for persona %s: set one with batos persona set %s -model NAME, start batos with -model NAME, or import a base model with batos model import FILE.gguf", ErrNoModel, p.Name, p.Name)
+}
+
+// modelProblem is what a tier report says of a persona on an
+// OpenAI-compatible server that names no model, or "".
+func (m *Manager) modelProblem(p *Persona) string {
+	if m.modelFor(p) != "" {
+		return ""
+	}
+	return m.noModel(p).Error()
 }
 
 // Observe reports each persona's tier without changing anything.
@@ -210,7 +223,7 @@ func (m *Manager) Observe(ctx context.Context, personas []*Persona) ([]Placement
 	}
 	var out []Placement
 	for _, p := range personas {
-		pl := Placement{Persona: p.Name, Where: m.modelFor(p)}
+		pl := Placement{Persona: p.Name, Where: m.modelFor(p), Problem: m.modelProblem(p)}
 		if p.HasAdapter() {
 			pl.Tier, pl.Problem = TierCold, "this server cannot load adapters"
 		}
@@ -455,6 +468,9 @@ func (m *Manager) prepareLlamaServer(ctx context.Context, p *Persona) (Route, er
 	// --lora-init-without-apply (or scaled by POST /lora-adapters) would
 	// speak for a persona that has none.
 	route := Route{Model: m.modelFor(p), LoRA: []llm.LoRA{}}
+	if route.Model == "" && len(m.server.Offered) > 0 {
+		return Route{}, m.noModel(p)
+	}
 	if !p.HasAdapter() {
 		return route, nil
 	}
@@ -481,6 +497,9 @@ func (m *Manager) observeLlamaServer(ctx context.Context, personas []*Persona) (
 	var out []Placement
 	for _, p := range personas {
 		pl := Placement{Persona: p.Name, Where: m.modelFor(p)}
+		if pl.Where == "" && len(m.server.Offered) > 0 {
+			pl.Problem = m.noModel(p).Error()
+		}
 		if p.HasAdapter() && p.AdapterFormat != FormatGGUF {
 			pl.Tier, pl.Problem = TierCold, formatProblem(p, "llama-server", FormatGGUF)
 		} else if p.HasAdapter() {
@@ -537,6 +556,9 @@ func (m *Manager) materialiseFile(ctx context.Context, p *Persona) (string, erro
 
 func (m *Manager) prepareVLLM(ctx context.Context, p *Persona) (Route, error) {
 	if !p.HasAdapter() {
+		if m.modelFor(p) == "" {
+			return Route{}, m.noModel(p)
+		}
 		return Route{Model: m.modelFor(p)}, nil
 	}
 	name := adapterModel(p)
@@ -595,9 +617,9 @@ func (m *Manager) observeVLLM(ctx context.Context, personas []*Persona) ([]Place
 	}
 	var out []Placement
 	for _, p := range personas {
-		pl := Placement{Persona: p.Name, Where: m.modelFor(p)}
+		pl := Placement{Persona: p.Name, Where: m.modelFor(p), Problem: m.modelProblem(p)}
 		if p.HasAdapter() {
-			pl.Where = adapterModel(p)
+			pl.Where, pl.Problem = adapterModel(p), ""
 			switch {
 			case loaded[pl.Where]:
 				pl.Tier = TierHot

@@ -66,8 +66,16 @@ type Server struct {
 	API API // resolved: never plain "openai" when the flavour could be told
 	// Version is the server's version where it reports one (Ollama).
 	Version string
-	// DefaultModel is used by personas that name no model.
+	// DefaultModel is used by personas that name no model: the one
+	// given (-model, or recorded in pLLM), else, on an OpenAI-compatible
+	// server, the one base model it lists. Ollama's default is pLLM's
+	// weights (files.go).
 	DefaultModel string
+	// Offered lists the models an OpenAI-compatible server serves when
+	// Connect was given none and could not choose one (it lists
+	// several): a persona that names no model is refused with this list
+	// to pick from.
+	Offered []string
 	// Client speaks to the server. The memory manager finds what else it
 	// can do (llm.BlobStore, llm.AdapterLoader, ...) by type assertion; a
 	// client without what the server's API needs for adapters serves
