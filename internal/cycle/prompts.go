@@ -2,9 +2,12 @@ package cycle
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"batos/internal/image"
@@ -14,8 +17,9 @@ import (
 )
 
 // dialect states the rules method code must follow; every prompt that
-// asks for code or tests carries it.
-const dialect = `Method code is Starlark, a small dialect of Python:
+// asks for code or tests carries it. Its built-ins are the VM's own table
+// (vm.Builtins), less those generated code may not use.
+var dialect = `Method code is Starlark, a small dialect of Python:
 - The method is exactly ONE function, def SELECTOR(self, ...), named like the message, whose first
   parameter is self. Beside it only a docstring may stand: no other top-level code, no load, no import.
 - No classes, no exceptions (no try/except/raise: call fail("message") to fail), no f-strings (use
@@ -23,29 +27,59 @@ const dialect = `Method code is Starlark, a small dialect of Python:
   and recursion are allowed but every execution has step, time and memory limits.
 - Read a slot as self.name (inherited slots through parent* slots too) and write one as
   self.name = value; has_slot(obj, "name") tests for a slot; slots(obj) lists its own slot names.
-- Built-ins: clone(obj, **slots), new(**slots), slots, parents, has_slot, set_slot(obj, name, value),
-  send(obj, "selector", *args), oid(obj), json.encode/json.decode, math.*, time.now(),
-  and Starlark's own (len, str, repr, int, float, list, dict, tuple, sorted, range, enumerate, zip,
-  min, max, any, all, hasattr, getattr, type, print, fail).
-- There is no file, network or process access, and method() (making methods) is not available.
+` + builtinRules() + `
+- There is no file, network or process access.
 Tests are Starlark EXPRESSIONS that must evaluate to True, with self bound to the receiver and the new
-method installed, e.g. "type(self.greet('ada')) == 'string'" or "self.add(2, 3) == 5".`
+method installed, e.g. "type(self.greet('ada')) == 'string'" or "self.add(2, 3) == 5": the expression
+alone, no assert, no statements.`
 
-// planSchema is the JSON schema of BRICK's plan.
+// pythonMissing are Python built-ins models reach for that the dialect
+// lacks, with what to write instead; none may be in the VM's table.
+var pythonMissing = []struct{ name, instead string }{
+	{"sum", "a for loop"},
+	{"map", "a comprehension"},
+	{"filter", "a comprehension"},
+	{"isinstance", `type(x) == "int"`},
+	{"round", "math.round"},
+}
+
+// builtinRules lists the built-ins method code has, from the VM's table.
+func builtinRules() string {
+	var ours, universal, forbidden, missing []string
+	for _, b := range vm.Builtins() {
+		switch _, no := generatedForbids[b.Name]; {
+		case no:
+			forbidden = append(forbidden, fmt.Sprintf("%s() (%s)", b.Name, generatedForbids[b.Name]))
+		case b.Universal:
+			universal = append(universal, b.Usage)
+		default:
+			ours = append(ours, b.Usage)
+		}
+	}
+	for _, m := range pythonMissing {
+		missing = append(missing, fmt.Sprintf("%s (use %s)", m.name, m.instead))
+	}
+	return fmt.Sprintf("- Built-ins: %s.\n- Starlark's own: %s.\n- Not available: %s; Python's %s.",
+		strings.Join(ours, "; "), strings.Join(universal, ", "), strings.Join(forbidden, ", "), strings.Join(missing, ", "))
+}
+
+// planSchema is the JSON schema of BRICK's plan. Every schema here is
+// what strict structured-output servers accept: each object lists all
+// its properties as required and no others, and an optional one is
+// nullable (null reads as absent).
 var planSchema = json.RawMessage(`{
   "type": "object",
   "properties": {
     "intent": {"type": "string"},
     "selector": {"type": "string"},
     "signature": {"type": "string"},
-    "sub_questions": {"type": "array", "items": {"type": "object",
+    "sub_questions": {"type": ["array", "null"], "items": {"type": "object",
       "properties": {"persona": {"type": "string", "enum": ["BABS", "ROBIN", "ALFRED"]}, "question": {"type": "string"}},
-      "required": ["persona", "question"]}},
-    "tests": {"type": "array", "items": {"type": "object",
-      "properties": {"name": {"type": "string"}, "expr": {"type": "string"}},
-      "required": ["name", "expr"]}}
+      "required": ["persona", "question"], "additionalProperties": false}},
+    "tests": {"type": "array", "items": ` + testSchema + `}
   },
-  "required": ["intent", "signature", "sub_questions", "tests"]
+  "required": ["intent", "selector", "signature", "sub_questions", "tests"],
+  "additionalProperties": false
 }`)
 
 // methodSchema is the JSON schema of ROBIN's method.
@@ -53,12 +87,16 @@ var methodSchema = json.RawMessage(`{
   "type": "object",
   "properties": {
     "source": {"type": "string"},
-    "tests": {"type": "array", "items": {"type": "object",
-      "properties": {"name": {"type": "string"}, "expr": {"type": "string"}},
-      "required": ["name", "expr"]}}
+    "tests": {"type": ["array", "null"], "items": ` + testSchema + `}
   },
-  "required": ["source", "tests"]
+  "required": ["source", "tests"],
+  "additionalProperties": false
 }`)
+
+// testSchema is a test's schema, in a plan or a method.
+const testSchema = `{"type": "object",
+      "properties": {"name": {"type": ["string", "null"]}, "expr": {"type": "string"}},
+      "required": ["name", "expr"], "additionalProperties": false}`
 
 // Bounds on what a plan may ask for.
 const (
@@ -69,33 +107,55 @@ const (
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
-// parsePlan reads BRICK's answer, refusing what cannot be used.
-func parsePlan(answer string, selector string) (*Plan, error) {
-	var p Plan
-	if err := strictJSON(answer, &p); err != nil {
-		return nil, fmt.Errorf("the plan is not the JSON the schema asks for: %w", err)
+// parsePlan reads BRICK's answer, refusing what cannot be used: what
+// the schema requires missing or null, a test that is not one
+// expression. It returns what was repaired to read it, if anything.
+func parsePlan(answer string, selector string) (*Plan, string, error) {
+	p, repaired, err := decodeAnswer[Plan](answer)
+	if err != nil {
+		return nil, "", fmt.Errorf("the plan is not the JSON the schema asks for: %w", err)
+	}
+	if err := required("the plan", map[string]bool{
+		"intent": blank(p.Intent), "selector": blank(p.Selector), "signature": blank(p.Signature), "tests": p.Tests == nil,
+	}); err != nil {
+		return nil, "", err
 	}
 	if selector != "" {
 		p.Selector = selector
 	}
 	if !identifier.MatchString(p.Selector) || !vm.IsSelector(p.Selector) {
-		return nil, fmt.Errorf("the plan's selector %q is not a method name", p.Selector)
-	}
-	if strings.TrimSpace(p.Intent) == "" {
-		return nil, fmt.Errorf("the plan has no intent")
+		return nil, "", fmt.Errorf("the plan's selector %q is not a method name", p.Selector)
 	}
 	if len(p.SubQuestions) > maxSubQuestions {
-		return nil, fmt.Errorf("the plan has %d sub-questions (at most %d)", len(p.SubQuestions), maxSubQuestions)
+		return nil, "", fmt.Errorf("the plan has %d sub-questions (at most %d)", len(p.SubQuestions), maxSubQuestions)
 	}
 	for i, q := range p.SubQuestions {
 		if q.Persona == "" || strings.TrimSpace(q.Question) == "" {
-			return nil, fmt.Errorf("sub-question %d has no persona or no question", i+1)
+			return nil, "", fmt.Errorf("sub-question %d has no persona or no question", i+1)
 		}
 	}
 	if err := checkTests(p.Tests); err != nil {
-		return nil, fmt.Errorf("the plan's tests: %w", err)
+		return nil, "", fmt.Errorf("the plan's tests: %w", err)
 	}
-	return &p, nil
+	return p, repaired, nil
+}
+
+func blank(s string) bool { return strings.TrimSpace(s) == "" }
+
+// required refuses an answer whose fields named true are missing,
+// null or empty, naming them.
+func required(what string, missing map[string]bool) error {
+	var names []string
+	for name, gone := range missing {
+		if gone {
+			names = append(names, strconv.Quote(name))
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sort.Strings(names)
+	return fmt.Errorf("%s lacks %s, which the schema requires (missing, null or empty)", what, strings.Join(names, ", "))
 }
 
 // method is ROBIN's answer.
@@ -104,50 +164,73 @@ type method struct {
 	Tests  []Test `json:"tests"`
 }
 
-func parseMethod(answer string) (*method, error) {
-	var m method
-	if err := strictJSON(answer, &m); err != nil {
-		return nil, fmt.Errorf("the answer is not the JSON the schema asks for: %w", err)
+// parseMethod reads ROBIN's answer, and says what was repaired to read
+// it, if anything.
+func parseMethod(answer string) (*method, string, error) {
+	m, repaired, err := decodeAnswer[method](answer)
+	if err != nil {
+		return nil, "", fmt.Errorf("the answer is not the JSON the schema asks for: %w", err)
 	}
-	if strings.TrimSpace(m.Source) == "" {
-		return nil, fmt.Errorf("the answer has no source")
+	if err := required("the answer", map[string]bool{"source": blank(m.Source)}); err != nil {
+		return nil, "", err
 	}
 	if err := checkTests(m.Tests); err != nil {
-		return nil, fmt.Errorf("the answer's tests: %w", err)
+		return nil, "", fmt.Errorf("the answer's tests: %w", err)
 	}
-	return &m, nil
+	return m, repaired, nil
 }
 
+// checkTests bounds tests and checks that each is one expression,
+// trimming them.
 func checkTests(tests []Test) error {
 	if len(tests) > maxTests {
 		return fmt.Errorf("%d tests (at most %d)", len(tests), maxTests)
 	}
-	for i, t := range tests {
-		if strings.TrimSpace(t.Expr) == "" || len(t.Expr) > maxExprBytes {
-			return fmt.Errorf("test %d: the expression is empty or over %d bytes", i+1, maxExprBytes)
+	for i := range tests {
+		t := &tests[i]
+		t.Expr = strings.TrimSpace(t.Expr)
+		if t.Expr == "" || len(t.Expr) > maxExprBytes {
+			return fmt.Errorf("test %d: \"expr\" is empty or over %d bytes", i+1, maxExprBytes)
+		}
+		if err := checkExpr(t.Expr); err != nil {
+			return fmt.Errorf("test %d: %w", i+1, err)
 		}
 	}
 	return nil
 }
 
-// strictJSON decodes one JSON object, tolerating a Markdown code fence
-// around it (models add them even when asked not to).
-func strictJSON(answer string, dst any) error {
-	s := strings.TrimSpace(answer)
-	if strings.HasPrefix(s, "```") {
-		s = strings.TrimPrefix(s, "```json")
-		s = strings.TrimPrefix(s, "```")
-		s = strings.TrimSuffix(strings.TrimSpace(s), "```")
+// assertPrefix matches a test written as Python's assert statement.
+var assertPrefix = regexp.MustCompile(`^assert\b`)
+
+// checkExpr says why expr is not a test expression, in terms a model
+// can act on.
+func checkExpr(expr string) error {
+	err := vm.CheckExpr(expr)
+	switch {
+	case err == nil:
+		return nil
+	case assertPrefix.MatchString(expr):
+		alone := strings.TrimSpace(strings.TrimPrefix(expr, "assert"))
+		return fmt.Errorf("a test is the expression alone: write `%s`, not `%s`", clip(alone, 200), clip(expr, 200))
+	case errors.Is(err, vm.ErrNotExpression):
+		return fmt.Errorf("`%s` is a statement; a test is one expression that must be True, such as `self.count() == 1`", clip(expr, 200))
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return err
+	return fmt.Errorf("`%s` does not parse: %w", clip(expr, 200), err)
+}
+
+// mergeTests is the plan's tests and then ROBIN's, each expression once
+// (ROBIN is asked to repeat the plan's; running one twice tells nothing
+// new).
+func mergeTests(plan, own []Test) []Test {
+	seen := map[string]bool{}
+	var out []Test
+	for _, t := range slices.Concat(plan, own) {
+		if e := strings.TrimSpace(t.Expr); !seen[e] {
+			seen[e] = true
+			out = append(out, t)
+		}
 	}
-	if dec.More() {
-		return fmt.Errorf("text after the JSON object")
-	}
-	return nil
+	return out
 }
 
 // context describes the receiver for prompts: its slots, parents and
@@ -346,7 +429,7 @@ func planPrompt(c *Cycle, v *receiverView, rejected []Step) []llm.Message {
 	b.WriteString(`
 Answer with JSON: {"intent": one sentence, "selector": the method name, "signature": "def NAME(self, ...)",
 "sub_questions": [{"persona": "BABS" | "ROBIN" | "ALFRED", "question": ...}] (at most 6; none if the
-method is obvious), "tests": [{"name": ..., "expr": a Starlark expression that must be True}]}.`)
+method is obvious), "tests": [{"name": ..., "expr": a Starlark expression that must be True}] (at least one)}.`)
 	for _, r := range rejected {
 		fmt.Fprintf(&b, "\n\nAn earlier answer was refused: %s\nIt was:\n%s", r.Rejected, clip(r.Answer, 2000))
 	}
@@ -389,8 +472,8 @@ func synthesisPrompt(c *Cycle, v *receiverView) []llm.Message {
 	section(&b, "The plan's tests (the method must pass them)", tests)
 	b.WriteString("\n" + strings.ReplaceAll(dialect, "SELECTOR", c.Plan.Selector) + "\n")
 	b.WriteString(`
-Answer with JSON: {"source": the complete method source, "tests": [{"name": ..., "expr": ...}]} (your
-own tests, in addition to the plan's).`)
+Answer with JSON: {"source": the complete method source, "tests": [{"name": ..., "expr": ...}]}, the
+tests being the plan's and any of your own (each distinct expression runs once).`)
 	failures := c.Failures
 	if n := len(failures) - maxFailuresShown; n > 0 {
 		// Retries add attempts without end; the latest failures matter.

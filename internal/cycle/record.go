@@ -61,6 +61,8 @@ type Step struct {
 	At               time.Time     `json:"at"`
 	// Rejected says why the answer could not be used (unparsable), if so.
 	Rejected string `json:"rejected,omitempty"`
+	// Repaired says what was repaired in the answer's JSON to read it.
+	Repaired string `json:"repaired,omitempty"`
 }
 
 // SubQuestion is a question of the plan, for one persona.

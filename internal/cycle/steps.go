@@ -188,7 +188,7 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 	var plan *Plan
 	if a.step.Rejected == "" {
 		var perr error
-		if plan, perr = parsePlan(a.step.Answer, c.Mission.Selector); perr != nil {
+		if plan, a.step.Repaired, perr = parsePlan(a.step.Answer, c.Mission.Selector); perr != nil {
 			a.step.Rejected = perr.Error()
 		}
 	}
@@ -355,7 +355,7 @@ func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 	var meth *method
 	perr := errors.New(step.Rejected)
 	if step.Rejected == "" {
-		meth, perr = parseMethod(step.Answer)
+		meth, a.step.Repaired, perr = parseMethod(step.Answer)
 	}
 	if perr != nil {
 		a.step.Rejected = perr.Error()
@@ -378,7 +378,7 @@ func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 			return nil
 		}
 		c.Code = meth.Source
-		c.Tests = append(append([]Test(nil), c.Plan.Tests...), meth.Tests...)
+		c.Tests = mergeTests(c.Plan.Tests, meth.Tests)
 		c.State = Validating
 		return nil
 	})
