@@ -60,4 +60,49 @@
 //
 // Everything the memory manager writes outside the image is derived and
 // can be rebuilt from the image.
+//
+// # Answer budget and context window
+//
+// Every call has an answer budget (Persona.AnswerBudget): the persona's
+// options["max_tokens"], else its default, sized for what it writes
+// (BRICK 1,024 tokens for a plan, ROBIN 2,048 for a method and its
+// tests, BABS and ALFRED 512, any other persona DefaultAnswerBudget).
+// The prompt's tokens are estimated on the high side
+// (llm.EstimateTokens: a byte in three) and the call's context window
+// is sized to hold the prompt and the budget (llm.WindowFor: a power of
+// two from 2,048, so that calls of similar size share a window), within
+// the model's context length as the server reports it
+// (llm.ContextReporter, asked once per model):
+//
+//   - Ollama takes the window per request (num_ctx) and would otherwise
+//     load a model with 2,048 tokens and cut longer prompts without a
+//     word; the length is /api/show's "<arch>.context_length". A persona's
+//     options["num_ctx"] fixes the window instead.
+//   - llama-server (/props n_ctx) and vLLM (max_model_len) fix the window
+//     when they start; batos checks the prompt against it and cannot
+//     change it.
+//   - Other OpenAI-compatible servers do not say: the window is unknown,
+//     the prompt is sent unchecked, and the server refuses (or cuts) it
+//     by its own rules.
+//
+// A prompt that cannot fit with its budget is not sent: Ask fails with a
+// *llm.PromptTooLongError (llm.ErrPromptTooLong) naming the prompt's
+// size and the context; so does a call Ollama reports as cut. Because
+// the estimate is high, a prompt within about a quarter of the window
+// may be refused although it would just fit. An answer cut at its
+// budget (finish reason "length") or stopped by the server (Ollama's
+// repetition guard, "done": false) is recorded as a failed call saying
+// so and asked again once with the budget doubled, within
+// MaxAnswerBudget and the window; a second cut fails the call with a
+// *llm.CutError (llm.ErrAnswerCut).
+//
+// # Default model
+//
+// A persona that names no model uses Server.DefaultModel: the model
+// given (-model) or recorded in pLLM, else on Ollama pLLM's weights,
+// else on an OpenAI-compatible server the one base model it lists. A
+// server that lists several (Ollama's /v1 lists adapter models as models
+// of their own, in no useful order) gets no guessed default: such a
+// persona is refused with the list to pick from (Server.Offered), in its
+// tier report and when asked.
 package mind
