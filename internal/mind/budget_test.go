@@ -234,3 +234,22 @@ func TestAskDeferredAfterCut(t *testing.T) {
 		t.Errorf("budgets asked: %d calls, want 1024 then 2048", len(reqs))
 	}
 }
+
+// TestAskPromptTooLongLlamaServer: llama-server's window (GET /props
+// n_ctx) is checked before a prompt is sent; a server that reports none
+// gets the prompt unchecked.
+func TestAskPromptTooLongLlamaServer(t *testing.T) {
+	db, _ := testImage(t)
+	fake := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("ok"), Flavor: llmtest.LlamaServer, ContextLength: 2048})
+	m := New(db, connectTo(t, fake.URL, APILlamaServer, ""), nil)
+	_, err := ask(t, m, "BRICK", strings.Repeat("x", 4000))
+	var ptl *llm.PromptTooLongError
+	if !errors.As(err, &ptl) || ptl.Context != 2048 || ptl.Answer != 1024 || len(fake.ModelsUsed()) != 0 {
+		t.Errorf("got %v (%+v) after %d chats, want a PromptTooLongError and no chat", err, ptl, len(fake.ModelsUsed()))
+	}
+	generic := llmtest.NewOpenAI(t, &llmtest.OpenAIOptions{Responder: llmtest.Texts("ok"), Flavor: llmtest.Generic, Models: []string{"gpt"}})
+	m = New(db, connectTo(t, generic.URL, APIOpenAI, ""), nil)
+	if ans, err := ask(t, m, "BRICK", strings.Repeat("x", 4000)); err != nil || ans.Text != "ok" {
+		t.Errorf("unknown window: %+v, %v, want the prompt sent", ans, err)
+	}
+}

@@ -240,3 +240,45 @@ func TestOllamaFaults(t *testing.T) {
 		t.Errorf("got %d requests recorded, want 4 (state kept across the restart)", n)
 	}
 }
+
+// TestOllamaLimits: the fake keeps Ollama's limits as a real one showed
+// them: a prompt over num_ctx (2,048 unless sent) is cut with its count
+// capped and no word to the client, num_predict cuts with done_reason
+// "length", the repetition guard ends with "done": false, /api/show
+// reports the context length, and /v1/models lists the newest model
+// first.
+func TestOllamaLimits(t *testing.T) {
+	o := llmtest.NewOllama(t, &llmtest.OllamaOptions{Responder: llmtest.Texts("a b c d", "a b c d", "a b c d"), Models: []string{"tiny"}, ContextLength: 16384})
+	long := strings.Repeat("x", 12000) // 3,004 tokens by the fake's count
+	status, body := do(t, "POST", o.URL+"/api/chat", `{"model":"tiny","stream":false,"messages":[{"role":"user","content":"`+long+`"}]}`)
+	var a map[string]any
+	if err := json.Unmarshal([]byte(body), &a); status != 200 || err != nil || a["prompt_eval_count"] != 2048.0 || a["done"] != true {
+		t.Errorf("long prompt: %d %v, want 200 with prompt_eval_count 2048", status, a)
+	}
+	if diff := cmp.Diff(o.PromptCuts(), []llmtest.PromptCut{{Model: "tiny:latest", Tokens: 3004, NumCtx: 2048}}); diff != "" {
+		t.Errorf("cuts (-got +want):\n%s", diff)
+	}
+	_, body = do(t, "POST", o.URL+"/api/chat", `{"model":"tiny","stream":false,"options":{"num_predict":2,"num_ctx":4096},"messages":[{"role":"user","content":"`+long+`"}]}`)
+	_ = json.Unmarshal([]byte(body), &a)
+	if a["done_reason"] != "length" || a["eval_count"] != 2.0 || a["message"].(map[string]any)["content"] != "a b " || len(o.PromptCuts()) != 1 {
+		t.Errorf("num_predict 2: %v, want the answer cut for length and no prompt cut", a)
+	}
+	o.RepetitionGuardNext(1)
+	_, body = do(t, "POST", o.URL+"/api/chat", `{"model":"tiny","messages":[{"role":"user","content":"hi"}]}`)
+	if ls := lines(t, body); len(ls) != 1 || ls[0]["done"] != false {
+		t.Errorf("guarded stream: %v, want one line with done false and nothing after", ls)
+	}
+	_, body = do(t, "POST", o.URL+"/api/show", `{"model":"tiny"}`)
+	if !strings.Contains(body, `"llama.context_length":16384`) || !strings.Contains(body, `"general.architecture":"llama"`) {
+		t.Errorf("show: %s", body)
+	}
+	if status, _ := do(t, "POST", o.URL+"/api/show", `{"model":"absent"}`); status != 404 {
+		t.Errorf("show of an absent model: %d, want 404", status)
+	}
+	time.Sleep(time.Millisecond)
+	do(t, "POST", o.URL+"/api/create", `{"model":"batos-robin-0123456789ab","from":"tiny","stream":false}`)
+	_, body = do(t, "GET", o.URL+"/v1/models", "")
+	if i, j := strings.Index(body, "batos-robin"), strings.Index(body, "tiny:latest"); i < 0 || j < i || !strings.Contains(body, `"owned_by":"library"`) {
+		t.Errorf("/v1/models: %s, want the adapter model first", body)
+	}
+}
