@@ -65,7 +65,7 @@ type PromptTooLongError struct {
 
 func (e *PromptTooLongError) Error() string {
 	if e.Server {
-		return fmt.Sprintf("llm: model %s: the prompt (%d tokens by the server's count) does not fit its context of %d tokens; the server would cut it", e.Model, e.Prompt, e.Context)
+		return fmt.Sprintf("llm: model %s: the prompt (%d tokens by the server's count) does not fit its context of %d tokens", e.Model, e.Prompt, e.Context)
 	}
 	return fmt.Sprintf("llm: model %s: a prompt of about %d tokens and an answer budget of %d tokens do not fit its context of %d tokens", e.Model, e.Prompt, e.Answer, e.Context)
 }

@@ -134,11 +134,6 @@ func (l ollamaLimits) apply(resp *llm.ChatResponse) error {
 	return nil
 }
 
-// guarded is the last object of an answer the repetition guard stopped.
-func guarded(model, text string) ollamaChatLine {
-	return ollamaChunk(model, text)
-}
-
 // answerWhole answers a chat that is not streamed, within its limits.
 func (o *Ollama) answerWhole(w http.ResponseWriter, r *http.Request, req *llm.ChatRequest, l ollamaLimits, load time.Duration, start time.Time) {
 	resp, err := o.opts.Responder.Chat(r.Context(), req)
@@ -148,7 +143,8 @@ func (o *Ollama) answerWhole(w http.ResponseWriter, r *http.Request, req *llm.Ch
 	}
 	cp := *resp
 	if errors.Is(l.apply(&cp), errOllamaGuard) {
-		ollamaJSON(w, http.StatusOK, guarded(req.Model, cp.Text))
+		// The guard's answer: the text so far, done false, no counts.
+		ollamaJSON(w, http.StatusOK, ollamaChunk(req.Model, cp.Text))
 		return
 	}
 	ollamaJSON(w, http.StatusOK, ollamaDone(req.Model, cp.Text, &cp, load, start))
