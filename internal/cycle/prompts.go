@@ -34,11 +34,12 @@ method installed, e.g. "type(self.greet('ada')) == 'string'" or "self.add(2, 3) 
 alone, no assert, no statements.`
 
 // pythonMissing are Python built-ins models reach for that the dialect
-// lacks, with what to write instead; none may be in the VM's table.
+// lacks, with what to write instead (neighbours with the same advice are
+// given it once); none may be in the VM's table.
 var pythonMissing = []struct{ name, instead string }{
-	{"sum", "a for loop"},
-	{"map", "a comprehension"},
-	{"filter", "a comprehension"},
+	{"sum", "a loop or a comprehension"},
+	{"map", "a loop or a comprehension"},
+	{"filter", "a loop or a comprehension"},
 	{"isinstance", `type(x) == "int"`},
 	{"round", "math.round"},
 }
@@ -49,14 +50,18 @@ func builtinRules() string {
 	for _, b := range vm.Builtins() {
 		switch _, no := generatedForbids[b.Name]; {
 		case no:
-			forbidden = append(forbidden, fmt.Sprintf("%s() (%s)", b.Name, generatedForbids[b.Name]))
+			forbidden = append(forbidden, b.Name+"()")
 		case b.Universal:
 			universal = append(universal, b.Usage)
 		default:
 			ours = append(ours, b.Usage)
 		}
 	}
-	for _, m := range pythonMissing {
+	for i, m := range pythonMissing {
+		if i+1 < len(pythonMissing) && pythonMissing[i+1].instead == m.instead {
+			missing = append(missing, m.name) // said once for the group
+			continue
+		}
 		missing = append(missing, fmt.Sprintf("%s (use %s)", m.name, m.instead))
 	}
 	return fmt.Sprintf("- Built-ins: %s.\n- Starlark's own: %s.\n- Not available: %s; Python's %s.",

@@ -92,7 +92,7 @@ func TestPromptBuiltinsAreVMTable(t *testing.T) {
 			}
 		}
 		for _, m := range pythonMissing {
-			if !strings.Contains(missing, m.name+" (use ") {
+			if !regexp.MustCompile(`\b`+m.name+`\b`).MatchString(missing) || !strings.Contains(missing, "(use "+m.instead+")") {
 				t.Errorf("%s prompt does not say Python's %s is missing: %q", name, m.name, missing)
 			}
 		}

@@ -34,7 +34,7 @@ var usages = map[string]string{
 	"clone_object": "clone_object(obj, **slots)",
 	"has_slot":     "has_slot(obj, name)",
 	"json":         "json.encode(x), json.decode(s)",
-	"math":         "math.* (floor, ceil, sqrt, pow, round, pi, ...)",
+	"math":         "math.* (floor, sqrt, pi, ...)",
 	"method":       "method(source)",
 	"new":          "new(parents, **slots)",
 	"oid":          "oid(obj)",
