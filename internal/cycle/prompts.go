@@ -212,11 +212,12 @@ var assertPrefix = regexp.MustCompile(`^assert\b`)
 func checkExpr(expr string) error {
 	err := vm.CheckExpr(expr)
 	switch {
-	case err == nil:
-		return nil
 	case assertPrefix.MatchString(expr):
+		// assert(x) parses, as a call of a function nothing defines.
 		alone := strings.TrimSpace(strings.TrimPrefix(expr, "assert"))
 		return fmt.Errorf("a test is the expression alone: write `%s`, not `%s`", clip(alone, 200), clip(expr, 200))
+	case err == nil:
+		return nil
 	case errors.Is(err, vm.ErrNotExpression):
 		return fmt.Errorf("`%s` is a statement; a test is one expression that must be True, such as `self.count() == 1`", clip(expr, 200))
 	}

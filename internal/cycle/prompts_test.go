@@ -250,3 +250,31 @@ func TestRepairedAnswersRecorded(t *testing.T) {
 		t.Errorf("refused: %q, %q", c.Steps[0].Rejected, c.Steps[1].Rejected)
 	}
 }
+
+// A test is one expression; what a model writes instead is refused
+// saying what to write.
+func TestCheckExpr(t *testing.T) {
+	tests := []struct {
+		expr string
+		want string // "" for accepted
+	}{
+		{"self.f() == 1", ""},
+		{"(self.f() ==\n 1)", ""},
+		{"[x for x in self.f()] == []", ""},
+		{"assert self.f() == 1", "write `self.f() == 1`, not `assert self.f() == 1`"},
+		{"assert(self.f() == 1)", "write `(self.f() == 1)`"},
+		{"x = self.f()", "is a statement"},
+		{"self.f()\nself.f() == 1", "is a statement"},
+		{"self.f() == f'{1}'", "does not parse: line 1, col"},
+		{"try: self.f()", "does not parse"},
+	}
+	for _, tt := range tests {
+		err := checkExpr(tt.expr)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%q: got %v, want it accepted", tt.expr, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%q: got %v, want an error saying %q", tt.expr, err, tt.want)
+		}
+	}
+}
