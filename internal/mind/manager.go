@@ -324,7 +324,9 @@ func (m *Manager) prepareOllama(ctx context.Context, p *Persona) (Route, error) 
 	// Ollama accepts any adapter at create time and fails on first use:
 	// a one-token call now tells a bad adapter from a good one.
 	one := 1
-	_, err = m.server.Client.Chat(ctx, &llm.ChatRequest{Model: name, Messages: []llm.Message{{Role: llm.RoleUser, Content: "Say OK."}}, Options: llm.Options{MaxTokens: one}})
+	start := time.Now()
+	resp, err := m.server.Client.Chat(ctx, &llm.ChatRequest{Model: name, Messages: []llm.Message{{Role: llm.RoleUser, Content: "Say OK."}}, Options: llm.Options{MaxTokens: one}})
+	m.recordWarmUp(ctx, p, name, start, resp, err)
 	var api *llm.APIError
 	if errors.As(err, &api) && api.Status == http.StatusInternalServerError {
 		// Leave no broken model behind for the next try to trip over.
@@ -336,6 +338,20 @@ func (m *Manager) prepareOllama(ctx context.Context, p *Persona) (Route, error) 
 	}
 	m.setReady(name, from)
 	return route, nil
+}
+
+// recordWarmUp records a warm-up call that succeeded in the persona's
+// usage, as every call the mind makes is: it costs the server a model
+// load and a token. One that failed is the failure of the call that
+// needed it, which records it (Ask) or reports it (persona warm). A
+// failure to record is not the warm-up's failure.
+func (m *Manager) recordWarmUp(ctx context.Context, p *Persona, model string, start time.Time, resp *llm.ChatResponse, err error) {
+	if err != nil || resp == nil {
+		return
+	}
+	call := Call{Persona: p.Name, Model: model, Adapter: p.Adapter.Digest.String(), Latency: time.Since(start), Outcome: "ok", At: start,
+		PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
+	_ = Record(context.WithoutCancel(ctx), m.db, call)
 }
 
 func (m *Manager) observeOllama(ctx context.Context, personas []*Persona) ([]Placement, error) {

@@ -142,8 +142,9 @@ func TestConcurrentAsksRecordEveryCall(t *testing.T) {
 	if creates != 1 {
 		t.Errorf("%d creates, want 1", creates)
 	}
+	// Every call counts, the adapter's one-token warm-up too.
 	u := loadPersona(t, db, "BRICK").Usage
-	if u.Calls != n || u.Failures != 0 || u.PromptTokens != 3*n || u.CompletionTokens != 2*n {
-		t.Errorf("usage %+v, want %d calls of 3 and 2 tokens", u, n)
+	if u.Calls != n+1 || u.Failures != 0 || u.PromptTokens != 3*(n+1) || u.CompletionTokens != 2*(n+1) {
+		t.Errorf("usage %+v, want %d calls (and the warm-up) of 3 and 2 tokens", u, n)
 	}
 }
