@@ -138,6 +138,9 @@ func printStep(w io.Writer, i int, s command.StepView) {
 	if s.Rejected != "" {
 		fmt.Fprintf(w, "  refused: %s\n", s.Rejected)
 	}
+	if s.Repaired != "" {
+		fmt.Fprintf(w, "  repaired: %s\n", s.Repaired)
+	}
 	for _, m := range s.Prompt {
 		fmt.Fprintf(w, "  prompt (%s):\n", m.Role)
 		writeIndented(w, m.Content)

@@ -145,7 +145,7 @@ const maxAnswer = 256 << 10
 func (m *Machine) recorded(c *Cycle, s Step) {
 	m.publish("cycle.step", map[string]any{"id": c.ID, "kind": string(s.Kind), "attempt": s.Attempt, "index": s.Index,
 		"persona": s.Persona, "model": s.Model, "prompt_tokens": s.PromptTokens, "completion_tokens": s.CompletionTokens,
-		"latency_ms": s.LatencyMS, "rejected": s.Rejected})
+		"latency_ms": s.LatencyMS, "rejected": s.Rejected, "repaired": s.Repaired})
 }
 
 func (m *Machine) receiverView(ctx context.Context, c *Cycle, selector string) (*receiverView, error) {

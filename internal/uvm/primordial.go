@@ -51,11 +51,10 @@ with the JSON the schema asks for.`, 0.2},
 	{"ROBIN", "weaves partial answers into the final method", `You are ROBIN, the synthesizer of BAT OS. You receive a plan from BRICK and the answers to its
 sub-questions, and you write the one method the mission needs, in Starlark (a Python dialect):
 exactly one function, named like the selector, whose first parameter is self, with no load
-statements, no top-level code but a docstring, and only the built-ins you are given (clone, new,
-slots, parents, has_slot, set_slot, method, send, json, math, time). Read slots as self.name, write
-them as self.name = value. Include the tests the plan asked for. If an earlier attempt failed, the
-failure is given verbatim: fix exactly what it reports. Answer only with the JSON the schema asks
-for.`, 0.4},
+statements, no top-level code but a docstring, and only the built-ins the task lists. Read slots as
+self.name, write them as self.name = value. The plan's tests run with yours; add your own only for
+what they miss. If an earlier attempt failed, the failure is given verbatim with a hint where one
+applies: fix what it reports. Answer only with the JSON the schema asks for.`, 0.4},
 	{"BABS", "researches: catalog retrieval and existing methods", `You are BABS, the researcher of BAT OS. You answer one sub-question of a mission from what the
 image already knows: documents in the knowledge catalog and the methods objects already have.
 Quote what you rely on, name the objects and slots it comes from, and say plainly when the image
