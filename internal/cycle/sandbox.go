@@ -38,7 +38,7 @@ func (m *Machine) validate(ctx context.Context, c *Cycle) (*Failure, error) {
 		args = -1 // a brief names no call to check the arity against
 	}
 	if err := vm.Audit(c.Code, vm.AuditOptions{Selector: c.Plan.Selector, Args: args, Kwargs: kwargs, Forbid: generatedForbids}); err != nil {
-		return &Failure{Attempt: c.Attempt, Kind: FailureAudit, Message: err.Error()}, nil
+		return &Failure{Attempt: c.Attempt, Kind: FailureAudit, Message: withHint(err.Error(), vm.Hint(c.Code, err))}, nil
 	}
 	if msg, err := m.dataSlot(ctx, c); err != nil || msg != "" {
 		if err != nil {
@@ -130,14 +130,78 @@ func (m *Machine) runTest(ctx context.Context, tx *image.Tx, c *Cycle, i int, t 
 	if err != nil {
 		return fmt.Sprintf("%s: %v", name, err)
 	}
-	res, err := m.vm.Eval(ctx, tx, t.Expr, globals)
+	// A comparison's sides are evaluated once each, in this execution:
+	// what a side changes happens once, as when the test runs whole.
+	res, cmp, err := m.vm.EvalTest(ctx, tx, t.Expr, globals)
+	var msg string
 	switch {
 	case err != nil:
-		return clip(fmt.Sprintf("%s: %s raised an error:\n%v", name, t.Expr, err), maxTestMessage)
+		msg = fmt.Sprintf("%s: %s raised an error:\n%v", name, t.Expr, err)
+	case cmp != nil:
+		msg = fmt.Sprintf("%s: %s is False, want True: %s", name, t.Expr, explainComparison(cmp))
 	case !image.Equal(res.Value, image.Bool(true)):
-		return clip(fmt.Sprintf("%s: %s is %s, want True", name, t.Expr, clip(res.Repr, maxSlotRepr)), maxTestMessage)
+		msg = fmt.Sprintf("%s: %s is %s, want True", name, t.Expr, clip(res.Repr, maxSlotRepr))
+	default:
+		return ""
 	}
-	return ""
+	return withHint(clip(msg, maxTestMessage), vm.TestHint(t.Expr, res.Value, err))
+}
+
+// withHint is a failure message followed by what to write instead of
+// the habit that caused it, if any: the message stays whole and first.
+func withHint(msg, hint string) string {
+	if hint == "" {
+		return msg
+	}
+	return msg + "\n" + hint
+}
+
+// explainComparison says what the sides of a comparison that did not hold were,
+// so that a model sees what its method answered against what the test
+// wants: "word_count("a b  c") returned 3, the test wants 4". The side
+// that is a constant is what the test expects; when neither side (or
+// both) is, it says what each was.
+func explainComparison(c *vm.Comparison) string {
+	subject, expected, flipped := c.Left, c.Right, false
+	if c.Left.Constant && !c.Right.Constant {
+		subject, expected, flipped = c.Right, c.Left, true
+	}
+	if subject.Constant || !expected.Constant {
+		return fmt.Sprintf("%s, and %s", sideWas(c.Left), sideWas(c.Right))
+	}
+	return fmt.Sprintf("%s, the test wants %s", sideWas(subject), wants(c.Op, flipped, expected.Repr))
+}
+
+func sideWas(s vm.Side) string {
+	if s.Call {
+		return s.Source + " returned " + s.Repr
+	}
+	return s.Source + " is " + s.Repr
+}
+
+// wants is what a test comparing a value by op wants of it, given the
+// expected side's repr; flipped says the expected side stands left.
+func wants(op string, flipped bool, expected string) string {
+	switch op {
+	case "==":
+		return expected
+	case "!=":
+		return "anything but " + expected
+	case "in":
+		if flipped {
+			return "it to contain " + expected
+		}
+		return "it to be in " + expected
+	case "not in":
+		if flipped {
+			return "it not to contain " + expected
+		}
+		return "it not to be in " + expected
+	}
+	if flipped { // 4 < x wants x > 4
+		op = map[string]string{"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+	}
+	return map[string]string{"<": "less than ", "<=": "at most ", ">": "more than ", ">=": "at least "}[op] + expected
 }
 
 // runCall runs the original call, which must answer without error.
@@ -145,7 +209,7 @@ func (m *Machine) runCall(ctx context.Context, tx *image.Tx, c *Cycle) string {
 	start := time.Now()
 	res, err := m.vm.Send(ctx, tx, c.Mission.Receiver, c.Plan.Selector, c.Mission.Args, c.Mission.Kwargs)
 	if err != nil {
-		return clip(fmt.Sprintf("the original call %s raised an error after %s:\n%v", callText(c.Mission), time.Since(start).Round(time.Millisecond), err), maxTestMessage)
+		return withHint(clip(fmt.Sprintf("the original call %s raised an error after %s:\n%v", callText(c.Mission), time.Since(start).Round(time.Millisecond), err), maxTestMessage), vm.Hint(c.Code, err))
 	} else if res.Value == nil {
 		return fmt.Sprintf("the original call %s answered %s, which cannot be kept in the image (return data, not a function)", callText(c.Mission), clip(res.Repr, maxSlotRepr))
 	}
