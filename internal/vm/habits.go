@@ -497,20 +497,9 @@ func (vm *VM) evalTest(ctx context.Context, tx *image.Tx, code string, expr synt
 		return Result{}, nil, err
 	}
 	defer ex.stop()
-	// As eval's: the built-ins, the VM's globals, then the caller's.
-	env := make(starlark.StringDict, len(globals)+len(predeclared)+2)
-	for k, v := range predeclared {
-		env[k] = v
-	}
-	for k, v := range vm.opts.Globals {
-		env[k] = v
-	}
-	for name, v := range globals {
-		sv, err := ex.toStarlark(v)
-		if err != nil {
-			return Result{}, nil, fmt.Errorf("global %s: %w", name, err)
-		}
-		env[name] = sv
+	env, err := vm.environment(ex, globals)
+	if err != nil {
+		return Result{}, nil, err
 	}
 	t := &tester{ex: ex, code: code, env: env}
 	v, err := t.eval(expr)

@@ -224,19 +224,9 @@ func (vm *VM) eval(ctx context.Context, tx *image.Tx, code string, globals map[s
 		return Result{}, err
 	}
 	defer ex.stop()
-	env := make(starlark.StringDict, len(globals)+len(predeclared))
-	for k, v := range predeclared {
-		env[k] = v
-	}
-	for k, v := range vm.opts.Globals {
-		env[k] = v
-	}
-	for name, v := range globals {
-		sv, err := ex.toStarlark(v)
-		if err != nil {
-			return Result{}, fmt.Errorf("global %s: %w", name, err)
-		}
-		env[name] = sv
+	env, err := vm.environment(ex, globals)
+	if err != nil {
+		return Result{}, err
 	}
 	v, defined, err := evalChunk(ex.thread, code, env)
 	res, err := ex.finish(v, err)
@@ -246,6 +236,26 @@ func (vm *VM) eval(ctx context.Context, tx *image.Tx, code string, globals map[s
 		}
 	}
 	return res, err
+}
+
+// environment is what evaluated code sees: the built-ins, the VM's
+// globals, then the caller's (which win).
+func (vm *VM) environment(ex *execution, globals map[string]image.Value) (starlark.StringDict, error) {
+	env := make(starlark.StringDict, len(globals)+len(predeclared)+len(vm.opts.Globals))
+	for k, v := range predeclared {
+		env[k] = v
+	}
+	for k, v := range vm.opts.Globals {
+		env[k] = v
+	}
+	for name, v := range globals {
+		sv, err := ex.toStarlark(v)
+		if err != nil {
+			return nil, fmt.Errorf("global %s: %w", name, err)
+		}
+		env[name] = sv
+	}
+	return env, nil
 }
 
 // globals converts the names an Eval defined into res, while the
