@@ -41,7 +41,7 @@ var weakMistakes = []struct {
 		return "Sure! Here is the plan you asked for:\n\n```json\n" + a + "\n```\n\nLet me know if you need anything else."
 	}},
 	{"ROBIN", "f-string", regexp.MustCompile(`(?i)f-string`), func(a string) string {
-		return strings.Replace(a, `\"\"\"`, `\"\"\"\n    label = f\"{self}\"\n    \"\"\"`, 1)
+		return strings.Replace(a, `\"\"\"\n`, `\"\"\"\n    label = f\"{self}\"\n`, 1)
 	}},
 	{"BRICK", "trailing commas and single quotes", regexp.MustCompile(`(?i)trailing comma|single.quot`), func(a string) string {
 		a = strings.ReplaceAll(a, `"`, `'`)
@@ -64,10 +64,20 @@ var weakMistakes = []struct {
 	{"ROBIN", "sum()", regexp.MustCompile(`(?i)\bsum\b`), func(a string) string {
 		return strings.Replace(a, `\"\"\"\n`, `\"\"\"\n    unused = sum([1, 2])\n`, 1)
 	}},
-	{"ROBIN", "import", regexp.MustCompile(`(?i)no import|cannot import|import is not|instead of import|nothing to import`), func(a string) string {
+	{"ROBIN", "import", regexp.MustCompile(`(?i)import does not exist|no import|cannot import|import is not|instead of import`), func(a string) string {
 		return strings.Replace(a, `\"\"\"\n`, `\"\"\"\n    import math\n`, 1)
 	}},
 	{"ROBIN", "an answer cut off half-way", regexp.MustCompile(`(?i)cut off|truncat|incomplete|unexpected end|unexpected EOF`), func(a string) string { return a[:len(a)/2] }},
+	{"BRICK", "an empty plan", regexp.MustCompile(`(?i)lacks|requires|missing|has no`), func(a string) string { return "{}" }},
+	{"BRICK", "a plan for the wrong selector", regexp.MustCompile(`(?i)selector`), func(a string) string {
+		return regexp.MustCompile(`"selector":"([a-z_]+)"`).ReplaceAllString(a, `"selector":"${1}_method"`)
+	}},
+	{"ROBIN", "a refusal to answer", regexp.MustCompile(`(?i)json|object`), func(a string) string {
+		return "I'm sorry, but I can't help with writing that method."
+	}},
+	{"ROBIN", "tabs and spaces mixed", regexp.MustCompile(`(?i)\btab`), func(a string) string {
+		return strings.Replace(a, `\n        `, `\n    \t`, 1)
+	}},
 }
 
 func (w *weakModel) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatResponse, error) {
