@@ -12,7 +12,6 @@ import (
 
 	"batos/internal/image"
 	"batos/internal/llm"
-	"batos/internal/store"
 	"batos/internal/vm"
 )
 
@@ -31,7 +30,9 @@ var dialect = `Method code is Starlark, a small dialect of Python:
 - There is no file, network or process access.
 Tests are Starlark EXPRESSIONS that must evaluate to True, with self bound to the receiver and the new
 method installed, e.g. "type(self.greet('ada')) == 'string'" or "self.add(2, 3) == 5": the expression
-alone, no assert, no statements.`
+alone, no assert, no statements. Each test runs alone and is rolled back: no test sees what another test
+(or the original call) changed, so a test of a change makes it and checks it in one expression, e.g.
+"self.push(1) == 1 and self.items == [1]".`
 
 // pythonMissing are Python built-ins models reach for that the dialect
 // lacks, with what to write instead (neighbours with the same advice are
@@ -239,156 +240,12 @@ func mergeTests(plan, own []Test) []Test {
 	return out
 }
 
-// context describes the receiver for prompts: its slots, parents and
-// methods (own and inherited, with source), and similar methods.
-type receiverView struct {
-	desc     string
-	slots    []string
-	parents  []string
-	methods  []string // "name (from owner):\nsource"
-	similar  []string
-	hasSlots map[string]bool
-}
-
 // maxFailure bounds a recorded failure's message, and maxFailuresShown
 // how many failures a synthesis prompt quotes.
 const (
 	maxFailure       = 8 << 10
 	maxFailuresShown = 4
 )
-
-// maxSlotRepr bounds how much of a slot value a prompt shows;
-// maxMethodSource how much method source, and maxListed how many slots
-// and methods are listed at all.
-const (
-	maxSlotRepr     = 200
-	maxMethodSource = 6000
-	maxListed       = 60
-)
-
-func viewReceiver(tx *image.Tx, oid store.OID, selector string) (*receiverView, error) {
-	o, err := tx.Object(oid)
-	if err != nil {
-		return nil, err
-	}
-	v := &receiverView{desc: describe(o), hasSlots: map[string]bool{}}
-	budget := maxMethodSource
-	addMethod := func(name, owner, source string) {
-		// Past the budget, a method is named without its source: a
-		// receiver with hundreds of methods must not make every prompt
-		// (and every recorded step) huge.
-		if len(source) <= budget {
-			budget -= len(source)
-			v.methods = append(v.methods, fmt.Sprintf("%s (%s):\n%s", name, owner, source))
-			return
-		}
-		budget = 0
-		v.methods = append(v.methods, fmt.Sprintf("%s (%s; source not shown)", name, owner))
-	}
-	for _, s := range o.Slots() {
-		if m, ok := s.Value.(*image.Method); ok {
-			addMethod(s.Name, "own", m.Source)
-			continue
-		}
-		r := image.Repr(s.Value)
-		if len(r) > maxSlotRepr {
-			r = r[:maxSlotRepr] + "…"
-		}
-		v.slots = append(v.slots, s.Name+" = "+r)
-	}
-	// Inherited methods, from the ancestors in lookup order. Every one is
-	// listed, shadowed or not; the budget and capList bound the prompt.
-	seen := map[store.OID]bool{}
-	for x, err := range tx.Lineage(o) {
-		if err != nil {
-			return nil, err
-		}
-		seen[x.OID()] = true
-		if x == o {
-			continue
-		}
-		for _, s := range x.Slots() {
-			if m, ok := s.Value.(*image.Method); ok {
-				addMethod(s.Name, "from "+describe(x), m.Source)
-			}
-		}
-	}
-	parents, err := o.Parents()
-	if err != nil {
-		return nil, err
-	}
-	listed := map[store.OID]bool{oid: true}
-	for _, p := range parents {
-		if !listed[p.OID()] {
-			listed[p.OID()] = true
-			v.parents = append(v.parents, describe(p))
-		}
-	}
-	v.similar = similarMethods(tx, selector, seen)
-	v.slots, v.methods = capList(v.slots), capList(v.methods)
-	return v, nil
-}
-
-func describe(o *image.Object) string {
-	if n, ok := o.Get("name"); ok {
-		if s, ok := n.(image.String); ok {
-			return fmt.Sprintf("%s (%s)", o.OID(), string(s))
-		}
-	}
-	return o.OID().String()
-}
-
-// similarMethods finds methods on the root's objects whose names share a
-// word with selector ("display_yourself" ~ "describe_yourself"), best
-// first, outside the receiver's own chain (already shown).
-func similarMethods(tx *image.Tx, selector string, shown map[store.OID]bool) []string {
-	words := map[string]bool{}
-	for _, w := range strings.Split(strings.ToLower(selector), "_") {
-		if len(w) > 2 {
-			words[w] = true
-		}
-	}
-	root, err := tx.Root()
-	if err != nil || len(words) == 0 {
-		return nil
-	}
-	type hit struct {
-		score int
-		text  string
-	}
-	var hits []hit
-	for _, s := range root.Slots() {
-		r, ok := s.Value.(image.Ref)
-		if !ok || shown[store.OID(r)] {
-			continue
-		}
-		o, err := tx.Object(store.OID(r))
-		if err != nil {
-			continue
-		}
-		for _, ms := range o.Slots() {
-			m, ok := ms.Value.(*image.Method)
-			if !ok {
-				continue
-			}
-			score := 0
-			for _, w := range strings.Split(strings.ToLower(ms.Name), "_") {
-				if words[w] {
-					score++
-				}
-			}
-			if score > 0 {
-				hits = append(hits, hit{score, fmt.Sprintf("%s.%s:\n%s", s.Name, ms.Name, m.Source)})
-			}
-		}
-	}
-	sort.SliceStable(hits, func(i, j int) bool { return hits[i].score > hits[j].score })
-	var out []string
-	for i := 0; i < len(hits) && i < 5; i++ {
-		out = append(out, hits[i].text)
-	}
-	return out
-}
 
 // callText is the mission's call as Starlark, each argument clipped: an
 // argument of megabytes must not make every prompt as large.
@@ -423,10 +280,7 @@ func planPrompt(c *Cycle, v *receiverView, rejected []Step) []llm.Message {
 	} else {
 		fmt.Fprintf(&b, "Mission for the object %s: %s\nPlan one method for it, and name it in \"selector\".\n", v.desc, c.Mission.Brief)
 	}
-	section(&b, "The receiver's slots", v.slots)
-	section(&b, "Its parents", v.parents)
-	section(&b, "Methods it has (own and inherited), with source", v.methods)
-	section(&b, "Similar methods elsewhere in the image", v.similar)
+	viewSections(&b, v, true)
 	name := c.Mission.Selector
 	if name == "" {
 		name = "NAME"
@@ -442,28 +296,68 @@ method is obvious), "tests": [{"name": ..., "expr": a Starlark expression that m
 	return []llm.Message{{Role: llm.RoleUser, Content: b.String()}}
 }
 
-// questionPrompt is a sub-question for a persona.
-func questionPrompt(c *Cycle, q SubQuestion) []llm.Message {
-	text := fmt.Sprintf("Mission: %s\nPlan: %s (%s)\n\nYour question: %s\nAnswer briefly and concretely.",
-		missionText(c), c.Plan.Intent, c.Plan.Signature, q.Question)
-	return []llm.Message{{Role: llm.RoleUser, Content: text}}
+// planFocus is what BRICK's view of the receiver is about: the mission.
+func planFocus(c *Cycle) focus {
+	return focus{selector: c.Mission.Selector, text: c.Mission.Brief}
 }
 
-func missionText(c *Cycle) string {
+// workFocus is what a view of the receiver is about once there is a
+// plan: the plan, the personas' answers and the failures so far, whose
+// names make an inherited method worth showing in full.
+func workFocus(c *Cycle) focus {
+	parts := []string{c.Mission.Brief, c.Plan.Intent, c.Plan.Signature}
+	for _, t := range c.Plan.Tests {
+		parts = append(parts, t.Expr)
+	}
+	for _, s := range c.Steps {
+		if s.Kind == StepDelegate && s.Rejected == "" {
+			parts = append(parts, s.Answer)
+		}
+	}
+	for _, f := range c.Failures {
+		parts = append(parts, f.Message)
+	}
+	return focus{selector: c.Plan.Selector, text: strings.Join(parts, "\n")}
+}
+
+// questionPrompt is a sub-question for a persona, with the receiver as
+// BRICK saw it. catalog are passages of the knowledge catalog that bear
+// on the question, quoted for BABS to rely on: there are none until the
+// catalog exists (its section is left out when empty).
+func questionPrompt(c *Cycle, q SubQuestion, v *receiverView, catalog []string) []llm.Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Mission: %s\nPlan: %s (%s)\n\nThe receiver is %s.\n", missionText(c, v), c.Plan.Intent, c.Plan.Signature, v.desc)
+	viewSections(&b, v, true)
+	if len(catalog) > 0 {
+		section(&b, "From the knowledge catalog", catalog)
+	}
+	section(&b, "The plan's tests", testLines(c.Plan.Tests))
+	fmt.Fprintf(&b, "\nYour question: %s\nAnswer briefly and concretely from what is shown: name the slots and methods you rely on, and say so when it does not tell.", q.Question)
+	return []llm.Message{{Role: llm.RoleUser, Content: b.String()}}
+}
+
+func missionText(c *Cycle, v *receiverView) string {
 	if c.Mission.Selector != "" && c.Mission.Brief == "" {
-		return fmt.Sprintf("%s was sent to %s and nothing understood it", callText(c.Mission), c.Mission.Receiver)
+		return fmt.Sprintf("%s was sent to %s and nothing understood it", callText(c.Mission), v.desc)
 	}
 	return c.Mission.Brief
 }
 
-// synthesisPrompt is ROBIN's task for an attempt, with every earlier
-// failure verbatim.
+func testLines(tests []Test) []string {
+	var out []string
+	for _, t := range tests {
+		out = append(out, fmt.Sprintf("%s: %s", t.Name, t.Expr))
+	}
+	return out
+}
+
+// synthesisPrompt is ROBIN's task for an attempt, with the latest
+// failures verbatim, each with ALFRED's review of it if there is one.
 func synthesisPrompt(c *Cycle, v *receiverView) []llm.Message {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Write the method %s for the object %s.\nMission: %s\nIntent: %s\nSignature: %s\n",
-		c.Plan.Selector, v.desc, missionText(c), c.Plan.Intent, c.Plan.Signature)
-	section(&b, "The receiver's slots", v.slots)
-	section(&b, "Methods it has, with source", v.methods)
+		c.Plan.Selector, v.desc, missionText(c, v), c.Plan.Intent, c.Plan.Signature)
+	viewSections(&b, v, false)
 	var answers []string
 	for i, q := range c.Plan.SubQuestions {
 		if s, ok := c.step(StepDelegate, 0, i); ok {
@@ -471,11 +365,7 @@ func synthesisPrompt(c *Cycle, v *receiverView) []llm.Message {
 		}
 	}
 	section(&b, "What the other personas found", answers)
-	var tests []string
-	for _, t := range c.Plan.Tests {
-		tests = append(tests, fmt.Sprintf("%s: %s", t.Name, t.Expr))
-	}
-	section(&b, "The plan's tests (the method must pass them)", tests)
+	section(&b, "The plan's tests (the method must pass them)", testLines(c.Plan.Tests))
 	b.WriteString("\n" + strings.ReplaceAll(dialect, "SELECTOR", c.Plan.Selector) + "\n")
 	b.WriteString(`
 Answer with JSON: {"source": the complete method source, "tests": [{"name": ..., "expr": ...}]}, the
@@ -488,6 +378,9 @@ tests being the plan's and any of your own (each distinct expression runs once).
 	}
 	for _, f := range failures {
 		fmt.Fprintf(&b, "\n\nAttempt %d failed (%s):\n%s", f.Attempt, f.Kind, f.Message)
+		if r, ok := c.review(f.Attempt); ok {
+			fmt.Fprintf(&b, "\n\nALFRED reviewed that attempt's method:\n%s", clip(r.Answer, maxReviewShown))
+		}
 	}
 	if len(c.Failures) > 0 {
 		b.WriteString("\n\nFix exactly what the failures report.")
@@ -500,11 +393,4 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-func capList(items []string) []string {
-	if len(items) <= maxListed {
-		return items
-	}
-	return append(items[:maxListed:maxListed], fmt.Sprintf("… and %d more", len(items)-maxListed))
 }

@@ -148,10 +148,10 @@ func (m *Machine) recorded(c *Cycle, s Step) {
 		"latency_ms": s.LatencyMS, "rejected": s.Rejected, "repaired": s.Repaired})
 }
 
-func (m *Machine) receiverView(ctx context.Context, c *Cycle, selector string) (*receiverView, error) {
+func (m *Machine) receiverView(ctx context.Context, c *Cycle, f focus) (*receiverView, error) {
 	var v *receiverView
 	err := m.db.View(ctx, func(tx *image.Tx) (err error) {
-		v, err = viewReceiver(tx, c.Mission.Receiver, selector)
+		v, err = viewReceiver(tx, c.Mission.Receiver, f)
 		return err
 	})
 	return v, err
@@ -175,7 +175,7 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 			_, err := m.fail(ctx, c.ID, Decomposing, reason)
 			return err
 		}
-		v, err := m.receiverView(ctx, c, c.Mission.Selector)
+		v, err := m.receiverView(ctx, c, planFocus(c))
 		if err != nil {
 			return err
 		}
@@ -271,10 +271,15 @@ func lastIndex(steps []Step, kind StepKind) int {
 	return -1
 }
 
-// delegate asks every sub-question without a recorded answer, at once;
-// each answer is recorded as it arrives, and the one that completes the
-// set moves the cycle to SYNTHESIZING in the same transaction.
+// delegate asks every sub-question without a recorded answer, at once,
+// each with the receiver in view; each answer is recorded as it arrives,
+// and the one that completes the set moves the cycle to SYNTHESIZING in
+// the same transaction.
 func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
+	v, err := m.receiverView(ctx, c, workFocus(c))
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(c.Plan.SubQuestions))
 	pending := 0
@@ -286,7 +291,8 @@ func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, err := m.ask(ctx, q.Persona, questionPrompt(c, q), nil, Step{Kind: StepDelegate, Index: i})
+			// No catalog passages yet: the knowledge catalog will give them.
+			a, err := m.ask(ctx, q.Persona, questionPrompt(c, q, v, nil), nil, Step{Kind: StepDelegate, Index: i})
 			if err != nil {
 				errs[i] = err
 				return
@@ -315,7 +321,7 @@ func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
 	if err := errors.Join(errs...); err != nil || pending > 0 {
 		return err
 	}
-	_, err := m.update(ctx, c.ID, func(c *Cycle) error {
+	_, err = m.update(ctx, c.ID, func(c *Cycle) error {
 		if err := expect(c, Delegating); err != nil {
 			return err
 		}
@@ -342,7 +348,7 @@ func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 	var have bool
 	a.step, have = c.step(StepSynthesize, c.Attempt, 0)
 	if !have {
-		v, err := m.receiverView(ctx, c, c.Plan.Selector)
+		v, err := m.receiverView(ctx, c, workFocus(c))
 		if err != nil {
 			return err
 		}
@@ -403,20 +409,21 @@ func (m *Machine) refuse(c *Cycle, f Failure) {
 }
 
 // validateStep audits and tests the candidate (deterministic: running it
-// again after a crash costs no model call), then installs it or sends
-// the failure back to SYNTHESIZING.
+// again after a crash costs no model call), then installs it, or sends
+// the failure back to SYNTHESIZING with ALFRED's review of the candidate
+// (review.go: the one model call of this state, recorded with the
+// refusal).
 func (m *Machine) validateStep(ctx context.Context, c *Cycle) error {
 	failure, err := m.validate(ctx, c)
 	if err != nil {
 		return err
 	}
+	if failure != nil {
+		return m.refuseReviewed(ctx, c, *failure)
+	}
 	_, err = m.updateTx(ctx, c.ID, func(tx *image.Tx, c *Cycle) error {
 		if err := expect(c, Validating); err != nil {
 			return err
-		}
-		if failure != nil {
-			m.refuse(c, *failure)
-			return nil
 		}
 		if err := install(tx, c, m.opts.Now()); err != nil {
 			return err
