@@ -128,7 +128,12 @@ func printStep(w io.Writer, i int, s command.StepView) {
 	case "synthesize":
 		fmt.Fprintf(w, " (attempt %d)", s.Attempt)
 	case "delegate":
-		fmt.Fprintf(w, " (question %d)", s.Index+1)
+		if s.Index < 0 {
+			// ALFRED's review of a failed attempt (cycle/review.go).
+			fmt.Fprintf(w, " (review of attempt %d)", -1-s.Index)
+		} else {
+			fmt.Fprintf(w, " (question %d)", s.Index+1)
+		}
 	}
 	fmt.Fprintf(w, " by %s, model %s", s.Persona, orDash(s.Model))
 	if s.Adapter != "" {

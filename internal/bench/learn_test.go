@@ -63,7 +63,17 @@ func (r referenceModel) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.Ch
 			"signature": signatureLine.FindString(m.Solution),
 			"sub_questions": []map[string]string{{"persona": "BABS", "question": "What does the receiver hold?"},
 				{"persona": "ALFRED", "question": "What could go wrong?"}},
-			"tests": tests}
+			"tests": tests, "refuses": nil}
+		if m.ExpectError != "" {
+			// The call itself must be refused, and a test says so.
+			var args []string
+			for _, a := range m.Send.Args {
+				b, _ := json.Marshal(a)
+				args = append(args, string(b))
+			}
+			plan["refuses"] = m.ExpectError
+			plan["tests"] = append(tests, map[string]string{"name": "refused", "expr": fmt.Sprintf("self.%s(%s)", m.Send.Selector, strings.Join(args, ", ")), "fails": m.ExpectError})
+		}
 		b, _ := json.Marshal(plan)
 		text = string(b)
 	case "ROBIN":
@@ -90,8 +100,8 @@ func (referenceModel) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.Em
 
 // TestDefaultSuiteIsLearnable: the shipped suite parses, has at least 25
 // missions at every level, and with a model answering the reference
-// answers every mission but the refusals is learned correctly through the
-// real cycle; a refusal the cycle cannot yet learn as one says why.
+// answers (a refusal planned as one) every mission is learned correctly
+// through the real cycle, each in one cycle.
 func TestDefaultSuiteIsLearnable(t *testing.T) {
 	suite, err := DefaultSuite()
 	if err != nil {
@@ -114,12 +124,9 @@ func TestDefaultSuiteIsLearnable(t *testing.T) {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	for _, m := range rep.Missions {
-		refusal := suite.Missions[indexOf(suite, m.Name)].ExpectError != ""
 		switch {
-		case !refusal && m.Outcome != OutcomeCorrect:
+		case m.Outcome != OutcomeCorrect:
 			t.Errorf("%s: %s: %s", m.Name, m.Outcome, m.Reason)
-		case m.Outcome != OutcomeCorrect && m.Reason == "":
-			t.Errorf("%s: %s with no reason", m.Name, m.Outcome)
 		case m.Cycles != 1 || m.ModelCalls < 4 || m.PromptTokens == 0:
 			t.Errorf("%s: %d cycles, %d calls, %d prompt tokens; want one cycle of at least 4 calls", m.Name, m.Cycles, m.ModelCalls, m.PromptTokens)
 		}
@@ -144,7 +151,9 @@ func indexOf(s *Suite, name string) int {
 }
 
 // TestLearnJudges: a wrong method is "wrong" naming the failed check, a
-// refusal answered is "wrong", and a mind that cannot plan is "failed".
+// method that answers what its plan says must be refused is not
+// installed ("failed", saying so), and a mind that cannot plan is
+// "failed".
 func TestLearnJudges(t *testing.T) {
 	suite, err := ParseSuite(strings.NewReader(`{"about": "t", "missions": [
 	 {"name": "double", "level": 1, "setup": "root.calc = new(genesis, name = 'calc')",
@@ -172,7 +181,7 @@ func TestLearnJudges(t *testing.T) {
 	}
 	want := map[string][2]string{
 		"double":    {OutcomeWrong, "check result == 4 is False"},
-		"refuse":    {OutcomeWrong, `wants it refused with an error mentioning "empty"`},
+		"refuse":    {OutcomeFailed, `must fail, with an error mentioning "empty"`},
 		"unplanned": {OutcomeFailed, "nothing_knows_this"},
 	}
 	for _, m := range rep.Missions {

@@ -30,10 +30,18 @@
 // tests. VALIDATING: the guardian audits the source (vm.Audit; generated
 // code may not use method(), so it cannot install unaudited code), then each
 // test and the original call run in a transaction of its own that is
-// always rolled back; a failure goes back to SYNTHESIZING verbatim, up to
-// Options.MaxAttempts attempts. COMPLETE installs the method with its
-// provenance (and the previous version, for revert); FAILED records why
-// and installs nothing.
+// always rolled back; a failure goes back to SYNTHESIZING verbatim, with
+// a hint for the Python habit behind it (vm.Hint) and, when another
+// attempt follows, ALFRED's review of the failed candidate (review.go),
+// up to Options.MaxAttempts attempts. COMPLETE installs the method with
+// its provenance (and the previous version, for revert); FAILED records
+// why and installs nothing.
+//
+// A plan may say the message must be refused (Plan.Refuses) and that a
+// test must fail (Test.Fails): the original call and such tests pass only
+// by failing with a method's error that mentions the plan's words, and
+// the message's sender, sent again once the method is installed, gets
+// that error.
 //
 // # Durability
 //

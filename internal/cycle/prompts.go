@@ -82,9 +82,10 @@ var planSchema = json.RawMessage(`{
     "sub_questions": {"type": ["array", "null"], "items": {"type": "object",
       "properties": {"persona": {"type": "string", "enum": ["BABS", "ROBIN", "ALFRED"]}, "question": {"type": "string"}},
       "required": ["persona", "question"], "additionalProperties": false}},
-    "tests": {"type": "array", "items": ` + testSchema + `}
+    "tests": {"type": "array", "items": ` + testSchema + `},
+    "refuses": {"type": ["string", "null"]}
   },
-  "required": ["intent", "selector", "signature", "sub_questions", "tests"],
+  "required": ["intent", "selector", "signature", "sub_questions", "tests", "refuses"],
   "additionalProperties": false
 }`)
 
@@ -101,8 +102,8 @@ var methodSchema = json.RawMessage(`{
 
 // testSchema is a test's schema, in a plan or a method.
 const testSchema = `{"type": "object",
-      "properties": {"name": {"type": ["string", "null"]}, "expr": {"type": "string"}},
-      "required": ["name", "expr"], "additionalProperties": false}`
+      "properties": {"name": {"type": ["string", "null"]}, "expr": {"type": "string"}, "fails": {"type": ["string", "null"]}},
+      "required": ["name", "expr", "fails"], "additionalProperties": false}`
 
 // Bounds on what a plan may ask for.
 const (
@@ -232,7 +233,7 @@ func mergeTests(plan, own []Test) []Test {
 	seen := map[string]bool{}
 	var out []Test
 	for _, t := range slices.Concat(plan, own) {
-		if e := strings.TrimSpace(t.Expr); !seen[e] {
+		if e := strings.TrimSpace(t.Expr) + "\x00" + strings.ToLower(strings.TrimSpace(t.Fails)); !seen[e] {
 			seen[e] = true
 			out = append(out, t)
 		}
@@ -289,7 +290,11 @@ func planPrompt(c *Cycle, v *receiverView, rejected []Step) []llm.Message {
 	b.WriteString(`
 Answer with JSON: {"intent": one sentence, "selector": the method name, "signature": "def NAME(self, ...)",
 "sub_questions": [{"persona": "BABS" | "ROBIN" | "ALFRED", "question": ...}] (at most 6; none if the
-method is obvious), "tests": [{"name": ..., "expr": a Starlark expression that must be True}] (at least one)}.`)
+method is obvious), "tests": [{"name": ..., "expr": a Starlark expression that must be True, "fails":
+null}] (at least one), "refuses": null}. When the right answer to a call is a refusal (taking more
+than there is, a missing item), the method calls fail("...") then: set "refuses" to a few words its
+error must contain if the message received must be refused, and give a test that must fail the same
+way "fails" (the words) instead of null; the test's expr is then the call that must fail.`)
 	for _, r := range rejected {
 		fmt.Fprintf(&b, "\n\nAn earlier answer was refused: %s\nIt was:\n%s", r.Rejected, clip(r.Answer, 2000))
 	}
@@ -346,9 +351,22 @@ func missionText(c *Cycle, v *receiverView) string {
 func testLines(tests []Test) []string {
 	var out []string
 	for _, t := range tests {
-		out = append(out, fmt.Sprintf("%s: %s", t.Name, t.Expr))
+		line := fmt.Sprintf("%s: %s", t.Name, t.Expr)
+		if t.Fails != "" {
+			line += fmt.Sprintf("  (must fail, with an error mentioning %q)", t.Fails)
+		}
+		out = append(out, line)
 	}
 	return out
+}
+
+// refusalText tells ROBIN that the message itself must be refused.
+func refusalText(c *Cycle) string {
+	if c.Plan.Refuses == "" || c.Mission.Selector == "" {
+		return ""
+	}
+	return fmt.Sprintf("\nThe call %s must be refused: the method calls fail(...) with a message mentioning %q, and its sender gets that error.\n",
+		callText(c.Mission), c.Plan.Refuses)
 }
 
 // synthesisPrompt is ROBIN's task for an attempt, with the latest
@@ -366,10 +384,12 @@ func synthesisPrompt(c *Cycle, v *receiverView) []llm.Message {
 	}
 	section(&b, "What the other personas found", answers)
 	section(&b, "The plan's tests (the method must pass them)", testLines(c.Plan.Tests))
+	b.WriteString(refusalText(c))
 	b.WriteString("\n" + strings.ReplaceAll(dialect, "SELECTOR", c.Plan.Selector) + "\n")
 	b.WriteString(`
-Answer with JSON: {"source": the complete method source, "tests": [{"name": ..., "expr": ...}]}, the
-tests being the plan's and any of your own (each distinct expression runs once).`)
+Answer with JSON: {"source": the complete method source, "tests": [{"name": ..., "expr": ..., "fails":
+null, or words the error of a call that must fail contains}]},
+the tests being the plan's and any of your own (each distinct test runs once).`)
 	failures := c.Failures
 	if n := len(failures) - maxFailuresShown; n > 0 {
 		// Retries add attempts without end; the latest failures matter.

@@ -76,6 +76,9 @@ type SubQuestion struct {
 type Test struct {
 	Name string `json:"name"`
 	Expr string `json:"expr"`
+	// Fails, when set, says the expression must fail, with an error
+	// whose message contains it (case aside): a test of a refusal.
+	Fails string `json:"fails,omitempty"`
 }
 
 // Plan is BRICK's plan.
@@ -85,6 +88,10 @@ type Plan struct {
 	Signature    string        `json:"signature"`
 	SubQuestions []SubQuestion `json:"sub_questions"`
 	Tests        []Test        `json:"tests"`
+	// Refuses, when set, says the message's right answer is a refusal:
+	// the original call must fail with an error whose message contains
+	// it, and its sender is answered with that error.
+	Refuses string `json:"refuses,omitempty"`
 }
 
 // FailureKind says which check refused a synthesis attempt.

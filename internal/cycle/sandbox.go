@@ -133,6 +133,9 @@ func (m *Machine) runTest(ctx context.Context, tx *image.Tx, c *Cycle, i int, t 
 	// A comparison's sides are evaluated once each, in this execution:
 	// what a side changes happens once, as when the test runs whole.
 	res, cmp, err := m.vm.EvalTest(ctx, tx, t.Expr, globals)
+	if t.Fails != "" {
+		return refusalFailure(name+": "+t.Expr, t.Fails, res, err)
+	}
 	var msg string
 	switch {
 	case err != nil:
@@ -145,6 +148,21 @@ func (m *Machine) runTest(ctx context.Context, tx *image.Tx, c *Cycle, i int, t 
 		return ""
 	}
 	return withHint(clip(msg, maxTestMessage), vm.TestHint(t.Expr, res.Value, err))
+}
+
+// refusalFailure judges what must fail: "" when it failed with a method
+// error mentioning words, else what happened instead.
+func refusalFailure(what, words string, res vm.Result, err error) string {
+	var ve *vm.Error
+	switch {
+	case err == nil:
+		return fmt.Sprintf("%s answered %s; it must fail, with an error mentioning %q (call fail(...))", what, clip(res.Repr, maxSlotRepr), words)
+	case !errors.As(err, &ve):
+		return clip(fmt.Sprintf("%s failed, but not as a method's error (%v); it must call fail(...) with a message mentioning %q", what, err, words), maxTestMessage)
+	case !strings.Contains(strings.ToLower(ve.Msg), strings.ToLower(words)):
+		return clip(fmt.Sprintf("%s failed with %q; its error must mention %q", what, ve.Msg, words), maxTestMessage)
+	}
+	return ""
 }
 
 // withHint is a failure message followed by what to write instead of
@@ -208,6 +226,9 @@ func wants(op string, flipped bool, expected string) string {
 func (m *Machine) runCall(ctx context.Context, tx *image.Tx, c *Cycle) string {
 	start := time.Now()
 	res, err := m.vm.Send(ctx, tx, c.Mission.Receiver, c.Plan.Selector, c.Mission.Args, c.Mission.Kwargs)
+	if c.Plan.Refuses != "" {
+		return refusalFailure("the original call "+callText(c.Mission), c.Plan.Refuses, res, err)
+	}
 	if err != nil {
 		return withHint(clip(fmt.Sprintf("the original call %s raised an error after %s:\n%v", callText(c.Mission), time.Since(start).Round(time.Millisecond), err), maxTestMessage), vm.Hint(c.Code, err))
 	} else if res.Value == nil {
