@@ -81,7 +81,15 @@ func (r referenceModel) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.Ch
 		if err != nil {
 			return nil, err
 		}
-		b, _ := json.Marshal(map[string]any{"source": m.Solution, "tests": []any{}})
+		// A plan test that is not one of the reference tests is wrong:
+		// the reference model disputes it rather than bend the method.
+		var disputes []map[string]string
+		for i, want := range m.Tests {
+			if !strings.Contains(task, want) {
+				disputes = append(disputes, map[string]string{"test": fmt.Sprintf("reference %d", i+1), "reason": "it expects a value the mission does not give"})
+			}
+		}
+		b, _ := json.Marshal(map[string]any{"source": m.Solution, "tests": []any{}, "disputes": disputes})
 		text = string(b)
 	default:
 		text = persona + ": use the receiver's slots."

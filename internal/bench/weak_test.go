@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +75,17 @@ var weakMistakes = []struct {
 	}},
 	{"ROBIN", "a refusal to answer", regexp.MustCompile(`(?i)json|object`), func(a string) string {
 		return "I'm sorry, but I can't help with writing that method."
+	}},
+	{"BRICK", "a test with a wrong expected value", regexp.MustCompile(`(?i)disputes`), func(a string) string {
+		first := true
+		return regexp.MustCompile(`== (\d+)`).ReplaceAllStringFunc(a, func(m string) string {
+			if !first {
+				return m
+			}
+			first = false
+			n, _ := strconv.Atoi(m[3:])
+			return "== " + strconv.Itoa(n+1)
+		})
 	}},
 	{"ROBIN", "tabs and spaces mixed", regexp.MustCompile(`(?i)\btab`), func(a string) string {
 		return strings.Replace(a, `\n        `, `\n    \t`, 1)

@@ -94,9 +94,12 @@ var methodSchema = json.RawMessage(`{
   "type": "object",
   "properties": {
     "source": {"type": "string"},
-    "tests": {"type": ["array", "null"], "items": ` + testSchema + `}
+    "tests": {"type": ["array", "null"], "items": ` + testSchema + `},
+    "disputes": {"type": ["array", "null"], "items": {"type": "object",
+      "properties": {"test": {"type": "string"}, "reason": {"type": "string"}},
+      "required": ["test", "reason"], "additionalProperties": false}}
   },
-  "required": ["source", "tests"],
+  "required": ["source", "tests", "disputes"],
   "additionalProperties": false
 }`)
 
@@ -169,6 +172,31 @@ func required(what string, missing map[string]bool) error {
 type method struct {
 	Source string `json:"source"`
 	Tests  []Test `json:"tests"`
+	// Disputes are plan tests ROBIN holds wrong, each with why: the plan
+	// is then revised (once) rather than the method bent to them.
+	Disputes []Dispute `json:"disputes"`
+}
+
+// Dispute is ROBIN's objection to one of the plan's tests.
+type Dispute struct {
+	Test   string `json:"test"` // the test's name or expression
+	Reason string `json:"reason"`
+}
+
+// maxPlanRevisions bounds how many times disputes send a plan back to
+// BRICK: once; a revised plan disputed again was contradictory.
+const maxPlanRevisions = 1
+
+// disputePrefix begins what a plan step records when ROBIN disputed it.
+const disputePrefix = "ROBIN disputes the plan's tests, so the plan goes back to you to revise: "
+
+// disputeText says what ROBIN disputed and why.
+func disputeText(ds []Dispute) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("test %s: %s", clip(d.Test, 300), clip(d.Reason, 600))
+	}
+	return strings.Join(parts, "; ") + ". Fix the tests that are wrong; keep those that are right."
 }
 
 // parseMethod reads ROBIN's answer, and says what was repaired to read
@@ -180,6 +208,11 @@ func parseMethod(answer string) (*method, string, error) {
 	}
 	if err := required("the answer", map[string]bool{"source": blank(m.Source)}); err != nil {
 		return nil, "", err
+	}
+	for i, d := range m.Disputes {
+		if blank(d.Test) || blank(d.Reason) {
+			return nil, "", fmt.Errorf("dispute %d names no test or gives no reason", i+1)
+		}
 	}
 	if err := checkTests(m.Tests); err != nil {
 		return nil, "", fmt.Errorf("the answer's tests: %w", err)
@@ -388,8 +421,10 @@ func synthesisPrompt(c *Cycle, v *receiverView) []llm.Message {
 	b.WriteString("\n" + strings.ReplaceAll(dialect, "SELECTOR", c.Plan.Selector) + "\n")
 	b.WriteString(`
 Answer with JSON: {"source": the complete method source, "tests": [{"name": ..., "expr": ..., "fails":
-null, or words the error of a call that must fail contains}]},
-the tests being the plan's and any of your own (each distinct test runs once).`)
+null, or words the error of a call that must fail contains}], "disputes": null},
+the tests being the plan's and any of your own (each distinct test runs once). If a test of the plan
+is wrong (it wants what the mission does not ask), do not bend the method to it: name it in
+"disputes": [{"test": its name, "reason": why}], and the plan is revised once.`)
 	failures := c.Failures
 	if n := len(failures) - maxFailuresShown; n > 0 {
 		// Retries add attempts without end; the latest failures matter.

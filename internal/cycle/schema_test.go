@@ -17,8 +17,13 @@ var schemas = []struct {
 	parse  func(answer string) error
 }{
 	{"plan", planSchema, goodPlan, func(a string) error { _, _, err := parsePlan(a, ""); return err }},
-	{"method", methodSchema, goodMethod, func(a string) error { _, _, err := parseMethod(a); return err }},
+	{"method", methodSchema, goodDisputingMethod, func(a string) error { _, _, err := parseMethod(a); return err }},
 }
+
+// goodDisputingMethod is goodMethod with a dispute, so that every
+// property of the method's schema is in it.
+var goodDisputingMethod = strings.TrimSuffix(strings.TrimSpace(goodMethod), "}") +
+	`, "disputes": [{"test": "names itself", "reason": "the mission asks for slots, not a name"}]}`
 
 // TestSchemasStrict: every schema is one strict structured-output
 // servers accept: each object lists all its properties in required and

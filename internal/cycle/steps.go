@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"batos/internal/image"
@@ -306,7 +307,7 @@ func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
 					return err
 				}
 				if advance && allAnswered(c) {
-					c.State, c.Attempt = Synthesizing, 1
+					m.startSynthesis(c)
 				}
 				return nil
 			})
@@ -325,7 +326,7 @@ func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
 		if err := expect(c, Delegating); err != nil {
 			return err
 		}
-		c.State, c.Attempt = Synthesizing, 1
+		m.startSynthesis(c)
 		return nil
 	})
 	return err
@@ -383,6 +384,10 @@ func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 			m.refuse(c, Failure{Attempt: c.Attempt, Kind: FailureParse, Message: perr.Error()})
 			return nil
 		}
+		if len(meth.Disputes) > 0 {
+			m.dispute(c, meth.Disputes)
+			return nil
+		}
 		c.Code = meth.Source
 		c.Tests = mergeTests(c.Plan.Tests, meth.Tests)
 		c.State = Validating
@@ -396,6 +401,43 @@ func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 
 // refuse records a failed attempt and moves to the next one, or to
 // FAILED when the attempts are spent.
+// startSynthesis moves c to SYNTHESIZING at its first attempt, or, when
+// a disputed plan was revised, after the attempts already made, with
+// fresh attempts for the revised plan.
+func (m *Machine) startSynthesis(c *Cycle) {
+	next := 1
+	for _, s := range c.stepsOf(StepSynthesize) {
+		next = max(next, s.Attempt+1)
+	}
+	if next > 1 {
+		c.MaxAttempts = next + m.opts.MaxAttempts - 1
+	}
+	c.State, c.Attempt = Synthesizing, next
+}
+
+// dispute sends the plan back to BRICK with ROBIN's objections to its
+// tests, recorded on the plan's step (BRICK's next prompt quotes them
+// beside the plan), once; a revised plan disputed again fails the cycle:
+// the plan was contradictory.
+func (m *Machine) dispute(c *Cycle, ds []Dispute) {
+	text := disputeText(ds)
+	revised := 0
+	for _, s := range c.stepsOf(StepPlan) {
+		if strings.HasPrefix(s.Rejected, disputePrefix) {
+			revised++
+		}
+	}
+	if revised >= maxPlanRevisions {
+		c.FailedIn, c.State = Synthesizing, Failed
+		c.Reason = "the plan was contradictory: ROBIN disputed the revised plan's tests too: " + clip(text, 1000)
+		return
+	}
+	i := lastIndex(c.Steps, StepPlan)
+	c.Steps[i].Rejected = disputePrefix + text
+	c.PlanTries = len(c.stepsOf(StepPlan)) + 1
+	c.State = Decomposing
+}
+
 func (m *Machine) refuse(c *Cycle, f Failure) {
 	f.Message = clip(f.Message, maxFailure)
 	c.Failures = append(c.Failures, f)
