@@ -71,3 +71,28 @@ func TestPlanDisputedTwiceFails(t *testing.T) {
 		t.Error("a method was installed")
 	}
 }
+
+// planNamingNothing's test names an object the image does not have.
+const planNamingNothing = `{"intent": "describe genesis in one line", "selector": "display_yourself",
+ "signature": "def display_yourself(self)", "sub_questions": null,
+ "tests": [{"name": "uses a helper", "expr": "helper.check(self.display_yourself())"}]}`
+
+// TestPlanTestNamingNothingGoesBackToBRICK: a plan whose test names what
+// does not exist is refused when it arrives, saying which name, and
+// BRICK is asked again; ROBIN never sees it.
+func TestPlanTestNamingNothingGoesBackToBRICK(t *testing.T) {
+	b := &brain{plans: []string{planNamingNothing, goodPlan}, methods: []string{goodMethod}}
+	m, db := testMachine(t, b, nil)
+	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := waitDone(t, m, id)
+	plans := c.stepsOf(StepPlan)
+	if c.State != Complete || len(plans) != 2 || !strings.Contains(plans[0].Rejected, "names what does not exist: helper") {
+		t.Fatalf("cycle %s, plans %+v", c.State, plans)
+	}
+	if b.count("ROBIN") != 1 {
+		t.Errorf("ROBIN asked %d times, want once (for the good plan)", b.count("ROBIN"))
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"batos/internal/image"
 	"batos/internal/llm"
 	"batos/internal/mind"
+	"batos/internal/vm"
 )
 
 // drive moves cycle id until it is finished, the context ends (the cycle
@@ -201,7 +202,7 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 		}
 		s, p := a.step, plan
 		if p != nil {
-			if why := unknownPersona(tx, p); why != "" {
+			if why := cmp.Or(unknownPersona(tx, p), unknownNames(tx, p)); why != "" {
 				s.Rejected, p = why, nil
 			}
 		}
@@ -258,6 +259,25 @@ func unknownPersona(tx *image.Tx, p *Plan) string {
 	for i, q := range p.SubQuestions {
 		if _, err := mind.LoadPersona(tx, q.Persona); errors.Is(err, mind.ErrNoPersona) {
 			return fmt.Sprintf("sub-question %d: %v", i+1, err)
+		}
+	}
+	return ""
+}
+
+// unknownNames says which of a plan's tests name what does not exist: a
+// test sees self, the root's names and the built-ins, and nothing else
+// (the method being planned is reached through self).
+func unknownNames(tx *image.Tx, p *Plan) string {
+	names, err := tx.RootNames()
+	if err != nil {
+		return ""
+	}
+	known := func(n string) bool { _, root := names[n]; return n == "self" || root }
+	for i, t := range p.Tests {
+		undefined, err := vm.UndefinedNames(t.Expr, known)
+		if err == nil && len(undefined) > 0 {
+			return fmt.Sprintf("test %d (%s) names what does not exist: %s; a test sees self (the receiver), the root's names and the built-ins",
+				i+1, clip(t.Expr, 200), strings.Join(undefined, ", "))
 		}
 	}
 	return ""

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
+	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 	"go.starlark.net/syntax"
@@ -99,4 +101,33 @@ func CheckExpr(text string) error {
 		return fmt.Errorf("line %d, col %d: %s", se.Pos.Line, se.Pos.Col, se.Msg)
 	}
 	return err
+}
+
+// UndefinedNames lists the free names of the expression text that are
+// neither built-ins nor known (a test sees self and the root's names):
+// what it names that does not exist. text must parse as an expression
+// (CheckExpr); a text that does not is reported as CheckExpr reports it.
+func UndefinedNames(text string, known func(name string) bool) ([]string, error) {
+	expr, err := evalOptions.ParseExpr("expr", text, 0)
+	if err != nil {
+		return nil, CheckExpr(text)
+	}
+	var out []string
+	seen := map[string]bool{}
+	isKnown := func(name string) bool { return isPredeclared(name) || known(name) }
+	if _, err := resolve.ExprOptions(evalOptions, expr, isKnown, starlark.Universe.Has); err != nil {
+		var rl resolve.ErrorList
+		if !errors.As(err, &rl) {
+			return nil, err
+		}
+		for _, e := range rl {
+			name, ok := strings.CutPrefix(e.Msg, "undefined: ")
+			if !ok || seen[name] {
+				continue
+			}
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
