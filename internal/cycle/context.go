@@ -31,6 +31,21 @@ type receiverView struct {
 	similar   []string         // "root_name.method:\nsource"
 }
 
+// compact is v for a prompt that must shrink to fit a model's context:
+// no similar methods, no inherited ones, the receiver's own methods by
+// their def lines.
+func (v *receiverView) compact() *receiverView {
+	c := *v
+	c.similar, c.inherited = nil, nil
+	c.own = make([]string, len(v.own))
+	for i, m := range v.own {
+		name, src, _ := strings.Cut(m, ":\n")
+		def, _, _ := strings.Cut(strings.TrimSpace(src), "\n")
+		c.own[i] = name + ": " + def
+	}
+	return &c
+}
+
 // inheritedGroup is the methods one ancestor gives the receiver (none
 // shadowed by a nearer slot).
 type inheritedGroup struct {

@@ -115,7 +115,7 @@ func (m *Machine) askReview(ctx context.Context, c *Cycle, f Failure) (a answere
 	if err != nil {
 		return answered{}, false, err
 	}
-	a, err = m.ask(ctx, reviewer, reviewPrompt(c, v, f), nil, Step{Kind: StepDelegate, Attempt: c.Attempt, Index: reviewIndex(c.Attempt)})
+	a, err = m.askFitting(ctx, reviewer, v, func(v *receiverView) []llm.Message { return reviewPrompt(c, v, f) }, nil, Step{Kind: StepDelegate, Attempt: c.Attempt, Index: reviewIndex(c.Attempt)})
 	if err != nil {
 		return answered{}, false, err
 	}

@@ -126,6 +126,23 @@ func (m *Machine) ask(ctx context.Context, persona string, prompt []llm.Message,
 	return answered{step: step, call: ans.Call}, nil
 }
 
+// askFitting asks persona for the prompt build makes of v; when the
+// prompt does not fit the model's context, it asks once more with the
+// receiver shown compactly (no similar methods, no inherited ones, own
+// methods by their def lines), and when that does not fit either, it
+// fails saying so: a prompt the server would cut is never sent.
+func (m *Machine) askFitting(ctx context.Context, persona string, v *receiverView, build func(*receiverView) []llm.Message, schema json.RawMessage, step Step) (answered, error) {
+	a, err := m.ask(ctx, persona, build(v), schema, step)
+	if !errors.Is(err, llm.ErrPromptTooLong) {
+		return a, err
+	}
+	a, err = m.ask(ctx, persona, build(v.compact()), schema, step)
+	if errors.Is(err, llm.ErrPromptTooLong) {
+		return a, fmt.Errorf("the prompt does not fit the model's context even with the receiver shown compactly (give the model a larger context, or the persona a model with one): %w", err)
+	}
+	return a, err
+}
+
 // record appends a fresh answer to c in tx: its prompt in an object of
 // its own, the call in the persona's accounting.
 func record(tx *image.Tx, c *Cycle, a answered) error {
@@ -181,7 +198,7 @@ func (m *Machine) decompose(ctx context.Context, c *Cycle) error {
 		if err != nil {
 			return err
 		}
-		a, err = m.ask(ctx, "BRICK", planPrompt(c, v, plans), planSchema, Step{Kind: StepPlan})
+		a, err = m.askFitting(ctx, "BRICK", v, func(v *receiverView) []llm.Message { return planPrompt(c, v, plans) }, planSchema, Step{Kind: StepPlan})
 		if err != nil {
 			return err
 		}
@@ -313,7 +330,7 @@ func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
 		go func() {
 			defer wg.Done()
 			// No catalog passages yet: the knowledge catalog will give them.
-			a, err := m.ask(ctx, q.Persona, questionPrompt(c, q, v, nil), nil, Step{Kind: StepDelegate, Index: i})
+			a, err := m.askFitting(ctx, q.Persona, v, func(v *receiverView) []llm.Message { return questionPrompt(c, q, v, nil) }, nil, Step{Kind: StepDelegate, Index: i})
 			if err != nil {
 				errs[i] = err
 				return
@@ -373,7 +390,7 @@ func (m *Machine) synthesize(ctx context.Context, c *Cycle) error {
 		if err != nil {
 			return err
 		}
-		a, err = m.ask(ctx, "ROBIN", synthesisPrompt(c, v), methodSchema, Step{Kind: StepSynthesize, Attempt: c.Attempt})
+		a, err = m.askFitting(ctx, "ROBIN", v, func(v *receiverView) []llm.Message { return synthesisPrompt(c, v) }, methodSchema, Step{Kind: StepSynthesize, Attempt: c.Attempt})
 		if err != nil {
 			return err
 		}
