@@ -126,7 +126,7 @@ func parsePlan(answer string, selector string) (*Plan, string, error) {
 		return nil, "", fmt.Errorf("the plan is not the JSON the schema asks for: %w", err)
 	}
 	if err := required("the plan", map[string]bool{
-		"intent": blank(p.Intent), "selector": blank(p.Selector), "signature": blank(p.Signature), "tests": p.Tests == nil,
+		"intent": blank(p.Intent), "selector": blank(p.Selector), "signature": blank(p.Signature), "tests": len(p.Tests) == 0,
 	}); err != nil {
 		return nil, "", err
 	}

@@ -38,17 +38,19 @@ func TestHostileTestSideEffectsIsolated(t *testing.T) {
 }
 
 // A brief's candidate with no test at all is never run; it is refused.
+// (A plan without tests is refused when it arrives and BRICK is asked
+// again, so the cycle fails in DECOMPOSING once BRICK keeps giving one.)
 func TestHostileBriefWithoutTestsRefused(t *testing.T) {
 	plan := `{"intent": "say hi", "selector": "hi", "signature": "def hi(self)", "sub_questions": [], "tests": []}`
 	meth := `{"source": "def hi(self):\n    return 1 // 0\n", "tests": []}`
-	b := &brain{plans: []string{plan}, methods: []string{meth}}
+	b := &brain{plans: []string{plan, plan, plan, plan}, methods: []string{meth}}
 	m, db := testMachine(t, b, &Options{MaxAttempts: 1})
 	g := genesis(t, db)
 	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: g}, Brief: "say hi"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := waitDone(t, m, id); c.State != Failed || !strings.Contains(c.Reason, "no tests") {
+	if c := waitDone(t, m, id); c.State != Failed || !strings.Contains(c.Reason, `lacks "tests"`) {
 		t.Errorf("ended %s: %q, want FAILED for want of tests", c.State, c.Reason)
 	}
 	if installedMethod(t, db, g, "hi") != nil {

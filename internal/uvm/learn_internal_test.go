@@ -33,7 +33,7 @@ func TestLearnHostileSameMethodNotLearnedTwice(t *testing.T) {
 		mu.Unlock()
 		switch persona {
 		case "BRICK":
-			return llmtest.Reply{Text: `{"intent": "x", "selector": "zap", "signature": "def zap(self)", "sub_questions": [], "tests": []}`}, nil
+			return llmtest.Reply{Text: `{"intent": "x", "selector": "zap", "signature": "def zap(self)", "sub_questions": [], "tests": [{"name": "one", "expr": "self.zap() == 1"}]}`}, nil
 		case "ROBIN":
 			return llmtest.Reply{Text: `{"source": "def zap(self):\n    return 1\n", "tests": []}`}, nil
 		}
@@ -86,7 +86,7 @@ func TestHostileStaleMissDoesNotLearnAgain(t *testing.T) {
 			mu.Lock()
 			plans[sel]++
 			mu.Unlock()
-			return llmtest.Reply{Text: fmt.Sprintf(`{"intent": "x", "selector": %q, "signature": "def %s(self)", "sub_questions": [], "tests": []}`, sel, sel)}, nil
+			return llmtest.Reply{Text: fmt.Sprintf(`{"intent": "x", "selector": %q, "signature": "def %s(self)", "sub_questions": [], "tests": [{"name": "one", "expr": "self.%s() == 1"}]}`, sel, sel, sel)}, nil
 		case strings.HasPrefix(req.Messages[0].Content, "You are ROBIN"):
 			return llmtest.Reply{Text: fmt.Sprintf(`{"source": "def %s(self):\n    return 1\n", "tests": []}`, sel)}, nil
 		}
