@@ -1,6 +1,10 @@
 package main
 
 import (
+	"batos/internal/gguf/gguftest"
+	"batos/internal/llm/llmtest"
+	"batos/internal/mind"
+	"batos/internal/store/bolt"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -10,11 +14,7 @@ import (
 	"testing"
 
 	"batos/internal/command"
-	"batos/internal/gguf/gguftest"
-	"batos/internal/llm/llmtest"
-	"batos/internal/mind"
 	"batos/internal/store"
-	"batos/internal/store/bolt"
 )
 
 func writeTemp(t *testing.T, name string, data []byte) string {
@@ -232,5 +232,20 @@ func TestPersonaOwnModelAndCreate(t *testing.T) {
 	}
 	if _, ok := models["SCOUT"]; !ok {
 		t.Errorf("SCOUT not listed: %v", listed.Personas)
+	}
+}
+
+// TestModelImportProgressPastTotal: a copy that runs past the size it
+// announced (a PEFT directory's archive is larger than its files) draws a
+// full bar. Before, the bar's padding had a negative length and the
+// import panicked at its end, on a terminal only.
+func TestModelImportProgressPastTotal(t *testing.T) {
+	var out strings.Builder
+	p := &byteProgress{e: &env{stderr: &out}, label: "importing", on: true}
+	p.update(0, 1000)
+	p.update(3000, 1000)
+	p.done()
+	if !strings.Contains(out.String(), "100%") {
+		t.Errorf("progress %q, want a full bar", out.String())
 	}
 }

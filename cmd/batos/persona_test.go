@@ -1,6 +1,8 @@
 package main
 
 import (
+	"batos/internal/gguf/gguftest"
+	"batos/internal/llm/llmtest"
 	"context"
 	"path/filepath"
 	"strings"
@@ -8,9 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"batos/internal/gguf/gguftest"
 	"batos/internal/llm"
-	"batos/internal/llm/llmtest"
 )
 
 // TestPersonaAndDoctorThroughRun: while batos run holds the image,
@@ -85,4 +85,34 @@ func TestPersonaAndDoctorThroughRun(t *testing.T) {
 			t.Errorf("%s (-through batos run +here):\n%s\nstderr here: %s", args, diff, errOut)
 		}
 	}
+}
+
+// TestPersonaSetRefusesBeforeStoring: an edit that will be refused (no
+// such persona, a bad temperature, an empty -adapter) is refused before
+// the adapter is copied into the image. Before, the blob was stored and
+// then the edit failed.
+func TestPersonaSetRefusesBeforeStoring(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "img.db")
+	mustRun(t, "-image", img, "image", "init")
+	lora := writeTemp(t, "lora.gguf", gguftest.TinyLoRA(3))
+	before := blobCount(t, img)
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"NOPE", "-adapter", lora}, 1, "-create makes one"},
+		{[]string{"BRICK", "-adapter", lora, "-temperature", "5"}, 1, "want a number from 0 to 2"},
+		{[]string{"BRICK", "-adapter", ""}, 2, "-adapter needs a GGUF file"},
+		{[]string{"NOPE", "-role", "r"}, 1, "-create makes one"},
+	} {
+		code, _, errOut := batos(t, append([]string{"-image", img, "persona", "set"}, tt.args...)...)
+		if code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Errorf("persona set %q: exit %d, %q; want exit %d saying %q", tt.args, code, errOut, tt.code, tt.want)
+		}
+	}
+	if after := blobCount(t, img); after != before {
+		t.Errorf("%v blobs after refused edits, want %v", after, before)
+	}
+	mustRun(t, "-image", img, "persona", "set", "-create", "NOPE", "-adapter", lora)
 }

@@ -5,42 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"batos/internal/gguf/gguftest"
 	"batos/internal/image"
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
 	"batos/internal/store/bolt"
 )
-
-// TestPersonaSetRefusesBeforeStoring: an edit that will be refused (no
-// such persona, a bad temperature, an empty -adapter) is refused before
-// the adapter is copied into the image. Before, the blob was stored and
-// then the edit failed.
-func TestPersonaSetRefusesBeforeStoring(t *testing.T) {
-	img := filepath.Join(t.TempDir(), "img.db")
-	mustRun(t, "-image", img, "image", "init")
-	lora := writeTemp(t, "lora.gguf", gguftest.TinyLoRA(3))
-	before := blobCount(t, img)
-	for _, tt := range []struct {
-		args []string
-		code int
-		want string
-	}{
-		{[]string{"NOPE", "-adapter", lora}, 1, "-create makes one"},
-		{[]string{"BRICK", "-adapter", lora, "-temperature", "5"}, 1, "want a number from 0 to 2"},
-		{[]string{"BRICK", "-adapter", ""}, 2, "-adapter needs a GGUF file"},
-		{[]string{"NOPE", "-role", "r"}, 1, "-create makes one"},
-	} {
-		code, _, errOut := batos(t, append([]string{"-image", img, "persona", "set"}, tt.args...)...)
-		if code != tt.code || !strings.Contains(errOut, tt.want) {
-			t.Errorf("persona set %q: exit %d, %q; want exit %d saying %q", tt.args, code, errOut, tt.code, tt.want)
-		}
-	}
-	if after := blobCount(t, img); after != before {
-		t.Errorf("%v blobs after refused edits, want %v", after, before)
-	}
-	mustRun(t, "-image", img, "persona", "set", "-create", "NOPE", "-adapter", lora)
-}
 
 // TestDoctorBadServerURL: a mistyped -llm is a usage error, not "the
 // server did not answer".
@@ -52,21 +21,6 @@ func TestDoctorBadServerURL(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, "want http://HOST:PORT") {
 			t.Errorf("doctor -llm %s: exit %d, %q; want a usage error", u, code, errOut)
 		}
-	}
-}
-
-// TestModelImportProgressPastTotal: a copy that runs past the size it
-// announced (a PEFT directory's archive is larger than its files) draws a
-// full bar. Before, the bar's padding had a negative length and the
-// import panicked at its end, on a terminal only.
-func TestModelImportProgressPastTotal(t *testing.T) {
-	var out strings.Builder
-	p := &byteProgress{e: &env{stderr: &out}, label: "importing", on: true}
-	p.update(0, 1000)
-	p.update(3000, 1000)
-	p.done()
-	if !strings.Contains(out.String(), "100%") {
-		t.Errorf("progress %q, want a full bar", out.String())
 	}
 }
 
