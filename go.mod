@@ -11,6 +11,7 @@ require (
 require go.starlark.net v0.0.0-20260908191801-89a6a09411d5
 
 require (
+	github.com/neurosnap/sentences v1.1.2
 	github.com/pebbe/zmq4 v1.4.0
 	github.com/tinylib/msgp v1.6.5
 	golang.org/x/term v0.48.0
