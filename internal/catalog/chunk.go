@@ -202,9 +202,7 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // cut splits a unit longer than maxBytes into nearly equal parts of at
 // most maxBytes, at white space (preferring a line break) when there is
-// some in the second half of a part, else at a rune boundary. Spans stay
-// exact only for text whose bytes equal the source's (valid UTF-8); a part
-// of repaired text may be off by the bytes repaired before it.
+// some in the second half of a part, else at a rune boundary.
 func cut(u Unit, maxBytes int) []Unit {
 	if len(u.Text) <= maxBytes {
 		return []Unit{u}
@@ -222,7 +220,7 @@ func cut(u Unit, maxBytes int) []Unit {
 		if sp, ok := trim(s, pos, end); ok {
 			p := u
 			p.Text = s[sp.Start:sp.End]
-			p.Span = Span{u.Span.Start + sp.Start, min(u.Span.Start+sp.End, u.Span.End)}
+			p.Span = Span{sourceAt(u, sp.Start), sourceAt(u, sp.End)}
 			p.Block = u.Block && len(parts) == 0
 			parts = append(parts, p)
 		}
@@ -255,4 +253,17 @@ func cutAt(s string, pos, target, limit int) int {
 func afterRune(s string, i int) int {
 	_, n := utf8.DecodeRuneInString(s[i:])
 	return i + n
+}
+
+// sourceAt maps offset off in u.Text to the source. Text is longer than
+// its span by two bytes for each invalid byte repaired to U+FFFD; those are
+// taken to be the first U+FFFDs in Text, which is exact unless the unit
+// also holds a U+FFFD that was in the source.
+func sourceAt(u Unit, off int) int {
+	repaired := (len(u.Text) - u.Span.Len()) / (len(string(utf8.RuneError)) - 1)
+	if repaired <= 0 {
+		return u.Span.Start + off
+	}
+	n := min(strings.Count(u.Text[:off], string(utf8.RuneError)), repaired)
+	return min(u.Span.Start+off-n*(len(string(utf8.RuneError))-1), u.Span.End)
 }

@@ -129,3 +129,22 @@ func TestParseInvalidUTF8(t *testing.T) {
 		t.Errorf("valid input: got InvalidAt %d, want -1", doc.InvalidAt)
 	}
 }
+
+func TestCutRepairedUnit(t *testing.T) {
+	src := []byte(strings.Repeat("abcdefghijklmnopq\xff ", 20)) // 1 byte in 19 invalid
+	doc, err := Parse("f.txt", src, KindText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := Group(doc.Units, nil, Bounds{MinTokens: 2, MaxTokens: 10})
+	last := 0
+	for _, c := range cs {
+		if c.Span.Start < last || c.Span.End < c.Span.Start || c.Span.End > len(src) {
+			t.Fatalf("chunk span %v after %d, want within %d bytes", c.Span, last, len(src))
+		}
+		if got := strings.ToValidUTF8(string(src[c.Span.Start:c.Span.End]), "\uFFFD"); got != c.Text {
+			t.Errorf("source at %v repairs to %q, want %q", c.Span, got, c.Text)
+		}
+		last = c.Span.End
+	}
+}
