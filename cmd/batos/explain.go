@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"batos/internal/command"
+	"batos/internal/mind"
 	"batos/internal/store"
 	"batos/internal/vm"
 )
@@ -22,6 +23,8 @@ func explain(err error) error {
 	switch {
 	case errors.As(err, &nu):
 		return fmt.Errorf("%w (batos run with an inference server learns it, and sends go through it; batos doctor says how to start one)", err)
+	case errors.Is(err, mind.ErrNoModel):
+		return fmt.Errorf("%w (batos persona set NAME -model MODEL, batos run -model MODEL, or batos model import FILE.gguf)", err)
 	case errors.Is(err, vm.ErrNoMind):
 		return fmt.Errorf("%w; batos doctor says more", err)
 	case id > 0 && command.KindOf(err) == command.KindStillLearning:

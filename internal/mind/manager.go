@@ -195,11 +195,13 @@ func (m *Manager) modelFor(p *Persona) string {
 }
 
 func (m *Manager) noModel(p *Persona) error {
+	// What to do is said without naming batos's commands: a client of
+	// the bridge reads this too (the CLI adds the commands).
 	if offered := m.server.Offered; len(offered) > 0 {
-		return fmt.Errorf("%w for persona %s: the server serves %d models (%s) and none was chosen; start batos with -model NAME, or set one with batos persona set %s -model NAME",
-			ErrNoModel, p.Name, len(offered), strings.Join(offered, ", "), p.Name)
+		return fmt.Errorf("%w for persona %s: the server serves %d models (%s) and none was chosen: give the persona one of them as its model, or the server a default model",
+			ErrNoModel, p.Name, len(offered), strings.Join(offered, ", "))
 	}
-	return fmt.Errorf("%w for persona %s: set one with batos persona set %s -model NAME, start batos with -model NAME, or import a base model with batos model import FILE.gguf", ErrNoModel, p.Name, p.Name)
+	return fmt.Errorf("%w for persona %s: give the persona a model, give the server a default model, or import base weights into the image", ErrNoModel, p.Name)
 }
 
 // modelProblem is what a tier report says of a persona on an

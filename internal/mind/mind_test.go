@@ -107,7 +107,7 @@ func TestNoModelIsExplained(t *testing.T) {
 	db, _ := testImage(t)
 	m := New(db, &Server{API: APIOpenAI, Client: llmtest.Texts("x")}, nil)
 	_, err := m.Ask(t.Context(), Request{Persona: "BRICK"})
-	if !errors.Is(err, ErrNoModel) || !strings.Contains(err.Error(), "persona set BRICK -model") {
+	if !errors.Is(err, ErrNoModel) || !strings.Contains(err.Error(), "persona BRICK: give the persona a model") || strings.Contains(err.Error(), "batos ") {
 		t.Errorf("Ask with no model: %v, want ErrNoModel saying how to set one", err)
 	}
 }

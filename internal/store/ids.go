@@ -31,7 +31,7 @@ func (t TID) Time() time.Time { return time.Unix(0, int64(t)).UTC() }
 func ParseTID(s string) (TID, error) {
 	n, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
 	if err != nil || n == 0 || n > uint64(MaxTID) {
-		return 0, fmt.Errorf("%w: bad TID %q (want 16 hex digits as batos log prints)", ErrInvalid, s)
+		return 0, fmt.Errorf("%w: bad TID %q (want 16 hex digits, as the log gives them)", ErrInvalid, s)
 	}
 	return TID(n), nil
 }
