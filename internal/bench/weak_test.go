@@ -70,9 +70,6 @@ var weakMistakes = []struct {
 	}},
 	{"ROBIN", "an answer cut off half-way", regexp.MustCompile(`(?i)cut off|truncat|incomplete|unexpected end|unexpected EOF`), func(a string) string { return a[:len(a)/2] }},
 	{"BRICK", "an empty plan", regexp.MustCompile(`(?i)lacks|requires|missing|has no`), func(a string) string { return "{}" }},
-	{"BRICK", "a plan for the wrong selector", regexp.MustCompile(`(?i)selector`), func(a string) string {
-		return regexp.MustCompile(`"selector":"([a-z_]+)"`).ReplaceAllString(a, `"selector":"${1}_method"`)
-	}},
 	{"ROBIN", "a refusal to answer", regexp.MustCompile(`(?i)json|object`), func(a string) string {
 		return "I'm sorry, but I can't help with writing that method."
 	}},
@@ -88,7 +85,8 @@ var weakMistakes = []struct {
 		})
 	}},
 	{"ROBIN", "tabs and spaces mixed", regexp.MustCompile(`(?i)\btab`), func(a string) string {
-		return strings.Replace(a, `\n        `, `\n    \t`, 1)
+		// The first indented line by a tab, the rest by spaces.
+		return strings.Replace(a, `):\n    `, `):\n\t`, 1)
 	}},
 }
 
