@@ -8,14 +8,15 @@ import (
 
 	"batos/internal/bench"
 	"batos/internal/command"
+	"batos/internal/image"
 	"batos/internal/mind"
 )
 
 const benchLearnHelp = `
 Measure how well the mind learns: each mission of a suite is a message an
 object does not understand, sent to a fresh image (in a temporary directory
-inside DIR) whose mind is the inference server -llm names, else Ollama or
-llama-server on their default ports. A cycle learns the method; then the
+inside DIR) whose mind is the inference server -llm names, else the one the
+image (-image) records, else Ollama or llama-server on their default ports. A cycle learns the method; then the
 mission's checks say whether it does what was asked. Each mission is reported
 correct, wrong (learned, but a check failed) or failed (nothing learned), with
 its cycles, attempts, model calls, tokens and time; then the success rate,
@@ -57,7 +58,14 @@ func runBenchLearn(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("%s: %w", *suiteFile, err)
 		}
 	}
-	cfg, err := sf.config(ctx, nil)
+	// Without -llm, the server the image records (when this process can
+	// read the image), else the default ports.
+	var db *image.DB
+	if u, err := awakenImage(ctx, e, readOnly, nil); err == nil {
+		defer u.Close()
+		db = u.DB()
+	}
+	cfg, err := sf.config(ctx, db)
 	if err != nil {
 		return err
 	}
