@@ -1,0 +1,580 @@
+package catalog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"batos/internal/image"
+	"batos/internal/store"
+)
+
+// The catalog in the image: the root's knowledge_catalog object holds a
+// dict, slot "documents", from document ID to document object; each
+// document object lists its chunk objects in order. Nothing else refers to
+// a chunk, so the chunks a document drops (on replace or remove) are
+// unreachable and the next pack removes them.
+
+// Errors of the catalog in the image.
+var (
+	// ErrTooLarge is returned by Add for content over Options.MaxBytes.
+	ErrTooLarge = errors.New("catalog: document too large")
+	// ErrEmpty is returned by Add for content with no text to chunk.
+	ErrEmpty = errors.New("catalog: empty document")
+	// ErrNoDocument is returned for a document ID the catalog lacks.
+	ErrNoDocument = errors.New("catalog: no such document")
+	// ErrCorrupt is returned when a catalog object in the image has a
+	// slot missing or of the wrong kind.
+	ErrCorrupt = errors.New("catalog: malformed catalog object")
+)
+
+// DefaultMaxBytes is the largest document Add takes by default: 16 MiB,
+// about 200,000 chunks at the default bounds.
+const DefaultMaxBytes = 16 << 20
+
+const (
+	catalogName   = "knowledge_catalog"
+	slotDocuments = "documents"
+)
+
+// Slots of a document object.
+const (
+	slotID     = "id"
+	slotTitle  = "title"
+	slotPath   = "path"
+	slotSHA    = "sha256"
+	slotKind   = "kind"
+	slotMeta   = "meta"
+	slotChunks = "chunks"
+	slotAdded  = "added"
+	slotSize   = "size"
+	slotTokens = "tokens"
+	slotMin    = "min_tokens"
+	slotMax    = "max_tokens"
+)
+
+// Slots of a chunk object.
+const (
+	slotDocument = "document"
+	slotPosition = "position"
+	slotText     = "text"
+	slotStart    = "start"
+	slotEnd      = "end"
+)
+
+// Source is a document to add.
+type Source struct {
+	// Path names the document and is its identity: adding another
+	// content at the same path replaces the document (see IDOf).
+	Path string
+	// Title defaults to Path.
+	Title string
+	Data  []byte
+	// Kind KindAuto takes the kind from Path (KindOf).
+	Kind Kind
+	Meta map[string]string
+}
+
+// Options configures Add. Nil or zero fields give the defaults.
+type Options struct {
+	// Bounds are the chunk sizes; zero fields as in Bounds.
+	Bounds Bounds
+	// MaxBytes is the largest content Add accepts; 0 means
+	// DefaultMaxBytes. The caller reading a file should check its size
+	// against it before reading it.
+	MaxBytes int
+	// Now gives the time recorded as a document's Added; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) withDefaults() Options {
+	var d Options
+	if o != nil {
+		d = *o
+	}
+	if d.MaxBytes == 0 {
+		d.MaxBytes = DefaultMaxBytes
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	d.Bounds = d.Bounds.withDefaults()
+	return d
+}
+
+// AddResult says what Add did.
+type AddResult int
+
+const (
+	// Added is a document new to the catalog.
+	Added AddResult = iota
+	// Unchanged is a document already in the catalog with the same
+	// content, title, kind, metadata and bounds: nothing was written.
+	Unchanged
+	// Replaced is a document whose path was in the catalog with other
+	// content (or title, kind, metadata or bounds): its chunks were
+	// replaced.
+	Replaced
+)
+
+func (r AddResult) String() string {
+	switch r {
+	case Added:
+		return "added"
+	case Unchanged:
+		return "unchanged"
+	case Replaced:
+		return "replaced"
+	}
+	return "AddResult(" + strconv.Itoa(int(r)) + ")"
+}
+
+// Doc is a document as recorded in the image.
+type Doc struct {
+	OID   store.OID
+	ID    string
+	Title string
+	Path  string
+	// SHA256 is the hex SHA-256 of the content.
+	SHA256 string
+	Kind   Kind
+	Meta   map[string]string
+	// Chunks are the chunk objects, in order.
+	Chunks []store.OID
+	Added  time.Time
+	// Size is the content's length in bytes; Tokens the sum of its chunks'.
+	Size, Tokens int
+	// Bounds are those the document was chunked with.
+	Bounds Bounds
+}
+
+// Passage is a chunk as recorded in the image.
+type Passage struct {
+	OID store.OID
+	// Doc is the OID of the document object.
+	Doc      store.OID
+	Position int
+	Text     string
+	// Span is the chunk's bytes in the document's content.
+	Span   Span
+	Tokens int
+}
+
+// Summary counts what the catalog holds.
+type Summary struct {
+	Documents, Chunks int
+	Bytes, Tokens     int
+}
+
+// IDOf is the ID of the document at path: "d" and the first 16 hex digits
+// of the SHA-256 of the path. A path keeps its ID across changes to its
+// content, so a document is cited by the same ID after it is replaced.
+func IDOf(path string) string {
+	sum := sha256.Sum256([]byte(path))
+	return "d" + hex.EncodeToString(sum[:8])
+}
+
+// Add adds src to the catalog in tx, parsed by Parse and grouped by Group
+// with no breakpoints. Adding a path again with the same content, title,
+// kind, metadata and bounds writes nothing and reports Unchanged; with
+// anything else it replaces the document's chunks and reports Replaced.
+// Content over the size limit (ErrTooLarge), binary content (ErrBinary)
+// and content with no text (ErrEmpty) are refused before anything is
+// written. Add holds the whole document in memory, within the limit.
+func Add(tx *image.Tx, src Source, opts *Options) (*Doc, AddResult, error) {
+	o := opts.withDefaults()
+	if err := o.Bounds.Validate(); err != nil {
+		return nil, 0, err
+	}
+	if src.Path == "" {
+		return nil, 0, errors.New("catalog: add: a document needs a path")
+	}
+	if len(src.Data) > o.MaxBytes {
+		return nil, 0, fmt.Errorf("%w: %s is %d bytes, over the limit of %d bytes", ErrTooLarge, src.Path, len(src.Data), o.MaxBytes)
+	}
+	parsed, err := Parse(src.Path, src.Data, src.Kind)
+	if err != nil {
+		return nil, 0, fmt.Errorf("add %s: %w", src.Path, err)
+	}
+	if len(parsed.Units) == 0 {
+		return nil, 0, fmt.Errorf("%w: %s has no text", ErrEmpty, src.Path)
+	}
+	sum := sha256.Sum256(src.Data)
+	want := &Doc{
+		ID: IDOf(src.Path), Title: src.Title, Path: src.Path,
+		SHA256: hex.EncodeToString(sum[:]), Kind: parsed.Kind, Meta: cloneMeta(src.Meta),
+		Size: len(src.Data), Bounds: o.Bounds,
+	}
+	if want.Title == "" {
+		want.Title = src.Path
+	}
+	docs, err := documents(tx)
+	if err != nil {
+		return nil, 0, err
+	}
+	result := Added
+	var obj *image.Object
+	if v, ok := docs.Get(image.String(want.ID)); ok {
+		if obj, err = tx.Deref(v); err != nil {
+			return nil, 0, fmt.Errorf("document %s: %w", want.ID, err)
+		}
+		old, err := decodeDoc(obj)
+		if err != nil {
+			return nil, 0, err
+		}
+		if same(old, want) {
+			return old, Unchanged, nil
+		}
+		result = Replaced
+	} else if obj, err = tx.New(); err != nil {
+		return nil, 0, err
+	}
+	want.OID, want.Added = obj.OID(), o.Now().UTC()
+	if err := writeChunks(tx, obj, want, Group(parsed.Units, nil, o.Bounds)); err != nil {
+		return nil, 0, fmt.Errorf("add %s: %w", src.Path, err)
+	}
+	if err := docs.Set(image.String(want.ID), obj.Ref()); err != nil {
+		return nil, 0, err
+	}
+	if err := catalogSet(tx, docs); err != nil {
+		return nil, 0, err
+	}
+	return want, result, nil
+}
+
+// cloneMeta copies m, so the Doc shares nothing with its caller; nil for
+// no entries, as decodeDoc gives.
+func cloneMeta(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+// same reports whether adding want over old would change nothing.
+func same(old, want *Doc) bool {
+	if old.SHA256 != want.SHA256 || old.Title != want.Title || old.Path != want.Path ||
+		old.Kind != want.Kind || old.Bounds != want.Bounds || len(old.Meta) != len(want.Meta) {
+		return false
+	}
+	for k, v := range want.Meta {
+		if w, ok := old.Meta[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// writeChunks creates a chunk object for each chunk and writes d, with
+// them, into obj. The chunk objects obj listed before are left
+// unreferenced.
+func writeChunks(tx *image.Tx, obj *image.Object, d *Doc, chunks []Chunk) error {
+	refs := make([]image.Value, 0, len(chunks))
+	d.Chunks, d.Tokens = make([]store.OID, 0, len(chunks)), 0
+	for i, c := range chunks {
+		co, err := tx.New(
+			image.Slot{Name: slotDocument, Value: obj.Ref()},
+			image.Slot{Name: slotPosition, Value: image.Int(i)},
+			image.Slot{Name: slotText, Value: image.String(c.Text)},
+			image.Slot{Name: slotStart, Value: image.Int(c.Span.Start)},
+			image.Slot{Name: slotEnd, Value: image.Int(c.Span.End)},
+			image.Slot{Name: slotTokens, Value: image.Int(c.Tokens)},
+		)
+		if err != nil {
+			return fmt.Errorf("chunk %d: %w", i, err)
+		}
+		refs = append(refs, co.Ref())
+		d.Chunks = append(d.Chunks, co.OID())
+		d.Tokens += c.Tokens
+	}
+	// Sorted keys keep the object's encoding the same for the same metadata.
+	meta := &image.Dict{}
+	for _, k := range slices.Sorted(maps.Keys(d.Meta)) {
+		if err := meta.Set(image.String(k), image.String(d.Meta[k])); err != nil {
+			return err
+		}
+	}
+	for _, s := range []image.Slot{
+		{Name: slotID, Value: image.String(d.ID)},
+		{Name: slotTitle, Value: image.String(d.Title)},
+		{Name: slotPath, Value: image.String(d.Path)},
+		{Name: slotSHA, Value: image.String(d.SHA256)},
+		{Name: slotKind, Value: image.String(d.Kind.String())},
+		{Name: slotMeta, Value: meta},
+		{Name: slotChunks, Value: image.NewList(refs...)},
+		{Name: slotAdded, Value: image.String(d.Added.Format(time.RFC3339Nano))},
+		{Name: slotSize, Value: image.Int(d.Size)},
+		{Name: slotTokens, Value: image.Int(d.Tokens)},
+		{Name: slotMin, Value: image.Int(d.Bounds.MinTokens)},
+		{Name: slotMax, Value: image.Int(d.Bounds.MaxTokens)},
+	} {
+		if err := obj.Set(s.Name, s.Value); err != nil {
+			return fmt.Errorf("slot %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// Remove takes the document id out of the catalog in tx. Its object and
+// chunk objects become unreferenced, and the next pack removes them.
+func Remove(tx *image.Tx, id string) error {
+	docs, err := documents(tx)
+	if err != nil {
+		return err
+	}
+	if !docs.Delete(image.String(id)) {
+		return fmt.Errorf("%w: %q", ErrNoDocument, id)
+	}
+	return catalogSet(tx, docs)
+}
+
+// List returns the catalog's documents in the order they were first added.
+func List(tx *image.Tx) ([]*Doc, error) {
+	docs, err := documents(tx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Doc, 0, docs.Len())
+	for k, v := range docs.All() {
+		d, err := loadDoc(tx, k, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Get returns the document id and its chunks, in order.
+func Get(tx *image.Tx, id string) (*Doc, []Passage, error) {
+	docs, err := documents(tx)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, ok := docs.Get(image.String(id))
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %q", ErrNoDocument, id)
+	}
+	d, err := loadDoc(tx, image.String(id), v)
+	if err != nil {
+		return nil, nil, err
+	}
+	ps := make([]Passage, 0, len(d.Chunks))
+	for _, oid := range d.Chunks {
+		o, err := tx.Object(oid)
+		if err != nil {
+			return nil, nil, fmt.Errorf("document %s: chunk %s: %w", id, oid, err)
+		}
+		p, err := decodePassage(o)
+		if err != nil {
+			return nil, nil, fmt.Errorf("document %s: %w", id, err)
+		}
+		ps = append(ps, p)
+	}
+	return d, ps, nil
+}
+
+// Stats counts the catalog's documents, chunks, bytes and tokens.
+func Stats(tx *image.Tx) (Summary, error) {
+	ds, err := List(tx)
+	if err != nil {
+		return Summary{}, err
+	}
+	s := Summary{Documents: len(ds)}
+	for _, d := range ds {
+		s.Chunks += len(d.Chunks)
+		s.Bytes += d.Size
+		s.Tokens += d.Tokens
+	}
+	return s, nil
+}
+
+func loadDoc(tx *image.Tx, key, v image.Value) (*Doc, error) {
+	o, err := tx.Deref(v)
+	if err != nil {
+		return nil, fmt.Errorf("document %s: %w", image.Repr(key), err)
+	}
+	return decodeDoc(o)
+}
+
+// catalogObject returns the root's knowledge_catalog object.
+func catalogObject(tx *image.Tx) (*image.Object, error) {
+	root, err := tx.Root()
+	if err != nil {
+		return nil, err
+	}
+	v, ok := root.Get(catalogName)
+	if !ok {
+		return nil, fmt.Errorf("%w: the image has no %s object", ErrCorrupt, catalogName)
+	}
+	return tx.Deref(v)
+}
+
+// documents returns the catalog's dict of documents: in an Update the
+// transaction's own, which catalogSet stores back.
+func documents(tx *image.Tx) (*image.Dict, error) {
+	cat, err := catalogObject(tx)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := cat.Get(slotDocuments)
+	if !ok {
+		return &image.Dict{}, nil
+	}
+	d, isDict := v.(*image.Dict)
+	if !isDict {
+		return nil, fmt.Errorf("%w: %s slot %s is %s, want a dict", ErrCorrupt, catalogName, slotDocuments, image.Repr(v))
+	}
+	return d, nil
+}
+
+func catalogSet(tx *image.Tx, docs *image.Dict) error {
+	cat, err := catalogObject(tx)
+	if err != nil {
+		return err
+	}
+	return cat.Set(slotDocuments, docs)
+}
+
+// decoder reads slots of one object, gathering every problem.
+type decoder struct {
+	o    *image.Object
+	errs []error
+}
+
+func (d *decoder) bad(slot string, v image.Value, ok bool, want string) {
+	what := "missing"
+	if ok {
+		what = image.Repr(v)
+	}
+	d.errs = append(d.errs, fmt.Errorf("slot %s is %s, want %s", slot, what, want))
+}
+
+func (d *decoder) str(slot string) string {
+	v, ok := d.o.Peek(slot)
+	s, isStr := v.(image.String)
+	if !isStr {
+		d.bad(slot, v, ok, "a string")
+	}
+	return string(s)
+}
+
+func (d *decoder) int(slot string) int {
+	v, ok := d.o.Peek(slot)
+	n, isInt := v.(image.Int)
+	if !isInt {
+		d.bad(slot, v, ok, "an int")
+	}
+	return int(n)
+}
+
+func (d *decoder) ref(slot string) store.OID {
+	v, ok := d.o.Peek(slot)
+	r, isRef := v.(image.Ref)
+	if !isRef {
+		d.bad(slot, v, ok, "a reference")
+	}
+	return store.OID(r)
+}
+
+func (d *decoder) err(what string) error {
+	if len(d.errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s %s: %w", ErrCorrupt, what, d.o.OID(), errors.Join(d.errs...))
+}
+
+// decodeDoc reads a document object. Catalog objects are image objects a
+// user can touch from the REPL: a slot of the wrong kind is reported by
+// name.
+func decodeDoc(o *image.Object) (*Doc, error) {
+	dec := &decoder{o: o}
+	doc := &Doc{
+		OID: o.OID(), ID: dec.str(slotID), Title: dec.str(slotTitle), Path: dec.str(slotPath),
+		SHA256: dec.str(slotSHA), Size: dec.int(slotSize), Tokens: dec.int(slotTokens),
+		Bounds: Bounds{MinTokens: dec.int(slotMin), MaxTokens: dec.int(slotMax)},
+	}
+	kind := dec.str(slotKind)
+	doc.Kind = kindNamed(kind)
+	if doc.Kind == KindAuto {
+		dec.errs = append(dec.errs, fmt.Errorf("slot %s is %q, want text, markdown or code", slotKind, kind))
+	}
+	added := dec.str(slotAdded)
+	if t, err := time.Parse(time.RFC3339Nano, added); err == nil {
+		doc.Added = t
+	} else {
+		dec.errs = append(dec.errs, fmt.Errorf("slot %s: %w", slotAdded, err))
+	}
+	doc.Meta = dec.meta()
+	doc.Chunks = dec.refs(slotChunks)
+	return doc, dec.err("document")
+}
+
+func (d *decoder) meta() map[string]string {
+	v, ok := d.o.Peek(slotMeta)
+	m, isDict := v.(*image.Dict)
+	if !isDict {
+		d.bad(slotMeta, v, ok, "a dict")
+		return nil
+	}
+	if m.Len() == 0 {
+		return nil
+	}
+	out := make(map[string]string, m.Len())
+	for k, v := range m.All() {
+		ks, kok := k.(image.String)
+		vs, vok := v.(image.String)
+		if !kok || !vok {
+			d.errs = append(d.errs, fmt.Errorf("slot %s holds %s: %s, want strings", slotMeta, image.Repr(k), image.Repr(v)))
+			continue
+		}
+		out[string(ks)] = string(vs)
+	}
+	return out
+}
+
+func (d *decoder) refs(slot string) []store.OID {
+	v, ok := d.o.Peek(slot)
+	l, isList := v.(*image.List)
+	if !isList {
+		d.bad(slot, v, ok, "a list")
+		return nil
+	}
+	out := make([]store.OID, 0, len(l.Elems))
+	for i, e := range l.Elems {
+		r, isRef := e.(image.Ref)
+		if !isRef {
+			d.errs = append(d.errs, fmt.Errorf("slot %s[%d] is %s, want a reference", slot, i, image.Repr(e)))
+			continue
+		}
+		out = append(out, store.OID(r))
+	}
+	return out
+}
+
+// decodePassage reads a chunk object.
+func decodePassage(o *image.Object) (Passage, error) {
+	dec := &decoder{o: o}
+	p := Passage{
+		OID: o.OID(), Doc: dec.ref(slotDocument), Position: dec.int(slotPosition),
+		Text: dec.str(slotText), Span: Span{dec.int(slotStart), dec.int(slotEnd)},
+		Tokens: dec.int(slotTokens),
+	}
+	return p, dec.err("chunk")
+}
+
+// kindNamed is the kind whose String is name; KindAuto for none.
+func kindNamed(name string) Kind {
+	for _, k := range []Kind{KindText, KindMarkdown, KindCode} {
+		if k.String() == name {
+			return k
+		}
+	}
+	return KindAuto
+}
