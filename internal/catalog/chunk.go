@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"batos/internal/llm"
 	"errors"
 	"fmt"
 	"strings"
@@ -8,13 +9,13 @@ import (
 	"unicode/utf8"
 )
 
-// bytesPerToken is the estimate llm.EstimateTokens uses: English prose runs
-// near four bytes a token and code near three, so three errs towards
-// smaller chunks.
-const bytesPerToken = 3
+// bytesPerToken is the rate the mind sizes prompts by (llm.BytesPerToken):
+// English prose runs near four bytes a token and code near three, so
+// three errs towards smaller chunks.
+const bytesPerToken = llm.BytesPerToken
 
-// Tokens estimates the tokens in s: one per three bytes, rounded up.
-func Tokens(s string) int { return (len(s) + bytesPerToken - 1) / bytesPerToken }
+// Tokens estimates the tokens in s, as the mind does (llm.TextTokens).
+func Tokens(s string) int { return llm.TextTokens(s) }
 
 // Bounds are the sizes of chunks in tokens (estimated by Tokens).
 type Bounds struct {

@@ -121,10 +121,14 @@ type ContextReporter interface {
 // is a token (English prose runs near four bytes a token, code and JSON
 // near three), and each message costs its chat template's markers.
 const (
-	bytesPerToken    = 3
+	// BytesPerToken is the rate: the catalog sizes its chunks by it too.
+	BytesPerToken    = 3
 	tokensPerMessage = 8
 	tokensPerChat    = 8
 )
+
+// TextTokens estimates the tokens of text alone, at BytesPerToken.
+func TextTokens(text string) int { return (len(text) + BytesPerToken - 1) / BytesPerToken }
 
 // EstimateTokens is a conservative estimate of the tokens msgs take in
 // a prompt: it overcounts most text, so that a window sized from it
@@ -132,7 +136,7 @@ const (
 func EstimateTokens(msgs []Message) int {
 	n := tokensPerChat
 	for _, m := range msgs {
-		n += tokensPerMessage + (len(m.Content)+bytesPerToken-1)/bytesPerToken
+		n += tokensPerMessage + TextTokens(m.Content)
 	}
 	return n
 }
