@@ -131,12 +131,25 @@ func ValueFromJSON(x any) (Value, error) {
 	return valueOf(x, 0, true)
 }
 
-func refFromJSON(m map[string]any, tag any) (Value, error) {
+// ErrRefForm is the error of a map that has the "$ref" key but is not
+// exactly {"$ref": "oid:N"}: a reference written wrong, not a dict.
+var ErrRefForm = fmt.Errorf(`%w: an object with a %q key is not {"$ref": "oid:N"}`, ErrInvalid, RefTag)
+
+// RefOf reads the tagged form of a reference in decoded data (JSON, or
+// the bridge's msgpack): tagged says m has the "$ref" key. A tagged map
+// that is not exactly {"$ref": "oid:N"} is ErrRefForm; a bad OID is
+// ParseRefTag's error.
+func RefOf(m map[string]any) (ref Ref, tagged bool, err error) {
+	tag, tagged := m[RefTag]
+	if !tagged {
+		return 0, false, nil
+	}
 	s, ok := tag.(string)
 	if !ok || len(m) != 1 {
-		return nil, fmt.Errorf(`%w: an object with a %q key is not {"$ref": "oid:N"}`, ErrInvalid, RefTag)
+		return 0, true, ErrRefForm
 	}
-	return ParseRefTag(s)
+	ref, err = ParseRefTag(s)
+	return ref, true, err
 }
 
 // numberValue converts a JSON number: an Int unless it has a fraction or

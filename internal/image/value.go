@@ -498,8 +498,11 @@ func valueOf(x any, depth int, fromJSON bool) (Value, error) {
 	case []any:
 		return listOf(x, depth, fromJSON)
 	case map[string]any:
-		if tag, ok := x[RefTag]; ok && fromJSON {
-			return refFromJSON(x, tag)
+		if ref, tagged, err := RefOf(x); tagged && fromJSON {
+			if err != nil {
+				return nil, err
+			}
+			return ref, nil
 		}
 		return dictOf(x, depth, fromJSON)
 	}

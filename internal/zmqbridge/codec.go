@@ -281,18 +281,14 @@ func (d *decoder) readNestedMap(b []byte, depth int) (any, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tag, ok := m[image.RefTag]
-	if !ok {
+	ref, tagged, err := image.RefOf(m)
+	switch {
+	case !tagged:
 		return m, rest, nil
-	}
-	off := d.off(b)
-	s, isString := tag.(string)
-	if len(m) != 1 || !isString {
-		return nil, nil, badf(`map at offset %d has a "$ref" key but is not {"$ref": "oid:N"}`, off)
-	}
-	ref, err := image.ParseRefTag(s)
-	if err != nil {
-		return nil, nil, badf(`"$ref" %q in the map at offset %d is not an OID (want "oid:N", N > 0)`, s, off)
+	case errors.Is(err, image.ErrRefForm):
+		return nil, nil, badf(`map at offset %d has a "$ref" key but is not {"$ref": "oid:N"}`, d.off(b))
+	case err != nil:
+		return nil, nil, badf(`"$ref" %q in the map at offset %d is not an OID (want "oid:N", N > 0)`, m[image.RefTag], d.off(b))
 	}
 	return ref, rest, nil
 }
