@@ -322,8 +322,16 @@ func selectMissions(s *Suite, only []string) ([]*Mission, error) {
 func runMission(ctx context.Context, opts *LearnOptions, dir string, m *Mission) (res MissionResult, perCall map[string][]int, err error) {
 	res = MissionResult{Name: m.Name, Level: m.Level, PromptTokensBy: map[string]int{}}
 	path := filepath.Join(dir, m.Name+".db")
-	for _, p := range []string{path, path + ".wal.00000001"} {
-		os.Remove(p)
+	// Each mission starts on a fresh image: what a kept image of an
+	// earlier run left (its log segments, blobs, cache) goes first.
+	old, err := filepath.Glob(path + "*")
+	if err != nil {
+		return res, nil, err
+	}
+	for _, p := range old {
+		if err := os.RemoveAll(p); err != nil {
+			return res, nil, err
+		}
 	}
 	u, _, err := uvm.Open(ctx, path, &uvm.Options{User: "bench", Mind: opts.Mind, MindOptions: opts.MindOptions, Cycle: &cycle.Options{MaxAttempts: opts.Attempts}})
 	if err != nil {

@@ -218,3 +218,28 @@ func TestParseSuiteRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestLearnKeepStartsFresh: a mission run again into the same -keep
+// directory starts on a fresh image, not on the image the last run kept.
+func TestLearnKeepStartsFresh(t *testing.T) {
+	suite, err := DefaultSuite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := referenceModel{bySelector: map[string]*Mission{}}
+	for i := range suite.Missions {
+		ref.bySelector[suite.Missions[i].Send.Selector] = &suite.Missions[i]
+	}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "reference", Client: ref}
+	keep := t.TempDir()
+	for run := 1; run <= 2; run++ {
+		var out, log bytes.Buffer
+		rep, err := RunLearn(context.Background(), LearnOptions{Mind: server, Keep: keep, Only: []string{"counter_increment"}, Timeout: time.Minute}, &out, &log)
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", run, err, log.String())
+		}
+		if m := rep.Missions[0]; m.Outcome != OutcomeCorrect || m.Cycles != 1 {
+			t.Errorf("run %d: %s with %d cycles (%s), want correct with one", run, m.Outcome, m.Cycles, m.Reason)
+		}
+	}
+}

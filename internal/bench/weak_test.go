@@ -28,6 +28,7 @@ type weakModel struct {
 	referenceModel
 	mu    sync.Mutex
 	asked map[string]int // persona + mission → answers given
+	made  map[string]int // mistake → answers it spoiled
 }
 
 // weakMistakes are the mistakes, taken in turn by the missions.
@@ -74,15 +75,16 @@ var weakMistakes = []struct {
 		return "I'm sorry, but I can't help with writing that method."
 	}},
 	{"BRICK", "a test with a wrong expected value", regexp.MustCompile(`(?i)disputes`), func(a string) string {
-		first := true
-		return regexp.MustCompile(`== (\d+)`).ReplaceAllStringFunc(a, func(m string) string {
-			if !first {
-				return m
-			}
-			first = false
-			n, _ := strconv.Atoi(m[3:])
-			return "== " + strconv.Itoa(n+1)
-		})
+		// The first number a test expects is one off; a test expecting
+		// no number expects a string with a letter too many.
+		if m := regexp.MustCompile(`== [^"]*?(\d+)`).FindStringSubmatchIndex(a); m != nil {
+			n, _ := strconv.Atoi(a[m[2]:m[3]])
+			return a[:m[2]] + strconv.Itoa(n+1) + a[m[3]:]
+		}
+		if m := regexp.MustCompile(`== '[^']*()'`).FindStringSubmatchIndex(a); m != nil {
+			return a[:m[2]] + "x" + a[m[2]:]
+		}
+		return a
 	}},
 	{"ROBIN", "tabs and spaces mixed", regexp.MustCompile(`(?i)\btab`), func(a string) string {
 		// The first indented line by a tab, the rest by spaces.
@@ -114,7 +116,12 @@ func (w *weakModel) Chat(ctx context.Context, req *llm.ChatRequest) (*llm.ChatRe
 	// The first answer makes the mistake; a later one only when the
 	// feedback in the task does not name it.
 	if mistake.persona == persona && (n == 0 || !mistake.cue.MatchString(feedback(task))) {
-		res.Text = mistake.spoil(res.Text)
+		if spoiled := mistake.spoil(res.Text); spoiled != res.Text {
+			res.Text = spoiled
+			w.mu.Lock()
+			w.made[mistake.name]++
+			w.mu.Unlock()
+		}
 	}
 	return res, nil
 }
@@ -150,10 +157,12 @@ func indexOfMission(by map[string]*Mission, m *Mission) int {
 	return n
 }
 
-// TestWeakModelLearns measures the default suite with weakModel: each
+// TestWeakModelLearns runs the default suite with weakModel: each
 // mission's first answer from BRICK or ROBIN carries one typical small-
-// model mistake. It reports the success rate and what failed; it asserts
-// only that every mission not learned says why.
+// model mistake, repeated until the feedback names it. Every mistake must
+// be made (spoil an answer) and every mission still be learned: a message
+// that stops naming its mistake, or a repair batos stops making, fails
+// here. It reports the success rate and median prompt tokens.
 func TestWeakModelLearns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the whole suite")
@@ -162,7 +171,7 @@ func TestWeakModelLearns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	weak := &weakModel{referenceModel: referenceModel{bySelector: map[string]*Mission{}}, asked: map[string]int{}}
+	weak := &weakModel{referenceModel: referenceModel{bySelector: map[string]*Mission{}}, asked: map[string]int{}, made: map[string]int{}}
 	for i := range suite.Missions {
 		weak.bySelector[suite.Missions[i].Send.Selector] = &suite.Missions[i]
 	}
@@ -178,9 +187,12 @@ func TestWeakModelLearns(t *testing.T) {
 			mi := suite.Missions[indexOf(suite, m.Name)]
 			mistake := weakMistakes[indexOfMission(weak.bySelector, &mi)%len(weakMistakes)]
 			lost = append(lost, fmt.Sprintf("%s (%s, %s's %s): %s", m.Name, m.Outcome, mistake.persona, mistake.name, clip(m.Reason, 160)))
-			if m.Reason == "" {
-				t.Errorf("%s: %s with no reason", m.Name, m.Outcome)
-			}
+			t.Errorf("%s: %s after %s's %s: %s", m.Name, m.Outcome, mistake.persona, mistake.name, m.Reason)
+		}
+	}
+	for _, mistake := range weakMistakes {
+		if weak.made[mistake.name] == 0 {
+			t.Errorf("%s's %s spoiled no answer: it tests nothing", mistake.persona, mistake.name)
 		}
 	}
 	t.Logf("weak model: %d of %d correct (%.0f%%); median prompt tokens %v\n%s", rep.Correct, rep.Total, 100*rep.SuccessRate, rep.PromptTokensMedian, strings.Join(lost, "\n"))
