@@ -314,6 +314,29 @@ func wrappedMachine(t *testing.T, respond func(ctx context.Context, req *llm.Cha
 	return m, db
 }
 
+// cancellingMachine is wrappedMachine whose cycle 1 is cancelled once,
+// as soon as the answer to a request when picks is in hand: the answer
+// arrives as the cancel comes.
+func cancellingMachine(t *testing.T, respond func(ctx context.Context, req *llm.ChatRequest) (llmtest.Reply, error), when func(mind.Request) bool) (*Machine, *image.DB) {
+	t.Helper()
+	var m *Machine
+	var once sync.Once
+	m, db := wrappedMachine(t, respond, func(a Asker) Asker {
+		return askerFunc(func(ctx context.Context, req mind.Request) (*mind.Answer, error) {
+			ans, err := a.Ask(ctx, req)
+			if when(req) {
+				once.Do(func() {
+					if cerr := m.Cancel(context.Background(), 1); cerr != nil {
+						t.Error(cerr)
+					}
+				})
+			}
+			return ans, err
+		})
+	}, nil)
+	return m, db
+}
+
 func personaOf(req *llm.ChatRequest) string {
 	return llmtest.Persona(req)
 }
@@ -378,23 +401,7 @@ func TestHostileRetryAfterCancelInValidation(t *testing.T) {
 // was paid for, and a retry uses it instead of asking again.
 func TestHostileAnswerRecordedDespiteCancel(t *testing.T) {
 	b := &brain{plans: []string{goodPlan}, methods: []string{goodMethod}}
-	var m *Machine
-	var db *image.DB
-	var once sync.Once
-	m, db = wrappedMachine(t, b.respond, func(a Asker) Asker {
-		return askerFunc(func(ctx context.Context, req mind.Request) (*mind.Answer, error) {
-			ans, err := a.Ask(ctx, req)
-			if req.Persona == "ROBIN" {
-				// The answer is in hand as the cancel comes.
-				once.Do(func() {
-					if cerr := m.Cancel(context.Background(), 1); cerr != nil {
-						t.Error(cerr)
-					}
-				})
-			}
-			return ans, err
-		})
-	}, nil)
+	m, db := cancellingMachine(t, b.respond, func(req mind.Request) bool { return req.Persona == "ROBIN" })
 	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
 	if err != nil {
 		t.Fatal(err)

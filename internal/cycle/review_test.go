@@ -3,7 +3,6 @@ package cycle
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,21 +126,9 @@ func TestReviewsBounded(t *testing.T) {
 // and the retry takes it up: ALFRED is not asked again for the attempt.
 func TestReviewKeptAcrossRetry(t *testing.T) {
 	b := &brain{plans: []string{goodPlan}, methods: []string{wrongMethod, goodMethod}}
-	var m *Machine
-	var once sync.Once
-	m, db := wrappedMachine(t, reviewingBrain(b), func(a Asker) Asker {
-		return askerFunc(func(ctx context.Context, req mind.Request) (*mind.Answer, error) {
-			ans, err := a.Ask(ctx, req)
-			if req.Persona == reviewer && strings.HasPrefix(req.Messages[len(req.Messages)-1].Content, "Review") {
-				once.Do(func() {
-					if cerr := m.Cancel(context.Background(), 1); cerr != nil {
-						t.Error(cerr)
-					}
-				})
-			}
-			return ans, err
-		})
-	}, nil)
+	m, db := cancellingMachine(t, reviewingBrain(b), func(req mind.Request) bool {
+		return req.Persona == reviewer && strings.HasPrefix(req.Messages[len(req.Messages)-1].Content, "Review")
+	})
 	id, _, err := m.Start(t.Context(), Mission{Message: vm.Message{Receiver: genesis(t, db), Selector: "display_yourself"}}, false)
 	if err != nil {
 		t.Fatal(err)
