@@ -102,6 +102,19 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
+// report prints a run's result: as JSON, or as its table. A quick run is
+// marked so, with why its figures do not compare (quickNote).
+func (o *Options) report(stdout io.Writer, res any, quick *bool, notes *[]string, quickNote string, table func() error) error {
+	*quick = o.Quick
+	if o.Quick {
+		*notes = append(*notes, "quick mode: "+quickNote+", the figures are not comparable with the targets")
+	}
+	if o.JSON {
+		return writeJSON(stdout, res)
+	}
+	return table()
+}
+
 // writeJSON prints v as indented JSON, the -json output of every
 // benchmark.
 func writeJSON(w io.Writer, v any) error {

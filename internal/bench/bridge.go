@@ -96,14 +96,7 @@ func RunBridge(ctx context.Context, opts *Options, stdout, log io.Writer) error 
 	if err != nil {
 		return err
 	}
-	res.Quick = opts.Quick
-	if opts.Quick {
-		res.Notes = append(res.Notes, "quick mode: a fraction of a second per phase, the figures are not comparable with the targets")
-	}
-	if opts.JSON {
-		return writeJSON(stdout, res)
-	}
-	return writeBridgeBenchTable(stdout, res)
+	return opts.report(stdout, res, &res.Quick, &res.Notes, "a fraction of a second per phase", func() error { return writeBridgeBenchTable(stdout, res) })
 }
 
 // bridgeBencher runs the phases of bench bridge.

@@ -141,14 +141,7 @@ func RunStore(ctx context.Context, opts *Options, stdout, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res.Quick = opts.Quick
-	if opts.Quick {
-		res.Notes = append(res.Notes, "quick mode: tiny sizes, the figures are not comparable with the targets")
-	}
-	if opts.JSON {
-		return writeJSON(stdout, res)
-	}
-	return writeBenchTable(stdout, res)
+	return opts.report(stdout, res, &res.Quick, &res.Notes, "tiny sizes", func() error { return writeBenchTable(stdout, res) })
 }
 
 // storeBencher runs the phases of bench store in one directory.

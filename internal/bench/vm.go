@@ -102,14 +102,7 @@ func RunVM(ctx context.Context, opts *Options, stdout, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res.Quick = opts.Quick
-	if opts.Quick {
-		res.Notes = append(res.Notes, "quick mode: a fraction of a second per phase, the figures are not comparable with the targets")
-	}
-	if opts.JSON {
-		return writeJSON(stdout, res)
-	}
-	return writeVMBenchTable(stdout, res)
+	return opts.report(stdout, res, &res.Quick, &res.Notes, "a fraction of a second per phase", func() error { return writeVMBenchTable(stdout, res) })
 }
 
 // vmBencher runs the phases of bench vm on one image.
