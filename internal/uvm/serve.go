@@ -85,7 +85,7 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 		}
 		return nil
 	}
-	var mindErr error = errNoFinder
+	var mindErr error // the search for a mind at start-up failed
 	if o.FindMind != nil {
 		var server *mind.Server
 		if server, mindErr = o.FindMind(ctx, u); mindErr == nil {
@@ -115,7 +115,7 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 	served := make(chan struct{})
 	go func() { s.Serve(); close(served) }()
 	stopMindSearch := func() {}
-	if mindErr != nil && o.FindMind != nil {
+	if mindErr != nil {
 		stopMindSearch = awaitMind(ctx, func(ctx context.Context) (*mind.Server, error) { return o.FindMind(ctx, u) }, enable, log)
 	}
 	if st, err := u.Store().Stats(ctx); err == nil {
@@ -140,6 +140,3 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 	}
 	return nil
 }
-
-// errNoFinder stands for "no mind was looked for".
-var errNoFinder = fmt.Errorf("no inference server configured")
