@@ -49,9 +49,6 @@ var _ Service = (*Local)(nil)
 // NewLocal serves rt; user is recorded for an undo.
 func NewLocal(rt Runtime, user string) *Local { return &Local{rt: rt, user: user} }
 
-// Runtime is the runtime the commands run on.
-func (l *Local) Runtime() Runtime { return l.rt }
-
 func (l *Local) Send(ctx context.Context, req SendRequest) (vm.Result, error) {
 	if err := req.Check(); err != nil {
 		return vm.Result{}, err
