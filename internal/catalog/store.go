@@ -56,6 +56,13 @@ const (
 	slotTokens = "tokens"
 	slotMin    = "min_tokens"
 	slotMax    = "max_tokens"
+	// slotChunking names the embedding model whose breakpoints chunked
+	// the document ("": fixed-size windows), slotPercentile the
+	// percentile it cut at, slotEmbedModel the model that embedded its
+	// chunks ("": none).
+	slotChunking   = "chunked_by"
+	slotPercentile = "percentile"
+	slotEmbedModel = "embed_model"
 )
 
 // Slots of a chunk object.
@@ -65,6 +72,9 @@ const (
 	slotText     = "text"
 	slotStart    = "start"
 	slotEnd      = "end"
+	// slotEmbedding holds the chunk's vector as little-endian float32s
+	// (EncodeVector), or None.
+	slotEmbedding = "embedding"
 )
 
 // Source is a document to add.
@@ -152,7 +162,24 @@ type Doc struct {
 	Size, Tokens int
 	// Bounds are those the document was chunked with.
 	Bounds Bounds
+	// Chunking says how the chunks were cut: by fixed-size windows (the
+	// zero value) or at a model's semantic breakpoints.
+	Chunking Chunking
+	// EmbedModel is the model whose vectors the chunks hold; empty for
+	// none (text search only).
+	EmbedModel string
 }
+
+// Chunking is how a document's chunks were cut.
+type Chunking struct {
+	// Model is the embedding model whose neighbour similarities placed
+	// the breakpoints; empty for fixed-size windows.
+	Model      string
+	Percentile float64
+}
+
+// Semantic reports whether the chunks were cut at breakpoints.
+func (c Chunking) Semantic() bool { return c.Model != "" }
 
 // Passage is a chunk as recorded in the image.
 type Passage struct {
@@ -164,6 +191,8 @@ type Passage struct {
 	// Span is the chunk's bytes in the document's content.
 	Span   Span
 	Tokens int
+	// Vector is the chunk's embedding, or nil.
+	Vector []float32
 }
 
 // Summary counts what the catalog holds.
@@ -180,44 +209,127 @@ func IDOf(path string) string {
 	return "d" + hex.EncodeToString(sum[:8])
 }
 
-// Add adds src to the catalog in tx, parsed by Parse and grouped by Group
-// with no breakpoints. Adding a path again with the same content, title,
-// kind, metadata and bounds writes nothing and reports Unchanged; with
-// anything else it replaces the document's chunks and reports Replaced.
-// Content over the size limit (ErrTooLarge), binary content (ErrBinary)
-// and content with no text (ErrEmpty) are refused before anything is
-// written. Add holds the whole document in memory, within the limit.
-func Add(tx *image.Tx, src Source, opts *Options) (*Doc, AddResult, error) {
+// Prepared is a document parsed and chunked, ready to be written by
+// Write. Preparing needs no transaction: the embedding calls a semantic
+// chunking makes happen between Prepare and Write, never inside a
+// transaction.
+type Prepared struct {
+	want   *Doc
+	units  []Unit
+	bounds Bounds
+	chunks []Chunk
+	// vectors are the chunks' embeddings, one per chunk, or nil.
+	vectors [][]float32
+}
+
+// Prepare parses src and groups its units into chunks at fixed sizes
+// (no breakpoints); Chunk regroups them at a semantic chunking's
+// breakpoints. Content over the size limit (ErrTooLarge), binary
+// content (ErrBinary) and content with no text (ErrEmpty) are refused.
+// Prepare holds the whole document in memory, within the limit.
+func Prepare(src Source, opts *Options) (*Prepared, error) {
 	o := opts.withDefaults()
 	if err := o.Bounds.Validate(); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	if src.Path == "" {
-		return nil, 0, errors.New("catalog: add: a document needs a path")
+		return nil, errors.New("catalog: add: a document needs a path")
 	}
 	if len(src.Data) > o.MaxBytes {
-		return nil, 0, fmt.Errorf("%w: %s is %d bytes, over the limit of %d bytes", ErrTooLarge, src.Path, len(src.Data), o.MaxBytes)
+		return nil, fmt.Errorf("%w: %s is %d bytes, over the limit of %d bytes", ErrTooLarge, src.Path, len(src.Data), o.MaxBytes)
 	}
 	parsed, err := Parse(src.Path, src.Data, src.Kind)
 	if err != nil {
-		return nil, 0, fmt.Errorf("add %s: %w", src.Path, err)
+		return nil, fmt.Errorf("add %s: %w", src.Path, err)
 	}
 	if len(parsed.Units) == 0 {
-		return nil, 0, fmt.Errorf("%w: %s has no text", ErrEmpty, src.Path)
+		return nil, fmt.Errorf("%w: %s has no text", ErrEmpty, src.Path)
 	}
 	sum := sha256.Sum256(src.Data)
 	want := &Doc{
 		ID: IDOf(src.Path), Title: src.Title, Path: src.Path,
 		SHA256: hex.EncodeToString(sum[:]), Kind: parsed.Kind, Meta: cloneMeta(src.Meta),
-		Size: len(src.Data), Bounds: o.Bounds,
+		Size: len(src.Data), Bounds: o.Bounds, Added: o.Now().UTC(),
 	}
 	if want.Title == "" {
 		want.Title = src.Path
 	}
+	p := &Prepared{want: want, units: parsed.Units, bounds: o.Bounds}
+	p.chunks = Group(p.units, nil, p.bounds)
+	return p, nil
+}
+
+// Doc is the document as Write would record it (its OID and chunks are
+// set by Write).
+func (p *Prepared) Doc() *Doc { return p.want }
+
+// Units are the document's units, what a semantic chunking embeds.
+func (p *Prepared) Units() []Unit { return p.units }
+
+// Chunks are the document's chunks as grouped so far.
+func (p *Prepared) Chunks() []Chunk { return p.chunks }
+
+// Chunk regroups the units with a new chunk starting at each of breaks
+// (unit indexes, as Breakpoints gives), and records that the document
+// was chunked semantically by model at percentile. It drops vectors set
+// before.
+func (p *Prepared) Chunk(breaks []int, model string, percentile float64) {
+	p.chunks = Group(p.units, breaks, p.bounds)
+	p.want.Chunking = Chunking{Model: model, Percentile: percentile}
+	p.vectors = nil
+}
+
+// SetVectors gives the chunks their embeddings, one per chunk, by model
+// (which also marks the document as embedded by it).
+func (p *Prepared) SetVectors(model string, vectors [][]float32) error {
+	if len(vectors) != len(p.chunks) {
+		return fmt.Errorf("catalog: %d vectors for %d chunks", len(vectors), len(p.chunks))
+	}
+	p.vectors = vectors
+	p.want.EmbedModel = model
+	return nil
+}
+
+// Add adds src to the catalog in tx, chunked at fixed sizes: Prepare and
+// Write.
+func Add(tx *image.Tx, src Source, opts *Options) (*Doc, AddResult, error) {
+	p, err := Prepare(src, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	return Write(tx, p)
+}
+
+// Current returns the catalog's document at p's path, if any, and
+// whether writing p would change nothing: the same content, title,
+// kind, metadata, bounds, chunking and embedding model. A caller checks
+// it before paying for embeddings.
+func Current(tx *image.Tx, p *Prepared) (*Doc, bool, error) {
+	docs, err := documents(tx)
+	if err != nil {
+		return nil, false, err
+	}
+	v, ok := docs.Get(image.String(p.want.ID))
+	if !ok {
+		return nil, false, nil
+	}
+	old, err := loadDoc(tx, image.String(p.want.ID), v)
+	if err != nil {
+		return nil, false, err
+	}
+	return old, same(old, p.want), nil
+}
+
+// Write records p in the catalog in tx. Adding a path again with the
+// same content, title, kind, metadata, bounds, chunking and embedding
+// model writes nothing and reports Unchanged; with anything else it
+// replaces the document's chunks and reports Replaced.
+func Write(tx *image.Tx, p *Prepared) (*Doc, AddResult, error) {
 	docs, err := documents(tx)
 	if err != nil {
 		return nil, 0, err
 	}
+	want := *p.want
 	result := Added
 	var obj *image.Object
 	if v, ok := docs.Get(image.String(want.ID)); ok {
@@ -228,16 +340,16 @@ func Add(tx *image.Tx, src Source, opts *Options) (*Doc, AddResult, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		if same(old, want) {
+		if same(old, &want) {
 			return old, Unchanged, nil
 		}
 		result = Replaced
 	} else if obj, err = tx.New(); err != nil {
 		return nil, 0, err
 	}
-	want.OID, want.Added = obj.OID(), o.Now().UTC()
-	if err := writeChunks(tx, obj, want, Group(parsed.Units, nil, o.Bounds)); err != nil {
-		return nil, 0, fmt.Errorf("add %s: %w", src.Path, err)
+	want.OID = obj.OID()
+	if err := writeChunks(tx, obj, &want, p.chunks, p.vectors); err != nil {
+		return nil, 0, fmt.Errorf("add %s: %w", want.Path, err)
 	}
 	if err := docs.Set(image.String(want.ID), obj.Ref()); err != nil {
 		return nil, 0, err
@@ -245,7 +357,7 @@ func Add(tx *image.Tx, src Source, opts *Options) (*Doc, AddResult, error) {
 	if err := catalogSet(tx, docs); err != nil {
 		return nil, 0, err
 	}
-	return want, result, nil
+	return &want, result, nil
 }
 
 // cloneMeta copies m, so the Doc shares nothing with its caller; nil for
@@ -260,7 +372,8 @@ func cloneMeta(m map[string]string) map[string]string {
 // same reports whether adding want over old would change nothing.
 func same(old, want *Doc) bool {
 	if old.SHA256 != want.SHA256 || old.Title != want.Title || old.Path != want.Path ||
-		old.Kind != want.Kind || old.Bounds != want.Bounds || len(old.Meta) != len(want.Meta) {
+		old.Kind != want.Kind || old.Bounds != want.Bounds || len(old.Meta) != len(want.Meta) ||
+		old.Chunking != want.Chunking || old.EmbedModel != want.EmbedModel {
 		return false
 	}
 	for k, v := range want.Meta {
@@ -274,10 +387,14 @@ func same(old, want *Doc) bool {
 // writeChunks creates a chunk object for each chunk and writes d, with
 // them, into obj. The chunk objects obj listed before are left
 // unreferenced.
-func writeChunks(tx *image.Tx, obj *image.Object, d *Doc, chunks []Chunk) error {
+func writeChunks(tx *image.Tx, obj *image.Object, d *Doc, chunks []Chunk, vectors [][]float32) error {
 	refs := make([]image.Value, 0, len(chunks))
 	d.Chunks, d.Tokens = make([]store.OID, 0, len(chunks)), 0
 	for i, c := range chunks {
+		var vec image.Value = image.None
+		if vectors != nil {
+			vec = image.Bytes(EncodeVector(vectors[i]))
+		}
 		co, err := tx.New(
 			image.Slot{Name: slotDocument, Value: obj.Ref()},
 			image.Slot{Name: slotPosition, Value: image.Int(i)},
@@ -285,6 +402,7 @@ func writeChunks(tx *image.Tx, obj *image.Object, d *Doc, chunks []Chunk) error 
 			image.Slot{Name: slotStart, Value: image.Int(c.Span.Start)},
 			image.Slot{Name: slotEnd, Value: image.Int(c.Span.End)},
 			image.Slot{Name: slotTokens, Value: image.Int(c.Tokens)},
+			image.Slot{Name: slotEmbedding, Value: vec},
 		)
 		if err != nil {
 			return fmt.Errorf("chunk %d: %w", i, err)
@@ -313,6 +431,9 @@ func writeChunks(tx *image.Tx, obj *image.Object, d *Doc, chunks []Chunk) error 
 		{Name: slotTokens, Value: image.Int(d.Tokens)},
 		{Name: slotMin, Value: image.Int(d.Bounds.MinTokens)},
 		{Name: slotMax, Value: image.Int(d.Bounds.MaxTokens)},
+		{Name: slotChunking, Value: image.String(d.Chunking.Model)},
+		{Name: slotPercentile, Value: image.Float(d.Chunking.Percentile)},
+		{Name: slotEmbedModel, Value: image.String(d.EmbedModel)},
 	} {
 		if err := obj.Set(s.Name, s.Value); err != nil {
 			return fmt.Errorf("slot %s: %w", s.Name, err)
@@ -474,6 +595,15 @@ func (d *decoder) int(slot string) int {
 	return int(n)
 }
 
+func (d *decoder) float(slot string) float64 {
+	v, ok := d.o.Peek(slot)
+	f, isFloat := v.(image.Float)
+	if !isFloat {
+		d.bad(slot, v, ok, "a float")
+	}
+	return float64(f)
+}
+
 func (d *decoder) ref(slot string) store.OID {
 	v, ok := d.o.Peek(slot)
 	r, isRef := v.(image.Ref)
@@ -513,6 +643,12 @@ func decodeDoc(o *image.Object) (*Doc, error) {
 	}
 	doc.Meta = dec.meta()
 	doc.Chunks = dec.refs(slotChunks)
+	// Documents written before semantic chunking have none of these slots.
+	if _, ok := o.Peek(slotChunking); ok {
+		doc.Chunking.Model = dec.str(slotChunking)
+		doc.EmbedModel = dec.str(slotEmbedModel)
+		doc.Chunking.Percentile = dec.float(slotPercentile)
+	}
 	return doc, dec.err("document")
 }
 
@@ -565,6 +701,19 @@ func decodePassage(o *image.Object) (Passage, error) {
 		OID: o.OID(), Doc: dec.ref(slotDocument), Position: dec.int(slotPosition),
 		Text: dec.str(slotText), Span: Span{dec.int(slotStart), dec.int(slotEnd)},
 		Tokens: dec.int(slotTokens),
+	}
+	// A chunk written before embeddings were kept has no slot: no vector.
+	switch v, ok := o.Peek(slotEmbedding); vec := v.(type) {
+	case image.Bytes:
+		var err error
+		if p.Vector, err = DecodeVector([]byte(vec)); err != nil {
+			dec.errs = append(dec.errs, fmt.Errorf("slot %s: %w", slotEmbedding, err))
+		}
+	case image.NoneType:
+	default:
+		if ok {
+			dec.bad(slotEmbedding, v, ok, "bytes or None")
+		}
 	}
 	return p, dec.err("chunk")
 }
