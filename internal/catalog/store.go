@@ -147,10 +147,12 @@ func (r AddResult) String() string {
 
 // Doc is a document as recorded in the image.
 type Doc struct {
-	OID   store.OID
-	ID    string
-	Title string
-	Path  string
+	OID store.OID
+	// Serial is the transaction that last wrote the document object.
+	Serial store.TID
+	ID     string
+	Title  string
+	Path   string
 	// SHA256 is the hex SHA-256 of the content.
 	SHA256 string
 	Kind   Kind
@@ -626,7 +628,7 @@ func (d *decoder) err(what string) error {
 func decodeDoc(o *image.Object) (*Doc, error) {
 	dec := &decoder{o: o}
 	doc := &Doc{
-		OID: o.OID(), ID: dec.str(slotID), Title: dec.str(slotTitle), Path: dec.str(slotPath),
+		OID: o.OID(), Serial: o.Serial(), ID: dec.str(slotID), Title: dec.str(slotTitle), Path: dec.str(slotPath),
 		SHA256: dec.str(slotSHA), Size: dec.int(slotSize), Tokens: dec.int(slotTokens),
 		Bounds: Bounds{MinTokens: dec.int(slotMin), MaxTokens: dec.int(slotMax)},
 	}
@@ -726,4 +728,103 @@ func kindNamed(name string) Kind {
 		}
 	}
 	return KindAuto
+}
+
+// PassageAt reads the chunk object oid and the document that lists it.
+// A chunk its document no longer lists (replaced, or a document removed
+// since an index saw it) is ErrNoDocument: it is not in the catalog.
+func PassageAt(tx *image.Tx, oid store.OID) (*Doc, Passage, error) {
+	o, err := tx.Object(oid)
+	if err != nil {
+		return nil, Passage{}, err
+	}
+	p, err := decodePassage(o)
+	if err != nil {
+		return nil, Passage{}, err
+	}
+	do, err := tx.Object(p.Doc)
+	if err != nil {
+		return nil, Passage{}, fmt.Errorf("chunk %s: %w", oid, err)
+	}
+	d, err := decodeDoc(do)
+	if err != nil {
+		return nil, Passage{}, err
+	}
+	docs, err := documents(tx)
+	if err != nil {
+		return nil, Passage{}, err
+	}
+	if v, ok := docs.Get(image.String(d.ID)); !ok || v != image.Ref(d.OID) || !slices.Contains(d.Chunks, oid) {
+		return nil, Passage{}, fmt.Errorf("%w: chunk %s is not in the catalog", ErrNoDocument, oid)
+	}
+	return d, p, nil
+}
+
+// EmbeddingUsage is the running total of the catalog's embedding calls,
+// kept on the knowledge_catalog object as personas keep theirs.
+type EmbeddingUsage struct {
+	Calls, Failures, PromptTokens int64
+	// Texts counts the texts embedded; Cached those a cache answered
+	// without a call.
+	Texts, Cached int64
+	Latency       time.Duration
+}
+
+const slotEmbeddingUsage = "embedding_usage"
+
+var embeddingUsageKeys = []string{"calls", "failures", "prompt_tokens", "texts", "cached", "latency_ms"}
+
+// RecordEmbedding adds u to the catalog's embedding usage in tx.
+func RecordEmbedding(tx *image.Tx, u EmbeddingUsage) error {
+	cat, err := catalogObject(tx)
+	if err != nil {
+		return err
+	}
+	total, err := embeddingUsage(cat)
+	if err != nil {
+		return err
+	}
+	total.Calls += u.Calls
+	total.Failures += u.Failures
+	total.PromptTokens += u.PromptTokens
+	total.Texts += u.Texts
+	total.Cached += u.Cached
+	total.Latency += u.Latency
+	d := &image.Dict{}
+	vals := []int64{total.Calls, total.Failures, total.PromptTokens, total.Texts, total.Cached, total.Latency.Milliseconds()}
+	for i, k := range embeddingUsageKeys {
+		if err := d.Set(image.String(k), image.Int(vals[i])); err != nil {
+			return err
+		}
+	}
+	return cat.Set(slotEmbeddingUsage, d)
+}
+
+// EmbeddingUsageOf reads the catalog's embedding usage.
+func EmbeddingUsageOf(tx *image.Tx) (EmbeddingUsage, error) {
+	cat, err := catalogObject(tx)
+	if err != nil {
+		return EmbeddingUsage{}, err
+	}
+	return embeddingUsage(cat)
+}
+
+func embeddingUsage(cat *image.Object) (EmbeddingUsage, error) {
+	v, ok := cat.Peek(slotEmbeddingUsage)
+	if !ok {
+		return EmbeddingUsage{}, nil
+	}
+	d, isDict := v.(*image.Dict)
+	if !isDict {
+		return EmbeddingUsage{}, fmt.Errorf("%w: %s slot %s is %s, want a dict", ErrCorrupt, catalogName, slotEmbeddingUsage, image.Repr(v))
+	}
+	n := func(k string) int64 {
+		v, _ := d.Get(image.String(k))
+		i, _ := v.(image.Int)
+		return int64(i)
+	}
+	return EmbeddingUsage{
+		Calls: n("calls"), Failures: n("failures"), PromptTokens: n("prompt_tokens"),
+		Texts: n("texts"), Cached: n("cached"), Latency: time.Duration(n("latency_ms")) * time.Millisecond,
+	}, nil
 }
