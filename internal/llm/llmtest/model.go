@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"batos/internal/llm"
 )
@@ -34,13 +35,19 @@ type Reply struct {
 
 // Model is a scripted llm.Model. Chat answers with the next scripted
 // Reply, or with Respond when set; every request is recorded. Embed
-// returns deterministic unit vectors derived from each text's hash. It
-// is safe for concurrent use.
+// returns deterministic unit vectors: by default derived from each
+// text's hash (HashVector), or from Vectors when set. It is safe for
+// concurrent use.
 type Model struct {
 	// Respond, if set, answers every chat call instead of the script.
 	Respond func(ctx context.Context, req *llm.ChatRequest) (Reply, error)
 	// Dim is the embedding width; default 16.
 	Dim int
+	// Vectors, if set, is the embedding Embed gives each text, at width
+	// Dim: WordVector for tests that need texts sharing words to be
+	// close (semantic chunking, vector search). nil means HashVector,
+	// under which any two texts are as far apart as chance makes them.
+	Vectors func(text string, dim int) []float32
 
 	mu     sync.Mutex
 	script []Reply
@@ -185,12 +192,12 @@ func countWords(msgs []llm.Message) int {
 	return n
 }
 
-// Embed implements llm.Model with unit vectors derived from each text's
-// sha256: equal texts get equal vectors.
+// Embed implements llm.Model with a unit vector for each text from
+// Vectors, or HashVector: equal texts get equal vectors.
 func (m *Model) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedResponse, error) {
 	m.mu.Lock()
 	m.embeds = append(m.embeds, llm.EmbedRequest{Model: req.Model, Input: append([]string(nil), req.Input...)})
-	dim := m.Dim
+	dim, vectors := m.Dim, m.Vectors
 	m.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -198,15 +205,20 @@ func (m *Model) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.EmbedRes
 	if dim <= 0 {
 		dim = 16
 	}
+	if vectors == nil {
+		vectors = HashVector
+	}
 	resp := &llm.EmbedResponse{Model: req.Model}
 	for _, text := range req.Input {
-		resp.Vectors = append(resp.Vectors, HashVector(text, dim))
+		resp.Vectors = append(resp.Vectors, vectors(text, dim))
 		resp.Usage.PromptTokens += len(strings.Fields(text))
 	}
 	return resp, nil
 }
 
-// HashVector is the deterministic unit vector Model.Embed gives text.
+// HashVector is the deterministic unit vector Model.Embed gives text by
+// default, derived from its sha256: equal texts get equal vectors, and
+// different ones unrelated vectors, however many words they share.
 func HashVector(text string, dim int) []float32 {
 	v := make([]float32, dim)
 	var norm float64
@@ -222,6 +234,77 @@ func HashVector(text string, dim int) []float32 {
 	norm = math.Sqrt(norm)
 	for i := range v {
 		v[i] = float32(float64(v[i]) / norm)
+	}
+	return v
+}
+
+// wordHashes is how many dimensions each word adds to in WordVector: a
+// few, so that two words that collide in one dimension still differ in
+// the others.
+const wordHashes = 3
+
+// stopWords are the English words WordVector ignores: they are in
+// nearly every sentence, and would make texts on unrelated topics look
+// alike.
+var stopWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`a an and are as at be been but by can did do does for from had has
+		have he her his i if in into is it its me my no not of on or our she so than that the
+		their them then there these they this those to was we were what when which who will
+		with would you your`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// WordVector is a deterministic embedding in which texts that share
+// words are close: a bag of words, for tests that need similarity to
+// mean something (semantic chunking, vector search) without a model.
+// Words are runs of letters and digits, lowercased; common English
+// words (stopWords) are dropped. Each occurrence of a word adds ±1 to
+// three dimensions picked, with their signs, by the word's sha256; the
+// sum is scaled to unit length. Texts without shared words are near
+// orthogonal (exactly so unless their words collide in a dimension,
+// which a larger dim makes rarer). A text with no words left, or whose
+// words cancel out, gets the fixed unit vector with every component
+// 1/sqrt(dim): never a zero vector, which has no direction. WordVector
+// panics if dim < 1.
+func WordVector(text string, dim int) []float32 {
+	if dim < 1 {
+		panic(fmt.Sprintf("llmtest: WordVector width %d", dim))
+	}
+	sum := make([]float64, dim)
+	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	for _, w := range words {
+		if stopWords[w] {
+			continue
+		}
+		h := sha256.Sum256([]byte(w))
+		for k := range wordHashes {
+			x := binary.LittleEndian.Uint64(h[8*k:])
+			sign := 1.0
+			if x&1 == 1 {
+				sign = -1
+			}
+			sum[(x>>1)%uint64(dim)] += sign
+		}
+	}
+	var norm float64
+	for _, x := range sum {
+		norm += x * x
+	}
+	v := make([]float32, dim)
+	if norm == 0 {
+		for i := range v {
+			v[i] = float32(1 / math.Sqrt(float64(dim)))
+		}
+		return v
+	}
+	norm = math.Sqrt(norm)
+	for i, x := range sum {
+		v[i] = float32(x / norm)
 	}
 	return v
 }
