@@ -76,7 +76,11 @@ const (
 	maxSimilar = 5
 )
 
-func viewReceiver(tx *image.Tx, oid store.OID, f focus) (*receiverView, error) {
+// similarFunc finds methods similar to a selector outside the objects
+// shown, as prompt lines.
+type similarFunc func(tx *image.Tx, selector string, shown map[store.OID]bool) []string
+
+func viewReceiver(tx *image.Tx, oid store.OID, f focus, similar similarFunc) (*receiverView, error) {
 	o, err := tx.Object(oid)
 	if err != nil {
 		return nil, err
@@ -156,7 +160,10 @@ func viewReceiver(tx *image.Tx, oid store.OID, f focus) (*receiverView, error) {
 			v.parents = append(v.parents, label(p, names))
 		}
 	}
-	v.similar = similarMethods(tx, f.selector, seen)
+	if similar == nil {
+		similar = similarMethods
+	}
+	v.similar = similar(tx, f.selector, seen)
 	v.slots, v.own = capList(v.slots), capList(v.own)
 	return v, nil
 }

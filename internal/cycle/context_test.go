@@ -105,7 +105,7 @@ func view(t *testing.T, db *image.DB, oid store.OID, f focus) *receiverView {
 	t.Helper()
 	var v *receiverView
 	if err := db.View(t.Context(), func(tx *image.Tx) (err error) {
-		v, err = viewReceiver(tx, oid, f)
+		v, err = viewReceiver(tx, oid, f, nil)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"batos/internal/catalog/library"
 	"batos/internal/image"
 	"batos/internal/mind"
 	"batos/internal/vm"
@@ -43,6 +44,11 @@ type Options struct {
 	// else commits it): an error aborts it, and *UnlearnedError forwards
 	// the message to the cycle that learns what it still lacks.
 	Deliver func(ctx context.Context, tx *image.Tx, msg Mission) (string, error)
+	// Catalog, if set, gives the knowledge catalog: the researcher's
+	// sub-questions are answered with its passages, and similar methods
+	// are found by its search. Nil: no passages, similar methods by a
+	// scan of the root's objects.
+	Catalog func(context.Context) (*library.Library, error)
 	// Logger reports what cannot be returned; default slog.Default().
 	Logger *slog.Logger
 }

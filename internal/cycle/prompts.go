@@ -371,6 +371,9 @@ func questionPrompt(c *Cycle, q SubQuestion, v *receiverView, catalog []string) 
 	}
 	section(&b, "The plan's tests", testLines(c.Plan.Tests))
 	fmt.Fprintf(&b, "\nYour question: %s\nAnswer briefly and concretely from what is shown: name the slots and methods you rely on, and say so when it does not tell.", q.Question)
+	if len(catalog) > 0 {
+		b.WriteString(" Cite the catalog passages you rely on by their number, like [1].")
+	}
 	return []llm.Message{{Role: llm.RoleUser, Content: b.String()}}
 }
 

@@ -63,6 +63,9 @@ type Step struct {
 	Rejected string `json:"rejected,omitempty"`
 	// Repaired says what was repaired in the answer's JSON to read it.
 	Repaired string `json:"repaired,omitempty"`
+	// Sources are the catalog passages the prompt quoted, numbered from
+	// 1 in this order, for the answer to cite.
+	Sources []Source `json:"sources,omitempty"`
 }
 
 // SubQuestion is a question of the plan, for one persona.

@@ -106,7 +106,7 @@ func (m *Machine) askReview(ctx context.Context, c *Cycle, f Failure) (a answere
 		}
 		fc := workFocus(c)
 		fc.text += "\n" + c.Code
-		v, err = viewReceiver(tx, c.Mission.Receiver, fc)
+		v, err = viewReceiver(tx, c.Mission.Receiver, fc, m.similarFinder(ctx))
 		return err
 	})
 	if errors.Is(err, mind.ErrNoPersona) {

@@ -290,6 +290,7 @@ func install(tx *image.Tx, c *Cycle, now time.Time) error {
 		{"origin", image.String("cycle")}, {"cycle", image.Int(c.ID)}, {"personas", image.NewList(personas...)},
 		{"models", image.NewList(models...)}, {"attempts", image.Int(c.Attempt)}, {"tests", image.NewList(tests...)},
 		{"installed_at", image.String(now.UTC().Format(time.RFC3339Nano))}, {"previous", previous},
+		{"sources", sourcesValue(c)},
 	} {
 		if err := set(kv.k, kv.v); err != nil {
 			return err

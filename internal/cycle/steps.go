@@ -170,7 +170,7 @@ func (m *Machine) recorded(c *Cycle, s Step) {
 func (m *Machine) receiverView(ctx context.Context, c *Cycle, f focus) (*receiverView, error) {
 	var v *receiverView
 	err := m.db.View(ctx, func(tx *image.Tx) (err error) {
-		v, err = viewReceiver(tx, c.Mission.Receiver, f)
+		v, err = viewReceiver(tx, c.Mission.Receiver, f, m.similarFinder(ctx))
 		return err
 	})
 	return v, err
@@ -329,8 +329,8 @@ func (m *Machine) delegate(ctx context.Context, c *Cycle) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// No catalog passages yet: the knowledge catalog will give them.
-			a, err := m.askFitting(ctx, q.Persona, v, func(v *receiverView) []llm.Message { return questionPrompt(c, q, v, nil) }, nil, Step{Kind: StepDelegate, Index: i})
+			passages, sources := m.research(ctx, c, q, v)
+			a, err := m.askFitting(ctx, q.Persona, v, func(v *receiverView) []llm.Message { return questionPrompt(c, q, v, passages) }, nil, Step{Kind: StepDelegate, Index: i, Sources: sources})
 			if err != nil {
 				errs[i] = err
 				return

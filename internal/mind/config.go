@@ -49,3 +49,37 @@ func LoadServerConfig(ctx context.Context, db *image.DB) (ServerConfig, error) {
 	})
 	return cfg, err
 }
+
+// SaveEmbedModel records the knowledge catalog's embedding model in pLLM
+// ("" for none: fixed-size chunks and text search).
+func SaveEmbedModel(ctx context.Context, db *image.DB, model string) error {
+	return db.Update(ctx, func(tx *image.Tx) error {
+		tx.SetUser("batos")
+		if model == "" {
+			tx.Note("mind: no embedding model")
+		} else {
+			tx.Note("mind: embed with " + model)
+		}
+		pllm, err := systemObject(tx, "pLLM")
+		if err != nil {
+			return err
+		}
+		return pllm.Set("embed_model", image.String(model))
+	})
+}
+
+// LoadEmbedModel returns the embedding model pLLM records; "" for none.
+func LoadEmbedModel(ctx context.Context, db *image.DB) (string, error) {
+	var model string
+	err := db.View(ctx, func(tx *image.Tx) error {
+		pllm, err := systemObject(tx, "pLLM")
+		if err != nil {
+			return err
+		}
+		v, _ := pllm.Get("embed_model")
+		s, _ := v.(image.String)
+		model = string(s)
+		return nil
+	})
+	return model, err
+}

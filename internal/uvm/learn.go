@@ -192,6 +192,9 @@ func (u *UVM) enableMindLocked(server *mind.Server, mindOpts *mind.Options, cycl
 		co = *cycleOpts
 	}
 	co.Events, co.Deliver = u.events, u.deliver
+	if co.Catalog == nil {
+		co.Catalog = u.Catalog
+	}
 	if co.Logger == nil && mindOpts != nil {
 		co.Logger = mindOpts.Logger // batos run's: a cycle that cannot resume is logged there
 	}

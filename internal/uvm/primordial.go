@@ -90,6 +90,16 @@ func awaken(tx *image.Tx) (created bool, err error) {
 			return false, err
 		}
 	}
+	// knowledge_catalog.search(query, k) reaches the catalog from methods.
+	cat, err := systemObject(tx, root, "knowledge_catalog")
+	if err != nil {
+		return false, err
+	}
+	if _, ok := cat.Get("search"); !ok {
+		if err := cat.Set("search", image.Primitive{Name: catalogSearchPrimitive}); err != nil {
+			return false, err
+		}
+	}
 	personas, err := systemObject(tx, root, "personas")
 	if err != nil {
 		return false, err

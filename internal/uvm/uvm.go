@@ -12,12 +12,17 @@ package uvm
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"batos/internal/catalog/embed"
+	"batos/internal/catalog/library"
 	"batos/internal/command"
 	"batos/internal/cycle"
 	"batos/internal/image"
@@ -54,6 +59,9 @@ type Options struct {
 	// Store configures the storage engine (its logger receives what no
 	// caller can be told: a full disk, a failed checkpoint).
 	Store *bolt.Options
+	// Logger receives what the knowledge catalog cannot return (an index
+	// rebuilt, a cache started anew); nil discards it.
+	Logger *slog.Logger
 }
 
 // ErrShutdown is returned for sends after Shutdown or Close began.
@@ -75,6 +83,16 @@ type UVM struct {
 	learning    bool // vm's doesNotUnderstand aborts the send to learn
 	vmOpts      vm.Options
 	mind        *mind.Mind
+
+	// The knowledge catalog, opened on first use (Catalog).
+	path       string
+	log        *slog.Logger
+	catMu      sync.Mutex
+	catalog    *library.Library
+	embedCache *embed.Cache
+	// catalogProgress, if set, is told how a rebuild of the catalog's
+	// indexes advances.
+	catalogProgress func(done, total int)
 
 	slots    chan struct{} // the pool: one token per running send
 	mu       sync.Mutex
@@ -111,7 +129,17 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	if o.VM != nil {
 		vmOpts = *o.VM
 	}
-	u = &UVM{store: s, db: image.New(s, &imgOpts), vmOpts: vmOpts, slots: make(chan struct{}, o.Workers), events: o.Events}
+	u = &UVM{store: s, db: image.New(s, &imgOpts), slots: make(chan struct{}, o.Workers), events: o.Events, path: path, log: o.Logger}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	// The caller's map is its own: the catalog's primitive is added to a copy.
+	vmOpts.Primitives = maps.Clone(vmOpts.Primitives)
+	if vmOpts.Primitives == nil {
+		vmOpts.Primitives = map[string]vm.Primitive{}
+	}
+	vmOpts.Primitives[catalogSearchPrimitive] = u.searchCatalog
+	u.vmOpts = vmOpts
 	u.vm.Store(vm.New(&vmOpts))
 	if o.Store != nil && o.Store.ReadOnly {
 		// A read-only image is served as it is: awakening would write.
@@ -341,7 +369,8 @@ func (u *UVM) Close() error {
 		if m := u.Cycles(); m != nil {
 			m.Close()
 		}
-		u.closeErr = u.store.Close()
+		catErr := u.closeCatalog()
+		u.closeErr = errors.Join(u.store.Close(), catErr)
 	})
 	return u.closeErr
 }
