@@ -146,6 +146,9 @@ func printStep(w io.Writer, i int, s command.StepView) {
 	if s.Repaired != "" {
 		fmt.Fprintf(w, "  repaired: %s\n", s.Repaired)
 	}
+	for i, src := range s.Sources {
+		fmt.Fprintf(w, "  source [%d]: %s (document %s, chunk %s)\n", i+1, src.Cite(), src.Doc, src.Chunk)
+	}
 	for _, m := range s.Prompt {
 		fmt.Fprintf(w, "  prompt (%s):\n", m.Role)
 		writeIndented(w, m.Content)
@@ -170,6 +173,9 @@ func printProvenance(w io.Writer, p *command.Provenance) {
 	field(w, "attempts", "%d", p.Attempts)
 	for _, t := range p.Tests {
 		field(w, "test", "%s", t)
+	}
+	for _, src := range p.Sources {
+		field(w, "source", "%s", src)
 	}
 	field(w, "previous", "%s (batos method revert %s restores it)", orDash(p.Previous), strings.Replace(p.Slot, ".", " ", 1))
 }

@@ -82,6 +82,9 @@ type Provenance struct {
 	// Previous is what batos method revert restores: "nothing" (it
 	// removes the slot), "a method" or "a value".
 	Previous string `json:"previous,omitempty"`
+	// Sources cite the knowledge catalog's passages the researcher was
+	// shown, as "title#position (document ID)".
+	Sources []string `json:"sources,omitempty"`
 }
 
 // viewCycle builds c's view; full adds what a summary leaves out.
@@ -194,6 +197,18 @@ func provenance(tx *image.Tx, v CycleView, c *cycle.Cycle) *Provenance {
 	}
 	if s, ok := get("installed_at").(image.String); ok {
 		p.InstalledAt = string(s)
+	}
+	if l, ok := get("sources").(*image.List); ok {
+		for _, e := range l.Elems {
+			d, _ := e.(*image.Dict)
+			title, _ := d.Get(image.String("title"))
+			pos, _ := d.Get(image.String("position"))
+			doc, _ := d.Get(image.String("doc"))
+			t, _ := title.(image.String)
+			n, _ := pos.(image.Int)
+			id, _ := doc.(image.String)
+			p.Sources = append(p.Sources, fmt.Sprintf("%s#%d (%s)", t, n, id))
+		}
 	}
 	switch prev := get("previous").(type) {
 	case image.NoneType:

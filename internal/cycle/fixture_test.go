@@ -84,11 +84,17 @@ const goodMethod = `{"source": "def display_yourself(self):\n    \"\"\"One line 
 func testMachine(t *testing.T, b *brain, opts *Options) (*Machine, *image.DB) {
 	t.Helper()
 	db := personaImage(t)
+	return newMachineOn(t, db, b, opts), db
+}
+
+// newMachineOn is testMachine on an image the test prepared.
+func newMachineOn(t *testing.T, db *image.DB, b *brain, opts *Options) *Machine {
+	t.Helper()
 	model := &llmtest.Model{Respond: b.respond}
 	m := mind.New(db, &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: model}, nil)
 	machine := New(db, m, vm.New(nil), opts)
 	t.Cleanup(func() { machine.Close() }) // before imagetest verifies the image
-	return machine, db
+	return machine
 }
 
 // personaImage opens an image with genesis and the four personas; it is
