@@ -72,7 +72,7 @@ soak: deps
 # memory manager and whole cycles, one package at a time (-p 1: they share
 # the server; a cycle on a CPU may take minutes).
 #   make test-integration BATOS_TEST_OLLAMA=http://127.0.0.1:11434
-INTEGRATION_PKGS = ./internal/llm/ollama ./internal/mind ./internal/uvm
+INTEGRATION_PKGS = ./internal/llm/ollama ./internal/mind ./internal/catalog/library ./internal/uvm
 test-integration:
 	@test -n "$(BATOS_TEST_OLLAMA)" || { echo "set BATOS_TEST_OLLAMA to a running Ollama, e.g. http://127.0.0.1:11434"; exit 2; }
 	BATOS_TEST_OLLAMA=$(BATOS_TEST_OLLAMA) $(GO) test -tags integration -count=1 -p 1 -timeout 30m -run Integration -v $(INTEGRATION_PKGS)
