@@ -31,4 +31,26 @@
 // What grouping cannot do: a chunk under MinTokens remains when both of its
 // neighbours in its section are too full to take it, or when its section
 // holds less than MinTokens.
+//
+// The breakpoints come from Breakpoints: with an embedding model, every
+// unit is embedded and a chunk starts where the cosine similarity of two
+// neighbouring units is at or below a percentile (DefaultPercentile, 5)
+// of all neighbour similarities, as the seed's semantic chunking did.
+// Without one, Group gets no breakpoints and chunks are fixed-size windows
+// of whole sentences.
+//
+// # In the image
+//
+// Documents and chunks are image objects under the root's
+// knowledge_catalog (store.go): a dict from document ID to document
+// object, each listing its chunk objects, each chunk with its text, byte
+// span, token count and embedding (little-endian float32s, EncodeVector).
+// Adding is two steps so that no model call happens inside a
+// transaction: Prepare parses and chunks, the caller embeds (Chunk,
+// SetVectors), and Write records the whole document in the caller's
+// transaction; a crash leaves all of it or none. Current tells, before any
+// embedding is paid for, whether the catalog already holds the document
+// exactly so. The indexes that search the catalog are derived from these
+// objects and live outside the image (catalog/index); catalog/library is
+// what commands use.
 package catalog
