@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
+	"batos/internal/catalog/library"
 	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/mind"
@@ -50,6 +53,30 @@ func personasOf(ctx context.Context, u *uvm.UVM) []*mind.Persona {
 	return ps
 }
 
+// prepareEmbedModel records the catalog's embedding model when -embed-model
+// names one ("none": no model), and logs which one the catalog uses.
+func prepareEmbedModel(ctx context.Context, u *uvm.UVM, name string, given bool, log *slog.Logger) error {
+	model, err := mind.LoadEmbedModel(ctx, u.DB())
+	if err != nil {
+		return err
+	}
+	if name == "none" {
+		name = ""
+	}
+	if given && name != model {
+		if err := mind.SaveEmbedModel(ctx, u.DB(), name); err != nil {
+			return fmt.Errorf("record the embedding model: %w", err)
+		}
+		model = name
+	}
+	if model == "" {
+		log.Info("catalog: " + library.NoModelNote)
+	} else {
+		log.Info("catalog: embedding model "+model+" (chunks cut at its semantic breakpoints; hybrid search)", "embed_model", model)
+	}
+	return nil
+}
+
 func init() {
 	commands["run"] = cliCommand{"awaken the image and serve it over ZeroMQ until interrupted", runRun}
 }
@@ -58,18 +85,21 @@ func init() {
 // bridge until SIGINT or SIGTERM, then answers the requests in flight and
 // closes the image cleanly.
 func runRun(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "run", "[-listen ADDR] [-events ADDR] [-curve-key FILE -allow FILE] [-llm URL -llm-api API -model NAME]", `Awaken the image, creating it on first run, and serve it: requests on a ZeroMQ
+	fs := flags(e, "run", "[-listen ADDR] [-events ADDR] [-curve-key FILE -allow FILE] [-llm URL -llm-api API -model NAME] [-embed-model NAME|none]", `Awaken the image, creating it on first run, and serve it: requests on a ZeroMQ
 ROUTER socket, events on a PUB socket (msgpack; see docs/protocol.md). Ctrl-C or
 SIGTERM answers the requests in flight and closes the image. While it runs,
 other batos processes get an error naming it. The mind's inference server is the
 one -llm names (recorded in the image for later runs), else the recorded one, else
 Ollama or llama-server found on their default ports; if none answers at start-up,
-batos keeps trying in the background and learns once one does.`)
+batos keeps trying in the background and learns once one does. -embed-model names
+the model the knowledge catalog embeds with on that server (recorded in the image;
+none clears it).`)
 	listen := fs.String("listen", "tcp://127.0.0.1:5555", "ROUTER endpoint for requests (loopback unless CURVE is configured)")
 	eventsAddr := fs.String("events", "tcp://127.0.0.1:5556", "PUB endpoint for events")
 	curveKey := fs.String("curve-key", "", "the server's CURVE secret key file (batos key gen); required beyond loopback")
 	allow := fs.String("allow", "", "file of client CURVE public keys allowed in, one per line")
 	sf := addServerFlags(fs)
+	embedModel := fs.String("embed-model", "", "the knowledge catalog's embedding model on the inference server, recorded in the image for later runs ('none' clears it); without one, chunks are fixed-size and search is by text alone")
 	attempts := fs.Int("cycle-attempts", 3, "synthesis attempts a cycle gets before it fails (VALIDATING → SYNTHESIZING at most this many times)")
 	running := fs.Int("cycles", 4, "cycles that run at once; the rest wait in IDLE")
 	limits := addLimitFlags(fs)
@@ -82,6 +112,11 @@ batos keeps trying in the background and learns once one does.`)
 	if *attempts < 1 || *attempts > 20 || *running < 1 || *running > 256 {
 		return usageError("-cycle-attempts wants 1 to 20 and -cycles 1 to 256")
 	}
+	setEmbed := false
+	fs.Visit(func(f *flag.Flag) { setEmbed = setEmbed || f.Name == "embed-model" })
+	if setEmbed && strings.TrimSpace(*embedModel) == "" {
+		return usageError("-embed-model needs a model name, or none")
+	}
 	curve, err := loadCurve(*curveKey, *allow)
 	if err != nil {
 		return err
@@ -93,8 +128,10 @@ batos keeps trying in the background and learns once one does.`)
 		Bridge: zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Curve: curve, Logger: log},
 		Prepare: func(ctx context.Context, u *uvm.UVM) (err error) {
 			// The server the flags name, else the one the image records.
-			cfg, err = sf.config(ctx, u.DB())
-			return err
+			if cfg, err = sf.config(ctx, u.DB()); err != nil {
+				return err
+			}
+			return prepareEmbedModel(ctx, u, *embedModel, setEmbed, log)
 		},
 		FindMind: func(ctx context.Context, u *uvm.UVM) (*mind.Server, error) {
 			return findMind(ctx, e, u, cfg, sf, log)

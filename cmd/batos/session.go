@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"sync"
 
 	"batos/internal/command"
 	"batos/internal/mind"
@@ -129,8 +130,31 @@ func learnLocally(ctx context.Context, e *env, s *session) {
 	if err != nil || cfg.URL == "" {
 		return
 	}
+	connectOnDemand(e, s.local, cfg)
+}
+
+// connectOnDemand gives u a mind on the server cfg names (or one on the
+// default ports, for no URL), connected only when something needs it: a
+// message nothing understands, or a text the catalog embeds. A server
+// that answered is kept for the calls that follow (the catalog embeds
+// file after file); one that did not is asked again the next time.
+func connectOnDemand(e *env, u *uvm.UVM, cfg mind.ServerConfig) {
 	cfg.APIKey = os.Getenv("BATOS_LLM_API_KEY")
-	s.local.EnableMindOnDemand(func(ctx context.Context) (*mind.Server, error) { return mind.Connect(ctx, cfg) }, &mind.Options{CacheDir: cacheDir(e)})
+	var mu sync.Mutex
+	var server *mind.Server
+	u.EnableMindOnDemand(func(ctx context.Context) (*mind.Server, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if server != nil {
+			return server, nil
+		}
+		s, err := mind.Connect(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		server = s
+		return s, nil
+	}, &mind.Options{CacheDir: cacheDir(e)})
 }
 
 func currentUser() string {

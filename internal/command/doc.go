@@ -1,8 +1,9 @@
 // Package command is every command batos serves, once: send, eval,
-// inspect, history, log, undo, pack, stats, verify, methods, cycles. Each
-// is a method of Service with a typed request and result; its arguments
-// are checked here, and every error it returns has a Kind (KindOf), the
-// same whether the command ran in this process or on a server.
+// inspect, history, log, undo, pack, stats, verify, methods, cycles,
+// personas and the knowledge catalog. Each is a method of Service with a
+// typed request and result; its arguments are checked here, and every
+// error it returns has a Kind (KindOf), the same whether the command ran
+// in this process or on a server.
 //
 // Two implementations exist and no third is needed: Local runs the
 // commands on an image this process holds (through the Runtime the uvm

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"batos/internal/catalog"
+	"batos/internal/catalog/library"
 	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/store"
@@ -55,12 +57,12 @@ var (
 // kindSentinels are, in the order they are tried, the errors that make a
 // kind, and the one error (first listed) a kind stands for when it comes
 // back from a remote server (Error.Is). Kind limit is not here: it is a
-// method's limit or the store's, and stands for neither.
+// method's limit, the store's or the catalog's, and stands for none.
 var kindSentinels = []struct {
 	kind   Kind
 	errors []error
 }{
-	{KindBadRequest, []error{ErrBadRequest, cycle.ErrState, cycle.ErrMission}},
+	{KindBadRequest, []error{ErrBadRequest, cycle.ErrState, cycle.ErrMission, catalog.ErrEmpty, library.ErrQuery}},
 	{KindLearningFailed, []error{ErrLearningFailed}},
 	{KindStillLearning, []error{ErrStillLearning}},
 	{KindUnknownCommand, []error{ErrUnknownCommand}},
@@ -69,7 +71,7 @@ var kindSentinels = []struct {
 	{KindCorrupt, []error{store.ErrCorrupt}},
 	{KindReadOnly, []error{store.ErrReadOnly}},
 	{KindConflict, []error{store.ErrConflict}},
-	{KindNotFound, []error{ErrNotFound, store.ErrNotFound, store.ErrNoTransaction, cycle.ErrNoCycle, image.ErrNoTarget}},
+	{KindNotFound, []error{ErrNotFound, store.ErrNotFound, store.ErrNoTransaction, cycle.ErrNoCycle, image.ErrNoTarget, catalog.ErrNoDocument}},
 	{KindShuttingDown, []error{ErrShuttingDown, cycle.ErrClosed}},
 }
 
@@ -91,7 +93,7 @@ func KindOf(err error) Kind {
 		return KindLearningFailed
 	case errors.As(err, &le):
 		return KindStillLearning
-	case errors.As(err, &limit), errors.Is(err, store.ErrTooLarge):
+	case errors.As(err, &limit), errors.Is(err, store.ErrTooLarge), errors.Is(err, catalog.ErrTooLarge):
 		return KindLimit
 	}
 	for _, ks := range kindSentinels {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"batos/internal/catalog"
+	"batos/internal/catalog/library"
 	"batos/internal/command"
 	"batos/internal/cycle"
 	"batos/internal/image"
@@ -45,6 +47,10 @@ func TestKindOf(t *testing.T) {
 		{store.ErrReadOnly, command.KindReadOnly},
 		{errors.New("something else"), command.KindInternal},
 		{&command.Error{Kind: command.KindConflict, Message: "remote"}, command.KindConflict},
+		{fmt.Errorf("show: %w: \"d1\"", catalog.ErrNoDocument), command.KindNotFound},
+		{fmt.Errorf("%w: the text is 20 MiB", catalog.ErrTooLarge), command.KindLimit},
+		{fmt.Errorf("%w: x has no text", catalog.ErrEmpty), command.KindBadRequest},
+		{fmt.Errorf("%w: the query has no words", library.ErrQuery), command.KindBadRequest},
 	}
 	for _, tc := range cases {
 		if got := command.KindOf(tc.err); got != tc.kind {

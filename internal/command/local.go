@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"batos/internal/catalog/library"
 	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/mind"
@@ -30,6 +31,8 @@ type Runtime interface {
 	Update(ctx context.Context, topic string, fn func(*image.Tx) error) (store.TID, error)
 	// Cycles is the cycle machine, or nil while there is no mind.
 	Cycles() *cycle.Machine
+	// Catalog is the image's knowledge catalog, opened on first use.
+	Catalog(ctx context.Context) (*library.Library, error)
 }
 
 // Local runs the commands on a runtime this process holds.

@@ -66,6 +66,26 @@ type Service interface {
 	RetryCycle(ctx context.Context, id int64) (CycleHandle, error)
 	// CancelCycle fails an unfinished cycle with the reason "cancelled".
 	CancelCycle(ctx context.Context, id int64) (Cancelled, error)
+
+	// CatalogAdd adds files and directories (read by the process holding
+	// the image) or one text to the knowledge catalog, each file in its
+	// own transaction; the result has one outcome per file.
+	CatalogAdd(ctx context.Context, req CatalogAddRequest) (CatalogAddResult, error)
+	// CatalogSearch searches the catalog's passages, or the image's
+	// methods.
+	CatalogSearch(ctx context.Context, req CatalogSearchRequest) (CatalogSearchResult, error)
+	// CatalogList lists the catalog's documents.
+	CatalogList(ctx context.Context) (CatalogList, error)
+	// CatalogShow shows a document, by its ID or path, with its chunks.
+	CatalogShow(ctx context.Context, doc string) (CatalogDocument, error)
+	// CatalogRemove takes a document, by its ID or path, out of the
+	// catalog.
+	CatalogRemove(ctx context.Context, doc string) (CatalogRemoved, error)
+	// CatalogReindex rebuilds the catalog's derived indexes from the
+	// image.
+	CatalogReindex(ctx context.Context) (CatalogReindexed, error)
+	// CatalogStats counts what the catalog and its indexes hold.
+	CatalogStats(ctx context.Context) (CatalogStats, error)
 }
 
 // Learn says how a send treats a message nothing understands, when a

@@ -316,6 +316,71 @@ var commands = map[string]func(ctx context.Context, svc command.Service, req map
 		}
 		return cancelledMap(c), nil
 	},
+	"catalog_add": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		r, err := catalogAddArgs(req)
+		if err != nil {
+			return nil, err
+		}
+		res, err := svc.CatalogAdd(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return plainView(res)
+	},
+	"catalog_search": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		r, err := catalogSearchArgs(req)
+		if err != nil {
+			return nil, err
+		}
+		res, err := svc.CatalogSearch(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return plainView(res)
+	},
+	"catalog_list": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		res, err := svc.CatalogList(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return plainView(res)
+	},
+	"catalog_show": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		doc, err := docArg(req)
+		if err != nil {
+			return nil, err
+		}
+		res, err := svc.CatalogShow(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		return plainView(res)
+	},
+	"catalog_remove": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		doc, err := docArg(req)
+		if err != nil {
+			return nil, err
+		}
+		res, err := svc.CatalogRemove(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		return plainView(res)
+	},
+	"catalog_reindex": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		res, err := svc.CatalogReindex(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return plainView(res)
+	},
+	"catalog_stats": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		res, err := svc.CatalogStats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return plainView(res)
+	},
 }
 
 func stringArg(req map[string]any, name string, required bool) (string, error) {
@@ -459,6 +524,119 @@ func stringsArg(req map[string]any, name string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// textArg reads a string argument that is text and nothing else (no
+// object reference or number standing for one).
+func textArg(req map[string]any, name string, required bool) (string, error) {
+	switch v := req[name].(type) {
+	case nil:
+		if required {
+			return "", fmt.Errorf("%w: %q is required", command.ErrBadRequest, name)
+		}
+		return "", nil
+	case string:
+		return v, nil
+	default:
+		return "", fmt.Errorf("%w: %q must be a string, got %s", command.ErrBadRequest, name, argText(v))
+	}
+}
+
+// metaArg reads a map of strings to strings, at most
+// command.MaxCatalogMeta pairs.
+func metaArg(req map[string]any, name string) (map[string]string, error) {
+	v, ok := req[name]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q must be a map of strings to strings, got %s", command.ErrBadRequest, name, argText(v))
+	}
+	if len(m) > command.MaxCatalogMeta {
+		return nil, fmt.Errorf("%w: %q holds %d pairs, over the limit of %d", command.ErrBadRequest, name, len(m), command.MaxCatalogMeta)
+	}
+	out := make(map[string]string, len(m))
+	for _, k := range keysSorted(m) {
+		s, ok := m[k].(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s.%s must be a string, got %s", command.ErrBadRequest, name, clipArg(k), argText(m[k]))
+		}
+		out[k] = s
+	}
+	return out, nil
+}
+
+// catalogAddArgs reads catalog_add's arguments: "paths", or "text" with
+// "name" and an optional "title"; and an optional "meta".
+func catalogAddArgs(req map[string]any) (command.CatalogAddRequest, error) {
+	var r command.CatalogAddRequest
+	hasPaths, hasText := req["paths"] != nil, req["text"] != nil
+	var err error
+	switch {
+	case hasPaths && hasText:
+		return r, fmt.Errorf("%w: give \"paths\" or \"text\", not both", command.ErrBadRequest)
+	case !hasPaths && !hasText:
+		return r, fmt.Errorf("%w: \"paths\" (files and directories the server reads) or \"text\" (with its \"name\") is required", command.ErrBadRequest)
+	case hasPaths && (req["name"] != nil || req["title"] != nil):
+		return r, fmt.Errorf("%w: \"name\" and \"title\" go with \"text\"; a file's name is its path", command.ErrBadRequest)
+	case hasPaths:
+		if r.Paths, err = stringsArg(req, "paths"); err != nil {
+			return r, err
+		}
+		if len(r.Paths) == 0 {
+			return r, fmt.Errorf("%w: \"paths\" is empty", command.ErrBadRequest)
+		}
+	default:
+		if r.Text, err = textArg(req, "text", true); err != nil {
+			return r, err
+		}
+		if r.Name, err = textArg(req, "name", true); err != nil {
+			return r, err
+		}
+		if r.Name == "" {
+			return r, fmt.Errorf("%w: \"name\" is empty: a text needs a name, its path in the catalog", command.ErrBadRequest)
+		}
+		if r.Title, err = textArg(req, "title", false); err != nil {
+			return r, err
+		}
+	}
+	if r.Meta, err = metaArg(req, "meta"); err != nil {
+		return r, err
+	}
+	return r, r.Check()
+}
+
+// catalogSearchArgs reads catalog_search's arguments.
+func catalogSearchArgs(req map[string]any) (command.CatalogSearchRequest, error) {
+	var r command.CatalogSearchRequest
+	var err error
+	if r.Query, err = textArg(req, "query", true); err != nil {
+		return r, err
+	}
+	if r.K, err = intArg(req, "k", 0); err != nil {
+		return r, err
+	}
+	if r.Methods, err = boolArg(req, "methods"); err != nil {
+		return r, err
+	}
+	if r.Doc, err = textArg(req, "doc", false); err != nil {
+		return r, err
+	}
+	if r.Meta, err = metaArg(req, "meta"); err != nil {
+		return r, err
+	}
+	return r, r.Check()
+}
+
+// docArg reads the document catalog_show and catalog_remove name: its
+// ID or its path.
+func docArg(req map[string]any) (string, error) {
+	doc, err := textArg(req, "doc", true)
+	if err != nil {
+		return "", err
+	}
+	return doc, command.CheckDoc(doc)
 }
 
 // learnArgs reads a send's "learn" and "timeout_ms".

@@ -19,9 +19,9 @@ import (
 // the command layer's Service over the bridge. A call that gets no answer
 // in a minute gives up (the server may still finish it); a call that may
 // wait for a cognitive cycle waits as long as the server does, and a
-// minute more; a pack waits a day. When the server's process is known and
-// visible here, a call ends as soon as that process exits: its answer
-// will never come.
+// minute more; a pack, a catalog add and a reindex wait a day. When the
+// server's process is known and visible here, a call ends as soon as that
+// process exits: its answer will never come.
 type Remote struct {
 	c   *Client
 	pid int
@@ -107,13 +107,19 @@ func processRuns(pid int) bool {
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
+// refused is a request refused here, as the server would refuse it, in
+// the form of the server's error.
+func refused(err error) error {
+	return &command.Error{Kind: command.KindOf(err), Message: err.Error()}
+}
+
 // Send sends over the bridge; req.Learn becomes the request's "learn" and
 // "timeout_ms".
 func (r *Remote) Send(ctx context.Context, req command.SendRequest) (vm.Result, error) {
 	// Refused here as Local refuses it: the wire cannot say everything a
 	// request can (a handle with a timeout), so a bad one must not leave.
 	if err := req.Check(); err != nil {
-		return vm.Result{}, &command.Error{Kind: command.KindOf(err), Message: err.Error()}
+		return vm.Result{}, refused(err)
 	}
 	kw := map[string]any{}
 	for _, s := range req.Kwargs {
@@ -327,4 +333,108 @@ func (r *Remote) WarmPersonas(ctx context.Context, names []string) ([]command.Wa
 		return nil, err
 	}
 	return warmResultsOf(res), nil
+}
+
+// CatalogAdd waits as long as a pack does: the server reads, chunks and
+// embeds every file. req.Paths are paths on the server's machine;
+// req.Progress is not told.
+func (r *Remote) CatalogAdd(ctx context.Context, req command.CatalogAddRequest) (command.CatalogAddResult, error) {
+	if err := req.Check(); err != nil {
+		return command.CatalogAddResult{}, refused(err)
+	}
+	args := map[string]any{}
+	if len(req.Paths) > 0 {
+		paths := make([]any, len(req.Paths))
+		for i, p := range req.Paths {
+			paths[i] = p
+		}
+		args["paths"] = paths
+	} else {
+		args["text"], args["name"] = req.Text, req.Name
+		if req.Title != "" {
+			args["title"] = req.Title
+		}
+	}
+	if len(req.Meta) > 0 {
+		args["meta"] = metaWire(req.Meta)
+	}
+	res, err := r.callFor(ctx, packTimeout, "catalog_add", args)
+	if err != nil {
+		return command.CatalogAddResult{}, err
+	}
+	return viewOf[command.CatalogAddResult](res, "catalog add result")
+}
+
+func metaWire(meta map[string]string) map[string]any {
+	m := make(map[string]any, len(meta))
+	for k, v := range meta {
+		m[k] = v
+	}
+	return m
+}
+
+func (r *Remote) CatalogSearch(ctx context.Context, req command.CatalogSearchRequest) (command.CatalogSearchResult, error) {
+	if err := req.Check(); err != nil {
+		return command.CatalogSearchResult{}, refused(err)
+	}
+	args := map[string]any{"query": req.Query, "k": int64(req.K), "methods": req.Methods}
+	if req.Doc != "" {
+		args["doc"] = req.Doc
+	}
+	if len(req.Meta) > 0 {
+		args["meta"] = metaWire(req.Meta)
+	}
+	res, err := r.call(ctx, "catalog_search", args)
+	if err != nil {
+		return command.CatalogSearchResult{}, err
+	}
+	return viewOf[command.CatalogSearchResult](res, "search result")
+}
+
+func (r *Remote) CatalogList(ctx context.Context) (command.CatalogList, error) {
+	res, err := r.call(ctx, "catalog_list", nil)
+	if err != nil {
+		return command.CatalogList{}, err
+	}
+	return viewOf[command.CatalogList](res, "catalog list")
+}
+
+func (r *Remote) CatalogShow(ctx context.Context, doc string) (command.CatalogDocument, error) {
+	if err := command.CheckDoc(doc); err != nil {
+		return command.CatalogDocument{}, refused(err)
+	}
+	res, err := r.call(ctx, "catalog_show", map[string]any{"doc": doc})
+	if err != nil {
+		return command.CatalogDocument{}, err
+	}
+	return viewOf[command.CatalogDocument](res, "document")
+}
+
+func (r *Remote) CatalogRemove(ctx context.Context, doc string) (command.CatalogRemoved, error) {
+	if err := command.CheckDoc(doc); err != nil {
+		return command.CatalogRemoved{}, refused(err)
+	}
+	res, err := r.call(ctx, "catalog_remove", map[string]any{"doc": doc})
+	if err != nil {
+		return command.CatalogRemoved{}, err
+	}
+	return viewOf[command.CatalogRemoved](res, "removed document")
+}
+
+// CatalogReindex waits as long as a pack does: the server rebuilds the
+// indexes from every document and method.
+func (r *Remote) CatalogReindex(ctx context.Context) (command.CatalogReindexed, error) {
+	res, err := r.callFor(ctx, packTimeout, "catalog_reindex", nil)
+	if err != nil {
+		return command.CatalogReindexed{}, err
+	}
+	return viewOf[command.CatalogReindexed](res, "reindex report")
+}
+
+func (r *Remote) CatalogStats(ctx context.Context) (command.CatalogStats, error) {
+	res, err := r.call(ctx, "catalog_stats", nil)
+	if err != nil {
+		return command.CatalogStats{}, err
+	}
+	return viewOf[command.CatalogStats](res, "catalog stats")
 }

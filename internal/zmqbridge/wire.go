@@ -412,3 +412,30 @@ func warmResultsOf(x any) []command.WarmResult {
 	}
 	return out
 }
+
+// plainView is a view with JSON tags (the catalog's results) as plain
+// data: its JSON form.
+func plainView(v any) (map[string]any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return plainMap(raw)
+}
+
+// viewOf reads a view back from its plain data; what names it in an
+// error.
+func viewOf[T any](x any, what string) (T, error) {
+	var v T
+	if _, ok := x.(map[string]any); !ok {
+		return v, fmt.Errorf("the server's %s is a map, got %T", what, x)
+	}
+	raw, err := json.Marshal(x)
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("read the server's %s: %w", what, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"batos/internal/command"
+	"batos/internal/mind"
+)
+
+func init() {
+	commands["catalog"] = cliCommand{"the knowledge catalog: catalog add PATH... | search QUERY | list | show DOC | remove DOC | reindex | stats", runCatalog}
+}
+
+func runCatalog(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError("batos catalog add PATH... | search QUERY | list | show DOC | remove DOC | reindex | stats (each takes -h)")
+	}
+	switch args[0] {
+	case "add":
+		return runCatalogAdd(ctx, e, args[1:])
+	case "search":
+		return runCatalogSearch(ctx, e, args[1:])
+	case "list":
+		return runCatalogList(ctx, e, args[1:])
+	case "show":
+		return runCatalogShow(ctx, e, args[1:])
+	case "remove":
+		return runCatalogRemove(ctx, e, args[1:])
+	case "reindex":
+		return runCatalogReindex(ctx, e, args[1:])
+	case "stats":
+		return runCatalogStats(ctx, e, args[1:])
+	}
+	return usageError("unknown catalog command %q: want add, search, list, show, remove, reindex or stats", args[0])
+}
+
+// catalogSession opens the session the catalog commands run in: batos
+// run's, while it holds the image (its mind embeds), else the image
+// opened here. An image opened here that records an embedding model
+// reaches it through the inference server batos run recorded (else one
+// on the default ports), connected only once something is to be
+// embedded.
+func catalogSession(ctx context.Context, e *env) (*session, error) {
+	sess, err := openSession(ctx, e, readWrite)
+	if err != nil || sess.local == nil {
+		return sess, err
+	}
+	db := sess.local.DB()
+	model, err := mind.LoadEmbedModel(ctx, db)
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	if model == "" {
+		return sess, nil
+	}
+	cfg, err := mind.LoadServerConfig(ctx, db)
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	connectOnDemand(e, sess.local, cfg)
+	return sess, nil
+}
+
+// printNote prints what a catalog result says of its mode (that there is
+// no embedding model): after the text, or on standard error beside JSON.
+func printNote(e *env, m command.CatalogMode, asJSON bool) {
+	if m.Note == "" {
+		return
+	}
+	w := e.stdout
+	if asJSON {
+		w = e.stderr
+	}
+	fmt.Fprintln(w, "note: "+m.Note)
+}
+
+// docID matches a document ID, which is never retried as a path.
+var docID = regexp.MustCompile(`^d[0-9a-f]{16}$`)
+
+// onDoc runs fn on the document doc names and, when nothing has that ID
+// or path and doc is a relative path, on its absolute path: a file is in
+// the catalog under the absolute path it was added from.
+func onDoc(doc string, fn func(doc string) error) error {
+	err := fn(doc)
+	if command.KindOf(err) != command.KindNotFound || filepath.IsAbs(doc) || docID.MatchString(doc) {
+		return err
+	}
+	abs, aerr := filepath.Abs(doc)
+	if aerr != nil || abs == doc {
+		return err
+	}
+	if err2 := fn(abs); command.KindOf(err2) != command.KindNotFound {
+		return err2
+	}
+	return err
+}
+
+// metaFlag collects -meta KEY=VALUE flags.
+type metaFlag map[string]string
+
+func (m metaFlag) String() string { return metaText(m) }
+
+func (m metaFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	m[k] = v
+	return nil
+}
+
+// pairs is the metadata given, or nil for none.
+func (m metaFlag) pairs() map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// chunkingText says how a document was cut.
+func chunkingText(d command.CatalogDoc) string {
+	if d.ChunkedBy == "" {
+		return "fixed-size"
+	}
+	return "semantic"
+}
+
+// count is n things, said as English does: 1 chunk, 2 chunks.
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
