@@ -12,9 +12,15 @@
 // document's chunks, each object's methods). Sync brings them up to the
 // image's newest transaction: it reads the log from the recorded
 // transaction on, and re-indexes the documents and objects those
-// transactions wrote. When the recorded transaction is not in the
-// image's log (a packed or another image), or any file is missing or
-// unreadable, Open rebuilds everything from the image and says why.
+// transactions wrote (a document is indexed again when its object, the
+// catalog's, or one of its chunks was written: a chunk edited by hand
+// too). When the recorded transaction is not in the image's log (a
+// packed or another image), or any file is missing or unreadable, Open
+// rebuilds everything from the image and says why; so does Sync when a
+// pack drops the transaction while the index is open. A rebuild first
+// removes state.json, so that one a crash cuts short is not taken for
+// whole. The directory is held by one Index at a time: Open refuses one
+// another Index holds (ErrInUse) rather than rebuild it from under it.
 //
 // Every search first syncs, so an index never answers from before the
 // newest commit; and the hits are only candidates: the caller reads each

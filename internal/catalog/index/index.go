@@ -78,6 +78,10 @@ type Index struct {
 	// chunkDoc maps a chunk to its document's ID, for filters on vector
 	// hits (derived from st.Docs).
 	chunkDoc map[store.OID]string
+	// unbuilt, when set, says why the indexes are not whole (a rebuild
+	// failed part way): they are not saved, and the next Sync rebuilds
+	// them.
+	unbuilt string
 	// dirty is set when st or vec changed since the last save.
 	dirty   bool
 	savedAt time.Time
@@ -102,9 +106,11 @@ func Open(ctx context.Context, dir string, db *image.DB, opts *Options) (*Index,
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, Report{}, fmt.Errorf("index: %w", err)
 	}
-	reason := ix.load(ctx)
+	reason, err := ix.load(ctx)
+	if err != nil {
+		return nil, Report{}, err
+	}
 	var rep Report
-	var err error
 	if reason != "" {
 		rep, err = ix.rebuild(ctx, reason)
 	} else {
@@ -121,9 +127,28 @@ func Open(ctx context.Context, dir string, db *image.DB, opts *Options) (*Index,
 	return ix, rep, nil
 }
 
+// ErrInUse is returned by Open when another Index, in this process or
+// another, holds the indexes in the directory.
+var ErrInUse = errors.New("index: in use")
+
 // load opens what dir holds; it returns why the indexes must be rebuilt,
-// or "" when they can be caught up.
-func (ix *Index) load(ctx context.Context) string {
+// or "" when they can be caught up. Indexes another Index holds are an
+// error: rebuilding them would pull them from under it.
+func (ix *Index) load(ctx context.Context) (string, error) {
+	text, err := fulltext.Open(filepath.Join(ix.dir, textDir))
+	if errors.Is(err, fulltext.ErrInUse) {
+		return "", fmt.Errorf("%w: %s", ErrInUse, ix.dir)
+	}
+	reason := ix.use(ctx, text, err)
+	if reason != "" && text != nil {
+		text.Close()
+	}
+	return reason, nil
+}
+
+// use takes what load opened when the state agrees with it and with the
+// image; else it returns why not.
+func (ix *Index) use(ctx context.Context, text *fulltext.Index, textErr error) string {
 	st, err := readState(ix.dir)
 	if err != nil {
 		return err.Error()
@@ -138,18 +163,15 @@ func (ix *Index) load(ctx context.Context) string {
 	if _, err := ix.db.Store().Transaction(ctx, st.LastTID); err != nil {
 		return fmt.Sprintf("the image's log no longer has transaction %s, the last the index saw (packed, or another image)", st.LastTID)
 	}
-	text, err := fulltext.Open(filepath.Join(ix.dir, textDir))
-	if err != nil {
-		return "full-text index: " + err.Error()
+	if textErr != nil {
+		return "full-text index: " + textErr.Error()
 	}
 	var vec *vector.Index
 	if st.Dims > 0 {
 		if vec, err = vector.Load(filepath.Join(ix.dir, vectorsFile)); err != nil {
-			text.Close()
 			return "vector index: " + err.Error()
 		}
 		if vec.Dims() != st.Dims {
-			text.Close()
 			return fmt.Sprintf("vector index: %d dimensions, the state says %d", vec.Dims(), st.Dims)
 		}
 	}
@@ -190,8 +212,27 @@ func (ix *Index) Reindex(ctx context.Context) (Report, error) {
 
 var errClosed = errors.New("index: closed")
 
+// usableLocked says why the indexes cannot be searched now, if they
+// cannot; with the mutex held, shared at least.
+func (ix *Index) usableLocked() error {
+	switch {
+	case ix.closed:
+		return errClosed
+	case ix.unbuilt != "":
+		// A rebuild failed after the Sync before this search.
+		return fmt.Errorf("index: not rebuilt: %s", ix.unbuilt)
+	}
+	return nil
+}
+
 // rebuild builds the indexes anew from the image's newest state.
 func (ix *Index) rebuild(ctx context.Context, reason string) (Report, error) {
+	ix.unbuilt = reason
+	// No state may name indexes half rebuilt: after a crash, Open finds
+	// none and rebuilds again.
+	if err := os.Remove(filepath.Join(ix.dir, stateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Report{}, fmt.Errorf("index: rebuild: %w", err)
+	}
 	ix.closeFiles()
 	text, err := fulltext.Create(filepath.Join(ix.dir, textDir))
 	if err != nil {
@@ -228,7 +269,7 @@ func (ix *Index) rebuild(ctx context.Context, reason string) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("index: rebuild: %w", err)
 	}
-	ix.dirty = true
+	ix.unbuilt, ix.dirty = "", true
 	if err := ix.flush(); err != nil {
 		return Report{}, err
 	}
@@ -249,6 +290,9 @@ func (ix *Index) Sync(ctx context.Context) error {
 // catchUp applies the transactions committed since the state's last;
 // with the mutex held (or before Open returns).
 func (ix *Index) catchUp(ctx context.Context) (Report, error) {
+	if ix.unbuilt != "" {
+		return ix.rebuildLogged(ctx, "an earlier rebuild did not finish ("+ix.unbuilt+")")
+	}
 	if ix.db.Store().LastTID() == ix.st.LastTID {
 		return Report{}, ix.maybeFlush()
 	}
@@ -282,9 +326,20 @@ func (ix *Index) catchUp(ctx context.Context) (Report, error) {
 		return rep, fmt.Errorf("index: catch up: %w", err)
 	}
 	if lost {
-		return ix.rebuild(ctx, fmt.Sprintf("the image's log no longer has transaction %s, the last the index saw (packed)", ix.st.LastTID))
+		return ix.rebuildLogged(ctx, fmt.Sprintf("the image's log no longer has transaction %s, the last the index saw (packed)", ix.st.LastTID))
 	}
 	return rep, ix.maybeFlush()
+}
+
+// rebuildLogged rebuilds and logs it, for the rebuilds Sync makes,
+// whose reports no caller sees.
+func (ix *Index) rebuildLogged(ctx context.Context, reason string) (Report, error) {
+	start := time.Now()
+	rep, err := ix.rebuild(ctx, reason)
+	if err == nil {
+		ix.log.Warn("catalog index rebuilt", "dir", ix.dir, "reason", reason, "took", time.Since(start))
+	}
+	return rep, err
 }
 
 // logSince lists the transactions after the state's last up to snap,
@@ -318,14 +373,27 @@ func (ix *Index) applyWritten(tx *image.Tx, written map[store.OID]bool) error {
 	if cat, err := catalogOID(tx); err == nil && written[cat] {
 		docsChanged = true
 	}
-	for _, d := range ix.st.Docs {
+	// A chunk written alone (its text edited by hand, say) changes
+	// neither its document object nor the catalog: its document is
+	// indexed again all the same.
+	stale := map[string]bool{}
+	for id, d := range ix.st.Docs {
 		if written[d.OID] {
 			docsChanged = true
-			break
+		}
+		for _, c := range d.Listed {
+			if written[c] {
+				stale[id] = true
+			}
 		}
 	}
-	if docsChanged {
-		if err := ix.syncDocs(tx); err != nil {
+	for oid := range written {
+		if id, ok := ix.chunkDoc[oid]; ok {
+			stale[id] = true
+		}
+	}
+	if docsChanged || len(stale) > 0 {
+		if err := ix.syncDocs(tx, stale); err != nil {
 			return err
 		}
 	}
@@ -352,8 +420,9 @@ func catalogOID(tx *image.Tx) (store.OID, error) {
 	return oid, nil
 }
 
-// syncDocs re-indexes the documents that changed and drops those gone.
-func (ix *Index) syncDocs(tx *image.Tx) error {
+// syncDocs re-indexes the documents that changed, and those in stale,
+// and drops those gone.
+func (ix *Index) syncDocs(tx *image.Tx, stale map[string]bool) error {
 	docs, err := catalog.List(tx)
 	if err != nil {
 		return err
@@ -362,7 +431,7 @@ func (ix *Index) syncDocs(tx *image.Tx) error {
 	for _, d := range docs {
 		seen[d.ID] = true
 		old := ix.st.Docs[d.ID]
-		if old != nil && old.OID == d.OID && old.Serial == d.Serial {
+		if old != nil && old.OID == d.OID && old.Serial == d.Serial && !stale[d.ID] {
 			continue
 		}
 		if err := ix.indexDoc(tx, d, old); err != nil {
@@ -407,7 +476,7 @@ func (ix *Index) indexDoc(tx *image.Tx, d *catalog.Doc, old *docState) error {
 		// A document edited by hand into a shape the catalog cannot
 		// read: its old entries go, and it is noted, not indexed.
 		ix.log.Warn("catalog document not indexed", "doc", d.ID, "err", err)
-		ds.Chunks, ds.Broken = nil, err.Error()
+		ds.Chunks, ds.Broken, ds.Listed = nil, err.Error(), d.Chunks
 		passages = nil
 	}
 	keep := map[store.OID]bool{}
@@ -617,7 +686,7 @@ func (ix *Index) maybeFlush() error {
 // flush saves the vector file, then the state that names it: a crash
 // between leaves an older state, whose replay is safe.
 func (ix *Index) flush() error {
-	if !ix.dirty {
+	if !ix.dirty || ix.unbuilt != "" {
 		return nil
 	}
 	if ix.vec != nil {
@@ -686,6 +755,9 @@ func (ix *Index) Stats(ctx context.Context) (Stats, error) {
 	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
+	if err := ix.usableLocked(); err != nil {
+		return Stats{}, err
+	}
 	s := Stats{LastTID: ix.st.LastTID, Documents: len(ix.st.Docs), Chunks: len(ix.chunkDoc), Dims: ix.st.Dims, Model: ix.st.Model}
 	for _, sel := range ix.st.Methods {
 		s.Methods += len(sel)

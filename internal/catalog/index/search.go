@@ -87,8 +87,8 @@ func (ix *Index) Search(ctx context.Context, q Query) ([]Hit, error) {
 	depth := max(4*k, 40)
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	if ix.closed {
-		return nil, errClosed
+	if err := ix.usableLocked(); err != nil {
+		return nil, err
 	}
 	filter := map[string]string{}
 	switch q.Kind {
@@ -236,6 +236,17 @@ func (ix *Index) hitFor(id string) *Hit {
 		return &Hit{Object: store.OID(n), Selector: sel}
 	}
 	return nil
+}
+
+// Vectors returns the number of chunk vectors indexed: when it is 0, a
+// query's vector takes no part in a search.
+func (ix *Index) Vectors() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.vec == nil {
+		return 0
+	}
+	return ix.vec.Len()
 }
 
 // Docs returns the IDs of the documents indexed, sorted.

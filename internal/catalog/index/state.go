@@ -47,8 +47,11 @@ type docState struct {
 	Vectors bool `json:"vectors,omitempty"`
 	// Broken is why the document could not be indexed (a catalog object
 	// edited by hand into a shape the catalog cannot read); it is tried
-	// again when the document changes.
+	// again when the document or one of Listed changes.
 	Broken string `json:"broken,omitempty"`
+	// Listed are the chunks a broken document lists, none of them
+	// indexed (Chunks is empty).
+	Listed []store.OID `json:"listed,omitempty"`
 }
 
 func newState(model string) *state {
@@ -75,6 +78,14 @@ func readState(dir string) (*state, error) {
 	}
 	if st.Docs == nil {
 		st.Docs = map[string]*docState{}
+	}
+	for id, d := range st.Docs {
+		if d == nil {
+			return nil, fmt.Errorf("%s is damaged: document %q is null", stateFile, id)
+		}
+	}
+	if st.Dims < 0 {
+		return nil, fmt.Errorf("%s is damaged: %d dimensions", stateFile, st.Dims)
 	}
 	if st.Methods == nil {
 		st.Methods = map[store.OID][]string{}

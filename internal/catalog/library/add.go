@@ -195,7 +195,12 @@ func (l *Library) AddText(ctx context.Context, name string, data []byte, title s
 }
 
 // add prepares, embeds and writes one document.
-func (l *Library) add(ctx context.Context, src catalog.Source, o Outcome) Outcome {
+func (l *Library) add(ctx context.Context, src catalog.Source, o Outcome) (out Outcome) {
+	defer func() {
+		if out.Err != nil {
+			out.ID = "" // nothing was added
+		}
+	}()
 	o.Bytes = len(src.Data)
 	p, err := catalog.Prepare(src, &catalog.Options{Bounds: l.opts.Bounds, MaxBytes: l.maxBytes(), Now: l.opts.Now})
 	switch {

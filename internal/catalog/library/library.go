@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -129,8 +130,8 @@ func (l *Library) EmbedModel() string {
 	return l.emb.Model()
 }
 
-// Mode says how the catalog chunks and searches: "semantic" with an
-// embedding model, else "text".
+// Mode says how the catalog searches: ModeHybrid with an embedding
+// model, else ModeText.
 func (l *Library) Mode() string {
 	if l.emb == nil {
 		return ModeText
@@ -238,21 +239,25 @@ func (l *Library) Remove(ctx context.Context, doc string) (*catalog.Doc, error) 
 	return d, l.syncQuietly(ctx)
 }
 
-// resolveDoc finds a document by ID, else by path.
+// resolveDoc finds a document by ID, else by path: as given (a text's
+// name), else made absolute, as AddPaths names files.
 func resolveDoc(tx *image.Tx, doc string) (string, error) {
-	if _, _, err := catalog.Get(tx, doc); err == nil {
-		return doc, nil
-	} else if !errors.Is(err, catalog.ErrNoDocument) {
-		return "", err
-	}
-	id := catalog.IDOf(doc)
-	if _, _, err := catalog.Get(tx, id); err != nil {
-		if errors.Is(err, catalog.ErrNoDocument) {
-			return "", fmt.Errorf("%w: %q (neither a document ID nor a path in the catalog)", catalog.ErrNoDocument, doc)
+	ids := []string{doc, catalog.IDOf(doc)}
+	if !filepath.IsAbs(doc) {
+		if abs, err := filepath.Abs(doc); err == nil {
+			ids = append(ids, catalog.IDOf(abs))
 		}
-		return "", err
 	}
-	return id, nil
+	for _, id := range ids {
+		_, _, err := catalog.Get(tx, id)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, catalog.ErrNoDocument) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("%w: %q (neither a document ID nor a path in the catalog)", catalog.ErrNoDocument, doc)
 }
 
 // syncQuietly brings the indexes up to date after a change; a failure is

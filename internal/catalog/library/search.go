@@ -176,6 +176,12 @@ func (l *Library) search(ctx context.Context, tx *image.Tx, q Query, k int, vec 
 	if err != nil {
 		return err
 	}
+	if iq.Vector != nil && l.ix.Vectors() == 0 {
+		// The documents were added without the model (or before it):
+		// there was nothing to compare the query's vector with.
+		res.Mode = ModeText
+		res.Note = fmt.Sprintf("no chunk is embedded by %s yet, so search is by text alone (add the documents again to embed them)", l.EmbedModel())
+	}
 	var labels map[store.OID]string
 	for _, h := range hits {
 		if len(res.Hits) == k {
