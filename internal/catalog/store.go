@@ -281,6 +281,15 @@ func (p *Prepared) Chunk(breaks []int, model string, percentile float64) {
 	p.vectors = nil
 }
 
+// PlanEmbedding records that the document is to be chunked at model's
+// breakpoints at percentile and its chunks embedded by model, as Chunk
+// and SetVectors will do: Current then compares with what is wanted
+// before anything is paid for.
+func (p *Prepared) PlanEmbedding(model string, percentile float64) {
+	p.want.Chunking = Chunking{Model: model, Percentile: percentile}
+	p.want.EmbedModel = model
+}
+
 // SetVectors gives the chunks their embeddings, one per chunk, by model
 // (which also marks the document as embedded by it).
 func (p *Prepared) SetVectors(model string, vectors [][]float32) error {
