@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"batos/internal/catalog/library"
 	"batos/internal/command"
 	"batos/internal/mind"
 )
@@ -77,7 +78,11 @@ func printNote(e *env, m command.CatalogMode, asJSON bool) {
 	if asJSON {
 		w = e.stderr
 	}
-	fmt.Fprintln(w, "note: "+m.Note)
+	note := m.Note
+	if note == library.NoModelNote {
+		note += " (batos run -embed-model NAME records one)"
+	}
+	fmt.Fprintln(w, "note: "+note)
 }
 
 // docID matches a document ID, which is never retried as a path.

@@ -76,7 +76,7 @@ func TestCatalogCLI(t *testing.T) {
 		`^skipped +` + regexp.QuoteMeta(filepath.Join(docs, "blob.bin")) + `: binary content`,
 		`^skipped +` + regexp.QuoteMeta(filepath.Join(docs, "empty.txt")) + `: no text`,
 		`^4 files: 2 added, 2 skipped; \d+ fixed-size chunks? written$`,
-		`^note: ` + regexp.QuoteMeta(library.NoModelNote) + `$`,
+		`^note: ` + regexp.QuoteMeta(library.NoModelNote) + ` \(batos run -embed-model NAME records one\)$`,
 	} {
 		if !hasLine(out, re) {
 			t.Errorf("catalog add: no line like %s in\n%s", re, out)
@@ -127,7 +127,7 @@ func TestCatalogCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &list); code != 0 || err != nil || len(list.Docs) != 2 || list.Docs[0].Path != rivers || list.Note != library.NoModelNote {
 		t.Fatalf("catalog list -json: exit %d, %v: %+v\n%s", code, err, list, stdout)
 	}
-	if stderr != "note: "+library.NoModelNote+"\n" {
+	if stderr != "note: "+library.NoModelNote+" (batos run -embed-model NAME records one)\n" {
 		t.Errorf("catalog list -json: stderr %q, want the note", stderr)
 	}
 	if out := mustRun(t, "-image", img, "catalog", "show", list.Docs[1].ID); !strings.Contains(out, "bowline") {

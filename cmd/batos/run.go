@@ -124,7 +124,7 @@ none clears it).`)
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	var cfg mind.ServerConfig
 	err = uvm.Serve(ctx, e.image, &uvm.ServeOptions{
-		UVM:    uvm.Options{User: currentUser(), Store: &bolt.Options{Logger: log}, VM: limits.vm()},
+		UVM:    uvm.Options{User: currentUser(), Store: &bolt.Options{Logger: log}, VM: limits.vm(), Logger: log},
 		Bridge: zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Curve: curve, Logger: log},
 		Prepare: func(ctx context.Context, u *uvm.UVM) (err error) {
 			// The server the flags name, else the one the image records.
@@ -139,6 +139,13 @@ none clears it).`)
 		MindOptions: &mind.Options{CacheDir: cacheDir(e), Logger: log},
 		Cycle:       &cycle.Options{MaxAttempts: *attempts, MaxRunning: *running, Logger: log},
 		Ready: func(u *uvm.UVM, reqAddr, evAddr string) {
+			// The catalog's indexes are caught up (or rebuilt) now, in the
+			// background, rather than by the first search.
+			go func() {
+				if _, err := u.Catalog(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("catalog: cannot open the knowledge catalog", "err", err)
+				}
+			}()
 			// Other batos processes find the server here while the image is held.
 			if err := os.WriteFile(bridgeFile(e.image), []byte(reqAddr+"\n"), 0o644); err != nil {
 				log.Warn("cannot record the bridge endpoint; other batos commands will not find this server", "err", err)

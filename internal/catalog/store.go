@@ -483,6 +483,42 @@ func List(tx *image.Tx) ([]*Doc, error) {
 	return out, nil
 }
 
+// BadDoc is a document object the catalog cannot read: edited by hand
+// into another shape, or a reference to nothing.
+type BadDoc struct {
+	ID     string
+	OID    store.OID // 0 when the entry refers to no object
+	Serial store.TID
+	Err    error
+}
+
+// Scan is List for those that must go on past a malformed document (the
+// indexes): the documents it can read, and those it cannot, each with
+// why. The error is for a catalog that cannot be read at all.
+func Scan(tx *image.Tx) ([]*Doc, []BadDoc, error) {
+	docs, err := documents(tx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var good []*Doc
+	var bad []BadDoc
+	for k, v := range docs.All() {
+		id, _ := k.(image.String)
+		o, err := tx.Deref(v)
+		if err != nil {
+			bad = append(bad, BadDoc{ID: string(id), Err: fmt.Errorf("document %s: %w", image.Repr(k), err)})
+			continue
+		}
+		d, err := decodeDoc(o)
+		if err != nil {
+			bad = append(bad, BadDoc{ID: string(id), OID: o.OID(), Serial: o.Serial(), Err: err})
+			continue
+		}
+		good = append(good, d)
+	}
+	return good, bad, nil
+}
+
 // Get returns the document id and its chunks, in order.
 func Get(tx *image.Tx, id string) (*Doc, []Passage, error) {
 	docs, err := documents(tx)

@@ -56,7 +56,10 @@ func (m *Machine) research(ctx context.Context, c *Cycle, q SubQuestion, v *rece
 	if lib == nil {
 		return nil, nil
 	}
-	res, err := lib.Search(ctx, library.Query{Text: q.Question + "\n" + missionText(c, v), K: maxPassages})
+	// The question first: what the mission adds is clipped to keep the
+	// query within a search's bound.
+	query := clip(q.Question+"\n"+missionText(c, v), library.MaxQueryBytes/2)
+	res, err := lib.Search(ctx, library.Query{Text: query, K: maxPassages})
 	if err != nil {
 		m.opts.Logger.Warn("knowledge catalog search failed", "cycle", c.ID, "err", err)
 		return nil, nil

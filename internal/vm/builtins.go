@@ -30,8 +30,10 @@ func init() {
 		"set_slot":     starlark.NewBuiltin("set_slot", builtinSetSlot),
 		"method":       starlark.NewBuiltin("method", builtinMethod),
 		"send":         starlark.NewBuiltin("send", builtinSend),
-		"json":         jsonModule(),
-		"math":         math.Module,
+		// The knowledge catalog, reached by name from any method.
+		"knowledge_catalog": systemHandle{"knowledge_catalog"},
+		"json":              jsonModule(),
+		"math":              math.Module,
 		"time": &starlarkstruct.Module{Name: "time", Members: starlark.StringDict{
 			"now": starlark.NewBuiltin("time.now", builtinNow),
 		}},

@@ -32,19 +32,20 @@ type Builtin struct {
 // usages are the calling forms of this package's built-ins, as prompts
 // show them. A built-in missing here is shown by its name.
 var usages = map[string]string{
-	"clone":        "clone(obj, **slots)",
-	"clone_object": "clone_object(obj, **slots)",
-	"has_slot":     "has_slot(obj, name)",
-	"json":         "json.encode(x), json.decode(s)",
-	"math":         "math.* (floor, sqrt, pi, ...)",
-	"method":       "method(source)",
-	"new":          "new(parents, **slots)",
-	"oid":          "oid(obj)",
-	"parents":      "parents(obj)",
-	"send":         `send(obj, "selector", *args)`,
-	"set_slot":     "set_slot(obj, name, value)",
-	"slots":        "slots(obj)",
-	"time":         "time.now()",
+	"clone":             "clone(obj, **slots)",
+	"clone_object":      "clone_object(obj, **slots)",
+	"has_slot":          "has_slot(obj, name)",
+	"json":              "json.encode(x), json.decode(s)",
+	"knowledge_catalog": `knowledge_catalog.search(query, k) (passages of the documents in the catalog: a list of dicts with "text", "title", "path", "position" and "score")`,
+	"math":              "math.* (floor, sqrt, pi, ...)",
+	"method":            "method(source)",
+	"new":               "new(parents, **slots)",
+	"oid":               "oid(obj)",
+	"parents":           "parents(obj)",
+	"send":              `send(obj, "selector", *args)`,
+	"set_slot":          "set_slot(obj, name, value)",
+	"slots":             "slots(obj)",
+	"time":              "time.now()",
 }
 
 // Builtins returns every built-in method code can name — this package's

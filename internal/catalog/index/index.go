@@ -122,7 +122,13 @@ func Open(ctx context.Context, dir string, db *image.DB, opts *Options) (*Index,
 	}
 	rep.Took = time.Since(start)
 	if rep.Rebuilt {
-		ix.log.Warn("catalog index rebuilt", "dir", dir, "reason", rep.Reason, "took", rep.Took)
+		// A first build is no news; a rebuild of an index that was there
+		// is damage or a change worth seeing.
+		level := slog.LevelWarn
+		if rep.Reason == errNoState.Error() {
+			level = slog.LevelInfo
+		}
+		ix.log.Log(ctx, level, "catalog index rebuilt", "dir", dir, "reason", rep.Reason, "took", rep.Took)
 	}
 	return ix, rep, nil
 }
@@ -245,9 +251,14 @@ func (ix *Index) rebuild(ctx context.Context, reason string) (Report, error) {
 		return Report{}, fmt.Errorf("index: rebuild: %w", err)
 	}
 	err = ix.db.View(ctx, func(tx *image.Tx) error {
-		docs, err := catalog.List(tx)
+		docs, bad, err := catalog.Scan(tx)
 		if err != nil {
 			return err
+		}
+		for _, b := range bad {
+			if err := ix.noteBroken(b, nil); err != nil {
+				return err
+			}
 		}
 		for i, d := range docs {
 			if err := ctx.Err(); err != nil {
@@ -423,11 +434,21 @@ func catalogOID(tx *image.Tx) (store.OID, error) {
 // syncDocs re-indexes the documents that changed, and those in stale,
 // and drops those gone.
 func (ix *Index) syncDocs(tx *image.Tx, stale map[string]bool) error {
-	docs, err := catalog.List(tx)
+	docs, bad, err := catalog.Scan(tx)
 	if err != nil {
 		return err
 	}
-	seen := make(map[string]bool, len(docs))
+	seen := make(map[string]bool, len(docs)+len(bad))
+	for _, b := range bad {
+		seen[b.ID] = true
+		old := ix.st.Docs[b.ID]
+		if old != nil && old.OID == b.OID && old.Serial == b.Serial && old.Broken != "" && !stale[b.ID] {
+			continue
+		}
+		if err := ix.noteBroken(b, old); err != nil {
+			return err
+		}
+	}
 	for _, d := range docs {
 		seen[d.ID] = true
 		old := ix.st.Docs[d.ID]
@@ -467,6 +488,20 @@ const (
 	kindChunk  = "chunk"
 	kindMethod = "method"
 )
+
+// noteBroken records a document object the catalog cannot read: its old
+// entries go, and it is indexed again once it changes.
+func (ix *Index) noteBroken(b catalog.BadDoc, old *docState) error {
+	ix.log.Warn("catalog document not indexed", "doc", b.ID, "err", b.Err)
+	if old != nil {
+		if err := ix.dropChunks(old.Chunks, nil); err != nil {
+			return err
+		}
+	}
+	ix.st.Docs[b.ID] = &docState{OID: b.OID, Serial: b.Serial, Broken: b.Err.Error()}
+	ix.dirty = true
+	return nil
+}
 
 // indexDoc (re)indexes document d, replacing old's entries.
 func (ix *Index) indexDoc(tx *image.Tx, d *catalog.Doc, old *docState) error {

@@ -149,7 +149,7 @@ const (
 
 // NoModelNote is what every command says when there is no embedding
 // model.
-const NoModelNote = "no embedding model: chunks are fixed-size sentence windows and search is by text alone (batos run -embed-model NAME embeds)"
+const NoModelNote = "no embedding model: chunks are fixed-size sentence windows and search is by text alone"
 
 // Note is the note commands print about the catalog's mode; empty with
 // an embedding model.
