@@ -82,6 +82,8 @@ type Index struct {
 	// failed part way): they are not saved, and the next Sync rebuilds
 	// them.
 	unbuilt string
+	// batch gathers full-text entries to write together (put).
+	batch []fulltext.Entry
 	// dirty is set when st or vec changed since the last save.
 	dirty   bool
 	savedAt time.Time
@@ -274,10 +276,14 @@ func (ix *Index) rebuild(ctx context.Context, reason string) (Report, error) {
 		if err := ix.indexAllMethods(tx); err != nil {
 			return err
 		}
+		if err := ix.flushPuts(); err != nil {
+			return err
+		}
 		ix.st.LastTID = tx.Snapshot()
 		return nil
 	})
 	if err != nil {
+		ix.batch = nil
 		return Report{}, fmt.Errorf("index: rebuild: %w", err)
 	}
 	ix.unbuilt, ix.dirty = "", true
@@ -329,11 +335,15 @@ func (ix *Index) catchUp(ctx context.Context) (Report, error) {
 		if err := ix.applyWritten(tx, written); err != nil {
 			return err
 		}
+		if err := ix.flushPuts(); err != nil {
+			return err
+		}
 		ix.st.LastTID = snap
 		ix.dirty = true
 		return nil
 	})
 	if err != nil {
+		ix.batch = nil
 		return rep, fmt.Errorf("index: catch up: %w", err)
 	}
 	if lost {
@@ -470,6 +480,39 @@ func (ix *Index) syncDocs(tx *image.Tx, stale map[string]bool) error {
 	return nil
 }
 
+// putBatch is how many full-text entries are gathered into one write:
+// each write is fsynced and makes a segment to merge, so a rebuild that
+// wrote each document alone would spend its time there.
+const putBatch = 2000
+
+// put adds entries to the full-text index, in batches of putBatch;
+// flushPuts writes what is gathered.
+func (ix *Index) put(entries []fulltext.Entry) error {
+	ix.batch = append(ix.batch, entries...)
+	if len(ix.batch) >= putBatch {
+		return ix.flushPuts()
+	}
+	return nil
+}
+
+func (ix *Index) flushPuts() error {
+	if len(ix.batch) == 0 {
+		return nil
+	}
+	err := ix.text.Put(ix.batch)
+	ix.batch = nil
+	return err
+}
+
+// del removes entries from the full-text index, after the puts gathered
+// before it, so that the two apply in order.
+func (ix *Index) del(ids []string) error {
+	if err := ix.flushPuts(); err != nil {
+		return err
+	}
+	return ix.text.Delete(ids)
+}
+
 // chunkID and methodID are the full-text index's keys.
 func chunkID(oid store.OID) string { return "c" + strconv.FormatUint(uint64(oid), 10) }
 
@@ -531,7 +574,7 @@ func (ix *Index) indexDoc(tx *image.Tx, d *catalog.Doc, old *docState) error {
 		}
 		entries = append(entries, fulltext.Entry{ID: chunkID(p.OID), Title: d.Title, Text: p.Text, Fields: fields})
 	}
-	if err := ix.text.Put(entries); err != nil {
+	if err := ix.put(entries); err != nil {
 		return err
 	}
 	if ix.st.Model != "" && d.EmbedModel == ix.st.Model {
@@ -577,7 +620,7 @@ func (ix *Index) dropChunks(chunks []store.OID, keep map[store.OID]bool) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return ix.text.Delete(ids)
+	return ix.del(ids)
 }
 
 // indexAllMethods indexes the methods of every object reachable from
@@ -681,7 +724,7 @@ func (ix *Index) indexObjectMethods(o *image.Object, labels map[store.OID]string
 		return err
 	}
 	if len(entries) > 0 {
-		if err := ix.text.Put(entries); err != nil {
+		if err := ix.put(entries); err != nil {
 			return err
 		}
 		ix.st.Methods[oid] = selectors
@@ -707,7 +750,7 @@ func (ix *Index) dropMethods(oid store.OID, keep map[string]bool) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return ix.text.Delete(ids)
+	return ix.del(ids)
 }
 
 // maybeFlush saves when changes have waited long enough.
