@@ -40,11 +40,35 @@ func TestBenchStoreQuick(t *testing.T) {
 	}
 }
 
+// TestBenchCatalogSmall runs "batos bench catalog" on a catalog of a
+// hundred and fifty chunks; internal/bench checks the figures themselves.
+func TestBenchCatalogSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the benchmark")
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "catalog", "-chunks", "150", "-json", "-dir", t.TempDir()}
+	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("batos %s: exit %d\nstderr: %s", strings.Join(args, " "), code, stderr.String())
+	}
+	var got map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, stdout.String())
+	}
+	if got["chunks"] != 150.0 {
+		t.Errorf("chunks = %v, want 150", got["chunks"])
+	}
+	if !strings.Contains(stderr.String(), "bench: reopen") {
+		t.Errorf("stderr shows no progress of the reopening:\n%s", stderr.String())
+	}
+}
+
 func TestBenchUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench"}, {"bench", "nosuch"}, {"bench", "store", "extra"},
 		{"bench", "vm", "extra"}, {"bench", "bridge", "extra"},
 		{"bench", "cycle", "extra"}, {"bench", "cycle", "-n", "0"},
+		{"bench", "catalog", "extra"}, {"bench", "catalog", "-chunks", "0"},
 		{"bench", "learn", "extra"}, {"bench", "learn", "-attempts", "0"}, {"bench", "learn", "-timeout", "-1s"},
 		{"bench", "learn", "-llm", "ftp://nowhere"},
 	} {

@@ -1,7 +1,8 @@
 // Package bench is the harness behind "batos bench": it measures the
 // storage engine on a disk (RunStore), message sends (RunVM), the ZeroMQ
-// bridge (RunBridge) and the cognitive cycle's overhead (RunCycle), and
-// prints each outcome as a table for people or as JSON.
+// bridge (RunBridge), the cognitive cycle's overhead (RunCycle) and the
+// knowledge catalog's ingest and search (RunCatalog), and prints each
+// outcome as a table for people or as JSON.
 //
 // Every run works in a temporary directory under Options.Dir, removed
 // afterwards, and reports its progress, one "bench: ..." line per phase,
@@ -15,7 +16,9 @@
 //
 // The cycle benchmark answers its mind with a scripted model of its own
 // (personas answering at once, in this process), so the harness links no
-// test package and no fake server.
+// test package and no fake server. The catalog benchmark generates its
+// corpus and the corpus's embeddings itself, deterministically, so that
+// it needs no model and two runs measure the same thing.
 package bench
 
 import (
@@ -52,6 +55,9 @@ type Options struct {
 	Exe string
 	// Cycles is how many cycles RunCycle measures; 0 means 200.
 	Cycles int
+	// Chunks is the size of the catalog RunCatalog measures; 0 means
+	// DefaultCatalogChunks.
+	Chunks int
 	// User is recorded as the user of the transactions of the images
 	// RunStore and RunVM open.
 	User string
