@@ -585,13 +585,20 @@ func catalogObject(tx *image.Tx) (*image.Object, error) {
 }
 
 // documents returns the catalog's dict of documents: in an Update the
-// transaction's own, which catalogSet stores back.
+// transaction's own, which catalogSet stores back; in a View the cached
+// one, which the caller must not change.
 func documents(tx *image.Tx) (*image.Dict, error) {
 	cat, err := catalogObject(tx)
 	if err != nil {
 		return nil, err
 	}
-	v, ok := cat.Get(slotDocuments)
+	// A read takes the dict as the image's cache holds it: Get would copy
+	// it, and every read of a chunk looks its document up here.
+	get := cat.Get
+	if !tx.Writable() {
+		get = cat.Peek
+	}
+	v, ok := get(slotDocuments)
 	if !ok {
 		return &image.Dict{}, nil
 	}
