@@ -35,6 +35,9 @@ its indexes hold, its embedding model and the embedding calls it made.`)
 		model = st.EmbedModel
 	}
 	fmt.Fprintf(w, "documents        %d\n", st.Documents)
+	if st.Malformed > 0 {
+		fmt.Fprintf(w, "malformed        %d entries of knowledge_catalog.documents are not documents (batos catalog remove ID takes one out)\n", st.Malformed)
+	}
 	fmt.Fprintf(w, "chunks           %d\n", st.Chunks)
 	fmt.Fprintf(w, "bytes            %s\n", formatBytes(int64(st.Bytes)))
 	fmt.Fprintf(w, "tokens           %d\n", st.Tokens)

@@ -201,6 +201,9 @@ type Passage struct {
 type Summary struct {
 	Documents, Chunks int
 	Bytes, Tokens     int
+	// Malformed counts the entries that are not readable documents
+	// (edited by hand), which Documents leaves out.
+	Malformed int
 }
 
 // IDOf is the ID of the document at path: "d" and the first 16 hex digits
@@ -519,6 +522,17 @@ func Scan(tx *image.Tx) ([]*Doc, []BadDoc, error) {
 	return good, bad, nil
 }
 
+// Listed reports whether the catalog has an entry for document id,
+// readable or not.
+func Listed(tx *image.Tx, id string) (bool, error) {
+	docs, err := documents(tx)
+	if err != nil {
+		return false, err
+	}
+	_, ok := docs.Get(image.String(id))
+	return ok, nil
+}
+
 // Get returns the document id and its chunks, in order.
 func Get(tx *image.Tx, id string) (*Doc, []Passage, error) {
 	docs, err := documents(tx)
@@ -550,11 +564,11 @@ func Get(tx *image.Tx, id string) (*Doc, []Passage, error) {
 
 // Stats counts the catalog's documents, chunks, bytes and tokens.
 func Stats(tx *image.Tx) (Summary, error) {
-	ds, err := List(tx)
+	ds, bad, err := Scan(tx)
 	if err != nil {
 		return Summary{}, err
 	}
-	s := Summary{Documents: len(ds)}
+	s := Summary{Documents: len(ds), Malformed: len(bad)}
 	for _, d := range ds {
 		s.Chunks += len(d.Chunks)
 		s.Bytes += d.Size

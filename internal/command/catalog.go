@@ -394,6 +394,9 @@ type CatalogStats struct {
 	Chunks    int `json:"chunks"`
 	Bytes     int `json:"bytes"`
 	Tokens    int `json:"tokens"`
+	// Malformed counts entries that are not readable documents (edited
+	// by hand); catalog remove takes one out by its ID.
+	Malformed int `json:"malformed,omitempty"`
 	// EmbedModel is the embedding model ("": none, and Note says so).
 	EmbedModel string            `json:"embed_model,omitempty"`
 	Index      CatalogIndexStats `json:"index"`
@@ -580,7 +583,7 @@ func (l *Local) CatalogStats(ctx context.Context) (CatalogStats, error) {
 		return CatalogStats{}, err
 	}
 	return CatalogStats{
-		CatalogMode: modeOf(lib), Documents: s.Documents, Chunks: s.Chunks, Bytes: s.Bytes, Tokens: s.Tokens, EmbedModel: s.Model,
+		CatalogMode: modeOf(lib), Documents: s.Documents, Chunks: s.Chunks, Bytes: s.Bytes, Tokens: s.Tokens, Malformed: s.Malformed, EmbedModel: s.Model,
 		Index: CatalogIndexStats{Documents: s.Index.Documents, Chunks: s.Index.Chunks, Methods: s.Index.Methods, Vectors: s.Index.Vectors,
 			Dims: s.Index.Dims, Model: s.Index.Model, Entries: int64(s.Index.Entries), Bytes: s.Index.Bytes, LastTID: tidText(s.Index.LastTID)},
 		Usage: CatalogUsage{Calls: s.Usage.Calls, Failures: s.Usage.Failures, PromptTokens: s.Usage.PromptTokens,

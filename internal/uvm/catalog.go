@@ -130,13 +130,14 @@ func (c embedClient) Embed(ctx context.Context, req *llm.EmbedRequest) (*llm.Emb
 	return s.Client.Embed(ctx, req)
 }
 
-// searchCatalog is knowledge_catalog.search(query, k=5) for methods: a
+// searchCatalog is knowledge_catalog.search(query[, k]) for methods (k
+// from 1 to 100, 5 when left out; positional, as primitives are): a
 // read-only search whose hits are read in the method's own transaction,
 // each a dict of text, title, doc, path, position, score and chunk.
 func (u *UVM) searchCatalog(ctx context.Context, tx *image.Tx, self image.Ref, args []image.Value) (image.Value, error) {
-	const usage = "knowledge_catalog.search(query, k=5)"
+	const usage = "knowledge_catalog.search(query[, k])"
 	if len(args) < 1 || len(args) > 2 {
-		return nil, fmt.Errorf("%s: takes a query and an optional k, got %d arguments", usage, len(args))
+		return nil, fmt.Errorf("%s: takes a query and an optional k (positional, 1 to 100, 5 when left out), got %d arguments", usage, len(args))
 	}
 	q, ok := args[0].(image.String)
 	if !ok {

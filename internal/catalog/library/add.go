@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"batos/internal/catalog"
@@ -90,6 +91,13 @@ func walk(paths []string) ([]file, int64, error) {
 			total += fi.Size()
 			continue
 		}
+		// A directory named through a symbolic link is walked where it
+		// leads (WalkDir does not follow a link, even the root); links
+		// met inside a directory are not followed, so a loop cannot trap
+		// the walk.
+		if resolved, err := filepath.EvalSymlinks(p); err == nil {
+			p = resolved
+		}
 		var under []file
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -153,7 +161,9 @@ func (l *Library) addFile(ctx context.Context, path string, meta map[string]stri
 // is refused too, so memory stays bounded by the limit.
 func (l *Library) readFile(path string) ([]byte, error) {
 	limit := l.maxBytes()
-	f, err := os.Open(path)
+	// Non-blocking, so that a FIFO (or a device) opens at once and is
+	// refused by the check below instead of waiting for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s vanished before it could be read", path)
@@ -166,7 +176,7 @@ func (l *Library) readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
 	}
 	if fi.Size() > int64(limit) {
 		return nil, fmt.Errorf("%w: %s is %d bytes, over the limit of %d bytes", catalog.ErrTooLarge, path, fi.Size(), limit)
@@ -194,6 +204,36 @@ func (l *Library) AddText(ctx context.Context, name string, data []byte, title s
 	return l.add(ctx, catalog.Source{Path: name, Title: title, Data: data, Meta: meta}, Outcome{Path: name})
 }
 
+// dropStale takes out of the catalog the document a skipped file had
+// before it lost its text: its content changed to none, so its earlier
+// chunks would be stale answers.
+func (l *Library) dropStale(ctx context.Context, path string, o Outcome) Outcome {
+	id := catalog.IDOf(path)
+	removed := false
+	err := l.db.Update(ctx, func(tx *image.Tx) error {
+		removed = false
+		if _, _, err := catalog.Get(tx, id); errors.Is(err, catalog.ErrNoDocument) {
+			return nil
+		}
+		tx.SetUser("batos")
+		tx.Note(fmt.Sprintf("catalog: remove %s (%s now)", path, o.Skipped))
+		if err := catalog.Remove(tx, id); err != nil {
+			return err
+		}
+		removed = true
+		return nil
+	})
+	switch {
+	case err != nil:
+		o.Err = fmt.Errorf("%s has %s now, and its earlier document could not be taken out of the catalog: %w", path, o.Skipped, err)
+	case removed:
+		o.ID = id
+		o.Skipped += "; its earlier content was taken out of the catalog"
+		l.syncQuietly(ctx)
+	}
+	return o
+}
+
 // add prepares, embeds and writes one document.
 func (l *Library) add(ctx context.Context, src catalog.Source, o Outcome) (out Outcome) {
 	defer func() {
@@ -206,10 +246,10 @@ func (l *Library) add(ctx context.Context, src catalog.Source, o Outcome) (out O
 	switch {
 	case errors.Is(err, catalog.ErrBinary):
 		o.Skipped = "binary content, not indexed as text"
-		return o
+		return l.dropStale(ctx, src.Path, o)
 	case errors.Is(err, catalog.ErrEmpty):
 		o.Skipped = "no text"
-		return o
+		return l.dropStale(ctx, src.Path, o)
 	case err != nil:
 		o.Err = err
 		return o

@@ -196,8 +196,14 @@ func (l *Library) Stats(ctx context.Context) (Stats, error) {
 func (l *Library) List(ctx context.Context) ([]*catalog.Doc, error) {
 	var docs []*catalog.Doc
 	err := l.db.View(ctx, func(tx *image.Tx) error {
+		var bad []catalog.BadDoc
 		var err error
-		docs, err = catalog.List(tx)
+		docs, bad, err = catalog.Scan(tx)
+		// A malformed entry does not hide the others; it is said in the
+		// log, and catalog remove takes it out.
+		for _, b := range bad {
+			l.log.Warn("catalog document unreadable", "doc", b.ID, "err", b.Err)
+		}
 		return err
 	})
 	return docs, err
@@ -228,7 +234,12 @@ func (l *Library) Remove(ctx context.Context, doc string) (*catalog.Doc, error) 
 			return err
 		}
 		if d, _, err = catalog.Get(tx, id); err != nil {
-			return err
+			if errors.Is(err, catalog.ErrNoDocument) {
+				return err
+			}
+			// A malformed entry (edited by hand) is removed all the same:
+			// removing it is how a user mends the catalog.
+			d = &catalog.Doc{ID: id, Title: id, Path: "(a malformed document: " + err.Error() + ")"}
 		}
 		tx.Note("catalog: remove " + d.Path)
 		return catalog.Remove(tx, id)
@@ -249,12 +260,12 @@ func resolveDoc(tx *image.Tx, doc string) (string, error) {
 		}
 	}
 	for _, id := range ids {
-		_, _, err := catalog.Get(tx, id)
-		if err == nil {
-			return id, nil
-		}
-		if !errors.Is(err, catalog.ErrNoDocument) {
+		listed, err := catalog.Listed(tx, id)
+		if err != nil {
 			return "", err
+		}
+		if listed {
+			return id, nil
 		}
 	}
 	return "", fmt.Errorf("%w: %q (neither a document ID nor a path in the catalog)", catalog.ErrNoDocument, doc)
