@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"batos/internal/catalog/index"
 	"batos/internal/catalog/library"
 	"batos/internal/command"
 	"batos/internal/mind"
@@ -49,6 +50,15 @@ func catalogSession(ctx context.Context, e *env) (*session, error) {
 	sess, err := openSession(ctx, e, readWrite)
 	if err != nil || sess.local == nil {
 		return sess, err
+	}
+	// The indexes are opened now, so that a rebuild (a damaged or deleted
+	// index) is said here: batos run logs it, a command must print it.
+	if _, err := sess.local.Catalog(ctx); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	if rep := sess.local.CatalogReport(); rep.Rebuilt && (rep.Reason != index.NoIndexYet || rep.Documents > 0) {
+		fmt.Fprintf(e.stderr, "batos: catalog: %s\n", rep)
 	}
 	db := sess.local.DB()
 	model, err := mind.LoadEmbedModel(ctx, db)

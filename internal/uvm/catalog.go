@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"batos/internal/catalog/embed"
+	"batos/internal/catalog/index"
 	"batos/internal/catalog/library"
 	"batos/internal/image"
 	"batos/internal/llm"
@@ -61,11 +62,16 @@ func (u *UVM) Catalog(ctx context.Context) (*library.Library, error) {
 		}
 		return nil, fmt.Errorf("knowledge catalog: %w", err)
 	}
-	if rep.Rebuilt {
-		u.log.Info("catalog: "+rep.String(), "dir", dir)
-	}
-	u.catalog = lib
+	u.catalog, u.catalogReport = lib, rep
 	return lib, nil
+}
+
+// CatalogReport says what opening the catalog did to its indexes (caught
+// up, or rebuilt and why); zero before Catalog opened it.
+func (u *UVM) CatalogReport() index.Report {
+	u.catMu.Lock()
+	defer u.catMu.Unlock()
+	return u.catalogReport
 }
 
 // openEmbedCache opens the embedding cache, starting a new one when the

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"batos/internal/catalog/embed"
+	"batos/internal/catalog/index"
 	"batos/internal/catalog/library"
 	"batos/internal/command"
 	"batos/internal/cycle"
@@ -90,6 +91,8 @@ type UVM struct {
 	catMu      sync.Mutex
 	catalog    *library.Library
 	embedCache *embed.Cache
+	// catalogReport is what opening the catalog did to its indexes.
+	catalogReport index.Report
 	// catalogProgress, if set, is told how a rebuild of the catalog's
 	// indexes advances.
 	catalogProgress func(done, total int)

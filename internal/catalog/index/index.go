@@ -46,6 +46,9 @@ type Report struct {
 	// and Reason says why ("no index yet", a damaged file, ...).
 	Rebuilt bool
 	Reason  string
+	// Documents counts the documents a rebuild indexed: a first build
+	// (NoIndexYet) over documents means the index was lost.
+	Documents int
 	// Replayed counts the transactions caught up from the log.
 	Replayed int
 	Took     time.Duration
@@ -158,6 +161,11 @@ func (ix *Index) load(ctx context.Context) (string, error) {
 // image; else it returns why not.
 func (ix *Index) use(ctx context.Context, text *fulltext.Index, textErr error) string {
 	st, err := readState(ix.dir)
+	if errors.Is(err, errNoState) && textErr == nil {
+		// The full-text index is there without the state that says what
+		// it holds: damage, not a first build.
+		return "the index's " + stateFile + " is missing"
+	}
 	if err != nil {
 		return err.Error()
 	}
@@ -290,7 +298,7 @@ func (ix *Index) rebuild(ctx context.Context, reason string) (Report, error) {
 	if err := ix.flush(); err != nil {
 		return Report{}, err
 	}
-	return Report{Rebuilt: true, Reason: reason}, nil
+	return Report{Rebuilt: true, Reason: reason, Documents: len(ix.st.Docs)}, nil
 }
 
 // Sync brings the indexes up to the image's newest transaction.

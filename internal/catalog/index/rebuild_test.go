@@ -82,7 +82,7 @@ func eachFile(t *testing.T, dir, suffix string, fn func(path string, size int64)
 
 var damages = []damage{
 	{"directory deleted", func(t *testing.T, dir string) { os.RemoveAll(dir) }, "no index yet"},
-	{"state deleted", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "state.json")) }, "no index yet"},
+	{"state deleted", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "state.json")) }, "state.json is missing"},
 	{"state garbage", func(t *testing.T, dir string) {
 		writeFile(t, filepath.Join(dir, "state.json"), []byte("\x00\xffnot json"))
 	}, "state.json is damaged"},

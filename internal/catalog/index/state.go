@@ -59,7 +59,11 @@ func newState(model string) *state {
 }
 
 // errNoState is readState's error when there is no state file.
-var errNoState = errors.New("no index yet")
+var errNoState = errors.New(NoIndexYet)
+
+// NoIndexYet is the reason a first build gives (Report.Reason): no news,
+// unlike the rebuild of an index that was there.
+const NoIndexYet = "no index yet"
 
 func readState(dir string) (*state, error) {
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
