@@ -59,6 +59,10 @@ absolute paths, which must be readable where batos run runs.`)
 	}
 	bar.done()
 	if err != nil {
+		// An add stopped half-way (Ctrl-C) says what the files done became.
+		if len(res.Files) > 0 && !*asJSON {
+			printOutcomes(e.stdout, res)
+		}
 		return err
 	}
 	if *asJSON {

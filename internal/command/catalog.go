@@ -467,7 +467,9 @@ func (l *Local) CatalogAdd(ctx context.Context, req CatalogAddRequest) (CatalogA
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
 		return CatalogAddResult{}, withKind(ErrBadRequest, err)
 	case len(outcomes) > 0:
-		return CatalogAddResult{}, fmt.Errorf("catalog add stopped after %d files (what they added is saved): %w", len(outcomes), err)
+		// The files done are returned with the error, for the caller to
+		// say what they became.
+		return out, fmt.Errorf("catalog add stopped after %d files (what they added is saved): %w", len(outcomes), err)
 	}
 	return CatalogAddResult{}, err
 }
