@@ -126,6 +126,9 @@ func (m metaFlag) Set(s string) error {
 	if !ok || k == "" {
 		return fmt.Errorf("want KEY=VALUE, got %q", s)
 	}
+	if old, dup := m[k]; dup && old != v {
+		return fmt.Errorf("%s is given twice (%q and %q): a key has one value", k, old, v)
+	}
 	m[k] = v
 	return nil
 }
