@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"batos/internal/catalog/index"
 	"batos/internal/catalog/library"
@@ -93,6 +95,16 @@ func printNote(e *env, m command.CatalogMode, asJSON bool) {
 		note += " (batos run -embed-model NAME records one)"
 	}
 	fmt.Fprintln(w, "note: "+note)
+}
+
+// shownPath is a document's path for a line of text output: quoted when
+// it holds a control character (a newline in a file name would forge a
+// line of output), as it is otherwise.
+func shownPath(p string) string {
+	if strings.IndexFunc(p, unicode.IsControl) >= 0 {
+		return strconv.Quote(p)
+	}
+	return p
 }
 
 // docID matches a document ID, which is never retried as a path.

@@ -92,13 +92,13 @@ func printOutcomes(w io.Writer, res command.CatalogAddResult) {
 		case command.CatalogAdded, command.CatalogReplaced:
 			chunks += f.Chunks
 			semantic = semantic || f.Semantic
-			fmt.Fprintf(w, "%-9s %s  (%s, %s, %s)\n", f.Result, f.Path, count(f.Chunks, "chunk"), formatBytes(int64(f.Bytes)), f.Doc)
+			fmt.Fprintf(w, "%-9s %s  (%s, %s, %s)\n", f.Result, shownPath(f.Path), count(f.Chunks, "chunk"), formatBytes(int64(f.Bytes)), f.Doc)
 		case command.CatalogUnchanged:
-			fmt.Fprintf(w, "%-9s %s  (%s)\n", f.Result, f.Path, f.Doc)
+			fmt.Fprintf(w, "%-9s %s  (%s)\n", f.Result, shownPath(f.Path), f.Doc)
 		case command.CatalogSkipped:
-			fmt.Fprintf(w, "%-9s %s: %s\n", f.Result, f.Path, f.Reason)
+			fmt.Fprintf(w, "%-9s %s: %s\n", f.Result, shownPath(f.Path), f.Reason)
 		default:
-			fmt.Fprintf(w, "%-9s %s: %s\n", f.Result, f.Path, f.Error)
+			fmt.Fprintf(w, "%-9s %s: %s\n", f.Result, shownPath(f.Path), f.Error)
 		}
 	}
 	var parts []string

@@ -37,7 +37,7 @@ and path.`)
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tCHUNKS\tSIZE\tKIND\tCHUNKING\tADDED\tPATH")
 		for _, d := range list.Docs {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Chunks, formatBytes(int64(d.Size)), d.Kind, chunkingText(d), formatTime(d.Added), d.Path)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Chunks, formatBytes(int64(d.Size)), d.Kind, chunkingText(d), formatTime(d.Added), shownPath(d.Path))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

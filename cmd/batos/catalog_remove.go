@@ -27,7 +27,7 @@ until a pack.`)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "removed %s %s (%s)\n", removed.Doc.ID, removed.Doc.Path, count(removed.Doc.Chunks, "chunk"))
+	fmt.Fprintf(e.stdout, "removed %s %s (%s)\n", removed.Doc.ID, shownPath(removed.Doc.Path), count(removed.Doc.Chunks, "chunk"))
 	printNote(e, removed.CatalogMode, false)
 	return nil
 }

@@ -74,7 +74,7 @@ func printHits(w io.Writer, res command.CatalogSearchResult, methods, bold bool)
 		return
 	}
 	for i, h := range res.Hits {
-		where := h.Path
+		where := shownPath(h.Path)
 		if h.Selector != "" {
 			where = "method of " + h.Object
 		}

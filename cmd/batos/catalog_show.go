@@ -37,7 +37,7 @@ the file.`)
 	}
 	w, d := e.stdout, doc.Doc
 	fmt.Fprintf(w, "%s (%s)\n", d.Title, d.ID)
-	fmt.Fprintf(w, "path:      %s\n", d.Path)
+	fmt.Fprintf(w, "path:      %s\n", shownPath(d.Path))
 	fmt.Fprintf(w, "content:   %s, %s, %d tokens, sha256 %s\n", d.Kind, formatBytes(int64(d.Size)), d.Tokens, d.SHA256)
 	chunking := fmt.Sprintf("fixed-size sentence windows of %d to %d tokens", d.MinTokens, d.MaxTokens)
 	if d.ChunkedBy != "" {

@@ -411,7 +411,7 @@ func intArg(req map[string]any, name string, def int) (int, error) {
 	}
 	n, ok := v.(int64)
 	if !ok || n < 0 || n > math.MaxInt32 {
-		return 0, fmt.Errorf("%w: %q must be a non-negative integer, got %v", command.ErrBadRequest, name, v)
+		return 0, fmt.Errorf("%w: %q must be a non-negative integer, got %s", command.ErrBadRequest, name, argText(v))
 	}
 	return int(n), nil
 }

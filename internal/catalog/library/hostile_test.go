@@ -143,3 +143,19 @@ func TestMalformedEntry(t *testing.T) {
 		t.Errorf("after remove: %+v, %v", st.Summary, err)
 	}
 }
+
+// TestShowUncleanPath: a path with "." and ".." names the same document
+// as its clean form.
+func TestShowUncleanPath(t *testing.T) {
+	db := imagetest.Open(t, nil)
+	l := openLibrary(t, db, nil)
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "a", "owls.txt"), sentences("owl", 4))
+	if outs, err := l.AddPaths(t.Context(), []string{path}, nil, nil); err != nil || !outs[0].OK() {
+		t.Fatalf("add: %+v, %v", outs, err)
+	}
+	unclean := filepath.Join(dir, "a") + "/./../a/owls.txt"
+	if d, _, err := l.Show(t.Context(), unclean); err != nil || d.Path != path {
+		t.Errorf("show %s: %v, %v", unclean, d, err)
+	}
+}

@@ -254,7 +254,10 @@ func (l *Library) Remove(ctx context.Context, doc string) (*catalog.Doc, error) 
 // name), else made absolute, as AddPaths names files.
 func resolveDoc(tx *image.Tx, doc string) (string, error) {
 	ids := []string{doc, catalog.IDOf(doc)}
-	if !filepath.IsAbs(doc) {
+	if filepath.IsAbs(doc) {
+		// Files are named by their clean absolute path.
+		ids = append(ids, catalog.IDOf(filepath.Clean(doc)))
+	} else {
 		if abs, err := filepath.Abs(doc); err == nil {
 			ids = append(ids, catalog.IDOf(abs))
 		}
