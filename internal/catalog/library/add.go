@@ -69,6 +69,9 @@ func (l *Library) AddPaths(ctx context.Context, paths []string, meta map[string]
 			progress(o, i+1, len(files), done, total)
 		}
 	}
+	// The indexes take every file's changes in one catch-up (a search
+	// would catch up anyway): one per file would write each alone.
+	l.syncQuietly(ctx)
 	return out, nil
 }
 
@@ -201,7 +204,9 @@ func (l *Library) maxBytes() int {
 // AddText adds a text under a name (its path in the catalog), as the
 // bridge's catalog_add does for text a client sends.
 func (l *Library) AddText(ctx context.Context, name string, data []byte, title string, meta map[string]string) Outcome {
-	return l.add(ctx, catalog.Source{Path: name, Title: title, Data: data, Meta: meta}, Outcome{Path: name})
+	o := l.add(ctx, catalog.Source{Path: name, Title: title, Data: data, Meta: meta}, Outcome{Path: name})
+	l.syncQuietly(ctx)
+	return o
 }
 
 // dropStale takes out of the catalog the document a skipped file had
@@ -229,7 +234,6 @@ func (l *Library) dropStale(ctx context.Context, path string, o Outcome) Outcome
 	case removed:
 		o.ID = id
 		o.Skipped += "; its earlier content was taken out of the catalog"
-		l.syncQuietly(ctx)
 	}
 	return o
 }
@@ -305,7 +309,6 @@ func (l *Library) add(ctx context.Context, src catalog.Source, o Outcome) (out O
 		return o
 	}
 	o.Semantic = l.emb != nil
-	l.syncQuietly(ctx)
 	return o
 }
 

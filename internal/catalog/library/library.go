@@ -247,7 +247,8 @@ func (l *Library) Remove(ctx context.Context, doc string) (*catalog.Doc, error) 
 	if err != nil {
 		return nil, err
 	}
-	return d, l.syncQuietly(ctx)
+	l.syncQuietly(ctx)
+	return d, nil
 }
 
 // resolveDoc finds a document by ID, else by path: as given (a text's
@@ -277,9 +278,8 @@ func resolveDoc(tx *image.Tx, doc string) (string, error) {
 // syncQuietly brings the indexes up to date after a change; a failure is
 // logged and the next search tries again, since the change itself is
 // committed.
-func (l *Library) syncQuietly(ctx context.Context) error {
+func (l *Library) syncQuietly(ctx context.Context) {
 	if err := l.ix.Sync(ctx); err != nil && ctx.Err() == nil {
 		l.log.Warn("catalog index not caught up", "err", err)
 	}
-	return nil
 }
