@@ -645,40 +645,27 @@ func (d *decoder) bad(slot string, v image.Value, ok bool, want string) {
 	d.errs = append(d.errs, fmt.Errorf("slot %s is %s, want %s", slot, what, want))
 }
 
-func (d *decoder) str(slot string) string {
+// slotOf reads slot as a T, reporting it (as want) when it is missing or
+// of another kind.
+func slotOf[T image.Value](d *decoder, slot, want string) T {
 	v, ok := d.o.Peek(slot)
-	s, isStr := v.(image.String)
-	if !isStr {
-		d.bad(slot, v, ok, "a string")
+	x, is := v.(T)
+	if !is {
+		d.bad(slot, v, ok, want)
 	}
-	return string(s)
+	return x
 }
 
-func (d *decoder) int(slot string) int {
-	v, ok := d.o.Peek(slot)
-	n, isInt := v.(image.Int)
-	if !isInt {
-		d.bad(slot, v, ok, "an int")
-	}
-	return int(n)
-}
+func (d *decoder) str(slot string) string { return string(slotOf[image.String](d, slot, "a string")) }
+
+func (d *decoder) int(slot string) int { return int(slotOf[image.Int](d, slot, "an int")) }
 
 func (d *decoder) float(slot string) float64 {
-	v, ok := d.o.Peek(slot)
-	f, isFloat := v.(image.Float)
-	if !isFloat {
-		d.bad(slot, v, ok, "a float")
-	}
-	return float64(f)
+	return float64(slotOf[image.Float](d, slot, "a float"))
 }
 
 func (d *decoder) ref(slot string) store.OID {
-	v, ok := d.o.Peek(slot)
-	r, isRef := v.(image.Ref)
-	if !isRef {
-		d.bad(slot, v, ok, "a reference")
-	}
-	return store.OID(r)
+	return store.OID(slotOf[image.Ref](d, slot, "a reference"))
 }
 
 func (d *decoder) err(what string) error {

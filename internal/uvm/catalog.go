@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -76,7 +77,7 @@ func (u *UVM) CatalogReport() index.Report {
 
 // openEmbedCache opens the embedding cache, starting a new one when the
 // file is not one (it is derived data: only calls are lost).
-func openEmbedCache(path string, log interface{ Warn(string, ...any) }) (*embed.Cache, error) {
+func openEmbedCache(path string, log *slog.Logger) (*embed.Cache, error) {
 	c, err := embed.OpenCache(path)
 	if errors.Is(err, embed.ErrDamaged) {
 		log.Warn("catalog: embedding cache unreadable, starting a new one", "path", path, "err", err)

@@ -130,7 +130,7 @@ func Open(ctx context.Context, dir string, db *image.DB, opts *Options) (*Index,
 		// A first build is no news; a rebuild of an index that was there
 		// is damage or a change worth seeing.
 		level := slog.LevelWarn
-		if rep.Reason == errNoState.Error() {
+		if rep.Reason == NoIndexYet {
 			level = slog.LevelInfo
 		}
 		ix.log.Log(ctx, level, "catalog index rebuilt", "dir", dir, "reason", rep.Reason, "took", rep.Took)
