@@ -44,11 +44,15 @@ type vmBenchSizes struct {
 	PhaseS          float64 `json:"phase_s"`
 	ParallelSenders int     `json:"parallel_senders"`
 	RWSenders       int     `json:"rw_senders"`
+	// TelemetryRounds is how many times the one-core read-only send is
+	// measured with telemetry and then without, each for TelemetryS.
+	TelemetryRounds int     `json:"telemetry_rounds"`
+	TelemetryS      float64 `json:"telemetry_s"`
 }
 
 var (
-	fullVMBench  = vmBenchSizes{FsyncS: 1, PhaseS: 2, RWSenders: 8}
-	quickVMBench = vmBenchSizes{FsyncS: 0.1, PhaseS: 0.1, RWSenders: 8}
+	fullVMBench  = vmBenchSizes{FsyncS: 1, PhaseS: 2, RWSenders: 8, TelemetryRounds: 8, TelemetryS: 0.3}
+	quickVMBench = vmBenchSizes{FsyncS: 0.1, PhaseS: 0.1, RWSenders: 8, TelemetryRounds: 2, TelemetryS: 0.05}
 )
 
 // vmBench is the outcome of "bench vm"; its JSON is the -json output.
@@ -64,8 +68,15 @@ type vmBench struct {
 	SendROParallelPerS    float64 `json:"send_ro_parallel_per_s"`
 	SendROAllocs          float64 `json:"send_ro_allocs_per_send"`
 	SendROBytes           float64 `json:"send_ro_bytes_per_send"`
-	SendRWPerS            float64 `json:"send_rw_per_s"`
-	ConflictsRetried      int     `json:"conflicts_retried"`
+	// The one-core read-only send with and without method telemetry,
+	// measured alternately in this run (the best of each), and what
+	// telemetry costs: (without - with) / without, in percent. Every
+	// other figure is measured with telemetry, as uvm runs by default.
+	SendROOneCoreTelemetryPerS   float64 `json:"send_ro_one_core_telemetry_per_s"`
+	SendROOneCoreNoTelemetryPerS float64 `json:"send_ro_one_core_no_telemetry_per_s"`
+	TelemetryOverheadPct         float64 `json:"telemetry_overhead_pct"`
+	SendRWPerS                   float64 `json:"send_rw_per_s"`
+	ConflictsRetried             int     `json:"conflicts_retried"`
 
 	SendRWVsFsync float64 `json:"send_rw_vs_fsync"`
 
@@ -76,11 +87,12 @@ type vmBench struct {
 
 // vmBenchTargets are what sends are meant to reach.
 type vmBenchTargets struct {
-	SendROOneCorePerS float64 `json:"send_ro_one_core_per_s_min"`
-	SendRWVsFsync     float64 `json:"send_rw_vs_fsync_min"`
+	SendROOneCorePerS    float64 `json:"send_ro_one_core_per_s_min"`
+	SendRWVsFsync        float64 `json:"send_rw_vs_fsync_min"`
+	TelemetryOverheadPct float64 `json:"telemetry_overhead_pct_max"`
 }
 
-var vmTargets = vmBenchTargets{SendROOneCorePerS: 100_000, SendRWVsFsync: 3}
+var vmTargets = vmBenchTargets{SendROOneCorePerS: 100_000, SendRWVsFsync: 3, TelemetryOverheadPct: 5}
 
 // RunVM measures message sends the way a server runs them, each send its
 // own image transaction around vm.Send, on an image over the bolt store
@@ -112,7 +124,8 @@ type vmBencher struct {
 	log     io.Writer
 	res     *vmBench
 	db      *image.DB
-	vm      *vm.VM
+	vm      *vm.VM // counts method executions, as uvm's does by default
+	noTelem *vm.VM // the same without telemetry
 	reader  store.OID
 	writers []store.OID
 }
@@ -125,9 +138,11 @@ func benchVM(ctx context.Context, parent, user string, sizes vmBenchSizes, log i
 		return nil, fmt.Errorf("make benchmark directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	b := &vmBencher{dir: dir, sizes: sizes, log: log, vm: vm.New(nil), res: &vmBench{
+	b := &vmBencher{dir: dir, sizes: sizes, log: log, res: &vmBench{
 		Dir: dir, Sizes: sizes, Targets: vmTargets,
 	}}
+	b.vm = vm.New(&vm.Options{Telemetry: vm.NewTelemetry()})
+	b.noTelem = vm.New(nil)
 	b.phase("working in %s", dir)
 	b.phase("fsync: appending 4 KiB + fsync for %s", benchSeconds(sizes.FsyncS))
 	if b.res.FsyncPerS, err = fsyncRate(ctx, dir, benchSeconds(sizes.FsyncS)); err != nil {
@@ -140,7 +155,7 @@ func benchVM(ctx context.Context, parent, user string, sizes vmBenchSizes, log i
 	}
 	defer db.Close()
 	b.db = db.DB
-	for _, step := range []func(context.Context) error{b.setup, b.readOnly, b.readWrite} {
+	for _, step := range []func(context.Context) error{b.setup, b.readOnly, b.telemetryOverhead, b.readWrite} {
 		if err := step(ctx); err != nil {
 			return nil, err
 		}
@@ -160,12 +175,14 @@ func (r *vmBench) conclude() {
 	r.TargetsMet = map[string]bool{
 		"send_ro_one_core_per_s": r.SendROOneCorePerS >= r.Targets.SendROOneCorePerS,
 		"send_rw_vs_fsync":       r.SendRWVsFsync >= r.Targets.SendRWVsFsync,
+		"telemetry_overhead_pct": r.TelemetryOverheadPct <= r.Targets.TelemetryOverheadPct,
 	}
 	r.Notes = append(r.Notes,
 		"every send runs in image.DB.Update + vm.Send, as uvm.Send does (a server cannot know beforehand whether a method writes; uvm.Send adds a pool slot and resolving the target, not measured here); a read-only method commits nothing, but the Update still encodes each object it loaded to find that nothing changed; send_ro_view_one_core_per_s is the same send in image.DB.View",
 		"the read-only send is total() on an object whose parent b holds y and whose grandparent a holds x and the method: the method and x are found two levels up",
 		"the one-core target is checked against send_ro_one_core_per_s (GOMAXPROCS=1, one sender); send_ro_per_s is one sender with every core available to the runtime",
 		"the image's object cache and the VM's compiled-method cache are warm: each phase starts with a short unmeasured warm-up",
+		fmt.Sprintf("every figure but send_ro_one_core_no_telemetry_per_s is measured with method telemetry on, as uvm runs by default; the telemetry overhead compares the one-core read-only send with and without it, measured alternately %d times each (with, without, with, ...) and taking each one's best run", r.Sizes.TelemetryRounds),
 	)
 	if r.ConflictsRetried > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d sends were rerun after write conflicts although each writer has its own object", r.ConflictsRetried))
@@ -235,12 +252,49 @@ func (b *vmBencher) setup(ctx context.Context) error {
 // sendRO is one read-only send in its own transaction, run by update
 // (image.DB.Update or View).
 func (b *vmBencher) sendRO(update func(context.Context, func(*image.Tx) error) error) func(context.Context, int) error {
+	return b.sendROWith(b.vm, update)
+}
+
+// sendROWith is sendRO on machine.
+func (b *vmBencher) sendROWith(machine *vm.VM, update func(context.Context, func(*image.Tx) error) error) func(context.Context, int) error {
 	return func(ctx context.Context, _ int) error {
 		return update(ctx, func(tx *image.Tx) error {
-			_, err := b.vm.Send(ctx, tx, b.reader, "total", nil, nil)
+			_, err := machine.Send(ctx, tx, b.reader, "total", nil, nil)
 			return err
 		})
 	}
+}
+
+// telemetryOverhead measures the one-core read-only send (in Update, as
+// send_ro_one_core_per_s) with telemetry and without it, alternately,
+// TelemetryRounds times each. Each keeps its best run: what disturbs a
+// run (another process, a collection of garbage an earlier run left,
+// the CPU's clock) only ever slows it down, so the fastest run is the
+// nearest to what the code costs, and alternating spreads a slow drift
+// over both. The difference is a few percent of a noisy figure: a
+// negative overhead is noise, and it is reported as measured.
+func (b *vmBencher) telemetryOverhead(ctx context.Context) error {
+	with, without := b.sendROWith(b.vm, b.db.Update), b.sendROWith(b.noTelem, b.db.Update)
+	d := benchSeconds(b.sizes.TelemetryS)
+	b.phase("send ro: 1 sender, GOMAXPROCS=1, with and without telemetry, %d times each for %s", b.sizes.TelemetryRounds, d)
+	var best [2]float64
+	for round := range b.sizes.TelemetryRounds {
+		for i, send := range []func(context.Context, int) error{with, without} {
+			p, err := b.measureOneCoreFor(ctx, d, send)
+			if err != nil {
+				return err
+			}
+			best[i] = max(best[i], p.perS())
+			b.phase("send ro: round %d, telemetry %v: %.0f/s", round+1, i == 0, p.perS())
+		}
+	}
+	r := b.res
+	r.SendROOneCoreTelemetryPerS, r.SendROOneCoreNoTelemetryPerS = best[0], best[1]
+	if best[1] > 0 {
+		r.TelemetryOverheadPct = (best[1] - best[0]) / best[1] * 100
+	}
+	b.phase("send ro: %.0f/s with telemetry, %.0f/s without: %.1f%% overhead", best[0], best[1], r.TelemetryOverheadPct)
+	return nil
 }
 
 // readOnly measures the read-only send from one sender, from one sender
@@ -283,8 +337,13 @@ func (b *vmBencher) readOnly(ctx context.Context) error {
 // measureOneCore is measure from one sender with GOMAXPROCS=1, restored
 // afterwards.
 func (b *vmBencher) measureOneCore(ctx context.Context, send func(context.Context, int) error) (sendPhase, error) {
+	return b.measureOneCoreFor(ctx, benchSeconds(b.sizes.PhaseS), send)
+}
+
+// measureOneCoreFor is measureOneCore for a phase of d.
+func (b *vmBencher) measureOneCoreFor(ctx context.Context, d time.Duration, send func(context.Context, int) error) (sendPhase, error) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	return b.measure(ctx, 1, send)
+	return measureFor(ctx, d, 1, send)
 }
 
 // readWrite measures sends that each write one slot in their own durable
@@ -347,7 +406,11 @@ func (p sendPhase) perS() float64 { return float64(p.sends) / p.elapsed.Seconds(
 // measure runs send from senders goroutines for a tenth of the phase
 // unmeasured, then for the phase; send gets its sender's index.
 func (b *vmBencher) measure(ctx context.Context, senders int, send func(context.Context, int) error) (sendPhase, error) {
-	phase := benchSeconds(b.sizes.PhaseS)
+	return measureFor(ctx, benchSeconds(b.sizes.PhaseS), senders, send)
+}
+
+// measureFor is measure for a phase of phase.
+func measureFor(ctx context.Context, phase time.Duration, senders int, send func(context.Context, int) error) (sendPhase, error) {
 	if _, _, err := runSenders(ctx, senders, phase/10, send); err != nil {
 		return sendPhase{}, err
 	}
@@ -422,6 +485,9 @@ func writeVMBenchTable(w io.Writer, r *vmBench) error {
 		r.SendROOneCorePerS, t.SendROOneCorePerS, verdict("send_ro_one_core_per_s"))
 	fmt.Fprintf(tw, "  allocations per send\t%.0f (%.0f B)\t\n", r.SendROAllocs, r.SendROBytes)
 	fmt.Fprintf(tw, "  the same in View, 1 core\t%.0f /s\t\n", r.SendROViewOneCorePerS)
+	fmt.Fprintf(tw, "  1 core, with telemetry (best of %d)\t%.0f /s\t\n", s.TelemetryRounds, r.SendROOneCoreTelemetryPerS)
+	fmt.Fprintf(tw, "  1 core, without telemetry (best of %d)\t%.0f /s\t\n", s.TelemetryRounds, r.SendROOneCoreNoTelemetryPerS)
+	fmt.Fprintf(tw, "  telemetry overhead\t%.1f %%\t≤ %.0f %%: %s\n", r.TelemetryOverheadPct, t.TelemetryOverheadPct, verdict("telemetry_overhead_pct"))
 	fmt.Fprintf(tw, "read-only send, %d senders\t%.0f /s\t\n", s.ParallelSenders, r.SendROParallelPerS)
 	fmt.Fprintf(tw, "writing send, %d senders, own objects\t%.0f /s = %.2f× fsync\t≥ %.1f× fsync: %s\n",
 		s.RWSenders, r.SendRWPerS, r.SendRWVsFsync, t.SendRWVsFsync, verdict("send_rw_vs_fsync"))

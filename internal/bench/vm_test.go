@@ -12,6 +12,7 @@ var benchVMFields = []string{
 	"send_ro_view_one_core_per_s", "send_ro_parallel_per_s",
 	"send_ro_allocs_per_send", "send_ro_bytes_per_send",
 	"send_rw_per_s", "send_rw_vs_fsync",
+	"send_ro_one_core_telemetry_per_s", "send_ro_one_core_no_telemetry_per_s",
 }
 
 // TestVMQuick runs the benchmark for a fraction of a second per phase.
@@ -32,6 +33,10 @@ func TestVMQuick(t *testing.T) {
 			t.Errorf("%s = %v, want a positive number", f, got[f])
 		}
 	}
+	// The overhead may come out negative in a noisy quick run: a number.
+	if _, ok := got["telemetry_overhead_pct"].(float64); !ok {
+		t.Errorf("telemetry_overhead_pct = %v, want a number", got["telemetry_overhead_pct"])
+	}
 	if v, ok := got["conflicts_retried"].(float64); !ok || v < 0 {
 		t.Errorf("conflicts_retried = %v, want a count", got["conflicts_retried"])
 	}
@@ -41,7 +46,7 @@ func TestVMQuick(t *testing.T) {
 		}
 	}
 	met, _ := got["targets_met"].(map[string]any)
-	for _, k := range []string{"send_ro_one_core_per_s", "send_rw_vs_fsync"} {
+	for _, k := range []string{"send_ro_one_core_per_s", "send_rw_vs_fsync", "telemetry_overhead_pct"} {
 		if _, ok := met[k].(bool); !ok {
 			t.Errorf("targets_met[%s] = %v, want a verdict", k, met[k])
 		}
@@ -49,8 +54,10 @@ func TestVMQuick(t *testing.T) {
 	if notes, ok := got["notes"].([]any); !ok || len(notes) == 0 {
 		t.Errorf("notes = %v, want some", got["notes"])
 	}
-	if !strings.Contains(stderr.String(), "bench: send rw") {
-		t.Errorf("stderr shows no progress of the writing sends:\n%s", stderr.String())
+	for _, want := range []string{"bench: send rw", "without telemetry"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
 	}
 }
 
@@ -58,6 +65,7 @@ func TestVMTable(t *testing.T) {
 	r := &vmBench{
 		Sizes: fullVMBench, FsyncPerS: 1000, SendROPerS: 50_000, SendROOneCorePerS: 120_000,
 		SendRWPerS: 2500, Targets: vmTargets,
+		SendROOneCoreTelemetryPerS: 114_000, SendROOneCoreNoTelemetryPerS: 120_000, TelemetryOverheadPct: 5.5,
 	}
 	r.Sizes.ParallelSenders = 4
 	r.conclude()
@@ -65,7 +73,8 @@ func TestVMTable(t *testing.T) {
 	if err := writeVMBenchTable(&out, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"1000 /s", "≥ 100000 /s: met", "2500 /s = 2.50× fsync", "≥ 3.0× fsync: MISSED", "4 senders", "note: every send"} {
+	for _, want := range []string{"1000 /s", "≥ 100000 /s: met", "2500 /s = 2.50× fsync", "≥ 3.0× fsync: MISSED", "4 senders", "note: every send",
+		"with telemetry (best of 8)", "without telemetry (best of 8)", "114000 /s", "5.5 %", "≤ 5 %: MISSED"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

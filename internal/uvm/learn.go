@@ -201,6 +201,7 @@ func (u *UVM) enableMindLocked(server *mind.Server, mindOpts *mind.Options, cycl
 	// Validation never learns: a missing message there is a test failure.
 	sandbox := u.vmOpts
 	sandbox.Handler = nil
+	sandbox.Telemetry = nil // validation runs are no real calls
 	u.mind = mind.New(u.db, server, mindOpts)
 	u.cycles = cycle.New(u.db, u.mind, vm.New(&sandbox), &co)
 	u.useLearningVM()

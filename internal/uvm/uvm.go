@@ -63,6 +63,9 @@ type Options struct {
 	// Logger receives what the knowledge catalog cannot return (an index
 	// rebuilt, a cache started anew); nil discards it.
 	Logger *slog.Logger
+	// NoTelemetry turns the method telemetry off (benchmarks measure its
+	// cost with it); by default every method execution is counted.
+	NoTelemetry bool
 }
 
 // ErrShutdown is returned for sends after Shutdown or Close began.
@@ -96,6 +99,9 @@ type UVM struct {
 	// catalogProgress, if set, is told how a rebuild of the catalog's
 	// indexes advances.
 	catalogProgress func(done, total int)
+
+	// telemetry counts method executions (nil when off).
+	telemetry *vm.Telemetry
 
 	slots    chan struct{} // the pool: one token per running send
 	mu       sync.Mutex
@@ -142,6 +148,10 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 		vmOpts.Primitives = map[string]vm.Primitive{}
 	}
 	vmOpts.Primitives[catalogSearchPrimitive] = u.searchCatalog
+	if !o.NoTelemetry {
+		u.telemetry = vm.NewTelemetry()
+		vmOpts.Telemetry = u.telemetry
+	}
 	u.vmOpts = vmOpts
 	u.vm.Store(vm.New(&vmOpts))
 	if o.Store != nil && o.Store.ReadOnly {
@@ -186,6 +196,9 @@ func (u *UVM) DB() *image.DB { return u.db }
 
 // VM is the method machine.
 func (u *UVM) VM() *vm.VM { return u.vm.Load() }
+
+// Telemetry is the method telemetry the VM counts into, nil when off.
+func (u *UVM) Telemetry() *vm.Telemetry { return u.telemetry }
 
 // Store is the store engine.
 func (u *UVM) Store() *bolt.DB { return u.store }

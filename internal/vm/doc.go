@@ -95,4 +95,26 @@
 // an execution running beside one that hogs memory can be stopped with
 // it. A worker process per execution would remove all of these; so far
 // it is not needed.
+//
+// # Telemetry
+//
+// With Options.Telemetry set, every execution of a method slot, sent from
+// Go or from another method, is counted in memory: per method (the
+// object owning the slot and the selector) and per version of its source
+// (a replaced method starts new counts), its calls, its failures by kind
+// (the method's code, a limit, the caller giving up, a message nothing
+// understood), its latency in quarter-octave buckets and its Starlark
+// steps. Primitives and built-ins are not counted. A few real calls are
+// kept as samples for replay, at most 16 that succeeded and 16 that
+// failed per method for the Telemetry's lifetime, distinct by their
+// receiver and arguments, each at most 4 KiB encoded; calls whose values
+// cannot be stored are not sampled, nor calls the caller cancelled. Only
+// the first 64 calls of each outcome, and every 256th after, are
+// considered, their arguments converted once the outcome is known; but
+// arguments holding a list or a dict, which the method could change, are
+// converted before the call, for the method's first 64 calls and every
+// 256th after. So most calls cost a map lookup, two clock readings and a
+// few counter updates, and sampling changes nothing the execution does.
+// Drain hands what was counted to whoever persists it; Restore gives it
+// back when that fails.
 package vm

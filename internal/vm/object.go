@@ -161,8 +161,17 @@ func (m *boundMethod) Truth() starlark.Bool  { return starlark.True }
 func (m *boundMethod) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: method") }
 func (m *boundMethod) Name() string          { return m.name }
 
-// CallInternal compiles (once) and runs the method with self bound.
+// CallInternal runs the method, counted in the VM's Telemetry if it has
+// one: every method call, top-level or nested, comes through here.
 func (m *boundMethod) CallInternal(thread *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if t := m.self.ex.vm.opts.Telemetry; t != nil {
+		return t.observe(m, thread, args, kwargs)
+	}
+	return m.call(thread, args, kwargs)
+}
+
+// call compiles (once) and runs the method with self bound.
+func (m *boundMethod) call(thread *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	ex := m.self.ex
 	if err := ex.checkDepth(thread, m.name); err != nil {
 		return nil, err
@@ -253,6 +262,9 @@ func (p *pendingMessage) CallInternal(thread *starlark.Thread, args starlark.Tup
 	}
 	v, err := ex.vm.opts.Handler.DoesNotUnderstand(ex.ctx, ex.tx, msg)
 	if err != nil {
+		// Remembered so that telemetry can tell the methods this error
+		// fails from those failing by their own code.
+		ex.notUnderstood = err
 		return nil, err
 	}
 	return ex.toStarlark(v)

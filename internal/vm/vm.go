@@ -51,6 +51,9 @@ type Options struct {
 	// Globals are extra names Eval binds (not method code): helpers for
 	// a REPL or tests.
 	Globals starlark.StringDict
+	// Telemetry, when set, counts every method execution there (see
+	// Telemetry); nil counts nothing.
+	Telemetry *Telemetry
 }
 
 func (o *Options) withDefaults() Options {
@@ -157,6 +160,9 @@ type Result struct {
 	// Dropped names globals, defined or rebound by the statements, that
 	// cannot be carried to another execution (a function, say).
 	Dropped []string
+	// Steps are the Starlark steps the execution took, nested sends
+	// included, whether it succeeded or not.
+	Steps uint64
 }
 
 func (vm *VM) send(ctx context.Context, tx *image.Tx, target store.OID, selector string, args []image.Value, kwargs []image.Slot) (Result, error) {
@@ -191,10 +197,17 @@ func (vm *VM) send(ctx context.Context, tx *image.Tx, target store.OID, selector
 		// Not understood at the top: the handler's answer, or its error,
 		// is the send's, with no Starlark frame around it.
 		v, err := pm.CallInternal(ex.thread, sargs, skw)
-		return ex.finish(v, err)
+		return ex.finishCounted(v, err)
 	}
 	v, err := starlark.Call(ex.thread, fn, sargs, skw)
-	return ex.finish(v, err)
+	return ex.finishCounted(v, err)
+}
+
+// finishCounted is finish, with the steps taken in the result.
+func (ex *execution) finishCounted(v starlark.Value, err error) (Result, error) {
+	res, err := ex.finish(v, err)
+	res.Steps = ex.thread.ExecutionSteps()
+	return res, err
 }
 
 // Send sends selector to target with arguments, in tx. A read-only tx
@@ -229,7 +242,7 @@ func (vm *VM) eval(ctx context.Context, tx *image.Tx, code string, globals map[s
 		return Result{}, err
 	}
 	v, defined, err := evalChunk(ex.thread, code, env)
-	res, err := ex.finish(v, err)
+	res, err := ex.finishCounted(v, err)
 	if err == nil && len(defined) > 0 {
 		if err = ex.globals(&res, defined); err != nil {
 			return Result{Output: res.Output}, ex.fail(err)
@@ -321,6 +334,9 @@ type execution struct {
 	stopWatch func()
 	heapBase  uint64 // the heap when it started
 	counted   uint64 // small allocations counted since the heap was checked
+	// notUnderstood is the error the doesNotUnderstand handler last
+	// returned: telemetry counts the methods it fails as not understood.
+	notUnderstood error
 
 	mu        sync.Mutex // guards tripped and cancelled, set by the watchdog
 	tripped   *LimitError
