@@ -11,20 +11,22 @@ import (
 )
 
 func init() {
-	commands["method"] = cliCommand{"methods: method set TARGET NAME -file F.star | revert TARGET NAME", runMethod}
+	commands["method"] = cliCommand{"methods: method set TARGET NAME -file F.star | revert TARGET NAME | stats [TARGET]", runMethod}
 }
 
 func runMethod(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usageError("batos method set TARGET NAME -file F.star | revert TARGET NAME")
+		return usageError("batos method set TARGET NAME -file F.star | revert TARGET NAME | stats [-json] [-all] [TARGET]")
 	}
 	switch args[0] {
+	case "stats":
+		return runMethodStats(ctx, e, args[1:])
 	case "set":
 		return runMethodSet(ctx, e, args)
 	case "revert":
 		return runMethodRevert(ctx, e, args[1:])
 	}
-	return usageError("unknown method command %q: want set or revert", args[0])
+	return usageError("unknown method command %q: want set, revert or stats", args[0])
 }
 
 func runMethodRevert(ctx context.Context, e *env, args []string) error {

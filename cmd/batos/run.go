@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"batos/internal/catalog/library"
 	"batos/internal/cycle"
@@ -102,6 +103,7 @@ none clears it).`)
 	embedModel := fs.String("embed-model", "", "the knowledge catalog's embedding model on the inference server, recorded in the image for later runs ('none' clears it); without one, chunks are fixed-size and search is by text alone")
 	attempts := fs.Int("cycle-attempts", 3, "synthesis attempts a cycle gets before it fails (VALIDATING → SYNTHESIZING at most this many times)")
 	running := fs.Int("cycles", 4, "cycles that run at once; the rest wait in IDLE")
+	beat := fs.Duration("heartbeat", time.Hour, "how often ALFRED audits the image (0: never); the next audit's time is kept in the image, so a restart neither resets nor repeats it")
 	limits := addLimitFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -111,6 +113,9 @@ none clears it).`)
 	}
 	if *attempts < 1 || *attempts > 20 || *running < 1 || *running > 256 {
 		return usageError("-cycle-attempts wants 1 to 20 and -cycles 1 to 256")
+	}
+	if *beat < 0 || (*beat > 0 && *beat < time.Second) {
+		return usageError("-heartbeat %s: want 0 (no audits) or at least 1s, like 1h", *beat)
 	}
 	setEmbed := false
 	fs.Visit(func(f *flag.Flag) { setEmbed = setEmbed || f.Name == "embed-model" })
@@ -138,6 +143,7 @@ none clears it).`)
 		},
 		MindOptions: &mind.Options{CacheDir: cacheDir(e), Logger: log},
 		Cycle:       &cycle.Options{MaxAttempts: *attempts, MaxRunning: *running, Logger: log},
+		Heartbeat:   *beat,
 		Ready: func(u *uvm.UVM, reqAddr, evAddr string) {
 			// The catalog's indexes are caught up (or rebuilt) now, in the
 			// background, rather than by the first search.

@@ -7,6 +7,7 @@ import (
 	"batos/internal/catalog"
 	"batos/internal/catalog/library"
 	"batos/internal/cycle"
+	"batos/internal/heartbeat"
 	"batos/internal/image"
 	"batos/internal/store"
 	"batos/internal/vm"
@@ -62,7 +63,7 @@ var kindSentinels = []struct {
 	kind   Kind
 	errors []error
 }{
-	{KindBadRequest, []error{ErrBadRequest, cycle.ErrState, cycle.ErrMission, catalog.ErrEmpty, library.ErrQuery}},
+	{KindBadRequest, []error{ErrBadRequest, cycle.ErrState, cycle.ErrMission, catalog.ErrEmpty, library.ErrQuery, heartbeat.ErrDecided}},
 	{KindLearningFailed, []error{ErrLearningFailed}},
 	{KindStillLearning, []error{ErrStillLearning}},
 	{KindUnknownCommand, []error{ErrUnknownCommand}},
@@ -70,8 +71,8 @@ var kindSentinels = []struct {
 	{KindNoSpace, []error{store.ErrNoSpace}},
 	{KindCorrupt, []error{store.ErrCorrupt}},
 	{KindReadOnly, []error{store.ErrReadOnly}},
-	{KindConflict, []error{store.ErrConflict}},
-	{KindNotFound, []error{ErrNotFound, store.ErrNotFound, store.ErrNoTransaction, cycle.ErrNoCycle, image.ErrNoTarget, catalog.ErrNoDocument}},
+	{KindConflict, []error{store.ErrConflict, heartbeat.ErrBusy, heartbeat.ErrReplay, cycle.ErrBaseChanged}},
+	{KindNotFound, []error{ErrNotFound, store.ErrNotFound, store.ErrNoTransaction, cycle.ErrNoCycle, image.ErrNoTarget, catalog.ErrNoDocument, heartbeat.ErrNoAudit, heartbeat.ErrNoProposal}},
 	{KindShuttingDown, []error{ErrShuttingDown, cycle.ErrClosed}},
 }
 

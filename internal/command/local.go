@@ -8,6 +8,7 @@ import (
 
 	"batos/internal/catalog/library"
 	"batos/internal/cycle"
+	"batos/internal/heartbeat"
 	"batos/internal/image"
 	"batos/internal/mind"
 	"batos/internal/store"
@@ -33,6 +34,11 @@ type Runtime interface {
 	Cycles() *cycle.Machine
 	// Catalog is the image's knowledge catalog, opened on first use.
 	Catalog(ctx context.Context) (*library.Library, error)
+	// Heartbeat runs audits and decides proposals; nil on an image open
+	// read-only.
+	Heartbeat() *heartbeat.Heartbeat
+	// FlushTelemetry saves what the VM counted since the last flush.
+	FlushTelemetry(ctx context.Context) error
 }
 
 // Local runs the commands on a runtime this process holds.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"batos/internal/heartbeat"
 	"batos/internal/image"
 	"batos/internal/store"
 	"batos/internal/vm"
@@ -86,6 +87,29 @@ type Service interface {
 	CatalogReindex(ctx context.Context) (CatalogReindexed, error)
 	// CatalogStats counts what the catalog and its indexes hold.
 	CatalogStats(ctx context.Context) (CatalogStats, error)
+
+	// MethodStats reports the method telemetry: every method's, or, for a
+	// target, that object's.
+	MethodStats(ctx context.Context, target string) (MethodStatsReport, error)
+	// AuditRun runs a self-audit now and answers it once ALFRED's answer
+	// is kept; its proposals are acted on in the background.
+	AuditRun(ctx context.Context) (AuditView, error)
+	// AuditList lists up to limit audits (all for 0), newest first,
+	// without their facts and answers.
+	AuditList(ctx context.Context, limit int) ([]AuditView, error)
+	// AuditShow shows one audit whole.
+	AuditShow(ctx context.Context, id int64) (AuditView, error)
+	// ProposalList lists the proposals awaiting a decision or in a cycle,
+	// or, with all, every proposal; newest first.
+	ProposalList(ctx context.Context, all bool) ([]heartbeat.ProposalView, error)
+	// ProposalShow shows a proposal with its candidate and replay.
+	ProposalShow(ctx context.Context, id string) (heartbeat.ProposalView, error)
+	// ProposalAccept installs a proposal awaiting approval, after
+	// replaying it again at the current state.
+	ProposalAccept(ctx context.Context, id string) (heartbeat.ProposalView, error)
+	// ProposalReject refuses a proposal awaiting approval; its method
+	// cools down.
+	ProposalReject(ctx context.Context, id, reason string) (heartbeat.ProposalView, error)
 }
 
 // Learn says how a send treats a message nothing understands, when a

@@ -18,6 +18,10 @@ import (
 // repaired; what it cannot read it reports with the position and the
 // likely cause, for the persona to fix.
 
+// DecodeAnswer is decodeAnswer for other personas' answers (ALFRED's
+// audit): a model's JSON, repaired where it has one reading only.
+func DecodeAnswer[T any](answer string) (*T, string, error) { return decodeAnswer[T](answer) }
+
 // decodeAnswer decodes the JSON object in answer into a new T, refusing
 // fields T does not have. It returns what it repaired to read it ("" for
 // nothing), for the step's record.

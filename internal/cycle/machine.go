@@ -49,6 +49,9 @@ type Options struct {
 	// are found by its search. Nil: no passages, similar methods by a
 	// scan of the root's objects.
 	Catalog func(context.Context) (*library.Library, error)
+	// Improver, if set, runs the regression replay an improvement cycle
+	// (Mission.Improve) must pass; without it such cycles fail.
+	Improver Improver
 	// Logger reports what cannot be returned; default slog.Default().
 	Logger *slog.Logger
 }
@@ -176,6 +179,8 @@ func checkMission(mission Mission) error {
 		return fmt.Errorf("%w: neither a selector nor a brief", ErrMission)
 	case mission.Selector != "" && (!identifier.MatchString(mission.Selector) || !vm.IsSelector(mission.Selector)):
 		return fmt.Errorf("%w: %q is not a name a method can have (letters, digits and _, at most 64, not a keyword)", ErrMission, clip(mission.Selector, 80))
+	case mission.Improve != nil && (mission.Selector == "" || !IsImproveKind(mission.Improve.Kind) || mission.Improve.Base == ""):
+		return fmt.Errorf("%w: an improvement names the method, its current source and a kind (fix, optimize, simplify or document)", ErrMission)
 	}
 	return nil
 }

@@ -307,7 +307,10 @@ func section(b *strings.Builder, title string, items []string) {
 // planPrompt is BRICK's mission.
 func planPrompt(c *Cycle, v *receiverView, rejected []Step) []llm.Message {
 	var b strings.Builder
-	if c.Mission.Selector != "" {
+	if c.Mission.Improve != nil {
+		fmt.Fprintf(&b, "Mission for the object %s: %s", v.desc, improvementText(c))
+		fmt.Fprintf(&b, "Plan the replacement of %s: keep its name and parameters; the tests show what it must do.\n", c.Mission.Selector)
+	} else if c.Mission.Selector != "" {
 		fmt.Fprintf(&b, "Mission: the object %s received the message %s, and nothing in its delegation chain understands %q.\n",
 			v.desc, callText(c.Mission), c.Mission.Selector)
 		fmt.Fprintf(&b, "Plan the method %s that answers it.\n", c.Mission.Selector)
@@ -378,6 +381,9 @@ func questionPrompt(c *Cycle, q SubQuestion, v *receiverView, catalog []string) 
 }
 
 func missionText(c *Cycle, v *receiverView) string {
+	if c.Mission.Improve != nil {
+		return improvementText(c)
+	}
 	if c.Mission.Selector != "" && c.Mission.Brief == "" {
 		return fmt.Sprintf("%s was sent to %s and nothing understood it", callText(c.Mission), v.desc)
 	}

@@ -1,7 +1,6 @@
 package cycle
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,9 @@ import (
 type Mission struct {
 	vm.Message
 	Brief string
+	// Improve, when set, makes the cycle an improvement of the existing
+	// method Selector of Receiver (improve.go); Brief is then its goal.
+	Improve *Improvement
 }
 
 // Key identifies the open cycle a message joins.
@@ -113,6 +115,9 @@ type Failure struct {
 	Attempt int         `json:"attempt"`
 	Kind    FailureKind `json:"kind"`
 	Message string      `json:"message"`
+	// Replay is the regression replay that refused the attempt, with
+	// its diffs and step counts (FailureReplay).
+	Replay *ReplayReport `json:"replay,omitempty"`
 }
 
 // Cycle is a cycle as recorded in the image.
@@ -218,6 +223,7 @@ const (
 	slotMaxAttempts, slotPlanTries, slotPlan, slotSteps      = "max_attempts", "plan_tries", "plan", "steps"
 	slotCode, slotTests, slotFailures, slotFailedIn          = "code", "tests", "failures", "failed_in"
 	slotReason, slotCreated, slotUpdated                     = "reason", "created", "updated"
+	slotImprove                                              = "improve"
 )
 
 // encode writes c into o's slots.
@@ -252,6 +258,12 @@ func encode(o *image.Object, c *Cycle) error {
 	if err != nil {
 		return err
 	}
+	var improve image.Value = image.None
+	if c.Mission.Improve != nil {
+		if improve, err = plainValue(c.Mission.Improve); err != nil {
+			return err
+		}
+	}
 	slots := []image.Slot{
 		{Name: "name", Value: image.String(fmt.Sprintf("cycle %d", c.ID))},
 		{Name: slotID, Value: image.Int(c.ID)},
@@ -274,6 +286,7 @@ func encode(o *image.Object, c *Cycle) error {
 		{Name: slotReason, Value: image.String(c.Reason)},
 		{Name: slotCreated, Value: image.String(c.Created.UTC().Format(time.RFC3339Nano))},
 		{Name: slotUpdated, Value: image.String(c.Updated.UTC().Format(time.RFC3339Nano))},
+		{Name: slotImprove, Value: improve},
 	}
 	for _, s := range slots {
 		if err := o.Set(s.Name, s.Value); err != nil {
@@ -368,6 +381,10 @@ func decode(o *image.Object) (*Cycle, error) {
 		c.Plan = &Plan{}
 		plain(slotPlan, c.Plan)
 	}
+	if v, ok := o.Peek(slotImprove); ok && v != image.None {
+		c.Mission.Improve = &Improvement{}
+		plain(slotImprove, c.Mission.Improve)
+	}
 	plain(slotSteps, &c.Steps)
 	plain(slotTests, &c.Tests)
 	plain(slotFailures, &c.Failures)
@@ -385,31 +402,10 @@ func decode(o *image.Object) (*Cycle, error) {
 	return c, nil
 }
 
-// plainValue turns a Go value made of JSON-able parts into image values
-// (strings, numbers, bools, lists, dicts), so cycles read naturally from
-// the REPL.
-func plainValue(v any) (image.Value, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var x any
-	if err := dec.Decode(&x); err != nil {
-		return nil, err
-	}
-	return image.ValueFromJSON(x)
-}
+// plainValue and fromPlain keep cycles' records as plain image values.
+func plainValue(v any) (image.Value, error) { return image.PlainValue(v) }
 
-// fromPlain reads image values back into a Go value through JSON.
-func fromPlain(v image.Value, dst any) error {
-	raw, err := json.Marshal(image.ValueToJSON(v))
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, dst)
-}
+func fromPlain(v image.Value, dst any) error { return image.FromPlain(v, dst) }
 
 // newPrompt keeps a step's prompt in an object of its own.
 func newPrompt(tx *image.Tx, prompt []llm.Message) (ref, error) {

@@ -296,6 +296,18 @@ func install(tx *image.Tx, c *Cycle, now time.Time) error {
 			return err
 		}
 	}
+	if im := c.Mission.Improve; im != nil {
+		// The audit that proposed it: revertable with method revert,
+		// and traceable to the findings that asked for it.
+		for _, kv := range []struct {
+			k string
+			v image.Value
+		}{{"improves", image.String(im.Kind)}, {"audit", image.Int(im.Audit)}, {"proposal", image.Int(im.Proposal)}} {
+			if err := set(kv.k, kv.v); err != nil {
+				return err
+			}
+		}
+	}
 	return o.Set(c.Plan.Selector, &image.Method{Source: c.Code, Meta: meta})
 }
 

@@ -497,12 +497,37 @@ func (m *Machine) validateStep(ctx context.Context, c *Cycle) error {
 	if err != nil {
 		return err
 	}
+	var replay *ReplayReport
+	if failure == nil && c.Mission.Improve != nil {
+		// Deterministic too: each sample runs in a rolled-back
+		// transaction, and no model is asked.
+		if failure, replay, err = m.replayGate(ctx, c); errors.Is(err, ErrBaseChanged) {
+			_, ferr := m.fail(ctx, c.ID, Validating, err.Error())
+			return ferr
+		} else if err != nil {
+			return err
+		}
+	}
 	if failure != nil {
 		return m.refuseReviewed(ctx, c, *failure)
 	}
 	_, err = m.updateTx(ctx, c.ID, func(tx *image.Tx, c *Cycle) error {
 		if err := expect(c, Validating); err != nil {
 			return err
+		}
+		if im := c.Mission.Improve; im != nil {
+			im.Replay = replay
+			if err := checkBase(tx, c); err != nil {
+				c.FailedIn, c.State, c.Reason = Validating, Failed, err.Error()
+				im.Outcome = "dropped: " + err.Error()
+				return nil
+			}
+			if im.Hold {
+				im.Outcome = "held for approval"
+				c.State = Complete
+				return nil
+			}
+			im.Outcome = "installed"
 		}
 		if err := install(tx, c, m.opts.Now()); err != nil {
 			return err

@@ -171,3 +171,30 @@ func numberValue(n json.Number) (Value, error) {
 	}
 	return Float(f), nil
 }
+
+// PlainValue turns a Go value made of JSON-able parts (a struct with
+// json tags, say) into image values — strings, numbers, bools, lists,
+// dicts, and references where the JSON holds {"$ref": "oid:N"} — so
+// records kept in the image read naturally from the REPL.
+func PlainValue(v any) (Value, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var x any
+	if err := dec.Decode(&x); err != nil {
+		return nil, err
+	}
+	return ValueFromJSON(x)
+}
+
+// FromPlain reads image values back into a Go value, through JSON.
+func FromPlain(v Value, dst any) error {
+	raw, err := json.Marshal(ValueToJSON(v))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, dst)
+}

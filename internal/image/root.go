@@ -14,7 +14,7 @@ const FormatVersion = 1
 // SystemNames are the system objects the root names, in slot order.
 var SystemNames = []string{
 	"traits", "genesis", "pLLM", "orchestrator", "memory_manager",
-	"knowledge_catalog", "personas", "cycles",
+	"knowledge_catalog", "personas", "cycles", "heartbeat", "audits", "telemetry",
 }
 
 // Init creates the root and the system objects in one transaction if the

@@ -192,6 +192,9 @@ func (u *UVM) enableMindLocked(server *mind.Server, mindOpts *mind.Options, cycl
 		co = *cycleOpts
 	}
 	co.Events, co.Deliver = u.events, u.deliver
+	if co.Improver == nil && u.hb.replayer != nil {
+		co.Improver = u.hb.replayer
+	}
 	if co.Catalog == nil {
 		co.Catalog = u.Catalog
 	}

@@ -3,6 +3,8 @@ package uvm
 import (
 	"fmt"
 
+	"batos/internal/heartbeat"
+
 	"batos/internal/image"
 )
 
@@ -99,6 +101,9 @@ func awaken(tx *image.Tx) (created bool, err error) {
 		if err := cat.Set("search", image.Primitive{Name: catalogSearchPrimitive}); err != nil {
 			return false, err
 		}
+	}
+	if err := heartbeat.Awaken(tx); err != nil {
+		return false, err
 	}
 	personas, err := systemObject(tx, root, "personas")
 	if err != nil {

@@ -34,6 +34,8 @@ type ServeOptions struct {
 	// Ready, if set, is called once the bridge serves, with its
 	// endpoints.
 	Ready func(u *UVM, requests, events string)
+	// Heartbeat is how often ALFRED audits the image; 0 never.
+	Heartbeat time.Duration
 	// ShutdownGrace is how long requests and sends in flight get to
 	// finish once ctx ends; default 10 s.
 	ShutdownGrace time.Duration
@@ -121,6 +123,16 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 	if st, err := u.Store().Stats(ctx); err == nil {
 		log.Info("image awake", "image", path, "objects", st.Objects, "transactions", st.Transactions)
 	}
+	u.flushEvery(TelemetryFlush)
+	beatCtx, stopBeat := context.WithCancel(ctx)
+	beatDone := make(chan struct{})
+	go func() {
+		defer close(beatDone)
+		if o.Heartbeat > 0 {
+			log.Info("heartbeat: ALFRED audits the image", "every", o.Heartbeat)
+		}
+		u.RunHeartbeat(beatCtx, o.Heartbeat)
+	}()
 	if o.Ready != nil {
 		reqAddr, evAddr := s.Endpoints()
 		o.Ready(u, reqAddr, evAddr)
@@ -128,6 +140,8 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 	<-ctx.Done()
 	log.Info("shutting down")
 	stopMindSearch()
+	stopBeat()
+	<-beatDone
 	if m := u.Cycles(); m != nil {
 		m.Close()
 	}

@@ -100,8 +100,10 @@ type UVM struct {
 	// indexes advances.
 	catalogProgress func(done, total int)
 
-	// telemetry counts method executions (nil when off).
+	// telemetry counts method executions (nil when off); hb is the
+	// heartbeat that saves and audits them.
 	telemetry *vm.Telemetry
+	hb        heartbeatParts
 
 	slots    chan struct{} // the pool: one token per running send
 	mu       sync.Mutex
@@ -160,6 +162,8 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	} else if created, err = u.awaken(ctx); err != nil {
 		s.Close()
 		return nil, false, err
+	} else {
+		u.startHeartbeat()
 	}
 	if o.Mind != nil {
 		if err := u.EnableMind(ctx, o.Mind, o.MindOptions, o.Cycle); err != nil {
@@ -385,8 +389,12 @@ func (u *UVM) Close() error {
 		if m := u.Cycles(); m != nil {
 			m.Close()
 		}
+		beatErr := u.stopHeartbeat()
+		if beatErr != nil {
+			beatErr = fmt.Errorf("save telemetry: %w", beatErr)
+		}
 		catErr := u.closeCatalog()
-		u.closeErr = errors.Join(u.store.Close(), catErr)
+		u.closeErr = errors.Join(u.store.Close(), catErr, beatErr)
 	})
 	return u.closeErr
 }

@@ -52,6 +52,10 @@ func TestAwakeningCreatesThePrimordialImage(t *testing.T) {
 		}
 	}
 	// A second awakening resumes: nothing to change, nothing committed.
+	// (The calls above are counted: their telemetry is saved first.)
+	if err := u.FlushTelemetry(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	last := u.Store().LastTID()
 	u.Close()
 	u2, created := open(t, path)

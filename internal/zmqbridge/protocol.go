@@ -23,8 +23,11 @@ import (
 // errServerClosing answers requests that arrive while the server stops.
 var errServerClosing = fmt.Errorf("the server is stopping: %w", command.ErrShuttingDown)
 
+// handler serves one command.
+type handler = func(ctx context.Context, svc command.Service, req map[string]any) (any, error)
+
 // commands maps each command to its handler.
-var commands = map[string]func(ctx context.Context, svc command.Service, req map[string]any) (any, error){
+var commands = map[string]handler{
 	"ping": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		return "pong", nil
 	},

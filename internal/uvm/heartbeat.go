@@ -1,0 +1,134 @@
+package uvm
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"batos/internal/cycle"
+	"batos/internal/heartbeat"
+	"batos/internal/image"
+	"batos/internal/vm"
+)
+
+// TelemetryFlush is how often the VM's method telemetry is saved into
+// the image by a served image (batos run); the last is saved at close.
+var TelemetryFlush = 30 * time.Second
+
+// heartbeatParts are the heartbeat and what it runs on, made when the
+// image is opened writable.
+type heartbeatParts struct {
+	beat     *heartbeat.Heartbeat
+	replayer *heartbeat.Replayer
+	flushMu  sync.Mutex // one flush at a time: Drain and Restore pair up
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+// startHeartbeat makes the heartbeat. The replay VM counts nothing and
+// learns nothing: a replayed call is no real call, and a message nothing
+// understands there is a difference to report, not a mission.
+func (u *UVM) startHeartbeat() {
+	replayOpts := u.vmOpts
+	replayOpts.Telemetry, replayOpts.Handler = nil, nil
+	u.hb.replayer = heartbeat.NewReplayer(u.db, vm.New(&replayOpts))
+	u.hb.beat = heartbeat.New(u.db, &heartbeat.Options{Mind: u.auditMind, Replayer: u.hb.replayer, Logger: u.log})
+}
+
+// Heartbeat runs audits and decides proposals; nil on an image opened
+// read-only.
+func (u *UVM) Heartbeat() *heartbeat.Heartbeat { return u.hb.beat }
+
+// auditMind is the mind as audits use it: ALFRED and the cycle machine,
+// an on-demand mind connected now.
+func (u *UVM) auditMind(ctx context.Context) (cycle.Asker, *cycle.Machine, error) {
+	u.mindMu.Lock()
+	defer u.mindMu.Unlock()
+	if u.cycles != nil {
+		return u.mind, u.cycles, nil
+	}
+	if u.connect == nil {
+		return nil, nil, fmt.Errorf("%w (start batos run with an inference server, or give the image one: batos doctor says how)", vm.ErrNoMind)
+	}
+	server, err := u.connect(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: the inference server the image records did not answer (%v)", vm.ErrNoMind, err)
+	}
+	if err := u.enableMindLocked(server, u.connectOpts, nil); err != nil {
+		return nil, nil, err
+	}
+	return u.mind, u.cycles, nil
+}
+
+// FlushTelemetry saves what the VM counted since the last flush into the
+// image, in one transaction; what cannot be saved stays counted for the
+// next.
+func (u *UVM) FlushTelemetry(ctx context.Context) error {
+	t := u.Telemetry()
+	if t == nil || u.hb.beat == nil {
+		return nil
+	}
+	u.hb.flushMu.Lock()
+	defer u.hb.flushMu.Unlock()
+	if !t.Pending() {
+		return nil
+	}
+	ds := t.Drain()
+	err := u.db.Update(ctx, func(tx *image.Tx) error {
+		tx.SetUser("batos")
+		tx.Note(fmt.Sprintf("telemetry: %d methods", len(ds)))
+		return heartbeat.Save(tx, ds)
+	})
+	if err != nil {
+		t.Restore(ds)
+	}
+	return err
+}
+
+// flushEvery saves the telemetry every interval until stopped.
+func (u *UVM) flushEvery(interval time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	u.hb.stop, u.hb.done = cancel, make(chan struct{})
+	go func() {
+		defer close(u.hb.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := u.FlushTelemetry(ctx); err != nil && ctx.Err() == nil {
+					u.log.Error("telemetry: cannot save", "err", err)
+				}
+			}
+		}
+	}()
+}
+
+// stopHeartbeat stops the audits' goroutines and the flushes, and saves
+// the telemetry one last time.
+func (u *UVM) stopHeartbeat() error {
+	if u.hb.beat == nil {
+		return nil
+	}
+	u.hb.beat.Close()
+	if u.hb.stop != nil {
+		u.hb.stop()
+		<-u.hb.done
+	}
+	return u.FlushTelemetry(context.Background())
+}
+
+// RunHeartbeat audits the image every interval until ctx ends (batos run
+// -heartbeat), after resuming what a restart interrupted.
+func (u *UVM) RunHeartbeat(ctx context.Context, interval time.Duration) {
+	if u.hb.beat == nil {
+		return
+	}
+	if err := u.hb.beat.Resume(ctx); err != nil && ctx.Err() == nil {
+		u.log.Error("heartbeat: resume", "err", err)
+	}
+	u.hb.beat.Run(ctx, interval)
+}
