@@ -58,6 +58,9 @@ func printObjectView(w io.Writer, v command.ObjectView) {
 			}
 			if s.Method != "" {
 				fmt.Fprintf(w, "  %s: method%s\n", s.Name, from)
+				if s.Deprecated != "" {
+					fmt.Fprintf(w, "      deprecated %s\n", s.Deprecated)
+				}
 				for _, line := range strings.Split(strings.TrimRight(s.Method, "\n"), "\n") {
 					fmt.Fprintf(w, "      | %s\n", line)
 				}
@@ -85,6 +88,9 @@ func inspectJSON(v command.ObjectView) map[string]any {
 			out[i] = map[string]any{"name": s.Name, "value": image.ValueToJSON(s.Value), "repr": s.Repr, "owner": s.Owner}
 			if s.Method != "" {
 				out[i]["method"] = s.Method
+			}
+			if s.Deprecated != "" {
+				out[i]["deprecated"] = s.Deprecated
 			}
 		}
 		return out

@@ -14,6 +14,9 @@ type SlotView struct {
 	Repr   string      `json:"repr"`
 	Owner  string      `json:"owner"`
 	Method string      `json:"method,omitempty"`
+	// Deprecated, for a method an audit retired, says which and why; the
+	// method still answers.
+	Deprecated string `json:"deprecated,omitempty"`
 }
 
 type ObjectView struct {
@@ -63,8 +66,33 @@ func slotOf(s image.Slot, owner *image.Object) SlotView {
 	v := SlotView{Name: s.Name, Value: s.Value, Repr: image.Repr(s.Value), Owner: owner.OID().String() + describeName(owner)}
 	if m, ok := s.Value.(*image.Method); ok {
 		v.Method = m.Source
+		v.Deprecated = deprecation(m)
 	}
 	return v
+}
+
+// deprecation says why a method is marked deprecated, "" when it is
+// not: "by audit 3, proposal 2: nothing calls it".
+func deprecation(m *image.Method) string {
+	if m.Meta == nil {
+		return ""
+	}
+	v, ok := m.Meta.Get(image.String("deprecated"))
+	if !ok || v == image.None || image.Equal(v, image.Bool(false)) {
+		return ""
+	}
+	d, isDict := v.(*image.Dict)
+	if !isDict {
+		return image.Repr(v)
+	}
+	get := func(k string) string {
+		x, _ := d.Get(image.String(k))
+		if s, ok := x.(image.String); ok {
+			return string(s)
+		}
+		return image.Repr(x)
+	}
+	return fmt.Sprintf("by audit %s, proposal %s: %s", get("audit"), get("proposal"), get("reason"))
 }
 
 func describeName(o *image.Object) string {

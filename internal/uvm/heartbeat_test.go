@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"batos/internal/command"
 	"batos/internal/cycle"
 	"batos/internal/heartbeat"
 	"batos/internal/image"
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
-	"batos/internal/store"
 	"batos/internal/uvm"
 	"batos/internal/uvm/uvmtest"
 )
@@ -394,4 +394,78 @@ func showProposal(t *testing.T, u *uvm.UVM, id string) heartbeat.ProposalView {
 	return pv
 }
 
-var _ = store.OID(0)
+// TestHeartbeatRetireMarksDeprecated: retiring never deletes: the method
+// is marked deprecated (inspect shows it), still answers, and is still
+// counted; under propose it waits for acceptance.
+func TestHeartbeatRetireMarksDeprecated(t *testing.T) {
+	for _, policy := range []string{"auto", "propose"} {
+		t.Run(policy, func(t *testing.T) {
+			b := &auditBrain{kind: "retire"}
+			u := openAuditing(t, b, policy, 1)
+			callAverages(t, u, goodCalls, 1)
+			a := runAudit(t, u)
+			id := heartbeat.ID(a.ID, 1)
+			if policy == "propose" {
+				if p := a.Proposals[0]; p.Status != heartbeat.ProposalWaiting {
+					t.Fatalf("retire under propose: %s (%s)", p.Status, p.Reason)
+				}
+				if _, err := u.Heartbeat().Accept(t.Context(), id, "tester"); err != nil {
+					t.Fatal(err)
+				}
+			} else if p := a.Proposals[0]; p.Status != heartbeat.ProposalApplied {
+				t.Fatalf("retire under auto: %s (%s)", p.Status, p.Reason)
+			}
+			if b.asked["BRICK"] != 0 || b.asked["ROBIN"] != 0 {
+				t.Fatalf("a retirement asked for a cycle: %v", b.asked)
+			}
+			var view command.ObjectView
+			if err := u.DB().View(t.Context(), func(tx *image.Tx) error {
+				oid, err := tx.Resolve("calc")
+				if err != nil {
+					return err
+				}
+				view, err = command.Inspect(tx, oid)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			marked := false
+			for _, s := range view.Own {
+				marked = marked || (s.Name == "average" && strings.Contains(s.Deprecated, "by audit 1, proposal 1"))
+			}
+			if !marked {
+				t.Fatalf("inspect shows no deprecation: %+v", view.Own)
+			}
+			if got := averageSourceNow(t, u).Source; got != averageSource {
+				t.Fatalf("retiring changed the source:\n%s", got)
+			}
+			if failed := callAverages(t, u, goodCalls, 1); failed != 0 {
+				t.Fatalf("a deprecated method failed %d calls", failed)
+			}
+			if s := currentStats(t, u); !s.Deprecated || s.Calls != 6 {
+				t.Fatalf("stats of the deprecated method: %+v", s)
+			}
+		})
+	}
+}
+
+// TestHeartbeatBudgetDefersProposals: an audit whose answer spent its
+// budget defers its proposals, starting no cycle.
+func TestHeartbeatBudgetDefersProposals(t *testing.T) {
+	b := &auditBrain{kind: "fix", plan: fixPlan, methods: []string{fixedAverage}}
+	u := openAuditing(t, b, "auto", 1)
+	if _, err := u.Eval(t.Context(), `heartbeat.budget_per_audit = 1`); err != nil {
+		t.Fatal(err)
+	}
+	callAverages(t, u, append(goodCalls, badCalls...), 1)
+	a := runAudit(t, u)
+	if a.PromptTokens+a.CompletionTokens == 0 {
+		t.Fatal("the scripted audit reports no tokens: the budget cannot be tested")
+	}
+	if p := a.Proposals[0]; p.Status != heartbeat.ProposalDeferred || !strings.Contains(p.Reason, "budget") {
+		t.Fatalf("over budget: %s (%s), want deferred", p.Status, p.Reason)
+	}
+	if b.asked["BRICK"] != 0 {
+		t.Fatal("a deferred proposal started a cycle")
+	}
+}

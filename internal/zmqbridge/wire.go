@@ -34,6 +34,9 @@ func objectViewMap(view command.ObjectView) map[string]any {
 			m := map[string]any{"name": s.Name, "value": s.Value, "repr": s.Repr, "owner": s.Owner}
 			if s.Method != "" {
 				m["method"] = s.Method
+				if s.Deprecated != "" {
+					m["deprecated"] = s.Deprecated
+				}
 			}
 			out[i] = m
 		}
@@ -57,7 +60,7 @@ func objectViewOf(x any) command.ObjectView {
 		for _, x := range list(v) {
 			s, _ := x.(map[string]any)
 			val, _ := ToImage(s["value"])
-			out = append(out, command.SlotView{Name: str(s["name"]), Value: val, Repr: str(s["repr"]), Owner: str(s["owner"]), Method: str(s["method"])})
+			out = append(out, command.SlotView{Name: str(s["name"]), Value: val, Repr: str(s["repr"]), Owner: str(s["owner"]), Method: str(s["method"]), Deprecated: str(s["deprecated"])})
 		}
 		return out
 	}
