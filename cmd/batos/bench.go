@@ -38,7 +38,9 @@ Phases: the disk's fsync rate; a read-only send (a method found two parents
 up that reads slots of both parents) from one sender, from one sender with
 GOMAXPROCS=1, the same in image.DB.View, and from one sender per CPU; a
 send writing one slot from 8 senders, each on its own object, each send a
-durable transaction. A full run takes about 12 seconds.`
+durable transaction; and the one-core read-only send with the method
+telemetry on and off, alternately, and its overhead. A full run takes about
+17 seconds.`
 
 const benchBridgeHelp = `
 Measure the bridge: round trips per second and their latency for a read-only

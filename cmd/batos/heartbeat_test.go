@@ -53,3 +53,14 @@ func TestMethodStatsAndAuditsCLI(t *testing.T) {
 		t.Errorf("proposal show 4.1: exit %d, %s", code, errOut)
 	}
 }
+
+// TestRunHeartbeatFlag: -heartbeat takes 0 or a duration of at least a
+// second.
+func TestRunHeartbeatFlag(t *testing.T) {
+	img := newImage(t)
+	for _, bad := range []string{"-1s", "500ms", "soon"} {
+		if code, _, errOut := batos(t, "-image", img, "run", "-heartbeat", bad); code != 2 {
+			t.Errorf("run -heartbeat %s: exit %d, %s; want a usage error", bad, code, errOut)
+		}
+	}
+}
