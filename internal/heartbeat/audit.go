@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,7 +137,19 @@ func auditObject(tx *image.Tx, id int64) (*image.Object, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %d", ErrNoAudit, id)
 	}
-	return tx.Deref(v)
+	return derefAudit(tx, id, v)
+}
+
+// derefAudit is the object an audits slot names, or why it names none.
+func derefAudit(tx *image.Tx, id int64, v image.Value) (*image.Object, error) {
+	o, err := tx.Deref(v)
+	if errors.Is(err, image.ErrNotObject) {
+		return nil, fmt.Errorf("audit %d cannot be read: audits.%s holds %s, not an audit object", id, auditSlot(id), clip(image.Repr(v), 60))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit %d: %w", id, err)
+	}
+	return o, nil
 }
 
 // LoadAudit reads audit id.
@@ -145,7 +158,15 @@ func LoadAudit(tx *image.Tx, id int64) (*Audit, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeAudit(o)
+	return decodeAudit(o, id)
+}
+
+// auditID is the audit a slot of the audits object names: "a3" is audit
+// 3; any other name (next_id, "a03", "a0") names none.
+func auditID(slot string) (int64, bool) {
+	digits, ok := strings.CutPrefix(slot, "a")
+	id, err := strconv.ParseInt(digits, 10, 64)
+	return id, ok && err == nil && id > 0 && auditSlot(id) == slot
 }
 
 // ListAudits reads every audit, oldest first; one that cannot be read
@@ -158,19 +179,19 @@ func ListAudits(tx *image.Tx) ([]*Audit, error) {
 	var out []*Audit
 	var errs []error
 	for _, s := range as.Slots() {
-		digits, ok := strings.CutPrefix(s.Name, "a")
-		if _, err := strconv.ParseUint(digits, 10, 63); !ok || err != nil {
+		id, ok := auditID(s.Name)
+		if !ok {
 			continue
 		}
-		o, err := tx.Deref(s.Value)
+		o, err := derefAudit(tx, id, s.Value)
 		if err == nil {
 			var a *Audit
-			if a, err = decodeAudit(o); err == nil {
+			if a, err = decodeAudit(o, id); err == nil {
 				out = append(out, a)
 				continue
 			}
 		}
-		errs = append(errs, fmt.Errorf("audit %s: %w", digits, err))
+		errs = append(errs, err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, errors.Join(errs...)
@@ -225,7 +246,11 @@ func encodeAudit(o *image.Object, a *Audit) error {
 	return nil
 }
 
-func decodeAudit(o *image.Object) (*Audit, error) {
+// decodeAudit reads audit id from its object. The ID is the one the
+// audits object names it by, and a proposal's number its place in the
+// list, whatever their slots were edited to: every later write goes
+// back where it came from.
+func decodeAudit(o *image.Object, id int64) (*Audit, error) {
 	d := &image.Dict{}
 	for _, s := range o.Slots() {
 		if s.Name == "name" {
@@ -237,10 +262,38 @@ func decodeAudit(o *image.Object) (*Audit, error) {
 	}
 	a := &Audit{}
 	if err := image.FromPlain(d, a); err != nil {
-		return nil, fmt.Errorf("audit object %s: %w", o.OID(), err)
+		return nil, fmt.Errorf("audit %d (%s) cannot be read, was it edited? %s", id, o.OID(), plainError(err))
 	}
-	a.OID = o.OID()
+	a.ID, a.OID = id, o.OID()
+	for i := range a.Proposals {
+		a.Proposals[i].N = i + 1
+	}
 	return a, nil
+}
+
+// plainError says what FromPlain could not read in the words of the
+// image: which slot holds what, rather than Go's types.
+func plainError(err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	want := "another kind of value"
+	switch te.Type.Kind() {
+	case reflect.String:
+		want = "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "an integer"
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	case reflect.Bool:
+		want = "True or False"
+	case reflect.Slice, reflect.Array:
+		want = "a list"
+	case reflect.Struct, reflect.Map:
+		want = "a dict"
+	}
+	return fmt.Sprintf("its %s holds a %s where %s belongs", te.Field, te.Value, want)
 }
 
 // updateAudit applies fn to audit id in tx.
@@ -249,7 +302,7 @@ func updateAudit(tx *image.Tx, id int64, fn func(a *Audit) error) (*Audit, error
 	if err != nil {
 		return nil, err
 	}
-	a, err := decodeAudit(o)
+	a, err := decodeAudit(o, id)
 	if err != nil {
 		return nil, err
 	}
@@ -291,10 +344,20 @@ type answer struct {
 	} `json:"proposals"`
 }
 
-// Bounds on an answer.
+// Bounds on an answer: what the audit keeps of it (the answer itself is
+// kept too, clipped to 64 KiB).
 const (
 	maxFindings  = 12
 	maxProposals = 6
+	// maxSummary bounds the summary, maxTitle a finding's title,
+	// maxEvidence and maxEvidenceText its evidence.
+	maxSummary      = 8 << 10
+	maxTitle        = 300
+	maxEvidence     = 12
+	maxEvidenceText = 500
+	// maxName bounds a proposal's receiver and selector: longer ones
+	// name nothing (clipped, they resolve to nothing, and say so).
+	maxName = 200
 )
 
 // auditPrompt is ALFRED's task: the facts, and the answer's shape.
@@ -332,13 +395,29 @@ func parseAnswer(text string) (*answer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the audit is not the JSON the schema asks for: %w", err)
 	}
+	a.Summary = clip(a.Summary, maxSummary)
 	if len(a.Findings) > maxFindings {
 		a.Findings = a.Findings[:maxFindings]
+	}
+	for i := range a.Findings {
+		f := &a.Findings[i]
+		switch f.Severity {
+		case "low", "medium", "high":
+		default:
+			return nil, fmt.Errorf("finding %d: severity %q is not low, medium or high", i+1, clip(f.Severity, 40))
+		}
+		f.Title = clip(f.Title, maxTitle)
+		f.Evidence = f.Evidence[:min(len(f.Evidence), maxEvidence)]
+		for j := range f.Evidence {
+			f.Evidence[j] = clip(f.Evidence[j], maxEvidenceText)
+		}
 	}
 	if len(a.Proposals) > maxProposals {
 		return nil, fmt.Errorf("the audit makes %d proposals (at most %d)", len(a.Proposals), maxProposals)
 	}
-	for i, p := range a.Proposals {
+	for i := range a.Proposals {
+		p := &a.Proposals[i]
+		p.Receiver, p.Selector = clip(p.Receiver, maxName), clip(p.Selector, maxName)
 		switch {
 		case strings.TrimSpace(p.Receiver) == "" || strings.TrimSpace(p.Selector) == "":
 			return nil, fmt.Errorf("proposal %d names no receiver or no selector", i+1)

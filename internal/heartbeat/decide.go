@@ -114,8 +114,15 @@ func (h *Heartbeat) Accept(ctx context.Context, id, by string) (ProposalView, er
 		if p.Status != ProposalWaiting {
 			return fmt.Errorf("%w: %s is %s", ErrDecided, id, p.Status)
 		}
-		if p.Kind != "retire" {
-			c, err = cycle.Load(tx, p.Cycle)
+		if p.Kind == "retire" {
+			return nil
+		}
+		if p.Cycle <= 0 {
+			return fmt.Errorf("%w: %s awaits approval but names no improvement cycle whose replacement to install (was it edited?)", ErrDecided, id)
+		}
+		c, err = cycle.Load(tx, p.Cycle)
+		if errors.Is(err, cycle.ErrNoCycle) {
+			return fmt.Errorf("%w: %s awaits approval but its cycle %d is gone: %w", ErrDecided, id, p.Cycle, err)
 		}
 		return err
 	})
@@ -227,7 +234,10 @@ func (h *Heartbeat) Reject(ctx context.Context, id, by, reason string) (Proposal
 			p.Reason += ": " + clip(reason, 1000)
 		}
 		if p.Cycle != 0 {
-			if err := cycle.SetOutcome(tx, p.Cycle, p.Reason); err != nil {
+			// A cycle that is gone, or is no improvement (the proposal was
+			// edited), has no outcome to keep: the rejection stands alone.
+			err := cycle.SetOutcome(tx, p.Cycle, p.Reason)
+			if err != nil && !errors.Is(err, cycle.ErrNoCycle) && !errors.Is(err, cycle.ErrState) {
 				return err
 			}
 		}

@@ -152,8 +152,9 @@ func methodFacts(tx *image.Tx, f *Facts, stats []MethodStats) error {
 			current = append(current, s)
 		}
 	}
+	names := rootNames(tx)
 	fact := func(s MethodStats, evidence bool) (MethodFact, error) {
-		mf := MethodFact{Receiver: receiverName(s), Selector: s.Selector, Calls: s.Calls, Errors: s.Errors,
+		mf := MethodFact{Receiver: receiverName(s, names), Selector: s.Selector, Calls: s.Calls, Errors: s.Errors,
 			ErrorKinds: s.ErrorKinds, LimitHits: s.LimitHits, P50MS: ms(s.P50), P99MS: ms(s.P99),
 			MeanSteps: s.MeanSteps, Deprecated: s.Deprecated}
 		if evidence {
@@ -190,10 +191,15 @@ func methodFacts(tx *image.Tx, f *Facts, stats []MethodStats) error {
 }
 
 // receiverName is how facts and proposals name a method's owner: its
-// root name, or its OID.
-func receiverName(s MethodStats) string {
-	if s.OwnerName != "" && !strings.ContainsAny(s.OwnerName, " \t\n") {
-		return s.OwnerName
+// root name, or its OID with the name its name slot gives ("oid:23
+// (calc)"), which a proposal resolves by the OID. A name slot alone names
+// nothing a proposal can resolve: a clone of calc is named calc too.
+func receiverName(s MethodStats, rootNames map[store.OID]string) string {
+	if n := rootNames[s.Owner]; n != "" && !strings.ContainsAny(n, " \t\n(") {
+		return n
+	}
+	if s.OwnerName != "" {
+		return fmt.Sprintf("%s (%s)", s.Owner, clip(strings.Join(strings.Fields(s.OwnerName), " "), 40))
 	}
 	return s.Owner.String()
 }
@@ -207,7 +213,7 @@ func Evidence(selector string, samples []vm.Sample, n int) []string {
 	})
 	var out []string
 	for _, s := range ordered[:min(len(ordered), n)] {
-		call := callText(selector, s)
+		call := clip(callText(selector, s), 300)
 		if s.Error != "" || s.ErrorKind != "" {
 			out = append(out, fmt.Sprintf("%s failed (%s): %s", call, s.ErrorKind, clip(firstLine(s.Error), 200)))
 		} else {
@@ -282,10 +288,13 @@ func ownerOf(tx *image.Tx, receiver store.OID, selector string) (*image.Object, 
 			return nil, err
 		}
 		if v, ok := x.Get(selector); ok {
-			if _, isMethod := v.(*image.Method); !isMethod {
-				return nil, fmt.Errorf("%s.%s is data (%s), not a method", x.OID(), selector, clip(image.Repr(v), 80))
+			switch v.(type) {
+			case *image.Method:
+				return x, nil
+			case image.Primitive:
+				return nil, fmt.Errorf("%s.%s is a primitive built into batos (%s), not a method", x.OID(), selector, clip(image.Repr(v), 80))
 			}
-			return x, nil
+			return nil, fmt.Errorf("%s.%s is data (%s), not a method", x.OID(), selector, clip(image.Repr(v), 80))
 		}
 	}
 	return nil, fmt.Errorf("%s has no method %s", receiver, selector)

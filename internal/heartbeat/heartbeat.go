@@ -171,15 +171,15 @@ func (h *Heartbeat) Audit(ctx context.Context, by string) (*Audit, error) {
 func (h *Heartbeat) begin(ctx context.Context, by string) (*Audit, error) {
 	var prev *Facts
 	err := h.db.View(ctx, func(tx *image.Tx) error {
-		as, err := ListAudits(tx)
+		// An audit edited past reading (ListAudits says which) only
+		// leaves the growth since it uncounted: createAudit names any
+		// other trouble with the audits object.
+		as, _ := ListAudits(tx)
 		for i := len(as) - 1; i >= 0; i-- {
 			if as[i].Facts != nil {
 				prev = as[i].Facts
 				break
 			}
-		}
-		if len(as) == 0 && err != nil {
-			return err
 		}
 		return nil
 	})
@@ -233,10 +233,15 @@ func (h *Heartbeat) settleAnswer(ctx context.Context, id int64, ans *mind.Answer
 				return nil
 			}
 			a.State, a.Summary, a.Findings = AuditAnswered, parsed.Summary, parsed.Findings
+			open := openProposals(tx, id)
 			for i, p := range parsed.Proposals {
 				pr := Proposal{N: i + 1, Receiver: p.Receiver, Selector: p.Selector, Kind: p.Kind, Goal: clip(p.Goal, 1000), Status: ProposalPending}
 				if why := resolveProposal(tx, &pr); why != "" {
 					pr.Status, pr.Reason = ProposalRefused, why
+				} else if other, ok := open[methodKey(pr.Owner, pr.Selector)]; ok {
+					pr.Status, pr.Reason = ProposalRefused, fmt.Sprintf("proposal %s for this method is %s: one at a time", other.id, other.status)
+				} else {
+					open[methodKey(pr.Owner, pr.Selector)] = openProposal{ID(id, pr.N), "yet to be acted on"}
 				}
 				a.Proposals = append(a.Proposals, pr)
 			}
@@ -250,6 +255,28 @@ func (h *Heartbeat) settleAnswer(ctx context.Context, id int64, ans *mind.Answer
 		return nil
 	})
 	return out, err
+}
+
+// openProposal is a proposal not yet settled: its ID and status.
+type openProposal struct{ id, status string }
+
+// openProposals are the proposals of the audits but audit that are
+// pending, in a cycle or awaiting approval, by method: a method gets one
+// at a time, or a person away for a day would find a day of audits'
+// improvement cycles spent on the same change.
+func openProposals(tx *image.Tx, audit int64) map[string]openProposal {
+	out := map[string]openProposal{}
+	as, _ := ListAudits(tx) // one that cannot be read proposes nothing
+	for _, a := range as {
+		for _, p := range a.Proposals {
+			switch {
+			case a.ID == audit || p.Owner == 0:
+			case p.Status == ProposalPending || p.Status == ProposalInCycle || p.Status == ProposalWaiting:
+				out[methodKey(p.Owner, p.Selector)] = openProposal{ID(a.ID, p.N), p.Status}
+			}
+		}
+	}
+	return out
 }
 
 // Wait returns audit id once none of its proposals is pending or in a
