@@ -198,9 +198,7 @@ func (h *Heartbeat) begin(ctx context.Context, by string) (*Audit, error) {
 			return err
 		}
 		a.Policy = s.Policy
-		if s.PolicyNote != "" {
-			a.Notes = []string{s.PolicyNote}
-		}
+		a.Notes = s.Notes
 		if err := createAudit(tx, a); err != nil {
 			return err
 		}

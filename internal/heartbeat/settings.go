@@ -1,10 +1,12 @@
 package heartbeat
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"batos/internal/image"
+	"batos/internal/store"
 )
 
 // Policies: what a proposal that passed every gate does.
@@ -19,15 +21,17 @@ const (
 // from the REPL (heartbeat.policy = "auto").
 type Settings struct {
 	Policy string
-	// PolicyNote says why the policy in force is not the one written
-	// (an unknown value is read as "propose", the safe one).
-	PolicyNote string
+	// Notes say why a setting in force is not the one written: a value
+	// batos cannot use is read as its default (an unknown policy as
+	// "propose", the safe one).
+	Notes []string
 	// AuditBudget and DayBudget bound the tokens (prompt and completion)
 	// one audit, and the audits of the last 24 hours together, may
-	// spend: ALFRED's answer and the improvement cycles it starts.
+	// spend: ALFRED's answer and the improvement cycles it starts. 0
+	// spends nothing on improvements: every proposal is deferred.
 	AuditBudget, DayBudget int64
 	// Cooldown is how long a method whose proposal was rejected gets no
-	// new one.
+	// new one; 0 for none, at most MaxCooldown.
 	Cooldown time.Duration
 	// NextDue is when the next scheduled audit runs; zero: not yet
 	// scheduled.
@@ -40,6 +44,10 @@ const (
 	DefaultDayBudget   = 1_000_000
 	DefaultCooldown    = 24 * time.Hour
 )
+
+// MaxCooldown bounds heartbeat.cooldown_s: a longer one is read as it (a
+// duration over 292 years does not fit a time.Duration).
+const MaxCooldown = 100 * 365 * 24 * time.Hour
 
 func heartbeatObject(tx *image.Tx) (*image.Object, error) { return rootObject(tx, "heartbeat") }
 
@@ -56,20 +64,28 @@ func LoadSettings(tx *image.Tx) (Settings, error) {
 		case PolicyPropose, PolicyAuto:
 			s.Policy = string(p)
 		default:
-			s.PolicyNote = fmt.Sprintf("heartbeat.policy is %s, which is neither %q nor %q: proposals wait for a person", clip(image.Repr(v), 60), PolicyPropose, PolicyAuto)
+			s.Notes = append(s.Notes, fmt.Sprintf("heartbeat.policy is %s, which is neither %q nor %q: proposals wait for a person", clip(image.Repr(v), 60), PolicyPropose, PolicyAuto))
 		}
 	}
-	positive := func(slot string, into *int64) {
-		if v, ok := o.Get(slot); ok {
-			if n, isInt := v.(image.Int); isInt && n > 0 {
-				*into = int64(n)
-			}
+	count := func(slot string, into *int64, unit string) {
+		v, ok := o.Get(slot)
+		if !ok {
+			return
 		}
+		if n, isInt := v.(image.Int); isInt && n >= 0 {
+			*into = int64(n)
+			return
+		}
+		s.Notes = append(s.Notes, fmt.Sprintf("heartbeat.%s is %s, not a count of %s (0 or more): read as %d", slot, clip(image.Repr(v), 60), unit, *into))
 	}
-	positive("budget_per_audit", &s.AuditBudget)
-	positive("budget_per_day", &s.DayBudget)
+	count("budget_per_audit", &s.AuditBudget, "tokens")
+	count("budget_per_day", &s.DayBudget, "tokens")
 	cool := int64(s.Cooldown / time.Second)
-	positive("cooldown_s", &cool)
+	count("cooldown_s", &cool, "seconds")
+	if max := int64(MaxCooldown / time.Second); cool > max {
+		s.Notes = append(s.Notes, fmt.Sprintf("heartbeat.cooldown_s is %d, over the longest cool-down batos keeps (%d, 100 years): read as that", cool, max))
+		cool = max
+	}
 	s.Cooldown = time.Duration(cool) * time.Second
 	if v, ok := o.Get("next_due"); ok {
 		if t, isString := v.(image.String); isString {
@@ -100,9 +116,16 @@ func ensureSettings(o *image.Object) error {
 }
 
 // Awaken gives the image's heartbeat object its default settings; the
-// uvm calls it when it awakens the image.
+// uvm calls it when it awakens the image. A root whose heartbeat slot a
+// person set to something else is left as it is, and awakens: every
+// audit then says what is wrong, and the image stays open for the REPL
+// that puts an object back (root.heartbeat = new(None, name =
+// "heartbeat")), which the next awakening fills in.
 func Awaken(tx *image.Tx) error {
 	o, err := heartbeatObject(tx)
+	if errors.Is(err, image.ErrNotObject) || errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"batos/internal/image"
@@ -86,7 +87,11 @@ func Save(tx *image.Tx, ds []vm.Delta) error {
 		key := image.String(methodKey(d.Key.Owner, d.Key.Selector))
 		var rec *image.Object
 		if v, ok := index.Get(key); ok {
-			rec, _ = tx.Deref(v)
+			// Only a record of this method is written: an entry a person
+			// pointed elsewhere (at calc, at the root) gets a new record.
+			if o, err := tx.Deref(v); err == nil && isRecordOf(o, d.Key) {
+				rec = o
+			}
 		}
 		if rec == nil {
 			if rec, err = tx.New(
@@ -112,6 +117,14 @@ func Save(tx *image.Tx, ds []vm.Delta) error {
 		return t.Set("methods", index)
 	}
 	return nil
+}
+
+// isRecordOf reports whether o is the telemetry record of method k: its
+// owner and selector slots name k.
+func isRecordOf(o *image.Object, k vm.MethodKey) bool {
+	owner, _ := o.Get("owner")
+	selector, _ := o.Get("selector")
+	return image.Equal(owner, image.Ref(k.Owner)) && image.Equal(selector, image.String(k.Selector))
 }
 
 func exists(tx *image.Tx, oid store.OID) bool {
@@ -216,7 +229,7 @@ func decodeVersions(rec *image.Object) []vm.Counts {
 			for k, n := range kinds.All() {
 				ks, isString := k.(image.String)
 				ni, isInt := n.(image.Int)
-				if isString && isInt && ni > 0 {
+				if isString && isInt && ni > 0 && errorKinds[string(ks)] {
 					c.ErrorKinds[string(ks)] = uint64(ni)
 				}
 			}
@@ -236,10 +249,24 @@ func decodeVersions(rec *image.Object) []vm.Counts {
 	return out
 }
 
-// samplesObject is a record's samples object, created on first use.
+// errorKinds are the kinds of error the VM counts: a record's others
+// were written by a person, and are skipped (a "$ref" one would make the
+// facts an audit keeps unstorable).
+var errorKinds = func() map[string]bool {
+	kinds := map[string]bool{vm.KindError: true, vm.KindCancelled: true, vm.KindNotUnderstood: true}
+	for l := vm.Limit(1); !strings.HasPrefix(l.String(), "Limit("); l++ {
+		kinds[l.String()] = true
+	}
+	return kinds
+}()
+
+// samplesObject is a record's samples object, created on first use. An
+// object that is no samples object (a person pointed the slot at calc,
+// or at the record itself) is never read nor written: with create, a new
+// one takes its place.
 func samplesObject(tx *image.Tx, rec *image.Object, create bool) (*image.Object, error) {
 	if v, ok := rec.Get("samples"); ok {
-		if o, err := tx.Deref(v); err == nil {
+		if o, err := tx.Deref(v); err == nil && isSamplesObject(o, rec) {
 			return o, nil
 		}
 	}
@@ -251,6 +278,27 @@ func samplesObject(tx *image.Tx, rec *image.Object, create bool) (*image.Object,
 		return nil, err
 	}
 	return o, rec.Set("samples", o.Ref())
+}
+
+// isSamplesObject reports whether o is a samples object other than rec:
+// a list in its samples slot, and no slot but that and a name.
+func isSamplesObject(o, rec *image.Object) bool {
+	if o.OID() == rec.OID() {
+		return false
+	}
+	for _, s := range o.Slots() {
+		switch s.Name {
+		case "name":
+		case "samples":
+			if _, ok := s.Value.(*image.List); !ok {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	_, ok := o.Get("samples")
+	return ok
 }
 
 // mergeSamples adds new samples to the record's, each call once, at most
@@ -448,7 +496,10 @@ func record(tx *image.Tx, owner store.OID, selector string) (*image.Object, erro
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, image.ErrNotObject) {
 		return nil, nil
 	}
-	return rec, err
+	if err != nil || !isRecordOf(rec, vm.MethodKey{Owner: owner, Selector: selector}) {
+		return nil, err
+	}
+	return rec, nil
 }
 
 // dictOf builds a dict from alternating string keys and values.
