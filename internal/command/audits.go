@@ -50,6 +50,10 @@ func (l *Local) MethodStats(ctx context.Context, target string) (MethodStatsRepo
 	err := l.rt.DB().View(ctx, func(tx *image.Tx) error {
 		var owner store.OID
 		if target != "" {
+			if len(target) > image.MaxSlotName {
+				// No root name (a slot name) nor OID is this long.
+				return fmt.Errorf("%w: the target is %d bytes long, and no root name or OID is", image.ErrNoTarget, len(target))
+			}
 			var err error
 			if owner, err = tx.Resolve(target); err != nil {
 				return err

@@ -2,6 +2,9 @@ package zmqbridge
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"batos/internal/command"
@@ -41,7 +44,7 @@ var auditHandlers = map[string]handler{
 		return plainView(auditList{Audits: res})
 	},
 	"audit_show": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
-		id, err := idArg(req, "audit")
+		id, err := auditArg(req, "audit")
 		if err != nil {
 			return nil, err
 		}
@@ -103,6 +106,28 @@ func proposalHandler(fn func(command.Service, context.Context, string) (heartbea
 		}
 		return plainView(res)
 	}
+}
+
+// auditArg reads an audit ID: a positive integer, or one written as a
+// string ("3", or "a3" as the audits object names it). A cycle's ID
+// ("c3") is none.
+func auditArg(req map[string]any, name string) (int64, error) {
+	v, ok := req[name]
+	if !ok || v == nil {
+		return 0, fmt.Errorf("%w: %q is required", command.ErrBadRequest, name)
+	}
+	switch x := v.(type) {
+	case int64:
+		if x > 0 {
+			return x, nil
+		}
+	case string:
+		digits := strings.TrimPrefix(strings.TrimSpace(x), "a")
+		if n, err := strconv.ParseInt(digits, 10, 64); err == nil && n > 0 && digits[0] != '+' {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %q must be an audit ID (a positive integer, or a string like \"3\"), got %s", command.ErrBadRequest, name, argText(v))
 }
 
 func proposalArg(req map[string]any) (string, error) {
