@@ -140,7 +140,7 @@ evidence, and what became of each proposal.`)
 	}
 	id, err := strconv.ParseInt(strings.TrimPrefix(fs.Arg(0), "a"), 10, 64)
 	if err != nil || id <= 0 {
-		return usageError("audit ID %q: want a number like 3", fs.Arg(0))
+		return usageError("audit ID %q: want a number like 3", oneLine(fs.Arg(0), 40))
 	}
 	s, err := openSession(ctx, e, readOnly)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -80,8 +82,8 @@ func errorsText(m heartbeat.MethodStats) string {
 		return "0"
 	}
 	var kinds []string
-	for k, n := range m.ErrorKinds {
-		kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+	for _, k := range slices.Sorted(maps.Keys(m.ErrorKinds)) {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, m.ErrorKinds[k]))
 	}
 	return fmt.Sprintf("%d (%.0f%%: %s)", m.Errors, 100*m.ErrorRate(), strings.Join(kinds, ", "))
 }

@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -56,7 +57,7 @@ func (l *Local) MethodStats(ctx context.Context, target string) (MethodStatsRepo
 			}
 			var err error
 			if owner, err = tx.Resolve(target); err != nil {
-				return err
+				return notAnObject(tx, target, err)
 			}
 		}
 		var err error
@@ -67,6 +68,32 @@ func (l *Local) MethodStats(ctx context.Context, target string) (MethodStatsRepo
 		r.Methods = []heartbeat.MethodStats{}
 	}
 	return r, err
+}
+
+// notAnObject is err, the target not resolving, unless the target is a
+// root name that holds something other than an object: then it says so,
+// rather than that there is no such name.
+func notAnObject(tx *image.Tx, target string, err error) error {
+	root, rerr := tx.Root()
+	if !errors.Is(err, image.ErrNoTarget) || rerr != nil {
+		return err
+	}
+	if v, ok := root.Get(target); ok {
+		return fmt.Errorf("%w: the root's %s holds %s, not an object", image.ErrNoTarget, target, clipRepr(v, 60))
+	}
+	return err
+}
+
+// clipRepr is v's repr, clipped to about n bytes.
+func clipRepr(v image.Value, n int) string {
+	r := image.Repr(v)
+	if len(r) <= n {
+		return r
+	}
+	for n > 0 && r[n]&0xC0 == 0x80 {
+		n--
+	}
+	return r[:n] + "…"
 }
 
 func (l *Local) AuditRun(ctx context.Context) (AuditView, error) {

@@ -24,6 +24,9 @@ func TestHostileHeartbeatCommands(t *testing.T) {
 			t.Errorf("method stats %.20q: %.200v (%s), want a short not_found", target, err, command.KindOf(err))
 		}
 	}
+	if _, err := svc.MethodStats(ctx, "five"); err == nil || !strings.Contains(err.Error(), "holds 5, not an object") {
+		t.Errorf("method stats of a root name holding 5: %v", err)
+	}
 	if r, err := svc.MethodStats(ctx, "root"); err != nil || r.Methods == nil {
 		t.Errorf("method stats root: %+v, %v", r, err)
 	}
