@@ -63,6 +63,7 @@ type ReplayReport struct {
 	// the improvement was meant to change (for a fix: those failing now).
 	Samples  int  `json:"samples"`
 	Targeted int  `json:"targeted"`
+	Skipped  int  `json:"skipped,omitempty"`
 	Passed   bool `json:"passed"`
 	// OldSteps and NewSteps are the Starlark steps the current method and
 	// the candidate took over every sample.
@@ -89,19 +90,79 @@ func (r ReplayReport) Text() string {
 // replay.
 const FailureReplay FailureKind = "replay"
 
-// Improver judges improvement cycles; the heartbeat provides it.
+// Improver judges improvement cycles; the heartbeat provides it. Its
+// methods may be called concurrently.
 type Improver interface {
+	// Check says, before each step of improvement c, whether it may go
+	// on: ErrBaseChanged when the method is no longer c's Base,
+	// ErrUnwanted when what proposed it no longer waits for it. Any
+	// other error fails the cycle.
+	Check(ctx context.Context, c *Cycle) error
 	// Replay runs the current method and attempt c.Attempt's candidate
-	// (c.Code) on every recorded call of the method, each in a rolled-back
-	// transaction at the current state, and reports where they differ.
+	// (c.Code) on every recorded call of the method, each in a rehearsal
+	// at the current state, and reports where they differ.
 	// ErrBaseChanged says the method is no longer c's Base.
 	Replay(ctx context.Context, c *Cycle) (ReplayReport, error)
 }
 
 // ErrBaseChanged is returned when the method an improvement was proposed
-// for was changed meanwhile: the candidate is dropped, never installed
-// over the newer code.
+// for was changed meanwhile (or deleted, or replaced by data): the
+// candidate is dropped, never installed over the newer code.
 var ErrBaseChanged = errors.New("the method changed since the improvement was proposed")
+
+// ErrUnwanted is returned when an improvement cycle runs that nothing
+// waits for any more: its proposal was settled when the cycle ended (a
+// retry cannot bring it back; the next audit may propose it again).
+var ErrUnwanted = errors.New("the improvement is no longer wanted")
+
+// What became of an improvement's candidate (Improvement.Outcome); a
+// dropped one's outcome says why after the prefix.
+const (
+	OutcomeInstalled = "installed"
+	OutcomeHeld      = "held for approval"
+	outcomeDropped   = "dropped: "
+)
+
+// Dropped reports whether the improvement was dropped because its method
+// changed, or nothing wanted it any more: no fault of the candidate's.
+func (im *Improvement) Dropped() bool { return strings.HasPrefix(im.Outcome, outcomeDropped) }
+
+// drop fails improvement cycle c in state in for err (ErrBaseChanged or
+// ErrUnwanted), saying so in its outcome.
+func (m *Machine) drop(ctx context.Context, id int64, in State, err error) error {
+	_, uerr := m.update(context.WithoutCancel(ctx), id, func(c *Cycle) error {
+		if c.State.Terminal() {
+			return errStale
+		}
+		c.FailedIn, c.State, c.Reason = in, Failed, clip(err.Error(), maxFailure)
+		if c.Mission.Improve != nil {
+			c.Mission.Improve.Outcome = clip(outcomeDropped+err.Error(), maxFailure)
+		}
+		return nil
+	})
+	if errors.Is(uerr, errStale) {
+		return nil
+	}
+	return uerr
+}
+
+// checkImprovement asks the Improver whether improvement c may take its
+// next step; one that may not is dropped (and errStale returned, for
+// drive to read it again). No model is asked for an improvement whose
+// method changed, or that nothing waits for.
+func (m *Machine) checkImprovement(ctx context.Context, c *Cycle) error {
+	if m.opts.Improver == nil {
+		return errors.New("an improvement cycle needs the heartbeat's regression replay, and this batos runs none")
+	}
+	err := m.opts.Improver.Check(ctx, c)
+	if errors.Is(err, ErrBaseChanged) || errors.Is(err, ErrUnwanted) {
+		if derr := m.drop(ctx, c.ID, c.State, err); derr != nil {
+			return derr
+		}
+		return errStale
+	}
+	return err
+}
 
 // CurrentSource is the source of the method slot selector of o, "" when
 // the slot holds no method.
@@ -158,7 +219,7 @@ func SetOutcome(tx *image.Tx, id int64, outcome string) error {
 	return encode(o, c)
 }
 
-// improve runs the replay gate on a candidate that passed its tests: nil
+// replayGate runs the replay on a candidate that passed its tests: nil
 // when it passed (its report kept on the improvement), a failure with the
 // diffs when not.
 func (m *Machine) replayGate(ctx context.Context, c *Cycle) (*Failure, *ReplayReport, error) {
@@ -182,13 +243,14 @@ func improvementText(c *Cycle) string {
 	im := c.Mission.Improve
 	var b strings.Builder
 	fmt.Fprintf(&b, "Improve the existing method %s (%s): %s\n", c.Mission.Selector, im.Kind, im.Goal)
+	const same = "answer exactly as now (the same value, or the same error) and leave the same changes: slots written, objects created, arguments changed in place"
 	switch im.Kind {
 	case ImproveFix:
-		b.WriteString("The replacement is run on the method's recorded calls: the calls that fail now must succeed, and every other call must answer exactly as now and change the same slots.\n")
+		b.WriteString("The replacement is run on the method's recorded calls: the calls that fail now must succeed, and every other call must " + same + ".\n")
 	case ImproveOptimize:
-		b.WriteString("The replacement is run on the method's recorded calls: every call must answer exactly as now and change the same slots, in fewer Starlark steps than the current method takes.\n")
+		b.WriteString("The replacement is run on the method's recorded calls: every call must " + same + ", in fewer Starlark steps than the current method takes.\n")
 	default:
-		b.WriteString("The replacement is run on the method's recorded calls: every call must answer exactly as now and change the same slots.\n")
+		b.WriteString("The replacement is run on the method's recorded calls: every call must " + same + ".\n")
 	}
 	b.WriteString("Its current source:\n" + indent(im.Base) + "\n")
 	if len(im.Evidence) > 0 {

@@ -53,6 +53,11 @@ func (m *Machine) step(ctx context.Context, c *Cycle) error {
 	if err := runnable(c); err != nil {
 		return err
 	}
+	if c.Mission.Improve != nil {
+		if err := m.checkImprovement(ctx, c); err != nil {
+			return err
+		}
+	}
 	switch c.State {
 	case Idle:
 		_, err := m.update(ctx, c.ID, func(c *Cycle) error {
@@ -502,8 +507,7 @@ func (m *Machine) validateStep(ctx context.Context, c *Cycle) error {
 		// Deterministic too: each sample runs in a rolled-back
 		// transaction, and no model is asked.
 		if failure, replay, err = m.replayGate(ctx, c); errors.Is(err, ErrBaseChanged) {
-			_, ferr := m.fail(ctx, c.ID, Validating, err.Error())
-			return ferr
+			return m.drop(ctx, c.ID, Validating, err)
 		} else if err != nil {
 			return err
 		}
@@ -518,16 +522,18 @@ func (m *Machine) validateStep(ctx context.Context, c *Cycle) error {
 		if im := c.Mission.Improve; im != nil {
 			im.Replay = replay
 			if err := checkBase(tx, c); err != nil {
-				c.FailedIn, c.State, c.Reason = Validating, Failed, err.Error()
-				im.Outcome = "dropped: " + err.Error()
+				// Changed between the replay and now: never installed
+				// over the newer code.
+				c.FailedIn, c.State, c.Reason = Validating, Failed, clip(err.Error(), maxFailure)
+				im.Outcome = clip(outcomeDropped+err.Error(), maxFailure)
 				return nil
 			}
 			if im.Hold {
-				im.Outcome = "held for approval"
+				im.Outcome = OutcomeHeld
 				c.State = Complete
 				return nil
 			}
-			im.Outcome = "installed"
+			im.Outcome = OutcomeInstalled
 		}
 		if err := install(tx, c, m.opts.Now()); err != nil {
 			return err

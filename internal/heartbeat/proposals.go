@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"batos/internal/cycle"
@@ -134,7 +134,7 @@ func (h *Heartbeat) advance(ctx context.Context, id int64, machine *cycle.Machin
 	if err != nil || start == nil {
 		return waitFor, done, err
 	}
-	cid, _, serr := machine.Start(ctx, *start, false)
+	cid, joined, serr := machine.Start(ctx, *start, false)
 	err = h.db.Update(context.WithoutCancel(ctx), func(tx *image.Tx) error {
 		tx.SetUser("batos")
 		_, err := updateAudit(tx, id, func(a *Audit) error {
@@ -142,9 +142,15 @@ func (h *Heartbeat) advance(ctx context.Context, id int64, machine *cycle.Machin
 			if p.Status != ProposalPending {
 				return nil
 			}
-			if serr != nil {
+			switch {
+			case serr != nil:
 				p.Status, p.Reason = ProposalRefused, "no improvement cycle could start: "+serr.Error()
-			} else {
+			case joined:
+				// Opened for the method since decide looked (another
+				// audit's improvement, or a cycle learning it): that
+				// cycle is not this proposal's and settles nothing here.
+				p.Status, p.Reason = ProposalRefused, fmt.Sprintf("cycle %d was already open for this method", cid)
+			default:
 				p.Status, p.Cycle = ProposalInCycle, cid
 			}
 			return nil
@@ -169,16 +175,20 @@ func (h *Heartbeat) saveProposal(tx *image.Tx, a *Audit, p *Proposal) error {
 // rejection by a gate cools the method down.
 func (h *Heartbeat) settleCycle(tx *image.Tx, a *Audit, p *Proposal, c *cycle.Cycle) {
 	p.Tokens = cycleTokens(c)
-	outcome := ""
-	if c.Mission.Improve != nil {
-		outcome = c.Mission.Improve.Outcome
+	im := c.Mission.Improve
+	if im == nil {
+		im = &cycle.Improvement{} // edited from the REPL: judged by its state alone
 	}
 	switch {
-	case c.State == cycle.Complete && outcome == "installed":
+	case c.State == cycle.Complete && im.Outcome == cycle.OutcomeInstalled:
 		p.Status, p.Reason = ProposalApplied, fmt.Sprintf("installed by cycle %d (policy auto); batos method revert undoes it", c.ID)
-	case c.State == cycle.Complete:
+	case c.State == cycle.Complete && im.Outcome == cycle.OutcomeHeld:
 		p.Status, p.Reason = ProposalWaiting, fmt.Sprintf("cycle %d's replacement passed every gate", c.ID)
-	case strings.HasPrefix(c.Reason, cycle.ErrBaseChanged.Error()):
+	case c.State == cycle.Complete:
+		// Not an improvement's completion (the cycle was edited, or is
+		// not the improvement the proposal started): nothing to accept.
+		p.Status, p.Reason = ProposalDropped, fmt.Sprintf("cycle %d completed without a replacement held for approval (outcome %q)", c.ID, im.Outcome)
+	case im.Dropped():
 		p.Status, p.Reason = ProposalDropped, c.Reason
 	default:
 		p.Status, p.Reason = ProposalRejected, fmt.Sprintf("cycle %d failed: %s", c.ID, c.Reason)
@@ -187,6 +197,33 @@ func (h *Heartbeat) settleCycle(tx *image.Tx, a *Audit, p *Proposal, c *cycle.Cy
 			h.opts.Logger.Error("heartbeat: cool-down", "method", methodKey(p.Owner, p.Selector), "err", err)
 		}
 	}
+}
+
+// awaited refuses, with cycle.ErrUnwanted, an improvement cycle its
+// proposal no longer waits for: the proposal was settled when the cycle
+// failed (rejected, its method cooling down, or dropped), and a retry
+// of the cycle cannot bring it back — its candidate would be held for an
+// approval no proposal asks for, or installed against a rejection. A
+// cycle whose audit or proposal cannot be found has nothing to agree
+// with and goes on.
+func awaited(tx *image.Tx, c *cycle.Cycle) error {
+	im := c.Mission.Improve
+	a, err := LoadAudit(tx, im.Audit)
+	if err != nil || im.Proposal < 1 || im.Proposal > len(a.Proposals) {
+		return nil
+	}
+	p := a.Proposals[im.Proposal-1]
+	switch {
+	case p.Status == ProposalInCycle && p.Cycle == c.ID:
+	case p.Status == ProposalPending && p.Cycle == 0:
+		// Started, and not yet recorded as in this cycle.
+	case p.Cycle == c.ID:
+		return fmt.Errorf("%w: proposal %s was settled when cycle %d ended (%s: %s); a retry cannot bring it back, the next audit may propose it again",
+			cycle.ErrUnwanted, ID(a.ID, p.N), c.ID, p.Status, clip(p.Reason, 300))
+	default:
+		return fmt.Errorf("%w: proposal %s is %s, not in cycle %d", cycle.ErrUnwanted, ID(a.ID, p.N), p.Status, c.ID)
+	}
+	return nil
 }
 
 // cycleTokens is what a cycle's recorded answers cost.
@@ -254,6 +291,16 @@ func (h *Heartbeat) decide(tx *image.Tx, a *Audit, p *Proposal) (*cycle.Mission,
 	samples, err := Samples(tx, p.Owner, p.Selector)
 	if err != nil {
 		return nil, err
+	}
+	// What the replay would refuse whatever the candidate is, refused
+	// before a model is paid for one.
+	switch {
+	case len(samples) == 0:
+		p.Status, p.Reason = ProposalRefused, "the method has no recorded calls: no replay could show a replacement does no harm (call it first, then audit again)"
+		return nil, nil
+	case p.Kind == cycle.ImproveFix && !slices.ContainsFunc(samples, func(s vm.Sample) bool { return s.ErrorKind != "" }):
+		p.Status, p.Reason = ProposalRefused, "a fix mends failing calls, and none of the method's recorded calls failed: nothing would show what it fixes"
+		return nil, nil
 	}
 	return &cycle.Mission{
 		Message: cycleMessage(p.Owner, p.Selector),
