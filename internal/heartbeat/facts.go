@@ -34,6 +34,9 @@ type Facts struct {
 	Personas    []PersonaFact `json:"personas"`
 	Image       Growth        `json:"image"`
 	Catalog     Growth        `json:"catalog"`
+	// Unreadable says what the audit could not read (a persona or a
+	// cycle edited from the REPL): the facts are what was left.
+	Unreadable []string `json:"unreadable,omitempty"`
 }
 
 // FailedCycle is a cycle that failed, and why.
@@ -117,7 +120,7 @@ func gather(ctx context.Context, db *image.DB, now time.Time, prev *Facts) (*Fac
 		}
 		ps, err := mind.LoadPersonas(tx)
 		if err != nil {
-			return err
+			f.Unreadable = append(f.Unreadable, "personas: "+clip(err.Error(), 300))
 		}
 		for _, p := range ps {
 			f.Personas = append(f.Personas, PersonaFact{
@@ -241,8 +244,9 @@ func firstLine(msg string) string {
 // cycles installed that nothing has called.
 func cycleFacts(tx *image.Tx, f *Facts, stats []MethodStats) error {
 	cs, err := cycle.List(tx)
-	if err != nil && len(cs) == 0 {
-		return nil // unreadable cycles are verify's business, not the audit's
+	if err != nil {
+		// What cannot be read is named, and the rest reported.
+		f.Unreadable = append(f.Unreadable, "cycles: "+clip(err.Error(), 300))
 	}
 	called := map[string]bool{}
 	for _, s := range stats {
