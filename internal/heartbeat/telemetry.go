@@ -210,9 +210,11 @@ func decodeVersions(rec *image.Object) []vm.Counts {
 	if l == nil {
 		return nil
 	}
+	// The last versions are kept: a list a person grew to a million
+	// entries reads as what a flush would leave of it.
 	var out []vm.Counts
-	for _, e := range l.Elems {
-		d, ok := e.(*image.Dict)
+	for i := len(l.Elems) - 1; i >= 0 && len(out) < maxVersions; i-- {
+		d, ok := l.Elems[i].(*image.Dict)
 		if !ok {
 			continue
 		}
@@ -246,6 +248,7 @@ func decodeVersions(rec *image.Object) []vm.Counts {
 		}
 		out = append(out, c)
 	}
+	slices.Reverse(out)
 	return out
 }
 
@@ -432,8 +435,14 @@ func decodeSamples(so *image.Object) []vm.Sample {
 	if l == nil {
 		return nil
 	}
+	// At most maxSamplesPerOutcome of each outcome are read, as many as a
+	// flush keeps: a list a person grew holds no more calls to replay.
 	var out []vm.Sample
+	kept := map[bool]int{}
 	for _, e := range l.Elems {
+		if kept[true] >= maxSamplesPerOutcome && kept[false] >= maxSamplesPerOutcome {
+			break
+		}
 		d, ok := e.(*image.Dict)
 		if !ok {
 			continue
@@ -464,6 +473,11 @@ func decodeSamples(so *image.Object) []vm.Sample {
 		if tid, err := store.ParseTID(str(d, "snapshot")); err == nil {
 			s.Snapshot = tid
 		}
+		ok = s.Error == "" && s.ErrorKind == ""
+		if kept[ok] >= maxSamplesPerOutcome {
+			continue
+		}
+		kept[ok]++
 		out = append(out, s)
 	}
 	return out

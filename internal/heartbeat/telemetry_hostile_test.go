@@ -121,3 +121,34 @@ func TestHostileEvidenceBounded(t *testing.T) {
 		t.Fatalf("the mangled sample is not evidence: %+v", a.Facts.Failing)
 	}
 }
+
+// TestHostileTelemetryGrown: versions and samples lists a person grew
+// to tens of thousands of entries read as what a flush keeps: the last
+// 8 versions, 16 calls of each outcome.
+func TestHostileTelemetryGrown(t *testing.T) {
+	u, l := openHostile(t, retireAverage)
+	evalOK(t, u, record+`.versions = [{"version": "v%d" % i, "calls": 1} for i in range(20000)] + `+record+`.versions`)
+	evalOK(t, u, record+`.samples.samples = [{"receiver": calc, "args": [[i]], "ok": i % 2 == 0, "result": 1, "error": "e"} for i in range(20000)]`)
+	if err := u.FlushTelemetry(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := l.MethodStats(t.Context(), "calc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Methods) > 8 {
+		t.Errorf("method stats reads %d versions, want at most 8", len(r.Methods))
+	}
+	s := averageStats(t, u)
+	if s.Calls != 2 || s.Samples > 32 || s.FailedSamples > 16 {
+		t.Errorf("calc.average: %d calls, %d samples (%d failed)", s.Calls, s.Samples, s.FailedSamples)
+	}
+	var n int
+	if err := u.DB().View(t.Context(), func(tx *image.Tx) error {
+		samples, err := heartbeat.Samples(tx, s.Owner, "average")
+		n = len(samples)
+		return err
+	}); err != nil || n > 32 {
+		t.Errorf("the recorded calls to replay: %d, %v", n, err)
+	}
+}
