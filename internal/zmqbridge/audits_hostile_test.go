@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
+	zmq "github.com/pebbe/zmq4"
+
 	"batos/internal/command"
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
 	"batos/internal/uvm"
 	"batos/internal/uvm/uvmtest"
+	"batos/internal/zmqbridge"
 )
 
 // retiringAlfred answers every audit with one proposal: retire
@@ -157,4 +160,64 @@ func clipReply(r map[string]any) string {
 		return s[:300] + "…"
 	}
 	return s
+}
+
+// TestHostileAuditRunTwice: an audit_run while another waits on ALFRED
+// is a conflict answered at once, and the server answers other requests
+// meanwhile.
+func TestHostileAuditRunTwice(t *testing.T) {
+	gate := make(chan struct{})
+	slow := func(ctx context.Context, r *llm.ChatRequest) (llmtest.Reply, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return llmtest.Reply{}, ctx.Err()
+		}
+		return retiringAlfred(ctx, r)
+	}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: slow}}
+	u := uvmtest.Open(t, &uvm.Options{Mind: server})
+	_, addr, _ := startServer(t, command.NewLocal(u, "tester"))
+	first, second := dealer(t, addr), dealer(t, addr)
+	done := make(chan map[string]any, 1)
+	go func() {
+		done <- reqNoFatal(first, map[string]any{"id": "first", "command": "audit_run"})
+	}()
+	var r map[string]any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if r = req(t, second, map[string]any{"id": "second", "command": "audit_run"}); errKind(r) == command.KindConflict {
+			break
+		}
+	}
+	if errKind(r) != command.KindConflict || r["id"] != "second" {
+		t.Fatalf("a second audit_run: %v, want conflict", r)
+	}
+	if r := req(t, second, map[string]any{"id": "list", "command": "audit_list"}); r["ok"] != true {
+		t.Fatalf("audit_list while an audit asks: %v", r)
+	}
+	close(gate)
+	if r := <-done; r["ok"] != true || r["id"] != "first" {
+		t.Fatalf("the first audit_run: %v", r)
+	}
+}
+
+// reqNoFatal is req for a goroutine: a failure comes back as the
+// reply's "failure".
+func reqNoFatal(d *zmq.Socket, m map[string]any) map[string]any {
+	b, err := zmqbridge.EncodeReply(m)
+	if err == nil {
+		_, err = d.SendBytes(b, 0)
+	}
+	var reply [][]byte
+	if err == nil {
+		reply, err = d.RecvMessageBytes(0)
+	}
+	var r map[string]any
+	if err == nil {
+		r, err = zmqbridge.DecodeRequest(reply[len(reply)-1], zmqbridge.DefaultLimits)
+	}
+	if err != nil {
+		return map[string]any{"failure": err.Error()}
+	}
+	return r
 }
