@@ -60,7 +60,9 @@ type Improvement struct {
 type ReplayReport struct {
 	Attempt int `json:"attempt"`
 	// Samples is how many recorded calls ran; Targeted how many of them
-	// the improvement was meant to change (for a fix: those failing now).
+	// the improvement was meant to change (for a fix: those failing now);
+	// Skipped how many recorded calls no longer reach the method and were
+	// not run.
 	Samples  int  `json:"samples"`
 	Targeted int  `json:"targeted"`
 	Skipped  int  `json:"skipped,omitempty"`
@@ -72,6 +74,9 @@ type ReplayReport struct {
 	// Diffs say, per sample, where the two versions disagreed when they
 	// must not have (or a targeted call the candidate did not mend).
 	Diffs []string `json:"diffs,omitempty"`
+	// Mended say what a fix does on the calls failing now, which nothing
+	// compares (that is the fix): for the person who accepts it.
+	Mended []string `json:"mended,omitempty"`
 	// Summary is one line saying why it passed or failed.
 	Summary string `json:"summary"`
 }

@@ -239,6 +239,13 @@ func cycleTokens(c *cycle.Cycle) int64 {
 // dropped, held or applied (retire), or — returned — an improvement
 // mission to start.
 func (h *Heartbeat) decide(tx *image.Tx, a *Audit, p *Proposal) (*cycle.Mission, error) {
+	if c := startedFor(tx, a.ID, p.N); c != nil {
+		// Started before a crash kept the proposal from saying so: it
+		// is this proposal's cycle, followed like any other (starting
+		// another would pay twice, and the first would go unsettled).
+		p.Status, p.Cycle, p.Reason = ProposalInCycle, c.ID, ""
+		return nil, nil
+	}
 	s, err := LoadSettings(tx)
 	if err != nil {
 		return nil, err
@@ -310,6 +317,18 @@ func (h *Heartbeat) decide(tx *image.Tx, a *Audit, p *Proposal) (*cycle.Mission,
 			Evidence: Evidence(p.Selector, samples, 12), Hold: s.Policy != PolicyAuto,
 		},
 	}, nil
+}
+
+// startedFor is the improvement cycle started for proposal n of audit,
+// if there is one.
+func startedFor(tx *image.Tx, audit int64, n int) *cycle.Cycle {
+	cs, _ := cycle.List(tx)
+	for _, c := range cs {
+		if im := c.Mission.Improve; im != nil && im.Audit == audit && im.Proposal == n {
+			return c
+		}
+	}
+	return nil
 }
 
 // improving reports the unfinished improvement cycle of a method, if

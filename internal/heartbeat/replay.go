@@ -295,6 +295,8 @@ func (r *Replayer) judge(ctx context.Context, at store.TID, owner store.OID, sel
 		t.judged++
 		if !cand.ok {
 			t.diffs = append(t.diffs, fmt.Sprintf("%s: fails now and still %s", call, cand))
+		} else if len(rep.Mended) < maxDiffs {
+			rep.Mended = append(rep.Mended, fmt.Sprintf("%s: %s now; the replacement %s and leaves %s", call, old, cand, effectsText(cand.effects)))
 		}
 		return old, cand, nil
 	}
@@ -464,7 +466,12 @@ func (r *Replayer) run(ctx context.Context, at store.TID, owner store.OID, selec
 				return err
 			}
 		}
-		before := canonical(args, "")
+		before := canonical(args, "") + " " + canonical(kwargs, "")
+		own, err := tx.Object(owner)
+		if err != nil {
+			return err
+		}
+		installed, _ := own.Peek(selector)
 		res, err := r.vm.Eval(ctx, tx, replayCall, map[string]image.Value{
 			"receiver": image.Ref(s.Receiver), "selector": image.String(selector), "args": args, "kwargs": kwargs,
 		})
@@ -486,6 +493,16 @@ func (r *Replayer) run(ctx context.Context, at store.TID, owner store.OID, selec
 			return err
 		}
 		out.result, out.effects = effects(changes, owner, selector, res, before)
+		// The method's own slot holds what this run put there, unless the
+		// call replaced it: a method that rewrites itself is compared too.
+		if now, ok := own.Peek(selector); !ok {
+			out.effects = append(out.effects, fmt.Sprintf("the method's own slot %s.%s deleted", owner, selector))
+		} else if !image.Equal(now, installed) {
+			out.effects = append(out.effects, fmt.Sprintf("the method's own slot %s.%s = %s", owner, selector, canonical(now, "")))
+		}
+		if res.Output != "" {
+			out.effects = append(out.effects, "printed "+res.Output)
+		}
 		return nil
 	})
 	if err != nil {
@@ -516,7 +533,7 @@ func failureOf(err error) (kind, msg string, limit bool) {
 
 // effects describes what a call left, canonically: its answer (from
 // res), then the arguments if the call changed them (before is their
-// canonical form before it), the slots of existing objects it set or
+// canonical form before it: positional, then keywords), the slots of existing objects it set or
 // deleted, and the objects it created that any of these reach.
 func effects(changes []image.Change, owner store.OID, selector string, res vm.Result, before string) (result string, out []string) {
 	k := &canon{fresh: map[store.OID][]image.Slot{}, num: map[store.OID]int{}}
@@ -526,13 +543,17 @@ func effects(changes []image.Change, owner store.OID, selector string, res vm.Re
 		}
 	}
 	result = k.of(res.Value, res.Repr)
-	switch after, ok := res.Globals["args"]; {
+	args, hasArgs := res.Globals["args"]
+	kwargs, hasKwargs := res.Globals["kwargs"]
+	switch {
 	case res.Globals == nil:
 		// A result too big to return: the call's globals were not kept.
-	case !ok:
+	case !hasArgs || !hasKwargs:
 		out = append(out, "the arguments now hold what the image cannot keep")
-	case k.of(after, "") != before:
-		out = append(out, "the arguments after the call: "+k.of(after, ""))
+	default:
+		if after := k.of(args, "") + " " + k.of(kwargs, ""); after != before {
+			out = append(out, "the arguments after the call: "+after)
+		}
 	}
 	for _, c := range changes {
 		if !c.Created {

@@ -525,12 +525,34 @@ func TestReplayBoundsTheCallsItRuns(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.r.Replay(t.Context(), f.improvement("calc", "inc", cycle.ImproveSimplify, "def inc(self, n):\n    return 1 + n\n"))
+	c := f.improvement("calc", "inc", cycle.ImproveSimplify, "def inc(self, n):\n    return 1 + n\n")
+	rep, err := f.r.Replay(t.Context(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantPass(t, rep)
-	if rep.Samples != maxReplaySamples || !strings.Contains(rep.Summary, "left out") {
+	if rep.Samples > maxReplaySamples {
+		t.Fatalf("replayed %d calls, want at most %d", rep.Samples, maxReplaySamples)
+	}
+	// However many calls reach it, the replay runs at most its bound.
+	var samples []vm.Sample
+	if err := f.db.View(t.Context(), func(tx *image.Tx) error {
+		one, err := Samples(tx, owner, "inc")
+		for i := range 1000 {
+			s := one[0]
+			s.Args = []image.Value{image.Int(int64(i))}
+			samples = append(samples, s)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = f.r.compare(t.Context(), f.db.Store().LastTID(), owner, "inc", cycle.ImproveSimplify, c.Code, samples, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPass(t, rep)
+	if rep.Samples != maxReplaySamples || !strings.Contains(rep.Summary, "968 more recorded calls were left out") {
 		t.Fatalf("replayed %d calls, want %d with the rest said to be left out: %s", rep.Samples, maxReplaySamples, rep.Summary)
 	}
 }
@@ -551,5 +573,54 @@ func TestReplayRefusesChangedCode(t *testing.T) {
 		if _, err := f.r.Replay(t.Context(), c); !errors.Is(err, cycle.ErrBaseChanged) {
 			t.Fatalf("replay after %s: %v, want ErrBaseChanged", change, err)
 		}
+	}
+}
+
+// TestReplayComparesWhatTheCallerSees: a method that rewrites its own
+// slot, changes a keyword argument's list in place, or prints otherwise
+// does otherwise, though its answer is the same.
+func TestReplayComparesWhatTheCallerSees(t *testing.T) {
+	cases := []struct {
+		name, old, candidate, mention string
+	}{
+		{"rewrites its own slot", "def m(self, n, xs = None):\n    return n\n", "def m(self, n, xs = None):\n    self.m = 42\n    return n\n", "own slot"},
+		{"changes a keyword argument", "def m(self, n, xs = None):\n    return n\n", "def m(self, n, xs = None):\n    xs.append(n)\n    return n\n", "arguments"},
+		{"prints otherwise", "def m(self, n, xs = None):\n    print('n is', n)\n    return n\n", "def m(self, n, xs = None):\n    return n\n", "printed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newReplayFixture(t, nil)
+			f.eval(`root.calc = new(None, name = "calc")`)
+			f.method("calc", "m", c.old)
+			oid := f.oid("calc")
+			for _, n := range []int64{1, 2} {
+				if err := f.db.Update(t.Context(), func(tx *image.Tx) error {
+					_, err := f.live.Send(t.Context(), tx, oid, "m", []image.Value{image.Int(n)}, []image.Slot{{Name: "xs", Value: ints(n)}})
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantRefused(t, f.replay("calc", "m", cycle.ImproveSimplify, c.candidate), c.mention)
+			wantPass(t, f.replay("calc", "m", cycle.ImproveSimplify, c.old+"\n"))
+		})
+	}
+}
+
+// TestReplayReportsWhatAFixDoesOnTheCallsItMends: what a fix answers and
+// writes on the calls failing now is not compared, but is reported, for
+// the person who accepts it.
+func TestReplayReportsWhatAFixDoesOnTheCallsItMends(t *testing.T) {
+	f := newReplayFixture(t, nil)
+	f.eval(`root.calc = new(None, name = "calc")`)
+	f.method("calc", "inv", "def inv(self, n):\n    return 1 / n\n")
+	f.call("calc", "inv", image.Int(0))
+	if err := f.call("calc", "inv", image.Int(4)); err != nil {
+		t.Fatal(err)
+	}
+	rep := f.replay("calc", "inv", cycle.ImproveFix, "def inv(self, n):\n    if n == 0:\n        self.zeros = 1\n        return 0.0\n    return 1 / n\n")
+	wantPass(t, rep)
+	if len(rep.Mended) != 1 || !strings.Contains(rep.Mended[0], "inv(0)") || !strings.Contains(rep.Mended[0], "zeros = 1") || !strings.Contains(rep.Mended[0], "0.0") {
+		t.Fatalf("the report of the mended calls: %q", rep.Mended)
 	}
 }
