@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -210,7 +211,7 @@ func createAudit(tx *image.Tx, a *Audit) error {
 		}
 	}
 	for _, taken := as.Get(auditSlot(next)); taken; _, taken = as.Get(auditSlot(next)) {
-		next++ // never overwrite an audit
+		next = nextID(next) // never overwrite an audit
 	}
 	a.ID = next
 	o, err := tx.New()
@@ -221,10 +222,19 @@ func createAudit(tx *image.Tx, a *Audit) error {
 	if err := encodeAudit(o, a); err != nil {
 		return err
 	}
-	if err := as.Set("next_id", image.Int(next+1)); err != nil {
+	if err := as.Set("next_id", image.Int(nextID(next))); err != nil {
 		return err
 	}
 	return as.Set(auditSlot(a.ID), o.Ref())
+}
+
+// nextID is the ID after id; after the largest comes 1 again (a
+// next_id edited that far), never a negative one no ID names.
+func nextID(id int64) int64 {
+	if id >= math.MaxInt64 {
+		return 1
+	}
+	return id + 1
 }
 
 // encodeAudit writes a into o: a name and its fields as plain slots, so

@@ -213,6 +213,19 @@ audits.a1.proposals[0]["cycle"] = 99999`, func(t *testing.T, u *uvm.UVM, l *comm
 				t.Fatalf("the audit after it: ID %d", a.ID)
 			}
 		}},
+		{"next_id at the end, taken", `audits.next_id = 9223372036854775807`, func(t *testing.T, u *uvm.UVM, l *command.Local) {
+			if a := runAudit(t, u, l); a.ID != math.MaxInt64 {
+				t.Fatalf("audit after next_id MaxInt64: ID %d", a.ID)
+			}
+			evalOK(t, u, `audits.next_id = 9223372036854775807`)
+			a := runAudit(t, u, l)
+			if a.ID <= 0 || a.ID == math.MaxInt64 {
+				t.Fatalf("an audit after next_id MaxInt64, taken: ID %d", a.ID)
+			}
+			if _, err := l.AuditShow(t.Context(), a.ID); err != nil {
+				t.Fatalf("audit show %d: %v", a.ID, err)
+			}
+		}},
 		{"audit slot aliased", `audits.a2 = audits.a1`, func(t *testing.T, u *uvm.UVM, l *command.Local) {
 			a, err := l.AuditShow(t.Context(), 2)
 			if err != nil || a.ID != 2 {
