@@ -348,3 +348,25 @@ func TestHeartbeatAcceptDropsAHeldReplacementOverChangedCode(t *testing.T) {
 		})
 	}
 }
+
+// TestHeartbeatImprovementPlanWithoutTestsIsRefused: an improvement's
+// plan still needs tests (they state the goal; the replay shows only
+// that nothing else changed): BRICK's plans without any fail the cycle
+// before ROBIN is asked, and nothing is installed.
+func TestHeartbeatImprovementPlanWithoutTestsIsRefused(t *testing.T) {
+	noTests := `{"intent": "average an empty list as 0.0", "selector": "average", "signature": "def average(self, xs)",
+ "sub_questions": null, "tests": [], "refuses": null}`
+	b := &auditBrain{kind: "fix", plan: noTests, methods: []string{fixedAverage}}
+	u := openAuditing(t, b, "auto", 1)
+	callAverages(t, u, append(goodCalls, badCalls...), 1)
+	a := runAudit(t, u)
+	if p := a.Proposals[0]; p.Status != heartbeat.ProposalRejected || !strings.Contains(p.Reason, "tests") {
+		t.Fatalf("proposal: %s (%s), want rejected for a plan without tests", p.Status, p.Reason)
+	}
+	if n := asked(b, "ROBIN"); n != 0 {
+		t.Fatalf("ROBIN was asked %d times for a plan without tests", n)
+	}
+	if got := averageSourceNow(t, u).Source; got != averageSource {
+		t.Fatalf("a replacement was installed:\n%s", got)
+	}
+}
