@@ -259,9 +259,6 @@ func (r *Replayer) compare(ctx context.Context, at store.TID, owner store.OID, s
 		rep.Summary = fmt.Sprintf("the replay of %d recorded calls (%d failing now, which it must mend) found %d differences", len(samples), rep.Targeted, len(diffs))
 	case len(diffs) > 0:
 		rep.Summary = fmt.Sprintf("the replacement changes what %d of the %d recorded calls do, which the proposal does not target", countCalls(t.diffs), len(samples))
-		if t.stopped != "" && len(t.diffs) == 0 {
-			rep.Summary = t.stopped
-		}
 	case t.judged == 0:
 		rep.Summary = fmt.Sprintf("none of the %d recorded calls could be compared: the current method answers them differently from one run to the next", len(samples))
 	case kind == cycle.ImproveFix && rep.Targeted == 0:
