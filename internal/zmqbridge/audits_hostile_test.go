@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,8 +167,10 @@ func clipReply(r map[string]any) string {
 // is a conflict answered at once, and the server answers other requests
 // meanwhile.
 func TestHostileAuditRunTwice(t *testing.T) {
-	gate := make(chan struct{})
+	gate, asked := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	slow := func(ctx context.Context, r *llm.ChatRequest) (llmtest.Reply, error) {
+		once.Do(func() { close(asked) })
 		select {
 		case <-gate:
 		case <-ctx.Done():
@@ -183,12 +186,12 @@ func TestHostileAuditRunTwice(t *testing.T) {
 	go func() {
 		done <- reqNoFatal(first, map[string]any{"id": "first", "command": "audit_run"})
 	}()
-	var r map[string]any
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if r = req(t, second, map[string]any{"id": "second", "command": "audit_run"}); errKind(r) == command.KindConflict {
-			break
-		}
+	select {
+	case <-asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first audit_run never asked ALFRED")
 	}
+	r := req(t, second, map[string]any{"id": "second", "command": "audit_run"})
 	if errKind(r) != command.KindConflict || r["id"] != "second" {
 		t.Fatalf("a second audit_run: %v, want conflict", r)
 	}
