@@ -60,7 +60,7 @@ func printMethodStats(w io.Writer, rows []heartbeat.MethodStats) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "METHOD\tVERSION\tCALLS\tERRORS\tLIMITS\tP50\tP99\tSTEPS\tSAMPLES\tLAST")
 	for _, m := range rows {
-		label := m.Label()
+		label := oneLine(m.Label(), 80) // a name slot may hold lines and tabs
 		switch {
 		case m.Deprecated:
 			label += " (deprecated)"

@@ -61,7 +61,7 @@ improvement cycle (every proposal with -all), newest first. An ID is AUDIT.N.`)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tMETHOD\tSTATUS\tCYCLE\tGOAL")
 	for _, p := range ps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Kind, p.Method, p.Status, cycleText(p.Cycle), oneLine(p.Goal, 60))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, oneLine(p.Kind, 12), oneLine(p.Method, 80), p.Status, cycleText(p.Cycle), oneLine(p.Goal, 60))
 	}
 	return tw.Flush()
 }
