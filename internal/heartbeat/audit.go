@@ -411,7 +411,7 @@ func parseAnswer(text string) (*answer, error) {
 	}
 	for i := range a.Findings {
 		f := &a.Findings[i]
-		switch f.Severity {
+		switch f.Severity = strings.ToLower(strings.TrimSpace(f.Severity)); f.Severity {
 		case "low", "medium", "high":
 		default:
 			return nil, fmt.Errorf("finding %d: severity %q is not low, medium or high", i+1, clip(f.Severity, 40))

@@ -340,6 +340,7 @@ func TestHostileAlfredAnswers(t *testing.T) {
 		{name: "a 10 MB selector", answer: answer("s", "[]", proposal("calc", big, "retire", "g")), refused: "not a method name"},
 		{name: "10 MB findings", answer: answer("s", fmt.Sprintf(`[{"title": %q, "severity": "high", "evidence": [%q, %q]}]`, big, big, big))},
 		{name: "a thousand pieces of evidence", answer: answer("s", `[{"title": "t", "severity": "low", "evidence": [`+strings.Repeat(`"e", `, 999)+`"e"]}]`)},
+		{name: "a capitalized severity", answer: answer("s", `[{"title": "t", "severity": " High", "evidence": []}]`)},
 		{name: "an unknown severity", answer: answer("s", `[{"title": "t", "severity": "apocalyptic", "evidence": []}]`), failed: `severity "apocalyptic"`},
 		{name: "evidence not strings", answer: answer("s", `[{"title": "t", "severity": "high", "evidence": [1, {"a": 2}]}]`), failed: "not the JSON"},
 		{name: "an extra field", answer: `{"summary": "s", "findings": [], "proposals": [], "extra": {"deep": [1]}}`, failed: "unknown field"},
@@ -360,6 +361,11 @@ func TestHostileAlfredAnswers(t *testing.T) {
 			case tc.refused != "":
 				if p := a.Proposals[0]; p.Status != heartbeat.ProposalRefused || !strings.Contains(p.Reason, tc.refused) {
 					t.Fatalf("proposal: %s %q, want refused saying %q", p.Status, clipText(p.Reason), tc.refused)
+				}
+			}
+			for _, f := range a.Findings {
+				if f.Severity != "low" && f.Severity != "medium" && f.Severity != "high" {
+					t.Errorf("a finding of severity %q", f.Severity)
 				}
 			}
 			checkAuditBounded(t, u, a)
