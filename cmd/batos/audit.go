@@ -53,7 +53,7 @@ installs (auto) or holds for batos proposal accept (propose, the default).
 	if *asJSON {
 		return printJSON(e.stdout, v)
 	}
-	printAudit(e.stdout, &v)
+	printAudit(safeOut(e.stdout), &v)
 	if s.local != nil && hasProposalsInFlight(&v) {
 		fmt.Fprintln(e.stderr, "batos: this process holds the image, and its improvement cycles stop as it exits; they resume when batos run next starts")
 	}
@@ -99,7 +99,7 @@ the tokens they spent.`)
 		fmt.Fprintln(e.stdout, "no audits yet: batos audit runs one, and batos run -heartbeat schedules them")
 		return nil
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(safeOut(e.stdout), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tBY\tSTARTED\tFINDINGS\tPROPOSALS\tTOKENS")
 	for _, v := range vs {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%d\n", v.ID, v.State, v.By, formatTime(v.Started), len(v.Findings), proposalCounts(v.Proposals), v.Tokens)
@@ -154,7 +154,7 @@ evidence, and what became of each proposal.`)
 	if *asJSON {
 		return printJSON(e.stdout, v)
 	}
-	printAudit(e.stdout, &v)
+	printAudit(safeOut(e.stdout), &v)
 	if v.Facts != nil {
 		fmt.Fprintln(e.stdout, "\nfacts")
 		raw, err := json.MarshalIndent(v.Facts, "", "  ")

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"batos/internal/cycle"
+	"batos/internal/heartbeat"
+	"batos/internal/mind"
+	"batos/internal/uvm"
 )
 
 // TestMethodStatsAndAuditsCLI: method stats shows the calls a send made;
@@ -61,6 +67,40 @@ func TestRunHeartbeatFlag(t *testing.T) {
 	for _, bad := range []string{"-1s", "500ms", "soon"} {
 		if code, _, errOut := batos(t, "-image", img, "run", "-heartbeat", bad); code != 2 {
 			t.Errorf("run -heartbeat %s: exit %d, %s; want a usage error", bad, code, errOut)
+		}
+	}
+}
+
+// escapeAsker answers an audit whose text holds terminal escapes.
+type escapeAsker struct{}
+
+func (escapeAsker) Ask(ctx context.Context, req mind.Request) (*mind.Answer, error) {
+	return &mind.Answer{Text: `{"summary": "all \u001b[2Jclear", "findings": [{"title": "t\u001b]0;x\u0007", "severity": "low", "evidence": ["e\rforged line"]}], "proposals": []}`}, nil
+}
+
+// TestAuditOutputEscapesControlCharacters: what a model wrote reaches the
+// terminal with its control characters escaped, line breaks kept.
+func TestAuditOutputEscapesControlCharacters(t *testing.T) {
+	img := newImage(t)
+	u, _, err := uvm.Open(t.Context(), img, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := heartbeat.New(u.DB(), &heartbeat.Options{Mind: func(context.Context) (cycle.Asker, *cycle.Machine, error) { return escapeAsker{}, nil, nil }})
+	if _, err := h.Audit(t.Context(), "tester"); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, "-image", img, "audit", "show", "1")
+	if strings.ContainsAny(out, "\x1b\x07\r") {
+		t.Fatalf("audit show printed raw control characters: %q", out)
+	}
+	for _, want := range []string{`all \x1b[2Jclear`, `\a`, `e\rforged line`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit show does not show %q escaped:\n%s", want, out)
 		}
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // jsonFlag adds the -json flag every listing command has.
@@ -33,3 +36,35 @@ func byteSize(n int64) string {
 }
 
 func formatTime(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05.000") }
+
+// terminalSafe is text a model or a user wrote, made safe to print: line
+// breaks and tabs are kept, every other control character (an escape
+// sequence would restyle or rewrite the terminal) is shown escaped.
+func terminalSafe(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// safeOut writes through w what terminalSafe makes of it: for output
+// that quotes a model's answers (an audit, a proposal).
+func safeOut(w io.Writer) io.Writer { return terminalWriter{w} }
+
+type terminalWriter struct{ w io.Writer }
+
+func (t terminalWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(t.w, terminalSafe(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

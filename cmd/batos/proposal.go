@@ -58,7 +58,7 @@ improvement cycle (every proposal with -all), newest first. An ID is AUDIT.N.`)
 		fmt.Fprintln(e.stdout, "no proposals await a decision (batos proposal list -all lists every one)")
 		return nil
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(safeOut(e.stdout), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tMETHOD\tSTATUS\tCYCLE\tGOAL")
 	for _, p := range ps {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, oneLine(p.Kind, 12), oneLine(p.Method, 80), p.Status, cycleText(p.Cycle), oneLine(p.Goal, 60))
@@ -113,7 +113,7 @@ counts, differences) and the attempts the replay refused, with their diffs.`)
 	if *asJSON {
 		return printJSON(e.stdout, p)
 	}
-	printProposal(e.stdout, p)
+	printProposal(safeOut(e.stdout), p)
 	return nil
 }
 
@@ -141,6 +141,12 @@ func printProposal(w io.Writer, p heartbeat.ProposalView) {
 	}
 	if r := p.Replay; r != nil {
 		fmt.Fprintf(w, "\nreplay: %s\n", r.Summary)
+		if r.Skipped > 0 {
+			fmt.Fprintf(w, "    %d recorded calls no longer reach the method and were not replayed\n", r.Skipped)
+		}
+		for _, m := range r.Mended {
+			fmt.Fprintf(w, "    mended: %s\n", m)
+		}
 	}
 	for _, f := range p.Failures {
 		if f.Replay == nil {
@@ -190,6 +196,6 @@ cool-down (heartbeat.cooldown_s) ends.`
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "proposal %s %s: %s\n", p.ID, p.Status, p.Reason)
+	fmt.Fprintf(safeOut(e.stdout), "proposal %s %s: %s\n", p.ID, p.Status, p.Reason)
 	return nil
 }

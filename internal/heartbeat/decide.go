@@ -187,7 +187,10 @@ func (h *Heartbeat) Accept(ctx context.Context, id, by string) (ProposalView, er
 			}
 			p.Status, p.Reason = ProposalAccepted, fmt.Sprintf("cycle %d's replacement installed; batos method revert undoes it", c.ID)
 		}
-		if p.Status != ProposalAccepted {
+		// A replacement the replay now refuses cools the method down; a
+		// proposal dropped because the method changed does not: the newer
+		// code may deserve a proposal of its own.
+		if p.Status == ProposalRejected {
 			if err := h.coolDownIn(tx, p, now); err != nil {
 				return err
 			}

@@ -31,9 +31,10 @@
 // (cycle.Improvement): ROBIN writes a replacement that must pass the
 // guardian, the plan's tests and the regression replay (Replayer): the
 // current method and the candidate run on every recorded call, each in a
-// rolled-back transaction at the current state, and must agree on the
-// result and on the slots written, except the calls a fix targets (those
-// failing now must succeed); an optimization must take fewer steps. The
+// rehearsal (a writable transaction never committed) on one snapshot of
+// the current state, and must agree on the result, the output and the
+// slots written, except the calls a fix targets (those failing now must
+// succeed); an optimization must take fewer steps. The
 // policy in the root's "heartbeat" object decides what a passing
 // candidate does: "propose" (the default) holds it for a person to
 // accept or reject; "auto" installs it, revertable with method revert.

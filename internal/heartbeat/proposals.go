@@ -138,6 +138,9 @@ func (h *Heartbeat) advance(ctx context.Context, id int64, machine *cycle.Machin
 	err = h.db.Update(context.WithoutCancel(ctx), func(tx *image.Tx) error {
 		tx.SetUser("batos")
 		_, err := updateAudit(tx, id, func(a *Audit) error {
+			if startN > len(a.Proposals) {
+				return nil // the proposals were edited away meanwhile; the cycle runs unfollowed
+			}
 			p := &a.Proposals[startN-1]
 			if p.Status != ProposalPending {
 				return nil
@@ -251,16 +254,6 @@ func (h *Heartbeat) decide(tx *image.Tx, a *Audit, p *Proposal) (*cycle.Mission,
 		return nil, err
 	}
 	now := h.opts.Now()
-	if spent := a.Tokens(); spent >= s.AuditBudget {
-		p.Status, p.Reason = ProposalDeferred, fmt.Sprintf("the audit's budget of %d tokens is spent (%d)", s.AuditBudget, spent)
-		return nil, nil
-	}
-	if spent, err := daySpent(tx, now); err != nil {
-		return nil, err
-	} else if spent >= s.DayBudget {
-		p.Status, p.Reason = ProposalDeferred, fmt.Sprintf("the day's budget of %d tokens is spent (%d in the last 24 hours)", s.DayBudget, spent)
-		return nil, nil
-	}
 	owner, err := tx.Object(p.Owner)
 	if err != nil {
 		p.Status, p.Reason = ProposalDropped, fmt.Sprintf("its method's owner %s cannot be read: %v", p.Owner, err)
@@ -289,6 +282,17 @@ func (h *Heartbeat) decide(tx *image.Tx, a *Audit, p *Proposal) (*cycle.Mission,
 		} else {
 			p.Status, p.Reason = ProposalWaiting, "retiring marks the method deprecated; it still answers"
 		}
+		return nil, nil
+	}
+	// A retirement costs no tokens; an improvement cycle does.
+	if spent := a.Tokens(); spent >= s.AuditBudget {
+		p.Status, p.Reason = ProposalDeferred, fmt.Sprintf("the audit's budget of %d tokens is spent (%d)", s.AuditBudget, spent)
+		return nil, nil
+	}
+	if spent, err := daySpent(tx, now); err != nil {
+		return nil, err
+	} else if spent >= s.DayBudget {
+		p.Status, p.Reason = ProposalDeferred, fmt.Sprintf("the day's budget of %d tokens is spent (%d in the last 24 hours)", s.DayBudget, spent)
 		return nil, nil
 	}
 	if other, ok := improving(tx, p.Owner, p.Selector); ok {

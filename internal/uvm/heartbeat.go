@@ -49,7 +49,7 @@ func (u *UVM) auditMind(ctx context.Context) (cycle.Asker, *cycle.Machine, error
 		return u.mind, u.cycles, nil
 	}
 	if u.connect == nil {
-		return nil, nil, fmt.Errorf("%w (start batos run with an inference server, or give the image one: batos doctor says how)", vm.ErrNoMind)
+		return nil, nil, fmt.Errorf("%w: the image has no inference server yet", vm.ErrNoMind)
 	}
 	server, err := u.connect(ctx)
 	if err != nil {

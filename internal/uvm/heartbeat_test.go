@@ -469,3 +469,89 @@ func TestHeartbeatBudgetDefersProposals(t *testing.T) {
 		t.Fatal("a deferred proposal started a cycle")
 	}
 }
+
+// TestHeartbeatRetireIgnoresSpentBudget: a retirement costs no tokens,
+// so a spent budget does not defer it.
+func TestHeartbeatRetireIgnoresSpentBudget(t *testing.T) {
+	b := &auditBrain{kind: "retire"}
+	u := openAuditing(t, b, "auto", 1)
+	if _, err := u.Eval(t.Context(), `heartbeat.budget_per_audit = 0`); err != nil {
+		t.Fatal(err)
+	}
+	callAverages(t, u, goodCalls, 1)
+	a := runAudit(t, u)
+	if p := a.Proposals[0]; p.Status != heartbeat.ProposalApplied {
+		t.Fatalf("retire with a spent budget: %s (%s), want applied", p.Status, p.Reason)
+	}
+}
+
+// TestHeartbeatDroppedProposalDoesNotCoolDown: a proposal dropped at
+// acceptance because the method changed leaves the newer code free for
+// the next audit's proposal.
+func TestHeartbeatDroppedProposalDoesNotCoolDown(t *testing.T) {
+	b := &auditBrain{kind: "fix", plan: fixPlan, methods: []string{fixedAverage, fixedAverage}}
+	u := openAuditing(t, b, "propose", 3)
+	callAverages(t, u, append(goodCalls, badCalls...), 1)
+	a := runAudit(t, u)
+	newer := strings.Replace(averageSource, "total = 0", "total = 0.0", 1)
+	if err := setMethod(t, u, "calc", "average", newer); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := u.Heartbeat().Accept(t.Context(), heartbeat.ID(a.ID, 1), "tester"); err == nil || p.Status != heartbeat.ProposalDropped {
+		t.Fatalf("accept over newer code: %v, %s", err, p.Status)
+	}
+	callAverages(t, u, append(goodCalls, badCalls...), 1)
+	a2 := runAudit(t, u)
+	if p := a2.Proposals[0]; p.Status != heartbeat.ProposalWaiting {
+		t.Fatalf("the next audit's proposal for the newer code: %s (%s), want awaiting approval", p.Status, p.Reason)
+	}
+}
+
+// TestHeartbeatProposalsEditedAwayWhileStarting: a person emptying the
+// audit's proposals while its cycle opens does not crash the process;
+// the cycle runs on, unfollowed.
+func TestHeartbeatProposalsEditedAwayWhileStarting(t *testing.T) {
+	b := &auditBrain{kind: "fix", plan: fixPlan, methods: []string{fixedAverage}}
+	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: b.respond}}
+	var u *uvm.UVM
+	var once sync.Once
+	edited := make(chan error, 1)
+	events := func(topic string, payload map[string]any) {
+		if topic == "cycle.transition" && payload["state"] == "IDLE" {
+			once.Do(func() {
+				go func() {
+					_, err := u.Eval(context.Background(), `audits.a1.proposals = []`)
+					edited <- err
+				}()
+			})
+		}
+	}
+	u = uvmtest.Open(t, &uvm.Options{Mind: server, Events: events})
+	if _, err := u.Eval(t.Context(), `root.calc = new(None, name = "calc")
+heartbeat.policy = "auto"`); err != nil {
+		t.Fatal(err)
+	}
+	if err := setMethod(t, u, "calc", "average", averageSource); err != nil {
+		t.Fatal(err)
+	}
+	callAverages(t, u, append(goodCalls, badCalls...), 1)
+	if err := u.FlushTelemetry(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Heartbeat().Audit(t.Context(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-edited:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no cycle opened")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := u.Cycles().Wait(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+}
