@@ -12,7 +12,12 @@ FUZZTIME ?= 10s
 # the interop test's client, a real one that is not ours.
 DEBS := gcc libc6-dev pkg-config libzmq3-dev python3-zmq python3-msgpack
 
-.PHONY: all deps build run test check unit fuzz fuzz-catalog soak bench clean test-integration
+# make install copies bin/batos to $(GOBIN) when set, else to
+# $(PREFIX)/bin (PREFIX defaults to /usr/local; DESTDIR for packaging).
+PREFIX   ?= /usr/local
+BINDIR   ?= $(if $(GOBIN),$(GOBIN),$(PREFIX)/bin)
+
+.PHONY: all deps build run install uninstall test check unit fuzz fuzz-catalog soak bench clean test-integration
 
 all: build
 
@@ -29,6 +34,17 @@ deps:
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/batos
+
+# Puts batos on PATH: bin/batos into $(BINDIR), with sudo when that
+# directory is not writable (the default /usr/local/bin, as a user).
+install: build
+	@dir="$(DESTDIR)$(BINDIR)"; \
+	SUDO=""; if ! mkdir -p "$$dir" 2>/dev/null || [ ! -w "$$dir" ]; then [ "$$(id -u)" = 0 ] || SUDO=sudo; fi; \
+	$$SUDO mkdir -p "$$dir" && $$SUDO install -m 0755 $(BIN) "$$dir/batos" && echo "installed $$dir/batos"; \
+	case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on PATH; add it to run batos by name";; esac
+
+uninstall:
+	@f="$(DESTDIR)$(BINDIR)/batos"; SUDO=""; [ -w "$$(dirname "$$f")" ] || [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO rm -f "$$f" && echo "removed $$f"
 
 # Starts batos on the default image (created on first run); Ctrl-C stops it.
 run: build
