@@ -24,6 +24,13 @@ type Options struct {
 	CacheSize int
 	// User is recorded in the log for transactions that set none.
 	User string
+	// OnCommit, if set, is told of every commit of the image, once, after
+	// it is durable: of each Update that wrote something and of each
+	// Undo (a pack commits nothing). It runs on the committing goroutine,
+	// before Update or Undo returns, so it must not block nor use the DB;
+	// concurrent commits call it concurrently, not necessarily in TID
+	// order.
+	OnCommit func(Commit)
 }
 
 func (o *Options) withDefaults() Options {
@@ -187,6 +194,8 @@ func (db *DB) Pack(ctx context.Context, before time.Time) (store.PackResult, err
 
 // Undo commits a transaction restoring what tid changed. Undoing the
 // transaction that created the root is refused: it would leave no image.
+// The undo's commit is told to Options.OnCommit under the topic ctx
+// carries (WithTopic).
 func (db *DB) Undo(ctx context.Context, tid store.TID, user string) (store.TID, error) {
 	revs, err := db.store.History(ctx, RootOID, 0)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -198,7 +207,22 @@ func (db *DB) Undo(ctx context.Context, tid store.TID, user string) (store.TID, 
 	if user == "" {
 		user = db.opts.User
 	}
-	return db.store.Undo(ctx, tid, store.TxMeta{User: user})
+	var wrote []store.OID
+	if db.opts.OnCommit != nil {
+		// What the undo will write, should the log not say afterwards.
+		if info, err := db.store.Transaction(ctx, tid); err == nil {
+			wrote = info.OIDs
+		}
+	}
+	meta := store.TxMeta{User: user}
+	undo, err := db.store.Undo(ctx, tid, meta)
+	if err != nil {
+		return 0, err
+	}
+	if db.opts.OnCommit != nil {
+		db.undone(ctx, tid, undo, meta, wrote)
+	}
+	return undo, nil
 }
 
 // Verify checks every record, reference and blob of the image, and that

@@ -22,6 +22,7 @@ type Tx struct {
 	done     bool
 	objects  map[store.OID]*Object // every object loaded or created here
 	meta     store.TxMeta
+	topic    *topic // SetTopic's, else the context's
 }
 
 // Snapshot is the last transaction this one sees.
@@ -184,6 +185,14 @@ func (tx *Tx) commit() (store.TID, error) {
 	// cache gets copies: the caller may still hold the values.
 	for _, o := range written {
 		tx.db.cache.put(cacheKey{o.oid, tid}, o.cacheCopy())
+	}
+	if tx.db.opts.OnCommit != nil {
+		oids := make([]store.OID, len(writes))
+		for i, w := range writes {
+			oids[i] = w.OID
+		}
+		t := topicOf(tx.ctx, tx.topic)
+		tx.db.committed(Commit{TID: tid, Meta: meta, OIDs: oids, Topic: t.name, Fields: t.fields})
 	}
 	return tid, nil
 }
