@@ -615,3 +615,73 @@ func appendUnsigned(dst []byte, v uint64) ([]byte, error) {
 	}
 	return msgp.AppendInt64(dst, int64(v)), nil
 }
+
+// requestID reads the "id" of a request that [DecodeRequest] refused, so
+// its error reply can still carry it: b must start with a msgpack map,
+// whose entries are walked without being decoded (keys that are not
+// strings and values that break the limits are skipped) until the first
+// string key "id", whose value is decoded within lim. It returns nil
+// when there is no such id, or when the id itself is not a value
+// DecodeRequest accepts. The walk keeps no stack and reads each byte at
+// most once.
+func requestID(b []byte, lim Limits) any {
+	lim = lim.withDefaults()
+	if len(b) > lim.MaxBytes || msgp.NextType(b) != msgp.MapType {
+		return nil
+	}
+	n, rest, err := msgp.ReadMapHeaderBytes(b)
+	if err != nil || uint64(n)*2 > uint64(len(rest)) {
+		return nil
+	}
+	for range n {
+		if msgp.NextType(rest) == msgp.StrType {
+			k, r, err := msgp.ReadStringZC(rest)
+			if err != nil {
+				return nil
+			}
+			if rest = r; string(k) == "id" {
+				d := &decoder{size: len(b), lim: lim}
+				id, _, err := d.readValue(rest, 1)
+				if err != nil {
+					return nil
+				}
+				return id
+			}
+		} else if rest, err = skipValue(rest); err != nil {
+			return nil
+		}
+		if rest, err = skipValue(rest); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// skipValue returns b after its first value, however deeply nested,
+// without recursion: it counts the values still to skip.
+func skipValue(b []byte) ([]byte, error) {
+	var err error
+	for pending := uint64(1); pending > 0; pending-- {
+		var n uint32
+		switch msgp.NextType(b) {
+		case msgp.MapType:
+			if n, b, err = msgp.ReadMapHeaderBytes(b); err != nil {
+				return nil, err
+			}
+			pending += 2 * uint64(n)
+		case msgp.ArrayType:
+			if n, b, err = msgp.ReadArrayHeaderBytes(b); err != nil {
+				return nil, err
+			}
+			pending += uint64(n)
+		default:
+			if b, err = msgp.Skip(b); err != nil {
+				return nil, err
+			}
+		}
+		if pending-1 > uint64(len(b)) { // each value left takes a byte at least
+			return nil, msgp.ErrShortBytes
+		}
+	}
+	return b, nil
+}

@@ -310,7 +310,7 @@ func (s *Server) receive() bool {
 	s.inflight.Add(1) // before the check, so Shutdown never misses it
 	if s.closing.Load() {
 		s.inflight.Add(-1)
-		s.reply(outgoing{envelope: env}, map[string]any{"id": nil, "ok": false,
+		s.reply(outgoing{envelope: env}, map[string]any{"id": requestID(payload, s.opts.Limits), "ok": false,
 			"error": map[string]any{"kind": string(command.KindShuttingDown), "message": errServerClosing.Error()}})
 		return true
 	}
@@ -375,7 +375,10 @@ func (s *Server) handleJob(j job) {
 	req, err := DecodeRequest(payload, s.opts.Limits)
 	var reply map[string]any
 	if err != nil {
-		reply = map[string]any{"id": nil, "ok": false, "error": map[string]any{"kind": string(command.KindBadRequest), "message": err.Error()}}
+		// The id may still be readable: a client matching replies to
+		// requests in flight needs it most when its request was refused.
+		reply = map[string]any{"id": requestID(payload, s.opts.Limits), "ok": false,
+			"error": map[string]any{"kind": string(command.KindBadRequest), "message": err.Error()}}
 	} else {
 		id = req["id"]
 		reply = handle(s.base, s.service, req)
