@@ -64,6 +64,11 @@ func guardExpr(e syntax.Expr) syntax.Expr {
 }
 
 func (r *rewriter) stmts(list []syntax.Stmt) []syntax.Stmt {
+	if list == nil {
+		// An if's missing else stays nil: syntax.IfStmt.Span reads an
+		// empty one as the body that ends the statement.
+		return nil
+	}
 	out := make([]syntax.Stmt, 0, len(list))
 	for _, s := range list {
 		out = append(out, r.stmt(s)...)

@@ -180,8 +180,11 @@ func ParseREPL(readline func() ([]byte, error)) error {
 	return err
 }
 
-// evalChunk runs REPL or eval input: an expression yields its value;
-// statements run and yield None and the globals they defined.
+// evalChunk runs REPL or eval input, as a REPL would: the value is the
+// input's last expression statement's, when its last top-level
+// statement is one (an input that is one expression included), else
+// None; the globals (those given and those defined or changed) are
+// handed back either way.
 func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (starlark.Value, starlark.StringDict, error) {
 	if expr, err := evalOptions.ParseExpr("<input>", code, 0); err == nil {
 		v, err := starlark.EvalExprOptions(evalOptions, thread, guardExpr(expr), env)
@@ -190,34 +193,49 @@ func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (s
 		}
 		// An expression may still change a variable in place
 		// (l.append(x)): hand the globals back as statements do.
-		globals := make(starlark.StringDict, len(env))
-		for k, gv := range env {
-			if !isBuiltinValue(k, gv) {
-				globals[k] = gv
-			}
-		}
-		return v, globals, nil
+		return v, userGlobals(env), nil
 	}
 	f, err := evalOptions.Parse("<input>", code, 0)
 	if err != nil {
 		return nil, nil, err
 	}
 	guardFile(f)
+	var last syntax.Expr
+	if n := len(f.Stmts); n > 0 {
+		if es, ok := f.Stmts[n-1].(*syntax.ExprStmt); ok {
+			last, f.Stmts = es.X, f.Stmts[:n-1]
+		}
+	}
 	// As in a REPL, the names given are the module's globals: the input
 	// may read and reassign them, and what it leaves is handed back.
 	globals := make(starlark.StringDict, len(env))
 	for k, v := range env {
 		globals[k] = v
 	}
-	if err := starlark.ExecREPLChunk(f, thread, globals); err != nil {
-		return nil, nil, err
-	}
-	for k, v := range globals {
-		if isBuiltinValue(k, v) {
-			delete(globals, k)
+	if len(f.Stmts) > 0 {
+		if err := starlark.ExecREPLChunk(f, thread, globals); err != nil {
+			return nil, nil, err
 		}
 	}
-	return starlark.None, globals, nil
+	var v starlark.Value = starlark.None
+	if last != nil {
+		// Already guarded with the rest of the file.
+		if v, err = starlark.EvalExprOptions(evalOptions, thread, last, globals); err != nil {
+			return nil, nil, err
+		}
+	}
+	return v, userGlobals(globals), nil
+}
+
+// userGlobals is env without the built-ins, guards and temporaries.
+func userGlobals(env starlark.StringDict) starlark.StringDict {
+	globals := make(starlark.StringDict, len(env))
+	for k, v := range env {
+		if !isBuiltinValue(k, v) {
+			globals[k] = v
+		}
+	}
+	return globals
 }
 
 // isBuiltinValue reports whether global name is a guard or temporary
