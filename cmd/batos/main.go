@@ -90,11 +90,19 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	name, rest := fs.Arg(0), fs.Args()[1:]
 	if name == "help" {
-		usage(stdout)
-		return 0
+		if len(rest) == 0 {
+			usage(stdout)
+			return 0
+		}
+		// batos help CMD [SUB] is batos CMD [SUB] -h.
+		name, rest = rest[0], append(rest[1:len(rest):len(rest)], "-h")
 	}
 	cmd, ok := commands[name]
 	if !ok {
+		if near := nearest(name); near != "" {
+			fmt.Fprintf(stderr, "batos: unknown command %q; did you mean %s? (batos help lists the commands)\n", name, near)
+			return 2
+		}
 		fmt.Fprintf(stderr, "batos: unknown command %q\n\n", name)
 		usage(stderr)
 		return 2
@@ -147,13 +155,104 @@ func flags(e *env, name, args, help string) *flag.FlagSet {
 }
 
 // parseFlags parses a subcommand's flags; a bad flag is a usage error that
-// the flag package has already reported.
+// the flag package has already reported. Flags may follow the arguments
+// (batos history genesis -n 5): an argument after the first that names
+// one of the command's flags is parsed as that flag; any other argument
+// stays an argument, so a negative number or code starting with - is
+// passed as given, and everything after -- is an argument.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return errFlagsReported
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		i := 0
+		for i < len(rest) && rest[i] != "--" && !isFlag(fs, rest[i]) {
+			i++
+		}
+		positional = append(positional, rest[:i]...)
+		if i == len(rest) {
+			break
+		}
+		if rest[i] == "--" {
+			positional = append(positional, rest[i+1:]...)
+			break
+		}
+		args = rest[i:]
 	}
-	return errFlagsReported
+	// Leaves the arguments where fs.Args finds them.
+	return fs.Parse(append([]string{"--"}, positional...))
+}
+
+// isFlag reports whether arg is one of fs's flags (-name, --name,
+// -name=value) or a request for help.
+func isFlag(fs *flag.FlagSet, arg string) bool {
+	name, ok := strings.CutPrefix(arg, "-")
+	if !ok {
+		return false
+	}
+	name = strings.TrimPrefix(name, "-")
+	name, _, _ = strings.Cut(name, "=")
+	if name == "h" || name == "help" {
+		return true
+	}
+	return name != "" && fs.Lookup(name) != nil
+}
+
+// nearest names the command closest to a mistyped one (at most two
+// edits away, or the one it begins), or "" when none is close.
+func nearest(name string) string {
+	name = strings.ToLower(name)
+	best, bestDist := "", 3
+	for c := range commands {
+		if d := editDistance(name, c); d < bestDist || (d == bestDist && c < best) {
+			best, bestDist = c, d
+		}
+	}
+	if best != "" || len(name) < 2 {
+		return best
+	}
+	for c := range commands {
+		if strings.HasPrefix(c, name) && (best == "" || c < best) {
+			best = c
+		}
+	}
+	return best
+}
+
+// editDistance is the Damerau–Levenshtein distance of a and b (with
+// adjacent transpositions: hsitory is one edit from history).
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }
 
 // usageError reports wrong arguments to a subcommand.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,10 @@ import (
 // in the image.
 func findMind(ctx context.Context, e *env, u *uvm.UVM, cfg mind.ServerConfig, sf serverFlags, log *slog.Logger) (*mind.Server, error) {
 	server, err := mind.Connect(ctx, cfg)
+	var probe *mind.ProbeError
+	if errors.As(err, &probe) {
+		return nil, probeSummary{probe}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +47,46 @@ func findMind(ctx context.Context, e *env, u *uvm.UVM, cfg mind.ServerConfig, sf
 		log.Info("mind: persona", "name", pl.Persona, "tier", pl.Tier, "where", pl.Where, "problem", pl.Problem)
 	}
 	return server, nil
+}
+
+// probeSummary is a ProbeError told briefly, for run's one-line start-up
+// warning: each endpoint tried and the innermost reason it failed
+// ("connection refused"), not the whole chain of wrapped errors.
+type probeSummary struct{ *mind.ProbeError }
+
+func (p probeSummary) Error() string {
+	var b strings.Builder
+	b.WriteString("tried ")
+	for i, t := range p.Tried {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s at %s (%v)", t.API, t.URL, rootCause(t.Err))
+	}
+	return b.String()
+}
+
+func (p probeSummary) Unwrap() error { return p.ProbeError }
+
+// rootCause is the innermost error err wraps.
+func rootCause(err error) error {
+	for err != nil {
+		next := errors.Unwrap(err)
+		if next == nil {
+			break
+		}
+		err = next
+	}
+	return err
+}
+
+// loopbackAddr spells tcp://localhost:PORT as tcp://127.0.0.1:PORT:
+// ZeroMQ binds to interfaces and addresses, not host names.
+func loopbackAddr(addr string) string {
+	if rest, ok := strings.CutPrefix(addr, "tcp://localhost:"); ok {
+		return "tcp://127.0.0.1:" + rest
+	}
+	return addr
 }
 
 func personasOf(ctx context.Context, u *uvm.UVM) []*mind.Persona {
@@ -122,6 +167,7 @@ none clears it).`)
 	if setEmbed && strings.TrimSpace(*embedModel) == "" {
 		return usageError("-embed-model needs a model name, or none")
 	}
+	*listen, *eventsAddr = loopbackAddr(*listen), loopbackAddr(*eventsAddr)
 	curve, err := loadCurve(*curveKey, *allow)
 	if err != nil {
 		return err

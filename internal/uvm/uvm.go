@@ -307,7 +307,7 @@ func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.V
 
 func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
 	payload := func() map[string]any { return map[string]any{} }
-	return u.execute(ctx, "eval", "commit.eval", payload, func(tx *image.Tx) (vm.Result, error) {
+	return u.execute(ctx, evalNote(code), "commit.eval", payload, func(tx *image.Tx) (vm.Result, error) {
 		names, err := tx.RootNames()
 		if err != nil {
 			return vm.Result{}, err
