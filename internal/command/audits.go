@@ -104,7 +104,7 @@ func (l *Local) AuditRun(ctx context.Context) (AuditView, error) {
 	if err := l.rt.FlushTelemetry(ctx); err != nil {
 		return AuditView{}, fmt.Errorf("save telemetry: %w", err)
 	}
-	a, err := h.Audit(ctx, cmpUser(l.user))
+	a, err := h.Audit(withTopic(ctx, TopicAudit), cmpUser(l.user))
 	if err != nil {
 		return AuditView{}, err
 	}
@@ -178,7 +178,7 @@ func (l *Local) ProposalAccept(ctx context.Context, id string) (heartbeat.Propos
 	if err != nil {
 		return heartbeat.ProposalView{}, err
 	}
-	return h.Accept(ctx, id, cmpUser(l.user))
+	return h.Accept(withTopic(ctx, TopicProposal), id, cmpUser(l.user))
 }
 
 func (l *Local) ProposalReject(ctx context.Context, id, reason string) (heartbeat.ProposalView, error) {
@@ -189,7 +189,7 @@ func (l *Local) ProposalReject(ctx context.Context, id, reason string) (heartbea
 	if err != nil {
 		return heartbeat.ProposalView{}, err
 	}
-	return h.Reject(ctx, id, cmpUser(l.user), reason)
+	return h.Reject(withTopic(ctx, TopicProposal), id, cmpUser(l.user), reason)
 }
 
 // CheckProposalID refuses, as a bad request, what is no proposal ID.

@@ -443,6 +443,7 @@ func (l *Local) CatalogAdd(ctx context.Context, req CatalogAddRequest) (CatalogA
 	if err := req.Check(); err != nil {
 		return CatalogAddResult{}, err
 	}
+	ctx = withTopic(ctx, TopicCatalog)
 	lib, err := l.catalogFor(ctx)
 	if err != nil {
 		return CatalogAddResult{}, err
@@ -550,6 +551,7 @@ func (l *Local) CatalogRemove(ctx context.Context, doc string) (CatalogRemoved, 
 	if err := CheckDoc(doc); err != nil {
 		return CatalogRemoved{}, err
 	}
+	ctx = withTopic(ctx, TopicCatalog)
 	lib, err := l.catalogFor(ctx)
 	if err != nil {
 		return CatalogRemoved{}, err
@@ -563,6 +565,7 @@ func (l *Local) CatalogRemove(ctx context.Context, doc string) (CatalogRemoved, 
 
 // CatalogReindex rebuilds the catalog's indexes from the image.
 func (l *Local) CatalogReindex(ctx context.Context) (CatalogReindexed, error) {
+	ctx = withTopic(ctx, TopicCatalog)
 	lib, err := l.catalogFor(ctx)
 	if err != nil {
 		return CatalogReindexed{}, err

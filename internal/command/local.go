@@ -129,7 +129,7 @@ func (l *Local) Undo(ctx context.Context, tid store.TID) (Undone, error) {
 	if err != nil {
 		return Undone{}, err
 	}
-	newTID, err := l.rt.DB().Undo(ctx, tid, l.user)
+	newTID, err := l.rt.DB().Undo(image.WithTopic(ctx, TopicUndo, map[string]any{"undone": tid.String()}), tid, l.user)
 	if err != nil {
 		return Undone{}, err
 	}
@@ -178,7 +178,7 @@ func (l *Local) SetMethod(ctx context.Context, req MethodRequest) (MethodChange,
 	if req.From != "" {
 		note += " from " + req.From
 	}
-	tid, err := l.rt.Update(ctx, "commit.method", func(tx *image.Tx) error {
+	tid, err := l.rt.Update(ctx, TopicMethod, func(tx *image.Tx) error {
 		tx.Note(note)
 		o, err := l.object(tx, req.Target)
 		if err != nil {
@@ -191,7 +191,7 @@ func (l *Local) SetMethod(ctx context.Context, req MethodRequest) (MethodChange,
 
 func (l *Local) RevertMethod(ctx context.Context, target, name string) (MethodChange, error) {
 	var restored string
-	tid, err := l.rt.Update(ctx, "commit.method", func(tx *image.Tx) error {
+	tid, err := l.rt.Update(ctx, TopicMethod, func(tx *image.Tx) error {
 		tx.Note(fmt.Sprintf("method revert %s %s", target, name))
 		o, err := l.object(tx, target)
 		if err != nil {

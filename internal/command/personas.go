@@ -330,6 +330,7 @@ func (l *Local) EditPersona(ctx context.Context, name string, edit PersonaEdit) 
 	if err := edit.check(name); err != nil {
 		return PersonaChange{}, err
 	}
+	ctx = withTopic(ctx, TopicPersona) // the adapter's import, too
 	db := l.rt.DB()
 	me := mind.Edit{Role: edit.Role, SystemPrompt: edit.SystemPrompt, Model: edit.Model, Temperature: edit.Temperature,
 		ClearAdapter: edit.ClearAdapter, Create: edit.Create}
@@ -363,7 +364,7 @@ func (l *Local) EditPersona(ctx context.Context, name string, edit PersonaEdit) 
 	}
 	// In the pool, as a send: shutdown waits for it, and the bridge
 	// publishes its commit.
-	_, err := l.rt.Update(ctx, "commit.persona", func(tx *image.Tx) error {
+	_, err := l.rt.Update(ctx, TopicPersona, func(tx *image.Tx) error {
 		tx.Note("mind: edit persona " + name)
 		return me.Apply(tx, name)
 	})

@@ -154,6 +154,7 @@ func (m *Machine) deliverOne(ctx context.Context, id int64, i int, msg Mission) 
 		var answer string
 		err := m.db.Update(ctx, func(tx *image.Tx) error {
 			tx.SetUser("batos")
+			tx.SetTopic(CommitTopic, map[string]any{"id": id})
 			tx.Note(fmt.Sprintf("cycle %d: deliver %s to %s", id, msg.Selector, msg.Receiver))
 			o, c, err := m.pendingIn(tx, id, i)
 			if err != nil {
@@ -199,6 +200,7 @@ func (m *Machine) forward(ctx context.Context, id int64, i int, msg, next Missio
 	if err == nil {
 		err = m.db.Update(ctx, func(tx *image.Tx) error {
 			tx.SetUser("batos")
+			tx.SetTopic(CommitTopic, map[string]any{"id": id})
 			o, c, err := m.pendingIn(tx, id, i)
 			if err != nil {
 				return err
@@ -237,6 +239,7 @@ func (m *Machine) forward(ctx context.Context, id int64, i int, msg, next Missio
 func (m *Machine) recordDelivery(ctx context.Context, id int64, i int, msg Mission, state DeliveryState, answer string) error {
 	err := m.db.Update(context.WithoutCancel(ctx), func(tx *image.Tx) error {
 		tx.SetUser("batos")
+		tx.SetTopic(CommitTopic, map[string]any{"id": id})
 		tx.Note(fmt.Sprintf("cycle %d: delivery of %s %s", id, msg.Selector, state))
 		o, c, err := m.pendingIn(tx, id, i)
 		if err != nil {

@@ -95,7 +95,9 @@ func New(db *image.DB, asker Asker, sandbox *vm.VM, opts *Options) *Machine {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	base, stop := context.WithCancel(context.Background())
+	// What a cycle's run commits (a model call's usage, too) is the
+	// cycle's commit.
+	base, stop := context.WithCancel(image.WithTopic(context.Background(), CommitTopic, nil))
 	return &Machine{
 		db: db, asker: asker, vm: sandbox, opts: o, base: base, stop: stop,
 		slots: make(chan struct{}, o.MaxRunning), runs: map[int64]*run{}, change: make(chan struct{}),
@@ -162,6 +164,7 @@ func (m *Machine) startFor(ctx context.Context, mission Mission, deliver *Missio
 		tx.SetUser("batos")
 		var err error
 		id, joined, err = m.openIn(tx, mission, deliver, missing)
+		tx.SetTopic(CommitTopic, map[string]any{"id": id})
 		return err
 	})
 	if err != nil {
@@ -485,6 +488,11 @@ func (m *Machine) publish(topic string, payload map[string]any) {
 	}
 }
 
+// CommitTopic names the commits of cycles (image.Tx.SetTopic), with the
+// field "id", the cycle's, where one is known: opening, transitions,
+// steps, installs and deliveries, and what a cycle's run writes besides.
+const CommitTopic = "commit.cycle"
+
 // errStale ends a step whose cycle moved on meanwhile (cancelled, say).
 var errStale = errors.New("cycle: state changed meanwhile")
 
@@ -499,6 +507,7 @@ func (m *Machine) updateTx(ctx context.Context, id int64, fn func(tx *image.Tx, 
 	var after *Cycle
 	err := m.db.Update(ctx, func(tx *image.Tx) error {
 		tx.SetUser("batos")
+		tx.SetTopic(CommitTopic, map[string]any{"id": id})
 		o, err := cycleObject(tx, id)
 		if err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"batos/internal/catalog/embed"
 	"batos/internal/catalog/index"
 	"batos/internal/catalog/library"
+	"batos/internal/command"
 	"batos/internal/image"
 	"batos/internal/llm"
 	"batos/internal/mind"
@@ -38,6 +39,8 @@ func (u *UVM) Catalog(ctx context.Context) (*library.Library, error) {
 	if closing {
 		return nil, ErrShutdown
 	}
+	// What opening writes (an index caught up) is the catalog's commit.
+	ctx = image.WithTopic(ctx, command.TopicCatalog, nil)
 	dir := IndexDir(u.path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("knowledge catalog: %w", err)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"batos/internal/command"
 	"batos/internal/cycle"
 	"batos/internal/heartbeat"
 	"batos/internal/image"
@@ -77,6 +78,7 @@ func (u *UVM) FlushTelemetry(ctx context.Context) error {
 	ds := t.Drain()
 	err := u.db.Update(ctx, func(tx *image.Tx) error {
 		tx.SetUser("batos")
+		tx.SetTopic(command.TopicTelemetry, map[string]any{"methods": len(ds)})
 		tx.Note(fmt.Sprintf("telemetry: %d methods", len(ds)))
 		return heartbeat.Save(tx, ds)
 	})
@@ -127,6 +129,7 @@ func (u *UVM) RunHeartbeat(ctx context.Context, interval time.Duration) {
 	if u.hb.beat == nil {
 		return
 	}
+	ctx = image.WithTopic(ctx, command.TopicHeartbeat, nil)
 	if err := u.hb.beat.Resume(ctx); err != nil && ctx.Err() == nil {
 		u.log.Error("heartbeat: resume", "err", err)
 	}

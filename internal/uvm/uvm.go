@@ -43,9 +43,9 @@ type Options struct {
 	VM *vm.Options
 	// Image configures the object layer.
 	Image *image.Options
-	// Events, if set, is told of every transaction a send or an eval
-	// commits (topic "commit.send" or "commit.eval"); the bridge
-	// publishes them. It must not block.
+	// Events, if set, is told of every commit of the image, once (see
+	// events.go for its topics and payload), and of the cycles' events;
+	// the bridge publishes them. It must not block.
 	Events func(topic string, payload map[string]any)
 	// Mind, if set, is the inference server the personas speak through,
 	// and what nothing understands is learned: such a message becomes a
@@ -136,11 +136,13 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	if imgOpts.User == "" {
 		imgOpts.User = o.User
 	}
+	u = &UVM{events: o.Events}
+	imgOpts.OnCommit = u.onCommit(imgOpts.OnCommit)
 	var vmOpts vm.Options
 	if o.VM != nil {
 		vmOpts = *o.VM
 	}
-	u = &UVM{store: s, db: image.New(s, &imgOpts), slots: make(chan struct{}, o.Workers), events: o.Events, path: path, log: o.Logger}
+	u.store, u.db, u.slots, u.path, u.log = s, image.New(s, &imgOpts), make(chan struct{}, o.Workers), path, o.Logger
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -180,6 +182,7 @@ func (u *UVM) awaken(ctx context.Context) (bool, error) {
 	var created bool
 	err := u.db.Update(ctx, func(tx *image.Tx) error {
 		tx.SetUser("batos")
+		tx.SetTopic(command.TopicAwaken, nil)
 		var err error
 		created, err = awaken(tx)
 		if created {
@@ -253,8 +256,8 @@ func (u *UVM) SendWith(ctx context.Context, target, selector string, args []imag
 }
 
 func (u *UVM) send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
-	payload := func() map[string]any { return map[string]any{"target": target, "selector": selector} }
-	return u.execute(ctx, "send "+selector+" to "+target, "commit.send", payload, func(tx *image.Tx) (vm.Result, error) {
+	fields := map[string]any{"target": target, "selector": selector}
+	return u.execute(ctx, "send "+selector+" to "+target, command.TopicSend, fields, func(tx *image.Tx) (vm.Result, error) {
 		oid, err := tx.Resolve(target)
 		if err != nil {
 			return vm.Result{}, err
@@ -264,9 +267,9 @@ func (u *UVM) send(ctx context.Context, target, selector string, args []image.Va
 }
 
 // execute runs exec in a transaction of its own in the pool, noted as
-// note, and tells the events sink of its commit under topic. A result too
-// big to return does not undo the transaction: its error names the commit.
-func (u *UVM) execute(ctx context.Context, note, topic string, payload func() map[string]any, exec func(*image.Tx) (vm.Result, error)) (vm.Result, error) {
+// note, and names its commit topic with fields. A result too big to
+// return does not undo the transaction: its error names the commit.
+func (u *UVM) execute(ctx context.Context, note, topic string, fields map[string]any, exec func(*image.Tx) (vm.Result, error)) (vm.Result, error) {
 	if err := u.acquire(ctx); err != nil {
 		return vm.Result{}, err
 	}
@@ -275,23 +278,12 @@ func (u *UVM) execute(ctx context.Context, note, topic string, payload func() ma
 	var tooBig *vm.LimitError
 	tid, err := u.db.UpdateTID(ctx, func(tx *image.Tx) error {
 		tx.Note(note)
+		tx.SetTopic(topic, fields)
 		var err error
 		res, err = exec(tx)
 		return keepUnreturned(err, &tooBig)
 	})
-	if tid != 0 && u.events != nil {
-		u.committed(topic, tid, payload())
-	}
 	return res, unreturned(err, tooBig, tid)
-}
-
-// committed tells the events sink of a commit.
-func (u *UVM) committed(topic string, tid store.TID, payload map[string]any) {
-	if u.events == nil || tid == 0 {
-		return
-	}
-	payload["tid"] = tid.String()
-	u.events(topic, payload)
 }
 
 // Eval runs code with the root's names bound, in its own transaction.
@@ -306,8 +298,7 @@ func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.V
 }
 
 func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
-	payload := func() map[string]any { return map[string]any{} }
-	return u.execute(ctx, evalNote(code), "commit.eval", payload, func(tx *image.Tx) (vm.Result, error) {
+	return u.execute(ctx, "eval", command.TopicEval, nil, func(tx *image.Tx) (vm.Result, error) {
 		names, err := tx.RootNames()
 		if err != nil {
 			return vm.Result{}, err
@@ -337,16 +328,17 @@ func (u *UVM) Pack(ctx context.Context, before time.Time) (store.PackResult, err
 func (u *UVM) Stats(ctx context.Context) (store.Stats, error) { return u.store.Stats(ctx) }
 
 // Update runs fn in its own transaction in the pool, as a send runs
-// (write conflicts rerun it; shutdown waits for it), and tells the
-// events sink of its commit under topic.
+// (write conflicts rerun it; shutdown waits for it), its commit named
+// topic (fn may name it otherwise with Tx.SetTopic).
 func (u *UVM) Update(ctx context.Context, topic string, fn func(*image.Tx) error) (store.TID, error) {
 	if err := u.acquire(ctx); err != nil {
 		return 0, err
 	}
 	defer u.release()
-	tid, err := u.db.UpdateTID(ctx, fn)
-	u.committed(topic, tid, map[string]any{})
-	return tid, err
+	return u.db.UpdateTID(ctx, func(tx *image.Tx) error {
+		tx.SetTopic(topic, nil)
+		return fn(tx)
+	})
 }
 
 // Compact rewrites the image file without the free space pack leaves,
