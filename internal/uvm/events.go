@@ -2,18 +2,23 @@ package uvm
 
 import (
 	"maps"
+	"sync/atomic"
 
 	"batos/internal/command"
 	"batos/internal/image"
 )
 
 // onCommit returns the image's commit hook: it publishes each commit on
-// the events sink (the topics are command's: TopicSend and the rest), then calls next, the hook the caller's image options
+// the events sink (the topics are command's: TopicSend and the rest),
+// numbered from 1 in "seq" so a subscriber can tell it lost one, then calls next, the hook the caller's image options
 // had, if any.
 func (u *UVM) onCommit(next func(image.Commit)) func(image.Commit) {
+	var seq atomic.Int64
 	return func(c image.Commit) {
 		if u.events != nil {
-			u.events(commitEvent(c))
+			topic, payload := commitEvent(c)
+			payload["seq"] = seq.Add(1)
+			u.events(topic, payload)
 		}
 		if next != nil {
 			next(c)

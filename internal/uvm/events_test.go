@@ -396,6 +396,20 @@ func checkEveryCommit(t *testing.T, u *uvm.UVM, sub *subscriber, first store.TID
 		t.Errorf("malformed event: %s", b)
 	}
 	sub.mu.Unlock()
+	// seq counts the commit events: those since first are numbered on
+	// from first's, none missing, none twice (in any order).
+	seqs := make([]int64, 0, len(events))
+	for _, e := range events {
+		n, _ := e.payload["seq"].(int64)
+		seqs = append(seqs, n)
+	}
+	slices.Sort(seqs)
+	for i, n := range seqs {
+		if n != seqs[0]+int64(i) {
+			t.Errorf("seq of the events since the first: %v, want consecutive numbers", seqs)
+			break
+		}
+	}
 	for _, e := range events {
 		if _, ok := e.payload["id"]; e.topic == command.TopicCycle && !ok {
 			t.Errorf("cycle commit %s (%s) names no cycle", e.tid, e.payload["description"])
