@@ -43,9 +43,10 @@ type Options struct {
 	VM *vm.Options
 	// Image configures the object layer.
 	Image *image.Options
-	// Events, if set, is told of every commit of the image, once (see
-	// events.go for its topics and payload), and of the cycles' events;
-	// the bridge publishes them. It must not block.
+	// Events, if set, is told of every commit of the image, once, under
+	// the topics command.TopicSend and the rest name, with the payload
+	// onCommit makes; and of the cycles' events. The bridge publishes
+	// them. It is called on the committing goroutine: it must not block.
 	Events func(topic string, payload map[string]any)
 	// Mind, if set, is the inference server the personas speak through,
 	// and what nothing understands is learned: such a message becomes a
