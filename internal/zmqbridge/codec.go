@@ -27,6 +27,11 @@ package zmqbridge
 //	image.BlobRef                         {"$blob": "sha256:<hex>", "size": n}
 //	image.Primitive                       {"$primitive": name}
 //
+// The answer of a send or eval that is no image value (a function, a
+// bound method, a set, an integer beyond int64, a list holding one) is
+// {"$repr": repr, "$type": type}, written by the result's own wire form
+// (wire.go), so nil only ever means None.
+//
 // Go maps are written with their keys in sorted order, so an encoding is
 // deterministic.
 

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"batos/internal/command"
+	"batos/internal/image"
 	"batos/internal/mind"
 	"batos/internal/store"
 	"batos/internal/vm"
@@ -18,13 +20,78 @@ import (
 // documents each; change both sides together.
 
 func resultMap(res vm.Result) map[string]any {
-	return map[string]any{"value": res.Value, "repr": res.Repr, "output": res.Output}
+	return map[string]any{"value": resultValue(res), "repr": res.Repr, "output": res.Output}
 }
 
+// The keys of the tagged form of an answer that is no image value.
+const (
+	reprTag = "$repr"
+	typeTag = "$type"
+)
+
+// resultValue is the wire form of an answer: its image value, or, when
+// it has none but is not None (a function, a set, an integer beyond
+// int64, a list holding one of them), {"$repr": repr, "$type": type}, so
+// that nil on the wire only ever means None.
+func resultValue(res vm.Result) any {
+	if res.Value != nil || res.Repr == "" || res.Repr == "None" {
+		return res.Value
+	}
+	return map[string]any{reprTag: res.Repr, typeTag: reprType(res.Repr)}
+}
+
+// reprTypes name the kind of a value that is no image value from the
+// start of its Starlark repr, first match wins; vm and Starlark write
+// these forms.
+var reprTypes = []struct{ prefix, typ string }{
+	{"<method ", "method"},       // a method bound to its receiver
+	{"<message ", "message"},     // a message not understood, or a system send
+	{"<function ", "function"},   // a def or a lambda
+	{"<built-in ", "builtin"},    // a built-in function or method
+	{"<primitive ", "primitive"}, // a primitive bound to its receiver
+	{"<system object ", "system"},
+	{"set(", "set"},
+	{"[", "list"}, // a container holding such a value, or nested too deep
+	{"(", "tuple"},
+	{"{", "dict"},
+}
+
+// reprType is the "$type" of a value that is no image value, from its
+// repr: one of reprTypes, "int" for an integer beyond int64, else
+// "value".
+func reprType(repr string) string {
+	for _, t := range reprTypes {
+		if strings.HasPrefix(repr, t.prefix) {
+			return t.typ
+		}
+	}
+	digits := strings.TrimPrefix(repr, "-")
+	if digits != "" && strings.Trim(digits, "0123456789") == "" {
+		return "int"
+	}
+	return "value"
+}
+
+// resultOf reads a result back; the tagged form of an answer that is no
+// image value reads as a nil Value, as the server's own Result has it.
 func resultOf(x any) vm.Result {
 	m, _ := x.(map[string]any)
-	v, _ := ToImage(m["value"])
+	var v image.Value
+	if !isReprForm(m["value"]) {
+		v, _ = ToImage(m["value"])
+	}
 	return vm.Result{Value: v, Repr: str(m["repr"]), Output: str(m["output"])}
+}
+
+// isReprForm reports whether x is {"$repr": string, "$type": string}.
+func isReprForm(x any) bool {
+	m, ok := x.(map[string]any)
+	if !ok || len(m) != 2 {
+		return false
+	}
+	_, isRepr := m[reprTag].(string)
+	_, isType := m[typeTag].(string)
+	return isRepr && isType
 }
 
 func objectViewMap(view command.ObjectView) map[string]any {

@@ -64,4 +64,23 @@ expect(r["ok"] is False and r["error"]["kind"] == "no_mind", "not understood", r
 r = call({"id": 8, "command": "log", "limit": 2})
 expect(r["ok"] is True and len(r["result"]) == 2, "log", r)
 
+# A value with no plain form comes tagged, never as nil (nil is None).
+r = call({"id": 9, "command": "eval", "code": "[1, len]"})
+expect(r["ok"] is True and r["result"]["value"] == {"$repr": "[1, <built-in function len>]", "$type": "list"},
+       "a list holding a built-in", r)
+r = call({"id": 10, "command": "eval", "code": "1 << 70"})
+expect(r["ok"] is True and r["result"]["value"] == {"$repr": str(1 << 70), "$type": "int"}, "an integer beyond int64", r)
+r = call({"id": 11, "command": "eval", "code": "None"})
+expect(r["ok"] is True and r["result"]["value"] is None, "None", r)
+
+# An unknown field is refused, naming it.
+r = call({"id": 12, "command": "log", "limt": 2})
+expect(r["ok"] is False and r["error"]["kind"] == "bad_request" and '"limt"' in r["error"]["message"],
+       "a mistyped field", r)
+
+# A malformed request still gets its id back.
+dealer.send(msgpack.packb({"id": 13, "command": "ping", "x": [2 ** 64 - 1]}))
+r = msgpack.unpackb(dealer.recv(), raw=False)
+expect(r["id"] == 13 and r["ok"] is False and r["error"]["kind"] == "bad_request", "the id of a bad request", r)
+
 print("interop ok")
