@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,6 +127,13 @@ func (s *subscriber) snapshot() []commitEvent {
 // receives events (a SUB joins late: the first commits are waited for).
 func serveForEvents(t *testing.T, respond func(context.Context, *llm.ChatRequest) (llmtest.Reply, error)) (*uvm.UVM, *zmqbridge.Remote, *subscriber) {
 	t.Helper()
+	return serveForEventsEvery(t, respond, 0)
+}
+
+// serveForEventsEvery is serveForEvents with the heartbeat auditing
+// every beat (0: never).
+func serveForEventsEvery(t *testing.T, respond func(context.Context, *llm.ChatRequest) (llmtest.Reply, error), beat time.Duration) (*uvm.UVM, *zmqbridge.Remote, *subscriber) {
+	t.Helper()
 	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: respond}}
 	type ready struct {
 		u       *uvm.UVM
@@ -137,10 +145,11 @@ func serveForEvents(t *testing.T, respond func(context.Context, *llm.ChatRequest
 	path := filepath.Join(t.TempDir(), "image.db") // removed after the cleanup below
 	go func() {
 		served <- uvm.Serve(ctx, path, &uvm.ServeOptions{
-			Bridge:   zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"},
-			FindMind: func(context.Context, *uvm.UVM) (*mind.Server, error) { return server, nil },
-			Cycle:    &cycle.Options{MaxAttempts: 3},
-			Ready:    func(u *uvm.UVM, req, ev string) { readyc <- ready{u, req, ev} },
+			Bridge:    zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"},
+			FindMind:  func(context.Context, *uvm.UVM) (*mind.Server, error) { return server, nil },
+			Cycle:     &cycle.Options{MaxAttempts: 3},
+			Heartbeat: beat,
+			Ready:     func(u *uvm.UVM, req, ev string) { readyc <- ready{u, req, ev} },
 		})
 	}()
 	t.Cleanup(func() {
@@ -347,6 +356,31 @@ func TestLearningCycleCommitsArePublished(t *testing.T) {
 	}
 }
 
+// TestHeartbeatCommitsArePublished: what the scheduled heartbeat writes
+// (its schedule, its audits) is published under commit.heartbeat, each
+// commit once.
+func TestHeartbeatCommitsArePublished(t *testing.T) {
+	b := &auditBrain{kind: "fix", plan: fixPlan}
+	u, _, sub := serveForEventsEvery(t, b.respond, 200*time.Millisecond)
+	first := sub.snapshot()[0].tid
+	deadline := time.Now().Add(30 * time.Second)
+	audited := func() bool {
+		for _, e := range sub.snapshot() {
+			if d, _ := e.payload["description"].(string); e.topic == command.TopicHeartbeat && strings.HasPrefix(d, "audit") {
+				return true
+			}
+		}
+		return false
+	}
+	for !audited() {
+		if time.Now().After(deadline) {
+			t.Fatal("no audit of the heartbeat was published")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	checkEveryCommit(t, u, sub, first)
+}
+
 // checkEveryCommit checks that every commit since first is published in
 // exactly one event, with the OIDs, user and description the log
 // records, and no event names a commit the log does not hold. It returns
@@ -363,7 +397,14 @@ func checkEveryCommit(t *testing.T, u *uvm.UVM, sub *subscriber, first store.TID
 			want = append(want, tx)
 		}
 	}
-	events := waitForEvents(t, sub, len(want))
+	// What commits in the background after the log was read is left out.
+	all := waitForEvents(t, sub, len(want))
+	var events []commitEvent
+	for _, e := range all {
+		if len(log) == 0 || e.tid <= log[0].TID {
+			events = append(events, e)
+		}
+	}
 	byTID := map[store.TID][]commitEvent{}
 	for _, e := range events {
 		byTID[e.tid] = append(byTID[e.tid], e)
@@ -397,17 +438,24 @@ func checkEveryCommit(t *testing.T, u *uvm.UVM, sub *subscriber, first store.TID
 	}
 	sub.mu.Unlock()
 	// seq counts the commit events: those since first are numbered on
-	// from first's, none missing, none twice (in any order).
-	seqs := make([]int64, 0, len(events))
+	// from first's, none missing, none twice (in any order), up to the
+	// last of the commits checked.
+	seqs := map[int64]int{}
+	lo, hi := int64(-1), int64(0)
+	for _, e := range all {
+		n, _ := e.payload["seq"].(int64)
+		seqs[n]++
+		if lo < 0 || n < lo {
+			lo = n
+		}
+	}
 	for _, e := range events {
 		n, _ := e.payload["seq"].(int64)
-		seqs = append(seqs, n)
+		hi = max(hi, n)
 	}
-	slices.Sort(seqs)
-	for i, n := range seqs {
-		if n != seqs[0]+int64(i) {
-			t.Errorf("seq of the events since the first: %v, want consecutive numbers", seqs)
-			break
+	for n := lo; n <= hi; n++ {
+		if seqs[n] != 1 {
+			t.Errorf("seq %d is in %d events, want 1 (events number %d to %d)", n, seqs[n], lo, hi)
 		}
 	}
 	for _, e := range events {
