@@ -329,11 +329,7 @@ func builtinSend(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err := o.ex.checkDepth(thread, string(sel)); err != nil {
 		return nil, err
 	}
-	fn, err := o.Attr(string(sel))
-	if err != nil {
-		return nil, err
-	}
-	return starlark.Call(thread, fn, args[2:], kwargs)
+	return o.send(thread, string(sel), args[2:], kwargs)
 }
 
 // time.now(): seconds since the Unix epoch from the VM's clock.

@@ -7,8 +7,15 @@
 // Reading obj.name finds the slot in obj or in a parent (slots whose name
 // ends in "*"); a method slot yields a callable bound to obj as self, a
 // primitive slot a Go function. Assigning obj.name = v writes obj's own
-// slot. A name nothing in the chain has yields a pending message: calling
-// it asks the doesNotUnderstand [Handler].
+// slot. Reading a name nothing in the chain has is an error (getattr
+// with a default answers the default, hasattr False); calling it,
+// obj.name(...), sends it as a message, which asks the
+// doesNotUnderstand [Handler].
+//
+// A send ([VM.Send], send(obj, "name", ...)) is as in Self: a method or
+// primitive slot is called with the arguments, a data slot answers its
+// value (and takes no arguments), and a name nothing understands goes
+// to the doesNotUnderstand handler.
 //
 // Containers read from slots are Starlark lists, dicts and tuples; changes
 // made to them in an Update are written back to their slots when the

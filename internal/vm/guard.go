@@ -20,6 +20,7 @@ import (
 //	(x, y)                       $()(x, y)   (nesting.go)
 //	x[lo:hi:step]                $[:](x, 7, lo, hi, step)   (slice.go)
 //	x[k], k not a literal        $[](x, k)                  (index.go)
+//	x.name(args)                 $call(x, "name")(args)     (object.go)
 //
 // The guards estimate the result's size from the operands, reserve it
 // against the execution's and the process's memory budgets (budget.go)
@@ -46,6 +47,7 @@ const (
 	guardAddTo   = "$+="
 	guardOrTo    = "$|="
 	guardMethod  = "$." // + the method's name; guardTuple is "$()"
+	guardCallee  = "$call"
 	tempPrefix   = "$t"
 )
 
@@ -301,7 +303,18 @@ func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
 			return guardCall(guardMethod+e.Name.Name, e.Dot, e.X)
 		}
 	case *syntax.CallExpr:
-		e.Fn = r.expr(e.Fn)
+		if dot, ok := e.Fn.(*syntax.DotExpr); ok {
+			// A call of x.name is a send: a name x does not understand is
+			// a message for its doesNotUnderstand handler, where reading
+			// it is an error (callee).
+			name := &syntax.Literal{Token: syntax.STRING, TokenPos: dot.NamePos, Raw: strconv.Quote(dot.Name.Name), Value: dot.Name.Name}
+			// The call still spans its source from the receiver on; its
+			// errors point at the dot, as a read's do.
+			start, _ := dot.X.Span()
+			e.Fn = &syntax.CallExpr{Fn: &syntax.Ident{NamePos: start, Name: guardCallee}, Lparen: dot.Dot, Args: []syntax.Expr{r.expr(dot.X), name}, Rparen: dot.Dot}
+		} else {
+			e.Fn = r.expr(e.Fn)
+		}
 		for i, a := range e.Args {
 			if kw, ok := a.(*syntax.BinaryExpr); ok && kw.Op == syntax.EQ {
 				kw.Y = r.expr(kw.Y)

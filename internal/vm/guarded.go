@@ -33,6 +33,7 @@ var guardBuiltins = func() starlark.StringDict {
 		guardTuple:   starlark.NewBuiltin(guardTuple, guardTupleFn),
 		guardSlice:   starlark.NewBuiltin(guardSlice, guardSliceFn),
 		guardIndex:   starlark.NewBuiltin(guardIndex, guardIndexFn),
+		guardCallee:  starlark.NewBuiltin(guardCallee, guardCalleeFn),
 	}
 	for name := range guardedMethods {
 		d[guardMethod+name] = methodGuard(name)

@@ -86,6 +86,32 @@ func methodGuard(name string) *starlark.Builtin {
 	})
 }
 
+// guardCalleeFn is $call(x, "name"), what a call x.name(...) calls: a
+// guarded method, for an object what it understands or else a pending
+// message (Object.callee), otherwise x.name.
+func guardCalleeFn(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+	x, name := args[0], string(args[1].(starlark.String))
+	if sizersOf(x)[name] != nil {
+		return starlark.NewBuiltin(name, callGuarded).BindReceiver(x), nil
+	}
+	if o, ok := x.(*Object); ok {
+		v, err := o.callee(name)
+		if err != nil {
+			return nil, opFail(thread, err)
+		}
+		return v, nil
+	}
+	if h, ok := x.(starlark.HasAttrs); ok {
+		if v, err := h.Attr(name); err == nil && v != nil {
+			return v, nil
+		}
+	}
+	// Starlark's own x.name, for its error and spelling hint: compiled
+	// for this error only (name is an identifier the parser read).
+	get := starlarkHelper("attr.star", "def get(x):\n    return x."+name+"\n", "get")
+	return callHelper(thread, get(), x)
+}
+
 // starlarkHelper compiles, on first use, a small Starlark file defining
 // fn: the guards call Starlark's own operation through it where they want
 // Starlark's errors (with their spelling hints). Compiling on first use

@@ -479,11 +479,14 @@ var comparisonOps = []syntax.Token{syntax.EQL, syntax.NEQ, syntax.LT, syntax.LE,
 // execution that evaluates the test, and compared as the expression
 // would compare them, so what a side changes happens once, exactly as
 // when the expression runs whole, and errors have the same positions.
-// Code that is not an expression, or has no comparison, is run by Eval.
+// Code that is not an expression, or has no comparison, is run by Eval,
+// except that a test is one expression: statements answer None, even
+// when the last is an expression.
 func (vm *VM) EvalTest(ctx context.Context, tx *image.Tx, code string, globals map[string]image.Value) (Result, *Comparison, error) {
-	expr, err := evalOptions.ParseExpr("<input>", code, 0)
-	if err != nil || !hasComparison(expr) {
-		res, err := vm.Eval(ctx, tx, code, globals)
+	expr, perr := evalOptions.ParseExpr("<input>", code, 0)
+	if perr != nil || !hasComparison(expr) {
+		res, err := vm.eval(ctx, tx, code, globals, perr == nil)
+		freeAfter(err)
 		return res, nil, err
 	}
 	res, cmp, err := vm.evalTest(ctx, tx, code, expr, globals)

@@ -184,8 +184,9 @@ func ParseREPL(readline func() ([]byte, error)) error {
 // input's last expression statement's, when its last top-level
 // statement is one (an input that is one expression included), else
 // None; the globals (those given and those defined or changed) are
-// handed back either way.
-func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (starlark.Value, starlark.StringDict, error) {
+// handed back either way. Unless answerLast, statements answer None
+// whatever the last one.
+func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict, answerLast bool) (starlark.Value, starlark.StringDict, error) {
 	if expr, err := evalOptions.ParseExpr("<input>", code, 0); err == nil {
 		v, err := starlark.EvalExprOptions(evalOptions, thread, guardExpr(expr), env)
 		if err != nil {
@@ -201,7 +202,7 @@ func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict) (s
 	}
 	guardFile(f)
 	var last syntax.Expr
-	if n := len(f.Stmts); n > 0 {
+	if n := len(f.Stmts); n > 0 && answerLast {
 		if es, ok := f.Stmts[n-1].(*syntax.ExprStmt); ok {
 			last, f.Stmts = es.X, f.Stmts[:n-1]
 		}

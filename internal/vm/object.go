@@ -79,9 +79,26 @@ func (ex *execution) lookup(o *image.Object, name string) (found, bool, error) {
 	return found{}, false, nil
 }
 
-// Attr implements starlark.HasAttrs: the slot's value, a method bound to
-// o, or, for a name nothing understands, a pending message.
+// Attr implements starlark.HasAttrs: reading o.name answers the slot's
+// value, or a method or primitive bound to o. Reading a name nothing in
+// o's lineage has is an error (getattr with a default answers the
+// default, hasattr False); only calling it sends it (callee).
 func (o *Object) Attr(name string) (starlark.Value, error) {
+	v, err := o.callee(name)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := v.(*pendingMessage); ok {
+		return nil, starlark.NoSuchAttrError(fmt.Sprintf("%s has no slot %s (only a call, .%s(), sends it as a message)", o, name, name))
+	}
+	return v, nil
+}
+
+// callee is what a call of o.name calls: the slot's method or primitive
+// bound to o, the slot's value (a call of which Starlark refuses), or,
+// for a name nothing understands, a pending message for the
+// doesNotUnderstand handler.
+func (o *Object) callee(name string) (starlark.Value, error) {
 	f, ok, err := o.ex.lookup(o.obj, name)
 	if err != nil {
 		return nil, err
@@ -98,6 +115,29 @@ func (o *Object) Attr(name string) (starlark.Value, error) {
 	// An inherited container is the owner's: changing it changes the
 	// owner's slot, as with any object's value reached by reference.
 	return o.ex.slotValue(f.owner, name, f.value)
+}
+
+// send sends selector to o, as Self does: a method or primitive is
+// called; a data slot answers its value, and takes no arguments; a name
+// nothing understands goes to the doesNotUnderstand handler.
+func (o *Object) send(thread *starlark.Thread, selector string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn, err := o.callee(selector)
+	if err != nil {
+		return nil, err
+	}
+	return o.deliver(thread, selector, fn, args, kwargs)
+}
+
+// deliver is send, given what o.callee(selector) answered.
+func (o *Object) deliver(thread *starlark.Thread, selector string, fn starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	switch fn.(type) {
+	case *boundMethod, *boundPrimitive, *pendingMessage:
+		return starlark.Call(thread, fn, args, kwargs)
+	}
+	if len(args) > 0 || len(kwargs) > 0 {
+		return nil, fmt.Errorf("%s: slot %s holds a %s, not a method: sending it takes no arguments", o, selector, fn.Type())
+	}
+	return fn, nil
 }
 
 // AttrNames implements starlark.HasAttrs: own and inherited slot names.

@@ -53,9 +53,5 @@ func (s *systemSend) CallInternal(thread *starlark.Thread, args starlark.Tuple, 
 	if err := ex.checkDepth(thread, s.selector); err != nil {
 		return nil, err
 	}
-	fn, err := o.Attr(s.selector)
-	if err != nil {
-		return nil, err
-	}
-	return starlark.Call(thread, fn, args, kwargs)
+	return o.send(thread, s.selector, args, kwargs)
 }

@@ -189,7 +189,7 @@ func (vm *VM) send(ctx context.Context, tx *image.Tx, target store.OID, selector
 		}
 		skw = append(skw, starlark.Tuple{starlark.String(kw.Name), v})
 	}
-	fn, err := recv.Attr(selector)
+	fn, err := recv.callee(selector)
 	if err != nil {
 		return Result{}, ex.fail(err)
 	}
@@ -199,7 +199,7 @@ func (vm *VM) send(ctx context.Context, tx *image.Tx, target store.OID, selector
 		v, err := pm.CallInternal(ex.thread, sargs, skw)
 		return ex.finishCounted(v, err)
 	}
-	v, err := starlark.Call(ex.thread, fn, sargs, skw)
+	v, err := recv.deliver(ex.thread, selector, fn, sargs, skw)
 	return ex.finishCounted(v, err)
 }
 
@@ -226,12 +226,14 @@ func (vm *VM) Send(ctx context.Context, tx *image.Tx, target store.OID, selector
 // those defined) come back in Result.Globals, so a REPL can carry them
 // to its next input. A ReplyLimit error is as for Send.
 func (vm *VM) Eval(ctx context.Context, tx *image.Tx, code string, globals map[string]image.Value) (Result, error) {
-	res, err := vm.eval(ctx, tx, code, globals)
+	res, err := vm.eval(ctx, tx, code, globals, true)
 	freeAfter(err)
 	return res, err
 }
 
-func (vm *VM) eval(ctx context.Context, tx *image.Tx, code string, globals map[string]image.Value) (Result, error) {
+// eval is Eval; unless answerLast, statements answer None, whatever the
+// last one.
+func (vm *VM) eval(ctx context.Context, tx *image.Tx, code string, globals map[string]image.Value, answerLast bool) (Result, error) {
 	ex, err := vm.start(ctx, tx)
 	if err != nil {
 		return Result{}, err
@@ -241,7 +243,7 @@ func (vm *VM) eval(ctx context.Context, tx *image.Tx, code string, globals map[s
 	if err != nil {
 		return Result{}, err
 	}
-	v, defined, err := evalChunk(ex.thread, code, env)
+	v, defined, err := evalChunk(ex.thread, code, env, answerLast)
 	res, err := ex.finishCounted(v, err)
 	if err == nil && len(defined) > 0 {
 		if err = ex.globals(&res, defined); err != nil {
