@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"batos/internal/command"
-	"batos/internal/store"
 )
 
 func init() {
@@ -13,23 +13,29 @@ func init() {
 }
 
 func runHistory(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "history", "[-n N] [-json] OID", "List an object's revisions, newest first, with the transaction that wrote each.")
+	fs := flags(e, "history", "[-n N] [-json] OBJECT", `List an object's revisions, newest first, with the transaction that wrote each.
+OBJECT is an OID (oid:7 or 7), a root name (genesis) or a dotted path from one
+through slots holding objects (genesis.child).`)
 	n := fs.Int("n", 20, "show at most N revisions (0 for all)")
 	asJSON := jsonFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageError("history takes one OID (oid:N or N)")
+		return usageError("history takes one object: an OID (oid:N or N), a root name or a dotted path (genesis.child)")
 	}
 	if *n < 0 {
 		return usageError("-n must be 0 (all) or more, not %d", *n)
 	}
-	oid, err := parseOID(fs.Arg(0))
-	if err != nil {
-		return err
+	target := fs.Arg(0)
+	if target == "" || strings.HasPrefix(strings.ToLower(target), "oid:") || (target[0] >= '0' && target[0] <= '9') {
+		oid, err := parseOID(target)
+		if err != nil {
+			return err
+		}
+		target = oid.String()
 	}
-	revs, err := readHistory(ctx, e, oid, *n)
+	revs, err := readHistory(ctx, e, target, *n)
 	if err != nil {
 		return err
 	}
@@ -55,13 +61,14 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// readHistory reads an object's revisions and the transaction of each,
-// from the image or from the server holding it.
-func readHistory(ctx context.Context, e *env, oid store.OID, limit int) ([]command.Revision, error) {
+// readHistory reads the revisions of target (an OID, a name or a path)
+// and the transaction of each, from the image or from the server holding
+// it.
+func readHistory(ctx context.Context, e *env, target string, limit int) ([]command.Revision, error) {
 	s, err := openSession(ctx, e, readOnly)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	return s.History(ctx, oid.String(), limit)
+	return s.History(ctx, target, limit)
 }

@@ -93,12 +93,18 @@ func (l *Local) resolve(ctx context.Context, target string) (store.OID, error) {
 	return oid, err
 }
 
+// History lists target's revisions; target is an OID, a root name or a
+// dotted path from one (genesis.child).
 func (l *Local) History(ctx context.Context, target string, limit int) ([]Revision, error) {
 	// An OID is taken as it is: an object deleted (or undone out of
 	// existence) still has its history.
 	oid, err := store.ParseOID(target)
 	if err != nil {
-		if oid, err = l.resolve(ctx, target); err != nil {
+		err = l.rt.DB().View(ctx, func(tx *image.Tx) error {
+			oid, err = resolvePath(tx, target)
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -124,7 +130,13 @@ func (l *Local) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, erro
 	return l.rt.DB().Store().Log(ctx, q)
 }
 
+// Undo undoes tid; a TID of fewer than 16 digits that no transaction
+// has is taken as the first digits of one (resolveTID).
 func (l *Local) Undo(ctx context.Context, tid store.TID) (Undone, error) {
+	tid, err := resolveTID(ctx, l.rt.DB().Store(), tid)
+	if err != nil {
+		return Undone{}, err
+	}
 	undone, err := l.rt.DB().Store().Transaction(ctx, tid)
 	if err != nil {
 		return Undone{}, err

@@ -299,7 +299,7 @@ func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.V
 }
 
 func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
-	return u.execute(ctx, "eval", command.TopicEval, nil, func(tx *image.Tx) (vm.Result, error) {
+	return u.execute(ctx, evalNote(code), command.TopicEval, nil, func(tx *image.Tx) (vm.Result, error) {
 		names, err := tx.RootNames()
 		if err != nil {
 			return vm.Result{}, err

@@ -1,0 +1,134 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"batos/internal/image"
+	"batos/internal/store"
+)
+
+// A TID is 16 hexadecimal digits, as the log prints it; every TID
+// committed since 2006 (a commit's nanoseconds since 1970) has all 16
+// significant, so one below shortTID is what people type: the first
+// digits of a TID.
+const (
+	tidDigits = 16
+	shortTID  = store.TID(1) << (4 * (tidDigits - 1))
+)
+
+// maxCandidates bounds the TIDs an ambiguous prefix's error lists.
+const maxCandidates = 10
+
+// AmbiguousTIDError is returned for a TID prefix that begins several
+// transactions' TIDs. It unwraps to ErrBadRequest.
+type AmbiguousTIDError struct {
+	Prefix string
+	// Candidates are the transactions it begins, newest first, at most
+	// maxCandidates; More says there are others.
+	Candidates []store.TxInfo
+	More       bool
+}
+
+func (e *AmbiguousTIDError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "TID prefix %s is ambiguous; it begins ", e.Prefix)
+	for i, t := range e.Candidates {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		desc := t.Description
+		if desc == "" {
+			desc = "-"
+		}
+		fmt.Fprintf(&b, "%s (%s)", t.TID, clip(desc))
+	}
+	if e.More {
+		b.WriteString(" and more")
+	}
+	b.WriteString("; give more digits")
+	return b.String()
+}
+
+func (e *AmbiguousTIDError) Unwrap() error { return ErrBadRequest }
+
+// logReader is what resolving a TID prefix reads.
+type logReader interface {
+	Transaction(ctx context.Context, tid store.TID) (store.TxInfo, error)
+	Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
+}
+
+// resolveTID is tid when a transaction has it or it has 16 digits;
+// otherwise tid's hexadecimal digits are taken as the first digits of a
+// TID (18eec93f, as typed from batos log), and the one transaction whose
+// TID begins with them is the answer. None is store.ErrNoTransaction;
+// several are an *AmbiguousTIDError listing them.
+func resolveTID(ctx context.Context, r logReader, tid store.TID) (store.TID, error) {
+	if tid == 0 || tid >= shortTID {
+		return tid, nil
+	}
+	if _, err := r.Transaction(ctx, tid); err == nil {
+		return tid, nil
+	}
+	prefix := fmt.Sprintf("%x", uint64(tid))
+	shift := 4 * uint(tidDigits-len(prefix))
+	lo := tid << shift
+	hi := (tid + 1) << shift
+	if hi > store.MaxTID || hi < lo {
+		hi = 0 // no bound: the prefix's range reaches the last TID
+	}
+	txns, err := r.Log(ctx, store.LogQuery{Before: hi, Limit: maxCandidates + 1})
+	if err != nil {
+		return 0, err
+	}
+	var match []store.TxInfo
+	for _, t := range txns {
+		if t.TID >= lo {
+			match = append(match, t)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return 0, fmt.Errorf("no transaction's TID begins %s: %w", prefix, store.ErrNoTransaction)
+	case 1:
+		return match[0].TID, nil
+	}
+	e := &AmbiguousTIDError{Prefix: prefix, Candidates: match}
+	if len(match) > maxCandidates {
+		e.Candidates, e.More = match[:maxCandidates], true
+	}
+	return 0, e
+}
+
+// resolvePath finds a target that may be a dotted path: a root name or
+// an OID, then slot after slot, each an own slot of the object before it
+// holding an object (genesis.child.toy).
+func resolvePath(tx *image.Tx, target string) (store.OID, error) {
+	first, rest, dotted := strings.Cut(target, ".")
+	if !dotted {
+		return tx.Resolve(target)
+	}
+	oid, err := tx.Resolve(first)
+	if err != nil {
+		return 0, err
+	}
+	path := first
+	for _, name := range strings.Split(rest, ".") {
+		o, err := tx.Object(oid)
+		if err != nil {
+			return 0, err
+		}
+		v, ok := o.Get(name)
+		ref, isRef := v.(image.Ref)
+		if !ok || !isRef {
+			what := "no slot"
+			if ok {
+				what = "a slot that holds no object:"
+			}
+			return 0, fmt.Errorf("%w: %s has %s %s", image.ErrNoTarget, path, what, clip(name))
+		}
+		oid, path = store.OID(ref), path+"."+name
+	}
+	return oid, nil
+}
