@@ -55,7 +55,9 @@ func New(db *image.DB, opts *Options) *Heartbeat {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	base, stop := context.WithCancel(context.Background())
+	// What the background work commits (settling proposals) is the
+	// heartbeat's: its commit events say so.
+	base, stop := context.WithCancel(image.WithTopic(context.Background(), "commit.heartbeat", nil))
 	return &Heartbeat{db: db, opts: o, acting: map[int64]bool{}, base: base, stop: stop, changed: make(chan struct{})}
 }
 

@@ -44,7 +44,10 @@ root.five = 5`); err != nil {
 	_, addr, _ := startServer(t, command.NewLocal(u, "tester"))
 	d := dealer(t, addr)
 
-	r := req(t, d, map[string]any{"id": "run", "command": "audit_run", "junk": []any{1}})
+	if r := req(t, d, map[string]any{"id": "junk", "command": "audit_run", "junk": []any{1}}); errKind(r) != command.KindBadRequest || r["id"] != "junk" {
+		t.Fatalf("audit_run with an unknown field: %v, want bad_request", r)
+	}
+	r := req(t, d, map[string]any{"id": "run", "command": "audit_run"})
 	if r["ok"] != true || r["id"] != "run" {
 		t.Fatalf("audit_run: %v", r)
 	}

@@ -775,19 +775,13 @@ var commandFields = map[string][]string{
 	"proposal_reject":          {"proposal", "reason"},
 }
 
-// unknownTolerated are the commands that still take unknown fields, for
-// now: TestHostileHeartbeatRequests (audits_hostile_test.go) sends
-// audit_run a "junk" field and wants it run. Drop the entry when that
-// test changes.
-var unknownTolerated = map[string]bool{"audit_run": true}
-
 // maxUnknownNamed bounds the unknown fields an error names.
 const maxUnknownNamed = 8
 
 // checkFields refuses the fields of req that command name does not read.
 func checkFields(name string, req map[string]any) error {
 	accepted, ok := commandFields[name]
-	if !ok || unknownTolerated[name] {
+	if !ok {
 		return nil
 	}
 	var unknown []string
