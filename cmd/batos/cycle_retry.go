@@ -39,7 +39,7 @@ resume meanwhile, and stop where they are when the retry ends.`)
 	p := &cycleProgress{e: e, id: id, on: isTerminal(e.stderr)}
 	u, err := awakenImage(ctx, e, readWrite, &uvm.Options{User: currentUser(), Events: p.event})
 	if err != nil {
-		r, rerr := reachServer(e, err)
+		r, rerr := reachServer(ctx, e, err)
 		if rerr != nil {
 			return rerr
 		}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -10,21 +12,35 @@ import (
 )
 
 func init() {
-	commands["key"] = cliCommand{"make CURVE keys for serving beyond loopback: key gen [-out PREFIX]", runKey}
+	commands["key"] = cliCommand{"make CURVE keys for serving beyond loopback: key gen [-out PREFIX [-force]]", runKey}
 }
 
 func runKey(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "gen" {
-		return usageError("batos key gen [-out PREFIX]")
+		return usageError("batos key gen [-out PREFIX [-force]]")
 	}
-	fs := flags(e, "key gen", "[-out PREFIX]", `Make a CURVE key pair. With -out, write PREFIX.key (the secret key, mode 0600)
-and PREFIX.pub (the public key); otherwise print both.
+	fs := flags(e, "key gen", "[-out PREFIX [-force]]", `Make a CURVE key pair. With -out, write PREFIX.key (the secret key, mode 0600)
+and PREFIX.pub (the public key), refusing to replace existing ones unless -force;
+otherwise print both.
 
 The server runs with: batos run -listen tcp://ADDR:5555 -curve-key server.key -allow clients.txt
-where clients.txt lists the public keys of the clients allowed in, one per line.`)
+where clients.txt lists the public keys of the clients allowed in, one per line.
+A client reaches it with: batos -curve-key client.key COMMAND (or BATOS_CURVE_KEY);
+the server's public key is read from beside the image, or -curve-server-key FILE.`)
 	out := fs.String("out", "", "write PREFIX.key and PREFIX.pub instead of printing")
+	force := fs.Bool("force", false, "replace PREFIX.key and PREFIX.pub if they exist")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("key gen takes no arguments (-out PREFIX names the files)")
+	}
+	if *out != "" && !*force {
+		for _, f := range []string{*out + ".key", *out + ".pub"} {
+			if _, err := os.Lstat(f); err == nil {
+				return fmt.Errorf("%s exists; a new key pair would replace it, and the clients or server using it would be locked out (-force replaces it)", f)
+			}
+		}
 	}
 	pub, sec, err := zmqbridge.NewKeyPair()
 	if err != nil {
@@ -34,14 +50,32 @@ where clients.txt lists the public keys of the clients allowed in, one per line.
 		fmt.Fprintf(e.stdout, "public %s\nsecret %s\n", pub, sec)
 		return nil
 	}
-	if err := os.WriteFile(*out+".key", []byte(sec+"\n"), 0o600); err != nil {
+	if err := writeKeyFile(*out+".key", sec, 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(*out+".pub", []byte(pub+"\n"), 0o644); err != nil {
+	if err := writeKeyFile(*out+".pub", pub, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "wrote %s.key (secret) and %s.pub (public %s)\n", *out, *out, pub)
 	return nil
+}
+
+// writeKeyFile writes a key to file with mode perm, replacing one there
+// (whose mode a plain write would keep: a secret key must not stay
+// readable by others).
+func writeKeyFile(file, key string, perm os.FileMode) error {
+	if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // loadCurve reads a server's secret key file and its allow-list of client

@@ -20,6 +20,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"batos/internal/zmqbridge"
 )
 
 // defaultImage is the image used when -image is not given.
@@ -27,7 +29,14 @@ const defaultImage = "live_image.db"
 
 // env is what every subcommand gets: the global flags and the streams.
 type env struct {
-	image  string
+	image string
+	// curveKey and curveServerKey are the files of this client's CURVE
+	// secret key and of the server's public key, for a server serving
+	// with CURVE.
+	curveKey, curveServerKey string
+	// server names the server the commands reached, once one was
+	// (reachServer), for the error of a request it did not answer.
+	server string
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -77,6 +86,8 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs.SetOutput(stderr)
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	fs.StringVar(&e.image, "image", defaultImage, "path of the image file")
+	fs.StringVar(&e.curveKey, "curve-key", "", "this client's CURVE secret key file, for a server serving with CURVE (or BATOS_CURVE_KEY)")
+	fs.StringVar(&e.curveServerKey, "curve-server-key", "", "the server's CURVE public key file (or BATOS_CURVE_SERVER_KEY); default: the key batos run recorded beside the image")
 	fs.Usage = func() { usage(stderr) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -111,6 +122,9 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		if errors.Is(err, zmqbridge.ErrTimeout) && e.server != "" {
+			err = fmt.Errorf("%w (waited for %s)", err, e.server)
+		}
 		if !errors.Is(err, errFlagsReported) {
 			fmt.Fprintf(stderr, "batos %s: %v\n", name, explain(err))
 		}
@@ -123,7 +137,7 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: batos [-image PATH] COMMAND [ARGS]\n\nThe image defaults to ./%s.\n\nCommands:\n", defaultImage)
+	fmt.Fprintf(w, "usage: batos [-image PATH] [-curve-key FILE] [-curve-server-key FILE] COMMAND [ARGS]\n\nThe image defaults to ./%s. The CURVE keys reach a batos run serving with CURVE.\n\nCommands:\n", defaultImage)
 	names := make([]string, 0, len(commands))
 	for name := range commands {
 		names = append(names, name)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os/user"
 	"strings"
 	"sync"
+	"time"
 
 	"batos/internal/command"
 	"batos/internal/mind"
@@ -55,7 +57,7 @@ func openSession(ctx context.Context, e *env, mode sessionMode) (*session, error
 	if err == nil {
 		return &session{Service: command.NewLocal(u, currentUser()), local: u, close: u.Close}, nil
 	}
-	r, rerr := reachServer(e, err)
+	r, rerr := reachServer(ctx, e, err)
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -90,30 +92,128 @@ func awakenImage(ctx context.Context, e *env, mode sessionMode, opts *uvm.Option
 }
 
 // bridgeFile is where `batos run` leaves its request endpoint, beside the
-// image, for other batos processes to find it.
+// image, for other batos processes to find it: the endpoint on the first
+// line, then, when it serves with CURVE, "curve-server-key KEY".
 func bridgeFile(img string) string { return img + ".bridge" }
+
+// curveLine starts the bridge file's line naming the server's CURVE
+// public key.
+const curveLine = "curve-server-key "
+
+// bridgeRecord is what the bridge file says.
+func bridgeRecord(reqAddr string, c *zmqbridge.Curve) string {
+	rec := reqAddr + "\n"
+	if c != nil {
+		rec += curveLine + c.ServerPublic + "\n"
+	}
+	return rec
+}
+
+// readBridgeFile reads the endpoint and the server's CURVE public key (""
+// without CURVE) batos run recorded.
+func readBridgeFile(img string) (addr, serverKey string, err error) {
+	b, err := os.ReadFile(bridgeFile(img))
+	if err != nil {
+		return "", "", err
+	}
+	lines := strings.Split(string(b), "\n")
+	for _, l := range lines[1:] {
+		if k, ok := strings.CutPrefix(strings.TrimSpace(l), curveLine); ok {
+			serverKey = strings.TrimSpace(k)
+		}
+	}
+	return strings.TrimSpace(lines[0]), serverKey, nil
+}
+
+// curvePing bounds the first request to a CURVE server: one that refuses
+// this client's key says nothing, so silence is the refusal.
+var curvePing = 5 * time.Second
 
 // reachServer connects to the server holding the image, when err says
 // the image is in use and that server left its endpoint; otherwise it
-// returns err.
-func reachServer(e *env, err error) (*zmqbridge.Remote, error) {
+// returns err. A server serving with CURVE is reached with this client's
+// keys (curveOptions).
+func reachServer(ctx context.Context, e *env, err error) (*zmqbridge.Remote, error) {
 	if !errors.Is(err, store.ErrInUse) {
 		return nil, err
 	}
-	addr, rerr := os.ReadFile(bridgeFile(e.image))
+	addr, serverKey, rerr := readBridgeFile(e.image)
 	if rerr != nil {
 		return nil, err // held, but not by a server we can talk to
-	}
-	c, derr := zmqbridge.Dial(strings.TrimSpace(string(addr)), nil)
-	if derr != nil {
-		return nil, fmt.Errorf("%v; and its server could not be reached: %w", err, derr)
 	}
 	var inUse *store.InUseError
 	pid := 0
 	if errors.As(err, &inUse) {
 		pid = inUse.PID
 	}
+	e.server = "batos run at " + addr
+	if pid > 0 {
+		e.server += fmt.Sprintf(" (process %d)", pid)
+	}
+	opts, cerr := curveOptions(e, serverKey)
+	if cerr != nil {
+		return nil, cerr
+	}
+	c, derr := zmqbridge.Dial(addr, opts)
+	if derr != nil {
+		return nil, fmt.Errorf("%v; and its server could not be reached: %w", err, derr)
+	}
+	if opts != nil {
+		pctx, cancel := context.WithTimeout(ctx, curvePing)
+		_, perr := c.Call(pctx, "ping", nil)
+		cancel()
+		if errors.Is(perr, zmqbridge.ErrTimeout) && ctx.Err() == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s serves with CURVE and did not answer in %s: is this client's public key %s in its -allow file, and is %s its public key?", e.server, curvePing, opts.ClientPublic, opts.ServerPublic)
+		}
+	}
 	return zmqbridge.NewRemote(c, pid), nil
+}
+
+// curveOptions are the CURVE keys to reach a server with: the server's
+// public key from -curve-server-key (or BATOS_CURVE_SERVER_KEY), else the
+// one batos run recorded (recorded); this client's from the secret key
+// file -curve-key (or BATOS_CURVE_KEY) names. nil: no CURVE.
+func curveOptions(e *env, recorded string) (*zmqbridge.ClientOptions, error) {
+	serverFile := cmp.Or(e.curveServerKey, os.Getenv("BATOS_CURVE_SERVER_KEY"))
+	clientFile := cmp.Or(e.curveKey, os.Getenv("BATOS_CURVE_KEY"))
+	serverKey := recorded
+	if serverFile != "" {
+		k, err := readKey(serverFile)
+		if err != nil {
+			return nil, err
+		}
+		serverKey = k
+	}
+	if serverKey == "" {
+		return nil, nil
+	}
+	if clientFile == "" {
+		return nil, fmt.Errorf("%s serves with CURVE: give this client's secret key with batos -curve-key FILE COMMAND or BATOS_CURVE_KEY=FILE (batos key gen -out client makes client.key and client.pub; the server's -allow file must list client.pub's key)", e.server)
+	}
+	secret, err := readKey(clientFile)
+	if err != nil {
+		return nil, err
+	}
+	public, err := zmqbridge.PublicKey(secret)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", clientFile, err)
+	}
+	return &zmqbridge.ClientOptions{ServerPublic: serverKey, ClientPublic: public, ClientSecret: secret}, nil
+}
+
+// readKey reads a Z85 CURVE key (40 characters) from a file, as batos key
+// gen writes it.
+func readKey(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read CURVE key: %w", err)
+	}
+	k := strings.TrimSpace(string(b))
+	if len(k) != 40 {
+		return "", fmt.Errorf("%s does not hold a CURVE key (40 characters, as batos key gen writes)", file)
+	}
+	return k, nil
 }
 
 // learnLocally gives an image this process opened itself the mind that
