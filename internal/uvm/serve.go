@@ -96,7 +96,7 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 				return err
 			}
 		} else {
-			log.Warn("mind: no inference server yet; messages nothing understands cannot be learned until one answers, and batos keeps looking (batos doctor says how to start one)", "err", mindErr)
+			log.Warn("mind: no inference server yet: nothing is learned until one answers; batos keeps looking (batos doctor helps)", "err", mindErr)
 		}
 	}
 	svc := command.NewLocal(u, o.UVM.User)
