@@ -33,7 +33,7 @@ func TestExplainStoreErrors(t *testing.T) {
 		err  error
 		want []string // in the explained message; nil: unchanged
 	}{
-		{"no space here", fmt.Errorf("commit: %w", noSpace), []string{noSpace.Error(), "the file system holding " + wal + " is full", noSpaceAdvice}},
+		{"no space here", fmt.Errorf("commit: %w", noSpace), []string{command.Message(noSpace), "the file system holding " + wal + " is full", noSpaceAdvice}},
 		{"no space at the server", &command.Error{Kind: command.KindNoSpace, Message: noSpace.Error(), Path: wal}, []string{"the file system holding " + wal + " is full", noSpaceAdvice}},
 		{"no space, path unknown", &command.Error{Kind: command.KindNoSpace, Message: "store: no space"}, []string{"the file system holding the image is full", noSpaceAdvice}},
 		{"corrupt here", &store.CorruptError{OID: 3, TID: 9, Detail: "checksum mismatch"}, []string{"corrupt record of object oid:3", "batos verify"}},
@@ -48,8 +48,11 @@ func TestExplainStoreErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := explain(tc.err)
+			if !errors.Is(got, tc.err) {
+				t.Errorf("explained %q does not match the error it explains", got)
+			}
 			if tc.want == nil {
-				if got != tc.err {
+				if got.Error() != tc.err.Error() {
 					t.Errorf("explain changed %q into %q", tc.err, got)
 				}
 				return
@@ -144,5 +147,29 @@ func TestCorruptThroughTheServer(t *testing.T) {
 	code, _, errOut := batos(t, "-image", img, "eval", "marker.marker")
 	if code != 1 || !strings.Contains(errOut, oid.String()) || !strings.Contains(errOut, "batos verify") {
 		t.Errorf("batos eval of a corrupt object: exit %d %q, want 1 naming %s and batos verify", code, errOut, oid)
+	}
+}
+
+// TestErrorsWithoutGoPrefixes: the CLI shows an error as a client of the
+// server is shown it: a syntax error with its line and column, an undo
+// conflict, neither with a Go package's prefix.
+func TestErrorsWithoutGoPrefixes(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	mustRun(t, "-image", img, "image", "init")
+	code, _, errOut := batos(t, "-image", img, "eval", "x = 1\ny = (")
+	if code != 1 || !strings.Contains(errOut, "syntax error at line 2, column 6") || strings.Contains(errOut, "vm: ") {
+		t.Errorf("eval of bad syntax: exit %d, %q; want the line and column, without vm:", code, errOut)
+	}
+	code, _, errOut = batos(t, "-image", img, "eval", "genesis.nosuch")
+	if code != 1 || !strings.Contains(errOut, "has no slot nosuch") || strings.Contains(errOut, "vm: ") {
+		t.Errorf("eval of a missing slot: exit %d, %q", code, errOut)
+	}
+	mustRun(t, "-image", img, "eval", "genesis.x = 1")
+	mustRun(t, "-image", img, "eval", "genesis.x = 2")
+	out := mustRun(t, "-image", img, "log", "-n", "2")
+	older := strings.Fields(strings.Split(strings.TrimSpace(out), "\n")[1])[0]
+	code, _, errOut = batos(t, "-image", img, "undo", older)
+	if code != 1 || !strings.Contains(errOut, "later transactions changed") || strings.Contains(errOut, "store: ") {
+		t.Errorf("undo of an overwritten change: exit %d, %q", code, errOut)
 	}
 }

@@ -3,6 +3,8 @@ package command
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"batos/internal/catalog"
 	"batos/internal/catalog/library"
@@ -83,9 +85,17 @@ func KindOf(err error) Kind {
 	var le *LearningError
 	var limit *vm.LimitError
 	var method *vm.Error
+	var undo *store.UndoError
 	switch {
 	case errors.As(err, &remote):
 		return remote.Kind
+	case errors.As(err, &undo) && undo.Reason != "":
+		// Refused for what the transaction is (it made the root), not
+		// for what came after it.
+		return KindBadRequest
+	case errors.As(err, &undo):
+		// Later transactions changed what the undo would restore.
+		return KindConflict
 	case errors.As(err, &le) && errors.Is(le.Err, cycle.ErrClosed):
 		// The cycle stopped with the server: it does not go on here, and
 		// resumes with the next one.
@@ -141,6 +151,43 @@ func PathOf(err error) string {
 	return ""
 }
 
+// PositionOf is the line and column (both from 1) of a syntax error in
+// a request's code, or 0, 0.
+func PositionOf(err error) (line, col int) {
+	var remote *Error
+	var se *vm.SyntaxError
+	switch {
+	case errors.As(err, &remote):
+		return remote.Line, remote.Col
+	case errors.As(err, &se):
+		return se.Line, se.Col
+	}
+	return 0, 0
+}
+
+// goPrefix is a Go package's prefix on an error message ("store: ",
+// "vm: "), at the start of the message, of a line or of a wrapped part.
+var goPrefix = regexp.MustCompile(`(^|\n|: )(?:bolt|catalog|command|cycle|embed|fulltext|gguf|heartbeat|image|index|library|llm|mind|ollama|openai|store|uvm|vector|vm|zmqbridge): `)
+
+// Message is err's message as a client is shown it, by every transport
+// and the CLI alike: without the Go package prefixes its parts carry
+// ("vm: ", "store: "). A remote server's error is shown as it came.
+func Message(err error) string {
+	var remote *Error
+	if errors.As(err, &remote) && remote.Error() == err.Error() {
+		return remote.Message
+	}
+	msg := err.Error()
+	for {
+		// Again for a prefix a removal brings to the front ("vm: store: ").
+		out := goPrefix.ReplaceAllString(msg, "$1")
+		if out == msg {
+			return strings.TrimSpace(out)
+		}
+		msg = out
+	}
+}
+
 // Error is an error a server reported for a command, as a client
 // receives it: its kind, message and details. It matches, with
 // errors.Is, the sentinel its kind stands for (store.ErrNoSpace for
@@ -155,6 +202,9 @@ type Error struct {
 	Path string
 	// Cycle is the cycle the error is about, or 0.
 	Cycle int64
+	// Line and Col are where a syntax error in the request's code is
+	// (both from 1), or 0.
+	Line, Col int
 }
 
 func (e *Error) Error() string { return e.Message }

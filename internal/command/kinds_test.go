@@ -51,6 +51,8 @@ func TestKindOf(t *testing.T) {
 		{fmt.Errorf("%w: the text is 20 MiB", catalog.ErrTooLarge), command.KindLimit},
 		{fmt.Errorf("%w: x has no text", catalog.ErrEmpty), command.KindBadRequest},
 		{fmt.Errorf("%w: the query has no words", library.ErrQuery), command.KindBadRequest},
+		{&store.UndoError{TID: 5, Changed: map[store.OID]store.TID{3: 6}}, command.KindConflict},
+		{fmt.Errorf("undo: %w", &store.UndoError{TID: 5, Reason: "it created the root"}), command.KindBadRequest},
 	}
 	for _, tc := range cases {
 		if got := command.KindOf(tc.err); got != tc.kind {

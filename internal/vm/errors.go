@@ -92,6 +92,17 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// SyntaxError reports code that does not parse, or names what is not
+// defined, at a line and column (both from 1). An Error wraps it.
+type SyntaxError struct {
+	Line, Col int
+	Msg       string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("syntax error at line %d, column %d: %s", e.Line, e.Col, e.Msg)
+}
+
 // NotUnderstoodError is the default handler's answer.
 type NotUnderstoodError struct {
 	Receiver string // e.g. "oid:2 (genesis)"

@@ -351,10 +351,10 @@ func TestAugmentedSliceAssignmentIsRefused(t *testing.T) {
 	db := imagetest.Open(t, nil)
 	m := vm.New(nil)
 	cases := []struct{ code, want string }{
-		{"l = [1]\nl[0:1] += [3]", "<input>:2:1: can't assign to sliceexpr"},
-		{"l = [1]\nl[0:1] *= 2", "<input>:2:1: can't assign to sliceexpr"},
-		{"l = [1]\n(l[:]) += [3]", "<input>:2:2: can't assign to sliceexpr"},
-		{"def f(l):\n    l[::2] %= 2\n    return l", "<input>:2:5: can't assign to sliceexpr"},
+		{"l = [1]\nl[0:1] += [3]", "syntax error at line 2, column 1: can't assign to sliceexpr"},
+		{"l = [1]\nl[0:1] *= 2", "syntax error at line 2, column 1: can't assign to sliceexpr"},
+		{"l = [1]\n(l[:]) += [3]", "syntax error at line 2, column 2: can't assign to sliceexpr"},
+		{"def f(l):\n    l[::2] %= 2\n    return l", "syntax error at line 2, column 5: can't assign to sliceexpr"},
 	}
 	for _, tc := range cases {
 		_, err := evalUpdate(t, db, m, tc.code)

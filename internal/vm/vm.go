@@ -9,7 +9,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
 
 	"batos/internal/image"
 	"batos/internal/store"
@@ -490,7 +492,29 @@ func (ex *execution) fail(err error) error {
 	}
 	// A syntax or resolve error in the code itself, say: the code's
 	// fault, reported as such.
+	if se := syntaxError(err); se != nil {
+		se.Msg = clip(se.Msg)
+		return &Error{Msg: se.Error(), Err: se}
+	}
 	return &Error{Msg: clip(err.Error()), Err: err}
+}
+
+// syntaxError is err as a SyntaxError when the parser or resolver made
+// it (the first of a resolver's), else nil.
+func syntaxError(err error) *SyntaxError {
+	var se syntax.Error
+	var list resolve.ErrorList
+	switch {
+	case errors.As(err, &se):
+		return &SyntaxError{Line: int(se.Pos.Line), Col: int(se.Pos.Col), Msg: se.Msg}
+	case errors.As(err, &list) && len(list) > 0:
+		msg := list[0].Msg
+		if len(list) > 1 {
+			msg += fmt.Sprintf(" (and %d more)", len(list)-1)
+		}
+		return &SyntaxError{Line: int(list[0].Pos.Line), Col: int(list[0].Pos.Col), Msg: msg}
+	}
+	return nil
 }
 
 // maxMessage bounds the message of an error, which a reply carries whole
