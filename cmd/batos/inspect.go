@@ -42,9 +42,13 @@ source of every method.`)
 }
 
 func printObjectView(w io.Writer, v command.ObjectView) {
-	fmt.Fprintf(w, "%s\n", v.OID)
+	fmt.Fprintf(w, "%s\n", command.Label(v.OID, v.Name))
 	if len(v.Parents) > 0 {
-		fmt.Fprintf(w, "parents: %s\n", strings.Join(v.Parents, ", "))
+		parents := make([]string, len(v.Parents))
+		for i, p := range v.Parents {
+			parents[i] = p.Slot + " -> " + command.Label(p.OID, p.Name)
+		}
+		fmt.Fprintf(w, "parents: %s\n", strings.Join(parents, ", "))
 	}
 	printSlots := func(title string, slots []command.SlotView, withOwner bool) {
 		if len(slots) == 0 {
@@ -54,7 +58,7 @@ func printObjectView(w io.Writer, v command.ObjectView) {
 		for _, s := range slots {
 			from := ""
 			if withOwner {
-				from = "   (from " + s.Owner + ")"
+				from = "   (from " + command.Label(s.Owner, s.OwnerName) + ")"
 			}
 			if s.Method != "" {
 				fmt.Fprintf(w, "  %s: method%s\n", s.Name, from)
@@ -80,12 +84,19 @@ func truncate(s string, n int) string {
 	return s[:n] + fmt.Sprintf("… (%d bytes)", len(s))
 }
 
-// inspectJSON adds each slot's value, rendered as JSON.
+// inspectJSON is the view as the bridge carries it, with references as
+// "oid:N" strings and each slot's value rendered as JSON.
 func inspectJSON(v command.ObjectView) map[string]any {
+	name := func(n string) any {
+		if n == "" {
+			return nil
+		}
+		return n
+	}
 	slots := func(ss []command.SlotView) []map[string]any {
 		out := make([]map[string]any, len(ss))
 		for i, s := range ss {
-			out[i] = map[string]any{"name": s.Name, "value": image.ValueToJSON(s.Value), "repr": s.Repr, "owner": s.Owner}
+			out[i] = map[string]any{"name": s.Name, "value": image.ValueToJSON(s.Value), "repr": s.Repr, "owner": s.Owner.String(), "owner_name": name(s.OwnerName)}
 			if s.Method != "" {
 				out[i]["method"] = s.Method
 			}
@@ -95,5 +106,9 @@ func inspectJSON(v command.ObjectView) map[string]any {
 		}
 		return out
 	}
-	return map[string]any{"oid": v.OID, "parents": v.Parents, "own": slots(v.Own), "inherited": slots(v.Inherited)}
+	parents := make([]map[string]any, len(v.Parents))
+	for i, p := range v.Parents {
+		parents[i] = map[string]any{"slot": p.Slot, "oid": p.OID.String(), "name": name(p.Name)}
+	}
+	return map[string]any{"oid": v.OID.String(), "name": name(v.Name), "parents": parents, "own": slots(v.Own), "inherited": slots(v.Inherited)}
 }

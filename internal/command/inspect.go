@@ -9,21 +9,47 @@ import (
 
 // SlotView is a slot as inspect shows it, with the object it lives in.
 type SlotView struct {
-	Name   string      `json:"name"`
-	Value  image.Value `json:"-"`
-	Repr   string      `json:"repr"`
-	Owner  string      `json:"owner"`
-	Method string      `json:"method,omitempty"`
+	Name  string
+	Value image.Value
+	Repr  string
+	// Owner is the object the slot is in; OwnerName its name slot, when
+	// that is a string.
+	Owner     store.OID
+	OwnerName string
+	// Method is a method slot's source, else "".
+	Method string
 	// Deprecated, for a method an audit retired, says which and why; the
 	// method still answers.
-	Deprecated string `json:"deprecated,omitempty"`
+	Deprecated string
 }
 
+// ParentView is a parent slot ("parent*") and the object it refers to.
+type ParentView struct {
+	Slot string
+	OID  store.OID
+	// Name is the parent's name slot, when that is a string; "" when the
+	// parent cannot be read.
+	Name string
+}
+
+// ObjectView is an object as inspect shows it: data, with OIDs beside
+// the names people read.
 type ObjectView struct {
-	OID       string     `json:"oid"`
-	Parents   []string   `json:"parents"`
-	Own       []SlotView `json:"own"`
-	Inherited []SlotView `json:"inherited"`
+	OID store.OID
+	// Name is the object's name slot, when that is a string.
+	Name      string
+	Parents   []ParentView
+	Own       []SlotView
+	Inherited []SlotView
+}
+
+// Label is how people name an object: "oid:3 (genesis)", or "oid:3"
+// without a name.
+func Label(oid store.OID, name string) string {
+	if name == "" {
+		return oid.String()
+	}
+	return oid.String() + " (" + name + ")"
 }
 
 // Inspect describes an object: its own slots, parents, and the slots it
@@ -34,13 +60,17 @@ func Inspect(tx *image.Tx, oid store.OID) (ObjectView, error) {
 	if err != nil {
 		return ObjectView{}, err
 	}
-	view := ObjectView{OID: oid.String() + describeName(o)}
+	view := ObjectView{OID: oid, Name: nameOf(o)}
 	seen := map[string]bool{}
 	for _, s := range o.Slots() {
 		view.Own = append(view.Own, slotOf(s, o))
 		seen[s.Name] = true
 		if r, ok := s.Value.(image.Ref); ok && image.IsParentSlot(s.Name) {
-			view.Parents = append(view.Parents, fmt.Sprintf("%s -> %s", s.Name, store.OID(r)))
+			p := ParentView{Slot: s.Name, OID: store.OID(r)}
+			if po, err := tx.Object(p.OID); err == nil {
+				p.Name = nameOf(po)
+			}
+			view.Parents = append(view.Parents, p)
 		}
 	}
 	// Inherited slots come in lookup order: the first found is what a
@@ -63,7 +93,7 @@ func Inspect(tx *image.Tx, oid store.OID) (ObjectView, error) {
 }
 
 func slotOf(s image.Slot, owner *image.Object) SlotView {
-	v := SlotView{Name: s.Name, Value: s.Value, Repr: image.Repr(s.Value), Owner: owner.OID().String() + describeName(owner)}
+	v := SlotView{Name: s.Name, Value: s.Value, Repr: image.Repr(s.Value), Owner: owner.OID(), OwnerName: nameOf(owner)}
 	if m, ok := s.Value.(*image.Method); ok {
 		v.Method = m.Source
 		v.Deprecated = deprecation(m)
@@ -95,10 +125,11 @@ func deprecation(m *image.Method) string {
 	return fmt.Sprintf("by audit %s, proposal %s: %s", get("audit"), get("proposal"), get("reason"))
 }
 
-func describeName(o *image.Object) string {
+// nameOf is o's name slot, when that is a string, else "".
+func nameOf(o *image.Object) string {
 	if n, ok := o.Get("name"); ok {
 		if s, ok := n.(image.String); ok {
-			return " (" + string(s) + ")"
+			return string(s)
 		}
 	}
 	return ""

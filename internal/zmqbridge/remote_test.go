@@ -236,7 +236,7 @@ func TestRemoteRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		genesisOID, _, _ := strings.Cut(view.OID, " ")
+		genesisOID := view.OID.String()
 		for _, target := range []string{"genesis", "root", genesisOID} {
 			got, err := remote.Inspect(ctx, target)
 			if err != nil {

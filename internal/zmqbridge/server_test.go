@@ -49,7 +49,7 @@ func (f *fakeService) Eval(ctx context.Context, req command.EvalRequest) (vm.Res
 }
 
 func (f *fakeService) Inspect(ctx context.Context, target string) (command.ObjectView, error) {
-	return command.ObjectView{OID: target}, nil
+	return command.ObjectView{OID: 1, Name: target}, nil
 }
 
 func (f *fakeService) History(ctx context.Context, target string, limit int) ([]command.Revision, error) {
@@ -306,7 +306,7 @@ func oddValue(name string) (image.Value, bool) {
 
 func (o *oddService) Inspect(ctx context.Context, target string) (command.ObjectView, error) {
 	if v, ok := oddValue(target); ok {
-		return command.ObjectView{OID: "oid:1", Own: []command.SlotView{{Name: target, Value: v, Repr: "?", Owner: "oid:1"}}}, nil
+		return command.ObjectView{OID: 1, Own: []command.SlotView{{Name: target, Value: v, Repr: "?", Owner: 1}}}, nil
 	}
 	switch target {
 	case "panic":
@@ -322,7 +322,7 @@ func (o *oddService) Inspect(ctx context.Context, target string) (command.Object
 		case <-o.release:
 		case <-ctx.Done():
 		}
-		return command.ObjectView{OID: "released"}, nil
+		return command.ObjectView{OID: 1, Name: "released"}, nil
 	}
 	return o.fakeService.Inspect(ctx, target)
 }
@@ -538,7 +538,7 @@ func TestHostileShutdownUnderLoad(t *testing.T) {
 	b, err := blocked.RecvBytes(0)
 	if err != nil {
 		t.Errorf("request in flight got no answer: %v", err)
-	} else if m, _ := zmqbridge.DecodeRequest(b, zmqbridge.DefaultLimits); !cmp.Equal(m["result"], map[string]any{"oid": "released", "parents": []any{}, "own": []any{}, "inherited": []any{}}) {
+	} else if m, _ := zmqbridge.DecodeRequest(b, zmqbridge.DefaultLimits); !cmp.Equal(m["result"], map[string]any{"oid": image.Ref(1), "name": "released", "parents": []any{}, "own": []any{}, "inherited": []any{}}) {
 		t.Errorf("request in flight: %v", m)
 	}
 	select {

@@ -94,11 +94,19 @@ func isReprForm(x any) bool {
 	return isRepr && isType
 }
 
+// objectViewMap is an inspect result: every OID a reference (ext 1)
+// beside its name (nil when the object has no string name slot).
 func objectViewMap(view command.ObjectView) map[string]any {
+	name := func(n string) any {
+		if n == "" {
+			return nil
+		}
+		return n
+	}
 	slots := func(ss []command.SlotView) []any {
 		out := make([]any, len(ss))
 		for i, s := range ss {
-			m := map[string]any{"name": s.Name, "value": s.Value, "repr": s.Repr, "owner": s.Owner}
+			m := map[string]any{"name": s.Name, "value": s.Value, "repr": s.Repr, "owner": image.Ref(s.Owner), "owner_name": name(s.OwnerName)}
 			if s.Method != "" {
 				m["method"] = s.Method
 				if s.Deprecated != "" {
@@ -111,23 +119,29 @@ func objectViewMap(view command.ObjectView) map[string]any {
 	}
 	parents := make([]any, len(view.Parents))
 	for i, p := range view.Parents {
-		parents[i] = p
+		parents[i] = map[string]any{"slot": p.Slot, "oid": image.Ref(p.OID), "name": name(p.Name)}
 	}
-	return map[string]any{"oid": view.OID, "parents": parents, "own": slots(view.Own), "inherited": slots(view.Inherited)}
+	return map[string]any{"oid": image.Ref(view.OID), "name": name(view.Name), "parents": parents, "own": slots(view.Own), "inherited": slots(view.Inherited)}
 }
 
+// objectViewOf reads objectViewMap's form back.
 func objectViewOf(x any) command.ObjectView {
 	m, _ := x.(map[string]any)
-	view := command.ObjectView{OID: str(m["oid"])}
-	for _, p := range list(m["parents"]) {
-		view.Parents = append(view.Parents, str(p))
+	ref := func(v any) store.OID {
+		r, _ := v.(image.Ref)
+		return store.OID(r)
+	}
+	view := command.ObjectView{OID: ref(m["oid"]), Name: str(m["name"])}
+	for _, x := range list(m["parents"]) {
+		p, _ := x.(map[string]any)
+		view.Parents = append(view.Parents, command.ParentView{Slot: str(p["slot"]), OID: ref(p["oid"]), Name: str(p["name"])})
 	}
 	slots := func(v any) []command.SlotView {
 		var out []command.SlotView
 		for _, x := range list(v) {
 			s, _ := x.(map[string]any)
 			val, _ := ToImage(s["value"])
-			out = append(out, command.SlotView{Name: str(s["name"]), Value: val, Repr: str(s["repr"]), Owner: str(s["owner"]), Method: str(s["method"]), Deprecated: str(s["deprecated"])})
+			out = append(out, command.SlotView{Name: str(s["name"]), Value: val, Repr: str(s["repr"]), Owner: ref(s["owner"]), OwnerName: str(s["owner_name"]), Method: str(s["method"]), Deprecated: str(s["deprecated"])})
 		}
 		return out
 	}
