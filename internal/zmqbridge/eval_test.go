@@ -1,6 +1,7 @@
 package zmqbridge_test
 
 import (
+	"strings"
 	"testing"
 
 	"batos/internal/command"
@@ -28,5 +29,22 @@ func TestEvalLastExpression(t *testing.T) {
 		if r["ok"] != true || res["value"] != tc.value || res["repr"] != tc.repr {
 			t.Errorf("eval %q: got %v, want value %v, repr %s", tc.code, r, tc.value, tc.repr)
 		}
+	}
+}
+
+// TestSendDataSlotAndMissingRead: over the bridge, sending a data slot's
+// name answers its value, as in Self, and reading a name nothing
+// understands without calling it is a method_error, not a value.
+func TestSendDataSlotAndMissingRead(t *testing.T) {
+	_, addr, _ := startServer(t, command.NewLocal(uvmtest.Open(t, nil), ""))
+	d := dealer(t, addr)
+	r := req(t, d, map[string]any{"id": int64(1), "command": "send", "target": "genesis", "selector": "name"})
+	if res, _ := r["result"].(map[string]any); r["ok"] != true || res["value"] != "genesis" {
+		t.Errorf("send genesis name: got %v, want \"genesis\"", r)
+	}
+	r = req(t, d, map[string]any{"id": int64(2), "command": "eval", "code": "genesis.nosuch"})
+	e, _ := r["error"].(map[string]any)
+	if msg, _ := e["message"].(string); r["ok"] != false || e["kind"] != string(command.KindMethodError) || !strings.Contains(msg, "has no slot nosuch") {
+		t.Errorf("eval genesis.nosuch: got %v, want a method_error saying genesis has no such slot", r)
 	}
 }
