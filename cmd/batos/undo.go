@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"batos/internal/command"
 	"batos/internal/store"
 )
 
@@ -19,8 +20,7 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usageError("undo takes one TID (as batos log prints it)")
 	}
-	tid, err := store.ParseTID(fs.Arg(0))
-	if err != nil {
+	if _, err := store.ParseTID(fs.Arg(0)); err != nil {
 		return usageError("%v", err)
 	}
 	s, err := openSession(ctx, e, readWrite)
@@ -28,18 +28,22 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	tid, err := command.ResolveTID(ctx, s, fs.Arg(0))
+	if err != nil {
+		return err
+	}
 	u, err := s.Undo(ctx, tid)
 	if err != nil {
 		return err
 	}
 	if u.Objects < 0 {
-		fmt.Fprintf(e.stdout, "undid %s as %s\n", tid, u.TID)
+		fmt.Fprintf(e.stdout, "undid %s as %s\n", u.Undone, u.TID)
 		return nil
 	}
 	desc := u.Description
 	if desc == "" {
 		desc = "-"
 	}
-	fmt.Fprintf(e.stdout, "undid %s (%s) as %s, restoring %d objects\n", tid, desc, u.TID, u.Objects)
+	fmt.Fprintf(e.stdout, "undid %s (%s) as %s, restoring %d objects\n", u.Undone, desc, u.TID, u.Objects)
 	return nil
 }

@@ -130,13 +130,8 @@ func (l *Local) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, erro
 	return l.rt.DB().Store().Log(ctx, q)
 }
 
-// Undo undoes tid; a TID of fewer than 16 digits that no transaction
-// has is taken as the first digits of one (resolveTID).
+// Undo undoes tid (ResolveTID reads the first digits of one, as typed).
 func (l *Local) Undo(ctx context.Context, tid store.TID) (Undone, error) {
-	tid, err := resolveTID(ctx, l.rt.DB().Store(), tid)
-	if err != nil {
-		return Undone{}, err
-	}
 	undone, err := l.rt.DB().Store().Transaction(ctx, tid)
 	if err != nil {
 		return Undone{}, err

@@ -9,14 +9,9 @@ import (
 	"batos/internal/store"
 )
 
-// A TID is 16 hexadecimal digits, as the log prints it; every TID
-// committed since 2006 (a commit's nanoseconds since 1970) has all 16
-// significant, so one below shortTID is what people type: the first
-// digits of a TID.
-const (
-	tidDigits = 16
-	shortTID  = store.TID(1) << (4 * (tidDigits - 1))
-)
+// tidDigits is how many hexadecimal digits a TID has as the log prints
+// it; fewer typed are the first digits of one.
+const tidDigits = 16
 
 // maxCandidates bounds the TIDs an ambiguous prefix's error lists.
 const maxCandidates = 10
@@ -53,25 +48,33 @@ func (e *AmbiguousTIDError) Error() string {
 
 func (e *AmbiguousTIDError) Unwrap() error { return ErrBadRequest }
 
-// logReader is what resolving a TID prefix reads.
+// logReader is what resolving a TID prefix reads: a Service.
 type logReader interface {
-	Transaction(ctx context.Context, tid store.TID) (store.TxInfo, error)
 	Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
 }
 
-// resolveTID is tid when a transaction has it or it has 16 digits;
-// otherwise tid's hexadecimal digits are taken as the first digits of a
-// TID (18eec93f, as typed from batos log), and the one transaction whose
-// TID begins with them is the answer. None is store.ErrNoTransaction;
-// several are an *AmbiguousTIDError listing them.
-func resolveTID(ctx context.Context, r logReader, tid store.TID) (store.TID, error) {
-	if tid == 0 || tid >= shortTID {
+// ResolveTID reads a TID as people type it: 16 hexadecimal digits, as
+// the log prints them, are that TID, whether a transaction has it or
+// not; fewer are the first digits of one (18eec93f), and the one
+// transaction whose TID begins with them is the answer. A prefix that
+// begins none is store.ErrNoTransaction; one that begins several is an
+// *AmbiguousTIDError listing them; text that is no hexadecimal is
+// ErrBadRequest. The CLI and the bridge resolve before they undo, so
+// Undo itself takes exactly the TID it is given.
+func ResolveTID(ctx context.Context, r logReader, text string) (store.TID, error) {
+	text = strings.TrimSpace(text)
+	if len(text) >= tidDigits {
+		tid, err := store.ParseTID(text)
+		if err != nil {
+			return 0, badRequest("%v", err)
+		}
 		return tid, nil
 	}
-	if _, err := r.Transaction(ctx, tid); err == nil {
-		return tid, nil
+	tid, err := store.ParseTID(text)
+	if err != nil || text == "" {
+		return 0, badRequest("TID %q: want 16 hexadecimal digits as the log prints them, or their first digits", clip(text))
 	}
-	prefix := fmt.Sprintf("%x", uint64(tid))
+	prefix := strings.ToLower(text)
 	shift := 4 * uint(tidDigits-len(prefix))
 	lo := tid << shift
 	hi := (tid + 1) << shift

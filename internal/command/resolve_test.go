@@ -40,8 +40,7 @@ func TestUndoByTIDPrefix(t *testing.T) {
 	shared := commonPrefix(newer, older)
 	last := u.DB().Store().LastTID()
 
-	tid, _ := store.ParseTID(shared)
-	_, err = svc.Undo(ctx, tid)
+	_, err = command.ResolveTID(ctx, svc, shared)
 	var amb *command.AmbiguousTIDError
 	if !errors.As(err, &amb) || command.KindOf(err) != command.KindBadRequest || !strings.Contains(err.Error(), newer) || !strings.Contains(err.Error(), older) {
 		t.Fatalf("undo %s: %v, want a bad_request listing %s and %s", shared, err, newer, older)
@@ -51,17 +50,24 @@ func TestUndoByTIDPrefix(t *testing.T) {
 	}
 
 	unique := newer[:len(shared)+1]
-	tid, _ = store.ParseTID(unique)
+	tid, err := command.ResolveTID(ctx, svc, unique)
+	if err != nil {
+		t.Fatal(err)
+	}
 	undone, err := svc.Undo(ctx, tid)
 	if err != nil || undone.Undone != txns[0].TID {
 		t.Fatalf("undo %s: %+v, %v, want %s undone", unique, undone, err, newer)
 	}
 
-	tid, _ = store.ParseTID("2") // no TID begins 2 before 2043
-	if _, err := svc.Undo(ctx, tid); command.KindOf(err) != command.KindNotFound || !strings.Contains(err.Error(), "begins 2") {
+	// no TID begins 2 before 2043
+	if _, err := command.ResolveTID(ctx, svc, "2"); command.KindOf(err) != command.KindNotFound || !strings.Contains(err.Error(), "begins 2") {
 		t.Errorf("undo 2: %v, want not_found", err)
 	}
-	// All 16 digits are taken as they are, never as a prefix.
+	// All 16 digits are taken as they are, never as a prefix, leading
+	// zeros included.
+	if tid, err := command.ResolveTID(ctx, svc, "0000000000000001"); err != nil || tid != 1 {
+		t.Errorf("ResolveTID of 16 digits: %v %v, want 1", tid, err)
+	}
 	if _, err := svc.Undo(ctx, txns[0].TID+1); command.KindOf(err) != command.KindNotFound {
 		t.Errorf("undo of a TID no transaction has: %v, want not_found", err)
 	}

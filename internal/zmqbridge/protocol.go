@@ -117,9 +117,9 @@ var commands = map[string]handler{
 		if err != nil {
 			return nil, err
 		}
-		tid, err := store.ParseTID(s)
+		tid, err := command.ResolveTID(ctx, svc, s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", command.ErrBadRequest, err)
+			return nil, err
 		}
 		u, err := svc.Undo(ctx, tid)
 		if err != nil {
