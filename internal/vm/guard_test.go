@@ -245,6 +245,10 @@ func TestGuardedOperationsStopAtTheBudget(t *testing.T) {
 	m := vm.New(&vm.Options{MaxMemory: 64 << 20, MaxSteps: 1 << 40, Timeout: time.Hour})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			// Each case starts from a collected heap, not from the
+			// garbage the case before left (how much is still uncollected
+			// depends on timing): the budget is what the heap may grow by.
+			debug.FreeOSMemory()
 			start := time.Now()
 			_, err := evalUpdate(t, db, m, tc.code)
 			var le *vm.LimitError
@@ -400,6 +404,10 @@ func TestIterationInOneStepIsBounded(t *testing.T) {
 	m := vm.New(&vm.Options{MaxSteps: 500_000})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			// Each case starts from a collected heap, not from the
+			// garbage the case before left (how much is still uncollected
+			// depends on timing): the budget is what the heap may grow by.
+			debug.FreeOSMemory()
 			start := time.Now()
 			_, err := evalUpdate(t, db, m, tc.code)
 			var le *vm.LimitError

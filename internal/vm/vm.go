@@ -223,10 +223,12 @@ func (vm *VM) Send(ctx context.Context, tx *image.Tx, target store.OID, selector
 }
 
 // Eval runs code (an expression, or statements) with the given globals
-// bound (root names as image.Ref values, say), in tx. An expression's
-// value is the result; after statements, the globals (those given and
-// those defined) come back in Result.Globals, so a REPL can carry them
-// to its next input. A ReplyLimit error is as for Send.
+// bound (root names as image.Ref values, say), in tx. As in a REPL, the
+// result is the value of the code's last top-level statement when that
+// is an expression statement (code that is one expression included),
+// else None; the globals (those given and those defined) come back in
+// Result.Globals, so a REPL can carry them to its next input. A
+// ReplyLimit error is as for Send.
 func (vm *VM) Eval(ctx context.Context, tx *image.Tx, code string, globals map[string]image.Value) (Result, error) {
 	res, err := vm.eval(ctx, tx, code, globals, true)
 	freeAfter(err)
