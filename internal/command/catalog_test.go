@@ -240,7 +240,7 @@ func TestCatalogRefused(t *testing.T) {
 		}
 		remoteErr := call(remote)
 		var re *command.Error
-		if !errors.As(remoteErr, &re) || re.Kind != kind || re.Message != localErr.Error() {
+		if !errors.As(remoteErr, &re) || re.Kind != kind || re.Message != command.Message(localErr) {
 			t.Errorf("remote: %v, want %s: %v", remoteErr, kind, localErr)
 		}
 	}

@@ -219,7 +219,7 @@ func TestPersonaEditRefused(t *testing.T) {
 		_, rerr := remote.EditPersona(ctx, tt.who, tt.edit)
 		if command.KindOf(lerr) != tt.want || command.KindOf(rerr) != tt.want {
 			t.Errorf("%s: local %v (%s), remote %v (%s); want %s", tt.name, lerr, command.KindOf(lerr), rerr, command.KindOf(rerr), tt.want)
-		} else if lerr.Error() != rerr.Error() {
+		} else if command.Message(lerr) != rerr.Error() {
 			t.Errorf("%s: remote says %q, local %q", tt.name, rerr, lerr)
 		}
 		if after, _ := u.Stats(ctx); after.Blobs != before.Blobs || after.Transactions != before.Transactions {

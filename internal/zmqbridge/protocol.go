@@ -845,9 +845,12 @@ func handle(ctx context.Context, svc command.Service, req map[string]any) map[st
 // errorMap is an error as a reply carries it: its kind and message, and
 // the cycle or file it is about.
 func errorMap(err error) map[string]any {
-	e := map[string]any{"kind": string(command.KindOf(err)), "message": err.Error()}
+	e := map[string]any{"kind": string(command.KindOf(err)), "message": command.Message(err)}
 	if id := command.CycleOf(err); id > 0 {
 		e["cycle"] = id
+	}
+	if line, col := command.PositionOf(err); line > 0 {
+		e["line"], e["col"] = int64(line), int64(col)
 	}
 	if path := command.PathOf(err); path != "" {
 		e["path"] = path
@@ -861,7 +864,9 @@ func replyError(e map[string]any) error {
 	msg, _ := e["message"].(string)
 	path, _ := e["path"].(string)
 	id, _ := e["cycle"].(int64)
-	return &command.Error{Kind: command.Kind(kind), Message: msg, Path: path, Cycle: id}
+	line, _ := e["line"].(int64)
+	col, _ := e["col"].(int64)
+	return &command.Error{Kind: command.Kind(kind), Message: msg, Path: path, Cycle: id, Line: int(line), Col: int(col)}
 }
 
 func knownCommands() string {

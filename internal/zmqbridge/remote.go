@@ -110,7 +110,7 @@ func processRuns(pid int) bool {
 // refused is a request refused here, as the server would refuse it, in
 // the form of the server's error.
 func refused(err error) error {
-	return &command.Error{Kind: command.KindOf(err), Message: err.Error()}
+	return &command.Error{Kind: command.KindOf(err), Message: command.Message(err)}
 }
 
 // Send sends over the bridge; req.Learn becomes the request's "learn" and

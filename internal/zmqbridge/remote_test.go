@@ -422,7 +422,8 @@ func TestRemoteRoundTrip(t *testing.T) {
 				if !errors.As(remoteErr, &re) {
 					t.Fatalf("remote: %#v, want a *command.Error", remoteErr)
 				}
-				want := command.Error{Kind: command.KindOf(localErr), Message: localErr.Error(), Path: command.PathOf(localErr), Cycle: command.CycleOf(localErr)}
+				line, col := command.PositionOf(localErr)
+				want := command.Error{Kind: command.KindOf(localErr), Message: command.Message(localErr), Path: command.PathOf(localErr), Cycle: command.CycleOf(localErr), Line: line, Col: col}
 				if bridgeRefuses[tc.name] && strings.HasPrefix(re.Message, command.ErrBadRequest.Error()+": ") {
 					want.Message = re.Message
 				}
