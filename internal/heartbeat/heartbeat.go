@@ -323,17 +323,9 @@ func (h *Heartbeat) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		return
 	}
-	stop := context.AfterFunc(h.base, func() {}) // Close ends the loop too
-	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-h.base.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	defer context.AfterFunc(h.base, cancel)() // Close ends the loop too
 	for ctx.Err() == nil {
 		due, err := h.schedule(ctx, interval)
 		if err != nil {

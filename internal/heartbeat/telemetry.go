@@ -1,8 +1,6 @@
 package heartbeat
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -29,12 +27,8 @@ const (
 // method's record: "oid:12 average".
 func methodKey(owner store.OID, selector string) string { return owner.String() + " " + selector }
 
-// Version names a method's source as the VM's telemetry does: the first
-// 16 hex digits of its SHA-256.
-func Version(source string) string {
-	sum := sha256.Sum256([]byte(source))
-	return hex.EncodeToString(sum[:8])
-}
+// Version names a method's source as the VM's telemetry counts it.
+func Version(source string) string { return vm.SourceVersion(source) }
 
 // telemetryObject is the root's "telemetry" object.
 func telemetryObject(tx *image.Tx) (*image.Object, error) {

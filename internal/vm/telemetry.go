@@ -242,9 +242,9 @@ type versionStats struct {
 	first, last           time.Time
 }
 
-// sourceVersion is a method version: the first 16 hex digits of
+// SourceVersion is a method version: the first 16 hex digits of
 // sha256(source).
-func sourceVersion(source string) string {
+func SourceVersion(source string) string {
 	sum := sha256.Sum256([]byte(source))
 	return hex.EncodeToString(sum[:8])
 }
@@ -348,7 +348,7 @@ func (s *methodStats) count(source string, c *methodCall, limit, changeable bool
 // counts since the last Drain or starting them.
 func (s *methodStats) useVersionLocked(source string) {
 	if source != s.source || s.version == "" {
-		s.source, s.version = source, sourceVersion(source)
+		s.source, s.version = source, SourceVersion(source)
 	}
 	if s.cur = s.findLocked(s.version); s.cur == nil {
 		s.cur = &versionStats{version: s.version}
