@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -30,6 +31,7 @@ const (
 	KindConflict       Kind = "conflict"
 	KindMethodError    Kind = "method_error"
 	KindShuttingDown   Kind = "shutting_down"
+	KindCancelled      Kind = "cancelled"
 	KindLearningFailed Kind = "learning_failed"
 	KindStillLearning  Kind = "still_learning"
 	KindCorrupt        Kind = "corrupt"
@@ -50,6 +52,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrShuttingDown: the server stops; the request was not carried out.
 	ErrShuttingDown = errors.New("shutting down")
+	// ErrCancelled: the caller cancelled the request, or went away, before
+	// it finished; what it had not committed was not saved.
+	ErrCancelled = errors.New("cancelled")
 	// ErrLearningFailed: the cycle learning a send's message failed.
 	ErrLearningFailed = errors.New("learning failed")
 	// ErrStillLearning: the cycle learning a send's message did not
@@ -76,6 +81,10 @@ var kindSentinels = []struct {
 	{KindConflict, []error{store.ErrConflict, heartbeat.ErrBusy, heartbeat.ErrReplay, cycle.ErrBaseChanged}},
 	{KindNotFound, []error{ErrNotFound, store.ErrNotFound, store.ErrNoTransaction, cycle.ErrNoCycle, image.ErrNoTarget, catalog.ErrNoDocument, heartbeat.ErrNoAudit, heartbeat.ErrNoProposal}},
 	{KindShuttingDown, []error{ErrShuttingDown, cycle.ErrClosed}},
+	// After shutting_down: a request the stopping server cancelled is
+	// shutting_down, one its caller cancelled (the context's own
+	// context.Canceled included) is cancelled.
+	{KindCancelled, []error{ErrCancelled, context.Canceled}},
 }
 
 // KindOf classifies err. A remote server's error keeps the kind it came
@@ -125,11 +134,16 @@ func KindOf(err error) Kind {
 func CycleOf(err error) int64 {
 	var remote *Error
 	var le *LearningError
+	var about interface{ CycleID() int64 }
 	switch {
 	case errors.As(err, &remote):
 		return remote.Cycle
 	case errors.As(err, &le):
 		return le.Cycle
+	case errors.As(err, &about):
+		// An error of a transport's own about a cycle (a send waiting
+		// for one, cancelled).
+		return about.CycleID()
 	}
 	return 0
 }

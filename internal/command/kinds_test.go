@@ -1,6 +1,7 @@
 package command_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -53,6 +54,10 @@ func TestKindOf(t *testing.T) {
 		{fmt.Errorf("%w: the query has no words", library.ErrQuery), command.KindBadRequest},
 		{&store.UndoError{TID: 5, Changed: map[store.OID]store.TID{3: 6}}, command.KindConflict},
 		{fmt.Errorf("undo: %w", &store.UndoError{TID: 5, Reason: "it created the root"}), command.KindBadRequest},
+		{fmt.Errorf("eval: %w", context.Canceled), command.KindCancelled},
+		{fmt.Errorf("by the client: %w", command.ErrCancelled), command.KindCancelled},
+		// A request the stopping server cancelled is shutting_down.
+		{fmt.Errorf("%w: %w", command.ErrShuttingDown, context.Canceled), command.KindShuttingDown},
 	}
 	for _, tc := range cases {
 		if got := command.KindOf(tc.err); got != tc.kind {
@@ -69,6 +74,7 @@ func TestRemoteErrorMatchesItsSentinel(t *testing.T) {
 		command.KindNoSpace: store.ErrNoSpace, command.KindCorrupt: store.ErrCorrupt, command.KindReadOnly: store.ErrReadOnly,
 		command.KindConflict: store.ErrConflict, command.KindNoMind: vm.ErrNoMind, command.KindNotFound: command.ErrNotFound,
 		command.KindBadRequest: command.ErrBadRequest, command.KindShuttingDown: command.ErrShuttingDown,
+		command.KindCancelled:      command.ErrCancelled,
 		command.KindLearningFailed: command.ErrLearningFailed, command.KindStillLearning: command.ErrStillLearning,
 	} {
 		err := fmt.Errorf("call: %w", &command.Error{Kind: kind, Message: "m"})

@@ -36,8 +36,8 @@ type ServeOptions struct {
 	Ready func(u *UVM, requests, events string)
 	// Heartbeat is how often ALFRED audits the image; 0 never.
 	Heartbeat time.Duration
-	// ShutdownGrace is how long requests and sends in flight get to
-	// finish once ctx ends; default 10 s.
+	// ShutdownGrace is how long requests in flight get to finish once ctx
+	// ends, before the bridge cancels them; default 10 s.
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
 }
@@ -50,6 +50,10 @@ type ServeOptions struct {
 // cycles stop where they are (they resume on the next start, and sends
 // waiting for them answer now), then the bridge answers the requests in
 // flight, and only then is the image closed.
+// imageCloseWait bounds the wait for sends still running in the image
+// once the bridge has stopped (its own requests are cancelled by then).
+const imageCloseWait = 5 * time.Second
+
 func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 	o := *opts
 	log := o.Logger
@@ -145,11 +149,16 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 	if m := u.Cycles(); m != nil {
 		m.Close()
 	}
+	// The bridge gives requests in flight the grace period, then cancels
+	// those still running; the image then waits only for what the bridge
+	// did not run (a cycle's last commit, the heartbeat's).
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownGrace)
 	defer cancel()
 	s.Shutdown(sctx)
 	<-served
-	if err := u.Shutdown(sctx); err != nil {
+	uctx, cancelClose := context.WithTimeout(context.Background(), imageCloseWait)
+	defer cancelClose()
+	if err := u.Shutdown(uctx); err != nil {
 		return fmt.Errorf("close image: %w", err)
 	}
 	return nil

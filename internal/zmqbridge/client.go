@@ -54,7 +54,9 @@ var ErrTimeout = errors.New("zmqbridge: no reply in time")
 
 // Call sends a request (command plus arguments) and waits for its reply,
 // until ctx ends. It returns the result, or the server's error as a
-// *command.Error.
+// *command.Error. When ctx ends first, the request is cancelled on the
+// server; when ctx was cancelled (rather than timed out), Call waits a
+// moment for the reply that says how the request ended.
 func (c *Client) Call(ctx context.Context, command string, args map[string]any) (any, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -71,6 +73,50 @@ func (c *Client) Call(ctx context.Context, command string, args map[string]any) 
 	if _, err := c.sock.SendBytes(b, 0); err != nil {
 		return nil, fmt.Errorf("send request: %w", err)
 	}
+	reply, err := c.await(ctx, id)
+	if err == nil {
+		return reply.result()
+	}
+	if ctx.Err() == nil {
+		return nil, err
+	}
+	// The caller gave up: the server stops the request rather than run it
+	// for no one.
+	c.cancel(id)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+	}
+	if errors.Is(context.Cause(ctx), ErrServerGone) {
+		return nil, context.Cause(ctx) // no one is left to answer
+	}
+	// Cancelled (Ctrl-C): say what became of the request, which is
+	// either cancelled or had finished first.
+	wctx, stop := context.WithTimeout(context.Background(), cancelReplyWait)
+	defer stop()
+	if reply, err := c.await(wctx, id); err == nil {
+		return reply.result()
+	}
+	return nil, fmt.Errorf("%w: no word from the server on it since", context.Cause(ctx))
+}
+
+// cancelReplyWait is how long a cancelled call waits to hear how its
+// request ended.
+const cancelReplyWait = 2 * time.Second
+
+// reply is a decoded reply.
+type reply map[string]any
+
+func (r reply) result() (any, error) {
+	if ok, _ := r["ok"].(bool); !ok {
+		e, _ := r["error"].(map[string]any)
+		return nil, replyError(e)
+	}
+	return r["result"], nil
+}
+
+// await waits for the reply to request id until ctx ends, dropping
+// replies to other (abandoned) requests.
+func (c *Client) await(ctx context.Context, id int64) (reply, error) {
 	for {
 		wait := 100 * time.Millisecond
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
@@ -80,22 +126,28 @@ func (c *Client) Call(ctx context.Context, command string, args map[string]any) 
 		frame, err := c.sock.RecvBytes(0)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+				return nil, ctx.Err()
 			}
 			continue
 		}
-		reply, err := DecodeRequest(frame, DefaultLimits)
+		r, err := DecodeRequest(frame, DefaultLimits)
 		if err != nil {
 			return nil, fmt.Errorf("undecodable reply: %w", err)
 		}
-		if rid, _ := reply["id"].(int64); rid != id {
-			continue // a late reply to an abandoned call
+		if rid, _ := r["id"].(int64); rid != id {
+			continue // a late reply to an abandoned call, or to a cancel
 		}
-		if ok, _ := reply["ok"].(bool); !ok {
-			e, _ := reply["error"].(map[string]any)
-			return nil, replyError(e)
-		}
-		return reply["result"], nil
+		return r, nil
+	}
+}
+
+// cancel asks the server to cancel request id; its reply, when it comes,
+// is dropped like any other late one.
+func (c *Client) cancel(id int64) {
+	c.nextID++
+	b, err := EncodeReply(map[string]any{"id": c.nextID, "command": "cancel", "request": id})
+	if err == nil {
+		c.sock.SendBytes(b, zmq.DONTWAIT)
 	}
 }
 

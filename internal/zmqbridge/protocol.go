@@ -830,6 +830,7 @@ func handle(ctx context.Context, svc command.Service, req map[string]any) map[st
 	default:
 		if err = checkFields(name, req); err == nil {
 			result, err = fn(ctx, svc, req)
+			err = interrupted(ctx, err)
 		}
 	}
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,10 @@ type Server struct {
 	log     *slog.Logger
 
 	router, pull, push, pub *zmq.Socket
+	// monitor receives the ROUTER's disconnections (owned by the router
+	// goroutine), so a closed connection's requests are cancelled.
+	monitor *zmq.Socket
+	reqs    *registry
 
 	replies  chan outgoing
 	events   chan event
@@ -100,10 +105,11 @@ type Server struct {
 	stop     chan struct{}
 	once     sync.Once
 	served   atomic.Bool
-	// base is the context requests run under; Close cancels it, so
-	// nothing keeps running against an image about to close.
+	// base is the context requests run under; Shutdown, once its grace
+	// is over, and Close cancel it, so nothing keeps running against an
+	// image about to close.
 	base       context.Context
-	cancelBase context.CancelFunc
+	cancelBase context.CancelCauseFunc
 }
 
 type outgoing struct {
@@ -129,8 +135,8 @@ func Listen(service command.Service, o *Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, service: service, log: opts.Logger,
 		replies: make(chan outgoing, 1024), events: make(chan event, 1024),
-		work: make(chan job), stop: make(chan struct{})}
-	s.base, s.cancelBase = context.WithCancel(context.Background())
+		work: make(chan job), stop: make(chan struct{}), reqs: newRegistry()}
+	s.base, s.cancelBase = context.WithCancelCause(context.Background())
 	if err := s.bind(); err != nil {
 		s.closeSockets()
 		return nil, err
@@ -150,6 +156,22 @@ func (s *Server) bind() error {
 	s.router.SetRcvhwm(1000)
 	s.router.SetLinger(0)
 	s.router.SetHandshakeIvl(5 * time.Second)
+	// ZMTP heartbeats close a connection whose peer vanished without
+	// closing it (a cable pulled, a machine gone), so its requests are
+	// cancelled as for a client that closed its socket.
+	s.router.SetHeartbeatIvl(5 * time.Second)
+	s.router.SetHeartbeatTimeout(15 * time.Second)
+	monitorAddr := fmt.Sprintf("inproc://batos-monitor-%d", bridgeSeq.Add(1))
+	if err := s.router.Monitor(monitorAddr, zmq.EVENT_DISCONNECTED); err != nil {
+		return fmt.Errorf("monitor the request socket: %w", err)
+	}
+	if s.monitor, err = zmq.NewSocket(zmq.PAIR); err != nil {
+		return err
+	}
+	s.monitor.SetLinger(0)
+	if err := s.monitor.Connect(monitorAddr); err != nil {
+		return fmt.Errorf("monitor the request socket: %w", err)
+	}
 	if s.pub, err = zmq.NewSocket(zmq.PUB); err != nil {
 		return err
 	}
@@ -264,6 +286,9 @@ func (s *Server) Publish(topic string, payload map[string]any) {
 func (s *Server) routerLoop() {
 	defer s.done.Done()
 	poller := zmq.NewPoller()
+	// The monitor first: a disconnection is handled before the messages
+	// that follow it (see receive).
+	poller.Add(s.monitor, zmq.POLLIN)
 	poller.Add(s.router, zmq.POLLIN)
 	poller.Add(s.pull, zmq.POLLIN)
 	for {
@@ -283,6 +308,8 @@ func (s *Server) routerLoop() {
 		// poll per message would make the poll the bottleneck.
 		for _, p := range polled {
 			switch p.Socket {
+			case s.monitor:
+				s.disconnections()
 			case s.router:
 				for s.receive() {
 				}
@@ -297,10 +324,16 @@ func (s *Server) routerLoop() {
 // receive reads one message from the ROUTER, if one is waiting, and
 // hands it to a worker; it reports whether there was one.
 func (s *Server) receive() bool {
-	frames, err := s.router.RecvMessageBytes(zmq.DONTWAIT)
+	frames, fd, err := s.recvMessage()
 	if err != nil || len(frames) == 0 {
 		return false
 	}
+	// A descriptor is reused once closed: the closing of the connection
+	// that had it before is reported (and its requests cancelled) before
+	// this message's request is registered under it. The monitor is told
+	// of a close before the descriptor is released, so reading it now
+	// sees any close that came before this message.
+	s.disconnections()
 	env, payload, err := splitEnvelope(frames)
 	if err != nil {
 		s.reply(outgoing{envelope: env}, map[string]any{"id": nil, "ok": false,
@@ -314,18 +347,72 @@ func (s *Server) receive() bool {
 			"error": map[string]any{"kind": string(command.KindShuttingDown), "message": errServerClosing.Error()}})
 		return true
 	}
+	j := job{env, payload, s.reqs.start(s.base, fd, string(env[0]), requestID(payload, s.opts.Limits))}
 	select {
-	case s.work <- job{env, payload}:
+	case s.work <- j:
 	default:
-		go s.handleJob(job{env, payload}) // all workers busy: never block the router
+		go s.handleJob(j) // all workers busy: never block the router
 	}
 	return true
+}
+
+// fdProperty is the message property libzmq gives the file descriptor of
+// the connection a message came on.
+const fdProperty = "__fd"
+
+// recvMessage reads one whole message, if one is waiting, with the file
+// descriptor of the connection it came on (-1 when libzmq does not say).
+// The descriptor is read from the second frame: after a poll, the ROUTER
+// hands out the routing-identity frame it made itself without the
+// connection's properties.
+func (s *Server) recvMessage() ([][]byte, int, error) {
+	first, err := s.router.RecvBytes(zmq.DONTWAIT)
+	if err != nil {
+		return nil, -1, err
+	}
+	frames, fd := [][]byte{first}, -1
+	for {
+		if more, err := s.router.GetRcvmore(); err != nil || !more {
+			return frames, fd, nil
+		}
+		var frame []byte
+		if len(frames) == 1 {
+			var props map[string]string
+			frame, props, err = s.router.RecvBytesWithMetadata(0, fdProperty)
+			if n, perr := strconv.Atoi(props[fdProperty]); perr == nil {
+				fd = n
+			}
+		} else {
+			frame, err = s.router.RecvBytes(0)
+		}
+		if err != nil {
+			return frames, fd, err
+		}
+		frames = append(frames, frame)
+	}
+}
+
+// disconnections reads the monitor's reports of closed connections and
+// cancels the requests that came on them.
+func (s *Server) disconnections() {
+	for {
+		ev, _, fd, err := s.monitor.RecvEvent(zmq.DONTWAIT)
+		if err != nil {
+			return
+		}
+		if ev == zmq.EVENT_DISCONNECTED {
+			if n := s.reqs.disconnected(fd); n > 0 {
+				s.log.Info("client disconnected: its requests are cancelled", "requests", n)
+			}
+		}
+	}
 }
 
 // job is one received request.
 type job struct {
 	env     [][]byte
 	payload []byte
+	req     *inflight
 }
 
 // worker handles requests until the server stops; long-lived workers
@@ -361,6 +448,7 @@ func splitEnvelope(frames [][]byte) ([][]byte, []byte, error) {
 
 func (s *Server) handleJob(j job) {
 	defer s.inflight.Add(-1)
+	defer s.reqs.finish(j.req)
 	env, payload := j.env, j.payload
 	var id any
 	defer func() {
@@ -381,7 +469,8 @@ func (s *Server) handleJob(j job) {
 			"error": map[string]any{"kind": string(command.KindBadRequest), "message": err.Error()}}
 	} else {
 		id = req["id"]
-		reply = handle(s.base, s.service, req)
+		ctx := context.WithValue(j.req.ctx, callerKey{}, caller{s.reqs, j.req.peer})
+		reply = handle(ctx, s.service, req)
 	}
 	s.reply(outgoing{envelope: env}, reply)
 }
@@ -455,11 +544,36 @@ func (s *Server) publisherLoop() {
 	}
 }
 
-// Shutdown stops taking requests, answers those in flight, and stops the
-// server; requests arriving meanwhile are answered "shutting_down".
+// Shutdown stops taking requests, lets those in flight finish until ctx
+// ends (the grace period), then cancels those still running, answers
+// them "shutting_down", and stops the server. Requests arriving
+// meanwhile are answered "shutting_down" at once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
-	tick := time.NewTicker(10 * time.Millisecond)
+	s.idle(ctx)
+	err := ctx.Err()
+	if s.inflight.Load() > 0 {
+		s.log.Warn("shutdown: cancelling the requests still running", "requests", s.inflight.Load())
+		s.cancelBase(errStoppedRunning)
+		// A cancelled execution stops within milliseconds; a handler
+		// that ignores its context is not waited for long.
+		cctx, cancel := context.WithTimeout(context.Background(), cancelledStop)
+		s.idle(cctx)
+		cancel()
+	}
+	// Let the router forward the last replies before stopping.
+	time.Sleep(100 * time.Millisecond)
+	s.Close()
+	return err
+}
+
+// cancelledStop is how long Shutdown waits for cancelled requests to
+// answer.
+const cancelledStop = 2 * time.Second
+
+// idle waits until no request is being handled, or ctx ends.
+func (s *Server) idle(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for s.inflight.Load() > 0 && ctx.Err() == nil {
 		select {
@@ -467,10 +581,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	// Let the router forward the last replies before stopping.
-	time.Sleep(100 * time.Millisecond)
-	s.Close()
-	return ctx.Err()
 }
 
 // Close stops the server at once: requests still running see their
@@ -478,7 +588,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.once.Do(func() {
 		close(s.stop)
-		s.cancelBase()
+		s.cancelBase(errStoppedRunning)
 		if s.served.CompareAndSwap(false, true) {
 			s.closeSockets() // Serve never ran: nothing else will
 		}
@@ -487,7 +597,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) closeSockets() {
-	for _, sock := range []*zmq.Socket{s.router, s.pull, s.push, s.pub} {
+	for _, sock := range []*zmq.Socket{s.monitor, s.router, s.pull, s.push, s.pub} {
 		if sock != nil {
 			sock.Close()
 		}

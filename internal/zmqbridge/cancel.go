@@ -1,0 +1,225 @@
+package zmqbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"batos/internal/command"
+)
+
+// Cancellation. Every request runs under a context of its own, derived
+// from the server's. Three things end it before the request does:
+//
+//   - the client's `cancel` request naming its id, on the same connection
+//     (ids are the clients' own, so two connections may use the same one);
+//   - the client's connection closing: ZeroMQ does not tell a ROUTER that
+//     a peer went away, but its socket monitor reports the closed file
+//     descriptor, and each message carries the descriptor it came on
+//     (the "__fd" property), so the requests that came on it are found;
+//   - the server's shutdown, once its grace period is over.
+//
+// The VM stops a cancelled execution within milliseconds and its
+// transaction is not committed; a request that had committed when the
+// cancellation came answers as it would have.
+
+// The causes a request's context is cancelled with: they decide its
+// reply's kind and message.
+var (
+	errCancelledByClient = fmt.Errorf("%w by the client", command.ErrCancelled)
+	errClientGone        = fmt.Errorf("%w: the client's connection closed", command.ErrCancelled)
+	errStoppedRunning    = fmt.Errorf("%w: the server stopped while the request ran (its grace period was over)", command.ErrShuttingDown)
+)
+
+// inflight is one request being handled.
+type inflight struct {
+	fd     int    // the connection's file descriptor; -1 when not known
+	peer   string // the connection's routing identity
+	key    string // the id, encoded; "" when it has none that can be read
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// registry tracks the requests being handled by connection and by id.
+type registry struct {
+	mu   sync.Mutex
+	byFD map[int]map[*inflight]struct{}
+	byID map[requestKey][]*inflight
+}
+
+type requestKey struct{ peer, id string }
+
+func newRegistry() *registry {
+	return &registry{byFD: map[int]map[*inflight]struct{}{}, byID: map[requestKey][]*inflight{}}
+}
+
+// start registers a request with the given id (nil when it has none that
+// can be read), as it is received from the connection on fd, under a
+// context derived from base. It runs on the router goroutine, in the
+// order requests arrive, so a cancel sent right after its request always
+// finds it.
+func (r *registry) start(base context.Context, fd int, peer string, id any) *inflight {
+	ctx, cancel := context.WithCancelCause(base)
+	req := &inflight{fd: fd, peer: peer, ctx: ctx, cancel: cancel}
+	if id != nil {
+		if key, err := idKey(id); err == nil {
+			req.key = key
+		}
+	}
+	r.mu.Lock()
+	if fd >= 0 {
+		set := r.byFD[fd]
+		if set == nil {
+			set = map[*inflight]struct{}{}
+			r.byFD[fd] = set
+		}
+		set[req] = struct{}{}
+	}
+	if req.key != "" {
+		k := requestKey{peer, req.key}
+		r.byID[k] = append(r.byID[k], req)
+	}
+	r.mu.Unlock()
+	return req
+}
+
+// finish forgets req and releases its context.
+func (r *registry) finish(req *inflight) {
+	r.mu.Lock()
+	if set := r.byFD[req.fd]; set != nil {
+		delete(set, req)
+		if len(set) == 0 {
+			delete(r.byFD, req.fd)
+		}
+	}
+	if req.key != "" {
+		k := requestKey{req.peer, req.key}
+		list := r.byID[k]
+		for i, other := range list {
+			if other == req {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(r.byID, k)
+		} else {
+			r.byID[k] = list
+		}
+	}
+	r.mu.Unlock()
+	req.cancel(nil)
+}
+
+// disconnected cancels the requests that came on the closed descriptor
+// fd, and reports how many there were.
+func (r *registry) disconnected(fd int) int {
+	r.mu.Lock()
+	set := r.byFD[fd]
+	delete(r.byFD, fd) // a new connection may be given the same number
+	r.mu.Unlock()
+	for req := range set {
+		req.cancel(errClientGone)
+	}
+	return len(set)
+}
+
+// cancelID cancels the requests from peer with the given id, and reports
+// how many it found running.
+func (r *registry) cancelID(peer string, id any) (int, error) {
+	key, err := idKey(id)
+	if err != nil {
+		return 0, fmt.Errorf("%w: \"request\": %v", command.ErrBadRequest, err)
+	}
+	r.mu.Lock()
+	list := append([]*inflight(nil), r.byID[requestKey{peer, key}]...)
+	r.mu.Unlock()
+	for _, req := range list {
+		req.cancel(errCancelledByClient)
+	}
+	return len(list), nil
+}
+
+// idKey is an id's canonical encoding: ids sent as the same value, however
+// the client's library encoded them, have the same key.
+func idKey(id any) (string, error) {
+	b, err := appendAt(nil, id, 0)
+	return string(b), err
+}
+
+// callerKey is the context key of the connection a request came on, for
+// the cancel command.
+type callerKey struct{}
+
+type caller struct {
+	reg  *registry
+	peer string
+}
+
+// interrupted reads a failed request's error in the light of its
+// context: a request whose context was cancelled (by its client, its
+// connection closing, or the server stopping) failed because of that,
+// whatever its own error says (context canceled, a learning wait given
+// up).
+func interrupted(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	cause := context.Cause(ctx)
+	if !errors.Is(cause, command.ErrCancelled) && !errors.Is(cause, command.ErrShuttingDown) {
+		return err
+	}
+	if id := command.CycleOf(err); id > 0 {
+		// The cycle itself goes on (or resumes with the next server).
+		return &cycleCancelled{cause: cause, cycle: id}
+	}
+	return cause
+}
+
+// cycleCancelled is a send that waited for the cycle learning its
+// message and was cancelled: the cycle is not.
+type cycleCancelled struct {
+	cause error
+	cycle int64
+}
+
+func (e *cycleCancelled) Error() string {
+	return e.cause.Error() + "; cycle " + strconv.FormatInt(e.cycle, 10) + " learning the message goes on"
+}
+
+func (e *cycleCancelled) Unwrap() error { return e.cause }
+
+// CycleID is the cycle the send waited for (command.CycleOf reads it).
+func (e *cycleCancelled) CycleID() int64 { return e.cycle }
+
+func init() {
+	commandFields["cancel"] = []string{"request"}
+	commands["cancel"] = func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		id, ok := req["request"]
+		if !ok {
+			return nil, fmt.Errorf("%w: \"request\" is required: the id of the request to cancel", command.ErrBadRequest)
+		}
+		c, ok := ctx.Value(callerKey{}).(caller)
+		if !ok {
+			return nil, fmt.Errorf("%w: cancel is a request to the bridge about its connection's requests", command.ErrBadRequest)
+		}
+		n, err := c.reg.cancelID(c.peer, id)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%w: no request with id %s is running on this connection (it may have finished)", command.ErrNotFound, idText(id))
+		}
+		return map[string]any{"cancelled": int64(n)}, nil
+	}
+}
+
+// idText shows an id in a message as the client would write it.
+func idText(id any) string {
+	if s, ok := id.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(id)
+}
