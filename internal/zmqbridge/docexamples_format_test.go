@@ -1,0 +1,669 @@
+package zmqbridge_test
+
+// The format of docs/protocol.md's examples: parseDocExamples reads them
+// from the Markdown, docMatcher holds replies against them.
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tinylib/msgp/msgp"
+
+	"batos/internal/zmqbridge"
+)
+
+// moreMarker stands for a bare … in a doc example, once parsed: as an
+// array's last element, more elements may follow; as a map key, more
+// keys may follow. No reply holds it.
+const moreMarker = "\ufffe…more"
+
+// docObject is one request or reply an example shows.
+type docObject struct {
+	line  int            // where it begins in docs/protocol.md, from 1
+	text  string         // as written
+	value map[string]any // parsed: numbers as json.Number, … as moreMarker
+}
+
+func (o docObject) isRequest() bool { _, ok := o.value["command"]; return ok }
+func (o docObject) isReply() bool   { _, ok := o.value["ok"]; return ok }
+
+// exchange is requests sent at once (pipelined) and the replies they
+// get, matched by id in whatever order they arrive.
+type exchange struct{ requests, replies []docObject }
+
+// parseDocExamples reads the examples of doc, a Markdown text: objects
+// in fenced or indented code blocks, one request or reply each (which may
+// span lines), in document order. An object with a <placeholder> outside
+// its strings is a template, not an example; an object that is neither a
+// request nor a reply is no example either.
+func parseDocExamples(doc string) ([]exchange, error) {
+	var (
+		all     []exchange
+		cur     exchange
+		fenced  bool
+		pending []string // lines of an object not yet closed
+		start   int
+	)
+	flush := func() {
+		if len(cur.requests)+len(cur.replies) > 0 {
+			all = append(all, cur)
+		}
+		cur = exchange{}
+	}
+	for i, line := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(line, "```") {
+			fenced = !fenced
+			continue
+		}
+		code, indented := strings.CutPrefix(line, "    ")
+		if !fenced && !indented {
+			if pending != nil {
+				return nil, fmt.Errorf("docs/protocol.md:%d: the object is not closed before its code block ends", start)
+			}
+			flush()
+			continue
+		}
+		if !fenced {
+			line = code
+		}
+		if pending == nil {
+			if !strings.HasPrefix(strings.TrimSpace(line), "{") {
+				continue
+			}
+			start = i + 1
+		}
+		pending = append(pending, line)
+		text := strings.Join(pending, "\n")
+		depth, template, err := scanObject(text)
+		if err != nil {
+			return nil, fmt.Errorf("docs/protocol.md:%d: %v", start, err)
+		}
+		if depth > 0 {
+			continue
+		}
+		pending = nil
+		if template {
+			continue
+		}
+		v, err := parseDocValue(text)
+		if err != nil {
+			return nil, fmt.Errorf("docs/protocol.md:%d: %v\n%s", start, err, text)
+		}
+		o := docObject{line: start, text: text, value: v}
+		switch {
+		case o.isRequest():
+			if len(cur.replies) > 0 {
+				flush()
+			}
+			cur.requests = append(cur.requests, o)
+		case o.isReply():
+			cur.replies = append(cur.replies, o)
+		}
+	}
+	if pending != nil {
+		return nil, fmt.Errorf("docs/protocol.md:%d: the object is never closed", start)
+	}
+	flush()
+	return all, nil
+}
+
+// scanObject reports the bracket depth at the end of text and whether a
+// < appears outside its strings (a <placeholder>: a template).
+func scanObject(text string) (depth int, template bool, err error) {
+	inString, escaped := false, false
+	for _, r := range text {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && r == '\\':
+			escaped = true
+		case inString:
+			inString = r != '"'
+		case r == '"':
+			inString = true
+		case r == '{' || r == '[':
+			depth++
+		case r == '}' || r == ']':
+			depth--
+			if depth < 0 {
+				return 0, false, fmt.Errorf("unbalanced %q", r)
+			}
+		case r == '<':
+			template = true
+		}
+	}
+	return depth, template, nil
+}
+
+// parseDocValue parses an object as the doc writes it: JSON, where a bare
+// … stands for more elements (in an array) or more keys (in a map).
+func parseDocValue(text string) (map[string]any, error) {
+	var b strings.Builder
+	var open []rune
+	inString, escaped := false, false
+	for _, r := range text {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && r == '\\':
+			escaped = true
+		case inString:
+			inString = r != '"'
+		case r == '"':
+			inString = true
+		case r == '{' || r == '[':
+			open = append(open, r)
+		case r == '}' || r == ']':
+			open = open[:len(open)-1]
+		case r == '…' && len(open) > 0 && open[len(open)-1] == '[':
+			b.WriteString(strconv.Quote(moreMarker))
+			continue
+		case r == '…' && len(open) > 0:
+			b.WriteString(strconv.Quote(moreMarker) + ": null")
+			continue
+		}
+		b.WriteRune(r)
+	}
+	dec := json.NewDecoder(strings.NewReader(b.String()))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("text after the object")
+	}
+	return v, nil
+}
+
+// fieldKind is what a field whose value changes from run to run must be;
+// the doc's value for it only shows its form.
+type fieldKind struct {
+	name string
+	// docForm reports whether the doc's value is of this kind: a field
+	// named so but shown otherwise (a catalog_show "doc" that is a map, a
+	// "tid" that is nil) is compared as any other.
+	docForm func(want any) bool
+	check   func(got any) bool
+	// bound: the doc's value names the actual one from then on. Later
+	// requests that show it send the actual value instead, and later
+	// replies that show it must hold that same value.
+	bound bool
+}
+
+var (
+	tidPattern   = regexp.MustCompile(`^[0-9a-f]{16}$`)
+	docIDPattern = regexp.MustCompile(`^d[0-9a-f]{16}$`)
+
+	tidKind = fieldKind{name: "a TID (16 hex digits)", bound: true,
+		docForm: func(w any) bool { s, ok := w.(string); return ok && tidPattern.MatchString(s) },
+		check:   func(g any) bool { s, ok := g.(string); return ok && tidPattern.MatchString(s) }}
+	docIDKind = fieldKind{name: `a document ID ("d" and 16 hex digits)`, bound: true,
+		docForm: func(w any) bool { s, ok := w.(string); return ok && docIDPattern.MatchString(s) },
+		check:   func(g any) bool { s, ok := g.(string); return ok && docIDPattern.MatchString(s) }}
+	timeKind = fieldKind{name: "an RFC 3339 time",
+		docForm: func(w any) bool { _, ok := w.(string); return ok },
+		check: func(g any) bool {
+			s, ok := g.(string)
+			_, err := time.Parse(time.RFC3339Nano, s)
+			return ok && err == nil
+		}}
+	countKind = fieldKind{name: "a non-negative integer",
+		docForm: func(w any) bool { _, ok := w.(json.Number); return ok },
+		check:   func(g any) bool { n, ok := wireInt(g); return ok && n >= 0 }}
+	// A latency in milliseconds is an integer or a float, as it falls.
+	millisKind = fieldKind{name: "a non-negative number",
+		docForm: func(w any) bool { _, ok := w.(json.Number); return ok },
+		check: func(g any) bool {
+			if f, ok := g.(float64); ok {
+				return f >= 0
+			}
+			n, ok := wireInt(g)
+			return ok && n >= 0
+		}}
+)
+
+// varyingFields are the fields, by name wherever they appear in a reply,
+// whose values differ from run to run: transactions, times, durations,
+// file sizes, and the IDs of documents added from files (derived from
+// their paths, which the test maps to a temporary directory).
+var varyingFields = map[string]fieldKind{
+	"tid": tidKind, "undone": tidKind, "last_tid": tidKind,
+	"doc":  docIDKind,
+	"time": timeKind, "before": timeKind, "added": timeKind, "created": timeKind, "updated": timeKind, "at": timeKind,
+	"ms": countKind, "took_ms": countKind, "model_ms": countKind,
+	"latency_ms": millisKind, "mean_latency_ms": millisKind,
+	"bytes_before": countKind, "bytes_after": countKind, "file_bytes": countKind,
+}
+
+// wireRef is an object reference as a reply carries it: msgpack
+// extension type 1.
+type wireRef uint64
+
+// wireInt reads a decoded msgpack integer.
+func wireInt(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case uint64:
+		return int64(n), n <= math.MaxInt64
+	}
+	return 0, false
+}
+
+// readWireValue turns what msgp decoded into plain values: integers as
+// int64 or uint64, floats as float64, references as wireRef.
+func readWireValue(v any) any {
+	switch v := v.(type) {
+	case float32:
+		return float64(v)
+	case *msgp.RawExtension:
+		if v.Type == zmqbridge.RefExtension && len(v.Data) == 8 {
+			return wireRef(binary.BigEndian.Uint64(v.Data))
+		}
+	case []any:
+		for i := range v {
+			v[i] = readWireValue(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = readWireValue(v[k])
+		}
+	}
+	return v
+}
+
+// docMatcher compares replies with the doc. Its bindings tie the doc's
+// varying identifiers to the actual ones, and rewrite maps the doc's
+// fixture paths and URLs to the test's.
+type docMatcher struct {
+	bindings map[string]string
+	rewrite  func(string) string
+}
+
+// request turns a doc request into the map to send: numbers as int64 or
+// float64, fixtures rewritten, bound identifiers replaced.
+func (m *docMatcher) request(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if n, err := v.Int64(); err == nil {
+			return n
+		}
+		f, _ := v.Float64()
+		return f
+	case string:
+		return m.actual(v)
+	case []any:
+		out := make([]any, len(v))
+		for i := range v {
+			out[i] = m.request(v[i])
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = m.request(e)
+		}
+		return out
+	}
+	return v
+}
+
+// actual is a doc string as this run has it: fixtures rewritten, and
+// every identifier bound so far (a TID quoted in a message too) replaced.
+func (m *docMatcher) actual(s string) string {
+	for shown, actual := range m.bindings {
+		s = strings.ReplaceAll(s, shown, actual)
+	}
+	return m.rewrite(s)
+}
+
+// match compares got with want at path, returning what differs.
+func (m *docMatcher) match(path string, want, got any) []string {
+	differs := func(format string, args ...any) []string {
+		return []string{path + ": " + fmt.Sprintf(format, args...)}
+	}
+	switch w := want.(type) {
+	case nil:
+		if got != nil {
+			return differs("got %s, want nil", renderWire(got))
+		}
+	case bool:
+		if got != w {
+			return differs("got %s, want %t", renderWire(got), w)
+		}
+	case string:
+		g, ok := got.(string)
+		if !ok || !matchText(m.actual(w), g) {
+			return differs("got %s, want %q", renderWire(got), m.actual(w))
+		}
+	case json.Number:
+		return m.matchNumber(path, w, got)
+	case []any:
+		return m.matchArray(path, w, got)
+	case map[string]any:
+		return m.matchMap(path, w, got)
+	}
+	return nil
+}
+
+// matchNumber: an integer in the doc is an integer on the wire (1 and 1.0
+// differ in the image); a float is a float that rounds to the digits shown.
+func (m *docMatcher) matchNumber(path string, want json.Number, got any) []string {
+	if n, err := want.Int64(); err == nil {
+		if g, ok := wireInt(got); !ok || g != n {
+			return []string{fmt.Sprintf("%s: got %s, want the integer %s", path, renderWire(got), want)}
+		}
+		return nil
+	}
+	f, _ := want.Float64()
+	g, ok := got.(float64)
+	decimals := 0
+	if _, frac, found := strings.Cut(want.String(), "."); found {
+		decimals = len(frac)
+	}
+	if !ok || strconv.FormatFloat(g, 'f', decimals, 64) != strconv.FormatFloat(f, 'f', decimals, 64) {
+		return []string{fmt.Sprintf("%s: got %s, want a float %s", path, renderWire(got), want)}
+	}
+	return nil
+}
+
+func (m *docMatcher) matchArray(path string, want []any, got any) []string {
+	g, ok := got.([]any)
+	if !ok {
+		return []string{fmt.Sprintf("%s: got %s, want an array", path, renderWire(got))}
+	}
+	more := len(want) > 0 && want[len(want)-1] == moreMarker
+	if more {
+		want = want[:len(want)-1]
+	}
+	if len(g) < len(want) || (!more && len(g) != len(want)) {
+		return []string{fmt.Sprintf("%s: got %d elements, want %d", path, len(g), len(want))}
+	}
+	var diffs []string
+	for i := range want {
+		diffs = append(diffs, m.match(fmt.Sprintf("%s[%d]", path, i), want[i], g[i])...)
+	}
+	return diffs
+}
+
+func (m *docMatcher) matchMap(path string, want map[string]any, got any) []string {
+	if ref, ok := want["$ref"].(string); ok && len(want) == 1 {
+		if g, ok := got.(wireRef); !ok || "oid:"+strconv.FormatUint(uint64(g), 10) != ref {
+			return []string{fmt.Sprintf("%s: got %s, want a reference to %s", path, renderWire(got), ref)}
+		}
+		return nil
+	}
+	g, ok := got.(map[string]any)
+	if !ok {
+		return []string{fmt.Sprintf("%s: got %s, want a map", path, renderWire(got))}
+	}
+	_, more := want[moreMarker]
+	var diffs []string
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if k == moreMarker {
+			continue
+		}
+		at := path + "." + k
+		gv, present := g[k]
+		if !present {
+			diffs = append(diffs, at+": missing")
+			continue
+		}
+		if kind, ok := varyingFields[k]; ok && kind.docForm(want[k]) {
+			diffs = append(diffs, m.matchVarying(at, kind, want[k], gv)...)
+			continue
+		}
+		diffs = append(diffs, m.match(at, want[k], gv)...)
+	}
+	if !more {
+		for _, k := range slices.Sorted(maps.Keys(g)) {
+			if _, shown := want[k]; !shown {
+				diffs = append(diffs, fmt.Sprintf("%s.%s: got %s, not in the doc", path, k, renderWire(g[k])))
+			}
+		}
+	}
+	return diffs
+}
+
+// matchVarying checks a varying field's form and, for an identifier, that
+// it is the one the doc's value stood for before.
+func (m *docMatcher) matchVarying(path string, kind fieldKind, want, got any) []string {
+	if !kind.check(got) {
+		return []string{fmt.Sprintf("%s: got %s, want %s", path, renderWire(got), kind.name)}
+	}
+	if !kind.bound {
+		return nil
+	}
+	w, g := want.(string), got.(string)
+	if prev, ok := m.bindings[w]; ok && prev != g {
+		return []string{fmt.Sprintf("%s: got %q, want %q, which %q stood for earlier", path, g, prev, w)}
+	}
+	m.bindings[w] = g
+	return nil
+}
+
+// matchText matches a doc string: each … stands for any text.
+func matchText(want, got string) bool {
+	parts := strings.Split(want, "…")
+	if len(parts) == 1 {
+		return want == got
+	}
+	if !strings.HasPrefix(got, parts[0]) {
+		return false
+	}
+	got = got[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(got, p)
+		if i < 0 {
+			return false
+		}
+		got = got[i+len(p):]
+	}
+	return strings.HasSuffix(got, parts[len(parts)-1])
+}
+
+// renderWire writes a reply value as the doc would show it.
+func renderWire(v any) string {
+	var b bytes.Buffer
+	writeWire(&b, v)
+	return b.String()
+}
+
+func writeWire(b *bytes.Buffer, v any) {
+	switch v := v.(type) {
+	case wireRef:
+		fmt.Fprintf(b, `{"$ref": "oid:%d"}`, uint64(v))
+	case []byte:
+		fmt.Fprintf(b, `<bin %s>`, base64.StdEncoding.EncodeToString(v))
+	case float64:
+		s := strconv.FormatFloat(v, 'g', -1, 64)
+		if !strings.ContainsAny(s, ".eE") {
+			s += ".0"
+		}
+		b.WriteString(s)
+	case []any:
+		b.WriteByte('[')
+		for i, e := range v {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeWire(b, e)
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		b.WriteByte('{')
+		for i, k := range slices.Sorted(maps.Keys(v)) {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(b, "%q: ", k)
+			writeWire(b, v[k])
+		}
+		b.WriteByte('}')
+	default:
+		j, err := json.Marshal(v)
+		if err != nil {
+			fmt.Fprintf(b, "%#v", v)
+			return
+		}
+		b.Write(j)
+	}
+}
+
+// TestDocExamplesAreRead: the reader of docs/protocol.md's examples finds
+// requests and replies in fenced and indented blocks, over several lines,
+// groups requests shown together, and leaves templates out.
+func TestDocExamplesAreRead(t *testing.T) {
+	doc := strings.Join([]string{
+		"Prose {not an example}.",
+		"```",
+		`{"id": <any>, "command": "<name>", ...arguments}`,
+		`{"id": 1, "command": "eval", "code": "[1, len]"}`,
+		`{"id": 1, "ok": true, "result": {"repr": "[1, <built-in function len>]",`,
+		`  "output": ""}}`,
+		`{"id": 2, "command": "ping"}`,
+		`{"id": 3, "command": "ping"}`,
+		`{"id": 3, "ok": true, "result": "pong"}`,
+		`{"id": 2, "ok": true, "result": "pong"}`,
+		"```",
+		"",
+		`    {"id": 4, "command": "stats"}`,
+		`    {"id": 4, "ok": true, "result": {"objects": 16, …}}`,
+	}, "\n")
+	exchanges, err := parseDocExamples(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type shape struct{ Requests, Replies []int } // lines
+	var got []shape
+	for _, ex := range exchanges {
+		var s shape
+		for _, r := range ex.requests {
+			s.Requests = append(s.Requests, r.line)
+		}
+		for _, r := range ex.replies {
+			s.Replies = append(s.Replies, r.line)
+		}
+		got = append(got, s)
+		if err := ex.check(); err != nil {
+			t.Error(err)
+		}
+	}
+	want := []shape{{[]int{4}, []int{5}}, {[]int{7, 8}, []int{9, 10}}, {[]int{13}, []int{14}}}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("exchanges (-got +want):\n%s", diff)
+	}
+	if _, more := exchanges[2].replies[0].value["result"].(map[string]any)[moreMarker]; !more {
+		t.Errorf("a bare … in a map was not read as more keys: %v", exchanges[2].replies[0].value)
+	}
+}
+
+// TestDocExamplesThatCannotRun: a reply whose request is not shown, a
+// request without its reply and an object never closed are errors, not
+// examples skipped.
+func TestDocExamplesThatCannotRun(t *testing.T) {
+	for name, doc := range map[string]string{
+		"reply without request":   "```\n{\"id\": 1, \"command\": \"ping\"}\n{\"id\": 2, \"ok\": true, \"result\": \"pong\"}\n```",
+		"reply in the next block": "```\n{\"id\": 1, \"command\": \"ping\"}\n```\n\n```\n{\"id\": 1, \"ok\": true, \"result\": \"pong\"}\n```",
+		"request without reply":   "```\n{\"id\": 1, \"command\": \"ping\"}\n```",
+		"same id twice":           "```\n{\"id\": 1, \"command\": \"ping\"}\n{\"id\": 1, \"command\": \"ping\"}\n{\"id\": 1, \"ok\": true, \"result\": \"pong\"}\n```",
+		"not closed":              "```\n{\"id\": 1, \"command\": \"ping\"\n```",
+	} {
+		exchanges, err := parseDocExamples(doc)
+		for _, ex := range exchanges {
+			if err == nil {
+				err = ex.check()
+			}
+		}
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// TestDocExampleMatching: how a reply is held against the doc's.
+func TestDocExampleMatching(t *testing.T) {
+	tests := []struct {
+		name  string
+		want  string // a doc value
+		got   any
+		match bool
+	}{
+		{"same string", `"pong"`, "pong", true},
+		{"other string", `"pong"`, "ping", false},
+		{"… for a tail", `"no embedding model: …"`, "no embedding model: chunks are fixed-size", true},
+		{"… in the middle", `"target oid:9: …: object not found"`, "target oid:9: load oid:9 as of 18ec: object not found", true},
+		{"… text must still match", `"target oid:9: …: object not found"`, "target oid:9: gone", false},
+		{"integer", `7`, int64(7), true},
+		{"integer for a float", `7`, 7.0, false},
+		{"float for an integer", `7.0`, int64(7), false},
+		{"float to the digits shown", `0.0164`, 0.01639344262295082, true},
+		{"float off in a shown digit", `0.0165`, 0.01639344262295082, false},
+		{"array", `[1, 2]`, []any{int64(1), int64(2)}, true},
+		{"array with more", `[1, 2]`, []any{int64(1), int64(2), int64(3)}, false},
+		{"array with … for more", `[1, …]`, []any{int64(1), int64(2), int64(3)}, true},
+		{"map with a key more", `{"a": 1}`, map[string]any{"a": int64(1), "b": true}, false},
+		{"map with a key missing", `{"a": 1, "b": true}`, map[string]any{"a": int64(1)}, false},
+		{"map with … for more", `{"a": 1, …}`, map[string]any{"a": int64(1), "b": true}, true},
+		{"reference", `{"$ref": "oid:7"}`, wireRef(7), true},
+		{"reference to another", `{"$ref": "oid:7"}`, wireRef(8), false},
+		{"reference as a string", `{"$ref": "oid:7"}`, "oid:7", false},
+		{"null", `null`, nil, true},
+		{"varying TID", `{"tid": "18ec915f7ecc7987"}`, map[string]any{"tid": "0123456789abcdef"}, true},
+		{"TID of another form", `{"tid": "18ec915f7ecc7987"}`, map[string]any{"tid": "oid:7"}, false},
+		{"TID shown as nil", `{"tid": null}`, map[string]any{"tid": "0123456789abcdef"}, false},
+		{"varying time", `{"time": "2026-12-06T13:03:11.123829258Z"}`, map[string]any{"time": "2027-01-01T00:00:00Z"}, true},
+		{"time of another form", `{"time": "2026-12-06T13:03:11.123829258Z"}`, map[string]any{"time": "yesterday"}, false},
+		{"varying duration", `{"ms": 2}`, map[string]any{"ms": int64(40)}, true},
+		{"latency as a float", `{"latency_ms": 0.76}`, map[string]any{"latency_ms": 12.5}, true},
+		{"negative duration", `{"ms": 2}`, map[string]any{"ms": int64(-1)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := parseDocValue(`{"v": ` + tt.want + `}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := &docMatcher{bindings: map[string]string{}, rewrite: func(s string) string { return s }}
+			diffs := m.match("reply", v, map[string]any{"v": tt.got})
+			if (len(diffs) == 0) != tt.match {
+				t.Errorf("%s against %s: differences %q, want a match: %t", renderWire(tt.got), tt.want, diffs, tt.match)
+			}
+		})
+	}
+}
+
+// TestDocExampleBindings: a TID a reply shows stands for the actual one
+// in later requests and replies, whole or quoted in a message.
+func TestDocExampleBindings(t *testing.T) {
+	m := &docMatcher{bindings: map[string]string{}, rewrite: func(s string) string { return s }}
+	logged, _ := parseDocValue(`{"tid": "18ec915f7ecc7987"}`)
+	if d := m.match("reply", logged, map[string]any{"tid": "0123456789abcdef"}); d != nil {
+		t.Fatal(d)
+	}
+	undo, _ := parseDocValue(`{"command": "undo", "tid": "18ec915f7ecc7987"}`)
+	if got := m.request(undo).(map[string]any)["tid"]; got != "0123456789abcdef" {
+		t.Errorf("request's tid: got %v, want the bound 0123456789abcdef", got)
+	}
+	refused, _ := parseDocValue(`{"message": "cannot undo 18ec915f7ecc7987: …"}`)
+	if d := m.match("reply", refused, map[string]any{"message": "cannot undo 0123456789abcdef: later transactions changed oid:17"}); d != nil {
+		t.Errorf("a bound TID in a message: %q", d)
+	}
+	again, _ := parseDocValue(`{"undone": "18ec915f7ecc7987"}`)
+	if d := m.match("reply", again, map[string]any{"undone": "fedcba9876543210"}); d == nil {
+		t.Error("a TID shown again matched another transaction's")
+	}
+}
