@@ -83,4 +83,22 @@ dealer.send(msgpack.packb({"id": 13, "command": "ping", "x": [2 ** 64 - 1]}))
 r = msgpack.unpackb(dealer.recv(), raw=False)
 expect(r["id"] == 13 and r["ok"] is False and r["error"]["kind"] == "bad_request", "the id of a bad request", r)
 
+# A running eval is cancelled by a cancel naming its id, sent at once
+# after it: the loop stops, nothing it did is saved.
+loop = "for i in range(1000000000):\n    pass\ngenesis.spun = True"
+dealer.send(msgpack.packb({"id": 14, "command": "eval", "code": loop}))
+dealer.send(msgpack.packb({"id": 15, "command": "cancel", "request": 14}))
+replies = {}
+for _ in range(2):
+    r = msgpack.unpackb(dealer.recv(), raw=False)
+    replies[r["id"]] = r
+expect(replies[15]["ok"] is True and replies[15]["result"] == {"cancelled": 1}, "cancel", replies)
+expect(replies[14]["ok"] is False and replies[14]["error"]["kind"] == "cancelled", "the cancelled eval", replies)
+r = call({"id": 16, "command": "eval", "code": "'spun' in dir(genesis)"})
+expect(r["ok"] is True and r["result"]["value"] is False, "nothing saved by the cancelled eval", r)
+
+# A cancel of nothing running is not_found.
+r = call({"id": 17, "command": "cancel", "request": 14})
+expect(r["ok"] is False and r["error"]["kind"] == "not_found", "cancel of a finished request", r)
+
 print("interop ok")
