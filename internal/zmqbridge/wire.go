@@ -45,7 +45,7 @@ func resultValue(res vm.Result) any {
 // these forms.
 var reprTypes = []struct{ prefix, typ string }{
 	{"<method ", "method"},       // a method bound to its receiver
-	{"<message ", "message"},     // a message not understood, or a system send
+	{"<message ", "message"},     // a message to a system object, taken without a call
 	{"<function ", "function"},   // a def or a lambda
 	{"<built-in ", "builtin"},    // a built-in function or method
 	{"<primitive ", "primitive"}, // a primitive bound to its receiver
