@@ -514,12 +514,14 @@ func writeWire(b *bytes.Buffer, v any) {
 		}
 		b.WriteByte('}')
 	default:
-		j, err := json.Marshal(v)
-		if err != nil {
+		// As the doc writes it: <input>, not \u003cinput\u003e.
+		enc := json.NewEncoder(b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
 			fmt.Fprintf(b, "%#v", v)
 			return
 		}
-		b.Write(j)
+		b.Truncate(b.Len() - 1) // Encode's newline
 	}
 }
 
