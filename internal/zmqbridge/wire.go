@@ -150,9 +150,11 @@ func objectViewOf(x any) command.ObjectView {
 }
 
 func txMap(t store.TxInfo) map[string]any {
+	// References, as commit events and inspect give objects, so a client
+	// catching up from the log handles them as it handles events.
 	oids := make([]any, len(t.OIDs))
 	for i, o := range t.OIDs {
-		oids[i] = o.String()
+		oids[i] = image.Ref(o)
 	}
 	ext := map[string]any{}
 	for k, v := range t.Extension {
@@ -167,8 +169,8 @@ func txOf(m map[string]any) store.TxInfo {
 	t.TID, _ = store.ParseTID(str(m["tid"]))
 	t.Time, _ = time.Parse(time.RFC3339Nano, str(m["time"]))
 	for _, o := range list(m["oids"]) {
-		if oid, err := store.ParseOID(str(o)); err == nil {
-			t.OIDs = append(t.OIDs, oid)
+		if r, ok := o.(image.Ref); ok {
+			t.OIDs = append(t.OIDs, store.OID(r))
 		}
 	}
 	if ext, ok := m["extension"].(map[string]any); ok && len(ext) > 0 {
