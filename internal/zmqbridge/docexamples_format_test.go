@@ -64,6 +64,10 @@ func parseDocExamples(doc string) ([]exchange, error) {
 	}
 	for i, line := range strings.Split(doc, "\n") {
 		if strings.HasPrefix(line, "```") {
+			if pending != nil {
+				return nil, fmt.Errorf("docs/protocol.md:%d: the object is not closed before its code block ends", start)
+			}
+			flush()
 			fenced = !fenced
 			continue
 		}
@@ -79,7 +83,7 @@ func parseDocExamples(doc string) ([]exchange, error) {
 			line = code
 		}
 		if pending == nil {
-			if !strings.HasPrefix(strings.TrimSpace(line), "{") {
+			if !strings.HasPrefix(strings.TrimSpace(line), `{"`) {
 				continue
 			}
 			start = i + 1
@@ -117,6 +121,36 @@ func parseDocExamples(doc string) ([]exchange, error) {
 	}
 	flush()
 	return all, nil
+}
+
+// check refuses an exchange the doc cannot mean: a reply with no request
+// shown before it, a request with no reply, an id used twice.
+func (ex exchange) check() error {
+	ids := map[string]docObject{}
+	for _, r := range ex.requests {
+		id := fmt.Sprint(r.value["id"])
+		if prev, dup := ids[id]; dup {
+			return fmt.Errorf("docs/protocol.md:%d: id %s is already the id of the request at line %d, whose reply is awaited with it", r.line, id, prev.line)
+		}
+		ids[id] = r
+	}
+	answered := map[string]bool{}
+	for _, r := range ex.replies {
+		id := fmt.Sprint(r.value["id"])
+		if answered[id] {
+			return fmt.Errorf("docs/protocol.md:%d: a second reply with id %s", r.line, id)
+		}
+		if _, ok := ids[id]; !ok {
+			return fmt.Errorf("docs/protocol.md:%d: a reply with id %s, but no request with that id is shown before it (in its code block, after the previous replies)", r.line, id)
+		}
+		answered[id] = true
+	}
+	for id, r := range ids {
+		if !answered[id] {
+			return fmt.Errorf("docs/protocol.md:%d: a request whose reply is not shown", r.line)
+		}
+	}
+	return nil
 }
 
 // scanObject reports the bracket depth at the end of text and whether a
@@ -213,15 +247,9 @@ var (
 	docIDKind = fieldKind{name: `a document ID ("d" and 16 hex digits)`, bound: true,
 		docForm: func(w any) bool { s, ok := w.(string); return ok && docIDPattern.MatchString(s) },
 		check:   func(g any) bool { s, ok := g.(string); return ok && docIDPattern.MatchString(s) }}
-	timeKind = fieldKind{name: "an RFC 3339 time",
-		docForm: func(w any) bool { _, ok := w.(string); return ok },
-		check: func(g any) bool {
-			s, ok := g.(string)
-			_, err := time.Parse(time.RFC3339Nano, s)
-			return ok && err == nil
-		}}
+	timeKind  = fieldKind{name: "an RFC 3339 time in UTC", docForm: isUTCTime, check: isUTCTime}
 	countKind = fieldKind{name: "a non-negative integer",
-		docForm: func(w any) bool { _, ok := w.(json.Number); return ok },
+		docForm: func(w any) bool { n, ok := w.(json.Number); _, err := n.Int64(); return ok && err == nil },
 		check:   func(g any) bool { n, ok := wireInt(g); return ok && n >= 0 }}
 	// A latency in milliseconds is an integer or a float, as it falls.
 	millisKind = fieldKind{name: "a non-negative number",
@@ -235,15 +263,24 @@ var (
 		}}
 )
 
+// isUTCTime reports whether v is a time as the protocol writes one.
+func isUTCTime(v any) bool {
+	s, ok := v.(string)
+	_, err := time.Parse(time.RFC3339Nano, s)
+	return ok && err == nil && strings.HasSuffix(s, "Z")
+}
+
 // varyingFields are the fields, by name wherever they appear in a reply,
 // whose values differ from run to run: transactions, times, durations,
 // file sizes, and the IDs of documents added from files (derived from
 // their paths, which the test maps to a temporary directory).
 var varyingFields = map[string]fieldKind{
-	"tid": tidKind, "undone": tidKind, "last_tid": tidKind,
+	"tid": tidKind, "undone": tidKind, "last_tid": tidKind, "serial": tidKind,
 	"doc":  docIDKind,
 	"time": timeKind, "before": timeKind, "added": timeKind, "created": timeKind, "updated": timeKind, "at": timeKind,
-	"ms": countKind, "took_ms": countKind, "model_ms": countKind,
+	"first": timeKind, "last": timeKind, "started": timeKind, "finished": timeKind, "decided": timeKind,
+	"installed_at": timeKind,
+	"ms":           countKind, "took_ms": countKind, "model_ms": countKind, "p50_ns": countKind, "p99_ns": countKind,
 	"latency_ms": millisKind, "mean_latency_ms": millisKind,
 	"bytes_before": countKind, "bytes_after": countKind, "file_bytes": countKind,
 }
@@ -370,11 +407,12 @@ func (m *docMatcher) matchNumber(path string, want json.Number, got any) []strin
 	}
 	f, _ := want.Float64()
 	g, ok := got.(float64)
-	decimals := 0
-	if _, frac, found := strings.Cut(want.String(), "."); found {
-		decimals = len(frac)
+	_, frac, _ := strings.Cut(want.String(), ".")
+	shown := func(x float64) string { return strconv.FormatFloat(x, 'f', len(frac), 64) }
+	if strings.ContainsAny(want.String(), "eE") {
+		shown = func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	}
-	if !ok || strconv.FormatFloat(g, 'f', decimals, 64) != strconv.FormatFloat(f, 'f', decimals, 64) {
+	if !ok || shown(g) != shown(f) {
 		return []string{fmt.Sprintf("%s: got %s, want a float %s", path, renderWire(got), want)}
 	}
 	return nil
@@ -388,6 +426,9 @@ func (m *docMatcher) matchArray(path string, want []any, got any) []string {
 	more := len(want) > 0 && want[len(want)-1] == moreMarker
 	if more {
 		want = want[:len(want)-1]
+	}
+	if slices.Contains(want, any(moreMarker)) {
+		return []string{path + ": a bare … may only end an array"}
 	}
 	if len(g) < len(want) || (!more && len(g) != len(want)) {
 		return []string{fmt.Sprintf("%s: got %d elements, want %d", path, len(g), len(want))}
@@ -614,9 +655,11 @@ func TestDocExampleMatching(t *testing.T) {
 		{"float for an integer", `7.0`, int64(7), false},
 		{"float to the digits shown", `0.0164`, 0.01639344262295082, true},
 		{"float off in a shown digit", `0.0165`, 0.01639344262295082, false},
+		{"float with an exponent", `1e-05`, 0.00001, true},
 		{"array", `[1, 2]`, []any{int64(1), int64(2)}, true},
 		{"array with more", `[1, 2]`, []any{int64(1), int64(2), int64(3)}, false},
 		{"array with … for more", `[1, …]`, []any{int64(1), int64(2), int64(3)}, true},
+		{"array with … not last", `[…, 3]`, []any{int64(1), int64(2), int64(3)}, false},
 		{"map with a key more", `{"a": 1}`, map[string]any{"a": int64(1), "b": true}, false},
 		{"map with a key missing", `{"a": 1, "b": true}`, map[string]any{"a": int64(1)}, false},
 		{"map with … for more", `{"a": 1, …}`, map[string]any{"a": int64(1), "b": true}, true},

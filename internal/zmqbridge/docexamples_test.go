@@ -2,7 +2,6 @@ package zmqbridge_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -58,33 +57,6 @@ func TestProtocolDocExamples(t *testing.T) {
 	for _, ex := range exchanges {
 		runExchange(t, d, m, ex)
 	}
-}
-
-// check refuses an exchange the doc cannot mean: a reply with no request
-// shown before it, a request with no reply, an id used twice.
-func (ex exchange) check() error {
-	ids := map[string]docObject{}
-	for _, r := range ex.requests {
-		id := fmt.Sprint(r.value["id"])
-		if prev, dup := ids[id]; dup {
-			return fmt.Errorf("docs/protocol.md:%d: id %s is already the id of the request at line %d, whose reply is awaited with it", r.line, id, prev.line)
-		}
-		ids[id] = r
-	}
-	answered := map[string]bool{}
-	for _, r := range ex.replies {
-		id := fmt.Sprint(r.value["id"])
-		if _, ok := ids[id]; !ok || answered[id] {
-			return fmt.Errorf("docs/protocol.md:%d: a reply with id %s, but no request with that id is shown before it (in its code block, after the previous replies)", r.line, id)
-		}
-		answered[id] = true
-	}
-	for id, r := range ids {
-		if !answered[id] {
-			return fmt.Errorf("docs/protocol.md:%d: a request whose reply is not shown", r.line)
-		}
-	}
-	return nil
 }
 
 // runExchange sends the requests of ex at once and matches each reply
@@ -205,12 +177,14 @@ The Murray is the longest in Australia. Its water is shared by farms in three st
 years of drought its mouth has had to be kept open by dredging.
 `
 
-// rewrite maps a doc string to the test's machine: /srv to the fixture
-// directory, Ollama's default URL to the fake's.
+// rewrite maps a doc string to the test's machine: paths under /srv (in
+// a message too) to the fixture directory, Ollama's default URL to the
+// fake's.
 func (fx *docFixtures) rewrite(s string) string {
-	if rest, ok := strings.CutPrefix(s, "/srv/"); ok {
-		s = filepath.Join(fx.srv, filepath.FromSlash(rest))
+	if s == "/srv" {
+		return fx.srv
 	}
+	s = strings.ReplaceAll(s, "/srv/", fx.srv+string(filepath.Separator))
 	return strings.ReplaceAll(s, "http://127.0.0.1:11434", fx.ollama.URL)
 }
 
