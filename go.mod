@@ -15,6 +15,7 @@ require (
 	github.com/blevesearch/bleve_index_api v1.4.1
 	github.com/blevesearch/scorch_segment_api/v2 v2.4.11
 	github.com/coder/hnsw v0.6.1
+	github.com/creack/pty v1.1.24
 	github.com/neurosnap/sentences v1.1.2
 	github.com/pebbe/zmq4 v1.4.0
 	github.com/tinylib/msgp v1.6.5

@@ -40,6 +40,9 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// interrupts routes SIGINT, when the process watches for it (nil
+	// when a test calls run).
+	interrupts *interrupts
 }
 
 // cliCommand is one subcommand. run parses its own flags from args.
@@ -69,10 +72,19 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(runProcess(os.Args[1:]))
+}
+
+// runProcess is run as the process runs it: on its standard streams,
+// stopped by SIGTERM and SIGINT (which the REPL routes to its input).
+func runProcess(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	intr := watchInterrupts(cancel)
+	defer intr.stop()
+	return runEnv(ctx, args, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, interrupts: intr})
 }
 
 // run is main without the process: tests call it.
@@ -82,9 +94,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // runIO is run with a given standard input (the REPL reads it).
 func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runEnv(ctx, args, &env{stdin: stdin, stdout: stdout, stderr: stderr})
+}
+
+// runEnv is runIO with the streams (and signal routing) in e; the global
+// flags fill the rest of it.
+func runEnv(ctx context.Context, args []string, e *env) int {
+	stdout, stderr := e.stdout, e.stderr
 	fs := flag.NewFlagSet("batos", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	fs.StringVar(&e.image, "image", defaultImage, "path of the image file")
 	fs.StringVar(&e.curveKey, "curve-key", "", "this client's CURVE secret key file, for a server serving with CURVE (or BATOS_CURVE_KEY)")
 	fs.StringVar(&e.curveServerKey, "curve-server-key", "", "the server's CURVE public key file (or BATOS_CURVE_SERVER_KEY); default: the key batos run recorded beside the image")

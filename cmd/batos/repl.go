@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/term"
 
@@ -25,14 +28,17 @@ func init() {
 
 const replHelp = `Each input is one transaction: everything it changes is saved, or, if it
 fails, nothing. The root's objects are bound by name (genesis, traits,
-personas, ...); names you define carry over to later inputs.
+personas, ...); the variables and functions you define carry over to
+later inputs (a function by its definition, run again before each input,
+so its default values are evaluated again).
 
   genesis.greet = method("def greet(self, name): return 'hello ' + name")
   genesis.greet("ada")
   x = genesis.clone(name = "x")
 
 Compound statements (def, if, for, while) end with an empty line.
-:help shows this, :quit (or Ctrl-D) leaves.`
+Ctrl-C stops the input running (nothing of it is saved) or clears the
+line being typed. :help shows this, :quit (or Ctrl-D) leaves.`
 
 func runRepl(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "repl", "", "Start an interactive session on the image, creating it on first use.\n\n"+replHelp)
@@ -53,57 +59,105 @@ func runRepl(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer restore()
-	names := "through its running server (variables do not carry between inputs)"
+	names := "through its running server"
 	if s.local != nil {
 		names = rootNameList(ctx, s.local)
 	}
-	fmt.Fprintf(in.out, "batos repl on %s: %s\n:help for help, :quit to leave\n", e.image, names)
-	vars := map[string]image.Value{}
+	fmt.Fprintf(in.out(), "batos repl on %s: %s\n:help for help, :quit to leave\n", e.image, names)
+	// The session lives in the service, local or the server's, so that
+	// the two carry the same.
+	r := &console{svc: s, in: in, session: "repl-" + rand.Text()}
+	if in.term != nil {
+		defer e.interrupts.takeOver(r.interrupt)()
+	}
 	for {
 		code, err := readInput(in)
-		if errors.Is(err, io.EOF) {
-			fmt.Fprintln(in.out)
+		switch {
+		case errors.Is(err, errLineInterrupted):
+			continue
+		case errors.Is(err, io.EOF):
+			fmt.Fprintln(in.out())
 			return nil
-		}
-		if err != nil {
+		case err != nil:
 			// A syntax error ends this input, never the session.
-			fmt.Fprintf(in.out, "%v\n", err)
+			fmt.Fprintf(in.out(), "%v\n", err)
 			continue
 		}
-		switch strings.TrimSpace(code) {
-		case "":
+		switch code = strings.TrimSpace(code); {
+		case code == "":
 			continue
-		case ":quit", ":q", "exit", "quit":
+		case code == ":quit" || code == ":q" || code == "exit" || code == "quit":
 			return nil
-		case ":help":
-			fmt.Fprintln(in.out, replHelp)
+		case code == ":help":
+			fmt.Fprintln(in.out(), replHelp)
+			continue
+		case strings.HasPrefix(code, ":"):
+			fmt.Fprintf(in.out(), "unknown command %s (:help lists them)\n", code)
 			continue
 		}
 		in.remember(code)
-		res, err := s.Eval(ctx, command.EvalRequest{Code: code, Vars: vars})
-		if res.Output != "" {
-			io.WriteString(in.out, res.Output)
+		r.eval(ctx, code)
+		if ctx.Err() != nil {
+			return nil
 		}
-		if err != nil {
-			fmt.Fprintf(in.out, "error: %v\n", explain(err))
-			if ctx.Err() != nil {
-				return nil
-			}
-			continue
-		}
-		for name, v := range res.Globals {
-			vars[name] = v
-		}
-		for _, name := range res.Dropped {
-			delete(vars, name)
-		}
-		if len(res.Dropped) > 0 {
-			sort.Strings(res.Dropped)
-			fmt.Fprintf(in.out, "note: %s lasts only for this input (each input is its own transaction); keep behaviour in a method: obj.name = method(\"def name(self): ...\")\n", strings.Join(res.Dropped, ", "))
-		}
-		if res.Repr != "None" && res.Repr != "" {
-			fmt.Fprintln(in.out, res.Repr)
-		}
+	}
+}
+
+// console runs a REPL session's inputs, one at a time.
+type console struct {
+	svc     command.Service
+	in      *lineReader
+	session string
+
+	mu      sync.Mutex
+	stop    context.CancelFunc // guarded by mu: the input running, if any
+	stopped bool               // guarded by mu: Ctrl-C stopped it
+}
+
+// interrupt stops the input running, if any: Ctrl-C while it runs.
+func (r *console) interrupt() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stop != nil {
+		r.stopped = true
+		r.stop()
+	}
+}
+
+// eval runs one input and prints what it answered.
+func (r *console) eval(ctx context.Context, code string) {
+	ictx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.mu.Lock()
+	r.stop, r.stopped = cancel, false
+	r.mu.Unlock()
+	// Only now that SIGINT stops this input may Ctrl-C be SIGINT.
+	r.in.restoreMode()
+	res, err := r.svc.Eval(ictx, command.EvalRequest{Code: code, Session: r.session})
+	r.mu.Lock()
+	r.stop = nil
+	interrupted := r.stopped
+	r.mu.Unlock()
+
+	out := r.in.out()
+	if res.Output != "" {
+		io.WriteString(out, res.Output)
+	}
+	switch {
+	case err != nil && interrupted && command.KindOf(err) == command.KindCancelled:
+		// A cancelled input saved nothing (a server says so too); one that
+		// committed before the interrupt reached it answers as usual.
+		fmt.Fprintln(out, "interrupted: nothing of this input was saved")
+		return
+	case err != nil:
+		fmt.Fprintf(out, "error: %v\n", explain(err))
+		return
+	}
+	if len(res.Dropped) > 0 {
+		fmt.Fprintf(out, "note: %s lasts only for this input: its value cannot be kept from one transaction to the next (keep behaviour in a method: obj.name = method(\"def name(self): ...\"))\n", strings.Join(res.Dropped, ", "))
+	}
+	if res.Repr != "None" && res.Repr != "" {
+		fmt.Fprintln(out, res.Repr)
 	}
 }
 
@@ -123,50 +177,139 @@ func rootNameList(ctx context.Context, u *uvm.UVM) string {
 // lineReader reads input lines: with line editing and history on a
 // terminal, plainly from a pipe or file.
 type lineReader struct {
-	out     io.Writer
-	term    *term.Terminal
+	stdout  io.Writer
+	term    *term.Terminal // nil when not reading a terminal
+	tty     *os.File
+	keys    *keyWatcher
+	cooked  *term.State // the terminal's usual mode, while in raw mode
 	scanner *bufio.Scanner
 	history *os.File
 }
+
+// errLineInterrupted is Ctrl-C at a prompt: the line, or the input
+// being typed, is dropped.
+var errLineInterrupted = errors.New("line interrupted")
 
 func newLineReader(e *env) (*lineReader, func(), error) {
 	f, ok := e.stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		sc := bufio.NewScanner(e.stdin)
 		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		return &lineReader{out: e.stdout, scanner: sc}, func() {}, nil
+		return &lineReader{stdout: e.stdout, scanner: sc}, func() {}, nil
 	}
-	state, err := term.MakeRaw(int(f.Fd()))
-	if err != nil {
-		return nil, nil, fmt.Errorf("terminal: %w", err)
-	}
-	t := term.NewTerminal(struct {
-		io.Reader
-		io.Writer
-	}{f, e.stdout}, ">>> ")
-	r := &lineReader{out: t, term: t}
+	r := &lineReader{stdout: e.stdout, tty: f, keys: &keyWatcher{r: f}}
+	r.newTerminal(nil)
 	r.loadHistory()
 	return r, func() {
+		r.restoreMode()
 		if r.history != nil {
 			r.history.Close()
 		}
-		term.Restore(int(f.Fd()), state)
 	}, nil
 }
 
-func (r *lineReader) readLine(prompt string) (string, error) {
-	if r.term != nil {
-		r.term.SetPrompt(prompt)
-		return r.term.ReadLine()
+// newTerminal starts line editing afresh, keeping history.
+func (r *lineReader) newTerminal(history term.History) {
+	r.term = term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{r.keys, r.stdout}, ">>> ")
+	if history != nil {
+		r.term.History = history
 	}
-	if !r.scanner.Scan() {
-		if err := r.scanner.Err(); err != nil {
-			return "", err
-		}
-		return "", io.EOF
-	}
-	return r.scanner.Text(), nil
 }
+
+// rawMode puts the terminal in raw mode for line editing, if it is not.
+func (r *lineReader) rawMode() error {
+	if r.term == nil || r.cooked != nil {
+		return nil
+	}
+	state, err := term.MakeRaw(int(r.tty.Fd()))
+	if err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	r.cooked = state
+	return nil
+}
+
+// restoreMode puts the terminal back in its usual mode, in which Ctrl-C
+// is SIGINT: an input runs in it, so that Ctrl-C stops the input.
+func (r *lineReader) restoreMode() {
+	if r.cooked != nil {
+		term.Restore(int(r.tty.Fd()), r.cooked)
+		r.cooked = nil
+	}
+}
+
+// out is where the session writes: through the line editor on a
+// terminal, which keeps track of the cursor and ends lines as raw mode
+// needs.
+func (r *lineReader) out() io.Writer {
+	if r.term != nil {
+		return r.term
+	}
+	return r.stdout
+}
+
+// readLine reads a line; on a terminal it leaves raw mode on, for the
+// next line of the input, until restoreMode.
+func (r *lineReader) readLine(prompt string) (string, error) {
+	if r.term == nil {
+		if !r.scanner.Scan() {
+			if err := r.scanner.Err(); err != nil {
+				return "", err
+			}
+			return "", io.EOF
+		}
+		return r.scanner.Text(), nil
+	}
+	if err := r.rawMode(); err != nil {
+		return "", err
+	}
+	r.term.SetPrompt(prompt)
+	r.keys.reset()
+	line, err := r.term.ReadLine()
+	if errors.Is(err, io.EOF) && r.keys.sawCtrlC() {
+		// x/term answers io.EOF for Ctrl-C as for Ctrl-D, and keeps both
+		// the line typed and the Ctrl-C to read again: a new editor
+		// forgets them.
+		io.WriteString(r.stdout, "^C\r\n")
+		r.newTerminal(r.term.History)
+		return "", errLineInterrupted
+	}
+	return line, err
+}
+
+// keyWatcher passes a terminal's keys on, noticing Ctrl-C, which x/term
+// reports as io.EOF, as it does Ctrl-D.
+type keyWatcher struct {
+	r     io.Reader
+	mu    sync.Mutex
+	ctrlC bool // guarded by mu: the last read held a Ctrl-C
+}
+
+func (k *keyWatcher) Read(p []byte) (int, error) {
+	n, err := k.r.Read(p)
+	k.mu.Lock()
+	k.ctrlC = bytes.IndexByte(p[:n], keyCtrlC) >= 0
+	k.mu.Unlock()
+	return n, err
+}
+
+func (k *keyWatcher) reset() {
+	k.mu.Lock()
+	k.ctrlC = false
+	k.mu.Unlock()
+}
+
+func (k *keyWatcher) sawCtrlC() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.ctrlC
+}
+
+// keyCtrlC is the byte a terminal in raw mode reads for Ctrl-C.
+const keyCtrlC = 3
 
 // historyPath is where inputs are kept between sessions.
 func historyPath() string {
@@ -236,6 +379,9 @@ func readInput(r *lineReader) (string, error) {
 	}
 	err = vm.ParseREPL(readline)
 	code := strings.Join(lines, "\n")
+	if errors.Is(ended, errLineInterrupted) {
+		return "", ended // Ctrl-C drops the whole input being typed
+	}
 	if ended != nil && strings.TrimSpace(code) == "" {
 		return "", ended // end of input (io.EOF), or a read error
 	}

@@ -360,7 +360,7 @@ func runMission(ctx context.Context, opts *LearnOptions, dir string, m *Mission)
 	if res.Outcome == "" {
 		res.Outcome, res.Reason = OutcomeCorrect, ""
 		for _, check := range m.Checks {
-			r, err := svc.Eval(ctx, command.EvalRequest{Code: check, Vars: map[string]image.Value{"result": answer.Value}})
+			r, err := u.EvalWith(ctx, check, map[string]image.Value{"result": answer.Value}, nil)
 			if err != nil || r.Repr != "True" {
 				res.Outcome, res.Reason = OutcomeWrong, checkFailure(check, r.Repr, err)
 				break

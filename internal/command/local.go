@@ -23,7 +23,9 @@ type Runtime interface {
 	// SendWith and EvalWith run in the pool, each in its own transaction,
 	// learning what nothing understands as how says.
 	SendWith(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how Learn) (vm.Result, error)
-	EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error)
+	// EvalWith binds vars and defines defs (a REPL session's) before
+	// code; root names win over both and are left out of its result.
+	EvalWith(ctx context.Context, code string, vars map[string]image.Value, defs []vm.Def) (vm.Result, error)
 	Pack(ctx context.Context, before time.Time) (store.PackResult, error)
 	Compact(ctx context.Context) (store.CompactResult, error)
 	Stats(ctx context.Context) (store.Stats, error)
@@ -51,6 +53,8 @@ type Local struct {
 	// mind (SetMind).
 	findMind  func(context.Context) (*mind.Mind, error)
 	mindModel string
+	// sessions are the REPL sessions evals name.
+	sessions sessions
 }
 
 var _ Service = (*Local)(nil)
@@ -65,8 +69,26 @@ func (l *Local) Send(ctx context.Context, req SendRequest) (vm.Result, error) {
 	return l.rt.SendWith(ctx, req.Target, req.Selector, req.Args, req.Kwargs, req.Learn)
 }
 
+// Eval evaluates req.Code, after what its session carries, if it names
+// one; evals of one session run one at a time, in the order they come.
 func (l *Local) Eval(ctx context.Context, req EvalRequest) (vm.Result, error) {
-	return l.rt.EvalWith(ctx, req.Code, req.Vars)
+	if err := req.Check(); err != nil {
+		return vm.Result{}, err
+	}
+	if req.Session == "" {
+		return l.rt.EvalWith(ctx, req.Code, nil, nil)
+	}
+	s, err := l.sessions.acquire(ctx, req.Session)
+	if err != nil {
+		return vm.Result{}, err
+	}
+	defer s.release()
+	res, err := l.rt.EvalWith(ctx, req.Code, s.vars, s.defs)
+	if err == nil {
+		// A failed input was not saved: the session stays as it was.
+		s.vars, s.defs = res.Globals, res.Defs
+	}
+	return res, err
 }
 
 func (l *Local) Inspect(ctx context.Context, target string) (ObjectView, error) {

@@ -55,6 +55,11 @@ type Service interface {
 	// WarmPersonas brings personas' adapters (every persona's for no
 	// names) to the hot tier on the mind's server now.
 	WarmPersonas(ctx context.Context, names []string) ([]WarmResult, error)
+	// ImportModel keeps a GGUF base model file in the image (the path is
+	// read by the process holding the image).
+	ImportModel(ctx context.Context, req ModelImport) (ImportedModel, error)
+	// Model is the base model the image keeps, or nil.
+	Model(ctx context.Context) (*BaseModel, error)
 
 	// InitiateCycle is the seed's initiate_cognitive_cycle: a cycle for a
 	// brief, answered at once with its handle.
@@ -152,9 +157,22 @@ func (r SendRequest) Check() error {
 // EvalRequest is code to evaluate.
 type EvalRequest struct {
 	Code string
-	// Vars are extra names bound (a REPL's variables); root names win over
-	// them. Only a local service binds them.
-	Vars map[string]image.Value
+	// Session, unless empty, names a REPL session the client chose (at
+	// most MaxSessionID bytes): the variables and the top-level functions
+	// of its earlier successful inputs carry to this one, whichever
+	// service runs it (see Local's sessions for how long they last).
+	Session string
+}
+
+// MaxSessionID bounds EvalRequest.Session.
+const MaxSessionID = 128
+
+// Check refuses what no service could evaluate.
+func (r EvalRequest) Check() error {
+	if len(r.Session) > MaxSessionID {
+		return badRequest("a session id is at most %d bytes, not %d", MaxSessionID, len(r.Session))
+	}
+	return nil
 }
 
 // Revision is one revision of an object, with the transaction that wrote

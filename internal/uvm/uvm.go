@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -289,16 +290,18 @@ func (u *UVM) execute(ctx context.Context, note, topic string, fields map[string
 
 // Eval runs code with the root's names bound, in its own transaction.
 func (u *UVM) Eval(ctx context.Context, code string) (vm.Result, error) {
-	return u.EvalWith(ctx, code, nil)
+	return u.EvalWith(ctx, code, nil, nil)
 }
 
-// EvalWith is Eval with extra names bound (a REPL's variables); root names
-// win over them.
-func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
-	return u.learned(ctx, command.Learn{}, func() (vm.Result, error) { return u.eval(ctx, code, vars) })
+// EvalWith is Eval after what a REPL session carries from its earlier
+// inputs: its variables bound and its functions defined (vm.EvalAfter).
+// Root names win over both, and are left out of the Globals and Defs it
+// answers, since each input binds them anew.
+func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.Value, defs []vm.Def) (vm.Result, error) {
+	return u.learned(ctx, command.Learn{}, func() (vm.Result, error) { return u.eval(ctx, code, vars, defs) })
 }
 
-func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value) (vm.Result, error) {
+func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value, defs []vm.Def) (vm.Result, error) {
 	return u.execute(ctx, evalNote(code), command.TopicEval, nil, func(tx *image.Tx) (vm.Result, error) {
 		names, err := tx.RootNames()
 		if err != nil {
@@ -310,7 +313,13 @@ func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value
 				globals[k] = v
 			}
 		}
-		return u.vm.Load().Eval(ctx, tx, code, globals)
+		isRoot := func(d vm.Def) bool { _, root := names[d.Name]; return root }
+		res, err := u.vm.Load().EvalAfter(ctx, tx, slices.DeleteFunc(slices.Clone(defs), isRoot), code, globals)
+		for name := range names {
+			delete(res.Globals, name)
+		}
+		res.Defs = slices.DeleteFunc(res.Defs, isRoot)
+		return res, err
 	})
 }
 

@@ -485,7 +485,7 @@ var comparisonOps = []syntax.Token{syntax.EQL, syntax.NEQ, syntax.LT, syntax.LE,
 func (vm *VM) EvalTest(ctx context.Context, tx *image.Tx, code string, globals map[string]image.Value) (Result, *Comparison, error) {
 	expr, perr := evalOptions.ParseExpr("<input>", code, 0)
 	if perr != nil || !hasComparison(expr) {
-		res, err := vm.eval(ctx, tx, code, globals, perr == nil)
+		res, err := vm.eval(ctx, tx, nil, code, globals, perr == nil)
 		freeAfter(err)
 		return res, nil, err
 	}

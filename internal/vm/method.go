@@ -184,22 +184,24 @@ func ParseREPL(readline func() ([]byte, error)) error {
 // input's last expression statement's, when its last top-level
 // statement is one (an input that is one expression included), else
 // None; the globals (those given and those defined or changed) are
-// handed back either way. Unless answerLast, statements answer None
+// handed back either way, with the input's top-level function
+// definitions. Unless answerLast, statements answer None
 // whatever the last one.
-func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict, answerLast bool) (starlark.Value, starlark.StringDict, error) {
-	if expr, err := evalOptions.ParseExpr("<input>", code, 0); err == nil {
+func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict, answerLast bool) (starlark.Value, starlark.StringDict, []inputDef, error) {
+	if expr, err := evalOptions.ParseExpr(inputFile, code, 0); err == nil {
 		v, err := starlark.EvalExprOptions(evalOptions, thread, guardExpr(expr), env)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		// An expression may still change a variable in place
 		// (l.append(x)): hand the globals back as statements do.
-		return v, userGlobals(env), nil
+		return v, userGlobals(env), nil, nil
 	}
-	f, err := evalOptions.Parse("<input>", code, 0)
+	f, err := evalOptions.Parse(inputFile, code, 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	defs := topDefs(f, code)
 	guardFile(f)
 	var last syntax.Expr
 	if n := len(f.Stmts); n > 0 && answerLast {
@@ -215,18 +217,21 @@ func evalChunk(thread *starlark.Thread, code string, env starlark.StringDict, an
 	}
 	if len(f.Stmts) > 0 {
 		if err := starlark.ExecREPLChunk(f, thread, globals); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	var v starlark.Value = starlark.None
 	if last != nil {
 		// Already guarded with the rest of the file.
 		if v, err = starlark.EvalExprOptions(evalOptions, thread, last, globals); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return v, userGlobals(globals), nil
+	return v, userGlobals(globals), defs, nil
 }
+
+// inputFile is the file name of Eval input in positions and backtraces.
+const inputFile = "<input>"
 
 // userGlobals is env without the built-ins, guards and temporaries.
 func userGlobals(env starlark.StringDict) starlark.StringDict {

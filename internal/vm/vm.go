@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -160,8 +161,14 @@ type Result struct {
 	// values (names whose values cannot be stored are left out).
 	Globals map[string]image.Value
 	// Dropped names globals, defined or rebound by the statements, that
-	// cannot be carried to another execution (a function, say).
+	// cannot be carried to another execution (a set, a bound method, a
+	// function that Defs does not carry), sorted.
 	Dropped []string
+	// Defs are the function definitions an Eval carries to a later one
+	// (EvalAfter): those given and those its input made at the top
+	// level, for the names still bound to the function they made, in
+	// the order to define them again.
+	Defs []Def
 	// Steps are the Starlark steps the execution took, nested sends
 	// included, whether it succeeded or not.
 	Steps uint64
@@ -230,14 +237,22 @@ func (vm *VM) Send(ctx context.Context, tx *image.Tx, target store.OID, selector
 // Result.Globals, so a REPL can carry them to its next input. A
 // ReplyLimit error is as for Send.
 func (vm *VM) Eval(ctx context.Context, tx *image.Tx, code string, globals map[string]image.Value) (Result, error) {
-	res, err := vm.eval(ctx, tx, code, globals, true)
+	return vm.EvalAfter(ctx, tx, nil, code, globals)
+}
+
+// EvalAfter is Eval after defining defs, in order, in code's globals
+// (over the given ones): the functions a REPL session carries from its
+// earlier inputs (Result.Defs). Each runs as a chunk of its own, so
+// code's errors keep code's line numbers.
+func (vm *VM) EvalAfter(ctx context.Context, tx *image.Tx, defs []Def, code string, globals map[string]image.Value) (Result, error) {
+	res, err := vm.eval(ctx, tx, defs, code, globals, true)
 	freeAfter(err)
 	return res, err
 }
 
-// eval is Eval; unless answerLast, statements answer None, whatever the
-// last one.
-func (vm *VM) eval(ctx context.Context, tx *image.Tx, code string, globals map[string]image.Value, answerLast bool) (Result, error) {
+// eval is EvalAfter; unless answerLast, statements answer None, whatever
+// the last one.
+func (vm *VM) eval(ctx context.Context, tx *image.Tx, defs []Def, code string, globals map[string]image.Value, answerLast bool) (Result, error) {
 	ex, err := vm.start(ctx, tx)
 	if err != nil {
 		return Result{}, err
@@ -247,9 +262,14 @@ func (vm *VM) eval(ctx context.Context, tx *image.Tx, code string, globals map[s
 	if err != nil {
 		return Result{}, err
 	}
-	v, defined, err := evalChunk(ex.thread, code, env, answerLast)
+	made, err := ex.define(env, defs)
+	if err != nil {
+		return ex.finishCounted(nil, err)
+	}
+	v, defined, mine, err := evalChunk(ex.thread, code, env, answerLast)
 	res, err := ex.finishCounted(v, err)
 	if err == nil && len(defined) > 0 {
+		res.Defs = carried(defined, defs, made, mine)
 		if err = ex.globals(&res, defined); err != nil {
 			return Result{Output: res.Output}, ex.fail(err)
 		}
@@ -281,12 +301,16 @@ func (vm *VM) environment(ex *execution, globals map[string]image.Value) (starla
 // execution's limits still apply (its watchdog runs until it stops):
 // all of them together within what a reply could carry, a value to
 // each byte of it, or it is a ReplyLimit error. Names whose values
-// cannot be stored are dropped.
+// cannot be stored are dropped, but for the functions res.Defs carries.
 func (ex *execution) globals(res *Result, defined starlark.StringDict) error {
 	res.Globals = map[string]image.Value{}
+	byDef := make(map[string]bool, len(res.Defs))
+	for _, d := range res.Defs {
+		byDef[d.Name] = true
+	}
 	left := uint64(ex.vm.opts.MaxResult)
 	for name, dv := range defined {
-		if _, extra := ex.vm.opts.Globals[name]; extra {
+		if _, extra := ex.vm.opts.Globals[name]; extra || byDef[name] {
 			continue
 		}
 		n, err := ex.expansion(dv, left, ReplyLimit, fmt.Sprintf("the globals an eval hands back are at most the %s reply limit", mib(uint64(ex.vm.opts.MaxResult))))
@@ -310,6 +334,7 @@ func (ex *execution) globals(res *Result, defined starlark.StringDict) error {
 			res.Dropped = append(res.Dropped, name)
 		}
 	}
+	slices.Sort(res.Dropped)
 	return nil
 }
 

@@ -1,11 +1,18 @@
 package zmqbridge_test
 
 import (
+	"context"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"batos/internal/command"
 	"batos/internal/uvm/uvmtest"
+	"batos/internal/vm"
+	"batos/internal/zmqbridge"
 )
 
 // TestEvalLastExpression: over the bridge, an eval of statements whose
@@ -46,5 +53,56 @@ func TestSendDataSlotAndMissingRead(t *testing.T) {
 	e, _ := r["error"].(map[string]any)
 	if msg, _ := e["message"].(string); r["ok"] != false || e["kind"] != string(command.KindMethodError) || !strings.Contains(msg, "has no slot nosuch") {
 		t.Errorf("eval genesis.nosuch: got %v, want a method_error saying genesis has no such slot", r)
+	}
+}
+
+// TestEvalSession: a session through the bridge carries variables and
+// functions as a local one does: the same inputs give the same answers,
+// output and dropped names, errors included. A session that is no string,
+// or too long, is bad_request.
+func TestEvalSession(t *testing.T) {
+	ctx := context.Background()
+	local := command.NewLocal(uvmtest.Open(t, nil), "tester")
+	_, addr, _ := startServer(t, local)
+	c, err := zmqbridge.Dial(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := zmqbridge.NewRemote(c, os.Getpid())
+	defer remote.Close()
+	script := []string{
+		"x = 40",
+		"def twice(n):\n    return 2 * n\n",
+		"twice(x) + 2",
+		"s = set([1])\nprint(len(s))",
+		"s",
+		"x = 0\nfail('not saved')",
+		"sq = lambda n: n * n\nsq(x)",
+	}
+	answers := func(svc command.Service, session string) []vm.Result {
+		var out []vm.Result
+		for _, code := range script {
+			res, err := svc.Eval(ctx, command.EvalRequest{Code: code, Session: session})
+			if err != nil {
+				res = vm.Result{Repr: command.Message(err)}
+			}
+			out = append(out, vm.Result{Value: res.Value, Repr: res.Repr, Output: res.Output, Dropped: res.Dropped})
+		}
+		return out
+	}
+	got, want := answers(remote, "remote"), answers(local, "local")
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("a session (-remote +local):\n%s", diff)
+	}
+	if got[2].Repr != "82" || got[6].Repr != "1600" || !slices.Equal(got[3].Dropped, []string{"s"}) {
+		t.Errorf("the session did not carry: %+v", got)
+	}
+
+	d := dealer(t, addr)
+	for i, bad := range []any{int64(1), strings.Repeat("s", command.MaxSessionID+1)} {
+		r := req(t, d, map[string]any{"id": int64(i + 1), "command": "eval", "code": "1", "session": bad})
+		if e, _ := r["error"].(map[string]any); r["ok"] != false || e["kind"] != string(command.KindBadRequest) {
+			t.Errorf("session %v: got %v, want bad_request", bad, r)
+		}
 	}
 }

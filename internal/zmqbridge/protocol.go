@@ -56,12 +56,24 @@ var commands = map[string]handler{
 		return resultMap(res), err
 	},
 	"eval": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
-		code, err := stringArg(req, "code", true)
-		if err != nil {
+		r := command.EvalRequest{}
+		var err error
+		if r.Code, err = stringArg(req, "code", true); err != nil {
 			return nil, err
 		}
-		res, err := svc.Eval(ctx, command.EvalRequest{Code: code})
-		return resultMap(res), err
+		if r.Session, err = stringArg(req, "session", false); err != nil {
+			return nil, err
+		}
+		if err := r.Check(); err != nil {
+			return nil, err
+		}
+		res, err := svc.Eval(ctx, r)
+		m := resultMap(res)
+		if len(res.Dropped) > 0 {
+			// What the session could not carry to its next eval.
+			m["dropped"] = res.Dropped
+		}
+		return m, err
 	},
 	"inspect": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		target, err := stringArg(req, "target", true)
@@ -739,7 +751,7 @@ func typeName(v any) string {
 var commandFields = map[string][]string{
 	"ping":                     nil,
 	"send":                     {"target", "selector", "args", "kwargs", "learn", "timeout_ms"},
-	"eval":                     {"code"},
+	"eval":                     {"code", "session"},
 	"inspect":                  {"target"},
 	"history":                  {"target", "limit"},
 	"log":                      {"limit", "before"},

@@ -143,11 +143,25 @@ func (r *Remote) Send(ctx context.Context, req command.SendRequest) (vm.Result, 
 	return resultOf(res), err
 }
 
-// Eval evaluates over the bridge, which binds no extra names: req.Vars
-// are not sent.
+// Eval evaluates over the bridge; a session lives in the server, as
+// Local keeps it.
 func (r *Remote) Eval(ctx context.Context, req command.EvalRequest) (vm.Result, error) {
-	res, err := r.callFor(ctx, command.DefaultLearnTimeout+remoteTimeout, "eval", map[string]any{"code": req.Code})
-	return resultOf(res), err
+	if err := req.Check(); err != nil {
+		return vm.Result{}, err
+	}
+	args := map[string]any{"code": req.Code}
+	if req.Session != "" {
+		args["session"] = req.Session
+	}
+	res, err := r.callFor(ctx, command.DefaultLearnTimeout+remoteTimeout, "eval", args)
+	out := resultOf(res)
+	m, _ := res.(map[string]any)
+	for _, name := range list(m["dropped"]) {
+		if s, ok := name.(string); ok {
+			out.Dropped = append(out.Dropped, s)
+		}
+	}
+	return out, err
 }
 
 func (r *Remote) Inspect(ctx context.Context, target string) (command.ObjectView, error) {
