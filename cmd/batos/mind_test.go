@@ -1,10 +1,6 @@
 package main
 
 import (
-	"batos/internal/gguf/gguftest"
-	"batos/internal/llm/llmtest"
-	"batos/internal/mind"
-	"batos/internal/store/bolt"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -12,9 +8,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
 
 	"batos/internal/command"
+	"batos/internal/gguf/gguftest"
+	"batos/internal/llm/llmtest"
+	"batos/internal/mind"
 	"batos/internal/store"
+	"batos/internal/store/bolt"
 )
 
 func writeTemp(t *testing.T, name string, data []byte) string {
@@ -247,5 +250,44 @@ func TestModelImportProgressPastTotal(t *testing.T) {
 	p.done()
 	if !strings.Contains(out.String(), "100%") {
 		t.Errorf("progress %q, want a full bar", out.String())
+	}
+}
+
+// TestModelImportThroughTheServer: while batos run holds the image, model
+// import and show go through its bridge (the server reads the file), a
+// bad file is refused as it is locally, and the import is published as a
+// commit.model event.
+func TestModelImportThroughTheServer(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	_, ev, stop := startRun(t, img)
+	defer stop()
+	sub, err := zmq.NewSocket(zmq.SUB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	sub.SetLinger(0)
+	sub.SetRcvtimeo(10 * time.Second)
+	sub.SetSubscribe("commit.model")
+	if err := sub.Connect(ev); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the SUB joins before the import publishes
+	if code, _, errOut := batos(t, "-image", img, "model", "import", writeTemp(t, "notgguf.gguf", []byte("not a model"))); code != 1 || !strings.Contains(errOut, "not a usable GGUF file") {
+		t.Errorf("a bad model through the server: exit %d, %q", code, errOut)
+	}
+	if out := mustRun(t, "-image", img, "model", "show"); !strings.Contains(out, "no base model") {
+		t.Errorf("model show before the import: %q", out)
+	}
+	out := mustRun(t, "-image", img, "model", "import", writeTemp(t, "tiny.gguf", gguftest.TinyLlama(5)))
+	if !strings.Contains(out, "imported tiny.gguf: llama model") {
+		t.Errorf("model import through the server: %q", out)
+	}
+	if out := mustRun(t, "-image", img, "model", "show"); !strings.Contains(out, "tiny.gguf: llama model") {
+		t.Errorf("model show after the import: %q", out)
+	}
+	frames, err := sub.RecvMessageBytes(0)
+	if err != nil || string(frames[0]) != "commit.model" {
+		t.Errorf("no commit.model event: %v %q", err, frames)
 	}
 }

@@ -3,8 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
-	"batos/internal/mind"
+	"batos/internal/command"
 )
 
 func init() {
@@ -34,18 +35,33 @@ model is refused and nothing is stored. Personas that name no model use it.`)
 	if fs.NArg() != 1 {
 		return usageError("model import needs one FILE.gguf")
 	}
-	u, err := awakenImage(ctx, e, readWrite, nil)
+	// A server holding the image reads the file itself: give it the
+	// whole path.
+	path, err := filepath.Abs(fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	bar := newByteProgress(e, "importing "+fs.Arg(0))
-	imp, err := mind.ImportWeights(ctx, u.DB(), fs.Arg(0), bar.update)
-	bar.done()
+	s, err := openSession(ctx, e, readWrite)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "imported %s: %s model %q, %d tensors, %s, %s\n", imp.File, imp.Architecture, imp.Name, imp.Tensors, formatBytes(imp.Blob.Size), imp.Blob.Digest)
+	defer s.Close()
+	req := command.ModelImport{Path: path}
+	var bar *byteProgress
+	if s.local != nil {
+		bar = newByteProgress(e, "importing "+fs.Arg(0))
+		req.Progress = bar.update
+	} else {
+		fmt.Fprintf(e.stderr, "importing %s through the running server...\n", fs.Arg(0))
+	}
+	imp, err := s.ImportModel(ctx, req)
+	if bar != nil {
+		bar.done()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "imported %s: %s model %q, %d tensors, %s, %s\n", imp.File, imp.Architecture, imp.Name, imp.Tensors, formatBytes(imp.Size), imp.Digest)
 	return nil
 }
 
@@ -55,12 +71,12 @@ func runModelShow(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	u, err := awakenImage(ctx, e, readWrite, nil)
+	s, err := openSession(ctx, e, readOnly)
 	if err != nil {
 		return err
 	}
-	defer u.Close()
-	base, err := mind.LoadWeights(ctx, u.DB())
+	defer s.Close()
+	base, err := s.Model(ctx)
 	if err != nil {
 		return err
 	}
@@ -68,12 +84,12 @@ func runModelShow(ctx context.Context, e *env, args []string) error {
 		if base == nil {
 			return printJSON(e.stdout, nil)
 		}
-		return printJSON(e.stdout, map[string]any{"file": base.File, "name": base.Name, "architecture": base.Architecture, "size": base.Blob.Size, "digest": base.Blob.Digest.String()})
+		return printJSON(e.stdout, map[string]any{"file": base.File, "name": base.Name, "architecture": base.Architecture, "size": base.Size, "digest": base.Digest})
 	}
 	if base == nil {
 		fmt.Fprintln(e.stdout, "no base model in the image (batos model import FILE.gguf)")
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "%s: %s model %q, %s, %s\n", base.File, base.Architecture, base.Name, formatBytes(base.Blob.Size), base.Blob.Digest)
+	fmt.Fprintf(e.stdout, "%s: %s model %q, %s, %s\n", base.File, base.Architecture, base.Name, formatBytes(base.Size), base.Digest)
 	return nil
 }

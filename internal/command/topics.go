@@ -20,6 +20,7 @@ const (
 	TopicUndo      = "commit.undo"      // an undo: "undone", the TID undone
 	TopicMethod    = "commit.method"    // method_set, method_revert
 	TopicPersona   = "commit.persona"   // persona_set (and the adapter it imports)
+	TopicModel     = "commit.model"     // model_import: the base model and its blob
 	TopicCycle     = cycle.CommitTopic  // a cycle's transition, step, install or delivery: "id" where known
 	TopicCatalog   = "commit.catalog"   // catalog_add, catalog_remove, catalog_reindex
 	TopicAudit     = "commit.audit"     // audit_run

@@ -3,6 +3,7 @@ package uvm_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"batos/internal/command"
 	"batos/internal/cycle"
+	"batos/internal/gguf/gguftest"
 	"batos/internal/heartbeat"
 	"batos/internal/image"
 	"batos/internal/llm"
@@ -251,6 +253,13 @@ heartbeat.policy = "propose"`})
 	_, err = r.EditPersona(ctx, "BABS", command.PersonaEdit{Role: &role})
 	must("persona_set", err)
 	expect("persona_set", command.TopicPersona, lastTID())
+
+	model := filepath.Join(t.TempDir(), "tiny.gguf")
+	must("write a model", os.WriteFile(model, gguftest.TinyLlama(3), 0o644))
+	before = lastTID()
+	_, err = r.ImportModel(ctx, command.ModelImport{Path: model})
+	must("model_import", err)
+	expect("model_import", command.TopicModel, tidsAfter(t, u, before)...)
 
 	before = lastTID()
 	_, err = r.CatalogAdd(ctx, command.CatalogAddRequest{Text: "Events name every commit.", Name: "notes/events.txt"})
