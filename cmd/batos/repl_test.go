@@ -168,3 +168,44 @@ func TestHostileReplObjectVariables(t *testing.T) {
 		t.Errorf("an object variable was dropped:\n%s", out)
 	}
 }
+
+// TestReplSameThroughServer: the same inputs give the same session with
+// and without a running server: variables and def functions carry, what
+// cannot be kept is noted, a failed input changes nothing, an unknown
+// :command is said so.
+func TestReplSameThroughServer(t *testing.T) {
+	script := strings.Join([]string{
+		"x = 40",
+		"def twice(n):",
+		"    return 2 * n",
+		"",
+		"twice(x) + 2",
+		"sq = lambda n: n * n",
+		"s = set([1])",
+		`x = 1; fail("not saved")`,
+		"[x, sq(3), twice(1)]",
+		"s",
+		"twice = 5",
+		"twice",
+		":foo",
+		"",
+	}, "\n")
+	session := func(t *testing.T, img string) string {
+		out := repl(t, img, script)
+		_, after, _ := strings.Cut(out, ":help for help, :quit to leave\n")
+		return after
+	}
+	local := session(t, filepath.Join(t.TempDir(), "live_image.db"))
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	_, _, stop := startRun(t, img)
+	defer stop()
+	served := session(t, img)
+	if served != local {
+		t.Errorf("through the server:\n%s\nwithout:\n%s", served, local)
+	}
+	for _, want := range []string{"82\n", "note: s lasts only for this input", "not saved", "[40, 9, 2]", "undefined: s", "\n5\n", "unknown command :foo"} {
+		if !strings.Contains(local, want) {
+			t.Errorf("the session lacks %q:\n%s", want, local)
+		}
+	}
+}

@@ -99,6 +99,14 @@ func TestEvalSession(t *testing.T) {
 	}
 
 	d := dealer(t, addr)
+	for i, session := range []string{"", "wire"} {
+		r := req(t, d, map[string]any{"id": int64(10 + i), "command": "eval", "code": "s = set([1])", "session": session})
+		res, _ := r["result"].(map[string]any)
+		dropped, has := res["dropped"]
+		if want := session != ""; has != want || want && !cmp.Equal(dropped, []any{"s"}) {
+			t.Errorf("session %q: got %v, want dropped [s] only with a session", session, r)
+		}
+	}
 	for i, bad := range []any{int64(1), strings.Repeat("s", command.MaxSessionID+1)} {
 		r := req(t, d, map[string]any{"id": int64(i + 1), "command": "eval", "code": "1", "session": bad})
 		if e, _ := r["error"].(map[string]any); r["ok"] != false || e["kind"] != string(command.KindBadRequest) {

@@ -69,8 +69,9 @@ var commands = map[string]handler{
 		}
 		res, err := svc.Eval(ctx, r)
 		m := resultMap(res)
-		if len(res.Dropped) > 0 {
-			// What the session could not carry to its next eval.
+		if r.Session != "" && len(res.Dropped) > 0 {
+			// What the session could not carry to its next eval (without
+			// a session nothing carries).
 			m["dropped"] = res.Dropped
 		}
 		return m, err
