@@ -53,6 +53,9 @@ func TestProtocolDocExamples(t *testing.T) {
 	fx := newDocFixtures(t)
 	addr := serveDocImage(t, fx)
 	d := dealer(t, addr)
+	// Bounds a reply that never comes, not how fast one must: a loaded
+	// machine running every package's tests at once is slow.
+	d.SetRcvtimeo(time.Minute)
 	m := &docMatcher{bindings: map[string]string{}, rewrite: fx.rewrite}
 	for _, ex := range exchanges {
 		runExchange(t, d, m, ex)
@@ -192,6 +195,11 @@ func (fx *docFixtures) rewrite(s string) string {
 // the fake Ollama as its mind, and returns the request endpoint.
 func serveDocImage(t *testing.T, fx *docFixtures) string {
 	t.Helper()
+	// A telemetry flush is a commit no example shows: one between the
+	// examples would change what pack and verify count.
+	flush := uvm.TelemetryFlush
+	uvm.TelemetryFlush = time.Hour
+	t.Cleanup(func() { uvm.TelemetryFlush = flush })
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	served := make(chan error, 1)
