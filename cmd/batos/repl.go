@@ -281,32 +281,22 @@ func (r *lineReader) readLine(prompt string) (string, error) {
 }
 
 // keyWatcher passes a terminal's keys on, noticing Ctrl-C, which x/term
-// reports as io.EOF, as it does Ctrl-D.
+// reports as io.EOF, as it does Ctrl-D. Only the goroutine reading lines
+// uses it.
 type keyWatcher struct {
 	r     io.Reader
-	mu    sync.Mutex
-	ctrlC bool // guarded by mu: the last read held a Ctrl-C
+	ctrlC bool // the last read held a Ctrl-C
 }
 
 func (k *keyWatcher) Read(p []byte) (int, error) {
 	n, err := k.r.Read(p)
-	k.mu.Lock()
 	k.ctrlC = bytes.IndexByte(p[:n], keyCtrlC) >= 0
-	k.mu.Unlock()
 	return n, err
 }
 
-func (k *keyWatcher) reset() {
-	k.mu.Lock()
-	k.ctrlC = false
-	k.mu.Unlock()
-}
+func (k *keyWatcher) reset() { k.ctrlC = false }
 
-func (k *keyWatcher) sawCtrlC() bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.ctrlC
-}
+func (k *keyWatcher) sawCtrlC() bool { return k.ctrlC }
 
 // keyCtrlC is the byte a terminal in raw mode reads for Ctrl-C.
 const keyCtrlC = 3

@@ -12,6 +12,15 @@
 // from these types, so the bridge, the CLI and (later) HTTP cannot drift
 // apart.
 //
+// # Sessions
+//
+// An eval may name a session (EvalRequest.Session), as a REPL does: the
+// variables and top-level functions of its earlier successful evals carry
+// to it. Local keeps them, so a REPL carries the same whether the CLI
+// holds the image or talks to its server. Functions carry by their
+// source (vm.Def), defined again before each eval. Sessions are bounded
+// (MaxSessions, SessionIdle) and live only in memory.
+//
 // # Names
 //
 //   - A command is one operation of Service; a request is its arguments

@@ -28,6 +28,18 @@
 // and cached; method code has no file, network or process access, only the
 // built-ins this package hands it.
 //
+// # REPL sessions
+//
+// [VM.Eval] hands back the globals its input left as image values
+// (Result.Globals), so a REPL can bind them again in its next input. A
+// function cannot be carried that way (it can be neither stored nor kept
+// past its execution's transaction): Result.Defs carries the source of
+// each top-level def and name = lambda instead, and [VM.EvalAfter] runs
+// those definitions, each as a chunk of its own, before the next input,
+// evaluating their default values again. What neither carries (a set, a
+// bound method, a function made inside another) is named in
+// Result.Dropped.
+//
 // # Limits
 //
 // Every execution has a step limit, a wall-time limit and a memory limit
