@@ -120,14 +120,14 @@ func (ex exchange) pairFor(m *docMatcher, got any) (request, reply docObject, ok
 type docFixtures struct {
 	srv    string // stands for /srv
 	ollama *llmtest.Ollama
-	base   string // the base model the image keeps, as batos model import
 }
 
 func newDocFixtures(t *testing.T) *docFixtures {
 	t.Helper()
 	dir := t.TempDir()
-	fx := &docFixtures{srv: filepath.Join(dir, "srv"), base: filepath.Join(dir, "tiny.gguf")}
+	fx := &docFixtures{srv: filepath.Join(dir, "srv")}
 	files := map[string][]byte{
+		"models/tiny.gguf":    gguftest.TinyLlama(31),
 		"adapters/brick.gguf": gguftest.TinyLoRA(31),
 		"docs/rivers.txt":     []byte(riversText),
 		"docs/blob.bin":       {0, 1, 2, 3, 0, 0xff, 0xfe, 0, 7},
@@ -140,9 +140,6 @@ func newDocFixtures(t *testing.T) *docFixtures {
 		if err := os.WriteFile(p, content, 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := os.WriteFile(fx.base, gguftest.TinyLlama(31), 0o644); err != nil {
-		t.Fatal(err)
 	}
 	ok := func(context.Context, *llm.ChatRequest) (llmtest.Reply, error) { return llmtest.Reply{Text: "OK"}, nil }
 	fx.ollama = llmtest.NewOllama(t, &llmtest.OllamaOptions{
@@ -191,8 +188,8 @@ func (fx *docFixtures) rewrite(s string) string {
 	return strings.ReplaceAll(s, "http://127.0.0.1:11434", fx.ollama.URL)
 }
 
-// serveDocImage serves a fresh image, with the base model imported and
-// the fake Ollama as its mind, and returns the request endpoint.
+// serveDocImage serves a fresh image with the fake Ollama as its mind,
+// and returns the request endpoint.
 func serveDocImage(t *testing.T, fx *docFixtures) string {
 	t.Helper()
 	// A telemetry flush is a commit no example shows: one between the
@@ -210,10 +207,6 @@ func serveDocImage(t *testing.T, fx *docFixtures) string {
 			// batos run records the user who started it in the log.
 			UVM:    uvm.Options{User: "alice"},
 			Bridge: zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"},
-			Prepare: func(ctx context.Context, u *uvm.UVM) error {
-				_, err := mind.ImportWeights(ctx, u.DB(), fx.base, nil)
-				return err
-			},
 			FindMind: func(ctx context.Context, u *uvm.UVM) (*mind.Server, error) {
 				server, err := mind.Connect(ctx, cfg)
 				if err != nil {
