@@ -40,6 +40,8 @@ type inflight struct {
 	key    string // the id, encoded; "" when it has none that can be read
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// finished is set, under the registry's lock, once it is forgotten.
+	finished bool
 }
 
 // registry tracks the requests being handled by connection and by id.
@@ -85,9 +87,14 @@ func (r *registry) start(base context.Context, fd int, peer string, id any) *inf
 	return req
 }
 
-// finish forgets req and releases its context.
+// finish forgets req and releases its context; again, it does nothing.
 func (r *registry) finish(req *inflight) {
 	r.mu.Lock()
+	if req.finished {
+		r.mu.Unlock()
+		return
+	}
+	req.finished = true
 	if set := r.byFD[req.fd]; set != nil {
 		delete(set, req)
 		if len(set) == 0 {

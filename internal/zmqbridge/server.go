@@ -448,7 +448,7 @@ func splitEnvelope(frames [][]byte) ([][]byte, []byte, error) {
 
 func (s *Server) handleJob(j job) {
 	defer s.inflight.Add(-1)
-	defer s.reqs.finish(j.req)
+	defer s.reqs.finish(j.req) // again, harmless, for a panic in reply
 	env, payload := j.env, j.payload
 	var id any
 	defer func() {
@@ -456,6 +456,7 @@ func (s *Server) handleJob(j job) {
 		// takes the server down for everyone else.
 		if p := recover(); p != nil {
 			s.log.Error("request handler panicked", "panic", p, "stack", string(debug.Stack()))
+			s.reqs.finish(j.req)
 			s.reply(outgoing{envelope: env}, map[string]any{"id": id, "ok": false,
 				"error": map[string]any{"kind": string(command.KindInternal), "message": fmt.Sprintf("internal error: %v", p)}})
 		}
@@ -472,6 +473,9 @@ func (s *Server) handleJob(j job) {
 		ctx := context.WithValue(j.req.ctx, callerKey{}, caller{s.reqs, j.req.peer})
 		reply = handle(ctx, s.service, req)
 	}
+	// Unregistered before the reply goes: a client that has its reply
+	// never finds the request running any more.
+	s.reqs.finish(j.req)
 	s.reply(outgoing{envelope: env}, reply)
 }
 
