@@ -275,13 +275,18 @@ func isUTCTime(v any) bool {
 // file sizes, and the IDs of documents added from files (derived from
 // their paths, which the test maps to a temporary directory).
 var varyingFields = map[string]fieldKind{
+	// Transactions.
 	"tid": tidKind, "undone": tidKind, "last_tid": tidKind, "serial": tidKind,
-	"doc":  docIDKind,
-	"time": timeKind, "before": timeKind, "added": timeKind, "created": timeKind, "updated": timeKind, "at": timeKind,
-	"first": timeKind, "last": timeKind, "started": timeKind, "finished": timeKind, "decided": timeKind,
-	"installed_at": timeKind,
-	"ms":           countKind, "took_ms": countKind, "model_ms": countKind, "p50_ns": countKind, "p99_ns": countKind,
-	"latency_ms": millisKind, "mean_latency_ms": millisKind,
+	// Documents added from files.
+	"doc": docIDKind,
+	// Times.
+	"time": timeKind, "before": timeKind, "added": timeKind, "created": timeKind, "updated": timeKind,
+	"at": timeKind, "first": timeKind, "last": timeKind, "started": timeKind, "finished": timeKind,
+	"decided": timeKind, "installed_at": timeKind,
+	// Durations.
+	"ms": countKind, "took_ms": countKind, "p50_ns": countKind, "p99_ns": countKind,
+	"latency_ms": millisKind, "mean_latency_ms": millisKind, "model_ms": millisKind,
+	// File sizes.
 	"bytes_before": countKind, "bytes_after": countKind, "file_bytes": countKind,
 }
 

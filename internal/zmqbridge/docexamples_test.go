@@ -13,7 +13,6 @@ import (
 	"github.com/tinylib/msgp/msgp"
 
 	"batos/internal/gguf/gguftest"
-	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
 	"batos/internal/uvm"
@@ -141,9 +140,8 @@ func newDocFixtures(t *testing.T) *docFixtures {
 			t.Fatal(err)
 		}
 	}
-	ok := func(context.Context, *llm.ChatRequest) (llmtest.Reply, error) { return llmtest.Reply{Text: "OK"}, nil }
 	fx.ollama = llmtest.NewOllama(t, &llmtest.OllamaOptions{
-		Responder: &llmtest.Model{Respond: ok}, Models: []string{"tiny"}, AdapterFits: llmtest.GGUFFits,
+		Responder: &llmtest.Model{Respond: echoMind}, Models: []string{"tiny"}, AdapterFits: llmtest.GGUFFits,
 	})
 	return fx
 }
