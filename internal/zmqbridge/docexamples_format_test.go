@@ -272,8 +272,9 @@ func isUTCTime(v any) bool {
 
 // varyingFields are the fields, by name wherever they appear in a reply,
 // whose values differ from run to run: transactions, times, durations,
-// file sizes, and the IDs of documents added from files (derived from
-// their paths, which the test maps to a temporary directory).
+// file sizes, the IDs of documents added from files (derived from their
+// paths, which the test maps to a temporary directory), and the sizes of
+// prompts.
 var varyingFields = map[string]fieldKind{
 	// Transactions.
 	"tid": tidKind, "undone": tidKind, "last_tid": tidKind, "serial": tidKind,
@@ -288,6 +289,9 @@ var varyingFields = map[string]fieldKind{
 	"latency_ms": millisKind, "mean_latency_ms": millisKind, "model_ms": millisKind,
 	// File sizes.
 	"bytes_before": countKind, "bytes_after": countKind, "file_bytes": countKind,
+	// A prompt's length follows its wording, which changes whenever the
+	// personas' prompts are tuned.
+	"prompt_tokens": countKind,
 }
 
 // wireRef is an object reference as a reply carries it: msgpack
