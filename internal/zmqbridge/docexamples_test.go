@@ -2,6 +2,7 @@ package zmqbridge_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,6 +31,15 @@ import (
 // docPath is the protocol document, relative to this package.
 const docPath = "../../docs/protocol.md"
 
+// exampledCommands are the commands docs/protocol.md shows examples of:
+// a command's last example cannot go unnoticed. Add to it as examples
+// are added.
+var exampledCommands = []string{
+	"ping", "send", "eval", "cancel", "inspect", "history", "log", "undo", "pack", "stats", "verify",
+	"method_set", "cycle_list", "model_import", "persona_set", "persona_warm", "persona_show",
+	"catalog_add", "catalog_search", "catalog_show", "catalog_remove", "method_stats",
+}
+
 // TestProtocolDocExamples runs every example of docs/protocol.md against
 // a real server, in document order, on one fresh image.
 func TestProtocolDocExamples(t *testing.T) {
@@ -44,9 +54,18 @@ func TestProtocolDocExamples(t *testing.T) {
 	if len(exchanges) < 10 {
 		t.Fatalf("found %d examples in %s, want the doc's examples", len(exchanges), docPath)
 	}
+	shown := map[string]bool{}
 	for _, ex := range exchanges {
 		if err := ex.check(); err != nil {
 			t.Fatal(err)
+		}
+		for _, r := range ex.requests {
+			shown[fmt.Sprint(r.value["command"])] = true
+		}
+	}
+	for _, c := range exampledCommands {
+		if !shown[c] {
+			t.Errorf("%s shows no example of %s any more", docPath, c)
 		}
 	}
 	fx := newDocFixtures(t)
