@@ -76,7 +76,13 @@ func runRepl(ctx context.Context, e *env, args []string) error {
 		case errors.Is(err, errLineInterrupted):
 			continue
 		case errors.Is(err, io.EOF):
-			fmt.Fprintln(in.out())
+			// Straight to the terminal: x/term would draw the prompt
+			// again after what it is given to write.
+			if in.term != nil {
+				io.WriteString(in.stdout, "\r\n")
+			} else {
+				fmt.Fprintln(in.stdout)
+			}
 			return nil
 		case err != nil:
 			// A syntax error ends this input, never the session.
