@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tinylib/msgp/msgp"
 
+	"batos/internal/image"
 	"batos/internal/zmqbridge"
 )
 
@@ -340,8 +341,13 @@ type docMatcher struct {
 }
 
 // request turns a doc request into the map to send: numbers as int64 or
-// float64, fixtures rewritten, bound identifiers replaced.
+// float64, {"$ref": "oid:N"} as the extension it shows, fixtures
+// rewritten, bound identifiers replaced.
 func (m *docMatcher) request(v any) any {
+	if ref, ok := docRef(v); ok {
+		data := binary.BigEndian.AppendUint64(nil, ref)
+		return &msgp.RawExtension{Type: zmqbridge.RefExtension, Data: data}
+	}
 	switch v := v.(type) {
 	case json.Number:
 		if n, err := v.Int64(); err == nil {
@@ -449,10 +455,22 @@ func (m *docMatcher) matchArray(path string, want []any, got any) []string {
 	return diffs
 }
 
+// docRef reads the doc's form of an object reference, {"$ref": "oid:N"}.
+func docRef(v any) (uint64, bool) {
+	m, ok := v.(map[string]any)
+	s, isString := m["$ref"].(string)
+	if !ok || !isString || len(m) != 1 {
+		return 0, false
+	}
+	digits, ok := strings.CutPrefix(s, "oid:")
+	n, err := strconv.ParseUint(digits, 10, 64)
+	return n, ok && err == nil
+}
+
 func (m *docMatcher) matchMap(path string, want map[string]any, got any) []string {
-	if ref, ok := want["$ref"].(string); ok && len(want) == 1 {
-		if g, ok := got.(wireRef); !ok || "oid:"+strconv.FormatUint(uint64(g), 10) != ref {
-			return []string{fmt.Sprintf("%s: got %s, want a reference to %s", path, renderWire(got), ref)}
+	if ref, ok := docRef(want); ok {
+		if g, ok := got.(wireRef); !ok || uint64(g) != ref {
+			return []string{fmt.Sprintf("%s: got %s, want a reference to oid:%d", path, renderWire(got), ref)}
 		}
 		return nil
 	}
@@ -719,5 +737,25 @@ func TestDocExampleBindings(t *testing.T) {
 	again, _ := parseDocValue(`{"undone": "18ec915f7ecc7987"}`)
 	if d := m.match("reply", again, map[string]any{"undone": "fedcba9876543210"}); d == nil {
 		t.Error("a TID shown again matched another transaction's")
+	}
+}
+
+// TestDocExampleReferenceIsSentAsExtension: a reference a request shows as
+// {"$ref": "oid:N"} is sent as msgpack extension type 1, the form a
+// client writes when it can.
+func TestDocExampleReferenceIsSentAsExtension(t *testing.T) {
+	m := &docMatcher{bindings: map[string]string{}, rewrite: func(s string) string { return s }}
+	send, _ := parseDocValue(`{"command": "send", "target": {"$ref": "oid:17"}, "selector": "n"}`)
+	b, err := msgp.AppendIntf(nil, m.request(send))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := zmqbridge.DecodeRequest(b, zmqbridge.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := []byte{0xd7, byte(zmqbridge.RefExtension), 0, 0, 0, 0, 0, 0, 0, 17}
+	if !bytes.Contains(b, ext) || got["target"] != image.Ref(17) {
+		t.Errorf("sent % x, decoded target %v: want the fixext8 % x", b, got["target"], ext)
 	}
 }
