@@ -25,8 +25,8 @@ import (
 // over a fresh image, through a DEALER socket with msgpack written and
 // read by the msgpack library (not the bridge's own codec), and the
 // replies must match what the doc shows. The format of the examples is
-// described in the doc ("Messages") and read and matched as
-// docexamples_format_test.go says.
+// described in the doc ("Messages"); docexamples_parse_test.go reads
+// them and docexamples_match_test.go holds replies against them.
 
 // docPath is the protocol document, relative to this package.
 const docPath = "../../docs/protocol.md"
