@@ -68,10 +68,16 @@ func (p probeSummary) Error() string {
 
 func (p probeSummary) Unwrap() error { return p.ProbeError }
 
-// rootCause is the innermost error err wraps.
+// rootCause is the innermost error err wraps; of an error wrapping
+// several ("%w: %s: %w", a sentinel then the cause), the last one's.
 func rootCause(err error) error {
 	for err != nil {
 		next := errors.Unwrap(err)
+		if multi, ok := err.(interface{ Unwrap() []error }); ok {
+			if errs := multi.Unwrap(); len(errs) > 0 {
+				next = errs[len(errs)-1]
+			}
+		}
 		if next == nil {
 			break
 		}
