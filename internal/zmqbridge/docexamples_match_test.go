@@ -321,6 +321,11 @@ func (m *docMatcher) matchVarying(path string, kind fieldKind, want, got any) []
 	if prev, ok := m.bindings[w]; ok && prev != g {
 		return []string{fmt.Sprintf("%s: got %q, want %q, which %q stood for earlier", path, g, prev, w)}
 	}
+	for shown, actual := range m.bindings {
+		if actual == g && shown != w {
+			return []string{fmt.Sprintf("%s: got %q, which the doc showed as %q earlier, not %q", path, g, shown, w)}
+		}
+	}
 	m.bindings[w] = g
 	return nil
 }
@@ -468,6 +473,10 @@ func TestDocExampleBindings(t *testing.T) {
 	again, _ := parseDocValue(`{"undone": "18ec915f7ecc7987"}`)
 	if d := m.match("reply", again, map[string]any{"undone": "fedcba9876543210"}); d == nil {
 		t.Error("a TID shown again matched another transaction's")
+	}
+	renamed, _ := parseDocValue(`{"undone": "18ec91601f2e3d4c"}`)
+	if d := m.match("reply", renamed, map[string]any{"undone": "0123456789abcdef"}); d == nil {
+		t.Error("a transaction the doc showed as one TID matched another TID the doc shows")
 	}
 }
 
