@@ -14,31 +14,29 @@ import (
 )
 
 func init() {
-	commands["audit"] = cliCommand{"self-audit: audit (run one now) | audit list | audit show ID", runAudit}
+	g := &group{name: "audit", about: "Self-audits: ALFRED's findings and proposals. batos audit alone runs one.", bare: runAuditRun, subs: []subcommand{
+		{"run", "[-json]", "run a self-audit now and print it (what batos audit alone does)", runAuditRun, false},
+		{"list", "[-json] [-n N]", "list the self-audits, newest first", runAuditList, false},
+		{"show", "[-json] ID", "show an audit whole: facts, findings, proposals", runAuditShow, false},
+	}}
+	commands["audit"] = cliCommand{"self-audit: audit (run one now) | audit list | audit show ID", g.run}
 }
 
-func runAudit(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "list":
-			return runAuditList(ctx, e, args[1:])
-		case "show":
-			return runAuditShow(ctx, e, args[1:])
-		}
-	}
-	fs := flags(e, "audit", "[-json]", `Run a self-audit now: gather the facts the image holds (failed cycles, methods
+func runAuditRun(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "audit run", "[-json]", `Run a self-audit now: gather the facts the image holds (failed cycles, methods
 that fail or run slowly with their recorded calls, the personas' tokens and
 latency, methods never called since a cycle installed them, image and catalog
 growth), ask ALFRED for findings and proposals, keep the audit in the image and
 print it. Proposals then become improvement cycles, which the heartbeat's policy
 installs (auto) or holds for batos proposal accept (propose, the default).
-"batos audit list" and "batos audit show ID" read past audits.`)
+"batos audit" alone runs one too; "batos audit list" and "batos audit show ID"
+read past audits.`)
 	asJSON := jsonFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError("unknown audit command %q: want list or show, or nothing to run one", fs.Arg(0))
+		return usageError("audit run takes no arguments (batos audit -h lists the audit commands)")
 	}
 	s, err := openSession(ctx, e, readWrite)
 	if err != nil {

@@ -13,7 +13,17 @@ import (
 // command line.
 
 func init() {
-	commands["bench"] = cliCommand{"measure the storage engine on this disk (bench store), message sends (bench vm), the ZeroMQ bridge (bench bridge), the cognitive cycle's overhead (bench cycle), the knowledge catalog's ingest and search (bench catalog) or how well the mind learns (bench learn)", runBench}
+	g := &group{name: "bench", about: "Measure batos on this machine.", subs: []subcommand{
+		{"store", "[-json] [-dir DIR] [-quick]", "the storage engine on this disk", runBenchStore, false},
+		{"vm", "[-json] [-dir DIR] [-quick]", "message sends, each its own transaction", runBenchVM, false},
+		{"bridge", "[-json] [-dir DIR] [-quick]", "round trips through the ZeroMQ bridge", runBenchBridge, false},
+		{"cycle", "[-json] [-n N] [-dir DIR]", "the cognitive cycle's own overhead", runBenchCycle, false},
+		{"catalog", "[-json] [-chunks N] [-dir DIR]", "the knowledge catalog's ingest and search", runBenchCatalog, false},
+		{"learn", "[-json] [-suite FILE] [-only A,B] [-keep DIR]", "how well the mind learns", runBenchLearn, false},
+		// The child process of bench store, not for people.
+		{"coldload", "", "", runColdLoad, true},
+	}}
+	commands["bench"] = cliCommand{"measure the storage engine on this disk (bench store), message sends (bench vm), the ZeroMQ bridge (bench bridge), the cognitive cycle's overhead (bench cycle), the knowledge catalog's ingest and search (bench catalog) or how well the mind learns (bench learn)", g.run}
 }
 
 const benchStoreHelp = `
@@ -86,32 +96,6 @@ search's speedup is measured against; reopening the index against
 rebuilding it, and the memory the open index holds. Targets: hybrid p50
 under 10 ms, recall@10 at least 0.95, a speedup of at least 50×. A run at
 100,000 chunks takes several minutes and about 1 GB under DIR.`
-
-func runBench(ctx context.Context, e *env, args []string) error {
-	name := ""
-	if len(args) > 0 {
-		name = args[0]
-	}
-	switch name {
-	case "store":
-		return runBenchStore(ctx, e, args[1:])
-	case "vm":
-		return runBenchVM(ctx, e, args[1:])
-	case "bridge":
-		return runBenchBridge(ctx, e, args[1:])
-	case "cycle":
-		return runBenchCycle(ctx, e, args[1:])
-	case "catalog":
-		return runBenchCatalog(ctx, e, args[1:])
-	case "learn":
-		return runBenchLearn(ctx, e, args[1:])
-	case "-h", "-help", "--help":
-		return runBenchStore(ctx, e, args)
-	case "coldload": // the child process of bench store, not for people
-		return runColdLoad(ctx, e, args[1:])
-	}
-	return usageError("batos bench store|vm|bridge|cycle|catalog|learn [-json] [-dir DIR] [-quick]")
-}
 
 // benchFlags adds the flags every benchmark shares to fs; dirHelp
 // says what -dir is for.

@@ -16,30 +16,16 @@ import (
 )
 
 func init() {
-	commands["catalog"] = cliCommand{"the knowledge catalog: catalog add PATH... | search QUERY | list | show DOC | remove DOC | reindex | stats", runCatalog}
-}
-
-func runCatalog(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usageError("batos catalog add PATH... | search QUERY | list | show DOC | remove DOC | reindex | stats (each takes -h)")
-	}
-	switch args[0] {
-	case "add":
-		return runCatalogAdd(ctx, e, args[1:])
-	case "search":
-		return runCatalogSearch(ctx, e, args[1:])
-	case "list":
-		return runCatalogList(ctx, e, args[1:])
-	case "show":
-		return runCatalogShow(ctx, e, args[1:])
-	case "remove":
-		return runCatalogRemove(ctx, e, args[1:])
-	case "reindex":
-		return runCatalogReindex(ctx, e, args[1:])
-	case "stats":
-		return runCatalogStats(ctx, e, args[1:])
-	}
-	return usageError("unknown catalog command %q: want add, search, list, show, remove, reindex or stats", args[0])
+	g := &group{name: "catalog", about: "The knowledge catalog: documents the mind searches.", subs: []subcommand{
+		{"add", "PATH... [-meta KEY=VALUE]... [-json]", "add files, and the files under directories", runCatalogAdd, false},
+		{"search", "QUERY... [-k N] [-methods] [-doc DOC] [-meta KEY=VALUE]... [-json]", "the passages that best match the query", runCatalogSearch, false},
+		{"list", "[-json]", "list the documents", runCatalogList, false},
+		{"show", "DOC [-json]", "show a document and its chunks", runCatalogShow, false},
+		{"remove", "DOC", "take a document out of the catalog", runCatalogRemove, false},
+		{"reindex", "", "rebuild the indexes from the image", runCatalogReindex, false},
+		{"stats", "[-json]", "count what the catalog holds", runCatalogStats, false},
+	}}
+	commands["catalog"] = cliCommand{"the knowledge catalog: catalog add PATH... | search QUERY | list | show DOC | remove DOC | reindex | stats", g.run}
 }
 
 // catalogSession opens the session the catalog commands run in: batos

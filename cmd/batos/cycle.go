@@ -1,30 +1,17 @@
 package main
 
 import (
-	"context"
-
 	"batos/internal/cycle"
 )
 
 func init() {
-	commands["cycle"] = cliCommand{"cognitive cycles: cycle list [-all] | show ID | retry ID | cancel ID", runCycle}
-}
-
-func runCycle(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usageError("batos cycle list [-json] [-all] | show [-json] ID | retry ID | cancel ID")
-	}
-	switch args[0] {
-	case "list":
-		return runCycleList(ctx, e, args[1:])
-	case "show":
-		return runCycleShow(ctx, e, args[1:])
-	case "retry":
-		return runCycleRetry(ctx, e, args[1:])
-	case "cancel":
-		return runCycleCancel(ctx, e, args[1:])
-	}
-	return usageError("unknown cycle command %q: want list, show, retry or cancel", args[0])
+	g := &group{name: "cycle", about: "The cognitive cycles: how the mind learned (or failed to learn) a message.", subs: []subcommand{
+		{"list", "[-json] [-all | -n N]", "list the cognitive cycles, newest first", runCycleList, false},
+		{"show", "[-json] ID", "show a cycle with everything it recorded", runCycleShow, false},
+		{"retry", "ID", "run a FAILED cycle again from the state it failed in", runCycleRetry, false},
+		{"cancel", "ID", "cancel an unfinished cycle", runCycleCancel, false},
+	}}
+	commands["cycle"] = cliCommand{"cognitive cycles: cycle list [-all] | show ID | retry ID | cancel ID", g.run}
 }
 
 // cycleID reads the one ID argument of show, retry and cancel.

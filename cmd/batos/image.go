@@ -11,26 +11,16 @@ import (
 )
 
 func init() {
-	commands["image"] = cliCommand{"manage the image file: init, stats, verify, log, history, undo, pack", runImage}
-}
-
-// imageCommands are the subcommands of "batos image"; log, history, undo
-// and pack are also top-level commands.
-var imageCommands = map[string]func(context.Context, *env, []string) error{
-	"init":    runInit,
-	"stats":   runStats,
-	"verify":  runVerify,
-	"log":     runLog,
-	"history": runHistory,
-	"undo":    runUndo,
-	"pack":    runPack,
-}
-
-func runImage(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || imageCommands[args[0]] == nil {
-		return usageError("batos image init|stats|verify|log|history|undo|pack [ARGS]")
-	}
-	return imageCommands[args[0]](ctx, e, args[1:])
+	g := &group{name: "image", about: "Manage the image file.", subs: []subcommand{
+		{"init", "", "create the primordial image, or upgrade its system objects", runInit, false},
+		{"stats", "[-json]", "count what the image holds (also batos stats)", runStats, false},
+		{"verify", "[-json]", "check every record, reference and blob (also batos verify)", runVerify, false},
+		{"log", "[-n N] [-before TID] [-json]", "list committed transactions, newest first (also batos log)", runLog, false},
+		{"history", "[-n N] [-json] OBJECT", "list the revisions of an object (also batos history)", runHistory, false},
+		{"undo", "TID", "undo a transaction by committing its inverse (also batos undo)", runUndo, false},
+		{"pack", "-before TIME [-compact] | -compact", "drop old history and unreachable objects and blobs (also batos pack)", runPack, false},
+	}}
+	commands["image"] = cliCommand{"manage the image file: init, stats, verify, log, history, undo, pack", g.run}
 }
 
 func runInit(ctx context.Context, e *env, args []string) error {

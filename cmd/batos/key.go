@@ -12,13 +12,13 @@ import (
 )
 
 func init() {
-	commands["key"] = cliCommand{"make CURVE keys for serving beyond loopback: key gen [-out PREFIX [-force]]", runKey}
+	g := &group{name: "key", about: "CURVE keys, for serving beyond loopback.", subs: []subcommand{
+		{"gen", "[-out PREFIX [-force]]", "make a CURVE key pair: print it, or write PREFIX.key and PREFIX.pub", runKeyGen, false},
+	}}
+	commands["key"] = cliCommand{"make CURVE keys for serving beyond loopback: key gen [-out PREFIX [-force]]", g.run}
 }
 
-func runKey(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "gen" {
-		return usageError("batos key gen [-out PREFIX [-force]]")
-	}
+func runKeyGen(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "key gen", "[-out PREFIX [-force]]", `Make a CURVE key pair. With -out, write PREFIX.key (the secret key, mode 0600)
 and PREFIX.pub (the public key), refusing to replace existing ones unless -force;
 otherwise print both.
@@ -29,7 +29,7 @@ A client reaches it with: batos -curve-key client.key COMMAND (or BATOS_CURVE_KE
 the server's public key is read from beside the image, or -curve-server-key FILE.`)
 	out := fs.String("out", "", "write PREFIX.key and PREFIX.pub instead of printing")
 	force := fs.Bool("force", false, "replace PREFIX.key and PREFIX.pub if they exist")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -11,22 +11,12 @@ import (
 )
 
 func init() {
-	commands["method"] = cliCommand{"methods: method set TARGET NAME -file F.star | revert TARGET NAME | stats [TARGET]", runMethod}
-}
-
-func runMethod(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usageError("batos method set TARGET NAME -file F.star | revert TARGET NAME | stats [-json] [-all] [TARGET]")
-	}
-	switch args[0] {
-	case "stats":
-		return runMethodStats(ctx, e, args[1:])
-	case "set":
-		return runMethodSet(ctx, e, args)
-	case "revert":
-		return runMethodRevert(ctx, e, args[1:])
-	}
-	return usageError("unknown method command %q: want set, revert or stats", args[0])
+	g := &group{name: "method", about: "Install, revert and measure the methods of the image's objects.", subs: []subcommand{
+		{"set", "TARGET NAME -file F.star", "install the method in F.star as slot NAME of TARGET", runMethodSet, false},
+		{"revert", "TARGET NAME", "restore what the slot held before a cycle installed the method", runMethodRevert, false},
+		{"stats", "[-json] [-all] [TARGET]", "show the method telemetry: calls, failures, latency", runMethodStats, false},
+	}}
+	commands["method"] = cliCommand{"methods: method set TARGET NAME -file F.star | revert TARGET NAME | stats [TARGET]", g.run}
 }
 
 func runMethodRevert(ctx context.Context, e *env, args []string) error {
@@ -58,7 +48,7 @@ func runMethodSet(ctx context.Context, e *env, args []string) error {
 file must define exactly one function named NAME whose first parameter is self;
 it is checked before anything is stored.`)
 	file := fs.String("file", "", "the method's source file (required)")
-	if err := parseFlags(fs, reorderFlags(fs, args[1:])); err != nil {
+	if err := parseFlags(fs, reorderFlags(fs, args)); err != nil {
 		return err
 	}
 	if fs.NArg() != 2 || *file == "" {

@@ -9,20 +9,11 @@ import (
 )
 
 func init() {
-	commands["model"] = cliCommand{"keep the base model in the image: model import FILE.gguf, model show", runModel}
-}
-
-func runModel(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usageError("batos model import FILE.gguf | batos model show")
-	}
-	switch args[0] {
-	case "import":
-		return runModelImport(ctx, e, args[1:])
-	case "show":
-		return runModelShow(ctx, e, args[1:])
-	}
-	return usageError("unknown model command %q: want import or show", args[0])
+	g := &group{name: "model", about: "The base model kept in the image.", subs: []subcommand{
+		{"import", "FILE.gguf", "store a GGUF base model in the image", runModelImport, false},
+		{"show", "[-json]", "show the base model the image records", runModelShow, false},
+	}}
+	commands["model"] = cliCommand{"keep the base model in the image: model import FILE.gguf, model show", g.run}
 }
 
 func runModelImport(ctx context.Context, e *env, args []string) error {

@@ -18,24 +18,13 @@ import (
 )
 
 func init() {
-	commands["persona"] = cliCommand{"the mind's personas: persona list | show NAME | set NAME [-model M] [-system-file F] [-adapter FILE.gguf] [-temperature T] | warm [NAME...]", runPersona}
-}
-
-func runPersona(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usageError("batos persona list | show NAME | set NAME [flags] | warm [NAME...]")
-	}
-	switch args[0] {
-	case "list":
-		return runPersonaList(ctx, e, args[1:])
-	case "show":
-		return runPersonaShow(ctx, e, args[1:])
-	case "set":
-		return runPersonaSet(ctx, e, args[1:])
-	case "warm":
-		return runPersonaWarm(ctx, e, args[1:])
-	}
-	return usageError("unknown persona command %q: want list, show, set or warm", args[0])
+	g := &group{name: "persona", about: "The mind's personas: their models, adapters, prompts and tiers.", subs: []subcommand{
+		{"list", "[-json]", "list the personas: model, adapter, tier and call totals", runPersonaList, false},
+		{"show", "NAME [-json]", "show one persona whole, with its recent calls", runPersonaShow, false},
+		{"set", "NAME [-model M] [-system-file F] [-role R] [-adapter FILE|none] [-temperature T] [-create]", "change (or -create) a persona", runPersonaSet, false},
+		{"warm", "[NAME...]", "bring personas' adapters to the hot tier on the inference server", runPersonaWarm, false},
+	}}
+	commands["persona"] = cliCommand{"the mind's personas: persona list | show NAME | set NAME [-model M] [-system-file F] [-adapter FILE.gguf] [-temperature T] | warm [NAME...]", g.run}
 }
 
 // personaSession opens the session the persona commands run in. An image

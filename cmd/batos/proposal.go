@@ -11,24 +11,17 @@ import (
 )
 
 func init() {
-	commands["proposal"] = cliCommand{"audit proposals: proposal list [-all] | show ID | accept ID | reject ID [-reason TEXT]", runProposal}
-}
-
-func runProposal(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usageError("batos proposal list [-json] [-all] | show [-json] ID | accept ID | reject ID [-reason TEXT]")
-	}
-	switch args[0] {
-	case "list":
-		return runProposalList(ctx, e, args[1:])
-	case "show":
-		return runProposalShow(ctx, e, args[1:])
-	case "accept":
-		return runProposalDecide(ctx, e, "accept", args[1:])
-	case "reject":
-		return runProposalDecide(ctx, e, "reject", args[1:])
-	}
-	return usageError("unknown proposal command %q: want list, show, accept or reject", args[0])
+	g := &group{name: "proposal", about: "The self-audits' proposals, and the decisions on them.", subs: []subcommand{
+		{"list", "[-json] [-all]", "list the audits' proposals awaiting a decision or in flight", runProposalList, false},
+		{"show", "[-json] ID", "show a proposal: method, goal, what became of it", runProposalShow, false},
+		{"accept", "ID", "accept a proposal awaiting approval", func(ctx context.Context, e *env, args []string) error {
+			return runProposalDecide(ctx, e, "accept", args)
+		}, false},
+		{"reject", "ID [-reason TEXT]", "reject a proposal awaiting approval", func(ctx context.Context, e *env, args []string) error {
+			return runProposalDecide(ctx, e, "reject", args)
+		}, false},
+	}}
+	commands["proposal"] = cliCommand{"audit proposals: proposal list [-all] | show ID | accept ID | reject ID [-reason TEXT]", g.run}
 }
 
 func runProposalList(ctx context.Context, e *env, args []string) error {
