@@ -2,10 +2,12 @@ package zmqbridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"batos/internal/command"
 )
@@ -42,11 +44,21 @@ type inflight struct {
 	cancel context.CancelCauseFunc
 	// finished is set, under the registry's lock, once it is forgotten.
 	finished bool
+	// env and id address the reply; answered is set by whoever sends
+	// it: the request's worker, or a shutdown that could not wait for it.
+	env      [][]byte
+	id       any
+	answered atomic.Bool
 }
+
+// claimReply reports whether the caller is the one to answer req: the
+// first to claim it. A reply is sent once, whoever sends it.
+func (req *inflight) claimReply() bool { return req.answered.CompareAndSwap(false, true) }
 
 // registry tracks the requests being handled by connection and by id.
 type registry struct {
 	mu   sync.Mutex
+	all  map[*inflight]struct{}
 	byFD map[int]map[*inflight]struct{}
 	byID map[requestKey][]*inflight
 }
@@ -54,23 +66,24 @@ type registry struct {
 type requestKey struct{ peer, id string }
 
 func newRegistry() *registry {
-	return &registry{byFD: map[int]map[*inflight]struct{}{}, byID: map[requestKey][]*inflight{}}
+	return &registry{all: map[*inflight]struct{}{}, byFD: map[int]map[*inflight]struct{}{}, byID: map[requestKey][]*inflight{}}
 }
 
-// start registers a request with the given id (nil when it has none that
-// can be read), as it is received from the connection on fd, under a
-// context derived from base. It runs on the router goroutine, in the
-// order requests arrive, so a cancel sent right after its request always
-// finds it.
-func (r *registry) start(base context.Context, fd int, peer string, id any) *inflight {
+// start registers a request from the envelope env, with the given id
+// (hasID false when it has none that can be read), as it is received
+// from the connection on fd, under a context derived from base. It runs
+// on the router goroutine, in the order requests arrive, so a cancel
+// sent right after its request always finds it.
+func (r *registry) start(base context.Context, fd int, env [][]byte, id any, hasID bool) *inflight {
 	ctx, cancel := context.WithCancelCause(base)
-	req := &inflight{fd: fd, peer: peer, ctx: ctx, cancel: cancel}
-	if id != nil {
+	req := &inflight{fd: fd, peer: string(env[0]), env: env, id: id, ctx: ctx, cancel: cancel}
+	if hasID {
 		if key, err := idKey(id); err == nil {
 			req.key = key
 		}
 	}
 	r.mu.Lock()
+	r.all[req] = struct{}{}
 	if fd >= 0 {
 		set := r.byFD[fd]
 		if set == nil {
@@ -80,7 +93,7 @@ func (r *registry) start(base context.Context, fd int, peer string, id any) *inf
 		set[req] = struct{}{}
 	}
 	if req.key != "" {
-		k := requestKey{peer, req.key}
+		k := requestKey{req.peer, req.key}
 		r.byID[k] = append(r.byID[k], req)
 	}
 	r.mu.Unlock()
@@ -95,6 +108,7 @@ func (r *registry) finish(req *inflight) {
 		return
 	}
 	req.finished = true
+	delete(r.all, req)
 	if set := r.byFD[req.fd]; set != nil {
 		delete(set, req)
 		if len(set) == 0 {
@@ -133,20 +147,37 @@ func (r *registry) disconnected(fd int) int {
 	return len(set)
 }
 
-// cancelID cancels the requests from peer with the given id, and reports
-// how many it found running.
-func (r *registry) cancelID(peer string, id any) (int, error) {
+// cancelID cancels the requests from peer with the given id, but not
+// self (the cancel itself, should it carry the same id), and reports how
+// many it found running.
+func (r *registry) cancelID(peer string, id any, self *inflight) (int, error) {
 	key, err := idKey(id)
 	if err != nil {
 		return 0, fmt.Errorf("%w: \"request\": %v", command.ErrBadRequest, err)
 	}
 	r.mu.Lock()
-	list := append([]*inflight(nil), r.byID[requestKey{peer, key}]...)
+	var list []*inflight
+	for _, req := range r.byID[requestKey{peer, key}] {
+		if req != self {
+			list = append(list, req)
+		}
+	}
 	r.mu.Unlock()
 	for _, req := range list {
 		req.cancel(errCancelledByClient)
 	}
 	return len(list), nil
+}
+
+// running lists the requests being handled.
+func (r *registry) running() []*inflight {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := make([]*inflight, 0, len(r.all))
+	for req := range r.all {
+		list = append(list, req)
+	}
+	return list
 }
 
 // idKey is an id's canonical encoding: ids sent as the same value, however
@@ -161,8 +192,8 @@ func idKey(id any) (string, error) {
 type callerKey struct{}
 
 type caller struct {
-	reg  *registry
-	peer string
+	reg *registry
+	req *inflight // the cancel request itself
 }
 
 // interrupted reads a failed request's error in the light of its
@@ -212,7 +243,7 @@ func init() {
 		if !ok {
 			return nil, fmt.Errorf("%w: cancel is a request to the bridge about its connection's requests", command.ErrBadRequest)
 		}
-		n, err := c.reg.cancelID(c.peer, id)
+		n, err := c.reg.cancelID(c.req.peer, id, c.req)
 		if err != nil {
 			return nil, err
 		}
@@ -223,10 +254,11 @@ func init() {
 	}
 }
 
-// idText shows an id in a message as the client would write it.
+// idText shows an id in a message as a client would write it: as JSON
+// (null, 5, "a", [1, "x"], {"k": 1}).
 func idText(id any) string {
-	if s, ok := id.(string); ok {
-		return strconv.Quote(s)
+	if b, err := json.Marshal(id); err == nil {
+		return string(b)
 	}
 	return fmt.Sprint(id)
 }

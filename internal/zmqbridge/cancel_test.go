@@ -324,3 +324,67 @@ func TestCancelRightAfterTheRequest(t *testing.T) {
 	}
 	assertNothingSaved(t, u)
 }
+
+// TestShutdownAnswersWhatWillNotStop: a handler that ignores its
+// cancelled context still has its client answered shutting_down when the
+// server stops, rather than leaving it waiting for a reply that will
+// never come.
+func TestShutdownAnswersWhatWillNotStop(t *testing.T) {
+	fs := &fakeService{slow: make(chan struct{})}
+	defer close(fs.slow)
+	s, err := zmqbridge.Listen(fs, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { s.Serve(); close(served) }()
+	addr, _ := s.Endpoints()
+	d := dealer(t, addr)
+	b, _ := zmqbridge.EncodeReply(map[string]any{"id": "stuck", "command": "send", "target": "x", "selector": "slow"})
+	if _, err := d.SendBytes(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	s.Shutdown(ctx)
+	<-served
+	r := recvReply(t, d)
+	if r["id"] != "stuck" || errKind(r) != command.KindShuttingDown {
+		t.Errorf("the stuck request's reply: %v", r)
+	}
+}
+
+// TestCancelNilIDAndItself: a request whose id is nil can be cancelled
+// (nil is an id like any other); a cancel never counts itself.
+func TestCancelNilIDAndItself(t *testing.T) {
+	u := spinningImage(t)
+	_, addr, _ := startServer(t, command.NewLocal(u, ""))
+	d := dealer(t, addr)
+	for _, m := range []map[string]any{
+		{"id": nil, "command": "send", "target": "genesis", "selector": "spin"},
+		{"id": "c", "command": "cancel", "request": nil},
+	} {
+		b, _ := zmqbridge.EncodeReply(m)
+		if _, err := d.SendBytes(b, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		r := recvReply(t, d)
+		switch r["id"] {
+		case nil:
+			if errKind(r) != command.KindCancelled {
+				t.Errorf("the send with id nil: %v", r)
+			}
+		case "c":
+			if res, _ := r["result"].(map[string]any); res["cancelled"] != int64(1) {
+				t.Errorf("cancel of id nil: %v", r)
+			}
+		}
+	}
+	r := req(t, d, map[string]any{"id": int64(5), "command": "cancel", "request": int64(5)})
+	if errKind(r) != command.KindNotFound {
+		t.Errorf("a cancel naming its own id: %v, want not_found", r)
+	}
+}

@@ -630,36 +630,45 @@ func appendUnsigned(dst []byte, v uint64) ([]byte, error) {
 // DecodeRequest accepts. The walk keeps no stack and reads each byte at
 // most once.
 func requestID(b []byte, lim Limits) any {
+	id, _ := findRequestID(b, lim)
+	return id
+}
+
+// findRequestID is requestID, and whether the request has an id that
+// could be read (an id may be nil).
+func findRequestID(b []byte, lim Limits) (any, bool) {
 	lim = lim.withDefaults()
 	if len(b) > lim.MaxBytes || msgp.NextType(b) != msgp.MapType {
-		return nil
+		return nil, false
 	}
+	// A header claiming more entries than the bytes can hold is walked
+	// all the same, as far as they go: an id before the damage is found.
 	n, rest, err := msgp.ReadMapHeaderBytes(b)
-	if err != nil || uint64(n)*2 > uint64(len(rest)) {
-		return nil
+	if err != nil {
+		return nil, false
 	}
 	for range n {
 		if msgp.NextType(rest) == msgp.StrType {
 			k, r, err := msgp.ReadStringZC(rest)
 			if err != nil {
-				return nil
+				return nil, false
 			}
 			if rest = r; string(k) == "id" {
 				d := &decoder{size: len(b), lim: lim}
 				id, _, err := d.readValue(rest, 1)
 				if err != nil {
-					return nil
+					return nil, false
 				}
-				return id
+				return id, true
 			}
 		} else if rest, err = skipValue(rest); err != nil {
-			return nil
+			return nil, false
 		}
 		if rest, err = skipValue(rest); err != nil {
-			return nil
+			return nil, false
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // skipValue returns b after its first value, however deeply nested,

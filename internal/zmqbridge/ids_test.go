@@ -15,8 +15,11 @@ import (
 
 // rawMap writes a msgpack map from raw entries, key then value, so a
 // test can put anything anywhere.
-func rawMap(entries ...[]byte) []byte {
-	b := msgp.AppendMapHeader(nil, uint32(len(entries)/2))
+func rawMap(entries ...[]byte) []byte { return rawMapN(uint32(len(entries)/2), entries...) }
+
+// rawMapN is a map whose header claims n entries, whatever follows.
+func rawMapN(n uint32, entries ...[]byte) []byte {
+	b := msgp.AppendMapHeader(nil, n)
 	for _, e := range entries {
 		b = append(b, e...)
 	}
@@ -96,7 +99,10 @@ func TestRefusedRequestsKeepTheirID(t *testing.T) {
 		{"an id nested beyond 32", rawMap(mpStr("id"), deep), nil},
 		{"an id after garbage", rawMap(mpStr("x"), []byte{0xc1}, mpStr("id"), mpVal(t, int64(9))), nil},
 		{"not a map", mpVal(t, []any{"id", int64(9)}), nil},
-		{"a map claiming 4 billion entries", []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 0xa2, 'i', 'd', 0x09}, nil},
+		// The doc's promise: an id put first is found, however the rest
+		// is damaged (here, a header claiming far more than follows).
+		{"a map claiming 4 billion entries, id first", []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 0xa2, 'i', 'd', 0x09}, int64(9)},
+		{"a map claiming 9 entries with two", rawMapN(9, mpStr("id"), mpVal(t, int64(7)), mpStr("command"), mpStr("ping")), int64(7)},
 		{"an array claiming 4 billion items before the id", rawMap(mpStr("x"), []byte{0xdd, 0xff, 0xff, 0xff, 0xff}, mpStr("id"), mpVal(t, int64(9))), nil},
 	} {
 		r := roundTrip(t, d, tc.b)

@@ -347,7 +347,8 @@ func (s *Server) receive() bool {
 			"error": map[string]any{"kind": string(command.KindShuttingDown), "message": errServerClosing.Error()}})
 		return true
 	}
-	j := job{env, payload, s.reqs.start(s.base, fd, string(env[0]), requestID(payload, s.opts.Limits))}
+	id, hasID := findRequestID(payload, s.opts.Limits)
+	j := job{env, payload, s.reqs.start(s.base, fd, env, id, hasID)}
 	select {
 	case s.work <- j:
 	default:
@@ -457,8 +458,10 @@ func (s *Server) handleJob(j job) {
 		if p := recover(); p != nil {
 			s.log.Error("request handler panicked", "panic", p, "stack", string(debug.Stack()))
 			s.reqs.finish(j.req)
-			s.reply(outgoing{envelope: env}, map[string]any{"id": id, "ok": false,
-				"error": map[string]any{"kind": string(command.KindInternal), "message": fmt.Sprintf("internal error: %v", p)}})
+			if j.req.claimReply() {
+				s.reply(outgoing{envelope: env}, map[string]any{"id": id, "ok": false,
+					"error": map[string]any{"kind": string(command.KindInternal), "message": fmt.Sprintf("internal error: %v", p)}})
+			}
 		}
 	}()
 	req, err := DecodeRequest(payload, s.opts.Limits)
@@ -470,13 +473,15 @@ func (s *Server) handleJob(j job) {
 			"error": map[string]any{"kind": string(command.KindBadRequest), "message": err.Error()}}
 	} else {
 		id = req["id"]
-		ctx := context.WithValue(j.req.ctx, callerKey{}, caller{s.reqs, j.req.peer})
+		ctx := context.WithValue(j.req.ctx, callerKey{}, caller{s.reqs, j.req})
 		reply = handle(ctx, s.service, req)
 	}
 	// Unregistered before the reply goes: a client that has its reply
 	// never finds the request running any more.
 	s.reqs.finish(j.req)
-	s.reply(outgoing{envelope: env}, reply)
+	if j.req.claimReply() {
+		s.reply(outgoing{envelope: env}, reply)
+	}
 }
 
 func (s *Server) reply(out outgoing, reply map[string]any) {
@@ -564,6 +569,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(context.Background(), cancelledStop)
 		s.idle(cctx)
 		cancel()
+		// Those that did not stop in time are answered now, so that no
+		// client waits for a reply that will never come; whatever they
+		// do later is not sent.
+		for _, req := range s.reqs.running() {
+			if req.claimReply() {
+				s.log.Warn("shutdown: a request did not stop when cancelled; answered shutting_down without it")
+				s.reply(outgoing{envelope: req.env}, map[string]any{"id": req.id, "ok": false,
+					"error": errorMap(errStoppedRunning)})
+			}
+		}
 	}
 	// Let the router forward the last replies before stopping.
 	time.Sleep(100 * time.Millisecond)
