@@ -11,9 +11,10 @@ import (
 const evalNoteMax = 60
 
 // evalNote is the note of an eval's transaction, which batos log shows:
-// "eval: " and the code's first non-blank line, cut to evalNoteMax
-// characters, with the count of the lines left out. Control characters
-// become spaces, so the note stays one line.
+// "eval: " and the code's first line that is neither blank nor only a
+// comment (the first non-blank line when every line is a comment), cut to
+// evalNoteMax characters, with the count of the other lines. Control
+// characters become spaces, so the note stays one line.
 func evalNote(code string) string {
 	lines := strings.Split(strings.TrimSpace(code), "\n")
 	first := strings.Map(func(r rune) rune {
@@ -21,7 +22,7 @@ func evalNote(code string) string {
 			return ' '
 		}
 		return r
-	}, strings.TrimSpace(lines[0]))
+	}, strings.TrimSpace(lines[firstCodeLine(lines)]))
 	if first == "" {
 		return "eval"
 	}
@@ -35,4 +36,15 @@ func evalNote(code string) string {
 		note += fmt.Sprintf(" (+%d lines)", n)
 	}
 	return note
+}
+
+// firstCodeLine is the index of the first of lines that is neither blank
+// nor only a comment, or 0 when there is none.
+func firstCodeLine(lines []string) int {
+	for i, line := range lines {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			return i
+		}
+	}
+	return 0
 }
