@@ -44,7 +44,9 @@ install: build
 	case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on PATH; add it to run batos by name";; esac
 
 uninstall:
-	@f="$(DESTDIR)$(BINDIR)/batos"; SUDO=""; [ -w "$$(dirname "$$f")" ] || [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO rm -f "$$f" && echo "removed $$f"
+	@f="$(DESTDIR)$(BINDIR)/batos"; \
+	if [ ! -e "$$f" ] && [ ! -L "$$f" ]; then echo "nothing to remove at $$f"; exit 0; fi; \
+	SUDO=""; [ -w "$$(dirname "$$f")" ] || [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO rm -f "$$f" && echo "removed $$f"
 
 # Starts batos on the default image (created on first run); Ctrl-C stops it.
 run: build
