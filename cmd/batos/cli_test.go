@@ -325,12 +325,10 @@ func TestHostileOIDAndTIDForms(t *testing.T) {
 		"OID: upper case":   {"history", "OID:5"},
 		"oid:oid:5":         {"history", "oid:oid:5"},
 		"hex OID":           {"history", "0x5"},
-		"TID 0":             {"undo", "0"},
 		"TID 0x":            {"undo", "0x"},
 		"TID above MaxTID":  {"undo", "ffffffffffffffff"},
 		"TID 17 digits":     {"undo", "1" + tid.String()},
 		"TID not hex":       {"undo", "zz"},
-		"log -before 0":     {"log", "-before", "0"},
 		"log -before bogus": {"log", "-before", "yesterday"},
 	}
 	for name, args := range usage {
@@ -344,8 +342,15 @@ func TestHostileOIDAndTIDForms(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "oid:18446744073709551615") || !strings.Contains(errOut, "not found") {
 		t.Errorf("history of a huge absent OID: exit %d %q, want 1 naming it", code, errOut)
 	}
-	// A TID of fewer than 16 significant digits is also the first digits
-	// of one (undo 18eec9); no TID begins 2 before 2043.
+	// A TID of fewer than 16 digits is the first digits of one (undo
+	// 18eec9): none begins 0, nor 0000000000000002 (a TID is nanoseconds
+	// since 1970).
+	for _, args := range [][]string{{"undo", "0"}, {"log", "-before", "0"}} {
+		code, _, errOut := batos(t, append([]string{"-image", img}, args...)...)
+		if code != 1 || !strings.Contains(errOut, "no transaction's TID begins 0") {
+			t.Errorf("%v: exit %d %q, want 1 and no transaction begins 0", args, code, errOut)
+		}
+	}
 	code, _, errOut = batos(t, "-image", img, "undo", "0000000000000002")
 	if code != 1 || !strings.Contains(errOut, "no such transaction") {
 		t.Errorf("undo of an absent TID: exit %d %q, want 1 and no such transaction", code, errOut)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"batos/internal/command"
 	"batos/internal/store"
 )
 
@@ -16,7 +17,7 @@ func init() {
 func runLog(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "log", "[-n N] [-before TID] [-json]", "List committed transactions, newest first: TID, time, user, description and\nthe number of objects written.")
 	n := fs.Int("n", 20, "show at most N transactions (0 for all)")
-	before := fs.String("before", "", "only transactions older than this TID")
+	before := fs.String("before", "", "only transactions older than this TID (or the one its first digits name)")
 	asJSON := jsonFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -27,15 +28,12 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	if *n < 0 {
 		return usageError("-n must be 0 (all) or more, not %d", *n)
 	}
-	q := store.LogQuery{Limit: *n}
 	if *before != "" {
-		tid, err := store.ParseTID(*before)
-		if err != nil {
-			return usageError("%v", err)
+		if _, err := command.CheckTIDText(*before); err != nil {
+			return usageError("-before: %s", command.Message(err))
 		}
-		q.Before = tid
 	}
-	txns, err := readLog(ctx, e, q)
+	txns, err := readLog(ctx, e, store.LogQuery{Limit: *n}, *before)
 	if err != nil {
 		return err
 	}
@@ -52,13 +50,19 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// readLog reads the log from the image, or from the server holding it.
-func readLog(ctx context.Context, e *env, q store.LogQuery) ([]store.TxInfo, error) {
+// readLog reads the log from the image, or from the server holding it;
+// before, if set, is a TID or the first digits of one, as undo takes it.
+func readLog(ctx context.Context, e *env, q store.LogQuery, before string) ([]store.TxInfo, error) {
 	s, err := openSession(ctx, e, readOnly)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
+	if before != "" {
+		if q.Before, err = command.ResolveTID(ctx, s, before); err != nil {
+			return nil, err
+		}
+	}
 	return s.Log(ctx, q)
 }
 

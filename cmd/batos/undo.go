@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"batos/internal/command"
-	"batos/internal/store"
 )
 
 func init() {
@@ -20,8 +19,8 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usageError("undo takes one TID (as batos log prints it)")
 	}
-	if _, err := store.ParseTID(fs.Arg(0)); err != nil {
-		return usageError("%v", err)
+	if _, err := command.CheckTIDText(fs.Arg(0)); err != nil {
+		return usageError("%s", command.Message(err))
 	}
 	s, err := openSession(ctx, e, readWrite)
 	if err != nil {

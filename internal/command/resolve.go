@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"batos/internal/image"
@@ -53,6 +54,26 @@ type logReader interface {
 	Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
 }
 
+// CheckTIDText checks the spelling of a TID or TID prefix as people type
+// it and returns it bare: surrounding space and a 0x are dropped, and
+// what is left must be 1 to 16 hexadecimal digits (else ErrBadRequest).
+// Whether a transaction has it is ResolveTID's question.
+func CheckTIDText(text string) (string, error) {
+	bare := strings.TrimSpace(text)
+	if strings.HasPrefix(strings.ToLower(bare), "0x") {
+		bare = bare[2:]
+	}
+	if bare == "" || len(bare) > tidDigits || strings.Trim(bare, "0123456789abcdefABCDEF") != "" {
+		return "", badRequest("bad TID %q: want 16 hexadecimal digits, as the log prints them, or their first digits", clip(text))
+	}
+	if len(bare) == tidDigits {
+		if _, err := store.ParseTID(bare); err != nil {
+			return "", badRequest("%s", strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": "))
+		}
+	}
+	return bare, nil
+}
+
 // ResolveTID reads a TID as people type it: 16 hexadecimal digits, as
 // the log prints them, are that TID, whether a transaction has it or
 // not; fewer are the first digits of one (18eec93f), and the one
@@ -62,18 +83,16 @@ type logReader interface {
 // ErrBadRequest. The CLI and the bridge resolve before they undo, so
 // Undo itself takes exactly the TID it is given.
 func ResolveTID(ctx context.Context, r logReader, text string) (store.TID, error) {
-	text = strings.TrimSpace(text)
-	if len(text) >= tidDigits {
-		tid, err := store.ParseTID(text)
-		if err != nil {
-			return 0, badRequest("%v", err)
-		}
+	text, err := CheckTIDText(text)
+	if err != nil {
+		return 0, err
+	}
+	if len(text) == tidDigits {
+		tid, _ := store.ParseTID(text) // checked
 		return tid, nil
 	}
-	tid, err := store.ParseTID(text)
-	if err != nil || text == "" {
-		return 0, badRequest("TID %q: want 16 hexadecimal digits as the log prints them, or their first digits", clip(text))
-	}
+	n, _ := strconv.ParseUint(text, 16, 64)
+	tid := store.TID(n)
 	prefix := strings.ToLower(text)
 	shift := 4 * uint(tidDigits-len(prefix))
 	lo := tid << shift

@@ -26,23 +26,51 @@ func (t TID) String() string { return fmt.Sprintf("%016x", uint64(t)) }
 // Time is the commit time a TID encodes.
 func (t TID) Time() time.Time { return time.Unix(0, int64(t)).UTC() }
 
-// ParseTID accepts the 16-digit hexadecimal form TID.String prints
-// (optionally with a 0x prefix).
+// ParseTID accepts exactly the form TID.String prints: 16 hexadecimal
+// digits (either case). Fewer digits are not a small TID but, to the
+// commands that take them, a prefix (command.ResolveTID).
 func ParseTID(s string) (TID, error) {
-	n, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
-	if err != nil || n == 0 || n > uint64(MaxTID) {
-		return 0, fmt.Errorf("%w: bad TID %q (want 16 hex digits, as the log gives them)", ErrInvalid, s)
+	if len(s) != 16 || strings.Trim(s, "0123456789abcdefABCDEF") != "" {
+		return 0, fmt.Errorf("%w: bad TID %q: want 16 hexadecimal digits, as the log prints them", ErrInvalid, clipText(s))
+	}
+	n, _ := strconv.ParseUint(s, 16, 64)
+	switch {
+	case n == 0:
+		return 0, fmt.Errorf("%w: bad TID %q: no transaction has TID 0", ErrInvalid, s)
+	case n > uint64(MaxTID):
+		return 0, fmt.Errorf("%w: bad TID %q: beyond the largest a transaction can have (%s)", ErrInvalid, s, MaxTID)
 	}
 	return TID(n), nil
 }
 
-// TIDAt is the smallest TID a transaction committed at or after t can have.
-func TIDAt(t time.Time) TID {
-	n := t.UnixNano()
-	if n < 1 {
-		return 1
+// clipText bounds user text quoted in an error.
+func clipText(s string) string {
+	for i := range s { // at a character's start, never inside one
+		if i >= 40 {
+			return s[:i] + "…"
+		}
 	}
-	return TID(n)
+	return s
+}
+
+// minTIDTime and maxTIDTime bound the times a TID can encode: nanoseconds
+// since 1970 in 63 bits.
+var (
+	minTIDTime = time.Unix(0, 1)
+	maxTIDTime = time.Unix(0, int64(MaxTID))
+)
+
+// TIDAt is the smallest TID a transaction committed at or after t can
+// have: 1 for any time before 1970 (every transaction is at or after
+// it), MaxTID for one past 2262 (none is).
+func TIDAt(t time.Time) TID {
+	switch {
+	case t.Before(minTIDTime):
+		return 1
+	case t.After(maxTIDTime):
+		return MaxTID
+	}
+	return TID(t.UnixNano())
 }
 
 // NextTID returns the TID for a commit at now following last: now's

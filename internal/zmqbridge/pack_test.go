@@ -235,3 +235,53 @@ func TestPackWhileSending(t *testing.T) {
 	}
 	t.Logf("pack dropped %v objects, %v revisions in %v ms; %d of %d sends answered while it was in flight", res["objects"], res["revisions"], res["ms"], duringPack.Load(), sent.Load())
 }
+
+// TestPackBeforeAnyTransactionDropsNothing: a cut older than every
+// transaction (1600, or an age of centuries) leaves the history whole,
+// and the reply's cut is a real time.
+func TestPackBeforeAnyTransactionDropsNothing(t *testing.T) {
+	u := uvmtest.Open(t, nil)
+	_, addr, _ := startServer(t, command.NewLocal(u, ""))
+	d := dealer(t, addr)
+	for i := range 3 {
+		if r := req(t, d, map[string]any{"id": int64(i), "command": "eval", "code": fmt.Sprintf("genesis.pq = %d", i)}); r["ok"] != true {
+			t.Fatal(r)
+		}
+	}
+	before := req(t, d, map[string]any{"id": int64(10), "command": "history", "target": "genesis", "limit": int64(0)})
+	for i, cut := range []string{"1600-01-01", "0001-01-01T00:00:00Z", "99999999999d"} {
+		r := req(t, d, map[string]any{"id": int64(20 + i), "command": "pack", "before": cut})
+		res, _ := r["result"].(map[string]any)
+		if r["ok"] != true || res["revisions"] != int64(0) || res["before"] != "1970-01-01T00:00:00.000000001Z" {
+			t.Errorf("pack before %s: %v", cut, r)
+		}
+	}
+	after := req(t, d, map[string]any{"id": int64(30), "command": "history", "target": "genesis", "limit": int64(0)})
+	if len(after["result"].([]any)) != len(before["result"].([]any)) {
+		t.Errorf("history lost revisions: %d before, %d after", len(before["result"].([]any)), len(after["result"].([]any)))
+	}
+}
+
+// TestLogBeforeTakesAPrefix: log's before is read as undo reads a TID:
+// 16 digits, or the first digits of one transaction's; anything else is
+// refused rather than read as a tiny number.
+func TestLogBeforeTakesAPrefix(t *testing.T) {
+	u := uvmtest.Open(t, nil)
+	_, addr, _ := startServer(t, command.NewLocal(u, ""))
+	d := dealer(t, addr)
+	for i := range 2 {
+		req(t, d, map[string]any{"id": int64(i), "command": "eval", "code": fmt.Sprintf("genesis.lq = %d", i)})
+	}
+	log := req(t, d, map[string]any{"id": int64(5), "command": "log", "limit": int64(0)})["result"].([]any)
+	newest := log[0].(map[string]any)["tid"].(string)
+	r := req(t, d, map[string]any{"id": int64(6), "command": "log", "before": newest[:14], "limit": int64(0)})
+	if got := r["result"].([]any); r["ok"] != true || len(got) != len(log)-1 {
+		t.Errorf("log before a prefix of the newest: %v, want the %d older", r, len(log)-1)
+	}
+	for _, bad := range []string{"1", "0x18eece", "ffffffffffffffff", "zz"} {
+		r := req(t, d, map[string]any{"id": int64(7), "command": "log", "before": bad})
+		if r["ok"] != false || (errKind(r) != command.KindBadRequest && errKind(r) != command.KindNotFound) {
+			t.Errorf("log before %q: %v, want it refused", bad, r)
+		}
+	}
+}

@@ -111,8 +111,9 @@ var commands = map[string]handler{
 		if s, err := stringArg(req, "before", false); err != nil {
 			return nil, err
 		} else if s != "" {
-			if q.Before, err = store.ParseTID(s); err != nil {
-				return nil, fmt.Errorf("%w: %v", command.ErrBadRequest, err)
+			// As undo takes it: 16 digits, or a prefix of one TID's.
+			if q.Before, err = command.ResolveTID(ctx, svc, s); err != nil {
+				return nil, err
 			}
 		}
 		txns, err := svc.Log(ctx, q)
