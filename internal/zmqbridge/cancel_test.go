@@ -2,6 +2,7 @@ package zmqbridge_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -386,5 +387,36 @@ func TestCancelNilIDAndItself(t *testing.T) {
 	r := req(t, d, map[string]any{"id": int64(5), "command": "cancel", "request": int64(5)})
 	if errKind(r) != command.KindNotFound {
 		t.Errorf("a cancel naming its own id: %v, want not_found", r)
+	}
+}
+
+// TestIPv6Loopback: the bridge serves on [::1] as on 127.0.0.1, where the
+// machine has IPv6 loopback at all.
+func TestIPv6Loopback(t *testing.T) {
+	if l, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		l.Close()
+	}
+	s, err := zmqbridge.Listen(&fakeService{}, &zmqbridge.Options{RequestAddr: "tcp://[::1]:*", EventAddr: "tcp://[::1]:*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	defer s.Close()
+	addr, _ := s.Endpoints()
+	d, err := zmq.NewSocket(zmq.DEALER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.SetLinger(0)
+	d.SetIpv6(true)
+	d.SetRcvtimeo(5 * time.Second)
+	if err := d.Connect(addr); err != nil {
+		t.Fatal(err)
+	}
+	if r := req(t, d, map[string]any{"id": int64(1), "command": "ping"}); r["result"] != "pong" {
+		t.Errorf("ping over IPv6: %v", r)
 	}
 }

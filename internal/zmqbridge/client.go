@@ -50,7 +50,7 @@ func Dial(addr string, o *ClientOptions) (*Client, error) {
 }
 
 // ErrTimeout is returned when no reply came before the context's deadline.
-var ErrTimeout = errors.New("zmqbridge: no reply in time")
+var ErrTimeout = errors.New("no reply in time")
 
 // Call sends a request (command plus arguments) and waits for its reply,
 // until ctx ends. It returns the result, or the server's error as a
@@ -73,6 +73,7 @@ func (c *Client) Call(ctx context.Context, command string, args map[string]any) 
 	if _, err := c.sock.SendBytes(b, 0); err != nil {
 		return nil, fmt.Errorf("send request: %w", err)
 	}
+	sent := time.Now()
 	reply, err := c.await(ctx, id)
 	if err == nil {
 		return reply.result()
@@ -84,7 +85,7 @@ func (c *Client) Call(ctx context.Context, command string, args map[string]any) 
 	// for no one.
 	c.cancel(id)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+		return nil, fmt.Errorf("%w (%s); the request is cancelled in the server", ErrTimeout, time.Since(sent).Round(time.Second))
 	}
 	if errors.Is(context.Cause(ctx), ErrServerGone) {
 		return nil, context.Cause(ctx) // no one is left to answer
@@ -96,7 +97,7 @@ func (c *Client) Call(ctx context.Context, command string, args map[string]any) 
 	if reply, err := c.await(wctx, id); err == nil {
 		return reply.result()
 	}
-	return nil, fmt.Errorf("%w: no word from the server on it since", context.Cause(ctx))
+	return nil, fmt.Errorf("interrupted (%w); the server did not say within %s how the request ended", context.Cause(ctx), cancelReplyWait)
 }
 
 // cancelReplyWait is how long a cancelled call waits to hear how its

@@ -180,6 +180,13 @@ func (s *Server) bind() error {
 	if err := s.secure(); err != nil {
 		return err
 	}
+	// An IPv6 address ([::1]) needs IPv6 turned on; IPv4 ones bind alike
+	// either way.
+	for _, sock := range []*zmq.Socket{s.router, s.pub} {
+		if strings.Contains(s.opts.RequestAddr+s.opts.EventAddr, "[") {
+			sock.SetIpv6(true)
+		}
+	}
 	if err := s.router.Bind(s.opts.RequestAddr); err != nil {
 		return fmt.Errorf("bind %s: %w", s.opts.RequestAddr, err)
 	}
@@ -236,7 +243,7 @@ func isLoopback(addr string) bool {
 		host = hostport[:i] // the port may be * (any)
 	}
 	host = strings.Trim(host, "[]")
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
