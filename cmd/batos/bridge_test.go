@@ -114,7 +114,7 @@ func TestCLIUsesTheRunningServer(t *testing.T) {
 		t.Errorf("inspect through the server:\n%s", out)
 	}
 	code, _, stderr := batos(t, "-image", img, "send", "genesis", "display_yourself")
-	if code != 1 || !strings.Contains(stderr, "no mind is configured") {
+	if code != 1 || !strings.Contains(stderr, "no mind: no inference server has answered yet") {
 		t.Errorf("not understood through the server: exit %d %q", code, stderr)
 	}
 	if out := repl(t, img, "genesis.greet('bob')\n"); !strings.Contains(out, `"hi bob"`) || !strings.Contains(out, "through its running server") {

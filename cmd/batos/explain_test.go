@@ -42,7 +42,7 @@ func TestExplainStoreErrors(t *testing.T) {
 		{"method limit", &command.Error{Kind: command.KindLimit, Message: "vm: step limit exceeded"}, nil},
 		// The library says what happened; the CLI says which batos command
 		// gets a mind.
-		{"no mind", &vm.NotUnderstoodError{Receiver: "oid:3", Selector: "x"}, []string{"no mind is configured to learn it", "batos doctor says how to start one"}},
+		{"no mind", &vm.NotUnderstoodError{Receiver: "oid:3", Selector: "x"}, []string{"and cannot learn it: no mind: no inference server has answered yet", "batos doctor says how to start one"}},
 		{"no mind at the server", &command.Error{Kind: command.KindNoMind, Message: "no mind"}, []string{"no mind", "batos doctor says more"}},
 	}
 	for _, tc := range cases {

@@ -36,7 +36,7 @@ func TestRunBeforeItsInferenceServer(t *testing.T) {
 		t.Fatalf("batos run found its server at start-up, before the fake came back; the test needs it down:\n%s", logs.String())
 	}
 	code, _, errOut := batos(t, "-image", img, "send", "genesis", "display_yourself")
-	if mindArrived := strings.Contains(logs.String(), "mind: found"); !mindArrived && (code != 1 || !strings.Contains(errOut, "no mind is configured")) {
+	if mindArrived := strings.Contains(logs.String(), "mind: found"); !mindArrived && (code != 1 || !strings.Contains(errOut, "no mind: no inference server has answered yet")) {
 		t.Errorf("send before the server started: exit %d %q, want no mind", code, errOut)
 	}
 

@@ -36,7 +36,7 @@ genesis.greet("ada")
 	}
 	before := mustRun(t, "-image", img, "log", "-n", "1")
 	code, stdout, stderr := batos(t, "-image", img, "send", "genesis", "display_yourself")
-	if code != 1 || !strings.Contains(stderr, "does not understand \"display_yourself\"") || !strings.Contains(stderr, "no mind is configured") {
+	if code != 1 || !strings.Contains(stderr, "does not understand \"display_yourself\"") || !strings.Contains(stderr, "no mind: no inference server has answered yet") {
 		t.Errorf("send display_yourself: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if after := mustRun(t, "-image", img, "log", "-n", "1"); after != before {

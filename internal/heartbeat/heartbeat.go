@@ -11,6 +11,7 @@ import (
 	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/mind"
+	"batos/internal/vm"
 )
 
 // Mind is what audits need of the mind: ALFRED to ask, and the cycle
@@ -147,7 +148,10 @@ func (h *Heartbeat) Audit(ctx context.Context, by string) (*Audit, error) {
 	}()
 	asker, _, err := h.opts.Mind(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("an audit asks ALFRED, and there is no mind: %w", err)
+		if errors.Is(err, vm.ErrNoMind) {
+			return nil, err // it says what could not be done
+		}
+		return nil, fmt.Errorf("an audit asks ALFRED: %w", err)
 	}
 	a, err := h.begin(ctx, by)
 	if err != nil {

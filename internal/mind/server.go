@@ -99,16 +99,35 @@ type ProbeAttempt struct {
 }
 
 func (e *ProbeError) Error() string {
+	return "mind: no inference server reachable (" + e.tried() + ")"
+}
+
+// tried lists the endpoints tried and why each failed.
+func (e *ProbeError) tried() string {
 	var b strings.Builder
-	b.WriteString("mind: no inference server reachable (tried ")
+	b.WriteString("tried ")
 	for i, t := range e.Tried {
 		if i > 0 {
 			b.WriteString("; ")
 		}
 		fmt.Fprintf(&b, "%s at %s: %v", t.API, t.URL, t.Err)
 	}
-	b.WriteString(")")
 	return b.String()
+}
+
+// Unanswered says why no inference server answered, as the aside of a
+// no-mind error (vm.NoMindError) reads it: the endpoints tried and why
+// each failed, for a ProbeError; "" for ErrNoServer alone (none was
+// tried); else err's message.
+func Unanswered(err error) string {
+	var p *ProbeError
+	switch {
+	case errors.As(err, &p):
+		return p.tried()
+	case err == nil, err == ErrNoServer:
+		return ""
+	}
+	return err.Error()
 }
 
 func (e *ProbeError) Unwrap() error { return ErrNoServer }

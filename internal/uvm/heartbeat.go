@@ -10,6 +10,7 @@ import (
 	"batos/internal/cycle"
 	"batos/internal/heartbeat"
 	"batos/internal/image"
+	"batos/internal/mind"
 	"batos/internal/vm"
 )
 
@@ -50,11 +51,11 @@ func (u *UVM) auditMind(ctx context.Context) (cycle.Asker, *cycle.Machine, error
 		return u.mind, u.cycles, nil
 	}
 	if u.connect == nil {
-		return nil, nil, fmt.Errorf("%w: the image has no inference server yet", vm.ErrNoMind)
+		return nil, nil, &vm.NoMindError{Doing: "run an audit (it asks ALFRED)"}
 	}
 	server, err := u.connect(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: the inference server the image records did not answer (%v)", vm.ErrNoMind, err)
+		return nil, nil, &vm.NoMindError{Doing: "run an audit (it asks ALFRED)", Why: mind.Unanswered(err)}
 	}
 	if err := u.enableMindLocked(server, u.connectOpts, nil); err != nil {
 		return nil, nil, err

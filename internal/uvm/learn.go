@@ -161,7 +161,7 @@ func (u *UVM) machineFor(ctx context.Context, nl *needsLearning) (*cycle.Machine
 	}
 	server, err := u.connect(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s does not understand %q, and the inference server the image records did not answer (%v)", vm.ErrNoMind, nl.mission.Receiver, nl.mission.Selector, err)
+		return nil, &vm.NotUnderstoodError{Receiver: nl.mission.Receiver.String(), Selector: nl.mission.Selector, Why: mind.Unanswered(err)}
 	}
 	if err := u.enableMindLocked(server, u.connectOpts, nil); err != nil {
 		return nil, err

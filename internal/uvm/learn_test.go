@@ -271,7 +271,7 @@ func TestMindOnDemand(t *testing.T) {
 		t.Fatalf("understood messages connected %d times", connects)
 	}
 	_, err := u.Send(ctx, "genesis", "display_yourself", nil, nil)
-	if !errors.Is(err, vm.ErrNoMind) || !strings.Contains(err.Error(), "did not answer (connection refused)") {
+	if !errors.Is(err, vm.ErrNoMind) || !strings.Contains(err.Error(), "no mind: no inference server has answered yet (connection refused)") {
 		t.Errorf("with the server down: %v", err)
 	}
 	down = false

@@ -51,8 +51,8 @@ type Options struct {
 	Events func(topic string, payload map[string]any)
 	// Mind, if set, is the inference server the personas speak through,
 	// and what nothing understands is learned: such a message becomes a
-	// cognitive cycle. Nil: such a message is an error saying no mind is
-	// configured.
+	// cognitive cycle. Nil: such a message is an error saying there is
+	// no mind (vm.ErrNoMind).
 	Mind *mind.Server
 	// MindOptions configure the mind (adapter cache, clock, logger).
 	MindOptions *mind.Options

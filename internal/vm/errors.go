@@ -8,8 +8,42 @@ import (
 	"batos/internal/store"
 )
 
-// ErrNoMind is returned by the default doesNotUnderstand handler.
-var ErrNoMind = errors.New("vm: no mind is configured")
+// noMindText is what every error of ErrNoMind says, whatever needed the
+// mind.
+const noMindText = "no mind: no inference server has answered yet"
+
+// ErrNoMind is returned when a message nothing understands, or a command,
+// needs a mind and there is none: no inference server has answered yet.
+// Every such error reads "<what could not be done>: no mind: no inference
+// server has answered yet", then, in parentheses, why the server asked
+// did not answer, if one was (NoMindError, NotUnderstoodError), so the
+// same failure reads the same whatever needed the mind.
+var ErrNoMind = errors.New("vm: " + noMindText)
+
+// NoMindError is ErrNoMind for one thing that needed a mind.
+type NoMindError struct {
+	// Doing is what could not be done, as "cannot ..." continues it:
+	// "retry cycle 3".
+	Doing string
+	// Why is why the inference server asked did not answer, or "" when
+	// none was asked.
+	Why string
+}
+
+func (e *NoMindError) Error() string {
+	return "cannot " + e.Doing + ": " + noMindText + why(e.Why)
+}
+
+func (e *NoMindError) Unwrap() error { return ErrNoMind }
+
+// why is the reason a server did not answer, as the aside ending a
+// no-mind error, or "".
+func why(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return " (" + reason + ")"
+}
 
 // ErrReadOnly is returned when a read-only execution tries to change an
 // object.
@@ -103,14 +137,18 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("syntax error at line %d, column %d: %s", e.Line, e.Col, e.Msg)
 }
 
-// NotUnderstoodError is the default handler's answer.
+// NotUnderstoodError is the answer to a message nothing understands when
+// there is no mind to learn it (ErrNoMind).
 type NotUnderstoodError struct {
 	Receiver string // e.g. "oid:2 (genesis)"
 	Selector string
+	// Why is why the inference server asked did not answer, or "" when
+	// none was asked.
+	Why string
 }
 
 func (e *NotUnderstoodError) Error() string {
-	return fmt.Sprintf("vm: %s does not understand %q, and no mind is configured to learn it", e.Receiver, e.Selector)
+	return fmt.Sprintf("vm: %s does not understand %q, and cannot learn it: %s%s", e.Receiver, e.Selector, noMindText, why(e.Why))
 }
 
 func (e *NotUnderstoodError) Unwrap() error { return ErrNoMind }

@@ -47,7 +47,7 @@ type Options struct {
 	// Now is the clock method code sees; default time.Now.
 	Now func() time.Time
 	// Handler answers messages nothing understands; default: an error
-	// saying no mind is configured.
+	// saying there is no mind to learn them (NotUnderstoodError).
 	Handler Handler
 	// Primitives are the Go functions primitive slots name.
 	Primitives map[string]Primitive

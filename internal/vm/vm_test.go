@@ -70,7 +70,7 @@ func TestDoesNotUnderstand(t *testing.T) {
 		if !errors.As(err, &nu) || !errors.Is(err, vm.ErrNoMind) {
 			t.Fatalf("got %v, want NotUnderstoodError", err)
 		}
-		for _, want := range []string{"(genesis)", `"display_yourself"`, "no mind is configured"} {
+		for _, want := range []string{"(genesis)", `"display_yourself"`, "no mind: no inference server has answered yet"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q lacks %q", err, want)
 			}
