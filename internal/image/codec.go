@@ -2,6 +2,7 @@ package image
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"unicode/utf8"
@@ -75,7 +76,7 @@ func appendValue(dst []byte, v Value, depth int) ([]byte, error) {
 	// Checked as it grows: a value sharing one container many times can
 	// encode to far more than it occupies in memory.
 	if len(dst)+stringSize(v) > store.MaxRecordSize {
-		return nil, fmt.Errorf("%w: %w: encoding exceeds the %d-byte record limit", ErrInvalid, store.ErrTooLarge, store.MaxRecordSize)
+		return nil, &TooLargeError{Size: len(dst) + stringSize(v)}
 	}
 	switch v := v.(type) {
 	case NoneType:
@@ -252,6 +253,13 @@ func EncodeState(slots []Slot) ([]byte, error) {
 		dst = appendString(dst, s.Name)
 		var err error
 		if dst, err = appendValue(dst, s.Value, 0); err != nil {
+			var big *TooLargeError
+			if errors.As(err, &big) {
+				// Said whole by the error itself, which the caller
+				// names the object of.
+				big.Slot = s.Name
+				return nil, big
+			}
 			return nil, fmt.Errorf("encode slot %q: %w", s.Name, err)
 		}
 	}

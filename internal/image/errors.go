@@ -1,6 +1,11 @@
 package image
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"batos/internal/store"
+)
 
 // Sentinel errors. Callers test for them with errors.Is.
 var (
@@ -37,6 +42,32 @@ func (e intRangeError) Error() string {
 }
 
 func (e intRangeError) Unwrap() error { return ErrIntRange }
+
+// TooLargeError reports an object that encodes to more than one record
+// holds (store.MaxRecordSize): nothing of it was stored. It matches
+// [ErrInvalid] and store.ErrTooLarge.
+type TooLargeError struct {
+	// Object names the object ("oid:3 (genesis)"), "" when the value was
+	// encoded outside one; Slot is the slot whose value went over.
+	Object, Slot string
+	// Size is how many bytes the encoding had reached when it went over:
+	// the record would be at least as big.
+	Size int
+}
+
+func (e *TooLargeError) Error() string {
+	where := "a value"
+	switch {
+	case e.Object != "" && e.Slot != "":
+		where = fmt.Sprintf("%s, slot %q,", e.Object, e.Slot)
+	case e.Slot != "":
+		where = fmt.Sprintf("slot %q", e.Slot)
+	}
+	return fmt.Sprintf("image: %s is too large to store: it encodes to at least %d bytes, and an object's record holds at most %d bytes (%d MiB)",
+		where, e.Size, store.MaxRecordSize, store.MaxRecordSize>>20)
+}
+
+func (e *TooLargeError) Unwrap() []error { return []error{ErrInvalid, store.ErrTooLarge} }
 
 // Errors of the object layer.
 var (

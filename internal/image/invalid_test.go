@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"os"
@@ -301,6 +302,15 @@ func TestHostileHugeSharedValue(t *testing.T) {
 	}
 	if !errors.Is(err, store.ErrTooLarge) {
 		t.Errorf("commit of a 256 MiB value: got %v, want a size error", err)
+	}
+	// Told for the client: the object and slot, the size and the limit.
+	var big *image.TooLargeError
+	if !errors.As(err, &big) || big.Object != oid.String() || big.Slot != "x" || big.Size <= store.MaxRecordSize {
+		t.Fatalf("got %v, want a TooLargeError of %s, slot x", err, oid)
+	}
+	want := fmt.Sprintf(`image: %s, slot "x", is too large to store: it encodes to at least %d bytes, and an object's record holds at most %d bytes (64 MiB)`, oid, big.Size, store.MaxRecordSize)
+	if err.Error() != want {
+		t.Errorf("got %q, want %q", err, want)
 	}
 	if v := storedValue(t, db, oid, "x"); !image.Equal(v, image.Int(0)) {
 		t.Errorf("x = %s after the refused commit", image.Repr(v))

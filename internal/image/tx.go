@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -156,6 +157,11 @@ func (tx *Tx) commit() (store.TID, error) {
 			continue
 		}
 		data, err := EncodeState(o.slots)
+		var big *TooLargeError
+		if errors.As(err, &big) {
+			big.Object = describe(o)
+			return 0, big
+		}
 		if err != nil {
 			return 0, fmt.Errorf("encode %s: %w", oid, err)
 		}
@@ -263,4 +269,15 @@ func checkSlots(slots []Slot) error {
 		}
 	}
 	return nil
+}
+
+// describe names o in a message: its OID and, if it has one, its name
+// slot ("oid:3 (genesis)").
+func describe(o *Object) string {
+	if n, ok := o.Get("name"); ok {
+		if s, ok := n.(String); ok {
+			return fmt.Sprintf("%s (%s)", o.oid, string(s))
+		}
+	}
+	return o.oid.String()
 }
