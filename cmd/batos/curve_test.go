@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"batos/internal/store/bolt"
 	"batos/internal/zmqbridge"
 )
 
@@ -93,11 +94,104 @@ func TestCurveServerReached(t *testing.T) {
 	curvePing = 500 * time.Millisecond
 	start := time.Now()
 	code, _, errOut = batos(t, "-image", img, "-curve-key", filepath.Join(dir, "stranger.key"), "send", "genesis", "describe")
-	if code != 1 || !strings.Contains(errOut, "did not answer in 500ms") || !strings.Contains(errOut, "-allow") {
+	if code != 1 || !strings.Contains(errOut, "is not answering") || !strings.Contains(errOut, "silent for 500ms") || !strings.Contains(errOut, "-allow") {
 		t.Errorf("a key the server refuses: exit %d %q, want the key and -allow named", code, errOut)
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("a key the server refuses took %s to be told", took)
+	}
+}
+
+// TestCurveKeyMistaken: a public key given where a secret key belongs
+// (or the other way round) is refused at once, saying so, by the client
+// and by batos run, rather than met by a server's silence.
+func TestCurveKeyMistaken(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"server", "client"} {
+		mustRun(t, "key", "gen", "-out", filepath.Join(dir, name))
+	}
+	clientPub, err := os.ReadFile(filepath.Join(dir, "client.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := filepath.Join(dir, "allow.txt")
+	if err := os.WriteFile(allow, clientPub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A public key copied to a file of another name.
+	copied := filepath.Join(dir, "mine.key")
+	if err := os.WriteFile(copied, clientPub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	img := newImage(t)
+	// Bounded: a batos run that accepted the key would serve until stopped.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	var out, errOut strings.Builder
+	code := run(ctx, []string{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*",
+		"-curve-key", filepath.Join(dir, "server.pub"), "-allow", allow}, &out, &errOut)
+	cancel()
+	if code != 2 || !strings.Contains(errOut.String(), "server.pub is a public key file") {
+		t.Errorf("batos run -curve-key server.pub: exit %d %q, want 2 and the public key named", code, errOut.String())
+	}
+	_, _, stop := startRun(t, img, "-curve-key", filepath.Join(dir, "server.key"), "-allow", allow)
+	defer stop()
+
+	defer func(d time.Duration) { curvePing = d }(curvePing)
+	curvePing = 5 * time.Second
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"client.pub as the secret", []string{"-curve-key", filepath.Join(dir, "client.pub")}, "client.pub is a public key file"},
+		{"server.pub as the secret", []string{"-curve-key", filepath.Join(dir, "server.pub")}, "server.pub is a public key file"},
+		{"a copy of client.pub as the secret", []string{"-curve-key", copied}, "mine.key holds the public key that " + filepath.Join(dir, "client.pub") + " holds"},
+		{"server.key as the server's public key", []string{"-curve-key", filepath.Join(dir, "client.key"), "-curve-server-key", filepath.Join(dir, "server.key")}, "server.key holds a secret key"},
+	} {
+		start := time.Now()
+		code, _, errOut := batos(t, append(append([]string{"-image", img}, c.args...), "send", "genesis", "describe")...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d %q, want 2 and %q", c.name, code, errOut, c.want)
+		}
+		if took := time.Since(start); took >= curvePing {
+			t.Errorf("%s: told after %s, the server's silence, not before connecting", c.name, took)
+		}
+	}
+	t.Setenv("BATOS_CURVE_KEY", filepath.Join(dir, "client.pub"))
+	if code, _, errOut := batos(t, "-image", img, "send", "genesis", "describe"); code != 2 || !strings.Contains(errOut, "is a public key file") {
+		t.Errorf("BATOS_CURVE_KEY=client.pub: exit %d %q, want 2 and the public key named", code, errOut)
+	}
+}
+
+// TestCurveServerNotAnswering: a CURVE server that holds the image but
+// does not answer (stopped, or gone with the lock held) is not blamed on
+// the client's key alone: the error names its address and both causes.
+func TestCurveServerNotAnswering(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"server", "client"} {
+		mustRun(t, "key", "gen", "-out", filepath.Join(dir, name))
+	}
+	serverPub, err := os.ReadFile(filepath.Join(dir, "server.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := newImage(t)
+	addr := freeTCP(t) // nothing listens there
+	if err := os.WriteFile(bridgeFile(img), []byte(bridgeRecord(addr, &zmqbridge.Curve{ServerPublic: strings.TrimSpace(string(serverPub))})), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := bolt.Open(img, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defer func(d time.Duration) { curvePing = d }(curvePing)
+	curvePing = 300 * time.Millisecond
+	code, _, errOut := batos(t, "-image", img, "-curve-key", filepath.Join(dir, "client.key"), "stats")
+	for _, want := range []string{"the server at " + addr + " is not answering", "may not be running", "does not accept this client's key"} {
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("exit %d %q, want 1 and %q", code, errOut, want)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"batos/internal/zmqbridge"
@@ -87,11 +88,10 @@ func loadCurve(keyFile, allowFile string) (*zmqbridge.Curve, error) {
 	if keyFile == "" || allowFile == "" {
 		return nil, usageError("CURVE needs both -curve-key and -allow")
 	}
-	sec, err := os.ReadFile(keyFile)
+	secret, err := readSecretKey(keyFile)
 	if err != nil {
 		return nil, err
 	}
-	secret := strings.TrimSpace(string(sec))
 	public, err := zmqbridge.PublicKey(secret)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", keyFile, err)
@@ -112,4 +112,77 @@ func loadCurve(keyFile, allowFile string) (*zmqbridge.Curve, error) {
 		c.ClientPublics = append(c.ClientPublics, line)
 	}
 	return c, nil
+}
+
+// readKey reads a Z85 CURVE key (40 characters) from a file, as batos key
+// gen writes it.
+func readKey(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read CURVE key: %w", err)
+	}
+	k := strings.TrimSpace(string(b))
+	if len(k) != 40 {
+		return "", fmt.Errorf("%s does not hold a CURVE key (40 characters, as batos key gen writes)", file)
+	}
+	return k, nil
+}
+
+// maxPubFiles bounds the .pub files beside a key file that readSecretKey
+// and readPublicKey compare it with.
+const maxPubFiles = 100
+
+// readSecretKey reads a CURVE secret key from file, refusing a public key
+// given in its place: a file named *.pub, or one holding the key of a .pub
+// file beside it. Any 40 Z85 characters make a valid secret key, so a
+// public key is told only by where it came from; given as a secret, it
+// would pass here and leave the server silent.
+func readSecretKey(file string) (string, error) {
+	if strings.HasSuffix(file, ".pub") {
+		return "", usageError("%s is a public key file; give the secret key (batos key gen -out NAME writes NAME.key, the secret, and NAME.pub, the public key)", file)
+	}
+	k, err := readKey(file)
+	if err != nil {
+		return "", err
+	}
+	if pub := pubFileHolding(file, func(key string) bool { return key == k }); pub != "" {
+		return "", usageError("%s holds the public key that %s holds, not a secret key; give the secret key (batos key gen -out NAME writes NAME.key, the secret)", file, pub)
+	}
+	return k, nil
+}
+
+// readPublicKey reads a CURVE public key from file, refusing a secret key
+// given in its place: one whose public key a .pub file beside it holds.
+func readPublicKey(file string) (string, error) {
+	k, err := readKey(file)
+	if err != nil {
+		return "", err
+	}
+	derived, err := zmqbridge.PublicKey(k)
+	if err != nil {
+		return k, nil // not a key libzmq can read as a secret; the server will judge it
+	}
+	if pub := pubFileHolding(file, func(key string) bool { return key == derived && key != k }); pub != "" {
+		return "", usageError("%s holds a secret key (the one whose public key %s holds); give the public key file, %s, and keep the secret key to its owner", file, pub, pub)
+	}
+	return k, nil
+}
+
+// pubFileHolding is a .pub file beside file (the one of the same name
+// first) holding a key match accepts, or "" when none does.
+func pubFileHolding(file string, match func(key string) bool) string {
+	same := strings.TrimSuffix(file, filepath.Ext(file)) + ".pub"
+	others, _ := filepath.Glob(filepath.Join(filepath.Dir(file), "*.pub"))
+	if len(others) > maxPubFiles {
+		others = others[:maxPubFiles]
+	}
+	for _, pub := range append([]string{same}, others...) {
+		if pub == file {
+			continue
+		}
+		if k, err := readKey(pub); err == nil && match(k) {
+			return pub
+		}
+	}
+	return ""
 }

@@ -164,10 +164,19 @@ func reachServer(ctx context.Context, e *env, err error) (*zmqbridge.Remote, err
 		cancel()
 		if errors.Is(perr, zmqbridge.ErrTimeout) && ctx.Err() == nil {
 			c.Close()
-			return nil, fmt.Errorf("%s serves with CURVE and did not answer in %s: is this client's public key %s in its -allow file, and is %s its public key?", e.server, curvePing, opts.ClientPublic, opts.ServerPublic)
+			return nil, fmt.Errorf("the server at %s is not answering (%s, silent for %s): it may not be running, or it does not accept this client's key; if it is running, its -allow file must list this client's public key %s, and its public key must be %s", addr, serverWho(pid), curvePing, opts.ClientPublic, opts.ServerPublic)
 		}
 	}
 	return zmqbridge.NewRemote(c, pid), nil
+}
+
+// serverWho says which process a server is, for a message that names its
+// address apart.
+func serverWho(pid int) string {
+	if pid > 0 {
+		return fmt.Sprintf("batos run, process %d", pid)
+	}
+	return "batos run"
 }
 
 // curveOptions are the CURVE keys to reach a server with: the server's
@@ -179,7 +188,7 @@ func curveOptions(e *env, recorded string) (*zmqbridge.ClientOptions, error) {
 	clientFile := cmp.Or(e.curveKey, os.Getenv("BATOS_CURVE_KEY"))
 	serverKey := recorded
 	if serverFile != "" {
-		k, err := readKey(serverFile)
+		k, err := readPublicKey(serverFile)
 		if err != nil {
 			return nil, err
 		}
@@ -191,29 +200,18 @@ func curveOptions(e *env, recorded string) (*zmqbridge.ClientOptions, error) {
 	if clientFile == "" {
 		return nil, fmt.Errorf("%s serves with CURVE: give this client's secret key with batos -curve-key FILE COMMAND or BATOS_CURVE_KEY=FILE (batos key gen -out client makes client.key and client.pub; the server's -allow file must list client.pub's key)", e.server)
 	}
-	secret, err := readKey(clientFile)
+	secret, err := readSecretKey(clientFile)
 	if err != nil {
 		return nil, err
+	}
+	if secret == serverKey {
+		return nil, usageError("%s holds the server's public key, not this client's secret key", clientFile)
 	}
 	public, err := zmqbridge.PublicKey(secret)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", clientFile, err)
 	}
 	return &zmqbridge.ClientOptions{ServerPublic: serverKey, ClientPublic: public, ClientSecret: secret}, nil
-}
-
-// readKey reads a Z85 CURVE key (40 characters) from a file, as batos key
-// gen writes it.
-func readKey(file string) (string, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("read CURVE key: %w", err)
-	}
-	k := strings.TrimSpace(string(b))
-	if len(k) != 40 {
-		return "", fmt.Errorf("%s does not hold a CURVE key (40 characters, as batos key gen writes)", file)
-	}
-	return k, nil
 }
 
 // learnLocally gives an image this process opened itself the mind that
