@@ -198,7 +198,7 @@ func CheckProposalID(id string) error {
 		return badRequest(`"proposal" is empty: give an ID like 3.2 (audit 3, proposal 2)`)
 	}
 	if _, _, err := heartbeat.ParseID(id); err != nil {
-		return withKind(ErrBadRequest, err)
+		return WithKind(ErrBadRequest, err)
 	}
 	return nil
 }

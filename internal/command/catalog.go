@@ -77,7 +77,7 @@ func (r CatalogAddRequest) Check() error {
 	case isText && r.Name == "":
 		return badRequest("a text needs a name (its path in the catalog)")
 	case isText && r.Text == "":
-		return withKind(ErrBadRequest, fmt.Errorf("%w: the text for %q is empty", catalog.ErrEmpty, clip(r.Name)))
+		return WithKind(ErrBadRequest, fmt.Errorf("%w: the text for %q is empty", catalog.ErrEmpty, clip(r.Name)))
 	case len(r.Text) > catalog.DefaultMaxBytes:
 		return fmt.Errorf("%w: the text for %q is %d bytes, over the limit of %d bytes", catalog.ErrTooLarge, clip(r.Name), len(r.Text), catalog.DefaultMaxBytes)
 	}
@@ -466,7 +466,7 @@ func (l *Local) CatalogAdd(ctx context.Context, req CatalogAddRequest) (CatalogA
 	case err == nil:
 		return out, nil
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
-		return CatalogAddResult{}, withKind(ErrBadRequest, err)
+		return CatalogAddResult{}, WithKind(ErrBadRequest, fileError("path", err))
 	case len(outcomes) > 0:
 		// The files done are returned with the error, for the caller to
 		// say what they became.

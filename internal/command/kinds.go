@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"batos/internal/catalog"
 	"batos/internal/catalog/library"
@@ -233,14 +235,57 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
+// CheckText refuses s, the request's field, unless it is valid UTF-8: a
+// request's strings are text, and bytes travel as bytes. Code that is not
+// would otherwise be read with each bad byte replaced by U+FFFD.
+func CheckText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return badRequest("%q is not valid UTF-8", field)
+	}
+	return nil
+}
+
 // badRequest is an ErrBadRequest with a message.
 func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
 }
 
-// withKind is err classified as sentinel's kind, with err's message
-// unchanged.
-func withKind(sentinel, err error) error { return &kinded{err: err, kind: sentinel} }
+// fileError is err, about a file a request named as what ("adapter",
+// "model", "path"), as a client reads it: the file and what is wrong with
+// it, without the Go operation that found it ("stat", "open"), such as
+// "adapter /x.gguf: no such file" or "cannot read model /m.gguf:
+// permission denied". It matches what err matches (fs.ErrNotExist,
+// fs.ErrPermission); an err about no file is returned as it is.
+func fileError(what string, err error) error {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	var msg string
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		msg = fmt.Sprintf("%s %s: no such file", what, pe.Path)
+	case errors.Is(err, fs.ErrPermission):
+		msg = fmt.Sprintf("cannot read %s %s: permission denied", what, pe.Path)
+	default:
+		msg = fmt.Sprintf("%s %s: %v", what, pe.Path, pe.Err)
+	}
+	return &reworded{msg: msg, err: err}
+}
+
+// reworded is err with a message of its own.
+type reworded struct {
+	msg string
+	err error
+}
+
+func (e *reworded) Error() string { return e.msg }
+func (e *reworded) Unwrap() error { return e.err }
+
+// WithKind is err classified as sentinel's kind, with err's message
+// unchanged: for an error whose kind's sentinel would only repeat what
+// its message says ("the server is stopping: shutting down").
+func WithKind(sentinel, err error) error { return &kinded{err: err, kind: sentinel} }
 
 type kinded struct{ err, kind error }
 

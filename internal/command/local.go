@@ -200,8 +200,11 @@ func (l *Local) Verify(ctx context.Context) (*store.Report, error) { return l.rt
 // SetMethod checks the source before anything is stored: it must define
 // exactly one function named req.Name whose first parameter is self.
 func (l *Local) SetMethod(ctx context.Context, req MethodRequest) (MethodChange, error) {
+	if req.Name == "" {
+		return MethodChange{}, errNoMethodName
+	}
 	if _, err := vm.CheckMethod(req.Source, req.Name); err != nil {
-		return MethodChange{}, withKind(ErrBadRequest, err)
+		return MethodChange{}, WithKind(ErrBadRequest, err)
 	}
 	note := fmt.Sprintf("method set %s %s", req.Target, req.Name)
 	if req.From != "" {
@@ -218,7 +221,13 @@ func (l *Local) SetMethod(ctx context.Context, req MethodRequest) (MethodChange,
 	return MethodChange{TID: tid}, err
 }
 
+// errNoMethodName refuses a method command whose method has no name.
+var errNoMethodName = badRequest("a method needs a name")
+
 func (l *Local) RevertMethod(ctx context.Context, target, name string) (MethodChange, error) {
+	if name == "" {
+		return MethodChange{}, errNoMethodName
+	}
 	var restored string
 	tid, err := l.rt.Update(ctx, TopicMethod, func(tx *image.Tx) error {
 		tx.Note(fmt.Sprintf("method revert %s %s", target, name))
@@ -230,7 +239,7 @@ func (l *Local) RevertMethod(ctx context.Context, target, name string) (MethodCh
 		return err
 	})
 	if errors.Is(err, cycle.ErrNoPrevious) {
-		return MethodChange{}, withKind(ErrBadRequest, fmt.Errorf("cannot revert %s.%s: %w", target, name, err))
+		return MethodChange{}, WithKind(ErrBadRequest, fmt.Errorf("cannot revert %s.%s: %w", target, name, err))
 	}
 	return MethodChange{TID: tid, Restored: restored}, err
 }
@@ -251,7 +260,7 @@ func (l *Local) InitiateCycle(ctx context.Context, target, brief string) (CycleH
 	}
 	m := l.rt.Cycles()
 	if m == nil {
-		return CycleHandle{}, fmt.Errorf("cannot start a cycle for %s (%q): %w", oid, brief, vm.ErrNoMind)
+		return CycleHandle{}, &vm.NoMindError{Doing: fmt.Sprintf("start a cycle for %s (%q)", oid, clip(brief))}
 	}
 	id, _, err := m.Start(ctx, cycle.Mission{Message: vm.Message{Receiver: oid}, Brief: brief}, false)
 	if err != nil {
@@ -287,7 +296,7 @@ func (l *Local) RetryCycle(ctx context.Context, id int64) (CycleHandle, error) {
 	}
 	m := l.rt.Cycles()
 	if m == nil {
-		return CycleHandle{}, fmt.Errorf("cannot retry cycle %d: %w", id, vm.ErrNoMind)
+		return CycleHandle{}, &vm.NoMindError{Doing: fmt.Sprintf("retry cycle %d", id)}
 	}
 	if err := m.Retry(ctx, id); err != nil {
 		return CycleHandle{}, err

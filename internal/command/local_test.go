@@ -2,10 +2,13 @@ package command_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"batos/internal/command"
+	"batos/internal/gguf/gguftest"
 	"batos/internal/store"
+	"batos/internal/uvm"
 	"batos/internal/uvm/uvmtest"
 )
 
@@ -99,5 +102,46 @@ func TestLocalCyclesWithoutMind(t *testing.T) {
 	}
 	if _, err := svc.RetryCycle(ctx, 1); command.KindOf(err) != command.KindNotFound {
 		t.Errorf("retry of no cycle: %v, want not_found", err)
+	}
+}
+
+// TestCommitsCarryTheUser: what a user's commands commit is logged as
+// that user, whichever command it was: a model import and a catalog add
+// as much as a catalog remove or a persona edit.
+func TestCommitsCarryTheUser(t *testing.T) {
+	ctx := context.Background()
+	u, _, err := uvm.Open(ctx, filepath.Join(t.TempDir(), "img"), &uvm.Options{User: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	svc := command.NewLocal(u, "alice")
+	role := "tester"
+	steps := []func() error{
+		func() error {
+			_, err := svc.ImportModel(ctx, command.ModelImport{Path: writeFile(t, "tiny.gguf", gguftest.TinyLlama(5))})
+			return err
+		},
+		func() error {
+			_, err := svc.CatalogAdd(ctx, command.CatalogAddRequest{Text: "Knots bind.", Name: "notes/knots"})
+			return err
+		},
+		func() error { _, err := svc.CatalogRemove(ctx, "notes/knots"); return err },
+		func() error { _, err := svc.EditPersona(ctx, "BRICK", command.PersonaEdit{Role: &role}); return err },
+	}
+	for i, step := range steps {
+		before := u.DB().Store().LastTID()
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		txns, err := svc.Log(ctx, store.LogQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range txns {
+			if tx.TID > before && tx.User != "alice" {
+				t.Errorf("step %d: %s (%s) logged as %q, want alice", i, tx.TID, tx.Description, tx.User)
+			}
+		}
 	}
 }

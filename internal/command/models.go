@@ -32,8 +32,9 @@ func (l *Local) ImportModel(ctx context.Context, req ModelImport) (ImportedModel
 		return ImportedModel{}, badRequest("a model import needs the path of a GGUF file")
 	}
 	imp, err := mind.ImportWeights(withTopic(ctx, TopicModel), l.rt.DB(), req.Path, req.Progress)
+	err = fileError("model", err)
 	if errors.Is(err, mind.ErrNotGGUF) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-		err = withKind(ErrBadRequest, err)
+		err = WithKind(ErrBadRequest, err)
 	}
 	if err != nil {
 		return ImportedModel{}, err

@@ -135,7 +135,7 @@ func (e PersonaEdit) check(name string) error {
 		me.Adapter = &mind.Imported{}
 	}
 	if err := me.Validate(); err != nil {
-		return withKind(ErrBadRequest, fmt.Errorf("persona %s: %w", name, err))
+		return WithKind(ErrBadRequest, fmt.Errorf("persona %s: %w", name, err))
 	}
 	return nil
 }
@@ -217,9 +217,13 @@ func (l *Local) Personas(ctx context.Context, only string) (PersonaReport, error
 	m, err := l.mindFor(ctx)
 	switch {
 	case errors.Is(err, mind.ErrNoServer):
-		rep.Note = "tiers unknown: no inference server reachable"
+		// Worded as every no-mind error is (vm.ErrNoMind).
+		rep.Note = "tiers unknown: " + Message(vm.ErrNoMind)
+		if why := mind.Unanswered(err); why != "" {
+			rep.Note += " (" + why + ")"
+		}
 	case err != nil:
-		rep.Note = "tiers unknown: " + err.Error()
+		rep.Note = "tiers unknown: " + Message(err)
 	default:
 		server := m.Server()
 		pls, err := m.Manager().Observe(ctx, personas)
@@ -303,7 +307,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // persona is not_found.
 func personaError(err error) error {
 	if errors.Is(err, mind.ErrNoPersona) {
-		return withKind(ErrNotFound, err)
+		return WithKind(ErrNotFound, err)
 	}
 	return err
 }
@@ -316,7 +320,7 @@ func personaError(err error) error {
 func editError(err error) error {
 	err = personaError(err)
 	if KindOf(err) == KindInternal && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		return withKind(ErrBadRequest, err)
+		return WithKind(ErrBadRequest, err)
 	}
 	return err
 }
@@ -351,8 +355,9 @@ func (l *Local) EditPersona(ctx context.Context, name string, edit PersonaEdit) 
 			model = *edit.Model
 		}
 		imp, err := mind.ImportAdapterFor(ctx, db, edit.Adapter, model, edit.Progress)
+		err = fileError("adapter", err)
 		if errors.Is(err, mind.ErrNotGGUF) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-			err = withKind(ErrBadRequest, err)
+			err = WithKind(ErrBadRequest, err)
 		}
 		if err != nil {
 			return PersonaChange{}, err
@@ -400,7 +405,7 @@ func (l *Local) WarmPersonas(ctx context.Context, names []string) ([]WarmResult,
 	}
 	m, err := l.mindFor(ctx)
 	if err != nil {
-		return nil, withKind(vm.ErrNoMind, fmt.Errorf("warming personas needs an inference server: %w", err))
+		return nil, &vm.NoMindError{Doing: "warm personas", Why: mind.Unanswered(err)}
 	}
 	out := make([]WarmResult, len(personas))
 	for i, p := range personas {

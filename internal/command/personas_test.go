@@ -169,7 +169,7 @@ func TestPersonasWithoutMind(t *testing.T) {
 	remote, _ := serve(t, local)
 	for name, svc := range map[string]command.Service{"local": local, "remote": remote} {
 		rep, err := svc.Personas(ctx, "")
-		if err != nil || rep.Note != "tiers unknown: no inference server reachable" || rep.Server != "" || len(rep.Personas) != 4 || rep.Personas[0].Tier != "-" {
+		if err != nil || rep.Note != "tiers unknown: no mind: no inference server has answered yet" || rep.Server != "" || len(rep.Personas) != 4 || rep.Personas[0].Tier != "-" {
 			t.Errorf("%s personas without a mind: %+v, %v", name, rep, err)
 		}
 		if _, err := svc.WarmPersonas(ctx, nil); command.KindOf(err) != command.KindNoMind {

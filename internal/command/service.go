@@ -142,6 +142,12 @@ type SendRequest struct {
 
 // Check refuses a request no server can carry out.
 func (r SendRequest) Check() error {
+	if err := CheckText("target", r.Target); err != nil {
+		return err
+	}
+	if err := CheckText("selector", r.Selector); err != nil {
+		return err
+	}
 	if r.Selector == "" {
 		return badRequest(`"selector" is empty`)
 	}
@@ -169,6 +175,12 @@ const MaxSessionID = 128
 
 // Check refuses what no service could evaluate.
 func (r EvalRequest) Check() error {
+	if err := CheckText("code", r.Code); err != nil {
+		return err
+	}
+	if err := CheckText("session", r.Session); err != nil {
+		return err
+	}
 	if len(r.Session) > MaxSessionID {
 		return badRequest("a session id is at most %d bytes, not %d", MaxSessionID, len(r.Session))
 	}

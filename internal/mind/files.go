@@ -49,7 +49,8 @@ func ImportWeights(ctx context.Context, db *image.DB, path string, progress Prog
 		return nil, err
 	}
 	err = db.Update(ctx, func(tx *image.Tx) error {
-		tx.SetUser("batos")
+		// Logged as the user who asked (the image's), like every
+		// change a command makes.
 		tx.Note("mind: import base model " + imp.File)
 		pllm, err := systemObject(tx, "pLLM")
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"batos/internal/image"
 	"batos/internal/llm"
@@ -55,7 +56,7 @@ func personaObject(tx *image.Tx, name string) (*image.Object, error) {
 	v, ok := ps.Get(name)
 	if _, isRef := v.(image.Ref); !ok || !isRef || image.IsParentSlot(name) || name == "name" {
 		// Only what names lists is a persona ("name" is the object's own).
-		return nil, fmt.Errorf("%w: %q (have %v)", ErrNoPersona, name, names(ps))
+		return nil, fmt.Errorf("%w: %q (have %s)", ErrNoPersona, name, list(names(ps)))
 	}
 	o, err := tx.Deref(v)
 	if err != nil {
@@ -72,6 +73,14 @@ func names(ps *image.Object) []string {
 		}
 	}
 	return out
+}
+
+// list is names as a message shows them: "BRICK, ROBIN", or "none".
+func list(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // LoadPersona reads the named persona in tx.
@@ -209,7 +218,7 @@ func decodeOptions(d *image.Dict) (llm.Options, error) {
 		case "stop":
 			o.Stop, err = stringList(v)
 		default:
-			return o, fmt.Errorf("unknown option %q (known: %v)", key, optionKeys)
+			return o, fmt.Errorf("unknown option %q (known: %s)", key, list(optionKeys))
 		}
 		if err != nil {
 			return o, fmt.Errorf("%s = %s: %w", key, image.Repr(v), err)

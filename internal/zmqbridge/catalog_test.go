@@ -318,7 +318,7 @@ func TestHostileCatalogRealImage(t *testing.T) {
 		{map[string]any{"command": "catalog_add", "text": "\x00\x01\x02", "name": "bin"}, ""},
 		{map[string]any{"command": "catalog_add", "text": " \n ", "name": "blank"}, ""},
 		{map[string]any{"command": "catalog_add", "text": "Valid words here.", "name": "\xff\xfe"}, command.KindBadRequest},
-		{map[string]any{"command": "catalog_search", "query": "\xff\xfe"}, ""},
+		{map[string]any{"command": "catalog_search", "query": "\xff\xfe"}, command.KindBadRequest}, // strings are UTF-8
 		{map[string]any{"command": "catalog_search", "query": "((( AND OR NOT *:* \"", "k": int64(1000)}, ""},
 		{map[string]any{"command": "catalog_search", "query": "x", "doc": "../../etc/passwd"}, command.KindNotFound},
 		{map[string]any{"command": "catalog_show", "doc": "d0000000000000000"}, command.KindNotFound},

@@ -2,6 +2,7 @@ package zmqbridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -21,7 +22,7 @@ import (
 // forms are in wire.go and docs/protocol.md).
 
 // errServerClosing answers requests that arrive while the server stops.
-var errServerClosing = fmt.Errorf("the server is stopping: %w", command.ErrShuttingDown)
+var errServerClosing = command.WithKind(command.ErrShuttingDown, errors.New("the server is stopping; retry against the next one"))
 
 // handler serves one command.
 type handler = func(ctx context.Context, svc command.Service, req map[string]any) (any, error)
@@ -827,6 +828,44 @@ func checkFields(name string, req map[string]any) error {
 	return fmt.Errorf("%w: unknown %s %s: %s takes %s (beside \"id\" and \"command\")", command.ErrBadRequest, noun, list, name, takes)
 }
 
+// checkTexts refuses a request holding a string, anywhere in its
+// arguments, that is not valid UTF-8 (command.CheckText), naming where it
+// is. The id is not read, only echoed.
+func checkTexts(req map[string]any) error {
+	for _, k := range keysSorted(req) {
+		if k == "id" {
+			continue
+		}
+		if err := checkText(k, req[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkText(field string, v any) error {
+	switch v := v.(type) {
+	case string:
+		return command.CheckText(field, v)
+	case []any:
+		for i, x := range v {
+			if err := checkText(fmt.Sprintf("%s[%d]", field, i), x); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, k := range keysSorted(v) {
+			if err := command.CheckText(field+" key", k); err != nil {
+				return err
+			}
+			if err := checkText(field+"."+k, v[k]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // handle runs one decoded request and builds its reply.
 func handle(ctx context.Context, svc command.Service, req map[string]any) map[string]any {
 	reply := map[string]any{"id": req["id"]}
@@ -843,6 +882,9 @@ func handle(ctx context.Context, svc command.Service, req map[string]any) map[st
 		err = fmt.Errorf("%w %q (known: %s)", command.ErrUnknownCommand, name, knownCommands())
 	default:
 		if err = checkFields(name, req); err == nil {
+			err = checkTexts(req)
+		}
+		if err == nil {
 			result, err = fn(ctx, svc, req)
 			err = interrupted(ctx, err)
 		}

@@ -1,6 +1,7 @@
 package zmqbridge_test
 
 import (
+	"maps"
 	"math"
 	"reflect"
 	"strings"
@@ -145,5 +146,45 @@ func TestHostileRealImage(t *testing.T) {
 		if r["ok"] == false && errKind(r) == command.KindInternal {
 			t.Errorf("client error classified internal: %v: %v", m, r["error"])
 		}
+	}
+}
+
+// TestStringsMustBeUTF8: a request's strings are text. One that is not
+// valid UTF-8, wherever it is in the arguments, is refused naming where,
+// rather than read with its bad bytes replaced by U+FFFD; bytes travel as
+// bin, and the id, only echoed, may be anything.
+func TestStringsMustBeUTF8(t *testing.T) {
+	_, addr, _ := startServer(t, &fakeService{})
+	d := dealer(t, addr)
+	send := func(extra map[string]any) map[string]any {
+		m := map[string]any{"id": int64(1), "command": "send", "target": "g", "selector": "echo"}
+		maps.Copy(m, extra)
+		return m
+	}
+	cases := []struct {
+		name string
+		m    map[string]any
+		want string // "" means ok
+	}{
+		{"code", map[string]any{"id": int64(1), "command": "eval", "code": "'a\xffb'"}, `bad request: "code" is not valid UTF-8`},
+		{"session", map[string]any{"id": int64(1), "command": "eval", "code": "1", "session": "s\xc3"}, `bad request: "session" is not valid UTF-8`},
+		{"selector", send(map[string]any{"selector": "\xed\xa0\x80"}), `bad request: "selector" is not valid UTF-8`},
+		{"an argument", send(map[string]any{"args": []any{"ok", "\xff"}}), `bad request: "args[1]" is not valid UTF-8`},
+		{"a nested argument", send(map[string]any{"kwargs": map[string]any{"a": []any{map[string]any{"b": "\x80"}}}}), `bad request: "kwargs.a[0].b" is not valid UTF-8`},
+		{"a keyword", send(map[string]any{"kwargs": map[string]any{"\xfe": int64(1)}}), `bad request: "kwargs key" is not valid UTF-8`},
+		{"bytes", send(map[string]any{"args": []any{[]byte{0xff, 0xfe}}}), ""},
+		{"text", send(map[string]any{"args": []any{"é\x00✓"}}), ""},
+		{"id", map[string]any{"id": "\xff", "command": "ping"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := req(t, d, tc.m)
+			if tc.want == "" && r["ok"] != true {
+				t.Errorf("got %v, want ok", r)
+			}
+			if e, _ := r["error"].(map[string]any); tc.want != "" && (errKind(r) != command.KindBadRequest || e["message"] != tc.want) {
+				t.Errorf("got %v, want bad_request %q", r, tc.want)
+			}
+		})
 	}
 }

@@ -220,7 +220,6 @@ func (l *Library) dropStale(ctx context.Context, path string, o Outcome) Outcome
 		if _, _, err := catalog.Get(tx, id); errors.Is(err, catalog.ErrNoDocument) {
 			return nil
 		}
-		tx.SetUser("batos")
 		tx.Note(fmt.Sprintf("catalog: remove %s (%s now)", path, o.Skipped))
 		if err := catalog.Remove(tx, id); err != nil {
 			return err
@@ -291,7 +290,6 @@ func (l *Library) add(ctx context.Context, src catalog.Source, o Outcome) (out O
 		}
 	}
 	err = l.db.Update(ctx, func(tx *image.Tx) error {
-		tx.SetUser("batos")
 		doc, result, err := catalog.Write(tx, p)
 		if err != nil {
 			return err
@@ -365,7 +363,6 @@ func (l *Library) recordUsage(ctx context.Context, u catalog.EmbeddingUsage, pat
 		return
 	}
 	err := l.db.Update(context.WithoutCancel(ctx), func(tx *image.Tx) error {
-		tx.SetUser("batos")
 		tx.Note("catalog: embedding calls for " + path)
 		return catalog.RecordEmbedding(tx, u)
 	})
