@@ -36,7 +36,7 @@ const docPath = "../../docs/protocol.md"
 // are added.
 var exampledCommands = []string{
 	"ping", "send", "eval", "cancel", "inspect", "history", "log", "undo", "pack", "stats", "verify",
-	"method_set", "cycle_list", "model_import", "persona_set", "persona_warm", "persona_show",
+	"method_set", "method_revert", "cycle_list", "model_import", "persona_set", "persona_warm", "persona_show",
 	"catalog_add", "catalog_search", "catalog_show", "catalog_remove", "method_stats",
 }
 
