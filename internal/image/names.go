@@ -61,7 +61,11 @@ func (tx *Tx) Resolve(target string) (store.OID, error) {
 		return 0, fmt.Errorf("%w: no root name %q (and not an OID like oid:7)", ErrNoTarget, target)
 	}
 	if oid, err := store.ParseOID(target); err == nil {
-		if _, err := tx.Object(oid); err != nil {
+		if _, err := tx.Object(oid); errors.Is(err, store.ErrNotFound) {
+			// The store's words (which snapshot it looked in) are not the
+			// client's business; the kind, not_found, is kept.
+			return 0, fmt.Errorf("%w: no object %s in the image (deleted or packed away, or never made)", ErrNoTarget, oid)
+		} else if err != nil {
 			return 0, fmt.Errorf("target %s: %w", target, err)
 		}
 		return oid, nil
