@@ -125,13 +125,9 @@ func TestCurveKeyMistaken(t *testing.T) {
 	}
 	img := newImage(t)
 	// Bounded: a batos run that accepted the key would serve until stopped.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	var out, errOut strings.Builder
-	code := run(ctx, []string{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*",
-		"-curve-key", filepath.Join(dir, "server.pub"), "-allow", allow}, &out, &errOut)
-	cancel()
-	if code != 2 || !strings.Contains(errOut.String(), "server.pub is a public key file") {
-		t.Errorf("batos run -curve-key server.pub: exit %d %q, want 2 and the public key named", code, errOut.String())
+	if code, _, errOut := batosWithin(t, 3*time.Second, "-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*",
+		"-curve-key", filepath.Join(dir, "server.pub"), "-allow", allow); code != 2 || !strings.Contains(errOut, "server.pub is a public key file") {
+		t.Errorf("batos run -curve-key server.pub: exit %d %q, want 2 and the public key named", code, errOut)
 	}
 	_, _, stop := startRun(t, img, "-curve-key", filepath.Join(dir, "server.key"), "-allow", allow)
 	defer stop()

@@ -86,15 +86,6 @@ func rootCause(err error) error {
 	return err
 }
 
-// loopbackAddr spells tcp://localhost:PORT as tcp://127.0.0.1:PORT:
-// ZeroMQ binds to interfaces and addresses, not host names.
-func loopbackAddr(addr string) string {
-	if rest, ok := strings.CutPrefix(addr, "tcp://localhost:"); ok {
-		return "tcp://127.0.0.1:" + rest
-	}
-	return addr
-}
-
 func personasOf(ctx context.Context, u *uvm.UVM) []*mind.Persona {
 	var ps []*mind.Persona
 	_ = u.DB().View(ctx, func(tx *image.Tx) error {
@@ -162,6 +153,16 @@ none clears it).`)
 	if fs.NArg() > 0 {
 		return usageError("run takes no arguments")
 	}
+	// The endpoints are checked before the image is opened: a mistyped
+	// one is told at once, not after the start-up's work and warnings.
+	secure := *curveKey != "" || *allow != ""
+	var err error
+	if *listen, err = serveEndpoint("listen", *listen, secure); err != nil {
+		return err
+	}
+	if *eventsAddr, err = serveEndpoint("events", *eventsAddr, secure); err != nil {
+		return err
+	}
 	if *attempts < 1 || *attempts > 20 || *running < 1 || *running > 256 {
 		return usageError("-cycle-attempts wants 1 to 20 and -cycles 1 to 256")
 	}
@@ -173,7 +174,6 @@ none clears it).`)
 	if setEmbed && strings.TrimSpace(*embedModel) == "" {
 		return usageError("-embed-model needs a model name, or none")
 	}
-	*listen, *eventsAddr = loopbackAddr(*listen), loopbackAddr(*eventsAddr)
 	curve, err := loadCurve(*curveKey, *allow)
 	if err != nil {
 		return err
