@@ -136,7 +136,7 @@ evidence, and what became of each proposal.`)
 	if fs.NArg() != 1 {
 		return usageError("audit show takes one audit ID (batos audit list shows them)")
 	}
-	id, err := strconv.ParseInt(strings.TrimPrefix(fs.Arg(0), "a"), 10, 64)
+	id, err := strconv.ParseInt(strings.TrimPrefix(idArg(fs, 0), "a"), 10, 64)
 	if err != nil || id <= 0 {
 		return usageError("audit ID %q: want a number like 3", oneLine(fs.Arg(0), 40))
 	}

@@ -100,6 +100,9 @@ var docID = regexp.MustCompile(`^d[0-9a-f]{16}$`)
 // or path and doc is a relative path, on its absolute path: a file is in
 // the catalog under the absolute path it was added from.
 func onDoc(doc string, fn func(doc string) error) error {
+	if id := strings.TrimSpace(doc); docID.MatchString(id) {
+		doc = id // pasted with space around it; a path keeps its own
+	}
 	err := fn(doc)
 	if command.KindOf(err) != command.KindNotFound || filepath.IsAbs(doc) || docID.MatchString(doc) {
 		return err

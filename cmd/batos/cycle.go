@@ -1,6 +1,8 @@
 package main
 
 import (
+	"flag"
+
 	"batos/internal/cycle"
 )
 
@@ -15,14 +17,11 @@ func init() {
 }
 
 // cycleID reads the one ID argument of show, retry and cancel.
-func cycleID(fs interface {
-	NArg() int
-	Arg(int) string
-}, what string) (int64, error) {
+func cycleID(fs *flag.FlagSet, what string) (int64, error) {
 	if fs.NArg() != 1 {
 		return 0, usageError("cycle %s takes one cycle ID (batos cycle list shows them)", what)
 	}
-	id, err := cycle.ParseID(fs.Arg(0))
+	id, err := cycle.ParseID(idArg(fs, 0))
 	if err != nil {
 		return 0, usageError("%v", err)
 	}

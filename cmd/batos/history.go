@@ -27,7 +27,7 @@ through slots holding objects (genesis.child).`)
 	if *n < 0 {
 		return usageError("-n must be 0 (all) or more, not %d", *n)
 	}
-	target := fs.Arg(0)
+	target := idArg(fs, 0)
 	if target == "" || strings.HasPrefix(strings.ToLower(target), "oid:") || (target[0] >= '0' && target[0] <= '9') {
 		oid, err := parseOID(target)
 		if err != nil {

@@ -30,7 +30,7 @@ source of every method.`)
 		return err
 	}
 	defer s.Close()
-	view, err := s.Inspect(ctx, fs.Arg(0))
+	view, err := s.Inspect(ctx, idArg(fs, 0))
 	if err != nil {
 		return err
 	}

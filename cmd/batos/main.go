@@ -287,6 +287,12 @@ func editDistance(a, b string) int {
 	return d[len(ra)][len(rb)]
 }
 
+// idArg is argument i of fs naming a thing by ID or name (a TID, an OID,
+// a root name, a cycle), without the space around it that a paste brings.
+func idArg(fs *flag.FlagSet, i int) string {
+	return strings.TrimSpace(fs.Arg(i))
+}
+
 // usageError reports wrong arguments to a subcommand.
 func usageError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))

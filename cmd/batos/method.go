@@ -29,7 +29,7 @@ removed). One transaction; batos undo can take it back.`)
 	if fs.NArg() != 2 {
 		return usageError("method revert needs TARGET and NAME")
 	}
-	target, name := fs.Arg(0), fs.Arg(1)
+	target, name := idArg(fs, 0), idArg(fs, 1)
 	sess, err := openSession(ctx, e, readWrite)
 	if err != nil {
 		return err
@@ -54,7 +54,7 @@ it is checked before anything is stored.`)
 	if fs.NArg() != 2 || *file == "" {
 		return usageError("method set needs TARGET, NAME and -file F.star")
 	}
-	target, name := fs.Arg(0), fs.Arg(1)
+	target, name := idArg(fs, 0), idArg(fs, 1)
 	src, err := os.ReadFile(*file)
 	if err != nil {
 		return err

@@ -33,7 +33,7 @@ the image every 30 seconds, and before this command reads them.`)
 		return err
 	}
 	defer s.Close()
-	r, err := s.MethodStats(ctx, fs.Arg(0))
+	r, err := s.MethodStats(ctx, idArg(fs, 0))
 	if err != nil {
 		return err
 	}

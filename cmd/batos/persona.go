@@ -159,12 +159,12 @@ the one its mind sees, and -llm does not apply.`)
 		return err
 	}
 	defer sess.Close()
-	rep, err := sess.Personas(ctx, fs.Arg(0))
+	rep, err := sess.Personas(ctx, idArg(fs, 0))
 	if err != nil {
 		return err
 	}
 	if len(rep.Personas) != 1 {
-		return fmt.Errorf("asked for persona %s, got %d", fs.Arg(0), len(rep.Personas))
+		return fmt.Errorf("asked for persona %s, got %d", idArg(fs, 0), len(rep.Personas))
 	}
 	v, note := rep.Personas[0], personaNote(rep)
 	if *asJSON {
@@ -228,7 +228,7 @@ the adapter's absolute path, which must be readable where batos run runs.`)
 	if fs.NArg() != 1 {
 		return usageError("persona set needs one NAME")
 	}
-	name := fs.Arg(0)
+	name := idArg(fs, 0)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	edit := command.PersonaEdit{Create: *create}

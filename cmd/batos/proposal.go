@@ -91,7 +91,7 @@ counts, differences) and the attempts the replay refused, with their diffs.`)
 	if fs.NArg() != 1 {
 		return usageError("proposal show takes one proposal ID, like 3.2 (batos proposal list shows them)")
 	}
-	if err := command.CheckProposalID(fs.Arg(0)); err != nil {
+	if err := command.CheckProposalID(idArg(fs, 0)); err != nil {
 		return usageError("%v", err)
 	}
 	s, err := openSession(ctx, e, readOnly)
@@ -99,7 +99,7 @@ counts, differences) and the attempts the replay refused, with their diffs.`)
 		return err
 	}
 	defer s.Close()
-	p, err := s.ProposalShow(ctx, fs.Arg(0))
+	p, err := s.ProposalShow(ctx, idArg(fs, 0))
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ cool-down (heartbeat.cooldown_s) ends.`
 	if fs.NArg() != 1 {
 		return usageError("proposal %s takes one proposal ID, like 3.2 (batos proposal list shows them)", verb)
 	}
-	if err := command.CheckProposalID(fs.Arg(0)); err != nil {
+	if err := command.CheckProposalID(idArg(fs, 0)); err != nil {
 		return usageError("%v", err)
 	}
 	s, err := openSession(ctx, e, readWrite)
@@ -182,9 +182,9 @@ cool-down (heartbeat.cooldown_s) ends.`
 	defer s.Close()
 	var p heartbeat.ProposalView
 	if verb == "accept" {
-		p, err = s.ProposalAccept(ctx, fs.Arg(0))
+		p, err = s.ProposalAccept(ctx, idArg(fs, 0))
 	} else {
-		p, err = s.ProposalReject(ctx, fs.Arg(0), *reason)
+		p, err = s.ProposalReject(ctx, idArg(fs, 0), *reason)
 	}
 	if err != nil {
 		return err

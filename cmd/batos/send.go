@@ -56,7 +56,7 @@ done (batos cycle show N).`)
 	}
 	defer s.Close()
 	learnLocally(ctx, e, s)
-	res, err := s.Send(ctx, command.SendRequest{Target: fs.Arg(0), Selector: fs.Arg(1), Args: sendArgs, Kwargs: kwargs, Learn: command.Learn{Handle: *handle, Timeout: *learnTimeout}})
+	res, err := s.Send(ctx, command.SendRequest{Target: idArg(fs, 0), Selector: idArg(fs, 1), Args: sendArgs, Kwargs: kwargs, Learn: command.Learn{Handle: *handle, Timeout: *learnTimeout}})
 	if id, joined, ok := command.ParseLearningHandle(res); ok && err == nil && !*asJSON {
 		verb := "started"
 		if joined {

@@ -19,7 +19,8 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usageError("undo takes one TID (as batos log prints it)")
 	}
-	if _, err := command.CheckTIDText(fs.Arg(0)); err != nil {
+	text := idArg(fs, 0)
+	if _, err := command.CheckTIDText(text); err != nil {
 		return usageError("%s", command.Message(err))
 	}
 	s, err := openSession(ctx, e, readWrite)
@@ -27,7 +28,7 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	tid, err := command.ResolveTID(ctx, s, fs.Arg(0))
+	tid, err := command.ResolveTID(ctx, s, text)
 	if err != nil {
 		return err
 	}
