@@ -209,3 +209,20 @@ func TestRestartWhileClientWaits(t *testing.T) {
 		t.Fatalf("after the restart: %v (%v), want [41, \"after the restart\"]: nothing committed may be lost", res, err)
 	}
 }
+
+// TestBridgeFileNamesBothEndpoints: the file batos run leaves beside the
+// image names the request endpoint and the event endpoint, so a client
+// finds a server started on ports the system chose.
+func TestBridgeFileNamesBothEndpoints(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	req, ev, stop := startRun(t, img)
+	defer stop()
+	b, err := os.ReadFile(bridgeFile(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 2 || lines[0] != req || lines[1] != "events "+ev {
+		t.Errorf("bridge file %q, want %s then events %s", b, req, ev)
+	}
+}

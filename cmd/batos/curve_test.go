@@ -173,7 +173,7 @@ func TestCurveServerNotAnswering(t *testing.T) {
 	}
 	img := newImage(t)
 	addr := freeTCP(t) // nothing listens there
-	if err := os.WriteFile(bridgeFile(img), []byte(bridgeRecord(addr, &zmqbridge.Curve{ServerPublic: strings.TrimSpace(string(serverPub))})), 0o644); err != nil {
+	if err := os.WriteFile(bridgeFile(img), []byte(bridgeRecord(addr, "", &zmqbridge.Curve{ServerPublic: strings.TrimSpace(string(serverPub))})), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s, err := bolt.Open(img, nil)

@@ -205,7 +205,7 @@ none clears it).`)
 				}
 			}()
 			// Other batos processes find the server here while the image is held.
-			if err := os.WriteFile(bridgeFile(e.image), []byte(bridgeRecord(reqAddr, curve)), 0o644); err != nil {
+			if err := os.WriteFile(bridgeFile(e.image), []byte(bridgeRecord(reqAddr, evAddr, curve)), 0o644); err != nil {
 				log.Warn("cannot record the bridge endpoint; other batos commands will not find this server", "err", err)
 			}
 			fmt.Fprintf(e.stdout, "batos: serving %s: requests on %s, events on %s; Ctrl-C to stop\n", e.image, reqAddr, evAddr)

@@ -92,17 +92,24 @@ func awakenImage(ctx context.Context, e *env, mode sessionMode, opts *uvm.Option
 }
 
 // bridgeFile is where `batos run` leaves its request endpoint, beside the
-// image, for other batos processes to find it: the endpoint on the first
-// line, then, when it serves with CURVE, "curve-server-key KEY".
+// image, for other batos processes (and any client) to find it: the
+// request endpoint on the first line, then "events ADDR", the event
+// endpoint, then, when it serves with CURVE, "curve-server-key KEY".
 func bridgeFile(img string) string { return img + ".bridge" }
 
 // curveLine starts the bridge file's line naming the server's CURVE
 // public key.
 const curveLine = "curve-server-key "
 
+// eventsLine starts the bridge file's line naming the event endpoint.
+const eventsLine = "events "
+
 // bridgeRecord is what the bridge file says.
-func bridgeRecord(reqAddr string, c *zmqbridge.Curve) string {
+func bridgeRecord(reqAddr, evAddr string, c *zmqbridge.Curve) string {
 	rec := reqAddr + "\n"
+	if evAddr != "" {
+		rec += eventsLine + evAddr + "\n"
+	}
 	if c != nil {
 		rec += curveLine + c.ServerPublic + "\n"
 	}
