@@ -75,9 +75,9 @@ fuzz:
 	GO=$(GO) ./scripts/fuzz ./internal/llm/ollama FuzzReadChatStream $(FUZZTIME)
 	GO=$(GO) ./scripts/fuzz ./internal/llm/openai FuzzEventReader $(FUZZTIME)
 	GO=$(GO) ./scripts/fuzz ./internal/llm/openai FuzzParseError $(FUZZTIME)
-	GO=$(GO) ./scripts/fuzz ./internal/zmqbridge FuzzLearnAndCycleArgs $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz ./internal/protocol FuzzLearnAndCycleArgs $(FUZZTIME)
 	GO=$(GO) ./scripts/fuzz ./internal/vm FuzzAudit $(FUZZTIME)
-	GO=$(GO) ./scripts/fuzz ./internal/zmqbridge FuzzCatalogArgs $(FUZZTIME)
+	GO=$(GO) ./scripts/fuzz ./internal/protocol FuzzCatalogArgs $(FUZZTIME)
 	GO=$(GO) ./scripts/fuzz ./internal/catalog/vector FuzzLoad $(FUZZTIME)
 
 # The catalog's other targets run in make soak only: FuzzParse's and the

@@ -17,6 +17,7 @@ var layers = []string{
 	"internal/bench",
 	"internal/uvm",
 	"internal/zmqbridge", "internal/httpapi", "internal/webui",
+	"internal/protocol", // the commands as plain data, under every transport
 	"internal/command",
 	"internal/heartbeat",
 	"internal/cycle",

@@ -14,6 +14,7 @@ import (
 
 	"batos/internal/command"
 	"batos/internal/mind"
+	"batos/internal/protocol"
 	"batos/internal/store"
 	"batos/internal/store/bolt"
 	"batos/internal/uvm"
@@ -140,7 +141,7 @@ var curvePing = 5 * time.Second
 // the image is in use and that server left its endpoint; otherwise it
 // returns err. A server serving with CURVE is reached with this client's
 // keys (curveOptions).
-func reachServer(ctx context.Context, e *env, err error) (*zmqbridge.Remote, error) {
+func reachServer(ctx context.Context, e *env, err error) (*protocol.Remote, error) {
 	if !errors.Is(err, store.ErrInUse) {
 		return nil, err
 	}
@@ -174,7 +175,7 @@ func reachServer(ctx context.Context, e *env, err error) (*zmqbridge.Remote, err
 			return nil, fmt.Errorf("the server at %s is not answering (%s, silent for %s): it may not be running, or it does not accept this client's key; if it is running, its -allow file must list this client's public key %s, and its public key must be %s", addr, serverWho(pid), curvePing, opts.ClientPublic, opts.ServerPublic)
 		}
 	}
-	return zmqbridge.NewRemote(c, pid), nil
+	return protocol.NewRemote(c, pid), nil
 }
 
 // serverWho says which process a server is, for a message that names its

@@ -7,7 +7,7 @@
 //
 // Two implementations exist and no third is needed: Local runs the
 // commands on an image this process holds (through the Runtime the uvm
-// provides), and a transport's client (zmqbridge.Remote) runs them on the
+// provides), and a transport's client (protocol.Remote) runs them on the
 // server holding it. A transport only translates its wire format to and
 // from these types, so the bridge, the CLI and (later) HTTP cannot drift
 // apart.

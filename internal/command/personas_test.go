@@ -17,6 +17,7 @@ import (
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
+	"batos/internal/protocol"
 	"batos/internal/uvm"
 	"batos/internal/zmqbridge"
 )
@@ -47,7 +48,7 @@ func openLocal(t *testing.T) (*uvm.UVM, *command.Local) {
 
 // serve serves svc on a bridge and returns a Remote and a raw client of
 // it.
-func serve(t *testing.T, svc command.Service) (*zmqbridge.Remote, *zmqbridge.Client) {
+func serve(t *testing.T, svc command.Service) (*protocol.Remote, *zmqbridge.Client) {
 	t.Helper()
 	s, err := zmqbridge.Listen(svc, &zmqbridge.Options{RequestAddr: "tcp://127.0.0.1:*", EventAddr: "tcp://127.0.0.1:*"})
 	if err != nil {
@@ -70,7 +71,7 @@ func serve(t *testing.T, svc command.Service) (*zmqbridge.Remote, *zmqbridge.Cli
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	return zmqbridge.NewRemote(dial(), os.Getpid()), dial()
+	return protocol.NewRemote(dial(), os.Getpid()), dial()
 }
 
 // sameJSON fails unless a and b print the same as JSON: what the CLI's

@@ -11,7 +11,7 @@ import (
 )
 
 // Service is every command batos serves. Local runs them on an image this
-// process holds; a transport's client (zmqbridge.Remote) runs them on the
+// process holds; a transport's client (protocol.Remote) runs them on the
 // server holding it. Errors carry a Kind (KindOf).
 type Service interface {
 	// Send sends a message in its own transaction.

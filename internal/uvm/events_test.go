@@ -21,6 +21,7 @@ import (
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
+	"batos/internal/protocol"
 	"batos/internal/store"
 	"batos/internal/uvm"
 	"batos/internal/zmqbridge"
@@ -127,14 +128,14 @@ func (s *subscriber) snapshot() []commitEvent {
 // serveForEvents serves a fresh image with a scripted mind on a real
 // bridge, and returns the UVM, a client and a subscriber that already
 // receives events (a SUB joins late: the first commits are waited for).
-func serveForEvents(t *testing.T, respond func(context.Context, *llm.ChatRequest) (llmtest.Reply, error)) (*uvm.UVM, *zmqbridge.Remote, *subscriber) {
+func serveForEvents(t *testing.T, respond func(context.Context, *llm.ChatRequest) (llmtest.Reply, error)) (*uvm.UVM, *protocol.Remote, *subscriber) {
 	t.Helper()
 	return serveForEventsEvery(t, respond, 0)
 }
 
 // serveForEventsEvery is serveForEvents with the heartbeat auditing
 // every beat (0: never).
-func serveForEventsEvery(t *testing.T, respond func(context.Context, *llm.ChatRequest) (llmtest.Reply, error), beat time.Duration) (*uvm.UVM, *zmqbridge.Remote, *subscriber) {
+func serveForEventsEvery(t *testing.T, respond func(context.Context, *llm.ChatRequest) (llmtest.Reply, error), beat time.Duration) (*uvm.UVM, *protocol.Remote, *subscriber) {
 	t.Helper()
 	server := &mind.Server{API: mind.APIOpenAI, DefaultModel: "scripted", Client: &llmtest.Model{Respond: respond}}
 	type ready struct {
@@ -172,7 +173,7 @@ func serveForEventsEvery(t *testing.T, respond func(context.Context, *llm.ChatRe
 	if err != nil {
 		t.Fatal(err)
 	}
-	remote := zmqbridge.NewRemote(c, 0)
+	remote := protocol.NewRemote(c, 0)
 	t.Cleanup(func() { remote.Close() })
 	sub := subscribe(t, r.ev)
 	// Until the SUB is joined, events are lost: commit until one arrives.

@@ -10,6 +10,7 @@ import (
 	"batos/internal/command"
 	"batos/internal/heartbeat"
 	"batos/internal/image"
+	"batos/internal/protocol"
 	"batos/internal/uvm/uvmtest"
 	"batos/internal/vm"
 	"batos/internal/zmqbridge"
@@ -89,7 +90,7 @@ func TestHeartbeatCommandsRealImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	remote := zmqbridge.NewRemote(c, os.Getpid())
+	remote := protocol.NewRemote(c, os.Getpid())
 	defer remote.Close()
 	ctx := context.Background()
 	st, err := remote.MethodStats(ctx, "genesis")

@@ -3,13 +3,12 @@ package zmqbridge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"batos/internal/command"
+	"batos/internal/protocol"
 )
 
 // Cancellation. Every request runs under a context of its own, derived
@@ -196,45 +195,8 @@ type caller struct {
 	req *inflight // the cancel request itself
 }
 
-// interrupted reads a failed request's error in the light of its
-// context: a request whose context was cancelled (by its client, its
-// connection closing, or the server stopping) failed because of that,
-// whatever its own error says (context canceled, a learning wait given
-// up).
-func interrupted(ctx context.Context, err error) error {
-	if err == nil || ctx.Err() == nil {
-		return err
-	}
-	cause := context.Cause(ctx)
-	if !errors.Is(cause, command.ErrCancelled) && !errors.Is(cause, command.ErrShuttingDown) {
-		return err
-	}
-	if id := command.CycleOf(err); id > 0 {
-		// The cycle itself goes on (or resumes with the next server).
-		return &cycleCancelled{cause: cause, cycle: id}
-	}
-	return cause
-}
-
-// cycleCancelled is a send that waited for the cycle learning its
-// message and was cancelled: the cycle is not.
-type cycleCancelled struct {
-	cause error
-	cycle int64
-}
-
-func (e *cycleCancelled) Error() string {
-	return e.cause.Error() + "; cycle " + strconv.FormatInt(e.cycle, 10) + " learning the message goes on"
-}
-
-func (e *cycleCancelled) Unwrap() error { return e.cause }
-
-// CycleID is the cycle the send waited for (command.CycleOf reads it).
-func (e *cycleCancelled) CycleID() int64 { return e.cycle }
-
 func init() {
-	commandFields["cancel"] = []string{"request"}
-	commands["cancel"] = func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+	protocol.Register("cancel", []string{"request"}, func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		id, ok := req["request"]
 		if !ok {
 			return nil, fmt.Errorf("%w: \"request\" is required: the id of the request to cancel", command.ErrBadRequest)
@@ -251,7 +213,7 @@ func init() {
 			return nil, fmt.Errorf("%w: no request with id %s is running on this connection (it may have finished)", command.ErrNotFound, idText(id))
 		}
 		return map[string]any{"cancelled": int64(n)}, nil
-	}
+	})
 }
 
 // idText shows an id in a message as a client would write it: as JSON

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"batos/internal/protocol"
 )
 
 // Client is a DEALER connection to a bridge, for batos's own CLI and
@@ -87,7 +89,7 @@ func (c *Client) Call(ctx context.Context, command string, args map[string]any) 
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return nil, fmt.Errorf("%w (%s); the request is cancelled in the server", ErrTimeout, time.Since(sent).Round(time.Second))
 	}
-	if errors.Is(context.Cause(ctx), ErrServerGone) {
+	if errors.Is(context.Cause(ctx), protocol.ErrServerGone) {
 		return nil, context.Cause(ctx) // no one is left to answer
 	}
 	// Cancelled (Ctrl-C): say what became of the request, which is
@@ -110,7 +112,7 @@ type reply map[string]any
 func (r reply) result() (any, error) {
 	if ok, _ := r["ok"].(bool); !ok {
 		e, _ := r["error"].(map[string]any)
-		return nil, replyError(e)
+		return nil, protocol.ReplyError(e)
 	}
 	return r["result"], nil
 }

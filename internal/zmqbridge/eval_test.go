@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"batos/internal/command"
+	"batos/internal/protocol"
 	"batos/internal/uvm/uvmtest"
 	"batos/internal/vm"
 	"batos/internal/zmqbridge"
@@ -68,7 +69,7 @@ func TestEvalSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	remote := zmqbridge.NewRemote(c, os.Getpid())
+	remote := protocol.NewRemote(c, os.Getpid())
 	defer remote.Close()
 	script := []string{
 		"x = 40",

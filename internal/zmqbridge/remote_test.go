@@ -19,6 +19,7 @@ import (
 	"batos/internal/llm"
 	"batos/internal/llm/llmtest"
 	"batos/internal/mind"
+	"batos/internal/protocol"
 	"batos/internal/store"
 	"batos/internal/uvm"
 	"batos/internal/uvm/uvmtest"
@@ -178,7 +179,7 @@ func TestRemoteRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	remote := zmqbridge.NewRemote(c, os.Getpid())
+	remote := protocol.NewRemote(c, os.Getpid())
 	defer remote.Close()
 
 	pair := `genesis.pair = method("def pair(self, a, b=None):\n    print('pairing', a)\n    return [a, b, self, (1, 'one'), {'k': b, 'n': {1: 'one'}}]")`

@@ -30,6 +30,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"batos/internal/command"
+	"batos/internal/protocol"
 )
 
 // Options configures a Server; nil means the defaults.
@@ -351,7 +352,7 @@ func (s *Server) receive() bool {
 	if s.closing.Load() {
 		s.inflight.Add(-1)
 		s.reply(outgoing{envelope: env}, map[string]any{"id": requestID(payload, s.opts.Limits), "ok": false,
-			"error": map[string]any{"kind": string(command.KindShuttingDown), "message": errServerClosing.Error()}})
+			"error": map[string]any{"kind": string(command.KindShuttingDown), "message": protocol.ErrServerClosing.Error()}})
 		return true
 	}
 	id, hasID := findRequestID(payload, s.opts.Limits)
@@ -481,7 +482,7 @@ func (s *Server) handleJob(j job) {
 	} else {
 		id = req["id"]
 		ctx := context.WithValue(j.req.ctx, callerKey{}, caller{s.reqs, j.req})
-		reply = handle(ctx, s.service, req)
+		reply = protocol.Handle(ctx, s.service, req)
 	}
 	// Unregistered before the reply goes: a client that has its reply
 	// never finds the request running any more.
@@ -583,7 +584,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			if req.claimReply() {
 				s.log.Warn("shutdown: a request did not stop when cancelled; answered shutting_down without it")
 				s.reply(outgoing{envelope: req.env}, map[string]any{"id": req.id, "ok": false,
-					"error": errorMap(errStoppedRunning)})
+					"error": protocol.ErrorMap(errStoppedRunning)})
 			}
 		}
 	}

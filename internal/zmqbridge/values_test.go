@@ -8,6 +8,7 @@ import (
 
 	"batos/internal/command"
 	"batos/internal/image"
+	"batos/internal/protocol"
 	"batos/internal/store"
 	"batos/internal/uvm/uvmtest"
 	"batos/internal/vm"
@@ -35,7 +36,7 @@ func TestValuesWithoutAnImageForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	remote := zmqbridge.NewRemote(c, 0)
+	remote := protocol.NewRemote(c, 0)
 	for _, tc := range []struct{ repr, typ string }{
 		{"<method greet of oid:3>", "method"},
 		{"<message frob not understood by oid:3>", "message"},

@@ -1,4 +1,4 @@
-package zmqbridge
+package protocol
 
 import (
 	"errors"
@@ -21,8 +21,8 @@ func FuzzLearnAndCycleArgs(f *testing.F) {
 		f.Add(mustEncode(f, m))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		req, err := DecodeRequest(b, DefaultLimits)
-		if err != nil {
+		req, ok := decodeRequest(b)
+		if !ok {
 			return
 		}
 		how, err := learnArgs(req)

@@ -1,4 +1,4 @@
-package zmqbridge
+package protocol
 
 import (
 	"errors"
@@ -26,8 +26,8 @@ func FuzzCatalogArgs(f *testing.F) {
 		return errors.Is(err, command.ErrBadRequest) || errors.Is(err, catalog.ErrTooLarge)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		req, err := DecodeRequest(b, DefaultLimits)
-		if err != nil {
+		req, decoded := decodeRequest(b)
+		if !decoded {
 			return
 		}
 		add, err := catalogAddArgs(req)

@@ -1,4 +1,4 @@
-package zmqbridge
+package protocol
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package zmqbridge
+package protocol
 
 import (
 	"context"
@@ -15,17 +15,32 @@ import (
 	"batos/internal/store"
 )
 
-// The bridge translates between its wire format and the command layer:
-// each request's arguments are read from the msgpack map into a typed
-// request (wrong types are bad_request), the command runs on the
+// Handle translates between the protocol's plain data and the command
+// layer: each request's arguments are read from the decoded map into a
+// typed request (wrong types are bad_request), the command runs on the
 // service, and its typed result is written back as plain data (the wire
 // forms are in wire.go and docs/protocol.md).
 
-// errServerClosing answers requests that arrive while the server stops.
-var errServerClosing = command.WithKind(command.ErrShuttingDown, errors.New("the server is stopping; retry against the next one"))
+// ErrServerClosing answers requests that arrive while the server stops.
+var ErrServerClosing = command.WithKind(command.ErrShuttingDown, errors.New("the server is stopping; retry against the next one"))
 
 // handler serves one command.
 type handler = func(ctx context.Context, svc command.Service, req map[string]any) (any, error)
+
+// Handler serves one command: its arguments in req, its result as plain
+// data.
+type Handler = handler
+
+// Register adds a command of a transport's own (the bridge's cancel,
+// about its connection's requests), taking the given fields; it must be
+// called before anything is served (from an init function).
+func Register(name string, fields []string, h Handler) {
+	if _, dup := commands[name]; dup {
+		panic("protocol: command " + name + " registered twice")
+	}
+	commands[name] = h
+	commandFields[name] = fields
+}
 
 // commands maps each command to its handler.
 var commands = map[string]handler{
@@ -445,7 +460,7 @@ func listArg(req map[string]any, name string) ([]image.Value, error) {
 	}
 	out := make([]image.Value, len(list))
 	for i, x := range list {
-		iv, err := ToImage(x)
+		iv, err := image.ValueOf(x)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s[%d]: %v", command.ErrBadRequest, name, i, err)
 		}
@@ -465,7 +480,7 @@ func mapArg(req map[string]any, name string) ([]image.Slot, error) {
 	}
 	var out []image.Slot
 	for _, k := range keysSorted(m) {
-		iv, err := ToImage(m[k])
+		iv, err := image.ValueOf(m[k])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s.%s: %v", command.ErrBadRequest, name, k, err)
 		}
@@ -866,8 +881,12 @@ func checkText(field string, v any) error {
 	return nil
 }
 
-// handle runs one decoded request and builds its reply.
-func handle(ctx context.Context, svc command.Service, req map[string]any) map[string]any {
+// Handle runs one decoded request (a map of plain values, as a transport
+// decoded it: nil, bool, int64, float64, string, []byte, []any,
+// map[string]any, image.Ref) and builds its reply: {"id", "ok",
+// "result"} or {"id", "ok", "error"}. Every transport serves the commands
+// through it, so they cannot differ.
+func Handle(ctx context.Context, svc command.Service, req map[string]any) map[string]any {
 	reply := map[string]any{"id": req["id"]}
 	name, _ := req["command"].(string)
 	fn, ok := commands[name]
@@ -891,7 +910,7 @@ func handle(ctx context.Context, svc command.Service, req map[string]any) map[st
 	}
 	if err != nil {
 		reply["ok"] = false
-		reply["error"] = errorMap(err)
+		reply["error"] = ErrorMap(err)
 		return reply
 	}
 	reply["ok"] = true
@@ -899,9 +918,9 @@ func handle(ctx context.Context, svc command.Service, req map[string]any) map[st
 	return reply
 }
 
-// errorMap is an error as a reply carries it: its kind and message, and
+// ErrorMap is an error as a reply carries it: its kind and message, and
 // the cycle or file it is about.
-func errorMap(err error) map[string]any {
+func ErrorMap(err error) map[string]any {
 	e := map[string]any{"kind": string(command.KindOf(err)), "message": command.Message(err)}
 	if id := command.CycleOf(err); id > 0 {
 		e["cycle"] = id
@@ -915,8 +934,8 @@ func errorMap(err error) map[string]any {
 	return e
 }
 
-// replyError reads an error reply back into the command layer's error.
-func replyError(e map[string]any) error {
+// ReplyError reads an error reply back into the command layer's error.
+func ReplyError(e map[string]any) error {
 	kind, _ := e["kind"].(string)
 	msg, _ := e["message"].(string)
 	path, _ := e["path"].(string)

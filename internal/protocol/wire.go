@@ -1,4 +1,4 @@
-package zmqbridge
+package protocol
 
 import (
 	"bytes"
@@ -78,7 +78,7 @@ func resultOf(x any) vm.Result {
 	m, _ := x.(map[string]any)
 	var v image.Value
 	if !isReprForm(m["value"]) {
-		v, _ = ToImage(m["value"])
+		v, _ = image.ValueOf(m["value"])
 	}
 	return vm.Result{Value: v, Repr: str(m["repr"]), Output: str(m["output"])}
 }
@@ -140,7 +140,7 @@ func objectViewOf(x any) command.ObjectView {
 		var out []command.SlotView
 		for _, x := range list(v) {
 			s, _ := x.(map[string]any)
-			val, _ := ToImage(s["value"])
+			val, _ := image.ValueOf(s["value"])
 			out = append(out, command.SlotView{Name: str(s["name"]), Value: val, Repr: str(s["repr"]), Owner: ref(s["owner"]), OwnerName: str(s["owner_name"]), Method: str(s["method"]), Deprecated: str(s["deprecated"])})
 		}
 		return out

@@ -1,4 +1,4 @@
-package zmqbridge
+package protocol
 
 import (
 	"bytes"
@@ -15,15 +15,24 @@ import (
 	"batos/internal/vm"
 )
 
-// Remote runs the commands on the server at the other end of a Client:
-// the command layer's Service over the bridge. A call that gets no answer
+// Caller carries one request to a server and brings back its result, or
+// the server's error as a *command.Error: a transport's client (the
+// ZeroMQ bridge's Client, say). A call whose ctx ends first cancels the
+// request on the server where the transport can.
+type Caller interface {
+	Call(ctx context.Context, command string, args map[string]any) (any, error)
+	Close() error
+}
+
+// Remote runs the commands on the server at the other end of a Caller:
+// the command layer's Service over a transport. A call that gets no answer
 // in a minute gives up (the server may still finish it); a call that may
 // wait for a cognitive cycle waits as long as the server does, and a
 // minute more; a pack, a catalog add and a reindex wait a day. When the
 // server's process is known and visible here, a call ends as soon as that
 // process exits: its answer will never come.
 type Remote struct {
-	c   *Client
+	c   Caller
 	pid int
 }
 
@@ -31,7 +40,7 @@ var _ command.Service = (*Remote)(nil)
 
 // NewRemote serves the commands through c; serverPID is the server's
 // process, or 0 when unknown.
-func NewRemote(c *Client, serverPID int) *Remote { return &Remote{c: c, pid: serverPID} }
+func NewRemote(c Caller, serverPID int) *Remote { return &Remote{c: c, pid: serverPID} }
 
 // Close closes the connection.
 func (r *Remote) Close() error { return r.c.Close() }
