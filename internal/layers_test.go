@@ -31,6 +31,7 @@ var layers = []string{
 	"internal/image",
 	"internal/store",
 	"internal/gguf",
+	"internal/metrics", // Prometheus collectors, beneath everything they measure
 }
 
 // rank gives a package's layer index; peers on one line of DESIGN.md's
@@ -57,6 +58,7 @@ var soleImporters = map[string]string{
 	"github.com/neurosnap/sentences":         "internal/catalog",
 	"github.com/neurosnap/sentences/english": "internal/catalog",
 	"github.com/pebbe/zmq4":                  "internal/zmqbridge",
+	"github.com/prometheus/...":              "internal/metrics",
 	"github.com/blevesearch/...":             "internal/catalog/fulltext",
 	"github.com/coder/hnsw":                  "internal/catalog/vector",
 	"go.etcd.io/bbolt":                       "internal/store/bolt",
