@@ -34,7 +34,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var servingLine = regexp.MustCompile(`requests on (\S+), events on (\S+);`)
+var servingLine = regexp.MustCompile(`requests on (\S+), events on ([^\s,;]+)[,;]`)
 
 // startRun runs `batos run` in-process on free ports, with extra flags
 // if given, and returns its endpoints and a stop function that waits for
@@ -52,7 +52,8 @@ func startRunLogged(t *testing.T, img string, extra ...string) (req, ev string, 
 	var out syncBuffer
 	errOut := &syncBuffer{}
 	done := make(chan int, 1)
-	args := append([]string{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*"}, extra...)
+	// HTTP on a free port: tests never take the default ones.
+	args := append([]string{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*", "-http", "127.0.0.1:0"}, extra...)
 	go func() {
 		done <- runIO(ctx, args, strings.NewReader(""), &out, errOut)
 	}()
@@ -157,7 +158,7 @@ func TestRestartWhileClientWaits(t *testing.T) {
 		var out, errOut syncBuffer
 		done := make(chan int, 1)
 		go func() {
-			done <- runIO(ctx, []string{"-image", img, "run", "-listen", req, "-events", ev}, strings.NewReader(""), &out, &errOut)
+			done <- runIO(ctx, []string{"-image", img, "run", "-listen", req, "-events", ev, "-http", "off"}, strings.NewReader(""), &out, &errOut)
 		}()
 		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "serving"); {
 			if time.Now().After(deadline) {

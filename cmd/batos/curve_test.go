@@ -125,7 +125,7 @@ func TestCurveKeyMistaken(t *testing.T) {
 	}
 	img := newImage(t)
 	// Bounded: a batos run that accepted the key would serve until stopped.
-	if code, _, errOut := batosWithin(t, 3*time.Second, "-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*",
+	if code, _, errOut := batosWithin(t, 3*time.Second, "-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*", "-http", "off",
 		"-curve-key", filepath.Join(dir, "server.pub"), "-allow", allow); code != 2 || !strings.Contains(errOut, "server.pub is a public key file") {
 		t.Errorf("batos run -curve-key server.pub: exit %d %q, want 2 and the public key named", code, errOut)
 	}

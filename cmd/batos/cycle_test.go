@@ -441,7 +441,7 @@ func TestHostileSendReturnsWhenTheServerDies(t *testing.T) {
 	exe := buildBenchBinary(t)
 	mind, _, llmFlags := startMind(t)
 	img := filepath.Join(t.TempDir(), "live_image.db")
-	server := exec.Command(exe, append([]string{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*"}, llmFlags...)...)
+	server := exec.Command(exe, append([]string{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*", "-http", "off"}, llmFlags...)...)
 	var out, errOut syncBuffer
 	server.Stdout, server.Stderr = &out, &errOut
 	if err := server.Start(); err != nil {

@@ -64,7 +64,7 @@ func TestDamagedMetaPageCLI(t *testing.T) {
 	for _, args := range [][]string{
 		{"-image", img, "verify"},
 		{"-image", img, "eval", "genesis.kept"},
-		{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*"},
+		{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*", "-http", "off"},
 	} {
 		code, out, errOut := runWithin(t, 20*time.Second, args...)
 		if code != 1 || !strings.Contains(errOut, "damaged") || !strings.Contains(errOut, last) || !strings.Contains(errOut, "batos recover") {
@@ -121,7 +121,7 @@ func TestDamagedPageCLI(t *testing.T) {
 	for _, args := range [][]string{
 		{"-image", img, "eval", "genesis.s150.name"},
 		{"-image", img, "history", "oid:3"},
-		{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*"},
+		{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*", "-http", "off"},
 	} {
 		c, out, errOut := runWithin(t, 20*time.Second, args...)
 		if c != 1 || !strings.Contains(errOut, "damaged") || !strings.Contains(errOut, "batos recover") {

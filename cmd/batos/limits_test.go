@@ -41,7 +41,7 @@ func startLimitServer(t *testing.T) *limitServer {
 	exe := buildBenchBinary(t)
 	img := filepath.Join(t.TempDir(), "live_image.db")
 	req, ev, llm := freeTCP(t), freeTCP(t), freeTCP(t)
-	cmd := exec.Command(exe, "-image", img, "run", "-listen", req, "-events", ev,
+	cmd := exec.Command(exe, "-image", img, "run", "-listen", req, "-events", ev, "-http", "off",
 		"-llm", "http"+strings.TrimPrefix(llm, "tcp"), "-llm-api", "ollama",
 		"-max-memory", strconv.Itoa(limitBudget>>20)+"MiB", "-max-reply", "16MiB")
 	out, err := cmd.StdoutPipe()

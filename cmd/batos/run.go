@@ -147,16 +147,21 @@ none clears it).`)
 	running := fs.Int("cycles", 4, "cycles that run at once; the rest wait in IDLE")
 	beat := fs.Duration("heartbeat", time.Hour, "how often ALFRED audits the image (0: never); the next audit's time is kept in the image, so a restart neither resets nor repeats it")
 	limits := addLimitFlags(fs)
+	httpAddr := fs.String("http", "127.0.0.1:7424", "HTTP address of the JSON API and event stream (docs/protocol.md, \"HTTP\"); off: none")
+	httpTokenFile := fs.String("http-token-file", "", "file holding the token every HTTP request needs (bearer header, or the login form's cookie); required beyond loopback")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("run takes no arguments")
 	}
+	web, err := httpOptions(*httpAddr, *httpTokenFile)
+	if err != nil {
+		return err
+	}
 	// The endpoints are checked before the image is opened: a mistyped
 	// one is told at once, not after the start-up's work and warnings.
 	secure := *curveKey != "" || *allow != ""
-	var err error
 	if *listen, err = serveEndpoint("listen", *listen, secure); err != nil {
 		return err
 	}
@@ -183,6 +188,7 @@ none clears it).`)
 	err = uvm.Serve(ctx, e.image, &uvm.ServeOptions{
 		UVM:    uvm.Options{User: currentUser(), Store: &bolt.Options{Logger: log}, VM: limits.vm(), Logger: log},
 		Bridge: zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Curve: curve, Logger: log},
+		HTTP:   web.withLogger(log),
 		Prepare: func(ctx context.Context, u *uvm.UVM) (err error) {
 			// The server the flags name, else the one the image records.
 			if cfg, err = sf.config(ctx, u.DB()); err != nil {
@@ -196,7 +202,7 @@ none clears it).`)
 		MindOptions: &mind.Options{CacheDir: cacheDir(e), Logger: log},
 		Cycle:       &cycle.Options{MaxAttempts: *attempts, MaxRunning: *running, Logger: log},
 		Heartbeat:   *beat,
-		Ready: func(u *uvm.UVM, reqAddr, evAddr string) {
+		Ready: func(u *uvm.UVM, reqAddr, evAddr, httpAddr string) {
 			// The catalog's indexes are caught up (or rebuilt) now, in the
 			// background, rather than by the first search.
 			go func() {
@@ -208,7 +214,11 @@ none clears it).`)
 			if err := os.WriteFile(bridgeFile(e.image), []byte(bridgeRecord(reqAddr, evAddr, curve)), 0o644); err != nil {
 				log.Warn("cannot record the bridge endpoint; other batos commands will not find this server", "err", err)
 			}
-			fmt.Fprintf(e.stdout, "batos: serving %s: requests on %s, events on %s; Ctrl-C to stop\n", e.image, reqAddr, evAddr)
+			web := ""
+			if httpAddr != "" {
+				web = ", http://" + httpAddr
+			}
+			fmt.Fprintf(e.stdout, "batos: serving %s: requests on %s, events on %s%s; Ctrl-C to stop\n", e.image, reqAddr, evAddr, web)
 		},
 		Logger: log,
 	})

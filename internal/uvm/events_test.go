@@ -152,7 +152,7 @@ func serveForEventsEvery(t *testing.T, respond func(context.Context, *llm.ChatRe
 			FindMind:  func(context.Context, *uvm.UVM) (*mind.Server, error) { return server, nil },
 			Cycle:     &cycle.Options{MaxAttempts: 3},
 			Heartbeat: beat,
-			Ready:     func(u *uvm.UVM, req, ev string) { readyc <- ready{u, req, ev} },
+			Ready:     func(u *uvm.UVM, req, ev, _ string) { readyc <- ready{u, req, ev} },
 		})
 	}()
 	t.Cleanup(func() {

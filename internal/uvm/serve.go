@@ -9,6 +9,7 @@ import (
 
 	"batos/internal/command"
 	"batos/internal/cycle"
+	"batos/internal/httpapi"
 	"batos/internal/mind"
 	"batos/internal/zmqbridge"
 )
@@ -20,6 +21,9 @@ type ServeOptions struct {
 	UVM Options
 	// Bridge configures the ZeroMQ bridge.
 	Bridge zmqbridge.Options
+	// HTTP, when set, serves the same commands and events over HTTP
+	// beside the bridge.
+	HTTP *httpapi.Options
 	// Prepare, if set, runs once the image is open, before anything is
 	// served; its error closes the image and is Serve's.
 	Prepare func(ctx context.Context, u *UVM) error
@@ -32,8 +36,8 @@ type ServeOptions struct {
 	MindOptions *mind.Options
 	Cycle       *cycle.Options
 	// Ready, if set, is called once the bridge serves, with its
-	// endpoints.
-	Ready func(u *UVM, requests, events string)
+	// endpoints, and the HTTP server's address ("" without one).
+	Ready func(u *UVM, requests, events, http string)
 	// Heartbeat is how often ALFRED audits the image; 0 never.
 	Heartbeat time.Duration
 	// ShutdownGrace is how long requests in flight get to finish once ctx
@@ -64,8 +68,12 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 		o.ShutdownGrace = 10 * time.Second
 	}
 	var bridge atomic.Pointer[zmqbridge.Server]
+	var web atomic.Pointer[httpapi.Server]
 	o.UVM.Events = func(topic string, payload map[string]any) {
 		if s := bridge.Load(); s != nil {
+			s.Publish(topic, payload)
+		}
+		if s := web.Load(); s != nil {
 			s.Publish(topic, payload)
 		}
 	}
@@ -117,9 +125,27 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 		u.Close()
 		return err
 	}
+	var h *httpapi.Server
+	if o.HTTP != nil {
+		if h, err = httpapi.Listen(svc, *o.HTTP); err != nil {
+			s.Close()
+			u.Close()
+			return err
+		}
+		web.Store(h)
+	}
 	bridge.Store(s)
 	served := make(chan struct{})
 	go func() { s.Serve(); close(served) }()
+	webServed := make(chan struct{})
+	go func() {
+		defer close(webServed)
+		if h != nil {
+			if err := h.Serve(); err != nil {
+				log.Error("http: stopped serving", "err", err)
+			}
+		}
+	}()
 	stopMindSearch := func() {}
 	if mindErr != nil {
 		stopMindSearch = awaitMind(ctx, func(ctx context.Context) (*mind.Server, error) { return o.FindMind(ctx, u) }, enable, log)
@@ -139,7 +165,11 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 	}()
 	if o.Ready != nil {
 		reqAddr, evAddr := s.Endpoints()
-		o.Ready(u, reqAddr, evAddr)
+		httpAddr := ""
+		if h != nil {
+			httpAddr = h.Addr()
+		}
+		o.Ready(u, reqAddr, evAddr, httpAddr)
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -154,8 +184,15 @@ func Serve(ctx context.Context, path string, opts *ServeOptions) error {
 	// did not run (a cycle's last commit, the heartbeat's).
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownGrace)
 	defer cancel()
+	if h != nil {
+		go h.Shutdown(sctx) // at once with the bridge: one grace for both
+	}
 	s.Shutdown(sctx)
 	<-served
+	if h != nil {
+		h.Close() // what the grace did not see finish is cut
+		<-webServed
+	}
 	uctx, cancelClose := context.WithTimeout(context.Background(), imageCloseWait)
 	defer cancelClose()
 	if err := u.Shutdown(uctx); err != nil {

@@ -232,7 +232,7 @@ func serveDocImage(t *testing.T, fx *docFixtures) string {
 				return server, mind.SaveServerConfig(ctx, u.DB(), cfg)
 			},
 			MindOptions: &mind.Options{CacheDir: filepath.Join(dir, "cache")},
-			Ready:       func(_ *uvm.UVM, requests, _ string) { ready <- requests },
+			Ready:       func(_ *uvm.UVM, requests, _, _ string) { ready <- requests },
 			Logger:      slog.New(slog.NewTextHandler(t.Output(), nil)),
 		})
 	}()
