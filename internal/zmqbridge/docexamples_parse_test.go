@@ -36,12 +36,15 @@ type exchange struct{ requests, replies []docObject }
 // in fenced or indented code blocks, one request or reply each (which may
 // span lines), in document order. An object with a <placeholder> outside
 // its strings is a template, not an example; an object that is neither a
-// request nor a reply is no example either.
+// request nor a reply is no example either. A fenced block with an info
+// string (```sh) is a shell session or another transport's (the HTTP
+// API's JSON), not a bridge exchange: it is skipped.
 func parseDocExamples(doc string) ([]exchange, error) {
 	var (
 		all     []exchange
 		cur     exchange
 		fenced  bool
+		other   bool // in a fenced block with an info string
 		pending []string // lines of an object not yet closed
 		start   int
 	)
@@ -58,6 +61,10 @@ func parseDocExamples(doc string) ([]exchange, error) {
 			}
 			flush()
 			fenced = !fenced
+			other = fenced && strings.TrimSpace(strings.TrimPrefix(line, "```")) != ""
+			continue
+		}
+		if other {
 			continue
 		}
 		code, indented := strings.CutPrefix(line, "    ")
