@@ -75,20 +75,48 @@ func (l *Local) Eval(ctx context.Context, req EvalRequest) (vm.Result, error) {
 	if err := req.Check(); err != nil {
 		return vm.Result{}, err
 	}
+	var self image.Value
+	if req.Self != "" {
+		err := l.rt.DB().View(ctx, func(tx *image.Tx) error {
+			oid, err := resolvePath(tx, req.Self)
+			self = image.Ref(oid)
+			return err
+		})
+		if err != nil {
+			return vm.Result{}, fmt.Errorf("self: %w", err)
+		}
+	}
 	if req.Session == "" {
-		return l.rt.EvalWith(ctx, req.Code, nil, nil)
+		return l.rt.EvalWith(ctx, req.Code, withSelf(nil, self), nil)
 	}
 	s, err := l.sessions.acquire(ctx, req.Session)
 	if err != nil {
 		return vm.Result{}, err
 	}
 	defer s.release()
-	res, err := l.rt.EvalWith(ctx, req.Code, s.vars, s.defs)
+	res, err := l.rt.EvalWith(ctx, req.Code, withSelf(s.vars, self), s.defs)
 	if err == nil {
 		// A failed input was not saved: the session stays as it was.
+		// self is the eval's, not the session's.
+		if self != nil {
+			delete(res.Globals, "self")
+		}
 		s.vars, s.defs = res.Globals, res.Defs
 	}
 	return res, err
+}
+
+// withSelf is vars with self bound (a copy), or vars when self is nil.
+func withSelf(vars map[string]image.Value, self image.Value) map[string]image.Value {
+	if self == nil {
+		return vars
+	}
+	out := make(map[string]image.Value, len(vars)+1)
+	for k, v := range vars {
+		out[k] = v
+	}
+	out["self"] = self
+	return out
 }
 
 func (l *Local) Inspect(ctx context.Context, target string) (ObjectView, error) {

@@ -168,6 +168,11 @@ type EvalRequest struct {
 	// of its earlier successful inputs carry to this one, whichever
 	// service runs it (see Local's sessions for how long they last).
 	Session string
+	// Self, unless empty, is a target (a root name, a dotted path through
+	// slots holding objects, or an OID) bound as self in the code, as an
+	// outliner's evaluator binds the object it shows. It is bound anew in
+	// each eval, never carried by a session.
+	Self string
 }
 
 // MaxSessionID bounds EvalRequest.Session.
@@ -184,7 +189,7 @@ func (r EvalRequest) Check() error {
 	if len(r.Session) > MaxSessionID {
 		return badRequest("a session id is at most %d bytes, not %d", MaxSessionID, len(r.Session))
 	}
-	return nil
+	return CheckText("self", r.Self)
 }
 
 // Revision is one revision of an object, with the transaction that wrote

@@ -80,6 +80,9 @@ var commands = map[string]handler{
 		if r.Session, err = stringArg(req, "session", false); err != nil {
 			return nil, err
 		}
+		if r.Self, err = stringArg(req, "self", false); err != nil {
+			return nil, err
+		}
 		if err := r.Check(); err != nil {
 			return nil, err
 		}
@@ -430,7 +433,7 @@ func stringArg(req map[string]any, name string, required bool) (string, error) {
 	case image.Ref:
 		return store.OID(v).String(), nil
 	case int64:
-		if name == "target" || name == "target_oid" {
+		if name == "target" || name == "target_oid" || name == "self" {
 			return fmt.Sprint(v), nil
 		}
 	}
@@ -769,7 +772,7 @@ func typeName(v any) string {
 var commandFields = map[string][]string{
 	"ping":                     nil,
 	"send":                     {"target", "selector", "args", "kwargs", "learn", "timeout_ms"},
-	"eval":                     {"code", "session"},
+	"eval":                     {"code", "session", "self"},
 	"inspect":                  {"target"},
 	"history":                  {"target", "limit"},
 	"log":                      {"limit", "before"},

@@ -162,6 +162,9 @@ func (r *Remote) Eval(ctx context.Context, req command.EvalRequest) (vm.Result, 
 	if req.Session != "" {
 		args["session"] = req.Session
 	}
+	if req.Self != "" {
+		args["self"] = req.Self
+	}
 	res, err := r.callFor(ctx, command.DefaultLearnTimeout+remoteTimeout, "eval", args)
 	out := resultOf(res)
 	m, _ := res.(map[string]any)

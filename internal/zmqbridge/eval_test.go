@@ -115,3 +115,32 @@ func TestEvalSession(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalSelf: an eval's self names an object (a root name, a dotted
+// path or an OID) bound as self in its code, as an outliner's evaluator
+// binds the object it shows; a session never carries it.
+func TestEvalSelf(t *testing.T) {
+	u := uvmtest.Open(t, nil)
+	_, addr, _ := startServer(t, command.NewLocal(u, ""))
+	d := dealer(t, addr)
+	req(t, d, map[string]any{"id": int64(1), "command": "eval", "code": "genesis.child = new(name = 'kid')"})
+	for i, self := range []any{"genesis", "genesis.child", "oid:3", int64(3)} {
+		r := req(t, d, map[string]any{"id": int64(10 + i), "command": "eval", "code": "self.name", "self": self, "session": "s"})
+		res, _ := r["result"].(map[string]any)
+		want := "genesis"
+		if self == "genesis.child" {
+			want = "kid"
+		}
+		if r["ok"] != true || res["value"] != want {
+			t.Errorf("self %v: %v, want %q", self, r, want)
+		}
+	}
+	r := req(t, d, map[string]any{"id": int64(20), "command": "eval", "code": "self", "session": "s"})
+	if errKind(r) != command.KindMethodError {
+		t.Errorf("a session carried self: %v", r)
+	}
+	r = req(t, d, map[string]any{"id": int64(21), "command": "eval", "code": "1", "self": "nobody"})
+	if errKind(r) != command.KindNotFound {
+		t.Errorf("self naming nothing: %v, want not_found", r)
+	}
+}
