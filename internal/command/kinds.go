@@ -42,6 +42,14 @@ const (
 	KindInternal       Kind = "internal"
 )
 
+// Kinds lists every kind, in the order above: the bounded set a metric
+// may label errors with.
+var Kinds = []Kind{
+	KindBadRequest, KindUnknownCommand, KindNotFound, KindNoMind, KindLimit, KindConflict, KindMethodError,
+	KindShuttingDown, KindCancelled, KindLearningFailed, KindStillLearning, KindCorrupt, KindNoSpace,
+	KindReadOnly, KindInternal,
+}
+
 // Sentinels of the kinds that have no sentinel lower down.
 var (
 	// ErrBadRequest: a request's arguments are missing, of the wrong type

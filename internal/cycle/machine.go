@@ -71,6 +71,7 @@ type Machine struct {
 	runs   map[int64]*run // cycles with a goroutine
 	change chan struct{}  // closed and replaced at every transition
 	closed bool
+	clock  stateClock // when each cycle entered its state, for metrics
 }
 
 // New returns a Machine over the image. sandbox runs validation: give it
@@ -234,6 +235,7 @@ func (m *Machine) openIn(tx *image.Tx, mission Mission, deliver *Mission, missin
 // announced) and runs it, once its transaction committed.
 func (m *Machine) opened(id int64, joined bool, mission Mission) {
 	if !joined {
+		m.clock.opened(id)
 		m.publish("cycle.transition", map[string]any{"id": id, "state": Idle.String(), "receiver": mission.Receiver.String(), "selector": mission.Selector})
 	}
 	m.launch(id)
@@ -545,6 +547,7 @@ func (m *Machine) updateTx(ctx context.Context, id int64, fn func(tx *image.Tx, 
 		return nil, err
 	}
 	if after.State != before {
+		m.clock.moved(after, before)
 		m.publish("cycle.transition", map[string]any{"id": id, "state": after.State.String(), "from": before.String(),
 			"receiver": after.Mission.Receiver.String(), "selector": after.Mission.Selector, "attempt": after.Attempt, "reason": after.Reason})
 	}

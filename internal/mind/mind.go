@@ -131,6 +131,7 @@ func (m *Mind) Ask(ctx context.Context, req Request) (*Answer, error) {
 			cut := &llm.CutError{Model: call.Model, Reason: resp.FinishReason, Tokens: resp.Usage.CompletionTokens, Budget: budget, Asks: ask}
 			if next := m.raise(ctx, p, call.Model, msgs, budget); ask == 1 && next > 0 {
 				call.Outcome = fmt.Sprintf("%v; asked again with a budget of %d tokens", cut, next)
+				observeCall(call, true, nil)
 				m.record(ctx, call)
 				budget = next
 				continue
@@ -148,6 +149,7 @@ func (m *Mind) answer(ctx context.Context, req Request, call Call, resp *llm.Cha
 	if err != nil {
 		call.Outcome = err.Error()
 	}
+	observeCall(call, false, err)
 	if err == nil && req.DeferRecord {
 		return &Answer{Text: resp.Text, Call: call}, nil
 	}

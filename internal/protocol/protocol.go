@@ -890,11 +890,17 @@ func checkText(field string, v any) error {
 // "result"} or {"id", "ok", "error"}. Every transport serves the commands
 // through it, so they cannot differ.
 func Handle(ctx context.Context, svc command.Service, req map[string]any) map[string]any {
+	start := time.Now()
 	reply := map[string]any{"id": req["id"]}
 	name, _ := req["command"].(string)
 	fn, ok := commands[name]
 	var result any
 	var err error
+	label := unknownCommand
+	if ok {
+		label = name
+	}
+	defer func() { observeRequest(label, start, err) }()
 	switch {
 	case req["command"] == nil:
 		err = fmt.Errorf("%w: \"command\" is required", command.ErrBadRequest)

@@ -244,7 +244,9 @@ func (u *UVM) Send(ctx context.Context, target, selector string, args []image.Va
 }
 
 // SendWith is Send choosing how a message nothing understands is learned.
-func (u *UVM) SendWith(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how command.Learn) (vm.Result, error) {
+func (u *UVM) SendWith(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot, how command.Learn) (_ vm.Result, err error) {
+	start := time.Now()
+	defer func() { observeSend(start, err) }()
 	original := func() (cycle.Mission, error) {
 		var m cycle.Mission
 		err := u.db.View(ctx, func(tx *image.Tx) error {

@@ -292,6 +292,7 @@ func (t *Telemetry) observe(m *boundMethod, thread *starlark.Thread, args starla
 		c.kind, limit = ex.failureOf(c.err)
 	}
 	want := s.count(m.source, &c, limit, changeable)
+	observeMethod(c.kind, c.latency)
 	t.touch()
 	if want {
 		t.sample(ex, s, &c)

@@ -52,12 +52,16 @@ func (db *DB) Commit(ctx context.Context, meta store.TxMeta, writes []store.Writ
 // submit queues a request and waits for its outcome. Once queued, the
 // request is waited for even if ctx ends: it may already be durable, and
 // the caller must learn its TID.
-func (db *DB) submit(ctx context.Context, req *commitRequest) (store.TID, error) {
+func (db *DB) submit(ctx context.Context, req *commitRequest) (_ store.TID, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err // a cancelled caller never commits
 	}
 	if db.opts.ReadOnly {
 		return 0, store.ErrReadOnly
+	}
+	if !req.maintenance {
+		start := time.Now()
+		defer func() { observeCommit(start, err) }()
 	}
 	req.done = make(chan commitResult, 1)
 	db.submitMu.RLock()

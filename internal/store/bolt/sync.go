@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"batos/internal/store"
 )
@@ -181,10 +182,14 @@ func (p *pipeline) finish(batch []*syncJob) {
 		// Jobs of one batch share a segment: the committer rotates only
 		// with nothing in flight.
 		last := batch[written-1]
-		if err := last.log.sync(); err != nil {
+		start := time.Now()
+		err := last.log.sync()
+		fsyncSeconds.Observe(time.Since(start))
+		if err != nil {
 			p.fail(fmt.Errorf("store: commit not acknowledged: the write-ahead log could not be synced, and what it holds past the last synced frame is cut off before the next commit: %w", err))
 			written = 0
 		} else {
+			groupCommits.ObserveValue(float64(syncedCommits(batch[:written])))
 			last.log.synced.Store(last.end)
 			if p.troubled.Swap(false) {
 				p.db.opts.Logger.Info("store: write-ahead log writable again", "image", p.db.path)
@@ -211,4 +216,13 @@ func (p *pipeline) finish(batch []*syncJob) {
 	case p.ackedCh <- struct{}{}:
 	default:
 	}
+}
+
+// syncedCommits is how many commits the jobs carry.
+func syncedCommits(jobs []*syncJob) int {
+	n := 0
+	for _, j := range jobs {
+		n += len(j.reqs)
+	}
+	return n
 }
