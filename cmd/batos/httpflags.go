@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"batos/internal/httpapi"
+	"batos/internal/webui"
 )
 
 // httpFlags are run's HTTP settings, nil for -http off.
@@ -37,7 +38,7 @@ func httpOptions(addr, tokenFile string) (*httpFlags, error) {
 	if host != "" && net.ParseIP(host) == nil {
 		return nil, usageError("-http %q: %q is a host name; use an IP address", addr, host)
 	}
-	f := &httpFlags{opts: httpapi.Options{Addr: net.JoinHostPort(host, port)}}
+	f := &httpFlags{opts: httpapi.Options{Addr: net.JoinHostPort(host, port), Mount: webui.Mount}}
 	if tokenFile != "" {
 		b, err := os.ReadFile(tokenFile)
 		if err != nil {

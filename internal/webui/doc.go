@@ -1,0 +1,22 @@
+// Package webui is batos's web UI: a single-page app of plain HTML, CSS
+// and JavaScript modules, embedded in the binary and served by Handler
+// beside the HTTP API (internal/httpapi), which it calls from the
+// browser. There is no build step and nothing is fetched from elsewhere.
+//
+// # Pages
+//
+// The app routes by the URL's fragment: #/object/TARGET is the outliner
+// of an object (a root name, a dotted path or an OID) with an evaluator
+// bound to it, #/history/TARGET its revisions, #/log the timeline of
+// transactions, #/cycles and #/cycle/ID the cognitive cycles, updated
+// from the event stream.
+//
+// # Security
+//
+// Handler serves only the embedded files, by exact name: no path is ever
+// joined to a directory, so nothing outside them can be named. Every
+// response carries a Content-Security-Policy allowing only this origin's
+// scripts, styles and connections, and no inline script; the scripts
+// render every value from the image as text, never as markup, and build
+// links only from OIDs.
+package webui

@@ -1,0 +1,77 @@
+// api.js: the HTTP API (docs/protocol.md, "HTTP") as the app uses it.
+
+let csrf = null;
+
+// ApiError is a command's refusal: kind, message and the rest of the
+// reply's error (line, col, cycle, path).
+export class ApiError extends Error {
+  constructor(error, status) {
+    super(error.message || error.kind || `HTTP ${status}`);
+    this.kind = error.kind || 'internal';
+    this.detail = error;
+    this.status = status;
+  }
+}
+
+async function session() {
+  const resp = await fetch('/api/v1/session', { credentials: 'same-origin' });
+  const reply = await resp.json();
+  if (!reply.ok) throw new ApiError(reply.error || {}, resp.status);
+  csrf = reply.result.csrf;
+}
+
+// call runs a command with args (an object) and answers its result, or
+// throws an ApiError.
+export async function call(command, args = {}) {
+  if (csrf === null) await session();
+  const resp = await fetch('/api/v1/' + encodeURIComponent(command), {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', 'X-Batos-CSRF': csrf },
+    body: JSON.stringify(args),
+  });
+  if (resp.status === 403 && !resp.headers.get('Content-Type')?.includes('json')) {
+    csrf = null; // the cookie may have gone: fetch a new token once
+    await session();
+    return call(command, args);
+  }
+  let reply;
+  try {
+    reply = await resp.json();
+  } catch {
+    throw new ApiError({ kind: 'internal', message: `HTTP ${resp.status} without a JSON reply` }, resp.status);
+  }
+  if (!reply.ok) throw new ApiError(reply.error || {}, resp.status);
+  return reply.result;
+}
+
+// listeners are called with (topic, data) for every event.
+const listeners = new Set();
+
+// onEvent registers fn for events; it answers a function removing it.
+export function onEvent(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+// connectEvents opens the event stream and reports its state
+// ("connecting", "open", "closed") to onState. EventSource reconnects
+// by itself.
+export function connectEvents(onState) {
+  const es = new EventSource('/api/v1/events?topics=commit.,cycle.');
+  onState('connecting');
+  es.onopen = () => onState('open');
+  es.onerror = () => onState(es.readyState === EventSource.CLOSED ? 'closed' : 'connecting');
+  const topics = ['commit.send', 'commit.eval', 'commit.undo', 'commit.method', 'commit.persona',
+    'commit.model', 'commit.cycle', 'commit.catalog', 'commit.audit', 'commit.proposal',
+    'commit.heartbeat', 'commit.telemetry', 'commit.awaken', 'commit.other',
+    'cycle.transition', 'cycle.delivered', 'cycle.step', 'lost'];
+  for (const topic of topics) {
+    es.addEventListener(topic, (ev) => {
+      let data = null;
+      try { data = JSON.parse(ev.data); } catch { /* not JSON: keep null */ }
+      for (const fn of listeners) fn(topic, data);
+    });
+  }
+  return es;
+}

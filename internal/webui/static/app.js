@@ -1,0 +1,67 @@
+// app.js: the header and the router. Routes live in the URL's fragment:
+//   #/object/TARGET   the outliner (TARGET: genesis, genesis.child, oid:3)
+//   #/history/TARGET  an object's revisions
+//   #/log             the timeline
+//   #/cycles          the cycles; #/cycle/ID one cycle
+
+import { call, connectEvents, onEvent } from './api.js';
+import { h, clear, errorBox } from './dom.js';
+import { showObject } from './outliner.js';
+import { showLog, showHistory } from './timeline.js';
+import { showCycles, showCycle } from './cycles.js';
+
+const main = document.getElementById('main');
+let leave = () => {};
+
+const routes = [
+  [/^#\/object\/(.+)$/, (m) => showObject(main, decodeURIComponent(m[1]))],
+  [/^#\/history\/(.+)$/, (m) => showHistory(main, decodeURIComponent(m[1]))],
+  [/^#\/log$/, () => showLog(main)],
+  [/^#\/cycles$/, () => showCycles(main)],
+  [/^#\/cycle\/(?:c)?([0-9]+)$/, (m) => showCycle(main, Number(m[1]))],
+];
+
+function route() {
+  leave();
+  leave = () => {};
+  const hash = location.hash || '#/object/genesis';
+  const page = { history: 'object', cycle: 'cycles' }[hash.split('/')[1]] || hash.split('/')[1];
+  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('current', a.getAttribute('href').split('/')[1] === page);
+  for (const [pattern, show] of routes) {
+    const m = pattern.exec(hash);
+    if (m) {
+      leave = show(m) || (() => {});
+      return;
+    }
+  }
+  clear(main, errorBox({ kind: 'not_found', message: `No page ${hash}` }));
+}
+
+// header shows the event stream's state and what the image holds.
+function header() {
+  const state = document.getElementById('events-state');
+  connectEvents((s) => {
+    state.dataset.state = s;
+    state.textContent = `events: ${s}`;
+  });
+  const name = document.getElementById('image-name');
+  const stats = async () => {
+    try {
+      const st = await call('stats');
+      const label = st.name || st.image || '';
+      name.textContent = `${label ? label + ' · ' : ''}${st.objects} objects · last ${st.last_tid}`;
+    } catch (err) {
+      name.textContent = `image: ${err.message}`;
+    }
+  };
+  stats();
+  let pending = null;
+  onEvent((topic) => {
+    if (!topic.startsWith('commit.') || pending) return;
+    pending = setTimeout(() => { pending = null; stats(); }, 1000);
+  });
+}
+
+header();
+window.addEventListener('hashchange', route);
+route();
