@@ -67,3 +67,31 @@ func TestBuckets(t *testing.T) {
 		t.Errorf("FastSeconds spans %v to %v, want at least 100µs to 10s", metrics.FastSeconds[0], metrics.FastSeconds[n-1])
 	}
 }
+
+// BenchmarkHooks measures what a hot-path hook costs: a resolved
+// counter's Inc, a histogram's Observe, and the two together (a method
+// call's hook).
+func BenchmarkHooks(b *testing.B) {
+	c := testCount.With("bench")
+	b.Run("Counter.Inc", func(b *testing.B) {
+		for b.Loop() {
+			c.Inc()
+		}
+	})
+	b.Run("Histogram.Observe", func(b *testing.B) {
+		for b.Loop() {
+			testTime.Observe(37 * time.Microsecond)
+		}
+	})
+	b.Run("both", func(b *testing.B) {
+		for b.Loop() {
+			testTime.Observe(37 * time.Microsecond)
+			c.Inc()
+		}
+	})
+	b.Run("CounterVec.With", func(b *testing.B) {
+		for b.Loop() {
+			testCount.With("bench").Inc()
+		}
+	})
+}
