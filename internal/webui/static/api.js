@@ -22,7 +22,7 @@ async function session() {
 
 // call runs a command with args (an object) and answers its result, or
 // throws an ApiError.
-export async function call(command, args = {}) {
+export async function call(command, args = {}, retried = false) {
   if (csrf === null) await session();
   const resp = await fetch('/api/v1/' + encodeURIComponent(command), {
     method: 'POST',
@@ -30,17 +30,17 @@ export async function call(command, args = {}) {
     headers: { 'Content-Type': 'application/json', 'X-Batos-CSRF': csrf },
     body: JSON.stringify(args),
   });
-  if (resp.status === 403 && !resp.headers.get('Content-Type')?.includes('json')) {
-    csrf = null; // the cookie may have gone: fetch a new token once
-    await session();
-    return call(command, args);
+  if (!(resp.headers.get('Content-Type') || '').includes('json')) {
+    // Refused before the command ran (the server's guard answers in
+    // plain text): a CSRF cookie gone is mended by a new token, once.
+    if (resp.status === 403 && !retried) {
+      csrf = null;
+      return call(command, args, true);
+    }
+    const text = (await resp.text()).trim();
+    throw new ApiError({ kind: resp.status === 401 ? 'unauthorised' : 'refused', message: `HTTP ${resp.status}: ${text}` }, resp.status);
   }
-  let reply;
-  try {
-    reply = await resp.json();
-  } catch {
-    throw new ApiError({ kind: 'internal', message: `HTTP ${resp.status} without a JSON reply` }, resp.status);
-  }
+  const reply = await resp.json();
   if (!reply.ok) throw new ApiError(reply.error || {}, resp.status);
   return reply.result;
 }

@@ -63,5 +63,10 @@ function header() {
 }
 
 header();
+// Events lost (the stream fell behind) leave a list stale: read it again.
+// The outliner is left alone, not to lose an edit or the evaluator's code.
+onEvent((topic) => {
+  if (topic === 'lost' && !location.hash.startsWith('#/object/')) route();
+});
 window.addEventListener('hashchange', route);
 route();
