@@ -96,3 +96,34 @@ func TestMetricsCountRealWork(t *testing.T) {
 		t.Errorf("commits made durable by fsyncs: %v, want 1 to %v", got, commits)
 	}
 }
+
+// TestMetricsCountFailedCycle learns a method whose every attempt fails
+// its tests: the cycle ends FAILED and the send with learning_failed.
+func TestMetricsCountFailedCycle(t *testing.T) {
+	b := &personaBrain{method: `{"source": "def display_yourself(self):\n    return 'wrong'\n", "tests": []}`}
+	u := openLearning(t, b, nil)
+	before := metricstest.Take(t)
+	if _, err := u.Send(ctx, "genesis", "display_yourself", nil, nil); command.KindOf(err) != command.KindLearningFailed {
+		t.Fatalf("send: got %v, want learning_failed", err)
+	}
+	d := metricstest.Take(t).Sub(before)
+	robin := float64(b.count("ROBIN"))
+	for series, want := range map[string]float64{
+		`batos_sends_total{outcome="learning_failed"}`:                           1,
+		`batos_cycle_transitions_total{state="IDLE"}`:                            1,
+		`batos_cycle_transitions_total{state="SYNTHESIZING"}`:                    robin, // each attempt enters it again
+		`batos_cycle_transitions_total{state="VALIDATING"}`:                      robin,
+		`batos_cycle_transitions_total{state="FAILED"}`:                          1,
+		`batos_cycle_transitions_total{state="COMPLETE"}`:                        0,
+		`batos_cycle_duration_seconds_count{state="FAILED"}`:                     1,
+		`batos_cycle_state_duration_seconds_count{state="VALIDATING"}`:           robin,
+		`batos_model_calls_total{model="scripted",outcome="ok",persona="ROBIN"}`: robin,
+	} {
+		if got := d[series]; got != want {
+			t.Errorf("%s moved by %v, want %v", series, got, want)
+		}
+	}
+	if robin < 2 {
+		t.Errorf("ROBIN asked %v times, want every attempt", robin)
+	}
+}
