@@ -122,7 +122,7 @@ func withSelf(vars map[string]image.Value, self image.Value) map[string]image.Va
 func (l *Local) Inspect(ctx context.Context, target string) (ObjectView, error) {
 	var view ObjectView
 	err := l.rt.DB().View(ctx, func(tx *image.Tx) error {
-		oid, err := tx.Resolve(target)
+		oid, err := resolvePath(tx, target)
 		if err != nil {
 			return err
 		}

@@ -372,3 +372,35 @@ func TestRequestBodyIsBounded(t *testing.T) {
 		t.Errorf("after it: %d %s", status, raw)
 	}
 }
+
+// TestLoginPage: with a token, a browser opening a page is sent to the
+// login form, which posts the token; the API still answers 401.
+func TestLoginPage(t *testing.T) {
+	sv := serve(t, "s3cret-token-of-some-length")
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(sv.base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Errorf("GET / without a session: %d %q, want 303 to /login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = c.Get(sv.base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `<form method="post" action="/login">`) || strings.Contains(string(body), "<script") {
+		t.Errorf("the login page: %d %s", resp.StatusCode, body)
+	}
+	resp, err = c.Get(sv.base + "/api/v1/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("the API without a session: %d, want 401", resp.StatusCode)
+	}
+}

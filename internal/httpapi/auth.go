@@ -34,7 +34,12 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		bearer := s.bearer(r)
-		if s.opts.Token != "" && !bearer && !s.hasSession(r) && !(r.URL.Path == "/login") {
+		if s.opts.Token != "" && !bearer && !s.hasSession(r) && r.URL.Path != "/login" {
+			if r.Method == http.MethodGet && !strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/metrics" {
+				// A browser opening a page: to the login form.
+				http.Redirect(w, r, "/login", http.StatusSeeOther)
+				return
+			}
 			refuse(w, http.StatusUnauthorized, "unauthorised")
 			return
 		}
@@ -129,6 +134,23 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	s.csrfToken(w, r)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// loginForm is the login page: a form posting the token, no script.
+const loginForm = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>batos: log in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><h1>batos</h1><p>This server needs its token.</p>
+<form method="post" action="/login"><label>Token <input type="password" name="token" autocomplete="current-password" autofocus></label>
+<button type="submit">Log in</button></form></body></html>
+`
+
+// loginPage serves GET /login.
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte(loginForm))
 }
 
 // refuse answers with a bare status and text.

@@ -90,6 +90,7 @@ func Listen(service command.Service, o Options) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/events", s.stream)
 	mux.HandleFunc("GET /api/v1/session", s.session)
 	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("GET /login", s.loginPage)
 	if o.Mount != nil {
 		o.Mount(mux)
 	}
