@@ -180,14 +180,27 @@ func PathOf(err error) string {
 func PositionOf(err error) (line, col int) {
 	var remote *Error
 	var se *vm.SyntaxError
+	var src *sourceError
 	switch {
 	case errors.As(err, &remote):
 		return remote.Line, remote.Col
 	case errors.As(err, &se):
 		return se.Line, se.Col
+	case errors.As(err, &src):
+		return src.line, src.col
 	}
 	return 0, 0
 }
+
+// sourceError is source code refused (a method's, by method_set) with
+// where in it the parser or resolver stopped; its message is err's.
+type sourceError struct {
+	err       error
+	line, col int
+}
+
+func (e *sourceError) Error() string { return e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
 
 // goPrefix is a Go package's prefix on an error message ("store: ",
 // "vm: "), at the start of the message, of a line or of a wrapped part.

@@ -232,6 +232,10 @@ func (l *Local) SetMethod(ctx context.Context, req MethodRequest) (MethodChange,
 		return MethodChange{}, errNoMethodName
 	}
 	if _, err := vm.CheckMethod(req.Source, req.Name); err != nil {
+		if line, col := vm.SyntaxPosition(err); line > 0 {
+			// Where in the source, for an editor to mark the line.
+			err = &sourceError{err: err, line: line, col: col}
+		}
 		return MethodChange{}, WithKind(ErrBadRequest, err)
 	}
 	note := fmt.Sprintf("method set %s %s", req.Target, req.Name)

@@ -528,6 +528,16 @@ func (ex *execution) fail(err error) error {
 
 // syntaxError is err as a SyntaxError when the parser or resolver made
 // it (the first of a resolver's), else nil.
+// SyntaxPosition is where the parser or resolver stopped in err (a
+// method's source refused by CheckMethod, say), both from 1; 0, 0 when
+// err is no syntax error.
+func SyntaxPosition(err error) (line, col int) {
+	if se := syntaxError(err); se != nil {
+		return se.Line, se.Col
+	}
+	return 0, 0
+}
+
 func syntaxError(err error) *SyntaxError {
 	var se syntax.Error
 	var list resolve.ErrorList

@@ -144,3 +144,17 @@ func TestEvalSelf(t *testing.T) {
 		t.Errorf("self naming nothing: %v, want not_found", r)
 	}
 }
+
+// TestMethodSetSyntaxPosition: a method source that does not parse is a
+// bad_request carrying the line and column where the parser stopped, for
+// an editor to mark.
+func TestMethodSetSyntaxPosition(t *testing.T) {
+	_, addr, _ := startServer(t, command.NewLocal(uvmtest.Open(t, nil), ""))
+	d := dealer(t, addr)
+	r := req(t, d, map[string]any{"id": int64(1), "command": "method_set", "target": "genesis", "name": "greet",
+		"source": "def greet(self):\n    return 1 +\n"})
+	e, _ := r["error"].(map[string]any)
+	if errKind(r) != command.KindBadRequest || e["line"] != int64(2) || e["col"] == nil {
+		t.Errorf("a method that does not parse: %v, want bad_request at line 2", r)
+	}
+}
