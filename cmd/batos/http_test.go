@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -88,6 +89,28 @@ func TestRunHTTPFlags(t *testing.T) {
 		}
 		if _, err := os.Stat(img); err == nil {
 			t.Errorf("run %v created the image before refusing", tc.args)
+		}
+	}
+}
+
+// TestRunServesMetrics: /metrics answers in Prometheus's text format with
+// batos's own families, after a send.
+func TestRunServesMetrics(t *testing.T) {
+	opts, err := httpOptions("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	opts.opts.Mount(mux)
+	img := filepath.Join(t.TempDir(), "live_image.db")
+	mustRun(t, "-image", img, "image", "init")
+	mustRun(t, "-image", img, "send", "genesis", "name")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, family := range []string{"batos_store_commits_total", "batos_sends_total", "go_goroutines"} {
+		if !strings.Contains(body, family) {
+			t.Errorf("/metrics lacks %s", family)
 		}
 	}
 }

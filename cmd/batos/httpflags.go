@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 
 	"batos/internal/httpapi"
+	"batos/internal/metrics"
 	"batos/internal/webui"
 )
 
@@ -38,7 +40,7 @@ func httpOptions(addr, tokenFile string) (*httpFlags, error) {
 	if host != "" && net.ParseIP(host) == nil {
 		return nil, usageError("-http %q: %q is a host name; use an IP address", addr, host)
 	}
-	f := &httpFlags{opts: httpapi.Options{Addr: net.JoinHostPort(host, port), Mount: webui.Mount}}
+	f := &httpFlags{opts: httpapi.Options{Addr: net.JoinHostPort(host, port), Mount: mountWeb}}
 	if tokenFile != "" {
 		b, err := os.ReadFile(tokenFile)
 		if err != nil {
@@ -64,4 +66,10 @@ func (f *httpFlags) withLogger(log *slog.Logger) *httpapi.Options {
 	o := f.opts
 	o.Logger = log
 	return &o
+}
+
+// mountWeb adds the web UI and the metrics beside the API.
+func mountWeb(mux *http.ServeMux) {
+	webui.Mount(mux)
+	mux.Handle("GET /metrics", metrics.Handler())
 }
