@@ -44,7 +44,7 @@ func parseDocExamples(doc string) ([]exchange, error) {
 		all     []exchange
 		cur     exchange
 		fenced  bool
-		other   bool // in a fenced block with an info string
+		other   bool     // in a fenced block with an info string
 		pending []string // lines of an object not yet closed
 		start   int
 	)
