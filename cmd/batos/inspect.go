@@ -8,6 +8,7 @@ import (
 
 	"batos/internal/command"
 	"batos/internal/image"
+	"batos/internal/store"
 )
 
 func init() {
@@ -15,10 +16,12 @@ func init() {
 }
 
 func runInspect(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "inspect", "[-json] TARGET", `Show TARGET (a root name or an OID): its own slots, its parents, the slots it
-inherits and from where (the first found, depth-first, as a send would), and the
-source of every method.`)
+	fs := flags(e, "inspect", "[-json] [-at TID] TARGET", `Show TARGET (a root name, a dotted path or an OID): its own slots, its parents,
+the slots it inherits and from where (the first found, depth-first, as a send
+would), and the source of every method. -at shows it as a transaction left it
+(a TID as log prints it, or its first digits).`)
 	asJSON := jsonFlag(fs)
+	at := fs.String("at", "", "show the object as this transaction left it (a TID, or its first digits)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -30,7 +33,16 @@ source of every method.`)
 		return err
 	}
 	defer s.Close()
-	view, err := s.Inspect(ctx, idArg(fs, 0))
+	var view command.ObjectView
+	if *at == "" {
+		view, err = s.Inspect(ctx, idArg(fs, 0))
+	} else {
+		var tid store.TID
+		if tid, err = command.ResolveTID(ctx, s, *at); err != nil {
+			return err
+		}
+		view, err = s.InspectAt(ctx, idArg(fs, 0), tid)
+	}
 	if err != nil {
 		return err
 	}

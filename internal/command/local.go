@@ -132,6 +132,19 @@ func (l *Local) Inspect(ctx context.Context, target string) (ObjectView, error) 
 	return view, err
 }
 
+func (l *Local) InspectAt(ctx context.Context, target string, at store.TID) (ObjectView, error) {
+	var view ObjectView
+	err := l.rt.DB().ViewAt(ctx, at, func(tx *image.Tx) error {
+		oid, err := resolvePath(tx, target)
+		if err != nil {
+			return err
+		}
+		view, err = Inspect(tx, oid)
+		return err
+	})
+	return view, err
+}
+
 // resolve finds target in a snapshot of its own.
 func (l *Local) resolve(ctx context.Context, target string) (store.OID, error) {
 	var oid store.OID

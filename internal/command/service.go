@@ -21,6 +21,10 @@ type Service interface {
 	Eval(ctx context.Context, req EvalRequest) (vm.Result, error)
 	// Inspect describes an object: its slots, parents and inherited slots.
 	Inspect(ctx context.Context, target string) (ObjectView, error)
+	// InspectAt describes an object as transaction at left it (its state
+	// then, its slots, parents and inherited slots then), the target
+	// resolved then too.
+	InspectAt(ctx context.Context, target string, at store.TID) (ObjectView, error)
 	// History lists an object's revisions, newest first, up to limit (all
 	// for 0).
 	History(ctx context.Context, target string, limit int) ([]Revision, error)

@@ -100,7 +100,20 @@ var commands = map[string]handler{
 		if err != nil {
 			return nil, err
 		}
-		view, err := svc.Inspect(ctx, target)
+		at, err := stringArg(req, "tid", false)
+		if err != nil {
+			return nil, err
+		}
+		var view command.ObjectView
+		if at == "" {
+			view, err = svc.Inspect(ctx, target)
+		} else {
+			var tid store.TID
+			if tid, err = command.ResolveTID(ctx, svc, at); err != nil {
+				return nil, err
+			}
+			view, err = svc.InspectAt(ctx, target, tid)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -773,7 +786,7 @@ var commandFields = map[string][]string{
 	"ping":                     nil,
 	"send":                     {"target", "selector", "args", "kwargs", "learn", "timeout_ms"},
 	"eval":                     {"code", "session", "self"},
-	"inspect":                  {"target"},
+	"inspect":                  {"target", "tid"},
 	"history":                  {"target", "limit"},
 	"log":                      {"limit", "before"},
 	"undo":                     {"tid"},

@@ -176,6 +176,14 @@ func (r *Remote) Eval(ctx context.Context, req command.EvalRequest) (vm.Result, 
 	return out, err
 }
 
+func (r *Remote) InspectAt(ctx context.Context, target string, at store.TID) (command.ObjectView, error) {
+	res, err := r.call(ctx, "inspect", map[string]any{"target": target, "tid": at.String()})
+	if err != nil {
+		return command.ObjectView{}, err
+	}
+	return objectViewOf(res), nil
+}
+
 func (r *Remote) Inspect(ctx context.Context, target string) (command.ObjectView, error) {
 	res, err := r.call(ctx, "inspect", map[string]any{"target": target})
 	if err != nil {

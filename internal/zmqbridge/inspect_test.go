@@ -52,3 +52,36 @@ func TestInspectIsData(t *testing.T) {
 		}
 	}
 }
+
+// TestInspectAtATransaction: inspect with a tid shows the object as that
+// transaction left it (a prefix of the TID will do); an object made
+// later is not_found then.
+func TestInspectAtATransaction(t *testing.T) {
+	u := uvmtest.Open(t, nil)
+	_, addr, _ := startServer(t, command.NewLocal(u, ""))
+	d := dealer(t, addr)
+	req(t, d, map[string]any{"id": int64(1), "command": "eval", "code": "genesis.v = 1"})
+	first := u.Store().LastTID().String()
+	req(t, d, map[string]any{"id": int64(2), "command": "eval", "code": "genesis.v = 2\ngenesis.later = new(name = 'later')"})
+	value := func(r map[string]any) any {
+		res, _ := r["result"].(map[string]any)
+		for _, s := range res["own"].([]any) {
+			if m := s.(map[string]any); m["name"] == "v" {
+				return m["value"]
+			}
+		}
+		return nil
+	}
+	if v := value(req(t, d, map[string]any{"id": int64(3), "command": "inspect", "target": "genesis", "tid": first})); v != int64(1) {
+		t.Errorf("genesis.v as of %s: %v, want 1", first, v)
+	}
+	if v := value(req(t, d, map[string]any{"id": int64(4), "command": "inspect", "target": "genesis", "tid": first[:15]})); v != int64(1) {
+		t.Errorf("genesis.v as of the prefix %s: %v, want 1", first[:15], v)
+	}
+	if v := value(req(t, d, map[string]any{"id": int64(5), "command": "inspect", "target": "genesis"})); v != int64(2) {
+		t.Errorf("genesis.v now: %v, want 2", v)
+	}
+	if r := req(t, d, map[string]any{"id": int64(6), "command": "inspect", "target": "genesis.later", "tid": first}); errKind(r) != command.KindNotFound {
+		t.Errorf("an object made later, as of before: %v, want not_found", r)
+	}
+}
