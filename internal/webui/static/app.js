@@ -3,12 +3,16 @@
 //   #/history/TARGET  an object's revisions
 //   #/log             the timeline
 //   #/cycles          the cycles; #/cycle/ID one cycle
+//   #/mind            the mind and its personas; #/mind/NAME one persona
+//   #/audits          the audits and proposals; #/audit/ID one audit
+//   #/catalog         the knowledge catalog's search
 
 import { call, connectEvents, onEvent } from './api.js';
 import { h, clear, errorBox } from './dom.js';
 import { showObject } from './outliner.js';
 import { showLog, showHistory } from './timeline.js';
 import { showCycles, showCycle } from './cycles.js';
+import { showMind } from './mind.js';
 
 const main = document.getElementById('main');
 let leave = () => {};
@@ -19,6 +23,8 @@ const routes = [
   [/^#\/log$/, () => showLog(main)],
   [/^#\/cycles$/, () => showCycles(main)],
   [/^#\/cycle\/(?:c)?([0-9]+)$/, (m) => showCycle(main, Number(m[1]))],
+  [/^#\/mind$/, () => showMind(main, null)],
+  [/^#\/mind\/([A-Za-z][A-Za-z0-9_]{0,39})$/, (m) => showMind(main, m[1])],
 ];
 
 function route() {

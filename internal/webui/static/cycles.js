@@ -4,6 +4,7 @@
 import { call, onEvent } from './api.js';
 import { h, clear, errorBox, formatTime, oidLink, refOID, routeLink } from './dom.js';
 import { highlight } from './highlight.js';
+import { stateRow, setState, actions } from './cyclestate.js';
 
 // live calls load now and again after cycle events that match, at most
 // once per burst; it answers the function that stops it.
@@ -44,29 +45,41 @@ export function showCycles(main) {
   }, () => true);
 }
 
-// showCycle renders one cycle into main.
+// showCycle renders one cycle into main: its states as a row that moves
+// as cycle.transition events arrive, its actions and its record.
 export function showCycle(main, id) {
-  const section = h('section', { id: 'cycle', data: { id } }, h('p', { class: 'loading' }, 'Loading…'));
+  const status = h('div', { id: 'cycle-status' });
+  const body = h('div', {}, h('p', { class: 'loading' }, 'Loading…'));
+  const section = h('section', { id: 'cycle', data: { id } }, status, body);
   clear(main, section);
-  return live(async () => {
+  let load = null;
+  const stop = live(load = async () => {
     try {
       const c = await call('cycle_show', { cycle: id });
-      const open = new Set([...section.querySelectorAll('details[open]')].map((d) => d.dataset.key));
-      clear(section, cycleView(c));
-      for (const d of section.querySelectorAll('details')) if (open.has(d.dataset.key)) d.open = true;
+      const open = new Set([...body.querySelectorAll('details[open]')].map((d) => d.dataset.key));
+      clear(body, cycleView(c, status, () => load()));
+      for (const d of body.querySelectorAll('details')) if (open.has(d.dataset.key)) d.open = true;
     } catch (err) {
-      clear(section, errorBox(err));
+      clear(body, errorBox(err));
     }
   }, (data) => data && String(data.id) === String(id));
+  const moved = onEvent((topic, data) => {
+    const row = body.querySelector('#state-row');
+    if (topic === 'cycle.transition' && row && data && String(data.id) === String(id) && typeof data.state === 'string') {
+      setState(row, data.state, data.state === 'FAILED' ? data.from : null);
+    }
+  });
+  return () => { stop(); moved(); };
 }
 
 function field(label, value) {
   return value === undefined || value === null || value === '' ? null : h('div', { class: 'field' }, h('dt', {}, label), h('dd', {}, value));
 }
 
-function cycleView(c) {
+function cycleView(c, status, reload) {
   return [
     h('h1', {}, `Cycle ${c.id}`, ' ', h('span', { class: 'state', data: { state: c.state } }, c.state)),
+    stateRow(c.state, c.failed_in), actions(c, status, reload),
     h('dl', { class: 'fields' },
       field('receiver', receiver(c)), field('call', c.call), field('brief', c.brief),
       field('attempt', `${c.attempt} of ${c.max_attempts}`), field('personas', (c.personas || []).join(', ')),

@@ -4,6 +4,7 @@
 
 import { call } from './api.js';
 import { h, clear, errorBox, renderValue } from './dom.js';
+import { handleNote, learnHelp } from './learn.js';
 
 const session = 'webui-' + Math.random().toString(36).slice(2, 12);
 
@@ -27,12 +28,13 @@ export function evaluator(box, oid, changed) {
       const res = await call('eval', { code: code.value, session, self: oid() });
       clear(out,
         res.output ? h('pre', { class: 'eval-output' }, res.output) : null,
+        handleNote(res.value),
         print ? h('div', { class: 'eval-value' }, h('pre', { class: 'eval-repr' }, res.repr), structured(res.value) ? renderValue(res.value, res.repr) : null) : null,
         res.dropped?.length ? h('p', { class: 'hint' }, `Not kept for the next eval: ${res.dropped.join(', ')}`) : null,
         !print && !res.output ? h('p', { class: 'hint' }, 'Done.') : null);
       changed();
     } catch (err) {
-      clear(out, errorBox(err, err.kind === 'no_mind' ? noMindNote : null));
+      clear(out, errorBox(err, err.kind === 'no_mind' ? noMindNote : null), learnHelp(err, out));
     }
   };
   const doIt = h('button', { id: 'do-it', type: 'button' }, 'do it');
