@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 
 	"batos/internal/command"
 	"batos/internal/httpapi"
+	"batos/internal/metrics"
 	"batos/internal/uvm"
 	"batos/internal/uvm/uvmtest"
 )
@@ -402,5 +404,18 @@ func TestLoginPage(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 401 {
 		t.Errorf("the API without a session: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestRequestsAreCountedByTransport: the request metrics tell HTTP's
+// requests from the bridge's.
+func TestRequestsAreCountedByTransport(t *testing.T) {
+	sv := serve(t, "")
+	b := newBrowser(t, sv)
+	b.call("stats", `{}`)
+	rec := httptest.NewRecorder()
+	metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if want := `batos_requests_total{command="stats",outcome="ok",transport="http"}`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("/metrics lacks %s", want)
 	}
 }

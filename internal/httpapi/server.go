@@ -167,7 +167,7 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request) {
 	if _, ok := req["id"]; !ok {
 		req["id"] = nil
 	}
-	s.reply(w, protocol.Handle(r.Context(), s.service, req))
+	s.reply(w, protocol.Handle(protocol.WithTransport(r.Context(), "http"), s.service, req))
 }
 
 // reply writes a reply with the HTTP status its outcome calls for.

@@ -913,7 +913,7 @@ func Handle(ctx context.Context, svc command.Service, req map[string]any) map[st
 	if ok {
 		label = name
 	}
-	defer func() { observeRequest(label, start, err) }()
+	defer func() { observeRequest(transportOf(ctx), label, start, err) }()
 	switch {
 	case req["command"] == nil:
 		err = fmt.Errorf("%w: \"command\" is required", command.ErrBadRequest)

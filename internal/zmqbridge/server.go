@@ -481,7 +481,7 @@ func (s *Server) handleJob(j job) {
 			"error": map[string]any{"kind": string(command.KindBadRequest), "message": err.Error()}}
 	} else {
 		id = req["id"]
-		ctx := context.WithValue(j.req.ctx, callerKey{}, caller{s.reqs, j.req})
+		ctx := protocol.WithTransport(context.WithValue(j.req.ctx, callerKey{}, caller{s.reqs, j.req}), "bridge")
 		reply = protocol.Handle(ctx, s.service, req)
 	}
 	// Unregistered before the reply goes: a client that has its reply
