@@ -13,11 +13,23 @@ export class ApiError extends Error {
   }
 }
 
-async function session() {
-  const resp = await fetch('/api/v1/session', { credentials: 'same-origin' });
-  const reply = await resp.json();
-  if (!reply.ok) throw new ApiError(reply.error || {}, resp.status);
-  csrf = reply.result.csrf;
+// asking is the session request under way: calls made at once share it,
+// so their token matches the one cookie the last answer set.
+let asking = null;
+
+function session() {
+  if (asking) return asking;
+  asking = (async () => {
+    try {
+      const resp = await fetch('/api/v1/session', { credentials: 'same-origin' });
+      const reply = await resp.json();
+      if (!reply.ok) throw new ApiError(reply.error || {}, resp.status);
+      csrf = reply.result.csrf;
+    } finally {
+      asking = null;
+    }
+  })();
+  return asking;
 }
 
 // call runs a command with args (an object) and answers its result, or
