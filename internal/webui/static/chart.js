@@ -13,7 +13,7 @@ function svg(tag, attrs = {}, text) {
 // lineChart draws series ([{label, values, cls}]) sharing one y axis,
 // labelled with title and unit; values that are not finite count as 0.
 export function lineChart(title, unit, series, width = 320, height = 120) {
-  const pad = { l: 44, r: 8, t: 18, b: 16 };
+  const pad = { l: 52, r: 8, t: 18, b: 16 };
   const n = Math.max(0, ...series.map((s) => s.values.length));
   const num = (v) => (Number.isFinite(Number(v)) ? Number(v) : 0);
   const max = Math.max(0, ...series.flatMap((s) => s.values.map(num))) || 1;
@@ -24,7 +24,7 @@ export function lineChart(title, unit, series, width = 320, height = 120) {
   root.append(svg('text', { x: pad.l, y: 12, class: 'chart-title' }, title));
   root.append(svg('line', { x1: pad.l, y1: height - pad.b, x2: width - pad.r, y2: height - pad.b, class: 'chart-axis' }));
   root.append(svg('line', { x1: pad.l, y1: pad.t, x2: pad.l, y2: height - pad.b, class: 'chart-axis' }));
-  root.append(svg('text', { x: pad.l - 4, y: pad.t + 4, class: 'chart-tick', 'text-anchor': 'end' }, `${+max.toFixed(2)} ${unit}`));
+  root.append(svg('text', { x: pad.l - 4, y: pad.t + 4, class: 'chart-tick', 'text-anchor': 'end' }, `${max >= 100 ? Math.round(max) : +max.toFixed(2)} ${unit}`));
   root.append(svg('text', { x: pad.l - 4, y: height - pad.b, class: 'chart-tick', 'text-anchor': 'end' }, '0'));
   root.append(svg('text', { x: width - pad.r, y: height - 3, class: 'chart-tick', 'text-anchor': 'end' }, `${n} calls`));
   let ly = pad.t + 2;
