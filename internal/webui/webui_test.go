@@ -59,6 +59,8 @@ func TestServesAssets(t *testing.T) {
 		{"/chart.js", "text/javascript; charset=utf-8", "export function lineChart"},
 		{"/cyclestate.js", "text/javascript; charset=utf-8", "export function stateRow"},
 		{"/learn.js", "text/javascript; charset=utf-8", "export function learnHelp"},
+		{"/audits.js", "text/javascript; charset=utf-8", "export function showAudits"},
+		{"/catalog.js", "text/javascript; charset=utf-8", "export function showCatalog"},
 		{"/style.css", "text/css; charset=utf-8", "body {"},
 		{"/favicon.svg", "image/svg+xml", "<svg"},
 	}
@@ -153,7 +155,7 @@ func TestOnlyReads(t *testing.T) {
 
 // modules are the app's scripts; every one is checked and served.
 var modules = []string{"app.js", "api.js", "dom.js", "outliner.js", "evaluator.js", "timeline.js", "cycles.js",
-	"highlight.js", "mind.js", "chart.js", "cyclestate.js", "learn.js"}
+	"highlight.js", "mind.js", "chart.js", "cyclestate.js", "learn.js", "audits.js", "catalog.js"}
 
 // TestEveryModuleListed: every embedded script is in modules, so none
 // escapes TestNoInlineCode, and each is reachable by an import from

@@ -13,6 +13,8 @@ import { showObject } from './outliner.js';
 import { showLog, showHistory } from './timeline.js';
 import { showCycles, showCycle } from './cycles.js';
 import { showMind } from './mind.js';
+import { showAudits, showAudit } from './audits.js';
+import { showCatalog } from './catalog.js';
 
 const main = document.getElementById('main');
 let leave = () => {};
@@ -25,13 +27,16 @@ const routes = [
   [/^#\/cycle\/(?:c)?([0-9]+)$/, (m) => showCycle(main, Number(m[1]))],
   [/^#\/mind$/, () => showMind(main, null)],
   [/^#\/mind\/([A-Za-z][A-Za-z0-9_]{0,39})$/, (m) => showMind(main, m[1])],
+  [/^#\/audits$/, () => showAudits(main)],
+  [/^#\/audit\/([0-9]+)$/, (m) => showAudit(main, Number(m[1]))],
+  [/^#\/catalog$/, () => showCatalog(main)],
 ];
 
 function route() {
   leave();
   leave = () => {};
   const hash = location.hash || '#/object/genesis';
-  const page = { history: 'object', cycle: 'cycles' }[hash.split('/')[1]] || hash.split('/')[1];
+  const page = { history: 'object', cycle: 'cycles', audit: 'audits' }[hash.split('/')[1]] || hash.split('/')[1];
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('current', a.getAttribute('href').split('/')[1] === page);
   for (const [pattern, show] of routes) {
     const m = pattern.exec(hash);
