@@ -9,7 +9,15 @@
 // of an object (a root name, a dotted path or an OID) with an evaluator
 // bound to it, #/history/TARGET its revisions, #/log the timeline of
 // transactions, #/cycles and #/cycle/ID the cognitive cycles, updated
-// from the event stream.
+// from the event stream: a cycle's states drawn as a row that moves with
+// its cycle.transition events, and retry and cancel. #/mind is the mind:
+// the inference server, the base model and the personas with their
+// usage, and #/mind/NAME one persona's recent calls, charted as inline
+// SVG. #/audits and #/audit/ID are ALFRED's audits and the proposals
+// awaiting a decision (accept, reject); #/catalog searches the knowledge
+// catalog. The evaluator links an error about a cycle to it, and offers
+// "learn it" for a message nothing understands: the send again with
+// learn "handle", which opens a cycle at once.
 //
 // # Security
 //
@@ -18,5 +26,5 @@
 // response carries a Content-Security-Policy allowing only this origin's
 // scripts, styles and connections, and no inline script; the scripts
 // render every value from the image as text, never as markup, and build
-// links only from OIDs.
+// links only from OIDs and IDs; charts are SVG elements made one by one.
 package webui

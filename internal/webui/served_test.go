@@ -102,4 +102,31 @@ func TestServedBesideTheAPI(t *testing.T) {
 	if got != "<script>alert(1)</script>" {
 		t.Errorf("greeting after the edit: %v", got)
 	}
+
+	// The mind page: the personas and their usage, and the base model
+	// (none here); without a mind the list still answers, with a note.
+	personas := post("persona_list", `{}`)["result"].(map[string]any)
+	list, _ := personas["personas"].([]any)
+	if len(list) == 0 {
+		t.Fatalf("persona_list: no personas: %v", personas)
+	}
+	first := list[0].(map[string]any)
+	if _, ok := first["usage"].(map[string]any); !ok || first["name"] != "BRICK" {
+		t.Errorf("persona_list: first persona %v, want BRICK with usage", first)
+	}
+	one := post("persona_show", `{"name": "BRICK"}`)["result"].(map[string]any)
+	if ps, _ := one["personas"].([]any); len(ps) != 1 {
+		t.Errorf("persona_show BRICK: %v", one)
+	}
+	post("model_show", `{}`)
+	// The audits and catalog pages read these shapes.
+	if _, ok := post("audit_list", `{"limit": 50}`)["result"].(map[string]any)["audits"]; !ok {
+		t.Error("audit_list: no audits")
+	}
+	if _, ok := post("proposal_list", `{"all": false}`)["result"].(map[string]any)["proposals"]; !ok {
+		t.Error("proposal_list: no proposals")
+	}
+	if _, ok := post("catalog_search", `{"query": "river", "k": 10, "methods": false}`)["result"].(map[string]any)["hits"]; !ok {
+		t.Error("catalog_search: no hits")
+	}
 }
