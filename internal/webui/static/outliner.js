@@ -76,10 +76,25 @@ function parentsList(parents) {
     i > 0 ? ', ' : '', h('span', { class: 'parent', data: { slot: p.slot } }, `${p.slot} → `, oidLink(p.oid, p.name))]));
 }
 
+// SLOT_PAGE is how many slots a table shows before "more": an object of
+// 10,000 slots renders its first page at once, not all of them.
+const SLOT_PAGE = 200;
+
 function slotTable(slots, inherited, oid, state, reload) {
   if (slots.length === 0) return h('p', { class: 'none' }, inherited ? 'Nothing inherited.' : 'No slots.');
-  return h('ul', { class: inherited ? 'slots inherited' : 'slots own' },
-    slots.map((s) => slotRow(s, inherited, oid, state, reload)));
+  const list = h('ul', { class: inherited ? 'slots inherited' : 'slots own', data: { count: slots.length } });
+  const more = h('button', { class: 'more slots-more', type: 'button' });
+  let shown = 0;
+  const showMore = () => {
+    const next = slots.slice(shown, shown + SLOT_PAGE);
+    list.append(...next.map((s) => slotRow(s, inherited, oid, state, reload)));
+    shown += next.length;
+    more.hidden = shown >= slots.length;
+    more.textContent = `more slots (${slots.length - shown} left)`;
+  };
+  more.addEventListener('click', showMore);
+  showMore();
+  return h('div', { class: 'slot-table' }, list, more);
 }
 
 function slotRow(slot, inherited, oid, state, reload) {
