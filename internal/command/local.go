@@ -120,29 +120,28 @@ func withSelf(vars map[string]image.Value, self image.Value) map[string]image.Va
 }
 
 func (l *Local) Inspect(ctx context.Context, target string) (ObjectView, error) {
-	var view ObjectView
-	err := l.rt.DB().View(ctx, func(tx *image.Tx) error {
-		oid, err := resolvePath(tx, target)
-		if err != nil {
-			return err
-		}
-		view, err = Inspect(tx, oid)
-		return err
-	})
-	return view, err
+	return inspectIn(ctx, l.rt.DB().View, target)
 }
 
 func (l *Local) InspectAt(ctx context.Context, target string, at store.TID) (ObjectView, error) {
-	var view ObjectView
-	err := l.rt.DB().ViewAt(ctx, at, func(tx *image.Tx) error {
+	return inspectIn(ctx, func(ctx context.Context, fn func(*image.Tx) error) error {
+		return l.rt.DB().ViewAt(ctx, at, fn)
+	}, target)
+}
+
+// inspectIn resolves target and describes it in the read-only
+// transaction view runs (the newest state, or one as of a transaction).
+func inspectIn(ctx context.Context, view func(context.Context, func(*image.Tx) error) error, target string) (ObjectView, error) {
+	var v ObjectView
+	err := view(ctx, func(tx *image.Tx) error {
 		oid, err := resolvePath(tx, target)
 		if err != nil {
 			return err
 		}
-		view, err = Inspect(tx, oid)
+		v, err = Inspect(tx, oid)
 		return err
 	})
-	return view, err
+	return v, err
 }
 
 // resolve finds target in a snapshot of its own.

@@ -89,12 +89,11 @@ func (s *Server) csrfOK(r *http.Request) bool {
 // left to the CSRF token.
 func sameOrigin(r *http.Request) bool {
 	from := r.Header.Get("Origin")
-	if from == "" || from == "null" {
-		if from == "null" {
-			return false // a sandboxed or opaque origin is never this server
-		}
-		from = r.Header.Get("Referer")
-		if from == "" {
+	switch from {
+	case "null":
+		return false // a sandboxed or opaque origin is never this server
+	case "":
+		if from = r.Header.Get("Referer"); from == "" {
 			return true
 		}
 	}

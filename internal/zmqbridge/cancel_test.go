@@ -77,13 +77,25 @@ func assertNothingSaved(t *testing.T, u *uvm.UVM) {
 // startSpin sends spin as request id and waits until it is running.
 func startSpin(t *testing.T, u *uvm.UVM, d *zmq.Socket, id int64) {
 	t.Helper()
-	b, _ := zmqbridge.EncodeReply(map[string]any{"id": id, "command": "send", "target": "genesis", "selector": "spin"})
-	if _, err := d.SendBytes(b, 0); err != nil {
-		t.Fatal(err)
-	}
+	sendAll(t, d, map[string]any{"id": id, "command": "send", "target": "genesis", "selector": "spin"})
 	// It is running once the VM has taken its first steps; a fixed pause
 	// is enough: the run lasts tens of seconds.
 	time.Sleep(300 * time.Millisecond)
+}
+
+// sendAll sends requests one after another without waiting for replies
+// (pipelined, as a client with several in flight).
+func sendAll(t *testing.T, d *zmq.Socket, requests ...map[string]any) {
+	t.Helper()
+	for _, m := range requests {
+		b, err := zmqbridge.EncodeReply(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.SendBytes(b, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // recvReply reads one reply.
@@ -109,11 +121,8 @@ func TestCancelStopsARunningSend(t *testing.T) {
 	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
 	startSpin(t, u, d, 1)
-	b, _ := zmqbridge.EncodeReply(map[string]any{"id": int64(2), "command": "cancel", "request": int64(1)})
 	sent := time.Now()
-	if _, err := d.SendBytes(b, 0); err != nil {
-		t.Fatal(err)
-	}
+	sendAll(t, d, map[string]any{"id": int64(2), "command": "cancel", "request": int64(1)})
 	got := map[int64]map[string]any{}
 	var replied time.Duration
 	for len(got) < 2 {
@@ -298,15 +307,10 @@ func TestCancelRightAfterTheRequest(t *testing.T) {
 	d := dealer(t, addr)
 	for round := range 5 {
 		id := int64(10 * (round + 1))
-		for _, m := range []map[string]any{
-			{"id": id, "command": "send", "target": "genesis", "selector": "spin"},
-			{"id": id + 1, "command": "cancel", "request": id},
-		} {
-			b, _ := zmqbridge.EncodeReply(m)
-			if _, err := d.SendBytes(b, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
+		sendAll(t, d,
+			map[string]any{"id": id, "command": "send", "target": "genesis", "selector": "spin"},
+			map[string]any{"id": id + 1, "command": "cancel", "request": id},
+		)
 		for range 2 {
 			r := recvReply(t, d)
 			switch r["id"] {
@@ -341,10 +345,7 @@ func TestShutdownAnswersWhatWillNotStop(t *testing.T) {
 	go func() { s.Serve(); close(served) }()
 	addr, _ := s.Endpoints()
 	d := dealer(t, addr)
-	b, _ := zmqbridge.EncodeReply(map[string]any{"id": "stuck", "command": "send", "target": "x", "selector": "slow"})
-	if _, err := d.SendBytes(b, 0); err != nil {
-		t.Fatal(err)
-	}
+	sendAll(t, d, map[string]any{"id": "stuck", "command": "send", "target": "x", "selector": "slow"})
 	time.Sleep(200 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -362,15 +363,10 @@ func TestCancelNilIDAndItself(t *testing.T) {
 	u := spinningImage(t)
 	_, addr, _ := startServer(t, command.NewLocal(u, ""))
 	d := dealer(t, addr)
-	for _, m := range []map[string]any{
-		{"id": nil, "command": "send", "target": "genesis", "selector": "spin"},
-		{"id": "c", "command": "cancel", "request": nil},
-	} {
-		b, _ := zmqbridge.EncodeReply(m)
-		if _, err := d.SendBytes(b, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendAll(t, d,
+		map[string]any{"id": nil, "command": "send", "target": "genesis", "selector": "spin"},
+		map[string]any{"id": "c", "command": "cancel", "request": nil},
+	)
 	for range 2 {
 		r := recvReply(t, d)
 		switch r["id"] {

@@ -457,7 +457,6 @@ func splitEnvelope(frames [][]byte) ([][]byte, []byte, error) {
 
 func (s *Server) handleJob(j job) {
 	defer s.inflight.Add(-1)
-	defer s.reqs.finish(j.req) // again, harmless, for a panic in reply
 	env, payload := j.env, j.payload
 	var id any
 	defer func() {
