@@ -609,6 +609,24 @@ func (s *Server) idle(ctx context.Context) {
 	}
 }
 
+// closeMonitor stops the ROUTER's monitor before closing the socket that
+// reads it. libzmq sends monitor events from its I/O thread with a
+// blocking send: a disconnection reported once the reader is gone would
+// block that thread for good, and with it every socket of the process's
+// context (each server started after would never answer). What is
+// waiting is read first, so the stop never waits on a full queue.
+func (s *Server) closeMonitor() {
+	if s.router != nil {
+		if s.monitor != nil {
+			s.disconnections()
+		}
+		s.router.Monitor("", 0)
+	}
+	if s.monitor != nil {
+		s.monitor.Close()
+	}
+}
+
 // Close stops the server at once: requests still running see their
 // context cancelled. Safe to call twice, and before Serve.
 func (s *Server) Close() error {
@@ -623,7 +641,8 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) closeSockets() {
-	for _, sock := range []*zmq.Socket{s.monitor, s.router, s.pull, s.push, s.pub} {
+	s.closeMonitor()
+	for _, sock := range []*zmq.Socket{s.router, s.pull, s.push, s.pub} {
 		if sock != nil {
 			sock.Close()
 		}
