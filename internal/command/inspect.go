@@ -21,6 +21,10 @@ type SlotView struct {
 	// Deprecated, for a method an audit retired, says which and why; the
 	// method still answers.
 	Deprecated string
+	// Meta is what a method records of where it came from (a cycle's
+	// installs record the cycle, personas, models, tests and the version
+	// they replaced), or nil.
+	Meta image.Value
 }
 
 // ParentView is a parent slot ("parent*") and the object it refers to.
@@ -97,6 +101,9 @@ func slotOf(s image.Slot, owner *image.Object) SlotView {
 	if m, ok := s.Value.(*image.Method); ok {
 		v.Method = m.Source
 		v.Deprecated = deprecation(m)
+		if m.Meta != nil && m.Meta.Len() > 0 {
+			v.Meta = m.Meta
+		}
 	}
 	return v
 }

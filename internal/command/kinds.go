@@ -158,6 +158,20 @@ func CycleOf(err error) int64 {
 	return 0
 }
 
+// BlockedBy is, for an undo refused because later transactions changed
+// its objects, each object and the transaction that changed it; else nil.
+func BlockedBy(err error) map[store.OID]store.TID {
+	var remote *Error
+	var undo *store.UndoError
+	switch {
+	case errors.As(err, &remote):
+		return remote.Blocked
+	case errors.As(err, &undo) && undo.Reason == "":
+		return undo.Changed
+	}
+	return nil
+}
+
 // PathOf is the file an error about the store's files names, or "": the
 // one a full file system refused, or the damaged one.
 func PathOf(err error) string {
@@ -242,6 +256,9 @@ type Error struct {
 	// Line and Col are where a syntax error in the request's code is
 	// (both from 1), or 0.
 	Line, Col int
+	// Blocked, for an undo refused as a conflict, names each object
+	// and the later transaction that changed it.
+	Blocked map[store.OID]store.TID
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -288,6 +288,31 @@ func (l *Local) RevertMethod(ctx context.Context, target, name string) (MethodCh
 	return MethodChange{TID: tid, Restored: restored}, err
 }
 
+func (l *Local) RemoveSlot(ctx context.Context, target, name string) (SlotRemoved, error) {
+	if name == "" {
+		return SlotRemoved{}, badRequest("a slot needs a name")
+	}
+	var removed string
+	tid, err := l.rt.Update(ctx, TopicSlot, func(tx *image.Tx) error {
+		tx.Note(fmt.Sprintf("slot remove %s %s", target, name))
+		o, err := l.object(tx, target)
+		if err != nil {
+			return err
+		}
+		v, ok := o.Get(name)
+		if !ok {
+			return fmt.Errorf("%w: %s has no own slot %s", ErrNotFound, target, name)
+		}
+		removed = clip(image.Repr(v))
+		_, err = o.Delete(name)
+		return err
+	})
+	if err != nil {
+		return SlotRemoved{}, err
+	}
+	return SlotRemoved{TID: tid, Removed: removed}, nil
+}
+
 // object resolves target in tx and loads it.
 func (l *Local) object(tx *image.Tx, target string) (*image.Object, error) {
 	oid, err := tx.Resolve(target)

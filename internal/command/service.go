@@ -47,6 +47,9 @@ type Service interface {
 	// RevertMethod restores what a slot held before a cycle installed a
 	// method there.
 	RevertMethod(ctx context.Context, target, name string) (MethodChange, error)
+	// RemoveSlot removes an own slot of an object (a data slot, a method
+	// or a parent slot); an undo brings it back.
+	RemoveSlot(ctx context.Context, target, name string) (SlotRemoved, error)
 
 	// Personas reports every persona (only the one named, with its
 	// recent calls, when only is set) and its adapter's tier on the
@@ -262,6 +265,13 @@ type MethodRequest struct {
 // MethodChange is what a method command changed: the transaction (0 when
 // nothing changed) and, for a revert, what the slot holds now ("the
 // previous method", "the previous value" or "nothing").
+// SlotRemoved is what slot_remove did: the transaction, and what the
+// slot held (its repr, clipped).
+type SlotRemoved struct {
+	TID     store.TID
+	Removed string
+}
+
 type MethodChange struct {
 	TID      store.TID
 	Restored string

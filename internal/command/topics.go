@@ -19,6 +19,7 @@ const (
 	TopicEval      = "commit.eval"      // an eval
 	TopicUndo      = "commit.undo"      // an undo: "undone", the TID undone
 	TopicMethod    = "commit.method"    // method_set, method_revert
+	TopicSlot      = "commit.slot"      // slot_remove
 	TopicPersona   = "commit.persona"   // persona_set (and the adapter it imports)
 	TopicModel     = "commit.model"     // model_import: the base model and its blob
 	TopicCycle     = cycle.CommitTopic  // a cycle's transition, step, install or delivery: "id" where known

@@ -419,3 +419,79 @@ func TestRequestsAreCountedByTransport(t *testing.T) {
 		t.Errorf("/metrics lacks %s", want)
 	}
 }
+
+// TestSlotRemoveAndUndoConflict: slot_remove takes an own slot away (an
+// undo brings it back), refuses what is not there, and an undo a later
+// transaction blocks names it in blocked_by.
+func TestSlotRemoveAndUndoConflict(t *testing.T) {
+	sv := serve(t, "")
+	b := newBrowser(t, sv)
+	tidOf := func(raw string) string {
+		t.Helper()
+		var m struct{ Result struct{ TID string } }
+		if err := json.Unmarshal([]byte(raw), &m); err != nil || len(m.Result.TID) != 16 {
+			t.Fatalf("no tid in %s", raw)
+		}
+		return m.Result.TID
+	}
+	b.call("eval", `{"code": "genesis.doomed = 41"}`)
+	status, _, raw := b.call("slot_remove", `{"target": "genesis", "name": "doomed"}`)
+	if status != 200 || !strings.Contains(raw, `"removed":"41"`) {
+		t.Fatalf("slot_remove: %d %s", status, raw)
+	}
+	removal := tidOf(raw)
+	if _, _, raw := b.call("eval", `{"code": "has_slot(genesis, 'doomed')"}`); !strings.Contains(raw, `"value":false`) {
+		t.Errorf("the slot is still there: %s", raw)
+	}
+	for _, tc := range []struct {
+		body   string
+		status int
+		kind   string
+	}{
+		{`{"target": "genesis", "name": "doomed"}`, 404, "not_found"},
+		{`{"target": "genesis", "name": "describe_inherited_nowhere"}`, 404, "not_found"},
+		{`{"target": "genesis", "name": ""}`, 400, "bad_request"},
+		{`{"target": "genesis", "name": 3}`, 400, "bad_request"},
+		{`{"target": "genesis"}`, 400, "bad_request"},
+		{`{"target": "nobody", "name": "x"}`, 404, "not_found"},
+		{`{"target": "genesis", "name": "x", "extra": 1}`, 400, "bad_request"},
+	} {
+		status, m, raw := b.call("slot_remove", tc.body)
+		if status != tc.status || kind(m) != tc.kind {
+			t.Errorf("slot_remove %s: %d %s, want %d %s", tc.body, status, raw, tc.status, tc.kind)
+		}
+	}
+
+	// An undo brings the slot back.
+	if status, _, raw := b.call("undo", `{"tid": "`+removal+`"}`); status != 200 {
+		t.Fatalf("undo of the removal: %d %s", status, raw)
+	}
+	if _, _, raw := b.call("eval", `{"code": "genesis.doomed"}`); !strings.Contains(raw, `"value":41`) {
+		t.Errorf("the removed slot is not back: %s", raw)
+	}
+
+	// A later write to genesis blocks undoing a removal; the error names
+	// the transaction that blocks it.
+	_, _, raw = b.call("slot_remove", `{"target": "genesis", "name": "doomed"}`)
+	removal = tidOf(raw)
+	b.call("eval", `{"code": "genesis.after = 1"}`)
+	_, _, raw = b.call("log", `{"limit": 1}`)
+	var log struct{ Result []struct{ TID string } }
+	if err := json.Unmarshal([]byte(raw), &log); err != nil || len(log.Result) != 1 {
+		t.Fatalf("log: %s", raw)
+	}
+	blocker := log.Result[0].TID
+	status, m, raw := b.call("undo", `{"tid": "`+removal+`"}`)
+	if status != 409 || kind(m) != "conflict" {
+		t.Fatalf("undo of a blocked removal: %d %s", status, raw)
+	}
+	e, _ := m["error"].(map[string]any)
+	blocked, _ := e["blocked_by"].([]any)
+	if len(blocked) != 1 {
+		t.Fatalf("blocked_by: %s", raw)
+	}
+	first, _ := blocked[0].(map[string]any)
+	if first["tid"] != blocker || !strings.Contains(raw, `"oid":{"$ref":"oid:3"}`) {
+		t.Errorf("blocked_by names %v, want %s on oid:3: %s", first, blocker, raw)
+	}
+}

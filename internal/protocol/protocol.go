@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -249,6 +250,21 @@ var commands = map[string]handler{
 			return nil, err
 		}
 		return methodChangeMap(c), nil
+	},
+	"slot_remove": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
+		target, err := stringArg(req, "target", true)
+		if err != nil {
+			return nil, err
+		}
+		name, err := stringArg(req, "name", true)
+		if err != nil {
+			return nil, err
+		}
+		r, err := svc.RemoveSlot(ctx, target, name)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"tid": r.TID.String(), "removed": r.Removed}, nil
 	},
 	"persona_list": func(ctx context.Context, svc command.Service, req map[string]any) (any, error) {
 		rep, err := svc.Personas(ctx, "")
@@ -795,6 +811,7 @@ var commandFields = map[string][]string{
 	"verify":                   nil,
 	"method_set":               {"target", "name", "source", "from"},
 	"method_revert":            {"target", "name"},
+	"slot_remove":              {"target", "name"},
 	"initiate_cognitive_cycle": {"target_oid", "mission_brief"},
 	"cycle_list":               {"limit"},
 	"cycle_show":               {"cycle"},
@@ -953,6 +970,14 @@ func ErrorMap(err error) map[string]any {
 	if path := command.PathOf(err); path != "" {
 		e["path"] = path
 	}
+	if blocked := command.BlockedBy(err); len(blocked) > 0 {
+		oids := slices.Sorted(maps.Keys(blocked))
+		list := make([]any, len(oids))
+		for i, oid := range oids {
+			list[i] = map[string]any{"oid": image.Ref(oid), "tid": blocked[oid].String()}
+		}
+		e["blocked_by"] = list
+	}
 	return e
 }
 
@@ -964,7 +989,19 @@ func ReplyError(e map[string]any) error {
 	id, _ := e["cycle"].(int64)
 	line, _ := e["line"].(int64)
 	col, _ := e["col"].(int64)
-	return &command.Error{Kind: command.Kind(kind), Message: msg, Path: path, Cycle: id, Line: int(line), Col: int(col)}
+	var blocked map[store.OID]store.TID
+	for _, x := range list(e["blocked_by"]) {
+		b, _ := x.(map[string]any)
+		oid, isRef := b["oid"].(image.Ref)
+		tid, err := store.ParseTID(str(b["tid"]))
+		if isRef && err == nil {
+			if blocked == nil {
+				blocked = map[store.OID]store.TID{}
+			}
+			blocked[store.OID(oid)] = tid
+		}
+	}
+	return &command.Error{Kind: command.Kind(kind), Message: msg, Path: path, Cycle: id, Line: int(line), Col: int(col), Blocked: blocked}
 }
 
 func knownCommands() string {

@@ -318,6 +318,16 @@ func (r *Remote) RevertMethod(ctx context.Context, target, name string) (command
 	return methodChangeOf(res), nil
 }
 
+func (r *Remote) RemoveSlot(ctx context.Context, target, name string) (command.SlotRemoved, error) {
+	res, err := r.call(ctx, "slot_remove", map[string]any{"target": target, "name": name})
+	if err != nil {
+		return command.SlotRemoved{}, err
+	}
+	m, _ := res.(map[string]any)
+	tid, _ := store.ParseTID(str(m["tid"]))
+	return command.SlotRemoved{TID: tid, Removed: str(m["removed"])}, nil
+}
+
 func (r *Remote) Personas(ctx context.Context, only string) (command.PersonaReport, error) {
 	var res any
 	var err error

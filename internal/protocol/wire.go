@@ -112,6 +112,9 @@ func objectViewMap(view command.ObjectView) map[string]any {
 				if s.Deprecated != "" {
 					m["deprecated"] = s.Deprecated
 				}
+				if s.Meta != nil {
+					m["meta"] = s.Meta
+				}
 			}
 			out[i] = m
 		}
@@ -141,7 +144,11 @@ func objectViewOf(x any) command.ObjectView {
 		for _, x := range list(v) {
 			s, _ := x.(map[string]any)
 			val, _ := image.ValueOf(s["value"])
-			out = append(out, command.SlotView{Name: str(s["name"]), Value: val, Repr: str(s["repr"]), Owner: ref(s["owner"]), OwnerName: str(s["owner_name"]), Method: str(s["method"]), Deprecated: str(s["deprecated"])})
+			var meta image.Value
+			if s["meta"] != nil {
+				meta, _ = image.ValueOf(s["meta"])
+			}
+			out = append(out, command.SlotView{Name: str(s["name"]), Value: val, Repr: str(s["repr"]), Owner: ref(s["owner"]), OwnerName: str(s["owner_name"]), Method: str(s["method"]), Deprecated: str(s["deprecated"]), Meta: meta})
 		}
 		return out
 	}

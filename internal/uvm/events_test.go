@@ -295,6 +295,10 @@ heartbeat.policy = "propose"`})
 	must("method_revert", err)
 	expect("method_revert", command.TopicMethod, mc.TID)
 
+	sr, err := r.RemoveSlot(ctx, "calc", "average")
+	must("slot_remove", err)
+	expect("slot_remove", command.TopicSlot, sr.TID)
+
 	events, topics := checkEveryCommit(t, u, sub, first)
 
 	// Each command's commits carry its topic, and its fields.
