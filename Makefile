@@ -11,13 +11,16 @@ FUZZTIME ?= 10s
 # libzmq3-dev and pkg-config: the bridge; python3-zmq and python3-msgpack:
 # the interop test's client, a real one that is not ours.
 DEBS := gcc libc6-dev pkg-config libzmq3-dev python3-zmq python3-msgpack
+# What make test needs besides: chromium, the headless browser the web
+# UI's tests drive (internal/webui); make run and make build do not.
+TEST_DEBS := chromium
 
 # make install copies bin/batos to $(GOBIN) when set, else to
 # $(PREFIX)/bin (PREFIX defaults to /usr/local; DESTDIR for packaging).
 PREFIX   ?= /usr/local
 BINDIR   ?= $(if $(GOBIN),$(GOBIN),$(PREFIX)/bin)
 
-.PHONY: all deps build run install uninstall test check unit fuzz fuzz-catalog soak bench clean test-integration
+.PHONY: all deps deps-test build run install uninstall test check unit fuzz fuzz-catalog soak bench clean test-integration
 
 all: build
 
@@ -31,6 +34,16 @@ deps:
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
 	@command -v $(GO) >/dev/null || { echo "Go is not installed (want Go 1.26 at /usr/local/go)"; exit 1; }
+
+deps-test: deps
+	@missing=""; for p in $(TEST_DEBS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/batos
@@ -52,7 +65,7 @@ uninstall:
 run: build
 	./$(BIN) -image $(IMAGE) run
 
-test: deps check unit fuzz
+test: deps deps-test check unit fuzz
 
 check:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
