@@ -36,7 +36,7 @@ import (
 
 // testTimeout bounds each browser test's waits, so that a broken UI fails
 // rather than hangs.
-const testTimeout = 30 * time.Second
+const testTimeout = 20 * time.Second
 
 // replyDelay is how long the scripted mind takes over each answer, so
 // that a cycle's states stay long enough to be seen moving.
@@ -326,7 +326,9 @@ func (p *page) screenshot(name string) {
 }
 
 func (p *page) saveScreenshot(ctx context.Context, path string) error {
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	// Quality 100 is what makes chromedp capture a PNG (any other, a
+	// JPEG), as the files' names say.
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		return err
 	}
