@@ -45,7 +45,15 @@ type ObjectView struct {
 	Parents   []ParentView
 	Own       []SlotView
 	Inherited []SlotView
+	// Names are the names of the objects the slots' values refer to
+	// (those with a string name slot), so a reference reads as what it
+	// is; at most maxNamed of them.
+	Names map[store.OID]string
 }
+
+// maxNamed bounds the objects an inspect names: an object holding a list
+// of a million references is not answered with a million loads.
+const maxNamed = 500
 
 // Label is how people name an object: "oid:3 (genesis)", or "oid:3"
 // without a name.
@@ -93,7 +101,57 @@ func Inspect(tx *image.Tx, oid store.OID) (ObjectView, error) {
 			}
 		}
 	}
+	view.Names = referenceNames(tx, view)
 	return view, nil
+}
+
+// referenceNames names the objects view's slot values refer to, walking
+// containers, up to maxNamed references.
+func referenceNames(tx *image.Tx, view ObjectView) map[store.OID]string {
+	names := map[store.OID]string{}
+	seen := map[store.OID]bool{}
+	var walk func(v image.Value)
+	walk = func(v image.Value) {
+		if len(seen) >= maxNamed {
+			return
+		}
+		switch x := v.(type) {
+		case image.Ref:
+			oid := store.OID(x)
+			if seen[oid] {
+				return
+			}
+			seen[oid] = true
+			if o, err := tx.Object(oid); err == nil {
+				if n := nameOf(o); n != "" {
+					names[oid] = n
+				}
+			}
+		case *image.List:
+			for _, e := range x.Elems {
+				walk(e)
+			}
+		case image.Tuple:
+			for _, e := range x {
+				walk(e)
+			}
+		case *image.Dict:
+			for k, e := range x.All() {
+				walk(k)
+				walk(e)
+			}
+		}
+	}
+	for _, s := range view.Own {
+		walk(s.Value)
+	}
+	for _, s := range view.Inherited {
+		walk(s.Value)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return names
 }
 
 func slotOf(s image.Slot, owner *image.Object) SlotView {

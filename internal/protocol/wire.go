@@ -124,7 +124,11 @@ func objectViewMap(view command.ObjectView) map[string]any {
 	for i, p := range view.Parents {
 		parents[i] = map[string]any{"slot": p.Slot, "oid": image.Ref(p.OID), "name": name(p.Name)}
 	}
-	return map[string]any{"oid": image.Ref(view.OID), "name": name(view.Name), "parents": parents, "own": slots(view.Own), "inherited": slots(view.Inherited)}
+	names := map[string]any{}
+	for oid, n := range view.Names {
+		names[oid.String()] = n
+	}
+	return map[string]any{"oid": image.Ref(view.OID), "name": name(view.Name), "parents": parents, "own": slots(view.Own), "inherited": slots(view.Inherited), "names": names}
 }
 
 // objectViewOf reads objectViewMap's form back.
@@ -153,6 +157,14 @@ func objectViewOf(x any) command.ObjectView {
 		return out
 	}
 	view.Own, view.Inherited = slots(m["own"]), slots(m["inherited"])
+	if names, ok := m["names"].(map[string]any); ok && len(names) > 0 {
+		view.Names = map[store.OID]string{}
+		for k, n := range names {
+			if oid, err := store.ParseOID(k); err == nil {
+				view.Names[oid] = str(n)
+			}
+		}
+	}
 	return view
 }
 

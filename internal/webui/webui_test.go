@@ -155,7 +155,7 @@ func TestOnlyReads(t *testing.T) {
 
 // modules are the app's scripts; every one is checked and served.
 var modules = []string{"app.js", "api.js", "dom.js", "outliner.js", "evaluator.js", "timeline.js", "cycles.js",
-	"highlight.js", "mind.js", "chart.js", "cyclestate.js", "learn.js", "audits.js", "catalog.js"}
+	"highlight.js", "mind.js", "chart.js", "cyclestate.js", "learn.js", "audits.js", "catalog.js", "diff.js", "provenance.js"}
 
 // TestEveryModuleListed: every embedded script is in modules, so none
 // escapes TestNoInlineCode, and each is reachable by an import from

@@ -74,7 +74,7 @@ export function connectEvents(onState) {
   onState('connecting');
   es.onopen = () => onState('open');
   es.onerror = () => onState(es.readyState === EventSource.CLOSED ? 'closed' : 'connecting');
-  const topics = ['commit.send', 'commit.eval', 'commit.undo', 'commit.method', 'commit.persona',
+  const topics = ['commit.send', 'commit.eval', 'commit.undo', 'commit.method', 'commit.slot', 'commit.persona',
     'commit.model', 'commit.cycle', 'commit.catalog', 'commit.audit', 'commit.proposal',
     'commit.heartbeat', 'commit.telemetry', 'commit.awaken', 'commit.other',
     'cycle.transition', 'cycle.delivered', 'cycle.step', 'lost'];
@@ -86,4 +86,30 @@ export function connectEvents(onState) {
     });
   }
   return es;
+}
+
+// coalesced answers a function that runs load wait ms after it is first
+// called, once for a burst of calls; a call while load runs runs it once
+// more when it ends. Loads never overlap, so an older answer never lands
+// over a newer one, and the last call is always followed by a load.
+export function coalesced(load, wait) {
+  let timer = null;
+  let running = false;
+  let again = false;
+  const run = async () => {
+    timer = null;
+    running = true;
+    again = false;
+    try {
+      await load();
+    } finally {
+      running = false;
+      if (again) schedule();
+    }
+  };
+  const schedule = () => {
+    if (running) { again = true; return; }
+    if (timer === null) timer = setTimeout(run, wait);
+  };
+  return schedule;
 }

@@ -1,13 +1,14 @@
 // app.js: the header and the router. Routes live in the URL's fragment:
 //   #/object/TARGET   the outliner (TARGET: genesis, genesis.child, oid:3)
-//   #/history/TARGET  an object's revisions
+//   #/at/TID/TARGET   the outliner as transaction TID left the object
+//   #/history/TARGET  an object's revisions, with what each changed
 //   #/log             the timeline
 //   #/cycles          the cycles; #/cycle/ID one cycle
 //   #/mind            the mind and its personas; #/mind/NAME one persona
 //   #/audits          the audits and proposals; #/audit/ID one audit
 //   #/catalog         the knowledge catalog's search
 
-import { call, connectEvents, onEvent } from './api.js';
+import { call, coalesced, connectEvents, onEvent } from './api.js';
 import { h, clear, errorBox } from './dom.js';
 import { showObject } from './outliner.js';
 import { showLog, showHistory } from './timeline.js';
@@ -21,6 +22,7 @@ let leave = () => {};
 
 const routes = [
   [/^#\/object\/(.+)$/, (m) => showObject(main, decodeURIComponent(m[1]))],
+  [/^#\/at\/([0-9a-f]{16})\/(.+)$/, (m) => showObject(main, decodeURIComponent(m[2]), m[1])],
   [/^#\/history\/(.+)$/, (m) => showHistory(main, decodeURIComponent(m[1]))],
   [/^#\/log$/, () => showLog(main)],
   [/^#\/cycles$/, () => showCycles(main)],
@@ -36,7 +38,7 @@ function route() {
   leave();
   leave = () => {};
   const hash = location.hash || '#/object/genesis';
-  const page = { history: 'object', cycle: 'cycles', audit: 'audits' }[hash.split('/')[1]] || hash.split('/')[1];
+  const page = { history: 'object', at: 'object', cycle: 'cycles', audit: 'audits' }[hash.split('/')[1]] || hash.split('/')[1];
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('current', a.getAttribute('href').split('/')[1] === page);
   for (const [pattern, show] of routes) {
     const m = pattern.exec(hash);
@@ -66,11 +68,8 @@ function header() {
     }
   };
   stats();
-  let pending = null;
-  onEvent((topic) => {
-    if (!topic.startsWith('commit.') || pending) return;
-    pending = setTimeout(() => { pending = null; stats(); }, 1000);
-  });
+  const later = coalesced(stats, 1000);
+  onEvent((topic) => { if (topic.startsWith('commit.')) later(); });
 }
 
 header();

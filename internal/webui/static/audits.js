@@ -2,7 +2,7 @@
 // proposals they made, with accept and reject for those awaiting a
 // decision.
 
-import { call, onEvent } from './api.js';
+import { call, coalesced, onEvent } from './api.js';
 import { h, clear, errorBox, formatTime, routeLink } from './dom.js';
 
 function auditLink(id) {
@@ -16,10 +16,9 @@ function cycleLink(id) {
 // reloading calls load now and after audit and proposal commits.
 function reloading(load) {
   load();
-  let pending = null;
+  const later = coalesced(load, 500);
   return onEvent((topic) => {
-    if (!['commit.audit', 'commit.proposal', 'commit.heartbeat', 'commit.cycle'].includes(topic) || pending) return;
-    pending = setTimeout(() => { pending = null; load(); }, 500);
+    if (['commit.audit', 'commit.proposal', 'commit.heartbeat', 'commit.cycle'].includes(topic)) later();
   });
 }
 

@@ -1,7 +1,7 @@
 // cycles.js: the cognitive cycles (#/cycles) and one cycle (#/cycle/ID),
 // read again whenever the event stream says a cycle moved.
 
-import { call, onEvent } from './api.js';
+import { call, coalesced, onEvent } from './api.js';
 import { h, clear, errorBox, formatTime, oidLink, refOID, routeLink } from './dom.js';
 import { highlight } from './highlight.js';
 import { stateRow, setState, actions } from './cyclestate.js';
@@ -10,10 +10,9 @@ import { stateRow, setState, actions } from './cyclestate.js';
 // once per burst; it answers the function that stops it.
 function live(load, matches) {
   load();
-  let pending = null;
+  const later = coalesced(load, 250);
   return onEvent((topic, data) => {
-    if (!topic.startsWith('cycle.') || !matches(data) || pending) return;
-    pending = setTimeout(() => { pending = null; load(); }, 250);
+    if (topic.startsWith('cycle.') && matches(data)) later();
   });
 }
 
@@ -67,6 +66,8 @@ export function showCycle(main, id) {
     const row = body.querySelector('#state-row');
     if (topic === 'cycle.transition' && row && data && String(data.id) === String(id) && typeof data.state === 'string') {
       setState(row, data.state, data.state === 'FAILED' ? data.from : null);
+      const title = body.querySelector('h1 .state');
+      if (title) { title.textContent = data.state; title.dataset.state = data.state; }
     }
   });
   return () => { stop(); moved(); };
@@ -83,7 +84,7 @@ function cycleView(c, status, reload) {
     h('dl', { class: 'fields' },
       field('receiver', receiver(c)), field('call', c.call), field('brief', c.brief),
       field('attempt', `${c.attempt} of ${c.max_attempts}`), field('personas', (c.personas || []).join(', ')),
-      field('tokens', `${c.prompt_tokens ?? 0} prompt, ${c.completion_tokens ?? 0} completion, ${c.model_ms ?? 0} ms`),
+      field('tokens', `${c.prompt_tokens ?? 0} prompt, ${c.completion_tokens ?? 0} completion, ${Math.round(c.model_ms ?? 0)} ms`),
       field('failed in', c.failed_in), field('reason', c.reason), field('answer', c.answer),
       field('created', formatTime(c.created)), field('updated', formatTime(c.updated))),
     c.plan ? block('plan', 'Plan', h('pre', {}, JSON.stringify(c.plan, null, 2))) : null,
@@ -94,7 +95,7 @@ function cycleView(c, status, reload) {
     (c.failures || []).length ? [h('h2', {}, 'Failures'), h('ol', { class: 'failures' }, c.failures.map((f) =>
       h('li', { class: 'failure', data: { kind: f.kind } }, `attempt ${f.attempt}, ${f.kind}: `, h('pre', {}, f.message))))] : null,
     (c.deliveries || []).length ? [h('h2', {}, 'Deliveries'), h('ul', { class: 'deliveries' }, c.deliveries.map((d) =>
-      h('li', {}, `${d.call} — ${d.state}`, d.answer ? `: ${d.answer}` : '')))] : null,
+      h('li', { class: 'delivery', data: { state: d.state } }, `${d.call} — ${d.state}`, d.answer ? `: ${d.answer}` : '')))] : null,
     c.provenance ? block('provenance', 'Provenance', h('pre', {}, JSON.stringify(c.provenance, null, 2))) : null,
   ];
 }
@@ -109,7 +110,7 @@ function step(s, i) {
     h('div', { class: 'step-head' },
       h('span', { class: 'step-kind' }, s.kind), s.attempt !== undefined ? ` attempt ${s.attempt} · ` : ' · ',
       h('span', { class: 'persona' }, s.persona || ''), ` · ${s.model || ''} · `,
-      `${s.prompt_tokens ?? 0} + ${s.completion_tokens ?? 0} tokens · ${s.latency_ms ?? 0} ms`,
+      `${s.prompt_tokens ?? 0} + ${s.completion_tokens ?? 0} tokens · ${Math.round(s.latency_ms ?? 0)} ms`,
       s.rejected ? h('span', { class: 'rejected' }, ` rejected: ${s.rejected}`) : null),
     block(`${key}-prompt`, 'prompt', (s.prompt || []).map((m) =>
       h('div', { class: 'message', data: { role: m.role } }, h('span', { class: 'role' }, m.role), h('pre', {}, m.content)))),

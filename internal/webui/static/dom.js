@@ -40,10 +40,26 @@ export function refOID(v) {
   return typeof s === 'string' && oidPattern.test(s) ? s : null;
 }
 
+// knownNames are the names inspect gave for the objects references point
+// to ("names"): labels only, so one gone stale misleads nobody for long.
+const knownNames = new Map();
+const MAX_KNOWN = 5000;
+
+// rememberNames keeps the names of a {"oid:N": name} map.
+export function rememberNames(names) {
+  for (const [oid, name] of Object.entries(names || {})) {
+    if (!oidPattern.test(oid) || typeof name !== 'string') continue;
+    if (knownNames.size >= MAX_KNOWN) knownNames.delete(knownNames.keys().next().value);
+    knownNames.set(oid, name);
+  }
+}
+
 // oidLink links to the outliner of the object v refers to, labelled
-// with its OID and name; a v that is no reference is text.
+// with its OID and name (given, or one inspect told); a v that is no
+// reference is text.
 export function oidLink(v, name) {
   const oid = refOID(v);
+  name = name || (oid ? knownNames.get(oid) : null);
   const label = name ? `${name} (${oid})` : oid;
   if (!oid) return h('span', { class: 'bad-ref' }, String(name ?? v));
   return routeLink(`#/object/${oid}`, label, { class: 'ref', data: { oid } });
@@ -52,7 +68,7 @@ export function oidLink(v, name) {
 // routeLink links to one of the app's routes, which the app writes
 // itself (never text from the image).
 export function routeLink(route, label, attrs = {}) {
-  if (!/^#\/[a-z]+(\/[A-Za-z0-9:._-]*)?$/.test(route)) throw new Error('routeLink: not a route');
+  if (!/^#\/[a-z]+(\/[A-Za-z0-9:._-]*){0,2}$/.test(route)) throw new Error('routeLink: not a route');
   const a = h('a', attrs, label);
   a.href = route;
   return a;

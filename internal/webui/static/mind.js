@@ -2,7 +2,7 @@
 // model and the personas with their usage; one persona's recent calls
 // with charts of their tokens and latency.
 
-import { call, onEvent } from './api.js';
+import { call, coalesced, onEvent } from './api.js';
 import { h, clear, errorBox, formatTime, routeLink } from './dom.js';
 import { lineChart } from './chart.js';
 
@@ -55,6 +55,28 @@ function serverView(r, model) {
       `${short(base.digest)} · ${num(base.size)} bytes` : h('span', { class: 'none' }, 'none imported')));
 }
 
+// findings are what batos doctor reports of the mind, as this server
+// sees it: no inference server, a note on the tiers, each persona's
+// problem, no model to run. Empty when nothing stands in the way.
+export function findings(r, model) {
+  const out = [];
+  if (!r.server) out.push('No inference server has answered: nothing is learned until one does (batos run -llm URL; batos doctor on the server\'s machine says why).');
+  if (r.note) out.push(r.note);
+  for (const p of r.personas || []) if (p.problem) out.push(`${p.name}: ${p.problem}`);
+  if (r.server && !(model || r.base_model) && !(r.personas || []).some((p) => p.model)) {
+    out.push('No base model in the image and no model named for the personas (batos model import FILE.gguf).');
+  }
+  return out;
+}
+
+function doctorView(r, model) {
+  const list = findings(r, model);
+  return h('div', { id: 'doctor', class: 'doctor', data: { problems: list.length } },
+    h('h2', {}, 'Doctor'),
+    list.length === 0 ? h('p', { class: 'notice' }, 'Nothing stands in the way of the personas.') :
+      h('ul', { class: 'findings' }, list.map((f) => h('li', { class: 'problem' }, f))));
+}
+
 function detail(p) {
   const calls = p.recent_calls || [];
   const u = p.usage || {};
@@ -90,7 +112,7 @@ export function showMind(main, name) {
       const [list, model, one] = await Promise.all([call('persona_list'), call('model_show').catch(() => null),
         name ? call('persona_show', { name }).catch((err) => err) : null]);
       const personas = list.personas || [];
-      clear(section, h('h1', {}, 'Mind'), serverView(list, model),
+      clear(section, h('h1', {}, 'Mind'), serverView(list, model), doctorView(list, model),
         h('h2', {}, 'Personas'),
         h('table', { class: 'personas' },
           h('thead', {}, h('tr', {}, ['persona', 'role', 'model', 'adapter', 'tier', 'calls', 'failures', 'tokens in / out', 'mean latency', 'problem'].map((t) => h('th', {}, t)))),
@@ -101,9 +123,8 @@ export function showMind(main, name) {
     }
   };
   load();
-  let pending = null;
+  const later = coalesced(load, 500);
   return onEvent((topic) => {
-    if (!['commit.persona', 'commit.model', 'cycle.step'].includes(topic) || pending) return;
-    pending = setTimeout(() => { pending = null; load(); }, 500);
+    if (['commit.persona', 'commit.model', 'cycle.step'].includes(topic)) later();
   });
 }

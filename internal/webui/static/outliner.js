@@ -3,9 +3,10 @@
 // evaluator with self bound to it.
 
 import { call, onEvent } from './api.js';
-import { h, clear, oidLink, refOID, routeLink, renderValue, errorBox } from './dom.js';
+import { h, clear, oidLink, refOID, routeLink, renderValue, errorBox, rememberNames } from './dom.js';
 import { highlight, numbered } from './highlight.js';
 import { evaluator } from './evaluator.js';
+import { provenance, docstring } from './provenance.js';
 
 const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -23,23 +24,28 @@ export function slotKind(slot) {
 const icons = { method: 'ƒ', parent: '↑', blob: '▤', primitive: '⚙', data: '•' };
 
 // showObject renders the outliner of target into main; it answers a
-// function to call when the page is left.
-export function showObject(main, target) {
-  const state = { oid: null, editing: 0 };
-  const outline = h('section', { id: 'outliner', class: 'outliner' }, h('p', { class: 'loading' }, 'Loading…'));
+// function to call when the page is left. With at (a TID), the object is
+// shown as that transaction left it, read-only.
+export function showObject(main, target, at = null) {
+  const state = { oid: null, editing: 0, at };
+  const outline = h('section', { id: 'outliner', class: at ? 'outliner as-of' : 'outliner', data: { at: at || '' } },
+    h('p', { class: 'loading' }, 'Loading…'));
   const evalBox = h('section', { id: 'evaluator', class: 'evaluator' });
-  clear(main, outline, evalBox);
+  clear(main, outline, at ? null : evalBox);
   const load = async () => {
     try {
-      const view = await call('inspect', { target: await resolve(target) });
+      const args = { target: at ? target : await resolve(target) };
+      if (at) args.tid = at;
+      const view = await call('inspect', args);
       state.oid = refOID(view.oid);
       renderOutline(outline, view, state, load);
-      if (!evalBox.firstChild) evaluator(evalBox, () => state.oid, () => { if (state.editing === 0) load(); });
+      if (!at && !evalBox.firstChild) evaluator(evalBox, () => state.oid, () => { if (state.editing === 0) load(); });
     } catch (err) {
       clear(outline, errorBox(err));
     }
   };
   load();
+  if (at) return () => {};
   // Another client's commit that wrote this object reloads it, unless an
   // edit is open.
   return onEvent((topic, data) => {
@@ -58,16 +64,96 @@ async function resolve(target) {
 
 function renderOutline(outline, view, state, reload) {
   const oid = refOID(view.oid);
+  rememberNames(view.names);
+  if (view.name) rememberNames({ [oid]: view.name });
+  const tools = h('div', { class: 'object-tools' });
   clear(outline,
     h('h1', { class: 'object-title' },
       h('span', { class: 'object-name' }, view.name ?? '(no name)'), ' ',
       h('span', { class: 'object-oid', data: { oid } }, oid)),
-    h('p', { class: 'object-links' }, routeLink(`#/history/${oid}`, 'history', { id: 'history-link' })),
+    state.at ? h('p', { class: 'as-of-note' }, `As transaction ${state.at} left it: read-only. `,
+      routeLink(`#/object/${oid}`, 'the object now', { id: 'now-link' })) : null,
+    h('p', { class: 'object-links' }, routeLink(`#/history/${oid}`, 'history', { id: 'history-link' }),
+      state.at ? null : [' · ', actionButton('add-slot', 'add slot', () => addSlot(tools, oid, state, reload)),
+        ' · ', actionButton('clone', 'clone', () => cloneObject(tools, oid, view.name, state))]),
+    tools,
     parentsList(view.parents || []),
     h('h2', {}, 'Slots'),
     slotTable(view.own || [], false, oid, state, reload),
     h('h2', {}, 'Inherited'),
     slotTable(view.inherited || [], true, oid, state, reload));
+}
+
+function actionButton(id, label, onclick) {
+  return h('button', { id, type: 'button', class: 'tool', onclick }, label);
+}
+
+// addSlot opens the form that adds a slot: data (a Starlark expression,
+// self bound to the object) or a method (its source).
+function addSlot(tools, oid, state, reload) {
+  const name = h('input', { id: 'new-slot-name', type: 'text', placeholder: 'name', spellcheck: 'false' });
+  const kind = h('select', { id: 'new-slot-kind' }, h('option', { value: 'data' }, 'data'), h('option', { value: 'method' }, 'method'));
+  const body = h('textarea', { id: 'new-slot-value', rows: 3, spellcheck: 'false', placeholder: 'a Starlark expression; self is this object' });
+  const out = h('div', { class: 'edit-result' });
+  kind.addEventListener('change', () => {
+    body.placeholder = kind.value === 'method' ? 'def NAME(self):\n    ...' : 'a Starlark expression; self is this object';
+    if (kind.value === 'method' && body.value === '' && identifier.test(name.value)) body.value = `def ${name.value}(self):\n    return None\n`;
+  });
+  const accept = h('button', { class: 'accept', type: 'button' }, 'add');
+  const cancel = h('button', { class: 'cancel', type: 'button' }, 'cancel');
+  state.editing++;
+  const close = (changed) => {
+    state.editing--;
+    tools.replaceChildren();
+    if (changed) reload();
+  };
+  accept.addEventListener('click', async () => {
+    const n = name.value.trim();
+    if (n === '') { clear(out, errorBox({ kind: 'bad_request', message: 'a slot needs a name' })); return; }
+    try {
+      if (kind.value === 'method') {
+        await call('method_set', { target: oid, name: n, source: body.value, from: 'web UI' });
+      } else {
+        await call('eval', { code: `set_slot(self, ${JSON.stringify(n)}, ${body.value.trim() || 'None'})`, self: oid });
+      }
+      close(true);
+    } catch (err) {
+      const line = errorLine(err);
+      clear(out, errorBox(err, line && kind.value === 'method' ? `at line ${line}` : null),
+        line && kind.value === 'method' ? numbered(body.value, line) : null);
+    }
+  });
+  cancel.addEventListener('click', () => close(false));
+  clear(tools, h('div', { class: 'slot-form', id: 'add-slot-form' }, h('h3', {}, 'Add a slot'),
+    h('div', { class: 'buttons' }, name, kind), body, h('div', { class: 'buttons' }, accept, cancel), out));
+  name.focus();
+}
+
+// cloneObject clones the object into a slot of it: a clone nothing
+// refers to would go with the next pack.
+function cloneObject(tools, oid, objectName, state) {
+  const slot = h('input', { id: 'clone-slot', type: 'text', spellcheck: 'false', value: `${identifier.test(objectName || '') ? objectName : 'object'}_clone` });
+  const out = h('div', { class: 'edit-result' });
+  const accept = h('button', { class: 'accept', type: 'button' }, 'clone');
+  const cancel = h('button', { class: 'cancel', type: 'button' }, 'cancel');
+  state.editing++;
+  const close = () => { state.editing--; tools.replaceChildren(); };
+  accept.addEventListener('click', async () => {
+    const n = slot.value.trim();
+    try {
+      const res = await call('eval', { code: `c = clone(self)\nset_slot(self, ${JSON.stringify(n)}, c)\noid(c)`, self: oid });
+      const made = refOID(res.value);
+      close();
+      if (made) location.hash = `#/object/${made}`;
+    } catch (err) {
+      clear(out, errorBox(err));
+    }
+  });
+  cancel.addEventListener('click', close);
+  clear(tools, h('div', { class: 'slot-form', id: 'clone-form' }, h('h3', {}, 'Clone'),
+    h('p', { class: 'hint' }, 'The clone shares this object\'s parents and copies its slots; it is kept in this slot of the object:'),
+    h('div', { class: 'buttons' }, slot, accept, cancel), out));
+  slot.focus();
 }
 
 function parentsList(parents) {
@@ -108,10 +194,30 @@ function slotRow(slot, inherited, oid, state, reload) {
   const body = h('div', { class: 'slot-body' });
   row.append(head, body);
   const show = () => {
-    if (kind === 'method') clear(body, h('pre', { class: 'source' }, highlight(slot.method)));
-    else clear(body, renderValue(slot.value, slot.repr));
+    if (kind === 'method') {
+      const doc = docstring(slot.method);
+      clear(body, doc ? h('p', { class: 'docstring' }, doc) : null, h('pre', { class: 'source' }, highlight(slot.method)),
+        h('details', { class: 'block provenance-block', data: { key: `provenance-${slot.name}` } },
+          h('summary', {}, Number.isInteger(slot.meta?.cycle) ? `provenance: learned in cycle ${slot.meta.cycle}` : 'provenance'),
+          provenance(slot, inherited || state.at ? null : oid, `#/history/${refOID(slot.owner) || oid}`, reload)));
+    } else clear(body, renderValue(slot.value, slot.repr));
   };
   show();
+  if (state.at) return row;
+  let removeButton = null;
+  if (!inherited) {
+    const remove = h('button', { class: 'remove', type: 'button', title: `remove ${slot.name} (undo brings it back)` }, 'remove');
+    remove.addEventListener('click', async () => {
+      if (!confirm(`Remove slot ${slot.name} of ${oid}?`)) return;
+      try {
+        await call('slot_remove', { target: oid, name: slot.name });
+        reload();
+      } catch (err) {
+        body.append(errorBox(err));
+      }
+    });
+    removeButton = remove;
+  }
   if (!inherited && (kind === 'data' || kind === 'method')) {
     const edit = h('button', { class: 'edit', type: 'button' }, 'edit');
     edit.addEventListener('click', () => {
@@ -127,6 +233,7 @@ function slotRow(slot, inherited, oid, state, reload) {
     });
     head.append(edit);
   }
+  if (removeButton) head.append(removeButton);
   return row;
 }
 

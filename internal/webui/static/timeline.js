@@ -1,8 +1,17 @@
-// timeline.js: the log of transactions (#/log), newest first, with undo,
-// and one object's revisions (#/history/TARGET).
+// timeline.js: the log of transactions (#/log), newest first, with undo
+// and the cycle steps interleaved where they happened, and one object's
+// revisions with what each changed (#/history/TARGET).
 
-import { call, onEvent } from './api.js';
-import { h, clear, errorBox, formatTime, oidLink, refOID, PAGE } from './dom.js';
+import { call, coalesced, onEvent } from './api.js';
+import { h, clear, errorBox, formatTime, oidLink, refOID, routeLink, PAGE } from './dom.js';
+import { diffView, slotChanges, slotText } from './diff.js';
+
+// cycleTx is the cycle a transaction's description says it belongs to
+// ("cycle 4: DECOMPOSING → DELEGATING"), else null.
+function cycleTx(tx) {
+  const m = /^cycle ([0-9]{1,15}): /.exec(tx.description || '');
+  return m ? Number(m[1]) : null;
+}
 
 const tidPattern = /^[0-9a-f]{16}$/;
 
@@ -13,15 +22,18 @@ export function showLog(main) {
   const status = h('div', { id: 'log-status' });
   const more = h('button', { id: 'log-more', type: 'button' }, 'load more');
   let oldest = null;
+  let shown = [];
   const load = async (reset) => {
     try {
       const args = { limit: PAGE };
       if (!reset && oldest) args.before = oldest;
       const txs = await call('log', args);
-      if (reset) rows.replaceChildren();
+      if (reset) { rows.replaceChildren(); shown = []; }
       for (const tx of txs) rows.append(txRow(tx, status, () => load(true)));
+      shown.push(...txs);
       if (txs.length > 0) oldest = txs[txs.length - 1].tid;
       more.hidden = txs.length < PAGE;
+      interleaveSteps(rows, shown);
     } catch (err) {
       clear(status, errorBox(err));
     }
@@ -29,17 +41,73 @@ export function showLog(main) {
   more.addEventListener('click', () => load(false));
   clear(main, h('section', { id: 'timeline' },
     h('h1', {}, 'Timeline'), status,
+    h('p', { class: 'hint' }, 'Newest first. A cycle\'s transactions show the model calls it made, where they happened.'),
     h('table', { id: 'log', class: 'log' },
       h('thead', {}, h('tr', {}, ['TID', 'time', 'user', 'description', 'objects', ''].map((t) => h('th', {}, t)))),
       rows),
     more));
   load(true);
-  let pending = null;
-  return onEvent((topic) => {
-    // New commits show at the top; a burst is read once.
-    if (!topic.startsWith('commit.') || pending) return;
-    pending = setTimeout(() => { pending = null; if (rows.children.length <= PAGE) load(true); }, 300);
+  // Only while the first page is all there is: a reader paging back keeps
+  // his place.
+  const later = coalesced(async () => { if (rows.querySelectorAll('tr.tx').length <= PAGE) await load(true); }, 300);
+  return onEvent((topic, data) => {
+    // New commits show at the top; a burst is read once, and a commit
+    // this page already shows (its own undo, read again at once) is not
+    // read twice.
+    if (!topic.startsWith('commit.')) return;
+    if (data && tidPattern.test(data.tid || '') && rows.querySelector(`tr.tx[data-tid="${data.tid}"]`)) return;
+    later();
   });
+}
+
+// interleaveSteps puts each cycle's model calls under the transaction
+// that recorded them: a step belongs to the first of its cycle's
+// transactions at or after its time.
+async function interleaveSteps(rows, txs) {
+  const byCycle = new Map();
+  for (const tx of txs) {
+    const id = cycleTx(tx);
+    if (id !== null) (byCycle.get(id) || byCycle.set(id, []).get(id)).push(tx);
+  }
+  for (const [id, list] of byCycle) {
+    let c;
+    try {
+      c = await call('cycle_show', { cycle: id });
+    } catch {
+      continue; // a cycle gone (packed, or a bad record): its rows stay as they are
+    }
+    const times = list.map((tx) => ({ tx, t: Date.parse(tx.time) })).sort((a, b) => a.t - b.t);
+    const steps = new Map();
+    for (const [i, s] of (c.steps || []).entries()) {
+      const at = Date.parse(s.at);
+      const home = times.find((x) => x.t >= at) || null;
+      if (home) (steps.get(home.tx.tid) || steps.set(home.tx.tid, []).get(home.tx.tid)).push([i, s]);
+    }
+    for (const tx of list) {
+      const row = rows.querySelector(`tr.tx[data-tid="${tx.tid}"]`);
+      if (!row || row.nextElementSibling?.classList.contains('tx-steps')) continue;
+      const mine = steps.get(tx.tid) || [];
+      row.classList.add('tx-cycle');
+      if (mine.length === 0) continue;
+      row.after(h('tr', { class: 'tx-steps', data: { cycle: id } }, h('td', {}), h('td', { colspan: 5 },
+        h('ul', { class: 'steps-inline' }, mine.map(([i, s]) => h('li', { class: 'step-inline', data: { kind: s.kind } },
+          routeLink(`#/cycle/${id}`, `c${id}`, { class: 'cycle-link' }), ` ${s.kind}`, s.attempt ? ` (attempt ${s.attempt})` : '', ' · ',
+          h('span', { class: 'persona' }, s.persona || ''), ` · ${s.model || ''}${s.adapter ? ' + ' + s.adapter : ''} · `,
+          `${s.prompt_tokens ?? 0} + ${s.completion_tokens ?? 0} tokens · ${Math.round(s.latency_ms ?? 0)} ms`,
+          s.rejected ? h('span', { class: 'rejected' }, ` rejected: ${s.rejected}`) : null, ` (step ${i + 1})`))))));
+    }
+  }
+}
+
+// blockers shows which later transactions stop an undo, each a link to
+// its row in the timeline (marked) and the object it changed.
+function blockers(err, rows) {
+  const list = (err.detail?.blocked_by || []).filter((b) => b && tidPattern.test(b.tid));
+  for (const r of rows.querySelectorAll('tr.tx.blocking')) r.classList.remove('blocking');
+  if (list.length === 0) return null;
+  for (const b of list) rows.querySelector(`tr.tx[data-tid="${b.tid}"]`)?.classList.add('blocking');
+  return h('div', { class: 'blocked-by' }, h('p', {}, 'Blocked by (marked below; undo them first, newest first):'),
+    h('ul', {}, list.map((b) => h('li', { data: { tid: b.tid } }, h('span', { class: 'tid' }, b.tid), ' changed ', oidLink(b.oid)))));
 }
 
 function txRow(tx, status, reload) {
@@ -51,8 +119,8 @@ function txRow(tx, status, reload) {
       clear(status, h('p', { class: 'notice' }, `Undid ${res.undone} (${res.description}, ${res.objects} objects) as ${res.tid}.`));
       reload();
     } catch (err) {
-      const note = err.kind === 'conflict' ? 'Later transactions changed what this one would restore: undo them first.' : null;
-      clear(status, errorBox(err, note));
+      const note = err.kind === 'conflict' ? `Later transactions changed what ${tx.tid} would restore: undo them first.` : null;
+      clear(status, errorBox(err, note), err.kind === 'conflict' ? blockers(err, undo.closest('tbody')) : null);
     }
   });
   const oids = (tx.oids || []).filter(refOID);
@@ -66,25 +134,95 @@ function txRow(tx, status, reload) {
     h('td', { class: 'objects' }, objects), h('td', {}, undo));
 }
 
-// showHistory renders target's revisions into main.
+// HISTORY_DIFFS is how many revisions show their changes at once: each
+// reads the object as of two transactions.
+const HISTORY_DIFFS = 20;
+
+// showHistory renders target's revisions into main, newest first, each
+// with the slots it added, removed or changed, and a link to the object
+// as that revision left it.
 export function showHistory(main, target) {
   const section = h('section', { id: 'history' }, h('p', { class: 'loading' }, 'Loading…'));
   clear(main, section);
   (async () => {
     try {
       const revs = await call('history', { target, limit: 500 });
-      const oid = refOID(target);
+      const oid = refOID(target) || (revs.length ? await oidOf(target) : null);
+      const body = h('tbody', {});
+      const more = h('button', { id: 'history-more', type: 'button', class: 'more' });
       clear(section,
         h('h1', {}, 'History of ', oid ? oidLink(oid) : target),
+        h('p', { class: 'hint' }, 'Newest first: what each transaction changed in the object\'s own slots.'),
         h('table', { class: 'history' },
-          h('thead', {}, h('tr', {}, ['TID', 'time', 'user', 'description', 'size', ''].map((t) => h('th', {}, t)))),
-          h('tbody', {}, revs.map((r) => h('tr', { class: 'revision', data: { tid: tidPattern.test(r.tid) ? r.tid : '' } },
+          h('thead', {}, h('tr', {}, ['TID', 'time', 'user', 'description', 'changes', ''].map((t) => h('th', {}, t)))),
+          body),
+        more);
+      const views = new Map(); // tid -> inspect view as of it (a promise)
+      const viewAt = (tid) => {
+        if (!views.has(tid)) views.set(tid, call('inspect', { target: oid, tid }).catch((err) => err));
+        return views.get(tid);
+      };
+      let done = 0;
+      const showMore = () => {
+        const next = revs.slice(done, done + HISTORY_DIFFS);
+        for (const [k, r] of next.entries()) {
+          const index = done + k;
+          const changes = h('td', { class: 'changes' }, h('span', { class: 'loading' }, '…'));
+          const ok = tidPattern.test(r.tid);
+          body.append(h('tr', { class: 'revision', data: { tid: ok ? r.tid : '' } },
             h('td', { class: 'tid' }, r.tid), h('td', {}, formatTime(r.time)), h('td', {}, r.user || ''),
-            h('td', {}, r.description || ''), h('td', {}, String(r.size)),
-            h('td', {}, r.deleted ? 'deleted' : ''))))));
+            h('td', {}, r.description || ''), changes,
+            h('td', {}, r.deleted ? 'deleted' : ok && oid ? routeLink(`#/at/${r.tid}/${oid}`, 'as of this', { class: 'as-of' }) : '')));
+          if (!ok || !oid || r.deleted) { clear(changes); continue; }
+          const older = revs[index + 1];
+          Promise.all([viewAt(r.tid), older && !older.deleted && tidPattern.test(older.tid) ? viewAt(older.tid) : null]).then(([now, before]) => {
+            if (now instanceof Error) { clear(changes, errorBox(now)); return; }
+            clear(changes, changeList(slotChanges(before instanceof Error ? null : before, now), !older));
+          });
+        }
+        done += next.length;
+        more.hidden = done >= revs.length;
+        more.textContent = `changes of older revisions (${revs.length - done} left)`;
+      };
+      more.addEventListener('click', showMore);
+      showMore();
     } catch (err) {
       clear(section, errorBox(err));
     }
   })();
   return () => {};
+}
+
+// oidOf resolves a root name or path to its OID.
+async function oidOf(target) {
+  try {
+    return refOID((await call('inspect', { target })).oid);
+  } catch {
+    return null;
+  }
+}
+
+// changeList draws a revision's slot changes; first marks the object's
+// first revision (everything in it is new).
+function changeList(changes, first) {
+  if (changes.length === 0) return h('span', { class: 'none' }, first ? 'created empty' : 'no change to its own slots');
+  return h('ul', { class: 'slot-changes' }, changes.map((c) => {
+    const mark = { added: '+', removed: '−', changed: '~' }[c.change];
+    const method = (c.after && 'method' in c.after) || (c.before && 'method' in c.before);
+    let detail = null;
+    if (c.change === 'changed' && c.before && c.after && 'method' in c.before && 'method' in c.after) {
+      detail = h('details', { class: 'block' }, h('summary', {}, 'diff'), diffView(c.before.method, c.after.method));
+    } else if (c.change === 'changed') {
+      detail = h('span', { class: 'v' }, ` ${clip(slotText(c.before))} → ${clip(slotText(c.after))}`);
+    } else if (c.change === 'added' && !method) {
+      detail = h('span', { class: 'v' }, ` = ${clip(slotText(c.after))}`);
+    }
+    return h('li', { class: `slot-change change-${c.change}`, data: { name: c.name, change: c.change } },
+      h('span', { class: 'change-mark' }, mark), ' ', h('span', { class: 'slot-name' }, c.name), method ? ' (method)' : '', detail);
+  }));
+}
+
+function clip(s) {
+  const t = String(s ?? '');
+  return t.length > 120 ? t.slice(0, 119) + '…' : t;
 }
