@@ -162,8 +162,9 @@ func TestBrowserLearnItWatchesTheCycleLive(t *testing.T) {
 			break
 		}
 	}
-	// The deliveries list shows the answer once the cycle has delivered.
-	p.waitFor(`[...document.querySelectorAll('#cycle ul.deliveries li')].some((li) => li.textContent.includes('shout_name'))`)
+	// The deliveries list shows the answer once the cycle has delivered,
+	// and the page has read the finished cycle (no cancel any more).
+	p.waitFor(`document.querySelector('#cycle ul.deliveries li.delivery[data-state="answered"]')?.textContent.includes('shout_name') && !document.querySelector('#cycle-cancel')`)
 	p.screenshot("cycle-complete.png")
 
 	// The cycles page lists it, complete.

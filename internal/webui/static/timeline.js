@@ -3,7 +3,7 @@
 // revisions with what each changed (#/history/TARGET).
 
 import { call, coalesced, onEvent } from './api.js';
-import { h, clear, errorBox, formatTime, oidLink, refOID, routeLink, PAGE } from './dom.js';
+import { h, clear, errorBox, formatTime, oidLink, refOID, rememberNames, routeLink, PAGE } from './dom.js';
 import { diffView, slotChanges, slotText } from './diff.js';
 
 // cycleTx is the cycle a transaction's description says it belongs to
@@ -130,7 +130,7 @@ function txRow(tx, status, reload) {
     oids.length > PAGE ? h('p', { class: 'hint' }, `and ${oids.length - PAGE} more`) : null);
   return h('tr', { class: 'tx', data: { tid: tidPattern.test(tx.tid) ? tx.tid : '' } },
     h('td', { class: 'tid' }, tx.tid), h('td', { class: 'time' }, formatTime(tx.time)),
-    h('td', { class: 'user' }, tx.user || ''), h('td', { class: 'description' }, tx.description || ''),
+    h('td', { class: 'user' }, tx.user || ''), h('td', { class: 'description' }, cycleTx(tx) !== null ? routeLink(`#/cycle/${cycleTx(tx)}`, tx.description, { class: 'cycle-link' }) : (tx.description || '')),
     h('td', { class: 'objects' }, objects), h('td', {}, undo));
 }
 
@@ -159,7 +159,9 @@ export function showHistory(main, target) {
         more);
       const views = new Map(); // tid -> inspect view as of it (a promise)
       const viewAt = (tid) => {
-        if (!views.has(tid)) views.set(tid, call('inspect', { target: oid, tid }).catch((err) => err));
+        if (!views.has(tid)) {
+          views.set(tid, call('inspect', { target: oid, tid }).then((v) => { rememberNames(v.names); return v; }, (err) => err));
+        }
         return views.get(tid);
       };
       let done = 0;
@@ -213,13 +215,19 @@ function changeList(changes, first) {
     if (c.change === 'changed' && c.before && c.after && 'method' in c.before && 'method' in c.after) {
       detail = h('details', { class: 'block' }, h('summary', {}, 'diff'), diffView(c.before.method, c.after.method));
     } else if (c.change === 'changed') {
-      detail = h('span', { class: 'v' }, ` ${clip(slotText(c.before))} → ${clip(slotText(c.after))}`);
+      detail = h('span', { class: 'v' }, ' ', shown(c.before), ' → ', shown(c.after));
     } else if (c.change === 'added' && !method) {
-      detail = h('span', { class: 'v' }, ` = ${clip(slotText(c.after))}`);
+      detail = h('span', { class: 'v' }, ' = ', shown(c.after));
     }
     return h('li', { class: `slot-change change-${c.change}`, data: { name: c.name, change: c.change } },
       h('span', { class: 'change-mark' }, mark), ' ', h('span', { class: 'slot-name' }, c.name), method ? ' (method)' : '', detail);
   }));
+}
+
+// shown is a slot's value in a change: a reference as a link to its
+// object, anything else as its repr, clipped.
+function shown(slot) {
+  return refOID(slot.value) ? oidLink(slot.value) : clip(slotText(slot));
 }
 
 function clip(s) {
