@@ -2,9 +2,14 @@ package webui_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
+	"time"
 
 	"batos/internal/command"
 )
@@ -207,4 +212,84 @@ func TestBrowserHistoryDiffsAndAsOf(t *testing.T) {
 	p.screenshot("as-of.png")
 	p.click("#now-link")
 	p.waitFor(`document.querySelector('#outliner:not(.as-of) li.slot[data-name="greet"]')`)
+}
+
+// TestBrowserFiguresLargeObject times the outliner of an object of
+// 10,000 slots: the server's inspect (in process and over HTTP) and the
+// browser's first render of its first page of slots. The figures are
+// logged (go test -run TestBrowserFiguresLargeObject -v ./internal/webui);
+// the test checks what the page shows, never how fast.
+func TestBrowserFiguresLargeObject(t *testing.T) {
+	const slots = 10_000
+	s := startStack(t, false)
+	ctx := context.Background()
+	began := time.Now()
+	res, err := s.svc.Eval(ctx, command.EvalRequest{Code: fmt.Sprintf(
+		"big = new([genesis], name='big')\nfor i in range(%d):\n    set_slot(big, 's' + str(i), i)\ngenesis.big = big\noid(big)", slots)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oid := strings.Trim(res.Repr, `"`)
+	t.Logf("made an object of %d slots in %v", slots, time.Since(began).Round(time.Millisecond))
+	began = time.Now()
+	view, err := s.svc.Inspect(ctx, oid)
+	inProcess := time.Since(began)
+	if err != nil || len(view.Own) != slots+2 {
+		t.Fatalf("inspect %s: %d slots, %v", oid, len(view.Own), err)
+	}
+	overHTTP, size := timeInspectOverHTTP(t, s, oid)
+
+	p := openPage(t, s, "#/object/genesis")
+	p.waitFor(`document.querySelector('#outliner h1')`)
+	// From the route change to the first page of slots on screen.
+	eval[any](p, fmt.Sprintf(`window.renderStart = performance.now();
+		new MutationObserver((_, seen) => {
+			if (document.querySelector('#outliner ul.slots.own li.slot')) { window.renderEnd = performance.now(); seen.disconnect(); }
+		}).observe(document.getElementById('main'), { childList: true, subtree: true });
+		location.hash = %s`, jsString("#/object/"+oid)))
+	p.waitFor(`window.renderEnd !== undefined`)
+	rendered := eval[float64](p, `window.renderEnd - window.renderStart`)
+	shown := eval[int](p, `document.querySelectorAll('#outliner ul.slots.own li.slot').length`)
+	if shown != 200 {
+		t.Errorf("the first page shows %d slots, want 200", shown)
+	}
+	if got := p.text("#outliner button.slots-more"); !strings.Contains(got, fmt.Sprint(slots+2-200)) {
+		t.Errorf("the more button reads %q", got)
+	}
+	t.Logf("an object of %d slots: inspect %v in process, %v over HTTP (%d KiB of JSON); the browser's first page of 200 slots %.0f ms after the route changed",
+		slots, inProcess.Round(time.Millisecond), overHTTP.Round(time.Millisecond), size/1024, rendered)
+}
+
+// timeInspectOverHTTP times one inspect of target through the HTTP API,
+// as the page calls it, answering the time and the reply's size.
+func timeInspectOverHTTP(t *testing.T, s *stack, target string) (time.Duration, int) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := c.Get(s.base + "/api/v1/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session struct{ Result struct{ CSRF string } }
+	err = json.NewDecoder(resp.Body).Decode(&session)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", s.base+"/api/v1/inspect", strings.NewReader(`{"target": `+jsString(target)+`}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Batos-CSRF", session.Result.CSRF)
+	req.Header.Set("Origin", s.base)
+	began := time.Now()
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(began)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("inspect over HTTP: %d %v", resp.StatusCode, err)
+	}
+	return took, len(b)
 }

@@ -109,7 +109,7 @@ function step(s, i) {
   return h('li', { class: 'step', data: { kind: s.kind, index: i } },
     h('div', { class: 'step-head' },
       h('span', { class: 'step-kind' }, s.kind), s.attempt !== undefined ? ` attempt ${s.attempt} · ` : ' · ',
-      h('span', { class: 'persona' }, s.persona || ''), ` · ${s.model || ''} · `,
+      h('span', { class: 'persona' }, s.persona || ''), ` · ${s.model || ''}${s.adapter ? ` + adapter ${s.adapter}` : ''} · `,
       `${s.prompt_tokens ?? 0} + ${s.completion_tokens ?? 0} tokens · ${Math.round(s.latency_ms ?? 0)} ms`,
       s.rejected ? h('span', { class: 'rejected' }, ` rejected: ${s.rejected}`) : null),
     block(`${key}-prompt`, 'prompt', (s.prompt || []).map((m) =>

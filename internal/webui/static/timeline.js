@@ -126,7 +126,8 @@ function txRow(tx, status, reload) {
   const oids = (tx.oids || []).filter(refOID);
   const objects = oids.length === 0 ? '0' : h('details', { class: 'oids' },
     h('summary', {}, String(oids.length)),
-    h('ul', {}, oids.slice(0, PAGE).map((r) => h('li', {}, oidLink(r)))),
+    h('ul', {}, oids.slice(0, PAGE).map((r) => h('li', {}, oidLink(r),
+      tidPattern.test(tx.tid) ? [' ', routeLink(`#/at/${tx.tid}/${refOID(r)}`, 'as of this', { class: 'as-of' })] : null))),
     oids.length > PAGE ? h('p', { class: 'hint' }, `and ${oids.length - PAGE} more`) : null);
   return h('tr', { class: 'tx', data: { tid: tidPattern.test(tx.tid) ? tx.tid : '' } },
     h('td', { class: 'tid' }, tx.tid), h('td', { class: 'time' }, formatTime(tx.time)),
