@@ -1,6 +1,8 @@
 package command
 
 import (
+	"time"
+
 	"fmt"
 
 	"batos/internal/image"
@@ -52,8 +54,14 @@ type ObjectView struct {
 }
 
 // maxNamed bounds the objects an inspect names: an object holding a list
-// of a million references is not answered with a million loads.
-const maxNamed = 500
+// of a million references is not answered with a million loads. namingTime
+// bounds the time spent reading them (each load decodes the whole object,
+// which may be large): the names are labels, and those not read in time
+// are left out.
+const (
+	maxNamed   = 500
+	namingTime = 50 * time.Millisecond
+)
 
 // Label is how people name an object: "oid:3 (genesis)", or "oid:3"
 // without a name.
@@ -110,9 +118,10 @@ func Inspect(tx *image.Tx, oid store.OID) (ObjectView, error) {
 func referenceNames(tx *image.Tx, view ObjectView) map[store.OID]string {
 	names := map[store.OID]string{}
 	seen := map[store.OID]bool{}
+	deadline := time.Now().Add(namingTime)
 	var walk func(v image.Value)
 	walk = func(v image.Value) {
-		if len(seen) >= maxNamed {
+		if len(seen) >= maxNamed || len(seen)%16 == 15 && time.Now().After(deadline) {
 			return
 		}
 		switch x := v.(type) {

@@ -299,11 +299,11 @@ func (l *Local) RemoveSlot(ctx context.Context, target, name string) (SlotRemove
 		if err != nil {
 			return err
 		}
-		v, ok := o.Get(name)
+		v, ok := o.Peek(name)
 		if !ok {
 			return fmt.Errorf("%w: %s has no own slot %s", ErrNotFound, target, name)
 		}
-		removed = clip(image.Repr(v))
+		removed = clipRepr(v, 200)
 		_, err = o.Delete(name)
 		return err
 	})

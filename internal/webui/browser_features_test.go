@@ -48,6 +48,17 @@ func TestBrowserProvenanceRevertAndTimelineSteps(t *testing.T) {
 	}
 	p.screenshot("provenance.png")
 
+	// The provenance links the cycle: its page shows each test and its
+	// outcome, and every step with its persona.
+	p.clickNow(`#outliner li.slot[data-name="wave"] .provenance a.cycle-link`)
+	p.waitFor(`/^#\/cycle\/[0-9]+$/.test(location.hash) && document.querySelector('#cycle table.tests tr.test')`)
+	if got := p.text(`#cycle table.tests tr.test`); !strings.Contains(got, "self.wave() == 'wave'") || !strings.Contains(got, "passed") {
+		t.Errorf("the cycle's test row: %q", got)
+	}
+	if n := eval[int](p, `document.querySelectorAll('#cycle ol.steps li.step').length`); n < 2 {
+		t.Errorf("the cycle shows %d steps, want BRICK's plan and ROBIN's method", n)
+	}
+
 	// The timeline shows the cycle's model calls under its transactions.
 	p.route("#/log")
 	p.waitFor(`document.querySelectorAll('#log tr.tx-steps li.step-inline').length >= 2`)
@@ -102,6 +113,16 @@ func TestBrowserOutlinerAddRemoveCloneInspect(t *testing.T) {
 		t.Errorf("the parent slot's reference reads %q, want traits (oid:N)", got)
 	}
 
+	// A form opened twice and cancelled leaves the page live: another
+	// client's commit shows.
+	p.click("#add-slot")
+	p.click("#add-slot")
+	p.click("#add-slot-form button.cancel")
+	if _, err := s.svc.Eval(context.Background(), command.EvalRequest{Code: "genesis.elsewhere = 7"}); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor(`document.querySelector('#outliner li.slot[data-name="elsewhere"]')`)
+
 	p.click("#add-slot")
 	p.setValue("#new-slot-name", "colour")
 	p.setValue("#new-slot-value", "'blue'")
@@ -138,6 +159,12 @@ func TestBrowserOutlinerAddRemoveCloneInspect(t *testing.T) {
 
 	// Clone genesis into a slot of it: the clone's outliner opens.
 	p.click("#clone")
+	if got := eval[string](p, `document.querySelector('#clone-slot').value`); got != "genesis_clone" {
+		t.Errorf("the clone's default slot: %q", got)
+	}
+	p.setValue("#clone-slot", "twice")
+	p.click("#clone-form button.accept")
+	p.waitFor(`document.querySelector('#clone-form div.error')?.textContent.includes('twice is taken')`)
 	p.setValue("#clone-slot", "copy")
 	p.click("#clone-form button.accept")
 	p.waitFor(fmt.Sprintf(`/^#\/object\/oid:[0-9]+$/.test(location.hash) && location.hash !== %s && document.querySelector('#outliner li.slot[data-name="twice"]')`,

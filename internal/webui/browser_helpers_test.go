@@ -271,10 +271,13 @@ func (p *page) text(sel string) string {
 	return s
 }
 
-// click clicks the first element sel matches once it is visible.
+// click clicks the first element sel matches once it is visible. The
+// click is the element's own (element.click()), not a mouse event at its
+// coordinates: a page that reloads a list above it (an event arriving)
+// moves it, and a mouse click would land on whatever took its place.
 func (p *page) click(sel string) {
 	p.t.Helper()
-	p.do(chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+	p.waitFor(fmt.Sprintf(`((e) => e && e.offsetParent !== null ? (e.click(), true) : false)(document.querySelector(%s))`, jsString(sel)))
 }
 
 // clickNow clicks the first element sel matches, in the page at once

@@ -107,11 +107,11 @@ func TestBrowserEvaluatorPrintsDescribe(t *testing.T) {
 	s := startStack(t, true)
 	p := openPage(t, s, "#/object/genesis")
 	p.waitFor(`document.querySelector('#eval-code')`)
+	oid := p.text("#outliner .object-oid")
 	p.setValue("#eval-code", "self.describe()")
 	p.click("#print-it")
 	p.waitFor(`document.querySelector('#eval-result .eval-repr')`)
 	got := p.text("#eval-result .eval-repr")
-	oid := p.text("#outliner .object-oid")
 	if !strings.HasPrefix(got, `"genesis (`+oid+`): `) {
 		t.Errorf("self.describe() printed %q, want \"genesis (%s): …\"", got, oid)
 	}
@@ -196,7 +196,8 @@ func TestBrowserTimelineUndo(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		p.setValue("#eval-code", fmt.Sprintf("self.counter = %d", i))
 		p.click("#do-it") // the result reads Running… at once, then Done.
-		p.waitFor(`document.querySelector('#eval-result .hint')?.textContent === 'Done.'`)
+		p.waitFor(`document.querySelector('#eval-result .eval-done')`)
+		p.waitFor(fmt.Sprintf(`document.querySelector('#outliner li.slot[data-name="counter"] .slot-body')?.textContent === '%d'`, i))
 	}
 	txs, err := s.svc.Log(context.Background(), store.LogQuery{Limit: 3})
 	if err != nil || len(txs) != 3 {

@@ -43,7 +43,12 @@ function route() {
   for (const [pattern, show] of routes) {
     const m = pattern.exec(hash);
     if (m) {
-      leave = show(m) || (() => {});
+      try {
+        leave = show(m) || (() => {});
+      } catch (err) {
+        // A fragment that cannot be decoded (a stray %): say so.
+        clear(main, errorBox({ kind: 'not_found', message: `No page ${hash}: ${err.message}` }));
+      }
       return;
     }
   }

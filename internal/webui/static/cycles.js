@@ -91,13 +91,39 @@ function cycleView(c, status, reload) {
     h('h2', {}, 'Steps'),
     (c.steps || []).length === 0 ? h('p', { class: 'none' }, 'No steps yet.') : h('ol', { class: 'steps' }, c.steps.map(step)),
     c.code ? [h('h2', {}, 'Code'), h('pre', { class: 'source' }, highlight(c.code))] : null,
-    c.tests ? block('tests', 'Tests', h('pre', {}, typeof c.tests === 'string' ? c.tests : JSON.stringify(c.tests, null, 2))) : null,
+    Array.isArray(c.tests) && c.tests.length ? [h('h2', {}, `Tests (${c.tests.length})`), testTable(c)] : null,
     (c.failures || []).length ? [h('h2', {}, 'Failures'), h('ol', { class: 'failures' }, c.failures.map((f) =>
       h('li', { class: 'failure', data: { kind: f.kind } }, `attempt ${f.attempt}, ${f.kind}: `, h('pre', {}, f.message))))] : null,
     (c.deliveries || []).length ? [h('h2', {}, 'Deliveries'), h('ul', { class: 'deliveries' }, c.deliveries.map((d) =>
       h('li', { class: 'delivery', data: { state: d.state } }, `${d.call} — ${d.state}`, d.answer ? `: ${d.answer}` : '')))] : null,
     c.provenance ? block('provenance', 'Provenance', h('pre', {}, JSON.stringify(c.provenance, null, 2))) : null,
   ];
+}
+
+// testOutcome is what became of test t (its index i) in cycle c: passed
+// when the cycle installed its method (every test passed), failed with
+// the message of the last attempt that ran it and failed, else not yet.
+function testOutcome(c, t, i) {
+  if (c.state === 'COMPLETE') return { outcome: 'passed', message: '' };
+  const name = t.name || `test ${i + 1}`;
+  const failures = (c.failures || []).filter((f) => f.kind === 'test' && typeof f.message === 'string');
+  for (let k = failures.length - 1; k >= 0; k--) {
+    const line = failures[k].message.split('\n').findIndex((l) => l.startsWith(`${name}: `));
+    if (line >= 0) return { outcome: `failed in attempt ${failures[k].attempt}`, message: failures[k].message };
+  }
+  return { outcome: c.state === 'FAILED' ? 'not run to the end' : 'not run yet', message: '' };
+}
+
+function testTable(c) {
+  return h('table', { class: 'tests' },
+    h('thead', {}, h('tr', {}, ['test', 'expression', 'outcome'].map((x) => h('th', {}, x)))),
+    h('tbody', {}, c.tests.map((t, i) => {
+      const r = testOutcome(c, t, i);
+      return h('tr', { class: 'test', data: { outcome: r.outcome.split(' ')[0] } },
+        h('td', {}, t.name || `test ${i + 1}`),
+        h('td', {}, h('code', {}, t.expr || ''), t.fails ? h('span', { class: 'hint' }, ` (must fail mentioning "${t.fails}")`) : null),
+        h('td', { class: 'outcome' }, r.outcome, r.message ? h('details', { class: 'block' }, h('summary', {}, 'message'), h('pre', {}, r.message)) : null));
+    })));
 }
 
 function block(key, label, content) {

@@ -2,7 +2,7 @@
 // inherited slots, data slots and methods edited in place, and an
 // evaluator with self bound to it.
 
-import { call, onEvent } from './api.js';
+import { call, coalesced, onEvent } from './api.js';
 import { h, clear, oidLink, refOID, routeLink, renderValue, errorBox, rememberNames } from './dom.js';
 import { highlight, numbered } from './highlight.js';
 import { evaluator } from './evaluator.js';
@@ -27,7 +27,10 @@ const icons = { method: 'ƒ', parent: '↑', blob: '▤', primitive: '⚙', data
 // function to call when the page is left. With at (a TID), the object is
 // shown as that transaction left it, read-only.
 export function showObject(main, target, at = null) {
-  const state = { oid: null, editing: 0, at };
+  // editing says whether a form is open in the outliner (an edit, add
+  // slot, clone): the page is not read again under it. It asks the page
+  // itself, so a form thrown away with the rest is never counted.
+  const state = { oid: null, at, editing: () => outline.querySelector('.slot-form, .slot-editor, .method-editor') !== null };
   const outline = h('section', { id: 'outliner', class: at ? 'outliner as-of' : 'outliner', data: { at: at || '' } },
     h('p', { class: 'loading' }, 'Loading…'));
   const evalBox = h('section', { id: 'evaluator', class: 'evaluator' });
@@ -39,19 +42,29 @@ export function showObject(main, target, at = null) {
       const view = await call('inspect', args);
       state.oid = refOID(view.oid);
       renderOutline(outline, view, state, load);
-      if (!at && !evalBox.firstChild) evaluator(evalBox, () => state.oid, () => { if (state.editing === 0) load(); });
+      // What an evaluation commits comes back as an event, which reloads
+      // the object if it wrote it; without the event stream, reload.
+      if (!at && !evalBox.firstChild) evaluator(evalBox, () => state.oid, () => { if (!eventsOpen()) later(); });
     } catch (err) {
       clear(outline, errorBox(err));
     }
   };
+  // Reloads after events and evaluations never overlap: an older view
+  // never lands over a newer one.
+  // A form opened meanwhile is not thrown away: the reload is dropped.
+  const later = coalesced(async () => { if (!state.editing()) await load(); }, 50);
   load();
   if (at) return () => {};
   // Another client's commit that wrote this object reloads it, unless an
   // edit is open.
   return onEvent((topic, data) => {
-    if (!topic.startsWith('commit.') || !data || state.editing > 0) return;
-    if ((data.oids || []).some((r) => refOID(r) === state.oid)) load();
+    if (!topic.startsWith('commit.') || !data || state.editing()) return;
+    if ((data.oids || []).some((r) => refOID(r) === state.oid)) later();
   });
+}
+
+function eventsOpen() {
+  return document.getElementById('events-state')?.dataset.state === 'open';
 }
 
 // resolve answers target as inspect takes it: a dotted path
@@ -64,8 +77,11 @@ async function resolve(target) {
 
 function renderOutline(outline, view, state, reload) {
   const oid = refOID(view.oid);
-  rememberNames(view.names);
-  if (view.name) rememberNames({ [oid]: view.name });
+  if (!state.at) {
+    // Names as of a past transaction would label today's references.
+    rememberNames(view.names);
+    if (view.name) rememberNames({ [oid]: view.name });
+  }
   const tools = h('div', { class: 'object-tools' });
   clear(outline,
     h('h1', { class: 'object-title' },
@@ -75,7 +91,7 @@ function renderOutline(outline, view, state, reload) {
       routeLink(`#/object/${oid}`, 'the object now', { id: 'now-link' })) : null,
     h('p', { class: 'object-links' }, routeLink(`#/history/${oid}`, 'history', { id: 'history-link' }),
       state.at ? null : [' · ', actionButton('add-slot', 'add slot', () => addSlot(tools, oid, state, reload)),
-        ' · ', actionButton('clone', 'clone', () => cloneObject(tools, oid, view.name, state))]),
+        ' · ', actionButton('clone', 'clone', () => cloneObject(tools, oid, view, state))]),
     tools,
     parentsList(view.parents || []),
     h('h2', {}, 'Slots'),
@@ -101,9 +117,7 @@ function addSlot(tools, oid, state, reload) {
   });
   const accept = h('button', { class: 'accept', type: 'button' }, 'add');
   const cancel = h('button', { class: 'cancel', type: 'button' }, 'cancel');
-  state.editing++;
   const close = (changed) => {
-    state.editing--;
     tools.replaceChildren();
     if (changed) reload();
   };
@@ -131,15 +145,26 @@ function addSlot(tools, oid, state, reload) {
 
 // cloneObject clones the object into a slot of it: a clone nothing
 // refers to would go with the next pack.
-function cloneObject(tools, oid, objectName, state) {
-  const slot = h('input', { id: 'clone-slot', type: 'text', spellcheck: 'false', value: `${identifier.test(objectName || '') ? objectName : 'object'}_clone` });
+function cloneObject(tools, oid, view, state) {
+  const taken = new Set((view.own || []).map((s) => s.name));
+  const base = `${identifier.test(view.name || '') ? view.name : 'object'}_clone`;
+  let free = base;
+  for (let n = 2; taken.has(free); n++) free = `${base}${n}`;
+  const slot = h('input', { id: 'clone-slot', type: 'text', spellcheck: 'false', value: free });
   const out = h('div', { class: 'edit-result' });
   const accept = h('button', { class: 'accept', type: 'button' }, 'clone');
   const cancel = h('button', { class: 'cancel', type: 'button' }, 'cancel');
-  state.editing++;
-  const close = () => { state.editing--; tools.replaceChildren(); };
+  const close = () => { tools.replaceChildren(); };
   accept.addEventListener('click', async () => {
     const n = slot.value.trim();
+    // A slot that exists is not overwritten (what it held could go with
+    // the next pack), and a parent slot would make the object delegate
+    // to its own clone.
+    if (taken.has(n) || n.endsWith('*') || n === '') {
+      clear(out, errorBox({ kind: 'bad_request', message: n === '' ? 'the clone needs a slot to be kept in' :
+        n.endsWith('*') ? `${n} would be a parent slot: the object would delegate to its clone` : `${n} is taken: choose a free slot` }));
+      return;
+    }
     try {
       const res = await call('eval', { code: `c = clone(self)\nset_slot(self, ${JSON.stringify(n)}, c)\noid(c)`, self: oid });
       const made = refOID(res.value);
@@ -208,7 +233,8 @@ function slotRow(slot, inherited, oid, state, reload) {
   if (!inherited) {
     const remove = h('button', { class: 'remove', type: 'button', title: `remove ${slot.name} (undo brings it back)` }, 'remove');
     remove.addEventListener('click', async () => {
-      if (!confirm(`Remove slot ${slot.name} of ${oid}?`)) return;
+      const warning = kind === 'parent' ? ` It is a parent slot: ${oid} stops delegating to what it points to.` : '';
+      if (!confirm(`Remove slot ${slot.name} of ${oid}?${warning} An undo brings it back.`)) return;
       try {
         await call('slot_remove', { target: oid, name: slot.name });
         reload();
@@ -222,9 +248,7 @@ function slotRow(slot, inherited, oid, state, reload) {
     const edit = h('button', { class: 'edit', type: 'button' }, 'edit');
     edit.addEventListener('click', () => {
       edit.hidden = true;
-      state.editing++;
       const done = (changed) => {
-        state.editing--;
         edit.hidden = false;
         if (changed) reload(); else show();
       };

@@ -9,12 +9,28 @@ import { h, clear, errorBox, routeLink } from './dom.js';
 import { diffView } from './diff.js';
 import { highlight } from './highlight.js';
 
+// DOC_SCAN is how much of a source docstring reads: the docstring opens
+// the body, so a method of a million blank lines costs no more than one.
+const DOC_SCAN = 8192;
+
 // docstring is a method's docstring: the string literal that opens its
-// body, else "".
+// body (after the line that ends its signature with ":"), else "". It
+// reads lines one by one, never backtracking.
 export function docstring(source) {
-  const m = /^\s*def\s+[A-Za-z_][A-Za-z0-9_]*\s*\([^)]*\)\s*:\s*\n\s*("""|''')([\s\S]*?)\1/.exec(source) ||
-    /^\s*def\s+[A-Za-z_][A-Za-z0-9_]*\s*\([^)]*\)\s*:\s*\n\s*("|')((?:[^"'\\\n]|\\.)*)\1/.exec(source);
-  return m ? m[2].trim() : '';
+  const lines = source.slice(0, DOC_SCAN).split('\n');
+  let i = 0;
+  while (i < lines.length && !/^\s*def\s/.test(lines[i])) i++;
+  while (i < lines.length && !lines[i].trimEnd().endsWith(':')) i++;
+  i++;
+  while (i < lines.length && lines[i].trim() === '') i++;
+  if (i >= lines.length) return '';
+  const first = lines[i].trimStart();
+  const quote = ['"""', "'''", '"', "'"].find((q) => first.startsWith(q));
+  if (!quote) return '';
+  const rest = [first.slice(quote.length), ...lines.slice(i + 1)].join('\n');
+  const end = rest.indexOf(quote);
+  if (end < 0 || (quote.length === 1 && rest.slice(0, end).includes('\n'))) return '';
+  return rest.slice(0, end).trim();
 }
 
 function list(v) {
@@ -74,11 +90,19 @@ export function provenance(slot, oid, history, reverted) {
       }
     });
   }
-  box.append(h('details', { class: 'block previous', data: { key: `previous-${slot.name}` } },
-    h('summary', {}, 'previous version'),
-    h('p', { class: 'hint' }, label),
-    before === null ? h('pre', {}, JSON.stringify(prev.value)) : diffView(before, slot.method),
-    before ? h('details', { class: 'block' }, h('summary', {}, 'the previous source'), h('pre', { class: 'source' }, highlight(before))) : null,
-    revert, status));
+  // The diff is made when the block is first opened: an outliner of many
+  // learned methods does not diff them all to show their names.
+  const previous = h('details', { class: 'block previous', data: { key: `previous-${slot.name}` } },
+    h('summary', {}, 'previous version'));
+  let filled = false;
+  previous.addEventListener('toggle', () => {
+    if (!previous.open || filled) return;
+    filled = true;
+    previous.append(h('p', { class: 'hint' }, label),
+      before === null ? h('pre', {}, JSON.stringify(prev.value)) : diffView(before, slot.method),
+      before ? h('details', { class: 'block' }, h('summary', {}, 'the previous source'), h('pre', { class: 'source' }, highlight(before))) : null,
+      revert, status);
+  });
+  box.append(previous);
   return box;
 }

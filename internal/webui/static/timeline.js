@@ -3,7 +3,7 @@
 // revisions with what each changed (#/history/TARGET).
 
 import { call, coalesced, onEvent } from './api.js';
-import { h, clear, errorBox, formatTime, oidLink, refOID, rememberNames, routeLink, PAGE } from './dom.js';
+import { h, clear, errorBox, formatTime, oidLink, refOID, routeLink, PAGE } from './dom.js';
 import { diffView, slotChanges, slotText } from './diff.js';
 
 // cycleTx is the cycle a transaction's description says it belongs to
@@ -23,7 +23,12 @@ export function showLog(main) {
   const more = h('button', { id: 'log-more', type: 'button' }, 'load more');
   let oldest = null;
   let shown = [];
-  const load = async (reset) => {
+  let generation = 0;
+  // Loads run one after another (a reset from an event and "load more"
+  // never interleave); each starts a new generation of step annotations,
+  // and an older one still running adds nothing.
+  let queue = Promise.resolve();
+  const load = (reset) => (queue = queue.then(async () => {
     try {
       const args = { limit: PAGE };
       if (!reset && oldest) args.before = oldest;
@@ -33,11 +38,12 @@ export function showLog(main) {
       shown.push(...txs);
       if (txs.length > 0) oldest = txs[txs.length - 1].tid;
       more.hidden = txs.length < PAGE;
-      interleaveSteps(rows, shown);
+      const mine = ++generation;
+      interleaveSteps(rows, shown, !more.hidden, () => mine === generation);
     } catch (err) {
       clear(status, errorBox(err));
     }
-  };
+  }));
   more.addEventListener('click', () => load(false));
   clear(main, h('section', { id: 'timeline' },
     h('h1', {}, 'Timeline'), status,
@@ -60,10 +66,24 @@ export function showLog(main) {
   });
 }
 
+// timeKey makes an RFC 3339 time comparable as a string to the
+// nanosecond (Date.parse keeps milliseconds): the epoch milliseconds of
+// its whole second, then its fraction, padded.
+export function timeKey(t) {
+  const m = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(String(t ?? ''));
+  if (!m) return '';
+  const ms = Date.parse(m[1] + m[3]);
+  return Number.isNaN(ms) ? '' : `${String(ms).padStart(16, '0')}.${(m[2] || '').padEnd(9, '0')}`;
+}
+
 // interleaveSteps puts each cycle's model calls under the transaction
 // that recorded them: a step belongs to the first of its cycle's
-// transactions at or after its time.
-async function interleaveSteps(rows, txs) {
+// transactions at or after its time. A step older than every
+// transaction shown waits while older pages remain (its transaction may
+// be on one); current says whether this run is still the page's latest.
+async function interleaveSteps(rows, txs, morePages, current) {
+  for (const r of rows.querySelectorAll('tr.tx-steps')) r.remove();
+  const oldestShown = txs.length ? timeKey(txs[txs.length - 1].time) : '';
   const byCycle = new Map();
   for (const tx of txs) {
     const id = cycleTx(tx);
@@ -76,14 +96,17 @@ async function interleaveSteps(rows, txs) {
     } catch {
       continue; // a cycle gone (packed, or a bad record): its rows stay as they are
     }
-    const times = list.map((tx) => ({ tx, t: Date.parse(tx.time) })).sort((a, b) => a.t - b.t);
+    if (!current()) return;
+    const times = list.map((tx) => ({ tx, t: timeKey(tx.time) })).sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
     const steps = new Map();
     for (const [i, s] of (c.steps || []).entries()) {
-      const at = Date.parse(s.at);
+      const at = timeKey(s.at);
+      if (at === '' || (morePages && at < oldestShown)) continue;
       const home = times.find((x) => x.t >= at) || null;
       if (home) (steps.get(home.tx.tid) || steps.set(home.tx.tid, []).get(home.tx.tid)).push([i, s]);
     }
     for (const tx of list) {
+      if (!tidPattern.test(tx.tid)) continue;
       const row = rows.querySelector(`tr.tx[data-tid="${tx.tid}"]`);
       if (!row || row.nextElementSibling?.classList.contains('tx-steps')) continue;
       const mine = steps.get(tx.tid) || [];
@@ -139,6 +162,10 @@ function txRow(tx, status, reload) {
 // reads the object as of two transactions.
 const HISTORY_DIFFS = 20;
 
+// HISTORY_LIMIT is how many revisions the page reads; when it reads that
+// many, the oldest it shows is not the object's first.
+const HISTORY_LIMIT = 500;
+
 // showHistory renders target's revisions into main, newest first, each
 // with the slots it added, removed or changed, and a link to the object
 // as that revision left it.
@@ -147,7 +174,7 @@ export function showHistory(main, target) {
   clear(main, section);
   (async () => {
     try {
-      const revs = await call('history', { target, limit: 500 });
+      const revs = await call('history', { target, limit: HISTORY_LIMIT });
       const oid = refOID(target) || (revs.length ? await oidOf(target) : null);
       const body = h('tbody', {});
       const more = h('button', { id: 'history-more', type: 'button', class: 'more' });
@@ -161,7 +188,7 @@ export function showHistory(main, target) {
       const views = new Map(); // tid -> inspect view as of it (a promise)
       const viewAt = (tid) => {
         if (!views.has(tid)) {
-          views.set(tid, call('inspect', { target: oid, tid }).then((v) => { rememberNames(v.names); return v; }, (err) => err));
+          views.set(tid, call('inspect', { target: oid, tid }).catch((err) => err));
         }
         return views.get(tid);
       };
@@ -180,7 +207,7 @@ export function showHistory(main, target) {
           const older = revs[index + 1];
           Promise.all([viewAt(r.tid), older && !older.deleted && tidPattern.test(older.tid) ? viewAt(older.tid) : null]).then(([now, before]) => {
             if (now instanceof Error) { clear(changes, errorBox(now)); return; }
-            clear(changes, changeList(slotChanges(before instanceof Error ? null : before, now), !older));
+            clear(changes, changeList(slotChanges(before instanceof Error ? null : before, now), !older && revs.length < HISTORY_LIMIT));
           });
         }
         done += next.length;
