@@ -1,0 +1,292 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"batos/internal/store"
+)
+
+// write is a store.Write that may also record a deletion (from undo).
+type write struct {
+	store.Write
+	deleted bool
+}
+
+// Commit implements store.Engine.
+func (db *DB) Commit(ctx context.Context, meta store.TxMeta, writes []store.Write) (store.TID, error) {
+	if err := store.ValidateCommit(meta, writes); err != nil {
+		return 0, err
+	}
+	ws := make([]write, len(writes))
+	for i, w := range writes {
+		ws[i] = write{Write: w}
+	}
+	return db.commit(ctx, meta, func(context.Context, pgx.Tx) ([]write, error) { return ws, nil })
+}
+
+// Undo implements store.Engine. The new transaction's extension records
+// which transaction it undid under the key "undo". The writes are
+// computed under the commit lock, so check and restore are atomic.
+func (db *DB) Undo(ctx context.Context, tid store.TID, meta store.TxMeta) (store.TID, error) {
+	meta.Extension = maps.Clone(meta.Extension)
+	if meta.Extension == nil {
+		meta.Extension = map[string]string{}
+	}
+	meta.Extension["undo"] = tid.String()
+	if meta.Description == "" {
+		meta.Description = "undo " + tid.String()
+	}
+	return db.commit(ctx, meta, func(ctx context.Context, tx pgx.Tx) ([]write, error) {
+		return undoWrites(ctx, tx, tid)
+	})
+}
+
+// commit runs one commit in one PostgreSQL transaction. prepare runs
+// under the commit lock and returns the writes.
+func (db *DB) commit(ctx context.Context, meta store.TxMeta, prepare func(context.Context, pgx.Tx) ([]write, error)) (store.TID, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err // a cancelled caller never commits
+	}
+	done, err := db.enter()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pg: commit: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op once committed
+	tid, err := db.commitIn(ctx, tx, meta, prepare)
+	if err != nil {
+		return 0, err
+	}
+	// Once COMMIT is sent the outcome must be learnt even if ctx ends: the
+	// transaction may be durable, and the caller must learn its TID.
+	if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
+		return 0, fmt.Errorf("pg: commit %s: %w", tid, err)
+	}
+	db.seeTID(tid)
+	return tid, nil
+}
+
+func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, prepare func(context.Context, pgx.Tx) ([]write, error)) (store.TID, error) {
+	// From here until the transaction ends no other commit, on any node,
+	// runs: each statement below sees every commit before this one.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", commitLockKey); err != nil {
+		return 0, fmt.Errorf("pg: commit: take the commit lock: %w", err)
+	}
+	var last int64
+	var now time.Time
+	// The server's clock, not this node's: TIDs encode time, and nodes'
+	// clocks may disagree.
+	err := tx.QueryRow(ctx, "SELECT value, clock_timestamp() FROM store_meta WHERE name = 'last_tid'").Scan(&last, &now)
+	if err != nil {
+		return 0, fmt.Errorf("pg: commit: read the last TID: %w", err)
+	}
+	db.seeTID(store.TID(last))
+	writes, err := prepare(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	if err := checkSerials(ctx, tx, writes); err != nil {
+		return 0, err
+	}
+	tid := store.NextTID(store.TID(last), now)
+	if tid > store.MaxTID {
+		return 0, fmt.Errorf("pg: commit: TIDs exhausted after %s", store.TID(last))
+	}
+
+	n := len(writes)
+	oids, prevs, crcs := make([]int64, n), make([]int64, n), make([]int64, n)
+	deleted, datas := make([]bool, n), make([][]byte, n)
+	var maxOID store.OID
+	for i, w := range writes {
+		data := w.Data
+		if data == nil {
+			data = []byte{} // a nil []byte would be NULL
+		}
+		oids[i], prevs[i], deleted[i], datas[i] = int64(w.OID), int64(w.Serial), w.deleted, data
+		crcs[i] = recordCRC(w.OID, tid, w.deleted, data)
+		maxOID = max(maxOID, w.OID)
+	}
+	_, err = tx.Exec(ctx, `
+INSERT INTO object_state (oid, tid, prev_tid, deleted, data, crc)
+SELECT w.oid, $1, w.prev, w.deleted, w.data, w.crc
+FROM unnest($2::bigint[], $3::bigint[], $4::boolean[], $5::bytea[], $6::bigint[]) AS w(oid, prev, deleted, data, crc)`,
+		int64(tid), oids, prevs, deleted, datas, crcs)
+	if err != nil {
+		return 0, fmt.Errorf("pg: commit %s: write revisions: %w", tid, err)
+	}
+	_, err = tx.Exec(ctx, `
+INSERT INTO current_object (oid, tid, deleted)
+SELECT w.oid, $1, w.deleted FROM unnest($2::bigint[], $3::boolean[]) AS w(oid, deleted)
+ON CONFLICT (oid) DO UPDATE SET tid = EXCLUDED.tid, deleted = EXCLUDED.deleted`,
+		int64(tid), oids, deleted)
+	if err != nil {
+		return 0, fmt.Errorf("pg: commit %s: update current objects: %w", tid, err)
+	}
+
+	sorted := slices.Clone(writes)
+	slices.SortFunc(sorted, func(a, b write) int { return cmpOID(a.OID, b.OID) })
+	logOIDs := make([]int64, n)
+	for i, w := range sorted {
+		logOIDs[i] = int64(w.OID)
+	}
+	user, desc, ext := []byte(meta.User), []byte(meta.Description), encodeExtension(meta.Extension)
+	timeNS := now.UnixNano()
+	_, err = tx.Exec(ctx, `
+INSERT INTO transaction (tid, time_ns, username, description, extension, oids, crc)
+VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		int64(tid), timeNS, nonNil(user), nonNil(desc), nonNil(ext), logOIDs, txnCRC(tid, timeNS, user, desc, ext, logOIDs))
+	if err != nil {
+		return 0, fmt.Errorf("pg: commit %s: write the log entry: %w", tid, err)
+	}
+	if _, err := tx.Exec(ctx, "UPDATE store_meta SET value = $1 WHERE name = 'last_tid'", int64(tid)); err != nil {
+		return 0, fmt.Errorf("pg: commit %s: record the last TID: %w", tid, err)
+	}
+	if err := db.raiseOIDSequence(ctx, tx, maxOID); err != nil {
+		return 0, fmt.Errorf("pg: commit %s: %w", tid, err)
+	}
+	return tid, nil
+}
+
+// raiseOIDSequence keeps OID allocation ahead of any OID a commit wrote,
+// for writers that pick OIDs themselves.
+func (db *DB) raiseOIDSequence(ctx context.Context, tx pgx.Tx, oid store.OID) error {
+	if uint64(oid) <= db.oidHigh.Load() || int64(oid) < 0 {
+		return nil // known passed, or beyond what a bigint sequence reaches
+	}
+	// Exclusive: no nextval runs between reading the sequence and setval,
+	// which would otherwise move it back.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", oidLockKey); err != nil {
+		return fmt.Errorf("take the OID lock: %w", err)
+	}
+	var last int64
+	var called bool
+	if err := tx.QueryRow(ctx, "SELECT last_value, is_called FROM oid_seq").Scan(&last, &called); err != nil {
+		return fmt.Errorf("read the OID sequence: %w", err)
+	}
+	next := last
+	if called {
+		next++
+	}
+	if int64(oid) >= next {
+		if _, err := tx.Exec(ctx, "SELECT setval('oid_seq', $1, true)", int64(oid)); err != nil {
+			return fmt.Errorf("raise the OID sequence to %s: %w", oid, err)
+		}
+	}
+	db.raiseOIDHigh(uint64(oid))
+	return nil
+}
+
+// checkSerials refuses the commit, naming every object, if any write was
+// based on a revision that is no longer current. A deleted object counts
+// as absent (serial 0).
+func checkSerials(ctx context.Context, tx pgx.Tx, writes []write) error {
+	oids := make([]int64, len(writes))
+	for i, w := range writes {
+		oids[i] = int64(w.OID)
+	}
+	rows, err := tx.Query(ctx, "SELECT oid, tid, deleted FROM current_object WHERE oid = ANY($1)", oids)
+	if err != nil {
+		return fmt.Errorf("pg: commit: read current serials: %w", err)
+	}
+	current := make(map[store.OID]store.TID, len(writes))
+	var oid, tid int64
+	var deleted bool
+	_, err = pgx.ForEachRow(rows, []any{&oid, &tid, &deleted}, func() error {
+		if !deleted {
+			current[store.OID(oid)] = store.TID(tid)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pg: commit: read current serials: %w", err)
+	}
+	var stale []store.OID
+	for _, w := range writes {
+		if current[w.OID] != w.Serial {
+			stale = append(stale, w.OID)
+		}
+	}
+	if stale == nil {
+		return nil
+	}
+	slices.Sort(stale)
+	return &store.ConflictError{OIDs: stale}
+}
+
+// undoWrites computes the writes that restore what tid changed: for each
+// object, the revision before tid, or a deletion if tid created it.
+// Called under the commit lock.
+func undoWrites(ctx context.Context, tx pgx.Tx, tid store.TID) ([]write, error) {
+	info, err := readTransaction(ctx, tx, tid)
+	if err != nil {
+		return nil, fmt.Errorf("pg: undo: %w", err)
+	}
+	var packed int64
+	if err := tx.QueryRow(ctx, "SELECT value FROM store_meta WHERE name = 'packed_before'").Scan(&packed); err != nil {
+		return nil, fmt.Errorf("pg: undo: read the pack cut: %w", err)
+	}
+	if packed != 0 && tid <= store.TID(packed) {
+		return nil, &store.UndoError{TID: tid, Reason: fmt.Sprintf("history up to %s has been packed", store.TID(packed))}
+	}
+	changed := map[store.OID]store.TID{}
+	var writes []write
+	for _, oid := range info.OIDs {
+		var cur int64
+		var curDeleted bool
+		err := tx.QueryRow(ctx, "SELECT tid, deleted FROM current_object WHERE oid = $1", int64(oid)).Scan(&cur, &curDeleted)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, &store.UndoError{TID: tid, Reason: fmt.Sprintf("%s no longer exists", oid)}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pg: undo %s: read %s: %w", tid, oid, err)
+		}
+		if store.TID(cur) != tid {
+			changed[oid] = store.TID(cur)
+			continue
+		}
+		w := write{Write: store.Write{OID: oid, Serial: tid}, deleted: true}
+		if curDeleted {
+			w.Serial = 0 // tid deleted the object; a deleted object has serial 0
+		}
+		prev, found, err := revisionAt(ctx, tx, oid, tid-1)
+		if err != nil {
+			return nil, fmt.Errorf("pg: undo %s: %w", tid, err)
+		}
+		if found {
+			w.Data, w.deleted = prev.data, prev.deleted
+		}
+		writes = append(writes, w)
+	}
+	if len(changed) > 0 {
+		return nil, &store.UndoError{TID: tid, Changed: changed}
+	}
+	return writes, nil
+}
+
+func cmpOID(a, b store.OID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,204 @@
+// Package pg is a store.Engine on PostgreSQL, so several batos processes
+// ("nodes") can share one image. It is history-preserving, in the manner
+// of RelStorage: every revision of every object is a row of object_state,
+// current_object names each object's current revision, the log is the
+// transaction table, and blobs are content-addressed rows of chunks.
+//
+// Commits run in one PostgreSQL transaction each, under an advisory lock
+// taken at commit (pg_advisory_xact_lock): the holder reads the newest
+// TID, allocates the next from it and the database server's clock (one
+// clock for every node), and checks each write's serial against
+// current_object. Commits are therefore strictly ordered across nodes,
+// and conflict detection stays optimistic: readers never lock.
+// synchronous_commit is forced on, so a commit is durable when it returns.
+//
+// Open creates the schema in an empty database and migrates an older one;
+// it refuses a database whose schema is newer than this code
+// (ErrSchemaTooNew).
+package pg
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"batos/internal/store"
+)
+
+// Options configures Open. The zero value is the default.
+type Options struct {
+	// MaxConns bounds the connection pool; 0 means pgxpool's default
+	// (the larger of 4 and the number of CPUs).
+	MaxConns int32
+	// BlobPinTime is how long an uploaded blob no committed revision
+	// refers to yet is kept from pack: long enough for the transaction
+	// that will refer to it to commit. 0 means 24 hours.
+	BlobPinTime time.Duration
+}
+
+// DB is an image stored in a PostgreSQL database. It implements
+// store.Engine; many DBs, in one process or many, may share a database.
+type DB struct {
+	pool *pgxpool.Pool
+	opts Options
+
+	// lastTID is the newest TID this handle has seen: read at open and by
+	// every commit (under the commit lock), so it lags only behind other
+	// nodes' commits since this one's last.
+	lastTID atomic.Uint64
+	// oidHigh is a value the OID sequence is known to have passed: a
+	// commit writing OIDs at or below it need not raise the sequence.
+	oidHigh atomic.Uint64
+
+	mu       sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup
+}
+
+var _ store.Engine = (*DB)(nil)
+
+// Open connects to the database at url (a PostgreSQL URL or key=value
+// string, as pgx takes it), creating or migrating the schema.
+func Open(ctx context.Context, url string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.BlobPinTime <= 0 {
+		o.BlobPinTime = 24 * time.Hour
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("pg: %w", err)
+	}
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
+	}
+	// A commit must be durable when it returns, whatever the server's or
+	// the role's default.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "batos"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pg: %w", err)
+	}
+	db := &DB{pool: pool, opts: o}
+	if err := db.init(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pg: open: %w", err)
+	}
+	return db, nil
+}
+
+func (db *DB) init(ctx context.Context) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if err := migrate(ctx, conn.Conn()); err != nil {
+		return err
+	}
+	var last int64
+	if err := conn.QueryRow(ctx, "SELECT value FROM store_meta WHERE name = 'last_tid'").Scan(&last); err != nil {
+		return fmt.Errorf("read last_tid: %w", err)
+	}
+	db.seeTID(store.TID(last))
+	return nil
+}
+
+// seeTID raises lastTID to tid.
+func (db *DB) seeTID(tid store.TID) {
+	for {
+		cur := db.lastTID.Load()
+		if uint64(tid) <= cur || db.lastTID.CompareAndSwap(cur, uint64(tid)) {
+			return
+		}
+	}
+}
+
+// enter admits an operation unless the store is closed; the caller must
+// call the returned function when done. Close waits for those admitted.
+func (db *DB) enter() (func(), error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return nil, store.ErrClosed
+	}
+	db.inflight.Add(1)
+	return db.inflight.Done, nil
+}
+
+// Close implements store.Engine: it waits for operations in flight, then
+// closes the pool. Safe to call twice.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	db.mu.Unlock()
+	db.inflight.Wait()
+	db.pool.Close()
+	return nil
+}
+
+// LastTID implements store.Engine: the newest TID this handle knows of.
+// Another node's commits show once this handle commits or calls Stats.
+func (db *DB) LastTID() store.TID { return store.TID(db.lastTID.Load()) }
+
+// NewOIDs implements store.Engine, from a sequence shared by every node.
+// OIDs handed out but never committed are simply never used.
+func (db *DB) NewOIDs(ctx context.Context, n int) ([]store.OID, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("%w: %d OIDs requested", store.ErrInvalid, n)
+	}
+	if n == 0 {
+		return []store.OID{}, nil
+	}
+	done, err := db.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var got []int64
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", oidLockKey); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "SELECT nextval('oid_seq') FROM generate_series(1, $1::integer)", n)
+		if err != nil {
+			return err
+		}
+		got, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pg: new OIDs: %w", err)
+	}
+	oids := make([]store.OID, len(got))
+	high := uint64(0)
+	for i, v := range got {
+		oids[i] = store.OID(v)
+		high = max(high, uint64(v))
+	}
+	db.raiseOIDHigh(high)
+	return oids, nil
+}
+
+func (db *DB) raiseOIDHigh(v uint64) {
+	for {
+		cur := db.oidHigh.Load()
+		if v <= cur || db.oidHigh.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}

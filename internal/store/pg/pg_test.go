@@ -1,0 +1,319 @@
+package pg_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"batos/internal/store"
+	"batos/internal/store/pg"
+	"batos/internal/store/pg/pgtest"
+	"batos/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+var ctx = context.Background()
+
+// opener gives each test its own databases: a name opened twice in one
+// test is the same database, so Reopen sees what it committed.
+func opener() storetest.Opener {
+	var mu sync.Mutex
+	urls := map[string]string{}
+	return func(t testing.TB, name string) store.Engine {
+		t.Helper()
+		key := t.Name() + "\x00" + name
+		mu.Lock()
+		url, ok := urls[key]
+		if !ok {
+			url = pgtest.NewDatabase(t)
+			urls[key] = url
+		}
+		mu.Unlock()
+		return open(t, url)
+	}
+}
+
+func open(t testing.TB, url string) *pg.DB {
+	t.Helper()
+	db, err := pg.Open(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, opener())
+}
+
+// exec runs SQL straight on the database, as damage or another version
+// of batos would.
+func exec(t *testing.T, url, sql string, args ...any) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	db := open(t, url)
+	db.Close()
+	exec(t, url, "UPDATE schema_version SET version = $1", pg.SchemaVersion+1)
+	_, err := pg.Open(ctx, url, nil)
+	if !errors.Is(err, pg.ErrSchemaTooNew) {
+		t.Fatalf("open of a newer schema: got %v, want ErrSchemaTooNew", err)
+	}
+	want := fmt.Sprintf("schema version %d, this batos knows versions up to %d", pg.SchemaVersion+1, pg.SchemaVersion)
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+func TestCorruptBlobDetected(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	db := open(t, url)
+	content := strings.Repeat("blob content ", 200_000) // > 2 chunks
+	b, err := db.PutBlob(ctx, strings.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flip one byte in the middle chunk.
+	exec(t, url, `UPDATE blob_chunk SET data = set_byte(data, 10, get_byte(data, 10) # 1)
+		WHERE chunk_num = 1 AND blob_id = (SELECT blob_id FROM blob WHERE digest = $1)`, b.Digest[:])
+	rc, err := db.OpenBlob(ctx, b.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	var cbe *store.CorruptBlobError
+	if !errors.As(err, &cbe) || cbe.Digest != b.Digest {
+		t.Fatalf("reading a damaged blob: got %v, want *CorruptBlobError for %s", err, b.Digest)
+	}
+	if len(got) != len(content) {
+		t.Errorf("read %d bytes before the error, want all %d", len(got), len(content))
+	}
+	rep, err := db.Verify(ctx, storetest.Refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 1 || rep.Problems[0].Kind != store.CorruptBlob || rep.Problems[0].Digest != b.Digest {
+		t.Errorf("verify: %v, want one corrupt-blob problem for %s", rep.Problems, b.Digest)
+	}
+
+	// A missing chunk is caught too.
+	exec(t, url, `DELETE FROM blob_chunk WHERE chunk_num = 0 AND blob_id = (SELECT blob_id FROM blob WHERE digest = $1)`, b.Digest[:])
+	rc, err = db.OpenBlob(ctx, b.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(rc)
+	rc.Close()
+	if !errors.As(err, &cbe) || !strings.Contains(err.Error(), "chunk 0") {
+		t.Errorf("reading a blob missing a chunk: got %v, want *CorruptBlobError naming chunk 0", err)
+	}
+}
+
+func TestCorruptRecordDetected(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	db := open(t, url)
+	o, err := db.NewOIDs(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid, err := db.Commit(ctx, store.TxMeta{}, []store.Write{{OID: o[0], Data: storetest.Rec("root", o[1])}, {OID: o[1], Data: storetest.Rec("leaf")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, url, `UPDATE object_state SET data = set_byte(data, 3, get_byte(data, 3) # 4) WHERE oid = $1`, int64(o[1]))
+	var ce *store.CorruptError
+	if _, err := db.Load(ctx, o[1]); !errors.As(err, &ce) || ce.OID != o[1] || ce.TID != tid || !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("load of a damaged record: got %v, want *CorruptError for %s at %s", err, o[1], tid)
+	}
+	if _, err := db.LoadAt(ctx, o[1], tid); !errors.As(err, &ce) {
+		t.Errorf("LoadAt of a damaged record: got %v, want *CorruptError", err)
+	}
+	if rec, err := db.Load(ctx, o[0]); err != nil || storetest.Payload(rec.Data) != "root" {
+		t.Errorf("load of the intact record: %+v %v", rec, err)
+	}
+	rep, err := db.Verify(ctx, storetest.Refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) == 0 || rep.Problems[0].Kind != store.CorruptRecord || rep.Problems[0].OID != o[1] || rep.Problems[0].TID != tid {
+		t.Errorf("verify: %v, want a corrupt-record problem for %s at %s first", rep.Problems, o[1], tid)
+	}
+	// A damaged record must never be dropped by pack as garbage.
+	if _, err := db.Pack(ctx, store.PackOptions{Root: o[0], Refs: storetest.Refs}); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("pack over a damaged record: got %v, want ErrCorrupt", err)
+	}
+
+	// A damaged log entry.
+	exec(t, url, `UPDATE transaction SET username = 'mallory' WHERE tid = $1`, int64(tid))
+	if _, err := db.Transaction(ctx, tid); !errors.As(err, &ce) || ce.TID != tid || ce.OID != 0 {
+		t.Errorf("transaction with a damaged log entry: got %v, want *CorruptError for %s", err, tid)
+	}
+	rep, err = db.Verify(ctx, storetest.Refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range rep.Problems {
+		found = found || (p.Kind == store.CorruptTransaction && p.TID == tid)
+	}
+	if !found {
+		t.Errorf("verify: %v, want a corrupt-transaction problem for %s", rep.Problems, tid)
+	}
+}
+
+// TestTwoNodes runs two handles on one database, as two batos processes
+// on two machines would: their commits interleave with strictly
+// increasing TIDs, and each detects the other's conflicting writes.
+func TestTwoNodes(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	nodes := []*pg.DB{open(t, url), open(t, url)}
+	a, b := nodes[0], nodes[1]
+
+	// A stale write on one node after the other's commit is refused.
+	o, err := a.NewOIDs(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, err := a.Commit(ctx, store.TxMeta{}, []store.Write{{OID: o[0], Data: storetest.Rec("0")}, {OID: o[1], Data: storetest.Rec("0")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := b.Load(ctx, o[0]); err != nil || rec.Serial != t1 {
+		t.Fatalf("node b loads %+v %v, want the revision node a wrote at %s", rec, err, t1)
+	}
+	t2, err := b.Commit(ctx, store.TxMeta{}, []store.Write{{OID: o[0], Serial: t1, Data: storetest.Rec("b")}, {OID: o[1], Serial: t1, Data: storetest.Rec("b")}})
+	if err != nil || t2 <= t1 {
+		t.Fatalf("node b commits %s %v after %s", t2, err, t1)
+	}
+	_, err = a.Commit(ctx, store.TxMeta{}, []store.Write{{OID: o[0], Serial: t1, Data: storetest.Rec("stale")}, {OID: o[1], Serial: t1, Data: storetest.Rec("stale")}})
+	var ce *store.ConflictError
+	if !errors.As(err, &ce) || len(ce.OIDs) != 2 || ce.OIDs[0] != o[0] || ce.OIDs[1] != o[1] {
+		t.Fatalf("node a's stale commit: got %v, want a conflict on %s and %s", err, o[0], o[1])
+	}
+	if a.LastTID() != t2 {
+		t.Errorf("node a's LastTID %s after seeing node b's %s", a.LastTID(), t2)
+	}
+	// OIDs from both nodes never collide.
+	ob, err := b.NewOIDs(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range ob {
+		if x == o[0] || x == o[1] {
+			t.Errorf("node b allocated %s, already allocated by node a", x)
+		}
+	}
+
+	// Writers on both nodes increment the same counters, retrying on
+	// conflict: every increment lands once, and the log's TIDs strictly
+	// increase in commit order.
+	const perNode, rounds = 3, 15
+	var mu sync.Mutex
+	var tids []store.TID
+	conflicts := 0
+	var wg sync.WaitGroup
+	for n, node := range nodes {
+		for w := range perNode {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range rounds {
+					for {
+						var writes []store.Write
+						for _, oid := range o {
+							rec, err := node.Load(ctx, oid)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							var v int
+							fmt.Sscan(storetest.Payload(rec.Data), &v)
+							writes = append(writes, store.Write{OID: oid, Serial: rec.Serial, Data: storetest.Rec(fmt.Sprint(v + 1))})
+						}
+						tid, err := node.Commit(ctx, store.TxMeta{User: fmt.Sprintf("node%d/w%d", n, w)}, writes)
+						if errors.Is(err, store.ErrConflict) {
+							mu.Lock()
+							conflicts++
+							mu.Unlock()
+							continue
+						}
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						tids = append(tids, tid)
+						mu.Unlock()
+						break
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	// b's commit set the counters to "b", which reads as 0.
+	for _, oid := range o {
+		rec, err := a.Load(ctx, oid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := storetest.Payload(rec.Data), fmt.Sprint(2*perNode*rounds); got != want {
+			t.Errorf("counter %s = %s, want %s", oid, got, want)
+		}
+	}
+	if conflicts == 0 {
+		t.Errorf("no conflicts among %d writers on two nodes: the check did not run", 2*perNode)
+	}
+	log, err := b.Log(ctx, store.LogQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != len(tids)+2 {
+		t.Errorf("log holds %d transactions, want %d", len(log), len(tids)+2)
+	}
+	seen := map[store.TID]bool{}
+	for _, tid := range tids {
+		if seen[tid] {
+			t.Errorf("TID %s returned twice", tid)
+		}
+		seen[tid] = true
+	}
+	// Newest first, so strictly decreasing; and each writer's round
+	// counter says it committed after the previous one.
+	for i := 1; i < len(log); i++ {
+		if log[i].TID >= log[i-1].TID {
+			t.Errorf("log not strictly ordered: %s before %s", log[i-1].TID, log[i].TID)
+		}
+	}
+	for i, info := range log[:len(log)-2] {
+		rec, err := a.LoadAt(ctx, o[0], info.TID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := storetest.Payload(rec.Data), fmt.Sprint(len(tids)-i); got != want {
+			t.Errorf("counter as of %s = %s, want %s: TIDs out of commit order", info.TID, got, want)
+		}
+	}
+	t.Logf("%d commits across two nodes, %d conflicts retried", len(tids), conflicts)
+	storetest.MustVerify(t, a)
+}
