@@ -79,24 +79,54 @@ func (db *DB) commit(ctx context.Context, meta store.TxMeta, prepare func(contex
 
 func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, prepare func(context.Context, pgx.Tx) ([]write, error)) (store.TID, error) {
 	// From here until the transaction ends no other commit, on any node,
-	// runs: each statement below sees every commit before this one.
+	// runs: each statement after this one sees every commit before this
+	// one (READ COMMITTED takes a snapshot per statement). The lock is
+	// held for the rest of the transaction, so what follows is pipelined
+	// in two round trips.
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", commitLockKey); err != nil {
 		return 0, fmt.Errorf("pg: commit: take the commit lock: %w", err)
 	}
-	var last int64
-	var now time.Time
-	// The server's clock, not this node's: TIDs encode time, and nodes'
-	// clocks may disagree.
-	err := tx.QueryRow(ctx, "SELECT value, clock_timestamp() FROM store_meta WHERE name = 'last_tid'").Scan(&last, &now)
-	if err != nil {
-		return 0, fmt.Errorf("pg: commit: read the last TID: %w", err)
-	}
-	db.seeTID(store.TID(last))
 	writes, err := prepare(ctx, tx)
 	if err != nil {
 		return 0, err
 	}
-	if err := checkSerials(ctx, tx, writes); err != nil {
+	n := len(writes)
+	oids := make([]int64, n)
+	for i, w := range writes {
+		oids[i] = int64(w.OID)
+	}
+
+	var last int64
+	var now time.Time
+	reads := &pgx.Batch{}
+	// The server's clock, not this node's: TIDs encode time, and nodes'
+	// clocks may disagree.
+	reads.Queue("SELECT value, clock_timestamp() FROM store_meta WHERE name = 'last_tid'").QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&last, &now); err != nil {
+			return fmt.Errorf("pg: commit: read the last TID: %w", err)
+		}
+		return nil
+	})
+	current := make(map[store.OID]store.TID, n)
+	reads.Queue("SELECT oid, tid, deleted FROM current_object WHERE oid = ANY($1)", oids).Query(func(rows pgx.Rows) error {
+		var oid, tid int64
+		var deleted bool
+		_, err := pgx.ForEachRow(rows, []any{&oid, &tid, &deleted}, func() error {
+			if !deleted { // a deleted object counts as absent: serial 0
+				current[store.OID(oid)] = store.TID(tid)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("pg: commit: read current serials: %w", err)
+		}
+		return nil
+	})
+	if err := tx.SendBatch(ctx, reads).Close(); err != nil {
+		return 0, err
+	}
+	db.seeTID(store.TID(last))
+	if err := checkSerials(writes, current); err != nil {
 		return 0, err
 	}
 	tid := store.NextTID(store.TID(last), now)
@@ -104,8 +134,7 @@ func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, prepar
 		return 0, fmt.Errorf("pg: commit: TIDs exhausted after %s", store.TID(last))
 	}
 
-	n := len(writes)
-	oids, prevs, crcs := make([]int64, n), make([]int64, n), make([]int64, n)
+	prevs, crcs := make([]int64, n), make([]int64, n)
 	deleted, datas := make([]bool, n), make([][]byte, n)
 	var maxOID store.OID
 	for i, w := range writes {
@@ -113,44 +142,49 @@ func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, prepar
 		if data == nil {
 			data = []byte{} // a nil []byte would be NULL
 		}
-		oids[i], prevs[i], deleted[i], datas[i] = int64(w.OID), int64(w.Serial), w.deleted, data
+		prevs[i], deleted[i], datas[i] = int64(w.Serial), w.deleted, data
 		crcs[i] = recordCRC(w.OID, tid, w.deleted, data)
 		maxOID = max(maxOID, w.OID)
 	}
-	_, err = tx.Exec(ctx, `
+	logOIDs := slices.Clone(oids)
+	slices.SortFunc(logOIDs, func(a, b int64) int { return cmpOID(store.OID(a), store.OID(b)) })
+	user, desc, ext := []byte(meta.User), []byte(meta.Description), encodeExtension(meta.Extension)
+	timeNS := now.UnixNano()
+
+	writesBatch := &pgx.Batch{}
+	stmts := []struct {
+		what string
+		sql  string
+		args []any
+	}{
+		{"write revisions", `
 INSERT INTO object_state (oid, tid, prev_tid, deleted, data, crc)
 SELECT w.oid, $1, w.prev, w.deleted, w.data, w.crc
 FROM unnest($2::bigint[], $3::bigint[], $4::boolean[], $5::bytea[], $6::bigint[]) AS w(oid, prev, deleted, data, crc)`,
-		int64(tid), oids, prevs, deleted, datas, crcs)
-	if err != nil {
-		return 0, fmt.Errorf("pg: commit %s: write revisions: %w", tid, err)
-	}
-	_, err = tx.Exec(ctx, `
+			[]any{int64(tid), oids, prevs, deleted, datas, crcs}},
+		{"update current objects", `
 INSERT INTO current_object (oid, tid, deleted)
 SELECT w.oid, $1, w.deleted FROM unnest($2::bigint[], $3::boolean[]) AS w(oid, deleted)
 ON CONFLICT (oid) DO UPDATE SET tid = EXCLUDED.tid, deleted = EXCLUDED.deleted`,
-		int64(tid), oids, deleted)
-	if err != nil {
-		return 0, fmt.Errorf("pg: commit %s: update current objects: %w", tid, err)
-	}
-
-	sorted := slices.Clone(writes)
-	slices.SortFunc(sorted, func(a, b write) int { return cmpOID(a.OID, b.OID) })
-	logOIDs := make([]int64, n)
-	for i, w := range sorted {
-		logOIDs[i] = int64(w.OID)
-	}
-	user, desc, ext := []byte(meta.User), []byte(meta.Description), encodeExtension(meta.Extension)
-	timeNS := now.UnixNano()
-	_, err = tx.Exec(ctx, `
+			[]any{int64(tid), oids, deleted}},
+		{"write the log entry", `
 INSERT INTO transaction (tid, time_ns, username, description, extension, oids, crc)
 VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		int64(tid), timeNS, nonNil(user), nonNil(desc), nonNil(ext), logOIDs, txnCRC(tid, timeNS, user, desc, ext, logOIDs))
-	if err != nil {
-		return 0, fmt.Errorf("pg: commit %s: write the log entry: %w", tid, err)
+			[]any{int64(tid), timeNS, nonNil(user), nonNil(desc), nonNil(ext), logOIDs, txnCRC(tid, timeNS, user, desc, ext, logOIDs)}},
+		{"record the last TID", "UPDATE store_meta SET value = $1 WHERE name = 'last_tid'", []any{int64(tid)}},
 	}
-	if _, err := tx.Exec(ctx, "UPDATE store_meta SET value = $1 WHERE name = 'last_tid'", int64(tid)); err != nil {
-		return 0, fmt.Errorf("pg: commit %s: record the last TID: %w", tid, err)
+	for _, st := range stmts {
+		writesBatch.Queue(st.sql, st.args...)
+	}
+	results := tx.SendBatch(ctx, writesBatch)
+	for _, st := range stmts {
+		if _, err := results.Exec(); err != nil {
+			results.Close()
+			return 0, fmt.Errorf("pg: commit %s: %s: %w", tid, st.what, err)
+		}
+	}
+	if err := results.Close(); err != nil {
+		return 0, fmt.Errorf("pg: commit %s: %w", tid, err)
 	}
 	if err := db.raiseOIDSequence(ctx, tx, maxOID); err != nil {
 		return 0, fmt.Errorf("pg: commit %s: %w", tid, err)
@@ -188,29 +222,8 @@ func (db *DB) raiseOIDSequence(ctx context.Context, tx pgx.Tx, oid store.OID) er
 }
 
 // checkSerials refuses the commit, naming every object, if any write was
-// based on a revision that is no longer current. A deleted object counts
-// as absent (serial 0).
-func checkSerials(ctx context.Context, tx pgx.Tx, writes []write) error {
-	oids := make([]int64, len(writes))
-	for i, w := range writes {
-		oids[i] = int64(w.OID)
-	}
-	rows, err := tx.Query(ctx, "SELECT oid, tid, deleted FROM current_object WHERE oid = ANY($1)", oids)
-	if err != nil {
-		return fmt.Errorf("pg: commit: read current serials: %w", err)
-	}
-	current := make(map[store.OID]store.TID, len(writes))
-	var oid, tid int64
-	var deleted bool
-	_, err = pgx.ForEachRow(rows, []any{&oid, &tid, &deleted}, func() error {
-		if !deleted {
-			current[store.OID(oid)] = store.TID(tid)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("pg: commit: read current serials: %w", err)
-	}
+// based on a revision that is no longer current.
+func checkSerials(writes []write, current map[store.OID]store.TID) error {
 	var stale []store.OID
 	for _, w := range writes {
 		if current[w.OID] != w.Serial {

@@ -185,8 +185,11 @@ func TestCorruptRecordDetected(t *testing.T) {
 // on two machines would: their commits interleave with strictly
 // increasing TIDs, and each detects the other's conflicting writes.
 func TestTwoNodes(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	nodes := []*pg.DB{open(t, url), open(t, url)}
+	// One node over the unix socket, the other over TCP, as from another
+	// machine.
+	c := pgtest.Start(t)
+	name := c.CreateDatabase(t)
+	nodes := []*pg.DB{open(t, c.URL(name)), open(t, c.TCPURL(name))}
 	a, b := nodes[0], nodes[1]
 
 	// A stale write on one node after the other's commit is refused.

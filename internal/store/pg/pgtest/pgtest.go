@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,15 +89,23 @@ func Start(t testing.TB) *Cluster {
 	return cluster
 }
 
-// NewDatabase creates an empty database for the test and returns its URL.
+// NewDatabase creates an empty database for the test and returns its URL
+// over the unix socket.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	c := Start(t)
+	return c.URL(c.CreateDatabase(t))
+}
+
+// CreateDatabase creates an empty database, named after the test, and
+// returns its name.
+func (c *Cluster) CreateDatabase(t testing.TB) string {
+	t.Helper()
 	name := c.databaseName(t.Name())
 	if err := c.createDatabase(name); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	return c.URL(name)
+	return name
 }
 
 // URL is the connection URL of a database of the cluster, over the unix
@@ -156,8 +165,15 @@ func start() (*Cluster, error) {
 		}
 		c.asUser = u
 	}
-	c.dir, err = os.MkdirTemp("", "batos-pgtest-")
+	c.reapStale()
+	c.dir, err = os.MkdirTemp("", dirPrefix)
 	if err != nil {
+		return nil, err
+	}
+	// Who owns the cluster, for reapStale: a test binary killed before
+	// Main returns leaves its server running.
+	if err := os.WriteFile(filepath.Join(c.dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(c.dir)
 		return nil, err
 	}
 	if err := c.chown(c.dir); err != nil {
@@ -190,6 +206,34 @@ func start() (*Cluster, error) {
 			os.RemoveAll(c.dir)
 			return nil, fmt.Errorf("pg_ctl start: %v\n%s\nserver log:\n%s", err, out, log)
 		}
+	}
+}
+
+const (
+	dirPrefix = "batos-pgtest-"
+	ownerFile = "owner.pid"
+)
+
+// reapStale stops and removes the clusters of test processes that died
+// without stopping theirs (killed, or interrupted): their servers would
+// otherwise run until the machine stops. A cluster whose owner lives, or
+// whose owner is unknown, is left alone.
+func (c *Cluster) reapStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		stale := &Cluster{dir: dir, bin: c.bin, asUser: c.asUser}
+		if _, err := os.Stat(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
+			stale.run("pg_ctl", "-D", filepath.Join(dir, "data"), "-m", "immediate", "-w", "-t", "30", "stop")
+		}
+		os.RemoveAll(dir)
 	}
 }
 
