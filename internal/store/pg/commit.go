@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -172,6 +173,8 @@ INSERT INTO transaction (tid, time_ns, username, description, extension, oids, c
 VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			[]any{int64(tid), timeNS, nonNil(user), nonNil(desc), nonNil(ext), logOIDs, txnCRC(tid, timeNS, user, desc, ext, logOIDs)}},
 		{"record the last TID", "UPDATE store_meta SET value = $1 WHERE name = 'last_tid'", []any{int64(tid)}},
+		// Delivered when the transaction commits: other nodes' LastTID.
+		{"announce the commit", "SELECT pg_notify($1, $2)", []any{db.channel, strconv.FormatUint(uint64(tid), 10)}},
 	}
 	for _, st := range stmts {
 		writesBatch.Queue(st.sql, st.args...)

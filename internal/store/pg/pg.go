@@ -20,6 +20,7 @@ package pg
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,12 @@ type DB struct {
 	// oidHigh is a value the OID sequence is known to have passed: a
 	// commit writing OIDs at or below it need not raise the sequence.
 	oidHigh atomic.Uint64
+
+	// channel is the NOTIFY channel commits announce their TIDs on, and
+	// the listener goroutine listens to (stopListening ends it).
+	channel       string
+	stopListening context.CancelFunc
+	listening     chan struct{}
 
 	mu       sync.Mutex
 	closed   bool
@@ -94,6 +101,9 @@ func Open(ctx context.Context, url string, opts *Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pg: open: %w", err)
 	}
+	lctx, cancel := context.WithCancel(context.Background())
+	db.stopListening, db.listening = cancel, make(chan struct{})
+	go db.listen(lctx)
 	return db, nil
 }
 
@@ -107,11 +117,65 @@ func (db *DB) init(ctx context.Context) error {
 		return err
 	}
 	var last int64
-	if err := conn.QueryRow(ctx, "SELECT value FROM store_meta WHERE name = 'last_tid'").Scan(&last); err != nil {
+	var schema string
+	if err := conn.QueryRow(ctx, "SELECT value, current_schema() FROM store_meta WHERE name = 'last_tid'").Scan(&last, &schema); err != nil {
 		return fmt.Errorf("read last_tid: %w", err)
 	}
 	db.seeTID(store.TID(last))
+	// Notifications are per database: the schema keeps images in
+	// different schemas of one database apart.
+	db.channel = "batos_commit:" + schema
+	if len(db.channel) > 63 { // longer channel names are truncated by the server
+		db.channel = db.channel[:63]
+	}
 	return nil
+}
+
+// listen keeps lastTID up to date with other nodes' commits, which
+// announce their TIDs with NOTIFY when they commit. It holds a connection
+// of its own, outside the pool, and reconnects when it is lost.
+func (db *DB) listen(ctx context.Context) {
+	defer close(db.listening)
+	delay := 100 * time.Millisecond
+	for {
+		err := db.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		_ = err // the server restarted, or the network failed: try again
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+func (db *DB) listenOnce(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{db.channel}.Sanitize()); err != nil {
+		return err
+	}
+	// Commits made while no one listened announced nothing we heard.
+	var last int64
+	if err := conn.QueryRow(ctx, "SELECT value FROM store_meta WHERE name = 'last_tid'").Scan(&last); err != nil {
+		return err
+	}
+	db.seeTID(store.TID(last))
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if tid, err := strconv.ParseUint(n.Payload, 10, 63); err == nil {
+			db.seeTID(store.TID(tid))
+		}
+	}
 }
 
 // seeTID raises lastTID to tid.
@@ -147,12 +211,16 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.mu.Unlock()
 	db.inflight.Wait()
+	db.stopListening()
+	<-db.listening
 	db.pool.Close()
 	return nil
 }
 
 // LastTID implements store.Engine: the newest TID this handle knows of.
-// Another node's commits show once this handle commits or calls Stats.
+// Another node's commits show as soon as their notification arrives
+// (milliseconds), and at the latest once this handle commits or calls
+// Stats.
 func (db *DB) LastTID() store.TID { return store.TID(db.lastTID.Load()) }
 
 // NewOIDs implements store.Engine, from a sequence shared by every node.

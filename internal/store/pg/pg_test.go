@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -163,6 +164,23 @@ func TestCorruptRecordDetected(t *testing.T) {
 		t.Errorf("pack over a damaged record: got %v, want ErrCorrupt", err)
 	}
 
+	// current_object naming a revision that is not there.
+	exec(t, url, `UPDATE current_object SET tid = tid + 1 WHERE oid = $1`, int64(o[0]))
+	if _, err := db.Load(ctx, o[0]); !errors.As(err, &ce) || ce.OID != o[0] {
+		t.Errorf("load through a damaged current_object: got %v, want *CorruptError for %s", err, o[0])
+	}
+	rep, err = db.Verify(ctx, storetest.Refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range rep.Problems {
+		found = found || (p.Kind == store.CorruptRecord && p.OID == o[0] && strings.Contains(p.Detail, "current_object"))
+	}
+	if !found {
+		t.Errorf("verify: %v, want a problem with current_object for %s", rep.Problems, o[0])
+	}
+
 	// A damaged log entry.
 	exec(t, url, `UPDATE transaction SET username = 'mallory' WHERE tid = $1`, int64(tid))
 	if _, err := db.Transaction(ctx, tid); !errors.As(err, &ce) || ce.TID != tid || ce.OID != 0 {
@@ -172,7 +190,7 @@ func TestCorruptRecordDetected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
+	found = false
 	for _, p := range rep.Problems {
 		found = found || (p.Kind == store.CorruptTransaction && p.TID == tid)
 	}
@@ -207,6 +225,12 @@ func TestTwoNodes(t *testing.T) {
 	t2, err := b.Commit(ctx, store.TxMeta{}, []store.Write{{OID: o[0], Serial: t1, Data: storetest.Rec("b")}, {OID: o[1], Serial: t1, Data: storetest.Rec("b")}})
 	if err != nil || t2 <= t1 {
 		t.Fatalf("node b commits %s %v after %s", t2, err, t1)
+	}
+	// Node a learns of node b's commit without committing itself.
+	for deadline := time.Now().Add(10 * time.Second); a.LastTID() != t2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node a's LastTID is %s 10 s after node b committed %s", a.LastTID(), t2)
+		}
 	}
 	_, err = a.Commit(ctx, store.TxMeta{}, []store.Write{{OID: o[0], Serial: t1, Data: storetest.Rec("stale")}, {OID: o[1], Serial: t1, Data: storetest.Rec("stale")}})
 	var ce *store.ConflictError

@@ -60,12 +60,14 @@ func (db *DB) Load(ctx context.Context, oid store.OID) (store.Record, error) {
 		return store.Record{}, err
 	}
 	defer done()
-	var tid, crc int64
+	var tid int64
+	var stateTID, crc *int64 // NULL: current_object names a revision that is not there
+	var deleted *bool
 	var r revision
 	err = db.pool.QueryRow(ctx, `
-SELECT s.tid, s.deleted, s.data, s.crc FROM current_object c
-JOIN object_state s ON s.oid = c.oid AND s.tid = c.tid
-WHERE c.oid = $1`, int64(oid)).Scan(&tid, &r.deleted, &r.data, &crc)
+SELECT c.tid, s.tid, s.deleted, s.data, s.crc FROM current_object c
+LEFT JOIN object_state s ON s.oid = c.oid AND s.tid = c.tid
+WHERE c.oid = $1`, int64(oid)).Scan(&tid, &stateTID, &deleted, &r.data, &crc)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Record{}, fmt.Errorf("load %s: %w", oid, store.ErrNotFound)
 	}
@@ -73,7 +75,11 @@ WHERE c.oid = $1`, int64(oid)).Scan(&tid, &r.deleted, &r.data, &crc)
 		return store.Record{}, fmt.Errorf("pg: load %s: %w", oid, err)
 	}
 	r.tid = store.TID(tid)
-	if err := checkRevision(oid, r.tid, r.deleted, r.data, crc); err != nil {
+	if stateTID == nil || crc == nil || deleted == nil {
+		return store.Record{}, &store.CorruptError{OID: oid, TID: r.tid, Detail: "current_object names this revision, which object_state does not hold"}
+	}
+	r.deleted = *deleted
+	if err := checkRevision(oid, r.tid, r.deleted, r.data, *crc); err != nil {
 		return store.Record{}, err
 	}
 	if r.deleted {
