@@ -166,17 +166,12 @@ func start() (*Cluster, error) {
 		c.asUser = u
 	}
 	c.reapStale()
-	c.dir, err = os.MkdirTemp("", dirPrefix)
-	if err != nil {
+	if err := c.makeDir(); err != nil {
 		return nil, err
 	}
 	// Who owns the cluster, for reapStale: a test binary killed before
 	// Main returns leaves its server running.
 	if err := os.WriteFile(filepath.Join(c.dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		os.RemoveAll(c.dir)
-		return nil, err
-	}
-	if err := c.chown(c.dir); err != nil {
 		os.RemoveAll(c.dir)
 		return nil, err
 	}
@@ -214,12 +209,55 @@ const (
 	ownerFile = "owner.pid"
 )
 
+// tempRoots are where the cluster's directory may go: TMPDIR, else /tmp.
+// Run as root, the postgres user must reach it, which a TMPDIR under
+// /root does not allow: /tmp is tried next.
+func tempRoots() []string {
+	roots := []string{os.TempDir()}
+	if roots[0] != "/tmp" {
+		roots = append(roots, "/tmp")
+	}
+	return roots
+}
+
+// makeDir creates the cluster's directory where the server's user can
+// write.
+func (c *Cluster) makeDir() error {
+	var tried []string
+	for _, root := range tempRoots() {
+		dir, err := os.MkdirTemp(root, dirPrefix)
+		if err != nil {
+			tried = append(tried, err.Error())
+			continue
+		}
+		c.dir = dir
+		if err := c.chown(dir); err != nil {
+			os.RemoveAll(dir)
+			return err
+		}
+		if c.asUser == nil {
+			return nil
+		}
+		if out, err := c.run("test", "-w", dir); err != nil {
+			tried = append(tried, fmt.Sprintf("%s is not writable by the postgres user (%v%s)", dir, err, out))
+			os.RemoveAll(dir)
+			continue
+		}
+		return nil
+	}
+	return fmt.Errorf("no directory for the cluster: %s", strings.Join(tried, "; "))
+}
+
 // reapStale stops and removes the clusters of test processes that died
 // without stopping theirs (killed, or interrupted): their servers would
 // otherwise run until the machine stops. A cluster whose owner lives, or
 // whose owner is unknown, is left alone.
 func (c *Cluster) reapStale() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	var dirs []string
+	for _, root := range tempRoots() {
+		found, _ := filepath.Glob(filepath.Join(root, dirPrefix+"*"))
+		dirs = append(dirs, found...)
+	}
 	for _, dir := range dirs {
 		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
 		if err != nil {
@@ -246,9 +284,13 @@ func (c *Cluster) stop() error {
 	return os.RemoveAll(c.dir)
 }
 
-// run runs one of the PostgreSQL binaries, as postgres when we are root.
+// run runs one of the PostgreSQL binaries (or, by an absolute or bare
+// name, another command), as postgres when we are root.
 func (c *Cluster) run(name string, args ...string) ([]byte, error) {
-	path := filepath.Join(c.bin, name)
+	path := name
+	if name == "initdb" || name == "pg_ctl" || name == "postgres" {
+		path = filepath.Join(c.bin, name)
+	}
 	var cmd *exec.Cmd
 	if c.asUser != nil {
 		cmd = exec.Command("runuser", append([]string{"-u", c.asUser.Username, "--", path}, args...)...)
@@ -284,16 +326,23 @@ func freePort() (int, error) {
 }
 
 // binaryDirs lists where the binaries may be: Debian's versioned
-// directories, newest first, then /usr/local/bin and PATH.
-func binaryDirs() []string {
+// directories, newest first, then /usr/local/bin and PATH. A variable for
+// the harness's own test.
+var binaryDirs = func() []string {
 	var dirs []string
 	versions, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(versions, func(i, j int) bool { return versionOf(versions[i]) > versionOf(versions[j]) })
-	dirs = append(dirs, versions...)
+	dirs = append(dirs, newestFirst(versions)...)
 	dirs = append(dirs, "/usr/local/bin")
 	if p, err := exec.LookPath("initdb"); err == nil {
 		dirs = append(dirs, filepath.Dir(p))
 	}
+	return dirs
+}
+
+// newestFirst orders /usr/lib/postgresql/NN/bin directories by version,
+// newest first.
+func newestFirst(dirs []string) []string {
+	sort.SliceStable(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
 	return dirs
 }
 
