@@ -48,10 +48,10 @@ type packPlan struct {
 //     superseded at the cut, which objects the root reaches, which blobs
 //     they refer to.
 //  2. opts.BeforeSweep, with the TID the snapshot saw.
-//  3. Record the cut (undo refuses older transactions from then on), then
-//     delete superseded revisions and dead log entries in short
-//     statements: no commit can touch a revision superseded before the
-//     cut, so they need no lock.
+//  3. Record the cut, under the commit lock (undo refuses older
+//     transactions from then on), then delete superseded revisions and
+//     dead log entries in short statements: no commit or undo can touch
+//     a revision superseded before the cut, so they need no lock.
 //  4. Under the commit lock, so no commit comes in between: rescue every
 //     object written or referred to by a transaction committed since the
 //     mark, then delete the unreachable objects and unreferenced,
@@ -108,7 +108,17 @@ func (db *DB) pack(ctx context.Context, conn *pgxpool.Conn, opts store.PackOptio
 			return res, err
 		}
 	}
-	if _, err := conn.Exec(ctx, "UPDATE store_meta SET value = greatest(value, $1) WHERE name = 'packed_before'", int64(p.cut)); err != nil {
+	// Under the commit lock: an undo (which reads the cut, then the
+	// revisions it restores, under that lock) either finishes before any
+	// revision goes, or sees the cut and refuses.
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", commitLockKey); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "UPDATE store_meta SET value = greatest(value, $1) WHERE name = 'packed_before'", int64(p.cut))
+		return err
+	})
+	if err != nil {
 		return res, fmt.Errorf("record the cut: %w", err)
 	}
 	for keys := p.superseded; len(keys) > 0; {

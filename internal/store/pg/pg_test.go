@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,4 +344,78 @@ func TestTwoNodes(t *testing.T) {
 	}
 	t.Logf("%d commits across two nodes, %d conflicts retried", len(tids), conflicts)
 	storetest.MustVerify(t, a)
+}
+
+// TestPackWhileAnotherNodeCommits packs on one node while another keeps
+// committing new objects linked from the root: nothing committed may be
+// lost, and nothing unreachable at the end survives a last pack.
+func TestPackWhileAnotherNodeCommits(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	packer, writer := open(t, url), open(t, url)
+	o, err := writer.NewOIDs(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, orphan := o[0], o[1]
+	serial, err := writer.Commit(ctx, store.TxMeta{}, []store.Write{{OID: root, Data: storetest.Rec("root", orphan)}, {OID: orphan, Data: storetest.Rec("orphan")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	writerDone := make(chan struct{})
+	var linked []store.OID
+	var commits atomic.Int64
+	go func() {
+		defer close(writerDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n, err := writer.NewOIDs(ctx, 1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			refs := append(append([]store.OID(nil), linked...), n[0])
+			tid, err := writer.Commit(ctx, store.TxMeta{}, []store.Write{{OID: n[0], Data: storetest.Rec(fmt.Sprint(i))}, {OID: root, Serial: serial, Data: storetest.Rec("root", refs...)}})
+			if err != nil {
+				t.Errorf("commit during another node's pack: %v", err)
+				return
+			}
+			serial, linked = tid, refs
+			commits.Add(1)
+		}
+	}()
+	// At least 3 packs, and until 20 commits came in during them.
+	packs := 0
+	for deadline := time.Now().Add(10 * time.Second); packs < 3 || (commits.Load() < 20 && time.Now().Before(deadline)); packs++ {
+		if _, err := packer.Pack(ctx, store.PackOptions{Before: time.Now(), Root: root, Refs: storetest.Refs}); err != nil {
+			t.Errorf("pack: %v", err)
+		}
+	}
+	close(stop)
+	<-writerDone
+	if len(linked) == 0 {
+		t.Fatal("the writer committed nothing during the packs")
+	}
+	for _, oid := range linked {
+		if _, err := packer.Load(ctx, oid); err != nil {
+			t.Errorf("load %s, committed during the packs: %v", oid, err)
+		}
+	}
+	// Once writes stop, a pack leaves only what is current and reachable.
+	time.Sleep(2 * time.Millisecond)
+	if _, err := packer.Pack(ctx, store.PackOptions{Before: time.Now(), Root: root, Refs: storetest.Refs}); err != nil {
+		t.Fatalf("pack: %v", err)
+	}
+	if _, err := packer.Load(ctx, orphan); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("orphan after packs: got %v, want ErrNotFound", err)
+	}
+	if revs, err := packer.History(ctx, root, 0); err != nil || len(revs) != 1 || revs[0].Serial != serial {
+		t.Errorf("root's history after packs: %+v %v, want only %s", revs, err, serial)
+	}
+	t.Logf("%d commits during %d packs", len(linked), packs)
+	storetest.MustVerify(t, packer)
 }
