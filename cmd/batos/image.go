@@ -19,8 +19,9 @@ func init() {
 		{"history", "[-n N] [-json] OBJECT", "list the revisions of an object (also batos history)", runHistory, false},
 		{"undo", "TID", "undo a transaction by committing its inverse (also batos undo)", runUndo, false},
 		{"pack", "-before TIME [-compact] | -compact", "drop old history and unreachable objects and blobs (also batos pack)", runPack, false},
+		{"copy", "[-json] SRC DST", "copy an image into a new one with its whole history and blobs, verified", runImageCopy, false},
 	}}
-	commands["image"] = cliCommand{"manage the image file: init, stats, verify, log, history, undo, pack", g.run}
+	commands["image"] = cliCommand{"manage the image file: init, stats, verify, log, history, undo, pack, copy", g.run}
 }
 
 func runInit(ctx context.Context, e *env, args []string) error {

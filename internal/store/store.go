@@ -25,6 +25,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 )
@@ -189,4 +190,72 @@ type Engine interface {
 
 	// Close releases the store; it waits for commits in flight.
 	Close() error
+}
+
+// Importer is implemented by engines that can take transactions as
+// another engine recorded them, to copy an image between engines with its
+// whole history (batos image copy): each keeps its TID, time, metadata
+// and revisions, so the copy's log and histories read as the original's.
+type Importer interface {
+	// Import writes one transaction as info describes it, with the
+	// revisions it wrote. info.TID must be greater than every TID in the
+	// store. info.OIDs (ascending, at least one) is what the log says it
+	// wrote; records (ascending) are those of its revisions the source
+	// still holds, a pack having dropped the others (all of them, for an
+	// entry a pack left alone). No serials are checked: the history is
+	// copied, not written anew. OIDs allocated afterwards are beyond
+	// every imported one.
+	Import(ctx context.Context, info TxInfo, records []ImportRecord) error
+	// MarkPacked records that the image was packed up to transaction
+	// before, as the source's pack left it: log entries up to it may name
+	// revisions that are gone (Verify accepts that), and they cannot be
+	// undone.
+	MarkPacked(ctx context.Context, before TID) error
+}
+
+// ImportRecord is one revision of an imported transaction: the object's
+// data, or Deleted for a revision recording that it ceased to exist (an
+// undone creation).
+type ImportRecord struct {
+	OID     OID
+	Data    []byte
+	Deleted bool
+}
+
+// ValidateImport checks an imported transaction against the rules every
+// commit follows, and info.OIDs against its records.
+func ValidateImport(info TxInfo, records []ImportRecord) error {
+	if info.TID == 0 || info.TID > MaxTID {
+		return fmt.Errorf("%w: import of transaction %s: TID out of range", ErrInvalid, info.TID)
+	}
+	if len(info.OIDs) == 0 {
+		return fmt.Errorf("%w: import of transaction %s: its log entry names no objects", ErrInvalid, info.TID)
+	}
+	for i, oid := range info.OIDs {
+		if oid == 0 || i > 0 && info.OIDs[i-1] >= oid {
+			return fmt.Errorf("%w: import of transaction %s: its OIDs are not ascending and non-zero", ErrInvalid, info.TID)
+		}
+	}
+	writes := make([]Write, len(records))
+	named := 0
+	for i, r := range records {
+		writes[i] = Write{OID: r.OID, Data: r.Data}
+		if r.Deleted && len(r.Data) > 0 {
+			return fmt.Errorf("%w: import of transaction %s: %s is deleted but has data", ErrInvalid, info.TID, r.OID)
+		}
+		if i > 0 && records[i-1].OID >= r.OID {
+			return fmt.Errorf("%w: import of transaction %s: its records are not in ascending OID order", ErrInvalid, info.TID)
+		}
+		for named < len(info.OIDs) && info.OIDs[named] < r.OID {
+			named++
+		}
+		if named == len(info.OIDs) || info.OIDs[named] != r.OID {
+			return fmt.Errorf("%w: import of transaction %s: a record of %s, which its log entry does not name", ErrInvalid, info.TID, r.OID)
+		}
+	}
+	if len(writes) == 0 {
+		// A log entry whose revisions a pack dropped: its metadata alone.
+		writes = []Write{{OID: info.OIDs[0]}}
+	}
+	return ValidateCommit(TxMeta{User: info.User, Description: info.Description, Extension: info.Extension}, writes)
 }

@@ -49,3 +49,9 @@ func mustCheck(t testing.TB, db *bolt.DB) {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, opener())
 }
+
+// TestCopyConformance: an image copied from bolt into bolt, with its
+// whole history, reads as the original.
+func TestCopyConformance(t *testing.T) {
+	storetest.RunCopy(t, opener(), opener())
+}

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -21,9 +22,13 @@ type commitRequest struct {
 	writes      []write
 	undo        store.TID
 	maintenance bool
-	fn          func(*bbolt.Tx) error
-	after       func() error // maintenance: run once fn's transaction committed
-	done        chan commitResult
+	// imported, for an Import, is the transaction as the engine it comes
+	// from recorded it: its TID and time are kept, and no serial is
+	// checked.
+	imported *store.TxInfo
+	fn       func(*bbolt.Tx) error
+	after    func() error // maintenance: run once fn's transaction committed
+	done     chan commitResult
 }
 
 type commitResult struct {
@@ -47,6 +52,32 @@ func (db *DB) Commit(ctx context.Context, meta store.TxMeta, writes []store.Writ
 		ws[i] = write{Write: w}
 	}
 	return db.submit(ctx, &commitRequest{meta: meta, writes: ws})
+}
+
+// Import implements store.Importer.
+func (db *DB) Import(ctx context.Context, info store.TxInfo, records []store.ImportRecord) error {
+	if err := store.ValidateImport(info, records); err != nil {
+		return err
+	}
+	ws := make([]write, len(records))
+	for i, r := range records {
+		ws[i] = write{Write: store.Write{OID: r.OID, Data: r.Data}, deleted: r.Deleted}
+	}
+	meta := store.TxMeta{User: info.User, Description: info.Description, Extension: info.Extension}
+	_, err := db.submit(ctx, &commitRequest{meta: meta, writes: ws, imported: &info})
+	return err
+}
+
+// MarkPacked implements store.Importer: it raises the pack mark, as a
+// pack does, to before.
+func (db *DB) MarkPacked(ctx context.Context, before store.TID) error {
+	if before == 0 || before > db.LastTID() {
+		return fmt.Errorf("%w: pack mark %s: not a transaction of this store (last %s)", store.ErrInvalid, before, db.LastTID())
+	}
+	_, err := db.submit(ctx, &commitRequest{maintenance: true, fn: func(tx *bbolt.Tx) error {
+		return raisePackMark(tx, before)
+	}})
+	return err
 }
 
 // submit queues a request and waits for its outcome. Once queued, the
@@ -223,11 +254,16 @@ func (g *groupWriter) stage(req *commitRequest) error {
 			return err
 		}
 	}
-	if err := g.checkSerials(req.writes); err != nil {
+	p := &g.db.pipe
+	tid, now := store.NextTID(p.staged, g.now), g.now
+	if im := req.imported; im != nil {
+		if im.TID <= p.staged {
+			return fmt.Errorf("%w: import of transaction %s: the store is at %s already (imports come in TID order, into a store they do not predate)", store.ErrInvalid, im.TID, p.staged)
+		}
+		tid, now = im.TID, im.Time
+	} else if err := g.checkSerials(req.writes); err != nil {
 		return err
 	}
-	p := &g.db.pipe
-	tid := store.NextTID(p.staged, g.now)
 	t := walTx{tid: tid, writes: make([]walWrite, len(req.writes))}
 	oids := make([]store.OID, len(req.writes))
 	for i, w := range req.writes {
@@ -244,8 +280,14 @@ func (g *groupWriter) stage(req *commitRequest) error {
 		p.inflight[w.OID] = inflightSerial{serial: serial, seq: p.written + 1}
 	}
 	slices.Sort(oids)
-	g.maxOID = max(g.maxOID, oids[len(oids)-1])
-	info := &store.TxInfo{TID: tid, Time: g.now, User: req.meta.User, Description: req.meta.Description, Extension: req.meta.Extension, OIDs: oids}
+	logged := oids
+	if im := req.imported; im != nil {
+		// The log says what the source's did, revisions a pack dropped
+		// included (an entry may have none left).
+		logged = im.OIDs
+	}
+	g.maxOID = max(g.maxOID, logged[len(logged)-1])
+	info := &store.TxInfo{TID: tid, Time: now, User: req.meta.User, Description: req.meta.Description, Extension: req.meta.Extension, OIDs: logged}
 	t.entry = encodeTxn(tidKey(tid), info)
 	g.txs = append(g.txs, t)
 	g.reqs = append(g.reqs, req)

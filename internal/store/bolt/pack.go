@@ -362,12 +362,16 @@ func (p *packPlan) rescue(tx *bbolt.Tx, scanned *store.TID, doomed map[store.OID
 	return nil
 }
 
-func (p *packPlan) recordCut(tx *bbolt.Tx) error {
+func (p *packPlan) recordCut(tx *bbolt.Tx) error { return raisePackMark(tx, p.cut) }
+
+// raisePackMark records that history up to cut was packed, unless a pack
+// went further already.
+func raisePackMark(tx *bbolt.Tx, cut store.TID) error {
 	meta := tx.Bucket(bucketMeta)
-	if old := meta.Get(keyPackedBefore); len(old) == 8 && store.TID(beUint64(old)) >= p.cut {
+	if old := meta.Get(keyPackedBefore); len(old) == 8 && store.TID(beUint64(old)) >= cut {
 		return nil
 	}
-	return meta.Put(keyPackedBefore, tidKey(p.cut))
+	return meta.Put(keyPackedBefore, tidKey(cut))
 }
 
 // sweepBlobs removes blobs no kept revision refers to. A blob this process

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"batos/internal/image"
+	"batos/internal/store"
+	"batos/internal/store/bolt"
+	"batos/internal/store/storecopy"
+)
+
+// copyReport is what batos image copy did.
+type copyReport struct {
+	Source       string  `json:"source"`
+	Destination  string  `json:"destination"`
+	Transactions int     `json:"transactions"`
+	Revisions    int     `json:"revisions"`
+	Blobs        int     `json:"blobs"`
+	BlobBytes    int64   `json:"blob_bytes"`
+	Missing      int     `json:"missing_revisions"`
+	Seconds      float64 `json:"seconds"`
+	Verified     bool    `json:"verified"`
+}
+
+func runImageCopy(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "image copy", "[-json] SRC DST", `Copy the image SRC into a new image DST with its whole history: every
+transaction of SRC's log, in order, with its TID, time, user, description and
+extension, every revision, and every blob. DST must not exist yet, and no batos
+run may hold SRC (stop it first). At the end DST is verified and read against
+SRC (the same log, the same history for every object); any difference fails the
+copy. A copy that fails halfway removes DST. A terminal shows a progress bar.`)
+	asJSON := jsonFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return usageError("image copy takes SRC and DST")
+	}
+	srcName, dstName := fs.Arg(0), fs.Arg(1)
+	if srcName == dstName {
+		return usageError("image copy: SRC and DST are the same image")
+	}
+	if _, err := os.Stat(dstName); err == nil {
+		return fmt.Errorf("image copy: %s exists: copy into a new image (remove it first if it is an old copy)", dstName)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("image copy: %w", err)
+	}
+	if _, err := os.Stat(srcName); err != nil {
+		return fmt.Errorf("image copy: source: %w", err)
+	}
+	src, err := bolt.Open(srcName, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("image copy: open the source: %w", err)
+	}
+	defer src.Close()
+	dst, err := bolt.Open(dstName, nil)
+	if err != nil {
+		return fmt.Errorf("image copy: create the destination: %w", err)
+	}
+	start := time.Now()
+	progress := newCountProgress(e, "copying "+srcName, "transactions")
+	res, err := storecopy.Copy(ctx, src, dst, storecopy.Options{Refs: image.Refs, Progress: func(done, total int) {
+		progress.update(done, total)
+	}})
+	progress.done()
+	if err != nil {
+		dst.Close()
+		// Half a copy is no copy: it goes, so a retry starts clean.
+		removeImage(dstName)
+		return fmt.Errorf("image copy: %w (%s removed)", err, dstName)
+	}
+	rep := copyReport{Source: srcName, Destination: dstName, Transactions: res.Transactions, Revisions: res.Revisions,
+		Blobs: res.Blobs, BlobBytes: res.BlobBytes, Missing: res.Missing}
+	err = withProgress(e, "verifying "+dstName, func() error {
+		v, err := dst.Verify(ctx, image.Refs)
+		if err != nil {
+			return err
+		}
+		if !v.OK() {
+			return fmt.Errorf("the copy has %d problems: %s", len(v.Problems), problemList(v.Problems))
+		}
+		return storecopy.Compare(ctx, src, dst)
+	})
+	if cerr := dst.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("image copy: %s does not read as %s: %w (the copy is kept for inspection)", dstName, srcName, err)
+	}
+	rep.Verified = true
+	rep.Seconds = time.Since(start).Seconds()
+	if *asJSON {
+		return printJSON(e.stdout, rep)
+	}
+	fmt.Fprintf(e.stdout, "copied %s to %s: %d transactions, %d revisions, %d blobs (%s) in %.1fs; verified, log and histories identical\n",
+		srcName, dstName, rep.Transactions, rep.Revisions, rep.Blobs, formatBytes(rep.BlobBytes), rep.Seconds)
+	if rep.Missing > 0 {
+		fmt.Fprintf(e.stdout, "%d revisions the source's log names were packed away before the copy; the copy has the same gaps\n", rep.Missing)
+	}
+	return nil
+}
+
+// problemList names the first problems of a report.
+func problemList(ps []store.Problem) string {
+	var parts []string
+	for i, p := range ps {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(ps)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %s at %s: %s", p.Kind, p.OID, p.TID, p.Detail))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// removeImage removes an image file the copy created and what the
+// engine keeps beside it: its log, blobs and lock.
+func removeImage(path string) {
+	wal, _ := filepath.Glob(path + ".wal*")
+	for _, p := range append([]string{path, path + ".blobs", path + ".lock"}, wal...) {
+		os.RemoveAll(p)
+	}
+}
+
+// countProgress draws a progress bar of a count on a terminal, at most
+// ten times a second; elsewhere it stays quiet.
+type countProgress struct {
+	e           *env
+	label, unit string
+	on, shown   bool
+	last        time.Time
+}
+
+func newCountProgress(e *env, label, unit string) *countProgress {
+	return &countProgress{e: e, label: label, unit: unit, on: isTerminal(e.stderr)}
+}
+
+func (p *countProgress) update(done, total int) {
+	if !p.on || (time.Since(p.last) < 100*time.Millisecond && done < total) {
+		return
+	}
+	p.last = time.Now()
+	const width = 30
+	frac := 1.0
+	if total > 0 {
+		frac = min(max(float64(done)/float64(total), 0), 1)
+	}
+	n := int(frac * width)
+	fmt.Fprintf(p.e.stderr, "\r%s [%s%s] %3.0f%% %d / %d %s", p.label, strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, done, total, p.unit)
+	p.shown = true
+}
+
+func (p *countProgress) done() {
+	if p.shown {
+		fmt.Fprint(p.e.stderr, "\r\033[K")
+	}
+}

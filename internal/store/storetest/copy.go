@@ -1,0 +1,236 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"batos/internal/store"
+	"batos/internal/store/storecopy"
+)
+
+// RunCopy is the conformance suite of store.Importer: an image copied
+// with storecopy into an engine opened by dst (from one opened by src)
+// reads as the original, log and histories alike, verifies clean, and
+// goes on from where the original was. Engines that import run it with
+// themselves on both sides, and with every other engine.
+func RunCopy(t *testing.T, src, dst Opener) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Opener, Opener)
+	}{
+		{"WholeHistory", testCopyWholeHistory},
+		{"PackedSource", testCopyPackedSource},
+		{"Refusals", testCopyRefusals},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, src, dst) })
+	}
+}
+
+// fillHistory writes a history with what a copy must carry: creations,
+// updates, metadata and extensions, an undone update, an undone creation
+// (a deletion), and blobs shared between revisions. It answers the root.
+func fillHistory(t *testing.T, s store.Engine) store.OID {
+	t.Helper()
+	o := oids(t, s, 4)
+	root, a, b, gone := o[0], o[1], o[2], o[3]
+	blob1, err := s.PutBlob(ctx, strings.NewReader("the first blob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob2, err := s.PutBlob(ctx, bytes.NewReader(bytes.Repeat([]byte{0, 1, 2, 255}, 300_000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1 := commit(t, s, store.Write{OID: root, Data: Rec("root", a, b)}, store.Write{OID: a, Data: Rec("a1")}, store.Write{OID: b, Data: RecBlobs("b1", blob1.Digest)})
+	t2, err := s.Commit(ctx, store.TxMeta{User: "alice", Description: "a second a", Extension: map[string]string{"topic": "commit.eval", "note": "é"}},
+		[]store.Write{{OID: a, Serial: t1, Data: Rec("a2")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t3 := commit(t, s, store.Write{OID: b, Serial: t1, Data: RecBlobs("b2", blob1.Digest, blob2.Digest)})
+	t4 := commit(t, s, store.Write{OID: a, Serial: t2, Data: Rec("a3")})
+	if _, err := s.Undo(ctx, t4, store.TxMeta{User: "bob", Description: "undo a3"}); err != nil {
+		t.Fatal(err)
+	}
+	t5 := commit(t, s, store.Write{OID: gone, Data: Rec("short-lived")})
+	if _, err := s.Undo(ctx, t5, store.TxMeta{Description: "undo creation"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = t3
+	return root
+}
+
+func copyAndCompare(t *testing.T, src, dst store.Engine) storecopy.Result {
+	t.Helper()
+	var calls, last, total int
+	res, err := storecopy.Copy(ctx, src, dst, storecopy.Options{Refs: Refs, Progress: func(done, all int) {
+		calls++
+		if done <= last || all < done {
+			t.Errorf("progress went from %d to %d of %d", last, done, all)
+		}
+		last, total = done, all
+	}})
+	if err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if calls == 0 || last != total {
+		t.Errorf("progress: %d calls, ended at %d of %d", calls, last, total)
+	}
+	if err := storecopy.Compare(ctx, src, dst); err != nil {
+		t.Fatalf("the copy differs: %v", err)
+	}
+	MustVerify(t, dst)
+	// (A pack may have moved the source's last TID past its newest
+	// transaction: the copy's is that transaction's.)
+	if newest := mustLog(t, src)[0].TID; dst.LastTID() != newest {
+		t.Errorf("the copy's last TID is %s, the source's newest transaction %s", dst.LastTID(), newest)
+	}
+	return res
+}
+
+func testCopyWholeHistory(t *testing.T, openSrc, openDst Opener) {
+	src := openSrc(t, "src")
+	root := fillHistory(t, src)
+	dst := openDst(t, "dst")
+	res := copyAndCompare(t, src, dst)
+	if res.Transactions != 7 || res.Blobs != 2 || res.Missing != 0 {
+		t.Errorf("copied %+v, want 7 transactions and 2 blobs, none missing", res)
+	}
+	// The deletion came across as a deletion.
+	var deleted int
+	for _, tx := range mustLog(t, dst) {
+		for _, oid := range tx.OIDs {
+			revs, _ := dst.History(ctx, oid, 0)
+			for _, r := range revs {
+				if r.Serial == tx.TID && r.Deleted {
+					deleted++
+				}
+			}
+		}
+	}
+	if deleted != 1 {
+		t.Errorf("%d deletions in the copy, want the one undone creation", deleted)
+	}
+	// The copy goes on from there: new OIDs are fresh, a commit based on
+	// a copied serial succeeds and comes after every copied TID, and a
+	// stale one conflicts.
+	fresh := oids(t, dst, 1)[0]
+	for _, tx := range mustLog(t, dst) {
+		for _, oid := range tx.OIDs {
+			if fresh <= oid {
+				t.Fatalf("the copy allocates %s, not beyond the copied %s", fresh, oid)
+			}
+		}
+	}
+	cur := load(t, dst, root)
+	tid := commit(t, dst, store.Write{OID: root, Serial: cur.Serial, Data: Rec("root again")})
+	if tid <= src.LastTID() {
+		t.Errorf("a commit after the copy got %s, not after %s", tid, src.LastTID())
+	}
+	if _, err := dst.Commit(ctx, store.TxMeta{}, []store.Write{{OID: root, Serial: cur.Serial, Data: Rec("stale")}}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a stale commit after the copy: %v, want a conflict", err)
+	}
+	// The blobs read back whole.
+	for _, tx := range mustLog(t, src) {
+		for _, oid := range tx.OIDs {
+			rec, err := src.LoadAt(ctx, oid, tx.TID)
+			if err != nil {
+				continue
+			}
+			_, blobs, _ := Refs(rec.Data)
+			for _, d := range blobs {
+				want := readBlob(t, src, d)
+				if got := readBlob(t, dst, d); !bytes.Equal(got, want) {
+					t.Errorf("blob %s reads %d bytes in the copy, %d in the source", d, len(got), len(want))
+				}
+			}
+		}
+	}
+}
+
+func testCopyPackedSource(t *testing.T, openSrc, openDst Opener) {
+	src := openSrc(t, "src")
+	root := fillHistory(t, src)
+	time.Sleep(2 * time.Millisecond)
+	if _, err := src.Pack(ctx, store.PackOptions{Before: time.Now(), Root: root, Refs: Refs}); err != nil {
+		t.Fatal(err)
+	}
+	dst := openDst(t, "dst")
+	res := copyAndCompare(t, src, dst)
+	if res.Missing == 0 {
+		t.Errorf("copied %+v: the pack dropped revisions the log still names, and none was missing", res)
+	}
+	// What was copied, the log entries without revisions and the pack
+	// mark included, is there when the copy is opened again.
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := openDst(t, "dst")
+	if err := storecopy.Compare(ctx, src, again); err != nil {
+		t.Errorf("the copy reopened differs: %v", err)
+	}
+	MustVerify(t, again)
+}
+
+func testCopyRefusals(t *testing.T, openSrc, openDst Opener) {
+	src := openSrc(t, "src")
+	fillHistory(t, src)
+	dst := openDst(t, "dst")
+	o := oids(t, dst, 1)[0]
+	commit(t, dst, store.Write{OID: o, Data: Rec("already here")})
+	if _, err := storecopy.Copy(ctx, src, dst, storecopy.Options{Refs: Refs}); !errors.Is(err, storecopy.ErrNotEmpty) {
+		t.Errorf("a copy into a store with transactions: %v, want ErrNotEmpty", err)
+	}
+	im, ok := dst.(store.Importer)
+	if !ok {
+		t.Fatalf("%T does not import", dst)
+	}
+	last := dst.LastTID()
+	for name, tc := range map[string]struct {
+		info    store.TxInfo
+		records []store.ImportRecord
+	}{
+		"a TID not after the store's": {store.TxInfo{TID: last, OIDs: []store.OID{o}}, []store.ImportRecord{{OID: o, Data: Rec("x")}}},
+		"a log entry naming nothing":  {store.TxInfo{TID: last + 1000}, nil},
+		"a record the log does not name": {store.TxInfo{TID: last + 1000, OIDs: []store.OID{o}},
+			[]store.ImportRecord{{OID: o + 1, Data: Rec("x")}}},
+		"records out of order": {store.TxInfo{TID: last + 1000, OIDs: []store.OID{o, o + 1}},
+			[]store.ImportRecord{{OID: o + 1, Data: Rec("x")}, {OID: o, Data: Rec("y")}}},
+		"a deletion with data": {store.TxInfo{TID: last + 1000, OIDs: []store.OID{o}}, []store.ImportRecord{{OID: o, Data: Rec("x"), Deleted: true}}},
+		"the zero TID":         {store.TxInfo{OIDs: []store.OID{o}}, []store.ImportRecord{{OID: o, Data: Rec("x")}}},
+	} {
+		if err := im.Import(ctx, tc.info, tc.records); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("import with %s: %v, want ErrInvalid", name, err)
+		}
+	}
+	if dst.LastTID() != last {
+		t.Errorf("refused imports moved the store from %s to %s", last, dst.LastTID())
+	}
+}
+
+func mustLog(t *testing.T, s store.Engine) []store.TxInfo {
+	t.Helper()
+	txs, err := s.Log(ctx, store.LogQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return txs
+}
+
+func readBlob(t *testing.T, s store.Engine, d store.Digest) []byte {
+	t.Helper()
+	rc, err := s.OpenBlob(ctx, d)
+	if err != nil {
+		t.Fatalf("open blob %s: %v", d, err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(rc); err != nil {
+		t.Fatalf("read blob %s: %v", d, err)
+	}
+	return buf.Bytes()
+}
