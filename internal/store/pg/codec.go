@@ -11,17 +11,22 @@ import (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// recordCRC covers what identifies a revision as well as its content, so
-// a row copied under another object's key or TID fails its check too.
-func recordCRC(oid store.OID, tid store.TID, deleted bool, data []byte) int64 {
-	var head [17]byte
-	binary.BigEndian.PutUint64(head[:8], uint64(oid))
-	binary.BigEndian.PutUint64(head[8:16], uint64(tid))
+// dataCRC is a record's content checksum; a commit computes it before
+// the TID is known.
+func dataCRC(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
+
+// recordCRC is a row's checksum: it covers what identifies the revision
+// as well as its content (through dataCRC), so a row copied under another
+// object's key or TID fails its check too.
+func recordCRC(oid store.OID, tid store.TID, deleted bool, dataCRC uint32) int64 {
+	var buf [21]byte
+	binary.BigEndian.PutUint64(buf[:8], uint64(oid))
+	binary.BigEndian.PutUint64(buf[8:16], uint64(tid))
 	if deleted {
-		head[16] = 1
+		buf[16] = 1
 	}
-	c := crc32.Update(0, castagnoli, head[:])
-	return int64(crc32.Update(c, castagnoli, data))
+	binary.BigEndian.PutUint32(buf[17:], dataCRC)
+	return int64(crc32.Checksum(buf[:], castagnoli))
 }
 
 // txnCRC covers every column of a log entry.

@@ -29,7 +29,7 @@ func (db *DB) Commit(ctx context.Context, meta store.TxMeta, writes []store.Writ
 	for i, w := range writes {
 		ws[i] = write{Write: w}
 	}
-	return db.commit(ctx, meta, func(context.Context, pgx.Tx) ([]write, error) { return ws, nil })
+	return db.commit(ctx, meta, ws, 0)
 }
 
 // Undo implements store.Engine. The new transaction's extension records
@@ -44,14 +44,13 @@ func (db *DB) Undo(ctx context.Context, tid store.TID, meta store.TxMeta) (store
 	if meta.Description == "" {
 		meta.Description = "undo " + tid.String()
 	}
-	return db.commit(ctx, meta, func(ctx context.Context, tx pgx.Tx) ([]write, error) {
-		return undoWrites(ctx, tx, tid)
-	})
+	return db.commit(ctx, meta, nil, tid)
 }
 
-// commit runs one commit in one PostgreSQL transaction. prepare runs
-// under the commit lock and returns the writes.
-func (db *DB) commit(ctx context.Context, meta store.TxMeta, prepare func(context.Context, pgx.Tx) ([]write, error)) (store.TID, error) {
+// commit runs one commit in one PostgreSQL transaction: the writes, or
+// (undo != 0) the writes that undo that transaction, computed under the
+// commit lock.
+func (db *DB) commit(ctx context.Context, meta store.TxMeta, writes []write, undo store.TID) (store.TID, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err // a cancelled caller never commits
 	}
@@ -65,7 +64,7 @@ func (db *DB) commit(ctx context.Context, meta store.TxMeta, prepare func(contex
 		return 0, fmt.Errorf("pg: commit: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op once committed
-	tid, err := db.commitIn(ctx, tx, meta, prepare)
+	tid, err := db.commitIn(ctx, tx, meta, writes, undo)
 	if err != nil {
 		return 0, err
 	}
@@ -78,28 +77,48 @@ func (db *DB) commit(ctx context.Context, meta store.TxMeta, prepare func(contex
 	return tid, nil
 }
 
-func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, prepare func(context.Context, pgx.Tx) ([]write, error)) (store.TID, error) {
-	// From here until the transaction ends no other commit, on any node,
-	// runs: each statement after this one sees every commit before this
-	// one (READ COMMITTED takes a snapshot per statement). The lock is
-	// held for the rest of the transaction, so what follows is pipelined
-	// in two round trips.
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", commitLockKey); err != nil {
-		return 0, fmt.Errorf("pg: commit: take the commit lock: %w", err)
+// stageData queues the insertion of the writes' data into commit_stage,
+// the connection's temporary table, emptied when the transaction ends.
+// A commit stages its data before taking the commit lock, so the lock is
+// never held while records travel to the server.
+func stageData(b *pgx.Batch, writes []write) {
+	oids, datas := make([]int64, len(writes)), make([][]byte, len(writes))
+	for i, w := range writes {
+		oids[i], datas[i] = int64(w.OID), nonNil(w.Data) // a nil []byte would be NULL
 	}
-	writes, err := prepare(ctx, tx)
-	if err != nil {
-		return 0, err
+	b.Queue("INSERT INTO commit_stage (oid, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])", oids, datas)
+}
+
+// commitIn runs the commit's statements: stage the data, take the commit
+// lock, read the last TID and the current serials, write. From the lock
+// until the transaction ends no other commit, on any node, runs, and
+// each statement sees every commit before this one (READ COMMITTED takes
+// a snapshot per statement). Each step is pipelined in one round trip.
+func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, writes []write, undo store.TID) (store.TID, error) {
+	lock := &pgx.Batch{}
+	if undo == 0 {
+		stageData(lock, writes)
+	}
+	lock.Queue("SELECT pg_advisory_xact_lock($1)", commitLockKey)
+	if err := tx.SendBatch(ctx, lock).Close(); err != nil {
+		return 0, fmt.Errorf("pg: commit: stage data and take the commit lock: %w", err)
+	}
+
+	reads := &pgx.Batch{}
+	if undo != 0 {
+		var err error
+		if writes, err = undoWrites(ctx, tx, undo); err != nil {
+			return 0, err
+		}
+		stageData(reads, writes)
 	}
 	n := len(writes)
 	oids := make([]int64, n)
 	for i, w := range writes {
 		oids[i] = int64(w.OID)
 	}
-
 	var last int64
 	var now time.Time
-	reads := &pgx.Batch{}
 	// The server's clock, not this node's: TIDs encode time, and nodes'
 	// clocks may disagree.
 	reads.Queue("SELECT value, clock_timestamp() FROM store_meta WHERE name = 'last_tid'").QueryRow(func(row pgx.Row) error {
@@ -135,16 +154,11 @@ func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, prepar
 		return 0, fmt.Errorf("pg: commit: TIDs exhausted after %s", store.TID(last))
 	}
 
-	prevs, crcs := make([]int64, n), make([]int64, n)
-	deleted, datas := make([]bool, n), make([][]byte, n)
+	prevs, crcs, deleted := make([]int64, n), make([]int64, n), make([]bool, n)
 	var maxOID store.OID
 	for i, w := range writes {
-		data := w.Data
-		if data == nil {
-			data = []byte{} // a nil []byte would be NULL
-		}
-		prevs[i], deleted[i], datas[i] = int64(w.Serial), w.deleted, data
-		crcs[i] = recordCRC(w.OID, tid, w.deleted, data)
+		prevs[i], deleted[i] = int64(w.Serial), w.deleted
+		crcs[i] = recordCRC(w.OID, tid, w.deleted, dataCRC(w.Data))
 		maxOID = max(maxOID, w.OID)
 	}
 	logOIDs := slices.Clone(oids)
@@ -152,7 +166,6 @@ func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, prepar
 	user, desc, ext := []byte(meta.User), []byte(meta.Description), encodeExtension(meta.Extension)
 	timeNS := now.UnixNano()
 
-	writesBatch := &pgx.Batch{}
 	stmts := []struct {
 		what string
 		sql  string
@@ -160,9 +173,10 @@ func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, prepar
 	}{
 		{"write revisions", `
 INSERT INTO object_state (oid, tid, prev_tid, deleted, data, crc)
-SELECT w.oid, $1, w.prev, w.deleted, w.data, w.crc
-FROM unnest($2::bigint[], $3::bigint[], $4::boolean[], $5::bytea[], $6::bigint[]) AS w(oid, prev, deleted, data, crc)`,
-			[]any{int64(tid), oids, prevs, deleted, datas, crcs}},
+SELECT w.oid, $1, w.prev, w.deleted, s.data, w.crc
+FROM unnest($2::bigint[], $3::bigint[], $4::boolean[], $5::bigint[]) AS w(oid, prev, deleted, crc)
+JOIN commit_stage s ON s.oid = w.oid`,
+			[]any{int64(tid), oids, prevs, deleted, crcs}},
 		{"update current objects", `
 INSERT INTO current_object (oid, tid, deleted)
 SELECT w.oid, $1, w.deleted FROM unnest($2::bigint[], $3::boolean[]) AS w(oid, deleted)
@@ -176,12 +190,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		// Delivered when the transaction commits: other nodes' LastTID.
 		{"announce the commit", "SELECT pg_notify($1, $2)", []any{db.channel, strconv.FormatUint(uint64(tid), 10)}},
 	}
+	b := &pgx.Batch{}
 	for _, st := range stmts {
-		writesBatch.Queue(st.sql, st.args...)
+		b.Queue(st.sql, st.args...)
 	}
-	results := tx.SendBatch(ctx, writesBatch)
-	for _, st := range stmts {
-		if _, err := results.Exec(); err != nil {
+	results := tx.SendBatch(ctx, b)
+	for i, st := range stmts {
+		tag, err := results.Exec()
+		if err == nil && i == 0 && tag.RowsAffected() != int64(n) {
+			err = fmt.Errorf("%d of %d records were staged", tag.RowsAffected(), n)
+		}
+		if err != nil {
 			results.Close()
 			return 0, fmt.Errorf("pg: commit %s: %s: %w", tid, st.what, err)
 		}

@@ -92,6 +92,14 @@ func Open(ctx context.Context, url string, opts *Options) (*DB, error) {
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "batos"
 	}
+	// Each connection's own staging table for commits (see stageData).
+	// Its data is not compressed: object_state compresses it once, when
+	// the commit copies it there.
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, `CREATE TEMPORARY TABLE commit_stage (oid bigint NOT NULL, data bytea NOT NULL) ON COMMIT DELETE ROWS;
+ALTER TABLE commit_stage ALTER COLUMN data SET STORAGE EXTERNAL`)
+		return err
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pg: %w", err)

@@ -27,7 +27,7 @@ type revision struct {
 
 // checkRevision checks a row against its CRC.
 func checkRevision(oid store.OID, tid store.TID, deleted bool, data []byte, crc int64) error {
-	if got := recordCRC(oid, tid, deleted, data); got != crc {
+	if got := recordCRC(oid, tid, deleted, dataCRC(data)); got != crc {
 		return &store.CorruptError{OID: oid, TID: tid, Detail: fmt.Sprintf("checksum mismatch: stored %08x, content has %08x", uint32(crc), uint32(got))}
 	}
 	return nil
