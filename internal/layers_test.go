@@ -29,6 +29,7 @@ var layers = []string{
 	"internal/llm",
 	"internal/vm",
 	"internal/image",
+	"internal/store/storecopy", // copies between engines, above each of them
 	"internal/store",
 	"internal/gguf",
 	"internal/metrics", // Prometheus collectors, beneath everything they measure

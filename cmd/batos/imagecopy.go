@@ -13,6 +13,7 @@ import (
 	"batos/internal/store"
 	"batos/internal/store/bolt"
 	"batos/internal/store/storecopy"
+	"batos/internal/uvm"
 )
 
 // copyReport is what batos image copy did.
@@ -31,8 +32,10 @@ type copyReport struct {
 func runImageCopy(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "image copy", "[-json] SRC DST", `Copy the image SRC into a new image DST with its whole history: every
 transaction of SRC's log, in order, with its TID, time, user, description and
-extension, every revision, and every blob. DST must not exist yet, and no batos
-run may hold SRC (stop it first). At the end DST is verified and read against
+extension, every revision, and every blob. Each is an image file's path or a
+PostgreSQL database's URL (postgres://USER@HOST/DB), so an image moves between
+engines either way. A file DST must not exist yet; a database DST must hold no
+image. No batos run may hold an image file SRC (stop it first). At the end DST is verified and read against
 SRC (the same log, the same history for every object); any difference fails the
 copy. A copy that fails halfway removes DST. A terminal shows a progress bar.`)
 	asJSON := jsonFlag(fs)
@@ -46,23 +49,28 @@ copy. A copy that fails halfway removes DST. A terminal shows a progress bar.`)
 	if srcName == dstName {
 		return usageError("image copy: SRC and DST are the same image")
 	}
-	if _, err := os.Stat(dstName); err == nil {
-		return fmt.Errorf("image copy: %s exists: copy into a new image (remove it first if it is an old copy)", dstName)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("image copy: %w", err)
+	if !uvm.IsDatabase(dstName) {
+		if _, err := os.Stat(dstName); err == nil {
+			return fmt.Errorf("image copy: %s exists: copy into a new image (remove it first if it is an old copy)", dstName)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("image copy: %w", err)
+		}
 	}
-	if _, err := os.Stat(srcName); err != nil {
-		return fmt.Errorf("image copy: source: %w", err)
+	if !uvm.IsDatabase(srcName) {
+		if _, err := os.Stat(srcName); err != nil {
+			return fmt.Errorf("image copy: source: %w", err)
+		}
 	}
-	src, err := bolt.Open(srcName, &bolt.Options{ReadOnly: true})
+	src, err := uvm.OpenStore(ctx, srcName, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("image copy: open the source: %w", err)
 	}
 	defer src.Close()
-	dst, err := bolt.Open(dstName, nil)
+	dst, err := uvm.OpenStore(ctx, dstName, nil)
 	if err != nil {
 		return fmt.Errorf("image copy: create the destination: %w", err)
 	}
+	srcName, dstName = uvm.DisplayName(srcName), uvm.DisplayName(dstName)
 	start := time.Now()
 	progress := newCountProgress(e, "copying "+srcName, "transactions")
 	res, err := storecopy.Copy(ctx, src, dst, storecopy.Options{Refs: image.Refs, Progress: func(done, total int) {
@@ -71,8 +79,14 @@ copy. A copy that fails halfway removes DST. A terminal shows a progress bar.`)
 	progress.done()
 	if err != nil {
 		dst.Close()
+		if errors.Is(err, storecopy.ErrNotEmpty) || uvm.IsDatabase(fs.Arg(1)) {
+			if errors.Is(err, storecopy.ErrNotEmpty) {
+				return fmt.Errorf("image copy: %s: %w", dstName, err)
+			}
+			return fmt.Errorf("image copy: %w (the database %s holds part of the copy: drop and create it again before retrying)", err, dstName)
+		}
 		// Half a copy is no copy: it goes, so a retry starts clean.
-		removeImage(dstName)
+		removeImage(fs.Arg(1))
 		return fmt.Errorf("image copy: %w (%s removed)", err, dstName)
 	}
 	rep := copyReport{Source: srcName, Destination: dstName, Transactions: res.Transactions, Revisions: res.Revisions,

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -24,8 +25,15 @@ import (
 	"batos/internal/zmqbridge"
 )
 
-// defaultImage is the image used when -image is not given.
+// defaultImage is the image used when neither -image (or -store) nor
+// BATOS_STORE names one.
 const defaultImage = "live_image.db"
+
+// imageFlagHelp describes -image and -store, which name the same thing.
+const imageFlagHelp = "the image: a file's path, or a PostgreSQL database's URL (postgres://USER@HOST/DB); also BATOS_STORE"
+
+// imageDefault is the image named by BATOS_STORE, else defaultImage.
+func imageDefault() string { return cmp.Or(os.Getenv("BATOS_STORE"), defaultImage) }
 
 // env is what every subcommand gets: the global flags and the streams.
 type env struct {
@@ -103,7 +111,8 @@ func runEnv(ctx context.Context, args []string, e *env) int {
 	stdout, stderr := e.stdout, e.stderr
 	fs := flag.NewFlagSet("batos", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&e.image, "image", defaultImage, "path of the image file")
+	fs.StringVar(&e.image, "image", imageDefault(), imageFlagHelp)
+	fs.StringVar(&e.image, "store", imageDefault(), imageFlagHelp)
 	fs.StringVar(&e.curveKey, "curve-key", "", "this client's CURVE secret key file, for a server serving with CURVE (or BATOS_CURVE_KEY)")
 	fs.StringVar(&e.curveServerKey, "curve-server-key", "", "the server's CURVE public key file (or BATOS_CURVE_SERVER_KEY); default: the key batos run recorded beside the image")
 	fs.Usage = func() { usage(stderr) }
@@ -155,7 +164,7 @@ func runEnv(ctx context.Context, args []string, e *env) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: batos [-image PATH] [-curve-key FILE] [-curve-server-key FILE] COMMAND [ARGS]\n\nThe image defaults to ./%s. The CURVE keys reach a batos run serving with CURVE.\n\nCommands:\n", defaultImage)
+	fmt.Fprintf(w, "usage: batos [-image PATH | -store URL] [-curve-key FILE] [-curve-server-key FILE] COMMAND [ARGS]\n\nThe image defaults to ./%s (or BATOS_STORE); -store postgres://USER@HOST/DB keeps it in PostgreSQL. The CURVE keys reach a batos run serving with CURVE.\n\nCommands:\n", defaultImage)
 	names := make([]string, 0, len(commands))
 	for name := range commands {
 		names = append(names, name)
@@ -172,8 +181,9 @@ func usage(w io.Writer) {
 func flags(e *env, name, args, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	// -image works after the command too: batos stats -image x.db
-	fs.StringVar(&e.image, "image", e.image, "path of the image file")
+	// -image (or -store) works after the command too: batos stats -image x.db
+	fs.StringVar(&e.image, "image", e.image, imageFlagHelp)
+	fs.StringVar(&e.image, "store", e.image, imageFlagHelp)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: batos %s %s\n\n%s\n", name, args, strings.TrimSpace(help))
 		var hasFlags bool

@@ -210,19 +210,25 @@ none clears it).`)
 					log.Warn("catalog: cannot open the knowledge catalog", "err", err)
 				}
 			}()
-			// Other batos processes find the server here while the image is held.
-			if err := os.WriteFile(bridgeFile(e.image), []byte(bridgeRecord(reqAddr, evAddr, curve)), 0o644); err != nil {
-				log.Warn("cannot record the bridge endpoint; other batos commands will not find this server", "err", err)
+			// Other batos processes find the server here while the image
+			// file is held. A database is held by nobody: they open it
+			// themselves, as one more node.
+			if !uvm.IsDatabase(e.image) {
+				if err := os.WriteFile(bridgeFile(e.image), []byte(bridgeRecord(reqAddr, evAddr, curve)), 0o644); err != nil {
+					log.Warn("cannot record the bridge endpoint; other batos commands will not find this server", "err", err)
+				}
 			}
 			web := ""
 			if httpAddr != "" {
 				web = ", http://" + httpAddr
 			}
-			fmt.Fprintf(e.stdout, "batos: serving %s: requests on %s, events on %s%s; Ctrl-C to stop\n", e.image, reqAddr, evAddr, web)
+			fmt.Fprintf(e.stdout, "batos: serving %s: requests on %s, events on %s%s; Ctrl-C to stop\n", uvm.DisplayName(e.image), reqAddr, evAddr, web)
 		},
 		Logger: log,
 	})
-	os.Remove(bridgeFile(e.image))
+	if !uvm.IsDatabase(e.image) {
+		os.Remove(bridgeFile(e.image))
+	}
 	if err != nil {
 		return err
 	}

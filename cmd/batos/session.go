@@ -69,7 +69,7 @@ func openSession(ctx context.Context, e *env, mode sessionMode) (*session, error
 // primordial image on first use (mode create) and upgrades system
 // objects on later ones. opts, if set, are the uvm's options.
 func awakenImage(ctx context.Context, e *env, mode sessionMode, opts *uvm.Options) (*uvm.UVM, error) {
-	if _, err := os.Stat(e.image); errors.Is(err, fs.ErrNotExist) && mode != create {
+	if _, err := os.Stat(e.image); !uvm.IsDatabase(e.image) && errors.Is(err, fs.ErrNotExist) && mode != create {
 		return nil, fmt.Errorf("no image at %s (create one with: batos -image %s image init, or start batos repl)", e.image, e.image)
 	}
 	o := uvm.Options{User: currentUser()}

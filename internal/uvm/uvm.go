@@ -75,7 +75,7 @@ var ErrShutdown = fmt.Errorf("the image is closing: %w", command.ErrShuttingDown
 
 // UVM is an awakened image with its VM. It is safe for concurrent use.
 type UVM struct {
-	store *bolt.DB
+	store store.Engine
 	db    *image.DB
 	// vm runs sends; a mind arriving while sends run replaces it with one
 	// that learns (useLearningVM), so it is loaded once per send.
@@ -125,7 +125,7 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	if o.Workers <= 0 {
 		o.Workers = 4 * runtime.GOMAXPROCS(0)
 	}
-	s, err := bolt.Open(path, o.Store)
+	s, err := OpenStore(ctx, path, o.Store)
 	if err != nil {
 		return nil, false, err
 	}
@@ -210,7 +210,7 @@ func (u *UVM) VM() *vm.VM { return u.vm.Load() }
 func (u *UVM) Telemetry() *vm.Telemetry { return u.telemetry }
 
 // Store is the store engine.
-func (u *UVM) Store() *bolt.DB { return u.store }
+func (u *UVM) Store() store.Engine { return u.store }
 
 // acquire takes a pool slot, or fails once shutdown began or ctx ended.
 func (u *UVM) acquire(ctx context.Context) error {
@@ -360,7 +360,11 @@ func (u *UVM) Compact(ctx context.Context) (store.CompactResult, error) {
 		return store.CompactResult{}, err
 	}
 	defer u.release()
-	return u.store.Compact(ctx)
+	c, ok := u.store.(compacter)
+	if !ok {
+		return store.CompactResult{}, fmt.Errorf("%w: compact: %s is a database, which reclaims its own space (VACUUM)", store.ErrInvalid, DisplayName(u.path))
+	}
+	return c.Compact(ctx)
 }
 
 // Shutdown stops taking sends, lets those in flight finish (until ctx

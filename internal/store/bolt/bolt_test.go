@@ -8,6 +8,7 @@ import (
 
 	"batos/internal/store"
 	"batos/internal/store/bolt"
+	"batos/internal/store/storecopy/copytest"
 	"batos/internal/store/storetest"
 )
 
@@ -53,5 +54,5 @@ func TestConformance(t *testing.T) {
 // TestCopyConformance: an image copied from bolt into bolt, with its
 // whole history, reads as the original.
 func TestCopyConformance(t *testing.T) {
-	storetest.RunCopy(t, opener(), opener())
+	copytest.Run(t, opener(), opener())
 }

@@ -1,7 +1,10 @@
-package storetest
+// Package copytest is the conformance suite of store.Importer and of
+// storecopy, which every engine that imports runs.
+package copytest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -9,14 +12,56 @@ import (
 
 	"batos/internal/store"
 	"batos/internal/store/storecopy"
+	"batos/internal/store/storetest"
 )
 
-// RunCopy is the conformance suite of store.Importer: an image copied
+var ctx = context.Background()
+
+// Opener opens the store called name, as storetest's does.
+type Opener = storetest.Opener
+
+// Rec, RecBlobs, Refs and MustVerify are storetest's record format and
+// checks.
+var (
+	Rec        = storetest.Rec
+	RecBlobs   = storetest.RecBlobs
+	Refs       = storetest.Refs
+	MustVerify = storetest.MustVerify
+)
+
+func oids(t testing.TB, s store.Engine, n int) []store.OID {
+	t.Helper()
+	o, err := s.NewOIDs(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func commit(t testing.TB, s store.Engine, writes ...store.Write) store.TID {
+	t.Helper()
+	tid, err := s.Commit(ctx, store.TxMeta{User: "tester", Description: "copytest"}, writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tid
+}
+
+func load(t testing.TB, s store.Engine, oid store.OID) store.Record {
+	t.Helper()
+	r, err := s.Load(ctx, oid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Run is the conformance suite of store.Importer: an image copied
 // with storecopy into an engine opened by dst (from one opened by src)
 // reads as the original, log and histories alike, verifies clean, and
 // goes on from where the original was. Engines that import run it with
 // themselves on both sides, and with every other engine.
-func RunCopy(t *testing.T, src, dst Opener) {
+func Run(t *testing.T, src, dst Opener) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, Opener, Opener)

@@ -1,0 +1,76 @@
+package uvm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"batos/internal/store"
+	"batos/internal/store/bolt"
+	"batos/internal/store/pg"
+)
+
+// IsDatabase reports whether an image's name is a PostgreSQL URL
+// (postgres:// or postgresql://) rather than a file's path.
+func IsDatabase(name string) bool {
+	return strings.HasPrefix(name, "postgres://") || strings.HasPrefix(name, "postgresql://")
+}
+
+// DisplayName is an image's name as messages show it: a database URL
+// without its password.
+func DisplayName(name string) string {
+	if !IsDatabase(name) {
+		return name
+	}
+	u, err := url.Parse(name)
+	if err != nil {
+		return "postgres://…" // unparsable: nothing of it is shown
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// OpenStore opens the store an image's name names: a PostgreSQL
+// database for a URL, else the file at the path (bolt, with o).
+func OpenStore(ctx context.Context, name string, o *bolt.Options) (store.Engine, error) {
+	if !IsDatabase(name) {
+		return bolt.Open(name, o)
+	}
+	if o != nil && o.AllowDamaged {
+		return nil, fmt.Errorf("open image %s: a damaged-page check is for image files; PostgreSQL keeps its own", DisplayName(name))
+	}
+	db, err := pg.Open(ctx, name, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open image %s: %w", DisplayName(name), err)
+	}
+	return db, nil
+}
+
+// compacter is a store whose file compaction batos runs (bolt's); a
+// database reclaims its own space.
+type compacter interface {
+	Compact(ctx context.Context) (store.CompactResult, error)
+}
+
+// dataDir is where an image keeps what is derived from it on this
+// machine (the catalog's indexes): beside an image file, or, for a
+// database, in the user's cache directory under a name made from the
+// database's URL (its password left out).
+func dataDir(name, suffix string) string {
+	if !IsDatabase(name) {
+		return name + suffix
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	sum := sha256.Sum256([]byte(DisplayName(name)))
+	return filepath.Join(base, "batos", "pg-"+hex.EncodeToString(sum[:8])+suffix)
+}
