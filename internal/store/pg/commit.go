@@ -2,7 +2,6 @@ package pg
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -274,32 +273,56 @@ func undoWrites(ctx context.Context, tx pgx.Tx, tid store.TID) ([]write, error) 
 	if packed != 0 && tid <= store.TID(packed) {
 		return nil, &store.UndoError{TID: tid, Reason: fmt.Sprintf("history up to %s has been packed", store.TID(packed))}
 	}
+	// Every object's current revision and the one before tid, in one
+	// statement: the commit lock is held.
+	rows, err := tx.Query(ctx, `
+SELECT w.oid, c.tid, c.deleted, p.tid, p.deleted, p.data, p.crc
+FROM unnest($1::bigint[]) WITH ORDINALITY AS w(oid, n)
+LEFT JOIN current_object c ON c.oid = w.oid
+LEFT JOIN LATERAL (
+	SELECT s.tid, s.deleted, s.data, s.crc FROM object_state s
+	WHERE s.oid = w.oid AND s.tid < $2 ORDER BY s.tid DESC LIMIT 1
+) p ON true
+ORDER BY w.n`, oidsToInt64(info.OIDs), int64(tid))
+	if err != nil {
+		return nil, fmt.Errorf("pg: undo %s: %w", tid, err)
+	}
+	type undoRow struct {
+		oid                     int64
+		cur, prev, prevCRC      *int64 // NULL: no current revision, no revision before tid
+		curDeleted, prevDeleted *bool
+		prevData                []byte
+	}
+	var found []undoRow
+	var r undoRow
+	_, err = pgx.ForEachRow(rows, []any{&r.oid, &r.cur, &r.curDeleted, &r.prev, &r.prevDeleted, &r.prevData, &r.prevCRC}, func() error {
+		found = append(found, r)
+		r = undoRow{} // the next row's NULLs must not keep this row's values
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pg: undo %s: %w", tid, err)
+	}
 	changed := map[store.OID]store.TID{}
 	var writes []write
-	for _, oid := range info.OIDs {
-		var cur int64
-		var curDeleted bool
-		err := tx.QueryRow(ctx, "SELECT tid, deleted FROM current_object WHERE oid = $1", int64(oid)).Scan(&cur, &curDeleted)
-		if errors.Is(err, pgx.ErrNoRows) {
+	for _, r := range found {
+		oid := store.OID(r.oid)
+		switch {
+		case r.cur == nil:
 			return nil, &store.UndoError{TID: tid, Reason: fmt.Sprintf("%s no longer exists", oid)}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("pg: undo %s: read %s: %w", tid, oid, err)
-		}
-		if store.TID(cur) != tid {
-			changed[oid] = store.TID(cur)
+		case store.TID(*r.cur) != tid:
+			changed[oid] = store.TID(*r.cur)
 			continue
 		}
 		w := write{Write: store.Write{OID: oid, Serial: tid}, deleted: true}
-		if curDeleted {
+		if *r.curDeleted {
 			w.Serial = 0 // tid deleted the object; a deleted object has serial 0
 		}
-		prev, found, err := revisionAt(ctx, tx, oid, tid-1)
-		if err != nil {
-			return nil, fmt.Errorf("pg: undo %s: %w", tid, err)
-		}
-		if found {
-			w.Data, w.deleted = prev.data, prev.deleted
+		if r.prev != nil {
+			if err := checkRevision(oid, store.TID(*r.prev), *r.prevDeleted, r.prevData, *r.prevCRC); err != nil {
+				return nil, err
+			}
+			w.Data, w.deleted = r.prevData, *r.prevDeleted
 		}
 		writes = append(writes, w)
 	}

@@ -9,12 +9,21 @@
 // TID, allocates the next from it and the database server's clock (one
 // clock for every node), and checks each write's serial against
 // current_object. Commits are therefore strictly ordered across nodes,
-// and conflict detection stays optimistic: readers never lock.
-// synchronous_commit is forced on, so a commit is durable when it returns.
+// and conflict detection stays optimistic: readers never lock. Records are
+// staged in a temporary table before the lock is taken, so it is held for
+// a few short statements, never while data travels. synchronous_commit is
+// forced on, so a commit is durable when it returns. Each commit also
+// sends a NOTIFY, so every node's LastTID follows the others' commits.
 //
 // Open creates the schema in an empty database and migrates an older one;
 // it refuses a database whose schema is newer than this code
-// (ErrSchemaTooNew).
+// (ErrSchemaTooNew). The schema goes into the connection's current
+// schema (search_path), so one database can hold several images.
+//
+// The engine needs session-level connections: a temporary table per
+// connection, LISTEN, and pack's session advisory lock. A pooler in
+// transaction mode (PgBouncer's pool_mode=transaction) breaks them;
+// connect to PostgreSQL directly or in session mode.
 package pg
 
 import (
@@ -48,9 +57,9 @@ type DB struct {
 	pool *pgxpool.Pool
 	opts Options
 
-	// lastTID is the newest TID this handle has seen: read at open and by
-	// every commit (under the commit lock), so it lags only behind other
-	// nodes' commits since this one's last.
+	// lastTID is the newest TID this handle has seen: read at open, by
+	// every commit (under the commit lock) and from other nodes' commit
+	// notifications.
 	lastTID atomic.Uint64
 	// oidHigh is a value the OID sequence is known to have passed: a
 	// commit writing OIDs at or below it need not raise the sequence.

@@ -450,3 +450,36 @@ func TestLargeRecord(t *testing.T) {
 		t.Errorf("verify: %v %v", rep.Problems, err)
 	}
 }
+
+// TestUndoRestoresAndDeletes undoes a transaction that changed one object
+// and created the next: the first gets its revision back, the second is
+// deleted (its row comes after one with a revision to restore).
+func TestUndoRestoresAndDeletes(t *testing.T) {
+	db := open(t, pgtest.NewDatabase(t))
+	o, err := db.NewOIDs(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, err := db.Commit(ctx, store.TxMeta{}, []store.Write{{OID: o[0], Data: storetest.Rec("a1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, err := db.Commit(ctx, store.TxMeta{}, []store.Write{{OID: o[0], Serial: t1, Data: storetest.Rec("a2", o[1])}, {OID: o[1], Data: storetest.Rec("b")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := db.Undo(ctx, t2, store.TxMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := db.Load(ctx, o[0]); err != nil || storetest.Payload(rec.Data) != "a1" || rec.Serial != u {
+		t.Errorf("%s after undo: %+v %v, want a1 at %s", o[0], rec, err, u)
+	}
+	if _, err := db.Load(ctx, o[1]); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("%s after undoing its creation: got %v, want ErrNotFound", o[1], err)
+	}
+	if revs, err := db.History(ctx, o[1], 0); err != nil || len(revs) != 2 || !revs[0].Deleted || revs[0].Serial != u {
+		t.Errorf("history of %s: %+v %v, want its deletion at %s first", o[1], revs, err, u)
+	}
+	storetest.MustVerify(t, db)
+}
