@@ -483,3 +483,81 @@ func TestUndoRestoresAndDeletes(t *testing.T) {
 	}
 	storetest.MustVerify(t, db)
 }
+
+// TestBlobPinExpires: an uploaded blob nothing refers to survives a pack
+// while pinned, and goes once its pin has expired; uploading it again
+// renews the pin.
+func TestBlobPinExpires(t *testing.T) {
+	db, err := pg.Open(ctx, pgtest.NewDatabase(t), &pg.Options{BlobPinTime: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	root, err := db.NewOIDs(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Commit(ctx, store.TxMeta{}, []store.Write{{OID: root[0], Data: storetest.Rec("root")}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := db.PutBlob(ctx, strings.NewReader("never referred to"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pack := func() store.PackResult {
+		t.Helper()
+		res, err := db.Pack(ctx, store.PackOptions{Before: time.Now(), Root: root[0], Refs: storetest.Refs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := pack(); res.Blobs != 0 {
+		t.Fatalf("pack removed %d blobs while the upload was pinned", res.Blobs)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, err := db.PutBlob(ctx, strings.NewReader("never referred to")); err != nil {
+		t.Fatal(err)
+	}
+	if res := pack(); res.Blobs != 0 {
+		t.Fatalf("pack removed %d blobs after the upload renewed its pin", res.Blobs)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if res := pack(); res.Blobs != 1 || res.BlobBytes != b.Size {
+		t.Errorf("pack after the pin expired removed %+v, want the blob of %d bytes", res, b.Size)
+	}
+	if _, err := db.StatBlob(ctx, b.Digest); !errors.Is(err, store.ErrBlobNotFound) {
+		t.Errorf("blob after its pin expired: got %v, want ErrBlobNotFound", err)
+	}
+}
+
+// TestStatsAndChosenOIDs: OIDs a writer chose itself push allocation past
+// them, on every node; Stats counts what the store holds.
+func TestStatsAndChosenOIDs(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := open(t, url), open(t, url)
+	const chosen = store.OID(10_000)
+	tid, err := a.Commit(ctx, store.TxMeta{}, []store.Write{{OID: chosen, Data: storetest.Rec("x")}, {OID: chosen - 5, Data: storetest.Rec("y")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range []*pg.DB{a, b} {
+		o, err := node.NewOIDs(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o[0] <= chosen || o[1] <= chosen {
+			t.Errorf("NewOIDs after a commit wrote %s: %v", chosen, o)
+		}
+	}
+	if _, err := a.PutBlob(ctx, strings.NewReader("12345")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Objects != 2 || st.Revisions != 2 || st.Transactions != 1 || st.Blobs != 1 || st.BlobBytes != 5 || st.LastTID != tid || st.FileBytes <= 0 {
+		t.Errorf("stats %+v, want 2 objects and revisions, 1 transaction, 1 blob of 5 bytes, LastTID %s", st, tid)
+	}
+}
