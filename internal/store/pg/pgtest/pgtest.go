@@ -292,16 +292,33 @@ func (c *Cluster) run(name string, args ...string) ([]byte, error) {
 		path = filepath.Join(c.bin, name)
 	}
 	var cmd *exec.Cmd
-	if c.asUser != nil {
-		cmd = exec.Command("runuser", append([]string{"-u", c.asUser.Username, "--", path}, args...)...)
-	} else {
+	switch {
+	case c.asUser == nil:
 		cmd = exec.Command(path, args...)
+	case haveRunuser():
+		cmd = exec.Command("runuser", append([]string{"-u", c.asUser.Username, "--", path}, args...)...)
+	default: // no util-linux runuser: su runs a shell command line
+		line := shellQuote(path)
+		for _, a := range args {
+			line += " " + shellQuote(a)
+		}
+		cmd = exec.Command("su", "-s", "/bin/sh", c.asUser.Username, "-c", line)
 	}
 	cmd.Dir = c.dir // runuser keeps the directory; the postgres user must be able to enter it
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.Bytes(), err
+}
+
+func haveRunuser() bool {
+	_, err := exec.LookPath("runuser")
+	return err == nil
+}
+
+// shellQuote quotes s for sh, in single quotes.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func (c *Cluster) chown(path string) error {

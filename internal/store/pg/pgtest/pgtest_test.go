@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -22,5 +23,12 @@ func TestNewestBinariesFirst(t *testing.T) {
 	got := newestFirst([]string{"/usr/lib/postgresql/9.6/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"})
 	if got[0] != "/usr/lib/postgresql/16/bin" || got[1] != "/usr/lib/postgresql/15/bin" || got[2] != "/usr/lib/postgresql/9.6/bin" {
 		t.Errorf("ordered by version: %v", got)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	got, err := exec.Command("sh", "-c", "printf %s "+shellQuote(`it's "a" $HOME \ test`)).Output()
+	if err != nil || string(got) != `it's "a" $HOME \ test` {
+		t.Errorf("quoted through sh: %q %v", got, err)
 	}
 }
