@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,8 +17,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"batos/internal/store"
+	"batos/internal/store/bolt"
 	"batos/internal/store/pg"
 	"batos/internal/store/pg/pgtest"
+	"batos/internal/store/storecopy/copytest"
 	"batos/internal/store/storetest"
 )
 
@@ -559,5 +562,35 @@ func TestStatsAndChosenOIDs(t *testing.T) {
 	}
 	if st.Objects != 2 || st.Revisions != 2 || st.Transactions != 1 || st.Blobs != 1 || st.BlobBytes != 5 || st.LastTID != tid || st.FileBytes <= 0 {
 		t.Errorf("stats %+v, want 2 objects and revisions, 1 transaction, 1 blob of 5 bytes, LastTID %s", st, tid)
+	}
+}
+
+// TestCopyConformance: images copied from pg into pg, from bolt into pg
+// and from pg into bolt, with their whole history, read as the original.
+func TestCopyConformance(t *testing.T) {
+	t.Run("pg to pg", func(t *testing.T) { copytest.Run(t, opener(), opener()) })
+	t.Run("bolt to pg", func(t *testing.T) { copytest.Run(t, boltOpener(), opener()) })
+	t.Run("pg to bolt", func(t *testing.T) { copytest.Run(t, opener(), boltOpener()) })
+}
+
+// boltOpener opens bolt stores in the test's directory.
+func boltOpener() storetest.Opener {
+	var mu sync.Mutex
+	dirs := map[string]string{}
+	return func(t testing.TB, name string) store.Engine {
+		t.Helper()
+		mu.Lock()
+		dir, ok := dirs[t.Name()]
+		if !ok {
+			dir = t.TempDir()
+			dirs[t.Name()] = dir
+		}
+		mu.Unlock()
+		db, err := bolt.Open(filepath.Join(dir, name+".db"), nil)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
 	}
 }
