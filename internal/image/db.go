@@ -73,7 +73,21 @@ func (db *DB) Store() store.Engine { return db.store }
 
 // View runs fn in a read-only transaction on a snapshot of the image.
 func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
-	return db.ViewAt(ctx, db.store.LastTID(), fn)
+	return db.ViewAt(ctx, db.latest(ctx), fn)
+}
+
+// latest is the snapshot a transaction begins at: the newest commit. A
+// store other processes commit to is asked (one round trip), so what
+// another node committed before this transaction began is seen; if it
+// cannot answer, the last TID this process knows is used, and reading
+// fails, or a commit conflicts, rather than anything being lost.
+func (db *DB) latest(ctx context.Context) store.TID {
+	if f, ok := db.store.(store.Freshener); ok {
+		if tid, err := f.LatestTID(ctx); err == nil {
+			return tid
+		}
+	}
+	return db.store.LastTID()
 }
 
 // ViewAt runs fn in a read-only transaction seeing the image as it was
@@ -112,7 +126,7 @@ func (db *DB) UpdateTID(ctx context.Context, fn func(*Tx) error) (store.TID, err
 }
 
 func (db *DB) updateOnce(ctx context.Context, fn func(*Tx) error) (store.TID, error) {
-	tx := db.begin(ctx, db.store.LastTID(), true)
+	tx := db.begin(ctx, db.latest(ctx), true)
 	defer tx.end()
 	if err := fn(tx); err != nil {
 		return 0, err

@@ -259,3 +259,12 @@ func ValidateImport(info TxInfo, records []ImportRecord) error {
 	}
 	return ValidateCommit(TxMeta{User: info.User, Description: info.Description, Extension: info.Extension}, writes)
 }
+
+// Freshener is implemented by engines other processes commit to as well
+// (a database several nodes share): LatestTID asks the shared store for
+// its newest committed transaction, so a transaction begun after another
+// node's commit sees it, however late that node's notice arrives.
+// LastTID stays the cheap, possibly late, answer.
+type Freshener interface {
+	LatestTID(ctx context.Context) (TID, error)
+}

@@ -240,6 +240,24 @@ func (db *DB) Close() error {
 // Stats.
 func (db *DB) LastTID() store.TID { return store.TID(db.lastTID.Load()) }
 
+// LatestTID implements store.Freshener: the newest TID committed by any
+// node, read from the database (one round trip). The image layer begins
+// each transaction there, so a commit on another node is seen by the
+// next transaction here, whatever became of its notification.
+func (db *DB) LatestTID(ctx context.Context) (store.TID, error) {
+	done, err := db.enter()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	var last int64
+	if err := db.pool.QueryRow(ctx, "SELECT value FROM store_meta WHERE name = 'last_tid'").Scan(&last); err != nil {
+		return 0, fmt.Errorf("pg: read the last TID: %w", err)
+	}
+	db.seeTID(store.TID(last))
+	return db.LastTID(), nil
+}
+
 // NewOIDs implements store.Engine, from a sequence shared by every node.
 // OIDs handed out but never committed are simply never used.
 func (db *DB) NewOIDs(ctx context.Context, n int) ([]store.OID, error) {

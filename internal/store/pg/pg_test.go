@@ -594,3 +594,32 @@ func boltOpener() storetest.Opener {
 		return db
 	}
 }
+
+// TestLatestTIDAsksTheDatabase: a node's LatestTID is another node's
+// commit at once, before any notice of it arrives; a closed handle
+// refuses.
+func TestLatestTIDAsksTheDatabase(t *testing.T) {
+	c := pgtest.Start(t)
+	name := c.CreateDatabase(t)
+	a, b := open(t, c.URL(name)), open(t, c.URL(name))
+	o, err := a.NewOIDs(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		tid, err := a.Commit(ctx, store.TxMeta{}, []store.Write{{OID: o[0], Serial: a.LastTID() * store.TID(min(i, 1)), Data: storetest.Rec(fmt.Sprint(i))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.LatestTID(ctx); err != nil || got != tid {
+			t.Fatalf("node b's LatestTID right after node a committed %s: %s %v", tid, got, err)
+		}
+		if b.LastTID() < tid {
+			t.Fatalf("LatestTID left LastTID at %s, behind %s", b.LastTID(), tid)
+		}
+	}
+	b.Close()
+	if _, err := b.LatestTID(ctx); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("LatestTID on a closed handle: %v, want ErrClosed", err)
+	}
+}
