@@ -8,10 +8,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"batos/internal/image"
 	"batos/internal/store/pg/pgtest"
 	"batos/internal/zmqbridge"
+
+	zmq "github.com/pebbe/zmq4"
 )
 
 // TestMain stops the throwaway PostgreSQL cluster the tests that use one
@@ -94,11 +97,11 @@ func TestManyNodesOnPostgres(t *testing.T) {
 	mustRun(t, "-store", url, "image", "init")
 	mustRun(t, "-store", url, "eval", "genesis.count = 0\ngenesis.bump = method(\"def bump(self):\\n    self.count = self.count + 1\\n    return self.count\")")
 	const nodes, clients, each = 3, 4, 25
-	var addrs []string
+	var addrs, events []string
 	for range nodes {
-		req, _, stop := startRun(t, url)
+		req, ev, stop := startRun(t, url)
 		defer stop()
-		addrs = append(addrs, req)
+		addrs, events = append(addrs, req), append(events, ev)
 	}
 	dial := func(addr string) *zmqbridge.Client {
 		c, err := zmqbridge.Dial(addr, nil)
@@ -137,6 +140,32 @@ func TestManyNodesOnPostgres(t *testing.T) {
 			t.Errorf("node %d reads the counter as %v (%v), want %d", i, res, err, nodes*clients*each)
 		}
 	}
+	// Node B's event socket publishes the commits made through node A,
+	// with their topic and fields, as A's does.
+	sub, err := zmq.NewSocket(zmq.SUB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	sub.SetLinger(0)
+	sub.SetRcvtimeo(10 * time.Second)
+	sub.SetSubscribe("commit.")
+	if err := sub.Connect(events[1]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the SUB joins before anything publishes
+	if _, err := dial(addrs[0]).Call(ctx, "send", map[string]any{"target": "genesis", "selector": "bump"}); err != nil {
+		t.Fatal(err)
+	}
+	frames, err := sub.RecvMessageBytes(0)
+	if err != nil {
+		t.Fatalf("node B published nothing of node A's commit: %v", err)
+	}
+	ev, err := zmqbridge.DecodeRequest(frames[1], zmqbridge.DefaultLimits)
+	if string(frames[0]) != "commit.send" || err != nil || ev["selector"] != "bump" || ev["target"] != "genesis" || len(fmt.Sprint(ev["tid"])) != 16 {
+		t.Errorf("node B's event of node A's send: %q %v %v", frames[0], ev, err)
+	}
+
 	// Written through one node, read at once through another.
 	a, b := dial(addrs[0]), dial(addrs[1])
 	for i := range 20 {

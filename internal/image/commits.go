@@ -1,7 +1,9 @@
 package image
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 
 	"batos/internal/store"
 )
@@ -78,4 +80,51 @@ func (db *DB) undone(ctx context.Context, tid, undo store.TID, meta store.TxMeta
 	t := topicOf(ctx, nil)
 	c.Topic, c.Fields = t.name, t.fields
 	db.committed(c)
+}
+
+// notice is a commit's topic and fields as other processes sharing the
+// store are told them (store.TxMeta.Notice), when the store is shared:
+// they publish its event as this process does. nil when there is
+// nothing to tell, or it does not fit.
+func (db *DB) notice(t topic) []byte {
+	if _, shared := db.store.(store.Watcher); !shared || t.name == "" {
+		return nil
+	}
+	b, err := json.Marshal(struct {
+		Topic  string         `json:"topic"`
+		Fields map[string]any `json:"fields,omitempty"`
+	}{t.name, t.fields})
+	if err != nil || len(b) > store.MaxNotice {
+		return nil
+	}
+	return b
+}
+
+// DecodeNotice reads a notice another process committed with: the topic
+// and fields it named its commit with ("" and nil for a notice that is
+// missing or unreadable). Numbers come back as int64 when they are
+// whole, else float64.
+func DecodeNotice(b []byte) (string, map[string]any) {
+	if len(b) == 0 {
+		return "", nil
+	}
+	var n struct {
+		Topic  string         `json:"topic"`
+		Fields map[string]any `json:"fields"`
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&n); err != nil {
+		return "", nil
+	}
+	for k, v := range n.Fields {
+		if num, ok := v.(json.Number); ok {
+			if i, err := num.Int64(); err == nil {
+				n.Fields[k] = i
+			} else if f, err := num.Float64(); err == nil {
+				n.Fields[k] = f
+			}
+		}
+	}
+	return n.Topic, n.Fields
 }

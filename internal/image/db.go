@@ -228,7 +228,7 @@ func (db *DB) Undo(ctx context.Context, tid store.TID, user string) (store.TID, 
 			wrote = info.OIDs
 		}
 	}
-	meta := store.TxMeta{User: user}
+	meta := store.TxMeta{User: user, Notice: db.notice(topicOf(ctx, nil))}
 	undo, err := db.store.Undo(ctx, tid, meta)
 	if err != nil {
 		return 0, err

@@ -183,6 +183,7 @@ func (tx *Tx) commit() (store.TID, error) {
 	if meta.User == "" {
 		meta.User = tx.db.opts.User
 	}
+	meta.Notice = tx.db.notice(topicOf(tx.ctx, tx.topic))
 	tid, err := tx.db.store.Commit(tx.ctx, meta, writes)
 	if err != nil {
 		return 0, err

@@ -73,7 +73,17 @@ type TxMeta struct {
 	User        string
 	Description string
 	Extension   map[string]string
+	// Notice is what the commit tells the other processes sharing the
+	// store as it commits (the topic and fields of its event), for a
+	// Watcher's watchers; it is not kept, and an engine no other process
+	// shares ignores it. At most MaxNotice bytes reach them: a longer
+	// one is dropped.
+	Notice []byte
 }
+
+// MaxNotice bounds a commit's Notice (a PostgreSQL notification carries
+// under 8,000 bytes).
+const MaxNotice = 4096
 
 // TxInfo is a committed transaction as the log records it.
 type TxInfo struct {
@@ -258,6 +268,16 @@ func ValidateImport(info TxInfo, records []ImportRecord) error {
 		writes = []Write{{OID: info.OIDs[0]}}
 	}
 	return ValidateCommit(TxMeta{User: info.User, Description: info.Description, Extension: info.Extension}, writes)
+}
+
+// Watcher is implemented by engines other processes commit to as well (a
+// database several nodes share). WatchCommits calls fn, from one
+// goroutine, with each transaction other processes commit from then on,
+// in TID order, each once: its log entry and the notice it was committed
+// with (nil when that was lost on the way, or too long). stop ends it;
+// fn is not called once stop has returned.
+type Watcher interface {
+	WatchCommits(fn func(info TxInfo, notice []byte)) (stop func())
 }
 
 // Freshener is implemented by engines other processes commit to as well

@@ -2,10 +2,10 @@ package uvm
 
 import (
 	"maps"
-	"sync/atomic"
 
 	"batos/internal/command"
 	"batos/internal/image"
+	"batos/internal/store"
 )
 
 // onCommit returns the image's commit hook: it publishes each commit on
@@ -13,17 +13,40 @@ import (
 // numbered from 1 in "seq" so a subscriber can tell it lost one, then calls next, the hook the caller's image options
 // had, if any.
 func (u *UVM) onCommit(next func(image.Commit)) func(image.Commit) {
-	var seq atomic.Int64
 	return func(c image.Commit) {
-		if u.events != nil {
-			topic, payload := commitEvent(c)
-			payload["seq"] = seq.Add(1)
-			u.events(topic, payload)
-		}
+		u.publishCommit(c)
 		if next != nil {
 			next(c)
 		}
 	}
+}
+
+// publishCommit publishes a commit's event, this process's or, on a
+// store other processes share, another's.
+func (u *UVM) publishCommit(c image.Commit) {
+	if u.events == nil {
+		return
+	}
+	topic, payload := commitEvent(c)
+	payload["seq"] = u.eventSeq.Add(1)
+	u.events(topic, payload)
+}
+
+// watchOtherNodes publishes the commits other processes make to a store
+// they share with this one (a database's other nodes), as this process
+// publishes its own: with the topic and fields they were committed with
+// when their notice arrived, else as commit.other. It answers the
+// function that stops it.
+func (u *UVM) watchOtherNodes() func() {
+	w, shared := u.store.(store.Watcher)
+	if !shared || u.events == nil {
+		return func() {}
+	}
+	return w.WatchCommits(func(info store.TxInfo, notice []byte) {
+		topic, fields := image.DecodeNotice(notice)
+		u.publishCommit(image.Commit{TID: info.TID, OIDs: info.OIDs, Topic: topic, Fields: fields,
+			Meta: store.TxMeta{User: info.User, Description: info.Description, Extension: info.Extension}})
+	})
 }
 
 // commitEvent is a commit's topic and payload. The fields the transaction

@@ -107,6 +107,11 @@ type UVM struct {
 	telemetry *vm.Telemetry
 	hb        heartbeatParts
 
+	// eventSeq numbers the commit events published; stopWatch stops
+	// publishing other nodes' commits.
+	eventSeq  atomic.Int64
+	stopWatch func()
+
 	slots    chan struct{} // the pool: one token per running send
 	mu       sync.Mutex
 	closing  bool
@@ -175,6 +180,7 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 			return nil, false, err
 		}
 	}
+	u.stopWatch = u.watchOtherNodes()
 	return u, created, nil
 }
 
@@ -402,6 +408,9 @@ func (u *UVM) Close() error {
 			beatErr = fmt.Errorf("save telemetry: %w", beatErr)
 		}
 		catErr := u.closeCatalog()
+		if u.stopWatch != nil {
+			u.stopWatch()
+		}
 		u.closeErr = errors.Join(u.store.Close(), catErr, beatErr)
 	})
 	return u.closeErr

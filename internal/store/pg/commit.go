@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,9 +66,13 @@ func (db *DB) commit(ctx context.Context, meta store.TxMeta, writes []write, und
 	if err != nil {
 		return 0, err
 	}
+	// Marked before COMMIT: its notification may reach the listener
+	// before this returns.
+	db.markOwn(tid)
 	// Once COMMIT is sent the outcome must be learnt even if ctx ends: the
 	// transaction may be durable, and the caller must learn its TID.
 	if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
+		db.unmarkOwn(tid)
 		return 0, fmt.Errorf("pg: commit %s: %w", tid, err)
 	}
 	db.seeTID(tid)
@@ -187,7 +190,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			[]any{int64(tid), timeNS, nonNil(user), nonNil(desc), nonNil(ext), logOIDs, txnCRC(tid, timeNS, user, desc, ext, logOIDs)}},
 		{"record the last TID", "UPDATE store_meta SET value = $1 WHERE name = 'last_tid'", []any{int64(tid)}},
 		// Delivered when the transaction commits: other nodes' LastTID.
-		{"announce the commit", "SELECT pg_notify($1, $2)", []any{db.channel, strconv.FormatUint(uint64(tid), 10)}},
+		{"announce the commit", "SELECT pg_notify($1, $2)", []any{db.channel, notifyPayload(tid, meta.Notice)}},
 	}
 	b := &pgx.Batch{}
 	for _, st := range stmts {

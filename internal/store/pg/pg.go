@@ -29,7 +29,6 @@ package pg
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,7 +66,11 @@ type DB struct {
 
 	// channel is the NOTIFY channel commits announce their TIDs on, and
 	// the listener goroutine listens to (stopListening ends it).
-	channel       string
+	channel string
+	// watchMu guards watch: WatchCommits's functions and what the
+	// listener has passed on to them.
+	watchMu       sync.Mutex
+	watch         watchers
 	stopListening context.CancelFunc
 	listening     chan struct{}
 
@@ -178,19 +181,26 @@ func (db *DB) listenOnce(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{db.channel}.Sanitize()); err != nil {
 		return err
 	}
-	// Commits made while no one listened announced nothing we heard.
+	// Commits made while no one listened announced nothing we heard:
+	// the log has them.
 	var last int64
 	if err := conn.QueryRow(ctx, "SELECT value FROM store_meta WHERE name = 'last_tid'").Scan(&last); err != nil {
 		return err
 	}
 	db.seeTID(store.TID(last))
+	if err := db.catchUp(ctx, conn, store.TID(last), nil); err != nil {
+		return err
+	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
-		if tid, err := strconv.ParseUint(n.Payload, 10, 63); err == nil {
-			db.seeTID(store.TID(tid))
+		if tid, notice, ok := parsePayload(n.Payload); ok {
+			db.seeTID(tid)
+			if err := db.catchUp(ctx, conn, tid, notice); err != nil {
+				return err
+			}
 		}
 	}
 }

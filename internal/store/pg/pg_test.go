@@ -623,3 +623,87 @@ func TestLatestTIDAsksTheDatabase(t *testing.T) {
 		t.Errorf("LatestTID on a closed handle: %v, want ErrClosed", err)
 	}
 }
+
+// TestWatchCommits: a node's watcher is handed every commit other nodes
+// make, in order, once, with the notice each was committed with; never
+// its own node's; and, after its listening connection was cut, the
+// commits made meanwhile, from the log, without their notices.
+func TestWatchCommits(t *testing.T) {
+	c := pgtest.Start(t)
+	name := c.CreateDatabase(t)
+	a, b := open(t, c.URL(name)), open(t, c.URL(name))
+	type seen struct {
+		tid    store.TID
+		notice string
+	}
+	got := make(chan seen, 100)
+	stop := b.WatchCommits(func(info store.TxInfo, notice []byte) { got <- seen{info.TID, string(notice)} })
+	defer stop()
+	o, err := a.NewOIDs(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serial store.TID
+	commitOn := func(db *pg.DB, notice string) store.TID {
+		t.Helper()
+		tid, err := db.Commit(ctx, store.TxMeta{Notice: []byte(notice)}, []store.Write{{OID: o[0], Serial: serial, Data: storetest.Rec(notice)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		serial = tid
+		return tid
+	}
+	next := func() seen {
+		t.Helper()
+		select {
+		case s := <-got:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatal("no commit handed to the watcher")
+		}
+		return seen{}
+	}
+	// Once b listens (its first hand-over shows it), a commit comes with
+	// its notice.
+	warm := commitOn(a, "warm-up")
+	if s := next(); s.tid != warm {
+		t.Fatalf("warm-up handed as %+v, want %s", s, warm)
+	}
+	t1 := commitOn(a, `{"topic":"commit.one"}`)
+	commitOn(b, "its own") // never handed to b's watcher
+	t3 := commitOn(a, strings.Repeat("x", store.MaxNotice+1))
+	if s := next(); s != (seen{t1, `{"topic":"commit.one"}`}) {
+		t.Errorf("first: %+v, want %s with its notice", s, t1)
+	}
+	if s := next(); s != (seen{t3, ""}) {
+		t.Errorf("second: %+v, want %s without its notice (too long), and not b's own commit", s, t3)
+	}
+
+	// Cut b's listening connection; commits made while it reconnects are
+	// found in the log.
+	admin, err := pgx.Connect(ctx, c.URL(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"); err != nil {
+		t.Fatal(err)
+	}
+	var during []store.TID
+	for i := range 3 {
+		during = append(during, commitOn(a, fmt.Sprintf(`{"topic":"commit.n%d"}`, i)))
+	}
+	for i, tid := range during {
+		s := next()
+		if s.tid != tid {
+			t.Fatalf("after the cut, commit %d handed as %+v, want %s", i, s, tid)
+		}
+	}
+	stop()
+	commitOn(a, "after stop")
+	select {
+	case s := <-got:
+		t.Errorf("handed %+v after stop", s)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
