@@ -144,7 +144,9 @@ func TestSharedStructureIsNotExpanded(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			db := imagetest.Open(t, nil)
-			m := vm.New(nil)
+			// The memory guard is what is tested: a loaded machine (the
+			// whole suite under -race) must not reach the time limit first.
+			m := vm.New(&vm.Options{Timeout: time.Minute})
 			var err error
 			// Expanded, the value would be 2^25 lists: gigabytes.
 			allocated := allocatedBy(func() { _, err = evalUpdate(t, db, m, tc.code) })
