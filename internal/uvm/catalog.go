@@ -41,18 +41,29 @@ func (u *UVM) Catalog(ctx context.Context) (*library.Library, error) {
 	}
 	// What opening writes (an index caught up) is the catalog's commit.
 	ctx = image.WithTopic(ctx, command.TopicCatalog, nil)
-	dir := IndexDir(u.path)
+	dir, lock, err := claimIndexDir(u.path)
+	if err != nil {
+		return nil, fmt.Errorf("knowledge catalog: %w", err)
+	}
+	release := func() {
+		if lock != nil {
+			lock.Close()
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		release()
 		return nil, fmt.Errorf("knowledge catalog: %w", err)
 	}
 	model, err := mind.LoadEmbedModel(ctx, u.db)
 	if err != nil {
+		release()
 		return nil, err
 	}
 	var emb *embed.Embedder
 	if model != "" {
 		cache, err := openEmbedCache(filepath.Join(dir, "embeddings"), u.log)
 		if err != nil {
+			release()
 			return nil, err
 		}
 		u.embedCache = cache
@@ -64,9 +75,10 @@ func (u *UVM) Catalog(ctx context.Context) (*library.Library, error) {
 			u.embedCache.Close()
 			u.embedCache = nil
 		}
+		release()
 		return nil, fmt.Errorf("knowledge catalog: %w", err)
 	}
-	u.catalog, u.catalogReport = lib, rep
+	u.catalog, u.catalogReport, u.indexLock = lib, rep, lock
 	return lib, nil
 }
 
@@ -107,6 +119,10 @@ func (u *UVM) closeCatalog() error {
 	if u.embedCache != nil {
 		err = errors.Join(err, u.embedCache.Close())
 		u.embedCache = nil
+	}
+	if u.indexLock != nil {
+		u.indexLock.Close() // after the indexes are written: another node may take the directory
+		u.indexLock = nil
 	}
 	return err
 }

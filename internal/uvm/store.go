@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"batos/internal/store"
 	"batos/internal/store/bolt"
@@ -72,4 +75,44 @@ func dataDir(name, suffix string) string {
 	}
 	sum := sha256.Sum256([]byte(DisplayName(name)))
 	return filepath.Join(base, "batos", "pg-"+hex.EncodeToString(sum[:8])+suffix)
+}
+
+// maxIndexDirs bounds the catalog index directories kept for one database
+// on one machine: one per node running there at once.
+const maxIndexDirs = 16
+
+// claimIndexDir gives this process a catalog index directory of its own
+// for the image at name. An image file's is beside it (the file's lock
+// keeps a second process out). A database's nodes share no lock, so each
+// takes the first of dir, dir-2, dir-3… whose lock file it can lock: a
+// node restarted finds its indexes where it left them, and two nodes on
+// one machine never write one directory. The returned file holds the
+// lock until closed.
+func claimIndexDir(name string) (string, *os.File, error) {
+	dir := IndexDir(name)
+	if !IsDatabase(name) {
+		return dir, nil, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", nil, err
+	}
+	for n := 1; n <= maxIndexDirs; n++ {
+		d := dir
+		if n > 1 {
+			d = fmt.Sprintf("%s-%d", dir, n)
+		}
+		f, err := os.OpenFile(d+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return "", nil, err
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return d, f, nil
+		}
+		f.Close()
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return "", nil, fmt.Errorf("lock %s: %w", d, err)
+		}
+	}
+	return "", nil, fmt.Errorf("%d batos processes on this machine use %s's catalog indexes already", maxIndexDirs, DisplayName(name))
 }

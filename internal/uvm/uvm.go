@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -91,10 +92,13 @@ type UVM struct {
 	mind        *mind.Mind
 
 	// The knowledge catalog, opened on first use (Catalog).
-	path       string
-	log        *slog.Logger
-	catMu      sync.Mutex
-	catalog    *library.Library
+	path    string
+	log     *slog.Logger
+	catMu   sync.Mutex
+	catalog *library.Library
+	// indexLock holds the catalog index directory of a database image
+	// for this process (claimIndexDir); nil for an image file.
+	indexLock  *os.File
 	embedCache *embed.Cache
 	// catalogReport is what opening the catalog did to its indexes.
 	catalogReport index.Report
