@@ -45,7 +45,7 @@ resume meanwhile, and stop where they are when the retry ends.`)
 		}
 		defer r.Close()
 		if *sf.url != "" {
-			fmt.Fprintf(e.stderr, "batos cycle retry: batos run serves %s; its mind runs the retry, not -llm %s\n", e.image, *sf.url)
+			fmt.Fprintf(e.stderr, "batos cycle retry: batos run serves %s; its mind runs the retry, not -llm %s\n", uvm.DisplayName(e.image), *sf.url)
 		}
 		v, err := retry(ctx, r, p, id, *timeout)
 		return reportRetry(e, v, err, *timeout, true)

@@ -11,6 +11,7 @@ import (
 	"batos/internal/command"
 	"batos/internal/mind"
 	"batos/internal/store"
+	"batos/internal/uvm"
 )
 
 func init() {
@@ -55,7 +56,7 @@ personas.`)
 	if fs.NArg() > 0 {
 		return usageError("doctor takes no arguments")
 	}
-	rep := &doctorReport{Image: e.image}
+	rep := &doctorReport{Image: uvm.DisplayName(e.image)}
 	sess, cfg, remote, err := doctorSession(ctx, e, sf, rep)
 	if err != nil {
 		return err
@@ -164,7 +165,7 @@ func doctorSession(ctx context.Context, e *env, sf serverFlags, rep *doctorRepor
 		return sess, cfg, nil, nil
 	}
 	if sf.given() {
-		fmt.Fprintf(e.stderr, "batos doctor: batos run serves %s; the personas' tiers are those its mind sees, whatever -llm, -llm-api and -model say\n", e.image)
+		fmt.Fprintf(e.stderr, "batos doctor: batos run serves %s; the personas' tiers are those its mind sees, whatever -llm, -llm-api and -model say\n", uvm.DisplayName(e.image))
 	}
 	personas, err := sess.Personas(ctx, "")
 	if err != nil {

@@ -38,10 +38,10 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	}
 	defer u.Close()
 	if !created {
-		fmt.Fprintf(e.stdout, "image %s already exists; system objects are in place\n", e.image)
+		fmt.Fprintf(e.stdout, "image %s already exists; system objects are in place\n", uvm.DisplayName(e.image))
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "created image %s (root %s naming %s)\n", e.image, image.RootOID, strings.Join(image.SystemNames, ", "))
+	fmt.Fprintf(e.stdout, "created image %s (root %s naming %s)\n", uvm.DisplayName(e.image), image.RootOID, strings.Join(image.SystemNames, ", "))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"batos/internal/image"
 	"batos/internal/mind"
+	"batos/internal/uvm"
 )
 
 // serverFlags are the flags that name an inference server.
@@ -82,4 +83,4 @@ func (f serverFlags) given() bool { return *f.url != "" || *f.api != "" || *f.mo
 
 // cacheDir is where adapters are written for servers that read files:
 // derived data beside the image, rebuilt from it when missing.
-func cacheDir(e *env) string { return e.image + ".cache" }
+func cacheDir(e *env) string { return uvm.DataDir(e.image, ".cache") }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"batos/internal/command"
+	"batos/internal/uvm"
 )
 
 func init() {
@@ -37,7 +38,7 @@ sends go on meanwhile (commits wait while the file is rewritten).`)
 		}
 	}
 	var res command.Packed
-	err := withProgress(e, "packing "+e.image, func() error {
+	err := withProgress(e, "packing "+uvm.DisplayName(e.image), func() error {
 		s, err := openSession(ctx, e, readWrite)
 		if err != nil {
 			return err
@@ -56,7 +57,7 @@ sends go on meanwhile (commits wait while the file is rewritten).`)
 			formatTime(before), took, p.Revisions, p.Objects, p.Transactions, p.Blobs, byteSize(p.BlobBytes))
 	}
 	if *compact {
-		fmt.Fprintf(e.stdout, "compacted %s: %s -> %s\n", e.image, byteSize(res.Compact.BytesBefore), byteSize(res.Compact.BytesAfter))
+		fmt.Fprintf(e.stdout, "compacted %s: %s -> %s\n", uvm.DisplayName(e.image), byteSize(res.Compact.BytesBefore), byteSize(res.Compact.BytesAfter))
 	}
 	return nil
 }

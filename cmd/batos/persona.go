@@ -15,6 +15,7 @@ import (
 
 	"batos/internal/command"
 	"batos/internal/mind"
+	"batos/internal/uvm"
 )
 
 func init() {
@@ -43,7 +44,7 @@ func personaSession(ctx context.Context, e *env, sf serverFlags, name string) (*
 			return nil, err
 		}
 		if sf.given() {
-			fmt.Fprintf(e.stderr, "batos %s: batos run serves %s; its mind sees the personas, not the -llm, -llm-api and -model given here\n", name, e.image)
+			fmt.Fprintf(e.stderr, "batos %s: batos run serves %s; its mind sees the personas, not the -llm, -llm-api and -model given here\n", name, uvm.DisplayName(e.image))
 		}
 		return sess, nil
 	}

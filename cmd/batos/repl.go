@@ -63,7 +63,7 @@ func runRepl(ctx context.Context, e *env, args []string) error {
 	if s.local != nil {
 		names = rootNameList(ctx, s.local)
 	}
-	fmt.Fprintf(in.out(), "batos repl on %s: %s\n:help for help, :quit to leave\n", e.image, names)
+	fmt.Fprintf(in.out(), "batos repl on %s: %s\n:help for help, :quit to leave\n", uvm.DisplayName(e.image), names)
 	// The session lives in the service, local or the server's, so that
 	// the two carry the same.
 	r := &console{svc: s, in: in, session: "repl-" + rand.Text()}

@@ -87,7 +87,7 @@ func awakenImage(ctx context.Context, e *env, mode sessionMode, opts *uvm.Option
 		return nil, err
 	}
 	if created {
-		fmt.Fprintf(e.stderr, "batos: created image %s\n", e.image)
+		fmt.Fprintf(e.stderr, "batos: created image %s\n", uvm.DisplayName(e.image))
 	}
 	return u, nil
 }

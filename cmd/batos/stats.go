@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"batos/internal/uvm"
 )
 
 func init() {
@@ -29,12 +31,12 @@ func runStats(ctx context.Context, e *env, args []string) error {
 	}
 	if *asJSON {
 		return printJSON(e.stdout, map[string]any{
-			"image": e.image, "objects": st.Objects, "revisions": st.Revisions,
+			"image": uvm.DisplayName(e.image), "objects": st.Objects, "revisions": st.Revisions,
 			"transactions": st.Transactions, "blobs": st.Blobs, "blob_bytes": st.BlobBytes,
 			"file_bytes": st.FileBytes, "last_tid": st.LastTID.String(),
 		})
 	}
-	fmt.Fprintf(e.stdout, "image         %s\n", e.image)
+	fmt.Fprintf(e.stdout, "image         %s\n", uvm.DisplayName(e.image))
 	fmt.Fprintf(e.stdout, "objects       %d\n", st.Objects)
 	fmt.Fprintf(e.stdout, "revisions     %d\n", st.Revisions)
 	fmt.Fprintf(e.stdout, "transactions  %d\n", st.Transactions)

@@ -48,6 +48,15 @@ func TestStoreFlagPostgres(t *testing.T) {
 		t.Errorf("verify: %q", out)
 	}
 
+	// A password in the URL (the test cluster trusts any) never shows.
+	withPassword := pgtest.NewDatabase(t) + "&password=s3cr3t-pass"
+	for _, args := range [][]string{{"image", "init"}, {"stats"}, {"stats", "-json"}, {"verify"}, {"log"}} {
+		code, out, errOut := batos(t, append([]string{"-store", withPassword}, args...)...)
+		if code != 0 || strings.Contains(out+errOut, "s3cr3t") {
+			t.Errorf("%s with a password in the URL: exit %d, %q %q", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+
 	secret := "postgres://batos:s3cr3t-pass@127.0.0.1:1/nothing?connect_timeout=2"
 	code, out, errOut := batos(t, "-store", secret, "eval", "1")
 	if code == 0 || strings.Contains(out+errOut, "s3cr3t") {

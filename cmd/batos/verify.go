@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"batos/internal/store"
+	"batos/internal/uvm"
 )
 
 func init() {
@@ -31,7 +32,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if !rep.OK() {
-		return fmt.Errorf("%d problems found in %s", len(rep.Problems), e.image)
+		return fmt.Errorf("%d problems found in %s", len(rep.Problems), uvm.DisplayName(e.image))
 	}
 	if !*asJSON {
 		fmt.Fprintln(e.stdout, "ok")
@@ -45,7 +46,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 func verifyAndReport(ctx context.Context, e *env, verify func(context.Context) (*store.Report, error), asJSON bool) (*store.Report, error) {
 	start := time.Now()
 	var rep *store.Report
-	err := withProgress(e, "verifying "+e.image, func() error {
+	err := withProgress(e, "verifying "+uvm.DisplayName(e.image), func() error {
 		var err error
 		rep, err = verify(ctx)
 		return err

@@ -37,6 +37,14 @@ func DisplayName(name string) string {
 	if _, has := u.User.Password(); has {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
+	// libpq takes secrets as parameters too.
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
 	return u.String()
 }
 
@@ -60,6 +68,9 @@ func OpenStore(ctx context.Context, name string, o *bolt.Options) (store.Engine,
 type compacter interface {
 	Compact(ctx context.Context) (store.CompactResult, error)
 }
+
+// DataDir is dataDir for the CLI's caches beside an image.
+func DataDir(name, suffix string) string { return dataDir(name, suffix) }
 
 // dataDir is where an image keeps what is derived from it on this
 // machine (the catalog's indexes): beside an image file, or, for a
