@@ -288,3 +288,11 @@ type Watcher interface {
 type Freshener interface {
 	LatestTID(ctx context.Context) (TID, error)
 }
+
+// PackMarker is implemented by engines that record how far their history
+// was packed: PackedBefore is the newest transaction a pack cut at (0:
+// never packed). Transactions up to it cannot be undone; a copy carries
+// the mark so that its copy refuses them too.
+type PackMarker interface {
+	PackedBefore(ctx context.Context) (TID, error)
+}

@@ -396,3 +396,15 @@ func (db *DB) sweepBlobs(ctx context.Context, p *packPlan, res *store.PackResult
 		return nil
 	})
 }
+
+// PackedBefore implements store.PackMarker.
+func (db *DB) PackedBefore(ctx context.Context) (store.TID, error) {
+	var cut store.TID
+	err := db.viewFile(func(tx *bbolt.Tx) error {
+		if packed := tx.Bucket(bucketMeta).Get(keyPackedBefore); len(packed) == 8 {
+			cut = store.TID(beUint64(packed))
+		}
+		return nil
+	})
+	return cut, err
+}

@@ -118,3 +118,17 @@ func (db *DB) MarkPacked(ctx context.Context, before store.TID) error {
 	}
 	return tx.Commit(context.WithoutCancel(ctx))
 }
+
+// PackedBefore implements store.PackMarker.
+func (db *DB) PackedBefore(ctx context.Context) (store.TID, error) {
+	done, err := db.enter()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	var cut int64
+	if err := db.pool.QueryRow(ctx, "SELECT value FROM store_meta WHERE name = 'packed_before'").Scan(&cut); err != nil {
+		return 0, fmt.Errorf("pg: read the pack cut: %w", err)
+	}
+	return store.TID(cut), nil
+}

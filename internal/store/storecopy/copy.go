@@ -110,6 +110,16 @@ func Copy(ctx context.Context, src, dst store.Engine, o Options) (Result, error)
 			o.Progress(i+1, len(tids))
 		}
 	}
+	// The source's own cut, where it records one: transactions up to it
+	// cannot be undone there, and must not be here (their history before
+	// the cut is gone: an undo would restore nothing, or delete).
+	if pm, ok := src.(store.PackMarker); ok {
+		cut, err := pm.PackedBefore(ctx)
+		if err != nil {
+			return res, fmt.Errorf("read the source's pack cut: %w", err)
+		}
+		packedTo = max(packedTo, min(cut, dst.LastTID()))
+	}
 	if packedTo != 0 {
 		if err := im.MarkPacked(ctx, packedTo); err != nil {
 			return res, fmt.Errorf("mark the copy packed up to %s: %w", packedTo, err)
@@ -212,6 +222,9 @@ func Compare(ctx context.Context, src, dst store.Engine) error {
 	if len(a) != len(b) {
 		return fmt.Errorf("the source's log has %d transactions, the copy's %d", len(a), len(b))
 	}
+	if err := samePackCut(ctx, src, dst, a); err != nil {
+		return err
+	}
 	objects := map[store.OID]bool{}
 	for i := range a {
 		if err := sameTx(a[i], b[i]); err != nil {
@@ -251,10 +264,39 @@ func sameTx(a, b store.TxInfo) error {
 	same := a.TID == b.TID && a.Time.Equal(b.Time) && a.User == b.User && a.Description == b.Description &&
 		len(a.Extension) == len(b.Extension) && slices.Equal(a.OIDs, b.OIDs)
 	for k, v := range a.Extension {
-		same = same && b.Extension[k] == v
+		w, ok := b.Extension[k]
+		same = same && ok && w == v
 	}
 	if !same {
 		return fmt.Errorf("transaction %s differs in the copy: source %+v, copy %+v", a.TID, a, b)
+	}
+	return nil
+}
+
+// samePackCut checks that the copy refuses to undo what the source
+// refuses for a pack: the newest logged transaction at or before the
+// source's cut is at or before the copy's.
+func samePackCut(ctx context.Context, src, dst store.Engine, log []store.TxInfo) error {
+	ps, ok1 := src.(store.PackMarker)
+	pd, ok2 := dst.(store.PackMarker)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	a, err := ps.PackedBefore(ctx)
+	if err != nil {
+		return fmt.Errorf("the source's pack cut: %w", err)
+	}
+	b, err := pd.PackedBefore(ctx)
+	if err != nil {
+		return fmt.Errorf("the copy's pack cut: %w", err)
+	}
+	for _, tx := range log { // newest first
+		if tx.TID <= a {
+			if tx.TID > b {
+				return fmt.Errorf("the source cannot undo %s (packed up to %s), the copy could (packed up to %s)", tx.TID, a, b)
+			}
+			break
+		}
 	}
 	return nil
 }

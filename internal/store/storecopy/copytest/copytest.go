@@ -69,6 +69,7 @@ func Run(t *testing.T, src, dst Opener) {
 		{"WholeHistory", testCopyWholeHistory},
 		{"PackedSource", testCopyPackedSource},
 		{"Refusals", testCopyRefusals},
+		{"PackCutCarried", testCopyPackCut},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, src, dst) })
@@ -278,4 +279,33 @@ func readBlob(t *testing.T, s store.Engine, d store.Digest) []byte {
 		t.Fatalf("read blob %s: %v", d, err)
 	}
 	return buf.Bytes()
+}
+
+// testCopyPackCut: a transaction whose revisions all survive a pack, but
+// which the pack's cut covers, is refused by the copy's undo as by the
+// source's: the revision before it is gone, so an undo would delete the
+// object, not restore it.
+func testCopyPackCut(t *testing.T, openSrc, openDst Opener) {
+	src := openSrc(t, "src")
+	o := oids(t, src, 2)
+	root, a := o[0], o[1]
+	t1 := commit(t, src, store.Write{OID: root, Data: Rec("root", a)}, store.Write{OID: a, Data: Rec("a1")})
+	t2 := commit(t, src, store.Write{OID: a, Serial: t1, Data: Rec("a2")})
+	time.Sleep(2 * time.Millisecond)
+	if _, err := src.Pack(ctx, store.PackOptions{Before: time.Now(), Root: root, Refs: Refs}); err != nil {
+		t.Fatal(err)
+	}
+	var ue *store.UndoError
+	if _, err := src.Undo(ctx, t2, store.TxMeta{}); !errors.As(err, &ue) || ue.Reason == "" {
+		t.Fatalf("the source undoes %s after its pack: %v", t2, err)
+	}
+	dst := openDst(t, "dst")
+	copyAndCompare(t, src, dst)
+	if _, err := dst.Undo(ctx, t2, store.TxMeta{}); !errors.As(err, &ue) || ue.Reason == "" {
+		t.Errorf("the copy undoes %s, which its source refuses for its pack: %v", t2, err)
+	}
+	if got := load(t, dst, a); string(got.Data) != string(Rec("a2")) {
+		t.Errorf("a in the copy: %s", got.Data)
+	}
+	MustVerify(t, dst)
 }
