@@ -28,6 +28,8 @@ package pg
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -71,6 +73,7 @@ type DB struct {
 	// listener has passed on to them.
 	watchMu       sync.Mutex
 	watch         watchers
+	own           ownCommits
 	stopListening context.CancelFunc
 	listening     chan struct{}
 
@@ -144,10 +147,10 @@ func (db *DB) init(ctx context.Context) error {
 	db.seeTID(store.TID(last))
 	// Notifications are per database: the schema keeps images in
 	// different schemas of one database apart.
-	db.channel = "batos_commit:" + schema
-	if len(db.channel) > 63 { // longer channel names are truncated by the server
-		db.channel = db.channel[:63]
-	}
+	// A hash, not the name: the server cuts channel names at 63 bytes,
+	// and two long schema names sharing a prefix must not share one.
+	sum := sha256.Sum256([]byte(schema))
+	db.channel = "batos_commit_" + hex.EncodeToString(sum[:16])
 	return nil
 }
 
@@ -197,7 +200,6 @@ func (db *DB) listenOnce(ctx context.Context) error {
 			return err
 		}
 		if tid, notice, ok := parsePayload(n.Payload); ok {
-			db.seeTID(tid)
 			if err := db.catchUp(ctx, conn, tid, notice); err != nil {
 				return err
 			}
@@ -265,7 +267,7 @@ func (db *DB) LatestTID(ctx context.Context) (store.TID, error) {
 		return 0, fmt.Errorf("pg: read the last TID: %w", err)
 	}
 	db.seeTID(store.TID(last))
-	return db.LastTID(), nil
+	return store.TID(last), nil // what the database says, whatever was heard
 }
 
 // NewOIDs implements store.Engine, from a sequence shared by every node.

@@ -3,6 +3,8 @@ package pg_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -705,5 +707,67 @@ func TestWatchCommits(t *testing.T) {
 	case s := <-got:
 		t.Errorf("handed %+v after stop", s)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestStrayNotificationMovesNothing: a NOTIFY on batos's channel that no
+// commit sent (any role that connects can send one) names a TID from the
+// future: the handle neither jumps its LastTID there nor skips the next
+// real commit it hands its watchers.
+func TestStrayNotificationMovesNothing(t *testing.T) {
+	c := pgtest.Start(t)
+	name := c.CreateDatabase(t)
+	a, b := open(t, c.URL(name)), open(t, c.URL(name))
+	got := make(chan store.TID, 10)
+	defer b.WatchCommits(func(info store.TxInfo, _ []byte) { got <- info.TID })()
+	o, err := a.NewOIDs(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm, err := a.Commit(ctx, store.TxMeta{}, []store.Write{{OID: o[0], Data: storetest.Rec("warm")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case tid := <-got:
+		if tid != warm {
+			t.Fatalf("warm-up handed as %s, want %s", tid, warm)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the warm-up commit was not handed on")
+	}
+	admin, err := pgx.Connect(ctx, c.URL(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	// The channel as the engine names it: a hash of the schema.
+	var schema string
+	if err := admin.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(schema))
+	channel := "batos_commit_" + hex.EncodeToString(sum[:16])
+	if _, err := admin.Exec(ctx, "SELECT pg_notify($1, $2)", channel, "9000000000000000000 {\"topic\":\"commit.fake\"}"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if b.LastTID() > warm {
+		t.Errorf("a stray notification moved LastTID to %s", b.LastTID())
+	}
+	next, err := a.Commit(ctx, store.TxMeta{}, []store.Write{{OID: o[0], Serial: warm, Data: storetest.Rec("next")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case tid := <-got:
+		if tid != next {
+			t.Errorf("after the stray notification, handed %s, want %s", tid, next)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the commit after a stray notification was never handed on")
+	}
+	if latest, err := b.LatestTID(ctx); err != nil || latest != next {
+		t.Errorf("LatestTID %s %v, want %s", latest, err, next)
 	}
 }
