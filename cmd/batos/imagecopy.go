@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -50,10 +51,14 @@ copy. A copy that fails halfway removes DST. A terminal shows a progress bar.`)
 		return usageError("image copy: SRC and DST are the same image")
 	}
 	if !uvm.IsDatabase(dstName) {
-		if _, err := os.Stat(dstName); err == nil {
-			return fmt.Errorf("image copy: %s exists: copy into a new image (remove it first if it is an old copy)", dstName)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("image copy: %w", err)
+		// The image and what its engine keeps beside it: a failed copy
+		// removes these, so none may be there already.
+		for _, p := range imageFiles(dstName) {
+			if _, err := os.Stat(p); err == nil {
+				return fmt.Errorf("image copy: %s exists: copy into a new image (remove it first if it is an old copy)", p)
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("image copy: %w", err)
+			}
 		}
 	}
 	if !uvm.IsDatabase(srcName) {
@@ -133,11 +138,26 @@ func problemList(ps []store.Problem) string {
 	return strings.Join(parts, "; ")
 }
 
-// removeImage removes an image file the copy created and what the
-// engine keeps beside it: its log, blobs and lock.
+// walSegment is the name of one of an image file's log segments.
+var walSegment = regexp.MustCompile(`\.wal\.[0-9]{8}$`)
+
+// imageFiles are an image file and what its engine keeps beside it: its
+// blobs, lock and log segments (those there now).
+func imageFiles(path string) []string {
+	files := []string{path, path + ".blobs", path + ".lock"}
+	wal, _ := filepath.Glob(path + ".wal.*")
+	for _, w := range wal {
+		if walSegment.MatchString(w) && strings.HasPrefix(w, path) && len(w) == len(path)+len(".wal.00000000") {
+			files = append(files, w)
+		}
+	}
+	return files
+}
+
+// removeImage removes an image file the copy created and what its
+// engine wrote beside it; the copy checked none of them was there.
 func removeImage(path string) {
-	wal, _ := filepath.Glob(path + ".wal*")
-	for _, p := range append([]string{path, path + ".blobs", path + ".lock"}, wal...) {
+	for _, p := range imageFiles(path) {
 		os.RemoveAll(p)
 	}
 }

@@ -68,6 +68,19 @@ func TestImageCopy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(dst), "x.db")); err == nil {
 		t.Error("a copy from nothing left a destination behind")
 	}
+	// Files beside a new destination's name are the user's: the copy
+	// refuses rather than risk removing them.
+	fresh := filepath.Join(t.TempDir(), "fresh.db")
+	mine := fresh + ".blobs"
+	if err := os.MkdirAll(filepath.Join(mine, "notes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := batos(t, "image", "copy", src, fresh); code == 0 || !strings.Contains(errOut, "exists") {
+		t.Errorf("a copy beside someone's files: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(mine, "notes")); err != nil {
+		t.Errorf("the copy touched what was beside its destination: %v", err)
+	}
 }
 
 func withoutLine(s, prefix string) string {
