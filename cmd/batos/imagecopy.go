@@ -66,12 +66,12 @@ copy. A copy that fails halfway removes DST. A terminal shows a progress bar.`)
 			return fmt.Errorf("image copy: source: %w", err)
 		}
 	}
-	src, err := uvm.OpenStore(ctx, srcName, &bolt.Options{ReadOnly: true})
+	src, err := uvm.OpenStore(ctx, srcName, &bolt.Options{ReadOnly: true}, true)
 	if err != nil {
 		return fmt.Errorf("image copy: open the source: %w", err)
 	}
 	defer src.Close()
-	dst, err := uvm.OpenStore(ctx, dstName, nil)
+	dst, err := uvm.OpenStore(ctx, dstName, nil, false)
 	if err != nil {
 		return fmt.Errorf("image copy: create the destination: %w", err)
 	}

@@ -76,6 +76,8 @@ func awakenImage(ctx context.Context, e *env, mode sessionMode, opts *uvm.Option
 	if opts != nil {
 		o = *opts
 	}
+	// A database without an image is refused as a missing file is.
+	o.Existing = mode != create
 	switch mode {
 	case readOnly:
 		o.Store = &bolt.Options{ReadOnly: true}

@@ -27,6 +27,14 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // printed.
 func TestStoreFlagPostgres(t *testing.T) {
 	url := pgtest.NewDatabase(t)
+	// A database that holds no image is refused as a missing file is,
+	// and nothing is created in it.
+	for _, args := range [][]string{{"log"}, {"stats"}, {"history", "genesis"}} {
+		code, _, errOut := batos(t, append([]string{"-store", url}, args...)...)
+		if code == 0 || !strings.Contains(errOut, "no image in") || !strings.Contains(errOut, "image init") {
+			t.Errorf("%s on an empty database: exit %d, %q", args[0], code, errOut)
+		}
+	}
 	if out := mustRun(t, "-store", url, "image", "init"); !strings.Contains(out, "created image") {
 		t.Errorf("image init on a database: %q", out)
 	}

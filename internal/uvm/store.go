@@ -52,11 +52,16 @@ func DisplayName(name string) string {
 // database for a URL, else the file at the path (bolt, with o). o is a
 // file's: a database is read without locking anyone out (read-only use
 // is the caller's, who then writes nothing), and checks its own pages.
-func OpenStore(ctx context.Context, name string, o *bolt.Options) (store.Engine, error) {
+// existing refuses a database that holds no image, rather than creating
+// one there.
+func OpenStore(ctx context.Context, name string, o *bolt.Options, existing bool) (store.Engine, error) {
 	if !IsDatabase(name) {
 		return bolt.Open(name, o)
 	}
-	db, err := pg.Open(ctx, name, nil)
+	db, err := pg.Open(ctx, name, &pg.Options{Existing: existing})
+	if errors.Is(err, pg.ErrNoImage) {
+		return nil, fmt.Errorf("no image in %s (create one with: batos -store URL image init)", DisplayName(name))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open image %s: %w", DisplayName(name), err)
 	}

@@ -41,6 +41,10 @@ type Options struct {
 	Workers int
 	// User is recorded in the log for the transactions sends make.
 	User string
+	// Existing refuses a database image that holds no image yet, rather
+	// than creating one there (an image file's absence is the caller's
+	// to check).
+	Existing bool
 	// VM configures method execution.
 	VM *vm.Options
 	// Image configures the object layer.
@@ -134,7 +138,7 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	if o.Workers <= 0 {
 		o.Workers = 4 * runtime.GOMAXPROCS(0)
 	}
-	s, err := OpenStore(ctx, path, o.Store)
+	s, err := OpenStore(ctx, path, o.Store, o.Existing || o.Store != nil && o.Store.ReadOnly)
 	if err != nil {
 		return nil, false, err
 	}

@@ -46,6 +46,9 @@ type Options struct {
 	// MaxConns bounds the connection pool; 0 means pgxpool's default
 	// (the larger of 4 and the number of CPUs).
 	MaxConns int32
+	// Existing refuses a database that holds no image (ErrNoImage)
+	// rather than creating the schema there: for commands that only read.
+	Existing bool
 	// BlobPinTime is how long an uploaded blob no committed revision
 	// refers to yet is kept from pack: long enough for the transaction
 	// that will refer to it to commit. 0 means 24 hours.
@@ -104,6 +107,21 @@ func Open(ctx context.Context, url string, opts *Options) (*DB, error) {
 	// A commit must be durable when it returns, whatever the server's or
 	// the role's default.
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	// A node that vanishes mid-transaction (its machine gone, the network
+	// cut) must not hold the commit lock every node waits for until the
+	// kernel's keepalive gives up, two hours later: the server ends an
+	// idle transaction after a minute and probes a silent client within
+	// a minute.
+	for k, v := range map[string]string{
+		"idle_in_transaction_session_timeout": "60000",
+		"tcp_keepalives_idle":                 "30",
+		"tcp_keepalives_interval":             "10",
+		"tcp_keepalives_count":                "3",
+	} {
+		if cfg.ConnConfig.RuntimeParams[k] == "" {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
+	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "batos"
 	}
@@ -136,7 +154,7 @@ func (db *DB) init(ctx context.Context) error {
 		return err
 	}
 	defer conn.Release()
-	if err := migrate(ctx, conn.Conn()); err != nil {
+	if err := migrate(ctx, conn.Conn(), db.opts.Existing); err != nil {
 		return err
 	}
 	var last int64

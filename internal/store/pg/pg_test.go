@@ -771,3 +771,30 @@ func TestStrayNotificationMovesNothing(t *testing.T) {
 		t.Errorf("LatestTID %s %v, want %s", latest, err, next)
 	}
 }
+
+// TestExistingRefusesAnEmptyDatabase: opened for an image that must
+// exist, an empty database is refused, and left empty.
+func TestExistingRefusesAnEmptyDatabase(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	if db, err := pg.Open(ctx, url, &pg.Options{Existing: true}); !errors.Is(err, pg.ErrNoImage) {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("open of an empty database as existing: %v, want ErrNoImage", err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var created bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('schema_version') IS NOT NULL").Scan(&created); err != nil || created {
+		t.Errorf("the refused open created the schema (%v)", err)
+	}
+	open(t, url).Close() // created by an open that may create
+	db, err := pg.Open(ctx, url, &pg.Options{Existing: true})
+	if err != nil {
+		t.Fatalf("open of a database holding an image, as existing: %v", err)
+	}
+	db.Close()
+}

@@ -117,10 +117,15 @@ ALTER TABLE blob_chunk ALTER COLUMN data SET STORAGE EXTERNAL;
 `,
 }
 
-// migrate creates the schema in an empty database, or brings an older one
-// up to SchemaVersion, under a lock so nodes opening together do it once.
-// A newer schema is refused.
-func migrate(ctx context.Context, conn *pgx.Conn) error {
+// ErrNoImage is returned by Open with Options.Existing for a database
+// that holds no image.
+var ErrNoImage = errors.New("pg: the database holds no image")
+
+// migrate creates the schema in an empty database (unless existing, when
+// a database without one is refused), or brings an older one up to
+// SchemaVersion, under a lock so nodes opening together do it once. A
+// newer schema is refused.
+func migrate(ctx context.Context, conn *pgx.Conn, existing bool) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
@@ -132,6 +137,9 @@ func migrate(ctx context.Context, conn *pgx.Conn) error {
 	var exists bool
 	if err := tx.QueryRow(ctx, "SELECT to_regclass('schema_version') IS NOT NULL").Scan(&exists); err != nil {
 		return err
+	}
+	if !exists && existing {
+		return ErrNoImage
 	}
 	version := 0
 	if exists {
