@@ -41,7 +41,11 @@ func runStats(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "revisions     %d\n", st.Revisions)
 	fmt.Fprintf(e.stdout, "transactions  %d\n", st.Transactions)
 	fmt.Fprintf(e.stdout, "blobs         %d (%s)\n", st.Blobs, byteSize(st.BlobBytes))
-	fmt.Fprintf(e.stdout, "file          %s\n", byteSize(st.FileBytes))
+	if uvm.IsDatabase(e.image) {
+		fmt.Fprintf(e.stdout, "database      %s\n", byteSize(st.FileBytes)) // the database's size on disk
+	} else {
+		fmt.Fprintf(e.stdout, "file          %s\n", byteSize(st.FileBytes))
+	}
 	if st.LastTID != 0 {
 		fmt.Fprintf(e.stdout, "last commit   %s at %s\n", st.LastTID, formatTime(st.LastTID.Time()))
 	}

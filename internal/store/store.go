@@ -238,6 +238,10 @@ func ValidateImport(info TxInfo, records []ImportRecord) error {
 	if info.TID == 0 || info.TID > MaxTID {
 		return fmt.Errorf("%w: import of transaction %s: TID out of range", ErrInvalid, info.TID)
 	}
+	if info.Time.Year() < 1678 || info.Time.Year() > 2261 {
+		// Outside what nanoseconds since 1970 in an int64 can say.
+		return fmt.Errorf("%w: import of transaction %s: time %s out of range", ErrInvalid, info.TID, info.Time)
+	}
 	if len(info.OIDs) == 0 {
 		return fmt.Errorf("%w: import of transaction %s: its log entry names no objects", ErrInvalid, info.TID)
 	}

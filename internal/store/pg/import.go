@@ -77,7 +77,19 @@ ON CONFLICT (oid) DO UPDATE SET tid = EXCLUDED.tid, deleted = EXCLUDED.deleted`,
 		tid, timeNS, nonNil(user), nonNil(desc), nonNil(ext), logOIDs, txnCRC(info.TID, timeNS, user, desc, ext, logOIDs))
 	b.Queue("UPDATE store_meta SET value = $1 WHERE name = 'last_tid'", tid)
 	b.Queue("SELECT pg_notify($1, $2)", db.channel, strconv.FormatUint(uint64(info.TID), 10))
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	results := tx.SendBatch(ctx, b)
+	if n > 0 {
+		// Every record staged reached object_state, as a commit checks.
+		tag, err := results.Exec()
+		if err == nil && tag.RowsAffected() != int64(n) {
+			err = fmt.Errorf("%d of %d records were staged", tag.RowsAffected(), n)
+		}
+		if err != nil {
+			results.Close()
+			return fmt.Errorf("pg: import %s: write revisions: %w", info.TID, err)
+		}
+	}
+	if err := results.Close(); err != nil {
 		return fmt.Errorf("pg: import %s: %w", info.TID, err)
 	}
 	if err := db.raiseOIDSequence(ctx, tx, info.OIDs[len(info.OIDs)-1]); err != nil {

@@ -236,18 +236,20 @@ func testCopyRefusals(t *testing.T, openSrc, openDst Opener) {
 		t.Fatalf("%T does not import", dst)
 	}
 	last := dst.LastTID()
+	now := time.Now()
 	for name, tc := range map[string]struct {
 		info    store.TxInfo
 		records []store.ImportRecord
 	}{
-		"a TID not after the store's": {store.TxInfo{TID: last, OIDs: []store.OID{o}}, []store.ImportRecord{{OID: o, Data: Rec("x")}}},
-		"a log entry naming nothing":  {store.TxInfo{TID: last + 1000}, nil},
-		"a record the log does not name": {store.TxInfo{TID: last + 1000, OIDs: []store.OID{o}},
+		"a TID not after the store's": {store.TxInfo{Time: now, TID: last, OIDs: []store.OID{o}}, []store.ImportRecord{{OID: o, Data: Rec("x")}}},
+		"a log entry naming nothing":  {store.TxInfo{Time: now, TID: last + 1000}, nil},
+		"a record the log does not name": {store.TxInfo{Time: now, TID: last + 1000, OIDs: []store.OID{o}},
 			[]store.ImportRecord{{OID: o + 1, Data: Rec("x")}}},
-		"records out of order": {store.TxInfo{TID: last + 1000, OIDs: []store.OID{o, o + 1}},
+		"records out of order": {store.TxInfo{Time: now, TID: last + 1000, OIDs: []store.OID{o, o + 1}},
 			[]store.ImportRecord{{OID: o + 1, Data: Rec("x")}, {OID: o, Data: Rec("y")}}},
-		"a deletion with data": {store.TxInfo{TID: last + 1000, OIDs: []store.OID{o}}, []store.ImportRecord{{OID: o, Data: Rec("x"), Deleted: true}}},
-		"the zero TID":         {store.TxInfo{OIDs: []store.OID{o}}, []store.ImportRecord{{OID: o, Data: Rec("x")}}},
+		"a deletion with data": {store.TxInfo{Time: now, TID: last + 1000, OIDs: []store.OID{o}}, []store.ImportRecord{{OID: o, Data: Rec("x"), Deleted: true}}},
+		"the zero TID":         {store.TxInfo{Time: now, OIDs: []store.OID{o}}, []store.ImportRecord{{OID: o, Data: Rec("x")}}},
+		"a zero time":          {store.TxInfo{TID: last + 1000, OIDs: []store.OID{o}}, []store.ImportRecord{{OID: o, Data: Rec("x")}}},
 	} {
 		if err := im.Import(ctx, tc.info, tc.records); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("import with %s: %v, want ErrInvalid", name, err)
