@@ -79,7 +79,7 @@ copy. A copy that fails halfway removes DST. A terminal shows a progress bar.`)
 	start := time.Now()
 	progress := newCountProgress(e, "copying "+srcName, "transactions")
 	res, err := storecopy.Copy(ctx, src, dst, storecopy.Options{Refs: image.Refs, Progress: func(done, total int) {
-		progress.update(done, total)
+		progress.update(int64(done), int64(total))
 	}})
 	progress.done()
 	if err != nil {
@@ -159,39 +159,5 @@ func imageFiles(path string) []string {
 func removeImage(path string) {
 	for _, p := range imageFiles(path) {
 		os.RemoveAll(p)
-	}
-}
-
-// countProgress draws a progress bar of a count on a terminal, at most
-// ten times a second; elsewhere it stays quiet.
-type countProgress struct {
-	e           *env
-	label, unit string
-	on, shown   bool
-	last        time.Time
-}
-
-func newCountProgress(e *env, label, unit string) *countProgress {
-	return &countProgress{e: e, label: label, unit: unit, on: isTerminal(e.stderr)}
-}
-
-func (p *countProgress) update(done, total int) {
-	if !p.on || (time.Since(p.last) < 100*time.Millisecond && done < total) {
-		return
-	}
-	p.last = time.Now()
-	const width = 30
-	frac := 1.0
-	if total > 0 {
-		frac = min(max(float64(done)/float64(total), 0), 1)
-	}
-	n := int(frac * width)
-	fmt.Fprintf(p.e.stderr, "\r%s [%s%s] %3.0f%% %d / %d %s", p.label, strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, done, total, p.unit)
-	p.shown = true
-}
-
-func (p *countProgress) done() {
-	if p.shown {
-		fmt.Fprint(p.e.stderr, "\r\033[K")
 	}
 }

@@ -53,18 +53,30 @@ func withProgress(e *env, label string, fn func() error) error {
 	return err
 }
 
-// byteProgress draws a progress bar for a copy of known size on a
-// terminal, at most ten times a second; elsewhere it stays quiet.
+// byteProgress draws a progress bar for work of known size on a
+// terminal, at most ten times a second; elsewhere it stays quiet. amount
+// writes "done / total" (sizes in bytes by default).
 type byteProgress struct {
-	e     *env
-	label string
-	on    bool
-	last  time.Time
-	shown bool
+	e      *env
+	label  string
+	on     bool
+	last   time.Time
+	shown  bool
+	amount func(done, total int64) string
 }
 
 func newByteProgress(e *env, label string) *byteProgress {
-	return &byteProgress{e: e, label: label, on: isTerminal(e.stderr)}
+	return &byteProgress{e: e, label: label, on: isTerminal(e.stderr), amount: func(done, total int64) string {
+		return formatBytes(done) + " / " + formatBytes(total)
+	}}
+}
+
+// newCountProgress is a bar counting units (transactions) rather than
+// bytes.
+func newCountProgress(e *env, label, unit string) *byteProgress {
+	p := newByteProgress(e, label)
+	p.amount = func(done, total int64) string { return fmt.Sprintf("%d / %d %s", done, total, unit) }
+	return p
 }
 
 func (p *byteProgress) update(done, total int64) {
@@ -80,7 +92,7 @@ func (p *byteProgress) update(done, total int64) {
 		frac = min(max(float64(done)/float64(total), 0), 1)
 	}
 	n := int(frac * width)
-	fmt.Fprintf(p.e.stderr, "\r%s [%s%s] %3.0f%% %s / %s", p.label, strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, formatBytes(done), formatBytes(total))
+	fmt.Fprintf(p.e.stderr, "\r%s [%s%s] %3.0f%% %s", p.label, strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, p.amount(done, total))
 	p.shown = true
 }
 
