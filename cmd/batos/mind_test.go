@@ -244,7 +244,8 @@ func TestPersonaOwnModelAndCreate(t *testing.T) {
 // import panicked at its end, on a terminal only.
 func TestModelImportProgressPastTotal(t *testing.T) {
 	var out strings.Builder
-	p := &byteProgress{e: &env{stderr: &out}, label: "importing", on: true}
+	p := newByteProgress(&env{stderr: &out}, "importing")
+	p.on = true // as on a terminal
 	p.update(0, 1000)
 	p.update(3000, 1000)
 	p.done()
