@@ -21,7 +21,7 @@ import (
 const catalogSearchPrimitive = "catalog.search"
 
 // IndexDir is where the catalog's indexes of the image at path live.
-func IndexDir(path string) string { return dataDir(path, ".index") }
+func IndexDir(path string) string { return DataDir(path, ".index") }
 
 // Catalog returns the image's knowledge catalog, opened on first use: its
 // indexes are caught up with the image (or rebuilt, which the log says),

@@ -74,14 +74,11 @@ type compacter interface {
 	Compact(ctx context.Context) (store.CompactResult, error)
 }
 
-// DataDir is dataDir for the CLI's caches beside an image.
-func DataDir(name, suffix string) string { return dataDir(name, suffix) }
-
-// dataDir is where an image keeps what is derived from it on this
+// DataDir is where an image keeps what is derived from it on this
 // machine (the catalog's indexes): beside an image file, or, for a
 // database, in the user's cache directory under a name made from the
 // database's URL (its password left out).
-func dataDir(name, suffix string) string {
+func DataDir(name, suffix string) string {
 	if !IsDatabase(name) {
 		return name + suffix
 	}

@@ -203,13 +203,8 @@ func (db *DB) listenOnce(ctx context.Context) error {
 		return err
 	}
 	// Commits made while no one listened announced nothing we heard:
-	// the log has them.
-	var last int64
-	if err := conn.QueryRow(ctx, "SELECT value FROM store_meta WHERE name = 'last_tid'").Scan(&last); err != nil {
-		return err
-	}
-	db.seeTID(store.TID(last))
-	if err := db.catchUp(ctx, conn, store.TID(last), nil); err != nil {
+	// the log has them, up to the database's last_tid.
+	if err := db.catchUp(ctx, conn, store.MaxTID, nil); err != nil {
 		return err
 	}
 	for {

@@ -71,8 +71,7 @@ func (db *DB) unmarkOwn(tid store.TID) {
 	delete(db.own.tids, tid)
 }
 
-// takeOwn reports whether tid is this handle's, forgetting it, and drops
-// the marks of commits up to upTo that never reached the log (failed).
+// takeOwn reports whether tid is this handle's, forgetting it.
 func (db *DB) takeOwn(tid store.TID) bool {
 	db.own.mu.Lock()
 	defer db.own.mu.Unlock()
@@ -81,6 +80,8 @@ func (db *DB) takeOwn(tid store.TID) bool {
 	return mine
 }
 
+// dropOwnUpTo drops the marks of commits up to upTo that never reached
+// the log (they failed).
 func (db *DB) dropOwnUpTo(upTo store.TID) {
 	db.own.mu.Lock()
 	defer db.own.mu.Unlock()
