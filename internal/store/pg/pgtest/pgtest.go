@@ -10,6 +10,10 @@
 // and gets a database with NewDatabase(t). The cluster starts on first
 // use, so a package whose selected tests need none starts nothing, and is
 // stopped and removed when the tests end.
+//
+// A test that stops or restarts the server (to see what clients do while
+// it is down) takes a cluster of its own with StartOwn, so the package's
+// other tests, on the shared cluster, never notice.
 package pgtest
 
 import (
@@ -48,6 +52,7 @@ type Cluster struct {
 	dir     string // temporary directory: data/, the socket, the log
 	bin     string // directory holding initdb, pg_ctl and postgres
 	port    int
+	opts    string     // the server's options (pg_ctl -o), the same at every start
 	asUser  *user.User // set when running as root: the server runs as postgres
 	dbCount atomic.Int64
 }
@@ -87,6 +92,40 @@ func Start(t testing.TB) *Cluster {
 		t.Fatalf("pgtest: %v", clusterErr)
 	}
 	return cluster
+}
+
+// StartOwn starts a cluster for the test alone, stopped and removed when
+// the test ends: for a test that restarts the server (Restart), which the
+// shared cluster's other tests must not see.
+func StartOwn(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := start()
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.stop(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return c
+}
+
+// Restart stops the server as pg_ctl restart -m fast does (every session
+// is ended, each open transaction rolled back), keeps it down for down
+// (0: at once), and starts it again on the same port, returning once it
+// accepts connections. Use it on a cluster of the test's own (StartOwn).
+func (c *Cluster) Restart(t testing.TB, down time.Duration) {
+	t.Helper()
+	data := filepath.Join(c.dir, "data")
+	if out, err := c.run("pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+		t.Fatalf("pgtest: pg_ctl stop: %v\n%s", err, out)
+	}
+	time.Sleep(down)
+	if out, err := c.pgStart(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
+		t.Fatalf("pgtest: pg_ctl start: %v\n%s\nserver log:\n%s", err, out, log)
+	}
 }
 
 // NewDatabase creates an empty database for the test and returns its URL
@@ -190,8 +229,8 @@ func start() (*Cluster, error) {
 			os.RemoveAll(c.dir)
 			return nil, err
 		}
-		opts := fmt.Sprintf("-c fsync=on -c synchronous_commit=on -c listen_addresses=127.0.0.1 -p %d -k '%s' -c max_connections=200", c.port, c.dir)
-		out, err := c.run("pg_ctl", "-D", data, "-l", filepath.Join(c.dir, "server.log"), "-w", "-t", "60", "-o", opts, "start")
+		c.opts = fmt.Sprintf("-c fsync=on -c synchronous_commit=on -c listen_addresses=127.0.0.1 -p %d -k '%s' -c max_connections=200", c.port, c.dir)
+		out, err := c.pgStart()
 		if err == nil {
 			return c, nil
 		}
@@ -273,6 +312,11 @@ func (c *Cluster) reapStale() {
 		}
 		os.RemoveAll(dir)
 	}
+}
+
+// pgStart starts the server and waits until it accepts connections.
+func (c *Cluster) pgStart() ([]byte, error) {
+	return c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-l", filepath.Join(c.dir, "server.log"), "-w", "-t", "60", "-o", c.opts, "start")
 }
 
 // stop shuts the server down and removes its directory.
