@@ -106,14 +106,14 @@ func TestImageCopyBothWays(t *testing.T) {
 }
 
 // TestManyNodesOnPostgres: three batos run processes on one database,
-// each serving its own bridge, four clients on each incrementing one
-// shared counter through their node: every increment counts, exactly; a
+// each serving its own bridge, eight clients on each incrementing one
+// shared counter through their node: all 3,000 increments count, exactly; a
 // commit through one node is seen by the next read through another.
 func TestManyNodesOnPostgres(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	mustRun(t, "-store", url, "image", "init")
 	mustRun(t, "-store", url, "eval", "genesis.count = 0\ngenesis.bump = method(\"def bump(self):\\n    self.count = self.count + 1\\n    return self.count\")")
-	const nodes, clients, each = 3, 4, 25
+	const nodes, clients, each = 3, 8, 125
 	var addrs, events []string
 	for range nodes {
 		req, ev, stop := startRun(t, url)

@@ -53,6 +53,7 @@ type DB struct {
 	store store.Engine
 	opts  Options
 	cache *stateCache
+	turns retryTurns // queues the retries of writers that lost a conflict
 
 	mu     sync.Mutex
 	active map[*Tx]store.TID // running transactions and their snapshots
@@ -102,7 +103,9 @@ func (db *DB) ViewAt(ctx context.Context, at store.TID, fn func(*Tx) error) erro
 // If fn returns an error or panics, nothing is saved (a panic continues
 // after the rollback). A write conflict reruns fn on a fresh snapshot, up
 // to Options.MaxRetries times, so fn must not have side effects outside
-// the transaction.
+// the transaction. Between reruns the writer waits its turn behind the
+// process's other writers that lost on the same object (see retryTurns),
+// so fn must not wait for another Update of this DB that could conflict.
 func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 	_, err := db.UpdateTID(ctx, fn)
 	return err
@@ -111,6 +114,12 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 // UpdateTID is Update that also returns the committed TID, or 0 when fn
 // changed nothing.
 func (db *DB) UpdateTID(ctx context.Context, fn func(*Tx) error) (store.TID, error) {
+	var release func()
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		tid, err := db.updateOnce(ctx, fn)
 		if !errors.Is(err, store.ErrConflict) {
@@ -118,6 +127,14 @@ func (db *DB) UpdateTID(ctx context.Context, fn func(*Tx) error) (store.TID, err
 		}
 		if attempt >= max(db.opts.MaxRetries, 0) {
 			return 0, fmt.Errorf("image: update gave up after %d conflicts: %w", attempt+1, err)
+		}
+		// The first loss queues this writer behind this process's other
+		// losers on the object (retryTurns); the wait spends no retry.
+		var ce *store.ConflictError
+		if release == nil && errors.As(err, &ce) && len(ce.OIDs) > 0 {
+			if release, err = db.turns.take(ctx, ce.OIDs[0]); err != nil {
+				return 0, err
+			}
 		}
 		if err := backoff(ctx, attempt); err != nil {
 			return 0, err
