@@ -19,11 +19,12 @@ func init() {
 		{"bridge", "[-json] [-dir DIR] [-quick]", "round trips through the ZeroMQ bridge", runBenchBridge, false},
 		{"cycle", "[-json] [-n N] [-dir DIR]", "the cognitive cycle's own overhead", runBenchCycle, false},
 		{"catalog", "[-json] [-chunks N] [-dir DIR]", "the knowledge catalog's ingest and search", runBenchCatalog, false},
+		{"pg", "-store URL [-json] [-dir DIR] [-quick]", "the PostgreSQL engine against raw pgx, and batos run nodes on one database", runBenchPG, false},
 		{"learn", "[-json] [-suite FILE] [-only A,B] [-keep DIR]", "how well the mind learns", runBenchLearn, false},
 		// The child process of bench store, not for people.
 		{"coldload", "", "", runColdLoad, true},
 	}}
-	commands["bench"] = cliCommand{"measure the storage engine on this disk (bench store), message sends (bench vm), the ZeroMQ bridge (bench bridge), the cognitive cycle's overhead (bench cycle), the knowledge catalog's ingest and search (bench catalog) or how well the mind learns (bench learn)", g.run}
+	commands["bench"] = cliCommand{"measure the storage engine on this disk (bench store), message sends (bench vm), the ZeroMQ bridge (bench bridge), the cognitive cycle's overhead (bench cycle), the knowledge catalog's ingest and search (bench catalog), the PostgreSQL engine and nodes on one database (bench pg) or how well the mind learns (bench learn)", g.run}
 }
 
 const benchStoreHelp = `
