@@ -91,6 +91,9 @@ func printSummary(w io.Writer, v *command.CycleView) {
 		field(w, "answer", "the cycle answers the message itself (its sender took the handle)")
 	}
 	field(w, "attempt", "%d of %d", v.Attempt, v.MaxAttempts)
+	if v.Runner != "" {
+		field(w, "runner", "%s", v.Runner)
+	}
 	field(w, "personas", "%s", orDash(strings.Join(v.Personas, ", ")))
 	field(w, "model", "%d calls, %d prompt + %d completion tokens, %s in the model", v.StepCount, v.PromptTokens, v.CompletionTokens, msText(v.ModelMS))
 	field(w, "created", "%s", formatTime(v.Created))

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"batos/internal/catalog/library"
 	"batos/internal/cycle"
@@ -146,6 +147,8 @@ none clears it).`)
 	attempts := fs.Int("cycle-attempts", 3, "synthesis attempts a cycle gets before it fails (VALIDATING → SYNTHESIZING at most this many times)")
 	running := fs.Int("cycles", 4, "cycles that run at once; the rest wait in IDLE")
 	beat := fs.Duration("heartbeat", time.Hour, "how often ALFRED audits the image (0: never); the next audit's time is kept in the image, so a restart neither resets nor repeats it")
+	leaseTTL := fs.Duration("lease", cycle.DefaultLeaseTTL, "on a database several nodes share: how long this node's leases on its cycles and the heartbeat last unless renewed, so how long they wait for another node if this one dies")
+	node := fs.String("node", "", "on a database several nodes share: this node's name in leases and cycle records (default host:pid:nonce)")
 	limits := addLimitFlags(fs)
 	httpAddr := fs.String("http", "127.0.0.1:7424", "HTTP address of the JSON API and event stream (docs/protocol.md, \"HTTP\"); off: none")
 	httpTokenFile := fs.String("http-token-file", "", "file holding the token every HTTP request needs (bearer header, or the login form's cookie); required beyond loopback")
@@ -171,6 +174,12 @@ none clears it).`)
 	if *attempts < 1 || *attempts > 20 || *running < 1 || *running > 256 {
 		return usageError("-cycle-attempts wants 1 to 20 and -cycles 1 to 256")
 	}
+	if *leaseTTL < 300*time.Millisecond || *leaseTTL > time.Hour {
+		return usageError("-lease %s: want 300ms to 1h, like 15s", *leaseTTL)
+	}
+	if len(*node) > 128 || strings.ContainsFunc(*node, unicode.IsControl) {
+		return usageError("-node: want a name of at most 128 characters, without control characters")
+	}
 	if *beat < 0 || (*beat > 0 && *beat < time.Second) {
 		return usageError("-heartbeat %s: want 0 (no audits) or at least 1s, like 1h", *beat)
 	}
@@ -186,7 +195,8 @@ none clears it).`)
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	var cfg mind.ServerConfig
 	err = uvm.Serve(ctx, e.image, &uvm.ServeOptions{
-		UVM:    uvm.Options{User: currentUser(), Store: &bolt.Options{Logger: log}, VM: limits.vm(), Logger: log},
+		UVM: uvm.Options{User: currentUser(), Store: &bolt.Options{Logger: log}, VM: limits.vm(), Logger: log,
+			Node: *node, LeaseTTL: *leaseTTL},
 		Bridge: zmqbridge.Options{RequestAddr: *listen, EventAddr: *eventsAddr, Curve: curve, Logger: log},
 		HTTP:   web.withLogger(log),
 		Prepare: func(ctx context.Context, u *uvm.UVM) (err error) {

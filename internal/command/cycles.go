@@ -42,8 +42,11 @@ type CycleView struct {
 	// took the handle); Pending counts those not answered yet.
 	Deliveries []DeliveryView `json:"deliveries,omitempty"`
 	Pending    int            `json:"pending"`
-	Created    time.Time      `json:"created"`
-	Updated    time.Time      `json:"updated"`
+	// Runner is the node that runs (or ran) the cycle on a database
+	// several nodes share, with its lease's generation.
+	Runner  string    `json:"runner,omitempty"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 
 	Plan       *cycle.Plan     `json:"plan,omitempty"`
 	Steps      []StepView      `json:"steps,omitempty"`
@@ -93,6 +96,7 @@ func viewCycle(tx *image.Tx, names map[store.OID]string, c *cycle.Cycle, full bo
 		ID: c.ID, State: c.State.String(), Receiver: c.Mission.Receiver.String(), ReceiverName: names[c.Mission.Receiver],
 		Selector: c.Mission.Selector, Brief: c.Mission.Brief, Deliver: c.Delivers(), Attempt: c.Attempt, MaxAttempts: c.MaxAttempts,
 		Personas: c.Personas(), StepCount: len(c.Steps), Reason: c.Reason, Answer: c.Answer(), Created: c.Created, Updated: c.Updated,
+		Runner: c.Runner,
 	}
 	if v.Selector == "" && c.Plan != nil {
 		v.Selector = c.Plan.Selector

@@ -156,7 +156,7 @@ func (m *Machine) deliverOne(ctx context.Context, id int64, i int, msg Mission) 
 			tx.SetUser("batos")
 			tx.SetTopic(CommitTopic, map[string]any{"id": id})
 			tx.Note(fmt.Sprintf("cycle %d: deliver %s to %s", id, msg.Selector, msg.Receiver))
-			o, c, err := m.pendingIn(tx, id, i)
+			o, c, err := m.pendingIn(ctx, tx, id, i)
 			if err != nil {
 				return err
 			}
@@ -173,8 +173,8 @@ func (m *Machine) deliverOne(ctx context.Context, id int64, i int, msg Mission) 
 			return nil
 		case errors.Is(err, errStale):
 			return nil
-		case ctx.Err() != nil:
-			return err // resumes later: nothing was recorded, so it runs again
+		case ctx.Err() != nil || errors.Is(err, errLeaseLost):
+			return err // resumes later, here or on another node: nothing was recorded, so it runs again
 		case errors.As(err, &unlearned):
 			err := m.forward(ctx, id, i, msg, unlearned.Mission, try > 0)
 			if errors.Is(err, ErrUnderstood) {
@@ -201,7 +201,7 @@ func (m *Machine) forward(ctx context.Context, id int64, i int, msg, next Missio
 		err = m.db.Update(ctx, func(tx *image.Tx) error {
 			tx.SetUser("batos")
 			tx.SetTopic(CommitTopic, map[string]any{"id": id})
-			o, c, err := m.pendingIn(tx, id, i)
+			o, c, err := m.pendingIn(ctx, tx, id, i)
 			if err != nil {
 				return err
 			}
@@ -226,7 +226,7 @@ func (m *Machine) forward(ctx context.Context, id int64, i int, msg, next Missio
 		return nil
 	case errors.Is(err, errStale):
 		return nil
-	case ctx.Err() != nil:
+	case ctx.Err() != nil || errors.Is(err, errLeaseLost):
 		return err // still pending: forwarded when the cycle resumes
 	case errors.Is(err, ErrUnderstood) && !last:
 		return err
@@ -241,7 +241,7 @@ func (m *Machine) recordDelivery(ctx context.Context, id int64, i int, msg Missi
 		tx.SetUser("batos")
 		tx.SetTopic(CommitTopic, map[string]any{"id": id})
 		tx.Note(fmt.Sprintf("cycle %d: delivery of %s %s", id, msg.Selector, state))
-		o, c, err := m.pendingIn(tx, id, i)
+		o, c, err := m.pendingIn(ctx, tx, id, i)
 		if err != nil {
 			return err
 		}
@@ -265,13 +265,16 @@ func (m *Machine) delivered(id int64, i int, state DeliveryState, answer string)
 }
 
 // pendingIn reads cycle id in tx and checks delivery i is still pending.
-func (m *Machine) pendingIn(tx *image.Tx, id int64, i int) (*image.Object, *Cycle, error) {
+func (m *Machine) pendingIn(ctx context.Context, tx *image.Tx, id int64, i int) (*image.Object, *Cycle, error) {
 	o, err := cycleObject(tx, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	c, err := decode(o)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkFence(ctx, c); err != nil {
 		return nil, nil, err
 	}
 	if i >= len(c.Deliveries) || c.Deliveries[i].State != DeliveryPending {

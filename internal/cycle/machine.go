@@ -12,6 +12,7 @@ import (
 	"batos/internal/catalog/library"
 	"batos/internal/image"
 	"batos/internal/mind"
+	"batos/internal/store"
 	"batos/internal/vm"
 )
 
@@ -54,6 +55,18 @@ type Options struct {
 	Improver Improver
 	// Logger reports what cannot be returned; default slog.Default().
 	Logger *slog.Logger
+	// Leases, if set, shares the image's cycles among the nodes of a
+	// store several processes use (a database): a node drives a cycle
+	// only while it holds the cycle's lease, and takes up the cycles of
+	// a node that stopped renewing its leases (see lease.go). Nil: this
+	// process is the image's only one.
+	Leases store.Leaser
+	// Node names this process in leases and cycles; default
+	// DefaultNode().
+	Node string
+	// LeaseTTL is how long a lease lasts unless renewed; default
+	// DefaultLeaseTTL.
+	LeaseTTL time.Duration
 }
 
 // Machine runs cycles. It is safe for concurrent use.
@@ -72,6 +85,9 @@ type Machine struct {
 	change chan struct{}  // closed and replaced at every transition
 	closed bool
 	clock  stateClock // when each cycle entered its state, for metrics
+	// sweeping: Resume started the sweep that takes up the cycles of
+	// nodes that died (with Leases only).
+	sweeping bool
 }
 
 // New returns a Machine over the image. sandbox runs validation: give it
@@ -96,13 +112,20 @@ func New(db *image.DB, asker Asker, sandbox *vm.VM, opts *Options) *Machine {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Node == "" {
+		o.Node = DefaultNode()
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
 	// What a cycle's run commits (a model call's usage, too) is the
 	// cycle's commit.
 	base, stop := context.WithCancel(image.WithTopic(context.Background(), CommitTopic, nil))
-	return &Machine{
+	m := &Machine{
 		db: db, asker: asker, vm: sandbox, opts: o, base: base, stop: stop,
 		slots: make(chan struct{}, o.MaxRunning), runs: map[int64]*run{}, change: make(chan struct{}),
 	}
+	return m
 }
 
 // ErrState is wrapped by the refusal of an operation the cycle's state
@@ -259,7 +282,16 @@ func (m *Machine) Get(ctx context.Context, id int64) (*Cycle, error) {
 }
 
 // Wait returns cycle id once it is COMPLETE or FAILED, or ctx's error.
+// On an image several nodes share, the cycle may run on another node: it
+// looks again whenever Observe is told of a commit there, and every
+// quarter lease besides, so a lost notice only delays it.
 func (m *Machine) Wait(ctx context.Context, id int64) (*Cycle, error) {
+	var poll <-chan time.Time
+	if m.opts.Leases != nil {
+		t := time.NewTicker(m.opts.LeaseTTL / 4)
+		defer t.Stop()
+		poll = t.C
+	}
 	for {
 		m.mu.Lock()
 		changed := m.change
@@ -273,6 +305,7 @@ func (m *Machine) Wait(ctx context.Context, id int64) (*Cycle, error) {
 		}
 		select {
 		case <-changed:
+		case <-poll:
 		case <-ctx.Done():
 			return c, ctx.Err()
 		case <-m.base.Done():
@@ -286,7 +319,27 @@ func (m *Machine) Wait(ctx context.Context, id int64) (*Cycle, error) {
 // whose object cannot be read (edited from the REPL, say) is logged and
 // left as it is: it must not keep the others, or the image, from
 // starting.
+//
+// With Leases, it also starts sweeping for the cycles other nodes stop
+// running (a machine that never resumes, a one-shot command's, runs only
+// the cycles it opens).
 func (m *Machine) Resume(ctx context.Context) (int, error) {
+	m.mu.Lock()
+	if m.opts.Leases != nil && !m.sweeping && !m.closed {
+		m.sweeping = true
+		m.wg.Add(1)
+		go m.sweep()
+	}
+	m.mu.Unlock()
+	ids, err := m.resumable(ctx)
+	for _, id := range ids {
+		m.launch(id)
+	}
+	return len(ids), err
+}
+
+// resumable lists the cycles Resume starts.
+func (m *Machine) resumable(ctx context.Context) ([]int64, error) {
 	var ids []int64
 	err := m.db.View(ctx, func(tx *image.Tx) error {
 		if _, err := cyclesObject(tx); err != nil {
@@ -304,10 +357,7 @@ func (m *Machine) Resume(ctx context.Context) (int, error) {
 		}
 		return nil
 	})
-	for _, id := range ids {
-		m.launch(id)
-	}
-	return len(ids), err
+	return ids, err
 }
 
 // Cancel fails an unfinished cycle with the reason "cancelled"; a model
@@ -472,6 +522,14 @@ func (m *Machine) launch(id int64) {
 			return
 		}
 		defer func() { <-m.slots }()
+		if m.opts.Leases != nil {
+			held, release, ok := m.hold(ctx, id)
+			if !ok {
+				return
+			}
+			defer release()
+			ctx = held
+		}
 		m.drive(ctx, id)
 	}()
 }
@@ -516,6 +574,9 @@ func (m *Machine) updateTx(ctx context.Context, id int64, fn func(tx *image.Tx, 
 		}
 		c, err := decode(o)
 		if err != nil {
+			return err
+		}
+		if err := checkFence(ctx, c); err != nil {
 			return err
 		}
 		before = c.State

@@ -142,6 +142,10 @@ type Cycle struct {
 	Deliveries []Delivery
 	Created    time.Time
 	Updated    time.Time
+	// Runner names the node that holds the cycle's lease and the lease's
+	// generation ("host:pid:nonce #3"), on images several nodes share;
+	// only it may record the cycle's steps. Empty on an image file.
+	Runner string
 }
 
 // Personas lists the personas that answered in the cycle, in order of
@@ -224,6 +228,7 @@ const (
 	slotCode, slotTests, slotFailures, slotFailedIn          = "code", "tests", "failures", "failed_in"
 	slotReason, slotCreated, slotUpdated                     = "reason", "created", "updated"
 	slotImprove                                              = "improve"
+	slotRunner                                               = "runner"
 )
 
 // encode writes c into o's slots.
@@ -287,6 +292,11 @@ func encode(o *image.Object, c *Cycle) error {
 		{Name: slotCreated, Value: image.String(c.Created.UTC().Format(time.RFC3339Nano))},
 		{Name: slotUpdated, Value: image.String(c.Updated.UTC().Format(time.RFC3339Nano))},
 		{Name: slotImprove, Value: improve},
+	}
+	if _, had := o.Peek(slotRunner); had || c.Runner != "" {
+		// Only images several nodes share have runners: an image file's
+		// cycles keep the slots they always had.
+		slots = append(slots, image.Slot{Name: slotRunner, Value: image.String(c.Runner)})
 	}
 	for _, s := range slots {
 		if err := o.Set(s.Name, s.Value); err != nil {
@@ -388,7 +398,7 @@ func decode(o *image.Object) (*Cycle, error) {
 	plain(slotSteps, &c.Steps)
 	plain(slotTests, &c.Tests)
 	plain(slotFailures, &c.Failures)
-	c.Code, c.Reason = str(slotCode), str(slotReason)
+	c.Code, c.Reason, c.Runner = str(slotCode), str(slotReason), str(slotRunner)
 	if s := str(slotFailedIn); s != "" {
 		if c.FailedIn, err = ParseState(s); err != nil {
 			errs = append(errs, fmt.Errorf("slot failed_in: %w", err))

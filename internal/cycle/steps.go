@@ -27,7 +27,7 @@ func (m *Machine) drive(ctx context.Context, id int64) {
 			return
 		}
 		if c.State == Complete {
-			if err := m.deliverAll(ctx, id, c); err != nil && ctx.Err() == nil {
+			if err := m.deliverAll(ctx, id, c); err != nil && ctx.Err() == nil && !errors.Is(err, errLeaseLost) {
 				m.opts.Logger.Error("cycle: deliver", "id", id, "err", err)
 			}
 			return
@@ -38,11 +38,15 @@ func (m *Machine) drive(ctx context.Context, id int64) {
 		err = m.step(ctx, c)
 		switch {
 		case err == nil || errors.Is(err, errStale):
+		case errors.Is(err, errLeaseLost):
+			return // another node runs it now, from what is recorded
 		case ctx.Err() != nil:
 			return // shut down or cancelled: whatever is recorded stays
 		default:
 			if _, ferr := m.fail(ctx, id, c.State, err.Error()); ferr != nil {
-				m.opts.Logger.Error("cycle: record failure", "id", id, "err", ferr, "failure", err)
+				if !errors.Is(ferr, errLeaseLost) {
+					m.opts.Logger.Error("cycle: record failure", "id", id, "err", ferr, "failure", err)
+				}
 				return
 			}
 		}

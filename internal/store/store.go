@@ -300,3 +300,37 @@ type Freshener interface {
 type PackMarker interface {
 	PackedBefore(ctx context.Context) (TID, error)
 }
+
+// Leaser is implemented by engines several processes share (a database
+// with many nodes): it grants leases, each a named right that one holder
+// has at a time until it expires, unless renewed first. Work that must
+// run on one node at a time (a cycle, the heartbeat) holds one. Expiry is
+// judged by the store's clock, not the nodes', so nodes whose clocks
+// disagree still agree on who holds a lease.
+type Leaser interface {
+	// AcquireLease grants lease name to holder for ttl when it is free,
+	// expired, or holder's own (then it is renewed); ok is false when
+	// another holder's lease has not expired.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (l Lease, ok bool, err error)
+	// RenewLease extends a held lease by ttl from now; ok is false when
+	// it was lost (it expired and another holder took it, or it was
+	// released).
+	RenewLease(ctx context.Context, l Lease, ttl time.Duration) (ok bool, err error)
+	// ReleaseLease gives a held lease up at once; releasing one already
+	// lost is no error.
+	ReleaseLease(ctx context.Context, l Lease) error
+}
+
+// Lease is a lease as granted. Generation grows every time the lease
+// changes holder, so a holder's right is the pair (Holder, Generation):
+// a holder that lost its lease and took it again holds a new one.
+type Lease struct {
+	Name       string
+	Holder     string
+	Generation int64
+}
+
+// String reads "NAME held by HOLDER (generation N)".
+func (l Lease) String() string {
+	return fmt.Sprintf("%s held by %s (generation %d)", l.Name, l.Holder, l.Generation)
+}

@@ -4,6 +4,7 @@ import (
 	"maps"
 
 	"batos/internal/command"
+	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/store"
 )
@@ -35,15 +36,27 @@ func (u *UVM) publishCommit(c image.Commit) {
 // watchOtherNodes publishes the commits other processes make to a store
 // they share with this one (a database's other nodes), as this process
 // publishes its own: with the topic and fields they were committed with
-// when their notice arrived, else as commit.other. It answers the
-// function that stops it.
+// when their notice arrived, else as commit.other; and tells the cycle
+// machine of other nodes' commits to cycles. It answers the function that
+// stops it.
 func (u *UVM) watchOtherNodes() func() {
 	w, shared := u.store.(store.Watcher)
-	if !shared || u.events == nil {
+	if !shared {
 		return func() {}
 	}
 	return w.WatchCommits(func(info store.TxInfo, notice []byte) {
 		topic, fields := image.DecodeNotice(notice)
+		if topic == cycle.CommitTopic || topic == "" {
+			// A cycle moved on another node: senders waiting here look
+			// again (a notice lost on the way has no topic).
+			if cycles := u.observer.Load(); cycles != nil {
+				id, _ := fields["id"].(int64)
+				cycles.Observe(id)
+			}
+		}
+		if u.events == nil {
+			return
+		}
 		u.publishCommit(image.Commit{TID: info.TID, OIDs: info.OIDs, Topic: topic, Fields: fields,
 			Meta: store.TxMeta{User: info.User, Description: info.Description, Extension: info.Extension}})
 	})

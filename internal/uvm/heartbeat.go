@@ -11,6 +11,7 @@ import (
 	"batos/internal/heartbeat"
 	"batos/internal/image"
 	"batos/internal/mind"
+	"batos/internal/store/lease"
 	"batos/internal/vm"
 )
 
@@ -125,12 +126,47 @@ func (u *UVM) stopHeartbeat() error {
 }
 
 // RunHeartbeat audits the image every interval until ctx ends (batos run
-// -heartbeat), after resuming what a restart interrupted.
+// -heartbeat), after resuming what a restart interrupted. On a database
+// several nodes share, it runs on the node holding the heartbeat's lease
+// (the others wait to take it up should that node die): resuming there
+// would fail the audit the holder is running as interrupted. Interval 0
+// only resumes (on the lease's node), and runs no audit.
 func (u *UVM) RunHeartbeat(ctx context.Context, interval time.Duration) {
 	if u.hb.beat == nil {
 		return
 	}
 	ctx = image.WithTopic(ctx, command.TopicHeartbeat, nil)
+	if u.leases == nil {
+		u.beat(ctx, interval)
+		return
+	}
+	for ctx.Err() == nil {
+		held, ok, err := lease.Take(ctx, u.leases, heartbeatLease, u.node, u.leaseTTL, u.log)
+		if err != nil && ctx.Err() == nil {
+			u.log.Warn("heartbeat: cannot take its lease; trying again", "err", err)
+		}
+		if ok {
+			if interval > 0 {
+				u.log.Info("heartbeat: this node runs it", "node", u.node)
+			}
+			u.beat(held.Context(), interval)
+			held.Release()
+			if interval <= 0 {
+				return
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(u.leaseTTL / 4):
+		}
+	}
+}
+
+// heartbeatLease names the lease of the node that runs the heartbeat.
+const heartbeatLease = "heartbeat"
+
+func (u *UVM) beat(ctx context.Context, interval time.Duration) {
 	if err := u.hb.beat.Resume(ctx); err != nil && ctx.Err() == nil {
 		u.log.Error("heartbeat: resume", "err", err)
 	}

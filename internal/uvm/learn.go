@@ -198,6 +198,9 @@ func (u *UVM) enableMindLocked(server *mind.Server, mindOpts *mind.Options, cycl
 	if co.Catalog == nil {
 		co.Catalog = u.Catalog
 	}
+	if u.leases != nil && co.Leases == nil {
+		co.Leases, co.Node, co.LeaseTTL = u.leases, u.node, u.leaseTTL
+	}
 	if co.Logger == nil && mindOpts != nil {
 		co.Logger = mindOpts.Logger // batos run's: a cycle that cannot resume is logged there
 	}
@@ -207,6 +210,7 @@ func (u *UVM) enableMindLocked(server *mind.Server, mindOpts *mind.Options, cycl
 	sandbox.Telemetry = nil // validation runs are no real calls
 	u.mind = mind.New(u.db, server, mindOpts)
 	u.cycles = cycle.New(u.db, u.mind, vm.New(&sandbox), &co)
+	u.observer.Store(u.cycles)
 	u.useLearningVM()
 	return nil
 }

@@ -73,6 +73,13 @@ type Options struct {
 	// NoTelemetry turns the method telemetry off (benchmarks measure its
 	// cost with it); by default every method execution is counted.
 	NoTelemetry bool
+	// Node names this process among the nodes sharing a database image,
+	// in the leases it holds; default cycle.DefaultNode().
+	Node string
+	// LeaseTTL is how long a node's leases (a cycle's, the heartbeat's)
+	// last unless renewed on a database image: how long its work waits
+	// for another node when it dies. Default cycle.DefaultLeaseTTL.
+	LeaseTTL time.Duration
 }
 
 // ErrShutdown is returned for sends after Shutdown or Close began.
@@ -120,6 +127,16 @@ type UVM struct {
 	eventSeq  atomic.Int64
 	stopWatch func()
 
+	// leases is the store's, when several nodes share it (nil for an
+	// image file): cycles and the heartbeat run on one node at a time.
+	leases   store.Leaser
+	node     string
+	leaseTTL time.Duration
+	// observer is the cycle machine as other nodes' commits reach it:
+	// read without mindMu, which an on-demand mind holds while it
+	// connects.
+	observer atomic.Pointer[cycle.Machine]
+
 	slots    chan struct{} // the pool: one token per running send
 	mu       sync.Mutex
 	closing  bool
@@ -151,7 +168,14 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	if imgOpts.User == "" {
 		imgOpts.User = o.User
 	}
-	u = &UVM{events: o.Events}
+	u = &UVM{events: o.Events, node: o.Node, leaseTTL: o.LeaseTTL}
+	if u.node == "" {
+		u.node = cycle.DefaultNode()
+	}
+	if u.leaseTTL <= 0 {
+		u.leaseTTL = cycle.DefaultLeaseTTL
+	}
+	u.leases, _ = s.(store.Leaser)
 	imgOpts.OnCommit = u.onCommit(imgOpts.OnCommit)
 	var vmOpts vm.Options
 	if o.VM != nil {

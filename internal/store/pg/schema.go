@@ -11,7 +11,7 @@ import (
 // SchemaVersion is the version of the schema this code creates and
 // understands. Each step of migrations takes a database from version
 // i to i+1.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // ErrSchemaTooNew is returned by Open for a database whose schema a newer
 // batos created: this code would misread it.
@@ -114,6 +114,18 @@ CREATE TABLE blob_chunk (
 );
 -- Blob content is often compressed already: do not spend CPU on it.
 ALTER TABLE blob_chunk ALTER COLUMN data SET STORAGE EXTERNAL;
+`,
+	// 1 -> 2: leases, for work one node does at a time (a cycle, the
+	// heartbeat). expires is the server's clock: nodes' clocks may
+	// disagree, the database's is the one every node reads. generation
+	// grows every time the lease changes holder.
+	`
+CREATE TABLE lease (
+	name       text PRIMARY KEY,
+	holder     text NOT NULL,
+	generation bigint NOT NULL,
+	expires    timestamptz NOT NULL
+);
 `,
 }
 
