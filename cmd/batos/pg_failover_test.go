@@ -247,3 +247,36 @@ func TestCycleFailoverOnPostgres(t *testing.T) {
 		t.Errorf("%d synthesis steps recorded, want 1", robin)
 	}
 }
+
+// TestHeartbeatOnOneNode: of two nodes on one database, one runs the
+// heartbeat; when it stops, the other takes it up.
+func TestHeartbeatOnOneNode(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	mustRun(t, "-store", url, "image", "init")
+	const runs = "heartbeat: this node runs it"
+	flags := func(node string) []string {
+		return []string{"-heartbeat", "1h", "-lease", "1s", "-node", node, "-llm", "http://127.0.0.1:1"}
+	}
+	var logs [2]*syncBuffer
+	var stops [2]func()
+	for i, node := range []string{"node-a", "node-b"} {
+		_, _, logs[i], stops[i] = startRunLogged(t, url, flags(node)...)
+	}
+	first := -1
+	eventually(t, "a node to run the heartbeat", func() bool {
+		for i, l := range logs {
+			if strings.Contains(l.String(), runs) {
+				first = i
+			}
+		}
+		return first >= 0
+	})
+	other := 1 - first
+	defer stops[other]()
+	time.Sleep(2 * time.Second) // a lease and more: the other node is still waiting
+	if strings.Contains(logs[other].String(), runs) {
+		t.Fatalf("both nodes run the heartbeat:\n%s\n%s", logs[0].String(), logs[1].String())
+	}
+	stops[first]()
+	eventually(t, "the other node to take the heartbeat up", func() bool { return strings.Contains(logs[other].String(), runs) })
+}
