@@ -104,7 +104,7 @@ copy. A copy that fails halfway removes DST. A terminal shows a progress bar.`)
 		if !v.OK() {
 			return fmt.Errorf("the copy has %d problems: %s", len(v.Problems), problemList(v.Problems))
 		}
-		return storecopy.Compare(ctx, src, dst)
+		return storecopy.Compare(ctx, src, dst, res.Through)
 	})
 	if cerr := dst.Close(); err == nil && cerr != nil {
 		err = cerr

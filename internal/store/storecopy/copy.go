@@ -35,6 +35,10 @@ type Result struct {
 	// holds (a pack dropped them while keeping the log entry); the copy
 	// has the same gap.
 	Missing int
+	// Through is the newest transaction copied: the source as it was
+	// when the copy began. Commits to a live source after that (other
+	// nodes of a database) are not in the copy; Compare up to it.
+	Through store.TID
 }
 
 // ErrNotEmpty refuses a copy into a store that holds transactions.
@@ -56,6 +60,9 @@ func Copy(ctx context.Context, src, dst store.Engine, o Options) (Result, error)
 	tids, err := allTIDs(ctx, src)
 	if err != nil {
 		return res, err
+	}
+	if len(tids) > 0 {
+		res.Through = tids[len(tids)-1]
 	}
 	copied := map[store.Digest]bool{}
 	// packedTo is the newest transaction a pack of the source took
@@ -207,13 +214,18 @@ func copyBlob(ctx context.Context, src, dst store.Engine, d store.Digest) (int64
 	return b.Size, nil
 }
 
-// Compare checks that dst reads as src: the same log, transaction for
-// transaction, and for every object either names, the same history. It
-// answers the first difference.
-func Compare(ctx context.Context, src, dst store.Engine) error {
+// Compare checks that dst reads as src read as of transaction through
+// (a copy's Result.Through; 0: as src reads now): the same log,
+// transaction for transaction, and for every object either names, the
+// same history and the same current revision. It answers the first
+// difference. What a live source committed after through is left out.
+func Compare(ctx context.Context, src, dst store.Engine, through store.TID) error {
 	a, err := fullLog(ctx, src)
 	if err != nil {
 		return err
+	}
+	if through != 0 {
+		a = slices.DeleteFunc(a, func(tx store.TxInfo) bool { return tx.TID > through })
 	}
 	b, err := fullLog(ctx, dst)
 	if err != nil {
@@ -240,16 +252,27 @@ func Compare(ctx context.Context, src, dst store.Engine) error {
 		if (errA == nil) != (errB == nil) {
 			return fmt.Errorf("history of %s: the source says %v, the copy %v", oid, errA, errB)
 		}
+		if through != 0 {
+			ha = slices.DeleteFunc(ha, func(r store.Revision) bool { return r.Serial > through })
+		}
 		if !slices.Equal(ha, hb) {
 			return fmt.Errorf("history of %s differs: source %v, copy %v", oid, ha, hb)
 		}
-		ra, errA := src.Load(ctx, oid)
+		ra, errA := loadThrough(ctx, src, oid, through)
 		rb, errB := dst.Load(ctx, oid)
 		if (errA == nil) != (errB == nil) || errA == nil && (ra.Serial != rb.Serial || string(ra.Data) != string(rb.Data)) {
 			return fmt.Errorf("%s reads differently in the copy", oid)
 		}
 	}
 	return nil
+}
+
+// loadThrough reads oid's revision current as of through (0: now).
+func loadThrough(ctx context.Context, s store.Engine, oid store.OID, through store.TID) (store.Record, error) {
+	if through == 0 {
+		return s.Load(ctx, oid)
+	}
+	return s.LoadAt(ctx, oid, through)
 }
 
 func fullLog(ctx context.Context, s store.Engine) ([]store.TxInfo, error) {

@@ -70,6 +70,7 @@ func Run(t *testing.T, src, dst Opener) {
 		{"PackedSource", testCopyPackedSource},
 		{"Refusals", testCopyRefusals},
 		{"PackCutCarried", testCopyPackCut},
+		{"LiveSource", testCopyLiveSource},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, src, dst) })
@@ -126,7 +127,7 @@ func copyAndCompare(t *testing.T, src, dst store.Engine) storecopy.Result {
 	if calls == 0 || last != total {
 		t.Errorf("progress: %d calls, ended at %d of %d", calls, last, total)
 	}
-	if err := storecopy.Compare(ctx, src, dst); err != nil {
+	if err := storecopy.Compare(ctx, src, dst, 0); err != nil {
 		t.Fatalf("the copy differs: %v", err)
 	}
 	MustVerify(t, dst)
@@ -216,7 +217,7 @@ func testCopyPackedSource(t *testing.T, openSrc, openDst Opener) {
 		t.Fatal(err)
 	}
 	again := openDst(t, "dst")
-	if err := storecopy.Compare(ctx, src, again); err != nil {
+	if err := storecopy.Compare(ctx, src, again, 0); err != nil {
 		t.Errorf("the copy reopened differs: %v", err)
 	}
 	MustVerify(t, again)
@@ -310,4 +311,68 @@ func testCopyPackCut(t *testing.T, openSrc, openDst Opener) {
 		t.Errorf("a in the copy: %s", got.Data)
 	}
 	MustVerify(t, dst)
+}
+
+// testCopyLiveSource: a source that goes on committing while it is
+// copied (another node of a database) is copied as it was when the copy
+// began, and compares equal up to there; compared as it reads now, it
+// differs.
+func testCopyLiveSource(t *testing.T, srcOpen, dstOpen Opener) {
+	src := srcOpen(t, "src")
+	root := fillHistory(t, src)
+	hot := oids(t, src, 1)[0]
+	serial := commit(t, src, store.Write{OID: hot, Data: Rec("0")})
+	for i := range 50 {
+		serial = commit(t, src, store.Write{OID: hot, Serial: serial, Data: Rec(string(rune('a' + i%26)))})
+	}
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		defer func() { done <- n }()
+		s := serial
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			tid, err := src.Commit(ctx, store.TxMeta{Description: "live"}, []store.Write{{OID: hot, Serial: s, Data: Rec("live")}})
+			if err != nil {
+				t.Errorf("a commit beside the copy: %v", err)
+				return
+			}
+			s, n = tid, n+1
+		}
+	}()
+	dst := dstOpen(t, "dst")
+	res, err := storecopy.Copy(ctx, src, dst, storecopy.Options{Refs: Refs})
+	if err != nil {
+		close(stop)
+		<-done
+		t.Fatalf("copy of a live source: %v", err)
+	}
+	// Commits go on until the copy is compared.
+	for deadline := time.Now().Add(5 * time.Second); src.LastTID() <= res.Through && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if err := storecopy.Compare(ctx, src, dst, res.Through); err != nil {
+		t.Errorf("the copy differs from the source as it was: %v", err)
+	}
+	close(stop)
+	if n := <-done; n == 0 {
+		t.Fatal("nothing was committed beside the copy")
+	}
+	if src.LastTID() > res.Through {
+		if err := storecopy.Compare(ctx, src, dst, 0); err == nil {
+			t.Error("compared with the source as it reads now, the copy of an older state does not differ")
+		}
+	}
+	if dst.LastTID() != res.Through {
+		t.Errorf("the copy ends at %s, the copy says through %s", dst.LastTID(), res.Through)
+	}
+	MustVerify(t, dst)
+	if got := load(t, dst, root); !bytes.Equal(got.Data, load(t, src, root).Data) {
+		t.Error("the root reads differently")
+	}
 }
