@@ -19,15 +19,18 @@ import (
 
 // copyReport is what batos image copy did.
 type copyReport struct {
-	Source       string  `json:"source"`
-	Destination  string  `json:"destination"`
-	Transactions int     `json:"transactions"`
-	Revisions    int     `json:"revisions"`
-	Blobs        int     `json:"blobs"`
-	BlobBytes    int64   `json:"blob_bytes"`
-	Missing      int     `json:"missing_revisions"`
-	Seconds      float64 `json:"seconds"`
-	Verified     bool    `json:"verified"`
+	Source       string `json:"source"`
+	Destination  string `json:"destination"`
+	Transactions int    `json:"transactions"`
+	Revisions    int    `json:"revisions"`
+	Blobs        int    `json:"blobs"`
+	BlobBytes    int64  `json:"blob_bytes"`
+	Missing      int    `json:"missing_revisions"`
+	// Through is the newest transaction copied: SRC as it was when the
+	// copy began (a database's nodes may go on committing meanwhile).
+	Through  string  `json:"through"`
+	Seconds  float64 `json:"seconds"`
+	Verified bool    `json:"verified"`
 }
 
 func runImageCopy(ctx context.Context, e *env, args []string) error {
@@ -36,9 +39,12 @@ transaction of SRC's log, in order, with its TID, time, user, description and
 extension, every revision, and every blob. Each is an image file's path or a
 PostgreSQL database's URL (postgres://USER@HOST/DB), so an image moves between
 engines either way. A file DST must not exist yet; a database DST must hold no
-image. No batos run may hold an image file SRC (stop it first). At the end DST is verified and read against
-SRC (the same log, the same history for every object); any difference fails the
-copy. A copy that fails halfway removes DST. A terminal shows a progress bar.`)
+image. No batos run may hold an image file SRC (stop it first); a database SRC
+may be in use by its nodes: it is copied as it was when the copy began, and what
+they commit meanwhile is not in the copy. At the end DST is verified and read
+against SRC as of that transaction (the same log, the same history for every
+object); any difference fails the copy. A copy that fails halfway removes DST.
+A terminal shows a progress bar.`)
 	asJSON := jsonFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -95,7 +101,7 @@ copy. A copy that fails halfway removes DST. A terminal shows a progress bar.`)
 		return fmt.Errorf("image copy: %w (%s removed)", err, dstName)
 	}
 	rep := copyReport{Source: srcName, Destination: dstName, Transactions: res.Transactions, Revisions: res.Revisions,
-		Blobs: res.Blobs, BlobBytes: res.BlobBytes, Missing: res.Missing}
+		Blobs: res.Blobs, BlobBytes: res.BlobBytes, Missing: res.Missing, Through: res.Through.String()}
 	err = withProgress(e, "verifying "+dstName, func() error {
 		v, err := dst.Verify(ctx, image.Refs)
 		if err != nil {
@@ -117,8 +123,8 @@ copy. A copy that fails halfway removes DST. A terminal shows a progress bar.`)
 	if *asJSON {
 		return printJSON(e.stdout, rep)
 	}
-	fmt.Fprintf(e.stdout, "copied %s to %s: %d transactions, %d revisions, %d blobs (%s) in %.1fs; verified, log and histories identical\n",
-		srcName, dstName, rep.Transactions, rep.Revisions, rep.Blobs, formatBytes(rep.BlobBytes), rep.Seconds)
+	fmt.Fprintf(e.stdout, "copied %s to %s: %d transactions, %d revisions, %d blobs (%s) in %.1fs; verified, log and histories identical through %s\n",
+		srcName, dstName, rep.Transactions, rep.Revisions, rep.Blobs, formatBytes(rep.BlobBytes), rep.Seconds, rep.Through)
 	if rep.Missing > 0 {
 		fmt.Fprintf(e.stdout, "%d revisions the source's log names were packed away before the copy; the copy has the same gaps\n", rep.Missing)
 	}
