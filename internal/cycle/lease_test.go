@@ -271,3 +271,44 @@ func TestReleasedOnClose(t *testing.T) {
 		t.Fatalf("ended %s: %s", c.State, c.Reason)
 	}
 }
+
+// TestCancelOnAnotherNode: a cycle cancelled through another node stops
+// on the node running it once that node hears of the commit (Observe):
+// the model call in flight is abandoned, nothing more is recorded.
+func TestCancelOnAnotherNode(t *testing.T) {
+	leases := newMemLeases()
+	ba := &brain{plans: []string{goodPlan}, methods: []string{goodMethod}, gate: make(chan struct{})}
+	defer close(ba.gate)
+	a, db := testMachine(t, ba, leasedOptions(leases, "node-a"))
+	b := newMachineOn(t, db, &brain{}, leasedOptions(leases, "node-b"))
+	g := genesis(t, db)
+	id, _, err := a.Start(t.Context(), Mission{Message: vm.Message{Receiver: g, Selector: "display_yourself"}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAsked(t, ba, "ROBIN", 1)
+	if err := b.Cancel(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	a.Observe(id) // as the notice of B's commit reaches A
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a.mu.Lock()
+		_, running := a.runs[id]
+		a.mu.Unlock()
+		if !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cycle still runs on A 10 s after it was cancelled on B")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c, err := a.Get(t.Context(), id)
+	if err != nil || c.State != Failed || c.Reason != "cancelled" {
+		t.Fatalf("after the cancel: %v %v", c, err)
+	}
+	if h := leases.holder(leaseName(id)); h != "" {
+		t.Errorf("the lease is still held by %q", h)
+	}
+}
