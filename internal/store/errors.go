@@ -35,6 +35,18 @@ var (
 	ErrNoSpace = errors.New("store: no space left on device")
 	// ErrReadOnly is returned by writes to a store opened read-only.
 	ErrReadOnly = errors.New("store: opened read-only")
+	// ErrUnavailable is returned when a store's database server cannot
+	// be reached, or the connection to it was lost, before the operation
+	// was carried out: a commit refused with it was not made, and may be
+	// tried again.
+	ErrUnavailable = errors.New("store: database unavailable")
+	// ErrOutcomeUnknown is returned by a commit whose outcome could not
+	// be learnt: the connection to the database was lost after the
+	// commit was sent, and the database did not answer in time to say
+	// whether it was made. It may or may not have been; reading the
+	// image (or the log) tells. Never returned for a commit known to be
+	// made or known not to be.
+	ErrOutcomeUnknown = errors.New("store: commit outcome unknown")
 )
 
 // NoSpaceError reports a write refused because the file system holding

@@ -2,12 +2,14 @@ package pg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"batos/internal/store"
 )
@@ -47,7 +49,10 @@ func (db *DB) Undo(ctx context.Context, tid store.TID, meta store.TxMeta) (store
 
 // commit runs one commit in one PostgreSQL transaction: the writes, or
 // (undo != 0) the writes that undo that transaction, computed under the
-// commit lock.
+// commit lock. It returns the TID only once the commit is durable, and an
+// error only for a commit that was not made, except one that wraps
+// store.ErrOutcomeUnknown: the connection was lost while COMMIT was under
+// way and the database could not be asked in time (learnOutcome).
 func (db *DB) commit(ctx context.Context, meta store.TxMeta, writes []write, undo store.TID) (store.TID, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err // a cancelled caller never commits
@@ -57,27 +62,146 @@ func (db *DB) commit(ctx context.Context, meta store.TxMeta, writes []write, und
 		return 0, err
 	}
 	defer done()
+	for attempt := 0; ; attempt++ {
+		tid, sent, err := db.commitOnce(ctx, meta, writes, undo)
+		switch {
+		case err == nil:
+			return tid, nil
+		case sent:
+			return 0, err // made or not, or not known, and said so
+		case deadConnection(ctx, err) && attempt < int(db.pool.Config().MaxConns):
+			// A pooled connection the server closed (it restarted):
+			// nothing that could commit was sent on it.
+			continue
+		}
+		return 0, unavailable(ctx, err, "the commit was not made")
+	}
+}
+
+// commitOnce is one attempt of commit's, on one connection. sent reports
+// whether COMMIT was sent: if so, the error says whether it was made.
+func (db *DB) commitOnce(ctx context.Context, meta store.TxMeta, writes []write, undo store.TID) (tid store.TID, sent bool, err error) {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("pg: commit: %w", err)
+		return 0, false, fmt.Errorf("pg: commit: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op once committed
-	tid, err := db.commitIn(ctx, tx, meta, writes, undo)
+	tid, logCRC, err := db.commitIn(ctx, tx, meta, writes, undo)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	// Marked before COMMIT: its notification may reach the listener
-	// before this returns.
+	// before this returns. The mark stays until the outcome is known,
+	// so a commit that was made is never passed on as another node's.
 	db.markOwn(tid)
 	// Once COMMIT is sent the outcome must be learnt even if ctx ends: the
 	// transaction may be durable, and the caller must learn its TID.
-	if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
+	err = tx.Commit(context.WithoutCancel(ctx))
+	if err != nil && outcomeUnknown(err) {
+		var made bool
+		made, err = db.learnOutcome(context.WithoutCancel(ctx), tid, logCRC, err)
+		if made {
+			err = nil
+		}
+	}
+	if err != nil {
+		// Not made, or not known to be: if it was, the listener passes
+		// it on as any commit this handle did not report.
 		db.unmarkOwn(tid)
-		return 0, fmt.Errorf("pg: commit %s: %w", tid, err)
+		if errors.Is(err, store.ErrOutcomeUnknown) {
+			return 0, true, err
+		}
+		return 0, true, unavailable(ctx, fmt.Errorf("pg: commit %s: %w", tid, err), "the commit was not made")
 	}
 	db.seeTID(tid)
-	return tid, nil
+	return tid, true, nil
 }
+
+// outcomeWait bounds how long a commit whose connection was lost during
+// COMMIT waits for the database to say whether it was made: long enough
+// for a server restart. A variable for the tests.
+var outcomeWait = 30 * time.Second
+
+// outcomeUnknown reports whether err, COMMIT's error, leaves the outcome
+// open: the connection was lost after the command may have reached the
+// server. An error the server replied with (severity ERROR) rolled the
+// transaction back, and a command never sent (SafeToRetry) changed
+// nothing; a FATAL one may come after the commit was made.
+func outcomeUnknown(err error) bool {
+	if pgconn.SafeToRetry(err) || errors.Is(err, pgx.ErrTxCommitRollback) {
+		return false
+	}
+	var pe *pgconn.PgError
+	return !errors.As(err, &pe) || fatal(pe)
+}
+
+// learnOutcome finds out, on a connection of its own, whether the commit
+// of tid (its log entry's checksum logCRC) was made after lost, COMMIT's
+// error, left it open. It takes the commit lock first, so the session
+// that sent COMMIT, if the server still runs it, has ended; then the log
+// entry is there (and is this commit's, not a later one's with the same
+// TID) or the commit was never made. While the server is down or
+// restarting it tries again, for up to outcomeWait; after that the error
+// wraps store.ErrOutcomeUnknown.
+func (db *DB) learnOutcome(ctx context.Context, tid store.TID, logCRC int64, lost error) (made bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, outcomeWait)
+	defer cancel()
+	delay := 50 * time.Millisecond
+	for {
+		made, err = db.readOutcome(ctx, tid, logCRC)
+		if err == nil {
+			if made {
+				return true, nil
+			}
+			return false, lost
+		}
+		select {
+		case <-ctx.Done():
+			return false, &outcomeError{tid: tid, lost: lost, asking: err}
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// readOutcome is one attempt of learnOutcome's.
+func (db *DB) readOutcome(ctx context.Context, tid store.TID, logCRC int64) (bool, error) {
+	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var crcs []int64
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", commitLockKey); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "SELECT crc FROM transaction WHERE tid = $1", int64(tid))
+		if err != nil {
+			return err
+		}
+		crcs, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	return len(crcs) == 1 && crcs[0] == logCRC, nil
+}
+
+// outcomeError is a commit whose outcome learnOutcome could not learn.
+type outcomeError struct {
+	tid    store.TID
+	lost   error // how the connection was lost during COMMIT
+	asking error // the last attempt to ask the database
+}
+
+func (e *outcomeError) Error() string {
+	return fmt.Sprintf("%v: the connection to the database was lost while commit %s was being made (%s), and the database did not answer within %s to say whether it was (%s): it may or may not have been made",
+		store.ErrOutcomeUnknown, e.tid, reason(e.lost), outcomeWait, reason(e.asking))
+}
+
+func (e *outcomeError) Unwrap() []error { return []error{store.ErrOutcomeUnknown, e.lost} }
 
 // stageData queues the insertion of the writes' data into commit_stage,
 // the connection's temporary table, emptied when the transaction ends.
@@ -96,21 +220,23 @@ func stageData(b *pgx.Batch, writes []write) {
 // until the transaction ends no other commit, on any node, runs, and
 // each statement sees every commit before this one (READ COMMITTED takes
 // a snapshot per statement). Each step is pipelined in one round trip.
-func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, writes []write, undo store.TID) (store.TID, error) {
+//
+// It returns the TID and the checksum of the log entry it wrote.
+func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, writes []write, undo store.TID) (store.TID, int64, error) {
 	lock := &pgx.Batch{}
 	if undo == 0 {
 		stageData(lock, writes)
 	}
 	lock.Queue("SELECT pg_advisory_xact_lock($1)", commitLockKey)
 	if err := tx.SendBatch(ctx, lock).Close(); err != nil {
-		return 0, fmt.Errorf("pg: commit: stage data and take the commit lock: %w", err)
+		return 0, 0, fmt.Errorf("pg: commit: stage data and take the commit lock: %w", err)
 	}
 
 	reads := &pgx.Batch{}
 	if undo != 0 {
 		var err error
 		if writes, err = undoWrites(ctx, tx, undo); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		stageData(reads, writes)
 	}
@@ -145,15 +271,15 @@ func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, writes
 		return nil
 	})
 	if err := tx.SendBatch(ctx, reads).Close(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	db.seeTID(store.TID(last))
 	if err := checkSerials(writes, current); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	tid := store.NextTID(store.TID(last), now)
 	if tid > store.MaxTID {
-		return 0, fmt.Errorf("pg: commit: TIDs exhausted after %s", store.TID(last))
+		return 0, 0, fmt.Errorf("pg: commit: TIDs exhausted after %s", store.TID(last))
 	}
 
 	prevs, crcs, deleted := make([]int64, n), make([]int64, n), make([]bool, n)
@@ -167,6 +293,7 @@ func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, writes
 	slices.SortFunc(logOIDs, func(a, b int64) int { return cmpOID(store.OID(a), store.OID(b)) })
 	user, desc, ext := []byte(meta.User), []byte(meta.Description), encodeExtension(meta.Extension)
 	timeNS := now.UnixNano()
+	logCRC := txnCRC(tid, timeNS, user, desc, ext, logOIDs)
 
 	stmts := []struct {
 		what string
@@ -187,7 +314,7 @@ ON CONFLICT (oid) DO UPDATE SET tid = EXCLUDED.tid, deleted = EXCLUDED.deleted`,
 		{"write the log entry", `
 INSERT INTO transaction (tid, time_ns, username, description, extension, oids, crc)
 VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			[]any{int64(tid), timeNS, nonNil(user), nonNil(desc), nonNil(ext), logOIDs, txnCRC(tid, timeNS, user, desc, ext, logOIDs)}},
+			[]any{int64(tid), timeNS, nonNil(user), nonNil(desc), nonNil(ext), logOIDs, logCRC}},
 		{"record the last TID", "UPDATE store_meta SET value = $1 WHERE name = 'last_tid'", []any{int64(tid)}},
 		// Delivered when the transaction commits: other nodes' LastTID.
 		{"announce the commit", "SELECT pg_notify($1, $2)", []any{db.channel, notifyPayload(tid, meta.Notice)}},
@@ -204,16 +331,16 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		}
 		if err != nil {
 			results.Close()
-			return 0, fmt.Errorf("pg: commit %s: %s: %w", tid, st.what, err)
+			return 0, 0, fmt.Errorf("pg: commit %s: %s: %w", tid, st.what, err)
 		}
 	}
 	if err := results.Close(); err != nil {
-		return 0, fmt.Errorf("pg: commit %s: %w", tid, err)
+		return 0, 0, fmt.Errorf("pg: commit %s: %w", tid, err)
 	}
 	if err := db.raiseOIDSequence(ctx, tx, maxOID); err != nil {
-		return 0, fmt.Errorf("pg: commit %s: %w", tid, err)
+		return 0, 0, fmt.Errorf("pg: commit %s: %w", tid, err)
 	}
-	return tid, nil
+	return tid, logCRC, nil
 }
 
 // raiseOIDSequence keeps OID allocation ahead of any OID a commit wrote,

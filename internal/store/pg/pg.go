@@ -177,9 +177,11 @@ func (db *DB) init(ctx context.Context) error {
 // of its own, outside the pool, and reconnects when it is lost.
 func (db *DB) listen(ctx context.Context) {
 	defer close(db.listening)
-	delay := 100 * time.Millisecond
+	const firstDelay = 100 * time.Millisecond
+	delay := firstDelay
 	for {
-		err := db.listenOnce(ctx)
+		// Once listening again, the next loss is a new one: retried soon.
+		err := db.listenOnce(ctx, func() { delay = firstDelay })
 		if ctx.Err() != nil {
 			return
 		}
@@ -193,7 +195,9 @@ func (db *DB) listen(ctx context.Context) {
 	}
 }
 
-func (db *DB) listenOnce(ctx context.Context) error {
+// listenOnce listens on one connection until it fails, calling listening
+// once it listens and has caught up.
+func (db *DB) listenOnce(ctx context.Context, listening func()) error {
 	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
@@ -207,6 +211,7 @@ func (db *DB) listenOnce(ctx context.Context) error {
 	if err := db.catchUp(ctx, conn, store.MaxTID, nil); err != nil {
 		return err
 	}
+	listening()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -276,8 +281,11 @@ func (db *DB) LatestTID(ctx context.Context) (store.TID, error) {
 	}
 	defer done()
 	var last int64
-	if err := db.pool.QueryRow(ctx, "SELECT value FROM store_meta WHERE name = 'last_tid'").Scan(&last); err != nil {
-		return 0, fmt.Errorf("pg: read the last TID: %w", err)
+	err = db.retryDead(ctx, func() error {
+		return db.pool.QueryRow(ctx, "SELECT value FROM store_meta WHERE name = 'last_tid'").Scan(&last)
+	})
+	if err != nil {
+		return 0, unavailable(ctx, fmt.Errorf("pg: read the last TID: %w", err), "cannot read the last TID")
 	}
 	db.seeTID(store.TID(last))
 	return store.TID(last), nil // what the database says, whatever was heard
@@ -298,19 +306,10 @@ func (db *DB) NewOIDs(ctx context.Context, n int) ([]store.OID, error) {
 	}
 	defer done()
 	var got []int64
-	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", oidLockKey); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, "SELECT nextval('oid_seq') FROM generate_series(1, $1::integer)", n)
-		if err != nil {
-			return err
-		}
-		got, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-		return err
-	})
+	// Repeatable: an OID handed out and never used is lost, nothing more.
+	err = db.retryDead(ctx, func() error { return db.nextOIDs(ctx, n, &got) })
 	if err != nil {
-		return nil, fmt.Errorf("pg: new OIDs: %w", err)
+		return nil, unavailable(ctx, fmt.Errorf("pg: new OIDs: %w", err), "no OIDs were allocated")
 	}
 	oids := make([]store.OID, len(got))
 	high := uint64(0)
@@ -320,6 +319,21 @@ func (db *DB) NewOIDs(ctx context.Context, n int) ([]store.OID, error) {
 	}
 	db.raiseOIDHigh(high)
 	return oids, nil
+}
+
+// nextOIDs takes n values of the OID sequence.
+func (db *DB) nextOIDs(ctx context.Context, n int, got *[]int64) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", oidLockKey); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "SELECT nextval('oid_seq') FROM generate_series(1, $1::integer)", n)
+		if err != nil {
+			return err
+		}
+		*got, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
 }
 
 func (db *DB) raiseOIDHigh(v uint64) {

@@ -117,9 +117,21 @@ func StartOwn(t testing.TB) *Cluster {
 // accepts connections. Use it on a cluster of the test's own (StartOwn).
 func (c *Cluster) Restart(t testing.TB, down time.Duration) {
 	t.Helper()
-	data := filepath.Join(c.dir, "data")
-	if out, err := c.run("pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
-		t.Fatalf("pgtest: pg_ctl stop: %v\n%s", err, out)
+	c.restart(t, "fast", down)
+}
+
+// CrashRestart is Restart with the server stopped as a crash would stop
+// it (pg_ctl stop -m immediate): every process ends at once, and the
+// next start recovers from the write-ahead log.
+func (c *Cluster) CrashRestart(t testing.TB, down time.Duration) {
+	t.Helper()
+	c.restart(t, "immediate", down)
+}
+
+func (c *Cluster) restart(t testing.TB, mode string, down time.Duration) {
+	t.Helper()
+	if out, err := c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-m", mode, "-w", "-t", "60", "stop"); err != nil {
+		t.Fatalf("pgtest: pg_ctl stop -m %s: %v\n%s", mode, err, out)
 	}
 	time.Sleep(down)
 	if out, err := c.pgStart(); err != nil {
