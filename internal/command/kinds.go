@@ -39,6 +39,8 @@ const (
 	KindCorrupt        Kind = "corrupt"
 	KindNoSpace        Kind = "no_space"
 	KindReadOnly       Kind = "read_only"
+	KindUnavailable    Kind = "unavailable"
+	KindOutcomeUnknown Kind = "outcome_unknown"
 	KindInternal       Kind = "internal"
 )
 
@@ -47,7 +49,7 @@ const (
 var Kinds = []Kind{
 	KindBadRequest, KindUnknownCommand, KindNotFound, KindNoMind, KindLimit, KindConflict, KindMethodError,
 	KindShuttingDown, KindCancelled, KindLearningFailed, KindStillLearning, KindCorrupt, KindNoSpace,
-	KindReadOnly, KindInternal,
+	KindReadOnly, KindUnavailable, KindOutcomeUnknown, KindInternal,
 }
 
 // Sentinels of the kinds that have no sentinel lower down.
@@ -88,6 +90,8 @@ var kindSentinels = []struct {
 	{KindNoSpace, []error{store.ErrNoSpace}},
 	{KindCorrupt, []error{store.ErrCorrupt}},
 	{KindReadOnly, []error{store.ErrReadOnly}},
+	{KindUnavailable, []error{store.ErrUnavailable}},
+	{KindOutcomeUnknown, []error{store.ErrOutcomeUnknown}},
 	{KindConflict, []error{store.ErrConflict, heartbeat.ErrBusy, heartbeat.ErrReplay, cycle.ErrBaseChanged}},
 	{KindNotFound, []error{ErrNotFound, store.ErrNotFound, store.ErrNoTransaction, cycle.ErrNoCycle, image.ErrNoTarget, catalog.ErrNoDocument, heartbeat.ErrNoAudit, heartbeat.ErrNoProposal}},
 	{KindShuttingDown, []error{ErrShuttingDown, cycle.ErrClosed}},

@@ -46,6 +46,8 @@ func TestKindOf(t *testing.T) {
 		{fmt.Errorf("commit: %w", noSpace), command.KindNoSpace},
 		{store.ErrCorrupt, command.KindCorrupt},
 		{store.ErrReadOnly, command.KindReadOnly},
+		{fmt.Errorf("commit: %w", store.ErrUnavailable), command.KindUnavailable},
+		{fmt.Errorf("commit: %w", store.ErrOutcomeUnknown), command.KindOutcomeUnknown},
 		{errors.New("something else"), command.KindInternal},
 		{&command.Error{Kind: command.KindConflict, Message: "remote"}, command.KindConflict},
 		{fmt.Errorf("show: %w: \"d1\"", catalog.ErrNoDocument), command.KindNotFound},
@@ -74,7 +76,8 @@ func TestRemoteErrorMatchesItsSentinel(t *testing.T) {
 		command.KindNoSpace: store.ErrNoSpace, command.KindCorrupt: store.ErrCorrupt, command.KindReadOnly: store.ErrReadOnly,
 		command.KindConflict: store.ErrConflict, command.KindNoMind: vm.ErrNoMind, command.KindNotFound: command.ErrNotFound,
 		command.KindBadRequest: command.ErrBadRequest, command.KindShuttingDown: command.ErrShuttingDown,
-		command.KindCancelled:      command.ErrCancelled,
+		command.KindCancelled: command.ErrCancelled, command.KindUnavailable: store.ErrUnavailable,
+		command.KindOutcomeUnknown: store.ErrOutcomeUnknown,
 		command.KindLearningFailed: command.ErrLearningFailed, command.KindStillLearning: command.ErrStillLearning,
 	} {
 		err := fmt.Errorf("call: %w", &command.Error{Kind: kind, Message: "m"})

@@ -203,7 +203,7 @@ func statusOf(k command.Kind) int {
 		return http.StatusUnprocessableEntity
 	case command.KindStillLearning:
 		return http.StatusGatewayTimeout
-	case command.KindNoMind, command.KindShuttingDown:
+	case command.KindNoMind, command.KindShuttingDown, command.KindUnavailable:
 		return http.StatusServiceUnavailable
 	case command.KindReadOnly:
 		return http.StatusForbidden

@@ -64,15 +64,17 @@ func (db *DB) Load(ctx context.Context, oid store.OID) (store.Record, error) {
 	var stateTID, crc *int64 // NULL: current_object names a revision that is not there
 	var deleted *bool
 	var r revision
-	err = db.pool.QueryRow(ctx, `
+	err = db.retryDead(ctx, func() error {
+		return db.pool.QueryRow(ctx, `
 SELECT c.tid, s.tid, s.deleted, s.data, s.crc FROM current_object c
 LEFT JOIN object_state s ON s.oid = c.oid AND s.tid = c.tid
 WHERE c.oid = $1`, int64(oid)).Scan(&tid, &stateTID, &deleted, &r.data, &crc)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Record{}, fmt.Errorf("load %s: %w", oid, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Record{}, fmt.Errorf("pg: load %s: %w", oid, err)
+		return store.Record{}, unavailable(ctx, fmt.Errorf("pg: load %s: %w", oid, err), "cannot read "+oid.String())
 	}
 	r.tid = store.TID(tid)
 	if stateTID == nil || crc == nil || deleted == nil {
@@ -95,10 +97,15 @@ func (db *DB) LoadAt(ctx context.Context, oid store.OID, at store.TID) (store.Re
 		return store.Record{}, err
 	}
 	defer done()
-	r, found, err := revisionAt(ctx, db.pool, oid, at)
+	var r revision
+	var found bool
+	err = db.retryDead(ctx, func() (err error) {
+		r, found, err = revisionAt(ctx, db.pool, oid, at)
+		return err
+	})
 	switch {
 	case err != nil:
-		return store.Record{}, err
+		return store.Record{}, unavailable(ctx, err, "cannot read "+oid.String())
 	case !found:
 		return store.Record{}, fmt.Errorf("load %s as of %s: %w", oid, at, store.ErrNotFound)
 	case r.deleted:
