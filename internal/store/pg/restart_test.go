@@ -182,9 +182,9 @@ func TestCommitInFlightAtRestart(t *testing.T) {
 
 	t.Run("unknown", func(t *testing.T) {
 		saved := outcomeWait
-		outcomeWait = 500 * time.Millisecond
+		outcomeWait = 300 * time.Millisecond
 		t.Cleanup(func() { outcomeWait = saved })
-		oid, tid, err, db := commitDuringRestart(t, syncRep, "SyncRep", c.CrashRestart, 2*time.Second)
+		oid, tid, err, db := commitDuringRestart(t, syncRep, "SyncRep", c.CrashRestart, time.Second)
 		if !errors.Is(err, store.ErrOutcomeUnknown) || errors.Is(err, store.ErrUnavailable) || tid != 0 {
 			t.Fatalf("a commit the database could not be asked about: %s, %v; want store.ErrOutcomeUnknown", tid, err)
 		}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -97,7 +99,16 @@ func reason(err error) string {
 	switch {
 	case errors.As(err, &pe):
 		return prefix + pe.Message
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
+		// No socket file, or no one on the port: no server runs there.
+		var errno syscall.Errno
+		errors.As(err, &errno)
+		return prefix + "no server is listening (" + errno.Error() + ")"
 	case errors.As(err, &oe) && oe.Err != nil:
+		var se *os.SyscallError
+		if errors.As(oe.Err, &se) {
+			return prefix + se.Err.Error()
+		}
 		return prefix + oe.Err.Error()
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return prefix + "the server closed the connection"
