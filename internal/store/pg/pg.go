@@ -15,6 +15,14 @@
 // forced on, so a commit is durable when it returns. Each commit also
 // sends a NOTIFY, so every node's LastTID follows the others' commits.
 //
+// A server restart ends every session. An operation that could not reach
+// the server, or lost its connection before anything was done, fails
+// with store.ErrUnavailable; one that found a pooled connection dead is
+// tried again on another. A commit whose connection was lost during
+// COMMIT asks the database, once it answers again, whether it was made,
+// and reports that; only if it does not answer within 30 seconds does
+// the commit fail with store.ErrOutcomeUnknown.
+//
 // Open creates the schema in an empty database and migrates an older one;
 // it refuses a database whose schema is newer than this code
 // (ErrSchemaTooNew). The schema goes into the connection's current
