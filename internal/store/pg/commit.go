@@ -47,10 +47,12 @@ func (db *DB) Undo(ctx context.Context, tid store.TID, meta store.TxMeta) (store
 	return db.commit(ctx, meta, nil, tid)
 }
 
-// commit runs one commit in one PostgreSQL transaction: the writes, or
-// (undo != 0) the writes that undo that transaction, computed under the
-// commit lock. It returns the TID only once the commit is durable, and an
-// error only for a commit that was not made, except one that wraps
+// commit makes one commit: the writes, or (undo != 0) the writes that
+// undo that transaction, computed under the commit lock. It hands the
+// commit to the handle's committer, which makes it in one PostgreSQL
+// transaction with the other commits waiting then (see group.go). It
+// returns the TID only once the commit is durable, and an error only for
+// a commit that was not made, except one that wraps
 // store.ErrOutcomeUnknown: the connection was lost while COMMIT was under
 // way and the database could not be asked in time (learnOutcome).
 func (db *DB) commit(ctx context.Context, meta store.TxMeta, writes []write, undo store.TID) (store.TID, error) {
@@ -62,59 +64,99 @@ func (db *DB) commit(ctx context.Context, meta store.TxMeta, writes []write, und
 		return 0, err
 	}
 	defer done()
+	m := &member{ctx: ctx, meta: meta, writes: writes, undo: undo, done: make(chan struct{})}
+	db.committer.submit(m)
+	<-m.done
+	return m.tid, m.err
+}
+
+// commitGroup makes a group's commits, trying again on another connection
+// while a pooled one is found dead before anything that could commit was
+// sent on it. Each member ends with its TID or its error.
+func (db *DB) commitGroup(group []*member) {
+	ctx, stop := groupContext(group)
+	defer stop()
 	for attempt := 0; ; attempt++ {
-		tid, sent, err := db.commitOnce(ctx, meta, writes, undo)
+		sent, err := db.commitGroupOnce(ctx, group)
 		switch {
 		case err == nil:
-			return tid, nil
+			return
 		case sent:
-			return 0, err // made or not, or not known, and said so
+			// made or not, or not known, and said so
 		case deadConnection(ctx, err) && attempt < int(db.pool.Config().MaxConns):
 			// A pooled connection the server closed (it restarted):
 			// nothing that could commit was sent on it.
 			continue
+		default:
+			err = unavailable(ctx, err, "the commit was not made")
 		}
-		return 0, unavailable(ctx, err, "the commit was not made")
+		for _, m := range group {
+			if m.refused == nil {
+				m.tid = 0
+				m.refused = err
+			}
+		}
+		return
 	}
 }
 
-// commitOnce is one attempt of commit's, on one connection. sent reports
-// whether COMMIT was sent: if so, the error says whether it was made.
-func (db *DB) commitOnce(ctx context.Context, meta store.TxMeta, writes []write, undo store.TID) (tid store.TID, sent bool, err error) {
+// commitGroupOnce is one attempt of commitGroup's, on one connection.
+// Members the group refused (a conflict) carry their refusal; the others
+// their TIDs, once the group committed. sent reports whether COMMIT was
+// sent: if so, the error says whether it was made.
+func (db *DB) commitGroupOnce(ctx context.Context, group []*member) (sent bool, err error) {
+	for _, m := range group {
+		m.tid, m.logCRC, m.refused = 0, 0, nil
+	}
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
-		return 0, false, fmt.Errorf("pg: commit: %w", err)
+		return false, fmt.Errorf("pg: commit: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op once committed
-	tid, logCRC, err := db.commitIn(ctx, tx, meta, writes, undo)
-	if err != nil {
-		return 0, false, err
+	if err := db.commitGroupIn(ctx, tx, group); err != nil {
+		return false, err
 	}
-	// Marked before COMMIT: its notification may reach the listener
-	// before this returns. The mark stays until the outcome is known,
+	var made []*member
+	for _, m := range group {
+		if m.refused == nil {
+			made = append(made, m)
+		}
+	}
+	if len(made) == 0 {
+		return false, nil // every member refused: nothing to commit
+	}
+	last := made[len(made)-1]
+	// Marked before COMMIT: their notifications may reach the listener
+	// before this returns. The marks stay until the outcome is known,
 	// so a commit that was made is never passed on as another node's.
-	db.markOwn(tid)
-	// Once COMMIT is sent the outcome must be learnt even if ctx ends: the
-	// transaction may be durable, and the caller must learn its TID.
+	for _, m := range made {
+		db.markOwn(m.tid)
+	}
+	// Once COMMIT is sent the outcome must be learnt even if every
+	// caller gave up: the transaction may be durable, and each must
+	// learn its TID. The group is one transaction: its last log entry
+	// tells for all.
 	err = tx.Commit(context.WithoutCancel(ctx))
 	if err != nil && outcomeUnknown(err) {
-		var made bool
-		made, err = db.learnOutcome(context.WithoutCancel(ctx), tid, logCRC, err)
-		if made {
+		var ok bool
+		ok, err = db.learnOutcome(context.WithoutCancel(ctx), last.tid, last.logCRC, err)
+		if ok {
 			err = nil
 		}
 	}
 	if err != nil {
 		// Not made, or not known to be: if it was, the listener passes
-		// it on as any commit this handle did not report.
-		db.unmarkOwn(tid)
-		if errors.Is(err, store.ErrOutcomeUnknown) {
-			return 0, true, err
+		// them on as any commits this handle did not report.
+		for _, m := range made {
+			db.unmarkOwn(m.tid)
 		}
-		return 0, true, unavailable(ctx, fmt.Errorf("pg: commit %s: %w", tid, err), "the commit was not made")
+		if errors.Is(err, store.ErrOutcomeUnknown) {
+			return true, err
+		}
+		return true, unavailable(ctx, fmt.Errorf("pg: commit %s: %w", last.tid, err), "the commit was not made")
 	}
-	db.seeTID(tid)
-	return tid, true, nil
+	db.seeTID(last.tid)
+	return true, nil
 }
 
 // outcomeWait bounds how long a commit whose connection was lost during
@@ -213,134 +255,6 @@ func stageData(b *pgx.Batch, writes []write) {
 		oids[i], datas[i] = int64(w.OID), nonNil(w.Data) // a nil []byte would be NULL
 	}
 	b.Queue("INSERT INTO commit_stage (oid, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])", oids, datas)
-}
-
-// commitIn runs the commit's statements: stage the data, take the commit
-// lock, read the last TID and the current serials, write. From the lock
-// until the transaction ends no other commit, on any node, runs, and
-// each statement sees every commit before this one (READ COMMITTED takes
-// a snapshot per statement). Each step is pipelined in one round trip.
-//
-// It returns the TID and the checksum of the log entry it wrote.
-func (db *DB) commitIn(ctx context.Context, tx pgx.Tx, meta store.TxMeta, writes []write, undo store.TID) (store.TID, int64, error) {
-	lock := &pgx.Batch{}
-	if undo == 0 {
-		stageData(lock, writes)
-	}
-	lock.Queue("SELECT pg_advisory_xact_lock($1)", commitLockKey)
-	if err := tx.SendBatch(ctx, lock).Close(); err != nil {
-		return 0, 0, fmt.Errorf("pg: commit: stage data and take the commit lock: %w", err)
-	}
-
-	reads := &pgx.Batch{}
-	if undo != 0 {
-		var err error
-		if writes, err = undoWrites(ctx, tx, undo); err != nil {
-			return 0, 0, err
-		}
-		stageData(reads, writes)
-	}
-	n := len(writes)
-	oids := make([]int64, n)
-	for i, w := range writes {
-		oids[i] = int64(w.OID)
-	}
-	var last int64
-	var now time.Time
-	// The server's clock, not this node's: TIDs encode time, and nodes'
-	// clocks may disagree.
-	reads.Queue("SELECT value, clock_timestamp() FROM store_meta WHERE name = 'last_tid'").QueryRow(func(row pgx.Row) error {
-		if err := row.Scan(&last, &now); err != nil {
-			return fmt.Errorf("pg: commit: read the last TID: %w", err)
-		}
-		return nil
-	})
-	current := make(map[store.OID]store.TID, n)
-	reads.Queue("SELECT oid, tid, deleted FROM current_object WHERE oid = ANY($1)", oids).Query(func(rows pgx.Rows) error {
-		var oid, tid int64
-		var deleted bool
-		_, err := pgx.ForEachRow(rows, []any{&oid, &tid, &deleted}, func() error {
-			if !deleted { // a deleted object counts as absent: serial 0
-				current[store.OID(oid)] = store.TID(tid)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("pg: commit: read current serials: %w", err)
-		}
-		return nil
-	})
-	if err := tx.SendBatch(ctx, reads).Close(); err != nil {
-		return 0, 0, err
-	}
-	db.seeTID(store.TID(last))
-	if err := checkSerials(writes, current); err != nil {
-		return 0, 0, err
-	}
-	tid := store.NextTID(store.TID(last), now)
-	if tid > store.MaxTID {
-		return 0, 0, fmt.Errorf("pg: commit: TIDs exhausted after %s", store.TID(last))
-	}
-
-	prevs, crcs, deleted := make([]int64, n), make([]int64, n), make([]bool, n)
-	var maxOID store.OID
-	for i, w := range writes {
-		prevs[i], deleted[i] = int64(w.Serial), w.deleted
-		crcs[i] = recordCRC(w.OID, tid, w.deleted, dataCRC(w.Data))
-		maxOID = max(maxOID, w.OID)
-	}
-	logOIDs := slices.Clone(oids)
-	slices.SortFunc(logOIDs, func(a, b int64) int { return cmpOID(store.OID(a), store.OID(b)) })
-	user, desc, ext := []byte(meta.User), []byte(meta.Description), encodeExtension(meta.Extension)
-	timeNS := now.UnixNano()
-	logCRC := txnCRC(tid, timeNS, user, desc, ext, logOIDs)
-
-	stmts := []struct {
-		what string
-		sql  string
-		args []any
-	}{
-		{"write revisions", `
-INSERT INTO object_state (oid, tid, prev_tid, deleted, data, crc)
-SELECT w.oid, $1, w.prev, w.deleted, s.data, w.crc
-FROM unnest($2::bigint[], $3::bigint[], $4::boolean[], $5::bigint[]) AS w(oid, prev, deleted, crc)
-JOIN commit_stage s ON s.oid = w.oid`,
-			[]any{int64(tid), oids, prevs, deleted, crcs}},
-		{"update current objects", `
-INSERT INTO current_object (oid, tid, deleted)
-SELECT w.oid, $1, w.deleted FROM unnest($2::bigint[], $3::boolean[]) AS w(oid, deleted)
-ON CONFLICT (oid) DO UPDATE SET tid = EXCLUDED.tid, deleted = EXCLUDED.deleted`,
-			[]any{int64(tid), oids, deleted}},
-		{"write the log entry", `
-INSERT INTO transaction (tid, time_ns, username, description, extension, oids, crc)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			[]any{int64(tid), timeNS, nonNil(user), nonNil(desc), nonNil(ext), logOIDs, logCRC}},
-		{"record the last TID", "UPDATE store_meta SET value = $1 WHERE name = 'last_tid'", []any{int64(tid)}},
-		// Delivered when the transaction commits: other nodes' LastTID.
-		{"announce the commit", "SELECT pg_notify($1, $2)", []any{db.channel, notifyPayload(tid, meta.Notice)}},
-	}
-	b := &pgx.Batch{}
-	for _, st := range stmts {
-		b.Queue(st.sql, st.args...)
-	}
-	results := tx.SendBatch(ctx, b)
-	for i, st := range stmts {
-		tag, err := results.Exec()
-		if err == nil && i == 0 && tag.RowsAffected() != int64(n) {
-			err = fmt.Errorf("%d of %d records were staged", tag.RowsAffected(), n)
-		}
-		if err != nil {
-			results.Close()
-			return 0, 0, fmt.Errorf("pg: commit %s: %s: %w", tid, st.what, err)
-		}
-	}
-	if err := results.Close(); err != nil {
-		return 0, 0, fmt.Errorf("pg: commit %s: %w", tid, err)
-	}
-	if err := db.raiseOIDSequence(ctx, tx, maxOID); err != nil {
-		return 0, 0, fmt.Errorf("pg: commit %s: %w", tid, err)
-	}
-	return tid, logCRC, nil
 }
 
 // raiseOIDSequence keeps OID allocation ahead of any OID a commit wrote,

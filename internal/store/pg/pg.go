@@ -87,6 +87,8 @@ type DB struct {
 	own           ownCommits
 	stopListening context.CancelFunc
 	listening     chan struct{}
+	// committer makes this handle's commits, in groups (group.go).
+	committer committer
 
 	mu       sync.Mutex
 	closed   bool
@@ -137,7 +139,7 @@ func Open(ctx context.Context, url string, opts *Options) (*DB, error) {
 	// Its data is not compressed: object_state compresses it once, when
 	// the commit copies it there.
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		_, err := conn.Exec(ctx, `CREATE TEMPORARY TABLE commit_stage (oid bigint NOT NULL, data bytea NOT NULL) ON COMMIT DELETE ROWS;
+		_, err := conn.Exec(ctx, `CREATE TEMPORARY TABLE commit_stage (idx integer NOT NULL DEFAULT 0, oid bigint NOT NULL, data bytea NOT NULL) ON COMMIT DELETE ROWS;
 ALTER TABLE commit_stage ALTER COLUMN data SET STORAGE EXTERNAL`)
 		return err
 	}
@@ -153,6 +155,7 @@ ALTER TABLE commit_stage ALTER COLUMN data SET STORAGE EXTERNAL`)
 	lctx, cancel := context.WithCancel(context.Background())
 	db.stopListening, db.listening = cancel, make(chan struct{})
 	go db.listen(lctx)
+	db.committer.start(db)
 	return db, nil
 }
 
@@ -266,6 +269,7 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.mu.Unlock()
 	db.inflight.Wait()
+	db.committer.close()
 	db.stopListening()
 	<-db.listening
 	db.pool.Close()
