@@ -343,7 +343,7 @@ func (r *pgBench) conclude() {
 		fmt.Sprintf("commit: image.DB.Update over the pg engine (its default pool) from %d writers, each bumping a count slot of its own objects (bench store's workload), %d transactions of 1 object, then of 10; commit_vs_raw compares the 1-object rate", s.Writers, s.Txs),
 		fmt.Sprintf("nodes: batos run processes on one database, %d bridge clients per node, each sending a method that bumps a slot of its own object, one send at a time, for %gs after a tenth of that unmeasured: 1 node, then %d", s.ClientsPerNode, s.PhaseS, s.Nodes),
 		fmt.Sprintf("latency: %d sends, one at a time, through node A; a_to_b_event is from A's reply reaching the client (the commit acknowledged) to the commit's event reaching a SUB socket on node B, which learns of it from the database: negative when B's event came first; a_send_to_b_event is from the request's send", s.Samples),
-		"every commit, from any node, takes one database-wide advisory lock and holds it until its COMMIT has flushed: commits to one database are serial, so the raw rate, which PostgreSQL's group commit lifts with more connections, bounds them from above",
+		"every commit, from any node, takes one database-wide advisory lock and holds it until its COMMIT has flushed, so a database's commits are serial; a node groups the commits that wait meanwhile into one PostgreSQL transaction (one flush for all), and the raw rate, which PostgreSQL's own group commit lifts with more connections, bounds them from above",
 		"client, nodes and server share this machine's cores when the server is local: the ratios are what compare",
 	)
 	if r.ConflictsRetried > 0 {
