@@ -156,7 +156,7 @@ func TestCycleFailoverOnPostgres(t *testing.T) {
 		}
 		return v
 	}
-	if v := show(b); v.State != "SYNTHESIZING" || !strings.HasPrefix(v.Runner, "node-a #") {
+	if v := show(b); v.State != "SYNTHESIZING" || !strings.HasPrefix(v.Runner, "node-a/") {
 		t.Fatalf("before the kill, seen from B: %s run by %q; want SYNTHESIZING on node-a", v.State, v.Runner)
 	}
 	// B's send joins A's cycle and leaves its message with it; C's waits.
@@ -178,7 +178,7 @@ func TestCycleFailoverOnPostgres(t *testing.T) {
 	// While A holds the lease no other node drives the cycle: ROBIN's
 	// question stays the one A asked.
 	time.Sleep(lease)
-	if v := show(c); v.State != "SYNTHESIZING" || !strings.HasPrefix(v.Runner, "node-a #") {
+	if v := show(c); v.State != "SYNTHESIZING" || !strings.HasPrefix(v.Runner, "node-a/") {
 		t.Fatalf("while A runs, seen from C: %s run by %q", v.State, v.Runner)
 	}
 

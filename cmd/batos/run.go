@@ -9,13 +9,13 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode"
 
 	"batos/internal/catalog/library"
 	"batos/internal/cycle"
 	"batos/internal/image"
 	"batos/internal/mind"
 	"batos/internal/store/bolt"
+	"batos/internal/store/lease"
 	"batos/internal/uvm"
 	"batos/internal/zmqbridge"
 )
@@ -148,7 +148,7 @@ none clears it).`)
 	running := fs.Int("cycles", 4, "cycles that run at once; the rest wait in IDLE")
 	beat := fs.Duration("heartbeat", time.Hour, "how often ALFRED audits the image (0: never); the next audit's time is kept in the image, so a restart neither resets nor repeats it")
 	leaseTTL := fs.Duration("lease", cycle.DefaultLeaseTTL, "on a database several nodes share: how long this node's leases on its cycles and the heartbeat last unless renewed, so how long they wait for another node if this one dies")
-	node := fs.String("node", "", "on a database several nodes share: this node's name in leases and cycle records (default host:pid:nonce)")
+	node := fs.String("node", "", "on a database several nodes share: this node's name in leases and cycle records (default host:pid; a random suffix tells processes named alike apart)")
 	limits := addLimitFlags(fs)
 	httpAddr := fs.String("http", "127.0.0.1:7424", "HTTP address of the JSON API and event stream (docs/protocol.md, \"HTTP\"); off: none")
 	httpTokenFile := fs.String("http-token-file", "", "file holding the token every HTTP request needs (bearer header, or the login form's cookie); required beyond loopback")
@@ -177,8 +177,8 @@ none clears it).`)
 	if *leaseTTL < 300*time.Millisecond || *leaseTTL > time.Hour {
 		return usageError("-lease %s: want 300ms to 1h, like 15s", *leaseTTL)
 	}
-	if len(*node) > 128 || strings.ContainsFunc(*node, unicode.IsControl) {
-		return usageError("-node: want a name of at most 128 characters, without control characters")
+	if *node != "" && (len(*node) > 128 || lease.CheckName("node", *node) != nil) {
+		return usageError("-node %q: want a name of at most 128 bytes of UTF-8, without control characters", *node)
 	}
 	if *beat < 0 || (*beat > 0 && *beat < time.Second) {
 		return usageError("-heartbeat %s: want 0 (no audits) or at least 1s, like 1h", *beat)

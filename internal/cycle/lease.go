@@ -55,32 +55,40 @@ func checkFence(ctx context.Context, c *Cycle) error {
 
 func leaseName(id int64) string { return "cycle/" + strconv.FormatInt(id, 10) }
 
-// DefaultNode names this process among nodes: host, process and a nonce,
-// so a restarted process on the same host is another node.
+// DefaultNode names this process among nodes: its host and process.
+// Leases are held under the name and a random suffix (lease.Holder), so
+// two processes named alike are still two holders.
 func DefaultNode() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	var nonce [3]byte
-	now := time.Now().UnixNano()
-	for i := range nonce {
-		nonce[i] = byte(now >> (8 * i))
-	}
-	return fmt.Sprintf("%s:%d:%x", host, os.Getpid(), nonce)
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
 }
 
 // hold takes cycle id's lease for this node and makes the node the
 // cycle's runner. ok is false when another node holds the lease, or the
 // cycle has nothing left to run. The context it returns ends when the
-// lease is lost; release stops renewing and gives the lease up.
+// lease is lost; release stops renewing and gives the lease up. A lease
+// the store could not be asked for is asked for again every quarter
+// lease until ctx ends: a machine that does not sweep (a one-shot
+// command's) would otherwise leave the cycle it opened unrun.
 func (m *Machine) hold(ctx context.Context, id int64) (_ context.Context, release func(), ok bool) {
-	held, ok, err := lease.Take(ctx, m.opts.Leases, leaseName(id), m.opts.Node, m.opts.LeaseTTL, m.opts.Logger)
-	if err != nil {
-		if ctx.Err() == nil {
-			m.opts.Logger.Warn("cycle: cannot take its lease; the next sweep tries again", "id", id, "err", err)
+	var held *lease.Held
+	for told := false; ; told = true {
+		var err error
+		held, ok, err = lease.Take(ctx, m.opts.Leases, leaseName(id), m.holder, m.opts.LeaseTTL, m.opts.Logger)
+		if err == nil {
+			break
 		}
-		return ctx, nil, false
+		if !told && ctx.Err() == nil {
+			m.opts.Logger.Warn("cycle: cannot take its lease; trying again", "id", id, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx, nil, false
+		case <-time.After(m.opts.LeaseTTL / 4):
+		}
 	}
 	if !ok {
 		return ctx, nil, false // another node runs it
@@ -141,7 +149,12 @@ func (m *Machine) sweep() {
 		}
 		ids, _ := m.resumable(m.base) // unreadable cycles were logged at start
 		for _, id := range ids {
-			m.launch(id)
+			m.mu.Lock()
+			_, running := m.runs[id]
+			m.mu.Unlock()
+			if !running {
+				m.launch(id)
+			}
 		}
 	}
 }

@@ -37,7 +37,7 @@ func newMemLeases() *memLeases {
 func (m *memLeases) AcquireLease(_ context.Context, name, holder string, ttl time.Duration) (store.Lease, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.down[holder] {
+	if flagged(m.down, holder) {
 		return store.Lease{}, false, errors.New("memLeases: connection refused")
 	}
 	now := time.Now()
@@ -59,10 +59,10 @@ func (m *memLeases) AcquireLease(_ context.Context, name, holder string, ttl tim
 func (m *memLeases) RenewLease(_ context.Context, held store.Lease, ttl time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.down[held.Holder] {
+	if flagged(m.down, held.Holder) {
 		return false, errors.New("memLeases: connection refused")
 	}
-	if m.blind[held.Holder] {
+	if flagged(m.blind, held.Holder) {
 		return true, nil
 	}
 	l := m.leases[held.Name]
@@ -80,6 +80,13 @@ func (m *memLeases) ReleaseLease(_ context.Context, held store.Lease) error {
 		l.holder, l.expires = "", time.Time{}
 	}
 	return nil
+}
+
+// flagged reports whether holder is a node's the flags name (holders are
+// the node's name and a suffix: lease.Holder).
+func flagged(flags map[string]bool, holder string) bool {
+	node, _, _ := strings.Cut(holder, "/")
+	return flags[node]
 }
 
 // expire ends lease name at once, as time passing would.
@@ -162,7 +169,7 @@ func TestLeasedCycleRunsOnOneNode(t *testing.T) {
 		t.Fatalf("node B asked %d times while A held the lease: %v", n, bb.calls)
 	}
 	c, err := a.Get(t.Context(), id)
-	if err != nil || !strings.HasPrefix(c.Runner, "node-a #") {
+	if err != nil || !strings.HasPrefix(c.Runner, "node-a/") {
 		t.Fatalf("runner while A runs: %q %v", c.Runner, err)
 	}
 
@@ -177,7 +184,7 @@ func TestLeasedCycleRunsOnOneNode(t *testing.T) {
 	if c == nil || c.State != Complete {
 		t.Fatalf("the cycle ended %v", c)
 	}
-	if !strings.HasPrefix(c.Runner, "node-b #") {
+	if !strings.HasPrefix(c.Runner, "node-b/") {
 		t.Errorf("runner at the end: %q, want node B", c.Runner)
 	}
 	// Everything A recorded was taken as it was: BRICK and the
@@ -219,7 +226,7 @@ func TestFenceStopsAFormerRunner(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := waitDone(t, b, id)
-	if c.State != Complete || !strings.HasPrefix(c.Runner, "node-b #") {
+	if c.State != Complete || !strings.HasPrefix(c.Runner, "node-b/") {
 		t.Fatalf("ended %s (%s), runner %q", c.State, c.Reason, c.Runner)
 	}
 	// A's answer arrives now: it must not be recorded.

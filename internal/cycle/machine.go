@@ -13,6 +13,7 @@ import (
 	"batos/internal/image"
 	"batos/internal/mind"
 	"batos/internal/store"
+	"batos/internal/store/lease"
 	"batos/internal/vm"
 )
 
@@ -88,6 +89,8 @@ type Machine struct {
 	// sweeping: Resume started the sweep that takes up the cycles of
 	// nodes that died (with Leases only).
 	sweeping bool
+	// holder is this machine's name in leases: the node's, made unique.
+	holder string
 }
 
 // New returns a Machine over the image. sandbox runs validation: give it
@@ -118,11 +121,14 @@ func New(db *image.DB, asker Asker, sandbox *vm.VM, opts *Options) *Machine {
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = DefaultLeaseTTL
 	}
+	// Renewals every third, sweeps every quarter: a shorter lease would
+	// make them spin.
+	o.LeaseTTL = max(o.LeaseTTL, 4*lease.MinTTL)
 	// What a cycle's run commits (a model call's usage, too) is the
 	// cycle's commit.
 	base, stop := context.WithCancel(image.WithTopic(context.Background(), CommitTopic, nil))
 	m := &Machine{
-		db: db, asker: asker, vm: sandbox, opts: o, base: base, stop: stop,
+		db: db, asker: asker, vm: sandbox, opts: o, base: base, stop: stop, holder: lease.Holder(o.Node),
 		slots: make(chan struct{}, o.MaxRunning), runs: map[int64]*run{}, change: make(chan struct{}),
 	}
 	return m

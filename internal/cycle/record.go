@@ -143,7 +143,7 @@ type Cycle struct {
 	Created    time.Time
 	Updated    time.Time
 	// Runner names the node that holds the cycle's lease and the lease's
-	// generation ("host:pid:nonce #3"), on images several nodes share;
+	// generation ("db1:4121/9f3a01c2 #3"), on images several nodes share;
 	// only it may record the cycle's steps. Empty on an image file.
 	Runner string
 }

@@ -141,13 +141,13 @@ func (u *UVM) RunHeartbeat(ctx context.Context, interval time.Duration) {
 		return
 	}
 	for ctx.Err() == nil {
-		held, ok, err := lease.Take(ctx, u.leases, heartbeatLease, u.node, u.leaseTTL, u.log)
+		held, ok, err := lease.Take(ctx, u.leases, heartbeatLease, u.beatHolder, u.leaseTTL, u.log)
 		if err != nil && ctx.Err() == nil {
 			u.log.Warn("heartbeat: cannot take its lease; trying again", "err", err)
 		}
 		if ok {
 			if interval > 0 {
-				u.log.Info("heartbeat: this node runs it", "node", u.node)
+				u.log.Info("heartbeat: this node runs it", "node", u.beatHolder)
 			}
 			u.beat(held.Context(), interval)
 			held.Release()

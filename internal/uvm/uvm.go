@@ -32,6 +32,7 @@ import (
 	"batos/internal/mind"
 	"batos/internal/store"
 	"batos/internal/store/bolt"
+	"batos/internal/store/lease"
 	"batos/internal/vm"
 )
 
@@ -132,6 +133,8 @@ type UVM struct {
 	leases   store.Leaser
 	node     string
 	leaseTTL time.Duration
+	// beatHolder is this process's name in the heartbeat's lease.
+	beatHolder string
 	// observer is the cycle machine as other nodes' commits reach it:
 	// read without mindMu, which an on-demand mind holds while it
 	// connects.
@@ -175,6 +178,8 @@ func Open(ctx context.Context, path string, opts *Options) (u *UVM, created bool
 	if u.leaseTTL <= 0 {
 		u.leaseTTL = cycle.DefaultLeaseTTL
 	}
+	u.leaseTTL = max(u.leaseTTL, 4*lease.MinTTL)
+	u.beatHolder = lease.Holder(u.node)
 	u.leases, _ = s.(store.Leaser)
 	imgOpts.OnCommit = u.onCommit(imgOpts.OnCommit)
 	var vmOpts vm.Options

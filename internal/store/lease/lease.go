@@ -6,9 +6,13 @@ package lease
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"batos/internal/store"
 )
@@ -27,12 +31,53 @@ type Held struct {
 	log     *slog.Logger
 }
 
+// MinTTL is the shortest lease Take holds: it renews every third.
+const MinTTL = 30 * time.Millisecond
+
+// Holder makes a holder of node's name that no other holder shares,
+// even one of a process given the same name by mistake: a lease taken
+// again by its own holder is renewed, not refused, so two processes
+// holding under one name would both run the work.
+func Holder(node string) string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on the systems Go supports
+	}
+	return node + "/" + hex.EncodeToString(b[:])
+}
+
+// CheckName refuses what no store can key a lease by: empty, longer than
+// 256 bytes, not UTF-8, or holding control characters.
+func CheckName(what, s string) error {
+	switch {
+	case s == "" || len(s) > 256:
+		return fmt.Errorf("lease %s %q: want 1 to 256 bytes", what, s)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("lease %s %q: not UTF-8", what, s)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("lease %s %q: a control character", what, s)
+		}
+	}
+	return nil
+}
+
 // Take acquires lease name for holder and keeps renewing it every third
 // of ttl. ok is false (and held nil) when another holder has it. log,
 // if set, is told of renewals that failed and of the lease's loss.
 func Take(ctx context.Context, leases store.Leaser, name, holder string, ttl time.Duration, log *slog.Logger) (held *Held, ok bool, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if ttl < MinTTL {
+		return nil, false, fmt.Errorf("lease %s: a time to live of %s is under the %s a lease needs", name, ttl, MinTTL)
+	}
+	if err := CheckName("name", name); err != nil {
+		return nil, false, err
+	}
+	if err := CheckName("holder", holder); err != nil {
+		return nil, false, err
 	}
 	valid := time.Now().Add(ttl) // taken before asking: the store's expiry is later
 	l, ok, err := leases.AcquireLease(ctx, name, holder, ttl)

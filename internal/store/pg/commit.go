@@ -66,7 +66,14 @@ func (db *DB) commit(ctx context.Context, meta store.TxMeta, writes []write, und
 	defer done()
 	m := &member{ctx: ctx, meta: meta, writes: writes, undo: undo, done: make(chan struct{})}
 	db.committer.submit(m)
-	<-m.done
+	select {
+	case <-m.done:
+	case <-ctx.Done():
+		if m.withdraw() {
+			return 0, ctx.Err() // never made: the group leaves it out
+		}
+		<-m.done // its group has it: the outcome is the caller's to learn
+	}
 	return m.tid, m.err
 }
 

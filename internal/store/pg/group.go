@@ -94,9 +94,10 @@ func (c *committer) next() []*member {
 	size := 0
 	for len(c.queue) > 0 {
 		m := c.queue[0]
-		if err := m.ctx.Err(); err != nil {
+		if m.ctx.Err() != nil && m.withdraw() || m.state.Load() == memberWithdrawn {
+			// Its caller gave up while it waited, and returned or returns.
 			c.queue = c.queue[1:]
-			m.err = err
+			m.err = m.ctx.Err()
 			close(m.done)
 			continue
 		}
@@ -154,6 +155,29 @@ type member struct {
 
 	err  error         // the outcome, with tid, once done is closed
 	done chan struct{} // closed when the member's commit was made or failed
+
+	// state says whether the caller may still withdraw the commit (it
+	// gave up): until its group takes it, past which it may be made.
+	state atomic.Int32
+}
+
+// A member's states.
+const (
+	memberQueued    int32 = iota // the caller may withdraw it
+	memberTaken                  // in a group that may make it: the caller waits for the outcome
+	memberWithdrawn              // the caller gave up: no group makes it
+)
+
+// withdraw takes the commit back for a caller that gave up; false when
+// a group took it already.
+func (m *member) withdraw() bool {
+	return m.state.CompareAndSwap(memberQueued, memberWithdrawn)
+}
+
+// take keeps the commit in its group for good (once more on a retry);
+// false when its caller withdrew it.
+func (m *member) take() bool {
+	return m.state.CompareAndSwap(memberQueued, memberTaken) || m.state.Load() == memberTaken
 }
 
 // stageGroup queues the insertion of the members' data into
@@ -252,8 +276,14 @@ func (db *DB) commitGroupIn(ctx context.Context, tx pgx.Tx, group []*member) err
 		finalDeleted         = map[store.OID]bool{}
 	)
 	for i, m := range group {
-		if err := m.ctx.Err(); err != nil {
-			m.refused = err // a cancelled caller never commits
+		if m.ctx.Err() != nil {
+			m.withdraw() // a caller that gave up never commits, unless a first try took it already
+		}
+		if !m.take() {
+			m.refused = context.Canceled // its caller gave up and withdrew it
+			if err := m.ctx.Err(); err != nil {
+				m.refused = err
+			}
 			continue
 		}
 		if err := checkSerials(m.writes, current); err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -22,6 +24,10 @@ func checkLease(name, holder string, ttl time.Duration) error {
 		return fmt.Errorf("pg: lease name %q: want 1 to %d bytes", name, maxLeaseName)
 	case holder == "" || len(holder) > maxLeaseName:
 		return fmt.Errorf("pg: lease holder %q: want 1 to %d bytes", holder, maxLeaseName)
+	case !utf8.ValidString(name) || strings.ContainsRune(name, 0):
+		return fmt.Errorf("pg: lease name %q: want UTF-8 without NUL (a text column)", name)
+	case !utf8.ValidString(holder) || strings.ContainsRune(holder, 0):
+		return fmt.Errorf("pg: lease holder %q: want UTF-8 without NUL (a text column)", holder)
 	case ttl < time.Millisecond:
 		return fmt.Errorf("pg: lease %s: a time to live of %s is too short", name, ttl)
 	}
