@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -72,9 +75,49 @@ func (f *failoverMind) counts(key string) (asked, answered int) {
 	return f.asked[key], f.answered[key]
 }
 
+// nodeBinary is batos built once for the tests that run nodes as
+// processes of their own; TestMain removes it.
+var nodeBinary struct {
+	once sync.Once
+	dir  string
+	exe  string
+	err  error
+}
+
+// batosBinary builds batos once per test binary.
+func batosBinary(t *testing.T) string {
+	t.Helper()
+	nodeBinary.once.Do(func() {
+		if nodeBinary.dir, nodeBinary.err = os.MkdirTemp("", "batos-node-"); nodeBinary.err != nil {
+			return
+		}
+		nodeBinary.exe = filepath.Join(nodeBinary.dir, "batos")
+		if out, err := exec.Command("go", "build", "-o", nodeBinary.exe, ".").CombinedOutput(); err != nil {
+			nodeBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if nodeBinary.err != nil {
+		t.Fatal(nodeBinary.err)
+	}
+	return nodeBinary.exe
+}
+
+// removeBatosBinary removes what batosBinary built.
+func removeBatosBinary() {
+	if nodeBinary.dir != "" {
+		os.RemoveAll(nodeBinary.dir)
+	}
+}
+
 // startNodeProcess runs `batos run` as a process of its own (to be
 // killed) and returns its request endpoint and the process.
 func startNodeProcess(t *testing.T, exe string, args ...string) (string, *exec.Cmd, *syncBuffer) {
+	req, _, cmd, errOut := startNode(t, exe, args...)
+	return req, cmd, errOut
+}
+
+// startNode is startNodeProcess that also returns the event endpoint.
+func startNode(t *testing.T, exe string, args ...string) (req, ev string, _ *exec.Cmd, _ *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(exe, append([]string{"run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*", "-http", "off"}, args...)...)
 	var out, errOut syncBuffer
@@ -83,15 +126,14 @@ func startNodeProcess(t *testing.T, exe string, args ...string) (string, *exec.C
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var req string
 	eventually(t, "the node process to serve", func() bool {
 		if m := servingLine.FindStringSubmatch(out.String()); m != nil {
-			req = m[1]
+			req, ev = m[1], m[2]
 			return true
 		}
 		return false
 	})
-	return req, cmd, &errOut
+	return req, ev, cmd, &errOut
 }
 
 // TestCycleFailoverOnPostgres: three nodes on one database. A send on
@@ -104,7 +146,7 @@ func startNodeProcess(t *testing.T, exe string, args ...string) (string, *exec.C
 // answered once: only the question in flight at the kill was asked
 // twice, and its first asking was never answered.
 func TestCycleFailoverOnPostgres(t *testing.T) {
-	exe := buildBenchBinary(t)
+	exe := batosBinary(t)
 	url := pgtest.NewDatabase(t)
 	mustRun(t, "-store", url, "image", "init")
 	mind := &failoverMind{asked: map[string]int{}, answered: map[string]int{}, blocked: make(chan struct{})}

@@ -19,7 +19,11 @@ import (
 
 // TestMain stops the throwaway PostgreSQL cluster the tests that use one
 // started (pgtest).
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	removeBatosBinary()
+	os.Exit(code)
+}
 
 // TestStoreFlagPostgres: -store (and BATOS_STORE) names a PostgreSQL
 // database as -image names a file: the image is created there on first
@@ -114,10 +118,11 @@ func TestManyNodesOnPostgres(t *testing.T) {
 	mustRun(t, "-store", url, "image", "init")
 	mustRun(t, "-store", url, "eval", "genesis.count = 0\ngenesis.bump = method(\"def bump(self):\\n    self.count = self.count + 1\\n    return self.count\")")
 	const nodes, clients, each = 3, 8, 125
+	// Each node a process of its own, as on three machines.
+	exe := batosBinary(t)
 	var addrs, events []string
-	for range nodes {
-		req, ev, stop := startRun(t, url)
-		defer stop()
+	for i := range nodes {
+		req, ev, _, _ := startNode(t, exe, "-store", url, "-heartbeat", "0", "-node", fmt.Sprintf("node-%d", i))
 		addrs, events = append(addrs, req), append(events, ev)
 	}
 	dial := func(addr string) *zmqbridge.Client {
