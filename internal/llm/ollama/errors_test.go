@@ -336,7 +336,14 @@ func TestCancel(t *testing.T) {
 				// Cancel as the first piece arrives.
 				req.Stream = func(llm.Chunk) error { cancel(); return nil }
 			} else {
-				time.AfterFunc(50*time.Millisecond, cancel)
+				// Cancel once the server has the request: a fixed delay
+				// may end before a loaded machine sent it.
+				go func() {
+					for deadline := time.Now().Add(10 * time.Second); len(requestsTo(o, "/api/chat")) == 0 && time.Now().Before(deadline); {
+						time.Sleep(time.Millisecond)
+					}
+					cancel()
+				}()
 			}
 			_, err := c.Chat(ctx, req)
 			if !errors.Is(err, context.Canceled) || errors.Is(err, llm.ErrUnavailable) {

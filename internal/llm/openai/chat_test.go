@@ -271,7 +271,15 @@ func TestChatCancel(t *testing.T) {
 			// Cancel once the first piece has arrived.
 			req.Stream = func(llm.Chunk) error { cancel(); return nil }
 		} else {
-			time.AfterFunc(50*time.Millisecond, cancel)
+			// Cancel once the server has the request: a fixed delay may
+			// end before a loaded machine sent it.
+			before := len(fake.Requests())
+			go func() {
+				for deadline := time.Now().Add(10 * time.Second); len(fake.Requests()) == before && time.Now().Before(deadline); {
+					time.Sleep(time.Millisecond)
+				}
+				cancel()
+			}()
 		}
 		start := time.Now()
 		_, err := c.Chat(ctx, req)
