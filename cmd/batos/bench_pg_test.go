@@ -21,7 +21,7 @@ func TestBenchPGQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds batos and runs the benchmark")
 	}
-	exe := buildBenchBinary(t)
+	exe := batosBinary(t)
 	url, dir := pgtest.NewDatabase(t), t.TempDir()
 	var stdout, stderr bytes.Buffer
 	args := []string{"-store", url, "bench", "pg", "-quick", "-json", "-dir", dir, "-exe", exe}

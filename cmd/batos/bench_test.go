@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -18,7 +20,7 @@ func TestBenchStoreQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds batos and runs the benchmark")
 	}
-	exe := buildBenchBinary(t)
+	exe := batosBinary(t)
 	var stdout, stderr bytes.Buffer
 	args := []string{"bench", "store", "-quick", "-json", "-dir", t.TempDir(), "-exe", exe}
 	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
@@ -79,19 +81,44 @@ func TestBenchUsage(t *testing.T) {
 	}
 }
 
-// buildBenchBinary builds batos into a temporary directory: the test
-// binary cannot serve as the cold-load child.
-func buildBenchBinary(t *testing.T) string {
+// nodeBinary is batos built once for the tests that run it as a process
+// of its own (the test binary cannot serve: a bench's cold-load child, a
+// node to kill); TestMain removes it.
+var nodeBinary struct {
+	once sync.Once
+	dir  string
+	exe  string
+	err  error
+}
+
+// batosBinary builds batos once per test binary.
+func batosBinary(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command to build batos with: %v", err)
+	nodeBinary.once.Do(func() {
+		if nodeBinary.dir, nodeBinary.err = os.MkdirTemp("", "batos-node-"); nodeBinary.err != nil {
+			return
+		}
+		nodeBinary.exe = filepath.Join(nodeBinary.dir, "batos")
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			nodeBinary.err = fmt.Errorf("no go command to build batos with: %w", err)
+			return
+		}
+		if out, err := exec.Command(goTool, "build", "-o", nodeBinary.exe, ".").CombinedOutput(); err != nil {
+			nodeBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if nodeBinary.err != nil {
+		t.Fatal(nodeBinary.err)
 	}
-	exe := filepath.Join(t.TempDir(), "batos")
-	if out, err := exec.Command(goTool, "build", "-o", exe, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	return nodeBinary.exe
+}
+
+// removeBatosBinary removes what batosBinary built.
+func removeBatosBinary() {
+	if nodeBinary.dir != "" {
+		os.RemoveAll(nodeBinary.dir)
 	}
-	return exe
 }
 
 // TestBenchLearnRefusesBadSuites: a suite file that cannot run, or a

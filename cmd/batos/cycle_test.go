@@ -438,7 +438,7 @@ func TestLearnOnAClosedImage(t *testing.T) {
 // server holding the image dies (SIGKILL), with an error saying so,
 // instead of waiting out its eleven minutes for a reply that cannot come.
 func TestHostileSendReturnsWhenTheServerDies(t *testing.T) {
-	exe := buildBenchBinary(t)
+	exe := batosBinary(t)
 	mind, _, llmFlags := startMind(t)
 	img := filepath.Join(t.TempDir(), "live_image.db")
 	server := exec.Command(exe, append([]string{"-image", img, "run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*", "-http", "off"}, llmFlags...)...)

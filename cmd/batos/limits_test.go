@@ -38,7 +38,7 @@ const (
 
 func startLimitServer(t *testing.T) *limitServer {
 	t.Helper()
-	exe := buildBenchBinary(t)
+	exe := batosBinary(t)
 	img := filepath.Join(t.TempDir(), "live_image.db")
 	req, ev, llm := freeTCP(t), freeTCP(t), freeTCP(t)
 	cmd := exec.Command(exe, "-image", img, "run", "-listen", req, "-events", ev, "-http", "off",

@@ -6,10 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -75,48 +72,8 @@ func (f *failoverMind) counts(key string) (asked, answered int) {
 	return f.asked[key], f.answered[key]
 }
 
-// nodeBinary is batos built once for the tests that run nodes as
-// processes of their own; TestMain removes it.
-var nodeBinary struct {
-	once sync.Once
-	dir  string
-	exe  string
-	err  error
-}
-
-// batosBinary builds batos once per test binary.
-func batosBinary(t *testing.T) string {
-	t.Helper()
-	nodeBinary.once.Do(func() {
-		if nodeBinary.dir, nodeBinary.err = os.MkdirTemp("", "batos-node-"); nodeBinary.err != nil {
-			return
-		}
-		nodeBinary.exe = filepath.Join(nodeBinary.dir, "batos")
-		if out, err := exec.Command("go", "build", "-o", nodeBinary.exe, ".").CombinedOutput(); err != nil {
-			nodeBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if nodeBinary.err != nil {
-		t.Fatal(nodeBinary.err)
-	}
-	return nodeBinary.exe
-}
-
-// removeBatosBinary removes what batosBinary built.
-func removeBatosBinary() {
-	if nodeBinary.dir != "" {
-		os.RemoveAll(nodeBinary.dir)
-	}
-}
-
-// startNodeProcess runs `batos run` as a process of its own (to be
-// killed) and returns its request endpoint and the process.
-func startNodeProcess(t *testing.T, exe string, args ...string) (string, *exec.Cmd, *syncBuffer) {
-	req, _, cmd, errOut := startNode(t, exe, args...)
-	return req, cmd, errOut
-}
-
-// startNode is startNodeProcess that also returns the event endpoint.
+// startNode runs `batos run` as a process of its own (to be killed)
+// and returns its endpoints and the process.
 func startNode(t *testing.T, exe string, args ...string) (req, ev string, _ *exec.Cmd, _ *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(exe, append([]string{"run", "-listen", "tcp://127.0.0.1:*", "-events", "tcp://127.0.0.1:*", "-http", "off"}, args...)...)
@@ -155,7 +112,7 @@ func TestCycleFailoverOnPostgres(t *testing.T) {
 	flags := func(node string) []string {
 		return []string{"-llm", fake.URL, "-llm-api", "openai", "-model", "scripted", "-lease", lease.String(), "-node", node, "-heartbeat", "0"}
 	}
-	reqA, nodeA, logA := startNodeProcess(t, exe, append([]string{"-store", url}, flags("node-a")...)...)
+	reqA, _, nodeA, logA := startNode(t, exe, append([]string{"-store", url}, flags("node-a")...)...)
 	reqB, _, stopB := startRun(t, url, flags("node-b")...)
 	defer stopB()
 	reqC, _, stopC := startRun(t, url, flags("node-c")...)

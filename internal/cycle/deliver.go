@@ -50,6 +50,12 @@ func (e *UnlearnedError) Error() string {
 
 const slotDeliveries = "deliveries"
 
+// hasWork reports whether a machine has something to run for c: it is
+// unfinished, or complete with messages still to answer.
+func (c *Cycle) hasWork() bool {
+	return !c.State.Terminal() || (c.State == Complete && c.pendingDelivery() >= 0)
+}
+
 func (c *Cycle) pendingDelivery() int {
 	for i, d := range c.Deliveries {
 		if d.State == DeliveryPending {

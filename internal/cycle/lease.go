@@ -118,7 +118,7 @@ func (m *Machine) takeUp(ctx context.Context, id int64, runner string) error {
 		if err != nil {
 			return err
 		}
-		if c.State.Terminal() && (c.State != Complete || c.pendingDelivery() < 0) {
+		if !c.hasWork() {
 			return errStale
 		}
 		if c.Runner == runner {
@@ -176,7 +176,7 @@ func (m *Machine) Observe(id int64) {
 	}
 	go func() {
 		defer m.wg.Done()
-		if c, err := m.Get(m.base, id); err == nil && c.State.Terminal() && (c.State != Complete || c.pendingDelivery() < 0) {
+		if c, err := m.Get(m.base, id); err == nil && !c.hasWork() {
 			r.cancel()
 		}
 	}()

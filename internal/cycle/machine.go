@@ -356,8 +356,7 @@ func (m *Machine) resumable(ctx context.Context) ([]int64, error) {
 			m.opts.Logger.Error("cycle: cannot resume unreadable cycles", "err", err)
 		}
 		for _, c := range cs {
-			// A complete cycle with messages still to answer resumes too.
-			if !c.State.Terminal() || (c.State == Complete && c.pendingDelivery() >= 0) {
+			if c.hasWork() {
 				ids = append(ids, c.ID)
 			}
 		}
