@@ -2,8 +2,14 @@ package bench
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"batos/internal/image"
+	"batos/internal/vm"
 )
 
 // benchVMFields are the figures bench vm must report, each positive.
@@ -78,5 +84,36 @@ func TestVMTable(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// BenchmarkSendRO is bench vm's read-only send, one sender, in Update (as
+// a server runs every send) and in View: go test -bench SendRO
+// -benchmem -cpuprofile/-memprofile profiles the send path alone.
+func BenchmarkSendRO(b *testing.B) {
+	ctx := b.Context()
+	db, err := openBenchImage(ctx, filepath.Join(b.TempDir(), "vm.db"), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	vb := &vmBencher{sizes: quickVMBench, log: io.Discard, res: &vmBench{}, db: db.DB}
+	vb.vm = vm.New(&vm.Options{Telemetry: vm.NewTelemetry()})
+	if err := vb.setup(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		run  func(context.Context, func(*image.Tx) error) error
+	}{{"update", db.Update}, {"view", db.View}} {
+		b.Run(c.name, func(b *testing.B) {
+			send := vb.sendRO(c.run)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := send(ctx, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
