@@ -42,12 +42,16 @@ func (tx *Tx) Changes() ([]Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !o.created && bytes.Equal(data, o.orig) {
+		orig, err := o.original()
+		if err != nil {
+			return nil, err
+		}
+		if !o.created && bytes.Equal(data, orig) {
 			continue
 		}
 		c := Change{OID: oid, Created: o.created, After: cloneSlots(o.slots)}
 		if !o.created {
-			if c.Before, err = DecodeState(o.orig); err != nil {
+			if c.Before, err = DecodeState(orig); err != nil {
 				return nil, err
 			}
 		}

@@ -50,10 +50,11 @@ func (o *Options) withDefaults() Options {
 // DB is the image: objects over a store engine. It is safe for concurrent
 // use; each transaction belongs to one goroutine.
 type DB struct {
-	store store.Engine
-	opts  Options
-	cache *stateCache
-	turns retryTurns // queues the retries of writers that lost a conflict
+	store   store.Engine
+	serials store.SerialReader // the store's, if it is one
+	opts    Options
+	cache   *stateCache
+	turns   retryTurns // queues the retries of writers that lost a conflict
 
 	mu     sync.Mutex
 	active map[*Tx]store.TID // running transactions and their snapshots
@@ -65,6 +66,7 @@ type DB struct {
 func New(s store.Engine, opts *Options) *DB {
 	o := opts.withDefaults()
 	db := &DB{store: s, opts: o, cache: newStateCache(o.CacheSize), active: make(map[*Tx]store.TID)}
+	db.serials, _ = s.(store.SerialReader)
 	db.ended = sync.NewCond(&db.mu)
 	return db
 }
@@ -271,8 +273,17 @@ func (db *DB) Verify(ctx context.Context) (*store.Report, error) {
 
 // load returns oid's record as of the snapshot and its state, decoded, or
 // from the cache when possible. The slots returned are shared: callers
-// clone them before changing anything.
+// clone them before changing anything. When the store can tell the
+// revision the snapshot sees (store.SerialReader) and the cache holds
+// it, nothing is loaded: the record has no Data.
 func (db *DB) load(ctx context.Context, oid store.OID, at store.TID) ([]Slot, store.Record, error) {
+	if db.serials != nil {
+		if serial, ok := db.serials.SerialAt(oid, at); ok {
+			if slots, ok := db.cache.get(cacheKey{oid, serial}); ok {
+				return slots, store.Record{OID: oid, Serial: serial}, nil
+			}
+		}
+	}
 	rec, err := db.store.LoadAt(ctx, oid, at)
 	if err != nil {
 		return nil, rec, err

@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"batos/internal/store"
@@ -21,13 +22,51 @@ type Object struct {
 	tx     *Tx
 	oid    store.OID
 	serial store.TID // the revision loaded; 0 for a new object
-	slots  []Slot
+	// slots are the cache's, shared, until an Update first changes the
+	// object or hands out one of its containers (own): only then does
+	// the object get a list of its own.
+	slots []Slot
+	owned bool // slots is this loaded object's own list, not the cache's
 	// shared[i] marks slot i's value as still shared with the cache (in
-	// an Update, values are copied when first handed out, not at load).
+	// an Update, values are copied when first handed out, not at load);
+	// it is set when the object is owned.
 	shared  []bool
-	deleted bool   // a slot was deleted
-	orig    []byte // encoding as loaded (writable transactions only)
+	deleted bool // a slot was deleted
+	// base is the state as loaded, shared with the cache, and orig its
+	// encoding, nil until known (writable transactions only: original).
+	base    []Slot
+	orig    []byte
 	created bool
+}
+
+// original is the encoding of the state the object was loaded with, nil
+// for a new object: the record read, or, for an object found in the
+// cache without reading it, the cached state encoded.
+func (o *Object) original() ([]byte, error) {
+	if o.orig != nil || o.created {
+		return o.orig, nil
+	}
+	orig, err := EncodeState(o.base)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s as loaded: %w", o.oid, err)
+	}
+	o.orig = orig
+	return orig, nil
+}
+
+// own gives an object loaded in an Update its own list of slots, each
+// value still the cache's, before anything changes it. A new object's
+// slots are its own already.
+func (o *Object) own() {
+	if o.owned || o.created {
+		return
+	}
+	o.slots = slices.Clone(o.slots)
+	o.shared = make([]bool, len(o.slots))
+	for i := range o.shared {
+		o.shared[i] = true
+	}
+	o.owned = true
 }
 
 // untouched reports whether nothing could have changed the loaded state:
@@ -35,7 +74,13 @@ type Object struct {
 // or replaced), and no slot was added or deleted. Commit skips such
 // objects without encoding them.
 func (o *Object) untouched() bool {
-	if o.created || o.deleted || len(o.slots) != len(o.shared) {
+	if o.created || o.deleted {
+		return false
+	}
+	if !o.owned {
+		return true
+	}
+	if len(o.slots) != len(o.shared) {
 		return false
 	}
 	for _, s := range o.shared {
@@ -81,14 +126,32 @@ func (o *Object) Peek(name string) (Value, bool) {
 // copies.
 func (o *Object) value(i int) Value {
 	v := o.slots[i].Value
-	if o.tx.writable && (i >= len(o.shared) || !o.shared[i]) {
+	if immutable(v) {
+		// Nothing to copy: the value stays shared, and an Update that
+		// only reads such slots leaves the object untouched.
 		return v
+	}
+	if o.tx.writable {
+		o.own()
+		if i >= len(o.shared) || !o.shared[i] {
+			return v
+		}
 	}
 	v = copyShared(v)
 	if o.tx.writable {
 		o.slots[i].Value, o.shared[i] = v, false
 	}
 	return v
+}
+
+// immutable reports whether v can be handed out as it is: no holder can
+// change it in place.
+func immutable(v Value) bool {
+	switch v.(type) {
+	case NoneType, Bool, Int, Float, String, Bytes, Ref, BlobRef, Primitive:
+		return true
+	}
+	return false
 }
 
 // copyShared copies what a holder could change in place: containers, and
@@ -111,6 +174,7 @@ func (o *Object) Set(name string, v Value) error {
 	if v == nil {
 		return fmt.Errorf("%w: slot %q set to nil", ErrInvalid, name)
 	}
+	o.own()
 	if i := o.index(name); i >= 0 {
 		o.slots[i].Value = v
 		if i < len(o.shared) {
@@ -131,6 +195,7 @@ func (o *Object) Delete(name string) (bool, error) {
 	if i < 0 {
 		return false, nil
 	}
+	o.own()
 	o.slots = append(o.slots[:i:i], o.slots[i+1:]...)
 	o.deleted = true
 	if i < len(o.shared) {

@@ -84,15 +84,13 @@ func (tx *Tx) Object(oid store.OID) (*Object, error) {
 	o := &Object{tx: tx, oid: oid, serial: rec.Serial, slots: slots}
 	if tx.writable {
 		// The cached state is shared: this transaction gets its own list
-		// of slots, whose values are copied as they are handed out, and the
-		// encoding it started from to detect changes at commit (the record
-		// itself: the decoder accepts only canonical bytes).
-		o.slots = slices.Clone(slots)
-		o.shared = make([]bool, len(slots))
-		for i := range o.shared {
-			o.shared[i] = true
-		}
-		o.orig = rec.Data
+		// of slots once it changes one or hands out a container (own),
+		// whose values are copied as they are handed out. Commit compares
+		// what it would write with the encoding it started from: the
+		// record, when it was read, else the state's own encoding,
+		// made when needed (original), which is the same bytes: the
+		// decoder accepts only canonical ones.
+		o.base, o.orig = slots, rec.Data
 	}
 	tx.objects[oid] = o
 	return o, nil
@@ -149,6 +147,9 @@ func (tx *Tx) OpenBlob(b BlobRef) (io.ReadCloser, error) {
 // commit writes every object that is new or whose encoding changed, so a
 // change anywhere inside a slot's value is saved without being declared.
 func (tx *Tx) commit() (store.TID, error) {
+	if tx.untouched() {
+		return 0, nil
+	}
 	var writes []store.Write
 	var written []*Object
 	for _, oid := range slices.Sorted(maps.Keys(tx.objects)) {
@@ -165,7 +166,11 @@ func (tx *Tx) commit() (store.TID, error) {
 		if err != nil {
 			return 0, fmt.Errorf("encode %s: %w", oid, err)
 		}
-		if o.created || !bytes.Equal(data, o.orig) {
+		orig, err := o.original()
+		if err != nil {
+			return 0, err
+		}
+		if o.created || !bytes.Equal(data, orig) {
 			if err := tx.checkNewRefs(o); err != nil {
 				return 0, err
 			}
@@ -204,6 +209,18 @@ func (tx *Tx) commit() (store.TID, error) {
 	return tid, nil
 }
 
+// untouched reports whether every object the transaction loaded is
+// untouched and it created none: a read-only send in an Update ends so,
+// with nothing to sort or encode.
+func (tx *Tx) untouched() bool {
+	for _, o := range tx.objects {
+		if !o.untouched() {
+			return false
+		}
+	}
+	return true
+}
+
 // checkNewRefs refuses a write that adds a reference to an object that
 // does not exist: at the snapshot, or created in this transaction. Only
 // references the object did not hold before are looked up, so rewriting a
@@ -218,8 +235,12 @@ func (tx *Tx) checkNewRefs(o *Object) error {
 		return nil
 	}
 	var old map[store.OID]bool
-	if o.orig != nil {
-		before, _, err := Refs(o.orig)
+	orig, err := o.original()
+	if err != nil {
+		return err
+	}
+	if orig != nil {
+		before, _, err := Refs(orig)
 		if err != nil {
 			return err
 		}

@@ -293,6 +293,18 @@ type Freshener interface {
 	LatestTID(ctx context.Context) (TID, error)
 }
 
+// SerialReader is implemented by engines that can often tell from
+// memory which revision of an object a snapshot sees, without reading
+// it: SerialAt returns the serial LoadAt(ctx, oid, at) would answer
+// with, and true, when it knows it cheaply; false means it does not
+// (the object was not read or written lately, or it does not exist), and
+// the caller asks LoadAt. A true answer is exact, as LoadAt's would be.
+// It never blocks; a caller that keeps decoded states by OID and serial
+// (the image) reads an object it holds without loading its record.
+type SerialReader interface {
+	SerialAt(oid OID, at TID) (TID, bool)
+}
+
 // PackMarker is implemented by engines that record how far their history
 // was packed: PackedBefore is the newest transaction a pack cut at (0:
 // never packed). Transactions up to it cannot be undone; a copy carries

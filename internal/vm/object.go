@@ -66,13 +66,15 @@ type found struct {
 }
 
 // lookup finds name in o or in its ancestors, in the order
-// image.Tx.Lineage walks them.
+// image.Tx.Lineage walks them. The value found is the slot's own, not a
+// copy (image.Object.Peek): callers read it or convert it, and change
+// nothing in it.
 func (ex *execution) lookup(o *image.Object, name string) (found, bool, error) {
 	for x, err := range ex.tx.Lineage(o) {
 		if err != nil {
 			return found{}, false, err
 		}
-		if v, ok := x.Get(name); ok {
+		if v, ok := x.Peek(name); ok {
 			return found{owner: x, value: v}, true, nil
 		}
 	}

@@ -111,6 +111,7 @@ type DB struct {
 	blobs   *blobDir
 	wal     *wal
 	overlay *overlay
+	serials *serials // newest revisions read or written lately
 	pipe    pipeline
 	ckpt    *checkpointRun // running checkpoint; committer only
 	failed  *checkpointRun // a checkpoint that failed, to write again
@@ -132,12 +133,15 @@ type DB struct {
 	packMu    sync.Mutex // one pack at a time
 }
 
-var _ store.Engine = (*DB)(nil)
+var (
+	_ store.Engine       = (*DB)(nil)
+	_ store.SerialReader = (*DB)(nil)
+)
 
 // Open opens or creates the store at path.
 func Open(path string, o *Options) (*DB, error) {
 	opts := o.withDefaults(path)
-	db := &DB{path: path, opts: opts, commits: make(chan *commitRequest, 1024), closing: make(chan struct{}), overlay: newOverlay()}
+	db := &DB{path: path, opts: opts, commits: make(chan *commitRequest, 1024), closing: make(chan struct{}), overlay: newOverlay(), serials: newSerials()}
 	lock, err := lockProcess(path, opts.ReadOnly)
 	if err != nil {
 		return nil, fmt.Errorf("open image %s: %w", path, err)
@@ -256,6 +260,7 @@ func (db *DB) recover() error {
 		// Nothing is written: the log's transactions are served from the
 		// overlay, and the segments stay for a writable open.
 		db.overlay.add(fresh)
+		db.serials.wrote(fresh)
 		db.lastTID.Store(uint64(last))
 		return nil
 	}

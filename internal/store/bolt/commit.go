@@ -212,7 +212,10 @@ func (db *DB) commitGroup(group []*commitRequest) {
 			db.pipe.drain()
 			err := db.checkpointNow()
 			if err == nil && req.fn != nil {
+				// fn may delete revisions (a pack's sweep): what serials
+				// holds may be gone, even if fn failed after a deletion.
 				err = db.update(req.fn)
+				db.serials.forget()
 			}
 			if err == nil && req.after != nil {
 				err = req.after()

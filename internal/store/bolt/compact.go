@@ -91,6 +91,7 @@ func (db *DB) compactLocked(ctx context.Context, res *store.CompactResult) error
 		return fmt.Errorf("open the compacted file (this process goes on with the old one): %w", err)
 	}
 	old := db.file.Swap(b)
+	db.serials.forget()
 	if err := old.Close(); err != nil { // waits for the readers still on it
 		return fmt.Errorf("close the file before compaction: %w", err)
 	}

@@ -100,8 +100,10 @@ func (o *overlay) generationsLocked() []*generation {
 }
 
 // loadAt finds oid's newest revision at or before at. found is false when
-// the overlay has none, and the bbolt file must be asked.
-func (o *overlay) loadAt(oid store.OID, at store.TID) (rec store.Record, found bool, err error) {
+// the overlay has none, and the bbolt file must be asked. later reports
+// that the overlay holds a revision of oid newer than the one found (or,
+// when none is found, any revision of it).
+func (o *overlay) loadAt(oid store.OID, at store.TID) (rec store.Record, found, later bool, err error) {
 	var hit *overlayRev
 	o.mu.RLock()
 	for _, g := range o.generationsLocked() {
@@ -109,6 +111,8 @@ func (o *overlay) loadAt(oid store.OID, at store.TID) (rec store.Record, found b
 		for i := len(revs) - 1; i >= 0 && hit == nil; i-- {
 			if revs[i].tid <= at {
 				hit = &revs[i]
+			} else {
+				later = true
 			}
 		}
 		if hit != nil {
@@ -117,16 +121,16 @@ func (o *overlay) loadAt(oid store.OID, at store.TID) (rec store.Record, found b
 	}
 	o.mu.RUnlock()
 	if hit == nil {
-		return store.Record{}, false, nil
+		return store.Record{}, false, later, nil
 	}
 	flags, data, err := decodeRecord(revKey(oid, hit.tid), hit.record)
 	if err != nil {
-		return store.Record{}, true, err
+		return store.Record{}, true, later, err
 	}
 	if flags&flagDeleted != 0 {
-		return store.Record{}, true, fmt.Errorf("load %s: deleted by %s: %w", oid, hit.tid, store.ErrNotFound)
+		return store.Record{}, true, later, fmt.Errorf("load %s: deleted by %s: %w", oid, hit.tid, store.ErrNotFound)
 	}
-	return store.Record{OID: oid, Serial: hit.tid, Data: append([]byte(nil), data...)}, true, nil
+	return store.Record{OID: oid, Serial: hit.tid, Data: append([]byte(nil), data...)}, true, later, nil
 }
 
 // current returns oid's newest overlay revision, if any. Caller: the

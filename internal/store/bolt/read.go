@@ -18,27 +18,61 @@ func (db *DB) Load(ctx context.Context, oid store.OID) (store.Record, error) {
 	return db.LoadAt(ctx, oid, store.MaxTID)
 }
 
-// LoadAt implements store.Engine.
+// LoadAt implements store.Engine. A load that finds its object's newest
+// revision remembers its serial for SerialAt.
 func (db *DB) LoadAt(ctx context.Context, oid store.OID, at store.TID) (store.Record, error) {
+	gen := db.serials.generation()
 	// The overlay first: a revision missing there because a checkpoint
 	// just moved it is in the bbolt transaction begun after.
-	if rec, found, err := db.overlay.loadAt(oid, at); found {
-		return rec, err
+	rec, found, later, err := db.overlay.loadAt(oid, at)
+	if !found {
+		var newest bool
+		err = db.view(func(tx *bbolt.Tx) error {
+			var err error
+			rec, newest, err = loadAt(tx.Bucket(bucketRevs).Cursor(), oid, at)
+			return err
+		})
+		err = about(err, oid, 0)
+		later = later || !newest
 	}
-	var rec store.Record
-	err := db.view(func(tx *bbolt.Tx) error {
-		var err error
-		rec, err = loadAt(tx.Bucket(bucketRevs).Cursor(), oid, at)
-		return err
-	})
-	return rec, about(err, oid, 0)
+	if err == nil && !later {
+		db.serials.learn(gen, oid, rec.Serial)
+	}
+	return rec, err
 }
 
-func loadAt(c *bbolt.Cursor, oid store.OID, at store.TID) (store.Record, error) {
-	k, v := revisionAt(c, oid, at)
-	if err := checkBeside(c, oid, at, k); err != nil {
-		return store.Record{}, err
+// SerialAt implements store.SerialReader: it knows the objects whose
+// newest revision was loaded or committed lately, unless a pack or a
+// compaction came since.
+func (db *DB) SerialAt(oid store.OID, at store.TID) (store.TID, bool) {
+	select {
+	case <-db.closing:
+		return 0, false // LoadAt says it is closed
+	default:
 	}
+	return db.serials.at(oid, at)
+}
+
+// loadAt finds oid's revision as of at through c; newest reports that
+// the file holds no later revision of it.
+func loadAt(c *bbolt.Cursor, oid store.OID, at store.TID) (rec store.Record, newest bool, err error) {
+	k, v := revisionAt(c, oid, at)
+	if k != nil {
+		// A revision moved below the range cannot be the newest.
+		nk, nv := c.Next()
+		if err := misfiled(oid, nk, nv); err != nil {
+			return store.Record{}, false, err
+		}
+		newest = len(nk) < 8 || store.OID(beUint64(nk)) != oid
+	} else if err := checkBeside(c, oid, at, k); err != nil {
+		return store.Record{}, false, err
+	}
+	rec, err = recordOf(oid, at, k, v)
+	return rec, newest, err
+}
+
+// recordOf is the record of oid under key k as loadAt found it.
+func recordOf(oid store.OID, at store.TID, k, v []byte) (store.Record, error) {
 	if k == nil {
 		if at == store.MaxTID {
 			return store.Record{}, fmt.Errorf("load %s: %w", oid, store.ErrNotFound)
@@ -314,6 +348,9 @@ func first(k, _ []byte) []byte { return k }
 // about adds the object or transaction being read to the problem a
 // *StructureError from a guarded read reports.
 func about(err error, oid store.OID, tid store.TID) error {
+	if err == nil {
+		return nil
+	}
 	var se *StructureError
 	if errors.As(err, &se) && (se.Op == "read" || se.Op == "write") {
 		for i := range se.Problems {

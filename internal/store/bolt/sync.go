@@ -200,6 +200,7 @@ func (p *pipeline) finish(batch []*syncJob) {
 	for i, job := range batch {
 		if i < written {
 			db.overlay.add(job.txs)
+			db.serials.wrote(job.txs)
 			db.lastTID.Store(uint64(job.last))
 			db.raiseNextOID(job.maxOID)
 		}

@@ -45,6 +45,8 @@ func Run(t *testing.T, open Opener) {
 		{"Reopen", testReopen},
 		{"VerifyFindsDanglingReferences", testVerifyDangling},
 		{"Closed", testClosed},
+		{"SerialAt", testSerialAt},
+		{"SerialAtWhileCommitting", testSerialAtWhileCommitting},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
