@@ -3,8 +3,6 @@ package image
 import (
 	"bytes"
 	"context"
-	"maps"
-	"slices"
 
 	"batos/internal/store"
 )
@@ -33,8 +31,8 @@ func (tx *Tx) Changes() ([]Change, error) {
 		return nil, nil
 	}
 	var out []Change
-	for _, oid := range slices.Sorted(maps.Keys(tx.objects)) {
-		o := tx.objects[oid]
+	for _, o := range tx.objects.sorted() {
+		oid := o.oid
 		if o.untouched() {
 			continue
 		}

@@ -168,7 +168,7 @@ func backoff(ctx context.Context, attempt int) error {
 }
 
 func (db *DB) begin(ctx context.Context, at store.TID, writable bool) *Tx {
-	tx := &Tx{db: db, ctx: ctx, snapshot: at, writable: writable, objects: make(map[store.OID]*Object)}
+	tx := &Tx{db: db, ctx: ctx, snapshot: at, writable: writable}
 	db.mu.Lock()
 	db.active[tx] = at
 	db.mu.Unlock()

@@ -48,7 +48,7 @@ func (tx *Tx) EnsureRoot() (root *Object, created bool, err error) {
 	root, err = tx.Object(RootOID)
 	if errors.Is(err, store.ErrNotFound) {
 		root = &Object{tx: tx, oid: RootOID, created: true}
-		tx.objects[RootOID] = root
+		tx.objects.put(root)
 		return root, true, nil
 	}
 	return root, false, err

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 
 	"batos/internal/store"
 )
@@ -21,7 +19,7 @@ type Tx struct {
 	snapshot store.TID
 	writable bool
 	done     bool
-	objects  map[store.OID]*Object // every object loaded or created here
+	objects  objectTable // every object loaded or created here
 	meta     store.TxMeta
 	topic    *topic // SetTopic's, else the context's
 }
@@ -74,14 +72,15 @@ func (tx *Tx) Object(oid store.OID) (*Object, error) {
 	if err := tx.check(false); err != nil {
 		return nil, err
 	}
-	if o, ok := tx.objects[oid]; ok {
+	if o := tx.objects.get(oid); o != nil {
 		return o, nil
 	}
 	slots, rec, err := tx.db.load(tx.ctx, oid, tx.snapshot)
 	if err != nil {
 		return nil, err
 	}
-	o := &Object{tx: tx, oid: oid, serial: rec.Serial, slots: slots}
+	o := tx.objects.alloc()
+	*o = Object{tx: tx, oid: oid, serial: rec.Serial, slots: slots}
 	if tx.writable {
 		// The cached state is shared: this transaction gets its own list
 		// of slots once it changes one or hands out a container (own),
@@ -92,7 +91,7 @@ func (tx *Tx) Object(oid store.OID) (*Object, error) {
 		// decoder accepts only canonical ones.
 		o.base, o.orig = slots, rec.Data
 	}
-	tx.objects[oid] = o
+	tx.objects.put(o)
 	return o, nil
 }
 
@@ -118,7 +117,7 @@ func (tx *Tx) New(slots ...Slot) (*Object, error) {
 		return nil, err
 	}
 	o := &Object{tx: tx, oid: oids[0], slots: cloneSlots(slots), created: true}
-	tx.objects[o.oid] = o
+	tx.objects.put(o)
 	return o, nil
 }
 
@@ -152,8 +151,8 @@ func (tx *Tx) commit() (store.TID, error) {
 	}
 	var writes []store.Write
 	var written []*Object
-	for _, oid := range slices.Sorted(maps.Keys(tx.objects)) {
-		o := tx.objects[oid]
+	for _, o := range tx.objects.sorted() {
+		oid := o.oid
 		if o.untouched() {
 			continue
 		}
@@ -212,14 +211,7 @@ func (tx *Tx) commit() (store.TID, error) {
 // untouched reports whether every object the transaction loaded is
 // untouched and it created none: a read-only send in an Update ends so,
 // with nothing to sort or encode.
-func (tx *Tx) untouched() bool {
-	for _, o := range tx.objects {
-		if !o.untouched() {
-			return false
-		}
-	}
-	return true
-}
+func (tx *Tx) untouched() bool { return tx.objects.untouched() }
 
 // checkNewRefs refuses a write that adds a reference to an object that
 // does not exist: at the snapshot, or created in this transaction. Only
@@ -250,7 +242,7 @@ func (tx *Tx) checkNewRefs(o *Object) error {
 		}
 	}
 	for _, r := range refs {
-		if old[r] || tx.objects[r] != nil {
+		if old[r] || tx.objects.get(r) != nil {
 			continue
 		}
 		if _, err := tx.db.store.LoadAt(tx.ctx, r, tx.snapshot); err != nil {

@@ -101,6 +101,9 @@ func (ex *execution) slotValue(o *image.Object, name string, v image.Value) (sta
 	if err != nil {
 		return nil, err
 	}
+	if ex.slots == nil {
+		ex.slots = make(map[slotKey]starlark.Value)
+	}
 	ex.slots[key] = sv
 	return sv, nil
 }

@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"strings"
 
@@ -15,16 +14,19 @@ import (
 // top-level control flow, no global reassignment.
 var fileOptions = &syntax.FileOptions{While: true, Recursion: true, Set: true}
 
+// methodKey names a compiled method by its source itself: looking it up
+// hashes the source as a map does, far cheaper than a digest, on every
+// call; the key holds a string the image's cached method holds anyway.
 type methodKey struct {
-	sum  [sha256.Size]byte
-	name string
+	source string
+	name   string
 }
 
 // compile returns the function a method slot's source defines, compiling
 // it once per source and name. The function's globals are frozen, so
 // executions share it safely.
 func (vm *VM) compile(source, name string) (*starlark.Function, error) {
-	key := methodKey{sha256.Sum256([]byte(source)), name}
+	key := methodKey{source, name}
 	if fn, ok := vm.methods.Load(key); ok {
 		return fn.(*starlark.Function), nil
 	}

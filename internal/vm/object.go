@@ -25,16 +25,47 @@ var (
 
 // object wraps oid for this execution, loading it on first use.
 func (ex *execution) object(oid store.OID) (*Object, error) {
-	if o, ok := ex.objects[oid]; ok {
+	if o := ex.objects.get(oid); o != nil {
 		return o, nil
 	}
 	obj, err := ex.tx.Object(oid)
 	if err != nil {
 		return nil, err
 	}
+	return ex.objects.add(ex, obj), nil
+}
+
+// wrapped are the objects an execution has wrapped, by OID: the first
+// few in place, with no allocation, the rest in a map.
+type wrapped struct {
+	few  [4]Object
+	n    int
+	many map[store.OID]*Object
+}
+
+func (w *wrapped) get(oid store.OID) *Object {
+	for i := range w.few[:w.n] {
+		if w.few[i].obj.OID() == oid {
+			return &w.few[i]
+		}
+	}
+	return w.many[oid]
+}
+
+// add wraps obj, which get does not find.
+func (w *wrapped) add(ex *execution, obj *image.Object) *Object {
+	if w.n < len(w.few) {
+		o := &w.few[w.n]
+		*o = Object{ex: ex, obj: obj}
+		w.n++
+		return o
+	}
+	if w.many == nil {
+		w.many = make(map[store.OID]*Object)
+	}
 	o := &Object{ex: ex, obj: obj}
-	ex.objects[oid] = o
-	return o, nil
+	w.many[obj.OID()] = o
+	return o
 }
 
 // OID is the wrapped object's identity.
@@ -262,7 +293,7 @@ func (p *boundPrimitive) CallInternal(thread *starlark.Thread, args starlark.Tup
 	if err := ex.writeBack(); err != nil { // Go code reads the image
 		return nil, err
 	}
-	v, err := fn(ex.ctx, ex.tx, image.Ref(p.self.obj.OID()), iargs)
+	v, err := fn(ex.context(), ex.tx, image.Ref(p.self.obj.OID()), iargs)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +333,7 @@ func (p *pendingMessage) CallInternal(thread *starlark.Thread, args starlark.Tup
 	if err := ex.writeBack(); err != nil { // the handler reads the image
 		return nil, err
 	}
-	v, err := ex.vm.opts.Handler.DoesNotUnderstand(ex.ctx, ex.tx, msg)
+	v, err := ex.vm.opts.Handler.DoesNotUnderstand(ex.context(), ex.tx, msg)
 	if err != nil {
 		// Remembered so that telemetry can tell the methods this error
 		// fails from those failing by their own code.

@@ -350,28 +350,28 @@ func GlobalsOf(names map[string]store.OID) map[string]image.Value {
 // execution is one Send or Eval: a thread, the objects it has wrapped,
 // and the container slots to write back.
 type execution struct {
-	vm     *VM
-	caller context.Context // the sender's context: its end cancels the execution
-	// ctx is what Go code the execution calls (primitives, the handler)
-	// gets: it ends when the caller's does or a limit trips.
-	ctx       context.Context
-	stopCtx   context.CancelFunc
-	tx        *image.Tx
-	thread    *starlark.Thread
-	objects   map[store.OID]*Object
-	slots     map[slotKey]starlark.Value // containers handed out, to write back
-	out       strings.Builder
-	dropped   int // bytes of output past MaxResult, not kept
-	stopWatch func()
-	heapBase  uint64 // the heap when it started
-	counted   uint64 // small allocations counted since the heap was checked
+	vm       *VM
+	caller   context.Context // the sender's context: its end cancels the execution
+	tx       *image.Tx
+	thread   *starlark.Thread // from the pool (threads); nil once stopped
+	objects  wrapped
+	slots    map[slotKey]starlark.Value // containers handed out, to write back; made on first use
+	out      strings.Builder
+	dropped  int    // bytes of output past MaxResult, not kept
+	heapBase uint64 // the heap when it started
+	counted  uint64 // small allocations counted since the heap was checked
 	// notUnderstood is the error the doesNotUnderstand handler last
 	// returned: telemetry counts the methods it fails as not understood.
 	notUnderstood error
 
-	mu        sync.Mutex // guards tripped and cancelled, set by the watchdog
+	mu        sync.Mutex // guards what follows, which the watchdog sets too
 	tripped   *LimitError
 	cancelled error
+	// ctx is what Go code the execution calls (primitives, the handler)
+	// gets: it ends when the caller's does or a limit trips. It is made
+	// when first asked for (context): most sends call no Go code.
+	ctx     context.Context
+	stopCtx context.CancelFunc
 }
 
 type slotKey struct {
@@ -385,23 +385,33 @@ func (vm *VM) start(ctx context.Context, tx *image.Tx) (*execution, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ex := &execution{vm: vm, caller: ctx, tx: tx, objects: map[store.OID]*Object{}, slots: map[slotKey]starlark.Value{}}
-	ex.ctx, ex.stopCtx = context.WithCancel(ctx)
-	ex.thread = &starlark.Thread{
-		Name:  "batos",
-		Print: func(_ *starlark.Thread, msg string) { ex.print(msg) },
-		Load: func(*starlark.Thread, string) (starlark.StringDict, error) {
-			return nil, errors.New("load is not available to method code")
-		},
-	}
-	ex.thread.SetLocal(execKey, ex)
-	ex.thread.SetMaxExecutionSteps(vm.opts.MaxSteps)
-	ex.thread.OnMaxSteps = func(t *starlark.Thread) {
-		ex.trip(&LimitError{Limit: StepLimit, Detail: fmt.Sprintf("%d steps", vm.opts.MaxSteps)})
-	}
-	ex.heapBase = recentHeap()
-	ex.stopWatch = ex.watch()
+	ex := &execution{vm: vm, caller: ctx, tx: tx}
+	ex.thread = takeThread(ex)
+	now := time.Now()
+	ex.heapBase = recentHeap(now)
+	ex.watch(now)
 	return ex, nil
+}
+
+// context is the context Go code the execution calls gets, made on
+// first use; it is done already if the execution was stopped.
+func (ex *execution) context() context.Context {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.ctx == nil {
+		ex.ctx, ex.stopCtx = context.WithCancel(ex.caller)
+		if ex.tripped != nil || ex.cancelled != nil {
+			ex.stopCtx()
+		}
+	}
+	return ex.ctx
+}
+
+// endContextLocked cancels the context handed to Go code, if one was.
+func (ex *execution) endContextLocked() {
+	if ex.stopCtx != nil {
+		ex.stopCtx()
+	}
 }
 
 // print keeps a line of output, or, past MaxResult, counts it dropped.
@@ -420,9 +430,9 @@ func (ex *execution) trip(l *LimitError) {
 	if ex.tripped == nil && ex.cancelled == nil {
 		ex.tripped = l
 	}
+	ex.endContextLocked()
 	ex.mu.Unlock()
 	ex.thread.Cancel(l.Limit.String() + " exceeded")
-	ex.stopCtx()
 }
 
 // cancel stops the thread because the caller's context ended.
@@ -431,14 +441,22 @@ func (ex *execution) cancel(err error) {
 	if ex.tripped == nil && ex.cancelled == nil {
 		ex.cancelled = err
 	}
+	ex.endContextLocked()
 	ex.mu.Unlock()
 	ex.thread.Cancel(err.Error())
-	ex.stopCtx()
 }
 
+// stop ends the execution: the watchdog forgets it, the context Go code
+// got ends, and its thread goes back to the pool unless it was
+// cancelled.
 func (ex *execution) stop() {
-	ex.stopWatch()
-	ex.stopCtx()
+	ex.unwatch()
+	ex.mu.Lock()
+	ex.endContextLocked()
+	reusable := ex.tripped == nil && ex.cancelled == nil
+	ex.mu.Unlock()
+	releaseThread(ex.thread, reusable)
+	ex.thread = nil
 }
 
 func executionOf(thread *starlark.Thread) *execution {

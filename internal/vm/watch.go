@@ -27,7 +27,10 @@ var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 var heapMu sync.Mutex
 
 // heapBytes is the live heap, read without stopping the world.
-func heapBytes() uint64 {
+func heapBytes() uint64 { return heapBytesAt(time.Now()) }
+
+// heapBytesAt is heapBytes read at now.
+func heapBytesAt(now time.Time) uint64 {
 	heapMu.Lock()
 	defer heapMu.Unlock()
 	metrics.Read(heapSample)
@@ -36,7 +39,7 @@ func heapBytes() uint64 {
 	}
 	n := heapSample[0].Value.Uint64()
 	lastHeap.bytes.Store(n)
-	lastHeap.at.Store(time.Now().UnixNano())
+	lastHeap.at.Store(now.UnixNano())
 	return n
 }
 
@@ -50,32 +53,35 @@ var lastHeap struct {
 // recentHeap is the heap as read at most a watchdog interval ago: what
 // an execution's start and end look at, where reading it anew (a few
 // hundred nanoseconds) would be a good part of a short send's cost.
-// Guards deciding an allocation read it anew.
-func recentHeap() uint64 {
-	if time.Now().UnixNano()-lastHeap.at.Load() < int64(watchInterval) {
+// Guards deciding an allocation read it anew. now is the time: the
+// caller reads the clock once for all it needs it for.
+func recentHeap(now time.Time) uint64 {
+	if now.UnixNano()-lastHeap.at.Load() < int64(watchInterval) {
 		return lastHeap.bytes.Load()
 	}
-	return heapBytes()
+	return heapBytesAt(now)
 }
 
-// watch registers ex and returns the function that unregisters it.
-func (ex *execution) watch() func() {
+// watch registers ex, started at now; unwatch unregisters it.
+func (ex *execution) watch(now time.Time) {
 	w := &ex.vm.watch
 	w.mu.Lock()
 	if w.active == nil {
 		w.active = make(map[*execution]watched)
 	}
-	w.active[ex] = watched{deadline: time.Now().Add(ex.vm.opts.Timeout)}
+	w.active[ex] = watched{deadline: now.Add(ex.vm.opts.Timeout)}
 	if !w.running {
 		w.running = true
 		go w.loop(ex.vm)
 	}
 	w.mu.Unlock()
-	return func() {
-		w.mu.Lock()
-		delete(w.active, ex)
-		w.mu.Unlock()
-	}
+}
+
+func (ex *execution) unwatch() {
+	w := &ex.vm.watch
+	w.mu.Lock()
+	delete(w.active, ex)
+	w.mu.Unlock()
 }
 
 func (w *watchdog) loop(vm *VM) {
@@ -140,6 +146,7 @@ func (ex *execution) checkLimitsNow() {
 	st, ok := w.active[ex]
 	w.mu.Unlock()
 	if ok {
-		ex.checkLimits(st, time.Now(), recentHeap())
+		now := time.Now()
+		ex.checkLimits(st, now, recentHeap(now))
 	}
 }
