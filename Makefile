@@ -12,10 +12,12 @@ FUZZTIME ?= 10s
 # the interop test's client, a real one that is not ours.
 DEBS := gcc libc6-dev pkg-config libzmq3-dev python3-zmq python3-msgpack
 # What make test needs besides: chromium, the headless browser the web
-# UI's tests drive (internal/webui), and postgresql, whose server the
-# PostgreSQL store's tests run a throwaway cluster of (internal/store/pg);
-# make run and make build do not.
-TEST_DEBS := chromium postgresql
+# UI's tests drive (internal/webui), postgresql, whose server the
+# PostgreSQL store's tests run a throwaway cluster of (internal/store/pg),
+# and python3-persistent, for the seed's own message send that bench vm
+# -anchor measures beside batos's (its test runs it); make run and make
+# build do not.
+TEST_DEBS := chromium postgresql python3-persistent
 
 # make install copies bin/batos to $(GOBIN) when set, else to
 # $(PREFIX)/bin (PREFIX defaults to /usr/local; DESTDIR for packaging).

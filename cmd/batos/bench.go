@@ -15,7 +15,7 @@ import (
 func init() {
 	g := &group{name: "bench", about: "Measure batos on this machine.", subs: []subcommand{
 		{"store", "[-json] [-dir DIR] [-quick]", "the storage engine on this disk", runBenchStore, false},
-		{"vm", "[-json] [-dir DIR] [-quick]", "message sends, each its own transaction", runBenchVM, false},
+		{"vm", "[-json] [-dir DIR] [-quick] [-anchor] [-anchor-script FILE]", "message sends, each its own transaction", runBenchVM, false},
 		{"bridge", "[-json] [-dir DIR] [-quick]", "round trips through the ZeroMQ bridge", runBenchBridge, false},
 		{"cycle", "[-json] [-n N] [-dir DIR]", "the cognitive cycle's own overhead", runBenchCycle, false},
 		{"catalog", "[-json] [-chunks N] [-dir DIR]", "the knowledge catalog's ingest and search", runBenchCatalog, false},
@@ -51,7 +51,18 @@ GOMAXPROCS=1, the same in image.DB.View, and from one sender per CPU; a
 send writing one slot from 8 senders, each on its own object, each send a
 durable transaction; and the one-core read-only send with the method
 telemetry on and off, alternately, and its overhead. A full run takes about
-17 seconds.`
+17 seconds.
+
+With -anchor, the run also measures the seed's own message send, the anchor
+the one-core figure is judged by: the blueprint's object model in Python
+(persistent.Persistent objects, slots in a PersistentMapping, parent*
+delegation through __getattr__), sending the same read-only message in
+memory, with no transaction. It runs alternately with batos's one-core
+read-only send, 3 times each, and the table shows the best of each and
+their ratio, against a target of 1.0. The script is the copy batos carries,
+or the one -anchor-script names; it runs on -anchor-python, by default
+/usr/bin/python3, which needs Debian's python3-persistent (make deps-test
+installs it). The anchor adds about 10 seconds.`
 
 const benchBridgeHelp = `
 Measure the bridge: round trips per second and their latency for a read-only
@@ -149,13 +160,19 @@ func runColdLoad(ctx context.Context, e *env, args []string) error {
 }
 
 func runBenchVM(ctx context.Context, e *env, args []string) error {
-	fs := flags(e, "bench vm", "[-json] [-dir DIR] [-quick]", benchVMHelp)
+	fs := flags(e, "bench vm", "[-json] [-dir DIR] [-quick] [-anchor] [-anchor-script FILE]", benchVMHelp)
 	opts := &bench.Options{User: currentUser()}
 	benchFlags(fs, opts, benchDiskDirHelp)
 	fs.BoolVar(&opts.Quick, "quick", false, "a fraction of a second per phase, to check the benchmark runs; figures mean little")
 	fs.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to `FILE`")
+	fs.BoolVar(&opts.Anchor, "anchor", false, "also measure the seed's own message send in Python, and show the ratio")
+	fs.StringVar(&opts.AnchorScript, "anchor-script", "", "run the seed's send from `FILE` instead of the copy batos carries (implies -anchor)")
+	fs.StringVar(&opts.Python, "anchor-python", bench.DefaultPython, "run the anchor with the Python at `PATH`, which needs the persistent module")
 	if err := parseBenchFlags(fs, args); err != nil {
 		return err
+	}
+	if opts.AnchorScript != "" {
+		opts.Anchor = true
 	}
 	return bench.RunVM(ctx, opts, e.stdout, e.stderr)
 }

@@ -141,3 +141,34 @@ func TestBenchLearnRefusesBadSuites(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchVMAnchor runs "batos bench vm -quick -anchor": the seed's own
+// send, in Python, measured in the same run, its rate, batos's and their
+// ratio side by side. It needs Debian's /usr/bin/python3 with
+// python3-persistent, which make deps-test installs. Timing never fails
+// a test.
+func TestBenchVMAnchor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the benchmark")
+	}
+	python := "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skipf("no %s to run the seed's send", python)
+	}
+	if out, err := exec.Command(python, "-c", "import persistent").CombinedOutput(); err != nil {
+		t.Skipf("%s lacks the persistent module (make deps-test installs python3-persistent): %v: %s", python, err, out)
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"bench", "vm", "-quick", "-anchor", "-dir", t.TempDir()}
+	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("batos %s: exit %d\nstderr: %s", strings.Join(args, " "), code, stderr.String())
+	}
+	for _, want := range []string{"anchor: the seed's send, Python, in memory", "batos read-only send, 1 core, own transaction", "ratio batos / seed", "×", "≥ 1.0×:"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), "bench: anchor: round 1: seed") {
+		t.Errorf("stderr shows no anchor round:\n%s", stderr.String())
+	}
+}

@@ -61,6 +61,13 @@ type Options struct {
 	// User is recorded as the user of the transactions of the images
 	// RunStore and RunVM open.
 	User string
+	// Anchor has RunVM measure the seed's own message send too, in the
+	// same run (the script AnchorScript names, "" for SeedScript, on
+	// Python, "" for DefaultPython), and show the ratio of batos's
+	// one-core read-only send to it.
+	Anchor       bool
+	AnchorScript string
+	Python       string
 }
 
 // ErrNoExe is returned by RunStore when Options.Exe is empty.

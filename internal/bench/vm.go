@@ -48,11 +48,15 @@ type vmBenchSizes struct {
 	// measured with telemetry and then without, each for TelemetryS.
 	TelemetryRounds int     `json:"telemetry_rounds"`
 	TelemetryS      float64 `json:"telemetry_s"`
+	// AnchorRounds is how many times the anchor runs the seed script,
+	// for AnchorSends sends, and then batos's send, for PhaseS.
+	AnchorRounds int `json:"anchor_rounds"`
+	AnchorSends  int `json:"anchor_sends"`
 }
 
 var (
-	fullVMBench  = vmBenchSizes{FsyncS: 1, PhaseS: 2, RWSenders: 8, TelemetryRounds: 8, TelemetryS: 0.3}
-	quickVMBench = vmBenchSizes{FsyncS: 0.1, PhaseS: 0.1, RWSenders: 8, TelemetryRounds: 2, TelemetryS: 0.05}
+	fullVMBench  = vmBenchSizes{FsyncS: 1, PhaseS: 2, RWSenders: 8, TelemetryRounds: 8, TelemetryS: 0.3, AnchorRounds: 3, AnchorSends: 300_000}
+	quickVMBench = vmBenchSizes{FsyncS: 0.1, PhaseS: 0.1, RWSenders: 8, TelemetryRounds: 2, TelemetryS: 0.05, AnchorRounds: 1, AnchorSends: 20_000}
 )
 
 // vmBench is the outcome of "bench vm"; its JSON is the -json output.
@@ -79,6 +83,9 @@ type vmBench struct {
 	ConflictsRetried             int     `json:"conflicts_retried"`
 
 	SendRWVsFsync float64 `json:"send_rw_vs_fsync"`
+
+	// Anchor is the seed's send beside batos's, when asked for.
+	Anchor *vmAnchor `json:"anchor,omitempty"`
 
 	Targets    vmBenchTargets  `json:"targets"`
 	TargetsMet map[string]bool `json:"targets_met"`
@@ -110,7 +117,7 @@ func RunVM(ctx context.Context, opts *Options, stdout, log io.Writer) error {
 		return err
 	}
 	defer stop()
-	res, err := benchVM(ctx, opts.dir(), opts.User, sizes, log)
+	res, err := benchVM(ctx, opts, sizes, log)
 	if err != nil {
 		return err
 	}
@@ -119,21 +126,23 @@ func RunVM(ctx context.Context, opts *Options, stdout, log io.Writer) error {
 
 // vmBencher runs the phases of bench vm on one image.
 type vmBencher struct {
-	dir     string
-	sizes   vmBenchSizes
-	log     io.Writer
-	res     *vmBench
-	db      *image.DB
-	vm      *vm.VM // counts method executions, as uvm's does by default
-	noTelem *vm.VM // the same without telemetry
-	reader  store.OID
-	writers []store.OID
+	seed         *seedRunner // nil: no anchor
+	anchorScript string
+	dir          string
+	sizes        vmBenchSizes
+	log          io.Writer
+	res          *vmBench
+	db           *image.DB
+	vm           *vm.VM // counts method executions, as uvm's does by default
+	noTelem      *vm.VM // the same without telemetry
+	reader       store.OID
+	writers      []store.OID
 }
 
-// benchVM measures sends in a fresh directory under parent, removed
+// benchVM measures sends in a fresh directory under opts.Dir, removed
 // afterwards, printing phase names to log.
-func benchVM(ctx context.Context, parent, user string, sizes vmBenchSizes, log io.Writer) (*vmBench, error) {
-	dir, err := os.MkdirTemp(parent, "batos-bench-vm-")
+func benchVM(ctx context.Context, opts *Options, sizes vmBenchSizes, log io.Writer) (*vmBench, error) {
+	dir, err := os.MkdirTemp(opts.dir(), "batos-bench-vm-")
 	if err != nil {
 		return nil, fmt.Errorf("make benchmark directory: %w", err)
 	}
@@ -141,6 +150,13 @@ func benchVM(ctx context.Context, parent, user string, sizes vmBenchSizes, log i
 	b := &vmBencher{dir: dir, sizes: sizes, log: log, res: &vmBench{
 		Dir: dir, Sizes: sizes, Targets: vmTargets,
 	}}
+	if opts.Anchor {
+		// Checked first: a missing interpreter or module fails at once.
+		if b.seed, err = newSeedRunner(ctx, opts.Python, opts.AnchorScript, dir); err != nil {
+			return nil, err
+		}
+		b.anchorScript = opts.AnchorScript
+	}
 	b.vm = vm.New(&vm.Options{Telemetry: vm.NewTelemetry()})
 	b.noTelem = vm.New(nil)
 	b.phase("working in %s", dir)
@@ -149,13 +165,13 @@ func benchVM(ctx context.Context, parent, user string, sizes vmBenchSizes, log i
 		return nil, err
 	}
 	b.phase("fsync: %.0f/s", b.res.FsyncPerS)
-	db, err := openBenchImage(ctx, filepath.Join(dir, "vm.db"), user)
+	db, err := openBenchImage(ctx, filepath.Join(dir, "vm.db"), opts.User)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
 	b.db = db.DB
-	for _, step := range []func(context.Context) error{b.setup, b.readOnly, b.telemetryOverhead, b.readWrite} {
+	for _, step := range []func(context.Context) error{b.setup, b.readOnly, b.anchor, b.telemetryOverhead, b.readWrite} {
 		if err := step(ctx); err != nil {
 			return nil, err
 		}
@@ -178,12 +194,16 @@ func (r *vmBench) conclude() {
 		"telemetry_overhead_pct": r.TelemetryOverheadPct <= r.Targets.TelemetryOverheadPct,
 	}
 	r.Notes = append(r.Notes,
-		"every send runs in image.DB.Update + vm.Send, as uvm.Send does (a server cannot know beforehand whether a method writes; uvm.Send adds a pool slot and resolving the target, not measured here); a read-only method commits nothing, but the Update still encodes each object it loaded to find that nothing changed; send_ro_view_one_core_per_s is the same send in image.DB.View",
+		"every send runs in image.DB.Update + vm.Send, as uvm.Send does (a server cannot know beforehand whether a method writes; uvm.Send adds a pool slot and resolving the target, not measured here); a read-only method commits nothing, and an Update whose method only reads slots holding no containers has nothing to encode at its end; send_ro_view_one_core_per_s is the same send in image.DB.View",
 		"the read-only send is total() on an object whose parent b holds y and whose grandparent a holds x and the method: the method and x are found two levels up",
 		"the one-core target is checked against send_ro_one_core_per_s (GOMAXPROCS=1, one sender); send_ro_per_s is one sender with every core available to the runtime",
 		"the image's object cache and the VM's compiled-method cache are warm: each phase starts with a short unmeasured warm-up",
 		fmt.Sprintf("every figure but send_ro_one_core_no_telemetry_per_s is measured with method telemetry on, as uvm runs by default; the telemetry overhead compares the one-core read-only send with and without it, measured alternately %d times each (with, without, with, ...) and taking each one's best run", r.Sizes.TelemetryRounds),
 	)
+	if r.Anchor != nil {
+		r.TargetsMet["anchor_ratio"] = r.Anchor.Ratio >= anchorTarget
+		r.Notes = append(r.Notes, fmt.Sprintf("the anchor is the seed's own message send (the blueprint's UvmObject: persistent.Persistent, slots in a PersistentMapping, parent* delegation through __getattr__) sending the same read-only message in memory, with no transaction, run by %s; it and batos's one-core read-only send, each its own Update, ran alternately for %d rounds, the best of each taken", r.Anchor.Python, r.Anchor.Rounds))
+	}
 	if r.ConflictsRetried > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d sends were rerun after write conflicts although each writer has its own object", r.ConflictsRetried))
 	}
@@ -492,6 +512,11 @@ func writeVMBenchTable(w io.Writer, r *vmBench) error {
 	fmt.Fprintf(tw, "writing send, %d senders, own objects\t%.0f /s = %.2f× fsync\t≥ %.1f× fsync: %s\n",
 		s.RWSenders, r.SendRWPerS, r.SendRWVsFsync, t.SendRWVsFsync, verdict("send_rw_vs_fsync"))
 	fmt.Fprintf(tw, "  conflicts retried\t%d\t\n", r.ConflictsRetried)
+	if a := r.Anchor; a != nil {
+		fmt.Fprintf(tw, "anchor: the seed's send, Python, in memory (best of %d)\t%.0f /s\t\n", a.Rounds, a.SeedPerS)
+		fmt.Fprintf(tw, "  batos read-only send, 1 core, own transaction (best of %d)\t%.0f /s\t\n", a.Rounds, a.BatosPerS)
+		fmt.Fprintf(tw, "  ratio batos / seed\t%.2f×\t≥ %.1f×: %s\n", a.Ratio, anchorTarget, verdict("anchor_ratio"))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -3,7 +3,10 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -115,5 +118,80 @@ func BenchmarkSendRO(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestVMTableAnchor(t *testing.T) {
+	r := &vmBench{Sizes: fullVMBench, FsyncPerS: 1000, Targets: vmTargets,
+		Anchor: &vmAnchor{Python: DefaultPython, Rounds: 3, SeedPerS: 200_000, BatosPerS: 300_000, Ratio: 1.5}}
+	r.conclude()
+	var out bytes.Buffer
+	if err := writeVMBenchTable(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"the seed's send, Python, in memory (best of 3)", "200000 /s", "300000 /s", "ratio batos / seed", "1.50×", "≥ 1.0×: met", "note: the anchor is the seed's own message send"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestParseSeedRate(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		out  string
+		want float64 // 0: an error
+	}{
+		{"the script's line", `{"seed_send_ro_per_s": 231000, "n": 300000, "python": "3.11.2"}` + "\n", 231000},
+		{"no rate", `{"n": 300000}`, 0},
+		{"zero", `{"seed_send_ro_per_s": 0}`, 0},
+		{"not JSON", "Traceback (most recent call last):", 0},
+		{"nothing", "", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseSeedRate([]byte(tt.out))
+			if tt.want == 0 {
+				if !errors.Is(err, errNoSeedRate) {
+					t.Errorf("got %v, %v; want errNoSeedRate", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("got %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestSeedRunner runs the script -anchor-script names, with the anchor's
+// Python; the seed script itself runs in cmd/batos's TestBenchVMAnchor.
+func TestSeedRunner(t *testing.T) {
+	requireSeedPython(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "fake.py")
+	if err := os.WriteFile(script, []byte("import sys, json\nprint(json.dumps({'seed_send_ro_per_s': int(sys.argv[1]) * 2}))\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := newSeedRunner(t.Context(), DefaultPython, script, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.rate(t.Context(), 21); err != nil || got != 42 {
+		t.Errorf("rate = %v, %v; want 42", got, err)
+	}
+	if _, err := newSeedRunner(t.Context(), filepath.Join(dir, "no-python"), "", dir); err == nil || !strings.Contains(err.Error(), "python3-persistent") {
+		t.Errorf("with no Python: got %v, want an error naming python3-persistent", err)
+	}
+}
+
+// requireSeedPython skips, saying why, unless the anchor's Python and
+// its persistent module are installed (make deps-test installs them).
+func requireSeedPython(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(DefaultPython); err != nil {
+		t.Skipf("no %s to run the seed's send", DefaultPython)
+	}
+	if out, err := exec.Command(DefaultPython, "-c", "import persistent").CombinedOutput(); err != nil {
+		t.Skipf("%s lacks the persistent module (apt-get install python3-persistent): %v: %s", DefaultPython, err, out)
 	}
 }
