@@ -27,11 +27,18 @@ func takeThread(ex *execution) *starlark.Thread {
 	return t
 }
 
+// maxPooledSteps bounds the steps of an execution whose thread is
+// pooled. A thread keeps the frames of the deepest call it made, and a
+// call chain costs a step per call: a thread that took few steps holds
+// little, while one that recursed deep, a hostile method's, is left to
+// the collector rather than kept by the pool.
+const maxPooledSteps = 4096
+
 // releaseThread gives t back to the pool once its execution has stopped,
-// if it can run another: reusable (never cancelled) and with no call
-// left on its stack.
+// if it can run another: reusable (never cancelled), with no call left on
+// its stack, and small (maxPooledSteps).
 func releaseThread(t *starlark.Thread, reusable bool) {
-	if !reusable || t.CallStackDepth() != 0 {
+	if !reusable || t.CallStackDepth() != 0 || t.Steps > maxPooledSteps {
 		return
 	}
 	t.SetLocal(execKey, nil)

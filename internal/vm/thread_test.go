@@ -13,7 +13,8 @@ import (
 // TestThreadsStartAfresh: executions reuse Starlark threads, and each
 // starts as a fresh one would: its steps counted from zero against its
 // own limit, its prints its own, and never cancelled by what stopped an
-// execution before it (a limit, a caller gone).
+// execution before it (a limit, a caller gone); a thread that took many
+// steps is not kept.
 func TestThreadsStartAfresh(t *testing.T) {
 	db := imagetest.Open(t, nil)
 	m := vm.New(&vm.Options{MaxSteps: 10_000})
@@ -38,6 +39,10 @@ func TestThreadsStartAfresh(t *testing.T) {
 		}
 	}
 	again("after a send")
+	if res, err := sendUpdate(t, db, m, "count", image.Int(500)); err != nil || res.Steps <= 4096 {
+		t.Fatalf("a long count: %d steps, %v; want more than a pooled thread may take", res.Steps, err)
+	}
+	again("after a long send")
 	var le *vm.LimitError
 	if _, err := sendUpdate(t, db, m, "count", image.Int(100_000)); !errors.As(err, &le) || le.Limit != vm.StepLimit {
 		t.Fatalf("a long count: got %v, want the step limit", err)
