@@ -69,12 +69,15 @@ Measure the bridge: round trips per second and their latency for a read-only
 send through a real zmqbridge.Server serving a uvm, on an image in a
 temporary directory under DIR, over TCP loopback; beside them, measured in
 the same run with the same clients, a bare ROUTER that echoes each message
-back (the transport alone).
+back (the transport alone), and bench vm's one-core read-only send in
+process (send_ro_one_core_per_s), before the bridge's phases and after them.
+The table shows the bridge's best rate as a ratio to each: the target is at
+least 0.7× the in-process send and 0.5× the echo.
 
 Every phase keeps 100 requests in flight in total, from 1 client and from 8
 clients (each its own DEALER socket); each reply sends the next request. The
 send is bench_total to genesis, a method installed through eval that reads
-two slots. A full run takes about 10 seconds.`
+two slots. A full run takes about 15 seconds.`
 
 const benchCycleHelp = `
 Measure what the cognitive cycle itself costs: N complete cycles, one at a

@@ -12,7 +12,8 @@ var benchBridgeFields = []string{
 	"echo8_per_s", "echo8_p50_ms", "echo8_p99_ms",
 	"send1_per_s", "send1_p50_ms", "send1_p99_ms",
 	"send8_per_s", "send8_p50_ms", "send8_p99_ms",
-	"echo_per_s", "send_per_s", "send_vs_echo",
+	"in_process_send_ro_one_core_per_s", "in_process_rounds",
+	"echo_per_s", "send_per_s", "send_vs_echo", "send_vs_in_process",
 }
 
 // TestBridgeQuick runs the benchmark for a fraction of a second per
@@ -39,8 +40,10 @@ func TestBridgeQuick(t *testing.T) {
 		}
 	}
 	met, _ := got["targets_met"].(map[string]any)
-	if _, ok := met["send_vs_echo"].(bool); !ok {
-		t.Errorf("targets_met[send_vs_echo] = %v, want a verdict", met["send_vs_echo"])
+	for _, k := range []string{"send_vs_echo", "send_vs_in_process"} {
+		if _, ok := met[k].(bool); !ok {
+			t.Errorf("targets_met[%s] = %v, want a verdict", k, met[k])
+		}
 	}
 	if notes, ok := got["notes"].([]any); !ok || len(notes) == 0 {
 		t.Errorf("notes = %v, want some", got["notes"])
@@ -54,17 +57,22 @@ func TestBridgeTable(t *testing.T) {
 	r := &bridgeBench{
 		Sizes: fullBridgeBench, Targets: bridgeTargets,
 		Echo1PerS: 40_000, Echo8PerS: 50_000, Send1PerS: 20_000, Send8PerS: 30_000,
-		Send8P50Ms: 3.25, Send8P99Ms: 7.5,
+		Send8P50Ms: 3.25, Send8P99Ms: 7.5, InProcessPerS: 60_000, InProcessRounds: 2,
 	}
 	r.conclude()
 	if r.SendVsEcho != 0.6 {
 		t.Errorf("send_vs_echo = %v, want 0.6 (best send / best echo)", r.SendVsEcho)
 	}
+	if r.SendVsInProcess != 0.5 {
+		t.Errorf("send_vs_in_process = %v, want 0.5 (best send / in-process send)", r.SendVsInProcess)
+	}
 	var out bytes.Buffer
 	if err := writeBridgeBenchTable(&out, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"100 in flight", "bridge send, 8 clients", "3.250 ms", "7.500 ms", "send 30000 /s = 0.60× echo 50000 /s; target ≥ 0.5×: met", "note: every phase"} {
+	for _, want := range []string{"100 in flight", "bridge send, 8 clients", "3.250 ms", "7.500 ms", "send 30000 /s = 0.60× echo 50000 /s; target ≥ 0.5×: met",
+		"in-process send, 1 core (best of 2)", "send 30000 /s = 0.50× in-process send 60000 /s; target ≥ 0.7×: MISSED",
+		"note: every phase", "note: in_process_send_ro_one_core_per_s"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

@@ -147,9 +147,7 @@ func benchVM(ctx context.Context, opts *Options, sizes vmBenchSizes, log io.Writ
 		return nil, fmt.Errorf("make benchmark directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	b := &vmBencher{dir: dir, sizes: sizes, log: log, res: &vmBench{
-		Dir: dir, Sizes: sizes, Targets: vmTargets,
-	}}
+	b := newVMBencher(dir, sizes, log)
 	if opts.Anchor {
 		// Checked first: a missing interpreter or module fails at once.
 		if b.seed, err = newSeedRunner(ctx, opts.Python, opts.AnchorScript, dir); err != nil {
@@ -157,8 +155,6 @@ func benchVM(ctx context.Context, opts *Options, sizes vmBenchSizes, log io.Writ
 		}
 		b.anchorScript = opts.AnchorScript
 	}
-	b.vm = vm.New(&vm.Options{Telemetry: vm.NewTelemetry()})
-	b.noTelem = vm.New(nil)
 	b.phase("working in %s", dir)
 	b.phase("fsync: appending 4 KiB + fsync for %s", benchSeconds(sizes.FsyncS))
 	if b.res.FsyncPerS, err = fsyncRate(ctx, dir, benchSeconds(sizes.FsyncS)); err != nil {
@@ -179,6 +175,35 @@ func benchVM(ctx context.Context, opts *Options, sizes vmBenchSizes, log io.Writ
 	b.res.conclude()
 	b.phase("done; removing %s", dir)
 	return b.res, nil
+}
+
+// newVMBencher is a bencher working in dir, with its VMs; its image is
+// opened by its caller.
+func newVMBencher(dir string, sizes vmBenchSizes, log io.Writer) *vmBencher {
+	return &vmBencher{
+		dir: dir, sizes: sizes, log: log,
+		res:     &vmBench{Dir: dir, Sizes: sizes, Targets: vmTargets},
+		vm:      vm.New(&vm.Options{Telemetry: vm.NewTelemetry()}),
+		noTelem: vm.New(nil),
+	}
+}
+
+// oneCoreSendRO measures bench vm's one-core read-only send
+// (send_ro_one_core_per_s: one sender, GOMAXPROCS=1, each send its own
+// Update) for sizes.PhaseS on an image it makes at path, after setting it
+// up as bench vm does. Other benchmarks use it as their in-process anchor.
+func oneCoreSendRO(ctx context.Context, path, user string, sizes vmBenchSizes, log io.Writer) (sendPhase, error) {
+	b := newVMBencher(filepath.Dir(path), sizes, log)
+	db, err := openBenchImage(ctx, path, user)
+	if err != nil {
+		return sendPhase{}, err
+	}
+	defer db.Close()
+	b.db = db.DB
+	if err := b.setup(ctx); err != nil {
+		return sendPhase{}, err
+	}
+	return b.measureOneCore(ctx, b.sendRO(b.db.Update))
 }
 
 func (b *vmBencher) phase(format string, args ...any) {
