@@ -405,6 +405,13 @@ func (s *Server) recvMessage() ([][]byte, int, error) {
 // cancels the requests that came on them.
 func (s *Server) disconnections() {
 	for {
+		// receive calls this for every message, and there is almost never
+		// a report: asking whether one is waiting (ZMQ_EVENTS, which takes
+		// in the socket's pending commands as a receive does) is one call
+		// into libzmq where a receive that finds nothing is three.
+		if st, err := s.monitor.GetEvents(); err != nil || st&zmq.POLLIN == 0 {
+			return
+		}
 		ev, _, fd, err := s.monitor.RecvEvent(zmq.DONTWAIT)
 		if err != nil {
 			return
