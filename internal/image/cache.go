@@ -8,7 +8,10 @@ import (
 )
 
 // stateCache is a bounded LRU of decoded object states keyed by OID and
-// serial. A revision never changes once committed, so an entry is valid
+// serial, each with its encoding when that is small (cachedEncodingLimit):
+// a writable transaction compares what it would write with it, and
+// re-encoding the state as loaded would cost as much as encoding the new
+// one. A revision never changes once committed, so an entry is valid
 // for as long as it stays: no invalidation is needed. States in the cache
 // are shared and must not be mutated; writable transactions clone them.
 type stateCache struct {
@@ -26,24 +29,33 @@ type cacheKey struct {
 type cacheEntry struct {
 	key   cacheKey
 	slots []Slot
+	data  []byte // the state's encoding, or nil
 }
+
+// cachedEncodingLimit is the largest encoding kept beside its state: a
+// big state is rare and would double its memory.
+const cachedEncodingLimit = 16 << 10
 
 func newStateCache(limit int) *stateCache {
 	return &stateCache{limit: limit, order: list.New(), items: make(map[cacheKey]*list.Element)}
 }
 
-func (c *stateCache) get(k cacheKey) ([]Slot, bool) {
+// get returns the state cached under k and its encoding, if kept.
+func (c *stateCache) get(k cacheKey) ([]Slot, []byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.items[k]
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	c.order.MoveToFront(e)
-	return e.Value.(*cacheEntry).slots, true
+	entry := e.Value.(*cacheEntry)
+	return entry.slots, entry.data, true
 }
 
-func (c *stateCache) put(k cacheKey, slots []Slot) {
+// put caches slots under k, with data, their encoding, which neither the
+// cache nor its readers ever change.
+func (c *stateCache) put(k cacheKey, slots []Slot, data []byte) {
 	if c.limit <= 0 {
 		return
 	}
@@ -52,7 +64,10 @@ func (c *stateCache) put(k cacheKey, slots []Slot) {
 	if _, ok := c.items[k]; ok {
 		return
 	}
-	c.items[k] = c.order.PushFront(&cacheEntry{key: k, slots: slots})
+	if len(data) > cachedEncodingLimit {
+		data = nil
+	}
+	c.items[k] = c.order.PushFront(&cacheEntry{key: k, slots: slots, data: data})
 	for c.order.Len() > c.limit {
 		last := c.order.Back()
 		c.order.Remove(last)

@@ -239,17 +239,23 @@ func slotNameProblem(name string) string {
 // EncodeState encodes an object's slots, in order: a version byte, the
 // slot count, then each slot's name and value. Names must pass
 // [CheckSlotName] and be unique.
-func EncodeState(slots []Slot) ([]byte, error) {
-	dst := binary.AppendUvarint([]byte{stateVersion}, uint64(len(slots)))
-	seen := make(map[string]bool, len(slots))
-	for _, s := range slots {
+func EncodeState(slots []Slot) ([]byte, error) { return encodeState(slots, 0) }
+
+// encodeState is EncodeState into a buffer of sizeHint bytes, the size
+// the encoding is expected to have (0: unknown), so that encoding an
+// object much like its last revision allocates once.
+func encodeState(slots []Slot, sizeHint int) ([]byte, error) {
+	dst := make([]byte, 1, max(sizeHint, 64))
+	dst[0] = stateVersion
+	dst = binary.AppendUvarint(dst, uint64(len(slots)))
+	var seen map[string]bool // past smallSlotCount slots; below, a scan costs less
+	for i, s := range slots {
 		if err := CheckSlotName(s.Name); err != nil {
 			return nil, err
 		}
-		if seen[s.Name] {
+		if duplicateSlot(slots, i, &seen) {
 			return nil, fmt.Errorf("%w: duplicate slot %q", ErrSlotName, s.Name)
 		}
-		seen[s.Name] = true
 		dst = appendString(dst, s.Name)
 		var err error
 		if dst, err = appendValue(dst, s.Value, 0); err != nil {
@@ -264,6 +270,33 @@ func EncodeState(slots []Slot) ([]byte, error) {
 		}
 	}
 	return dst, nil
+}
+
+// smallSlotCount is how many slots are checked for duplicates by
+// scanning before a set is built.
+const smallSlotCount = 16
+
+// duplicateSlot reports whether slots[i]'s name is one of an earlier
+// slot's. Called for i = 0, 1, … in turn; seen is built once i passes
+// smallSlotCount.
+func duplicateSlot(slots []Slot, i int, seen *map[string]bool) bool {
+	name := slots[i].Name
+	if len(slots) <= smallSlotCount {
+		for _, s := range slots[:i] {
+			if s.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	if *seen == nil {
+		*seen = make(map[string]bool, len(slots))
+	}
+	if (*seen)[name] {
+		return true
+	}
+	(*seen)[name] = true
+	return false
 }
 
 // DecodeState decodes an object state written by [EncodeState]. Errors

@@ -156,7 +156,11 @@ func (tx *Tx) commit() (store.TID, error) {
 		if o.untouched() {
 			continue
 		}
-		data, err := EncodeState(o.slots)
+		orig, err := o.original()
+		if err != nil {
+			return 0, err
+		}
+		data, err := encodeState(o.slots, len(orig)+16)
 		var big *TooLargeError
 		if errors.As(err, &big) {
 			big.Object = describe(o)
@@ -164,10 +168,6 @@ func (tx *Tx) commit() (store.TID, error) {
 		}
 		if err != nil {
 			return 0, fmt.Errorf("encode %s: %w", oid, err)
-		}
-		orig, err := o.original()
-		if err != nil {
-			return 0, err
 		}
 		if o.created || !bytes.Equal(data, orig) {
 			if err := tx.checkNewRefs(o); err != nil {
@@ -194,8 +194,8 @@ func (tx *Tx) commit() (store.TID, error) {
 	}
 	// The next transaction to load these revisions finds them decoded. The
 	// cache gets copies: the caller may still hold the values.
-	for _, o := range written {
-		tx.db.cache.put(cacheKey{o.oid, tid}, o.cacheCopy())
+	for i, o := range written {
+		tx.db.cache.put(cacheKey{o.oid, tid}, o.cacheCopy(), writes[i].Data)
 	}
 	if tx.db.opts.OnCommit != nil {
 		oids := make([]store.OID, len(writes))
