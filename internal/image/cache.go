@@ -56,11 +56,24 @@ func (c *stateCache) get(k cacheKey) ([]Slot, []byte, bool) {
 // put caches slots under k, with data, their encoding, which neither the
 // cache nor its readers ever change.
 func (c *stateCache) put(k cacheKey, slots []Slot, data []byte) {
+	c.replace(cacheKey{}, k, slots, data)
+}
+
+// replace is put, dropping old first, a revision k supersedes: a
+// transaction on an older snapshot that still wants old loads it again,
+// and the room goes to current states, which most transactions read.
+func (c *stateCache) replace(old, k cacheKey, slots []Slot, data []byte) {
 	if c.limit <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if old.oid != 0 || old.serial != 0 {
+		if e, ok := c.items[old]; ok {
+			c.order.Remove(e)
+			delete(c.items, old)
+		}
+	}
 	if _, ok := c.items[k]; ok {
 		return
 	}

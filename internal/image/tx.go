@@ -192,10 +192,15 @@ func (tx *Tx) commit() (store.TID, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The next transaction to load these revisions finds them decoded. The
-	// cache gets copies: the caller may still hold the values.
+	// The next transaction to load these revisions finds them decoded, in
+	// place of the revisions they supersede. The cache gets copies: the
+	// caller may still hold the values.
 	for i, o := range written {
-		tx.db.cache.put(cacheKey{o.oid, tid}, o.cacheCopy(), writes[i].Data)
+		var old cacheKey
+		if !o.created {
+			old = cacheKey{o.oid, o.serial}
+		}
+		tx.db.cache.replace(old, cacheKey{o.oid, tid}, o.cacheCopy(), writes[i].Data)
 	}
 	if tx.db.opts.OnCommit != nil {
 		oids := make([]store.OID, len(writes))
