@@ -150,23 +150,85 @@ func (p *pipeline) stop() {
 	p.syncer.Wait()
 }
 
+// syncLoop syncs what the committer wrote, in batches. Writers answered
+// by one sync come back at about the same time, each with its next
+// commit; syncing as soon as the first is written would split them into
+// two cohorts, each synced while the other computes, each sync covering
+// half of them. So a batch waits, up to Options.Linger, until it holds
+// as many commits as were in flight at the last sync: those it answered
+// and those written while it ran. A lone writer (one commit in flight)
+// never waits.
 func (p *pipeline) syncLoop() {
 	defer p.syncer.Done()
-	for job := range p.jobs {
-		batch := []*syncJob{job}
-	more:
-		for {
-			select {
-			case j, ok := <-p.jobs:
-				if !ok {
-					break more
-				}
-				batch = append(batch, j)
-			default:
-				break more
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	inFlight := 0 // commits answered by the last sync plus those written meanwhile
+	var waiting []*syncJob
+	for {
+		batch := waiting
+		waiting = nil
+		if len(batch) == 0 {
+			job, ok := <-p.jobs
+			if !ok {
+				return
 			}
+			batch = append(batch, job)
 		}
+		var open bool
+		batch, open = p.gatherJobs(batch, inFlight, timer)
+		n := syncedCommits(batch)
 		p.finish(batch)
+		if !open {
+			return
+		}
+		// What the committer wrote while the sync ran.
+		waiting, open = p.takeWritten(nil)
+		inFlight = n + syncedCommits(waiting)
+		if !open {
+			if len(waiting) > 0 {
+				p.finish(waiting)
+			}
+			return
+		}
+	}
+}
+
+// gatherJobs adds to batch every job written, and lingers for more while
+// it carries fewer than want commits. It reports false once the
+// committer has stopped.
+func (p *pipeline) gatherJobs(batch []*syncJob, want int, timer *time.Timer) ([]*syncJob, bool) {
+	batch, open := p.takeWritten(batch)
+	if !open || syncedCommits(batch) >= want {
+		return batch, open
+	}
+	timer.Reset(p.db.opts.Linger)
+	defer timer.Stop()
+	for syncedCommits(batch) < want {
+		select {
+		case j, ok := <-p.jobs:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, j)
+		case <-timer.C:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// takeWritten adds the jobs already queued to batch, without waiting.
+func (p *pipeline) takeWritten(batch []*syncJob) ([]*syncJob, bool) {
+	for {
+		select {
+		case j, ok := <-p.jobs:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, j)
+		default:
+			return batch, true
+		}
 	}
 }
 
