@@ -59,6 +59,7 @@ func TestStoreNoExe(t *testing.T) {
 func TestStoreTable(t *testing.T) {
 	r := &storeBench{
 		Sizes: fullBench, FsyncPerS: 1000, SingleTxPerS: 500, Concurrent8TxPerS: 2000,
+		Concurrent8FsyncPerS: [2]float64{600, 800},
 		Targets: storeTargets, ZODB: zodbFigures, Notes: []string{"a note"},
 	}
 	r.conclude()
@@ -66,7 +67,7 @@ func TestStoreTable(t *testing.T) {
 	if err := writeBenchTable(&out, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"1000 /s", "500 tx/s = 0.50× fsync", "100000 objects", "≥ 3.0× fsync: MISSED", "note: a note"} {
+	for _, want := range []string{"1000 /s", "500 tx/s = 0.50× fsync", "2000 tx/s = 2.50× fsync", "600 / 800 /s", "100000 objects", "≥ 3.0× fsync: MISSED", "note: a note"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
