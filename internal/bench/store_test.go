@@ -60,7 +60,7 @@ func TestStoreTable(t *testing.T) {
 	r := &storeBench{
 		Sizes: fullBench, FsyncPerS: 1000, SingleTxPerS: 500, Concurrent8TxPerS: 2000,
 		Concurrent8FsyncPerS: [2]float64{600, 800},
-		Targets: storeTargets, ZODB: zodbFigures, Notes: []string{"a note"},
+		Targets:              storeTargets, ZODB: zodbFigures, Notes: []string{"a note"},
 	}
 	r.conclude()
 	var out bytes.Buffer
