@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -65,13 +66,16 @@ type vmBench struct {
 	Quick bool         `json:"quick"`
 	Sizes vmBenchSizes `json:"sizes"`
 
-	FsyncPerS             float64 `json:"fsync_per_s"`
-	SendROPerS            float64 `json:"send_ro_per_s"`
-	SendROOneCorePerS     float64 `json:"send_ro_one_core_per_s"`
-	SendROViewOneCorePerS float64 `json:"send_ro_view_one_core_per_s"`
-	SendROParallelPerS    float64 `json:"send_ro_parallel_per_s"`
-	SendROAllocs          float64 `json:"send_ro_allocs_per_send"`
-	SendROBytes           float64 `json:"send_ro_bytes_per_send"`
+	FsyncPerS float64 `json:"fsync_per_s"`
+	// The disk's fsync rate just before and just after the writing
+	// phase, whose ratio is to the higher of the two (as bench store's).
+	SendRWFsyncPerS       [2]float64 `json:"send_rw_fsync_before_after_per_s"`
+	SendROPerS            float64    `json:"send_ro_per_s"`
+	SendROOneCorePerS     float64    `json:"send_ro_one_core_per_s"`
+	SendROViewOneCorePerS float64    `json:"send_ro_view_one_core_per_s"`
+	SendROParallelPerS    float64    `json:"send_ro_parallel_per_s"`
+	SendROAllocs          float64    `json:"send_ro_allocs_per_send"`
+	SendROBytes           float64    `json:"send_ro_bytes_per_send"`
 	// The one-core read-only send with and without method telemetry,
 	// measured alternately in this run (the best of each), and what
 	// telemetry costs: (without - with) / without, in percent. Every
@@ -212,7 +216,7 @@ func (b *vmBencher) phase(format string, args ...any) {
 
 // conclude fills in the ratio, the verdicts and the notes.
 func (r *vmBench) conclude() {
-	r.SendRWVsFsync = r.SendRWPerS / r.FsyncPerS
+	r.SendRWVsFsync = r.SendRWPerS / cmp.Or(max(r.SendRWFsyncPerS[0], r.SendRWFsyncPerS[1]), r.FsyncPerS)
 	r.TargetsMet = map[string]bool{
 		"send_ro_one_core_per_s": r.SendROOneCorePerS >= r.Targets.SendROOneCorePerS,
 		"send_rw_vs_fsync":       r.SendRWVsFsync >= r.Targets.SendRWVsFsync,
@@ -223,6 +227,7 @@ func (r *vmBench) conclude() {
 		"the read-only send is total() on an object whose parent b holds y and whose grandparent a holds x and the method: the method and x are found two levels up",
 		"the one-core target is checked against send_ro_one_core_per_s (GOMAXPROCS=1, one sender); send_ro_per_s is one sender with every core available to the runtime",
 		"the image's object cache and the VM's compiled-method cache are warm: each phase starts with a short unmeasured warm-up",
+		"the writing send's ratio is to the disk's fsync rate measured just before and just after it, the higher of the two: a shared or virtual disk's rate moves from second to second",
 		fmt.Sprintf("every figure but send_ro_one_core_no_telemetry_per_s is measured with method telemetry on, as uvm runs by default; the telemetry overhead compares the one-core read-only send with and without it, measured alternately %d times each (with, without, with, ...) and taking each one's best run", r.Sizes.TelemetryRounds),
 	)
 	if r.Anchor != nil {
@@ -395,6 +400,10 @@ func (b *vmBencher) measureOneCoreFor(ctx context.Context, d time.Duration, send
 // transaction, one sender per writer object, and checks every increment
 // was kept.
 func (b *vmBencher) readWrite(ctx context.Context) error {
+	var err error
+	if b.res.SendRWFsyncPerS[0], err = fsyncRate(ctx, b.dir, benchSeconds(b.sizes.FsyncS)/2); err != nil {
+		return err
+	}
 	b.phase("send rw: %d senders, each on its own object, for %s", len(b.writers), benchSeconds(b.sizes.PhaseS))
 	var attempts atomic.Int64
 	done := make([]int, len(b.writers)) // sends that committed, per writer
@@ -413,6 +422,9 @@ func (b *vmBencher) readWrite(ctx context.Context) error {
 		return err
 	}
 	b.res.SendRWPerS = p.perS()
+	if b.res.SendRWFsyncPerS[1], err = fsyncRate(ctx, b.dir, benchSeconds(b.sizes.FsyncS)/2); err != nil {
+		return err
+	}
 	total := 0
 	for _, n := range done {
 		total += n
@@ -536,6 +548,9 @@ func writeVMBenchTable(w io.Writer, r *vmBench) error {
 	fmt.Fprintf(tw, "read-only send, %d senders\t%.0f /s\t\n", s.ParallelSenders, r.SendROParallelPerS)
 	fmt.Fprintf(tw, "writing send, %d senders, own objects\t%.0f /s = %.2f× fsync\t≥ %.1f× fsync: %s\n",
 		s.RWSenders, r.SendRWPerS, r.SendRWVsFsync, t.SendRWVsFsync, verdict("send_rw_vs_fsync"))
+	if d := r.SendRWFsyncPerS; d[0] > 0 || d[1] > 0 {
+		fmt.Fprintf(tw, "  fsync just before / after (the ratio's base: the higher)\t%.0f / %.0f /s\t\n", d[0], d[1])
+	}
 	fmt.Fprintf(tw, "  conflicts retried\t%d\t\n", r.ConflictsRetried)
 	if a := r.Anchor; a != nil {
 		fmt.Fprintf(tw, "anchor: the seed's send, Python, in memory (best of %d)\t%.0f /s\t\n", a.Rounds, a.SeedPerS)
