@@ -8,10 +8,10 @@ import (
 )
 
 // stateCache is a bounded LRU of decoded object states keyed by OID and
-// serial, each with its encoding when that is small (cachedEncodingLimit):
-// a writable transaction compares what it would write with it, and
-// re-encoding the state as loaded would cost as much as encoding the new
-// one. A revision never changes once committed, so an entry is valid
+// serial. The states this process committed keep their encoding when it
+// is small (cachedEncodingLimit): the next writable transaction on the
+// object compares what it would write with it, where encoding the state
+// as loaded again would cost as much as encoding the new one. A revision never changes once committed, so an entry is valid
 // for as long as it stays: no invalidation is needed. States in the cache
 // are shared and must not be mutated; writable transactions clone them.
 type stateCache struct {

@@ -276,7 +276,8 @@ func (db *DB) Verify(ctx context.Context) (*store.Report, error) {
 // clone them before changing anything. When the store can tell the
 // revision the snapshot sees (store.SerialReader) and the cache holds
 // it, nothing is loaded: the record's Data is the encoding the cache
-// kept, or nil. Data is never changed by anyone: the cache shares it.
+// kept (a revision this process committed), or nil. Data is never
+// changed by anyone: the cache shares it.
 func (db *DB) load(ctx context.Context, oid store.OID, at store.TID) ([]Slot, store.Record, error) {
 	if db.serials != nil {
 		if serial, ok := db.serials.SerialAt(oid, at); ok {
@@ -297,6 +298,8 @@ func (db *DB) load(ctx context.Context, oid store.OID, at store.TID) ([]Slot, st
 	if err != nil {
 		return nil, rec, &store.CorruptError{OID: oid, TID: rec.Serial, Detail: err.Error()}
 	}
-	db.cache.put(key, slots, rec.Data)
+	// Only the states this process commits keep their encoding: a state
+	// read is written far less often than one written already.
+	db.cache.put(key, slots, nil)
 	return slots, rec, nil
 }
