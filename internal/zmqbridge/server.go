@@ -44,8 +44,10 @@ type Options struct {
 	// Limits bound what a request may hold.
 	Limits Limits
 	// Workers is how many goroutines handle requests; default 64. When
-	// all are busy a request gets a goroutine of its own, so a burst of
-	// slow requests never stops the router reading.
+	// all are busy a request gets a new goroutine, so a burst of slow
+	// requests never stops the router reading; it stays to handle more
+	// until it has been idle for a second, so a steady load beyond
+	// Workers does not start one per request.
 	Workers int
 	// Curve, when set, encrypts and authenticates every connection.
 	Curve *Curve
@@ -426,7 +428,7 @@ func (s *Server) receive() bool {
 	select {
 	case s.work <- j:
 	default:
-		go s.handleJob(j) // all workers busy: never block the router
+		go s.extraWorker(j) // all workers busy: never block the router
 	}
 	return true
 }
@@ -511,6 +513,29 @@ func (s *Server) worker() {
 		select {
 		case j := <-s.work:
 			s.handleJob(j)
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// extraIdle is how long a worker started beyond Options.Workers waits
+// for another request before it ends.
+const extraIdle = time.Second
+
+// extraWorker handles j, started because every worker was busy, then
+// handles requests as a worker does until none has come for extraIdle.
+func (s *Server) extraWorker(j job) {
+	s.handleJob(j)
+	idle := time.NewTimer(extraIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case j := <-s.work:
+			s.handleJob(j)
+			idle.Reset(extraIdle)
+		case <-idle.C:
+			return
 		case <-s.stop:
 			return
 		}
