@@ -454,8 +454,13 @@ func (s *Server) recvMessage() (frames [][]byte, c conn, known bool, err error) 
 	frames = make([][]byte, 1, 3) // identity, (delimiter,) payload
 	frames[0] = first
 	for {
-		if more, err := s.router.GetRcvmore(); err != nil || !more {
-			return frames, c, known, nil
+		// The ROUTER puts the identity before every message a peer
+		// sends, which has a frame at least: only after that frame is
+		// it worth asking whether more follow.
+		if len(frames) > 1 {
+			if more, err := s.router.GetRcvmore(); err != nil || !more {
+				return frames, c, known, nil
+			}
 		}
 		var frame []byte
 		if len(frames) == 1 && !known {
