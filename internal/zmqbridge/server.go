@@ -112,11 +112,11 @@ type Server struct {
 	stop     chan struct{}
 	once     sync.Once
 	served   atomic.Bool
-	// base is the context requests run under. Nothing cancels it:
-	// Shutdown, once its grace is over, and Close cancel the requests
-	// through the registry (reqs.stop), so nothing keeps running against
-	// an image about to close, and a request's context is not a child
-	// every request's start and end lock the parent of.
+	// base is the context requests run under. Nothing cancels it, so a
+	// request's start and end lock no parent shared by all: Shutdown,
+	// once its grace is over, and Close cancel the requests through the
+	// registry (reqs.stop), so nothing keeps running against an image
+	// about to close.
 	base context.Context
 }
 
@@ -376,20 +376,20 @@ func (s *Server) sendReplies(spare []outgoing) []outgoing {
 // send sends one reply out of the ROUTER. DONTWAIT: a peer that stopped
 // reading loses its reply, no one else waits for it.
 func (s *Server) send(out outgoing) {
-	if out.buf != nil {
-		defer func() {
-			if cap(out.payload) <= maxPooledReply {
-				*out.buf = out.payload[:0]
-				replyBufs.Put(out.buf)
-			}
-		}()
-	}
+	sent := true
 	for _, f := range out.envelope {
 		if _, err := s.router.SendBytes(f, zmq.SNDMORE|zmq.DONTWAIT); err != nil {
-			return
+			sent = false
+			break
 		}
 	}
-	s.router.SendBytes(out.payload, zmq.DONTWAIT)
+	if sent {
+		s.router.SendBytes(out.payload, zmq.DONTWAIT)
+	}
+	if out.buf != nil && cap(out.payload) <= maxPooledReply {
+		*out.buf = out.payload[:0]
+		replyBufs.Put(out.buf)
+	}
 }
 
 // receive reads one message from the ROUTER, if one is waiting, and
