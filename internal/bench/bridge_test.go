@@ -2,8 +2,12 @@ package bench
 
 import (
 	"bytes"
+	"io"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"batos/internal/zmqbridge"
 )
 
 // benchBridgeFields are the figures bench bridge must report, each positive.
@@ -77,4 +81,35 @@ func TestBridgeTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
 	}
+}
+
+// BenchmarkBridgeSend is bench bridge's send phase, one client, 100 in
+// flight, b.N sends: go test -bench BridgeSend -benchmem
+// -cpuprofile/-memprofile profiles the bridge's path (the client's share
+// is in the profile too: it is the same process, as in bench bridge).
+func BenchmarkBridgeSend(b *testing.B) {
+	bb := &bridgeBencher{sizes: quickBridgeBench, log: io.Discard, res: &bridgeBench{}}
+	addr, stop, err := bb.serve(b.Context(), filepath.Join(b.TempDir(), "bridge.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(stop)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	res, err := zmqbridge.Load{Addr: addr, Clients: 1, InFlight: fullBridgeBench.InFlight,
+		Request: benchBridgeSend, Requests: b.N}.Run(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	cpu := processCPU() - cpu0
+	if res.RoundTrips != b.N {
+		b.Fatalf("got %d round trips, want %d", res.RoundTrips, b.N)
+	}
+	b.ReportMetric(res.PerS(), "sends/s")
+	b.ReportMetric(float64(res.Quantile(0.5).Microseconds()), "p50-µs")
+	// The process's CPU, every thread's: libzmq's I/O thread too, which
+	// a Go CPU profile misses.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 }

@@ -146,7 +146,7 @@ func (tx *Tx) OpenBlob(b BlobRef) (io.ReadCloser, error) {
 // commit writes every object that is new or whose encoding changed, so a
 // change anywhere inside a slot's value is saved without being declared.
 func (tx *Tx) commit() (store.TID, error) {
-	if tx.untouched() {
+	if tx.Untouched() {
 		return 0, nil
 	}
 	var writes []store.Write
@@ -213,10 +213,12 @@ func (tx *Tx) commit() (store.TID, error) {
 	return tid, nil
 }
 
-// untouched reports whether every object the transaction loaded is
+// Untouched reports whether every object the transaction loaded is
 // untouched and it created none: a read-only send in an Update ends so,
-// with nothing to sort or encode.
-func (tx *Tx) untouched() bool { return tx.objects.untouched() }
+// with nothing to sort or encode, and nothing to commit. Its maker may
+// then skip naming the commit (Note, SetTopic). Only fn's goroutine may
+// call it.
+func (tx *Tx) Untouched() bool { return tx.objects.untouched() }
 
 // checkNewRefs refuses a write that adds a reference to an object that
 // does not exist: at the snapshot, or created in this transaction. Only

@@ -880,7 +880,14 @@ func checkFields(name string, req map[string]any) error {
 // arguments, that is not valid UTF-8 (command.CheckText), naming where it
 // is. The id is not read, only echoed.
 func checkTexts(req map[string]any) error {
-	for _, k := range keysSorted(req) {
+	// A request has few fields: their names are sorted on the stack.
+	var buf [8]string
+	keys := buf[:0]
+	for k := range req {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		if k == "id" {
 			continue
 		}

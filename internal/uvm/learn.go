@@ -53,6 +53,9 @@ func (u *UVM) learnedFor(ctx context.Context, how command.Learn, attempt func() 
 	learnt := map[string]int64{} // mission key → the cycle that learned it
 	for round := 0; ; round++ {
 		res, err := attempt()
+		if err == nil {
+			return res, nil
+		}
 		var nl *needsLearning
 		if !errors.As(err, &nl) {
 			return res, err

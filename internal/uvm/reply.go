@@ -11,6 +11,9 @@ import (
 // commit: the execution finished, only its result is too big to return.
 func keepUnreturned(err error, kept **vm.LimitError) error {
 	*kept = nil
+	if err == nil {
+		return nil
+	}
 	var le *vm.LimitError
 	if errors.As(err, &le) && le.Limit == vm.ReplyLimit {
 		*kept = le

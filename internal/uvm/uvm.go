@@ -266,6 +266,11 @@ func (u *UVM) acquire(ctx context.Context) error {
 	u.mu.Unlock()
 	select {
 	case u.slots <- struct{}{}:
+		return nil // a slot was free: ctx's Done channel is not made
+	default:
+	}
+	select {
+	case u.slots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		u.inflight.Done()
@@ -303,8 +308,10 @@ func (u *UVM) SendWith(ctx context.Context, target, selector string, args []imag
 }
 
 func (u *UVM) send(ctx context.Context, target, selector string, args []image.Value, kwargs []image.Slot) (vm.Result, error) {
-	fields := map[string]any{"target": target, "selector": selector}
-	return u.execute(ctx, "send "+selector+" to "+target, command.TopicSend, fields, func(tx *image.Tx) (vm.Result, error) {
+	name := func() (string, map[string]any) {
+		return "send " + selector + " to " + target, map[string]any{"target": target, "selector": selector}
+	}
+	return u.execute(ctx, command.TopicSend, name, func(tx *image.Tx) (vm.Result, error) {
 		oid, err := tx.Resolve(target)
 		if err != nil {
 			return vm.Result{}, err
@@ -313,10 +320,12 @@ func (u *UVM) send(ctx context.Context, target, selector string, args []image.Va
 	})
 }
 
-// execute runs exec in a transaction of its own in the pool, noted as
-// note, and names its commit topic with fields. A result too big to
-// return does not undo the transaction: its error names the commit.
-func (u *UVM) execute(ctx context.Context, note, topic string, fields map[string]any, exec func(*image.Tx) (vm.Result, error)) (vm.Result, error) {
+// execute runs exec in a transaction of its own in the pool and, if the
+// transaction changed anything, notes it and names its commit topic as
+// name says (exec names none of its own). name is called only then: most
+// sends only read, and commit nothing. A result too big to return does
+// not undo the transaction: its error names the commit.
+func (u *UVM) execute(ctx context.Context, topic string, name func() (note string, fields map[string]any), exec func(*image.Tx) (vm.Result, error)) (vm.Result, error) {
 	if err := u.acquire(ctx); err != nil {
 		return vm.Result{}, err
 	}
@@ -324,10 +333,13 @@ func (u *UVM) execute(ctx context.Context, note, topic string, fields map[string
 	var res vm.Result
 	var tooBig *vm.LimitError
 	tid, err := u.db.UpdateTID(ctx, func(tx *image.Tx) error {
-		tx.Note(note)
-		tx.SetTopic(topic, fields)
 		var err error
 		res, err = exec(tx)
+		if !tx.Untouched() {
+			note, fields := name()
+			tx.Note(note)
+			tx.SetTopic(topic, fields)
+		}
 		return keepUnreturned(err, &tooBig)
 	})
 	return res, unreturned(err, tooBig, tid)
@@ -347,7 +359,8 @@ func (u *UVM) EvalWith(ctx context.Context, code string, vars map[string]image.V
 }
 
 func (u *UVM) eval(ctx context.Context, code string, vars map[string]image.Value, defs []vm.Def) (vm.Result, error) {
-	return u.execute(ctx, evalNote(code), command.TopicEval, nil, func(tx *image.Tx) (vm.Result, error) {
+	name := func() (string, map[string]any) { return evalNote(code), nil }
+	return u.execute(ctx, command.TopicEval, name, func(tx *image.Tx) (vm.Result, error) {
 		names, err := tx.RootNames()
 		if err != nil {
 			return vm.Result{}, err

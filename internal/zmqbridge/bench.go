@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
@@ -113,6 +114,10 @@ type Load struct {
 	Request map[string]any
 	// Warmup runs the load unmeasured before Duration is measured.
 	Warmup, Duration time.Duration
+	// Requests, when positive, replaces the time window: exactly this
+	// many requests are sent, all measured, and Elapsed is how long they
+	// took (for a Go benchmark's b.N).
+	Requests int
 	// Stall ends the run with an error when a client gets no reply for
 	// this long; default 10s.
 	Stall time.Duration
@@ -167,6 +172,13 @@ func (l Load) Run(ctx context.Context) (*LoadResult, error) {
 	defer cancel()
 	w := loadWindow{from: time.Now().Add(l.Warmup)}
 	w.until = w.from.Add(l.Duration)
+	var left *atomic.Int64
+	if l.Requests > 0 {
+		left = new(atomic.Int64)
+		left.Store(int64(l.Requests))
+		w = loadWindow{from: time.Now(), until: time.Now().Add(100 * 365 * 24 * time.Hour)}
+	}
+	start := time.Now()
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -178,7 +190,7 @@ func (l Load) Run(ctx context.Context) (*LoadResult, error) {
 		if c < inFlight%clients {
 			n++
 		}
-		lc := &loadClient{load: &l, window: w, fields: fields + 1, body: body}
+		lc := &loadClient{load: &l, window: w, left: left, fields: fields + 1, body: body}
 		wg.Go(func() {
 			err := lc.run(ctx, n)
 			mu.Lock()
@@ -195,7 +207,11 @@ func (l Load) Run(ctx context.Context) (*LoadResult, error) {
 		return nil, first
 	}
 	slices.Sort(lat)
-	return &LoadResult{RoundTrips: len(lat), Elapsed: l.Duration, Latencies: lat}, nil
+	elapsed := l.Duration
+	if l.Requests > 0 {
+		elapsed = time.Since(start)
+	}
+	return &LoadResult{RoundTrips: len(lat), Elapsed: elapsed, Latencies: lat}, nil
 }
 
 // loadWindow is when replies are counted.
@@ -205,8 +221,9 @@ type loadWindow struct{ from, until time.Time }
 type loadClient struct {
 	load   *Load
 	window loadWindow
-	fields uint32 // map entries of a request, with id
-	body   []byte // the request's entries after its map header, without id
+	left   *atomic.Int64 // requests still to send, when Load.Requests says
+	fields uint32        // map entries of a request, with id
+	body   []byte        // the request's entries after its map header, without id
 	sock   *zmq.Socket
 	nextID int64
 	sent   map[int64]time.Time
@@ -259,8 +276,12 @@ func (c *loadClient) run(ctx context.Context, n int) error {
 	return nil
 }
 
-// send sends one request with the next id.
+// send sends one request with the next id, unless Load.Requests have
+// all been sent.
 func (c *loadClient) send() error {
+	if c.left != nil && c.left.Add(-1) < 0 {
+		return nil
+	}
 	c.nextID++
 	b := msgp.AppendMapHeader(c.buf[:0], c.fields)
 	b = msgp.AppendString(b, "id")

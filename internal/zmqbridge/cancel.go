@@ -39,7 +39,7 @@ type inflight struct {
 	fd     int    // the connection's file descriptor; -1 when not known
 	peer   string // the connection's routing identity
 	key    string // the id, encoded; "" when it has none that can be read
-	ctx    context.Context
+	ctx    requestCtx
 	cancel context.CancelCauseFunc
 	// finished is set, under the registry's lock, once it is forgotten.
 	finished bool
@@ -54,12 +54,30 @@ type inflight struct {
 // first to claim it. A reply is sent once, whoever sends it.
 func (req *inflight) claimReply() bool { return req.answered.CompareAndSwap(false, true) }
 
+// requestCtx is the context a request runs under: its own cancellation,
+// and the caller the cancel command looks for (one value where two
+// context.WithValue layers cost an allocation each).
+type requestCtx struct {
+	context.Context
+	caller caller
+}
+
+func (c *requestCtx) Value(key any) any {
+	if _, ok := key.(callerKey); ok {
+		return c.caller
+	}
+	return c.Context.Value(key)
+}
+
 // registry tracks the requests being handled by connection and by id.
 type registry struct {
 	mu   sync.Mutex
 	all  map[*inflight]struct{}
 	byFD map[int]map[*inflight]struct{}
 	byID map[requestKey][]*inflight
+	// stopped, once set, cancels every request running and every one
+	// registered after.
+	stopped error
 }
 
 type requestKey struct{ peer, id string }
@@ -68,20 +86,26 @@ func newRegistry() *registry {
 	return &registry{all: map[*inflight]struct{}{}, byFD: map[int]map[*inflight]struct{}{}, byID: map[requestKey][]*inflight{}}
 }
 
-// start registers a request from the envelope env, with the given id
-// (hasID false when it has none that can be read), as it is received
-// from the connection on fd, under a context derived from base. It runs
-// on the router goroutine, in the order requests arrive, so a cancel
-// sent right after its request always finds it.
-func (r *registry) start(base context.Context, fd int, env [][]byte, id any, hasID bool) *inflight {
+// start registers a request from the envelope env, from peer (the
+// routing identity env starts with), with the given id (hasID false when
+// it has none that can be read), as it is received from the connection on
+// fd, under a context derived from base, which nothing cancels: the
+// registry does (stop). It runs on the router goroutine, in the order
+// requests arrive, so a cancel sent right after its request always finds
+// it.
+func (r *registry) start(base context.Context, fd int, peer string, env [][]byte, id any, hasID bool) *inflight {
 	ctx, cancel := context.WithCancelCause(base)
-	req := &inflight{fd: fd, peer: string(env[0]), env: env, id: id, ctx: ctx, cancel: cancel}
+	req := &inflight{fd: fd, peer: peer, env: env, id: id, cancel: cancel}
+	req.ctx = requestCtx{ctx, caller{r, req}}
 	if hasID {
 		if key, err := idKey(id); err == nil {
 			req.key = key
 		}
 	}
 	r.mu.Lock()
+	if r.stopped != nil {
+		cancel(r.stopped)
+	}
 	r.all[req] = struct{}{}
 	if fd >= 0 {
 		set := r.byFD[fd]
@@ -168,6 +192,25 @@ func (r *registry) cancelID(peer string, id any, self *inflight) (int, error) {
 	return len(list), nil
 }
 
+// stop cancels every request running, and every one registered after,
+// with cause; after the first, it does nothing.
+func (r *registry) stop(cause error) {
+	r.mu.Lock()
+	if r.stopped != nil {
+		r.mu.Unlock()
+		return
+	}
+	r.stopped = cause
+	list := make([]*inflight, 0, len(r.all))
+	for req := range r.all {
+		list = append(list, req)
+	}
+	r.mu.Unlock()
+	for _, req := range list {
+		req.cancel(cause)
+	}
+}
+
 // running lists the requests being handled.
 func (r *registry) running() []*inflight {
 	r.mu.Lock()
@@ -182,7 +225,8 @@ func (r *registry) running() []*inflight {
 // idKey is an id's canonical encoding: ids sent as the same value, however
 // the client's library encoded them, have the same key.
 func idKey(id any) (string, error) {
-	b, err := appendAt(nil, id, 0)
+	var buf [32]byte
+	b, err := appendAt(buf[:0], id, 0)
 	return string(b), err
 }
 

@@ -40,7 +40,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 
@@ -185,10 +184,11 @@ func (d *decoder) readMap(b []byte, depth int) (map[string]any, []byte, error) {
 			return nil, nil, badf("key %d of the map at offset %d is not a string: got %s at offset %d",
 				i, off, wireName(rest), koff)
 		}
-		k, r, err := msgp.ReadStringBytes(rest)
+		kb, r, err := msgp.ReadStringZC(rest)
 		if err != nil {
 			return nil, nil, d.wireErr("str", rest, err)
 		}
+		k := fieldName(kb)
 		rest = r
 		if _, dup := m[k]; dup {
 			return nil, nil, badf("duplicate key %q at offset %d", k, koff)
@@ -200,6 +200,28 @@ func (d *decoder) readMap(b []byte, depth int) (map[string]any, []byte, error) {
 		m[k] = v
 	}
 	return m, rest, nil
+}
+
+// fieldName is key as a string: one of the protocol's common field names
+// is not allocated again for every request.
+func fieldName(key []byte) string {
+	switch string(key) {
+	case "id":
+		return "id"
+	case "command":
+		return "command"
+	case "target":
+		return "target"
+	case "selector":
+		return "selector"
+	case "args":
+		return "args"
+	case "kwargs":
+		return "kwargs"
+	case "code":
+		return "code"
+	}
+	return string(key)
 }
 
 func (d *decoder) readArray(b []byte, depth int) ([]any, []byte, error) {
@@ -561,8 +583,15 @@ func appendStringMap[T any](dst []byte, m map[string]T, depth int) ([]byte, erro
 		return nil, err
 	}
 	dst = msgp.AppendMapHeader(dst, uint32(len(m)))
+	// A reply's maps are small: their keys are sorted on the stack.
+	var buf [8]string
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
 	var err error
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	for _, k := range keys {
 		dst = msgp.AppendString(dst, k)
 		if dst, err = appendAt(dst, m[k], depth+1); err != nil {
 			return nil, fmt.Errorf("%q: %w", k, err)

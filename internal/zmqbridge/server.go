@@ -6,12 +6,14 @@
 // # Sockets and goroutines
 //
 // Each socket is used by exactly one goroutine. The router goroutine owns
-// the ROUTER socket and a PULL socket on which replies come back; workers
-// handle requests concurrently and hand their replies to the replier
-// goroutine, which owns the matching PUSH socket. The publisher goroutine
-// owns the PUB socket. A slow or stalled client never delays the others:
-// replies to a peer that does not read are dropped by ZeroMQ, not queued
-// without bound.
+// the ROUTER socket: it receives requests, hands them to workers, which
+// handle them concurrently, and sends the replies they queue in the
+// outbox. When it is asleep in its poll, a worker's reply wakes it
+// through the ringer goroutine, which owns a PUSH socket, and a PULL
+// socket the router goroutine polls. The publisher goroutine owns the PUB
+// socket. A slow or stalled client never delays the others: replies to a
+// peer that does not read are dropped by ZeroMQ, not queued without
+// bound.
 package zmqbridge
 
 import (
@@ -42,8 +44,10 @@ type Options struct {
 	// Limits bound what a request may hold.
 	Limits Limits
 	// Workers is how many goroutines handle requests; default 64. When
-	// all are busy a request gets a goroutine of its own, so a burst of
-	// slow requests never stops the router reading.
+	// all are busy a request gets a new goroutine, so a burst of slow
+	// requests never stops the router reading; it stays to handle more
+	// until it has been idle for a second, so a steady load beyond
+	// Workers does not start one per request.
 	Workers int
 	// Curve, when set, encrypts and authenticates every connection.
 	Curve *Curve
@@ -95,9 +99,11 @@ type Server struct {
 	// monitor receives the ROUTER's disconnections (owned by the router
 	// goroutine), so a closed connection's requests are cancelled.
 	monitor *zmq.Socket
+	conns   *conns // the connections seen (owned by the router goroutine)
 	reqs    *registry
 
-	replies  chan outgoing
+	out      outbox
+	bell     chan struct{} // wakes the router goroutine (see outbox)
 	events   chan event
 	work     chan job
 	closing  atomic.Bool
@@ -106,17 +112,27 @@ type Server struct {
 	stop     chan struct{}
 	once     sync.Once
 	served   atomic.Bool
-	// base is the context requests run under; Shutdown, once its grace
-	// is over, and Close cancel it, so nothing keeps running against an
-	// image about to close.
-	base       context.Context
-	cancelBase context.CancelCauseFunc
+	// base is the context requests run under. Nothing cancels it, so a
+	// request's start and end lock no parent shared by all: Shutdown,
+	// once its grace is over, and Close cancel the requests through the
+	// registry (reqs.stop), so nothing keeps running against an image
+	// about to close.
+	base context.Context
 }
 
 type outgoing struct {
 	envelope [][]byte // identity (and delimiter) frames
 	payload  []byte
+	buf      *[]byte // the pooled buffer payload is in, if it is (see replyBufs)
 }
+
+// replyBufs are buffers replies are encoded into, given back once sent
+// (ZeroMQ copies what it sends).
+var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledReply is the largest buffer given back to replyBufs: a rare
+// big reply's is left to the collector.
+const maxPooledReply = 64 << 10
 
 type event struct {
 	topic   string
@@ -135,9 +151,9 @@ func Listen(service command.Service, o *Options) (*Server, error) {
 		}
 	}
 	s := &Server{opts: opts, service: service, log: opts.Logger,
-		replies: make(chan outgoing, 1024), events: make(chan event, 1024),
-		work: make(chan job), stop: make(chan struct{}), reqs: newRegistry()}
-	s.base, s.cancelBase = context.WithCancelCause(context.Background())
+		bell: make(chan struct{}, 1), events: make(chan event, 1024),
+		work: make(chan job), stop: make(chan struct{}), conns: newConns(), reqs: newRegistry()}
+	s.base = protocol.WithTransport(context.Background(), "bridge")
 	if err := s.bind(); err != nil {
 		s.closeSockets()
 		return nil, err
@@ -194,7 +210,7 @@ func (s *Server) bind() error {
 	if err := s.pub.Bind(s.opts.EventAddr); err != nil {
 		return fmt.Errorf("bind %s: %w", s.opts.EventAddr, err)
 	}
-	inproc := fmt.Sprintf("inproc://batos-replies-%d", bridgeSeq.Add(1))
+	inproc := fmt.Sprintf("inproc://batos-bell-%d", bridgeSeq.Add(1))
 	if s.pull, err = zmq.NewSocket(zmq.PULL); err != nil {
 		return err
 	}
@@ -270,7 +286,7 @@ func (s *Server) Serve() {
 	}
 	s.done.Add(3)
 	go s.routerLoop()
-	go s.replierLoop()
+	go s.ringLoop()
 	go s.publisherLoop()
 	s.done.Wait()
 	s.closeSockets()
@@ -291,6 +307,14 @@ func (s *Server) Publish(topic string, payload map[string]any) {
 	}
 }
 
+// routerPoll is how long the router goroutine, idle, waits before it
+// looks whether to stop.
+const routerPoll = 50 * time.Millisecond
+
+// maxBatch is how many requests the router goroutine takes in before it
+// sends the replies waiting, however many more requests wait.
+const maxBatch = 256
+
 func (s *Server) routerLoop() {
 	defer s.done.Done()
 	poller := zmq.NewPoller()
@@ -299,49 +323,93 @@ func (s *Server) routerLoop() {
 	poller.Add(s.monitor, zmq.POLLIN)
 	poller.Add(s.router, zmq.POLLIN)
 	poller.Add(s.pull, zmq.POLLIN)
+	var sent []outgoing
 	for {
+		sent = s.sendReplies(sent)
 		select {
 		case <-s.stop:
 			return // Shutdown has let requests in flight finish
 		default:
 		}
-		polled, err := poller.Poll(50 * time.Millisecond)
+		timeout := routerPoll
+		if !s.out.sleep() {
+			timeout = 0 // replies wait: only look what else does
+		}
+		polled, err := poller.Poll(timeout)
+		s.out.wake()
 		if err != nil {
 			if zmq.AsErrno(err) == zmq.Errno(zmq.ETERM) {
 				return
 			}
 			continue
 		}
-		// Take everything waiting on each socket before polling again: a
+		// Take what is waiting on each socket before polling again: a
 		// poll per message would make the poll the bottleneck.
 		for _, p := range polled {
 			switch p.Socket {
 			case s.monitor:
 				s.disconnections()
 			case s.router:
-				for s.receive() {
+				for n := 0; n < maxBatch && s.receive(); n++ {
 				}
 			case s.pull:
-				for s.forwardReply() {
+				for {
+					if _, err := s.pull.RecvBytes(zmq.DONTWAIT); err != nil {
+						break
+					}
 				}
 			}
 		}
 	}
 }
 
+// sendReplies sends the replies the outbox holds out of the ROUTER; it
+// takes the slice it returned last time, to reuse.
+func (s *Server) sendReplies(spare []outgoing) []outgoing {
+	q := s.out.take(spare)
+	for _, out := range q {
+		s.send(out)
+	}
+	return q
+}
+
+// send sends one reply out of the ROUTER. DONTWAIT: a peer that stopped
+// reading loses its reply, no one else waits for it.
+func (s *Server) send(out outgoing) {
+	sent := true
+	for _, f := range out.envelope {
+		if _, err := s.router.SendBytes(f, zmq.SNDMORE|zmq.DONTWAIT); err != nil {
+			sent = false
+			break
+		}
+	}
+	if sent {
+		s.router.SendBytes(out.payload, zmq.DONTWAIT)
+	}
+	if out.buf != nil && cap(out.payload) <= maxPooledReply {
+		*out.buf = out.payload[:0]
+		replyBufs.Put(out.buf)
+	}
+}
+
 // receive reads one message from the ROUTER, if one is waiting, and
 // hands it to a worker; it reports whether there was one.
 func (s *Server) receive() bool {
-	frames, fd, err := s.recvMessage()
+	frames, c, known, err := s.recvMessage()
 	if err != nil || len(frames) == 0 {
 		return false
 	}
-	// A descriptor is reused once closed: the closing of the connection
-	// that had it before is reported (and its requests cancelled) before
-	// this message's request is registered under it. The monitor is told
-	// of a close before the descriptor is released, so reading it now
-	// sees any close that came before this message.
-	s.disconnections()
+	if !known {
+		// A descriptor is reused once closed: the closing of the
+		// connection that had it before is reported (and its requests
+		// cancelled) before this message's request is registered under
+		// it. The monitor is told of a close before the descriptor is
+		// released, so reading it now sees any close that came before
+		// this message. A connection's later messages need not look
+		// again (see conns).
+		s.disconnections()
+		s.conns.add(c.peer, c.fd)
+	}
 	env, payload, err := splitEnvelope(frames)
 	if err != nil {
 		s.reply(outgoing{envelope: env}, map[string]any{"id": nil, "ok": false,
@@ -356,11 +424,11 @@ func (s *Server) receive() bool {
 		return true
 	}
 	id, hasID := findRequestID(payload, s.opts.Limits)
-	j := job{env, payload, s.reqs.start(s.base, fd, env, id, hasID)}
+	j := job{env, payload, s.reqs.start(s.base, c.fd, c.peer, env, id, hasID)}
 	select {
 	case s.work <- j:
 	default:
-		go s.handleJob(j) // all workers busy: never block the router
+		go s.extraWorker(j) // all workers busy: never block the router
 	}
 	return true
 }
@@ -369,33 +437,43 @@ func (s *Server) receive() bool {
 // the connection a message came on.
 const fdProperty = "__fd"
 
-// recvMessage reads one whole message, if one is waiting, with the file
-// descriptor of the connection it came on (-1 when libzmq does not say).
-// The descriptor is read from the second frame: after a poll, the ROUTER
-// hands out the routing-identity frame it made itself without the
-// connection's properties.
-func (s *Server) recvMessage() ([][]byte, int, error) {
+// recvMessage reads one whole message, if one is waiting, with the
+// connection it came on: its routing identity and file descriptor (-1
+// when libzmq does not say), and whether that connection was known (see
+// conns). The descriptor of an unknown connection is read from the
+// second frame: after a poll, the ROUTER hands out the routing-identity
+// frame it made itself without the connection's properties.
+func (s *Server) recvMessage() (frames [][]byte, c conn, known bool, err error) {
 	first, err := s.router.RecvBytes(zmq.DONTWAIT)
 	if err != nil {
-		return nil, -1, err
+		return nil, conn{}, false, err
 	}
-	frames, fd := [][]byte{first}, -1
+	if c, known = s.conns.lookup(first); !known {
+		c = conn{peer: string(first), fd: -1}
+	}
+	frames = make([][]byte, 1, 3) // identity, (delimiter,) payload
+	frames[0] = first
 	for {
-		if more, err := s.router.GetRcvmore(); err != nil || !more {
-			return frames, fd, nil
+		// The ROUTER puts the identity before every message a peer
+		// sends, which has a frame at least: only after that frame is
+		// it worth asking whether more follow.
+		if len(frames) > 1 {
+			if more, err := s.router.GetRcvmore(); err != nil || !more {
+				return frames, c, known, nil
+			}
 		}
 		var frame []byte
-		if len(frames) == 1 {
+		if len(frames) == 1 && !known {
 			var props map[string]string
 			frame, props, err = s.router.RecvBytesWithMetadata(0, fdProperty)
 			if n, perr := strconv.Atoi(props[fdProperty]); perr == nil {
-				fd = n
+				c.fd = n
 			}
 		} else {
 			frame, err = s.router.RecvBytes(0)
 		}
 		if err != nil {
-			return frames, fd, err
+			return frames, c, known, err
 		}
 		frames = append(frames, frame)
 	}
@@ -405,10 +483,11 @@ func (s *Server) recvMessage() ([][]byte, int, error) {
 // cancels the requests that came on them.
 func (s *Server) disconnections() {
 	for {
-		// receive calls this for every message, and there is almost never
-		// a report: asking whether one is waiting (ZMQ_EVENTS, which takes
-		// in the socket's pending commands as a receive does) is one call
-		// into libzmq where a receive that finds nothing is three.
+		// receive calls this for every new connection's first message,
+		// and there is almost never a report: asking whether one is
+		// waiting (ZMQ_EVENTS, which takes in the socket's pending
+		// commands as a receive does) is one call into libzmq where a
+		// receive that finds nothing is three.
 		if st, err := s.monitor.GetEvents(); err != nil || st&zmq.POLLIN == 0 {
 			return
 		}
@@ -417,6 +496,7 @@ func (s *Server) disconnections() {
 			return
 		}
 		if ev == zmq.EVENT_DISCONNECTED {
+			s.conns.closed(fd)
 			if n := s.reqs.disconnected(fd); n > 0 {
 				s.log.Info("client disconnected: its requests are cancelled", "requests", n)
 			}
@@ -438,6 +518,29 @@ func (s *Server) worker() {
 		select {
 		case j := <-s.work:
 			s.handleJob(j)
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// extraIdle is how long a worker started beyond Options.Workers waits
+// for another request before it ends.
+const extraIdle = time.Second
+
+// extraWorker handles j, started because every worker was busy, then
+// handles requests as a worker does until none has come for extraIdle.
+func (s *Server) extraWorker(j job) {
+	s.handleJob(j)
+	idle := time.NewTimer(extraIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case j := <-s.work:
+			s.handleJob(j)
+			idle.Reset(extraIdle)
+		case <-idle.C:
+			return
 		case <-s.stop:
 			return
 		}
@@ -487,8 +590,7 @@ func (s *Server) handleJob(j job) {
 			"error": map[string]any{"kind": string(command.KindBadRequest), "message": err.Error()}}
 	} else {
 		id = req["id"]
-		ctx := protocol.WithTransport(context.WithValue(j.req.ctx, callerKey{}, caller{s.reqs, j.req}), "bridge")
-		reply = protocol.Handle(ctx, s.service, req)
+		reply = protocol.Handle(&j.req.ctx, s.service, req)
 	}
 	// Unregistered before the reply goes: a client that has its reply
 	// never finds the request running any more.
@@ -498,60 +600,36 @@ func (s *Server) handleJob(j job) {
 	}
 }
 
+// reply encodes reply and queues it for the router goroutine to send to
+// out's envelope. It never blocks; any goroutine may call it.
 func (s *Server) reply(out outgoing, reply map[string]any) {
-	b, err := EncodeReply(reply)
+	bp := replyBufs.Get().(*[]byte)
+	b, err := appendStringMap((*bp)[:0], reply, 0)
 	if err != nil {
-		b, _ = EncodeReply(map[string]any{"id": reply["id"], "ok": false,
-			"error": map[string]any{"kind": string(command.KindInternal), "message": "encode reply: " + err.Error()}})
+		b, _ = appendStringMap((*bp)[:0], map[string]any{"id": reply["id"], "ok": false,
+			"error": map[string]any{"kind": string(command.KindInternal), "message": "encode reply: " + err.Error()}}, 0)
 	}
-	out.payload = b
-	select {
-	case s.replies <- out:
-	case <-s.stop:
-	}
-}
-
-// replierLoop owns the PUSH socket: it moves replies from workers to the
-// router goroutine, and on stop passes on what is already queued.
-func (s *Server) replierLoop() {
-	defer s.done.Done()
-	for {
+	out.payload, out.buf = b, bp
+	if s.out.put(out) {
 		select {
-		case out := <-s.replies:
-			s.push.SendMessage(frames(append(append([][]byte{}, out.envelope...), out.payload))...)
-		case <-s.stop:
-			for {
-				select {
-				case out := <-s.replies:
-					s.push.SendMessage(frames(append(append([][]byte{}, out.envelope...), out.payload))...)
-				default:
-					return
-				}
-			}
+		case s.bell <- struct{}{}:
+		default: // rung already
 		}
 	}
 }
 
-// frames turns message parts into SendMessage's arguments.
-func frames(msg [][]byte) []any {
-	parts := make([]any, len(msg))
-	for i, f := range msg {
-		parts[i] = f
+// ringLoop owns the PUSH socket: it wakes the router goroutine when a
+// worker finds it asleep with a reply to send (see outbox).
+func (s *Server) ringLoop() {
+	defer s.done.Done()
+	for {
+		select {
+		case <-s.bell:
+			s.push.SendBytes(nil, zmq.DONTWAIT)
+		case <-s.stop:
+			return
+		}
 	}
-	return parts
-}
-
-// forwardReply moves one reply, if one is waiting, from the PULL socket
-// out of the ROUTER; it reports whether there was one.
-func (s *Server) forwardReply() bool {
-	msg, err := s.pull.RecvMessageBytes(zmq.DONTWAIT)
-	if err != nil {
-		return false
-	}
-	// DONTWAIT: a peer that stopped reading loses this reply, no one
-	// else waits for it.
-	s.router.SendMessageDontwait(frames(msg)...)
-	return true
 }
 
 // publisherLoop owns the PUB socket.
@@ -577,7 +655,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := ctx.Err()
 	if s.inflight.Load() > 0 {
 		s.log.Warn("shutdown: cancelling the requests still running", "requests", s.inflight.Load())
-		s.cancelBase(errStoppedRunning)
+		s.reqs.stop(errStoppedRunning)
 		// A cancelled execution stops within milliseconds; a handler
 		// that ignores its context is not waited for long.
 		cctx, cancel := context.WithTimeout(context.Background(), cancelledStop)
@@ -639,7 +717,7 @@ func (s *Server) closeMonitor() {
 func (s *Server) Close() error {
 	s.once.Do(func() {
 		close(s.stop)
-		s.cancelBase(errStoppedRunning)
+		s.reqs.stop(errStoppedRunning)
 		if s.served.CompareAndSwap(false, true) {
 			s.closeSockets() // Serve never ran: nothing else will
 		}
