@@ -195,3 +195,29 @@ func requireSeedPython(t *testing.T) {
 		t.Skipf("%s lacks the persistent module (apt-get install python3-persistent): %v: %s", DefaultPython, err, out)
 	}
 }
+
+// BenchmarkSendROParallel is the read-only send from every core at once:
+// -mutexprofile shows what the senders contend for.
+func BenchmarkSendROParallel(b *testing.B) {
+	ctx := b.Context()
+	db, err := openBenchImage(ctx, filepath.Join(b.TempDir(), "vm.db"), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	vb := &vmBencher{sizes: quickVMBench, log: io.Discard, res: &vmBench{}, db: db.DB}
+	vb.vm = vm.New(&vm.Options{Telemetry: vm.NewTelemetry()})
+	if err := vb.setup(ctx); err != nil {
+		b.Fatal(err)
+	}
+	send := vb.sendRO(db.Update)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := send(ctx, 0); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -35,7 +35,9 @@ func sendView(ctx context.Context, db *image.DB, m *vm.VM, target store.OID, sel
 // it, which take the same steps and print the same.
 func TestHostileThreadAfterMidSendCancel(t *testing.T) {
 	db := imagetest.Open(t, nil)
-	m := vm.New(&vm.Options{Timeout: 200 * time.Millisecond})
+	// Steps without bound: a quiet core takes 10M steps (the default)
+	// in less than the time limit the test is about.
+	m := vm.New(&vm.Options{Timeout: 200 * time.Millisecond, MaxSteps: 1 << 62})
 	setMethod(t, db, m, "count", countSource)
 	setMethod(t, db, m, "spin", "def spin(self):\n    print('spinning')\n    while True:\n        pass")
 	g := genesisOID(t, db)

@@ -69,7 +69,9 @@ func (ex *execution) watch(now time.Time) {
 	if w.active == nil {
 		w.active = make(map[*execution]watched)
 	}
-	w.active[ex] = watched{deadline: now.Add(ex.vm.opts.Timeout)}
+	deadline := now.Add(ex.vm.opts.Timeout)
+	ex.deadline = deadline.UnixNano()
+	w.active[ex] = watched{deadline: deadline}
 	if !w.running {
 		w.running = true
 		go w.loop(ex.vm)
@@ -82,6 +84,7 @@ func (ex *execution) unwatch() {
 	w.mu.Lock()
 	delete(w.active, ex)
 	w.mu.Unlock()
+	ex.deadline = 0
 }
 
 func (w *watchdog) loop(vm *VM) {
@@ -139,14 +142,13 @@ func (ex *execution) checkLimits(st watched, now time.Time, heap uint64) {
 	}
 }
 
-// checkLimitsNow runs the watchdog's check for ex at once.
+// checkLimitsNow runs the watchdog's check for ex at once, if it is
+// watched. It reads ex's own copy of its deadline, not the watchdog's
+// map: senders on every core would queue for the watchdog's lock.
 func (ex *execution) checkLimitsNow() {
-	w := &ex.vm.watch
-	w.mu.Lock()
-	st, ok := w.active[ex]
-	w.mu.Unlock()
-	if ok {
-		now := time.Now()
-		ex.checkLimits(st, now, recentHeap(now))
+	if ex.deadline == 0 {
+		return
 	}
+	now := time.Now()
+	ex.checkLimits(watched{deadline: time.Unix(0, ex.deadline)}, now, recentHeap(now))
 }
