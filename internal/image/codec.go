@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	"batos/internal/store"
@@ -311,9 +312,12 @@ func DecodeState(b []byte) ([]Slot, error) {
 		return nil, err
 	}
 	slots := make([]Slot, 0, min(n, maxPrealloc))
-	seen := make(map[string]bool, min(n, maxPrealloc))
+	var seen map[string]bool // past smallSlotCount slots; below, a scan costs less
+	if n > smallSlotCount {
+		seen = make(map[string]bool, min(n, maxPrealloc))
+	}
 	for range n {
-		s, err := d.slot(seen)
+		s, err := d.slot(slots, seen)
 		if err != nil {
 			return nil, err
 		}
@@ -476,7 +480,9 @@ func (d *decoder) string(what string) (string, error) {
 	return s, nil
 }
 
-func (d *decoder) slot(seen map[string]bool) (Slot, error) {
+// slot decodes the next slot, refusing a name one of before holds: those
+// are in seen, or, if seen is nil, found by scanning before.
+func (d *decoder) slot(before []Slot, seen map[string]bool) (Slot, error) {
 	start := d.off
 	name, err := d.string("slot name")
 	if err != nil {
@@ -485,10 +491,15 @@ func (d *decoder) slot(seen map[string]bool) (Slot, error) {
 	if p := slotNameProblem(name); p != "" {
 		return Slot{}, d.errorf(start, "invalid slot name: %s", p)
 	}
-	if seen[name] {
+	duplicate := seen[name]
+	if seen == nil {
+		duplicate = slices.ContainsFunc(before, func(s Slot) bool { return s.Name == name })
+	} else {
+		seen[name] = true
+	}
+	if duplicate {
 		return Slot{}, d.errorf(start, "duplicate slot %q", name)
 	}
-	seen[name] = true
 	v, err := d.value(0)
 	if err != nil {
 		return Slot{}, err
