@@ -67,7 +67,9 @@
 // matches about centred, cut at word boundaries, with the byte spans
 // (Marks) of the words that matched. It is computed from the stored Text
 // of the returned hits only, by analysing it again (no term positions are
-// indexed); the analysis of each word is remembered.
+// indexed); the analysis of each word is remembered. A caller that ranks
+// more hits than it shows searches without Snippet and asks Fragments
+// for those it shows.
 //
 // # Guarantees
 //
