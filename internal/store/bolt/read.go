@@ -148,6 +148,10 @@ func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error)
 		if q.Before != 0 && t.tid >= q.Before {
 			continue
 		}
+		if q.Limit > 0 && len(infos) == q.Limit {
+			// Newest first: the rest are older than every one kept.
+			break
+		}
 		info, err := decodeTxn(tidKey(t.tid), t.entry)
 		if err != nil {
 			return nil, err
