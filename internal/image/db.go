@@ -275,12 +275,13 @@ func (db *DB) Verify(ctx context.Context) (*store.Report, error) {
 // from the cache when possible. The slots returned are shared: callers
 // clone them before changing anything. When the store can tell the
 // revision the snapshot sees (store.SerialReader) and the cache holds
-// it, nothing is loaded: the record has no Data.
+// it, nothing is loaded: the record's Data is the encoding the cache
+// keeps, if any (a revision this process committed), else nil.
 func (db *DB) load(ctx context.Context, oid store.OID, at store.TID) ([]Slot, store.Record, error) {
 	if db.serials != nil {
 		if serial, ok := db.serials.SerialAt(oid, at); ok {
-			if slots, ok := db.cache.get(cacheKey{oid, serial}); ok {
-				return slots, store.Record{OID: oid, Serial: serial}, nil
+			if slots, data, ok := db.cache.get(cacheKey{oid, serial}); ok {
+				return slots, store.Record{OID: oid, Serial: serial, Data: data}, nil
 			}
 		}
 	}
@@ -289,13 +290,13 @@ func (db *DB) load(ctx context.Context, oid store.OID, at store.TID) ([]Slot, st
 		return nil, rec, err
 	}
 	key := cacheKey{oid, rec.Serial}
-	if slots, ok := db.cache.get(key); ok {
+	if slots, _, ok := db.cache.get(key); ok {
 		return slots, rec, nil
 	}
 	slots, err := DecodeState(rec.Data)
 	if err != nil {
 		return nil, rec, &store.CorruptError{OID: oid, TID: rec.Serial, Detail: err.Error()}
 	}
-	db.cache.put(key, slots)
+	db.cache.put(key, slots, nil)
 	return slots, rec, nil
 }

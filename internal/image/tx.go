@@ -192,10 +192,11 @@ func (tx *Tx) commit() (store.TID, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The next transaction to load these revisions finds them decoded. The
-	// cache gets copies: the caller may still hold the values.
-	for _, o := range written {
-		tx.db.cache.put(cacheKey{o.oid, tid}, o.cacheCopy())
+	// The next transaction to load these revisions finds them decoded,
+	// and encoded for its own commit to compare with. The cache gets
+	// copies: the caller may still hold the values.
+	for i, o := range written {
+		tx.db.cache.put(cacheKey{o.oid, tid}, o.cacheCopy(), writes[i].Data)
 	}
 	if tx.db.opts.OnCommit != nil {
 		oids := make([]store.OID, len(writes))
