@@ -100,21 +100,27 @@ func viewReceiver(tx *image.Tx, oid store.OID, f focus, similar similarFunc) (*r
 		return true
 	}
 	shadowed := map[string]bool{}
-	listed := 0
+	listed, unlisted := 0, 0
 	// Slots are read without copies: a receiver holds many methods,
 	// each with its provenance.
 	for name, val := range o.PeekSlots() {
 		shadowed[name] = true
 		if m, ok := val.(*image.Method); ok {
-			if full(m.Source) {
+			listed++
+			switch shown := full(m.Source); {
+			case len(v.own) == maxListed:
+				unlisted++ // counted, as capList would
+			case shown:
 				v.own = append(v.own, name+":\n"+m.Source)
-			} else {
+			default:
 				v.own = append(v.own, synopsisLine(name, m.Source)+"  (source not shown)")
 			}
-			listed++
 			continue
 		}
 		v.slots = append(v.slots, name+" = "+slotText(tx, val, names))
+	}
+	if unlisted > 0 {
+		v.own = append(v.own, fmt.Sprintf("… and %d more", unlisted))
 	}
 	// Inherited methods, from the ancestors in lookup order; a name is
 	// listed once, from the ancestor self.name(...) reaches.
@@ -166,7 +172,7 @@ func viewReceiver(tx *image.Tx, oid store.OID, f focus, similar similarFunc) (*r
 		similar = similarMethods
 	}
 	v.similar = similar(tx, f.selector, seen)
-	v.slots, v.own = capList(v.slots), capList(v.own)
+	v.slots = capList(v.slots)
 	return v, nil
 }
 
@@ -375,9 +381,13 @@ func synopsis(source string) (def, doc string) {
 		return "", ""
 	}
 	def = strings.TrimSuffix(strings.Join(strings.Fields(b.String()), " "), ":")
-	def = strings.NewReplacer("( ", "(", " )", ")", "[ ", "[", " ]", "]").Replace(def)
+	def = bracketSpaces.Replace(def)
 	return def, docLine(strings.Join(lines[end+1:], "\n"))
 }
+
+// bracketSpaces closes the spaces a def line's joined lines leave inside
+// its brackets.
+var bracketSpaces = strings.NewReplacer("( ", "(", " )", ")", "[ ", "[", " ]", "]")
 
 // docLine is the first line of the docstring body opens with, if any.
 func docLine(body string) string {
