@@ -38,6 +38,8 @@ type Query struct {
 	// metadata holds every pair.
 	Doc  string
 	Meta map[string]string
+	// NoFragments leaves Hit.Fragment and Hit.Marks empty.
+	NoFragments bool
 }
 
 // Hit is one result.
@@ -164,8 +166,10 @@ func (ix *Index) Search(ctx context.Context, q Query) ([]Hit, error) {
 	if len(out) > k {
 		out = out[:k]
 	}
-	if err := ix.fragments(q.Text, out); err != nil {
-		return nil, err
+	if !q.NoFragments {
+		if err := ix.fragments(q.Text, out); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
