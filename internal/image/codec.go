@@ -239,8 +239,14 @@ func slotNameProblem(name string) string {
 // EncodeState encodes an object's slots, in order: a version byte, the
 // slot count, then each slot's name and value. Names must pass
 // [CheckSlotName] and be unique.
-func EncodeState(slots []Slot) ([]byte, error) {
-	dst := binary.AppendUvarint([]byte{stateVersion}, uint64(len(slots)))
+func EncodeState(slots []Slot) ([]byte, error) { return encodeState(slots, 0) }
+
+// encodeState is EncodeState into a buffer of size bytes to start with:
+// a commit knows about how big the encoding of an object it rewrites is.
+func encodeState(slots []Slot, size int) ([]byte, error) {
+	dst := make([]byte, 1, max(size, 64))
+	dst[0] = stateVersion
+	dst = binary.AppendUvarint(dst, uint64(len(slots)))
 	seen := make(map[string]bool, len(slots))
 	for _, s := range slots {
 		if err := CheckSlotName(s.Name); err != nil {

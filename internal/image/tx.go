@@ -156,7 +156,8 @@ func (tx *Tx) commit() (store.TID, error) {
 		if o.untouched() {
 			continue
 		}
-		data, err := EncodeState(o.slots)
+		// About the size it was: most writes change a slot or two.
+		data, err := encodeState(o.slots, len(o.orig)+len(o.orig)/8)
 		var big *TooLargeError
 		if errors.As(err, &big) {
 			big.Object = describe(o)
