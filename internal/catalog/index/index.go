@@ -82,6 +82,9 @@ type Index struct {
 	// chunkDoc maps a chunk to its document's ID, for filters on vector
 	// hits (derived from st.Docs).
 	chunkDoc map[store.OID]string
+	// methodIDs holds the full-text IDs of the methods st.Methods lists
+	// (derived from it), for a search to check its hits at once.
+	methodIDs map[string]bool
 	// unbuilt, when set, says why the indexes are not whole (a rebuild
 	// failed part way): they are not saved, and the next Sync rebuilds
 	// them.
@@ -213,6 +216,12 @@ func (ix *Index) rebuildChunkDoc() {
 			ix.chunkDoc[c] = id
 		}
 	}
+	ix.methodIDs = map[string]bool{}
+	for oid, sels := range ix.st.Methods {
+		for _, s := range sels {
+			ix.methodIDs[methodID(oid, s)] = true
+		}
+	}
 }
 
 func (ix *Index) closeFiles() {
@@ -264,7 +273,7 @@ func (ix *Index) rebuild(ctx context.Context, reason string) (Report, error) {
 		return Report{}, fmt.Errorf("index: rebuild: %w", err)
 	}
 	ix.text, ix.vec, ix.st = text, nil, newState(ix.opts.Model)
-	ix.chunkDoc = map[store.OID]string{}
+	ix.chunkDoc, ix.methodIDs = map[store.OID]string{}, map[string]bool{}
 	ix.methods = map[string]uint64{}
 	// A vector file from before must not outlive a failed rebuild.
 	if err := os.Remove(filepath.Join(ix.dir, vectorsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -756,6 +765,9 @@ func (ix *Index) indexObjectMethods(o *image.Object, labels map[store.OID]string
 	}
 	if len(selectors) > 0 {
 		ix.st.Methods[oid] = selectors
+		for _, s := range selectors {
+			ix.methodIDs[methodID(oid, s)] = true
+		}
 		ix.dirty = true
 	}
 	return ix.put(entries)
@@ -787,6 +799,7 @@ func (ix *Index) dropMethods(oid store.OID, keep map[string]bool) error {
 			id := methodID(oid, s)
 			ids = append(ids, id)
 			delete(ix.methods, id)
+			delete(ix.methodIDs, id)
 		}
 	}
 	delete(ix.st.Methods, oid)

@@ -264,9 +264,12 @@ func (ix *Index) hitFor(id string) *Hit {
 		}
 		return &Hit{Chunk: store.OID(n), Doc: doc}
 	case strings.HasPrefix(id, "m"):
+		if !ix.methodIDs[id] {
+			return nil
+		}
 		num, sel, ok := strings.Cut(id[1:], ".")
 		n, err := strconv.ParseUint(num, 10, 64)
-		if !ok || err != nil || !slices.Contains(ix.st.Methods[store.OID(n)], sel) {
+		if !ok || err != nil {
 			return nil
 		}
 		return &Hit{Object: store.OID(n), Selector: sel}
