@@ -819,10 +819,16 @@ func (ix *Index) maybeFlush() error {
 }
 
 // flush saves the vector file, then the state that names it: a crash
-// between leaves an older state, whose replay is safe.
+// between leaves an older state, whose replay is safe. The full-text
+// index's batches are made durable first (they are applied at once and
+// persisted in the background), so no state names changes a crash could
+// still lose.
 func (ix *Index) flush() error {
 	if !ix.dirty || ix.unbuilt != "" {
 		return nil
+	}
+	if err := ix.text.Flush(); err != nil {
+		return fmt.Errorf("index: save: %w", err)
 	}
 	if ix.vec != nil {
 		if err := ix.vec.Save(filepath.Join(ix.dir, vectorsFile)); err != nil {
