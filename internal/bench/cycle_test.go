@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +88,40 @@ func TestCycleTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
 	}
+}
+
+// BenchmarkCycle is bench cycle's cycle, one at a time on one image
+// after the warm-up: go test -bench Cycle -benchmem
+// -cpuprofile/-memprofile profiles a cycle alone. Each cycle teaches
+// genesis one more method, so a longer run measures bigger receivers.
+func BenchmarkCycle(b *testing.B) {
+	ctx := b.Context()
+	cb := &cycleBencher{log: io.Discard}
+	if err := cb.open(ctx, filepath.Join(b.TempDir(), "cycle.db")); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cb.u.Close() })
+	i := 0
+	for i < benchCycleWarmup {
+		i++
+		if _, err := cb.cycle(ctx, i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	var overhead time.Duration
+	cpu := processCPU()
+	for b.Loop() {
+		i++
+		s, err := cb.cycle(ctx, i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		overhead += s.overhead()
+	}
+	// CPU time says more than wall time on a machine others load; it
+	// counts the unmeasured checks after each cycle, and the collector.
+	cpu = processCPU() - cpu
+	b.ReportMetric(float64(overhead.Microseconds())/1000/float64(b.N), "overhead-ms/op")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }

@@ -100,19 +100,27 @@ func viewReceiver(tx *image.Tx, oid store.OID, f focus, similar similarFunc) (*r
 		return true
 	}
 	shadowed := map[string]bool{}
-	listed := 0
-	for _, s := range o.Slots() {
-		shadowed[s.Name] = true
-		if m, ok := s.Value.(*image.Method); ok {
-			if full(m.Source) {
-				v.own = append(v.own, s.Name+":\n"+m.Source)
-			} else {
-				v.own = append(v.own, synopsisLine(s.Name, m.Source)+"  (source not shown)")
-			}
+	listed, unlisted := 0, 0
+	// Slots are read without copies: a receiver holds many methods,
+	// each with its provenance.
+	for name, val := range o.PeekSlots() {
+		shadowed[name] = true
+		if m, ok := val.(*image.Method); ok {
 			listed++
+			switch shown := full(m.Source); {
+			case len(v.own) == maxListed:
+				unlisted++ // counted, as capList would
+			case shown:
+				v.own = append(v.own, name+":\n"+m.Source)
+			default:
+				v.own = append(v.own, synopsisLine(name, m.Source)+"  (source not shown)")
+			}
 			continue
 		}
-		v.slots = append(v.slots, s.Name+" = "+slotText(tx, s.Value, names))
+		v.slots = append(v.slots, name+" = "+slotText(tx, val, names))
+	}
+	if unlisted > 0 {
+		v.own = append(v.own, fmt.Sprintf("… and %d more", unlisted))
 	}
 	// Inherited methods, from the ancestors in lookup order; a name is
 	// listed once, from the ancestor self.name(...) reaches.
@@ -126,20 +134,20 @@ func viewReceiver(tx *image.Tx, oid store.OID, f focus, similar similarFunc) (*r
 			continue
 		}
 		g := inheritedGroup{from: label(x, names)}
-		for _, s := range x.Slots() {
-			m, ok := s.Value.(*image.Method)
-			if shadowed[s.Name] || !ok {
-				shadowed[s.Name] = true
+		for name, val := range x.PeekSlots() {
+			m, ok := val.(*image.Method)
+			if shadowed[name] || !ok {
+				shadowed[name] = true
 				continue
 			}
-			shadowed[s.Name] = true
+			shadowed[name] = true
 			if listed++; listed > maxListed {
 				continue
 			}
-			if matters(s.Name, m.Source, f) && full(m.Source) {
-				g.methods = append(g.methods, s.Name+":\n"+m.Source)
+			if matters(name, m.Source, f) && full(m.Source) {
+				g.methods = append(g.methods, name+":\n"+m.Source)
 			} else {
-				g.methods = append(g.methods, synopsisLine(s.Name, m.Source))
+				g.methods = append(g.methods, synopsisLine(name, m.Source))
 			}
 		}
 		if len(g.methods) > 0 {
@@ -164,7 +172,7 @@ func viewReceiver(tx *image.Tx, oid store.OID, f focus, similar similarFunc) (*r
 		similar = similarMethods
 	}
 	v.similar = similar(tx, f.selector, seen)
-	v.slots, v.own = capList(v.slots), capList(v.own)
+	v.slots = capList(v.slots)
 	return v, nil
 }
 
@@ -229,9 +237,9 @@ func receiverLabel(tx *image.Tx, o *image.Object, names map[store.OID]string) st
 		if err != nil {
 			continue
 		}
-		for _, s := range x.Slots() {
-			if r, ok := s.Value.(image.Ref); ok && store.OID(r) == o.OID() {
-				return labelAs(o, name+"."+s.Name)
+		for slot, v := range x.PeekSlots() {
+			if r, ok := v.(image.Ref); ok && store.OID(r) == o.OID() {
+				return labelAs(o, name+"."+slot)
 			}
 		}
 	}
@@ -297,8 +305,8 @@ func similarMethods(tx *image.Tx, selector string, shown map[store.OID]bool) []s
 		text  string
 	}
 	var hits []hit
-	for _, s := range root.Slots() {
-		r, ok := s.Value.(image.Ref)
+	for rootName, v := range root.PeekSlots() {
+		r, ok := v.(image.Ref)
 		if !ok || shown[store.OID(r)] {
 			continue
 		}
@@ -306,13 +314,13 @@ func similarMethods(tx *image.Tx, selector string, shown map[store.OID]bool) []s
 		if err != nil {
 			continue
 		}
-		for _, ms := range o.Slots() {
-			m, ok := ms.Value.(*image.Method)
+		for name, mv := range o.PeekSlots() {
+			m, ok := mv.(*image.Method)
 			if !ok {
 				continue
 			}
-			if score := similar(ms.Name, ws); score > 0 {
-				hits = append(hits, hit{score, fmt.Sprintf("%s.%s:\n%s", s.Name, ms.Name, clip(m.Source, maxMethodSource/maxSimilar))})
+			if score := similar(name, ws); score > 0 {
+				hits = append(hits, hit{score, fmt.Sprintf("%s.%s:\n%s", rootName, name, clip(m.Source, maxMethodSource/maxSimilar))})
 			}
 		}
 	}
@@ -373,9 +381,13 @@ func synopsis(source string) (def, doc string) {
 		return "", ""
 	}
 	def = strings.TrimSuffix(strings.Join(strings.Fields(b.String()), " "), ":")
-	def = strings.NewReplacer("( ", "(", " )", ")", "[ ", "[", " ]", "]").Replace(def)
+	def = bracketSpaces.Replace(def)
 	return def, docLine(strings.Join(lines[end+1:], "\n"))
 }
+
+// bracketSpaces closes the spaces a def line's joined lines leave inside
+// its brackets.
+var bracketSpaces = strings.NewReplacer("( ", "(", " )", ")", "[ ", "[", " ]", "]")
 
 // docLine is the first line of the docstring body opens with, if any.
 func docLine(body string) string {

@@ -1,6 +1,7 @@
 package cycle
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -234,5 +235,48 @@ func TestPromptsShowTheReceiver(t *testing.T) {
 	q := questionPrompt(c, SubQuestion{Persona: "BABS", Question: "?"}, v, []string{"Tax is 10%."})[0].Content
 	if !strings.Contains(q, "From the knowledge catalog:\n  Tax is 10%.") {
 		t.Errorf("BABS's prompt does not quote the catalog's passages:\n%s", q)
+	}
+}
+
+// A receiver with more methods than are listed shows maxListed of them,
+// in full while the source budget lasts, and counts the rest; it lists
+// no inherited method.
+func TestViewReceiverManyMethods(t *testing.T) {
+	db := personaImage(t)
+	const extra = 10
+	body := func(i int) string {
+		s := fmt.Sprintf("def m%03d(self):\n    return %d\n", i, i)
+		return s + strings.Repeat("#", 199-len(s)) + "\n"
+	}
+	var oid store.OID
+	err := db.Update(t.Context(), func(tx *image.Tx) error {
+		parent, err := tx.New(image.Slot{Name: "m_helper", Value: &image.Method{Source: "def m_helper(self):\n    return 1\n"}})
+		if err != nil {
+			return err
+		}
+		slots := []image.Slot{{Name: "parent*", Value: parent.Ref()}}
+		for i := range maxListed + extra {
+			slots = append(slots, image.Slot{Name: fmt.Sprintf("m%03d", i), Value: &image.Method{Source: body(i)}})
+		}
+		o, err := tx.New(slots...)
+		oid = o.OID()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := view(t, db, oid, focus{selector: "m_helper_too"})
+	inFull := maxMethodSource / len(body(0))
+	want := []string{"m000:\n" + body(0), fmt.Sprintf("m%03d:\n%s", inFull-1, body(inFull-1)),
+		fmt.Sprintf("def m%03d(self)  (source not shown)", inFull), fmt.Sprintf("… and %d more", extra)}
+	if len(v.own) != maxListed+1 {
+		t.Fatalf("%d own methods listed, want %d and a count", len(v.own), maxListed)
+	}
+	got := []string{v.own[0], v.own[inFull-1], v.own[inFull], v.own[maxListed]}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("own methods (-got +want):\n%s", diff)
+	}
+	if len(v.inherited) != 1 || v.inherited[0].from != "further ancestors" || !cmp.Equal(v.inherited[0].methods, []string{fmt.Sprintf("… and %d more", extra+1)}) {
+		t.Errorf("inherited %+v, want only the count of what is not listed", v.inherited)
 	}
 }

@@ -123,10 +123,15 @@ func findOpen(tx *image.Tx, cs *image.Object, key string) (int64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	st, _ := o.Get(slotState)
-	name, _ := st.(image.String)
-	state, err := ParseState(string(name))
+	state, err := stateOf(o)
 	return int64(n), err == nil && !state.Terminal()
+}
+
+// stateOf reads a cycle object's state slot alone.
+func stateOf(o *image.Object) (State, error) {
+	st, _ := o.Peek(slotState)
+	name, _ := st.(image.String)
+	return ParseState(string(name))
 }
 
 func setOpen(cs *image.Object, key string, id int64, open bool) error {

@@ -302,22 +302,49 @@ func (m *Machine) Wait(ctx context.Context, id int64) (*Cycle, error) {
 		m.mu.Lock()
 		changed := m.change
 		m.mu.Unlock()
-		c, err := m.Get(ctx, id)
+		c, err := m.finished(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		if c.State.Terminal() {
+		if c != nil {
 			return c, nil
 		}
 		select {
 		case <-changed:
 		case <-poll:
 		case <-ctx.Done():
-			return c, ctx.Err()
+			return m.unfinished(ctx, id, ctx.Err())
 		case <-m.base.Done():
-			return c, ErrClosed
+			return m.unfinished(ctx, id, ErrClosed)
 		}
 	}
+}
+
+// finished reads cycle id once it is COMPLETE or FAILED, or when its
+// state cannot be read (then with decode's error); while it runs it
+// reads the state slot alone and returns nil: Wait looks at every
+// transition, and a cycle's steps are most of its object.
+func (m *Machine) finished(ctx context.Context, id int64) (*Cycle, error) {
+	var c *Cycle
+	err := m.db.View(ctx, func(tx *image.Tx) error {
+		o, err := cycleObject(tx, id)
+		if err != nil {
+			return err
+		}
+		if state, err := stateOf(o); err == nil && !state.Terminal() {
+			return nil
+		}
+		c, err = decode(o)
+		return err
+	})
+	return c, err
+}
+
+// unfinished is Wait's answer when it stops waiting with err: the cycle
+// as it is now, if it can be read.
+func (m *Machine) unfinished(ctx context.Context, id int64, err error) (*Cycle, error) {
+	c, _ := m.Get(context.WithoutCancel(ctx), id)
+	return c, err
 }
 
 // Resume starts every unfinished cycle, and every complete one with

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"batos/internal/image"
 	"batos/internal/llm"
@@ -419,7 +420,7 @@ func fromPlain(v image.Value, dst any) error { return image.FromPlain(v, dst) }
 
 // newPrompt keeps a step's prompt in an object of its own.
 func newPrompt(tx *image.Tx, prompt []llm.Message) (ref, error) {
-	v, err := plainValue(prompt)
+	v, err := promptValue(prompt)
 	if err != nil {
 		return 0, err
 	}
@@ -428,6 +429,31 @@ func newPrompt(tx *image.Tx, prompt []llm.Message) (ref, error) {
 		return 0, err
 	}
 	return ref(o.OID()), nil
+}
+
+// promptValue is plainValue(prompt) made directly, without the trip
+// through JSON: a list of {"content", "role"} dicts (PlainValue sorts
+// keys). Prompts are the bulk of what a cycle records. Text that is not
+// valid UTF-8 takes the trip, whose encoder replaces the bad bytes.
+func promptValue(prompt []llm.Message) (image.Value, error) {
+	if prompt == nil {
+		return image.None, nil
+	}
+	elems := make([]image.Value, len(prompt))
+	for i, m := range prompt {
+		if !utf8.ValidString(m.Role) || !utf8.ValidString(m.Content) {
+			return plainValue(prompt)
+		}
+		d := &image.Dict{}
+		if err := d.Set(image.String("content"), image.String(m.Content)); err != nil {
+			return nil, err
+		}
+		if err := d.Set(image.String("role"), image.String(m.Role)); err != nil {
+			return nil, err
+		}
+		elems[i] = d
+	}
+	return image.NewList(elems...), nil
 }
 
 // LoadPrompts reads every step's prompt into Step.Prompt.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"batos/internal/image"
+	"batos/internal/llm"
 	"batos/internal/vm"
 )
 
@@ -182,5 +183,36 @@ func TestHostileEditedIndex(t *testing.T) {
 	edit(t, db, first, image.Slot{Name: slotState, Value: image.String("FAILED")}, image.Slot{Name: slotFailedIn, Value: image.String("COMPLETE")})
 	if err := m.Retry(t.Context(), first); err == nil || !strings.Contains(err.Error(), "failed in COMPLETE") {
 		t.Errorf("Retry of a cycle failed in COMPLETE: %v", err)
+	}
+}
+
+// promptValue is what plainValue makes of a prompt, faster.
+func TestPromptValue(t *testing.T) {
+	for name, prompt := range map[string][]llm.Message{
+		"nil":     nil,
+		"empty":   {},
+		"two":     {{Role: "system", Content: "You are BRICK."}, {Role: "user", Content: "x < y && \"q\"\n\t\u2028 é 日本"}},
+		"no role": {{Content: "?"}},
+		"bad":     {{Role: "user", Content: "a\xffb\xfe\xfd"}},
+	} {
+		want, err := plainValue(prompt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := promptValue(prompt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := image.EncodeState([]image.Slot{{Name: "messages", Value: got}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := image.EncodeState([]image.Slot{{Name: "messages", Value: want}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(g) != string(w) {
+			t.Errorf("%s: got %s, want %s", name, image.Repr(got), image.Repr(want))
+		}
 	}
 }

@@ -59,7 +59,7 @@ func (m *Machine) research(ctx context.Context, c *Cycle, q SubQuestion, v *rece
 	// The question first: what the mission adds is clipped to keep the
 	// query within a search's bound.
 	query := clip(q.Question+"\n"+missionText(c, v), library.MaxQueryBytes/2)
-	res, err := lib.Search(ctx, library.Query{Text: query, K: maxPassages})
+	res, err := lib.Search(ctx, library.Query{Text: query, K: maxPassages, NoFragments: true})
 	if err != nil {
 		m.opts.Logger.Warn("knowledge catalog search failed", "cycle", c.ID, "err", err)
 		return nil, nil
@@ -87,7 +87,7 @@ func (m *Machine) similarFinder(ctx context.Context) similarFunc {
 	}
 	return func(tx *image.Tx, selector string, shown map[store.OID]bool) []string {
 		words := strings.ReplaceAll(selector, "_", " ")
-		res, err := lib.SearchIn(ctx, tx, library.Query{Text: words, Methods: true, K: 4 * maxSimilar})
+		res, err := lib.SearchIn(ctx, tx, library.Query{Text: words, Methods: true, K: 4 * maxSimilar, NoFragments: true})
 		if err != nil {
 			m.opts.Logger.Warn("knowledge catalog method search failed", "err", err)
 			return similarMethods(tx, selector, shown)

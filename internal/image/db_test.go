@@ -388,6 +388,42 @@ func TestPeekSharesGetCopies(t *testing.T) {
 	imagetest.Verify(t, db)
 }
 
+// PeekSlots yields every own slot in order, each value as Peek hands it
+// out, and reading through it leaves an Update's object untouched.
+func TestPeekSlots(t *testing.T) {
+	db := imagetest.Open(t, nil)
+	oid := newObject(t, db, image.Slot{Name: "a", Value: image.Int(1)},
+		image.Slot{Name: "m", Value: &image.Method{Source: "def m(self):\n    return 1"}},
+		image.Slot{Name: "l", Value: image.NewList(image.Int(2))})
+	get(t, db, oid, "a")
+	before := db.Store().LastTID()
+	err := db.Update(ctx, func(tx *image.Tx) error {
+		o, _ := tx.Object(oid)
+		var names []string
+		for name, v := range o.PeekSlots() {
+			names = append(names, name)
+			if peeked, _ := o.Peek(name); peeked != v {
+				t.Errorf("slot %s: PeekSlots gave %p, Peek %p", name, v, peeked)
+			}
+		}
+		if got, want := strings.Join(names, " "), strings.Join(o.Names(), " "); got != want {
+			t.Errorf("PeekSlots gave the slots %s, want %s", got, want)
+		}
+		for name := range o.PeekSlots() {
+			if name == "m" {
+				break // stopping early is allowed
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := db.Store().LastTID(); after != before {
+		t.Errorf("reading with PeekSlots committed %s", after)
+	}
+}
+
 // TestHostileViewContainersInsideTuplesAreCopies: a Tuple of scalars read in a View is the
 // cached one (Clone returns immutable values as they are); Tuple
 // immutability is a documented convention, so this only pins that

@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 
@@ -211,6 +212,20 @@ func (o *Object) Slots() []Slot {
 		slots[i] = Slot{Name: s.Name, Value: o.value(i)}
 	}
 	return slots
+}
+
+// PeekSlots yields the own slots in order without copying their values,
+// as Peek returns one: the caller must not change a value (or anything
+// inside it), only read it. It saves Slots' copies when an object is
+// read only to look at its slots.
+func (o *Object) PeekSlots() iter.Seq2[string, Value] {
+	return func(yield func(string, Value) bool) {
+		for _, s := range o.slots {
+			if !yield(s.Name, s.Value) {
+				return
+			}
+		}
+	}
 }
 
 // Names returns the own slot names in order.

@@ -160,7 +160,7 @@ func (tx *Tx) commit() (store.TID, error) {
 		if err != nil {
 			return 0, err
 		}
-		data, err := encodeState(o.slots, len(orig)+16)
+		data, err := encodeState(o.slots, len(orig)+len(orig)/8)
 		var big *TooLargeError
 		if errors.As(err, &big) {
 			big.Object = describe(o)
@@ -233,23 +233,16 @@ func (tx *Tx) checkNewRefs(o *Object) error {
 	if len(refs) == 0 {
 		return nil
 	}
-	var old map[store.OID]bool
-	orig, err := o.original()
-	if err != nil {
-		return err
-	}
-	if orig != nil {
-		before, _, err := Refs(orig)
-		if err != nil {
-			return err
-		}
-		old = make(map[store.OID]bool, len(before))
-		for _, r := range before {
-			old[r] = true
+	// The state as loaded is at hand decoded (the cache's, shared): its
+	// references are walked, not decoded again from its encoding.
+	var before refCollector
+	if !o.created {
+		for _, s := range o.base {
+			before.walk(s.Value)
 		}
 	}
 	for _, r := range refs {
-		if old[r] || tx.objects.get(r) != nil {
+		if before.seenOIDs[r] || tx.objects.get(r) != nil {
 			continue
 		}
 		if _, err := tx.db.store.LoadAt(tx.ctx, r, tx.snapshot); err != nil {

@@ -67,7 +67,9 @@
 // matches about centred, cut at word boundaries, with the byte spans
 // (Marks) of the words that matched. It is computed from the stored Text
 // of the returned hits only, by analysing it again (no term positions are
-// indexed); the analysis of each word is remembered.
+// indexed); the analysis of each word is remembered. A caller that ranks
+// more hits than it shows searches without Snippet and asks Fragments
+// for those it shows.
 //
 // # Guarantees
 //
@@ -75,11 +77,14 @@
 // Delete, which are serialised. A search reads one snapshot of the index
 // and sees each batch wholly or not at all.
 //
-// Put and Delete return once their batch is durable: scorch, in its safe
-// batch mode, writes the batch's segment file and fsyncs it, then commits
-// and fsyncs the snapshot that refers to it, before it returns. A crash
-// before then loses the batch, never part of it; a test kills a process
-// mid-stream and finds every acknowledged batch. Segments merge in the
+// Put and Delete return once their batch is applied (searches see it);
+// scorch persists it in the background, writing the batch's segment file
+// and fsyncing it, then committing and fsyncing the snapshot that refers
+// to it. Flush returns once every batch applied before it is durable, or
+// with the error that keeps one from being so; Close flushes. A crash
+// before a batch is persisted loses it, never part of it; a test kills a
+// process mid-stream and finds every batch a Flush acknowledged. A writer
+// that gets 8 batches ahead of the persister waits for it. Segments merge in the
 // background, a merge replacing segments only once its result is durable.
 // A crash can still leave an index Open finds damaged (a file system that
 // loses a new file's directory entry, say); the caller rebuilds it.

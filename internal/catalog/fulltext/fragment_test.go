@@ -205,6 +205,22 @@ func TestSearchFragments(t *testing.T) {
 			}
 		}
 	}
+	// Fragments makes the same fragments for the hits asked for, and
+	// none for an entry the index does not hold.
+	want := map[string]Hit{}
+	for _, h := range hits {
+		want[h.ID] = h
+	}
+	fs, err := ix.Fragments("merging segments", []string{"c", "gone", "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{"c", "gone", "a"} {
+		w := want[id]
+		if fs[i].ID != id || fs[i].Fragment != w.Fragment || !cmp.Equal(fs[i].Marks, w.Marks) {
+			t.Errorf("Fragments' %d: %+v, want %s's %q %v", i, fs[i], id, w.Fragment, w.Marks)
+		}
+	}
 	hits, err = ix.Search(context.Background(), Query{Text: "merging segments"})
 	if err != nil {
 		t.Fatal(err)

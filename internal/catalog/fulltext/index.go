@@ -12,7 +12,17 @@ import (
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
+	zapx "github.com/blevesearch/zapx/v17"
 )
+
+func init() {
+	// zapx buffers each merge's output in a buffer of this size, made and
+	// cleared for every merge: an index that gains an entry or two at a
+	// time (a method installed by a cycle) merges small segments often,
+	// and spent more time clearing 1 MiB than merging them. Bigger merges
+	// write in 64 KiB pieces, which costs them nothing measurable.
+	zapx.DefaultFileMergerBufferSize = 64 << 10
+}
 
 // Errors of the index.
 var (
@@ -60,10 +70,12 @@ type Index struct {
 	closed bool
 	bi     bleve.Index
 
-	// wmu serialises Put and Delete, which each read the totals and write
-	// them back in their batch.
+	// wmu serialises Put, Delete and Flush: Put and Delete each read the
+	// totals and write them back in their batch.
 	wmu   sync.Mutex
 	stats atomic.Pointer[stats]
+
+	persist persistence
 }
 
 // Create makes a new, empty index in dir, removing whatever dir held. It
@@ -83,13 +95,22 @@ func Create(dir string) (*Index, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("create index %s: %w", dir, err)
 	}
-	bi, err := bleve.NewUsing(dir, newMapping(), scorch.Name, scorch.Name, runtimeConfig(false))
+	// Made with safe batches, which the index's metadata keeps for whoever
+	// opens it with bleve alone: the totals are durable when Create
+	// returns. It is then opened as Open does.
+	bi, err := bleve.NewUsing(dir, newMapping(), scorch.Name, scorch.Name, createConfig())
 	if err != nil {
 		return nil, fmt.Errorf("create index %s: %w", dir, err)
 	}
 	st := &stats{Version: formatVersion}
-	if err := bi.SetInternal([]byte(statsKey), st.encode()); err != nil {
-		bi.Close()
+	err = bi.SetInternal([]byte(statsKey), st.encode())
+	if cerr := bi.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create index %s: %w", dir, err)
+	}
+	if bi, err = openBleve(dir, false); err != nil {
 		return nil, fmt.Errorf("create index %s: %w", dir, err)
 	}
 	return newIndex(dir, bi, st)
@@ -127,6 +148,8 @@ func newIndex(dir string, bi bleve.Index, st *stats) (*Index, error) {
 	}
 	ix := &Index{dir: dir, an: an, bi: bi}
 	ix.stats.Store(st)
+	ix.persist.init()
+	open.Store(storeDir(dir), ix)
 	return ix, nil
 }
 
@@ -192,13 +215,22 @@ func openBleve(dir string, readOnly bool) (bi bleve.Index, err error) {
 	return bi, nil
 }
 
-// runtimeConfig is scorch's configuration. Batches stay safe (the
-// default): Batch returns only once the batch is persisted.
+// createConfig is scorch's configuration while Create makes an index,
+// which bleve keeps in the index's metadata: safe batches, as for any
+// tool that opens the index with bleve alone.
+func createConfig() map[string]any {
+	return map[string]any{"unsafe_batch": false, "bolt_timeout": boltTimeout}
+}
+
+// runtimeConfig is scorch's configuration. Batch returns once the batch
+// is applied, and scorch persists it in the background (persist.go);
+// errors of the background work are told to the Index.
 func runtimeConfig(readOnly bool) map[string]any {
 	return map[string]any{
-		"read_only":    readOnly,
-		"unsafe_batch": false,
-		"bolt_timeout": boltTimeout,
+		"read_only":              readOnly,
+		"unsafe_batch":           true,
+		"bolt_timeout":           boltTimeout,
+		"asyncErrorCallbackName": asyncErrors,
 	}
 }
 
@@ -237,8 +269,15 @@ func (ix *Index) Close() error {
 		return nil
 	}
 	ix.closed = true
-	if err := ix.bi.Close(); err != nil {
+	// What was applied is persisted first: scorch drops what it has not
+	// persisted when it closes.
+	ix.wmu.Lock()
+	ferr := ix.flushLocked()
+	ix.wmu.Unlock()
+	err := ix.bi.Close()
+	open.CompareAndDelete(storeDir(ix.dir), ix)
+	if err != nil {
 		return fmt.Errorf("close index %s: %w", ix.dir, err)
 	}
-	return nil
+	return ferr
 }

@@ -85,10 +85,7 @@ func (ix *Index) Search(ctx context.Context, q Query) (hits []Hit, err error) {
 	}
 	var termIndex map[string]int
 	if q.Snippet {
-		termIndex = make(map[string]int, len(terms))
-		for i, t := range terms {
-			termIndex[t] = i
-		}
+		termIndex = indexTerms(terms)
 	}
 	hits = make([]Hit, len(top))
 	for i, s := range top {
@@ -176,9 +173,16 @@ func (ix *Index) hit(r index.IndexReader, s scored, termIndex map[string]int) (H
 	if termIndex == nil {
 		return h, nil
 	}
-	d, err := r.Document(ext)
+	h.Fragment, h.Marks, err = ix.fragmentOf(r, ext, termIndex)
+	return h, err
+}
+
+// fragmentOf makes the fragment of entry id for the terms of termIndex;
+// none for an entry r does not hold.
+func (ix *Index) fragmentOf(r index.IndexReader, id string, termIndex map[string]int) (string, []Span, error) {
+	d, err := r.Document(id)
 	if err != nil || d == nil {
-		return h, err
+		return "", nil, err
 	}
 	var text string
 	d.VisitFields(func(f index.Field) {
@@ -186,8 +190,54 @@ func (ix *Index) hit(r index.IndexReader, s scored, termIndex map[string]int) (H
 			text = string(f.Value()) // a copy: the value may be the segment's memory
 		}
 	})
-	h.Fragment, h.Marks = fragment(text, ix.words(text, termIndex), FragmentBytes)
-	return h, nil
+	frag, marks := fragment(text, ix.words(text, termIndex), FragmentBytes)
+	return frag, marks, nil
+}
+
+// indexTerms maps each of a query's terms to its index in terms.
+func indexTerms(terms []string) map[string]int {
+	m := make(map[string]int, len(terms))
+	for i, t := range terms {
+		m[t] = i
+	}
+	return m
+}
+
+// Fragments returns the hits of ids with the Fragment and Marks a search
+// of text with Query.Snippet gives them (and no score): a caller that
+// ranks more hits than it shows makes the fragments of those it shows
+// only. An ID the index does not hold gets no fragment.
+func (ix *Index) Fragments(text string, ids []string) (hits []Hit, err error) {
+	hits = make([]Hit, len(ids))
+	for i, id := range ids {
+		hits[i].ID = id
+	}
+	terms := ix.terms(text)
+	if len(terms) == 0 || len(ids) == 0 {
+		return hits, nil
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return nil, ErrClosed
+	}
+	defer recoverDamage(&err, debug.SetPanicOnFault(true))
+	adv, err := ix.bi.Advanced()
+	if err != nil {
+		return nil, fmt.Errorf("fragments: %w", err)
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("fragments: %w", err)
+	}
+	defer r.Close()
+	termIndex := indexTerms(terms)
+	for i := range hits {
+		if hits[i].Fragment, hits[i].Marks, err = ix.fragmentOf(r, hits[i].ID, termIndex); err != nil {
+			return nil, fmt.Errorf("fragments: %w", err)
+		}
+	}
+	return hits, nil
 }
 
 // terms analyses a query's text as Title and Text were, and returns its

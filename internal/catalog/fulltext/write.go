@@ -38,9 +38,9 @@ const (
 
 // Put adds entries, replacing those with the same IDs, in one batch; of
 // two entries with one ID the later wins. When Put returns nil the batch
-// is durable (see the package comment). When it returns an error the
-// batch may be applied or not, and need not be durable (scorch applies a
-// batch before it persists it): put it again, or rebuild.
+// is applied, and durable once Flush returns nil (see the package
+// comment). When it returns an error the batch may be applied or not:
+// put it again, or rebuild.
 func (ix *Index) Put(entries []Entry) error {
 	for i, e := range entries {
 		if e.ID == "" {
@@ -82,7 +82,8 @@ func (ix *Index) Put(entries []Entry) error {
 
 // Delete removes the entries with the given IDs, in one batch; IDs the
 // index does not hold are ignored. When Delete returns nil the removal is
-// durable; when it returns an error, see Put.
+// applied, and durable once Flush returns nil; when it returns an error,
+// see Put.
 func (ix *Index) Delete(ids []string) error {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -147,7 +148,7 @@ func (ix *Index) commitLocked(b *bleve.Batch, st *stats) (err error) {
 	defer recoverDamage(&err, debug.SetPanicOnFault(true))
 	st.Gen++
 	b.SetInternal([]byte(statsKey), st.encode())
-	if err := ix.bi.Batch(b); err != nil {
+	if err := ix.batchLocked(b); err != nil {
 		// The batch may be in (applied, not persisted): count what the
 		// index holds now.
 		if now, err := loadStats(ix.bi); err == nil {
@@ -156,6 +157,18 @@ func (ix *Index) commitLocked(b *bleve.Batch, st *stats) (err error) {
 		return err
 	}
 	ix.stats.Store(st)
+	return nil
+}
+
+// batchLocked applies b, counting it unpersisted until scorch persists
+// it; it waits first while too many are. wmu must be held.
+func (ix *Index) batchLocked(b *bleve.Batch) error {
+	ix.persist.room()
+	s := ix.persist.track(b)
+	if err := ix.bi.Batch(b); err != nil {
+		return err
+	}
+	ix.persist.applied(s)
 	return nil
 }
 

@@ -204,7 +204,7 @@ func TestCloseWaitsForSearches(t *testing.T) {
 
 // The child process of TestCrashLosesNoAcknowledgedBatch: it puts
 // batches into the index in $crashDirEnv and prints each one's number
-// once Put has returned, until it is killed.
+// once Flush has returned after it, until it is killed.
 const crashDirEnv = "BATOS_FULLTEXT_CRASH_DIR"
 
 func TestCrashChild(t *testing.T) {
@@ -230,13 +230,16 @@ func TestCrashChild(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if err := ix.Flush(); err != nil {
+			t.Fatal(err)
+		}
 		fmt.Printf("acked %d\n", b)
 	}
 }
 
 // TestCrashLosesNoAcknowledgedBatch kills a process that is putting
 // batches, at a random moment, and checks that the index opens with every
-// batch whose Put had returned.
+// batch a Flush had returned after.
 func TestCrashLosesNoAcknowledgedBatch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")

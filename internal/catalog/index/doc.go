@@ -31,7 +31,10 @@
 //
 // Index changes are applied at once; state.json and the vector file are
 // saved together at most every FlushInterval and on Close, because the
-// vector file is the size of all the embeddings. After a crash the
+// vector file is the size of all the embeddings, and only once the
+// full-text index has made every change before them durable (it persists
+// its batches in the background: a search's catch-up waits for no
+// fsync). After a crash the
 // indexes replay the transactions since the last save, which is safe
 // because every change is an upsert or a delete by key. A full-text
 // entry a crash left behind unrecorded is filtered out by the callers'

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"maps"
 	"os"
@@ -81,12 +82,23 @@ type Index struct {
 	// chunkDoc maps a chunk to its document's ID, for filters on vector
 	// hits (derived from st.Docs).
 	chunkDoc map[store.OID]string
+	// methodIDs holds the full-text IDs of the methods st.Methods lists
+	// (derived from it), for a search to check its hits at once.
+	methodIDs map[string]bool
 	// unbuilt, when set, says why the indexes are not whole (a rebuild
 	// failed part way): they are not saved, and the next Sync rebuilds
 	// them.
 	unbuilt string
 	// batch gathers full-text entries to write together (put).
 	batch []fulltext.Entry
+	// methods holds, for each method entry given to the full-text index
+	// by this Index, a hash of what it was given (methodKey), so that an
+	// object written again puts only the methods that changed: a receiver
+	// that gains a method per cycle would otherwise be put whole at every
+	// catch-up. It is memory only (empty after Open: the first catch-up
+	// to see an object puts all its methods) and is cleared when a write
+	// fails, since what the index holds is then not known.
+	methods map[string]uint64
 	// dirty is set when st or vec changed since the last save.
 	dirty   bool
 	savedAt time.Time
@@ -204,6 +216,12 @@ func (ix *Index) rebuildChunkDoc() {
 			ix.chunkDoc[c] = id
 		}
 	}
+	ix.methodIDs = map[string]bool{}
+	for oid, sels := range ix.st.Methods {
+		for _, s := range sels {
+			ix.methodIDs[methodID(oid, s)] = true
+		}
+	}
 }
 
 func (ix *Index) closeFiles() {
@@ -255,7 +273,8 @@ func (ix *Index) rebuild(ctx context.Context, reason string) (Report, error) {
 		return Report{}, fmt.Errorf("index: rebuild: %w", err)
 	}
 	ix.text, ix.vec, ix.st = text, nil, newState(ix.opts.Model)
-	ix.chunkDoc = map[store.OID]string{}
+	ix.chunkDoc, ix.methodIDs = map[store.OID]string{}, map[string]bool{}
+	ix.methods = map[string]uint64{}
 	// A vector file from before must not outlive a failed rebuild.
 	if err := os.Remove(filepath.Join(ix.dir, vectorsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return Report{}, fmt.Errorf("index: rebuild: %w", err)
@@ -291,7 +310,7 @@ func (ix *Index) rebuild(ctx context.Context, reason string) (Report, error) {
 		return nil
 	})
 	if err != nil {
-		ix.batch = nil
+		ix.batch, ix.methods = nil, nil
 		return Report{}, fmt.Errorf("index: rebuild: %w", err)
 	}
 	ix.unbuilt, ix.dirty = "", true
@@ -351,7 +370,7 @@ func (ix *Index) catchUp(ctx context.Context) (Report, error) {
 		return nil
 	})
 	if err != nil {
-		ix.batch = nil
+		ix.batch, ix.methods = nil, nil
 		return rep, fmt.Errorf("index: catch up: %w", err)
 	}
 	if lost {
@@ -377,8 +396,10 @@ func (ix *Index) rebuildLogged(ctx context.Context, reason string) (Report, erro
 func (ix *Index) logSince(ctx context.Context, snap store.TID) ([]store.TxInfo, bool, error) {
 	var out []store.TxInfo
 	before := snap + 1
-	for {
-		page, err := ix.db.Store().Log(ctx, store.LogQuery{Before: before, Limit: 512})
+	// A search syncs, so the index is mostly a few transactions behind:
+	// the first page is small, and the pages grow.
+	for limit := 16; ; limit = min(2*limit, 512) {
+		page, err := ix.db.Store().Log(ctx, store.LogQuery{Before: before, Limit: limit})
 		if err != nil {
 			return nil, false, err
 		}
@@ -655,8 +676,8 @@ func (ix *Index) indexAllMethods(tx *image.Tx) error {
 		if err := ix.indexObjectMethods(o, labels); err != nil {
 			return err
 		}
-		for _, s := range o.Slots() {
-			for _, r := range refsIn(s.Value, nil) {
+		for _, v := range o.PeekSlots() {
+			for _, r := range refsIn(v, nil) {
 				if !seen[r] && !skip[r] {
 					seen[r] = true
 					queue = append(queue, r)
@@ -701,6 +722,8 @@ func (ix *Index) indexMethods(tx *image.Tx, oid store.OID, labels map[store.OID]
 	return ix.indexObjectMethods(o, labels)
 }
 
+// indexObjectMethods puts o's methods that are new or changed since
+// this Index last put them, and drops those o no longer has.
 func (ix *Index) indexObjectMethods(o *image.Object, labels map[store.OID]string) error {
 	oid := o.OID()
 	var entries []fulltext.Entry
@@ -709,36 +732,59 @@ func (ix *Index) indexObjectMethods(o *image.Object, labels map[store.OID]string
 	if receiver == "" {
 		receiver = oid.String()
 	}
-	for _, s := range o.Slots() {
-		m, ok := s.Value.(*image.Method)
+	for name, v := range o.PeekSlots() {
+		m, ok := v.(*image.Method)
 		if !ok {
 			continue
 		}
-		selectors = append(selectors, s.Name)
+		selectors = append(selectors, name)
+		id, key := methodID(oid, name), methodKey(receiver, m.Source)
+		if k, ok := ix.methods[id]; ok && k == key {
+			continue
+		}
 		entries = append(entries, fulltext.Entry{
-			ID: methodID(oid, s.Name),
+			ID: id,
 			// Identifiers are split at underscores so that words find
 			// them: "describe_yourself" is found by "describe".
-			Title:  s.Name + " " + strings.ReplaceAll(s.Name, "_", " "),
+			Title:  name + " " + strings.ReplaceAll(name, "_", " "),
 			Text:   receiver + "\n" + strings.ReplaceAll(m.Source, "_", " "),
 			Fields: map[string]string{fieldKind: kindMethod, fieldReceiver: receiver},
 		})
+		if ix.methods == nil {
+			ix.methods = map[string]uint64{}
+		}
+		// Before the put is written: a failed write clears the map.
+		ix.methods[id] = key
 	}
-	keep := map[string]bool{}
+	keep := make(map[string]bool, len(selectors))
 	for _, s := range selectors {
 		keep[s] = true
 	}
 	if err := ix.dropMethods(oid, keep); err != nil {
 		return err
 	}
-	if len(entries) > 0 {
-		if err := ix.put(entries); err != nil {
-			return err
-		}
+	if len(selectors) > 0 {
 		ix.st.Methods[oid] = selectors
+		for _, s := range selectors {
+			ix.methodIDs[methodID(oid, s)] = true
+		}
 		ix.dirty = true
 	}
-	return nil
+	return ix.put(entries)
+}
+
+// methodSeed seeds methodKey's hashes, for the life of the process.
+var methodSeed = maphash.MakeSeed()
+
+// methodKey is what a method's full-text entry is made of (its selector
+// is in its ID), hashed.
+func methodKey(receiver, source string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(methodSeed)
+	h.WriteString(receiver)
+	h.WriteByte(0)
+	h.WriteString(source)
+	return h.Sum64()
 }
 
 // dropMethods removes oid's indexed methods but those in keep.
@@ -750,7 +796,10 @@ func (ix *Index) dropMethods(oid store.OID, keep map[string]bool) error {
 	var ids []string
 	for _, s := range old {
 		if !keep[s] {
-			ids = append(ids, methodID(oid, s))
+			id := methodID(oid, s)
+			ids = append(ids, id)
+			delete(ix.methods, id)
+			delete(ix.methodIDs, id)
 		}
 	}
 	delete(ix.st.Methods, oid)
@@ -770,10 +819,16 @@ func (ix *Index) maybeFlush() error {
 }
 
 // flush saves the vector file, then the state that names it: a crash
-// between leaves an older state, whose replay is safe.
+// between leaves an older state, whose replay is safe. The full-text
+// index's batches are made durable first (they are applied at once and
+// persisted in the background), so no state names changes a crash could
+// still lose.
 func (ix *Index) flush() error {
 	if !ix.dirty || ix.unbuilt != "" {
 		return nil
+	}
+	if err := ix.text.Flush(); err != nil {
+		return fmt.Errorf("index: save: %w", err)
 	}
 	if ix.vec != nil {
 		if err := ix.vec.Save(filepath.Join(ix.dir, vectorsFile)); err != nil {

@@ -144,6 +144,28 @@ var steps = []step{
 		methods: map[string][]string{"erupt": {"erupt_now"}, "describe": {"describe_yourself"}},
 	},
 	{
+		// The object is written again with its methods as they were: they
+		// are still found (and not put again).
+		name: "slot beside the methods",
+		change: func(f *fixture) {
+			f.update(func(tx *image.Tx) error {
+				o, err := object(tx, "helper")
+				if err != nil {
+					return err
+				}
+				return o.Set("colour", image.String("red"))
+			})
+		},
+		methods: map[string][]string{"erupt": {"erupt_now"}, "kettle": {"describe_yourself"}},
+	},
+	{
+		name: "method back as it was",
+		change: func(f *fixture) {
+			f.setMethod("helper", "describe_yourself", "def describe_yourself(self):\n    return 'a teapot'")
+		},
+		methods: map[string][]string{"teapot": {"describe_yourself"}, "kettle": nil, "erupt": {"erupt_now"}},
+	},
+	{
 		name:    "method deleted",
 		change:  func(f *fixture) { f.deleteSlot("helper", "describe_yourself") },
 		methods: map[string][]string{"describe": nil, "kettle": nil, "erupt": {"erupt_now"}},

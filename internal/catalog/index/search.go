@@ -38,6 +38,8 @@ type Query struct {
 	// metadata holds every pair.
 	Doc  string
 	Meta map[string]string
+	// NoFragments leaves Hit.Fragment and Hit.Marks empty.
+	NoFragments bool
 }
 
 // Hit is one result.
@@ -115,7 +117,8 @@ func (ix *Index) Search(ctx context.Context, q Query) ([]Hit, error) {
 		return h
 	}
 	if strings.TrimSpace(q.Text) != "" {
-		ths, err := ix.text.Search(ctx, fulltext.Query{Text: q.Text, K: depth, Filter: filter, Snippet: true})
+		// Fragments are made below, for the hits kept only.
+		ths, err := ix.text.Search(ctx, fulltext.Query{Text: q.Text, K: depth, Filter: filter})
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +127,7 @@ func (ix *Index) Search(ctx context.Context, q Query) ([]Hit, error) {
 			if h == nil {
 				continue
 			}
-			h.TextRank, h.Fragment, h.Marks = i+1, th.Fragment, th.Marks
+			h.TextRank = i + 1
 			h.Score += 1 / float64(rrfK+i+1)
 		}
 	}
@@ -163,7 +166,40 @@ func (ix *Index) Search(ctx context.Context, q Query) ([]Hit, error) {
 	if len(out) > k {
 		out = out[:k]
 	}
+	if !q.NoFragments {
+		if err := ix.fragments(q.Text, out); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// fragments gives the hits the text search found their Fragment and
+// Marks; with the mutex held, shared at least.
+func (ix *Index) fragments(text string, hits []Hit) error {
+	var ids []string
+	var at []int
+	for i, h := range hits {
+		if h.TextRank == 0 {
+			continue // found by its vector alone
+		}
+		id := chunkID(h.Chunk)
+		if h.Selector != "" {
+			id = methodID(h.Object, h.Selector)
+		}
+		ids, at = append(ids, id), append(at, i)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	fs, err := ix.text.Fragments(text, ids)
+	if err != nil {
+		return err
+	}
+	for j, f := range fs {
+		hits[at[j]].Fragment, hits[at[j]].Marks = f.Fragment, f.Marks
+	}
+	return nil
 }
 
 // vectorSearch returns up to depth nearest chunks that pass q's filters:
@@ -228,9 +264,12 @@ func (ix *Index) hitFor(id string) *Hit {
 		}
 		return &Hit{Chunk: store.OID(n), Doc: doc}
 	case strings.HasPrefix(id, "m"):
+		if !ix.methodIDs[id] {
+			return nil
+		}
 		num, sel, ok := strings.Cut(id[1:], ".")
 		n, err := strconv.ParseUint(num, 10, 64)
-		if !ok || err != nil || !slices.Contains(ix.st.Methods[store.OID(n)], sel) {
+		if !ok || err != nil {
 			return nil
 		}
 		return &Hit{Object: store.OID(n), Selector: sel}

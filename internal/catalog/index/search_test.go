@@ -147,6 +147,15 @@ func TestFusion(t *testing.T) {
 	if hits := search(t, ix, index.Query{Text: q.Text, Vector: q.Vector, K: 1}); len(hits) != 1 || hits[0].Chunk != both.Chunks[0] {
 		t.Errorf("k=1: %+v", hits)
 	}
+	// Without fragments, the same hits in the same order.
+	q.NoFragments = true
+	bare := search(t, ix, q)
+	for i := range hits {
+		hits[i].Fragment, hits[i].Marks = "", nil
+	}
+	if diff := cmp.Diff(bare, hits); diff != "" {
+		t.Errorf("without fragments (-got +want):\n%s", diff)
+	}
 }
 
 // TestMethodSearch finds methods by the words of their selectors and

@@ -397,6 +397,16 @@ func TestSemanticChunks(t *testing.T) {
 	if h := res.Hits[0]; h.VectorRank != 1 || h.TextRank != 0 || h.Marks != nil || h.Fragment == "" || !strings.HasPrefix(h.Text, strings.TrimSuffix(h.Fragment, " …")) {
 		t.Errorf("hit by vector alone: %+v", h)
 	}
+	// Without fragments, neither kind of hit has one; the text is there.
+	res = search(t, l, library.Query{Text: "lava crater", NoFragments: true})
+	for _, h := range res.Hits {
+		if h.Fragment != "" || h.Marks != nil || h.Text == "" {
+			t.Errorf("hit without fragments: %+v", h)
+		}
+	}
+	if len(res.Hits) == 0 || res.Hits[0].VectorRank != 1 || res.Hits[0].TextRank != 1 {
+		t.Errorf("without fragments: %+v, want the same first hit", res.Hits)
+	}
 }
 
 // fastRetry keeps the clients' retries quick.

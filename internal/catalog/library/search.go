@@ -24,6 +24,9 @@ type Query struct {
 	// to documents whose metadata holds every pair.
 	Doc  string
 	Meta map[string]string
+	// NoFragments leaves Hit.Fragment and Hit.Marks empty, for a caller
+	// that reads each hit's text or source itself.
+	NoFragments bool
 }
 
 // DefaultK and MaxK bound a search's hits.
@@ -152,7 +155,7 @@ func (l *Library) SearchIn(ctx context.Context, tx *image.Tx, q Query) (*Result,
 }
 
 func (l *Library) search(ctx context.Context, tx *image.Tx, q Query, k int, vec []float32, res *Result) error {
-	iq := index.Query{Text: q.Text, Vector: vec, Meta: q.Meta}
+	iq := index.Query{Text: q.Text, Vector: vec, Meta: q.Meta, NoFragments: q.NoFragments}
 	if q.Methods {
 		iq.Kind = index.Methods
 	}
@@ -214,7 +217,7 @@ func (l *Library) search(ctx context.Context, tx *image.Tx, q Query, k int, vec 
 				continue
 			}
 			found.Chunk, found.Doc, found.Position, found.Text, found.Span = p.OID, d, p.Position, p.Text, p.Span
-			if found.Fragment == "" {
+			if found.Fragment == "" && !q.NoFragments {
 				found.Fragment = lead(p.Text, 240)
 			}
 		}

@@ -174,6 +174,26 @@ func (o *overlay) transactions() []walTx {
 	return out
 }
 
+// newest returns, newest first, up to limit of the overlay's
+// transactions older than before (0: no bound; limit <= 0: all), without
+// copying the rest: a log read for the few newest is frequent.
+func (o *overlay) newest(before store.TID, limit int) []walTx {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	var out []walTx
+	for _, g := range o.generationsLocked() {
+		for i := len(g.txs) - 1; i >= 0; i-- {
+			if limit > 0 && len(out) == limit {
+				return out
+			}
+			if before == 0 || g.txs[i].tid < before {
+				out = append(out, g.txs[i])
+			}
+		}
+	}
+	return out
+}
+
 // transaction finds one transaction by TID.
 func (o *overlay) transaction(tid store.TID) (walTx, bool) {
 	o.mu.RLock()

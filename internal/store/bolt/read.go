@@ -144,10 +144,8 @@ func (db *DB) History(ctx context.Context, oid store.OID, limit int) ([]store.Re
 func (db *DB) Log(ctx context.Context, q store.LogQuery) ([]store.TxInfo, error) {
 	var infos []store.TxInfo
 	seen := map[store.TID]bool{}
-	for _, t := range db.overlay.transactions() {
-		if q.Before != 0 && t.tid >= q.Before {
-			continue
-		}
+	// Newest first: past the limit, the rest are older than every one kept.
+	for _, t := range db.overlay.newest(q.Before, q.Limit) {
 		info, err := decodeTxn(tidKey(t.tid), t.entry)
 		if err != nil {
 			return nil, err
