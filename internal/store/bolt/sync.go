@@ -156,8 +156,8 @@ func (p *pipeline) stop() {
 // two cohorts, each synced while the other computes, each sync covering
 // half of them. So a batch waits, up to Options.Linger, until it holds
 // as many commits as were in flight at the last sync: those it answered
-// and those written while it ran. A lone writer (one commit in flight)
-// never waits.
+// and those written while it ran, when they were more than two. A lone
+// writer never waits.
 func (p *pipeline) syncLoop() {
 	defer p.syncer.Done()
 	timer := time.NewTimer(time.Hour)
@@ -184,6 +184,12 @@ func (p *pipeline) syncLoop() {
 		// What the committer wrote while the sync ran.
 		waiting, open = p.takeWritten(nil)
 		inFlight = n + syncedCommits(waiting)
+		if inFlight <= 2 {
+			// Two writers split into halves lose little, and a pair
+			// of commits made together (a cycle's two answers) would
+			// make the lone commit after them wait for nothing.
+			inFlight = 0
+		}
 		if !open {
 			if len(waiting) > 0 {
 				p.finish(waiting)
