@@ -38,11 +38,12 @@ func BenchmarkWriters(b *testing.B) {
 			sb.sizes.Txs = b.N
 			b.ReportAllocs()
 			b.ResetTimer()
-			before := walFsyncs(b)
+			before, cpu := walFsyncs(b), processCPU()
 			if _, _, err := sb.throughput(ctx, db.DB, oids, writers); err != nil {
 				b.Fatal(err)
 			}
 			after := walFsyncs(b)
+			b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
 			if n := after[0] - before[0]; n > 0 {
 				b.ReportMetric(float64(b.N)/n, "commits/fsync")
 				b.ReportMetric((after[1]-before[1])/n*1e6, "µs/fsync")
