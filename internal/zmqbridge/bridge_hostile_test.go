@@ -455,3 +455,49 @@ func TestHostileShutdownWithExtraWorkers(t *testing.T) {
 	late.Close()
 	assertGoroutinesBack(t, before)
 }
+
+// TestHostileRequestArrivingWithItsClose: clients that send a request
+// and close at once. The close can be reported before the request is
+// taken in; the request must then not be left running, filed under a
+// connection already gone. Every request that ran is cancelled.
+func TestHostileRequestArrivingWithItsClose(t *testing.T) {
+	ws := newWaitService()
+	_, addr, _ := startServer(t, ws)
+	const clients = 40
+	for i := range clients {
+		d, err := zmq.NewSocket(zmq.DEALER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SetLinger(time.Second) // the request leaves before the socket closes
+		if err := d.Connect(addr); err != nil {
+			t.Fatal(err)
+		}
+		sendWait(t, d, fmt.Sprintf("quick-%d", i))
+		d.Close()
+	}
+	// Whatever ran must end: a request the bridge dropped as its
+	// connection was gone never ran at all. The requests arrive over a
+	// while: look once it has passed.
+	time.Sleep(time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ws.mu.Lock()
+		var running []string
+		for name, ctx := range ws.ctxs {
+			if ctx.Err() == nil {
+				running = append(running, name)
+			}
+		}
+		ran := len(ws.ctxs)
+		ws.mu.Unlock()
+		if len(running) == 0 {
+			t.Logf("%d of %d requests ran before their connection's close was seen, and were cancelled", ran, clients)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests still running 10s after their clients closed: %v", len(running), running)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

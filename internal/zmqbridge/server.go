@@ -100,7 +100,11 @@ type Server struct {
 	// goroutine), so a closed connection's requests are cancelled.
 	monitor *zmq.Socket
 	conns   *conns // the connections seen (owned by the router goroutine)
-	reqs    *registry
+	// closedFDs are the descriptors the monitor reported closed and not
+	// accepted again since (owned by the router goroutine): a message
+	// taken from one came on a connection already gone.
+	closedFDs map[int]bool
+	reqs      *registry
 
 	out      outbox
 	bell     chan struct{} // wakes the router goroutine (see outbox)
@@ -152,7 +156,7 @@ func Listen(service command.Service, o *Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, service: service, log: opts.Logger,
 		bell: make(chan struct{}, 1), events: make(chan event, 1024),
-		work: make(chan job), stop: make(chan struct{}), conns: newConns(), reqs: newRegistry()}
+		work: make(chan job), stop: make(chan struct{}), conns: newConns(), closedFDs: map[int]bool{}, reqs: newRegistry()}
 	s.base = protocol.WithTransport(context.Background(), "bridge")
 	if err := s.bind(); err != nil {
 		s.closeSockets()
@@ -179,7 +183,7 @@ func (s *Server) bind() error {
 	s.router.SetHeartbeatIvl(5 * time.Second)
 	s.router.SetHeartbeatTimeout(15 * time.Second)
 	monitorAddr := fmt.Sprintf("inproc://batos-monitor-%d", bridgeSeq.Add(1))
-	if err := s.router.Monitor(monitorAddr, zmq.EVENT_DISCONNECTED); err != nil {
+	if err := s.router.Monitor(monitorAddr, zmq.EVENT_ACCEPTED|zmq.EVENT_DISCONNECTED); err != nil {
 		return fmt.Errorf("monitor the request socket: %w", err)
 	}
 	if s.monitor, err = zmq.NewSocket(zmq.PAIR); err != nil {
@@ -408,6 +412,14 @@ func (s *Server) receive() bool {
 		// this message. A connection's later messages need not look
 		// again (see conns).
 		s.disconnections()
+		if c.fd >= 0 && s.closedFDs[c.fd] {
+			// Its connection closed before the message was taken in,
+			// and no connection has had the descriptor since: its
+			// requests were cancelled already, and a reply could not
+			// reach it. Filed now, it would run until another
+			// connection with the descriptor closed.
+			return true
+		}
 		s.conns.add(c.peer, c.fd)
 	}
 	env, payload, err := splitEnvelope(frames)
@@ -495,7 +507,11 @@ func (s *Server) disconnections() {
 		if err != nil {
 			return
 		}
+		if ev == zmq.EVENT_ACCEPTED {
+			delete(s.closedFDs, fd)
+		}
 		if ev == zmq.EVENT_DISCONNECTED {
+			s.closedFDs[fd] = true
 			s.conns.closed(fd)
 			if n := s.reqs.disconnected(fd); n > 0 {
 				s.log.Info("client disconnected: its requests are cancelled", "requests", n)
