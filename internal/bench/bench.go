@@ -173,7 +173,7 @@ func (o *benchImage) Close() error { return o.store.Close() }
 // openBenchImage opens the image at path, creating it with its root if
 // needed; user is recorded in its transactions.
 func openBenchImage(ctx context.Context, path, user string) (*benchImage, error) {
-	s, err := bolt.Open(path, &bolt.Options{NoBackgroundCheckpoint: os.Getenv("XNOCKPT") != ""})
+	s, err := bolt.Open(path, nil)
 	if err != nil {
 		return nil, err
 	}
