@@ -170,6 +170,12 @@ func (db *DB) open() error {
 		if errors.Is(err, bbolterrors.ErrTimeout) {
 			return &store.InUseError{Path: db.path}
 		}
+		if !errors.Is(err, store.ErrCorrupt) && (errors.Is(err, bbolterrors.ErrChecksum) ||
+			errors.Is(err, bbolterrors.ErrInvalid) || errors.Is(err, bbolterrors.ErrVersionMismatch)) {
+			// Both meta pages fail bbolt's own check: damage the
+			// page check let through, as AllowDamaged asks.
+			return fmt.Errorf("%w: bbolt finds no valid meta page: %w", store.ErrCorrupt, err)
+		}
 		return err
 	}
 	db.file.Store(b)

@@ -65,7 +65,7 @@ func TestFlippedBytes(t *testing.T) {
 					s := seed + uint64(i)
 					tally.add(flipTrial(t, k, base, used, l.PageSize, filepath.Join(dir, fmt.Sprint(i)), s))
 					if t.Failed() {
-						t.Logf("replay: go test -run '^TestFlippedBytes$' -flips=1 -flipseed=%d ./internal/store/bolt", s)
+						t.Logf("replay: go test -run '^TestFlippedBytes$' ./internal/store/bolt -args -flips=1 -flipseed=%d", s)
 						return
 					}
 				}
