@@ -163,38 +163,31 @@ func (p *pipeline) syncLoop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	inFlight := 0 // commits answered by the last sync plus those written meanwhile
-	var waiting []*syncJob
+	var waiting []*syncJob // what the committer wrote while the last sync ran
 	for {
 		batch := waiting
-		waiting = nil
 		if len(batch) == 0 {
 			job, ok := <-p.jobs
 			if !ok {
 				return
 			}
-			batch = append(batch, job)
+			batch = []*syncJob{job}
 		}
-		var open bool
-		batch, open = p.gatherJobs(batch, inFlight, timer)
+		batch, open := p.gatherJobs(batch, inFlight, timer)
 		n := syncedCommits(batch)
 		p.finish(batch)
 		if !open {
 			return
 		}
-		// What the committer wrote while the sync ran.
-		waiting, open = p.takeWritten(nil)
+		// A stop seen here is seen again by the next round's gather,
+		// which syncs what is waiting first.
+		waiting, _ = p.takeWritten(nil)
 		inFlight = n + syncedCommits(waiting)
 		if inFlight <= 2 {
 			// Two writers split into halves lose little, and a pair
 			// of commits made together (a cycle's two answers) would
 			// make the lone commit after them wait for nothing.
 			inFlight = 0
-		}
-		if !open {
-			if len(waiting) > 0 {
-				p.finish(waiting)
-			}
-			return
 		}
 	}
 }
