@@ -60,11 +60,7 @@ func verify(dir string) error {
 	if st.Gen != gen {
 		return fmt.Errorf("the newest snapshot (generation %d) cannot be loaded: bleve fell back to generation %d", gen, st.Gen)
 	}
-	adv, err := bi.Advanced()
-	if err != nil {
-		return err
-	}
-	r, err := adv.Reader()
+	r, err := snapshotReader(bi)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/blevesearch/bleve/v2"
 	"runtime/debug"
 
 	index "github.com/blevesearch/bleve_index_api"
@@ -69,12 +70,8 @@ func (ix *Index) Search(ctx context.Context, q Query) (hits []Hit, err error) {
 		return nil, ErrClosed
 	}
 	defer recoverDamage(&err, debug.SetPanicOnFault(true))
-	adv, err := ix.bi.Advanced()
-	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
-	}
 	// One snapshot for the whole search: Put and Delete go on beside it.
-	r, err := adv.Reader()
+	r, err := ix.reader()
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -203,6 +200,19 @@ func indexTerms(terms []string) map[string]int {
 	return m
 }
 
+// reader opens a reader on the index's current snapshot.
+func (ix *Index) reader() (index.IndexReader, error) { return snapshotReader(ix.bi) }
+
+// snapshotReader opens a reader on bi's current snapshot; Put and Delete
+// go on beside it.
+func snapshotReader(bi bleve.Index) (index.IndexReader, error) {
+	adv, err := bi.Advanced()
+	if err != nil {
+		return nil, err
+	}
+	return adv.Reader()
+}
+
 // Fragments returns the hits of ids with the Fragment and Marks a search
 // of text with Query.Snippet gives them (and no score): a caller that
 // ranks more hits than it shows makes the fragments of those it shows
@@ -222,11 +232,7 @@ func (ix *Index) Fragments(text string, ids []string) (hits []Hit, err error) {
 		return nil, ErrClosed
 	}
 	defer recoverDamage(&err, debug.SetPanicOnFault(true))
-	adv, err := ix.bi.Advanced()
-	if err != nil {
-		return nil, fmt.Errorf("fragments: %w", err)
-	}
-	r, err := adv.Reader()
+	r, err := ix.reader()
 	if err != nil {
 		return nil, fmt.Errorf("fragments: %w", err)
 	}

@@ -111,11 +111,7 @@ func (ix *Index) Delete(ids []string) error {
 func (ix *Index) withoutLocked(ids []string) (_ *stats, err error) {
 	defer recoverDamage(&err, debug.SetPanicOnFault(true))
 	st := *ix.stats.Load()
-	adv, err := ix.bi.Advanced()
-	if err != nil {
-		return nil, err
-	}
-	r, err := adv.Reader()
+	r, err := ix.reader()
 	if err != nil {
 		return nil, err
 	}
