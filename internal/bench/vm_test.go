@@ -95,16 +95,7 @@ func TestVMTable(t *testing.T) {
 // -benchmem -cpuprofile/-memprofile profiles the send path alone.
 func BenchmarkSendRO(b *testing.B) {
 	ctx := b.Context()
-	db, err := openBenchImage(ctx, filepath.Join(b.TempDir(), "vm.db"), "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	vb := &vmBencher{sizes: quickVMBench, log: io.Discard, res: &vmBench{}, db: db.DB}
-	vb.vm = vm.New(&vm.Options{Telemetry: vm.NewTelemetry()})
-	if err := vb.setup(ctx); err != nil {
-		b.Fatal(err)
-	}
+	db, vb := sendROBench(b)
 	for _, c := range []struct {
 		name string
 		run  func(context.Context, func(*image.Tx) error) error
@@ -196,9 +187,9 @@ func requireSeedPython(t *testing.T) {
 	}
 }
 
-// BenchmarkSendROParallel is the read-only send from every core at once:
-// -mutexprofile shows what the senders contend for.
-func BenchmarkSendROParallel(b *testing.B) {
+// sendROBench is bench vm's image and bencher, set up as for its
+// read-only send, for a benchmark.
+func sendROBench(b *testing.B) (*benchImage, *vmBencher) {
 	ctx := b.Context()
 	db, err := openBenchImage(ctx, filepath.Join(b.TempDir(), "vm.db"), "bench")
 	if err != nil {
@@ -210,6 +201,14 @@ func BenchmarkSendROParallel(b *testing.B) {
 	if err := vb.setup(ctx); err != nil {
 		b.Fatal(err)
 	}
+	return db, vb
+}
+
+// BenchmarkSendROParallel is the read-only send from every core at once:
+// -mutexprofile shows what the senders contend for.
+func BenchmarkSendROParallel(b *testing.B) {
+	ctx := b.Context()
+	db, vb := sendROBench(b)
 	send := vb.sendRO(db.Update)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -841,14 +841,16 @@ func TestHostileObjectIdentityAndLaziness(t *testing.T) {
 			}
 			return nil
 		}
-		var err error
-		if writable {
-			err = db.Update(ctx, fn)
-		} else {
-			err = db.View(ctx, fn)
-		}
-		if err != nil {
+		if err := inTx(ctx, db, writable, fn); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// inTx runs fn in an Update when writable, else in a View.
+func inTx(ctx context.Context, db *image.DB, writable bool, fn func(*image.Tx) error) error {
+	if writable {
+		return db.Update(ctx, fn)
+	}
+	return db.View(ctx, fn)
 }

@@ -377,12 +377,7 @@ func TestHostileUndoOfCreation(t *testing.T) {
 			}
 			return nil
 		}
-		if writable {
-			err = db.Update(ctx, fn)
-		} else {
-			err = db.View(ctx, fn)
-		}
-		if err != nil {
+		if err := inTx(ctx, db, writable, fn); err != nil {
 			t.Error(err)
 		}
 	}
@@ -450,12 +445,7 @@ func TestHostilePackSweepsCachedObject(t *testing.T) {
 			}
 			return nil
 		}
-		if writable {
-			err = db.Update(ctx, fn)
-		} else {
-			err = db.View(ctx, fn)
-		}
-		if err != nil {
+		if err := inTx(ctx, db, writable, fn); err != nil {
 			t.Error(err)
 		}
 	}
@@ -592,13 +582,7 @@ func TestHostileUpdateThatFailsSavesNothing(t *testing.T) {
 			}
 			return nil
 		}
-		var err error
-		if writable {
-			err = db.Update(ctx, fn)
-		} else {
-			err = db.View(ctx, fn)
-		}
-		if err != nil {
+		if err := inTx(ctx, db, writable, fn); err != nil {
 			t.Error(err)
 		}
 	}
@@ -719,13 +703,7 @@ func TestHostileValuesHeldAfterCommit(t *testing.T) {
 			}
 			return nil
 		}
-		var err error
-		if writable {
-			err = db.Update(ctx, fn)
-		} else {
-			err = db.View(ctx, fn)
-		}
-		if err != nil {
+		if err := inTx(ctx, db, writable, fn); err != nil {
 			t.Error(err)
 		}
 	}
@@ -937,13 +915,7 @@ func TestHostileDiskFull(t *testing.T) {
 				}
 				return nil
 			}
-			var err error
-			if writable {
-				err = db.Update(ctx, fn)
-			} else {
-				err = db.View(ctx, fn)
-			}
-			if err != nil {
+			if err := inTx(ctx, db, writable, fn); err != nil {
 				t.Error(err)
 			}
 		}
