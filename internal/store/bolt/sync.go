@@ -162,7 +162,7 @@ func (p *pipeline) syncLoop() {
 	defer p.syncer.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	inFlight := 0 // commits answered by the last sync plus those written meanwhile
+	inFlight := 0          // commits answered by the last sync plus those written meanwhile
 	var waiting []*syncJob // what the committer wrote while the last sync ran
 	for {
 		batch := waiting
