@@ -359,9 +359,8 @@ type execution struct {
 	out      strings.Builder
 	dropped  int    // bytes of output past MaxResult, not kept
 	heapBase uint64 // the heap when it started
-	// deadline is when the time limit trips (Unix nanoseconds), while the
-	// watchdog watches ex (zero otherwise); only ex's own goroutine uses
-	// this copy.
+	// deadline is when the time limit trips (Unix nanoseconds) while the
+	// watchdog watches ex, zero otherwise (watch, unwatch).
 	deadline int64
 	counted  uint64 // small allocations counted since the heap was checked
 	// notUnderstood is the error the doesNotUnderstand handler last

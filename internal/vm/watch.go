@@ -13,12 +13,8 @@ import (
 // it runs only while there are some, so an idle VM owns no goroutine.
 type watchdog struct {
 	mu      sync.Mutex
-	active  map[*execution]watched
+	active  map[*execution]struct{}
 	running bool
-}
-
-type watched struct {
-	deadline time.Time
 }
 
 const watchInterval = 5 * time.Millisecond
@@ -67,11 +63,12 @@ func (ex *execution) watch(now time.Time) {
 	w := &ex.vm.watch
 	w.mu.Lock()
 	if w.active == nil {
-		w.active = make(map[*execution]watched)
+		w.active = make(map[*execution]struct{})
 	}
-	deadline := now.Add(ex.vm.opts.Timeout)
-	ex.deadline = deadline.UnixNano()
-	w.active[ex] = watched{deadline: deadline}
+	// Set before ex is in the map, and cleared once it is out: the
+	// watchdog reads it only under the lock, of executions in the map.
+	ex.deadline = now.Add(ex.vm.opts.Timeout).UnixNano()
+	w.active[ex] = struct{}{}
 	if !w.running {
 		w.running = true
 		go w.loop(ex.vm)
@@ -99,8 +96,8 @@ func (w *watchdog) loop(vm *VM) {
 		}
 		seq := process.gcSeq.Load()
 		now, heap := time.Now(), heapBytes()
-		for ex, st := range w.active {
-			ex.checkLimits(st, now, heap)
+		for ex := range w.active {
+			ex.checkLimits(now, heap)
 		}
 		w.mu.Unlock()
 		if heap > vm.opts.MaxTotalMemory && collect(seq, false) {
@@ -130,12 +127,12 @@ func (w *watchdog) stopBiggest(heap, limit uint64) {
 }
 
 // checkLimits trips ex if its caller gave up or it passed a limit.
-func (ex *execution) checkLimits(st watched, now time.Time, heap uint64) {
+func (ex *execution) checkLimits(now time.Time, heap uint64) {
 	opts := &ex.vm.opts
 	switch {
 	case ex.caller.Err() != nil:
 		ex.cancel(ex.caller.Err())
-	case now.After(st.deadline):
+	case now.UnixNano() > ex.deadline:
 		ex.trip(&LimitError{Limit: TimeLimit, Detail: opts.Timeout.String()})
 	case heap > ex.heapBase+opts.MaxMemory:
 		ex.trip(&LimitError{Limit: MemoryLimit, Detail: fmt.Sprintf("heap grew by more than %s", mib(opts.MaxMemory))})
@@ -143,12 +140,12 @@ func (ex *execution) checkLimits(st watched, now time.Time, heap uint64) {
 }
 
 // checkLimitsNow runs the watchdog's check for ex at once, if it is
-// watched. It reads ex's own copy of its deadline, not the watchdog's
-// map: senders on every core would queue for the watchdog's lock.
+// watched, without the watchdog's lock: senders on every core would
+// queue for it.
 func (ex *execution) checkLimitsNow() {
 	if ex.deadline == 0 {
 		return
 	}
 	now := time.Now()
-	ex.checkLimits(watched{deadline: time.Unix(0, ex.deadline)}, now, recentHeap(now))
+	ex.checkLimits(now, recentHeap(now))
 }
